@@ -1,0 +1,140 @@
+"""The command line: parse options, call the core, print, exit. Nothing else lives here."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any, BinaryIO
+
+import click
+
+from patchpack import __version__
+from patchpack.config import Settings
+from patchpack.errors import EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, BadInput, NotARepository
+from patchpack.errors import PatchpackError
+from patchpack.git import Repo, global_config_get
+
+
+class _Group(click.Group):
+    """Turns a PatchpackError into its message on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PatchpackError as e:
+            click.echo(e.render(), err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("patchpack: interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="patchpack")
+def cli() -> None:
+    """Micro-patches, diff-driven context and a token ledger for AI coding agents, in git."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console script: exit codes 0, 1, 2, 130, and 3 with a traceback for a bug."""
+    try:
+        code = cli.main(args=argv, prog_name="patchpack", standalone_mode=False)
+    except click.ClickException as e:
+        e.show()
+        code = e.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("patchpack: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except Exception:
+        traceback.print_exc()
+        click.echo("patchpack: internal error (a bug in patchpack); please report it", err=True)
+        code = EXIT_BUG
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+# -- shared helpers ---------------------------------------------------------------------------
+
+
+def _repo_or_none() -> Repo | None:
+    try:
+        return Repo.discover()
+    except NotARepository:
+        return None
+
+
+def _settings(repo: Repo | None, **flags: Any) -> Settings:
+    return Settings.load(repo.config_get if repo is not None else global_config_get, **flags)
+
+
+# -- check ------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("rev_range", required=False)
+@click.option("--staged", is_flag=True, help="Check the staged change (the default).")
+@click.option("--diff", "diff_file", type=click.File("rb"), metavar="FILE",
+              help="Check a unified diff file or `git format-patch` mails; - reads stdin.")
+@click.option("--max-files", type=click.IntRange(min=0), help="Most files a change may touch.")
+@click.option("--max-lines", type=click.IntRange(min=0), help="Most diff lines a change may have.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def check(ctx: click.Context, rev_range: str | None, staged: bool, diff_file: BinaryIO | None,
+          max_files: int | None, max_lines: int | None, as_json: bool) -> None:
+    """Judge a change against the micro-patch limits.
+
+    With no argument (or --staged): the staged change, what the next commit will hold.
+    With REV_RANGE (A..B, or one revision): each commit in it on its own.
+    """
+    from patchpack import check as checking
+    from patchpack.diffs import Limits
+    from patchpack.git import decode
+
+    if sum([staged, rev_range is not None, diff_file is not None]) > 1:
+        raise BadInput("give only one of --staged, REV_RANGE and --diff")
+    repo = Repo.discover() if diff_file is None else _repo_or_none()
+    settings = _settings(repo, max_files=max_files, max_lines=max_lines)
+    limits = Limits(settings.max_files, settings.max_lines)
+    if diff_file is not None:
+        results = checking.diff_text(decode(diff_file.read()), diff_file.name, limits)
+    elif rev_range is not None:
+        results = checking.revision_range(repo, rev_range, limits)
+    else:
+        results = checking.staged(repo, limits)
+    click.echo(checking.render_json(results) if as_json else checking.render_text(results))
+    if not checking.all_ok(results):
+        click.echo(checking.next_step(results, staged_change=rev_range is None
+                                      and diff_file is None), err=True)
+        ctx.exit(EXIT_FAILED)
+
+
+# -- init -------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--uninstall", is_flag=True, help="Remove patchpack's hooks, and only those.")
+def init(uninstall: bool) -> None:
+    """Install patchpack's git hooks and the git config its ledger needs.
+
+    Respects core.hooksPath. A hook that was already there is kept and still runs.
+    """
+    from patchpack import hooks
+
+    repo = Repo.discover()
+    actions = hooks.uninstall(repo) if uninstall else hooks.install(repo)
+    for action in actions:
+        click.echo(f"{action.hook}: {action.what}")
+    if not uninstall:
+        click.echo(f"notes.rewriteRef includes {hooks.NOTES_REF}")
+
+
+# -- demo -------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+              help="Build the demo repository here instead of a temporary directory.")
+def demo(directory: str | None) -> None:
+    """Walk through patchpack on a throw-away repository (no network, a few seconds)."""
+    from patchpack import demo as demo_module
+
+    demo_module.run(directory, echo=click.echo)

@@ -1,0 +1,84 @@
+"""Settings: defaults < git config ``patchpack.*`` < ``PATCHPACK_*`` environment < flags.
+
+Every setting is a field of :class:`Settings`. Its git config key and environment variable are
+derived from the field name, so adding a setting is adding a field:
+``max_files`` is ``patchpack.maxFiles`` and ``PATCHPACK_MAX_FILES``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from patchpack.errors import BadInput
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    max_files: int = 2
+    max_lines: int = 120
+    tokenizer: str = "cl100k_base"
+
+    @classmethod
+    def load(
+        cls,
+        git_config: Callable[[str], str | None] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        **flags: Any,
+    ) -> Settings:
+        """Resolve every setting; ``flags`` set to None are ignored (the option was not given)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        kinds = typing.get_type_hints(cls)
+        for field in dataclasses.fields(cls):
+            raw, source = None, ""
+            if git_config is not None:
+                raw, source = git_config(git_key(field.name)), f"git config {git_key(field.name)}"
+            if env.get(env_name(field.name)) not in (None, ""):
+                raw, source = env[env_name(field.name)], env_name(field.name)
+            if raw is not None:
+                values[field.name] = _parse(field, kinds[field.name], raw, source)
+            if flags.get(field.name) is not None:
+                values[field.name] = flags[field.name]
+        unknown = set(flags) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown settings: {sorted(unknown)}")
+        return cls(**values)
+
+
+def git_key(name: str) -> str:
+    first, *rest = name.split("_")
+    return "patchpack." + first + "".join(word.capitalize() for word in rest)
+
+
+def env_name(name: str) -> str:
+    return "PATCHPACK_" + name.upper()
+
+
+def _parse(field: dataclasses.Field[Any], kind: type, raw: str, source: str) -> Any:
+    raw = raw.strip()
+    try:
+        if kind is bool:
+            lowered = raw.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        value = kind(raw)
+    except ValueError:
+        raise BadInput(
+            f"{source}: expected {_describe(kind)}, got {raw!r}",
+            hint=f"fix the value, e.g. `git config {git_key(field.name)} {field.default}`",
+        ) from None
+    if kind in (int, float) and value < 0:
+        raise BadInput(f"{source}: must not be negative, got {raw!r}")
+    return value
+
+
+def _describe(kind: type) -> str:
+    return {int: "a whole number", float: "a number", bool: "true or false"}.get(kind, "a string")

@@ -1,0 +1,211 @@
+"""The only door to git: pygit2 and the ``git`` program are used here and nowhere else.
+
+The rest of patchpack sees :class:`Repo`, typed ids and plain values.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NewType
+
+import pygit2
+
+from patchpack.errors import BadInput, Failed, NotARepository
+
+Oid = NewType("Oid", str)
+"""A full hexadecimal object id."""
+
+# The measure of DESIGN.md: `git diff -M` with 3 lines of context, whatever the user's config
+# says about context, hunk merging, prefixes, colour, external diff drivers or path quoting.
+DIFF_OPTIONS = (
+    "-M",
+    "-U3",
+    "--inter-hunk-context=0",
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+)
+
+# Decoding that keeps every byte (non-UTF-8 content and paths) and round-trips to bytes.
+ENCODING = "utf-8"
+ERRORS = "surrogateescape"
+
+
+def decode(data: bytes) -> str:
+    return data.decode(ENCODING, ERRORS)
+
+
+def encode(text: str) -> bytes:
+    return text.encode(ENCODING, ERRORS)
+
+
+class GitFailed(BadInput):
+    """The git program refused what it was asked (bad revision, bad range, ...)."""
+
+
+@dataclass(frozen=True)
+class CommitDiff:
+    oid: Oid
+    title: str
+    diff: str
+
+
+def run_git(
+    args: Sequence[str],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the git program; on failure raise :class:`GitFailed` with git's own message."""
+    proc = subprocess.run(
+        ["git", "-c", "core.quotePath=false", *args],
+        cwd=cwd,
+        input=input,
+        env=None if env is None else {**os.environ, **env},
+        capture_output=True,
+    )
+    if check and proc.returncode != 0:
+        message = decode(proc.stderr).strip().splitlines()
+        raise GitFailed(
+            f"git {args[0]} failed: {message[-1] if message else f'exit {proc.returncode}'}"
+        )
+    return proc
+
+
+class Repo:
+    """A repository opened at (or above) a directory."""
+
+    def __init__(self, raw: pygit2.Repository) -> None:
+        self._raw = raw
+
+    @classmethod
+    def discover(cls, start: str | os.PathLike[str] = ".") -> Repo:
+        start = os.path.abspath(start)
+        found = pygit2.discover_repository(start)
+        if found is None:
+            raise NotARepository(start)
+        return cls(pygit2.Repository(found))
+
+    # -- where things are -------------------------------------------------------------------
+
+    @property
+    def git_dir(self) -> Path:
+        """The git dir of this worktree (``.git``, or ``.git/worktrees/NAME``)."""
+        return Path(self._raw.path)
+
+    @property
+    def common_dir(self) -> Path:
+        """The git dir shared by all worktrees (refs, objects, config)."""
+        return Path(self.git("rev-parse", "--git-common-dir", cwd=self.git_dir).strip())
+
+    @property
+    def workdir(self) -> Path | None:
+        return Path(self._raw.workdir) if self._raw.workdir else None
+
+    @property
+    def is_bare(self) -> bool:
+        return bool(self._raw.is_bare)
+
+    def hooks_dir(self) -> Path:
+        """Where git looks for hooks, ``core.hooksPath`` respected."""
+        where = self.git("rev-parse", "--git-path", "hooks").strip()
+        return Path(self.workdir or self.git_dir, where).resolve()
+
+    # -- running git ------------------------------------------------------------------------
+
+    def git(self, *args: str, input: bytes | None = None) -> str:
+        """Run git in this repository and return its standard output as text."""
+        return decode(run_git(args, cwd=self.workdir or self.git_dir, input=input).stdout)
+
+    def git_ok(self, *args: str) -> bool:
+        return run_git(args, cwd=self.workdir or self.git_dir, check=False).returncode == 0
+
+    # -- config -----------------------------------------------------------------------------
+
+    def config_get(self, name: str) -> str | None:
+        """The effective value of a config key across all levels, or None."""
+        try:
+            value = self._raw.config[name]
+        except KeyError:
+            return None
+        return str(value)
+
+    def config_get_all(self, name: str) -> list[str]:
+        try:
+            return [str(v) for v in self._raw.config.get_multivar(name)]
+        except KeyError:
+            return []
+
+    def config_set(self, name: str, value: str) -> None:
+        self.git("config", "--local", name, value)
+
+    def config_add(self, name: str, value: str) -> None:
+        self.git("config", "--local", "--add", name, value)
+
+    def config_unset(self, name: str) -> None:
+        run_git(["config", "--local", "--unset-all", name], cwd=self.git_dir, check=False)
+
+    # -- HEAD and history -------------------------------------------------------------------
+
+    def head_oid(self) -> Oid | None:
+        """The commit HEAD points at, or None in a repository with no commits yet."""
+        if self._raw.head_is_unborn:
+            return None
+        return Oid(str(self._raw.head.target))
+
+    def branch(self) -> str | None:
+        """The short name of the checked-out branch, or None on a detached HEAD."""
+        if self._raw.head_is_detached:
+            return None
+        ref = self._raw.references.get("HEAD")
+        target = ref.target if ref is not None else ""
+        return str(target).removeprefix("refs/heads/") or None
+
+    def commits_in_range(self, spec: str) -> list[CommitDiff]:
+        """Each commit of ``A..B`` (oldest first) with its diff against its first parent."""
+        if ".." not in spec:
+            spec = f"{spec}^!"  # a single revision: that commit on its own
+        try:
+            listed = self.git("rev-list", "--reverse", "--no-merges", spec, "--")
+        except GitFailed:
+            raise BadInput(
+                f"bad revision range: {spec}",
+                hint="give a range such as `HEAD~3..HEAD` or `origin/main..`",
+            ) from None
+        out = []
+        for oid in listed.split():
+            shown = self.git(
+                "show", "--format=%s", *DIFF_OPTIONS, "--first-parent", "--root", oid, "--"
+            )
+            title, _, diff = shown.partition("\n")
+            out.append(CommitDiff(Oid(oid), title, diff.lstrip("\n")))
+        return out
+
+    # -- diffs ------------------------------------------------------------------------------
+
+    def staged_diff(self) -> str:
+        """The staged change as `git diff --cached -M` prints it (GIT_INDEX_FILE honoured)."""
+        # The git program reads GIT_INDEX_FILE, so this is right inside hooks run by
+        # `git commit -a` and `git commit PATH` too, and it diffs against the empty tree
+        # when there is no commit yet.
+        return self.git("diff", "--cached", *DIFF_OPTIONS, "--")
+
+
+def require_workdir(repo: Repo) -> Path:
+    if repo.workdir is None:
+        raise Failed("this is a bare repository: there is no work tree to act on")
+    return repo.workdir
+
+
+def global_config_get(name: str) -> str | None:
+    """A config value outside any repository (system and global levels)."""
+    proc = run_git(["config", "--get", name], check=False)
+    return decode(proc.stdout).strip() if proc.returncode == 0 else None

