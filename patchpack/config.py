@@ -21,6 +21,10 @@ class Settings:
     max_files: int = 2
     max_lines: int = 120
     tokenizer: str = "cl100k_base"
+    # The ledger's limits: a metered provider's quota (Cerebras Code Pro, DESIGN.md).
+    daily_budget: int = 24_000_000
+    minute_tokens: int = 1_000_000
+    minute_requests: int = 50
 
     @classmethod
     def load(
