@@ -234,3 +234,24 @@ def budget(ctx: click.Context, rev_range: str | None, since: str | None, by: str
         click.echo("hint: wait for the quota to reset, or raise it with "
                    "`git config patchpack.dailyBudget N`", err=True)
         ctx.exit(EXIT_FAILED)
+
+
+@cli.command()
+@click.argument("remote", required=False)
+@click.option("--configure", is_flag=True,
+              help="Also add a fetch refspec so plain `git fetch REMOTE` brings the ledger.")
+def sync(remote: str | None, configure: bool) -> None:
+    """Share the ledger: fetch REMOTE's notes, merge them (cat_sort_uniq), push the union.
+
+    REMOTE defaults to the branch's remote, else origin. Never forces a push.
+    """
+    from patchpack import ledger
+
+    done = ledger.sync(Repo.discover(), remote, configure=configure)
+    click.echo(f"{done.remote}: " + ", ".join([
+        "merged its entries into ours" if done.merged else "nothing new from it",
+        "pushed ours" if done.pushed else "nothing new to push",
+    ]))
+    if configure:
+        click.echo(f"`git fetch {done.remote}` now brings the ledger to "
+                   f"{ledger.tracking_ref(done.remote)}")

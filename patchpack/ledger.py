@@ -325,3 +325,50 @@ def _save_cache(path: Path, cache: dict[str, Any]) -> None:
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_bytes(marshal.dumps((_CACHE_VERSION, cache)))
         os.replace(tmp, path)
+
+
+# -- sharing through a remote -----------------------------------------------------------------
+
+
+class Synced(NamedTuple):
+    remote: str
+    merged: bool  # the remote had entries we did not
+    pushed: bool  # we had entries the remote did not
+
+
+def tracking_ref(remote: str) -> str:
+    return f"refs/notes/remotes/{remote}/patchpack"
+
+
+def sync(repo: Repo, remote: str | None = None, *, configure: bool = False,
+         attempts: int = 5) -> Synced:
+    """Fetch ``remote``'s ledger, merge it into ours (cat_sort_uniq), push the union.
+
+    Never forces: when the remote moves between our fetch and our push, fetch and merge
+    again. ``configure`` adds a fetch refspec so plain `git fetch` brings the ledger too.
+    """
+    remote = remote or repo.default_remote()
+    tracking = tracking_ref(remote)
+    if configure:
+        refspec = f"+{NOTES_REF}:{tracking}"
+        if refspec not in repo.config_get_all(f"remote.{remote}.fetch"):
+            repo.config_add(f"remote.{remote}.fetch", refspec)
+    merged = False
+    for _ in range(attempts):
+        theirs = repo.remote_ref(remote, NOTES_REF)
+        if theirs is not None:
+            repo.fetch_ref(remote, NOTES_REF, tracking)
+        ours = repo.read_ref(NOTES_REF)
+        union = ours
+        if theirs is not None and (ours is None or not repo.is_ancestor(theirs, ours)):
+            union = repo.notes_merge(ours, tracking)
+            if union is None or not repo.update_ref(NOTES_REF, union, ours,
+                                                    message=f"patchpack sync {remote}"):
+                continue  # a local attach moved our ref meanwhile: merge again
+            merged = True
+        if union is None or union == theirs:
+            return Synced(remote, merged, pushed=False)
+        if repo.push_ref(remote, NOTES_REF):
+            return Synced(remote, merged, pushed=True)
+    raise Failed(f"the ledger on {remote} kept moving under {attempts} attempts to sync",
+                 hint="run `patchpack sync` again")
