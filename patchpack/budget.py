@@ -19,7 +19,6 @@ from patchpack.errors import BadInput
 from patchpack.git import Repo
 from patchpack.ledger import Entry, Skipped, timestamp
 
-GROUPINGS = ("commit", "day", "agent", "model", "kind")
 WARN_AT = (0.7, 0.9)
 
 
@@ -96,12 +95,14 @@ def _accumulate(entries: Iterable[Entry]) -> Totals:
     return Totals(n, t_in, t_out, req)
 
 
-def _key(by: str, commit: str, entry: Entry) -> str:
-    if by == "day":
-        return entry.ts[:10]
-    if by == "commit":
-        return commit
-    return getattr(entry, by) or "-"
+_KEYS: dict[str, Callable[[str, Entry], str]] = {
+    "day": lambda commit, e: e.ts[:10],
+    "commit": lambda commit, e: commit,
+    "agent": lambda commit, e: e.agent or "-",
+    "model": lambda commit, e: e.model or "-",
+    "kind": lambda commit, e: e.kind,
+}
+GROUPINGS = tuple(_KEYS)
 
 
 def summarise(noted: list[tuple[str, Entry]], pending: list[Entry], *, limits: Limits,
@@ -115,34 +116,39 @@ def summarise(noted: list[tuple[str, Entry]], pending: list[Entry], *, limits: L
     ``since`` and ``commits`` narrow the groups and totals; the limits always weigh all
     spend, since a provider bills all of it.
     """
-    everything: dict[str, tuple[str, Entry]] = {}
-    for commit, entry in noted:
-        everything.setdefault(entry.id, (commit, entry))
-    for entry in pending:
-        everything.setdefault(entry.id, ("", entry))
-    pending_ids = {e.id for e in pending} - {e.id for _, e in noted}
-
+    # One pass over the whole ledger, kept tight: it runs over 100,000+ entries.
+    everything = {e.id: (c, e) for c, e in reversed(noted)}  # the first copy of an id wins
+    waiting = [e for e in pending if e.id not in everything]
     floor = timestamp(since) if since is not None else ""
-    grouped: dict[str, list[Entry]] = {}
-    for commit, entry in everything.values():
-        if commit and entry.ts >= floor and (commits is None or commit in commits):
-            grouped.setdefault(_key(by, commit, entry), []).append(entry)
-    sums = {k: _accumulate(v) for k, v in grouped.items()}
-    # Time reads best in order; the others biggest first.
-    order = sorted(sums) if by == "day" else sorted(sums, key=lambda k: (-sums[k].tokens, k))
-    groups = [Group(k, sums[k], subject(k) if by == "commit" else "") for k in order]
-
+    key = _KEYS[by]
+    sums: dict[str, list[int]] = {}
     counters: dict[str, int] = {}
-    for entries in grouped.values():
-        for e in entries:
-            counters[e.counter] = counters.get(e.counter, 0) + 1
+    for commit, e in everything.values():
+        if e.ts < floor or (commits is not None and commit not in commits):
+            continue
+        k = key(commit, e)
+        acc = sums.get(k)
+        if acc is None:
+            acc = sums[k] = [0, 0, 0, 0]
+        acc[0] += 1
+        acc[1] += e.tokens_in
+        acc[2] += e.tokens_out
+        acc[3] += e.requests
+        counters[e.counter] = counters.get(e.counter, 0) + 1
+    totals = {k: Totals(*acc) for k, acc in sums.items()}
+    # Time reads best in order; the others biggest first.
+    order = sorted(totals) if by == "day" else sorted(totals, key=lambda k: (-totals[k].tokens, k))
+    groups = [Group(k, totals[k], subject(k) if by == "commit" else "") for k in order]
 
-    all_entries = [e for _, e in everything.values()]
-    day, minute_ago, hour_ago = timestamp(now)[:10], timestamp(now - timedelta(minutes=1)), \
-        timestamp(now - timedelta(hours=1))
-    today = [e for e in all_entries if e.ts.startswith(day)]
-    last_minute = _accumulate(e for e in all_entries if e.ts > minute_ago)
-    hour_tokens = _accumulate(e for e in all_entries if e.ts > hour_ago).tokens
+    # Timestamps in one form sort by time, so the recent spend is a string comparison away.
+    day = timestamp(now)[:10]
+    minute_ago = timestamp(now - timedelta(minutes=1))
+    hour_ago = timestamp(now - timedelta(hours=1))
+    since_recent = min(day, hour_ago)
+    recent = [e for _, e in everything.values() if e.ts >= since_recent] + waiting
+    today = [e for e in recent if e.ts.startswith(day)]
+    last_minute = _accumulate(e for e in recent if e.ts > minute_ago)
+    hour_tokens = _accumulate(e for e in recent if e.ts > hour_ago).tokens
     used_today = _accumulate(today).tokens
     weighed = [
         Spend("today", used_today, limits.daily),
@@ -163,10 +169,10 @@ def summarise(noted: list[tuple[str, Entry]], pending: list[Entry], *, limits: L
             runs_out_at = timestamp(at)
 
     return Report(by=by, now=timestamp(now), groups=groups,
-                  total=_accumulate(e for es in grouped.values() for e in es),
-                  pending=_accumulate(e for e in pending if e.id in pending_ids),
-                  counters=counters, limits=weighed, hour_tokens=hour_tokens,
-                  runs_out_at=runs_out_at, notes=notes, skipped=skipped or [])
+                  total=Totals(*(sum(acc[i] for acc in sums.values()) for i in range(4))),
+                  pending=_accumulate(waiting), counters=counters, limits=weighed,
+                  hour_tokens=hour_tokens, runs_out_at=runs_out_at, notes=notes,
+                  skipped=skipped or [])
 
 
 def for_repo(repo: Repo, *, settings: Settings, by: str = "day", since: str | None = None,

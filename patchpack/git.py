@@ -6,6 +6,7 @@ The rest of patchpack sees :class:`Repo`, typed ids and plain values.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -261,14 +262,14 @@ class Repo:
         """Every note (annotated object, text) in one top-level entry, fan-out dirs walked."""
         tree = self._raw[notes_commit].peel(pygit2.Tree)
         out: list[tuple[Oid, bytes]] = []
-        # Reading objects directly is ~100x faster than repo.notes() (DESIGN.md).
+        # Reading objects directly is ~100x faster than repo.notes() (DESIGN.md); the
+        # objects a tree yields load lazily, without a second lookup by id.
         stack = [(tree[top.name], top.name)]
         while stack:
-            entry, path = stack.pop()
-            obj = self._raw[entry.id]
+            obj, path = stack.pop()
             if isinstance(obj, pygit2.Tree):
                 stack.extend((e, path + e.name) for e in obj)
-            elif isinstance(obj, pygit2.Blob) and _is_note_path(path):
+            elif isinstance(obj, pygit2.Blob) and _NOTE_PATH.match(path):
                 out.append((Oid(path), obj.data))
         return out
 
@@ -408,8 +409,7 @@ def global_config_get(name: str) -> str | None:
 
 # -- ledger ---------------------------------------------------------------------------------
 
-_HEX = frozenset("0123456789abcdef")
-_OID_LENGTHS = (40, 64)  # sha1 and sha256 repositories
+_NOTE_PATH = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")  # sha1 or sha256 object ids
 _FANOUT_AT = 256  # entries in one notes tree level before new notes go one level down
 
 
@@ -424,10 +424,6 @@ class NotesTop:
     name: str
     key: str
     is_tree: bool
-
-
-def _is_note_path(path: str) -> bool:
-    return len(path) in _OID_LENGTHS and set(path) <= _HEX
 
 
 def _signature() -> pygit2.Signature:

@@ -17,6 +17,7 @@ import marshal
 import os
 import re
 import secrets
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -80,34 +81,37 @@ def parse_line(line: str) -> Entry:
         raw = json.loads(line)
     except ValueError:
         raise ValueError("not JSON") from None
-    if not isinstance(raw, dict):
+    if type(raw) is not dict:
         raise ValueError("not a JSON object")
     if raw.get("v") != VERSION:
         raise ValueError(f"unknown version {raw.get('v')!r}")
+    get = raw.get
+    # Interned: the same few names repeat on every line (and the ledger cache stores them once).
+    entry = Entry(get("id"), get("ts"), _intern(get("kind")), get("in", 0), get("out", 0),
+                  _intern(get("counter")), _intern(get("model")), _intern(get("agent")),
+                  _intern(get("session")), get("requests", 0))
+    problem = _problem(entry)
+    if problem:
+        raise ValueError(problem)
+    return entry
 
-    def text(key: str, required: bool = False) -> str | None:
-        value = raw.get(key)
-        if value is None and not required:
-            return None
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"{key!r} must be a non-empty string")
-        return value
 
-    def count(key: str) -> int:
-        value = raw.get(key, 0)
-        if type(value) is not int or value < 0:
-            raise ValueError(f"{key!r} must be a whole number >= 0")
-        return value
+def _problem(e: Entry) -> str | None:
+    for key, value, required in (("id", e.id, True), ("ts", e.ts, True), ("kind", e.kind, True),
+                                 ("counter", e.counter, True), ("model", e.model, False),
+                                 ("agent", e.agent, False), ("session", e.session, False)):
+        if (value is not None or required) and (type(value) is not str or not value):
+            return f"{key!r} must be a non-empty string"
+    for key, number in (("in", e.tokens_in), ("out", e.tokens_out), ("requests", e.requests)):
+        if type(number) is not int or number < 0:
+            return f"{key!r} must be a whole number >= 0"
+    if not _TS.match(e.ts):
+        return f"'ts' must look like 2026-11-24T10:00:00Z, got {e.ts!r}"
+    return None
 
-    ts = text("ts", True)
-    if not _TS.match(ts or ""):
-        raise ValueError(f"'ts' must look like 2026-11-24T10:00:00Z, got {ts!r}")
-    return Entry(
-        id=text("id", True) or "", ts=ts or "", kind=text("kind", True) or "",
-        tokens_in=count("in"), tokens_out=count("out"), counter=text("counter", True) or "",
-        model=text("model"), agent=text("agent"), session=text("session"),
-        requests=count("requests"),
-    )
+
+def _intern(text: object) -> Any:
+    return sys.intern(text) if type(text) is str else text
 
 
 def parse_note(text: str, where: str) -> tuple[list[Entry], list[Skipped]]:
@@ -267,7 +271,7 @@ class Ledger(NamedTuple):
     skipped: list[Skipped]
 
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 def read(repo: Repo) -> Ledger:
@@ -285,6 +289,7 @@ def read(repo: Repo) -> Ledger:
     entries: list[tuple[Oid, Entry]] = []
     skipped: list[Skipped] = []
     notes = 0
+    make = Entry._make
     for top in repo.notes_top(head):
         held = cache.get(top.key)
         if held is None:
@@ -292,7 +297,7 @@ def read(repo: Repo) -> Ledger:
         fresh[top.key] = held
         count, rows, bad = held
         notes += count
-        entries.extend((Oid(row[0]), Entry._make(row[1:])) for row in rows)
+        entries.extend([(commit, make(row)) for commit, row in rows])
         skipped.extend(Skipped._make(s) for s in bad)
     if fresh.keys() != cache.keys():
         _save_cache(cache_path, fresh)
@@ -305,7 +310,7 @@ def _read_top(repo: Repo, head: Oid, top: NotesTop) -> tuple[int, list[tuple], l
     notes = repo.notes_under(head, top)
     for annotated, data in notes:
         good, skipped = parse_note(decode(data), annotated)
-        rows.extend((annotated, *e) for e in good)
+        rows.extend((annotated, tuple(e)) for e in good)
         bad.extend(tuple(s) for s in skipped)
     return len(notes), rows, bad
 
