@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Any, BinaryIO
+from typing import Any
 
 import click
 
@@ -12,7 +12,7 @@ from patchpack import __version__
 from patchpack.config import Settings
 from patchpack.errors import EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, BadInput, NotARepository
 from patchpack.errors import PatchpackError
-from patchpack.git import Repo, global_config_get
+from patchpack.git import Repo, decode, global_config_get
 
 
 class _Group(click.Group):
@@ -62,6 +62,19 @@ def _repo_or_none() -> Repo | None:
         return None
 
 
+def _read_input(path: str) -> str:
+    """The text of a file named on the command line, or of stdin for ``-``; bytes kept."""
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+    except OSError as e:
+        raise BadInput(f"cannot read {path}: {e.strerror}") from None
+    return decode(data)
+
+
 def _settings(repo: Repo | None, **flags: Any) -> Settings:
     return Settings.load(repo.config_get if repo is not None else global_config_get, **flags)
 
@@ -72,13 +85,13 @@ def _settings(repo: Repo | None, **flags: Any) -> Settings:
 @cli.command()
 @click.argument("rev_range", required=False)
 @click.option("--staged", is_flag=True, help="Check the staged change (the default).")
-@click.option("--diff", "diff_file", type=click.File("rb"), metavar="FILE",
+@click.option("--diff", "diff_file", metavar="FILE",
               help="Check a unified diff file or `git format-patch` mails; - reads stdin.")
 @click.option("--max-files", type=click.IntRange(min=0), help="Most files a change may touch.")
 @click.option("--max-lines", type=click.IntRange(min=0), help="Most diff lines a change may have.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def check(ctx: click.Context, rev_range: str | None, staged: bool, diff_file: BinaryIO | None,
+def check(ctx: click.Context, rev_range: str | None, staged: bool, diff_file: str | None,
           max_files: int | None, max_lines: int | None, as_json: bool) -> None:
     """Judge a change against the micro-patch limits.
 
@@ -95,7 +108,7 @@ def check(ctx: click.Context, rev_range: str | None, staged: bool, diff_file: Bi
     settings = _settings(repo, max_files=max_files, max_lines=max_lines)
     limits = Limits(settings.max_files, settings.max_lines)
     if diff_file is not None:
-        results = checking.diff_text(decode(diff_file.read()), diff_file.name, limits)
+        results = checking.diff_text(_read_input(diff_file), diff_file, limits)
     elif rev_range is not None:
         results = checking.revision_range(repo, rev_range, limits)
     else:

@@ -85,6 +85,7 @@ class Repo:
 
     def __init__(self, raw: pygit2.Repository) -> None:
         self._raw = raw
+        self._config: dict[str, list[str]] | None = None
 
     @classmethod
     def discover(cls, start: str | os.PathLike[str] = ".") -> Repo:
@@ -132,26 +133,21 @@ class Repo:
 
     def config_get(self, name: str) -> str | None:
         """The effective value of a config key across all levels, or None."""
-        try:
-            value = self._raw.config[name]
-        except KeyError:
-            return None
-        return str(value)
+        values = self.config_get_all(name)
+        return values[-1] if values else None
 
     def config_get_all(self, name: str) -> list[str]:
-        try:
-            return [str(v) for v in self._raw.config.get_multivar(name)]
-        except KeyError:
-            return []
+        if self._config is None:
+            self._config = read_config(self.workdir or self.git_dir)
+        return self._config.get(config_key(name), [])
 
     def config_set(self, name: str, value: str) -> None:
         self.git("config", "--local", name, value)
+        self._config = None
 
     def config_add(self, name: str, value: str) -> None:
         self.git("config", "--local", "--add", name, value)
-
-    def config_unset(self, name: str) -> None:
-        run_git(["config", "--local", "--unset-all", name], cwd=self.git_dir, check=False)
+        self._config = None
 
     # -- HEAD and history -------------------------------------------------------------------
 
@@ -205,7 +201,29 @@ def require_workdir(repo: Repo) -> Path:
     return repo.workdir
 
 
+def read_config(cwd: str | os.PathLike[str] | None = None) -> dict[str, list[str]]:
+    """Every config value git sees from ``cwd``, all levels in git's order (last one wins).
+
+    Read through the git program, not libgit2, so GIT_CONFIG_GLOBAL, GIT_CONFIG_NOSYSTEM,
+    includes and worktree config mean exactly what they mean to git.
+    """
+    out = run_git(["config", "--list", "-z"], cwd=cwd, check=False).stdout
+    config: dict[str, list[str]] = {}
+    for item in decode(out).split("\0"):
+        if item:
+            key, _, value = item.partition("\n")
+            config.setdefault(config_key(key), []).append(value)
+    return config
+
+
+def config_key(name: str) -> str:
+    """Normalise a key: section and variable names are case-insensitive, subsections not."""
+    section, _, rest = name.partition(".")
+    middle, _, variable = rest.rpartition(".")
+    return ".".join(p for p in (section.lower(), middle, variable.lower()) if p)
+
+
 def global_config_get(name: str) -> str | None:
     """A config value outside any repository (system and global levels)."""
-    proc = run_git(["config", "--get", name], check=False)
-    return decode(proc.stdout).strip() if proc.returncode == 0 else None
+    values = read_config().get(config_key(name), [])
+    return values[-1] if values else None
