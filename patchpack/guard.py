@@ -268,12 +268,12 @@ def _shell(args: Mapping[str, Any], cwd: Path, *, limit_all: bool, bypass: bool)
         repo: Repo | None = Repo.discover(cwd)
     except NotARepository:
         repo = None
-    rewritten = test_rewrite(command, _settings(repo).test_command)
+    rewritten = via_patchpack_test(command, _settings(repo).test_command)
     if rewritten is not None:
         return Rewrite(rewritten, "patchpack: the test run goes through `patchpack test`, "
                                   "which caps its output", approve=True)
     if limit_all:
-        rewritten = run_rewrite(command)
+        rewritten = via_patchpack_run(command)
         if rewritten is not None:
             # Not auto-approved: the user's permission prompt still sees the command.
             return Rewrite(rewritten, "patchpack: output capped by `patchpack run`",
@@ -281,7 +281,7 @@ def _shell(args: Mapping[str, Any], cwd: Path, *, limit_all: bool, bypass: bool)
     return None
 
 
-def test_rewrite(command: str, test_command: str = "") -> str | None:
+def via_patchpack_test(command: str, test_command: str = "") -> str | None:
     """``command`` with its test run going through `patchpack test`, or None if it is not one.
 
     Recognised: ``pytest``, ``py.test``, ``python -m pytest`` (``python3``, ``python3.12``), or
@@ -304,7 +304,7 @@ def test_rewrite(command: str, test_command: str = "") -> str | None:
     return None
 
 
-def run_rewrite(command: str) -> str | None:
+def via_patchpack_run(command: str) -> str | None:
     """``command`` run through `patchpack run --`, quoted so the shell does what it did."""
     lead = _LEAD.match(command)
     env = lead.group(0) if lead else ""
