@@ -26,14 +26,15 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from patchpack import diffs
 from patchpack import git as gitmod
 from patchpack.config import Settings
-from patchpack.diffs import Limits, Measure, Verdict
 from patchpack.errors import NotARepository
 from patchpack.git import Repo, decode, encode, global_config_get
+
+if TYPE_CHECKING:
+    from patchpack import diffs
 
 CLAUDE_EDITS = {"Edit", "MultiEdit", "Write"}
 PUPPY_EDITS = {"edit_file", "create_file", "replace_in_file"}
@@ -165,6 +166,10 @@ def _settings(repo: Repo | None) -> Settings:
 
 
 def _edit(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
+    # Imported here: unidiff is only needed for edits, and the guard runs on every tool call.
+    from patchpack import diffs
+    from patchpack.diffs import Limits, Measure, Verdict
+
     if tool == "edit_file" and "file_path" not in args:
         args = _puppy_payload(args.get("payload"))
     where = _locate(args.get("file_path"), cwd)
@@ -186,14 +191,16 @@ def _edit(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
     grows = after.lines > now.lines or after.file_count > now.file_count
     if Verdict(after, limits).ok or not grows:
         return None
-    return Deny(_too_big(where.rel, after, mine, limits))
+    return Deny(_too_big(where.rel, after, mine, limits,
+                         alone_fits=Verdict(mine, limits).ok))
 
 
-def _too_big(rel: str, after: Measure, mine: Measure, limits: Limits) -> str:
+def _too_big(rel: str, after: diffs.Measure, mine: diffs.Measure, limits: diffs.Limits, *,
+             alone_fits: bool) -> str:
     text = (f"this edit of {rel} would make the uncommitted change {after.file_count} files "
             f"and {after.lines} diff lines, over the micro-patch limits ({limits.max_files} "
             f"files, {limits.max_lines} diff lines). ")
-    if not Verdict(mine, limits).ok:
+    if not alone_fits:
         return text + (f"The edit alone is {mine.lines} diff lines: make it in smaller "
                        f"steps, landing each one (commit, or `patchpack split && patchpack "
                        f"apply --all`) before the next.")
