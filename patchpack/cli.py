@@ -173,7 +173,6 @@ def guard(ctx: click.Context, limit_all: bool) -> None:
     events and tools pass; malformed input passes with a note on stderr (exit 0).
     """
     from patchpack import guard as guarding
-    from patchpack.git import decode
 
     result = guarding.answer(decode(sys.stdin.buffer.read()), limit_all=limit_all)
     if result.stdout:
