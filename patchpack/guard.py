@@ -271,6 +271,8 @@ def _shell(args: Mapping[str, Any], cwd: Path, *, limit_all: bool, bypass: bool)
     command = args.get("command")
     if not isinstance(command, str) or not command.strip() or _THROUGH_US.match(command):
         return None
+    if isinstance(args.get("cwd"), str):  # Code Puppy's shell tool takes its own cwd
+        cwd = cwd / args["cwd"]
     try:
         repo: Repo | None = Repo.discover(cwd)
     except NotARepository:
