@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -151,3 +151,90 @@ def demo(directory: str | None) -> None:
     from patchpack import demo as demo_module
 
     demo_module.run(directory, echo=click.echo)
+
+
+# -- agent workflow ---------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from patchpack.agents import Integration
+
+
+@cli.command()
+@click.option("--limit-all", is_flag=True,
+              help="Send every other shell command through `patchpack run` too.")
+@click.pass_context
+def guard(ctx: click.Context, limit_all: bool) -> None:
+    """Answer an agent's PreToolUse hook: the event as JSON on stdin.
+
+    Refuses an edit that would take the uncommitted change over the micro-patch limits and a
+    whole-file read over max-file-lines; sends test runs through `patchpack test`. Unknown
+    events and tools pass; malformed input passes with a note on stderr (exit 0).
+    """
+    from patchpack import guard as guarding
+
+    result = guarding.answer(decode(sys.stdin.buffer.read()), limit_all=limit_all)
+    if result.stdout:
+        click.echo(result.stdout)
+    if result.stderr:
+        click.echo(result.stderr, err=True)
+    ctx.exit(result.exit_code)
+
+
+@cli.command()
+def prompt() -> None:
+    """Print the token-economy instructions for an agent, with the configured numbers."""
+    from patchpack import agents
+
+    click.echo(agents.prompt(_settings(_repo_or_none())), nl=False)
+
+
+@cli.group()
+def integrate() -> None:
+    """Set up an agent to follow the patchpack workflow."""
+
+
+@integrate.command("code-puppy")
+@click.option("--global", "global_", is_flag=True,
+              help="Write to ~/.code_puppy/agents instead of the project's .code_puppy/agents.")
+@click.option("--model", help="Pin the agent to this model.")
+@click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
+def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool) -> None:
+    """Write a Code Puppy agent (pack-leader-token-efficient) whose prompt is `patchpack prompt`."""
+    import pathlib
+
+    from patchpack import agents
+
+    repo = _repo_or_none()
+    path = agents.code_puppy_path(root=_project_root(repo), home=pathlib.Path.home(),
+                                  global_=global_)
+    _report(agents.integrate_code_puppy(path, _settings(repo), model=model, dry_run=dry_run),
+            dry_run=dry_run)
+
+
+@integrate.command("claude-code")
+@click.option("--limit-all", is_flag=True,
+              help="Have the guard send every shell command through `patchpack run`.")
+@click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
+def integrate_claude_code(limit_all: bool, dry_run: bool) -> None:
+    """Add the `patchpack guard` PreToolUse hook to .claude/settings.json, keeping what is there."""
+    from patchpack import agents
+
+    path = _project_root(_repo_or_none()) / ".claude" / "settings.json"
+    _report(agents.integrate_claude_code(path, limit_all=limit_all, dry_run=dry_run),
+            dry_run=dry_run)
+
+
+def _project_root(repo: Repo | None) -> Path:
+    import pathlib
+
+    return repo.workdir if repo is not None and repo.workdir is not None else pathlib.Path.cwd()
+
+
+def _report(result: Integration, *, dry_run: bool) -> None:
+    verb = "would write" if dry_run else "wrote"
+    if not result.changed:
+        verb = "unchanged"
+    click.echo(f"{verb} {result.path}")
+    click.echo(result.text, nl=False)

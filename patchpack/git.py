@@ -227,3 +227,52 @@ def global_config_get(name: str) -> str | None:
     """A config value outside any repository (system and global levels)."""
     values = read_config().get(config_key(name), [])
     return values[-1] if values else None
+
+
+# -- agent guard ------------------------------------------------------------------------------
+# The guard (patchpack.guard) measures an agent's edit before it happens: the uncommitted change
+# as it is, and what one file's part of it would become.
+
+
+def uncommitted_diff(repo: Repo) -> str:
+    """The work tree against HEAD (staged and unstaged), new untracked files included."""
+    base = repo.head_oid() or repo.git("hash-object", "-t", "tree", "/dev/null").strip()
+    tracked = repo.git("diff", *DIFF_OPTIONS, base, "--")
+    listed = repo.git("ls-files", "--others", "--exclude-standard", "-z")
+    root = require_workdir(repo)
+    untracked = [_patch_text(None, _read_file(root / path), path)
+                 for path in listed.split("\0") if path]
+    return tracked + "".join(untracked)
+
+
+def diff_against_head(repo: Repo, path: str, new: bytes | None) -> str:
+    """The diff of ``path`` (relative to the work tree) from HEAD to ``new`` (None: deleted)."""
+    return _patch_text(_head_blob(repo, path), new, path)
+
+
+def _read_file(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return None
+
+
+def _patch_text(old: pygit2.Blob | None, new: bytes | None, path: str) -> str:
+    # libgit2 runs git's own xdiff and prints git's headers, so this text measures as
+    # `git diff` would (checked against it in tests/test_guard.py).
+    patch = pygit2.Patch.create_from(
+        old, new, old_as_path=path, new_as_path=path, context_lines=3, interhunk_lines=0
+    )
+    return decode(patch.data) if patch is not None else ""
+
+
+def _head_blob(repo: Repo, path: str) -> pygit2.Blob | None:
+    raw = repo._raw
+    if raw.head_is_unborn:
+        return None
+    try:
+        entry = raw.head.peel(pygit2.Commit).tree[path]
+    except KeyError:
+        return None
+    obj = raw[entry.id]
+    return obj if isinstance(obj, pygit2.Blob) else None
