@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,7 +12,7 @@ from patchpack import __version__
 from patchpack.config import Settings
 from patchpack.errors import EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, BadInput, NotARepository
 from patchpack.errors import PatchpackError
-from patchpack.git import Repo, global_config_get
+from patchpack.git import Repo, decode, global_config_get
 
 
 class _Group(click.Group):
@@ -62,6 +62,19 @@ def _repo_or_none() -> Repo | None:
         return None
 
 
+def _read_input(path: str) -> str:
+    """The text of a file named on the command line, or of stdin for ``-``; bytes kept."""
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+    except OSError as e:
+        raise BadInput(f"cannot read {path}: {e.strerror}") from None
+    return decode(data)
+
+
 def _settings(repo: Repo | None, **flags: Any) -> Settings:
     return Settings.load(repo.config_get if repo is not None else global_config_get, **flags)
 
@@ -72,13 +85,13 @@ def _settings(repo: Repo | None, **flags: Any) -> Settings:
 @cli.command()
 @click.argument("rev_range", required=False)
 @click.option("--staged", is_flag=True, help="Check the staged change (the default).")
-@click.option("--diff", "diff_file", type=click.File("rb"), metavar="FILE",
+@click.option("--diff", "diff_file", metavar="FILE",
               help="Check a unified diff file or `git format-patch` mails; - reads stdin.")
 @click.option("--max-files", type=click.IntRange(min=0), help="Most files a change may touch.")
 @click.option("--max-lines", type=click.IntRange(min=0), help="Most diff lines a change may have.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def check(ctx: click.Context, rev_range: str | None, staged: bool, diff_file: BinaryIO | None,
+def check(ctx: click.Context, rev_range: str | None, staged: bool, diff_file: str | None,
           max_files: int | None, max_lines: int | None, as_json: bool) -> None:
     """Judge a change against the micro-patch limits.
 
@@ -95,7 +108,7 @@ def check(ctx: click.Context, rev_range: str | None, staged: bool, diff_file: Bi
     settings = _settings(repo, max_files=max_files, max_lines=max_lines)
     limits = Limits(settings.max_files, settings.max_lines)
     if diff_file is not None:
-        results = checking.diff_text(decode(diff_file.read()), diff_file.name, limits)
+        results = checking.diff_text(_read_input(diff_file), diff_file, limits)
     elif rev_range is not None:
         results = checking.revision_range(repo, rev_range, limits)
     else:
@@ -255,3 +268,90 @@ def sync(remote: str | None, configure: bool) -> None:
     if configure:
         click.echo(f"`git fetch {done.remote}` now brings the ledger to "
                    f"{ledger.tracking_ref(done.remote)}")
+
+
+# -- agent workflow ---------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from patchpack.agents import Integration
+
+
+@cli.command()
+@click.option("--limit-all", is_flag=True,
+              help="Send every other shell command through `patchpack run` too.")
+@click.pass_context
+def guard(ctx: click.Context, limit_all: bool) -> None:
+    """Answer an agent's PreToolUse hook: the event as JSON on stdin.
+
+    Refuses an edit that would take the uncommitted change over the micro-patch limits and a
+    whole-file read over max-file-lines; sends test runs through `patchpack test`. Unknown
+    events and tools pass; malformed input passes with a note on stderr (exit 0).
+    """
+    from patchpack import guard as guarding
+
+    result = guarding.answer(decode(sys.stdin.buffer.read()), limit_all=limit_all)
+    if result.stdout:
+        click.echo(result.stdout)
+    if result.stderr:
+        click.echo(result.stderr, err=True)
+    ctx.exit(result.exit_code)
+
+
+@cli.command()
+def prompt() -> None:
+    """Print the token-economy instructions for an agent, with the configured numbers."""
+    from patchpack import agents
+
+    click.echo(agents.prompt(_settings(_repo_or_none())), nl=False)
+
+
+@cli.group()
+def integrate() -> None:
+    """Set up an agent to follow the patchpack workflow."""
+
+
+@integrate.command("code-puppy")
+@click.option("--global", "global_", is_flag=True,
+              help="Write to ~/.code_puppy/agents instead of the project's .code_puppy/agents.")
+@click.option("--model", help="Pin the agent to this model.")
+@click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
+def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool) -> None:
+    """Write a Code Puppy agent (pack-leader-token-efficient) whose prompt is `patchpack prompt`."""
+    import pathlib
+
+    from patchpack import agents
+
+    repo = _repo_or_none()
+    path = agents.code_puppy_path(root=_project_root(repo), home=pathlib.Path.home(),
+                                  global_=global_)
+    _report(agents.integrate_code_puppy(path, _settings(repo), model=model, dry_run=dry_run),
+            dry_run=dry_run)
+
+
+@integrate.command("claude-code")
+@click.option("--limit-all", is_flag=True,
+              help="Have the guard send every shell command through `patchpack run`.")
+@click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
+def integrate_claude_code(limit_all: bool, dry_run: bool) -> None:
+    """Add the `patchpack guard` PreToolUse hook to .claude/settings.json, keeping what is there."""
+    from patchpack import agents
+
+    path = _project_root(_repo_or_none()) / ".claude" / "settings.json"
+    _report(agents.integrate_claude_code(path, limit_all=limit_all, dry_run=dry_run),
+            dry_run=dry_run)
+
+
+def _project_root(repo: Repo | None) -> Path:
+    import pathlib
+
+    return repo.workdir if repo is not None and repo.workdir is not None else pathlib.Path.cwd()
+
+
+def _report(result: Integration, *, dry_run: bool) -> None:
+    verb = "would write" if dry_run else "wrote"
+    if not result.changed:
+        verb = "unchanged"
+    click.echo(f"{verb} {result.path}")
+    click.echo(result.text, nl=False)

@@ -21,10 +21,21 @@ class Settings:
     max_files: int = 2
     max_lines: int = 120
     tokenizer: str = "cl100k_base"
-    # The ledger's limits: a metered provider's quota (Cerebras Code Pro, DESIGN.md).
+    # Shared with the context, output limiter and ledger issues (same names and defaults);
+    # the agent workflow reads them to fill in its prompt and its budget line.
+    max_file_lines: int = 200
+    context_budget: int = 50_000
+    output_lines: int = 200
+    test_command: str = ""
+    """The test runner `patchpack test` runs; empty means pytest."""
     daily_budget: int = 24_000_000
     minute_tokens: int = 1_000_000
     minute_requests: int = 50
+    # The truncation cadence: every `truncate_every` iterations (0: never) `next` and `apply`
+    # remind the agent to run `truncate_command` with {keep} filled in.
+    truncate_every: int = 2
+    truncate_keep: int = 6
+    truncate_command: str = "/truncate {keep}"
 
     @classmethod
     def load(

@@ -49,7 +49,7 @@ def _walk(root: Path, echo: Callable[[str], None]) -> None:
     repo = root / "repo"
 
     def step(title: str, *argv: str, expect_fail: bool = False) -> None:
-        echo(f"\n## {title}\n$ {shlex.join(argv)}")
+        echo((f"\n## {title}\n" if title else "") + f"$ {shlex.join(argv)}")
         cmd = [sys.executable, "-m", "patchpack", *argv[1:]] if argv[0] == "patchpack" else argv
         proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True)
         for line in (proc.stdout + proc.stderr).rstrip().splitlines():

@@ -86,6 +86,7 @@ class Repo:
 
     def __init__(self, raw: pygit2.Repository) -> None:
         self._raw = raw
+        self._config: dict[str, list[str]] | None = None
 
     @classmethod
     def discover(cls, start: str | os.PathLike[str] = ".") -> Repo:
@@ -135,26 +136,21 @@ class Repo:
 
     def config_get(self, name: str) -> str | None:
         """The effective value of a config key across all levels, or None."""
-        try:
-            value = self._raw.config[name]
-        except KeyError:
-            return None
-        return str(value)
+        values = self.config_get_all(name)
+        return values[-1] if values else None
 
     def config_get_all(self, name: str) -> list[str]:
-        try:
-            return [str(v) for v in self._raw.config.get_multivar(name)]
-        except KeyError:
-            return []
+        if self._config is None:
+            self._config = read_config(self.workdir or self.git_dir)
+        return self._config.get(config_key(name), [])
 
     def config_set(self, name: str, value: str) -> None:
         self.git("config", "--local", name, value)
+        self._config = None
 
     def config_add(self, name: str, value: str) -> None:
         self.git("config", "--local", "--add", name, value)
-
-    def config_unset(self, name: str) -> None:
-        run_git(["config", "--local", "--unset-all", name], cwd=self.git_dir, check=False)
+        self._config = None
 
     # -- HEAD and history -------------------------------------------------------------------
 
@@ -401,10 +397,32 @@ def require_workdir(repo: Repo) -> Path:
     return repo.workdir
 
 
+def read_config(cwd: str | os.PathLike[str] | None = None) -> dict[str, list[str]]:
+    """Every config value git sees from ``cwd``, all levels in git's order (last one wins).
+
+    Read through the git program, not libgit2, so GIT_CONFIG_GLOBAL, GIT_CONFIG_NOSYSTEM,
+    includes and worktree config mean exactly what they mean to git.
+    """
+    out = run_git(["config", "--list", "-z"], cwd=cwd, check=False).stdout
+    config: dict[str, list[str]] = {}
+    for item in decode(out).split("\0"):
+        if item:
+            key, _, value = item.partition("\n")
+            config.setdefault(config_key(key), []).append(value)
+    return config
+
+
+def config_key(name: str) -> str:
+    """Normalise a key: section and variable names are case-insensitive, subsections not."""
+    section, _, rest = name.partition(".")
+    middle, _, variable = rest.rpartition(".")
+    return ".".join(p for p in (section.lower(), middle, variable.lower()) if p)
+
+
 def global_config_get(name: str) -> str | None:
     """A config value outside any repository (system and global levels)."""
-    proc = run_git(["config", "--get", name], check=False)
-    return decode(proc.stdout).strip() if proc.returncode == 0 else None
+    values = read_config().get(config_key(name), [])
+    return values[-1] if values else None
 
 
 # -- ledger ---------------------------------------------------------------------------------
@@ -428,3 +446,52 @@ class NotesTop:
 
 def _signature() -> pygit2.Signature:
     return pygit2.Signature("patchpack", "patchpack@localhost")
+
+
+# -- agent guard ------------------------------------------------------------------------------
+# The guard (patchpack.guard) measures an agent's edit before it happens: the uncommitted change
+# as it is, and what one file's part of it would become.
+
+
+def uncommitted_diff(repo: Repo) -> str:
+    """The work tree against HEAD (staged and unstaged), new untracked files included."""
+    base = repo.head_oid() or repo.git("hash-object", "-t", "tree", "/dev/null").strip()
+    tracked = repo.git("diff", *DIFF_OPTIONS, base, "--")
+    listed = repo.git("ls-files", "--others", "--exclude-standard", "-z")
+    root = require_workdir(repo)
+    untracked = [_patch_text(None, _read_file(root / path), path)
+                 for path in listed.split("\0") if path]
+    return tracked + "".join(untracked)
+
+
+def diff_against_head(repo: Repo, path: str, new: bytes | None) -> str:
+    """The diff of ``path`` (relative to the work tree) from HEAD to ``new`` (None: deleted)."""
+    return _patch_text(_head_blob(repo, path), new, path)
+
+
+def _read_file(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return None
+
+
+def _patch_text(old: pygit2.Blob | None, new: bytes | None, path: str) -> str:
+    # libgit2 runs git's own xdiff and prints git's headers, so this text measures as
+    # `git diff` would (checked against it in tests/test_guard.py).
+    patch = pygit2.Patch.create_from(
+        old, new, old_as_path=path, new_as_path=path, context_lines=3, interhunk_lines=0
+    )
+    return decode(patch.data) if patch is not None else ""
+
+
+def _head_blob(repo: Repo, path: str) -> pygit2.Blob | None:
+    raw = repo._raw
+    if raw.head_is_unborn:
+        return None
+    try:
+        entry = raw.head.peel(pygit2.Commit).tree[path]
+    except KeyError:
+        return None
+    obj = raw[entry.id]
+    return obj if isinstance(obj, pygit2.Blob) else None
