@@ -391,3 +391,36 @@ def test_sync_configure_makes_plain_fetch_bring_the_ledger(clones: tuple[Path, P
 def test_sync_with_no_remote_is_bad_input(committed: Path) -> None:
     r = run_patchpack("sync", cwd=committed)
     assert r.returncode == 2 and "no remote" in r.stderr and "git remote add" in r.stderr
+
+
+# -- the pre-commit framework -------------------------------------------------------------------
+
+
+def test_pre_commit_framework_ledger_and_budget_hooks(committed: Path) -> None:
+    import shutil
+
+    import yaml
+    from conftest import ROOT
+
+    manifest = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    assert manifest["patchpack-ledger"]["stages"] == ["post-commit"]
+    assert "pre-push" in manifest["patchpack-budget"]["stages"]
+    # Run as local `system` hooks so the test needs no network to build an environment.
+    local = [{**manifest[name], "language": "system"} for name in
+             ("patchpack-ledger", "patchpack-budget")]
+    for hook in local:
+        hook.pop("minimum_pre_commit_version")
+    write(committed / ".pre-commit-config.yaml",
+          yaml.safe_dump({"repos": [{"repo": "local", "hooks": local}]}))
+    exe = shutil.which("pre-commit") or str(Path(sys.executable).with_name("pre-commit"))
+    installed = subprocess.run([exe, "install", "-t", "post-commit"], cwd=committed,
+                               capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    (entry,) = record(committed)
+    git(committed, "add", ".pre-commit-config.yaml")
+    git(committed, "commit", "-q", "-m", "pre-commit config")
+    assert note_ids(committed) == [entry.id]
+    git(committed, "config", "patchpack.dailyBudget", "10")
+    gate = subprocess.run([exe, "run", "--hook-stage", "manual", "patchpack-budget"],
+                          cwd=committed, capture_output=True, text=True)
+    assert gate.returncode == 1 and "budget exhausted: today" in gate.stdout
