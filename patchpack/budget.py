@@ -229,12 +229,13 @@ def render_text(report: Report) -> str:
     for spend in report.limits:
         out.append(_spend_line(spend, report))
     rate = report.hour_tokens / 60
-    if report.runs_out_at:
-        out.append(f"last hour: {report.hour_tokens:,} tokens ({rate:,.0f}/min); at this rate "
-                   f"today's budget runs out at {report.runs_out_at[11:16]} UTC")
+    if report.limits[0].exhausted:
+        outlook = "; today's budget is spent"
+    elif report.runs_out_at:
+        outlook = f"; at this rate today's budget runs out at {report.runs_out_at[11:16]} UTC"
     else:
-        out.append(f"last hour: {report.hour_tokens:,} tokens ({rate:,.0f}/min)"
-                   + ("; at this rate today's budget lasts the day" if rate else ""))
+        outlook = "; at this rate today's budget lasts the day" if rate else ""
+    out.append(f"last hour: {report.hour_tokens:,} tokens ({rate:,.0f}/min){outlook}")
     return "\n".join(out)
 
 

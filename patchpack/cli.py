@@ -170,6 +170,7 @@ def demo(directory: str | None) -> None:
 @click.option("--agent", help="The agent that spent them (per-agent budgets use this name).")
 @click.option("--session", help="The agent session they belong to.")
 @click.option("--requests", type=click.IntRange(min=0), default=1, show_default=True,
+              metavar="K",
               help="Requests these tokens took (per-minute request limit).")
 @click.option("--kind", default="request", show_default=True, help="What the spend was.")
 @click.option("--counter", default="usage", show_default=True,
@@ -226,7 +227,8 @@ def attach(rev: str, old: str | None, quiet: bool) -> None:
               default="day", show_default=True, help="Group the totals by this.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--check", is_flag=True, help="Exit 1 when a budget is exhausted.")
-@click.option("--daily-budget", type=click.IntRange(min=0), help="Tokens per UTC day.")
+@click.option("--daily-budget", type=click.IntRange(min=0), metavar="N",
+              help="Tokens per UTC day (patchpack.dailyBudget).")
 @click.pass_context
 def budget(ctx: click.Context, rev_range: str | None, since: str | None, by: str,
            as_json: bool, check: bool, daily_budget: int | None) -> None:

@@ -21,8 +21,9 @@ LIMITS = budget.Limits(daily=24_000_000, minute_tokens=1_000_000, minute_request
 
 def entry(n: int, *, ago: timedelta = timedelta(hours=2), tokens_in: int = 100,
           tokens_out: int = 10, **fields: object) -> ledger.Entry:
-    return ledger.Entry(f"id{n}", ledger.timestamp(NOW - ago), str(fields.pop("kind", "request")),
-                        tokens_in, tokens_out, "usage", requests=1, **fields)  # type: ignore[arg-type]
+    kind = str(fields.pop("kind", "request"))
+    return ledger.Entry(f"id{n}", ledger.timestamp(NOW - ago), kind, tokens_in, tokens_out,
+                        "usage", requests=1, **fields)  # type: ignore[arg-type]
 
 
 def spend(report: budget.Report, what: str) -> budget.Spend:
