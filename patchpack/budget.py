@@ -76,6 +76,7 @@ class Report:
     limits: list[Spend]
     hour_tokens: int
     runs_out_at: str | None  # when today's budget runs out at the last hour's rate
+    minute_reset_in: int | None  # seconds until the oldest spend leaves the minute window
     notes: int
     skipped: list[Skipped] = field(default_factory=list)
 
@@ -147,7 +148,13 @@ def summarise(noted: list[tuple[str, Entry]], pending: list[Entry], *, limits: L
     since_recent = min(day, hour_ago)
     recent = [e for _, e in everything.values() if e.ts >= since_recent] + waiting
     today = [e for e in recent if e.ts.startswith(day)]
-    last_minute = _accumulate(e for e in recent if e.ts > minute_ago)
+    in_minute = [e for e in recent if e.ts > minute_ago]
+    last_minute = _accumulate(in_minute)
+    reset_in = None
+    if in_minute:
+        oldest = datetime.strptime(min(e.ts for e in in_minute), "%Y-%m-%dT%H:%M:%SZ")
+        age = now - oldest.replace(tzinfo=timezone.utc)
+        reset_in = max(0, 60 - int(age.total_seconds()))
     hour_tokens = _accumulate(e for e in recent if e.ts > hour_ago).tokens
     used_today = _accumulate(today).tokens
     weighed = [
@@ -171,7 +178,8 @@ def summarise(noted: list[tuple[str, Entry]], pending: list[Entry], *, limits: L
     return Report(by=by, now=timestamp(now), groups=groups,
                   total=Totals(*(sum(acc[i] for acc in sums.values()) for i in range(4))),
                   pending=_accumulate(waiting), counters=counters, limits=weighed,
-                  hour_tokens=hour_tokens, runs_out_at=runs_out_at, notes=notes,
+                  hour_tokens=hour_tokens, runs_out_at=runs_out_at,
+                  minute_reset_in=reset_in, notes=notes,
                   skipped=skipped or [])
 
 
@@ -203,6 +211,19 @@ def for_repo(repo: Repo, *, settings: Settings, by: str = "day", since: str | No
         agent_budget=agent_budget, subject=repo.commit_subject,
         skipped=held.skipped + bad_pending,
     )
+
+
+def figures(report: Report) -> dict[str, Any]:
+    """The spend as `agents.budgets(settings, **figures(report))` takes it (the budget line)."""
+    spent = {s.what: s for s in report.limits}
+    return {
+        "day_tokens": spent["today"].used,
+        "minute_tokens": spent["minute tokens"].used,
+        "minute_requests": spent["minute requests"].used,
+        "minute_reset_in": report.minute_reset_in,
+        "agents": {s.what.removeprefix("agent "): (s.used, s.limit) for s in report.limits
+                   if s.what.startswith("agent ")},
+    }
 
 
 # -- rendering --------------------------------------------------------------------------------

@@ -187,3 +187,16 @@ def test_budget_reads_the_cache_and_sees_new_notes(committed: Path) -> None:
     assert budget.for_repo(repo, settings=settings_).total.tokens == 12
     (committed / ".git" / "patchpack" / "ledger-cache").write_bytes(b"\x00garbage")
     assert budget.for_repo(repo, settings=settings_).total.tokens == 12
+
+
+def test_figures_feed_the_agents_budget_line() -> None:
+    from patchpack import agents
+
+    noted = [("c" * 40, entry(1, ago=timedelta(seconds=20), tokens_in=900, agent="bot"))]
+    report = budget.summarise(noted, [entry(2, ago=timedelta(seconds=50))], limits=LIMITS,
+                              now=NOW, agent_budget=lambda name: 1000)
+    given = budget.figures(report)
+    assert given == {"day_tokens": 1020, "minute_tokens": 1020, "minute_requests": 2,
+                     "minute_reset_in": 10, "agents": {"bot": (910, 1000)}}
+    line = agents.budget_line(agents.budgets(Settings(), **given), counter="usage")
+    assert line is not None and "agent bot 910/1,000 tokens" in line
