@@ -21,6 +21,9 @@ class Settings:
     max_files: int = 2
     max_lines: int = 120
     tokenizer: str = "cl100k_base"
+    context_budget: int = 50_000
+    max_file_lines: int = 200
+    max_hunk_lines: int = 80
 
     @classmethod
     def load(
