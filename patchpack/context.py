@@ -23,8 +23,11 @@ from patchpack import diffs, git, locate
 from patchpack.tokens import Counter
 
 WARN_AT = (0.9, 0.7)
-# A guess at the tokens of the section headings, for the first, cheap fitting pass.
-_HEADINGS = 40
+# A guess at the tokens of a section's heading, for the first, cheap fitting pass.
+_HEADING = 15
+# The dropped list shows this many lines at most; `--json` lists them all.
+_DROPPED_LINES = 10
+_ASK_AT = "patchpack context --at "
 # Located hunks this close to a changed line count as next to the diff.
 _NEAR = 20
 _LANGS = {".py": "python", ".pyi": "python", ".js": "javascript", ".ts": "typescript",
@@ -102,7 +105,8 @@ class Dropped:
     ask: str
 
     def line(self) -> str:
-        return f"- {self.what}: `{self.ask}`"
+        # Hunks come back with `--at` and what names them; the heading says so once.
+        return f"- {self.what}" + ("" if self.ask.startswith(_ASK_AT) else f": `{self.ask}`")
 
 
 @dataclass(frozen=True)
@@ -189,8 +193,12 @@ def _diff_parts(text: str, counter: Counter, *, diff_cmd: str, function_context:
     Line numbers are those of the new side, the work tree.
     """
     parts, changed, shown = [], {}, set()
-    for chunk in re.split(r"(?m)^(?=diff --git )", text):
+    for chunk in re.split(r"(?m)^(?=diff --(?:git|cc|combined) )", text):
         if not chunk.strip():
+            continue
+        if not chunk.startswith("diff --git "):  # a merge's combined diff: shown as git prints it
+            path = chunk.split("\n", 1)[0].split(" ", 2)[-1]
+            parts.append(_counted(Part("diff", path, chunk, f"{diff_cmd} -- {path}"), counter))
             continue
         change = diffs.measure(chunk).files[0]
         pf = diffs.parse(chunk)[0]
@@ -332,13 +340,9 @@ def fit(diff_parts: Sequence[Part], located: Sequence[Part], explicit: Sequence[
     ]
     # First on the sum of the parts (cheap), then on the whole text, which the counter's
     # merges across parts can make a little different.
-    line_tokens: dict[str, int] = {}
-
     def estimate() -> int:
-        for d in dropped.values():
-            line_tokens.setdefault(d.line(), counter.count(d.line()) + 1)
-        return (_HEADINGS + sum(p.tokens for p in current)
-                + sum(line_tokens[d.line()] for d in dropped.values()))
+        return (_HEADING * len({p.section for p in current}) + sum(p.tokens for p in current)
+                + counter.count(_render_dropped(list(dropped.values()))))
 
     while steps and estimate() > budget:
         steps.pop(0)()
@@ -348,20 +352,18 @@ def fit(diff_parts: Sequence[Part], located: Sequence[Part], explicit: Sequence[
         if tokens <= budget:
             break
         if not steps:  # nothing left to drop but the list of what was dropped
-            text, tokens = _trim_dropped(list(dropped.values()), sources, unmatched, counter,
-                                         budget)
+            text, tokens = _trim_dropped(list(dropped.values()), counter, budget)
             break
         steps.pop(0)()
     return Pack(text, tokens, counter.name, budget, tuple(current), tuple(dropped.values()),
                 notes, unmatched, sources)
 
 
-def _trim_dropped(dropped: list[Dropped], sources: dict[str, str], unmatched: tuple[str, ...],
-                  counter: Counter, budget: int) -> tuple[str, int]:
-    """Fewer lines of the dropped list, then none; an empty pack fits any budget."""
-    for keep in range(len(dropped) - 1, -1, -1):
-        more = Dropped(f"{len(dropped) - keep} more parts", "patchpack context --json")
-        text = _render([], [*dropped[:keep], more], sources, unmatched)
+def _trim_dropped(dropped: list[Dropped], counter: Counter, budget: int) -> tuple[str, int]:
+    """The list of what was dropped, cut until it fits; an empty pack fits any budget."""
+    for keep in range(min(len(dropped), _DROPPED_LINES) - 1, -1, -1):
+        more = Dropped(f"{len(dropped) - keep} parts", "patchpack context --json")
+        text = _render_dropped([*dropped[:keep], more])
         tokens = counter.count(text)
         if tokens <= budget:
             return text, tokens
@@ -385,6 +387,16 @@ def _render(parts: Sequence[Part], dropped: Sequence[Dropped], sources: dict[str
     if unmatched and parts:
         out.append("no match: " + ", ".join(_quote(u) for u in unmatched) + "\n")
     if dropped:
-        out.append("## dropped to fit the budget (ask for them one at a time)\n"
-                   + "".join(d.line() + "\n" for d in dropped))
+        out.append(_render_dropped(dropped))
     return "\n".join(out)
+
+
+def _render_dropped(dropped: Sequence[Dropped]) -> str:
+    if not dropped:
+        return ""
+    shown = dropped if len(dropped) <= _DROPPED_LINES else dropped[:_DROPPED_LINES - 1]
+    more = len(dropped) - len(shown)
+    return (f"## dropped to fit the budget; ask for a hunk with `{_ASK_AT}PATH:START-END`\n"
+            + "".join(d.line() + "\n" for d in shown)
+            + (f"- {more} more: see `patchpack context --json`, or narrow the request\n"
+               if more else ""))

@@ -195,14 +195,15 @@ def _heuristic(lines: Sequence[str], line: int) -> Block:
 
 
 def merge(blocks: Iterable[Block]) -> list[Block]:
-    """Overlapping or adjacent ranges merged, in line order; labels of merged blocks joined."""
+    """Overlapping or adjacent ranges merged, in line order, their labels joined."""
     out: list[Block] = []
     for b in sorted(blocks, key=lambda b: (b.start, b.end)):
         if out and b.start <= out[-1].end + 1:
             last = out[-1]
-            labels = [x for x in (last.label, b.label) if x]
-            label = ", ".join(dict.fromkeys(", ".join(labels).split(", "))) if labels else ""
-            out[-1] = Block(last.start, max(last.end, b.end), label)
+            if b.end <= last.end:  # inside the block already there: its label says it all
+                continue
+            label = ", ".join(x for x in (last.label, b.label) if x)
+            out[-1] = Block(last.start, b.end, label)
         else:
             out.append(b)
     return out
