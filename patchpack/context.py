@@ -223,7 +223,7 @@ def _diff_parts(text: str, counter: Counter, *, diff_cmd: str, function_context:
 
 def _function_keep(path: str, rows: list[unidiff.patch.Line],
                    cap: int) -> Callable[[unidiff.patch.Line], bool]:
-    """Keep changed rows, 3 lines around them and the whole block each sits in (new side)."""
+    """Keep changed rows and the whole function each sits in (new side), else 3 lines around."""
     new = [r.value.rstrip("\n") for r in rows if r.line_type in "+ "]
     py = locate.python_blocks("\n".join(new)) if path.endswith((".py", ".pyi")) else None
     keep: set[int] = set()
@@ -236,7 +236,8 @@ def _function_keep(path: str, rows: list[unidiff.patch.Line],
         line = min(anchor if row.line_type == "+" else anchor + 1, len(new))
         block = locate.block_for(path, new, line, cap=cap, py_blocks=py)
         keep.update(range(block.start, block.end + 1))
-        keep.update(range(line - 3, line + 4))
+        if not block.label:  # no function around it: the usual 3 lines of context
+            keep.update(range(line - 3, line + 4))
     return lambda r: r.line_type in "+-" or r.target_line_no in keep
 
 

@@ -85,7 +85,7 @@ def test_function_context_widens_to_the_python_function_only(cli, committed: Pat
     for line in f5.splitlines()[1:]:
         assert f" {line}\n" in widened
     assert "def f4" not in widened and "def f6" not in widened
-    assert "@@ -49,10 +49,10 @@" in widened  # the hunk header is redone for the window
+    assert "@@ -51,8 +51,8 @@" in widened  # the hunk header is redone for the window
 
 
 def test_merge_in_progress_and_detached_head(cli, committed: Path) -> None:
