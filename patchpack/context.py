@@ -250,7 +250,9 @@ def _windows(pf: unidiff.PatchedFile, want: Callable[[unidiff.patch.Line], bool]
         for i, r in enumerate(rows):  # "\ No newline at end of file" follows its line
             if r.line_type == "\\" and i and kept[i - 1]:
                 kept[i] = True
-        old, new = hunk.source_start - 1, hunk.target_start - 1  # lines before the window
+        # The lines before the window; an empty side's start already names that line.
+        old = hunk.source_start - (1 if hunk.source_length else 0)
+        new = hunk.target_start - (1 if hunk.target_length else 0)
         i = 0
         while i < len(rows):
             if not kept[i]:

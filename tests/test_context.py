@@ -47,6 +47,7 @@ def test_empty_repository_diffs_against_the_empty_tree(cli, repo: Path) -> None:
         r = cli("context", *args)
         assert r.exit_code == 0, r.stderr
         assert "new file mode" in r.stdout
+    assert "@@ -0,0 +1 @@\n+x = 2\n" in cli("context", "-W").stdout
     assert "+x = 1" in cli("context", "--cached").stdout
     assert "+x = 2" in cli("context").stdout
 
@@ -86,6 +87,8 @@ def test_function_context_widens_to_the_python_function_only(cli, committed: Pat
         assert f" {line}\n" in widened
     assert "def f4" not in widened and "def f6" not in widened
     assert "@@ -51,8 +51,8 @@" in widened  # the hunk header is redone for the window
+    body = json.loads(cli("context", "-W", "--json").stdout)["sections"][0]["parts"][0]["text"]
+    git(committed, "apply", "--check", "-R", input=body)  # the redone headers are right
 
 
 def test_merge_in_progress_and_detached_head(cli, committed: Path) -> None:
