@@ -155,7 +155,7 @@ def review(repo: Path, oid: str, parent: str) -> Result:
     git(repo, "read-tree", "-u", "--reset", oid)  # the change, uncommitted, on its parent
     diff = git(repo, "diff", "-M", "HEAD")
     patch = unidiff.PatchSet(diff)
-    naive = diff + "".join(_text(repo / f.path) or git(repo, "show", f"{parent}:{f.source_file[2:]}")
+    naive = diff + "".join(_text(repo / f.path) or git(repo, "show", f"{parent}:{f.path}")
                            for f in patch)
     pack = context.build(Repo.discover(repo), context.Request(function_context=True), COUNTER)
     shown: set[tuple[str, str, int]] = set()

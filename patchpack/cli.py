@@ -160,7 +160,8 @@ def tokens(files: tuple[BinaryIO, ...], verbose: bool, tokenizer: str | None) ->
         total += n
         if verbose:
             click.echo(f"{n:>8}  {source.name}")
-    click.echo(f"{total:>8}  total ({counter.name})" if verbose else f"{total} tokens ({counter.name})")
+    click.echo(f"{total:>8}  total ({counter.name})" if verbose
+               else f"{total} tokens ({counter.name})")
 
 
 @cli.command()

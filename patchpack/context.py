@@ -186,8 +186,9 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
 # -- the diff section -------------------------------------------------------------------------
 
 
-def _diff_parts(text: str, counter: Counter, *, diff_cmd: str, function_context: bool,
-                max_block_lines: int) -> tuple[list[Part], dict[str, list[int]], set[tuple[str, int]]]:
+def _diff_parts(
+    text: str, counter: Counter, *, diff_cmd: str, function_context: bool, max_block_lines: int,
+) -> tuple[list[Part], dict[str, list[int]], set[tuple[str, int]]]:
     """One part per file of the diff, each file's changed lines and the (path, line) it shows.
 
     Line numbers are those of the new side, the work tree.

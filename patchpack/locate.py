@@ -128,7 +128,7 @@ def enclosing(path: str, lines: Sequence[str], line: int, *,
 
 def block_for(path: str, lines: Sequence[str], line: int, *, cap: int,
               py_blocks: list[Block] | None = None) -> Block:
-    """:func:`enclosing`, cut to at most ``cap`` lines that hold ``line`` (its start kept if it can)."""
+    """:func:`enclosing` cut to at most ``cap`` lines holding ``line``, its start kept if it can."""
     block = enclosing(path, lines, line, py_blocks=py_blocks)
     if block.end - block.start + 1 <= cap:
         return block
