@@ -18,16 +18,19 @@ from patchpack.errors import BadInput
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
+    # the micro-patch check
     max_files: int = 2
     max_lines: int = 120
     tokenizer: str = "cl100k_base"
-    # Shared with the context, output limiter and ledger issues (same names and defaults);
-    # the agent workflow reads them to fill in its prompt and its budget line.
-    max_file_lines: int = 200
+    # context packs
     context_budget: int = 50_000
+    max_file_lines: int = 200
+    max_hunk_lines: int = 80
+    # the output limiter
     output_lines: int = 200
     test_command: str = ""
     """The test runner `patchpack test` runs; empty means pytest."""
+    # the ledger's budgets
     daily_budget: int = 24_000_000
     minute_tokens: int = 1_000_000
     minute_requests: int = 50

@@ -495,3 +495,87 @@ def _head_blob(repo: Repo, path: str) -> pygit2.Blob | None:
         return None
     obj = raw[entry.id]
     return obj if isinstance(obj, pygit2.Blob) else None
+
+    proc = run_git(["config", "--get", name], check=False)
+    return decode(proc.stdout).strip() if proc.returncode == 0 else None
+
+
+# -- context: the work diff and grep ----------------------------------------------------------
+
+# Enough lines of context for any file: the whole file becomes one hunk, which context packs
+# cut into windows themselves (enclosing functions, changed lines only).
+WHOLE_FILE_CONTEXT = "-U2147483647"
+
+
+@dataclass(frozen=True)
+class GrepHit:
+    path: str
+    line: int
+    """1-based line number in the work tree file."""
+    text: str
+
+
+@dataclass(frozen=True)
+class GrepResult:
+    hits: tuple[GrepHit, ...]
+    binary: tuple[str, ...]
+    """Tracked binary files that matched; git prints no lines for them."""
+
+
+class BadPattern(BadInput):
+    """git grep refused the regular expression."""
+
+
+def _empty_tree(repo: Repo) -> str:
+    # Hashed rather than spelled out, so it is right for SHA-256 repositories too.
+    return repo.git("hash-object", "-t", "tree", "/dev/null").strip()
+
+
+def work_diff(repo: Repo, *, base: str | None = None, side: str = "both",
+              whole_files: bool = False) -> str:
+    """The diff of the work in progress, as `git diff -M` prints it.
+
+    ``side`` is ``both`` (`git diff BASE`: staged and unstaged), ``cached`` (`git diff --cached
+    BASE`) or ``worktree`` (`git diff`: unstaged only, against the index). ``base`` defaults to
+    HEAD, or to the empty tree in a repository with no commit yet. ``whole_files`` gives every
+    changed file whole as context.
+    """
+    options = [*DIFF_OPTIONS, *([WHOLE_FILE_CONTEXT] if whole_files else [])]
+    if side == "worktree":
+        if base is not None:
+            raise BadInput("--worktree diffs the work tree against the index; it takes no --base")
+        return repo.git("diff", *options, "--")
+    if base is None:
+        base = "HEAD" if repo.head_oid() is not None else _empty_tree(repo)
+    if not repo.git_ok("rev-parse", "--verify", "--quiet", "--end-of-options", f"{base}^{{tree}}"):
+        raise BadInput(f"bad revision for --base: {base}",
+                       hint="give a commit, e.g. `--base HEAD~1` or `--base main`")
+    cached = ["--cached"] if side == "cached" else []
+    return repo.git("diff", *cached, *options, base, "--")
+
+
+def grep(repo: Repo, pattern: str, *, paths: Sequence[str] = ()) -> GrepResult:
+    """`git grep -n -E PATTERN` over the tracked files of the work tree, paths root-relative.
+
+    ``paths`` are pathspecs (globs such as ``*.py`` or ``src/``). No match is an empty result;
+    a regular expression git refuses raises :class:`BadPattern` (exit 2).
+    """
+    proc = run_git(
+        ["grep", "--no-color", "-n", "-z", "-E", "--full-name", "--no-recurse-submodules",
+         "-e", pattern, "--", *paths],
+        cwd=repo.workdir or repo.git_dir, check=False,
+    )
+    if proc.returncode not in (0, 1):
+        message = decode(proc.stderr).strip().splitlines()
+        reason = message[-1].removeprefix("fatal: ") if message else f"exit {proc.returncode}"
+        raise BadPattern(f"bad --grep pattern {pattern!r}: {reason}",
+                         hint="give an extended regular expression as `git grep -E` takes it")
+    hits, binary = [], []
+    for line in decode(proc.stdout).splitlines():
+        path, sep, rest = line.partition("\0")
+        number, sep2, text = rest.partition("\0")
+        if sep and sep2:
+            hits.append(GrepHit(path, int(number), text))
+        elif line.startswith("Binary file ") and line.endswith(" matches"):
+            binary.append(line.removeprefix("Binary file ").removesuffix(" matches"))
+    return GrepResult(tuple(hits), tuple(binary))
