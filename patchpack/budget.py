@@ -230,8 +230,7 @@ def figures(report: Report) -> dict[str, Any]:
 
 
 def render_text(report: Report) -> str:
-    header = ("commit" if report.by == "commit" else report.by).ljust(12)
-    out = [f"{header} {'entries':>8} {'in':>13} {'out':>13} {'requests':>9}"]
+    out = [f"{report.by:<12} {'entries':>8} {'in':>13} {'out':>13} {'requests':>9}"]
 
     def row(key: str, t: Totals, label: str = "") -> str:
         text = (f"{key:<12} {t.entries:>8,} {t.tokens_in:>13,} {t.tokens_out:>13,} "

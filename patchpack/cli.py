@@ -246,8 +246,8 @@ def budget(ctx: click.Context, rev_range: str | None, since: str | None, by: str
     for line in budgeting.problems(report):
         click.echo(line, err=True)
     if check and report.exhausted:
-        click.echo("hint: wait for the quota to reset, or raise it with "
-                   "`git config patchpack.dailyBudget N`", err=True)
+        click.echo("hint: wait for the window to pass (a minute, or UTC midnight), or raise "
+                   "the limit, e.g. `git config patchpack.dailyBudget N`", err=True)
         ctx.exit(EXIT_FAILED)
 
 

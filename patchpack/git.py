@@ -252,7 +252,7 @@ class Repo:
     def notes_top(self, notes_commit: Oid) -> list[NotesTop]:
         """The top level of the notes tree of ``notes_commit``."""
         tree = self._raw[notes_commit].peel(pygit2.Tree)
-        return [NotesTop(e.name, f"{e.name} {e.id}", e.type_str == "tree") for e in tree]
+        return [NotesTop(e.name, f"{e.name} {e.id}") for e in tree]
 
     def notes_under(self, notes_commit: Oid, top: NotesTop) -> list[tuple[Oid, bytes]]:
         """Every note (annotated object, text) in one top-level entry, fan-out dirs walked."""
@@ -273,10 +273,9 @@ class Repo:
         """The note on ``annotated`` in ``notes_commit``'s tree, wherever fan-out put it."""
         if notes_commit is None:
             return None
-        path = self._note_path(self._raw[notes_commit].peel(pygit2.Tree), annotated)
-        if path is None:
-            return None
-        return bytes(self._raw[notes_commit].peel(pygit2.Tree)[path].data)
+        tree = self._raw[notes_commit].peel(pygit2.Tree)
+        path = self._note_path(tree, annotated)
+        return None if path is None else bytes(tree[path].data)
 
     def write_note(self, notes_commit: Oid | None, annotated: Oid, text: bytes, *,
                    message: str) -> Oid:
@@ -441,7 +440,6 @@ class NotesTop:
 
     name: str
     key: str
-    is_tree: bool
 
 
 def _signature() -> pygit2.Signature:

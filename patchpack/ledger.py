@@ -25,8 +25,8 @@ from typing import Any, NamedTuple
 
 from patchpack.errors import BadInput, Failed
 from patchpack.git import NotesTop, Oid, Repo, decode, encode
+from patchpack.hooks import NOTES_REF
 
-NOTES_REF = "refs/notes/patchpack"
 VERSION = 1
 _CAS_ATTEMPTS = 50
 _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
@@ -180,11 +180,11 @@ def add_pending(repo: Repo, *, kind: str, tokens_in: int = 0, tokens_out: int = 
 
 def pending(repo: Repo) -> tuple[list[Entry], list[Skipped]]:
     """The entries waiting in this worktree's spool for a commit."""
-    spool = _spool_dir(repo) / "pending.jsonl"
-    try:
-        text = spool.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return [], []
+    with _locked(repo) as spool:  # never half a line that a recorder is writing
+        try:
+            text = spool.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return [], []
     return parse_note(text, "pending")
 
 
@@ -200,13 +200,13 @@ def attach_pending(repo: Repo, oid: Oid) -> list[Entry]:
         except FileNotFoundError:
             return []
         entries, skipped = parse_note(text, "pending")
-        if skipped:
-            # Keep what could not be read where a person can look at it, out of the way.
-            bad = [line for line in text.splitlines() if line.strip()]
-            with open(spool.with_name("pending.rejected"), "a", encoding="utf-8") as f:
-                f.writelines(bad[s.line - 1] + "\n" for s in skipped)
         if entries:
             _append(repo, oid, entries, inflight=spool.with_name("attaching"))
+        if skipped:
+            # Keep what could not be read where a person can look at it, out of the way.
+            lines = text.splitlines()
+            with open(spool.with_name("pending.rejected"), "a", encoding="utf-8") as f:
+                f.writelines(lines[s.line - 1] + "\n" for s in skipped)
         # Only now that the ref has moved: an interrupted attach leaves the spool whole.
         spool.write_bytes(b"")
         spool.with_name("attaching").unlink(missing_ok=True)
@@ -220,8 +220,7 @@ def attach_from(repo: Repo, old: Oid, new: Oid) -> list[Entry]:
         raise Failed(f"commit {old[:12]} has no ledger note",
                      hint="check with `git log --notes=patchpack -1 OLD`")
     entries, _ = parse_note(decode(text), old)
-    with _locked(repo):
-        return _append(repo, new, entries, inflight=None)
+    return _append(repo, new, entries, inflight=None)
 
 
 def _append(repo: Repo, oid: Oid, entries: list[Entry], *, inflight: Path | None) -> list[Entry]:

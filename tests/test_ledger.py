@@ -165,8 +165,8 @@ def test_attach_to_a_named_revision_and_bad_revisions(committed: Path, cli) -> N
 def test_corrupt_spool_lines_are_kept_aside_not_fatal(committed: Path, cli) -> None:
     record(committed)
     spool = committed / ".git" / "patchpack" / "pending.jsonl"
-    spool.write_text(spool.read_text() + "{garbage\n")
-    assert "pending spool line 2: not JSON" in cli("budget").stderr
+    spool.write_text(spool.read_text() + "\n{garbage\n")
+    assert "pending spool line 3: not JSON" in cli("budget").stderr
     assert cli("ledger", "attach").exit_code == 0
     assert len(note_lines(committed)) == 1
     assert (spool.parent / "pending.rejected").read_text() == "{garbage\n"
