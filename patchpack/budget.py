@@ -104,6 +104,10 @@ _KEYS: dict[str, Callable[[str, Entry], str]] = {
     "kind": lambda commit, e: e.kind,
 }
 GROUPINGS = tuple(_KEYS)
+# The limits weigh what a provider bills: `request` entries, an agent's recorded usage.
+# `context`, `run` and `apply` entries measure what patchpack produced or kept out; those
+# tokens reach the bill inside requests, so weighing them too would count them twice.
+BILLED = frozenset({"request"})
 
 
 def summarise(noted: list[tuple[str, Entry]], pending: list[Entry], *, limits: Limits,
@@ -146,7 +150,8 @@ def summarise(noted: list[tuple[str, Entry]], pending: list[Entry], *, limits: L
     minute_ago = timestamp(now - timedelta(minutes=1))
     hour_ago = timestamp(now - timedelta(hours=1))
     since_recent = min(day, hour_ago)
-    recent = [e for _, e in everything.values() if e.ts >= since_recent] + waiting
+    recent = [e for _, e in everything.values() if e.ts >= since_recent and e.kind in BILLED]
+    recent += [e for e in waiting if e.kind in BILLED]
     today = [e for e in recent if e.ts.startswith(day)]
     in_minute = [e for e in recent if e.ts > minute_ago]
     last_minute = _accumulate(in_minute)

@@ -66,6 +66,17 @@ def test_pending_and_limits_weigh_all_spend() -> None:
     assert narrowed.total.entries == 1 and spend(narrowed, "today").used == 1230
 
 
+def test_limits_weigh_billed_requests_only() -> None:
+    # A context pack's tokens reach the bill inside a request: weighing both would count twice.
+    noted = [("c" * 40, entry(1, ago=timedelta(seconds=5))),
+             ("c" * 40, entry(2, ago=timedelta(seconds=5), kind="context", tokens_in=5000))]
+    waiting = [entry(3, ago=timedelta(seconds=5), kind="run", tokens_in=7000)]
+    report = budget.summarise(noted, waiting, limits=LIMITS, now=NOW, by="kind")
+    assert spend(report, "today").used == spend(report, "minute tokens").used == 110
+    assert {g.key: g.totals.tokens_in for g in report.groups} == {"context": 5000, "request": 100}
+    assert report.pending.tokens == 7010
+
+
 def test_burn_rate_says_when_the_day_runs_out() -> None:
     # 1,200,000 tokens in the last hour: 20,000/min; 24M - 1.2M left lasts 19 hours,
     # past midnight, so the day lasts; with a 3M budget it runs out at 13:30.
