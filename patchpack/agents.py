@@ -154,6 +154,14 @@ def budgets(settings: Settings, *, context_tokens: int | None = None,
     return out
 
 
+def spend(repo: Repo, settings: Settings, *, context_tokens: int | None = None) -> list[Budget]:
+    """Every budget with what the ledger (notes and pending spool) says is spent on it."""
+    from patchpack import budget
+
+    report = budget.for_repo(repo, settings=settings)
+    return budgets(settings, context_tokens=context_tokens, **budget.figures(report))
+
+
 def budget_line(budgets: Iterable[Budget], *, counter: str) -> str | None:
     """One line of budget state and what to do, when any budget is over 70%; else None.
 

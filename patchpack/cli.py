@@ -79,6 +79,21 @@ def _settings(repo: Repo | None, **flags: Any) -> Settings:
     return Settings.load(repo.config_get if repo is not None else global_config_get, **flags)
 
 
+_over_budget_option = click.option(
+    "--over-budget", is_flag=True,
+    help="Go on although the daily or per-agent token budget is used up.")
+
+
+def _budget_line(repo: Repo, settings: Settings, *, context_tokens: int | None = None) -> None:
+    """The budget guard: one line on stderr when any budget is over 70%."""
+    from patchpack import agents
+
+    line = agents.budget_line(agents.spend(repo, settings, context_tokens=context_tokens),
+                              counter=settings.tokenizer)
+    if line:
+        click.echo(line, err=True)
+
+
 # -- check ------------------------------------------------------------------------------------
 
 
@@ -402,17 +417,20 @@ def tokens(files: tuple[BinaryIO, ...], verbose: bool, tokenizer: str | None) ->
               help="Cut located blocks to this many lines (default 80).")
 @click.option("--tokenizer", metavar="NAME", help="The token counter (default cl100k_base).")
 @click.option("--json", "as_json", is_flag=True, help="Print sections, ranges and counts as JSON.")
+@_over_budget_option
 @click.pass_context
 def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
             function_context: bool, greps: tuple[str, ...], paths: tuple[str, ...],
             ats: tuple[str, ...], budget: int | None, max_file_lines: int | None,
-            max_hunk_lines: int | None, tokenizer: str | None, as_json: bool) -> None:
+            max_hunk_lines: int | None, tokenizer: str | None, as_json: bool,
+            over_budget: bool) -> None:
     """Print the context an agent needs: the work diff and located code, within a token budget.
 
     Sections by priority: the diff against --base (staged and unstaged), the blocks around
     --grep matches, the --at ranges. What does not fit is listed at the end with the command
     that asks for it.
     """
+    from patchpack import agents, ledger
     from patchpack import context as packing
     from patchpack.tokens import get_counter
 
@@ -422,6 +440,7 @@ def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
     settings = _settings(repo, context_budget=budget, max_file_lines=max_file_lines,
                          max_hunk_lines=max_hunk_lines, tokenizer=tokenizer)
     counter = get_counter(settings.tokenizer)
+    agents.refuse_when_exhausted(agents.spend(repo, settings), over_budget=over_budget)
     request = packing.Request(
         base=base, side="cached" if cached else "worktree" if worktree else "both",
         function_context=function_context, greps=greps, paths=paths, ats=ats,
@@ -437,6 +456,8 @@ def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
         click.echo(f"patchpack: {line}", err=True)
     click.echo(f"patchpack: context {pack.tokens} tokens ({pack.counter}) of budget "
                f"{pack.budget}", err=True)
+    ledger.add_pending(repo, kind="context", tokens_in=pack.tokens, counter=pack.counter)
+    _budget_line(repo, settings, context_tokens=pack.tokens)
     if pack.unmatched:
         click.echo("patchpack: no match in tracked files for --grep "
                    + ", ".join(repr(u) for u in pack.unmatched), err=True)
