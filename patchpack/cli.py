@@ -464,3 +464,20 @@ def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
         click.echo("hint: check the pattern with `git grep -n -E PATTERN`, or widen --path",
                    err=True)
         ctx.exit(EXIT_FAILED)
+
+
+# -- mcp --------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--repo", "repo_path", type=click.Path(exists=True, file_okay=False),
+              help="The repository to serve (default: the current directory's).")
+def mcp(repo_path: str | None) -> None:
+    """Serve patchpack's tools over MCP on stdin/stdout (needs `pip install patchpack[mcp]`)."""
+    try:
+        from patchpack import mcp_server
+    except ImportError as e:
+        raise BadInput(f"the MCP server needs the `mcp` package ({e.name} is missing)",
+                       hint="pip install 'patchpack[mcp]'") from None
+    Repo.discover(repo_path or ".")  # fail early, with exit 2, outside a repository
+    mcp_server.serve(repo_path)
