@@ -1,0 +1,223 @@
+"""Putting changes on the queue: `patchpack add` (a diff, a plain `diff -u`, mails, an mbox)
+and `patchpack split` (the uncommitted changes of the work tree)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from patchpack import diffs, queue, split
+from patchpack.diffs import Limits
+from patchpack.errors import BadInput, Failed
+from patchpack.git import DoesNotFit, Oid, QueueGit, encode
+from patchpack.queue import Op, Patch, State
+
+_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+@dataclass(frozen=True)
+class Added:
+    state: State
+    patches: tuple[Patch, ...]
+
+
+@dataclass(frozen=True)
+class _Change:
+    diff: str
+    title: str
+    author: str | None
+
+
+def add(qg: QueueGit, *, text: str, source: str, title: str | None, limits: Limits,
+        split_big: bool) -> Added:
+    """Queue the change(s) in ``text``: refused (nothing queued) if one does not fit the tree it
+    targets, or is over ``limits`` without ``split_big``."""
+    head = queue.require_head(qg.repo)
+    mails = diffs.split_mails(text)
+    if mails is None:
+        diffs.measure_input(text, source=source)
+        changes = [_Change(text, title or f"Change from {source}", None)]
+    else:
+        changes = [_Change(m.diff, title or m.title or f"Change from {source}", m.author)
+                   for m in mails]
+    base = head
+    patches: list[Patch] = []
+    for n, change in enumerate(changes, 1):
+        label = f"{source} patch {n}/{len(changes)}" if len(changes) > 1 else source
+        if n == 1:
+            base, target = _first_fit(qg, head, change.diff, label)
+        else:
+            target = _fit(qg, qg.tree_of(base), change.diff, label)
+        if target == qg.tree_of(base):
+            raise Failed(f"{label} changes nothing")
+        single = split.measured(qg, [qg.create_commit(target, [base], change.title,
+                                                      change.author)], [change.title])
+        made = single
+        if len(single[0].files) > limits.max_files or single[0].lines > limits.max_lines:
+            if not split_big:
+                raise Failed(
+                    f"{label} is over the micro-patch limits ({len(single[0].files)} files, "
+                    f"{single[0].lines} diff lines; at most {limits.max_files} files and "
+                    f"{limits.max_lines} lines)",
+                    hint="queue it cut into micro-patches with `patchpack add --split`")
+            made = split.cut(qg, base, target, title=change.title, author=change.author,
+                             limits=limits)
+        patches += made
+        base = made[-1].commit
+    state = queue.append(qg, patches, Op("add", f"{len(patches)} from {source}",
+                                         head_before=head))
+    return Added(state, tuple(patches))
+
+
+def split_worktree(qg: QueueGit, *, title: str, limits: Limits, untracked: bool) -> Added:
+    """Queue the work tree's uncommitted changes as micro-patches and return it to HEAD."""
+    head = queue.require_head(qg.repo)
+    busy = qg.operation_in_progress()
+    if busy:
+        raise Failed(f"a {busy} is in progress", hint=f"finish or abort the {busy} first")
+    index_tree = qg.index_tree()
+    worktree = qg.worktree_tree(untracked=untracked)
+    if worktree == qg.tree_of(head):
+        raise Failed("nothing to split: the work tree is at HEAD",
+                     hint="make changes first, or queue a diff with `patchpack add FILE`")
+    for path in _touched(qg, qg.tree_of(head), worktree):
+        _check_path(qg, qg.tree_of(head), path)
+    patches = split.cut(qg, head, worktree, title=title, author=None, limits=limits)
+    op = Op("split", f"{len(patches)} from the work tree", head_before=head,
+            index_tree=index_tree, worktree_tree=worktree)
+    state = queue.append(qg, patches, op)
+    # The changes are safe in the queue now; `undo` puts them back.
+    qg.add_all(untracked=untracked)
+    qg.reset_hard(head)
+    return Added(state, tuple(patches))
+
+
+# -- fitting a diff to a tree --------------------------------------------------------------------
+
+
+def _first_fit(qg: QueueGit, head: Oid, diff: str, label: str) -> tuple[Oid, Oid]:
+    """What a new diff was made against and the tree it makes: HEAD, or else the end of the
+    queued series (a diff written on top of patches still in the queue)."""
+    try:
+        return head, _fit(qg, qg.tree_of(head), diff, label)
+    except DiffRefused as refused:
+        queued = queue.load(qg).queued()
+        if not queued:
+            raise
+        try:
+            tip = queued[-1].commit
+            return tip, _fit(qg, qg.tree_of(tip), diff, label)
+        except DiffRefused:
+            raise refused from None
+
+
+class DiffRefused(Failed):
+    """A diff does not apply to the tree it targets."""
+
+
+def _fit(qg: QueueGit, tree: Oid, diff: str, label: str) -> Oid:
+    """The tree ``diff`` makes of ``tree``, after the safety checks on every path it names."""
+    text = _gitify(diff)
+    for pf in diffs.parse(text):
+        for name in (pf.source_file, pf.target_file):
+            if name and name != "/dev/null":
+                _check_path(qg, tree, _unquote(name)[2:])
+    try:
+        return qg.apply_to_tree(tree, encode(text))
+    except DoesNotFit as e:
+        if "invalid path" in e.message or "beyond a symbolic link" in e.message:
+            raise BadInput(f"{label}: unsafe path: {e.message}") from None
+        raise DiffRefused(f"{label} does not apply to the tree it targets:\n{e.message}"
+                     f"{_failed_hunk(text, e.message)}",
+                     hint="regenerate the diff against HEAD (`git diff`), then add it again"
+                     ) from None
+
+
+def _failed_hunk(text: str, message: str) -> str:
+    m = re.search(r"patch failed: (.+):(\d+)", message)
+    if not m:
+        return ""
+    for pf in diffs.parse(text):
+        if _unquote(pf.target_file)[2:] == m[1] or _unquote(pf.source_file)[2:] == m[1]:
+            for hunk in pf:
+                if hunk.source_start == int(m[2]):
+                    return f"\nthe hunk that failed:\n{str(hunk).rstrip()}"
+    return ""
+
+
+def _gitify(diff: str) -> str:
+    """A git-style diff (`a/` and `b/` prefixes) of a git diff, a `diff -u` or a `diff -ru`."""
+    if re.search(r"^diff --git ", diff, re.MULTILINE):
+        return diff
+    out = []
+    for pf in diffs.parse(diff):
+        old, new = _plain_name(pf.source_file), _plain_name(pf.target_file)
+        if old and new and "/" in old and "/" in new and old.split("/")[0] != new.split("/")[0]:
+            old, new = old.split("/", 1)[1], new.split("/", 1)[1]  # diff -ru old/ new/
+        elif old and new and old != new:
+            old = new  # diff -u file.orig file: the change is to the file
+        path = new or old
+        out.append(f"diff --git a/{path} b/{path}\n")
+        if old is None:
+            out.append("new file mode 100644\n")
+        if new is None:
+            out.append("deleted file mode 100644\n")
+        out.append(f"--- {'a/' + path if old else '/dev/null'}\n")
+        out.append(f"+++ {'b/' + path if new else '/dev/null'}\n")
+        out.extend(str(hunk) for hunk in pf)
+    return "".join(out)
+
+
+def _plain_name(name: str) -> str | None:
+    name = _unquote(name.strip())
+    if name == "/dev/null":
+        return None
+    return name[2:] if name.startswith(("a/", "b/")) else name
+
+
+def _unquote(name: str) -> str:
+    """A path as git quotes it (``"a/\\303\\244"``), unquoted."""
+    if not (len(name) >= 2 and name.startswith('"') and name.endswith('"')):
+        return name
+    raw = bytearray()
+    body, i = name[1:-1], 0
+    while i < len(body):
+        if body[i] == "\\" and i + 1 < len(body):
+            if body[i + 1] in "01234567":
+                raw.append(int(body[i + 1:i + 4], 8))
+                i += 4
+                continue
+            raw.append(_ESCAPES.get(body[i + 1], ord(body[i + 1])))
+            i += 2
+            continue
+        raw += encode(body[i])
+        i += 1
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _touched(qg: QueueGit, old: Oid, new: Oid) -> list[str]:
+    return [p for c in qg.changes(old, new) for p in (c.old_path, c.path) if p]
+
+
+def _check_path(qg: QueueGit, tree: Oid, path: str) -> None:
+    """BadInput (exit 2) for a path that would write outside the repository, into ``.git``,
+    through a symbolic link, or that git refuses."""
+    why = None
+    parts = path.split("/")
+    if not path or "\0" in path:
+        why = "an empty path or a NUL byte"
+    elif path.startswith("/"):
+        why = "an absolute path"
+    elif any(p in ("", ".", "..") for p in parts):
+        why = "a path that climbs out of the repository or has empty components"
+    elif any(p.lower().rstrip(". ") == ".git" for p in parts):
+        why = "a path into .git"
+    else:
+        for k in range(1, len(parts)):
+            found = qg.entry(tree, "/".join(parts[:k]))
+            if found and found[1] == 0o120000:
+                why = f"a path through the symbolic link {'/'.join(parts[:k])}"
+                break
+    if why:
+        raise BadInput(f"unsafe path {path!r}: {why}; nothing was queued",
+                       hint="fix the paths in the diff and add it again")
