@@ -190,7 +190,8 @@ def add(diff_file: BinaryIO, title: str | None, split_big: bool, max_files: int 
     from patchpack.git import decode
 
     qg = _queue_git()
-    source = "stdin" if diff_file.name == "<stdin>" else diff_file.name
+    name = getattr(diff_file, "name", "<stdin>")
+    source = "stdin" if name in ("<stdin>", "-") else name
     added = intake.add(qg, text=decode(diff_file.read()), source=source, title=title,
                        limits=_limits(qg, max_files, max_lines), split_big=split_big)
     _echo_added(added)

@@ -130,7 +130,7 @@ def measure_input(text: str, *, source: str) -> Measure:
 
 
 def _file_change(pf: unidiff.PatchedFile) -> FileChange:
-    info = [str(line) for line in pf.patch_info]
+    info = [str(line) for line in pf.patch_info or ()]
     starts = [i for i, line in enumerate(info) if line.startswith("diff ")]
     headers = [line for line in info[starts[-1]:] if _GIT_HEADER.match(line)] if starts else []
     lines = len(headers)

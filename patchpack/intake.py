@@ -4,6 +4,7 @@ and `patchpack split` (the uncommitted changes of the work tree)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from patchpack import diffs, queue, split
@@ -117,7 +118,7 @@ class DiffRefused(Failed):
 
 def _fit(qg: QueueGit, tree: Oid, diff: str, label: str) -> Oid:
     """The tree ``diff`` makes of ``tree``, after the safety checks on every path it names."""
-    text = _gitify(diff)
+    text = _gitify(diff, lambda path: qg.entry(tree, path) is not None)
     for pf in diffs.parse(text):
         for name in (pf.source_file, pf.target_file):
             if name and name != "/dev/null":
@@ -145,8 +146,9 @@ def _failed_hunk(text: str, message: str) -> str:
     return ""
 
 
-def _gitify(diff: str) -> str:
-    """A git-style diff (`a/` and `b/` prefixes) of a git diff, a `diff -u` or a `diff -ru`."""
+def _gitify(diff: str, exists: Callable[[str], bool]) -> str:
+    """A git-style diff (`a/` and `b/` prefixes) of a git diff, a `diff -u` or a `diff -ru`;
+    ``exists`` tells which of two names is the file the change is to (as patch(1) does)."""
     if re.search(r"^diff --git ", diff, re.MULTILINE):
         return diff
     out = []
@@ -155,7 +157,7 @@ def _gitify(diff: str) -> str:
         if old and new and "/" in old and "/" in new and old.split("/")[0] != new.split("/")[0]:
             old, new = old.split("/", 1)[1], new.split("/", 1)[1]  # diff -ru old/ new/
         elif old and new and old != new:
-            old = new  # diff -u file.orig file: the change is to the file
+            old = new = old if exists(old) else new  # diff -u file file.new
         path = new or old
         out.append(f"diff --git a/{path} b/{path}\n")
         if old is None:
