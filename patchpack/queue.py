@@ -263,14 +263,14 @@ def undo(qg: QueueGit) -> tuple[State, Op]:
     """Go back to the queue state before the last operation, and undo what it did outside
     the queue: a split gives the work tree back, an apply moves HEAD back."""
     current = load(qg)
-    if current.oid is None or current.op is None:
-        raise Failed("nothing to undo: the queue has no history")
-    # An undo carries an older state: undoing again goes one step further back.
-    undone = load(qg, oid=current.op.restores) if current.op.kind == "undo" and \
-        current.op.restores else current
-    if undone.previous is None or undone.op is None:
-        raise Failed("nothing to undo: the queue is at its first state")
-    target = load(qg, oid=undone.previous)
+    undone: State | None = current
+    if current.op is not None and current.op.kind == "undo":
+        # An undo carries an older state: undoing again goes one step further back.
+        undone = load(qg, oid=current.op.restores) if current.op.restores else None
+    if undone is None or undone.op is None:
+        raise Failed("nothing to undo: the queue is at its beginning",
+                     hint="see its history with `patchpack log`")
+    before = load(qg, oid=undone.previous) if undone.previous else State(current.name, None)
     op = undone.op
     head = require_head(qg.repo)
     if op.kind == "apply" and op.head_before and op.head_after:
@@ -287,8 +287,8 @@ def undo(qg: QueueGit) -> tuple[State, Op]:
         # git refuses, changing nothing, if a file the split emptied has changed since.
         qg.switch_tree(qg.tree_of(head), op.worktree_tree)
         qg.read_index(op.index_tree)
-    saved = save(qg, current, target.patches, Op("undo", op.summary and f"{op.kind} {op.summary}",
-                                                restores=target.oid))
+    saved = save(qg, current, before.patches, Op("undo", f"{op.kind} {op.summary}",
+                                                restores=before.oid))
     return saved, op
 
 
