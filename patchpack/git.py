@@ -365,12 +365,26 @@ class QueueGit:
         return None if ref is None else Oid(str(ref.target))
 
     def move_ref(self, name: str, new: Oid, old: Oid | None, reason: str) -> None:
-        """Move ``name`` to ``new`` only if it is still at ``old`` (None: does not exist)."""
-        proc = run_git(["update-ref", "--create-reflog", "-m", reason, name, new, old or ""],
-                       cwd=self._workdir(), check=False)
-        if proc.returncode != 0:
-            raise RefMoved(f"{name} changed while patchpack was working on it: "
-                           f"{decode(proc.stderr).strip()}")
+        """Move ``name`` to ``new`` only if it is still at ``old`` (None: does not exist yet),
+        with ``reason`` in its reflog; RefMoved (and no change) otherwise."""
+        if old is None:
+            # git creates the reflog, which libgit2 then keeps writing to.
+            proc = run_git(["update-ref", "--create-reflog", "-m", reason, name, new, ""],
+                           cwd=self.repo.workdir or self.repo.git_dir, check=False)
+            if proc.returncode != 0:
+                raise RefMoved(f"{name} was created by another process meanwhile")
+            return
+        try:
+            with self._raw.transaction() as txn:
+                txn.lock_ref(name)  # held until the end: a compare-and-swap
+                if self.ref(name) != old:
+                    raise RefMoved(f"{name} was moved by another process meanwhile")
+                me = self.committer()
+                # The reflog's identity (a Signature made in Python cannot be passed here).
+                self._raw.set_ident(me.name, me.email)
+                txn.set_target(name, new, message=reason)
+        except pygit2.GitError as e:  # locked by another writer at this very moment
+            raise RefMoved(f"{name} is being changed by another process: {e}") from None
 
     # diffs ---------------------------------------------------------------------------------
 
@@ -410,16 +424,9 @@ class QueueGit:
         diff = self._raw[old].peel(pygit2.Tree).diff_to_tree(self._raw[new].peel(pygit2.Tree))
         return sorted({p for d in diff.deltas for p in (d.old_file.path, d.new_file.path)})
 
-    def apply_to_tree(self, tree: Oid, diff: bytes) -> Oid:
-        """The tree ``diff`` makes of ``tree``; DoesNotFit with git's words when it does not apply."""
-        with self._temp_index() as env:
-            run_git(["read-tree", tree], cwd=self._workdir(), env=env)
-            proc = run_git(["apply", "--cached", "--whitespace=nowarn", "-"],
-                           cwd=self._workdir(), env=env, input=diff, check=False)
-            if proc.returncode != 0:
-                raise DoesNotFit(decode(proc.stderr).strip())
-            return Oid(decode(run_git(["write-tree"], cwd=self._workdir(), env=env).stdout)
-                       .strip())
+    def patcher(self) -> Patcher:
+        """Applies diffs to trees in a private index (`with qg.patcher() as p: p.apply(...)`)."""
+        return Patcher(self)
 
     def merge(self, ancestor: Oid, ours: Oid, theirs: Oid) -> tuple[Oid | None, list[str]]:
         """A 3-way merge of trees: the result, or None and the conflicted paths."""
@@ -536,6 +543,37 @@ class QueueGit:
             _prune_empty_dirs(target.parent, workdir)
         if tracked:
             run_git(["checkout-index", "--force", "--", *tracked], cwd=workdir)
+
+
+class Patcher:
+    """Applies diffs to trees with `git apply --cached` in a private index, which is re-read
+    only when the next diff targets another tree (a series of mails costs one process each)."""
+
+    def __init__(self, qg: QueueGit) -> None:
+        self._qg = qg
+        self._tree: Oid | None = None
+
+    def __enter__(self) -> Patcher:
+        self._temp = self._qg._temp_index()
+        self._env = self._temp.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._temp.__exit__(*exc)
+
+    def apply(self, tree: Oid, diff: bytes) -> Oid:
+        """The tree ``diff`` makes of ``tree``; DoesNotFit with git's words when it does not."""
+        cwd = self._qg._workdir()
+        if tree != self._tree:
+            run_git(["read-tree", tree], cwd=cwd, env=self._env)
+            self._tree = tree
+        # git apply changes nothing when it fails, so the index still holds ``tree`` then.
+        proc = run_git(["apply", "--cached", "--whitespace=nowarn", "-"], cwd=cwd,
+                       env=self._env, input=diff, check=False)
+        if proc.returncode != 0:
+            raise DoesNotFit(decode(proc.stderr).strip())
+        self._tree = Oid(decode(run_git(["write-tree"], cwd=cwd, env=self._env).stdout).strip())
+        return self._tree
 
 
 def _prune_empty_dirs(directory: Path, top: Path) -> None:

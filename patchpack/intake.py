@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from patchpack import diffs, queue, split
 from patchpack.diffs import Limits
 from patchpack.errors import BadInput, Failed
-from patchpack.git import DoesNotFit, Oid, QueueGit, encode
+from patchpack.git import DoesNotFit, Oid, Patcher, QueueGit, encode
 from patchpack.queue import Op, Patch, State
 
 _ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
@@ -41,30 +41,33 @@ def add(qg: QueueGit, *, text: str, source: str, title: str | None, limits: Limi
     else:
         changes = [_Change(m.diff, title or m.title or f"Change from {source}", m.author)
                    for m in mails]
-    base = head
+    with qg.patcher() as patcher:
+        base, tree = _first_fit(qg, patcher, head, changes[0].diff, _label(source, 1, changes))
+        singles, trees = [], []
+        for n, change in enumerate(changes, 1):
+            if n > 1:
+                tree = _fit(qg, patcher, tree, change.diff, _label(source, n, changes))
+            if tree == (trees[-1] if trees else qg.tree_of(base)):
+                raise Failed(f"{_label(source, n, changes)} changes nothing")
+            singles.append(qg.create_commit(tree, [singles[-1] if singles else base],
+                                            change.title, change.author))
+            trees.append(tree)
     patches: list[Patch] = []
-    for n, change in enumerate(changes, 1):
-        label = f"{source} patch {n}/{len(changes)}" if len(changes) > 1 else source
-        if n == 1:
-            base, target = _first_fit(qg, head, change.diff, label)
-        else:
-            target = _fit(qg, qg.tree_of(base), change.diff, label)
-        if target == qg.tree_of(base):
-            raise Failed(f"{label} changes nothing")
-        single = split.measured(qg, [qg.create_commit(target, [base], change.title,
-                                                      change.author)], [change.title])
-        made = single
-        if len(single[0].files) > limits.max_files or single[0].lines > limits.max_lines:
-            if not split_big:
-                raise Failed(
-                    f"{label} is over the micro-patch limits ({len(single[0].files)} files, "
-                    f"{single[0].lines} diff lines; at most {limits.max_files} files and "
-                    f"{limits.max_lines} lines)",
-                    hint="queue it cut into micro-patches with `patchpack add --split`")
-            made = split.cut(qg, base, target, title=change.title, author=change.author,
-                             limits=limits)
-        patches += made
-        base = made[-1].commit
+    measured = split.measured(qg, singles, [c.title for c in changes])
+    for n, (single, change) in enumerate(zip(measured, changes), 1):
+        if len(single.files) <= limits.max_files and single.lines <= limits.max_lines:
+            patches.append(single)
+            continue
+        if not split_big:
+            raise Failed(
+                f"{_label(source, n, changes)} is over the micro-patch limits "
+                f"({len(single.files)} files, {single.lines} diff lines; at most "
+                f"{limits.max_files} files and {limits.max_lines} lines)",
+                hint="queue it cut into micro-patches with `patchpack add --split`")
+        # The next mail's commit keeps this one as parent: same tree as the last piece.
+        parent = qg.commit_info(single.commit).parents[0]
+        patches += split.cut(qg, parent, trees[n - 1], title=change.title,
+                             author=change.author, limits=limits)
     state = queue.append(qg, patches, Op("add", f"{len(patches)} from {source}",
                                          head_before=head))
     return Added(state, tuple(patches))
@@ -96,18 +99,23 @@ def split_worktree(qg: QueueGit, *, title: str, limits: Limits, untracked: bool)
 # -- fitting a diff to a tree --------------------------------------------------------------------
 
 
-def _first_fit(qg: QueueGit, head: Oid, diff: str, label: str) -> tuple[Oid, Oid]:
+def _label(source: str, n: int, changes: list[_Change]) -> str:
+    return f"{source} patch {n}/{len(changes)}" if len(changes) > 1 else source
+
+
+def _first_fit(qg: QueueGit, patcher: Patcher, head: Oid, diff: str,
+               label: str) -> tuple[Oid, Oid]:
     """What a new diff was made against and the tree it makes: HEAD, or else the end of the
     queued series (a diff written on top of patches still in the queue)."""
     try:
-        return head, _fit(qg, qg.tree_of(head), diff, label)
+        return head, _fit(qg, patcher, qg.tree_of(head), diff, label)
     except DiffRefused as refused:
         queued = queue.load(qg).queued()
         if not queued:
             raise
         try:
             tip = queued[-1].commit
-            return tip, _fit(qg, qg.tree_of(tip), diff, label)
+            return tip, _fit(qg, patcher, qg.tree_of(tip), diff, label)
         except DiffRefused:
             raise refused from None
 
@@ -116,7 +124,7 @@ class DiffRefused(Failed):
     """A diff does not apply to the tree it targets."""
 
 
-def _fit(qg: QueueGit, tree: Oid, diff: str, label: str) -> Oid:
+def _fit(qg: QueueGit, patcher: Patcher, tree: Oid, diff: str, label: str) -> Oid:
     """The tree ``diff`` makes of ``tree``, after the safety checks on every path it names."""
     text = _gitify(diff, lambda path: qg.entry(tree, path) is not None)
     for pf in diffs.parse(text):
@@ -124,7 +132,7 @@ def _fit(qg: QueueGit, tree: Oid, diff: str, label: str) -> Oid:
             if name and name != "/dev/null":
                 _check_path(qg, tree, _unquote(name)[2:])
     try:
-        return qg.apply_to_tree(tree, encode(text))
+        return patcher.apply(tree, encode(text))
     except DoesNotFit as e:
         if "invalid path" in e.message or "beyond a symbolic link" in e.message:
             raise BadInput(f"{label}: unsafe path: {e.message}") from None
