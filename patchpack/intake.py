@@ -84,7 +84,7 @@ def split_worktree(qg: QueueGit, *, title: str, limits: Limits, untracked: bool)
     if worktree == qg.tree_of(head):
         raise Failed("nothing to split: the work tree is at HEAD",
                      hint="make changes first, or queue a diff with `patchpack add FILE`")
-    for path in _touched(qg, qg.tree_of(head), worktree):
+    for path in qg.paths_between(qg.tree_of(head), worktree):
         _check_path(qg, qg.tree_of(head), path)
     patches = split.cut(qg, head, worktree, title=title, author=None, limits=limits)
     op = Op("split", f"{len(patches)} from the work tree", head_before=head,
@@ -203,10 +203,6 @@ def _unquote(name: str) -> str:
         raw += encode(body[i])
         i += 1
     return raw.decode("utf-8", "surrogateescape")
-
-
-def _touched(qg: QueueGit, old: Oid, new: Oid) -> list[str]:
-    return [p for c in qg.changes(old, new) for p in (c.old_path, c.path) if p]
 
 
 def _check_path(qg: QueueGit, tree: Oid, path: str) -> None:

@@ -311,7 +311,8 @@ def render_list(rows: Sequence[Listed], counter_name: str) -> str:
     for r in rows:
         out.append(f"{r.position:>{width}}/{len(rows)}  {r.patch.state:<7}  "
                    f"{r.patch.lines:>4} lines  {r.tokens:>5} tokens  {r.patch.title}")
-        out.append(" " * (width * 2 + 3) + ", ".join(r.patch.files))
+        if ", ".join(r.patch.files) not in r.patch.title:
+            out.append(" " * (width * 2 + 3) + ", ".join(r.patch.files))
     out.append(f"(tokens counted with {counter_name})")
     return "\n".join(out)
 
