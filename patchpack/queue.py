@@ -118,11 +118,10 @@ def save(qg: QueueGit, current: State, patches: Sequence[Patch], op: Op,
     data = {
         "version": _VERSION,
         "previous": current.oid,
-        "op": {k: v for k, v in dataclasses.asdict(op).items() if v is not None},
-        "patches": [{k: v for k, v in dataclasses.asdict(p).items() if v is not None}
-                    for p in patches],
+        "op": _fields(op),
+        "patches": [_fields(p) for p in patches],
     }
-    entries = {_STATE_FILE: (qg.write_blob(json.dumps(data, indent=1).encode() + b"\n"),
+    entries = {_STATE_FILE: (qg.write_blob(json.dumps(data, separators=(",", ":")).encode()),
                              FILE_MODE)}
     # The split's snapshot trees hang off the state tree so that gc keeps them.
     if op.index_tree:
@@ -133,6 +132,12 @@ def save(qg: QueueGit, current: State, patches: Sequence[Patch], op: Op,
     oid = qg.create_commit(qg.flat_tree(entries), parents, f"patchpack {op.kind}: {op.summary}")
     qg.move_ref(current.ref, oid, current.oid, f"patchpack {op.kind}: {op.summary}")
     return State(current.name, oid, tuple(patches), op, current.oid)
+
+
+def _fields(value: Patch | Op) -> dict[str, object]:
+    # Not dataclasses.asdict: it deep-copies, and apply --all saves the whole series per patch.
+    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)
+            if getattr(value, f.name) is not None}
 
 
 def update(qg: QueueGit, change: Callable[[State], tuple[list[Patch], Op, Sequence[Oid]]],
