@@ -430,8 +430,8 @@ def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
     --grep matches, the --at ranges. What does not fit is listed at the end with the command
     that asks for it.
     """
-    from patchpack import agents, ledger
     from patchpack import context as packing
+    from patchpack import workflow
     from patchpack.tokens import get_counter
 
     if cached and worktree:
@@ -440,14 +440,13 @@ def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
     settings = _settings(repo, context_budget=budget, max_file_lines=max_file_lines,
                          max_hunk_lines=max_hunk_lines, tokenizer=tokenizer)
     counter = get_counter(settings.tokenizer)
-    agents.refuse_when_exhausted(agents.spend(repo, settings), over_budget=over_budget)
     request = packing.Request(
         base=base, side="cached" if cached else "worktree" if worktree else "both",
         function_context=function_context, greps=greps, paths=paths, ats=ats,
         budget=settings.context_budget, max_file_lines=settings.max_file_lines,
         max_hunk_lines=settings.max_hunk_lines,
     )
-    pack = packing.build(repo, request, counter)
+    pack = workflow.context(repo, settings, request, counter, over_budget=over_budget)
     if as_json:
         click.echo(pack.as_json())
     elif pack.text:
@@ -456,7 +455,6 @@ def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
         click.echo(f"patchpack: {line}", err=True)
     click.echo(f"patchpack: context {pack.tokens} tokens ({pack.counter}) of budget "
                f"{pack.budget}", err=True)
-    ledger.add_pending(repo, kind="context", tokens_in=pack.tokens, counter=pack.counter)
     _budget_line(repo, settings, context_tokens=pack.tokens)
     if pack.unmatched:
         click.echo("patchpack: no match in tracked files for --grep "
@@ -606,25 +604,19 @@ def apply(ctx: click.Context, count: int | None, all_: bool, no_verify: bool,
     When HEAD moved since the patch was made it is replayed with a 3-way merge. On a conflict
     or a rejecting hook nothing changes and the exit code is 1.
     """
-    from patchpack import agents, ledger
     from patchpack import apply as applying
+    from patchpack import workflow
 
     if all_ and count is not None:
         raise BadInput("give -n N or --all, not both")
     qg = _queue_git()
     settings = _settings(qg.repo)
-    agents.refuse_when_exhausted(agents.spend(qg.repo, settings), over_budget=over_budget)
-    result = applying.apply(qg, count=None if all_ else (count or 1), verify=not no_verify,
-                            counter_spec=settings.tokenizer)
-    for done in result.commits:
-        # The post-commit hook, when installed, already moved what was pending; the patch's
-        # own entry (the tokens of its text) joins the same note.
-        ledger.add_pending(qg.repo, kind="apply", tokens_in=done.tokens, counter=done.counter)
-        ledger.attach_pending(qg.repo, done.commit)
+    applied = workflow.apply(qg, settings, count=None if all_ else (count or 1),
+                             verify=not no_verify, over_budget=over_budget)
+    result = applied.result
     click.echo(applying.render(result))
-    reminder = agents.count_iteration(qg.repo, settings) if result.commits else None
-    if reminder:
-        click.echo(reminder, err=True)
+    if applied.reminder:
+        click.echo(applied.reminder, err=True)
     _budget_line(qg.repo, settings)
     if result.failure is not None:
         click.echo(result.failure.render(), err=True)
