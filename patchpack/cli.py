@@ -334,30 +334,42 @@ def integrate() -> None:
               help="Write to ~/.code_puppy/agents instead of the project's .code_puppy/agents.")
 @click.option("--model", help="Pin the agent to this model.")
 @click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
-def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool) -> None:
+@click.option("--mcp", "with_mcp", is_flag=True,
+              help="Also register `patchpack mcp` in ~/.code_puppy/mcp_servers.json and bind "
+                   "it to the agent.")
+def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool,
+                         with_mcp: bool) -> None:
     """Write a Code Puppy agent (pack-leader-token-efficient) whose prompt is `patchpack prompt`."""
     import pathlib
 
     from patchpack import agents
 
     repo = _repo_or_none()
-    path = agents.code_puppy_path(root=_project_root(repo), home=pathlib.Path.home(),
-                                  global_=global_)
-    _report(agents.integrate_code_puppy(path, _settings(repo), model=model, dry_run=dry_run),
-            dry_run=dry_run)
+    home = pathlib.Path.home()
+    path = agents.code_puppy_path(root=_project_root(repo), home=home, global_=global_)
+    if with_mcp:
+        _report(agents.register_mcp(home / ".code_puppy" / "mcp_servers.json",
+                                    key="mcp_servers", dry_run=dry_run), dry_run=dry_run)
+    _report(agents.integrate_code_puppy(path, _settings(repo), model=model, dry_run=dry_run,
+                                        mcp=with_mcp), dry_run=dry_run)
 
 
 @integrate.command("claude-code")
 @click.option("--limit-all", is_flag=True,
               help="Have the guard send every shell command through `patchpack run`.")
 @click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
-def integrate_claude_code(limit_all: bool, dry_run: bool) -> None:
+@click.option("--mcp", "with_mcp", is_flag=True,
+              help="Also register `patchpack mcp` in the project's .mcp.json.")
+def integrate_claude_code(limit_all: bool, dry_run: bool, with_mcp: bool) -> None:
     """Add the `patchpack guard` PreToolUse hook to .claude/settings.json, keeping what is there."""
     from patchpack import agents
 
-    path = _project_root(_repo_or_none()) / ".claude" / "settings.json"
-    _report(agents.integrate_claude_code(path, limit_all=limit_all, dry_run=dry_run),
-            dry_run=dry_run)
+    root = _project_root(_repo_or_none())
+    if with_mcp:
+        _report(agents.register_mcp(root / ".mcp.json", key="mcpServers", dry_run=dry_run),
+                dry_run=dry_run)
+    _report(agents.integrate_claude_code(root / ".claude" / "settings.json",
+                                         limit_all=limit_all, dry_run=dry_run), dry_run=dry_run)
 
 
 def _project_root(repo: Repo | None) -> Path:

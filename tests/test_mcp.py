@@ -117,3 +117,27 @@ def test_queue_flow_and_an_empty_queue_error(committed):
     # each applied patch is a queue state of its own: undo takes back the last one
     assert git(committed, "log", "--format=%s").splitlines() == [
         "Two modules (1/2): mod1.py", "Add mod0", "initial"]
+
+
+def test_integrate_registers_the_server_and_merges(committed, cli):
+    import json
+    from pathlib import Path
+
+    home = Path(os.environ["HOME"])
+    servers = write(home / ".code_puppy" / "mcp_servers.json",
+                    json.dumps({"mcp_servers": {"other": {"type": "stdio", "command": "x"}}}))
+    r = cli("integrate", "code-puppy", "--mcp")
+    assert r.exit_code == 0, r.stderr
+    registered = json.loads(servers.read_text())["mcp_servers"]
+    assert registered["other"] == {"type": "stdio", "command": "x"}
+    assert registered["patchpack"] == {"type": "stdio", "command": "patchpack", "args": ["mcp"]}
+    agent = json.loads((committed / ".code_puppy" / "agents" /
+                        "pack-leader-token-efficient.json").read_text())
+    assert agent["mcp_servers"] == ["patchpack"]
+
+    write(committed / ".mcp.json", json.dumps({"mcpServers": {"db": {"command": "db"}}}))
+    assert cli("integrate", "claude-code", "--mcp").exit_code == 0
+    project = json.loads((committed / ".mcp.json").read_text())["mcpServers"]
+    assert set(project) == {"db", "patchpack"} and project["patchpack"]["args"] == ["mcp"]
+    again = cli("integrate", "claude-code", "--mcp")
+    assert again.stdout.startswith(f"unchanged {committed / '.mcp.json'}")
