@@ -21,6 +21,11 @@ class Settings:
     max_files: int = 2
     max_lines: int = 120
     tokenizer: str = "cl100k_base"
+    output_lines: int = 200
+    max_line_chars: int = 400
+    run_timeout: float = 0.0
+    run_keep: int = 20
+    test_command: str = "pytest -q --tb=short"
 
     @classmethod
     def load(
