@@ -275,5 +275,5 @@ def test_command(ctx: click.Context, args: tuple[str, ...], lines: int | None,
     repo = _repo_or_none()
     settings = _settings(repo, output_lines=lines, max_line_chars=max_line_chars,
                          run_timeout=timeout)
-    argv = runner.test_argv(settings.test_command, args)
+    argv = runner.argv_for_tests(settings.test_command, args)
     _run_limited(ctx, argv, repo, settings, head, stats)

@@ -202,6 +202,8 @@ class Limiter:
             self._block(tag, data[start:last + 1])
         if last + 1 < len(data):
             self._grow(p, data[last + 1:])
+        if self._log is not None:
+            self._log.flush()  # `--show` from another shell sees the lines so far
 
     def close(self, tag: int) -> None:
         """Stream ``tag`` ended; a last line without a newline is still a line."""
@@ -230,7 +232,7 @@ class Limiter:
         self._write_log(rest + (b"" if tag & _NO_NEWLINE else b"\n"))
         length = p.spilled + len(p.buf) + len(rest)
         prefix = p.prefix if p.prefix is not None else bytes(p.buf) + rest[:self._cap]
-        self._partial[tag & 3] = _Partial()
+        p.buf, p.spilled, p.prefix = bytearray(), 0, None
         line = cut(prefix[:self._cap], length, self.limits.max_line_chars)
         self._add(tag, [line], line)
 
@@ -314,9 +316,10 @@ class Limiter:
         The tail gives up its first k lines for k failure lines; those given-up lines are
         middle too, so failure lines among them are candidates as well.
         """
+        middle = [f for f in self._failures if f[0] < first_in_ring]
         k = 0
         while True:
-            candidates = self._failures + [
+            candidates = middle + [
                 (first_in_ring + i, line) for i, (_, line) in enumerate(ring[:k])
                 if any(m in line for m in MARKERS)]
             wanted = min(self._failures_max, len(candidates))
@@ -566,7 +569,7 @@ def show(path: Path, run_id: str, *, limits: Limits, at: tuple[int, int | None] 
 _VERBOSITY = re.compile(r"-[qv]+|--quiet|--verbose|--verbosity(=.*)?")
 
 
-def test_argv(command: str, args: Iterable[str]) -> list[str]:
+def argv_for_tests(command: str, args: Iterable[str]) -> list[str]:
     """``command`` (split like a shell would) plus ``args``, the user's flags winning.
 
     A default option is dropped when the user gives the same option (``--tb=long`` replaces
