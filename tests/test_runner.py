@@ -319,6 +319,19 @@ def test_failure_lines_from_the_middle_are_kept_when_the_command_fails(repo: Pat
     assert len(out) - 3 == 20  # three marker lines
 
 
+def test_failure_lines_across_read_chunks_and_in_huge_lines(repo: Path) -> None:
+    # 100-byte lines: line 10486 straddles the first MB of the log; line 15000 is 3 MB long.
+    script = ("import sys\nwords = {10486: 'Error', 15000: 'Traceback' + 'x' * 3_000_000}\n"
+              "for i in range(1, 20001): print(f'{i:08d} {words.get(i, \"ok\")}'.ljust(99, '.'))\n"
+              "sys.exit(1)")
+    out = run("--", *py(script), cwd=repo).stdout.decode().splitlines()
+    assert out[51] == "... 2 failure lines from them, numbered as in the log: ..."
+    assert out[52] == "[10486] " + "00010486 Error".ljust(99, ".")
+    assert out[53] == ("[15000] 00015000 Traceback" + "x" * 382
+                       + " [... line cut at 400 chars, 3,000,018 bytes in all]")
+    assert out[54] == "... the last 148 lines: ..."
+
+
 def test_failure_lines_are_not_picked_when_the_command_passes(repo: Path) -> None:
     out = run("--lines", "20", "--", *failing_output(0), cwd=repo).stdout.decode()
     assert "ValueError" not in out
