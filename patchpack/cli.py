@@ -157,12 +157,13 @@ def demo(directory: str | None) -> None:
 # -- run and test: the output limiter ---------------------------------------------------------
 
 # `patchpack run pytest -x`: everything from the command on is the command's, not ours.
+# No short options: `patchpack test -n 4` must reach pytest-xdist.
 _COMMAND_CONTEXT = {"ignore_unknown_options": True, "allow_interspersed_args": False}
 
 
 def _limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option("--lines", "-n", type=click.IntRange(min=1),
+        click.option("--lines", type=click.IntRange(min=1),
                      help="Most lines to print (default patchpack.outputLines, 200)."),
         click.option("--head", type=click.IntRange(min=0),
                      help="Of which the first lines of the output (default a quarter)."),

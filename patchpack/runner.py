@@ -169,7 +169,8 @@ class _Partial:
 
 
 class Limiter:
-    """Keeps the head, a ring buffer for the tail and a few failure lines from the middle."""
+    """Prints the head, keeps the tail in a ring buffer, writes everything to the log, and at
+    the end prints the marker, failure lines of the middle (found in the log) and the tail."""
 
     def __init__(self, limits: Limits, output: Output, log: BinaryIO | None) -> None:
         self.limits = limits
@@ -284,7 +285,8 @@ class Limiter:
         marker = (f"... {omitted:,} lines omitted ({size}); see them with "
                   f"`patchpack run --show {run_id} --at {start}-{end}` (log: {_shown(log)}) ...")
         if picks:
-            marker += f"\n... {len(picks)} failure lines from them, numbered as in the log: ..."
+            lines = "line" if len(picks) == 1 else "lines"
+            marker += f"\n... {len(picks)} failure {lines} from them, numbered as in the log: ..."
         self._out.write(OUT, marker.encode() + b"\n")
         self._out.lines_of(OUT, [b"[%d] %s" % (number, line) for number, line in picks])
         if picks:
@@ -498,7 +500,6 @@ def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
         try:
             proc = _spawn(argv)
         except PatchpackError:
-            log.close()
             log_path.unlink()
             raise
         output = Output(out, err, remember=counter is not None)
@@ -506,6 +507,8 @@ def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
         control = _Control(proc.pid, timeout)
         with control.forwarding():
             status = _pump(proc, limiter, control)
+        for tag in (OUT, ERR):  # pipes a background child still holds: end their last lines
+            limiter.close(tag)
     runlog.prune(log_dir, keep)
     if control.received is not None:
         exit_code = 128 + control.received

@@ -149,8 +149,9 @@ def test_shell_runs_a_script(repo: Path) -> None:
 
 def test_a_command_that_exits_leaving_a_background_child_does_not_hang(repo: Path) -> None:
     started = time.monotonic()
-    r = run("--shell", "sleep 30 & echo done", cwd=repo)
-    assert (r.returncode, r.stdout) == (0, b"done\n")
+    r = run("--shell", "sleep 30 & echo done; printf 'no newline'", cwd=repo)
+    assert (r.returncode, r.stdout) == (0, b"done\nno newline")
+    assert (runs_dir(repo) / "1.log").read_bytes() == b"done\nno newline"
     assert time.monotonic() - started < 10
 
 
