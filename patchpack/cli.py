@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -80,6 +80,21 @@ def _settings(repo: Repo | None, **flags: Any) -> Settings:
     return Settings.load(repo.config_get if repo is not None else global_config_get, **flags)
 
 
+_over_budget_option = click.option(
+    "--over-budget", is_flag=True,
+    help="Go on although the daily or per-agent token budget is used up.")
+
+
+def _budget_line(repo: Repo, settings: Settings, *, context_tokens: int | None = None) -> None:
+    """The budget guard: one line on stderr when any budget is over 70%."""
+    from patchpack import agents
+
+    line = agents.budget_line(agents.spend(repo, settings, context_tokens=context_tokens),
+                              counter=settings.tokenizer)
+    if line:
+        click.echo(line, err=True)
+
+
 # -- check ------------------------------------------------------------------------------------
 
 
@@ -126,7 +141,9 @@ def check(ctx: click.Context, rev_range: str | None, staged: bool, diff_file: st
 
 @cli.command()
 @click.option("--uninstall", is_flag=True, help="Remove patchpack's hooks, and only those.")
-def init(uninstall: bool) -> None:
+@click.option("--show-notes", is_flag=True,
+              help="Also make plain `git log` show the token ledger (notes.displayRef).")
+def init(uninstall: bool, show_notes: bool) -> None:
     """Install patchpack's git hooks and the git config its ledger needs.
 
     Respects core.hooksPath. A hook that was already there is kept and still runs.
@@ -139,6 +156,9 @@ def init(uninstall: bool) -> None:
         click.echo(f"{action.hook}: {action.what}")
     if not uninstall:
         click.echo(f"notes.rewriteRef includes {hooks.NOTES_REF}")
+    if show_notes and not uninstall:
+        hooks.show_notes(repo)
+        click.echo(f"notes.displayRef includes {hooks.NOTES_REF}: `git log` shows the ledger")
 
 
 # -- demo -------------------------------------------------------------------------------------
@@ -152,6 +172,299 @@ def demo(directory: str | None) -> None:
     from patchpack import demo as demo_module
 
     demo_module.run(directory, echo=click.echo)
+
+
+# -- ledger -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--in", "tokens_in", type=click.IntRange(min=0), required=True, metavar="N",
+              help="Input (prompt) tokens spent.")
+@click.option("--out", "tokens_out", type=click.IntRange(min=0), required=True, metavar="M",
+              help="Output (completion) tokens spent.")
+@click.option("--model", help="The model that spent them.")
+@click.option("--agent", help="The agent that spent them (per-agent budgets use this name).")
+@click.option("--session", help="The agent session they belong to.")
+@click.option("--requests", type=click.IntRange(min=0), default=1, show_default=True,
+              metavar="K",
+              help="Requests these tokens took (per-minute request limit).")
+@click.option("--kind", default="request", show_default=True, help="What the spend was.")
+@click.option("--counter", default="usage", show_default=True,
+              help="What made the figures: `usage` as billed by the provider, or a tokenizer.")
+def record(tokens_in: int, tokens_out: int, model: str | None, agent: str | None,
+           session: str | None, requests: int, kind: str, counter: str) -> None:
+    """Record tokens spent; they join the ledger note of the next commit."""
+    from patchpack import ledger
+
+    entry = ledger.add_pending(Repo.discover(), kind=kind, tokens_in=tokens_in,
+                               tokens_out=tokens_out, counter=counter, model=model, agent=agent,
+                               session=session, requests=requests)
+    click.echo(f"pending {entry.id}: {entry.tokens_in:,} in, {entry.tokens_out:,} out "
+               f"({entry.counter}); it joins the note of the next commit")
+
+
+@cli.group(name="ledger")
+def ledger_group() -> None:
+    """The token ledger in git notes (refs/notes/patchpack)."""
+
+
+@ledger_group.command()
+@click.argument("rev", default="HEAD")
+@click.option("--from", "old", metavar="OLD",
+              help="Copy OLD's entries instead: OLD was rewritten into REV in a way notes do "
+                   "not follow (cherry-pick, reset --soft and commit).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing (for the post-commit hook).")
+def attach(rev: str, old: str | None, quiet: bool) -> None:
+    """Move the pending entries into the note of REV (default HEAD), appending to it."""
+    from patchpack import ledger
+
+    repo = Repo.discover()
+    if rev == "HEAD" and repo.head_oid() is None:
+        waiting = len(ledger.pending(repo)[0])
+        if not quiet:
+            click.echo(f"no commit yet: {waiting} pending entries wait for the first one")
+        return
+    oid = repo.resolve_commit(rev)
+    if old is not None:
+        entries = ledger.attach_from(repo, repo.resolve_commit(old), oid)
+    else:
+        entries = ledger.attach_pending(repo, oid)
+    if not quiet:
+        tokens = sum(e.tokens for e in entries)
+        click.echo(f"attached {len(entries)} entries ({tokens:,} tokens) to {oid[:12]}"
+                   if entries else "nothing to attach")
+
+
+@cli.command()
+@click.argument("rev_range", required=False)
+@click.option("--since", metavar="DATE",
+              help="Only entries from DATE on: 2026-11-24, 2026-11-24T10:00, today, 3d, 12h.")
+@click.option("--by", type=click.Choice(["commit", "day", "agent", "model", "kind"]),
+              default="day", show_default=True, help="Group the totals by this.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--check", is_flag=True, help="Exit 1 when a budget is exhausted.")
+@click.option("--daily-budget", type=click.IntRange(min=0), metavar="N",
+              help="Tokens per UTC day (patchpack.dailyBudget).")
+@click.pass_context
+def budget(ctx: click.Context, rev_range: str | None, since: str | None, by: str,
+           as_json: bool, check: bool, daily_budget: int | None) -> None:
+    """Tokens spent per group, and today's spend against the limits.
+
+    With REV_RANGE (A..B, or one revision and its history) only the notes of those commits
+    are totalled; the limits always weigh all spend, pending included.
+    """
+    from patchpack import budget as budgeting
+
+    repo = Repo.discover()
+    report = budgeting.for_repo(repo, settings=_settings(repo, daily_budget=daily_budget),
+                                by=by, since=since, rev_range=rev_range)
+    click.echo(budgeting.render_json(report) if as_json else budgeting.render_text(report))
+    for line in budgeting.problems(report):
+        click.echo(line, err=True)
+    if check and report.exhausted:
+        click.echo("hint: wait for the window to pass (a minute, or UTC midnight), or raise "
+                   "the limit, e.g. `git config patchpack.dailyBudget N`", err=True)
+        ctx.exit(EXIT_FAILED)
+
+
+@cli.command()
+@click.argument("remote", required=False)
+@click.option("--configure", is_flag=True,
+              help="Also add a fetch refspec so plain `git fetch REMOTE` brings the ledger.")
+def sync(remote: str | None, configure: bool) -> None:
+    """Share the ledger: fetch REMOTE's notes, merge them (cat_sort_uniq), push the union.
+
+    REMOTE defaults to the branch's remote, else origin. Never forces a push.
+    """
+    from patchpack import ledger
+
+    done = ledger.sync(Repo.discover(), remote, configure=configure)
+    click.echo(f"{done.remote}: " + ", ".join([
+        "merged its entries into ours" if done.merged else "nothing new from it",
+        "pushed ours" if done.pushed else "nothing new to push",
+    ]))
+    if configure:
+        click.echo(f"`git fetch {done.remote}` now brings the ledger to "
+                   f"{ledger.tracking_ref(done.remote)}")
+
+
+# -- agent workflow ---------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from patchpack.agents import Integration
+
+
+@cli.command()
+@click.option("--limit-all", is_flag=True,
+              help="Send every other shell command through `patchpack run` too.")
+@click.pass_context
+def guard(ctx: click.Context, limit_all: bool) -> None:
+    """Answer an agent's PreToolUse hook: the event as JSON on stdin.
+
+    Refuses an edit that would take the uncommitted change over the micro-patch limits and a
+    whole-file read over max-file-lines; sends test runs through `patchpack test`. Unknown
+    events and tools pass; malformed input passes with a note on stderr (exit 0).
+    """
+    from patchpack import guard as guarding
+
+    result = guarding.answer(decode(sys.stdin.buffer.read()), limit_all=limit_all)
+    if result.stdout:
+        click.echo(result.stdout)
+    if result.stderr:
+        click.echo(result.stderr, err=True)
+    ctx.exit(result.exit_code)
+
+
+@cli.command()
+def prompt() -> None:
+    """Print the token-economy instructions for an agent, with the configured numbers."""
+    from patchpack import agents
+
+    click.echo(agents.prompt(_settings(_repo_or_none())), nl=False)
+
+
+@cli.group()
+def integrate() -> None:
+    """Set up an agent to follow the patchpack workflow."""
+
+
+@integrate.command("code-puppy")
+@click.option("--global", "global_", is_flag=True,
+              help="Write to ~/.code_puppy/agents instead of the project's .code_puppy/agents.")
+@click.option("--model", help="Pin the agent to this model.")
+@click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
+def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool) -> None:
+    """Write a Code Puppy agent (pack-leader-token-efficient) whose prompt is `patchpack prompt`."""
+    import pathlib
+
+    from patchpack import agents
+
+    repo = _repo_or_none()
+    path = agents.code_puppy_path(root=_project_root(repo), home=pathlib.Path.home(),
+                                  global_=global_)
+    _report(agents.integrate_code_puppy(path, _settings(repo), model=model, dry_run=dry_run),
+            dry_run=dry_run)
+
+
+@integrate.command("claude-code")
+@click.option("--limit-all", is_flag=True,
+              help="Have the guard send every shell command through `patchpack run`.")
+@click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
+def integrate_claude_code(limit_all: bool, dry_run: bool) -> None:
+    """Add the `patchpack guard` PreToolUse hook to .claude/settings.json, keeping what is there."""
+    from patchpack import agents
+
+    path = _project_root(_repo_or_none()) / ".claude" / "settings.json"
+    _report(agents.integrate_claude_code(path, limit_all=limit_all, dry_run=dry_run),
+            dry_run=dry_run)
+
+
+def _project_root(repo: Repo | None) -> Path:
+    import pathlib
+
+    return repo.workdir if repo is not None and repo.workdir is not None else pathlib.Path.cwd()
+
+
+def _report(result: Integration, *, dry_run: bool) -> None:
+    verb = "would write" if dry_run else "wrote"
+    if not result.changed:
+        verb = "unchanged"
+    click.echo(f"{verb} {result.path}")
+    click.echo(result.text, nl=False)
+
+# -- context ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("files", nargs=-1, type=click.File("rb"))
+@click.option("-v", "--verbose", is_flag=True, help="Print a count per file, then the total.")
+@click.option("--tokenizer", metavar="NAME",
+              help="cl100k_base (default, offline), another tiktoken encoding, or chars:N.")
+def tokens(files: tuple[BinaryIO, ...], verbose: bool, tokenizer: str | None) -> None:
+    """Count the tokens of FILES (standard input when none or -)."""
+    from patchpack.tokens import count_text, get_counter
+
+    counter = get_counter(_settings(_repo_or_none(), tokenizer=tokenizer).tokenizer)
+    sources = files or (click.File("rb")("-"),)
+    total = 0
+    for source in sources:
+        n = count_text(source.read(), counter)
+        total += n
+        if verbose:
+            click.echo(f"{n:>8}  {source.name}")
+    click.echo(f"{total:>8}  total ({counter.name})" if verbose
+               else f"{total} tokens ({counter.name})")
+
+
+@cli.command()
+@click.option("--base", metavar="REV", help="Diff the work against REV (default HEAD).")
+@click.option("--cached", is_flag=True, help="Only the staged change.")
+@click.option("--worktree", is_flag=True, help="Only the unstaged change (work tree vs index).")
+@click.option("-W", "--function-context", is_flag=True,
+              help="Widen each diff hunk to its enclosing function or class.")
+@click.option("--grep", "greps", multiple=True, metavar="PATTERN",
+              help="Add the code around each match of this regex (git grep -E) in tracked "
+                   "files, widened to its function or block. Repeatable.")
+@click.option("--path", "paths", multiple=True, metavar="GLOB",
+              help="Limit --grep to these pathspecs (e.g. '*.py', src/). Repeatable.")
+@click.option("--at", "ats", multiple=True, metavar="FILE[:START-END|:SYMBOL]",
+              help="Add these lines of FILE, or a Python def/class. Repeatable.")
+@click.option("--budget", type=click.IntRange(min=0), help="Most tokens (default 50000).")
+@click.option("--max-file-lines", type=click.IntRange(min=1),
+              help="Refuse whole files longer than this (default 200).")
+@click.option("--max-hunk-lines", type=click.IntRange(min=1),
+              help="Cut located blocks to this many lines (default 80).")
+@click.option("--tokenizer", metavar="NAME", help="The token counter (default cl100k_base).")
+@click.option("--json", "as_json", is_flag=True, help="Print sections, ranges and counts as JSON.")
+@_over_budget_option
+@click.pass_context
+def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
+            function_context: bool, greps: tuple[str, ...], paths: tuple[str, ...],
+            ats: tuple[str, ...], budget: int | None, max_file_lines: int | None,
+            max_hunk_lines: int | None, tokenizer: str | None, as_json: bool,
+            over_budget: bool) -> None:
+    """Print the context an agent needs: the work diff and located code, within a token budget.
+
+    Sections by priority: the diff against --base (staged and unstaged), the blocks around
+    --grep matches, the --at ranges. What does not fit is listed at the end with the command
+    that asks for it.
+    """
+    from patchpack import agents, ledger
+    from patchpack import context as packing
+    from patchpack.tokens import get_counter
+
+    if cached and worktree:
+        raise BadInput("give only one of --cached and --worktree")
+    repo = Repo.discover()
+    settings = _settings(repo, context_budget=budget, max_file_lines=max_file_lines,
+                         max_hunk_lines=max_hunk_lines, tokenizer=tokenizer)
+    counter = get_counter(settings.tokenizer)
+    agents.refuse_when_exhausted(agents.spend(repo, settings), over_budget=over_budget)
+    request = packing.Request(
+        base=base, side="cached" if cached else "worktree" if worktree else "both",
+        function_context=function_context, greps=greps, paths=paths, ats=ats,
+        budget=settings.context_budget, max_file_lines=settings.max_file_lines,
+        max_hunk_lines=settings.max_hunk_lines,
+    )
+    pack = packing.build(repo, request, counter)
+    if as_json:
+        click.echo(pack.as_json())
+    elif pack.text:
+        click.echo(pack.text, nl=False)
+    for line in [*pack.notes, *pack.warnings()]:
+        click.echo(f"patchpack: {line}", err=True)
+    click.echo(f"patchpack: context {pack.tokens} tokens ({pack.counter}) of budget "
+               f"{pack.budget}", err=True)
+    ledger.add_pending(repo, kind="context", tokens_in=pack.tokens, counter=pack.counter)
+    _budget_line(repo, settings, context_tokens=pack.tokens)
+    if pack.unmatched:
+        click.echo("patchpack: no match in tracked files for --grep "
+                   + ", ".join(repr(u) for u in pack.unmatched), err=True)
+        click.echo("hint: check the pattern with `git grep -n -E PATTERN`, or widen --path",
+                   err=True)
+        ctx.exit(EXIT_FAILED)
 
 
 # -- run and test: the output limiter ---------------------------------------------------------
@@ -276,5 +589,5 @@ def test_command(ctx: click.Context, args: tuple[str, ...], lines: int | None,
     repo = _repo_or_none()
     settings = _settings(repo, output_lines=lines, max_line_chars=max_line_chars,
                          run_timeout=timeout)
-    argv = runner.argv_for_tests(settings.test_command, args)
+    argv = runner.argv_for_tests(settings.test_command or runner.DEFAULT_TEST_COMMAND, args)
     _run_limited(ctx, argv, repo, settings, head, stats)

@@ -18,14 +18,31 @@ from patchpack.errors import BadInput
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
+    # the micro-patch check
     max_files: int = 2
     max_lines: int = 120
     tokenizer: str = "cl100k_base"
+    # context packs
+    context_budget: int = 50_000
+    max_file_lines: int = 200
+    max_hunk_lines: int = 80
+    # the output limiter
     output_lines: int = 200
     max_line_chars: int = 400
     run_timeout: float = 0.0
+    """Seconds before `patchpack run` kills the command; 0 means no limit."""
     run_keep: int = 20
-    test_command: str = "pytest -q --tb=short"
+    test_command: str = ""
+    """The test runner `patchpack test` runs; empty means pytest."""
+    # the ledger's budgets
+    daily_budget: int = 24_000_000
+    minute_tokens: int = 1_000_000
+    minute_requests: int = 50
+    # The truncation cadence: every `truncate_every` iterations (0: never) `next` and `apply`
+    # remind the agent to run `truncate_command` with {keep} filled in.
+    truncate_every: int = 2
+    truncate_keep: int = 6
+    truncate_command: str = "/truncate {keep}"
 
     @classmethod
     def load(

@@ -21,6 +21,7 @@ NOTES_REF = "refs/notes/patchpack"
 # hook name -> the patchpack command it runs
 HOOKS: dict[str, str] = {
     "pre-commit": "check --staged",
+    "post-commit": "ledger attach --quiet",
 }
 
 _TEMPLATE = """\
@@ -109,6 +110,14 @@ def _configure_notes(repo: Repo) -> None:
     # Notes follow `commit --amend` and `rebase` only when notes.rewriteRef names their ref.
     if NOTES_REF not in repo.config_get_all("notes.rewriteRef"):
         repo.config_add("notes.rewriteRef", NOTES_REF)
+
+
+def show_notes(repo: Repo) -> bool:
+    """Make plain `git log` show the ledger (notes.displayRef); False if it already did."""
+    if NOTES_REF in repo.config_get_all("notes.displayRef"):
+        return False
+    repo.config_add("notes.displayRef", NOTES_REF)
+    return True
 
 
 def _write_executable(path: Path, text: str) -> None:

@@ -596,6 +596,7 @@ def show(path: Path, run_id: str, *, limits: Limits, at: tuple[int, int | None] 
 
 # -- `patchpack test` -------------------------------------------------------------------------
 
+DEFAULT_TEST_COMMAND = "pytest -q --tb=short"
 _VERBOSITY = re.compile(r"-[qv]+|--quiet|--verbose|--verbosity(=.*)?")
 
 

@@ -73,3 +73,8 @@ def get_counter(spec: str = DEFAULT) -> Counter:
             hint="use the offline default `--tokenizer cl100k_base`, or `chars:N` as an estimate",
         ) from None
     return TiktokenCounter(spec, encoding)
+
+
+def count_text(data: bytes, counter: Counter) -> int:
+    """Tokens of raw bytes; bytes that are not UTF-8 count as replacement characters."""
+    return counter.count(data.decode("utf-8", "replace"))

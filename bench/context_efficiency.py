@@ -1,0 +1,261 @@
+"""Context efficiency of `patchpack context` on real history, against a naive agent.
+
+Replays the last N non-merge commits of REPO that changed 1-5 text files, in two scenarios, and
+prints per scenario the median and total token ratio (naive / patchpack) and the recall:
+
+- review: the commit's change applied to the work tree of its parent; patchpack's pack is
+  `context --function-context`; the naive context is every touched file whole plus the diff.
+  Recall: share of the changed lines, and of the functions they sit in, inside the pack.
+- locate: at the parent, before the change; patchpack greps for the code identifiers the
+  commit message names (words that occur as identifiers in the tracked files); the naive
+  context is every file that matches, whole. Recall: share of the lines the commit later
+  changed (parent's numbering) inside the context.
+
+    python bench/context_efficiency.py REPO [N]
+    python bench/context_efficiency.py generate [N]            # a synthetic repository
+    python bench/context_efficiency.py generate:SRC_DIR [N]    # real files of SRC_DIR, edited
+
+``generate:SRC_DIR`` commits the ``.py`` files under SRC_DIR (e.g. an installed package), then
+N commits that each edit 1-3 functions of 1-3 files, their messages naming the functions.
+REPO is cloned to a temporary directory; it is never touched. Targets (issue 4): review at
+least 5x fewer tokens than naive at 100% recall; locate beats naive on tokens at equal or
+better recall.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import unidiff
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from patchpack import context, locate  # noqa: E402
+from patchpack.git import Repo  # noqa: E402
+from patchpack.tokens import get_counter  # noqa: E402
+
+COUNTER = get_counter("cl100k_base")
+IDENT = re.compile(r"`([A-Za-z_][\w.]*)(?:\(\))?`|\b([A-Za-z_]\w*(?:_\w+|[a-z][A-Z]\w*)|\w+\(\))")
+ENV = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+       "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com",
+       "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def git(repo: Path, *args: str, input: str | None = None) -> str:
+    import os
+    return subprocess.run(["git", "-c", "core.quotePath=false", *args], cwd=repo, input=input,
+                          capture_output=True, text=True, check=True,
+                          env={**os.environ, **ENV}, errors="surrogateescape").stdout
+
+
+# -- repositories -----------------------------------------------------------------------------
+
+
+def generate(where: Path, source: Path | None, commits: int, seed: int = 4) -> Path:
+    """A repository of real (or synthetic) Python files and commits that edit functions."""
+    rng = random.Random(seed)
+    repo = where / "generated"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    files: dict[str, str] = {}
+    if source is not None:
+        for path in sorted(source.rglob("*.py")):
+            text = path.read_text(errors="replace")
+            if 30 < text.count("\n") < 3000 and _functions(text):
+                files[path.relative_to(source).as_posix()] = text
+    else:
+        for m in range(12):
+            files[f"pkg/mod{m}.py"] = '"""Module {m}."""\n\n' + "".join(
+                f"def {w}_{m}_{f}(value):\n    total = value\n"
+                + "".join(f"    total = total * {k} + {f}\n" for k in range(rng.randint(3, 15)))
+                + "    return total\n\n\n"
+                for f, w in enumerate(rng.sample(["parse", "render", "load", "save", "check",
+                                                  "merge", "split", "count", "fetch", "apply",
+                                                  "plan", "score"], 10)))
+    for path, text in files.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "import the sources")
+    names = sorted(files)
+    for i in range(commits):
+        touched = []
+        for path in rng.sample(names, rng.randint(1, min(3, len(names)))):
+            text = (repo / path).read_text()
+            funcs = _functions(text)
+            if not funcs:
+                continue
+            lines = text.split("\n")
+            for name, start, end in rng.sample(funcs, min(len(funcs), rng.randint(1, 2))):
+                at = rng.randint(start + 1, end) if end > start else start
+                indent = re.match(r"\s*", lines[at - 1]).group() or "    "
+                lines.insert(at, f"{indent}_ = {name}.__name__  # edit {i}")
+                touched.append(name)
+                funcs = _functions("\n".join(lines))
+            (repo / path).write_text("\n".join(lines))
+        if touched:
+            git(repo, "commit", "-qam", f"Adjust {', '.join(f'`{t}`' for t in touched)}")
+    return repo
+
+
+def _functions(text: str) -> list[tuple[str, int, int]]:
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return []
+    return sorted((n.name, n.body[0].lineno, n.end_lineno or n.lineno) for n in ast.walk(tree)
+                  if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
+
+
+def candidates(repo: Path, n: int) -> list[tuple[str, str, str]]:
+    """(commit, parent, message) of the last n non-merge commits changing 1-5 text files."""
+    out = []
+    for line in git(repo, "log", "--no-merges", "--format=%H %P").splitlines():
+        oid, *parents = line.split()
+        if len(parents) != 1:
+            continue
+        stat = git(repo, "diff", "--numstat", "-M", parents[0], oid).splitlines()
+        if not 1 <= len(stat) <= 5 or any(s.startswith("-\t-\t") for s in stat):
+            continue
+        out.append((oid, parents[0], git(repo, "log", "-1", "--format=%B", oid)))
+        if len(out) == n:
+            break
+    return out
+
+
+# -- measuring --------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    naive: int
+    packed: int
+    recall: float
+    recall_functions: float | None = None
+    naive_recall: float = 1.0
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def review(repo: Path, oid: str, parent: str) -> Result:
+    git(repo, "checkout", "-qf", "--detach", parent)
+    git(repo, "read-tree", "-u", "--reset", oid)  # the change, uncommitted, on its parent
+    diff = git(repo, "diff", "-M", "HEAD")
+    patch = unidiff.PatchSet(diff)
+    naive = diff + "".join(_text(repo / f.path) or git(repo, "show", f"{parent}:{f.path}")
+                           for f in patch)
+    pack = context.build(Repo.discover(repo), context.Request(function_context=True), COUNTER)
+    shown: set[tuple[str, str, int]] = set()
+    for part in pack.parts:
+        for pf in unidiff.PatchSet(part.body):
+            for row in (r for h in pf for r in h):
+                if row.line_type in "+ " and row.target_line_no:
+                    shown.add((pf.path, "+", row.target_line_no))
+                if row.line_type == "-":
+                    shown.add((pf.path, "-", row.source_line_no))
+    changed = {(pf.path, r.line_type, r.target_line_no or r.source_line_no)
+               for pf in patch for h in pf for r in h if r.line_type in "+-"}
+    funcs = set()
+    for pf in patch:
+        if not pf.path.endswith(".py") or pf.is_removed_file:
+            continue
+        lines = _text(repo / pf.path).split("\n")
+        blocks = [b for b in locate.python_blocks("\n".join(lines)) or [] if b.label]
+        for r in (r for h in pf for r in h if r.line_type == "+"):
+            around = [b for b in blocks if b.start <= r.target_line_no <= b.end]
+            if around:
+                b = max(around, key=lambda b: b.start)
+                funcs.add((pf.path, b.start, b.end))
+    whole = [f for f in funcs if all((f[0], "+", n) in shown for n in range(f[1], f[2] + 1))]
+    return Result(COUNTER.count(naive), pack.tokens, len(changed & shown) / max(1, len(changed)),
+                  len(whole) / len(funcs) if funcs else None)
+
+
+def locate_scenario(repo: Path, oid: str, parent: str, message: str) -> Result | None:
+    git(repo, "checkout", "-qf", "--detach", parent)
+    words = []
+    for m in IDENT.finditer(message):
+        word = (m.group(1) or m.group(2)).rstrip("()").split(".")[-1]
+        if len(word) > 2 and word not in words:
+            words.append(word)
+    idents = [w for w in words if subprocess.run(
+        ["git", "grep", "-q", "-w", "-F", w], cwd=repo).returncode == 0]
+    if not idents:
+        return None
+    greps = tuple(f"(^|[^A-Za-z0-9_]){re.escape(w)}([^A-Za-z0-9_]|$)" for w in idents)
+    pack = context.build(Repo.discover(repo), context.Request(greps=greps), COUNTER)
+    matched = sorted(set(git(repo, "grep", "-l", "-w", *sum((["-e", w] for w in idents), []))
+                         .split("\n")) - {""})
+    naive = "".join(_text(repo / p) for p in matched)
+    targets = set()
+    for pf in unidiff.PatchSet(git(repo, "diff", "-M", parent, oid)):
+        if pf.is_added_file:
+            continue
+        for h in pf:
+            last = max(1, h.source_start)
+            for r in h:
+                if r.source_line_no:
+                    last = r.source_line_no
+                if r.line_type == "-":
+                    targets.add((pf.source_file[2:], r.source_line_no))
+                elif r.line_type == "+":
+                    targets.add((pf.source_file[2:], last))  # where the lines go in
+    inside = {(p.path, n) for p in pack.parts for n in range(p.start, p.end + 1)}
+    return Result(COUNTER.count(naive), pack.tokens,
+                  len(targets & inside) / max(1, len(targets)),
+                  naive_recall=len({t for t in targets if t[0] in matched}) / max(1, len(targets)))
+
+
+def report(name: str, results: list[Result]) -> None:
+    if not results:
+        print(f"{name}: no commits to measure")
+        return
+    ratios = [r.naive / max(1, r.packed) for r in results]
+    naive, packed = sum(r.naive for r in results), sum(r.packed for r in results)
+    funcs = [r.recall_functions for r in results if r.recall_functions is not None]
+    print(f"{name}: {len(results)} commits; naive {naive} vs patchpack {packed} tokens "
+          f"({COUNTER.name})")
+    print(f"  ratio naive/patchpack: median {statistics.median(ratios):.1f}x, "
+          f"total {naive / max(1, packed):.1f}x")
+    print(f"  recall: changed lines {statistics.mean(r.recall for r in results):.1%}"
+          + (f", functions {statistics.mean(funcs):.1%}" if funcs else "")
+          + (f"; naive {statistics.mean(r.naive_recall for r in results):.1%}"
+             if name == "locate" else ""))
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return
+    n = int(argv[1]) if len(argv) > 1 else 30
+    with tempfile.TemporaryDirectory(prefix="patchpack-bench-") as tmp:
+        if argv[0].startswith("generate"):
+            source = argv[0].partition(":")[2]
+            repo = generate(Path(tmp), Path(source) if source else None, n)
+        else:
+            repo = Path(tmp) / "clone"
+            subprocess.run(["git", "clone", "-q", "--no-local", argv[0], str(repo)], check=True)
+        commits = candidates(repo, n)
+        print(f"{argv[0]}: {len(commits)} commits changing 1-5 text files")
+        report("review", [review(repo, oid, parent) for oid, parent, _ in commits])
+        located = [locate_scenario(repo, oid, parent, msg) for oid, parent, msg in commits]
+        found = [r for r in located if r is not None]
+        print(f"  ({len(located) - len(found)} commits name no identifier for locate)")
+        report("locate", found)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

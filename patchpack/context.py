@@ -1,0 +1,406 @@
+"""Context packs: the work diff and located code, fitted to a token budget.
+
+A pack has three sections in this order of priority: the diff of the work, the hunks located
+by ``--grep``, the explicit ``--at`` ranges. When they do not fit the budget, the weakest
+located hunks go first (explicit ranges before them, being the last section), then each file's
+diff is shortened to its headers and changed lines, largest first, then dropped. What went is
+listed at the end of the pack with the command that asks for it. The pack is deterministic for
+the same repository state, and its total is counted on the exact text printed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import PurePosixPath
+
+import unidiff
+
+from patchpack import diffs, git, locate
+from patchpack.tokens import Counter
+
+WARN_AT = (0.9, 0.7)
+# A guess at the tokens of a section's heading, for the first, cheap fitting pass.
+_HEADING = 15
+# The dropped list shows this many lines at most; `--json` lists them all.
+_DROPPED_LINES = 10
+_ASK_AT = "patchpack context --at "
+# Located hunks this close to a changed line count as next to the diff.
+_NEAR = 20
+_LANGS = {".py": "python", ".pyi": "python", ".js": "javascript", ".ts": "typescript",
+          ".go": "go", ".rs": "rust", ".c": "c", ".h": "c", ".cpp": "cpp", ".java": "java",
+          ".rb": "ruby", ".sh": "sh", ".md": "markdown", ".toml": "toml", ".yaml": "yaml",
+          ".yml": "yaml", ".json": "json"}
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to pack; the CLI's options as plain values."""
+
+    base: str | None = None
+    side: str = "both"
+    """``both`` (staged and unstaged), ``cached`` or ``worktree``."""
+    function_context: bool = False
+    greps: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    ats: tuple[str, ...] = ()
+    budget: int = 50_000
+    max_file_lines: int = 200
+    max_hunk_lines: int = 80
+
+
+@dataclass(frozen=True)
+class Part:
+    """One droppable piece of a pack: a file's diff, or a hunk of code."""
+
+    section: str
+    """``diff``, ``located`` or ``explicit``."""
+    path: str
+    body: str
+    """The diff or the lines of code, unfenced."""
+    ask: str
+    """The command that gets it back when it is dropped."""
+    start: int = 0
+    end: int = 0
+    label: str = ""
+    short: Part | None = None
+    """A shorter form (a diff's headers and changed lines only)."""
+    tokens: int = 0
+    """The count of :attr:`text`, set by :func:`_counted`."""
+
+    @property
+    def text(self) -> str:
+        """As printed: a fenced block, under a heading for hunks."""
+        if self.section == "diff":
+            return _fence(self.body, "diff")
+        label = f" ({self.label})" if self.label else ""
+        lang = _LANGS.get(PurePosixPath(self.path).suffix, "")
+        return f"### {self.path}:{self.start}-{self.end}{label}\n" + _fence(self.body, lang)
+
+    def describe(self) -> str:
+        if self.section == "diff":
+            return f"diff of {self.path}"
+        label = f" ({self.label})" if self.label else ""
+        return f"{self.section} {self.path}:{self.start}-{self.end}{label}"
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"path": self.path, "tokens": self.tokens}
+        if self.section == "diff":
+            out["shortened"] = self.label == "shortened"
+        else:
+            out.update(start=self.start, end=self.end, label=self.label)
+        return {**out, "text": self.body}
+
+
+def _counted(part: Part, counter: Counter) -> Part:
+    return replace(part, tokens=counter.count(part.text))
+
+
+@dataclass(frozen=True)
+class Dropped:
+    what: str
+    ask: str
+
+    def line(self) -> str:
+        # Hunks come back with `--at` and what names them; the heading says so once.
+        return f"- {self.what}" + ("" if self.ask.startswith(_ASK_AT) else f": `{self.ask}`")
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A fitted pack; ``text`` is what is printed and ``tokens`` its exact count."""
+
+    text: str
+    tokens: int
+    counter: str
+    budget: int
+    parts: tuple[Part, ...]
+    dropped: tuple[Dropped, ...]
+    notes: tuple[str, ...] = ()
+    unmatched: tuple[str, ...] = ()
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def warnings(self) -> list[str]:
+        """The budget guard: one line at 70% and at 90% of the budget."""
+        used = self.tokens / self.budget if self.budget else 1.0
+        level = next((w for w in WARN_AT if used >= w), None)
+        if level is None and not self.dropped:
+            return []
+        what = "dropped or shortened parts to fit; " if self.dropped else ""
+        return [f"warning: the context pack is at {used:.0%} of its budget ({self.tokens} of "
+                f"{self.budget} tokens, {self.counter}); {what}narrow the request with "
+                "--path GLOB, a tighter --grep, --at FILE:START-END, or --cached/--worktree"]
+
+    def as_json(self) -> str:
+        sections = []
+        for name in ("diff", "located", "explicit"):
+            parts = [p for p in self.parts if p.section == name]
+            if parts:
+                sections.append({"kind": name, "source": self.sources.get(name, ""),
+                                 "tokens": sum(p.tokens for p in parts),
+                                 "parts": [p.as_dict() for p in parts]})
+        return json.dumps({
+            "tokens": self.tokens, "counter": self.counter, "budget": self.budget,
+            "sections": sections,
+            "dropped": [{"what": d.what, "ask": d.ask} for d in self.dropped],
+            "notes": list(self.notes), "unmatched": list(self.unmatched),
+        }, indent=2)
+
+
+def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
+    """Gather the sections of ``request`` and fit them to its budget."""
+    base_name = request.base or "HEAD"
+    diff_cmd = {"both": f"git diff {base_name}", "cached": f"git diff --cached {base_name}",
+                "worktree": "git diff"}[request.side]
+    diff_parts, changed, shown = _diff_parts(
+        git.work_diff(repo, base=request.base, side=request.side,
+                      whole_files=request.function_context),
+        counter, diff_cmd=diff_cmd, function_context=request.function_context,
+        max_block_lines=request.max_file_lines)
+    notes: list[str] = []
+    located_parts: list[Part] = []
+    unmatched: tuple[str, ...] = ()
+    if request.greps:
+        found = locate.locate(repo, request.greps, paths=request.paths,
+                              cap=request.max_hunk_lines)
+        notes += found.notes
+        unmatched = found.unmatched
+        fresh = [h for h in found.hunks
+                 if not all((h.path, n) in shown for n in range(h.start, h.end + 1))]
+        notes += [f"{h.where}: already in the diff" for h in found.hunks if h not in fresh]
+        ranked = sorted(fresh, key=lambda h: _rank(h, changed))
+        located_parts = [_hunk_part("located", h, counter) for h in ranked]
+    explicit = [_hunk_part("explicit", locate.at(repo, spec, max_file_lines=request.max_file_lines),
+                           counter) for spec in request.ats]
+    sources = {"diff": diff_cmd,
+               "located": " ".join(f"--grep {_quote(g)}" for g in request.greps)
+               + "".join(f" --path {_quote(p)}" for p in request.paths),
+               "explicit": " ".join(f"--at {a}" for a in request.ats)}
+    return fit(diff_parts, located_parts, explicit, counter=counter, budget=request.budget,
+               sources=sources, notes=tuple(notes), unmatched=unmatched)
+
+
+# -- the diff section -------------------------------------------------------------------------
+
+
+def _diff_parts(
+    text: str, counter: Counter, *, diff_cmd: str, function_context: bool, max_block_lines: int,
+) -> tuple[list[Part], dict[str, list[int]], set[tuple[str, int]]]:
+    """One part per file of the diff, each file's changed lines and the (path, line) it shows.
+
+    Line numbers are those of the new side, the work tree.
+    """
+    parts, changed, shown = [], {}, set()
+    for chunk in re.split(r"(?m)^(?=diff --(?:git|cc|combined) )", text):
+        if not chunk.strip():
+            continue
+        if not chunk.startswith("diff --git "):  # a merge's combined diff: shown as git prints it
+            path = chunk.split("\n", 1)[0].split(" ", 2)[-1]
+            parts.append(_counted(Part("diff", path, chunk, f"{diff_cmd} -- {path}"), counter))
+            continue
+        change = diffs.measure(chunk).files[0]
+        pf = diffs.parse(chunk)[0]
+        header = chunk.split("\n@@ ", 1)[0] + "\n" if "\n@@ " in chunk else chunk
+        rows = [row for hunk in pf for row in hunk]
+        changed[change.path] = [r.target_line_no for r in rows if r.line_type == "+"]
+        want = (_function_keep(change.path, rows, max_block_lines) if function_context
+                else lambda r: True)
+        if function_context:
+            chunk = header + _windows(pf, want)
+        shown.update((change.path, r.target_line_no) for r in rows
+                     if r.target_line_no is not None and want(r))
+        short = header + _windows(pf, lambda r: r.line_type in "+-")
+        ask = f"{diff_cmd} -- {change.path}"
+        short_part = None
+        if short != chunk:
+            short_part = _counted(Part("diff", change.path, short, ask, label="shortened"),
+                                  counter)
+        parts.append(_counted(Part("diff", change.path, chunk, ask, short=short_part), counter))
+    return parts, changed, shown
+
+
+def _function_keep(path: str, rows: list[unidiff.patch.Line],
+                   cap: int) -> Callable[[unidiff.patch.Line], bool]:
+    """Keep changed rows and the whole function each sits in (new side), else 3 lines around."""
+    new = [r.value.rstrip("\n") for r in rows if r.line_type in "+ "]
+    py = locate.python_blocks("\n".join(new)) if path.endswith((".py", ".pyi")) else None
+    keep: set[int] = set()
+    anchor = 1
+    for row in rows:
+        if row.target_line_no is not None:
+            anchor = row.target_line_no
+        if row.line_type not in "+-" or not new:
+            continue
+        line = min(anchor if row.line_type == "+" else anchor + 1, len(new))
+        block = locate.block_for(path, new, line, cap=cap, py_blocks=py)
+        keep.update(range(block.start, block.end + 1))
+        if not block.label:  # no function around it: the usual 3 lines of context
+            keep.update(range(line - 3, line + 4))
+    return lambda r: r.line_type in "+-" or r.target_line_no in keep
+
+
+def _windows(pf: unidiff.PatchedFile, want: Callable[[unidiff.patch.Line], bool]) -> str:
+    """The hunks of ``pf`` cut down to the rows ``want`` keeps, with their @@ headers redone."""
+    out = []
+    for hunk in pf:
+        rows = list(hunk)
+        kept = [want(r) if r.line_type != "\\" else False for r in rows]
+        for i, r in enumerate(rows):  # "\ No newline at end of file" follows its line
+            if r.line_type == "\\" and i and kept[i - 1]:
+                kept[i] = True
+        # The lines before the window; an empty side's start already names that line.
+        old = hunk.source_start - (1 if hunk.source_length else 0)
+        new = hunk.target_start - (1 if hunk.target_length else 0)
+        i = 0
+        while i < len(rows):
+            if not kept[i]:
+                old, new = rows[i].source_line_no or old, rows[i].target_line_no or new
+                i += 1
+                continue
+            j = i
+            while j < len(rows) and kept[j]:
+                j += 1
+            group = rows[i:j]
+            olds = [r.source_line_no for r in group if r.source_line_no is not None]
+            news = [r.target_line_no for r in group if r.target_line_no is not None]
+            out.append(f"@@ -{_span(olds, old)} +{_span(news, new)} @@\n")
+            out.extend(str(r) for r in group)
+            old, new = (olds or [old])[-1], (news or [new])[-1]
+            i = j
+    return "".join(out)
+
+
+def _span(numbers: list[int], before: int) -> str:
+    if not numbers:
+        return f"{before},0"
+    return f"{numbers[0]}" if len(numbers) == 1 else f"{numbers[0]},{len(numbers)}"
+
+
+# -- located and explicit hunks ---------------------------------------------------------------
+
+
+def _rank(h: locate.Hunk, changed: dict[str, list[int]]) -> tuple[object, ...]:
+    """Strongest first: next to the diff, in a changed file, its directory; then by matches."""
+    lines = changed.get(h.path)
+    if lines is not None and any(h.start - _NEAR <= n <= h.end + _NEAR for n in lines):
+        distance = 0
+    elif lines is not None:
+        distance = 1
+    elif any(PurePosixPath(p).parent == PurePosixPath(h.path).parent for p in changed):
+        distance = 2
+    else:
+        distance = 3
+    return (distance, -len(h.patterns), -len(h.hits), h.path, h.start)
+
+
+def _hunk_part(section: str, h: locate.Hunk, counter: Counter) -> Part:
+    return _counted(Part(section, h.path, h.text, f"patchpack context --at {h.where}",
+                         start=h.start, end=h.end, label=h.label), counter)
+
+
+def _fence(text: str, lang: str) -> str:
+    ticks = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`{3,}", text)), default=0))
+    return f"{ticks}{lang}\n{text if text.endswith(chr(10)) else text + chr(10)}{ticks}\n"
+
+
+def _quote(text: str) -> str:
+    return text if re.fullmatch(r"[\w./*:,=+-]+", text) else "'" + text.replace("'", "'\\''") + "'"
+
+
+# -- fitting ----------------------------------------------------------------------------------
+
+
+def fit(diff_parts: Sequence[Part], located: Sequence[Part], explicit: Sequence[Part], *,
+        counter: Counter, budget: int, sources: dict[str, str] | None = None,
+        notes: tuple[str, ...] = (), unmatched: tuple[str, ...] = ()) -> Pack:
+    """The largest pack that fits ``budget`` by the order of degradation in the module doc.
+
+    ``located`` is ranked strongest first. The total is counted on the final text, so it is
+    never over the budget, however the counter merges tokens across parts.
+    """
+    sources = sources or {}
+    current: list[Part] = [*diff_parts, *located, *explicit]
+    dropped: dict[str, Dropped] = {}  # by its command, so a diff shortened then dropped is one
+
+    def drop(part: Part) -> None:
+        gone = next(p for p in current if p is part or p is part.short)
+        current.remove(gone)
+        dropped[part.ask] = Dropped(part.describe(), part.ask)
+
+    def shorten(part: Part) -> None:
+        assert part.short is not None
+        current[current.index(part)] = part.short
+        dropped[part.ask] = Dropped(f"{part.describe()} shortened to its changed lines",
+                                    part.ask)
+
+    biggest = sorted(diff_parts, key=lambda p: (-p.tokens, p.path))
+    steps: list[Callable[[], None]] = [
+        *(partial(drop, p) for p in [*reversed(explicit), *reversed(located)]),
+        *(partial(shorten, p) for p in biggest if p.short is not None),
+        *(partial(drop, p) for p in biggest),
+    ]
+    # First on the sum of the parts (cheap), then on the whole text, which the counter's
+    # merges across parts can make a little different.
+    def estimate() -> int:
+        return (_HEADING * len({p.section for p in current}) + sum(p.tokens for p in current)
+                + counter.count(_render_dropped(list(dropped.values()))))
+
+    while steps and estimate() > budget:
+        steps.pop(0)()
+    while True:
+        text = _render(current, list(dropped.values()), sources, unmatched)
+        tokens = counter.count(text)
+        if tokens <= budget:
+            break
+        if not steps:  # nothing left to drop but the list of what was dropped
+            text, tokens = _trim_dropped(list(dropped.values()), counter, budget)
+            break
+        steps.pop(0)()
+    return Pack(text, tokens, counter.name, budget, tuple(current), tuple(dropped.values()),
+                notes, unmatched, sources)
+
+
+def _trim_dropped(dropped: list[Dropped], counter: Counter, budget: int) -> tuple[str, int]:
+    """The list of what was dropped, cut until it fits; an empty pack fits any budget."""
+    for keep in range(min(len(dropped), _DROPPED_LINES) - 1, -1, -1):
+        more = Dropped(f"{len(dropped) - keep} parts", "patchpack context --json")
+        text = _render_dropped([*dropped[:keep], more])
+        tokens = counter.count(text)
+        if tokens <= budget:
+            return text, tokens
+    return "", 0
+
+
+def _render(parts: Sequence[Part], dropped: Sequence[Dropped], sources: dict[str, str],
+            unmatched: tuple[str, ...]) -> str:
+    out = []
+    titles = {"diff": "diff", "located": "located", "explicit": "ranges"}
+    for name, title in titles.items():
+        chosen = [p for p in parts if p.section == name]
+        if name != "diff":  # code in file order; the ranking only decides what is dropped
+            chosen.sort(key=lambda p: (p.path, p.start))
+        if chosen:
+            body = "\n".join(p.text for p in chosen)
+            noun = "file" if name == "diff" else "hunk"
+            out.append(f"## {title}: {sources.get(name, '')} ({len(chosen)} {noun}"
+                       f"{'s' if len(chosen) > 1 else ''}, "
+                       f"{sum(p.tokens for p in chosen)} tokens)\n\n{body}")
+    if unmatched and parts:
+        out.append("no match: " + ", ".join(_quote(u) for u in unmatched) + "\n")
+    if dropped:
+        out.append(_render_dropped(dropped))
+    return "\n".join(out)
+
+
+def _render_dropped(dropped: Sequence[Dropped]) -> str:
+    if not dropped:
+        return ""
+    shown = dropped if len(dropped) <= _DROPPED_LINES else dropped[:_DROPPED_LINES - 1]
+    more = len(dropped) - len(shown)
+    return (f"## dropped to fit the budget; ask for a hunk with `{_ASK_AT}PATH:START-END`\n"
+            + "".join(d.line() + "\n" for d in shown)
+            + (f"- {more} more: see `patchpack context --json`, or narrow the request\n"
+               if more else ""))

@@ -1,0 +1,378 @@
+"""The token ledger: spend entries in git notes (``refs/notes/patchpack``), one per line.
+
+An entry is recorded into the *pending spool* of the current worktree
+(``<git dir>/patchpack/pending.jsonl``) the moment tokens are spent, and moves into the note of
+the next commit when it is *attached* (post-commit hook, `patchpack apply`,
+`patchpack ledger attach`). Each line is a self-contained JSON object with a unique id, so
+``git notes merge -s cat_sort_uniq`` and ``notes.rewriteMode=concatenate`` combine ledgers
+without losing or gluing entries, and readers count an id once wherever it appears.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import marshal
+import os
+import re
+import secrets
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from patchpack.errors import BadInput, Failed
+from patchpack.git import NotesTop, Oid, Repo, decode, encode
+from patchpack.hooks import NOTES_REF
+
+VERSION = 1
+_CAS_ATTEMPTS = 50
+_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
+_KIND = re.compile(r"[a-z][a-z0-9_-]*\Z")
+
+
+# A NamedTuple rather than a frozen dataclass: `patchpack budget` builds one per line of the
+# whole ledger (100,000+), and a tuple is several times cheaper to make and to cache.
+class Entry(NamedTuple):
+    """One spend: what was spent, when, by whom, and which counter made the figures."""
+
+    id: str
+    ts: str  # UTC, "2026-11-24T10:00:00Z": strings in this form sort by time
+    kind: str  # request, context, run, apply, ...
+    tokens_in: int = 0
+    tokens_out: int = 0
+    counter: str = ""
+    model: str | None = None
+    agent: str | None = None
+    session: str | None = None
+    requests: int = 0
+
+    def to_json(self) -> str:
+        """The one-line form, keys in a fixed order, absent optional fields left out."""
+        fields: dict[str, Any] = {"v": VERSION, "id": self.id, "ts": self.ts, "kind": self.kind}
+        for key in ("model", "agent", "session"):
+            if getattr(self, key) is not None:
+                fields[key] = getattr(self, key)
+        fields["in"] = self.tokens_in
+        fields["out"] = self.tokens_out
+        if self.requests:
+            fields["requests"] = self.requests
+        fields["counter"] = self.counter
+        return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+
+    @property
+    def tokens(self) -> int:
+        return self.tokens_in + self.tokens_out
+
+
+class Skipped(NamedTuple):
+    """A line that is not a ledger entry: reported, never fatal."""
+
+    where: str  # the commit whose note holds it, or "pending"
+    line: int
+    reason: str
+
+
+def parse_line(line: str) -> Entry:
+    """The entry a note line holds; ValueError saying why when it holds none."""
+    try:
+        raw = json.loads(line)
+    except ValueError:
+        raise ValueError("not JSON") from None
+    if type(raw) is not dict:
+        raise ValueError("not a JSON object")
+    if raw.get("v") != VERSION:
+        raise ValueError(f"unknown version {raw.get('v')!r}")
+    get = raw.get
+    # Interned: the same few names repeat on every line (and the ledger cache stores them once).
+    entry = Entry(get("id"), get("ts"), _intern(get("kind")), get("in", 0), get("out", 0),
+                  _intern(get("counter")), _intern(get("model")), _intern(get("agent")),
+                  _intern(get("session")), get("requests", 0))
+    problem = _problem(entry)
+    if problem:
+        raise ValueError(problem)
+    return entry
+
+
+def _problem(e: Entry) -> str | None:
+    for key, value, required in (("id", e.id, True), ("ts", e.ts, True), ("kind", e.kind, True),
+                                 ("counter", e.counter, True), ("model", e.model, False),
+                                 ("agent", e.agent, False), ("session", e.session, False)):
+        if (value is not None or required) and (type(value) is not str or not value):
+            return f"{key!r} must be a non-empty string"
+    for key, number in (("in", e.tokens_in), ("out", e.tokens_out), ("requests", e.requests)):
+        if type(number) is not int or number < 0:
+            return f"{key!r} must be a whole number >= 0"
+    if not _TS.match(e.ts):
+        return f"'ts' must look like 2026-11-24T10:00:00Z, got {e.ts!r}"
+    return None
+
+
+def _intern(text: object) -> Any:
+    return sys.intern(text) if type(text) is str else text
+
+
+def parse_note(text: str, where: str) -> tuple[list[Entry], list[Skipped]]:
+    """Every entry of a note (or of the spool); blank lines (from concatenation) are fine."""
+    entries, skipped = [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(parse_line(line))
+        except ValueError as e:
+            skipped.append(Skipped(where, number, str(e)))
+    return entries, skipped
+
+
+def timestamp(now: datetime) -> str:
+    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_id(now: datetime) -> str:
+    """Unique, and sorting by it sorts by time (so does `cat_sort_uniq`, line by line)."""
+    return f"{int(now.timestamp() * 1000):011x}{secrets.token_hex(5)}"
+
+
+# -- the pending spool ------------------------------------------------------------------------
+
+
+def _spool_dir(repo: Repo) -> Path:
+    return repo.git_dir / "patchpack"
+
+
+@contextlib.contextmanager
+def _locked(repo: Repo) -> Iterator[Path]:
+    """Hold the spool's lock (one worktree's recorders and attachers take turns)."""
+    where = _spool_dir(repo)
+    where.mkdir(parents=True, exist_ok=True)
+    with open(where / "pending.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            _recover(repo, where)
+            yield where / "pending.jsonl"
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def add_pending(repo: Repo, *, kind: str, tokens_in: int = 0, tokens_out: int = 0,
+                counter: str, now: datetime | None = None, model: str | None = None,
+                agent: str | None = None, session: str | None = None,
+                requests: int = 0) -> Entry:
+    """Record a spend in the pending spool; it joins the note of the next attached commit."""
+    if not _KIND.match(kind):
+        raise BadInput(f"bad entry kind {kind!r}: use lowercase letters, digits, - and _")
+    if min(tokens_in, tokens_out, requests) < 0:
+        raise BadInput("token and request counts must not be negative")
+    for name, value in (("counter", counter), ("model", model), ("agent", agent),
+                        ("session", session)):
+        if value is not None and not value.strip():
+            raise BadInput(f"{name} must not be empty")
+    now = now or datetime.now(timezone.utc)
+    entry = Entry(new_id(now), timestamp(now), kind, tokens_in, tokens_out, counter,
+                  model, agent, session, requests)
+    with _locked(repo) as spool, open(spool, "a", encoding="utf-8") as f:
+        f.write(entry.to_json() + "\n")
+    return entry
+
+
+def pending(repo: Repo) -> tuple[list[Entry], list[Skipped]]:
+    """The entries waiting in this worktree's spool for a commit."""
+    with _locked(repo) as spool:  # never half a line that a recorder is writing
+        try:
+            text = spool.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return [], []
+    return parse_note(text, "pending")
+
+
+def attach_pending(repo: Repo, oid: Oid) -> list[Entry]:
+    """Move every pending entry into the note of commit ``oid`` (appended to its note).
+
+    Safe against concurrent recorders (the spool lock) and concurrent note writers in other
+    worktrees (a compare-and-swap on the notes ref): no entry is lost or written twice.
+    """
+    with _locked(repo) as spool:
+        try:
+            text = spool.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return []
+        entries, skipped = parse_note(text, "pending")
+        if entries:
+            _append(repo, oid, entries, inflight=spool.with_name("attaching"))
+        if skipped:
+            # Keep what could not be read where a person can look at it, out of the way.
+            lines = text.splitlines()
+            with open(spool.with_name("pending.rejected"), "a", encoding="utf-8") as f:
+                f.writelines(lines[s.line - 1] + "\n" for s in skipped)
+        # Only now that the ref has moved: an interrupted attach leaves the spool whole.
+        spool.write_bytes(b"")
+        spool.with_name("attaching").unlink(missing_ok=True)
+    return entries
+
+
+def attach_from(repo: Repo, old: Oid, new: Oid) -> list[Entry]:
+    """Copy the entries of ``old``'s note into ``new``'s note (a rewrite git did not follow)."""
+    text = repo.note_text(repo.read_ref(NOTES_REF), old)
+    if text is None:
+        raise Failed(f"commit {old[:12]} has no ledger note",
+                     hint="check with `git log --notes=patchpack -1 OLD`")
+    entries, _ = parse_note(decode(text), old)
+    return _append(repo, new, entries, inflight=None)
+
+
+def _append(repo: Repo, oid: Oid, entries: list[Entry], *, inflight: Path | None) -> list[Entry]:
+    """Append ``entries`` (those not already there) to the note of ``oid``; move the ref once."""
+    for _ in range(_CAS_ATTEMPTS):
+        parent = repo.read_ref(NOTES_REF)
+        existing = repo.note_text(parent, oid) or b""
+        have = {e.id for e in parse_note(decode(existing), oid)[0]}
+        new = [e for e in entries if e.id not in have]
+        if not new:
+            return []
+        text = existing.rstrip(b"\n") + b"\n" if existing.strip() else b""
+        text += encode("".join(e.to_json() + "\n" for e in new))
+        commit = repo.write_note(parent, oid, text, message=f"patchpack: {len(new)} "
+                                 f"entr{'y' if len(new) == 1 else 'ies'} on {oid[:12]}\n")
+        if inflight is not None:
+            inflight.write_text(commit)
+        if repo.update_ref(NOTES_REF, commit, parent, message="patchpack ledger attach"):
+            return new
+    raise Failed(f"{NOTES_REF} kept moving under {_CAS_ATTEMPTS} attempts to write it",
+                 hint="run `patchpack ledger attach` again")
+
+
+def _recover(repo: Repo, where: Path) -> None:
+    # An attach that stopped after moving the ref but before emptying the spool left
+    # `attaching`: if its notes commit made it into the ref, those entries are in, so the
+    # spool is spent; otherwise the ref never moved and the spool still counts.
+    marker = where / "attaching"
+    try:
+        commit = Oid(marker.read_text().strip())
+    except FileNotFoundError:
+        return
+    current = repo.read_ref(NOTES_REF)
+    if commit and current is not None and repo.is_ancestor(commit, current):
+        (where / "pending.jsonl").write_bytes(b"")
+    marker.unlink()
+
+
+# -- reading the whole ledger -----------------------------------------------------------------
+
+
+class Ledger(NamedTuple):
+    """Every entry in the notes (with the commit each is on), and the lines skipped."""
+
+    notes: int
+    entries: list[tuple[Oid, Entry]]
+    skipped: list[Skipped]
+
+
+_CACHE_VERSION = 2
+
+
+def read(repo: Repo) -> Ledger:
+    """The whole ledger, read from the notes tree directly (`repo.notes()` is ~100x slower).
+
+    What each top-level entry of the tree holds is cached by its object id in the common git
+    dir, so after one commit only the fan-out directory that changed is read again.
+    """
+    head = repo.read_ref(NOTES_REF)
+    if head is None:
+        return Ledger(0, [], [])
+    cache_path = repo.common_dir / "patchpack" / "ledger-cache"
+    cache = _load_cache(cache_path)
+    fresh: dict[str, Any] = {}
+    entries: list[tuple[Oid, Entry]] = []
+    skipped: list[Skipped] = []
+    notes = 0
+    make = Entry._make
+    for top in repo.notes_top(head):
+        held = cache.get(top.key)
+        if held is None:
+            held = _read_top(repo, head, top)
+        fresh[top.key] = held
+        count, rows, bad = held
+        notes += count
+        entries.extend([(commit, make(row)) for commit, row in rows])
+        skipped.extend(Skipped._make(s) for s in bad)
+    if fresh.keys() != cache.keys():
+        _save_cache(cache_path, fresh)
+    return Ledger(notes, entries, skipped)
+
+
+def _read_top(repo: Repo, head: Oid, top: NotesTop) -> tuple[int, list[tuple], list[tuple]]:
+    rows: list[tuple] = []
+    bad: list[tuple] = []
+    notes = repo.notes_under(head, top)
+    for annotated, data in notes:
+        good, skipped = parse_note(decode(data), annotated)
+        rows.extend((annotated, tuple(e)) for e in good)
+        bad.extend(tuple(s) for s in skipped)
+    return len(notes), rows, bad
+
+
+def _load_cache(path: Path) -> dict[str, Any]:
+    try:
+        version, cache = marshal.loads(path.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return {}
+    return cache if version == _CACHE_VERSION and isinstance(cache, dict) else {}
+
+
+def _save_cache(path: Path, cache: dict[str, Any]) -> None:
+    # A cache is only ever a copy: failing to write it must not fail the command.
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(marshal.dumps((_CACHE_VERSION, cache)))
+        os.replace(tmp, path)
+
+
+# -- sharing through a remote -----------------------------------------------------------------
+
+
+class Synced(NamedTuple):
+    remote: str
+    merged: bool  # the remote had entries we did not
+    pushed: bool  # we had entries the remote did not
+
+
+def tracking_ref(remote: str) -> str:
+    return f"refs/notes/remotes/{remote}/patchpack"
+
+
+def sync(repo: Repo, remote: str | None = None, *, configure: bool = False,
+         attempts: int = 5) -> Synced:
+    """Fetch ``remote``'s ledger, merge it into ours (cat_sort_uniq), push the union.
+
+    Never forces: when the remote moves between our fetch and our push, fetch and merge
+    again. ``configure`` adds a fetch refspec so plain `git fetch` brings the ledger too.
+    """
+    remote = remote or repo.default_remote()
+    tracking = tracking_ref(remote)
+    if configure:
+        refspec = f"+{NOTES_REF}:{tracking}"
+        if refspec not in repo.config_get_all(f"remote.{remote}.fetch"):
+            repo.config_add(f"remote.{remote}.fetch", refspec)
+    merged = False
+    for _ in range(attempts):
+        theirs = repo.remote_ref(remote, NOTES_REF)
+        if theirs is not None:
+            repo.fetch_ref(remote, NOTES_REF, tracking)
+        ours = repo.read_ref(NOTES_REF)
+        union = ours
+        if theirs is not None and (ours is None or not repo.is_ancestor(theirs, ours)):
+            union = repo.notes_merge(ours, tracking)
+            if union is None or not repo.update_ref(NOTES_REF, union, ours,
+                                                    message=f"patchpack sync {remote}"):
+                continue  # a local attach moved our ref meanwhile: merge again
+            merged = True
+        if union is None or union == theirs:
+            return Synced(remote, merged, pushed=False)
+        if repo.push_ref(remote, NOTES_REF):
+            return Synced(remote, merged, pushed=True)
+    raise Failed(f"the ledger on {remote} kept moving under {attempts} attempts to sync",
+                 hint="run `patchpack sync` again")

@@ -1,0 +1,318 @@
+"""Find the code an agent needs: grep hits widened to their enclosing block, explicit ranges.
+
+Python blocks come from ``ast`` (the innermost function or class around a line); other
+languages get an indentation and brace heuristic (the innermost enclosing block that is not
+control flow nor a continued expression). Line numbers are 1-based and ranges inclusive.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from patchpack import git
+from patchpack.errors import BadInput, Failed
+
+# Lines of context around a hit that sits in no block (a blank line, a top-level statement).
+_AROUND = 3
+# A block header that is control flow, not the function or type an agent needs whole.
+_CONTROL = re.compile(
+    r"\s*(?:\}\s*)?(?:if|else|elif|elsif|for|foreach|while|do|switch|case|default|try|catch|"
+    r"except|finally|with|unless|until|loop|match|select|when|begin|rescue|ensure)\b"
+)
+# A line that continues an expression on the next lines (call arguments, operators).
+_CONTINUED = re.compile(r"(?:[(,\\+\-*/%&|.]|&&|\|\||=)\s*$")
+_CLOSER = re.compile(r"\s*(?:[})\]]|end\b|fi\b|done\b|esac\b|</)")
+
+
+@dataclass(frozen=True)
+class Hunk:
+    """A range of a work tree file, with why it is there."""
+
+    path: str
+    start: int
+    end: int
+    text: str
+    """The lines ``start..end``, each ending with a newline."""
+    label: str = ""
+    """The enclosing block (``def name``, ``class Name``), when known."""
+    hits: tuple[int, ...] = ()
+    """The lines that matched a pattern."""
+    patterns: tuple[str, ...] = ()
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.start}-{self.end}"
+
+
+@dataclass(frozen=True)
+class Located:
+    hunks: tuple[Hunk, ...]
+    notes: tuple[str, ...]
+    """Files skipped (binary, not UTF-8) and what was capped."""
+    unmatched: tuple[str, ...]
+    """Patterns that matched nothing."""
+
+
+# -- reading files ----------------------------------------------------------------------------
+
+
+class Unreadable(Exception):
+    """A file that is not text patchpack can show (binary, not UTF-8, missing)."""
+
+
+def read_lines(root: Path, path: str) -> list[str]:
+    """The lines of a work tree file without their newlines; Unreadable if it is not UTF-8 text."""
+    try:
+        data = (root / path).read_bytes()
+    except OSError as e:
+        raise Unreadable(f"{path}: cannot read ({e.strerror})") from None
+    if b"\0" in data[:8000]:
+        raise Unreadable(f"{path}: binary file skipped")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unreadable(f"{path}: not UTF-8, skipped") from None
+    found = text.split("\n")
+    return found[:-1] if found[-1] == "" else found
+
+
+def _hunk(path: str, lines: Sequence[str], start: int, end: int, **extra: object) -> Hunk:
+    text = "".join(line + "\n" for line in lines[start - 1:end])
+    return Hunk(path, start, end, text, **extra)  # type: ignore[arg-type]
+
+
+# -- blocks -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Block:
+    start: int
+    end: int
+    label: str = ""
+
+
+def python_blocks(source: str) -> list[Block] | None:
+    """Every function and class of a Python source (decorators included); None if it won't parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    blocks = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            kind = "class" if isinstance(node, ast.ClassDef) else "def"
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            blocks.append(Block(start, node.end_lineno or node.lineno, f"{kind} {node.name}"))
+    # Statements at module level, for hits outside any function.
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            blocks.append(Block(node.lineno, node.end_lineno or node.lineno))
+    return blocks
+
+
+def enclosing(path: str, lines: Sequence[str], line: int, *,
+              py_blocks: list[Block] | None = None) -> Block:
+    """The block around ``line``: Python's innermost def/class, else the heuristic's block."""
+    if py_blocks is not None:
+        around = [b for b in py_blocks if b.start <= line <= b.end]
+        if around:
+            # Nested blocks start later; a def beats a statement at the same place.
+            return max(around, key=lambda b: (b.start, -b.end, bool(b.label)))
+        return _around(lines, line)
+    return _heuristic(lines, line)
+
+
+def block_for(path: str, lines: Sequence[str], line: int, *, cap: int,
+              py_blocks: list[Block] | None = None) -> Block:
+    """:func:`enclosing` cut to at most ``cap`` lines holding ``line``, its start kept if it can."""
+    block = enclosing(path, lines, line, py_blocks=py_blocks)
+    if block.end - block.start + 1 <= cap:
+        return block
+    start = block.start if line - block.start < cap else max(block.start, line - cap // 2)
+    return Block(start, min(block.end, start + cap - 1), block.label)
+
+
+def _around(lines: Sequence[str], line: int) -> Block:
+    return Block(max(1, line - _AROUND), min(len(lines), line + _AROUND))
+
+
+def _indent(text: str) -> int:
+    expanded = text.expandtabs(8)
+    return len(expanded) - len(expanded.lstrip())
+
+
+def _heuristic(lines: Sequence[str], line: int) -> Block:
+    """Indentation and braces: the innermost enclosing block that is a function or type."""
+    n = len(lines)
+    blank = [not text.strip() for text in lines]
+
+    def opens(i: int) -> bool:  # 0-based: the next non-blank line is indented deeper
+        j = i + 1
+        while j < n and blank[j]:
+            j += 1
+        return j < n and _indent(lines[j]) > _indent(lines[i])
+
+    def header_start(i: int) -> int:  # a lone "{" belongs to the line above it
+        if lines[i].strip() == "{":
+            j = i - 1
+            while j >= 0 and blank[j]:
+                j -= 1
+            return max(j, 0)
+        return i
+
+    def end_of(i: int) -> int:
+        level, last, j = _indent(lines[i]), i, i + 1
+        while j < n and (blank[j] or _indent(lines[j]) > level):
+            last = j if not blank[j] else last
+            j += 1
+        if j < n and _indent(lines[j]) == level and _CLOSER.match(lines[j]):
+            last = j
+        return last
+
+    hit = line - 1
+    headers = [hit] if not blank[hit] and opens(hit) else []
+    level = _indent(lines[hit]) if not blank[hit] else 1 << 30
+    i = hit
+    while level > 0:
+        i -= 1
+        while i >= 0 and (blank[i] or _indent(lines[i]) >= level):
+            i -= 1
+        if i < 0:
+            break
+        headers.append(i)
+        level = _indent(lines[i])
+    for h in headers:
+        first = lines[header_start(h)]
+        if not _CONTROL.match(first) and not _CONTINUED.search(first):
+            return Block(header_start(h) + 1, end_of(h) + 1, first.strip()[:60])
+    if headers:
+        return Block(header_start(headers[-1]) + 1, end_of(headers[-1]) + 1)
+    return _around(lines, line)
+
+
+def merge(blocks: Iterable[Block]) -> list[Block]:
+    """Overlapping or adjacent ranges merged, in line order, their labels joined."""
+    out: list[Block] = []
+    for b in sorted(blocks, key=lambda b: (b.start, b.end)):
+        if out and b.start <= out[-1].end + 1:
+            last = out[-1]
+            if b.end <= last.end:  # inside the block already there: its label says it all
+                continue
+            label = ", ".join(x for x in (last.label, b.label) if x)
+            out[-1] = Block(last.start, b.end, label)
+        else:
+            out.append(b)
+    return out
+
+
+# -- grep -------------------------------------------------------------------------------------
+
+
+def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = (),
+           cap: int = 80) -> Located:
+    """Each pattern's matches in tracked files, widened to their blocks and merged per file."""
+    root = git.require_workdir(repo)
+    hits: dict[str, dict[int, set[str]]] = {}
+    notes: list[str] = []
+    unmatched = []
+    for pattern in patterns:
+        found = git.grep(repo, pattern, paths=paths)
+        if not found.hits and not found.binary:
+            unmatched.append(pattern)
+        notes += [f"{path}: binary file skipped" for path in found.binary]
+        for hit in found.hits:
+            hits.setdefault(hit.path, {}).setdefault(hit.line, set()).add(pattern)
+    hunks = []
+    for path in sorted(hits):
+        try:
+            lines = read_lines(root, path)
+        except Unreadable as e:
+            notes.append(str(e))
+            continue
+        py = python_blocks("\n".join(lines)) if path.endswith((".py", ".pyi")) else None
+        by_line = hits[path]
+        blocks = [block_for(path, lines, n, cap=cap, py_blocks=py)
+                  for n in sorted(by_line) if n <= len(lines)]
+        for b in merge(blocks):
+            inside = sorted(n for n in by_line if b.start <= n <= b.end)
+            found_by = sorted({p for n in inside for p in by_line[n]})
+            hunks.append(_hunk(path, lines, b.start, b.end, label=b.label,
+                               hits=tuple(inside), patterns=tuple(found_by)))
+    return Located(tuple(hunks), tuple(dict.fromkeys(notes)), tuple(unmatched))
+
+
+# -- explicit ranges --------------------------------------------------------------------------
+
+_RANGE = re.compile(r"(\d+)(?:-(\d+))?")
+
+
+def at(repo: git.Repo, spec: str, *, max_file_lines: int) -> Hunk:
+    """``FILE``, ``FILE:START-END``, ``FILE:LINE`` or ``FILE:SYMBOL`` (a Python def or class).
+
+    A whole file longer than ``max_file_lines`` is refused (exit 1) with how to ask for a part.
+    """
+    root = git.require_workdir(repo)
+    path, sep, where = spec.rpartition(":")
+    if not sep or (root / spec).is_file():
+        path, where = spec, ""
+    resolved = (root / path).resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise BadInput(f"--at {spec}: {path} is outside the repository")
+    if not resolved.is_file():
+        raise BadInput(f"--at {spec}: no such file {path}",
+                       hint="give a path relative to the repository root")
+    rel = resolved.relative_to(root.resolve()).as_posix()
+    try:
+        lines = read_lines(root, rel)
+    except Unreadable as e:
+        raise BadInput(f"--at {spec}: {e}") from None
+    if not where:
+        if len(lines) > max_file_lines:
+            raise Failed(
+                f"{rel} has {len(lines)} lines, over --max-file-lines {max_file_lines}: "
+                "patchpack does not send whole large files",
+                hint=f"ask for the part you need: `--at {rel}:1-{min(len(lines), 80)}`, "
+                     f"`--at {rel}:SYMBOL` or `--grep PATTERN --path {rel}`",
+            )
+        return _hunk(rel, lines, 1, len(lines), label="whole file")
+    match = _RANGE.fullmatch(where)
+    if match:
+        start = int(match[1])
+        end = min(int(match[2] or start), len(lines))
+        if start < 1 or start > end:
+            raise BadInput(f"--at {spec}: bad range for a file of {len(lines)} lines",
+                           hint=f"give START-END with 1 <= START <= END, e.g. `--at {rel}:1-40`")
+        return _hunk(rel, lines, start, end)
+    if not rel.endswith((".py", ".pyi")):
+        raise BadInput(f"--at {spec}: FILE:SYMBOL works for Python files only",
+                       hint=f"give a line range, e.g. `--at {rel}:1-40`, or `--grep {where}`")
+    block = symbol(lines, where)
+    if block is None:
+        raise Failed(f"--at {spec}: no def or class {where} in {rel}",
+                     hint=f"find it with `patchpack context --grep '{where}' --path {rel}`")
+    return _hunk(rel, lines, block.start, block.end, label=block.label)
+
+
+def symbol(lines: Sequence[str], name: str) -> Block | None:
+    """The def or class named ``name`` (dotted for nesting: ``Class.method``) in Python lines."""
+    try:
+        tree = ast.parse("\n".join(lines))
+    except (SyntaxError, ValueError):
+        return None
+    scope: list[ast.stmt] = tree.body
+    found: ast.stmt | None = None
+    for part in name.split("."):
+        found = next((node for node in scope if isinstance(
+            node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == part),
+            None)
+        if found is None:
+            return None
+        scope = found.body  # type: ignore[attr-defined]
+    assert isinstance(found, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    start = min([found.lineno, *(d.lineno for d in found.decorator_list)])
+    kind = "class" if isinstance(found, ast.ClassDef) else "def"
+    return Block(start, found.end_lineno or found.lineno, f"{kind} {name}")

@@ -1,0 +1,209 @@
+"""`patchpack context`: the work diff, sides and bases, function context, budget fitting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import git, lines, run_patchpack, write
+from patchpack import context
+from patchpack.git import Repo
+from patchpack.tokens import get_counter
+
+FUNCS = "".join(
+    f"def f{i}(x):\n" + "".join(f"    y{j} = x + {j}\n" for j in range(6)) + "    return x\n\n\n"
+    for i in range(12)
+)
+
+
+def _diff_paths(stdout: str) -> list[str]:
+    data = json.loads(stdout)
+    return [p["path"] for s in data["sections"] if s["kind"] == "diff" for p in s["parts"]]
+
+
+def test_staged_and_unstaged_against_head_by_default(cli, committed: Path) -> None:
+    write(committed / "staged.txt", "s\n")
+    git(committed, "add", "staged.txt")
+    write(committed / "README.md", "# test\nmore\n")
+    r = cli("context")
+    assert r.exit_code == 0
+    assert r.stdout.startswith("## diff: git diff HEAD (2 files, ")
+    assert "+more" in r.stdout and "+s" in r.stdout
+    assert r.stderr.endswith("tokens (cl100k_base) of budget 50000\n")
+    assert _diff_paths(cli("context", "--json", "--cached").stdout) == ["staged.txt"]
+    assert _diff_paths(cli("context", "--json", "--worktree").stdout) == ["README.md"]
+
+
+def test_empty_repository_diffs_against_the_empty_tree(cli, repo: Path) -> None:
+    assert cli("context").stdout == ""
+    write(repo / "a.py", "x = 1\n")
+    git(repo, "add", "a.py")
+    write(repo / "a.py", "x = 2\n")
+    for args in [(), ("--cached",), ("-W",)]:
+        r = cli("context", *args)
+        assert r.exit_code == 0, r.stderr
+        assert "new file mode" in r.stdout
+    assert "@@ -0,0 +1 @@\n+x = 2\n" in cli("context", "-W").stdout
+    assert "+x = 1" in cli("context", "--cached").stdout
+    assert "+x = 2" in cli("context").stdout
+
+
+def test_base_revision_and_bad_base(cli, committed: Path) -> None:
+    write(committed / "README.md", "# test\nsecond\n")
+    git(committed, "commit", "-qam", "second")
+    assert cli("context").stdout == ""
+    r = cli("context", "--base", "HEAD~1")
+    assert r.stdout.startswith("## diff: git diff HEAD~1 (1 file") and "+second" in r.stdout
+    r = run_patchpack("context", "--base", "no-such-rev", cwd=committed)
+    assert r.returncode == 2 and "bad revision for --base: no-such-rev" in r.stderr
+    r = run_patchpack("context", "--worktree", "--base", "HEAD", cwd=committed)
+    assert r.returncode == 2
+
+
+def test_renames_are_detected(cli, committed: Path) -> None:
+    write(committed / "src.txt", lines(20))
+    git(committed, "add", "src.txt")
+    git(committed, "commit", "-qm", "src")
+    git(committed, "mv", "src.txt", "dst.txt")
+    r = cli("context")
+    assert "rename from src.txt\nrename to dst.txt" in r.stdout
+
+
+def test_function_context_widens_to_the_python_function_only(cli, committed: Path) -> None:
+    write(committed / "f.py", FUNCS)
+    git(committed, "add", "f.py")
+    git(committed, "commit", "-qm", "funcs")
+    write(committed / "f.py", FUNCS.replace("def f5(x):\n    y0 = x + 0\n",
+                                            "def f5(x):\n    y0 = x + 100\n"))
+    plain = cli("context").stdout
+    assert "    y5 = x + 5" not in plain
+    widened = cli("context", "--function-context").stdout
+    f5 = FUNCS.split("def f5(x):\n")[1].split("\n\n\n")[0]
+    for line in f5.splitlines()[1:]:
+        assert f" {line}\n" in widened
+    assert "def f4" not in widened and "def f6" not in widened
+    assert "@@ -51,8 +51,8 @@" in widened  # the hunk header is redone for the window
+    body = json.loads(cli("context", "-W", "--json").stdout)["sections"][0]["parts"][0]["text"]
+    git(committed, "apply", "--check", "-R", input=body)  # the redone headers are right
+
+
+def test_merge_in_progress_and_detached_head(cli, committed: Path) -> None:
+    git(committed, "checkout", "-qb", "other")
+    write(committed / "README.md", "# other\n")
+    git(committed, "commit", "-qam", "other")
+    git(committed, "checkout", "-q", "main")
+    write(committed / "README.md", "# main\n")
+    git(committed, "commit", "-qam", "main")
+    git(committed, "merge", "other", check=False)
+    for args in [(), ("--worktree",), ("-W", "--worktree")]:
+        r = cli("context", *args)
+        assert r.exit_code == 0 and "<<<<<<<" in r.stdout
+    git(committed, "merge", "--abort")
+    git(committed, "checkout", "-q", "--detach", "HEAD~1")
+    write(committed / "README.md", "# detached\n")
+    assert "+# detached" in cli("context").stdout
+
+
+def test_not_a_repository_exits_2(tmp_path: Path) -> None:
+    r = run_patchpack("context", cwd=tmp_path)
+    assert r.returncode == 2 and "not a git repository" in r.stderr
+
+
+# -- budget -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def busy(committed: Path) -> Path:
+    """A repository with a diff over two files and code to locate in several others."""
+    for i in range(4):
+        write(committed / f"pkg/m{i}.py", FUNCS.replace("y3", f"needle{i}"))
+    write(committed / "big.txt", lines(150))
+    git(committed, "add", "-A")
+    git(committed, "commit", "-qm", "code")
+    changed = FUNCS.replace("y3", "needle0").replace("needle0 = x + 3", "needle0 = x + 33", 1)
+    write(committed / "pkg/m0.py", changed.replace("return x", "return 1", 1))
+    write(committed / "big.txt", lines(150).replace("line 7\n", "changed 7\n"))
+    return committed
+
+
+def _build(repo: Path, budget: int, greps: tuple[str, ...] = ("needle[0-3]", "return x")
+           ) -> context.Pack:
+    request = context.Request(function_context=True, greps=greps,
+                              ats=("big.txt:10-40",), budget=budget)
+    return context.build(Repo.discover(repo), request, get_counter("cl100k_base"))
+
+
+def test_everything_fits_a_large_budget(busy: Path) -> None:
+    pack = _build(busy, 50_000)
+    assert not pack.dropped
+    assert {p.section for p in pack.parts} == {"diff", "located", "explicit"}
+    assert pack.tokens == get_counter().count(pack.text)
+    assert pack == _build(busy, 50_000)  # deterministic
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(budget=st.integers(min_value=0, max_value=4_000))
+def test_budget_is_never_exceeded(busy: Path, budget: int) -> None:
+    pack = _build(busy, budget)
+    assert pack.tokens == get_counter().count(pack.text) <= budget
+    full = _build(busy, 1_000_000)
+    kept = {(p.section, p.path, p.start) for p in pack.parts}
+    # What is missing is listed with the command that asks for it.
+    for part in full.parts:
+        if (part.section, part.path, part.start) not in kept and pack.parts:
+            assert any(d.ask == part.ask for d in pack.dropped), part.describe()
+
+
+@pytest.mark.parametrize("share", [0.2, 0.4, 0.6, 0.8, 0.9])
+def test_degrades_ranges_then_hunks_then_the_diff(busy: Path, share: float) -> None:
+    full = _build(busy, 1_000_000, greps=("needle[0-3]",))
+    pack = _build(busy, int(full.tokens * share), greps=("needle[0-3]",))
+    sections = {p.section for p in pack.parts}
+    assert pack.dropped
+    if "located" in sections:
+        assert "explicit" not in sections
+    if any(p.label == "shortened" for p in pack.parts):
+        assert sections == {"diff"}
+        assert "shortened to its changed lines: `git diff HEAD -- " in pack.text
+    if len([p for p in pack.parts if p.section == "diff"]) < 2:
+        assert sections <= {"diff"}
+
+
+def test_shortened_diff_keeps_the_changed_lines(busy: Path) -> None:
+    full = _build(busy, 1_000_000)
+    diff_tokens = sum(p.tokens for p in full.parts if p.section == "diff")
+    short = _build(busy, diff_tokens + 20, greps=())
+    assert any(p.label == "shortened" for p in short.parts)
+    assert "-    needle0 = x + 3\n+    needle0 = x + 33\n" in short.text
+    assert "     y1 = x + 1" not in short.text
+
+
+def test_budget_warnings_and_dropped_list_in_the_cli(cli, busy: Path) -> None:
+    full = _build(busy, 1_000_000).tokens
+    r = cli("context", "-W", "--grep", "needle[0-3]", "--budget", str(int(full / 0.8)))
+    assert "warning: the context pack is at" in r.stderr
+    assert "narrow the request with --path GLOB" in r.stderr
+    r = cli("context", "-W", "--grep", "needle[0-3]", "--budget", "300")
+    assert "## dropped to fit the budget" in r.stdout
+    assert "a hunk with `patchpack context --at PATH:START-END`\n- located pkg/m" in r.stdout
+    assert "dropped or shortened parts to fit" in r.stderr
+    quiet = cli("context", "-W", "--grep", "needle[0-3]", "--budget", "1000000")
+    assert "warning" not in quiet.stderr
+
+
+def test_budget_from_git_config_and_json(cli, busy: Path) -> None:
+    git(busy, "config", "patchpack.contextBudget", "200")
+    data = json.loads(cli("context", "--json", "--grep", "needle1").stdout)
+    assert data["budget"] == 200 and data["counter"] == "cl100k_base"
+    assert data["tokens"] <= 200 and data["dropped"]
+    data = json.loads(cli("context", "--json", "--grep", "needle1", "--budget", "9000").stdout)
+    located = next(s for s in data["sections"] if s["kind"] == "located")
+    assert located["source"] == "--grep needle1"
+    assert [(p["path"], p["start"], p["label"]) for p in located["parts"]] == [
+        ("pkg/m1.py", 1 + 10 * i, f"def f{i}") for i in range(12)]
+    assert all(set(p) >= {"start", "end", "tokens", "text"} for p in located["parts"])

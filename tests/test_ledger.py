@@ -1,0 +1,436 @@
+"""The token ledger: the pending spool, attaching to notes, rewrites, concurrency, sync."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from conftest import git, run_patchpack, write
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from patchpack import ledger
+from patchpack.git import Oid, Repo
+
+NOW = datetime(2026, 11, 24, 10, 0, 0, tzinfo=timezone.utc)
+
+
+def note_lines(path: Path, rev: str = "HEAD") -> list[str]:
+    text = git(path, "notes", "--ref=patchpack", "show", rev, check=False)
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def note_ids(path: Path, rev: str = "HEAD") -> list[str]:
+    return [json.loads(line)["id"] for line in note_lines(path, rev)]
+
+
+def commit(path: Path, name: str, message: str | None = None) -> Oid:
+    write(path / name, f"{name}\n")
+    git(path, "add", name)
+    git(path, "commit", "-q", "-m", message or f"add {name}")
+    return Oid(git(path, "rev-parse", "HEAD").strip())
+
+
+def record(repo: Path, n: int = 1, **fields: object) -> list[ledger.Entry]:
+    opened = Repo.discover(repo)
+    return [ledger.add_pending(opened, kind=str(fields.get("kind", "request")), tokens_in=100 + i,
+                               tokens_out=10, counter="usage", now=NOW, requests=1,
+                               agent=fields.get("agent"))  # type: ignore[arg-type]
+            for i in range(n)]
+
+
+# -- the entry format ---------------------------------------------------------------------------
+
+
+def test_entry_line_has_a_fixed_key_order_and_leaves_out_absent_fields() -> None:
+    entry = ledger.Entry("abc", "2026-11-24T10:00:00Z", "request", 5400, 820, "usage",
+                         model="zai-glm-4.7", agent="pack-leader", requests=1)
+    assert entry.to_json() == (
+        '{"v":1,"id":"abc","ts":"2026-11-24T10:00:00Z","kind":"request","model":"zai-glm-4.7",'
+        '"agent":"pack-leader","in":5400,"out":820,"requests":1,"counter":"usage"}')
+    assert ledger.Entry("x", "2026-11-24T10:00:00Z", "context", 3, 0, "cl100k_base").to_json() \
+        == '{"v":1,"id":"x","ts":"2026-11-24T10:00:00Z","kind":"context","in":3,"out":0,' \
+           '"counter":"cl100k_base"}'
+
+
+names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.builds(ledger.Entry, id=st.text("0123456789abcdef", min_size=1, max_size=21),
+                 ts=st.just("2026-11-24T10:00:00Z"), kind=st.sampled_from(["request", "run"]),
+                 tokens_in=st.integers(0, 10**9), tokens_out=st.integers(0, 10**9),
+                 counter=names, model=st.none() | names, agent=st.none() | names,
+                 session=st.none() | names, requests=st.integers(0, 1000)))
+def test_an_entry_survives_its_line(entry: ledger.Entry) -> None:
+    line = entry.to_json()
+    assert "\n" not in line
+    assert ledger.parse_line(line) == entry
+
+
+@pytest.mark.parametrize("line, reason", [
+    ("not json", "not JSON"),
+    ("[1]", "not a JSON object"),
+    ('{"v":2,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"x","counter":"c"}', "version"),
+    ('{"v":1,"ts":"2026-11-24T10:00:00Z","kind":"x","counter":"c"}', "'id'"),
+    ('{"v":1,"id":"a","ts":"yesterday","kind":"x","counter":"c"}', "'ts'"),
+    ('{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"x","in":-1,"counter":"c"}', "'in'"),
+    ('{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"x","in":1.5,"counter":"c"}', "'in'"),
+    ('{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"x","in":true,"counter":"c"}', "'in'"),
+])
+def test_lines_that_are_not_entries_say_why(line: str, reason: str) -> None:
+    entries, skipped = ledger.parse_note(f"\n{line}\n", "abc")
+    assert entries == [] and len(skipped) == 1
+    assert skipped[0].line == 2 and reason in skipped[0].reason
+
+
+def test_add_pending_refuses_bad_values(committed: Path) -> None:
+    repo = Repo.discover(committed)
+    for bad in ({"kind": "Bad Kind"}, {"tokens_in": -1}, {"counter": " "}):
+        args = {"kind": "request", "counter": "usage", **bad}
+        with pytest.raises(ledger.BadInput):
+            ledger.add_pending(repo, **args)  # type: ignore[arg-type]
+    assert ledger.pending(repo) == ([], [])
+
+
+# -- record and attach --------------------------------------------------------------------------
+
+
+def test_record_then_commit_attaches_exactly_those_entries(committed: Path, cli) -> None:
+    assert cli("init").exit_code == 0
+    before = record(committed, 2)
+    first = cli("record", "--in", "5400", "--out", "820", "--model", "zai-glm-4.7",
+                "--agent", "pack-leader", "--session", "s1")
+    assert first.exit_code == 0 and "next commit" in first.stdout
+    commit(committed, "a.txt")  # through the installed post-commit hook
+    lines = note_lines(committed)
+    assert [json.loads(line)["id"] for line in lines[:2]] == [e.id for e in before]
+    last = json.loads(lines[2])
+    assert list(last) == ["v", "id", "ts", "kind", "model", "agent", "session", "in", "out",
+                          "requests", "counter"]
+    assert (last["in"], last["out"], last["agent"], last["counter"]) == \
+        (5400, 820, "pack-leader", "usage")
+    assert len(lines) == 3 and ledger.pending(Repo.discover(committed)) == ([], [])
+    commit(committed, "b.txt")
+    assert note_lines(committed) == []  # nothing was pending for the second commit
+
+
+def test_apply_attaches_its_own_entry(committed: Path) -> None:
+    # What `patchpack apply` does: record its spend, commit, attach to that commit.
+    repo = Repo.discover(committed)
+    entry = ledger.add_pending(repo, kind="apply", tokens_in=1200, counter="cl100k_base")
+    oid = commit(committed, "patch.txt")
+    assert ledger.attach_pending(repo, oid) == [entry]
+    assert note_ids(committed) == [entry.id]
+    assert ledger.attach_pending(repo, oid) == []
+
+
+def test_an_existing_note_is_appended_to(committed: Path, cli) -> None:
+    git(committed, "notes", "--ref=patchpack", "add", "-m", "reviewed by hand")
+    entries = record(committed, 2)
+    r = cli("ledger", "attach")
+    assert r.exit_code == 0 and "attached 2 entries" in r.stdout
+    lines = note_lines(committed)
+    assert lines[0] == "reviewed by hand"
+    assert [json.loads(line)["id"] for line in lines[1:]] == [e.id for e in entries]
+    budget = cli("budget", "--json")
+    assert json.loads(budget.stdout)["total"]["entries"] == 2
+    assert "line 1: not JSON (skipped)" in budget.stderr
+
+
+def test_with_no_commit_yet_entries_wait(repo: Path, cli) -> None:
+    assert cli("init").exit_code == 0
+    entries = record(repo, 3)
+    r = cli("ledger", "attach")
+    assert r.exit_code == 0 and "3 pending entries wait" in r.stdout
+    commit(repo, "first.txt")
+    assert note_ids(repo) == [e.id for e in entries]
+
+
+def test_attach_to_a_named_revision_and_bad_revisions(committed: Path, cli) -> None:
+    first = git(committed, "rev-parse", "HEAD").strip()
+    commit(committed, "b.txt")
+    entries = record(committed)
+    assert cli("ledger", "attach", "nope").exit_code == 2
+    assert len(ledger.pending(Repo.discover(committed))[0]) == 1  # nothing changed
+    assert cli("ledger", "attach", "HEAD~1").exit_code == 0
+    assert note_ids(committed, first) == [entries[0].id]
+
+
+def test_corrupt_spool_lines_are_kept_aside_not_fatal(committed: Path, cli) -> None:
+    record(committed)
+    spool = committed / ".git" / "patchpack" / "pending.jsonl"
+    spool.write_text(spool.read_text() + "\n{garbage\n")
+    assert "pending spool line 3: not JSON" in cli("budget").stderr
+    assert cli("ledger", "attach").exit_code == 0
+    assert len(note_lines(committed)) == 1
+    assert (spool.parent / "pending.rejected").read_text() == "{garbage\n"
+
+
+def test_an_attach_stopped_after_moving_the_ref_does_not_attach_twice(committed: Path) -> None:
+    repo = Repo.discover(committed)
+    (entry,) = record(committed)
+    spool = committed / ".git" / "patchpack" / "pending.jsonl"
+    saved = spool.read_bytes()
+    ledger.attach_pending(repo, repo.head_oid())  # type: ignore[arg-type]
+    # As if the process died between moving the ref and emptying the spool:
+    spool.write_bytes(saved)
+    (spool.parent / "attaching").write_text(repo.read_ref(ledger.NOTES_REF) or "")
+    other = commit(committed, "b.txt")
+    assert ledger.attach_pending(repo, other) == []
+    assert note_lines(committed, "HEAD") == [] and note_ids(committed, "HEAD~1") == [entry.id]
+
+
+def test_notes_in_fan_out_directories_are_found_and_kept(committed: Path) -> None:
+    # fast-import (like `git notes` on a big ledger) puts notes in fan-out directories.
+    commits = []
+    stream = []
+    for i in range(300):
+        stream.append(f"commit refs/heads/many\nmark :{i + 1}\ncommitter A <a@b> 1700000000 +0000"
+                      f"\ndata 2\nc\n{'from refs/heads/main^0' if i == 0 else ''}\n")
+    stream.append("commit refs/notes/patchpack\ncommitter A <a@b> 1700000000 +0000\ndata 2\nn\n")
+    for i in range(300):
+        line = ledger.Entry(f"id{i}", "2026-11-24T10:00:00Z", "request", i, 0, "usage").to_json()
+        stream.append(f"N inline :{i + 1}\ndata {len(line) + 1}\n{line}\n")
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=committed, check=True, text=True,
+                   input="".join(stream) + "\n")
+    assert "/" in git(committed, "ls-tree", "-r", "--name-only", "refs/notes/patchpack")
+    commits = git(committed, "rev-list", "refs/heads/many", "^main").split()
+    repo = Repo.discover(committed)
+    assert ledger.read(repo).notes == 300
+    (entry,) = record(committed)
+    ledger.attach_pending(repo, Oid(commits[7]))
+    assert len(note_lines(committed, commits[7])) == 2 and note_ids(committed, commits[7])[1] \
+        == entry.id
+    paths = git(committed, "ls-tree", "-r", "--name-only", "refs/notes/patchpack").split()
+    assert len(paths) == 300 and all("/" in p for p in paths)
+    held = ledger.read(repo)
+    assert len(held.entries) == 301 and held.skipped == []
+
+
+# -- rewrites -----------------------------------------------------------------------------------
+
+
+def test_amend_and_rebase_keep_notes_after_init(committed: Path, cli) -> None:
+    assert cli("init").exit_code == 0
+    (first,) = record(committed)
+    commit(committed, "a.txt")
+    git(committed, "commit", "-q", "--amend", "-m", "a, amended")
+    assert note_ids(committed) == [first.id]
+    git(committed, "checkout", "-q", "-b", "topic", "HEAD~1")
+    (second,) = record(committed)
+    commit(committed, "b.txt")
+    git(committed, "rebase", "-q", "main")
+    assert git(committed, "log", "--format=%s", "-2").split("\n")[:2] == ["add b.txt",
+                                                                           "a, amended"]
+    assert note_ids(committed) == [second.id]
+    held = ledger.read(Repo.discover(committed))
+    assert sorted({e.id for _, e in held.entries}) == sorted([first.id, second.id])
+
+
+def test_attach_from_copies_a_note_git_did_not_follow(committed: Path, cli) -> None:
+    git(committed, "checkout", "-q", "-b", "topic")
+    (entry,) = record(committed)
+    old = commit(committed, "a.txt")
+    assert cli("ledger", "attach").exit_code == 0
+    git(committed, "checkout", "-q", "main")
+    commit(committed, "b.txt")
+    git(committed, "cherry-pick", "topic")
+    assert note_lines(committed) == []
+    r = cli("ledger", "attach", "--from", old)
+    assert r.exit_code == 0 and "attached 1 entries" in r.stdout
+    assert note_ids(committed) == [entry.id]
+    assert cli("ledger", "attach", "--from", old).stdout.strip() == "nothing to attach"
+    assert cli("ledger", "attach", "--from", "HEAD~1").exit_code == 1  # has no note
+
+
+def test_init_show_notes_makes_git_log_show_the_ledger(committed: Path, cli) -> None:
+    (entry,) = record(committed)
+    cli("ledger", "attach")
+    assert entry.id not in git(committed, "log", "-1")
+    assert cli("init", "--show-notes").exit_code == 0
+    assert cli("init", "--show-notes").exit_code == 0
+    assert git(committed, "config", "--get-all", "notes.displayRef").split() == \
+        ["refs/notes/patchpack"]
+    assert "Notes (patchpack):" in git(committed, "log", "-1") and \
+        entry.id in git(committed, "log", "-1")
+
+
+# -- concurrency --------------------------------------------------------------------------------
+
+_RECORDER = textwrap.dedent("""
+    import sys, time
+    from patchpack import ledger
+    from patchpack.git import Repo
+    repo = Repo.discover(sys.argv[1])
+    for i in range(100):
+        ledger.add_pending(repo, kind="request", tokens_in=i, counter="usage",
+                           session=sys.argv[2])
+        time.sleep(0.001)
+""")
+
+_COMMITTER = textwrap.dedent("""
+    import pathlib, subprocess, sys, time
+    from patchpack import ledger
+    from patchpack.git import Repo
+    where = pathlib.Path(sys.argv[1])
+    repo = Repo.discover(where)
+    for i in range(12):
+        (where / f"{sys.argv[2]}-{i}.txt").write_text(str(i))
+        subprocess.run(["git", "add", "-A"], cwd=where, check=True)
+        subprocess.run(["git", "commit", "-q", "-m", f"{sys.argv[2]} {i}"], cwd=where, check=True)
+        ledger.attach_pending(repo, repo.head_oid())
+        time.sleep(0.02)
+""")
+
+
+def test_eight_recorders_and_two_committers_lose_and_duplicate_nothing(committed: Path,
+                                                                        tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    git(committed, "worktree", "add", "-q", "-b", "other", str(other))
+    places = [committed, other]
+    procs = [subprocess.Popen([sys.executable, "-c", _COMMITTER, str(p), p.name]) for p in places]
+    procs += [subprocess.Popen([sys.executable, "-c", _RECORDER, str(places[n % 2]), f"s{n}"])
+              for n in range(8)]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 10
+    for place in places:
+        repo = Repo.discover(place)
+        ledger.attach_pending(repo, repo.head_oid())  # type: ignore[arg-type]
+    held = ledger.read(Repo.discover(committed))
+    ids = [e.id for _, e in held.entries]
+    assert len(ids) == 800 and len(set(ids)) == 800
+    sessions = sorted(e.session or "" for _, e in held.entries)
+    assert sessions == sorted(f"s{n}" for n in range(8) for _ in range(100))
+    assert held.notes > 2  # spread over many commits, not all on the last one
+
+
+# -- sync ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clones(committed: Path, tmp_path: Path) -> tuple[Path, Path]:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(committed), str(remote))
+    a, b = tmp_path / "a", tmp_path / "b"
+    for path in (a, b):
+        git(tmp_path, "clone", "-q", str(remote), str(path))
+    return a, b
+
+
+def _ids(path: Path) -> list[str]:
+    return sorted(e.id for _, e in ledger.read(Repo.discover(path)).entries)
+
+
+def test_two_clones_sync_both_ways_to_the_union(clones: tuple[Path, Path]) -> None:
+    a, b = clones
+    spent = []
+    for path, n in ((a, 2), (b, 3)):
+        repo = Repo.discover(path)
+        spent += record(path, 1)
+        ledger.attach_pending(repo, repo.head_oid())  # type: ignore[arg-type]  # shared commit
+        spent += record(path, n)
+        ledger.attach_pending(repo, commit(path, f"{path.name}.txt"))
+    for path in (a, b, a):
+        r = run_patchpack("sync", cwd=path)
+        assert r.returncode == 0, r.stderr
+    want = sorted(e.id for e in spent)
+    assert _ids(a) == _ids(b) == want
+    shared = note_lines(b, "origin/main")
+    assert len(shared) == 2  # both clones' entries on the shared commit, merged line by line
+    assert run_patchpack("sync", cwd=b).stdout.strip() == \
+        "origin: nothing new from it, nothing new to push"
+
+
+def test_sync_retries_when_the_remote_moves_before_the_push(clones: tuple[Path, Path],
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             ) -> None:
+    a, b = clones
+    for path in (a, b):
+        record(path, 2)
+        repo = Repo.discover(path)
+        ledger.attach_pending(repo, repo.head_oid())  # type: ignore[arg-type]
+    real_push = Repo.push_ref
+    calls = []
+
+    def racing_push(self: Repo, remote: str, ref: str) -> bool:
+        calls.append(self.workdir)
+        if len(calls) == 1:  # b pushes first, between a's fetch and a's push
+            ledger.sync(Repo.discover(b))
+        return real_push(self, remote, ref)
+
+    monkeypatch.setattr(Repo, "push_ref", racing_push)
+    done = ledger.sync(Repo.discover(a))
+    assert done.pushed and done.merged
+    # a tried (b pushed meanwhile, so a was rejected), then a merged again and pushed:
+    assert [Path(c).name for c in calls] == ["a", "b", "a"]
+    monkeypatch.undo()
+    ledger.sync(Repo.discover(b))
+    assert _ids(a) == _ids(b) and len(_ids(a)) == 4
+
+
+def test_sync_configure_makes_plain_fetch_bring_the_ledger(clones: tuple[Path, Path],
+                                                           cli, monkeypatch) -> None:
+    a, b = clones
+    record(a)
+    ledger.attach_pending(Repo.discover(a), Repo.discover(a).head_oid())  # type: ignore[arg-type]
+    ledger.sync(Repo.discover(a))
+    monkeypatch.chdir(b)
+    r = cli("sync", "--configure")
+    assert r.exit_code == 0 and "merged its entries" in r.stdout
+    git(b, "update-ref", "-d", ledger.tracking_ref("origin"))
+    git(b, "fetch", "-q")
+    assert git(b, "rev-parse", ledger.tracking_ref("origin")).strip() == \
+        git(a, "rev-parse", ledger.NOTES_REF).strip()
+
+
+def test_sync_with_no_remote_is_bad_input(committed: Path) -> None:
+    r = run_patchpack("sync", cwd=committed)
+    assert r.returncode == 2 and "no remote" in r.stderr and "git remote add" in r.stderr
+
+
+# -- the pre-commit framework -------------------------------------------------------------------
+
+
+def test_pre_commit_framework_ledger_and_budget_hooks(committed: Path) -> None:
+    import shutil
+
+    import yaml
+    from conftest import ROOT
+
+    manifest = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    assert manifest["patchpack-ledger"]["stages"] == ["post-commit"]
+    assert "pre-push" in manifest["patchpack-budget"]["stages"]
+    # Run as local `system` hooks so the test needs no network to build an environment.
+    local = [{**manifest[name], "language": "system"} for name in
+             ("patchpack-ledger", "patchpack-budget")]
+    for hook in local:
+        hook.pop("minimum_pre_commit_version")
+    write(committed / ".pre-commit-config.yaml",
+          yaml.safe_dump({"repos": [{"repo": "local", "hooks": local}]}))
+    exe = shutil.which("pre-commit") or str(Path(sys.executable).with_name("pre-commit"))
+    installed = subprocess.run([exe, "install", "-t", "post-commit"], cwd=committed,
+                               capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    (entry,) = record(committed)
+    git(committed, "add", ".pre-commit-config.yaml")
+    git(committed, "commit", "-q", "-m", "pre-commit config")
+    assert note_ids(committed) == [entry.id]
+    git(committed, "config", "patchpack.dailyBudget", "10")
+    gate = subprocess.run([exe, "run", "--hook-stage", "manual", "patchpack-budget"],
+                          cwd=committed, capture_output=True, text=True)
+    assert gate.returncode == 1 and "budget exhausted: today" in gate.stdout
+
+
+@pytest.mark.parametrize("command", [["record"], ["ledger", "attach"], ["budget"], ["sync"]])
+def test_readme_shows_the_real_help(command: list[str], tmp_path: Path) -> None:
+    from conftest import ROOT
+
+    shown = run_patchpack(*command, "--help", cwd=tmp_path,
+                          env={"COLUMNS": "80"}).stdout.rstrip("\n")
+    assert shown.startswith(f"Usage: patchpack {' '.join(command)} ")
+    assert f"```text\n{shown}\n```" in (ROOT / "README.md").read_text()

@@ -1,0 +1,194 @@
+"""Located hunks and explicit ranges, through `patchpack context --grep/--at`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import git, lines, run_patchpack, write
+
+PY = '''import os
+
+
+def alpha(x):
+    """Alpha."""
+    if x:
+        return needle(x)
+    return 0
+
+
+class Box:
+    size = 3
+
+    @property
+    def width(self):
+        return self.size * 2
+
+    def height(self):
+        return needle(self.size)
+
+
+def omega():
+    return 1
+'''
+
+JS = '''const a = 1;
+
+function first(x) {
+  if (x > 1) {
+    return needle(x);
+  }
+  return 0;
+}
+
+function second() {
+  return 2;
+}
+'''
+
+C = '''#include <stdio.h>
+
+int main(void)
+{
+    for (int i = 0; i < 3; i++) {
+        needle(i);
+    }
+    return 0;
+}
+
+static int other(void)
+{
+    return 1;
+}
+'''
+
+
+def _commit(repo: Path, files: dict[str, str | bytes]) -> None:
+    for name, text in files.items():
+        write(repo / name, text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "files")
+
+
+def _hunks(cli, *args: str) -> list[tuple[str, int, int, str]]:
+    r = cli("context", "--json", *args)
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    return [(p["path"], p["start"], p["end"], p["label"])
+            for s in data["sections"] if s["kind"] != "diff" for p in s["parts"]]
+
+
+def test_python_hit_returns_the_whole_function_and_nothing_else(cli, repo: Path) -> None:
+    _commit(repo, {"m.py": PY})
+    assert _hunks(cli, "--grep", "return needle\\(x\\)") == [("m.py", 4, 8, "def alpha")]
+    r = cli("context", "--grep", "return needle\\(x\\)")
+    body = r.stdout.split("```python\n")[1].split("```")[0]
+    assert body == "".join(PY.splitlines(keepends=True)[3:8])
+    assert "### m.py:4-8 (def alpha)" in r.stdout
+
+
+def test_python_method_decorators_and_module_level(cli, repo: Path) -> None:
+    _commit(repo, {"m.py": PY})
+    assert _hunks(cli, "--grep", "size \\* 2") == [("m.py", 14, 16, "def width")]
+    assert _hunks(cli, "--grep", "^import") == [("m.py", 1, 1, "")]
+
+
+def test_hits_in_one_block_merge_and_adjacent_blocks_merge(cli, repo: Path) -> None:
+    _commit(repo, {"m.py": PY})
+    # Both hits sit in `alpha`: one hunk, listing both patterns.
+    r = cli("context", "--json", "--grep", "Alpha", "--grep", "if x")
+    parts = json.loads(r.stdout)["sections"][0]["parts"]
+    assert [(p["start"], p["end"]) for p in parts] == [(4, 8)]
+    # The class attribute's block (the class) holds the method's: one range, the class.
+    assert _hunks(cli, "--grep", "size = 3", "--grep", "size \\* 2") == [
+        ("m.py", 11, 19, "class Box")]
+
+
+def test_brace_languages_use_the_enclosing_function(cli, repo: Path) -> None:
+    _commit(repo, {"web/a.js": JS, "main.c": C})
+    assert _hunks(cli, "--grep", "needle", "--path", "*.js") == [
+        ("web/a.js", 3, 8, "function first(x) {")]
+    assert _hunks(cli, "--grep", "needle", "--path", "*.c") == [
+        ("main.c", 3, 9, "int main(void)")]
+
+
+def test_blocks_are_cut_to_max_hunk_lines(cli, repo: Path) -> None:
+    body = "".join(f"    x{i} = {i}\n" for i in range(100))
+    _commit(repo, {"big.py": f"def big():\n{body}    return needle\n"})
+    assert _hunks(cli, "--grep", "x3 = 3", "--max-hunk-lines", "10") == [
+        ("big.py", 1, 10, "def big")]
+    (path, start, end, _), = _hunks(cli, "--grep", "needle", "--max-hunk-lines", "10")
+    assert end - start + 1 <= 10 and start <= 102 <= end
+
+
+def test_binary_and_non_utf8_files_are_skipped_with_a_note(cli, repo: Path) -> None:
+    _commit(repo, {"data.bin": b"needle\0\1\2", "latin.txt": b"needle caf\xe9\n",
+                   "ok.txt": "needle\n"})
+    r = cli("context", "--grep", "needle")
+    assert r.exit_code == 0
+    assert "### ok.txt:1-1" in r.stdout and "latin" not in r.stdout
+    assert "data.bin: binary file skipped" in r.stderr
+    assert "latin.txt: not UTF-8, skipped" in r.stderr
+
+
+def test_only_tracked_files_are_searched(cli, repo: Path) -> None:
+    _commit(repo, {"a.txt": "needle\n"})
+    write(repo / "untracked.txt", "needle\n")
+    assert _hunks(cli, "--grep", "needle") == [("a.txt", 1, 1, "")]
+
+
+def test_no_match_says_so_and_exits_1(committed: Path) -> None:
+    r = run_patchpack("context", "--grep", "nothing_matches_this", cwd=committed)
+    assert r.returncode == 1
+    assert "no match in tracked files for --grep 'nothing_matches_this'" in r.stderr
+
+
+def test_bad_regex_exits_2(committed: Path) -> None:
+    r = run_patchpack("context", "--grep", "foo(", cwd=committed)
+    assert r.returncode == 2
+    assert "bad --grep pattern 'foo('" in r.stderr and r.stdout == ""
+
+
+def test_pattern_starting_with_a_dash(cli, repo: Path) -> None:
+    _commit(repo, {"a.txt": "x --flag y\n"})
+    assert _hunks(cli, "--grep", "--flag") == [("a.txt", 1, 1, "")]
+
+
+# -- --at -------------------------------------------------------------------------------------
+
+
+def test_at_range_symbol_and_small_whole_file(cli, repo: Path) -> None:
+    _commit(repo, {"m.py": PY, "notes.txt": lines(5)})
+    assert _hunks(cli, "--at", "m.py:2-3") == [("m.py", 2, 3, "")]
+    assert _hunks(cli, "--at", "m.py:Box.height") == [("m.py", 18, 19, "def Box.height")]
+    assert _hunks(cli, "--at", "m.py:omega") == [("m.py", 22, 23, "def omega")]
+    assert _hunks(cli, "--at", "notes.txt") == [("notes.txt", 1, 5, "whole file")]
+    assert _hunks(cli, "--at", "notes.txt:4-99") == [("notes.txt", 4, 5, "")]
+
+
+def test_at_refuses_a_whole_large_file(cli, repo: Path) -> None:
+    _commit(repo, {"big.txt": lines(300)})
+    r = cli("context", "--at", "big.txt")
+    assert r.exit_code == 1
+    assert "big.txt has 300 lines, over --max-file-lines 200" in r.stderr
+    assert "--at big.txt:1-80" in r.stderr
+    assert r.stdout == ""
+    assert _hunks(cli, "--at", "big.txt", "--max-file-lines", "300")[0][1:3] == (1, 300)
+    assert _hunks(cli, "--at", "big.txt:250-260") == [("big.txt", 250, 260, "")]
+
+
+def test_at_bad_input_exits_2(committed: Path) -> None:
+    write(committed / "m.js", JS)
+    for spec, message in [("missing.py:1-2", "no such file"),
+                          ("../outside.txt", "outside the repository"),
+                          ("README.md:5-2", "bad range"),
+                          ("m.js:first", "FILE:SYMBOL works for Python files only")]:
+        r = run_patchpack("context", "--at", spec, cwd=committed)
+        assert r.returncode == 2, spec
+        assert message in r.stderr, (spec, r.stderr)
+
+
+def test_at_unknown_symbol_exits_1(cli, repo: Path) -> None:
+    _commit(repo, {"m.py": PY})
+    r = cli("context", "--at", "m.py:nope")
+    assert r.exit_code == 1 and "no def or class nope in m.py" in r.stderr
