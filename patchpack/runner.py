@@ -12,7 +12,6 @@ Python loop per line: that is what keeps 80 MB of output within 1.5x the time of
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import selectors
@@ -31,7 +30,7 @@ from typing import Any, BinaryIO
 
 from patchpack import runlog
 from patchpack.errors import BadInput, PatchpackError
-from patchpack.tokens import CharsCounter, Counter
+from patchpack.tokens import Counter, count_file, count_text
 
 OUT, ERR = 1, 2
 _NO_NEWLINE = 4  # added to a stream tag: the stream ended without a final newline
@@ -141,9 +140,6 @@ class Output:
             self._streams[self._current].flush()
         except BrokenPipeError:
             self._broken = True
-
-    def text(self) -> str:
-        return b"".join(self.printed).decode("utf-8", "replace")
 
 
 def cut(prefix: bytes, length: int, max_chars: int) -> bytes:
@@ -520,53 +516,11 @@ def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
     omitted = limiter.finish(failed=exit_code != 0, run_id=run_id, log=log_path, full_tokens=full)
     tokens = None
     if counter is not None and full is not None:
-        tokens = Tokens(full=full[0], printed=counter.count(output.text()), counter=counter.name)
+        printed = count_text(b"".join(output.printed), counter)
+        tokens = Tokens(full=full[0], printed=printed, counter=counter.name)
     return RunResult(run_id=run_id, log=log_path, exit_code=exit_code, lines=limiter.lines,
                      bytes=limiter.bytes, printed_lines=output.lines, omitted_lines=omitted,
                      timed_out=control.timed_out, interrupted_by=control.received, tokens=tokens)
-
-
-# -- token counts of a log --------------------------------------------------------------------
-
-# A newline before a printable ASCII character other than "/" (o200k_base glues "\n/").
-_SAFE_SPLIT = re.compile(rb"\n(?=[!-.0-~])")
-_MAX_CARRY = 16 << 20
-
-
-def count_file(counter: Counter, path: Path) -> int:
-    """Tokens of a file's text, counted in pieces of about 1 MB without holding the file.
-
-    tiktoken's encodings (cl100k_base, o200k_base, p50k_base, r50k_base) never put a newline
-    and a following printable ASCII character other than "/" in one pre-token, and encode each
-    pre-token on its own, so cutting the text there gives the same count as counting it whole.
-    A stretch of 16 MB with no such place is cut at a newline.
-    """
-    if isinstance(counter, CharsCounter):  # ceil() of a sum is not the sum of ceil()s
-        chars = sum(len(piece) for piece in _pieces(path))
-        return math.ceil(chars / counter.chars_per_token)
-    return sum(counter.count(piece) for piece in _pieces(path))
-
-
-def _pieces(path: Path) -> Iterator[str]:
-    carry = b""
-    with path.open("rb") as f:
-        while data := f.read(CHUNK):
-            data = carry + data
-            at = _last_split(data)
-            carry, data = data[at:], data[:at]
-            if data:
-                yield data.decode("utf-8", "replace")
-    if carry:
-        yield carry.decode("utf-8", "replace")
-
-
-def _last_split(data: bytes) -> int:
-    end = len(data)
-    while (nl := data.rfind(b"\n", 0, end)) >= 0:
-        if _SAFE_SPLIT.match(data, nl):
-            return nl + 1
-        end = nl
-    return data.rfind(b"\n") + 1 if len(data) > _MAX_CARRY else 0
 
 
 # -- showing a kept log -----------------------------------------------------------------------

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patchpack import runlog
-from patchpack.runner import Limiter, Limits, Output, count_file, cut, argv_for_tests
-from patchpack.tokens import get_counter
+from patchpack.runner import Limiter, Limits, Output, argv_for_tests, cut
+from patchpack.tokens import count_file, get_counter
 
 PY = sys.executable
 
