@@ -467,6 +467,184 @@ def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
         ctx.exit(EXIT_FAILED)
 
 
+# -- mcp --------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--repo", "repo_path", type=click.Path(exists=True, file_okay=False),
+              help="The repository to serve (default: the current directory's).")
+def mcp(repo_path: str | None) -> None:
+    """Serve patchpack's tools over MCP on stdin/stdout (needs `pip install patchpack[mcp]`)."""
+    try:
+        from patchpack import mcp_server
+    except ImportError as e:
+        raise BadInput(f"the MCP server needs the `mcp` package ({e.name} is missing)",
+                       hint="pip install 'patchpack[mcp]'") from None
+    Repo.discover(repo_path or ".")  # fail early, with exit 2, outside a repository
+    mcp_server.serve(repo_path)
+
+# -- the micro-patch queue --------------------------------------------------------------------
+
+
+def _queue_git() -> Any:
+    from patchpack.git import QueueGit
+
+    return QueueGit(Repo.discover())
+
+
+def _limits(qg: Any, max_files: int | None, max_lines: int | None) -> Any:
+    from patchpack.diffs import Limits
+
+    settings = _settings(qg.repo, max_files=max_files, max_lines=max_lines)
+    return Limits(settings.max_files, settings.max_lines)
+
+
+_max_files = click.option("--max-files", type=click.IntRange(min=1),
+                          help="Most files a micro-patch may touch.")
+_max_lines = click.option("--max-lines", type=click.IntRange(min=1),
+                          help="Most diff lines a micro-patch may have.")
+_json = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+def _echo_added(added: Any) -> None:
+    for patch in added.patches:
+        click.echo(f"queued  {patch.lines:>4} lines  {patch.title}")
+    queued = len(added.state.queued())
+    click.echo(f"{queued} queued; see the next with `patchpack next`, "
+               f"commit it with `patchpack apply`")
+
+
+@cli.command()
+@click.argument("diff_file", type=click.File("rb"), default="-", metavar="[FILE|-]")
+@click.option("-m", "--message", "title", help="Title of the change (default: the mail's "
+              "subject, or `Change from FILE`).")
+@click.option("--split", "split_big", is_flag=True,
+              help="Cut a change over the limits into micro-patches instead of refusing it.")
+@_max_files
+@_max_lines
+def add(diff_file: BinaryIO, title: str | None, split_big: bool, max_files: int | None,
+        max_lines: int | None) -> None:
+    """Put a change on the queue: a git diff, a plain `diff -u`, or `git format-patch` mails.
+
+    FILE is read from stdin when it is - or not given. A change that does not apply to
+    HEAD is refused with the hunk that failed; one over the limits is refused unless --split.
+    """
+    from patchpack import intake
+    from patchpack.git import decode
+
+    qg = _queue_git()
+    name = getattr(diff_file, "name", "<stdin>")
+    source = "stdin" if name in ("<stdin>", "-") else name
+    added = intake.add(qg, text=decode(diff_file.read()), source=source, title=title,
+                       limits=_limits(qg, max_files, max_lines), split_big=split_big)
+    _echo_added(added)
+
+
+@cli.command()
+@click.option("-m", "--message", "title", default="Uncommitted changes", show_default=True,
+              help="Title of the change; each micro-patch is titled `TITLE (3/7): FILES`.")
+@click.option("--tracked-only", is_flag=True, help="Leave untracked files out.")
+@_max_files
+@_max_lines
+def split(title: str, tracked_only: bool, max_files: int | None, max_lines: int | None) -> None:
+    """Move the uncommitted changes into the queue as micro-patches; the work tree goes back
+    to HEAD.
+
+    Staged and unstaged changes are taken, and new untracked files unless --tracked-only.
+    `patchpack undo` gives the work tree back.
+    """
+    from patchpack import intake
+
+    qg = _queue_git()
+    added = intake.split_worktree(qg, title=title, limits=_limits(qg, max_files, max_lines),
+                                  untracked=not tracked_only)
+    _echo_added(added)
+
+
+@cli.command(name="list")
+@_json
+def list_(as_json: bool) -> None:
+    """The series: position, state, title, files, diff lines, tokens of each patch."""
+    from patchpack import queue
+    from patchpack.tokens import get_counter
+
+    qg = _queue_git()
+    counter = get_counter(_settings(qg.repo).tokenizer)
+    rows = queue.listing(qg, queue.load(qg), counter)
+    render = queue.list_json if as_json else queue.render_list
+    click.echo(render(rows, counter.name))
+
+
+@cli.command(name="next")
+@_json
+def next_(as_json: bool) -> None:
+    """The next queued micro-patch and the diff `patchpack apply` will commit."""
+    from patchpack import queue
+
+    qg = _queue_git()
+    found = queue.next_patch(qg, queue.load(qg))
+    click.echo(queue.next_json(found) if as_json else queue.render_next(found))
+
+
+@cli.command()
+@click.option("-n", "count", type=click.IntRange(min=1), default=None,
+              help="Apply the next N patches (default 1).")
+@click.option("--all", "all_", is_flag=True, help="Apply every queued patch, stopping at the "
+              "first failure with everything before it committed.")
+@click.option("--no-verify", is_flag=True, help="Skip the pre-commit and commit-msg hooks.")
+@click.pass_context
+def apply(ctx: click.Context, count: int | None, all_: bool, no_verify: bool) -> None:
+    """Commit the next queued micro-patch with `git commit`, so the hooks run.
+
+    When HEAD moved since the patch was made it is replayed with a 3-way merge. On a conflict
+    or a rejecting hook nothing changes and the exit code is 1.
+    """
+    from patchpack import apply as applying
+
+    if all_ and count is not None:
+        raise BadInput("give -n N or --all, not both")
+    qg = _queue_git()
+    result = applying.apply(qg, count=None if all_ else (count or 1), verify=not no_verify,
+                            counter_spec=_settings(qg.repo).tokenizer)
+    click.echo(applying.render(result))
+    if result.failure is not None:
+        click.echo(result.failure.render(), err=True)
+        ctx.exit(result.failure.exit_code)
+
+
+@cli.command()
+@click.argument("position", type=click.IntRange(min=1), required=False)
+def drop(position: int | None) -> None:
+    """Take queued patch POSITION (default: the next one) off the queue; `undo` brings it back."""
+    from patchpack import queue
+
+    dropped = queue.drop(_queue_git(), position)
+    click.echo(f"dropped  {dropped.title}")
+
+
+@cli.command()
+def undo() -> None:
+    """Go back to the queue state before the last operation.
+
+    Undoing a split gives the work tree back; undoing an apply moves HEAD back (keeping local
+    changes). Run it again to go further back.
+    """
+    from patchpack import queue
+
+    state, op = queue.undo(_queue_git())
+    click.echo(f"undid {op.kind}: {op.summary}; {len(state.queued())} queued")
+
+
+@cli.command()
+@click.option("-n", "limit", type=click.IntRange(min=1), default=None, help="Show N states.")
+def log(limit: int | None) -> None:
+    """The queue's history, newest first: each operation and what it left queued."""
+    from patchpack import queue
+
+    qg = _queue_git()
+    click.echo(queue.render_log(queue.history(qg, queue.load(qg), limit)))
+
+
 # -- run and test: the output limiter ---------------------------------------------------------
 
 # `patchpack run pytest -x`: everything from the command on is the command's, not ours.

@@ -1,0 +1,114 @@
+"""Throughput of the queue against `git am`: N micro-patches on a repository of F files.
+
+Both sides start from the same commit and end at the same tree. patchpack queues the patches
+with one `patchpack add MBOX` and commits them with one `patchpack apply --all` (a `git commit`
+per patch, so the commit hooks run); the baseline is one `git am MBOX`. Every hook each side
+can run is installed as the same tiny shell script, and the script logs its name, so the hooks
+that really ran are printed.
+
+    python bench/queue_throughput.py            # 100 patches on 3,000 files (under a minute)
+    python bench/queue_throughput.py --full     # 500 patches on 3,000 files, as issue 3 asks
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HOOKS = ["pre-commit", "prepare-commit-msg", "commit-msg", "post-commit",  # git commit
+         "applypatch-msg", "pre-applypatch", "post-applypatch"]            # git am
+ENV = {**os.environ, "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+       "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com",
+       "GIT_CONFIG_NOSYSTEM": "1", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, env=ENV, check=True, capture_output=True,
+                          text=True).stdout
+
+
+def build(root: Path, files: int, patches: int) -> tuple[Path, str]:
+    """A repository of ``files`` files and an mbox of ``patches`` small patches on top of it."""
+    repo = root / "origin"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    for i in range(files):
+        path = repo / f"src/m{i % 50:02d}/f{i:05d}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"def f{i}_{k}():\n    return {k}\n\n" for k in range(15)))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    for n in range(patches):
+        i = (n * 7) % files
+        path = repo / f"src/m{i % 50:02d}/f{i:05d}.py"
+        text = path.read_text().replace("    return 3\n", f"    return 3 + {n}\n", 1)
+        path.write_text(text + f"\ndef added_{n}():\n    return {n}\n")
+        git(repo, "commit", "-q", "-am", f"Patch {n}")
+    mbox = root / "series.mbox"
+    mbox.write_text(git(repo, "format-patch", "--stdout", f"HEAD~{patches}"))
+    return repo, git(repo, "rev-parse", "HEAD^{tree}").strip()
+
+
+def clone(root: Path, origin: Path, name: str) -> Path:
+    repo = root / name
+    git(root, "clone", "-q", str(origin), str(repo))
+    git(repo, "reset", "-q", "--hard", git(origin, "rev-list", "--max-parents=0", "HEAD").strip())
+    for hook in HOOKS:
+        path = repo / ".git" / "hooks" / hook
+        path.write_text(f'#!/bin/sh\necho {hook} >> "$(git rev-parse --git-dir)/hooks.log"\n')
+        path.chmod(0o755)
+    return repo
+
+
+def ran(repo: Path) -> str:
+    log = repo / ".git" / "hooks.log"
+    counts = collections.Counter(log.read_text().split()) if log.exists() else {}
+    return ", ".join(f"{hook} x{n}" for hook, n in sorted(counts.items())) or "none"
+
+
+def timed(repo: Path, *argv: str, stdin: Path | None = None) -> float:
+    start = time.perf_counter()
+    with open(stdin) if stdin else open(os.devnull) as data:
+        subprocess.run(argv, cwd=repo, env=ENV, stdin=data, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--full", action="store_true", help="500 patches (the issue's size)")
+    parser.add_argument("--patches", type=int, help="number of patches (default 100)")
+    parser.add_argument("--files", type=int, default=3000, help="files in the repository")
+    args = parser.parse_args()
+    patches = args.patches or (500 if args.full else 100)
+    with tempfile.TemporaryDirectory(prefix="patchpack-bench-") as tmp:
+        root = Path(tmp)
+        origin, expected = build(root, args.files, patches)
+        mbox = root / "series.mbox"
+
+        am = clone(root, origin, "am")
+        am_s = timed(am, "git", "am", "-q", str(mbox))
+        assert git(am, "rev-parse", "HEAD^{tree}").strip() == expected
+
+        pp = clone(root, origin, "pp")
+        patchpack = [sys.executable, "-m", "patchpack"]
+        add_s = timed(pp, *patchpack, "add", str(mbox))
+        apply_s = timed(pp, *patchpack, "apply", "--all")
+        assert git(pp, "rev-parse", "HEAD^{tree}").strip() == expected
+        am_hooks, pp_hooks = ran(am), ran(pp)
+
+    per = lambda seconds: seconds * 1000 / patches  # noqa: E731
+    print(f"{patches} patches on a repository of {args.files} files")
+    print(f"git am (baseline)            {per(am_s):7.1f} ms/patch   hooks: {am_hooks}")
+    print(f"patchpack add + apply --all  {per(add_s + apply_s):7.1f} ms/patch   "
+          f"(add {per(add_s):.1f}, apply {per(apply_s):.1f})   hooks: {pp_hooks}")
+    print(f"ratio patchpack / git am     {(add_s + apply_s) / am_s:7.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""Putting changes on the queue: `patchpack add` (a diff, a plain `diff -u`, mails, an mbox)
+and `patchpack split` (the uncommitted changes of the work tree)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from patchpack import diffs, queue, split
+from patchpack.diffs import Limits
+from patchpack.errors import BadInput, Failed
+from patchpack.git import DoesNotFit, Oid, Patcher, QueueGit, encode
+from patchpack.queue import Op, Patch, State
+
+_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+@dataclass(frozen=True)
+class Added:
+    state: State
+    patches: tuple[Patch, ...]
+
+
+@dataclass(frozen=True)
+class _Change:
+    diff: str
+    title: str
+    author: str | None
+
+
+def add(qg: QueueGit, *, text: str, source: str, title: str | None, limits: Limits,
+        split_big: bool) -> Added:
+    """Queue the change(s) in ``text``: refused (nothing queued) if one does not fit the tree it
+    targets, or is over ``limits`` without ``split_big``."""
+    head = queue.require_head(qg.repo)
+    mails = diffs.split_mails(text)
+    if mails is None:
+        diffs.measure_input(text, source=source)
+        changes = [_Change(text, title or f"Change from {source}", None)]
+    else:
+        changes = [_Change(m.diff, title or m.title or f"Change from {source}", m.author)
+                   for m in mails]
+    with qg.patcher() as patcher:
+        base, tree = _first_fit(qg, patcher, head, changes[0].diff, _label(source, 1, changes))
+        singles, trees = [], []
+        for n, change in enumerate(changes, 1):
+            if n > 1:
+                tree = _fit(qg, patcher, tree, change.diff, _label(source, n, changes))
+            if tree == (trees[-1] if trees else qg.tree_of(base)):
+                raise Failed(f"{_label(source, n, changes)} changes nothing")
+            singles.append(qg.create_commit(tree, [singles[-1] if singles else base],
+                                            change.title, change.author))
+            trees.append(tree)
+    patches: list[Patch] = []
+    measured = split.measured(qg, singles, [c.title for c in changes])
+    for n, (single, change) in enumerate(zip(measured, changes), 1):
+        if len(single.files) <= limits.max_files and single.lines <= limits.max_lines:
+            patches.append(single)
+            continue
+        if not split_big:
+            raise Failed(
+                f"{_label(source, n, changes)} is over the micro-patch limits "
+                f"({len(single.files)} files, {single.lines} diff lines; at most "
+                f"{limits.max_files} files and {limits.max_lines} lines)",
+                hint="queue it cut into micro-patches with `patchpack add --split`")
+        # The next mail's commit keeps this one as parent: same tree as the last piece.
+        parent = qg.commit_info(single.commit).parents[0]
+        patches += split.cut(qg, parent, trees[n - 1], title=change.title,
+                             author=change.author, limits=limits)
+    state = queue.append(qg, patches, Op("add", f"{len(patches)} from {source}",
+                                         head_before=head))
+    return Added(state, tuple(patches))
+
+
+def split_worktree(qg: QueueGit, *, title: str, limits: Limits, untracked: bool) -> Added:
+    """Queue the work tree's uncommitted changes as micro-patches and return it to HEAD."""
+    head = queue.require_head(qg.repo)
+    busy = qg.operation_in_progress()
+    if busy:
+        raise Failed(f"a {busy} is in progress", hint=f"finish or abort the {busy} first")
+    index_tree = qg.index_tree()
+    worktree = qg.worktree_tree(untracked=untracked)
+    if worktree == qg.tree_of(head):
+        raise Failed("nothing to split: the work tree is at HEAD",
+                     hint="make changes first, or queue a diff with `patchpack add FILE`")
+    for path in qg.paths_between(qg.tree_of(head), worktree):
+        _check_path(qg, qg.tree_of(head), path)
+    patches = split.cut(qg, head, worktree, title=title, author=None, limits=limits)
+    op = Op("split", f"{len(patches)} from the work tree", head_before=head,
+            index_tree=index_tree, worktree_tree=worktree)
+    state = queue.append(qg, patches, op)
+    # The changes are safe in the queue now; `undo` puts them back.
+    qg.add_all(untracked=untracked)
+    qg.reset_hard(head)
+    return Added(state, tuple(patches))
+
+
+# -- fitting a diff to a tree --------------------------------------------------------------------
+
+
+def _label(source: str, n: int, changes: list[_Change]) -> str:
+    return f"{source} patch {n}/{len(changes)}" if len(changes) > 1 else source
+
+
+def _first_fit(qg: QueueGit, patcher: Patcher, head: Oid, diff: str,
+               label: str) -> tuple[Oid, Oid]:
+    """What a new diff was made against and the tree it makes: HEAD, or else the end of the
+    queued series (a diff written on top of patches still in the queue)."""
+    try:
+        return head, _fit(qg, patcher, qg.tree_of(head), diff, label)
+    except DiffRefused as refused:
+        queued = queue.load(qg).queued()
+        if not queued:
+            raise
+        try:
+            tip = queued[-1].commit
+            return tip, _fit(qg, patcher, qg.tree_of(tip), diff, label)
+        except DiffRefused:
+            raise refused from None
+
+
+class DiffRefused(Failed):
+    """A diff does not apply to the tree it targets."""
+
+
+def _fit(qg: QueueGit, patcher: Patcher, tree: Oid, diff: str, label: str) -> Oid:
+    """The tree ``diff`` makes of ``tree``, after the safety checks on every path it names."""
+    text = _gitify(diff, lambda path: qg.entry(tree, path) is not None)
+    for pf in diffs.parse(text):
+        for name in (pf.source_file, pf.target_file):
+            if name and name != "/dev/null":
+                _check_path(qg, tree, _unquote(name)[2:])
+    try:
+        return patcher.apply(tree, encode(text))
+    except DoesNotFit as e:
+        if "invalid path" in e.message or "beyond a symbolic link" in e.message:
+            raise BadInput(f"{label}: unsafe path: {e.message}") from None
+        raise DiffRefused(f"{label} does not apply to the tree it targets:\n{e.message}"
+                     f"{_failed_hunk(text, e.message)}",
+                     hint="regenerate the diff against HEAD (`git diff`), then add it again"
+                     ) from None
+
+
+def _failed_hunk(text: str, message: str) -> str:
+    m = re.search(r"patch failed: (.+):(\d+)", message)
+    if not m:
+        return ""
+    for pf in diffs.parse(text):
+        if _unquote(pf.target_file)[2:] == m[1] or _unquote(pf.source_file)[2:] == m[1]:
+            for hunk in pf:
+                if hunk.source_start == int(m[2]):
+                    return f"\nthe hunk that failed:\n{str(hunk).rstrip()}"
+    return ""
+
+
+def _gitify(diff: str, exists: Callable[[str], bool]) -> str:
+    """A git-style diff (`a/` and `b/` prefixes) of a git diff, a `diff -u` or a `diff -ru`;
+    ``exists`` tells which of two names is the file the change is to (as patch(1) does)."""
+    if re.search(r"^diff --git ", diff, re.MULTILINE):
+        return diff
+    out = []
+    for pf in diffs.parse(diff):
+        old, new = _plain_name(pf.source_file), _plain_name(pf.target_file)
+        if old and new and "/" in old and "/" in new and old.split("/")[0] != new.split("/")[0]:
+            old, new = old.split("/", 1)[1], new.split("/", 1)[1]  # diff -ru old/ new/
+        elif old and new and old != new:
+            old = new = old if exists(old) else new  # diff -u file file.new
+        path = new or old
+        out.append(f"diff --git a/{path} b/{path}\n")
+        if old is None:
+            out.append("new file mode 100644\n")
+        if new is None:
+            out.append("deleted file mode 100644\n")
+        out.append(f"--- {'a/' + path if old else '/dev/null'}\n")
+        out.append(f"+++ {'b/' + path if new else '/dev/null'}\n")
+        out.extend(str(hunk) for hunk in pf)
+    return "".join(out)
+
+
+def _plain_name(name: str) -> str | None:
+    name = _unquote(name.strip())
+    if name == "/dev/null":
+        return None
+    return name[2:] if name.startswith(("a/", "b/")) else name
+
+
+def _unquote(name: str) -> str:
+    """A path as git quotes it (``"a/\\303\\244"``), unquoted."""
+    if not (len(name) >= 2 and name.startswith('"') and name.endswith('"')):
+        return name
+    raw = bytearray()
+    body, i = name[1:-1], 0
+    while i < len(body):
+        if body[i] == "\\" and i + 1 < len(body):
+            if body[i + 1] in "01234567":
+                raw.append(int(body[i + 1:i + 4], 8))
+                i += 4
+                continue
+            raw.append(_ESCAPES.get(body[i + 1], ord(body[i + 1])))
+            i += 2
+            continue
+        raw += encode(body[i])
+        i += 1
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _check_path(qg: QueueGit, tree: Oid, path: str) -> None:
+    """BadInput (exit 2) for a path that would write outside the repository, into ``.git``,
+    through a symbolic link, or that git refuses."""
+    why = None
+    parts = path.split("/")
+    if not path or "\0" in path:
+        why = "an empty path or a NUL byte"
+    elif path.startswith("/"):
+        why = "an absolute path"
+    elif any(p in ("", ".", "..") for p in parts):
+        why = "a path that climbs out of the repository or has empty components"
+    elif any(p.lower().rstrip(". ") == ".git" for p in parts):
+        why = "a path into .git"
+    else:
+        for k in range(1, len(parts)):
+            found = qg.entry(tree, "/".join(parts[:k]))
+            if found and found[1] == 0o120000:
+                why = f"a path through the symbolic link {'/'.join(parts[:k])}"
+                break
+    if why:
+        raise BadInput(f"unsafe path {path!r}: {why}; nothing was queued",
+                       hint="fix the paths in the diff and add it again")

@@ -1,0 +1,358 @@
+"""The micro-patch queue, kept in git refs.
+
+``refs/patchpack/queue/<branch>`` points at a *state commit*. Its tree holds ``queue.json``, the
+series in order; each micro-patch is a real commit whose parent is what it was made against.
+Every operation writes a new state commit whose first parent is the previous state and whose
+other parents are the patch commits it added, so every patch ever queued stays reachable through
+`git gc`, and the ref moves once, checking its old value. ``log`` walks that history and ``undo``
+goes back along it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from patchpack.errors import BadInput, Failed
+from patchpack.git import FILE_MODE, TREE_MODE, Oid, QueueGit, RefMoved, Repo
+from patchpack.tokens import Counter
+
+PREFIX = "refs/patchpack/queue/"
+DETACHED = "detached"
+_STATE_FILE = "queue.json"
+_VERSION = 1
+_RETRIES = 20
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One micro-patch of the series."""
+
+    commit: Oid
+    """The patch commit: its parent is what it was made against, its tree the result."""
+    title: str
+    files: tuple[str, ...]
+    lines: int
+    """Diff lines of the patch commit, as `patchpack check` measures them."""
+    state: str = "queued"
+    """``queued``, ``applied``, or ``skipped`` (already contained in HEAD when applied)."""
+    applied_as: Oid | None = None
+    """The commit `apply` made of it."""
+
+
+@dataclass(frozen=True)
+class Op:
+    """What made a queue state; enough to undo it."""
+
+    kind: str
+    """``add``, ``split``, ``apply``, ``drop`` or ``undo``."""
+    summary: str
+    head_before: Oid | None = None
+    head_after: Oid | None = None
+    index_tree: Oid | None = None
+    """``split``: the index as it was, to give it back on undo."""
+    worktree_tree: Oid | None = None
+    """``split``: the work tree as it was, to give it back on undo."""
+    restores: Oid | None = None
+    """``undo``: the state whose series this one carries."""
+
+
+@dataclass(frozen=True)
+class State:
+    name: str
+    """The queue's name: the branch, or ``detached``."""
+    oid: Oid | None
+    """The state commit; None when the queue does not exist yet."""
+    patches: tuple[Patch, ...] = ()
+    op: Op | None = None
+    previous: Oid | None = None
+
+    @property
+    def ref(self) -> str:
+        return PREFIX + self.name
+
+    def next_position(self) -> int | None:
+        """1-based position of the next queued patch, or None when nothing is queued."""
+        for i, patch in enumerate(self.patches, 1):
+            if patch.state == "queued":
+                return i
+        return None
+
+    def queued(self) -> list[Patch]:
+        return [p for p in self.patches if p.state == "queued"]
+
+
+# -- storage ---------------------------------------------------------------------------------------
+
+
+def queue_name(repo: Repo) -> str:
+    return repo.branch() or DETACHED
+
+
+def load(qg: QueueGit, name: str | None = None, *, oid: Oid | None = None) -> State:
+    """The queue's current state (or the state commit ``oid``)."""
+    name = name or queue_name(qg.repo)
+    if oid is None:
+        oid = qg.ref(PREFIX + name)
+        if oid is None:
+            return State(name, None)
+    info = qg.commit_info(oid)
+    found = qg.entry(info.tree, _STATE_FILE)
+    if found is None:
+        raise BadInput(f"{PREFIX + name} does not point at a patchpack queue state ({oid[:12]})")
+    data = json.loads(qg.read_blob(found[0]))
+    return State(
+        name=name,
+        oid=oid,
+        patches=tuple(Patch(**{**p, "files": tuple(p["files"])}) for p in data["patches"]),
+        op=Op(**data["op"]),
+        previous=data.get("previous"),
+    )
+
+
+def save(qg: QueueGit, current: State, patches: Sequence[Patch], op: Op,
+         *, new_commits: Sequence[Oid] = ()) -> State:
+    """Write a new state after ``current`` and move the ref from ``current.oid`` (RefMoved)."""
+    data = {
+        "version": _VERSION,
+        "previous": current.oid,
+        "op": _fields(op),
+        "patches": [_fields(p) for p in patches],
+    }
+    entries = {_STATE_FILE: (qg.write_blob(json.dumps(data, separators=(",", ":")).encode()),
+                             FILE_MODE)}
+    # The split's snapshot trees hang off the state tree so that gc keeps them.
+    if op.index_tree:
+        entries["index"] = (op.index_tree, TREE_MODE)
+    if op.worktree_tree:
+        entries["worktree"] = (op.worktree_tree, TREE_MODE)
+    parents = ([current.oid] if current.oid else []) + list(dict.fromkeys(new_commits))
+    oid = qg.create_commit(qg.flat_tree(entries), parents, f"patchpack {op.kind}: {op.summary}")
+    qg.move_ref(current.ref, oid, current.oid, f"patchpack {op.kind}: {op.summary}")
+    return State(current.name, oid, tuple(patches), op, current.oid)
+
+
+def _fields(value: Patch | Op) -> dict[str, object]:
+    # Not dataclasses.asdict: it deep-copies, and apply --all saves the whole series per patch.
+    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)
+            if getattr(value, f.name) is not None}
+
+
+def update(qg: QueueGit, change: Callable[[State], tuple[list[Patch], Op, Sequence[Oid]]],
+           name: str | None = None) -> State:
+    """Apply ``change`` to the current state and save it, starting again if another process
+    moved the queue in between (the change is recomputed on the state that won)."""
+    for _ in range(_RETRIES):
+        current = load(qg, name)
+        patches, op, new_commits = change(current)
+        try:
+            return save(qg, current, patches, op, new_commits=new_commits)
+        except RefMoved:
+            continue
+    raise Failed("the queue kept changing under patchpack (other processes are writing it)",
+                 hint="run the command again")
+
+
+def append(qg: QueueGit, patches: Sequence[Patch], op: Op) -> State:
+    """Put ``patches`` at the end of the series."""
+    commits = [p.commit for p in patches]
+    return update(qg, lambda s: ([*s.patches, *patches], op, commits))
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listed:
+    position: int
+    patch: Patch
+    tokens: int
+
+
+def listing(qg: QueueGit, state: State, counter: Counter) -> list[Listed]:
+    """The series with the tokens of each patch text."""
+    texts = qg.commit_diffs([p.commit for p in state.patches])
+    return [Listed(i, p, counter.count(texts[p.commit])) for i, p in enumerate(state.patches, 1)]
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A patch replayed onto HEAD: the tree it gives, or the paths that conflict."""
+
+    tree: Oid | None
+    conflicts: tuple[str, ...]
+    moved: bool
+    """HEAD is not what the patch was made against: a 3-way merge was needed."""
+
+
+def replay(qg: QueueGit, patch: Patch, head: Oid) -> Replay:
+    info = qg.commit_info(patch.commit)
+    base = qg.tree_of(info.parents[0]) if info.parents else qg.empty_tree()
+    head_tree = qg.tree_of(head)
+    if head_tree == base:
+        return Replay(info.tree, (), False)
+    tree, conflicts = qg.merge(base, head_tree, info.tree)
+    return Replay(tree, tuple(conflicts), True)
+
+
+@dataclass(frozen=True)
+class Next:
+    position: int
+    total: int
+    patch: Patch
+    diff: str
+    note: str | None
+
+
+def next_patch(qg: QueueGit, state: State) -> Next:
+    """The next queued patch and the diff `apply` will commit for it."""
+    position = state.next_position()
+    if position is None:
+        raise Failed("queue empty: nothing to apply",
+                     hint="queue a change with `patchpack add FILE` or `patchpack split`")
+    patch = state.patches[position - 1]
+    head = require_head(qg.repo)
+    result = replay(qg, patch, head)
+    note = None
+    if result.tree is None:
+        diff = qg.commit_diffs([patch.commit])[patch.commit]
+        note = f"conflicts with HEAD in {', '.join(result.conflicts)}: apply will refuse it"
+    elif result.moved:
+        diff = qg.diff_trees(qg.tree_of(head), result.tree)
+        note = "HEAD moved since this patch was made; the diff is the patch replayed onto HEAD"
+    else:
+        diff = qg.commit_diffs([patch.commit])[patch.commit]
+    return Next(position, len(state.patches), patch, diff, note)
+
+
+def history(qg: QueueGit, state: State, limit: int | None = None) -> list[State]:
+    """The queue's states, newest first."""
+    out: list[State] = []
+    oid = state.oid
+    while oid is not None and (limit is None or len(out) < limit):
+        found = load(qg, state.name, oid=oid)
+        out.append(found)
+        oid = found.previous
+    return out
+
+
+# -- changing ---------------------------------------------------------------------------------------
+
+
+def drop(qg: QueueGit, position: int | None) -> Patch:
+    """Take a queued patch off the series (the next one by default); undo brings it back."""
+    dropped: list[Patch] = []
+
+    def change(state: State) -> tuple[list[Patch], Op, Sequence[Oid]]:
+        where = position if position is not None else state.next_position()
+        if where is None:
+            raise Failed("queue empty: nothing to drop")
+        if not 1 <= where <= len(state.patches):
+            raise BadInput(f"no patch {where}: the queue has {len(state.patches)}",
+                           hint="see the positions with `patchpack list`")
+        patch = state.patches[where - 1]
+        if patch.state != "queued":
+            raise Failed(f"patch {where} is {patch.state}, not queued: drop takes queued patches",
+                         hint="undo the apply with `patchpack undo`, or `git revert` its commit")
+        dropped[:] = [patch]
+        rest = [p for i, p in enumerate(state.patches, 1) if i != where]
+        return rest, Op("drop", f"{where}/{len(state.patches)} {patch.title}"), ()
+
+    update(qg, change)
+    return dropped[0]
+
+
+def undo(qg: QueueGit) -> tuple[State, Op]:
+    """Go back to the queue state before the last operation, and undo what it did outside
+    the queue: a split gives the work tree back, an apply moves HEAD back."""
+    current = load(qg)
+    undone: State | None = current
+    if current.op is not None and current.op.kind == "undo":
+        # An undo carries an older state: undoing again goes one step further back.
+        undone = load(qg, oid=current.op.restores) if current.op.restores else None
+    if undone is None or undone.op is None:
+        raise Failed("nothing to undo: the queue is at its beginning",
+                     hint="see its history with `patchpack log`")
+    before = load(qg, oid=undone.previous) if undone.previous else State(current.name, None)
+    op = undone.op
+    head = require_head(qg.repo)
+    if op.kind == "apply" and op.head_before and op.head_after:
+        if head != op.head_after:
+            raise Failed(
+                f"HEAD moved since that apply (it is {head[:12]}, the apply left "
+                f"{op.head_after[:12]}): undo will not move it back",
+                hint="move HEAD yourself with `git reset --keep` and drop patches as needed")
+        qg.reset_keep(op.head_before)
+    if op.kind == "split" and op.worktree_tree and op.index_tree:
+        if head != op.head_before:
+            raise Failed("HEAD moved since the split: undo the later operations first",
+                         hint="see them with `patchpack log`")
+        # git refuses, changing nothing, if a file the split emptied has changed since.
+        qg.switch_tree(qg.tree_of(head), op.worktree_tree)
+        qg.read_index(op.index_tree)
+    saved = save(qg, current, before.patches, Op("undo", f"{op.kind} {op.summary}",
+                                                restores=before.oid))
+    return saved, op
+
+
+def require_head(repo: Repo) -> Oid:
+    head = repo.head_oid()
+    if head is None:
+        raise BadInput("this repository has no commits yet: the queue needs a HEAD to work on",
+                       hint="make a first commit, e.g. `git commit --allow-empty -m init`")
+    return head
+
+
+# -- rendering: every line the queue commands print is made here -----------------------------------
+
+
+def render_list(rows: Sequence[Listed], counter_name: str) -> str:
+    if not rows:
+        return "queue empty"
+    width = len(str(len(rows)))
+    out = []
+    for r in rows:
+        out.append(f"{r.position:>{width}}/{len(rows)}  {r.patch.state:<7}  "
+                   f"{r.patch.lines:>4} lines  {r.tokens:>5} tokens  {r.patch.title}")
+        if ", ".join(r.patch.files) not in r.patch.title:
+            out.append(" " * (width * 2 + 3) + ", ".join(r.patch.files))
+    out.append(f"(tokens counted with {counter_name})")
+    return "\n".join(out)
+
+
+def list_json(rows: Sequence[Listed], counter_name: str) -> str:
+    return json.dumps({
+        "counter": counter_name,
+        "patches": [{"position": r.position, "state": r.patch.state, "title": r.patch.title,
+                     "files": list(r.patch.files), "diff_lines": r.patch.lines,
+                     "tokens": r.tokens, "commit": r.patch.commit,
+                     "applied_as": r.patch.applied_as} for r in rows],
+    }, indent=2)
+
+
+def render_next(n: Next) -> str:
+    head = [f"{n.position}/{n.total}  {n.patch.title}",
+            f"files: {', '.join(n.patch.files)}  ({n.patch.lines} diff lines)"]
+    if n.note:
+        head.append(f"note: {n.note}")
+    return "\n".join(head) + "\n\n" + n.diff.rstrip("\n")
+
+
+def next_json(n: Next) -> str:
+    return json.dumps({"position": n.position, "total": n.total, "title": n.patch.title,
+                       "files": list(n.patch.files), "diff_lines": n.patch.lines,
+                       "commit": n.patch.commit, "note": n.note, "diff": n.diff}, indent=2)
+
+
+def render_log(states: Sequence[State]) -> str:
+    if not states:
+        return "no queue history"
+    out = []
+    for s in states:
+        assert s.oid is not None and s.op is not None
+        queued = len(s.queued())
+        out.append(f"{s.oid[:12]}  {s.op.kind:<5}  {s.op.summary}  "
+                   f"[{queued} queued, {len(s.patches) - queued} applied]")
+    return "\n".join(out)

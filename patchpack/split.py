@@ -1,0 +1,258 @@
+"""Cut a change (one tree into another) into micro-patches within the limits.
+
+The change is read as git sees it (`git diff -M -U0`: its files and the exact lines it edits),
+each file's edits are cut into *atoms* of at most one removed and one added line, and atoms are
+packed greedily, in file order, into pieces whose diff (3 lines of context, headers included)
+fits the limits. A piece is a tree: the file as it is after the piece's last atom is the new
+text up to that point followed by the old text from there, so applying the pieces in order ends
+exactly at the target tree. Each piece is then measured by git, as `patchpack check` will
+measure the commit it becomes; in the rare case git lays a piece's diff out longer than the
+estimate, the change is cut again with a smaller budget.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from patchpack import diffs
+from patchpack.diffs import Limits
+from patchpack.errors import Failed
+from patchpack.git import Oid, QueueGit
+from patchpack.queue import Patch
+
+_CONTEXT = 3
+_LINK_OR_MODULE = (0o120000, 0o160000)
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Atom:
+    """A smallest edit: old lines [o1, o2) become new lines [n1, n2)."""
+
+    o1: int
+    o2: int
+    n1: int
+    n2: int
+
+
+@dataclass
+class FileWork:
+    """One file of the change and how it can be cut."""
+
+    path: str
+    old_path: str | None
+    old: list[bytes]
+    new: list[bytes]
+    atoms: list[Atom]
+    new_entry: tuple[Oid, int] | None
+    """The file in the target tree, or None when the change deletes it."""
+    old_mode: int | None
+    atomic: bool = False
+    """Binary, a link, a submodule, a pure rename: one piece, on its own."""
+    added_text: bytes = b""
+    extra_header: int = 0
+
+    def cost(self, i: int, j: int) -> int:
+        """Estimated diff lines of atoms [i, j) of this file (git's layout, 3 lines of context)."""
+        if self.atomic:
+            return 6
+        creates = i == 0 and self.old_mode is None
+        deletes = j == len(self.atoms) and self.new_entry is None
+        header = 5 if creates or deletes else 4
+        header += self.extra_header if i == 0 else 0
+        if not self.atoms:
+            return 3 + (self.extra_header if i == 0 else 0)
+        run = self.atoms[i:j]
+        lines = header + 1 + sum(a.o2 - a.o1 + a.n2 - a.n1 for a in run)
+        lines += min(_CONTEXT, run[0].n1)
+        for a, b in zip(run, run[1:]):
+            gap = b.o1 - a.o2
+            lines += gap if gap <= 2 * _CONTEXT else 2 * _CONTEXT + 1
+        after = len(self.old) - run[-1].o2
+        lines += min(_CONTEXT, after)
+        if after <= _CONTEXT and (_no_eol(self.old) or _no_eol(self.new)):
+            lines += 2  # "\ No newline at end of file"
+        return lines
+
+    def text_after(self, j: int) -> bytes:
+        """The file's text once atoms [0, j) are in."""
+        if j == 0:
+            return b"".join(self.old)
+        last = self.atoms[j - 1]
+        return b"".join(self.new[: last.n2] + self.old[last.o2:])
+
+
+def cut(qg: QueueGit, base: Oid, target: Oid, *, title: str, author: str | None,
+        limits: Limits) -> list[Patch]:
+    """Micro-patch commits from commit ``base`` to tree ``target``, chained, each within
+    ``limits``; the last one's tree is ``target``. Titles read ``<title> (3/7): <files>``."""
+    works = _order(_read(qg, qg.tree_of(base), target))
+    budget = limits.max_lines
+    for _ in range(4):
+        patches = _commit(qg, base, _pack(works, Limits(limits.max_files, budget)), title, author)
+        over = max((p.lines - limits.max_lines for p in patches), default=0)
+        if over <= 0 and all(len(p.files) <= limits.max_files for p in patches):
+            assert not patches or qg.commit_info(patches[-1].commit).tree == target
+            return patches
+        budget -= max(over, 1)
+    raise Failed("could not cut the change within the limits",
+                 hint="cut it by hand: `git add -p` part of it and `patchpack split` the rest")
+
+
+def measured(qg: QueueGit, commits: Sequence[Oid], titles: Sequence[str]) -> list[Patch]:
+    """Patches for ``commits``, measured as `patchpack check` measures a commit."""
+    texts = qg.commit_diffs(commits)
+    out = []
+    for oid, title in zip(commits, titles):
+        m = diffs.measure(texts[oid])
+        out.append(Patch(oid, title, tuple(f.path for f in m.files), m.lines))
+    return out
+
+
+# -- reading the change ------------------------------------------------------------------------------
+
+
+def _read(qg: QueueGit, base: Oid, target: Oid) -> list[FileWork]:
+    chunks = re.split(r"^(?=diff --git )", qg.diff_trees(base, target, context=0),
+                      flags=re.MULTILINE)[1:]
+    works = []
+    for change, chunk in zip(qg.changes(base, target), chunks):
+        old_path = change.old_path or change.path
+        old_entry = qg.entry(base, old_path) if change.old_mode else None
+        new_entry = (change.new_blob, change.new_mode) if change.new_mode else None
+        binary = bool(re.search(r"^(Binary files |GIT binary patch)", chunk, re.MULTILINE))
+        if binary or change.old_mode in _LINK_OR_MODULE or change.new_mode in _LINK_OR_MODULE:
+            works.append(FileWork(change.path, change.old_path, [], [], [], new_entry,
+                                  change.old_mode, atomic=True))
+            continue
+        atoms = _atoms(chunk)
+        if change.old_path and old_entry:
+            # A rename with edits: the pure rename first, on its own, then the edits.
+            mode = new_entry[1] if new_entry else old_entry[1]
+            works.append(FileWork(change.path, change.old_path, [], [], [],
+                                  (old_entry[0], mode), old_entry[1], atomic=True))
+            if not atoms:
+                continue
+            old_entry = (old_entry[0], mode)
+        old = _lines(qg.read_blob(old_entry[0])) if old_entry else []
+        new = _lines(qg.read_blob(new_entry[0])) if new_entry else []
+        old_mode = old_entry[1] if old_entry else None
+        modes = 2 if old_mode and new_entry and old_mode != new_entry[1] else 0
+        works.append(FileWork(change.path, None, old, new, atoms, new_entry, old_mode,
+                              added_text=b"".join(new), extra_header=modes))
+    return works
+
+
+def _lines(data: bytes) -> list[bytes]:
+    """Lines with their endings kept, cut at ``\\n`` only (CR and other bytes stay put)."""
+    parts = data.split(b"\n")
+    out = [p + b"\n" for p in parts[:-1]]
+    return out + [parts[-1]] if parts[-1] else out
+
+
+def _no_eol(lines: list[bytes]) -> bool:
+    return bool(lines) and not lines[-1].endswith(b"\n")
+
+
+def _atoms(chunk: str) -> list[Atom]:
+    atoms = []
+    for m in _HUNK.finditer(chunk):
+        o_start, o_len = int(m[1]), int(m[2] if m[2] is not None else 1)
+        n_start, n_len = int(m[3]), int(m[4] if m[4] is not None else 1)
+        o1 = o_start - 1 if o_len else o_start
+        n1 = n_start - 1 if n_len else n_start
+        for k in range(max(o_len, n_len)):
+            atoms.append(Atom(o1 + min(k, o_len), o1 + min(k + 1, o_len),
+                              n1 + min(k, n_len), n1 + min(k + 1, n_len)))
+    return atoms
+
+
+def _order(works: list[FileWork]) -> list[FileWork]:
+    """git's path order, but each new file right after the first file that names it."""
+    new_files = [w for w in works if w.old_mode is None and not w.atomic and not w.old_path]
+    placed: set[int] = set()
+    out: list[FileWork] = []
+    for w in works:
+        if id(w) in placed:
+            continue
+        out.append(w)
+        placed.add(id(w))
+        for n in new_files:
+            stem = n.path.rsplit("/", 1)[-1].split(".", 1)[0].encode()
+            if id(n) not in placed and stem and n is not w and stem in w.added_text:
+                out.append(n)
+                placed.add(id(n))
+    return out
+
+
+# -- packing and building --------------------------------------------------------------------------
+
+Slice = tuple[FileWork, int, int]
+
+
+def _pack(works: Sequence[FileWork], limits: Limits) -> list[list[Slice]]:
+    pieces: list[list[Slice]] = []
+    current: list[Slice] = []
+    used = 0
+
+    def flush() -> None:
+        nonlocal current, used
+        if current:
+            pieces.append(current)
+        current, used = [], 0
+
+    for w in works:
+        n = len(w.atoms)
+        whole = w.cost(0, n)
+        if w.atomic:
+            flush()
+            pieces.append([(w, 0, 0)])
+            continue
+        if len(current) < limits.max_files and used + whole <= limits.max_lines:
+            current.append((w, 0, n))
+            used += whole
+            continue
+        flush()
+        i = 0
+        while True:
+            j = i + 1
+            while j < n and w.cost(i, j + 1) <= limits.max_lines:
+                j += 1
+            if n and w.cost(i, min(j, n)) > limits.max_lines:
+                raise Failed(f"cannot cut {w.path} within {limits.max_lines} diff lines",
+                             hint="raise the limit with `--max-lines`, or edit it by hand")
+            j = min(j, n) if n else 0
+            if j >= n:
+                current, used = [(w, i, n)], w.cost(i, n)
+                break
+            pieces.append([(w, i, j)])
+            i = j
+    flush()
+    return pieces
+
+
+def _commit(qg: QueueGit, base: Oid, packed: list[list[Slice]], title: str,
+            author: str | None) -> list[Patch]:
+    tree, parent = qg.tree_of(base), base
+    commits, titles = [], []
+    for k, slices in enumerate(packed, 1):
+        changes: dict[str, tuple[Oid, int] | None] = {}
+        for w, _, j in slices:
+            if w.old_path:
+                changes[w.old_path] = None
+            if w.atomic or (j == len(w.atoms) and w.new_entry is not None):
+                changes[w.path] = w.new_entry
+            elif j == len(w.atoms):
+                changes[w.path] = None
+            else:
+                mode = w.new_entry[1] if w.new_entry else w.old_mode
+                assert mode is not None
+                changes[w.path] = (qg.write_blob(w.text_after(j)), mode)
+        tree = qg.tree_with(tree, changes)
+        names = ", ".join(dict.fromkeys(w.path for w, _, _ in slices))
+        titles.append(title if len(packed) == 1 else f"{title} ({k}/{len(packed)}): {names}")
+        parent = qg.create_commit(tree, [parent], titles[-1], author)
+        commits.append(parent)
+    return measured(qg, commits, titles)

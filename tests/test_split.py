@@ -1,0 +1,152 @@
+"""Cutting changes into micro-patches: the round-trip property and the shapes of the cut."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import git, lines, write
+
+NAMES = ["a.py", "lib/b.txt", "lib/deep/c.md", "with space.txt", "ünï.txt", "d.crlf", "e.bin"]
+
+
+def _text(rng: random.Random, n: int, tag: str) -> bytes:
+    body = "".join(f"{tag} {rng.randrange(1000)} {i}\n" for i in range(n))
+    return body.encode()
+
+
+def _mutate(rng: random.Random, data: bytes) -> bytes:
+    rows = data.split(b"\n")
+    for _ in range(rng.randrange(1, 6)):
+        at = rng.randrange(len(rows) + 1)
+        kind = rng.choice(["insert", "delete", "replace"])
+        size = rng.choice([1, 2, 5, 40, 150])
+        new = [f"new {rng.randrange(10**6)}".encode() for _ in range(size)]
+        if kind == "insert":
+            rows[at:at] = new
+        elif kind == "delete":
+            del rows[at:at + size]
+        else:
+            rows[at:at + size] = new
+    return b"\n".join(rows)
+
+
+def _make_change(root: Path, rng: random.Random) -> None:
+    """A base commit, then an uncommitted change mixing every kind of edit."""
+    git(root, "init", "-q")
+    for name in NAMES:
+        data = _text(rng, rng.choice([0, 3, 30, 200]), name)
+        if name.endswith(".crlf"):
+            data = data.replace(b"\n", b"\r\n")
+        if name.endswith(".bin"):
+            data = bytes(rng.randrange(256) for _ in range(300)) + b"\0"
+        write(root / name, data)
+    write(root / "latin1.txt", "caf\xe9\n".encode("latin-1") * 20)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    for name in [*NAMES, "latin1.txt"]:
+        path = root / name
+        roll = rng.random()
+        if roll < 0.15:
+            path.unlink()
+        elif roll < 0.25:
+            target = root / "moved" / path.name
+            target.parent.mkdir(exist_ok=True)
+            path.rename(target)
+            if rng.random() < 0.5 and not name.endswith(".bin"):
+                target.write_bytes(target.read_bytes() + b"one more line\n")
+        elif roll < 0.35:
+            path.chmod(0o755)
+        elif name.endswith(".bin"):
+            path.write_bytes(bytes(rng.randrange(256) for _ in range(200)) + b"\0")
+        else:
+            path.write_bytes(_mutate(rng, path.read_bytes()))
+    for k in range(rng.randrange(0, 3)):
+        data = _text(rng, rng.choice([0, 10, 130, 300]), f"new{k}")
+        if rng.random() < 0.3:
+            data = data.rstrip(b"\n")  # no final newline
+        write(root / f"pkg/new_{k}.py", data)
+    if rng.random() < 0.5:
+        os.symlink("a.py", root / "link")
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), max_lines=st.sampled_from([40, 120]))
+def test_split_then_apply_all_reproduces_the_change(cli, seed: int, max_lines: int) -> None:
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        _make_change(root, rng)
+        git(root, "add", "-A")
+        expected = git(root, "write-tree").strip()
+        git(root, "reset", "-q")
+        old = os.getcwd()
+        os.chdir(root)
+        try:
+            base = git(root, "rev-parse", "HEAD").strip()
+            r = cli("split", "--max-lines", str(max_lines))
+            if expected == git(root, "rev-parse", "HEAD^{tree}").strip():
+                assert r.exit_code == 1  # nothing to split
+                return
+            assert r.exit_code == 0, r.stderr
+            assert git(root, "status", "--porcelain") == ""
+            r = cli("apply", "--all")
+            assert r.exit_code == 0, r.stderr
+            assert git(root, "rev-parse", "HEAD^{tree}").strip() == expected
+            r = cli("check", "--json", "--max-lines", str(max_lines), f"{base}..HEAD")
+            assert r.exit_code == 0, r.stdout
+            results = json.loads(r.stdout)["results"]
+            assert len(results) == int(git(root, "rev-list", "--count", f"{base}..HEAD"))
+        finally:
+            os.chdir(old)
+
+
+def test_a_new_file_goes_with_the_file_that_uses_it(committed: Path, cli) -> None:
+    write(committed / "app.py", "import helpers\n" + lines(30))
+    write(committed / "zeta.py", lines(80, "z"))
+    write(committed / "helpers.py", lines(20, "h"))
+    git(committed, "add", "app.py")
+    git(committed, "commit", "-q", "-m", "app")
+    write(committed / "app.py", "import helpers\nhelpers.go()\n" + lines(30))
+    write(committed / "util/helpers_extra.py", lines(5))
+    r = cli("split", "-m", "Use helpers")
+    assert r.exit_code == 0, r.stderr
+    r = cli("list", "--json")
+    files = [p["files"] for p in json.loads(r.stdout)["patches"]]
+    assert ["app.py", "helpers.py"] in files
+
+
+def test_one_hunk_too_big_is_cut_into_pieces_that_apply_in_turn(committed: Path, cli) -> None:
+    write(committed / "big.txt", lines(500, "old"))
+    git(committed, "add", "big.txt")
+    git(committed, "commit", "-q", "-m", "big")
+    write(committed / "big.txt", lines(500, "new"))
+    assert cli("split", "-m", "Rewrite").exit_code == 0
+    patches = json.loads(cli("list", "--json").stdout)["patches"]
+    assert len(patches) >= 9
+    assert all(p["diff_lines"] <= 120 and p["files"] == ["big.txt"] for p in patches)
+    assert patches[0]["title"] == f"Rewrite (1/{len(patches)}): big.txt"
+    assert cli("apply", "--all").exit_code == 0
+    assert (committed / "big.txt").read_text() == lines(500, "new")
+
+
+def test_binary_files_and_pure_renames_are_patches_of_their_own(committed: Path, cli) -> None:
+    write(committed / "old.txt", lines(40))
+    git(committed, "add", "old.txt")
+    git(committed, "commit", "-q", "-m", "old")
+    git(committed, "mv", "old.txt", "renamed.txt")
+    write(committed / "image.png", b"\x89PNG\0\1\2")
+    write(committed / "README.md", "# test\nmore\n")
+    assert cli("split").exit_code == 0
+    patches = json.loads(cli("list", "--json").stdout)["patches"]
+    assert ["image.png"] in [p["files"] for p in patches]
+    assert ["renamed.txt"] in [p["files"] for p in patches]
+    assert cli("apply", "--all").exit_code == 0
+    assert git(committed, "status", "--porcelain") == ""
