@@ -40,9 +40,14 @@ class Cadence:
         """Iterations left until the next reminder (None when reminders are off)."""
         return self.every - self.iterations % self.every if self.every else None
 
-    def as_dict(self) -> dict[str, int | None]:
+    @property
+    def reminder_due(self) -> bool:
+        """The last iteration was a reminder's: `next` repeats it until the next `apply`."""
+        return bool(self.every and self.iterations and self.iterations % self.every == 0)
+
+    def as_dict(self) -> dict[str, int | bool | None]:
         return {"iterations": self.iterations, "every": self.every,
-                "until_reminder": self.until_reminder}
+                "until_reminder": self.until_reminder, "reminder_due": self.reminder_due}
 
 
 def reminder(settings: Settings) -> str:

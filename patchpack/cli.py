@@ -581,9 +581,15 @@ def next_(as_json: bool) -> None:
     """The next queued micro-patch and the diff `patchpack apply` will commit."""
     from patchpack import queue
 
+    from patchpack import agents
+
     qg = _queue_git()
     found = queue.next_patch(qg, queue.load(qg))
     click.echo(queue.next_json(found) if as_json else queue.render_next(found))
+    settings = _settings(qg.repo)
+    if agents.cadence(qg.repo, settings).reminder_due:
+        click.echo(agents.reminder(settings), err=True)
+    _budget_line(qg.repo, settings)
 
 
 @cli.command()
@@ -592,21 +598,35 @@ def next_(as_json: bool) -> None:
 @click.option("--all", "all_", is_flag=True, help="Apply every queued patch, stopping at the "
               "first failure with everything before it committed.")
 @click.option("--no-verify", is_flag=True, help="Skip the pre-commit and commit-msg hooks.")
+@_over_budget_option
 @click.pass_context
-def apply(ctx: click.Context, count: int | None, all_: bool, no_verify: bool) -> None:
+def apply(ctx: click.Context, count: int | None, all_: bool, no_verify: bool,
+          over_budget: bool) -> None:
     """Commit the next queued micro-patch with `git commit`, so the hooks run.
 
     When HEAD moved since the patch was made it is replayed with a 3-way merge. On a conflict
     or a rejecting hook nothing changes and the exit code is 1.
     """
+    from patchpack import agents, ledger
     from patchpack import apply as applying
 
     if all_ and count is not None:
         raise BadInput("give -n N or --all, not both")
     qg = _queue_git()
+    settings = _settings(qg.repo)
+    agents.refuse_when_exhausted(agents.spend(qg.repo, settings), over_budget=over_budget)
     result = applying.apply(qg, count=None if all_ else (count or 1), verify=not no_verify,
-                            counter_spec=_settings(qg.repo).tokenizer)
+                            counter_spec=settings.tokenizer)
+    for done in result.commits:
+        # The post-commit hook, when installed, already moved what was pending; the patch's
+        # own entry (the tokens of its text) joins the same note.
+        ledger.add_pending(qg.repo, kind="apply", tokens_in=done.tokens, counter=done.counter)
+        ledger.attach_pending(qg.repo, done.commit)
     click.echo(applying.render(result))
+    reminder = agents.count_iteration(qg.repo, settings) if result.commits else None
+    if reminder:
+        click.echo(reminder, err=True)
+    _budget_line(qg.repo, settings)
     if result.failure is not None:
         click.echo(result.failure.render(), err=True)
         ctx.exit(result.failure.exit_code)

@@ -32,7 +32,8 @@ def test_reminder_at_iterations_2_4_6_and_not_between(committed: Path) -> None:
     assert (repo.git_dir / "patchpack" / "iterations").read_text() == "7\n"
     state = agents.cadence(repo, s)
     assert (state.iterations, state.until_reminder) == (7, 1)
-    assert state.as_dict() == {"iterations": 7, "every": 2, "until_reminder": 1}
+    assert state.as_dict() == {"iterations": 7, "every": 2, "until_reminder": 1,
+                               "reminder_due": False}
 
 
 def test_cadence_follows_settings(committed: Path) -> None:

@@ -38,3 +38,46 @@ def test_context_refuses_over_the_daily_budget_unless_told(committed, cli):
     assert "--over-budget" in refused.stderr
     assert pending_entries(committed) == before  # a refusal changes nothing
     assert cli("context", "--over-budget").exit_code == 0
+
+
+def queue_of(repo, n: int) -> None:
+    """Put n one-file micro-patches on the queue with `split`."""
+    for i in range(n):
+        write(repo / f"f{i}.txt", "".join(f"{i} {j}\n" for j in range(100)))
+
+
+def test_apply_prints_the_reminder_every_second_iteration_and_next_repeats_it(committed, cli):
+    queue_of(committed, 7)
+    assert cli("split", "-m", "seven files").exit_code == 0
+    reminder = "reminder: run /truncate 6 to keep the history short"
+    seen = []
+    for _ in range(7):
+        r = cli("apply")
+        assert r.exit_code == 0, r.stderr
+        seen.append(reminder in r.stderr)
+        if len(seen) < 7:
+            assert (reminder in cli("next").stderr) == seen[-1]
+    assert seen == [False, True, False, True, False, True, False]
+
+
+def test_apply_attaches_its_entry_and_pending_spend_to_the_commit(committed, cli):
+    queue_of(committed, 1)
+    cli("split")
+    cli("record", "--in", "900", "--out", "100", "--agent", "pack-leader")
+    assert cli("apply").exit_code == 0
+    note = git(committed, "notes", "--ref=patchpack", "show", "HEAD")
+    kinds = [json.loads(line)["kind"] for line in note.splitlines()]
+    assert kinds == ["request", "apply"]
+    assert pending_entries(committed) == []
+
+
+def test_apply_refuses_over_the_daily_budget(committed, cli):
+    queue_of(committed, 1)
+    cli("split")
+    git(committed, "config", "patchpack.dailyBudget", "100")
+    cli("record", "--in", "200", "--out", "0")
+    head = git(committed, "rev-parse", "HEAD")
+    refused = cli("apply")
+    assert refused.exit_code == 1 and "over budget" in refused.stderr
+    assert git(committed, "rev-parse", "HEAD") == head
+    assert cli("apply", "--over-budget").exit_code == 0
