@@ -383,7 +383,7 @@ class _Control:
         self.timed_out = False
         self.received: int | None = None
 
-    def _signal_group(self, sig: int) -> None:
+    def signal_group(self, sig: int) -> None:
         try:
             os.killpg(self.pid, sig)
         except (ProcessLookupError, PermissionError):
@@ -392,7 +392,7 @@ class _Control:
     def _on_signal(self, sig: int, _frame: Any) -> None:
         # Ctrl-C reaches only patchpack (the command has its own session): pass it on, and kill
         # outright at the second one.
-        self._signal_group(signal.SIGKILL if self.received is not None else sig)
+        self.signal_group(signal.SIGKILL if self.received is not None else sig)
         self.received = sig
 
     @contextmanager
@@ -418,10 +418,10 @@ class _Control:
         now = time.monotonic()
         if self.deadline is not None and now >= self.deadline and not self.timed_out:
             self.timed_out = True
-            self._signal_group(signal.SIGTERM)
+            self.signal_group(signal.SIGTERM)
             self.kill_at = now + TIMEOUT_GRACE
         elif self.kill_at is not None and now >= self.kill_at:
-            self._signal_group(signal.SIGKILL)
+            self.signal_group(signal.SIGKILL)
             self.kill_at = None
 
 
@@ -479,7 +479,7 @@ def _pump(proc: subprocess.Popen[bytes], limiter: Limiter, control: _Control) ->
     proc.stdout.close()
     proc.stderr.close()
     if control.timed_out:
-        control._signal_group(signal.SIGKILL)  # what is left of the group
+        control.signal_group(signal.SIGKILL)  # what is left of the group
     return proc.returncode
 
 
