@@ -698,35 +698,17 @@ def _run_limited(ctx: click.Context, argv: list[str], repo: Repo | None, setting
                  head: int | None, stats: bool) -> None:
     import signal
 
-    from patchpack import runlog, runner
+    from patchpack import workflow
 
-    limits = runner.Limits.make(lines=settings.output_lines, head=head,
-                                max_line_chars=settings.max_line_chars)
-    from patchpack import ledger
-
-    # Exact counts cost a tokenizer (~40 MB, 0.1 s) and a pass over the log (~18 MB/s): only
-    # when asked for, or when the repository keeps a ledger for them to go to.
-    record = repo is not None and ledger.in_use(repo)
-    counter = None
-    if stats or record:
-        from patchpack.tokens import get_counter
-
-        counter = get_counter(settings.tokenizer)
     sys.stdout.flush()
-    result = runner.run(argv, limits=limits,
-                        log_dir=runlog.log_dir(repo.git_dir if repo is not None else None),
-                        keep=settings.run_keep, timeout=settings.run_timeout or None,
-                        counter=counter, out=sys.stdout.buffer, err=sys.stderr.buffer)
+    result = workflow.run(argv, repo, settings, head=head, stats=stats,
+                          out=sys.stdout.buffer, err=sys.stderr.buffer)
     if result.timed_out:
         click.echo(f"patchpack: timed out after {settings.run_timeout:g}s; the command's "
                    "process group was killed", err=True)
     if result.interrupted_by is not None:
         name = signal.Signals(result.interrupted_by).name
         click.echo(f"patchpack: interrupted ({name} passed to the command)", err=True)
-    if record and result.tokens is not None:
-        assert repo is not None
-        ledger.add_pending(repo, kind="run", tokens_in=result.tokens.printed,
-                           saved=result.tokens.not_printed, counter=result.tokens.counter)
     if stats and result.tokens is not None:
         t = result.tokens
         click.echo(f"patchpack: run {result.run_id}: {result.lines:,} lines, printed "

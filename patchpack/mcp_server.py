@@ -9,8 +9,10 @@ the CLI's message, and the server goes on serving.
 from __future__ import annotations
 
 import inspect
+import io
 import json
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
 
-from patchpack import __version__, agents, intake, ledger, queue, workflow
+from patchpack import __version__, agents, intake, ledger, queue, runner, workflow
 from patchpack import apply as applying
 from patchpack import budget as budgeting
 from patchpack import check as checking
@@ -165,6 +167,33 @@ class Tools:
                           f"{queued} queued"])
         return text, {"queued": patches, "total_queued": queued}
 
+    def run(self, command: list[str], lines: int | None = None) -> Result:
+        """Run a command (argv list, no shell) with its output capped to LINES lines: the head
+        and the tail, failure lines from the middle kept, the full log kept on disk."""
+        if not command:
+            raise BadInput("command must name a program")
+        repo, settings = self.open()
+        return self._run(command, repo, Settings.load(repo.config_get, output_lines=lines))
+
+    def test(self, args: list[str] | None = None) -> Result:
+        """Run the test suite (`pytest -q --tb=short` plus ARGS, or patchpack.testCommand)
+        with its output capped."""
+        repo, settings = self.open()
+        argv = runner.argv_for_tests(settings.test_command or runner.DEFAULT_TEST_COMMAND,
+                                     args or ())
+        return self._run(argv, repo, settings)
+
+    def _run(self, argv: list[str], repo: Repo, settings: Settings) -> Result:
+        output = io.BytesIO()  # one buffer for both streams keeps their order
+        # stdin is the protocol's own pipe: the command must not read it.
+        result = workflow.run(argv, repo, settings, head=None, stats=False, out=output,
+                              err=output, stdin=subprocess.DEVNULL)
+        text = output.getvalue().decode("utf-8", "replace")
+        return f"{text}exit code {result.exit_code}; full log: {result.log}", {
+            "exit_code": result.exit_code, "run_id": result.run_id, "log": str(result.log),
+            "lines": result.lines, "printed_lines": result.printed_lines,
+            "timed_out": result.timed_out, "output": text}
+
     def record(self, tokens_in: int, tokens_out: int, model: str | None = None,
                agent: str | None = None, session: str | None = None,
                requests: int = 1) -> Result:
@@ -188,7 +217,7 @@ class Tools:
 
 
 TOOLS = ("check", "context", "queue_add", "queue_split", "queue_next", "queue_apply",
-         "queue_list", "queue_undo", "record", "budget")
+         "queue_list", "queue_undo", "run", "test", "record", "budget")
 
 
 def build_server(root: Path) -> MCPServer:

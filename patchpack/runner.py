@@ -425,10 +425,10 @@ class _Control:
             self.kill_at = None
 
 
-def _spawn(argv: Sequence[str]) -> subprocess.Popen[bytes]:
+def _spawn(argv: Sequence[str], stdin: int | None) -> subprocess.Popen[bytes]:
     try:
-        return subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
+        return subprocess.Popen(list(argv), stdin=stdin, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
     except FileNotFoundError:
         raise CommandNotFound(f"command not found: {argv[0]}",
                               hint="check the name and PATH, or use --shell 'SCRIPT'") from None
@@ -485,8 +485,10 @@ def _pump(proc: subprocess.Popen[bytes], limiter: Limiter, control: _Control) ->
 
 def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
         timeout: float | None, counter: Counter | None, out: BinaryIO, err: BinaryIO,
-        ) -> RunResult:
+        stdin: int | None = None) -> RunResult:
     """Run ``argv`` through the limiter; its summary goes to ``out``/``err`` as it was printed.
+
+    ``stdin`` is the command's standard input (None: patchpack's own).
 
     With a ``counter``, tokens of the full output and of what was printed are counted exactly
     (the full output from the kept log, after the command ends).
@@ -494,7 +496,7 @@ def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
     run_id, log_path, log = runlog.create(log_dir)
     with log:
         try:
-            proc = _spawn(argv)
+            proc = _spawn(argv, stdin)
         except PatchpackError:
             log_path.unlink()
             raise

@@ -4,14 +4,16 @@ an agent gets the same discipline whichever door it comes through."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import BinaryIO
 
-from patchpack import agents, ledger
+from patchpack import agents, ledger, runlog, runner
 from patchpack import apply as applying
 from patchpack import context as packing
 from patchpack.config import Settings
 from patchpack.git import QueueGit, Repo
-from patchpack.tokens import Counter
+from patchpack.tokens import Counter, get_counter
 
 
 @dataclass(frozen=True)
@@ -45,3 +47,23 @@ def context(repo: Repo, settings: Settings, request: packing.Request, counter: C
     pack = packing.build(repo, request, counter)
     ledger.add_pending(repo, kind="context", tokens_in=pack.tokens, counter=pack.counter)
     return pack
+
+
+def run(argv: Sequence[str], repo: Repo | None, settings: Settings, *, head: int | None,
+        stats: bool, out: BinaryIO, err: BinaryIO, stdin: int | None = None) -> runner.RunResult:
+    """Run a command through the output limiter; once the repository keeps a ledger, record
+    the tokens printed and those kept out of the context."""
+    # Exact counts cost a tokenizer (~40 MB, 0.1 s) and a pass over the log (~18 MB/s): only
+    # when asked for, or when there is a ledger for them to go to.
+    record = repo is not None and ledger.in_use(repo)
+    result = runner.run(
+        argv, limits=runner.Limits.make(lines=settings.output_lines, head=head,
+                                        max_line_chars=settings.max_line_chars),
+        log_dir=runlog.log_dir(repo.git_dir if repo is not None else None),
+        keep=settings.run_keep, timeout=settings.run_timeout or None,
+        counter=get_counter(settings.tokenizer) if stats or record else None, out=out, err=err,
+        stdin=stdin)
+    if record and repo is not None and result.tokens is not None:
+        ledger.add_pending(repo, kind="run", tokens_in=result.tokens.printed,
+                           saved=result.tokens.not_printed, counter=result.tokens.counter)
+    return result

@@ -141,3 +141,19 @@ def test_integrate_registers_the_server_and_merges(committed, cli):
     assert set(project) == {"db", "patchpack"} and project["patchpack"]["args"] == ["mcp"]
     again = cli("integrate", "claude-code", "--mcp")
     assert again.stdout.startswith(f"unchanged {committed / '.mcp.json'}")
+
+
+def test_run_and_test_are_capped(committed):
+    write(committed / "test_one.py", "def test_one():\n    assert 1 + 1 == 2\n")
+    _, (run, failing, tests) = drive(committed, [
+        ("run", {"command": [sys.executable, "-c", "for i in range(5000): print(i)"],
+                 "lines": 20}),
+        ("run", {"command": [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"]}),
+        ("test", {"args": ["test_one.py"]}),
+    ])
+    assert not run.is_error and run.structured_content["exit_code"] == 0
+    assert run.structured_content["lines"] == 5000
+    assert len(text(run).splitlines()) == 22  # 20 lines, the marker between, the exit line
+    assert "lines omitted" in text(run) and "4999" in text(run)
+    assert failing.structured_content["exit_code"] == 3 and "boom" in text(failing)
+    assert tests.structured_content["exit_code"] == 0 and "1 passed" in text(tests)
