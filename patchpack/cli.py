@@ -662,3 +662,17 @@ def log(limit: int | None) -> None:
 
     qg = _queue_git()
     click.echo(queue.render_log(queue.history(qg, queue.load(qg), limit)))
+
+# -- status -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@_json
+def status(as_json: bool) -> None:
+    """Where you stand: branch, queue position and next patch, uncommitted size against the
+    limits, pending and today's spend, and the truncation cadence."""
+    from patchpack import status as stating
+
+    repo = Repo.discover()
+    found = stating.read(repo, _settings(repo))
+    click.echo(stating.render_json(found) if as_json else stating.render_text(found))
