@@ -142,10 +142,11 @@ def _files(n: int) -> str:
 
 
 def _cadence(c: agents.Cadence) -> str:
+    done = "1 iteration" if c.iterations == 1 else f"{c.iterations} iterations"
     if c.until_reminder is None:
-        return f"{c.iterations} iterations; no truncation reminders"
+        return f"{done}; no truncation reminders"
     when = "at the next apply" if c.until_reminder == 1 else f"in {c.until_reminder} applies"
-    return f"{c.iterations} iterations; next truncation reminder {when}"
+    return f"{done}; next truncation reminder {when}"
 
 
 def _next_step(s: Status) -> str | None:
