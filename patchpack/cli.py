@@ -167,7 +167,8 @@ def init(uninstall: bool, show_notes: bool) -> None:
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
               help="Build the demo repository here instead of a temporary directory.")
 def demo(directory: str | None) -> None:
-    """Walk through patchpack on a throw-away repository (no network, a few seconds)."""
+    """Play the whole loop on a throw-away repository: an agent's 5-file change checked, split,
+    applied through the hooks, and its spend in the ledger (no network, a few seconds)."""
     from patchpack import demo as demo_module
 
     demo_module.run(directory, echo=click.echo)

@@ -120,7 +120,8 @@ def render_text(s: Status) -> str:
         verdict = "ok" if v.ok else "OVER the limits"
         out.append(f"uncommitted: {v.measure.file_count}/{v.limits.max_files} files, "
                    f"{v.measure.lines}/{v.limits.max_lines} diff lines  {verdict}")
-    out.append(f"pending:     {s.pending_tokens:,} tokens in {s.pending_entries} entries "
+    entries = "1 entry" if s.pending_entries == 1 else f"{s.pending_entries} entries"
+    out.append(f"pending:     {s.pending_tokens:,} tokens in {entries} "
                f"(join the next commit's note)")
     share = f" ({s.today_tokens / s.daily_budget:.0%})" if s.daily_budget else ""
     out.append(f"today:       {s.today_tokens:,}/{s.daily_budget:,} tokens{share}")

@@ -78,7 +78,7 @@ def test_pending_and_today_spend(committed: Path, cli: CLI) -> None:
     data = status_json(cli)
     assert data["pending"] == {"entries": 1, "tokens": 1500}
     assert data["today"] == {"tokens": 1500, "daily_budget": 24_000_000}
-    assert "pending:     1,500 tokens in 1 entries" in cli("status").stdout
+    assert "pending:     1,500 tokens in 1 entry" in cli("status").stdout
 
 
 def test_budget_line_over_70_percent(committed: Path, cli: CLI) -> None:
