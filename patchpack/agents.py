@@ -301,7 +301,8 @@ class Integration:
     """False when the file already held exactly this."""
 
 
-def code_puppy_agent(settings: Settings, *, model: str | None = None) -> dict[str, Any]:
+def code_puppy_agent(settings: Settings, *, model: str | None = None,
+                     mcp: bool = False) -> dict[str, Any]:
     """The Code Puppy JSON agent: name, display_name, description, system_prompt, tools."""
     agent: dict[str, Any] = {
         "name": CODE_PUPPY_AGENT,
@@ -314,6 +315,8 @@ def code_puppy_agent(settings: Settings, *, model: str | None = None) -> dict[st
     }
     if model:
         agent["model"] = model
+    if mcp:
+        agent["mcp_servers"] = [MCP_NAME]
     return agent
 
 
@@ -324,9 +327,9 @@ def code_puppy_path(*, root: Path, home: Path, global_: bool) -> Path:
 
 
 def integrate_code_puppy(path: Path, settings: Settings, *, model: str | None,
-                         dry_run: bool) -> Integration:
+                         dry_run: bool, mcp: bool = False) -> Integration:
     """Write (or with ``dry_run`` only render) the Code Puppy agent file."""
-    return _write_json(path, code_puppy_agent(settings, model=model), dry_run=dry_run)
+    return _write_json(path, code_puppy_agent(settings, model=model, mcp=mcp), dry_run=dry_run)
 
 
 def guard_command(*, limit_all: bool) -> str:
@@ -365,18 +368,41 @@ def _is_guard(command: object) -> bool:
 
 def integrate_claude_code(path: Path, *, limit_all: bool, dry_run: bool) -> Integration:
     """Merge the guard hook into ``path`` (.claude/settings.json), keeping what is there."""
-    existing: dict[str, Any] = {}
-    if path.exists():
-        try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as e:
-            raise BadInput(f"{path}: not valid JSON ({e})",
-                           hint="fix the file, or move it aside and run this again") from None
-        if not isinstance(loaded, dict):
-            raise BadInput(f"{path}: expected a JSON object")
-        existing = loaded
-    merged = merge_claude_settings(existing, command=guard_command(limit_all=limit_all))
+    merged = merge_claude_settings(_load_object(path), command=guard_command(limit_all=limit_all))
     return _write_json(path, merged, dry_run=dry_run)
+
+
+# -- the MCP server, registered with agents ----------------------------------------------------
+
+MCP_NAME = "patchpack"
+# No --repo: the agent starts the server in the project it works on, and it serves that one.
+MCP_SERVER = {"type": "stdio", "command": "patchpack", "args": ["mcp"]}
+
+
+def register_mcp(path: Path, *, key: str, dry_run: bool) -> Integration:
+    """Add the patchpack server under ``key`` (``mcp_servers`` for Code Puppy's
+    mcp_servers.json, ``mcpServers`` for Claude Code's .mcp.json), keeping every other one."""
+    existing = _load_object(path)
+    servers = existing.get(key, {})
+    if not isinstance(servers, dict):
+        raise BadInput(f"\"{key}\" in {path} is not an object",
+                       hint="fix the file by hand, then run this again")
+    merged = {**existing, key: {**servers, MCP_NAME: {**servers.get(MCP_NAME, {}), **MCP_SERVER}}}
+    return _write_json(path, merged, dry_run=dry_run)
+
+
+def _load_object(path: Path) -> dict[str, Any]:
+    """A JSON object file's content; {} when there is no file; BadInput when it is no object."""
+    if not path.exists():
+        return {}
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path}: not valid JSON ({e})",
+                       hint="fix the file, or move it aside and run this again") from None
+    if not isinstance(loaded, dict):
+        raise BadInput(f"{path}: expected a JSON object")
+    return loaded
 
 
 def _write_json(path: Path, data: dict[str, Any], *, dry_run: bool) -> Integration:

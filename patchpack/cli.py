@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -335,30 +336,42 @@ def integrate() -> None:
               help="Write to ~/.code_puppy/agents instead of the project's .code_puppy/agents.")
 @click.option("--model", help="Pin the agent to this model.")
 @click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
-def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool) -> None:
+@click.option("--mcp", "with_mcp", is_flag=True,
+              help="Also register `patchpack mcp` in ~/.code_puppy/mcp_servers.json and bind "
+                   "it to the agent.")
+def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool,
+                         with_mcp: bool) -> None:
     """Write a Code Puppy agent (pack-leader-token-efficient) whose prompt is `patchpack prompt`."""
     import pathlib
 
     from patchpack import agents
 
     repo = _repo_or_none()
-    path = agents.code_puppy_path(root=_project_root(repo), home=pathlib.Path.home(),
-                                  global_=global_)
-    _report(agents.integrate_code_puppy(path, _settings(repo), model=model, dry_run=dry_run),
-            dry_run=dry_run)
+    home = pathlib.Path.home()
+    path = agents.code_puppy_path(root=_project_root(repo), home=home, global_=global_)
+    if with_mcp:
+        _report(agents.register_mcp(home / ".code_puppy" / "mcp_servers.json",
+                                    key="mcp_servers", dry_run=dry_run), dry_run=dry_run)
+    _report(agents.integrate_code_puppy(path, _settings(repo), model=model, dry_run=dry_run,
+                                        mcp=with_mcp), dry_run=dry_run)
 
 
 @integrate.command("claude-code")
 @click.option("--limit-all", is_flag=True,
               help="Have the guard send every shell command through `patchpack run`.")
 @click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
-def integrate_claude_code(limit_all: bool, dry_run: bool) -> None:
+@click.option("--mcp", "with_mcp", is_flag=True,
+              help="Also register `patchpack mcp` in the project's .mcp.json.")
+def integrate_claude_code(limit_all: bool, dry_run: bool, with_mcp: bool) -> None:
     """Add the `patchpack guard` PreToolUse hook to .claude/settings.json, keeping what is there."""
     from patchpack import agents
 
-    path = _project_root(_repo_or_none()) / ".claude" / "settings.json"
-    _report(agents.integrate_claude_code(path, limit_all=limit_all, dry_run=dry_run),
-            dry_run=dry_run)
+    root = _project_root(_repo_or_none())
+    if with_mcp:
+        _report(agents.register_mcp(root / ".mcp.json", key="mcpServers", dry_run=dry_run),
+                dry_run=dry_run)
+    _report(agents.integrate_claude_code(root / ".claude" / "settings.json",
+                                         limit_all=limit_all, dry_run=dry_run), dry_run=dry_run)
 
 
 def _project_root(repo: Repo | None) -> Path:
@@ -431,8 +444,8 @@ def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
     --grep matches, the --at ranges. What does not fit is listed at the end with the command
     that asks for it.
     """
-    from patchpack import agents, ledger
     from patchpack import context as packing
+    from patchpack import workflow
     from patchpack.tokens import get_counter
 
     if cached and worktree:
@@ -441,14 +454,13 @@ def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
     settings = _settings(repo, context_budget=budget, max_file_lines=max_file_lines,
                          max_hunk_lines=max_hunk_lines, tokenizer=tokenizer)
     counter = get_counter(settings.tokenizer)
-    agents.refuse_when_exhausted(agents.spend(repo, settings), over_budget=over_budget)
     request = packing.Request(
         base=base, side="cached" if cached else "worktree" if worktree else "both",
         function_context=function_context, greps=greps, paths=paths, ats=ats,
         budget=settings.context_budget, max_file_lines=settings.max_file_lines,
         max_hunk_lines=settings.max_hunk_lines,
     )
-    pack = packing.build(repo, request, counter)
+    pack = workflow.context(repo, settings, request, counter, over_budget=over_budget)
     if as_json:
         click.echo(pack.as_json())
     elif pack.text:
@@ -457,7 +469,6 @@ def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
         click.echo(f"patchpack: {line}", err=True)
     click.echo(f"patchpack: context {pack.tokens} tokens ({pack.counter}) of budget "
                f"{pack.budget}", err=True)
-    ledger.add_pending(repo, kind="context", tokens_in=pack.tokens, counter=pack.counter)
     _budget_line(repo, settings, context_tokens=pack.tokens)
     if pack.unmatched:
         click.echo("patchpack: no match in tracked files for --grep "
@@ -607,25 +618,19 @@ def apply(ctx: click.Context, count: int | None, all_: bool, no_verify: bool,
     When HEAD moved since the patch was made it is replayed with a 3-way merge. On a conflict
     or a rejecting hook nothing changes and the exit code is 1.
     """
-    from patchpack import agents, ledger
     from patchpack import apply as applying
+    from patchpack import workflow
 
     if all_ and count is not None:
         raise BadInput("give -n N or --all, not both")
     qg = _queue_git()
     settings = _settings(qg.repo)
-    agents.refuse_when_exhausted(agents.spend(qg.repo, settings), over_budget=over_budget)
-    result = applying.apply(qg, count=None if all_ else (count or 1), verify=not no_verify,
-                            counter_spec=settings.tokenizer)
-    for done in result.commits:
-        # The post-commit hook, when installed, already moved what was pending; the patch's
-        # own entry (the tokens of its text) joins the same note.
-        ledger.add_pending(qg.repo, kind="apply", tokens_in=done.tokens, counter=done.counter)
-        ledger.attach_pending(qg.repo, done.commit)
+    applied = workflow.apply(qg, settings, count=None if all_ else (count or 1),
+                             verify=not no_verify, over_budget=over_budget)
+    result = applied.result
     click.echo(applying.render(result))
-    reminder = agents.count_iteration(qg.repo, settings) if result.commits else None
-    if reminder:
-        click.echo(reminder, err=True)
+    if applied.reminder:
+        click.echo(applied.reminder, err=True)
     _budget_line(qg.repo, settings)
     if result.failure is not None:
         click.echo(result.failure.render(), err=True)
@@ -663,6 +668,133 @@ def log(limit: int | None) -> None:
 
     qg = _queue_git()
     click.echo(queue.render_log(queue.history(qg, queue.load(qg), limit)))
+
+
+# -- run and test: the output limiter ---------------------------------------------------------
+
+# `patchpack run pytest -x`: everything from the command on is the command's, not ours.
+# No short options: `patchpack test -n 4` must reach pytest-xdist.
+_COMMAND_CONTEXT = {"ignore_unknown_options": True, "allow_interspersed_args": False}
+
+
+def _limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--lines", type=click.IntRange(min=1),
+                     help="Most lines to print (default patchpack.outputLines, 200)."),
+        click.option("--head", type=click.IntRange(min=0),
+                     help="Of which the first lines of the output (default a quarter)."),
+        click.option("--max-line-chars", type=click.IntRange(min=1),
+                     help="Cut longer lines, with a marker (default 400)."),
+        click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+                     metavar="SECONDS", help="Kill the command's process group; exit 124."),
+        click.option("--stats", is_flag=True,
+                     help="Count tokens of the full and the printed output; print on stderr."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _run_limited(ctx: click.Context, argv: list[str], repo: Repo | None, settings: Settings,
+                 head: int | None, stats: bool) -> None:
+    import signal
+
+    from patchpack import runlog, runner
+
+    limits = runner.Limits.make(lines=settings.output_lines, head=head,
+                                max_line_chars=settings.max_line_chars)
+    counter = None
+    if stats:  # loading a tokenizer costs ~40 MB and 0.1 s: only when the figures are wanted
+        from patchpack.tokens import get_counter
+
+        counter = get_counter(settings.tokenizer)
+    sys.stdout.flush()
+    result = runner.run(argv, limits=limits,
+                        log_dir=runlog.log_dir(repo.git_dir if repo is not None else None),
+                        keep=settings.run_keep, timeout=settings.run_timeout or None,
+                        counter=counter, out=sys.stdout.buffer, err=sys.stderr.buffer)
+    if result.timed_out:
+        click.echo(f"patchpack: timed out after {settings.run_timeout:g}s; the command's "
+                   "process group was killed", err=True)
+    if result.interrupted_by is not None:
+        name = signal.Signals(result.interrupted_by).name
+        click.echo(f"patchpack: interrupted ({name} passed to the command)", err=True)
+    if result.tokens is not None:
+        t = result.tokens
+        click.echo(f"patchpack: run {result.run_id}: {result.lines:,} lines, printed "
+                   f"{result.printed_lines:,}; tokens ({t.counter}): full output {t.full:,}, "
+                   f"printed {t.printed:,}, not printed {t.not_printed:,}", err=True)
+    ctx.exit(result.exit_code)
+
+
+@cli.command(context_settings=_COMMAND_CONTEXT)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@_limit_options
+@click.option("--shell", "script", metavar="SCRIPT", help="Run SCRIPT with `sh -c` instead.")
+@click.option("--show", "show_id", metavar="ID",
+              help="Print kept log ID (or `last`) through the same limits; runs nothing.")
+@click.option("--at", metavar="START-END",
+              help="With --show: print lines START to END of the log (END may be left out).")
+@click.pass_context
+def run(ctx: click.Context, command: tuple[str, ...], lines: int | None, head: int | None,
+        max_line_chars: int | None, timeout: float | None, stats: bool, script: str | None,
+        show_id: str | None, at: str | None) -> None:
+    """Run COMMAND and print at most N lines of its output: its head and its tail.
+
+    Lines go to the stream they came from, a marker says what was left out, and the full
+    output is kept in .git/patchpack/runs/ (the newest patchpack.runKeep logs). When the
+    command fails, failure lines (FAILED, Error, error:, Traceback, assert) from the left-out
+    middle are printed in place of some tail lines. The exit status is the command's own:
+    124 on timeout, 127 when it is not found, 128+N when killed by signal N, 130 on Ctrl-C.
+
+    \b
+    patchpack run -- make -j8
+    patchpack run --lines 60 --timeout 600 -- pytest tests/
+    patchpack run --shell 'ls | wc -l'
+    patchpack run --show last --at 120-180
+    """
+    from patchpack import runlog, runner
+
+    if sum([bool(command), script is not None, show_id is not None]) != 1:
+        raise BadInput("give one of COMMAND, --shell SCRIPT and --show ID",
+                       hint="e.g. `patchpack run -- pytest -q`")
+    if at is not None and show_id is None:
+        raise BadInput("--at goes with --show ID", hint="e.g. `patchpack run --show last --at 1-40`")
+    repo = _repo_or_none()
+    settings = _settings(repo, output_lines=lines, max_line_chars=max_line_chars,
+                         run_timeout=timeout)
+    if show_id is not None:
+        directory = runlog.log_dir(repo.git_dir if repo is not None else None)
+        limits = runner.Limits.make(lines=settings.output_lines, head=head,
+                                    max_line_chars=settings.max_line_chars)
+        runner.show(runlog.find(directory, show_id), show_id, limits=limits,
+                    at=None if at is None else runlog.parse_range(at), out=sys.stdout.buffer)
+        return
+    argv = ["/bin/sh", "-c", script] if script is not None else list(command)
+    _run_limited(ctx, argv, repo, settings, head, stats)
+
+
+@cli.command("test", context_settings=_COMMAND_CONTEXT)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@_limit_options
+@click.pass_context
+def test_command(ctx: click.Context, args: tuple[str, ...], lines: int | None,
+                 head: int | None, max_line_chars: int | None, timeout: float | None,
+                 stats: bool) -> None:
+    """Run the tests through the output limiter: `pytest -q --tb=short ARGS` by default.
+
+    Your flags win over the defaults: --tb=long replaces --tb=short, -v drops -q.
+    patchpack.testCommand sets another runner (e.g. `cargo test -q`). Options that
+    patchpack run also has are patchpack's unless they come after a test argument or `--`.
+    """
+    from patchpack import runner
+
+    repo = _repo_or_none()
+    settings = _settings(repo, output_lines=lines, max_line_chars=max_line_chars,
+                         run_timeout=timeout)
+    argv = runner.argv_for_tests(settings.test_command or runner.DEFAULT_TEST_COMMAND, args)
+    _run_limited(ctx, argv, repo, settings, head, stats)
+
 
 # -- status -----------------------------------------------------------------------------------
 

@@ -28,6 +28,10 @@ class Settings:
     max_hunk_lines: int = 80
     # the output limiter
     output_lines: int = 200
+    max_line_chars: int = 400
+    run_timeout: float = 0.0
+    """Seconds before `patchpack run` kills the command; 0 means no limit."""
+    run_keep: int = 20
     test_command: str = ""
     """The test runner `patchpack test` runs; empty means pytest."""
     # the ledger's budgets

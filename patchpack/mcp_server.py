@@ -19,14 +19,15 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
 
-from patchpack import __version__, agents, ledger
+from patchpack import __version__, agents, intake, ledger, queue, workflow
+from patchpack import apply as applying
 from patchpack import budget as budgeting
 from patchpack import check as checking
 from patchpack import context as packing
 from patchpack.config import Settings
 from patchpack.diffs import Limits
-from patchpack.errors import PatchpackError
-from patchpack.git import Repo
+from patchpack.errors import BadInput, PatchpackError
+from patchpack.git import QueueGit, Repo
 from patchpack.tokens import get_counter
 
 Result = tuple[str, dict[str, Any]]
@@ -81,20 +82,88 @@ class Tools:
         each GREP regex match (widened to its function), and AT ranges (FILE:START-END or
         FILE:SYMBOL), fitted to a token budget."""
         repo, settings = self.open()
-        counter = get_counter(settings.tokenizer)
-        agents.refuse_when_exhausted(agents.spend(repo, settings), over_budget=False)
-        pack = packing.build(repo, packing.Request(
+        pack = workflow.context(repo, settings, packing.Request(
             base=base, side="both", function_context=function_context,
             greps=tuple(grep or ()), paths=tuple(path or ()), ats=tuple(at or ()),
             budget=budget if budget is not None else settings.context_budget,
             max_file_lines=settings.max_file_lines, max_hunk_lines=settings.max_hunk_lines,
-        ), counter)
-        ledger.add_pending(repo, kind="context", tokens_in=pack.tokens, counter=pack.counter)
+        ), get_counter(settings.tokenizer), over_budget=False)
         data = json.loads(pack.as_json())
         text = "\n".join([pack.text.rstrip("\n"), *pack.notes, *pack.warnings(),
                           f"context {pack.tokens} tokens ({pack.counter}) of budget "
                           f"{pack.budget}"])
         return text, data
+
+    def queue_add(self, diff: str, title: str | None = None, split: bool = False) -> Result:
+        """Put a change (a unified diff or format-patch mails, as text) on the micro-patch
+        queue; with split, one over the limits is cut into micro-patches."""
+        qg, settings = self.open_queue()
+        added = intake.add(qg, text=diff, source="diff", title=title, split_big=split,
+                           limits=Limits(settings.max_files, settings.max_lines))
+        return self._added(added)
+
+    def queue_split(self, title: str = "Uncommitted changes", tracked_only: bool = False) -> Result:
+        """Move the uncommitted changes of the work tree into the queue as micro-patches; the
+        work tree goes back to HEAD (queue_undo gives it back)."""
+        qg, settings = self.open_queue()
+        added = intake.split_worktree(qg, title=title, untracked=not tracked_only,
+                                      limits=Limits(settings.max_files, settings.max_lines))
+        return self._added(added)
+
+    def queue_next(self) -> Result:
+        """The next queued micro-patch: position, title, files and the diff apply will commit."""
+        qg, settings = self.open_queue()
+        found = queue.next_patch(qg, queue.load(qg))
+        text = queue.render_next(found)
+        if agents.cadence(qg.repo, settings).reminder_due:
+            text += "\n" + agents.reminder(settings)
+        return text, json.loads(queue.next_json(found))
+
+    def queue_apply(self, n: int = 1, all: bool = False) -> Result:
+        """Commit the next N queued micro-patches (or all) with `git commit`, so the
+        repository's hooks run; stops at the first conflict or rejecting hook."""
+        if n < 1:
+            raise BadInput("n must be at least 1")
+        qg, settings = self.open_queue()
+        applied = workflow.apply(qg, settings, count=None if all else n, verify=True,
+                                 over_budget=False)
+        result = applied.result
+        text = "\n".join(line for line in (applying.render(result), applied.reminder) if line)
+        if result.failure is not None:
+            raise ToolError(f"{text}\n{result.failure.render()}")
+        return text, {"applied": [{"position": a.position, "title": a.title,
+                                   "commit": a.commit, "files": list(a.files),
+                                   "diff_lines": a.lines, "tokens": a.tokens}
+                                  for a in result.applied],
+                      "remaining": result.remaining, "reminder": applied.reminder}
+
+    def queue_list(self) -> Result:
+        """The series: position, state (applied/queued), title, files, diff lines, tokens."""
+        qg, settings = self.open_queue()
+        counter = get_counter(settings.tokenizer)
+        rows = queue.listing(qg, queue.load(qg), counter)
+        return queue.render_list(rows, counter.name), json.loads(queue.list_json(rows, counter.name))
+
+    def queue_undo(self) -> Result:
+        """Go back to the queue state before the last operation (a split gives the work tree
+        back; an apply moves HEAD back)."""
+        qg, _ = self.open_queue()
+        state, op = queue.undo(qg)
+        queued = len(state.queued())
+        return (f"undid {op.kind}: {op.summary}; {queued} queued",
+                {"undid": op.kind, "summary": op.summary, "queued": queued})
+
+    def open_queue(self) -> tuple[QueueGit, Settings]:
+        repo, settings = self.open()
+        return QueueGit(repo), settings
+
+    def _added(self, added: intake.Added) -> Result:
+        patches = [{"title": p.title, "files": list(p.files), "diff_lines": p.lines}
+                   for p in added.patches]
+        queued = len(added.state.queued())
+        text = "\n".join([*(f"queued  {p.lines:>4} lines  {p.title}" for p in added.patches),
+                          f"{queued} queued"])
+        return text, {"queued": patches, "total_queued": queued}
 
     def record(self, tokens_in: int, tokens_out: int, model: str | None = None,
                agent: str | None = None, session: str | None = None,
@@ -118,11 +187,15 @@ class Tools:
         return text, json.loads(budgeting.render_json(report))
 
 
+TOOLS = ("check", "context", "queue_add", "queue_split", "queue_next", "queue_apply",
+         "queue_list", "queue_undo", "record", "budget")
+
+
 def build_server(root: Path) -> MCPServer:
     """The server with every tool registered."""
     server: MCPServer = MCPServer("patchpack", version=__version__, instructions=INSTRUCTIONS)
     tools = Tools(root)
-    for name in ("check", "context", "record", "budget"):
+    for name in TOOLS:
         server.add_tool(_as_tool(tools, getattr(tools, name)), name=name)
     return server
 
@@ -140,6 +213,7 @@ def _as_tool(tools: Tools, body: Callable[..., Result]) -> Callable[..., CallToo
         if line:
             text, data = f"{text}\n{line}", {**data, "budget_line": line}
         text = cap_lines(text, settings.output_lines)
+        data = _cap_strings(data, settings.output_lines)
         return CallToolResult(content=[TextContent(type="text", text=text)],
                               structured_content=data)
 
@@ -149,6 +223,17 @@ def _as_tool(tools: Tools, body: Callable[..., Result]) -> Callable[..., CallToo
     call.__doc__ = body.__doc__
     call.__name__ = body.__name__
     return call
+
+
+def _cap_strings(value: Any, limit: int) -> Any:
+    """The structured result with every long string (a diff, a pack) capped like the text."""
+    if isinstance(value, str):
+        return cap_lines(value, limit)
+    if isinstance(value, dict):
+        return {k: _cap_strings(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cap_strings(v, limit) for v in value]
+    return value
 
 
 def serve(repo: str | None) -> None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import functools
 import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Protocol
 
 from patchpack.errors import BadInput
@@ -78,3 +81,47 @@ def get_counter(spec: str = DEFAULT) -> Counter:
 def count_text(data: bytes, counter: Counter) -> int:
     """Tokens of raw bytes; bytes that are not UTF-8 count as replacement characters."""
     return counter.count(data.decode("utf-8", "replace"))
+
+
+# -- counting a file too big to hold ------------------------------------------------------------
+
+_CHUNK = 1 << 20
+# A newline before a printable ASCII character other than "/" (o200k_base glues "\n/").
+_SAFE_SPLIT = re.compile(rb"\n(?=[!-.0-~])")
+_MAX_CARRY = 16 << 20
+
+
+def count_file(counter: Counter, path: Path) -> int:
+    """Tokens of a file's text, counted in pieces of about 1 MB without holding the file.
+
+    tiktoken's encodings (cl100k_base, o200k_base, p50k_base, r50k_base) never put a newline
+    and a following printable ASCII character other than "/" in one pre-token, and encode each
+    pre-token on its own, so cutting the text there gives the same count as counting it whole.
+    A stretch of 16 MB with no such place is cut at a newline.
+    """
+    if isinstance(counter, CharsCounter):  # ceil() of a sum is not the sum of ceil()s
+        chars = sum(len(piece) for piece in _pieces(path))
+        return math.ceil(chars / counter.chars_per_token)
+    return sum(counter.count(piece) for piece in _pieces(path))
+
+
+def _pieces(path: Path) -> Iterator[str]:
+    carry = b""
+    with path.open("rb") as f:
+        while data := f.read(_CHUNK):
+            data = carry + data
+            at = _last_split(data)
+            carry, data = data[at:], data[:at]
+            if data:
+                yield data.decode("utf-8", "replace")
+    if carry:
+        yield carry.decode("utf-8", "replace")
+
+
+def _last_split(data: bytes) -> int:
+    end = len(data)
+    while (nl := data.rfind(b"\n", 0, end)) >= 0:
+        if _SAFE_SPLIT.match(data, nl):
+            return nl + 1
+        end = nl
+    return data.rfind(b"\n") + 1 if len(data) > _MAX_CARRY else 0

@@ -84,3 +84,60 @@ def test_output_is_capped_to_the_output_lines(committed):
     _, (context,) = drive(committed, [("context", {})])
     shown = text(context).splitlines()
     assert len(shown) <= 20 and any("lines omitted" in line for line in shown)
+
+
+def test_queue_flow_and_an_empty_queue_error(committed):
+    for i in range(3):
+        write(committed / f"mod{i}.py", "".join(f"x{j} = {j}\n" for j in range(60)))
+    patch = git(committed, "diff", "--no-index", "/dev/null", "mod0.py", check=False)
+    (committed / "mod0.py").unlink()
+    names, results = drive(committed, [
+        ("queue_add", {"diff": patch, "title": "Add mod0"}),
+        ("queue_split", {"title": "Two modules"}),
+        ("queue_list", {}),
+        ("queue_next", {}),
+        ("queue_apply", {"all": True}),
+        ("queue_apply", {}),
+        ("queue_undo", {}),
+        ("budget", {"by": "kind"}),
+    ])
+    add, split, listing, nxt, apply_all, empty, undo, budget = results
+    assert {"queue_add", "queue_split", "queue_next", "queue_apply", "queue_list",
+            "queue_undo"} <= set(names)
+    assert not add.is_error, text(add)
+    assert add.structured_content["total_queued"] == 1
+    assert split.structured_content["total_queued"] == 3
+    assert [row["state"] for row in listing.structured_content["patches"]] == ["queued"] * 3
+    assert nxt.structured_content["position"] == 1 and "+x0 = 0" in nxt.structured_content["diff"]
+    assert not apply_all.is_error and apply_all.structured_content["remaining"] == 0
+    assert len(apply_all.structured_content["applied"]) == 3
+    assert empty.is_error and "queue" in text(empty)  # nothing left: an error, not a crash
+    assert not undo.is_error and undo.structured_content["undid"] == "apply"
+    assert not budget.is_error
+    # each applied patch is a queue state of its own: undo takes back the last one
+    assert git(committed, "log", "--format=%s").splitlines() == [
+        "Two modules (1/2): mod1.py", "Add mod0", "initial"]
+
+
+def test_integrate_registers_the_server_and_merges(committed, cli):
+    import json
+    from pathlib import Path
+
+    home = Path(os.environ["HOME"])
+    servers = write(home / ".code_puppy" / "mcp_servers.json",
+                    json.dumps({"mcp_servers": {"other": {"type": "stdio", "command": "x"}}}))
+    r = cli("integrate", "code-puppy", "--mcp")
+    assert r.exit_code == 0, r.stderr
+    registered = json.loads(servers.read_text())["mcp_servers"]
+    assert registered["other"] == {"type": "stdio", "command": "x"}
+    assert registered["patchpack"] == {"type": "stdio", "command": "patchpack", "args": ["mcp"]}
+    agent = json.loads((committed / ".code_puppy" / "agents" /
+                        "pack-leader-token-efficient.json").read_text())
+    assert agent["mcp_servers"] == ["patchpack"]
+
+    write(committed / ".mcp.json", json.dumps({"mcpServers": {"db": {"command": "db"}}}))
+    assert cli("integrate", "claude-code", "--mcp").exit_code == 0
+    project = json.loads((committed / ".mcp.json").read_text())["mcpServers"]
+    assert set(project) == {"db", "patchpack"} and project["patchpack"]["args"] == ["mcp"]
+    again = cli("integrate", "claude-code", "--mcp")
+    assert again.stdout.startswith(f"unchanged {committed / '.mcp.json'}")

@@ -1,0 +1,98 @@
+"""Wall time and peak memory of `patchpack run`, against `CMD | tail -n 200`.
+
+The command prints 1,000,000 lines of 80 bytes (80 MB): once in big writes (a firehose, the
+hardest case for the limiter) and once a line at a time (a program that prints as it goes).
+For each, prints the median wall time of `sh -c 'CMD | tail -n 200'` and of
+`patchpack run -- CMD` (run in a scratch repository, so the full log is written to its git
+dir), their ratio, and the peak resident memory of the patchpack process itself (its own
+peak resident set, not the command's). `--stats` adds exact token counting of both outputs.
+
+    python bench/output_limiter.py [--lines 1000000] [--runs 3] [--stats]
+
+Targets (issue 5): within 1.5 times tail's wall time; peak memory under 64 MB however long
+the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PRODUCERS = {
+    "firehose": (
+        "import sys\nw = sys.stdout.write\nfor start in range(0, {n}, 10000):\n"
+        "    w(''.join(f'{{i:09d}} tests/test_output.py::test_case PASSED '"
+        " f'[value={{i * 7 % 1000:03d}}] ok ...............\\n' for i in range(start, start + 10000)))"),
+    "line by line": (
+        "for i in range({n}):\n"
+        "    print(f'{{i:09d}} tests/test_output.py::test_case PASSED '"
+        " f'[value={{i * 7 % 1000:03d}}] ok ...............')"),
+}
+
+# patchpack's own peak memory, written to fd $BENCH_FD when it exits: VmHWM (kB) of its
+# address space. Not ru_maxrss: on Linux that carries over from the parent through fork+exec.
+MEASURED = (
+    "import atexit, os, re, sys\n"
+    "def peak():\n"
+    "    status = open('/proc/self/status').read()\n"
+    "    os.write(int(os.environ['BENCH_FD']), re.search(r'VmHWM:\\s*(\\d+)', status)[1].encode())\n"
+    "atexit.register(peak)\n"
+    "from patchpack.cli import main\nmain(sys.argv[1:])\n"
+)
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, int | None]:
+    """Wall seconds of ``cmd`` and the maxrss (KB) it reported on fd $BENCH_FD, if any."""
+    read, write = os.pipe()
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          pass_fds=(write,), env={**os.environ, "PYTHONPATH": str(ROOT),
+                                                    "BENCH_FD": str(write)})
+    elapsed = time.perf_counter() - start
+    os.close(write)
+    with os.fdopen(read) as f:
+        reported = f.read().strip()
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {shlex.join(cmd)}")
+    return elapsed, int(reported) if reported else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--stats", action="store_true", help="also time `patchpack run --stats`")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="patchpack-bench-") as tmp:
+        repo = Path(tmp)
+        subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+        for name, template in PRODUCERS.items():
+            command = [sys.executable, "-c", template.format(n=args.lines)]
+            size = len(subprocess.run(command, capture_output=True, check=True).stdout)
+            print(f"{name}: {args.lines:,} lines, {size / 1e6:.1f} MB")
+            tail = statistics.median(
+                timed(["sh", "-c", f"{shlex.join(command)} | tail -n 200"], repo)[0]
+                for _ in range(args.runs))
+            print(f"  CMD | tail -n 200      {tail:6.2f} s")
+            variants = [("patchpack run", [])] + ([("patchpack run --stats", ["--stats"])]
+                                                  if args.stats else [])
+            for label, extra in variants:
+                results = [timed([sys.executable, "-c", MEASURED, "run", *extra, "--", *command],
+                                 repo) for _ in range(args.runs)]
+                wall = statistics.median(r[0] for r in results)
+                peak = max(r[1] or 0 for r in results) / 1024
+                print(f"  {label:<22} {wall:6.2f} s   {wall / tail:4.2f}x tail   "
+                      f"peak memory {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The commands an agent loops over, with their accounting: the budget refusal before,
+the ledger entries and the cadence after. The CLI and the MCP server both call these, so
+an agent gets the same discipline whichever door it comes through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from patchpack import agents, ledger
+from patchpack import apply as applying
+from patchpack import context as packing
+from patchpack.config import Settings
+from patchpack.git import QueueGit, Repo
+from patchpack.tokens import Counter
+
+
+@dataclass(frozen=True)
+class Applied:
+    result: applying.Result
+    reminder: str | None
+    """The truncation reminder when this apply completed an iteration that is due one."""
+
+
+def apply(qg: QueueGit, settings: Settings, *, count: int | None, verify: bool,
+          over_budget: bool) -> Applied:
+    """Apply queued micro-patches; each commit's note gets the pending spend and the patch's
+    own entry (the tokens of its text). Refused when a daily or agent budget is used up."""
+    agents.refuse_when_exhausted(agents.spend(qg.repo, settings), over_budget=over_budget)
+    result = applying.apply(qg, count=count, verify=verify, counter_spec=settings.tokenizer)
+    for done in result.commits:
+        assert done.commit is not None
+        # The post-commit hook, when installed, already moved what was pending; the patch's
+        # own entry joins the same note.
+        ledger.add_pending(qg.repo, kind="apply", tokens_in=done.tokens, counter=done.counter)
+        ledger.attach_pending(qg.repo, done.commit)
+    reminder = agents.count_iteration(qg.repo, settings) if result.commits else None
+    return Applied(result, reminder)
+
+
+def context(repo: Repo, settings: Settings, request: packing.Request, counter: Counter, *,
+            over_budget: bool) -> packing.Pack:
+    """Build a context pack and record its size in the ledger's pending spool. Refused when a
+    daily or agent budget is used up."""
+    agents.refuse_when_exhausted(agents.spend(repo, settings), over_budget=over_budget)
+    pack = packing.build(repo, request, counter)
+    ledger.add_pending(repo, kind="context", tokens_in=pack.tokens, counter=pack.counter)
+    return pack
