@@ -703,8 +703,13 @@ def _run_limited(ctx: click.Context, argv: list[str], repo: Repo | None, setting
 
     limits = runner.Limits.make(lines=settings.output_lines, head=head,
                                 max_line_chars=settings.max_line_chars)
+    from patchpack import ledger
+
+    # Exact counts cost a tokenizer (~40 MB, 0.1 s) and a pass over the log (~18 MB/s): only
+    # when asked for, or when the repository keeps a ledger for them to go to.
+    record = repo is not None and ledger.in_use(repo)
     counter = None
-    if stats:  # loading a tokenizer costs ~40 MB and 0.1 s: only when the figures are wanted
+    if stats or record:
         from patchpack.tokens import get_counter
 
         counter = get_counter(settings.tokenizer)
@@ -719,7 +724,11 @@ def _run_limited(ctx: click.Context, argv: list[str], repo: Repo | None, setting
     if result.interrupted_by is not None:
         name = signal.Signals(result.interrupted_by).name
         click.echo(f"patchpack: interrupted ({name} passed to the command)", err=True)
-    if result.tokens is not None:
+    if record and result.tokens is not None:
+        assert repo is not None
+        ledger.add_pending(repo, kind="run", tokens_in=result.tokens.printed,
+                           saved=result.tokens.not_printed, counter=result.tokens.counter)
+    if stats and result.tokens is not None:
         t = result.tokens
         click.echo(f"patchpack: run {result.run_id}: {result.lines:,} lines, printed "
                    f"{result.printed_lines:,}; tokens ({t.counter}): full output {t.full:,}, "

@@ -48,6 +48,8 @@ class Entry(NamedTuple):
     agent: str | None = None
     session: str | None = None
     requests: int = 0
+    saved: int = 0
+    """Tokens patchpack kept out of the context (a run's output it did not print)."""
 
     def to_json(self) -> str:
         """The one-line form, keys in a fixed order, absent optional fields left out."""
@@ -59,6 +61,8 @@ class Entry(NamedTuple):
         fields["out"] = self.tokens_out
         if self.requests:
             fields["requests"] = self.requests
+        if self.saved:
+            fields["saved"] = self.saved
         fields["counter"] = self.counter
         return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
 
@@ -89,7 +93,7 @@ def parse_line(line: str) -> Entry:
     # Interned: the same few names repeat on every line (and the ledger cache stores them once).
     entry = Entry(get("id"), get("ts"), _intern(get("kind")), get("in", 0), get("out", 0),
                   _intern(get("counter")), _intern(get("model")), _intern(get("agent")),
-                  _intern(get("session")), get("requests", 0))
+                  _intern(get("session")), get("requests", 0), get("saved", 0))
     problem = _problem(entry)
     if problem:
         raise ValueError(problem)
@@ -102,7 +106,8 @@ def _problem(e: Entry) -> str | None:
                                  ("agent", e.agent, False), ("session", e.session, False)):
         if (value is not None or required) and (type(value) is not str or not value):
             return f"{key!r} must be a non-empty string"
-    for key, number in (("in", e.tokens_in), ("out", e.tokens_out), ("requests", e.requests)):
+    for key, number in (("in", e.tokens_in), ("out", e.tokens_out), ("requests", e.requests),
+                        ("saved", e.saved)):
         if type(number) is not int or number < 0:
             return f"{key!r} must be a whole number >= 0"
     if not _TS.match(e.ts):
@@ -139,6 +144,9 @@ def new_id(now: datetime) -> str:
 # -- the pending spool ------------------------------------------------------------------------
 
 
+SPOOL = "pending.jsonl"
+
+
 def _spool_dir(repo: Repo) -> Path:
     return repo.git_dir / "patchpack"
 
@@ -152,7 +160,7 @@ def _locked(repo: Repo) -> Iterator[Path]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             _recover(repo, where)
-            yield where / "pending.jsonl"
+            yield where / SPOOL
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -160,11 +168,11 @@ def _locked(repo: Repo) -> Iterator[Path]:
 def add_pending(repo: Repo, *, kind: str, tokens_in: int = 0, tokens_out: int = 0,
                 counter: str, now: datetime | None = None, model: str | None = None,
                 agent: str | None = None, session: str | None = None,
-                requests: int = 0) -> Entry:
+                requests: int = 0, saved: int = 0) -> Entry:
     """Record a spend in the pending spool; it joins the note of the next attached commit."""
     if not _KIND.match(kind):
         raise BadInput(f"bad entry kind {kind!r}: use lowercase letters, digits, - and _")
-    if min(tokens_in, tokens_out, requests) < 0:
+    if min(tokens_in, tokens_out, requests, saved) < 0:
         raise BadInput("token and request counts must not be negative")
     for name, value in (("counter", counter), ("model", model), ("agent", agent),
                         ("session", session)):
@@ -172,10 +180,15 @@ def add_pending(repo: Repo, *, kind: str, tokens_in: int = 0, tokens_out: int = 
             raise BadInput(f"{name} must not be empty")
     now = now or datetime.now(timezone.utc)
     entry = Entry(new_id(now), timestamp(now), kind, tokens_in, tokens_out, counter,
-                  model, agent, session, requests)
+                  model, agent, session, requests, saved)
     with _locked(repo) as spool, open(spool, "a", encoding="utf-8") as f:
         f.write(entry.to_json() + "\n")
     return entry
+
+
+def in_use(repo: Repo) -> bool:
+    """Whether this repository keeps a ledger: it has notes, or spend waiting for a commit."""
+    return repo.read_ref(NOTES_REF) is not None or (_spool_dir(repo) / SPOOL).exists()
 
 
 def pending(repo: Repo) -> tuple[list[Entry], list[Skipped]]:
@@ -255,7 +268,7 @@ def _recover(repo: Repo, where: Path) -> None:
         return
     current = repo.read_ref(NOTES_REF)
     if commit and current is not None and repo.is_ancestor(commit, current):
-        (where / "pending.jsonl").write_bytes(b"")
+        (where / SPOOL).write_bytes(b"")
     marker.unlink()
 
 

@@ -66,7 +66,8 @@ names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_siz
                  ts=st.just("2026-11-24T10:00:00Z"), kind=st.sampled_from(["request", "run"]),
                  tokens_in=st.integers(0, 10**9), tokens_out=st.integers(0, 10**9),
                  counter=names, model=st.none() | names, agent=st.none() | names,
-                 session=st.none() | names, requests=st.integers(0, 1000)))
+                 session=st.none() | names, requests=st.integers(0, 1000),
+                 saved=st.integers(0, 10**9)))
 def test_an_entry_survives_its_line(entry: ledger.Entry) -> None:
     line = entry.to_json()
     assert "\n" not in line

@@ -81,3 +81,17 @@ def test_apply_refuses_over_the_daily_budget(committed, cli):
     assert refused.exit_code == 1 and "over budget" in refused.stderr
     assert git(committed, "rev-parse", "HEAD") == head
     assert cli("apply", "--over-budget").exit_code == 0
+
+
+def test_run_records_printed_and_saved_tokens_once_the_ledger_is_in_use(committed, cli):
+    cmd = ["run", "--lines", "10", "--", "python3", "-c", "for i in range(500): print(i)"]
+    assert cli(*cmd).exit_code == 0
+    assert pending_entries(committed) == []  # no ledger yet: no tokenizer, no entry
+    cli("record", "--in", "1", "--out", "1")
+    r = cli(*cmd)
+    assert r.exit_code == 0
+    entry = pending_entries(committed)[-1]
+    assert entry["kind"] == "run" and entry["counter"] == "cl100k_base"
+    assert entry["in"] > 0 and entry["saved"] > entry["in"]
+    full = cli("tokens", "--", "-", input="".join(f"{i}\n" for i in range(500)))
+    assert f"{entry['in'] + entry['saved']} tokens" in full.stdout
