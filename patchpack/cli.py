@@ -168,7 +168,8 @@ def init(uninstall: bool, show_notes: bool) -> None:
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
               help="Build the demo repository here instead of a temporary directory.")
 def demo(directory: str | None) -> None:
-    """Walk through patchpack on a throw-away repository (no network, a few seconds)."""
+    """Play the whole loop on a throw-away repository: an agent's 5-file change checked, split,
+    applied through the hooks, and its spend in the ledger (no network, a few seconds)."""
     from patchpack import demo as demo_module
 
     demo_module.run(directory, echo=click.echo)
@@ -784,3 +785,18 @@ def test_command(ctx: click.Context, args: tuple[str, ...], lines: int | None,
                          run_timeout=timeout)
     argv = runner.argv_for_tests(settings.test_command or runner.DEFAULT_TEST_COMMAND, args)
     _run_limited(ctx, argv, repo, settings, head, stats)
+
+
+# -- status -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@_json
+def status(as_json: bool) -> None:
+    """Where you stand: branch, queue position and next patch, uncommitted size against the
+    limits, pending and today's spend, and the truncation cadence."""
+    from patchpack import status as stating
+
+    repo = Repo.discover()
+    found = stating.read(repo, _settings(repo))
+    click.echo(stating.render_json(found) if as_json else stating.render_text(found))
