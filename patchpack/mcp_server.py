@@ -21,7 +21,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
 
-from patchpack import __version__, agents, intake, ledger, queue, runner, workflow
+from patchpack import __version__, agents, intake, ledger, queue, runner, status, workflow
 from patchpack import apply as applying
 from patchpack import budget as budgeting
 from patchpack import check as checking
@@ -194,6 +194,13 @@ class Tools:
             "lines": result.lines, "printed_lines": result.printed_lines,
             "timed_out": result.timed_out, "output": text}
 
+    def status(self) -> Result:
+        """One screen: branch, queue position, the next patch, the uncommitted change against
+        the limits, pending and today's spend, iterations until the truncation reminder."""
+        repo, settings = self.open()
+        found = status.read(repo, settings)
+        return status.render_text(found), found.as_dict()
+
     def record(self, tokens_in: int, tokens_out: int, model: str | None = None,
                agent: str | None = None, session: str | None = None,
                requests: int = 1) -> Result:
@@ -217,7 +224,7 @@ class Tools:
 
 
 TOOLS = ("check", "context", "queue_add", "queue_split", "queue_next", "queue_apply",
-         "queue_list", "queue_undo", "run", "test", "record", "budget")
+         "queue_list", "queue_undo", "run", "test", "record", "budget", "status")
 
 
 def build_server(root: Path) -> MCPServer:

@@ -100,8 +100,9 @@ def test_queue_flow_and_an_empty_queue_error(committed):
         ("queue_apply", {}),
         ("queue_undo", {}),
         ("budget", {"by": "kind"}),
+        ("status", {}),
     ])
-    add, split, listing, nxt, apply_all, empty, undo, budget = results
+    add, split, listing, nxt, apply_all, empty, undo, budget, state = results
     assert {"queue_add", "queue_split", "queue_next", "queue_apply", "queue_list",
             "queue_undo"} <= set(names)
     assert not add.is_error, text(add)
@@ -114,6 +115,9 @@ def test_queue_flow_and_an_empty_queue_error(committed):
     assert empty.is_error and "queue" in text(empty)  # nothing left: an error, not a crash
     assert not undo.is_error and undo.structured_content["undid"] == "apply"
     assert not budget.is_error
+    assert not state.is_error
+    assert (state.structured_content["queue"]["applied"],
+            state.structured_content["queue"]["total"]) == (2, 3)
     # each applied patch is a queue state of its own: undo takes back the last one
     assert git(committed, "log", "--format=%s").splitlines() == [
         "Two modules (1/2): mod1.py", "Add mod0", "initial"]
