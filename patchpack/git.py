@@ -206,6 +206,10 @@ class Repo:
 
     # -- diffs ------------------------------------------------------------------------------
 
+    def empty_tree(self) -> Oid:
+        """The empty tree, written in process (its id depends on the repository's hash)."""
+        return Oid(str(self._raw.TreeBuilder().write()))
+
     def staged_diff(self) -> str:
         """The staged change as `git diff --cached -M` prints it (GIT_INDEX_FILE honoured)."""
         # The git program reads GIT_INDEX_FILE, so this is right inside hooks run by
@@ -462,7 +466,7 @@ class NotesTop:
 
 def uncommitted_diff(repo: Repo) -> str:
     """The work tree against HEAD (staged and unstaged), new untracked files included."""
-    base = repo.head_oid() or repo.git("hash-object", "-t", "tree", "/dev/null").strip()
+    base = repo.head_oid() or repo.empty_tree()
     tracked = repo.git("diff", *DIFF_OPTIONS, base, "--")
     listed = repo.git("ls-files", "--others", "--exclude-standard", "-z")
     root = require_workdir(repo)
@@ -503,9 +507,6 @@ def _head_blob(repo: Repo, path: str) -> pygit2.Blob | None:
     obj = raw[entry.id]
     return obj if isinstance(obj, pygit2.Blob) else None
 
-    proc = run_git(["config", "--get", name], check=False)
-    return decode(proc.stdout).strip() if proc.returncode == 0 else None
-
 
 # -- context: the work diff and grep ----------------------------------------------------------
 
@@ -533,11 +534,6 @@ class BadPattern(BadInput):
     """git grep refused the regular expression."""
 
 
-def _empty_tree(repo: Repo) -> str:
-    # Hashed rather than spelled out, so it is right for SHA-256 repositories too.
-    return repo.git("hash-object", "-t", "tree", "/dev/null").strip()
-
-
 def work_diff(repo: Repo, *, base: str | None = None, side: str = "both",
               whole_files: bool = False) -> str:
     """The diff of the work in progress, as `git diff -M` prints it.
@@ -553,7 +549,7 @@ def work_diff(repo: Repo, *, base: str | None = None, side: str = "both",
             raise BadInput("--worktree diffs the work tree against the index; it takes no --base")
         return repo.git("diff", *options, "--")
     if base is None:
-        base = "HEAD" if repo.head_oid() is not None else _empty_tree(repo)
+        base = "HEAD" if repo.head_oid() is not None else repo.empty_tree()
     if not repo.git_ok("rev-parse", "--verify", "--quiet", "--end-of-options", f"{base}^{{tree}}"):
         raise BadInput(f"bad revision for --base: {base}",
                        hint="give a commit, e.g. `--base HEAD~1` or `--base main`")
@@ -689,9 +685,6 @@ class QueueGit:
 
     def tree_of(self, rev: Oid) -> Oid:
         return Oid(str(self._raw[rev].peel(pygit2.Tree).id))
-
-    def empty_tree(self) -> Oid:
-        return Oid(str(self._raw.TreeBuilder().write()))
 
     def write_blob(self, data: bytes) -> Oid:
         return Oid(str(self._raw.create_blob(data)))

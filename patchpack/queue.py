@@ -189,7 +189,7 @@ class Replay:
 
 def replay(qg: QueueGit, patch: Patch, head: Oid) -> Replay:
     info = qg.commit_info(patch.commit)
-    base = qg.tree_of(info.parents[0]) if info.parents else qg.empty_tree()
+    base = qg.tree_of(info.parents[0]) if info.parents else qg.repo.empty_tree()
     head_tree = qg.tree_of(head)
     if head_tree == base:
         return Replay(info.tree, (), False)
