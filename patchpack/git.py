@@ -225,18 +225,26 @@ class Repo:
         return None if ref is None else Oid(str(ref.resolve().target))
 
     def update_ref(self, name: str, new: Oid, old: Oid | None, *, message: str) -> bool:
-        """Move ``name`` to ``new`` only if it still points at ``old`` (None: does not exist).
-
-        Returns False when another writer moved it first: the caller rebuilds and retries.
-        """
-        expected = old if old is not None else "0" * len(new)
-        proc = run_git(["update-ref", "-m", message, name, new, expected],
-                       cwd=self._raw.path, check=False)
-        if proc.returncode == 0:
-            return True
-        if self.read_ref(name) != old:
+        """Move ``name`` to ``new`` only if it still points at ``old`` (None: does not exist),
+        with ``message`` in its reflog. False, and no change, when another writer moved it
+        first: the caller rebuilds on what won and retries."""
+        if old is None:
+            # git creates the ref with its reflog, which libgit2 then keeps writing to.
+            proc = run_git(["update-ref", "--create-reflog", "-m", message, name, new, ""],
+                           cwd=self.workdir or self.git_dir, check=False)
+            return proc.returncode == 0
+        try:
+            with self._raw.transaction() as txn:
+                txn.lock_ref(name)  # held until the end: a compare-and-swap
+                if self.read_ref(name) != old:
+                    return False
+                me = self.committer()
+                # The reflog's identity (a Signature made in Python cannot be passed here).
+                self._raw.set_ident(me.name, me.email)
+                txn.set_target(name, new, message=message)
+        except pygit2.GitError:  # locked by another writer at this very moment
             return False
-        raise GitFailed(f"git update-ref {name} failed: {decode(proc.stderr).strip()}")
+        return True
 
     def is_ancestor(self, ancestor: Oid, descendant: Oid) -> bool:
         """True when ``ancestor`` is ``descendant`` or in its history."""
@@ -721,34 +729,6 @@ class QueueGit:
             else:
                 index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=value[0]), value[1]))
         return Oid(str(index.write_tree(self._raw)))
-
-    # refs ----------------------------------------------------------------------------------
-
-    def ref(self, name: str) -> Oid | None:
-        ref = self._raw.references.get(name)
-        return None if ref is None else Oid(str(ref.target))
-
-    def move_ref(self, name: str, new: Oid, old: Oid | None, reason: str) -> None:
-        """Move ``name`` to ``new`` only if it is still at ``old`` (None: does not exist yet),
-        with ``reason`` in its reflog; RefMoved (and no change) otherwise."""
-        if old is None:
-            # git creates the reflog, which libgit2 then keeps writing to.
-            proc = run_git(["update-ref", "--create-reflog", "-m", reason, name, new, ""],
-                           cwd=self.repo.workdir or self.repo.git_dir, check=False)
-            if proc.returncode != 0:
-                raise RefMoved(f"{name} was created by another process meanwhile")
-            return
-        try:
-            with self._raw.transaction() as txn:
-                txn.lock_ref(name)  # held until the end: a compare-and-swap
-                if self.ref(name) != old:
-                    raise RefMoved(f"{name} was moved by another process meanwhile")
-                me = self.committer()
-                # The reflog's identity (a Signature made in Python cannot be passed here).
-                self._raw.set_ident(me.name, me.email)
-                txn.set_target(name, new, message=reason)
-        except pygit2.GitError as e:  # locked by another writer at this very moment
-            raise RefMoved(f"{name} is being changed by another process: {e}") from None
 
     # diffs ---------------------------------------------------------------------------------
 

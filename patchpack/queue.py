@@ -95,7 +95,7 @@ def load(qg: QueueGit, name: str | None = None, *, oid: Oid | None = None) -> St
     """The queue's current state (or the state commit ``oid``)."""
     name = name or queue_name(qg.repo)
     if oid is None:
-        oid = qg.ref(PREFIX + name)
+        oid = qg.repo.read_ref(PREFIX + name)
         if oid is None:
             return State(name, None)
     info = qg.commit_info(oid)
@@ -130,7 +130,9 @@ def save(qg: QueueGit, current: State, patches: Sequence[Patch], op: Op,
         entries["worktree"] = (op.worktree_tree, TREE_MODE)
     parents = ([current.oid] if current.oid else []) + list(dict.fromkeys(new_commits))
     oid = qg.create_commit(qg.flat_tree(entries), parents, f"patchpack {op.kind}: {op.summary}")
-    qg.move_ref(current.ref, oid, current.oid, f"patchpack {op.kind}: {op.summary}")
+    if not qg.repo.update_ref(current.ref, oid, current.oid,
+                              message=f"patchpack {op.kind}: {op.summary}"):
+        raise RefMoved(f"{current.ref} was moved by another process meanwhile")
     return State(current.name, oid, tuple(patches), op, current.oid)
 
 
