@@ -11,8 +11,6 @@ its own count.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 
 from patchpack.config import Settings, git_key
 from patchpack.errors import BadInput, Failed
+from patchpack.files import write_atomically
 from patchpack.git import Repo
 
 ITERATIONS = Path("patchpack", "iterations")
@@ -76,7 +75,7 @@ def count_iteration(repo: Repo, settings: Settings) -> str | None:
     line = reminder(settings)  # a bad truncateCommand fails before anything is written
     path = repo.git_dir / ITERATIONS
     count = _read_count(path) + 1
-    _write_atomically(path, f"{count}\n")
+    write_atomically(path, f"{count}\n".encode())
     every = settings.truncate_every
     return line if every and count % every == 0 else None
 
@@ -88,19 +87,6 @@ def _read_count(path: Path) -> int:
         return 0
     except ValueError:
         return 0  # a damaged counter restarts; it paces reminders, it is not a record
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write a file whole or not at all: a temporary file beside it, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 # -- budget guard -----------------------------------------------------------------------------
@@ -412,5 +398,5 @@ def _write_json(path: Path, data: dict[str, Any], *, dry_run: bool) -> Integrati
     except (FileNotFoundError, UnicodeDecodeError):
         changed = True
     if changed and not dry_run:
-        _write_atomically(path, text)
+        write_atomically(path, text.encode())
     return Integration(path, text, changed)

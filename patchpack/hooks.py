@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patchpack.errors import Failed
+from patchpack.files import write_atomically
 from patchpack.git import Repo
 
 MARKER = "# patchpack-managed-hook"
@@ -81,7 +82,7 @@ def install(repo: Repo) -> list[Action]:
             what = f"installed; the hook that was there is kept as {legacy.name} and runs first"
         else:
             what = "updated" if exists else "installed"
-        _write_executable(path, script(name))
+        write_atomically(path, script(name).encode(), mode=0o755)
         actions.append(Action(name, what))
     _configure_notes(repo)
     return actions
@@ -118,10 +119,3 @@ def show_notes(repo: Repo) -> bool:
         return False
     repo.config_add("notes.displayRef", NOTES_REF)
     return True
-
-
-def _write_executable(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".patchpack-tmp")
-    tmp.write_text(text)
-    tmp.chmod(0o755)
-    os.replace(tmp, path)

@@ -14,7 +14,6 @@ import contextlib
 import fcntl
 import json
 import marshal
-import os
 import re
 import secrets
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from patchpack.errors import BadInput, Failed
+from patchpack.files import write_atomically
 from patchpack.git import NotesTop, Oid, Repo, decode, encode
 from patchpack.hooks import NOTES_REF
 
@@ -338,10 +338,7 @@ def _load_cache(path: Path) -> dict[str, Any]:
 def _save_cache(path: Path, cache: dict[str, Any]) -> None:
     # A cache is only ever a copy: failing to write it must not fail the command.
     with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(marshal.dumps((_CACHE_VERSION, cache)))
-        os.replace(tmp, path)
+        write_atomically(path, marshal.dumps((_CACHE_VERSION, cache)))
 
 
 # -- sharing through a remote -----------------------------------------------------------------
