@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
@@ -13,7 +13,7 @@ from patchpack import __version__
 from patchpack.config import Settings
 from patchpack.errors import EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, BadInput, NotARepository
 from patchpack.errors import PatchpackError
-from patchpack.git import Repo, decode, global_config_get
+from patchpack.git import QueueGit, Repo, decode, global_config_get
 
 
 class _Group(click.Group):
@@ -116,7 +116,6 @@ def check(ctx: click.Context, rev_range: str | None, staged: bool, diff_file: st
     """
     from patchpack import check as checking
     from patchpack.diffs import Limits
-    from patchpack.git import decode
 
     if sum([staged, rev_range is not None, diff_file is not None]) > 1:
         raise BadInput("give only one of --staged, REV_RANGE and --diff")
@@ -295,6 +294,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from patchpack.agents import Integration
+    from patchpack.diffs import Limits
+    from patchpack.intake import Added
 
 
 @cli.command()
@@ -386,6 +387,7 @@ def _report(result: Integration, *, dry_run: bool) -> None:
         verb = "unchanged"
     click.echo(f"{verb} {result.path}")
     click.echo(result.text, nl=False)
+
 
 # -- context ----------------------------------------------------------------------------------
 
@@ -494,16 +496,15 @@ def mcp(repo_path: str | None) -> None:
     Repo.discover(repo_path or ".")  # fail early, with exit 2, outside a repository
     mcp_server.serve(repo_path)
 
+
 # -- the micro-patch queue --------------------------------------------------------------------
 
 
-def _queue_git() -> Any:
-    from patchpack.git import QueueGit
-
+def _queue_git() -> QueueGit:
     return QueueGit(Repo.discover())
 
 
-def _limits(qg: Any, max_files: int | None, max_lines: int | None) -> Any:
+def _limits(qg: QueueGit, max_files: int | None, max_lines: int | None) -> Limits:
     from patchpack.diffs import Limits
 
     settings = _settings(qg.repo, max_files=max_files, max_lines=max_lines)
@@ -517,7 +518,7 @@ _max_lines = click.option("--max-lines", type=click.IntRange(min=1),
 _json = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 
-def _echo_added(added: Any) -> None:
+def _echo_added(added: Added) -> None:
     for patch in added.patches:
         click.echo(f"queued  {patch.lines:>4} lines  {patch.title}")
     queued = len(added.state.queued())
@@ -541,7 +542,6 @@ def add(diff_file: BinaryIO, title: str | None, split_big: bool, max_files: int 
     HEAD is refused with the hunk that failed; one over the limits is refused unless --split.
     """
     from patchpack import intake
-    from patchpack.git import decode
 
     qg = _queue_git()
     name = getattr(diff_file, "name", "<stdin>")
@@ -590,9 +590,7 @@ def list_(as_json: bool) -> None:
 @_json
 def next_(as_json: bool) -> None:
     """The next queued micro-patch and the diff `patchpack apply` will commit."""
-    from patchpack import queue
-
-    from patchpack import agents
+    from patchpack import agents, queue
 
     qg = _queue_git()
     found = queue.next_patch(qg, queue.load(qg))
