@@ -129,11 +129,74 @@ def enclosing(path: str, lines: Sequence[str], line: int, *,
 def block_for(path: str, lines: Sequence[str], line: int, *, cap: int,
               py_blocks: list[Block] | None = None) -> Block:
     """:func:`enclosing` cut to at most ``cap`` lines holding ``line``, its start kept if it can."""
-    block = enclosing(path, lines, line, py_blocks=py_blocks)
+    return cut(enclosing(path, lines, line, py_blocks=py_blocks), line, cap)
+
+
+def cut(block: Block, line: int, cap: int) -> Block:
+    """``block`` cut to at most ``cap`` lines holding ``line``, its start kept if it can."""
     if block.end - block.start + 1 <= cap:
         return block
     start = block.start if line - block.start < cap else max(block.start, line - cap // 2)
     return Block(start, min(block.end, start + cap - 1), block.label)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A Python def or class: its lines (decorators included) and its qualified name."""
+
+    start: int
+    end: int
+    name: str
+    """Dotted through the classes and functions around it: ``Class.method``."""
+    kind: str
+    """``def`` or ``class``."""
+    members: tuple[tuple[int, int], ...] = ()
+    """A class's header and own statements (attributes, docstring), not its methods nor the
+    blank lines and comments between them."""
+
+    @property
+    def block(self) -> Block:
+        return Block(self.start, self.end, f"{self.kind} {self.name}")
+
+
+def python_scopes(source: str) -> tuple[Scope, ...] | None:
+    """Every def and class of a Python source, outermost first; None if it won't parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    found: list[Scope] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):  # defs under if/try/with count too
+            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                visit(child, prefix)
+                continue
+            name = prefix + child.name
+            start = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+            end = child.end_lineno or child.lineno
+            if isinstance(child, ast.ClassDef):
+                header = max([child.lineno, *(n.end_lineno or n.lineno
+                                              for n in [*child.bases, *child.keywords])])
+                members = ((start, header), *((m.lineno, m.end_lineno or m.lineno)
+                                              for m in child.body if not isinstance(
+                    m, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))))
+                found.append(Scope(start, end, name, "class", members))
+            else:
+                found.append(Scope(start, end, name, "def"))
+            visit(child, name + ".")
+
+    visit(tree, "")
+    return tuple(found)
+
+
+def function_of(scopes: Sequence[Scope], line: int) -> Scope | None:
+    """What function context widens ``line`` to: the innermost def around it; else the class
+    whose own statement (an attribute, not a method nor a blank line between them) holds it;
+    else None, at module level or between definitions."""
+    holding = [s for s in scopes if s.start <= line <= s.end
+               and (s.kind == "def" or any(a <= line <= b for a, b in s.members))]
+    return max(holding, key=lambda s: s.start, default=None)
 
 
 def _around(lines: Sequence[str], line: int) -> Block:

@@ -192,3 +192,21 @@ def test_at_unknown_symbol_exits_1(cli, repo: Path) -> None:
     _commit(repo, {"m.py": PY})
     r = cli("context", "--at", "m.py:nope")
     assert r.exit_code == 1 and "no def or class nope in m.py" in r.stderr
+
+
+def test_python_scopes_qualified_names_and_function_of() -> None:
+    from patchpack.locate import function_of, python_scopes
+
+    scopes = python_scopes(PY)
+    assert scopes is not None
+    by_name = {s.name: (s.kind, s.start, s.end) for s in scopes}
+    assert by_name == {"alpha": ("def", 4, 8), "Box": ("class", 11, 19),
+                       "Box.width": ("def", 14, 16), "Box.height": ("def", 18, 19),
+                       "omega": ("def", 22, 23)}
+    names = {n: getattr(function_of(scopes, n), "name", None) for n in (1, 6, 11, 12, 13, 14, 19)}
+    # module level, in a def, the class header and attribute, between methods, a decorator
+    assert names == {1: None, 6: "alpha", 11: "Box", 12: "Box", 13: None, 14: "Box.width",
+                     19: "Box.height"}
+    assert python_scopes("def (") is None
+    guarded = python_scopes("if True:\n    def f():\n        pass\n")
+    assert guarded is not None and [s.name for s in guarded] == ["f"]
