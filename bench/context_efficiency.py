@@ -145,6 +145,8 @@ class Result:
     missed: tuple[str, ...] = ()
     """What recall left out, for ``-v``."""
     note: str = ""
+    floor: int = 0
+    """The changed lines alone (`git diff -U0`): no pack at 100% recall is smaller."""
 
 
 def _text(path: Path) -> str:
@@ -194,7 +196,8 @@ def review(repo: Path, oid: str, parent: str) -> Result:
     missed = [f"line {p}:{sign}{n}" for p, sign, n in sorted(changed - shown)]
     missed += [f"function {p}:{a}-{b}" for p, a, b in sorted(funcs - set(whole))]
     return Result(COUNTER.count(naive), pack.tokens, len(changed & shown) / max(1, len(changed)),
-                  len(whole) / len(funcs) if funcs else None, missed=tuple(missed))
+                  len(whole) / len(funcs) if funcs else None, missed=tuple(missed),
+                  floor=COUNTER.count(git(repo, "diff", "-M", "-U0", "HEAD")))
 
 
 def locate_scenario(repo: Path, oid: str, parent: str, message: str) -> Result | None:
@@ -241,8 +244,9 @@ def report(name: str, results: list[Result], verbose: bool = False) -> None:
         return
     for r in results if verbose else ():
         funcs = "" if r.recall_functions is None else f" functions {r.recall_functions:4.0%}"
+        note = f"ceiling {r.naive / max(1, r.floor):5.1f}x" if r.floor else r.note
         print(f"  {r.name[:50]:50} {r.naive:6} / {r.packed:6} = "
-              f"{r.naive / max(1, r.packed):5.1f}x  recall {r.recall:4.0%}{funcs}  {r.note}")
+              f"{r.naive / max(1, r.packed):5.1f}x  recall {r.recall:4.0%}{funcs}  {note}")
         for what in r.missed[:8]:
             print(f"      missed {what}")
     ratios = [r.naive / max(1, r.packed) for r in results]
@@ -252,6 +256,11 @@ def report(name: str, results: list[Result], verbose: bool = False) -> None:
           f"({COUNTER.name})")
     print(f"  ratio naive/patchpack: median {statistics.median(ratios):.1f}x, "
           f"total {naive / max(1, packed):.1f}x")
+    if all(r.floor for r in results):
+        ceilings = [r.naive / r.floor for r in results]
+        print(f"  ceiling at 100% recall, naive/changed lines alone (git diff -U0): median "
+              f"{statistics.median(ceilings):.1f}x, total {naive / sum(r.floor for r in results):.1f}x"
+              f"; {sum(c < 5 for c in ceilings)} of {len(results)} commits under 5x")
     print(f"  recall: changed lines {statistics.mean(r.recall for r in results):.1%}"
           + (f", functions {statistics.mean(funcs):.1%}" if funcs else "")
           + (f"; naive {statistics.mean(r.naive_recall for r in results):.1%}"

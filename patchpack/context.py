@@ -312,7 +312,8 @@ def _span(numbers: list[int], before: int) -> str:
 
 
 def _rank(h: locate.Hunk, changed: dict[str, list[int]]) -> tuple[object, ...]:
-    """Strongest first: next to the diff, in a changed file, its directory; then by matches."""
+    """Strongest first: next to the diff, in a changed file, its directory; then the hunks that
+    define what was searched for, then by matches."""
     lines = changed.get(h.path)
     if lines is not None and any(h.start - _NEAR <= n <= h.end + _NEAR for n in lines):
         distance = 0
@@ -322,7 +323,7 @@ def _rank(h: locate.Hunk, changed: dict[str, list[int]]) -> tuple[object, ...]:
         distance = 2
     else:
         distance = 3
-    return (distance, -len(h.patterns), -len(h.hits), h.path, h.start)
+    return (distance, -len(h.defines), -len(h.patterns), -len(h.hits), h.path, h.start)
 
 
 def _hunk_part(section: str, h: locate.Hunk, counter: Counter) -> Part:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from patchpack import git
@@ -42,6 +42,9 @@ class Hunk:
     hits: tuple[int, ...] = ()
     """The lines that matched a pattern."""
     patterns: tuple[str, ...] = ()
+    defines: tuple[str, ...] = ()
+    """The patterns that hit the line naming a block of the hunk (its ``def``, its header):
+    the hunk defines what was searched for."""
 
     @property
     def where(self) -> str:
@@ -93,6 +96,8 @@ class Block:
     start: int
     end: int
     label: str = ""
+    head: int = 0
+    """The line that names a labelled block (``def``/``class``, the header), 0 if none."""
 
 
 def python_blocks(source: str) -> list[Block] | None:
@@ -106,7 +111,8 @@ def python_blocks(source: str) -> list[Block] | None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             kind = "class" if isinstance(node, ast.ClassDef) else "def"
             start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            blocks.append(Block(start, node.end_lineno or node.lineno, f"{kind} {node.name}"))
+            blocks.append(Block(start, node.end_lineno or node.lineno, f"{kind} {node.name}",
+                                node.lineno))
     # Statements at module level, for hits outside any function.
     for node in tree.body:
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -137,7 +143,7 @@ def cut(block: Block, line: int, cap: int) -> Block:
     if block.end - block.start + 1 <= cap:
         return block
     start = block.start if line - block.start < cap else max(block.start, line - cap // 2)
-    return Block(start, min(block.end, start + cap - 1), block.label)
+    return replace(block, start=start, end=min(block.end, start + cap - 1))
 
 
 @dataclass(frozen=True)
@@ -251,7 +257,7 @@ def _heuristic(lines: Sequence[str], line: int) -> Block:
     for h in headers:
         first = lines[header_start(h)]
         if not _CONTROL.match(first) and not _CONTINUED.search(first):
-            return Block(header_start(h) + 1, end_of(h) + 1, first.strip()[:60])
+            return Block(header_start(h) + 1, end_of(h) + 1, first.strip()[:60], h + 1)
     if headers:
         return Block(header_start(headers[-1]) + 1, end_of(headers[-1]) + 1)
     return _around(lines, line)
@@ -300,11 +306,13 @@ def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = ()
         by_line = hits[path]
         blocks = [block_for(path, lines, n, cap=cap, py_blocks=py)
                   for n in sorted(by_line) if n <= len(lines)]
+        heads = {b.head for b in blocks}
         for b in merge(blocks):
             inside = sorted(n for n in by_line if b.start <= n <= b.end)
             found_by = sorted({p for n in inside for p in by_line[n]})
-            hunks.append(_hunk(path, lines, b.start, b.end, label=b.label,
-                               hits=tuple(inside), patterns=tuple(found_by)))
+            defines = sorted({p for n in inside if n in heads for p in by_line[n]})
+            hunks.append(_hunk(path, lines, b.start, b.end, label=b.label, hits=tuple(inside),
+                               patterns=tuple(found_by), defines=tuple(defines)))
     return Located(tuple(hunks), tuple(dict.fromkeys(notes)), tuple(unmatched))
 
 

@@ -210,3 +210,19 @@ def test_python_scopes_qualified_names_and_function_of() -> None:
     assert python_scopes("def (") is None
     guarded = python_scopes("if True:\n    def f():\n        pass\n")
     assert guarded is not None and [s.name for s in guarded] == ["f"]
+
+
+def test_under_a_tight_budget_the_definition_of_what_was_searched_stays(repo: Path) -> None:
+    from patchpack import context
+    from patchpack.git import Repo
+    from patchpack.tokens import get_counter
+
+    uses = "".join(f"def use{i}():\n    target()\n    return target()\n\n\n" for i in range(8))
+    _commit(repo, {"a_uses.py": uses, "lib.py": "def target():\n    return 1\n"})
+    for budget in range(50, 2000, 10):
+        pack = context.build(Repo.discover(repo), context.Request(
+            greps=("target",), budget=budget), get_counter("cl100k_base"))
+        if pack.parts:
+            break
+    assert [(p.path, p.label) for p in pack.parts] == [("lib.py", "def target")]
+    assert len(pack.dropped) == 8
