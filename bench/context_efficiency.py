@@ -5,7 +5,10 @@ prints per scenario the median and total token ratio (naive / patchpack) and the
 
 - review: the commit's change applied to the work tree of its parent; patchpack's pack is
   `context --function-context`; the naive context is every touched file whole plus the diff.
-  Recall: share of the changed lines, and of the functions they sit in, inside the pack.
+  Recall: share of the changed lines, and of the functions they sit in, wholly inside the pack
+  (for Python, as function context defines them: the innermost def, the class for a change to
+  its own statements, none at module level; a removed line's function as it is now). The
+  ceiling is naive over the changed lines alone (`git diff -U0`).
 - locate: at the parent, before the change; patchpack greps for the code identifiers the
   commit message names (words that occur as identifiers in the tracked files); the naive
   context is every file that matches, whole. Recall: share of the lines the commit later
