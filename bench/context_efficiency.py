@@ -261,9 +261,10 @@ def report(name: str, results: list[Result], verbose: bool = False) -> None:
           f"total {naive / max(1, packed):.1f}x")
     if all(r.floor for r in results):
         ceilings = [r.naive / r.floor for r in results]
+        floor = sum(r.floor for r in results)
         print(f"  ceiling at 100% recall, naive/changed lines alone (git diff -U0): median "
-              f"{statistics.median(ceilings):.1f}x, total {naive / sum(r.floor for r in results):.1f}x"
-              f"; {sum(c < 5 for c in ceilings)} of {len(results)} commits under 5x")
+              f"{statistics.median(ceilings):.1f}x, total {naive / floor:.1f}x; "
+              f"{sum(c < 5 for c in ceilings)} of {len(results)} commits under 5x")
     print(f"  recall: changed lines {statistics.mean(r.recall for r in results):.1%}"
           + (f", functions {statistics.mean(funcs):.1%}" if funcs else "")
           + (f"; naive {statistics.mean(r.naive_recall for r in results):.1%}"

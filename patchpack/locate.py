@@ -25,6 +25,7 @@ _CONTROL = re.compile(
 )
 # A line that continues an expression on the next lines (call arguments, operators).
 _CONTINUED = re.compile(r"(?:[(,\\+\-*/%&|.]|&&|\|\||=)\s*$")
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _CLOSER = re.compile(r"\s*(?:[})\]]|end\b|fi\b|done\b|esac\b|</)")
 
 
@@ -175,19 +176,18 @@ def python_scopes(source: str) -> tuple[Scope, ...] | None:
 
     def visit(node: ast.AST, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):  # defs under if/try/with count too
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if not isinstance(child, _DEFS):
                 visit(child, prefix)
                 continue
             name = prefix + child.name
             start = min([child.lineno, *(d.lineno for d in child.decorator_list)])
             end = child.end_lineno or child.lineno
             if isinstance(child, ast.ClassDef):
-                header = max([child.lineno, *(n.end_lineno or n.lineno
-                                              for n in [*child.bases, *child.keywords])])
-                members = ((start, header), *((m.lineno, m.end_lineno or m.lineno)
-                                              for m in child.body if not isinstance(
-                    m, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))))
-                found.append(Scope(start, end, name, "class", members))
+                bases = (*child.bases, *child.keywords)  # the header may span lines
+                header = max([child.lineno, *(b.end_lineno or b.lineno for b in bases)])
+                own = [(m.lineno, m.end_lineno or m.lineno) for m in child.body
+                       if not isinstance(m, _DEFS)]
+                found.append(Scope(start, end, name, "class", ((start, header), *own)))
             else:
                 found.append(Scope(start, end, name, "def"))
             visit(child, name + ".")
@@ -257,7 +257,8 @@ def _heuristic(lines: Sequence[str], line: int) -> Block:
     for h in headers:
         first = lines[header_start(h)]
         if not _CONTROL.match(first) and not _CONTINUED.search(first):
-            return Block(header_start(h) + 1, end_of(h) + 1, first.strip()[:60], h + 1)
+            start = header_start(h) + 1
+            return Block(start, end_of(h) + 1, first.strip()[:60], start)
     if headers:
         return Block(header_start(headers[-1]) + 1, end_of(headers[-1]) + 1)
     return _around(lines, line)
