@@ -5,13 +5,16 @@ prints per scenario the median and total token ratio (naive / patchpack) and the
 
 - review: the commit's change applied to the work tree of its parent; patchpack's pack is
   `context --function-context`; the naive context is every touched file whole plus the diff.
-  Recall: share of the changed lines, and of the functions they sit in, inside the pack.
+  Recall: share of the changed lines, and of the functions they sit in, wholly inside the pack
+  (for Python, as function context defines them: the innermost def, the class for a change to
+  its own statements, none at module level; a removed line's function as it is now). The
+  ceiling is naive over the changed lines alone (`git diff -U0`).
 - locate: at the parent, before the change; patchpack greps for the code identifiers the
   commit message names (words that occur as identifiers in the tracked files); the naive
   context is every file that matches, whole. Recall: share of the lines the commit later
   changed (parent's numbering) inside the context.
 
-    python bench/context_efficiency.py REPO [N]
+    python bench/context_efficiency.py REPO [N] [-v]           # -v: each commit, what was missed
     python bench/context_efficiency.py generate [N]            # a synthetic repository
     python bench/context_efficiency.py generate:SRC_DIR [N]    # real files of SRC_DIR, edited
 
@@ -31,7 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import unidiff
@@ -141,6 +144,12 @@ class Result:
     recall: float
     recall_functions: float | None = None
     naive_recall: float = 1.0
+    name: str = ""
+    missed: tuple[str, ...] = ()
+    """What recall left out, for ``-v``."""
+    note: str = ""
+    floor: int = 0
+    """The changed lines alone (`git diff -U0`): no pack at 100% recall is smaller."""
 
 
 def _text(path: Path) -> str:
@@ -168,20 +177,30 @@ def review(repo: Path, oid: str, parent: str) -> Result:
                     shown.add((pf.path, "-", row.source_line_no))
     changed = {(pf.path, r.line_type, r.target_line_no or r.source_line_no)
                for pf in patch for h in pf for r in h if r.line_type in "+-"}
+    # The function each changed line sits in, as function context defines it: the innermost
+    # def, or the class for a class-level statement; a removed line's function as it is now.
     funcs = set()
     for pf in patch:
         if not pf.path.endswith(".py") or pf.is_removed_file:
             continue
-        lines = _text(repo / pf.path).split("\n")
-        blocks = [b for b in locate.python_blocks("\n".join(lines)) or [] if b.label]
-        for r in (r for h in pf for r in h if r.line_type == "+"):
-            around = [b for b in blocks if b.start <= r.target_line_no <= b.end]
-            if around:
-                b = max(around, key=lambda b: b.start)
-                funcs.add((pf.path, b.start, b.end))
+        new = locate.python_scopes(_text(repo / pf.path)) or ()
+        old = () if pf.is_added_file else locate.python_scopes(
+            git(repo, "show", f"{parent}:{pf.source_file[2:]}")) or ()
+        for r in (r for h in pf for r in h):
+            if r.line_type == "+":
+                now = [locate.function_of(new, r.target_line_no)]
+            elif r.line_type == "-":
+                was = locate.function_of(old, r.source_line_no)
+                now = [s for s in new if was and (s.name, s.kind) == (was.name, was.kind)]
+            else:
+                continue
+            funcs.update((pf.path, s.start, s.end) for s in now if s is not None)
     whole = [f for f in funcs if all((f[0], "+", n) in shown for n in range(f[1], f[2] + 1))]
+    missed = [f"line {p}:{sign}{n}" for p, sign, n in sorted(changed - shown)]
+    missed += [f"function {p}:{a}-{b}" for p, a, b in sorted(funcs - set(whole))]
     return Result(COUNTER.count(naive), pack.tokens, len(changed & shown) / max(1, len(changed)),
-                  len(whole) / len(funcs) if funcs else None)
+                  len(whole) / len(funcs) if funcs else None, missed=tuple(missed),
+                  floor=COUNTER.count(git(repo, "diff", "-M", "-U0", "HEAD")))
 
 
 def locate_scenario(repo: Path, oid: str, parent: str, message: str) -> Result | None:
@@ -214,15 +233,25 @@ def locate_scenario(repo: Path, oid: str, parent: str, message: str) -> Result |
                 elif r.line_type == "+":
                     targets.add((pf.source_file[2:], last))  # where the lines go in
     inside = {(p.path, n) for p in pack.parts for n in range(p.start, p.end + 1)}
+    missed = [f"line {p}:{n}" for p, n in sorted(targets - inside)]
+    missed += [f"dropped {d.what}" for d in pack.dropped]
     return Result(COUNTER.count(naive), pack.tokens,
                   len(targets & inside) / max(1, len(targets)),
-                  naive_recall=len({t for t in targets if t[0] in matched}) / max(1, len(targets)))
+                  naive_recall=len({t for t in targets if t[0] in matched}) / max(1, len(targets)),
+                  missed=tuple(missed), note=f"grep {' '.join(idents)}")
 
 
-def report(name: str, results: list[Result]) -> None:
+def report(name: str, results: list[Result], verbose: bool = False) -> None:
     if not results:
         print(f"{name}: no commits to measure")
         return
+    for r in results if verbose else ():
+        funcs = "" if r.recall_functions is None else f" functions {r.recall_functions:4.0%}"
+        note = f"ceiling {r.naive / max(1, r.floor):5.1f}x" if r.floor else r.note
+        print(f"  {r.name[:50]:50} {r.naive:6} / {r.packed:6} = "
+              f"{r.naive / max(1, r.packed):5.1f}x  recall {r.recall:4.0%}{funcs}  {note}")
+        for what in r.missed[:8]:
+            print(f"      missed {what}")
     ratios = [r.naive / max(1, r.packed) for r in results]
     naive, packed = sum(r.naive for r in results), sum(r.packed for r in results)
     funcs = [r.recall_functions for r in results if r.recall_functions is not None]
@@ -230,13 +259,25 @@ def report(name: str, results: list[Result]) -> None:
           f"({COUNTER.name})")
     print(f"  ratio naive/patchpack: median {statistics.median(ratios):.1f}x, "
           f"total {naive / max(1, packed):.1f}x")
+    if all(r.floor for r in results):
+        ceilings = [r.naive / r.floor for r in results]
+        floor = sum(r.floor for r in results)
+        print(f"  ceiling at 100% recall, naive/changed lines alone (git diff -U0): median "
+              f"{statistics.median(ceilings):.1f}x, total {naive / floor:.1f}x; "
+              f"{sum(c < 5 for c in ceilings)} of {len(results)} commits under 5x")
     print(f"  recall: changed lines {statistics.mean(r.recall for r in results):.1%}"
           + (f", functions {statistics.mean(funcs):.1%}" if funcs else "")
           + (f"; naive {statistics.mean(r.naive_recall for r in results):.1%}"
              if name == "locate" else ""))
 
 
+def _title(oid: str, message: str) -> str:
+    return f"{oid[:7]} {message.partition(chr(10))[0]}"
+
+
 def main(argv: list[str]) -> None:
+    verbose = "-v" in argv
+    argv = [a for a in argv if a != "-v"]
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return
@@ -250,11 +291,14 @@ def main(argv: list[str]) -> None:
             subprocess.run(["git", "clone", "-q", "--no-local", argv[0], str(repo)], check=True)
         commits = candidates(repo, n)
         print(f"{argv[0]}: {len(commits)} commits changing 1-5 text files")
-        report("review", [review(repo, oid, parent) for oid, parent, _ in commits])
+        report("review", [replace(review(repo, oid, parent), name=_title(oid, msg))
+                          for oid, parent, msg in commits], verbose)
         located = [locate_scenario(repo, oid, parent, msg) for oid, parent, msg in commits]
+        located = [r and replace(r, name=_title(oid, msg))
+                   for r, (oid, _, msg) in zip(located, commits)]
         found = [r for r in located if r is not None]
         print(f"  ({len(located) - len(found)} commits name no identifier for locate)")
-        report("locate", found)
+        report("locate", found, verbose)
 
 
 if __name__ == "__main__":

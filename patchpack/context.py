@@ -224,22 +224,51 @@ def _diff_parts(
 
 def _function_keep(path: str, rows: list[unidiff.patch.Line],
                    cap: int) -> Callable[[unidiff.patch.Line], bool]:
-    """Keep changed rows and the whole function each sits in (new side), else 3 lines around."""
+    """Keep changed rows and the function each sits in (new side), else 3 lines around.
+
+    ``rows`` are a whole-file diff's. For Python the function is :func:`locate.function_of`:
+    the innermost def, or the class for a class-level statement; a removed line widens to the
+    function it sat in, as that function is now (found by name). Changes at module level or
+    between definitions get the 3 lines. Other languages, and Python that does not parse (work
+    in progress), get the indentation heuristic's function or type block, else the 3 lines.
+    """
     new = [r.value.rstrip("\n") for r in rows if r.line_type in "+ "]
-    py = locate.python_blocks("\n".join(new)) if path.endswith((".py", ".pyi")) else None
+    if not new:
+        return lambda r: r.line_type in "+-"
+    scopes = locate.python_scopes("\n".join(new)) if path.endswith((".py", ".pyi")) else None
+    old_scopes = None if scopes is None else locate.python_scopes(
+        "\n".join(r.value.rstrip("\n") for r in rows if r.line_type in "- "))
     keep: set[int] = set()
-    anchor = 1
+    anchor = 0  # the last line of the new side seen
     for row in rows:
         if row.target_line_no is not None:
             anchor = row.target_line_no
-        if row.line_type not in "+-" or not new:
+        if row.line_type not in "+-":
             continue
-        line = min(anchor if row.line_type == "+" else anchor + 1, len(new))
-        block = locate.block_for(path, new, line, cap=cap, py_blocks=py)
-        keep.update(range(block.start, block.end + 1))
-        if not block.label:  # no function around it: the usual 3 lines of context
-            keep.update(range(line - 3, line + 4))
+        line = max(1, anchor if row.line_type == "+" else min(anchor + 1, len(new)))
+        block: locate.Block | None = None
+        if scopes is None:
+            found = locate.block_for(path, new, line, cap=cap)
+            block = found if found.label else None
+        else:
+            scope = (locate.function_of(scopes, line) if row.line_type == "+"
+                     else _now(scopes, old_scopes, row.source_line_no, line))
+            if scope is not None:
+                block = locate.cut(scope.block, min(max(line, scope.start), scope.end), cap)
+        keep.update(range(block.start, block.end + 1) if block else range(line - 3, line + 4))
     return lambda r: r.line_type in "+-" or r.target_line_no in keep
+
+
+def _now(scopes: Sequence[locate.Scope], old_scopes: Sequence[locate.Scope] | None,
+         old_line: int, line: int) -> locate.Scope | None:
+    """The function a removed line sat in, as it is now: same name, the nearest if several."""
+    if old_scopes is None:  # the old side does not parse: where the line was, in the new side
+        return locate.function_of(scopes, line)
+    was = locate.function_of(old_scopes, old_line)
+    if was is None:
+        return None
+    same = [s for s in scopes if s.name == was.name and s.kind == was.kind]
+    return min(same, key=lambda s: (abs(s.start - line), s.start), default=None)
 
 
 def _windows(pf: unidiff.PatchedFile, want: Callable[[unidiff.patch.Line], bool]) -> str:
@@ -283,7 +312,8 @@ def _span(numbers: list[int], before: int) -> str:
 
 
 def _rank(h: locate.Hunk, changed: dict[str, list[int]]) -> tuple[object, ...]:
-    """Strongest first: next to the diff, in a changed file, its directory; then by matches."""
+    """Strongest first: next to the diff, in a changed file, its directory; then the hunks that
+    define what was searched for, then by matches."""
     lines = changed.get(h.path)
     if lines is not None and any(h.start - _NEAR <= n <= h.end + _NEAR for n in lines):
         distance = 0
@@ -293,7 +323,7 @@ def _rank(h: locate.Hunk, changed: dict[str, list[int]]) -> tuple[object, ...]:
         distance = 2
     else:
         distance = 3
-    return (distance, -len(h.patterns), -len(h.hits), h.path, h.start)
+    return (distance, -len(h.defines), -len(h.patterns), -len(h.hits), h.path, h.start)
 
 
 def _hunk_part(section: str, h: locate.Hunk, counter: Counter) -> Part:

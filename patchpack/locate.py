@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from patchpack import git
@@ -25,6 +25,7 @@ _CONTROL = re.compile(
 )
 # A line that continues an expression on the next lines (call arguments, operators).
 _CONTINUED = re.compile(r"(?:[(,\\+\-*/%&|.]|&&|\|\||=)\s*$")
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _CLOSER = re.compile(r"\s*(?:[})\]]|end\b|fi\b|done\b|esac\b|</)")
 
 
@@ -42,6 +43,9 @@ class Hunk:
     hits: tuple[int, ...] = ()
     """The lines that matched a pattern."""
     patterns: tuple[str, ...] = ()
+    defines: tuple[str, ...] = ()
+    """The patterns that hit the line naming a block of the hunk (its ``def``, its header):
+    the hunk defines what was searched for."""
 
     @property
     def where(self) -> str:
@@ -93,6 +97,8 @@ class Block:
     start: int
     end: int
     label: str = ""
+    head: int = 0
+    """The line that names a labelled block (``def``/``class``, the header), 0 if none."""
 
 
 def python_blocks(source: str) -> list[Block] | None:
@@ -106,7 +112,8 @@ def python_blocks(source: str) -> list[Block] | None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             kind = "class" if isinstance(node, ast.ClassDef) else "def"
             start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            blocks.append(Block(start, node.end_lineno or node.lineno, f"{kind} {node.name}"))
+            blocks.append(Block(start, node.end_lineno or node.lineno, f"{kind} {node.name}",
+                                node.lineno))
     # Statements at module level, for hits outside any function.
     for node in tree.body:
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -129,11 +136,73 @@ def enclosing(path: str, lines: Sequence[str], line: int, *,
 def block_for(path: str, lines: Sequence[str], line: int, *, cap: int,
               py_blocks: list[Block] | None = None) -> Block:
     """:func:`enclosing` cut to at most ``cap`` lines holding ``line``, its start kept if it can."""
-    block = enclosing(path, lines, line, py_blocks=py_blocks)
+    return cut(enclosing(path, lines, line, py_blocks=py_blocks), line, cap)
+
+
+def cut(block: Block, line: int, cap: int) -> Block:
+    """``block`` cut to at most ``cap`` lines holding ``line``, its start kept if it can."""
     if block.end - block.start + 1 <= cap:
         return block
     start = block.start if line - block.start < cap else max(block.start, line - cap // 2)
-    return Block(start, min(block.end, start + cap - 1), block.label)
+    return replace(block, start=start, end=min(block.end, start + cap - 1))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A Python def or class: its lines (decorators included) and its qualified name."""
+
+    start: int
+    end: int
+    name: str
+    """Dotted through the classes and functions around it: ``Class.method``."""
+    kind: str
+    """``def`` or ``class``."""
+    members: tuple[tuple[int, int], ...] = ()
+    """A class's header and own statements (attributes, docstring), not its methods nor the
+    blank lines and comments between them."""
+
+    @property
+    def block(self) -> Block:
+        return Block(self.start, self.end, f"{self.kind} {self.name}")
+
+
+def python_scopes(source: str) -> tuple[Scope, ...] | None:
+    """Every def and class of a Python source, outermost first; None if it won't parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    found: list[Scope] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):  # defs under if/try/with count too
+            if not isinstance(child, _DEFS):
+                visit(child, prefix)
+                continue
+            name = prefix + child.name
+            start = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+            end = child.end_lineno or child.lineno
+            if isinstance(child, ast.ClassDef):
+                bases = (*child.bases, *child.keywords)  # the header may span lines
+                header = max([child.lineno, *(b.end_lineno or b.lineno for b in bases)])
+                own = [(m.lineno, m.end_lineno or m.lineno) for m in child.body
+                       if not isinstance(m, _DEFS)]
+                found.append(Scope(start, end, name, "class", ((start, header), *own)))
+            else:
+                found.append(Scope(start, end, name, "def"))
+            visit(child, name + ".")
+
+    visit(tree, "")
+    return tuple(found)
+
+
+def function_of(scopes: Sequence[Scope], line: int) -> Scope | None:
+    """What function context widens ``line`` to: the innermost def around it; else the class
+    whose own statement (an attribute, not a method nor a blank line between them) holds it;
+    else None, at module level or between definitions."""
+    holding = [s for s in scopes if s.start <= line <= s.end
+               and (s.kind == "def" or any(a <= line <= b for a, b in s.members))]
+    return max(holding, key=lambda s: s.start, default=None)
 
 
 def _around(lines: Sequence[str], line: int) -> Block:
@@ -188,7 +257,8 @@ def _heuristic(lines: Sequence[str], line: int) -> Block:
     for h in headers:
         first = lines[header_start(h)]
         if not _CONTROL.match(first) and not _CONTINUED.search(first):
-            return Block(header_start(h) + 1, end_of(h) + 1, first.strip()[:60])
+            start = header_start(h) + 1
+            return Block(start, end_of(h) + 1, first.strip()[:60], start)
     if headers:
         return Block(header_start(headers[-1]) + 1, end_of(headers[-1]) + 1)
     return _around(lines, line)
@@ -237,11 +307,13 @@ def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = ()
         by_line = hits[path]
         blocks = [block_for(path, lines, n, cap=cap, py_blocks=py)
                   for n in sorted(by_line) if n <= len(lines)]
+        heads = {b.head for b in blocks}
         for b in merge(blocks):
             inside = sorted(n for n in by_line if b.start <= n <= b.end)
             found_by = sorted({p for n in inside for p in by_line[n]})
-            hunks.append(_hunk(path, lines, b.start, b.end, label=b.label,
-                               hits=tuple(inside), patterns=tuple(found_by)))
+            defines = sorted({p for n in inside if n in heads for p in by_line[n]})
+            hunks.append(_hunk(path, lines, b.start, b.end, label=b.label, hits=tuple(inside),
+                               patterns=tuple(found_by), defines=tuple(defines)))
     return Located(tuple(hunks), tuple(dict.fromkeys(notes)), tuple(unmatched))
 
 

@@ -91,6 +91,123 @@ def test_function_context_widens_to_the_python_function_only(cli, committed: Pat
     git(committed, "apply", "--check", "-R", input=body)  # the redone headers are right
 
 
+CLASSY = '''"""Module."""
+import os
+
+LIMIT = 3
+NAMES = (
+    "a",
+    "b",
+    "c",
+    "d",
+    "e",
+    "f",
+    "g",
+    "h",
+)
+
+
+class Box:
+    """A box."""
+
+    size = 3
+
+    def width(self):
+        a = 1
+        b = 2
+        return self.size * 2
+
+    def height(self):
+        def inner(v):
+            return v + 1
+        c = 3
+        return inner(self.size)
+
+
+def omega():
+    x = 1
+    y = 2
+    return x + y
+'''
+
+
+def _shown(repo: Path, text: str) -> set[int]:
+    """The new-side lines `context -W` shows for the work tree's f.py set to ``text``."""
+    write(repo / "f.py", text)
+    pack = context.build(Repo.discover(repo), context.Request(function_context=True),
+                         get_counter("cl100k_base"))
+    shown, line = set(), 0
+    body = pack.parts[0].body
+    for row in body[body.index("\n@@ ") + 1:].splitlines():
+        if row.startswith("@@"):
+            line = int(row.split("+")[1].split(",")[0].split(" ")[0])
+        elif row[:1] in (" ", "+"):
+            shown.add(line)
+            line += 1
+    return shown
+
+
+@pytest.fixture
+def classy(committed: Path) -> Path:
+    write(committed / "f.py", CLASSY)
+    git(committed, "add", "f.py")
+    git(committed, "commit", "-qm", "classy")
+    return committed
+
+
+def _span(text: str, first: str, last: str) -> set[int]:
+    rows = text.splitlines()
+    start = next(i for i, r in enumerate(rows, 1) if r.startswith(first))
+    return set(range(start, next(i for i, r in enumerate(rows, 1) if r.startswith(last)
+                                 and i >= start) + 1))
+
+
+def test_function_context_a_method_not_its_class(classy: Path) -> None:
+    text = CLASSY.replace("        b = 2\n", "        b = 22\n")
+    assert _shown(classy, text) == _span(text, "    def width", "        return self.size")
+
+
+def test_function_context_innermost_def(classy: Path) -> None:
+    text = CLASSY.replace("v + 1", "v + 2")
+    assert _shown(classy, text) == _span(text, "        def inner", "            return v")
+
+
+def test_function_context_class_level_statement_takes_the_class(classy: Path) -> None:
+    text = CLASSY.replace("    size = 3\n", "    size = 4\n")
+    assert _shown(classy, text) == _span(text, "class Box", "        return inner")
+
+
+def test_function_context_a_new_method_and_its_blank_lines(classy: Path) -> None:
+    # The blank line that comes with a new method sits between methods: not the whole class.
+    text = CLASSY.replace("    def height", "    def depth(self):\n        return 0\n\n"
+                          "    def height")
+    shown = _shown(classy, text)
+    assert _span(text, "    def depth", "        return 0") <= shown
+    assert not _span(text, "    def width", "        return self.size") <= shown
+    assert not _span(text, '    """A box', '    """A box') & shown
+
+
+def test_function_context_module_level_gets_three_lines(classy: Path) -> None:
+    text = CLASSY.replace('    "e",', '    "E",')
+    at = text.splitlines().index('    "E",') + 1
+    assert _shown(classy, text) == set(range(at - 3, at + 4))
+
+
+def test_function_context_a_removed_line_takes_its_function_as_it_is_now(classy: Path) -> None:
+    # The last line of width goes: the line after it is between methods, yet width is shown.
+    text = CLASSY.replace("        return self.size * 2\n", "")
+    assert _shown(classy, text) == _span(text, "    def width", "        b = 2")
+    # A whole method removed: the class around it is not widened to.
+    text = CLASSY.replace("    def width(self):\n        a = 1\n        b = 2\n"
+                          "        return self.size * 2\n\n", "")
+    assert len(_shown(classy, text)) <= 7
+
+
+def test_function_context_python_that_does_not_parse_uses_the_heuristic(classy: Path) -> None:
+    text = CLASSY.replace("        b = 2\n", "        b = (2\n")
+    assert _span(text, "    def width", "        return self.size") <= _shown(classy, text)
+
+
 def test_merge_in_progress_and_detached_head(cli, committed: Path) -> None:
     git(committed, "checkout", "-qb", "other")
     write(committed / "README.md", "# other\n")

@@ -192,3 +192,37 @@ def test_at_unknown_symbol_exits_1(cli, repo: Path) -> None:
     _commit(repo, {"m.py": PY})
     r = cli("context", "--at", "m.py:nope")
     assert r.exit_code == 1 and "no def or class nope in m.py" in r.stderr
+
+
+def test_python_scopes_qualified_names_and_function_of() -> None:
+    from patchpack.locate import function_of, python_scopes
+
+    scopes = python_scopes(PY)
+    assert scopes is not None
+    by_name = {s.name: (s.kind, s.start, s.end) for s in scopes}
+    assert by_name == {"alpha": ("def", 4, 8), "Box": ("class", 11, 19),
+                       "Box.width": ("def", 14, 16), "Box.height": ("def", 18, 19),
+                       "omega": ("def", 22, 23)}
+    names = {n: getattr(function_of(scopes, n), "name", None) for n in (1, 6, 11, 12, 13, 14, 19)}
+    # module level, in a def, the class header and attribute, between methods, a decorator
+    assert names == {1: None, 6: "alpha", 11: "Box", 12: "Box", 13: None, 14: "Box.width",
+                     19: "Box.height"}
+    assert python_scopes("def (") is None
+    guarded = python_scopes("if True:\n    def f():\n        pass\n")
+    assert guarded is not None and [s.name for s in guarded] == ["f"]
+
+
+def test_under_a_tight_budget_the_definition_of_what_was_searched_stays(repo: Path) -> None:
+    from patchpack import context
+    from patchpack.git import Repo
+    from patchpack.tokens import get_counter
+
+    uses = "".join(f"def use{i}():\n    target()\n    return target()\n\n\n" for i in range(8))
+    _commit(repo, {"a_uses.py": uses, "lib.py": "def target():\n    return 1\n"})
+    for budget in range(50, 2000, 10):
+        pack = context.build(Repo.discover(repo), context.Request(
+            greps=("target",), budget=budget), get_counter("cl100k_base"))
+        if pack.parts:
+            break
+    assert [(p.path, p.label) for p in pack.parts] == [("lib.py", "def target")]
+    assert len(pack.dropped) == 8
