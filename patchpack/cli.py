@@ -446,8 +446,8 @@ def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
     """Print the context an agent needs: the work diff and located code, within a token budget.
 
     Sections by priority: the diff against --base (staged and unstaged), the blocks around
-    --grep matches, the --at ranges. What does not fit is listed at the end with the command
-    that asks for it.
+    --grep matches, the --at ranges, then what the located Python code uses from its file
+    (--related). What does not fit is listed at the end with the command that asks for it.
     """
     from patchpack import context as packing
     from patchpack import workflow

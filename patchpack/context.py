@@ -1,11 +1,11 @@
 """Context packs: the work diff and located code, fitted to a token budget.
 
 A pack has four sections in this order of priority: the diff of the work, the hunks located
-by ``--grep``, the explicit ``--at`` ranges, and what the located Python code uses from its
-own file (its imports, the module-level definitions it names). When they do not fit the budget,
-those related hunks go first, then the explicit ranges, then the weakest located hunks, then
-each file's
-diff is shortened to its headers and changed lines, largest first, then dropped. What went is
+by ``--grep``, the explicit ``--at`` ranges, and the related hunks: what the located Python
+code uses from its own file (its imports, the module-level definitions it names), printed after
+the located hunks. When they do not fit the budget, the related hunks go first, then the
+explicit ranges, then the weakest located hunks, then each file's diff is shortened to its
+headers and changed lines, largest first, then dropped. What went is
 listed at the end of the pack with the command that asks for it. The pack is deterministic for
 the same repository state, and its total is counted on the exact text printed.
 """
@@ -175,6 +175,7 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
                               cap=request.max_hunk_lines, with_related=request.related)
         notes += found.notes
         unmatched = found.unmatched
+
         def fresh(h: locate.Hunk) -> bool:
             return not all((h.path, n) in shown for n in range(h.start, h.end + 1))
 
@@ -182,10 +183,12 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
         ranked = sorted(filter(fresh, found.hunks), key=lambda h: _rank(h, changed))
         located_parts = [_hunk_part("located", h, counter) for h in ranked]
         # A file's related hunks follow its strongest hit: the weakest file's go first.
-        order = {h.path: i for i, h in reversed(list(enumerate(ranked)))}
-        related_parts = [_hunk_part("related", h, counter) for h in sorted(
-            filter(fresh, found.related), key=lambda h: (order.get(h.path, len(order)),
-                                                         h.path, h.start))]
+        order: dict[str, int] = {}
+        for i, h in enumerate(ranked):
+            order.setdefault(h.path, i)
+        related = sorted(filter(fresh, found.related),
+                         key=lambda h: (order.get(h.path, len(order)), h.path, h.start))
+        related_parts = [_hunk_part("related", h, counter) for h in related]
     explicit = [_hunk_part("explicit", locate.at(repo, spec, max_file_lines=request.max_file_lines),
                            counter) for spec in request.ats]
     sources = {"diff": diff_cmd,
