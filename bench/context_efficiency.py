@@ -15,6 +15,7 @@ prints per scenario the median and total token ratio (naive / patchpack) and the
   changed (parent's numbering) inside the context.
 
     python bench/context_efficiency.py REPO [N] [-v]           # -v: each commit, what was missed
+    python bench/context_efficiency.py REPO [N] --no-related   # locate without the related hunks
     python bench/context_efficiency.py generate [N]            # a synthetic repository
     python bench/context_efficiency.py generate:SRC_DIR [N]    # real files of SRC_DIR, edited
 
@@ -203,7 +204,8 @@ def review(repo: Path, oid: str, parent: str) -> Result:
                   floor=COUNTER.count(git(repo, "diff", "-M", "-U0", "HEAD")))
 
 
-def locate_scenario(repo: Path, oid: str, parent: str, message: str) -> Result | None:
+def locate_scenario(repo: Path, oid: str, parent: str, message: str, *,
+                    related: bool = True) -> Result | None:
     git(repo, "checkout", "-qf", "--detach", parent)
     words = []
     for m in IDENT.finditer(message):
@@ -215,7 +217,8 @@ def locate_scenario(repo: Path, oid: str, parent: str, message: str) -> Result |
     if not idents:
         return None
     greps = tuple(f"(^|[^A-Za-z0-9_]){re.escape(w)}([^A-Za-z0-9_]|$)" for w in idents)
-    pack = context.build(Repo.discover(repo), context.Request(greps=greps), COUNTER)
+    pack = context.build(Repo.discover(repo), context.Request(greps=greps, related=related),
+                         COUNTER)
     matched = sorted(set(git(repo, "grep", "-l", "-w", *sum((["-e", w] for w in idents), []))
                          .split("\n")) - {""})
     naive = "".join(_text(repo / p) for p in matched)
@@ -276,8 +279,8 @@ def _title(oid: str, message: str) -> str:
 
 
 def main(argv: list[str]) -> None:
-    verbose = "-v" in argv
-    argv = [a for a in argv if a != "-v"]
+    verbose, related = "-v" in argv, "--no-related" not in argv
+    argv = [a for a in argv if a not in ("-v", "--no-related")]
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return
@@ -293,7 +296,8 @@ def main(argv: list[str]) -> None:
         print(f"{argv[0]}: {len(commits)} commits changing 1-5 text files")
         report("review", [replace(review(repo, oid, parent), name=_title(oid, msg))
                           for oid, parent, msg in commits], verbose)
-        located = [locate_scenario(repo, oid, parent, msg) for oid, parent, msg in commits]
+        located = [locate_scenario(repo, oid, parent, msg, related=related)
+                   for oid, parent, msg in commits]
         located = [r and replace(r, name=_title(oid, msg))
                    for r, (oid, _, msg) in zip(located, commits)]
         found = [r for r in located if r is not None]

@@ -431,6 +431,9 @@ def tokens(files: tuple[BinaryIO, ...], verbose: bool, tokenizer: str | None) ->
               help="Refuse whole files longer than this (default 200).")
 @click.option("--max-hunk-lines", type=click.IntRange(min=1),
               help="Cut located blocks to this many lines (default 80).")
+@click.option("--related/--no-related", default=None,
+              help="With --grep, add each located Python file's imports and the module-level "
+                   "definitions the located code uses, dropped first (default on).")
 @click.option("--tokenizer", metavar="NAME", help="The token counter (default cl100k_base).")
 @click.option("--json", "as_json", is_flag=True, help="Print sections, ranges and counts as JSON.")
 @_over_budget_option
@@ -438,13 +441,13 @@ def tokens(files: tuple[BinaryIO, ...], verbose: bool, tokenizer: str | None) ->
 def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
             function_context: bool, greps: tuple[str, ...], paths: tuple[str, ...],
             ats: tuple[str, ...], budget: int | None, max_file_lines: int | None,
-            max_hunk_lines: int | None, tokenizer: str | None, as_json: bool,
-            over_budget: bool) -> None:
+            max_hunk_lines: int | None, related: bool | None, tokenizer: str | None,
+            as_json: bool, over_budget: bool) -> None:
     """Print the context an agent needs: the work diff and located code, within a token budget.
 
     Sections by priority: the diff against --base (staged and unstaged), the blocks around
-    --grep matches, the --at ranges. What does not fit is listed at the end with the command
-    that asks for it.
+    --grep matches, the --at ranges, then what the located Python code uses from its file
+    (--related). What does not fit is listed at the end with the command that asks for it.
     """
     from patchpack import context as packing
     from patchpack import workflow
@@ -454,13 +457,14 @@ def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
         raise BadInput("give only one of --cached and --worktree")
     repo = Repo.discover()
     settings = _settings(repo, context_budget=budget, max_file_lines=max_file_lines,
-                         max_hunk_lines=max_hunk_lines, tokenizer=tokenizer)
+                         max_hunk_lines=max_hunk_lines, context_related=related,
+                         tokenizer=tokenizer)
     counter = get_counter(settings.tokenizer)
     request = packing.Request(
         base=base, side="cached" if cached else "worktree" if worktree else "both",
         function_context=function_context, greps=greps, paths=paths, ats=ats,
         budget=settings.context_budget, max_file_lines=settings.max_file_lines,
-        max_hunk_lines=settings.max_hunk_lines,
+        max_hunk_lines=settings.max_hunk_lines, related=settings.context_related,
     )
     pack = workflow.context(repo, settings, request, counter, over_budget=over_budget)
     if as_json:

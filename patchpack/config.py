@@ -26,6 +26,8 @@ class Settings:
     context_budget: int = 50_000
     max_file_lines: int = 200
     max_hunk_lines: int = 80
+    context_related: bool = True
+    """Add to located Python code its file's imports and the definitions it uses."""
     # the output limiter
     output_lines: int = 200
     max_line_chars: int = 400

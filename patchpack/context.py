@@ -1,9 +1,11 @@
 """Context packs: the work diff and located code, fitted to a token budget.
 
-A pack has three sections in this order of priority: the diff of the work, the hunks located
-by ``--grep``, the explicit ``--at`` ranges. When they do not fit the budget, the weakest
-located hunks go first (explicit ranges before them, being the last section), then each file's
-diff is shortened to its headers and changed lines, largest first, then dropped. What went is
+A pack has four sections in this order of priority: the diff of the work, the hunks located
+by ``--grep``, the explicit ``--at`` ranges, and the related hunks: what the located Python
+code uses from its own file (its imports, the module-level definitions it names), printed after
+the located hunks. When they do not fit the budget, the related hunks go first, then the
+explicit ranges, then the weakest located hunks, then each file's diff is shortened to its
+headers and changed lines, largest first, then dropped. What went is
 listed at the end of the pack with the command that asks for it. The pack is deterministic for
 the same repository state, and its total is counted on the exact text printed.
 """
@@ -30,6 +32,8 @@ _DROPPED_LINES = 10
 _ASK_AT = "patchpack context --at "
 # Located hunks this close to a changed line count as next to the diff.
 _NEAR = 20
+# Sections in the order printed, with their titles.
+_TITLES = {"diff": "diff", "located": "located", "related": "related", "explicit": "ranges"}
 _LANGS = {".py": "python", ".pyi": "python", ".js": "javascript", ".ts": "typescript",
           ".go": "go", ".rs": "rust", ".c": "c", ".h": "c", ".cpp": "cpp", ".java": "java",
           ".rb": "ruby", ".sh": "sh", ".md": "markdown", ".toml": "toml", ".yaml": "yaml",
@@ -50,6 +54,8 @@ class Request:
     budget: int = 50_000
     max_file_lines: int = 200
     max_hunk_lines: int = 80
+    related: bool = True
+    """Add what the located Python code uses from its own file (:func:`locate.related`)."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,7 @@ class Part:
     """One droppable piece of a pack: a file's diff, or a hunk of code."""
 
     section: str
-    """``diff``, ``located`` or ``explicit``."""
+    """``diff``, ``located``, ``related`` or ``explicit``."""
     path: str
     body: str
     """The diff or the lines of code, unfenced."""
@@ -136,7 +142,7 @@ class Pack:
 
     def as_json(self) -> str:
         sections = []
-        for name in ("diff", "located", "explicit"):
+        for name in _TITLES:
             parts = [p for p in self.parts if p.section == name]
             if parts:
                 sections.append({"kind": name, "source": self.sources.get(name, ""),
@@ -162,25 +168,36 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
         max_block_lines=request.max_file_lines)
     notes: list[str] = []
     located_parts: list[Part] = []
+    related_parts: list[Part] = []
     unmatched: tuple[str, ...] = ()
     if request.greps:
         found = locate.locate(repo, request.greps, paths=request.paths,
-                              cap=request.max_hunk_lines)
+                              cap=request.max_hunk_lines, with_related=request.related)
         notes += found.notes
         unmatched = found.unmatched
-        fresh = [h for h in found.hunks
-                 if not all((h.path, n) in shown for n in range(h.start, h.end + 1))]
-        notes += [f"{h.where}: already in the diff" for h in found.hunks if h not in fresh]
-        ranked = sorted(fresh, key=lambda h: _rank(h, changed))
+
+        def fresh(h: locate.Hunk) -> bool:
+            return not all((h.path, n) in shown for n in range(h.start, h.end + 1))
+
+        notes += [f"{h.where}: already in the diff" for h in found.hunks if not fresh(h)]
+        ranked = sorted(filter(fresh, found.hunks), key=lambda h: _rank(h, changed))
         located_parts = [_hunk_part("located", h, counter) for h in ranked]
+        # A file's related hunks follow its strongest hit: the weakest file's go first.
+        order: dict[str, int] = {}
+        for i, h in enumerate(ranked):
+            order.setdefault(h.path, i)
+        related = sorted(filter(fresh, found.related),
+                         key=lambda h: (order.get(h.path, len(order)), h.path, h.start))
+        related_parts = [_hunk_part("related", h, counter) for h in related]
     explicit = [_hunk_part("explicit", locate.at(repo, spec, max_file_lines=request.max_file_lines),
                            counter) for spec in request.ats]
     sources = {"diff": diff_cmd,
                "located": " ".join(f"--grep {_quote(g)}" for g in request.greps)
                + "".join(f" --path {_quote(p)}" for p in request.paths),
-               "explicit": " ".join(f"--at {a}" for a in request.ats)}
-    return fit(diff_parts, located_parts, explicit, counter=counter, budget=request.budget,
-               sources=sources, notes=tuple(notes), unmatched=unmatched)
+               "explicit": " ".join(f"--at {a}" for a in request.ats),
+               "related": "imports and module-level definitions the located code uses"}
+    return fit(diff_parts, located_parts, explicit, related_parts, counter=counter,
+               budget=request.budget, sources=sources, notes=tuple(notes), unmatched=unmatched)
 
 
 # -- the diff section -------------------------------------------------------------------------
@@ -343,16 +360,17 @@ def _quote(text: str) -> str:
 # -- fitting ----------------------------------------------------------------------------------
 
 
-def fit(diff_parts: Sequence[Part], located: Sequence[Part], explicit: Sequence[Part], *,
-        counter: Counter, budget: int, sources: dict[str, str] | None = None,
-        notes: tuple[str, ...] = (), unmatched: tuple[str, ...] = ()) -> Pack:
+def fit(diff_parts: Sequence[Part], located: Sequence[Part], explicit: Sequence[Part],
+        related: Sequence[Part] = (), *, counter: Counter, budget: int,
+        sources: dict[str, str] | None = None, notes: tuple[str, ...] = (),
+        unmatched: tuple[str, ...] = ()) -> Pack:
     """The largest pack that fits ``budget`` by the order of degradation in the module doc.
 
-    ``located`` is ranked strongest first. The total is counted on the final text, so it is
-    never over the budget, however the counter merges tokens across parts.
+    ``located`` and ``related`` are ranked strongest first. The total is counted on the final
+    text, so it is never over the budget, however the counter merges tokens across parts.
     """
     sources = sources or {}
-    current: list[Part] = [*diff_parts, *located, *explicit]
+    current: list[Part] = [*diff_parts, *located, *related, *explicit]
     dropped: dict[str, Dropped] = {}  # by its command, so a diff shortened then dropped is one
 
     def drop(part: Part) -> None:
@@ -368,7 +386,8 @@ def fit(diff_parts: Sequence[Part], located: Sequence[Part], explicit: Sequence[
 
     biggest = sorted(diff_parts, key=lambda p: (-p.tokens, p.path))
     steps: list[Callable[[], None]] = [
-        *(partial(drop, p) for p in [*reversed(explicit), *reversed(located)]),
+        *(partial(drop, p) for p in [*reversed(related), *reversed(explicit),
+                                     *reversed(located)]),
         *(partial(shorten, p) for p in biggest if p.short is not None),
         *(partial(drop, p) for p in biggest),
     ]
@@ -407,8 +426,7 @@ def _trim_dropped(dropped: list[Dropped], counter: Counter, budget: int) -> tupl
 def _render(parts: Sequence[Part], dropped: Sequence[Dropped], sources: dict[str, str],
             unmatched: tuple[str, ...]) -> str:
     out = []
-    titles = {"diff": "diff", "located": "located", "explicit": "ranges"}
-    for name, title in titles.items():
+    for name, title in _TITLES.items():
         chosen = [p for p in parts if p.section == name]
         if name != "diff":  # code in file order; the ranking only decides what is dropped
             chosen.sort(key=lambda p: (p.path, p.start))

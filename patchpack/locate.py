@@ -26,6 +26,9 @@ _CONTROL = re.compile(
 # A line that continues an expression on the next lines (call arguments, operators).
 _CONTINUED = re.compile(r"(?:[(,\\+\-*/%&|.]|&&|\|\||=)\s*$")
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+# A function or class the located code uses is shown whole up to this many lines, else only
+# its signature: what calling it needs, at a cost that does not grow with its body.
+_WHOLE = 12
 _CLOSER = re.compile(r"\s*(?:[})\]]|end\b|fi\b|done\b|esac\b|</)")
 
 
@@ -59,6 +62,8 @@ class Located:
     """Files skipped (binary, not UTF-8) and what was capped."""
     unmatched: tuple[str, ...]
     """Patterns that matched nothing."""
+    related: tuple[Hunk, ...] = ()
+    """What the located Python code uses from its own file (:func:`related`)."""
 
 
 # -- reading files ----------------------------------------------------------------------------
@@ -283,8 +288,9 @@ def merge(blocks: Iterable[Block]) -> list[Block]:
 
 
 def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = (),
-           cap: int = 80) -> Located:
-    """Each pattern's matches in tracked files, widened to their blocks and merged per file."""
+           cap: int = 80, with_related: bool = False) -> Located:
+    """Each pattern's matches in tracked files, widened to their blocks and merged per file;
+    with ``with_related``, what the Python hunks use from their file (:func:`related`)."""
     root = git.require_workdir(repo)
     hits: dict[str, dict[int, set[str]]] = {}
     notes: list[str] = []
@@ -296,7 +302,8 @@ def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = ()
         notes += [f"{path}: binary file skipped" for path in found.binary]
         for hit in found.hits:
             hits.setdefault(hit.path, {}).setdefault(hit.line, set()).add(pattern)
-    hunks = []
+    hunks: list[Hunk] = []
+    extra: list[Hunk] = []
     for path in sorted(hits):
         try:
             lines = read_lines(root, path)
@@ -308,13 +315,110 @@ def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = ()
         blocks = [block_for(path, lines, n, cap=cap, py_blocks=py)
                   for n in sorted(by_line) if n <= len(lines)]
         heads = {b.head for b in blocks}
+        first = len(hunks)
         for b in merge(blocks):
             inside = sorted(n for n in by_line if b.start <= n <= b.end)
             found_by = sorted({p for n in inside for p in by_line[n]})
             defines = sorted({p for n in inside if n in heads for p in by_line[n]})
             hunks.append(_hunk(path, lines, b.start, b.end, label=b.label, hits=tuple(inside),
                                patterns=tuple(found_by), defines=tuple(defines)))
-    return Located(tuple(hunks), tuple(dict.fromkeys(notes)), tuple(unmatched))
+        if with_related and py is not None:
+            extra += related(lines, hunks[first:], cap=cap)
+    return Located(tuple(hunks), tuple(dict.fromkeys(notes)), tuple(unmatched), tuple(extra))
+
+
+# -- related: what located Python code uses from its own file ---------------------------------
+
+
+def related(lines: Sequence[str], hunks: Sequence[Hunk], *, cap: int) -> list[Hunk]:
+    """What an agent changing the ``hunks`` of one Python file needs from the rest of it.
+
+    The file's import block (from its first to its last import before the first def or class;
+    the module docstring left out) and, one level deep, the module-level functions, classes
+    and assignments whose names the hunks' code uses: an assignment whole, a function or
+    class whole up to 12 lines, else its signature (decorators included), all cut to ``cap``
+    lines. Overlapping or adjacent ones are merged; lines the hunks already show are left out.
+    Labelled with what they hold and which hunks use it. Empty when the file does not parse.
+    """
+    try:
+        tree = ast.parse("\n".join(lines))
+    except (SyntaxError, ValueError):
+        return []
+
+    def users(line: int) -> list[str]:
+        return [h.label or f"line {h.start}" for h in hunks if h.start <= line <= h.end]
+
+    used: dict[str, list[str]] = {}  # a name the hunks load -> the hunks that use it
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            used.setdefault(node.id, []).extend(users(node.lineno))
+    wanted: list[tuple[Block, tuple[str, ...], tuple[str, ...]]] = []
+    imports = _import_block(tree)
+    if imports is not None:
+        wanted.append((imports, ("imports",), ()))
+    for stmt in tree.body:
+        what, names = _defines(stmt)
+        by = [u for name in names for u in used.get(name, ())]
+        if by:
+            start = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
+            end = stmt.end_lineno or stmt.lineno
+            if isinstance(stmt, _DEFS) and end - start >= _WHOLE:
+                end, what = max(stmt.lineno, stmt.body[0].lineno - 1), what + " (signature)"
+            wanted.append((cut(Block(start, end), start, cap), (what,), tuple(by)))
+    shown = {n for h in hunks for n in range(h.start, h.end + 1)}
+    wanted = [w for w in wanted if any(n not in shown for n in range(w[0].start, w[0].end + 1))]
+    out: list[Hunk] = []
+    for block, whats, by in _merged(wanted):
+        label = ", ".join(whats) + (f"; used by {', '.join(dict.fromkeys(by))}" if by else "")
+        # What the hunks do not show already, each run of lines a hunk of its own.
+        runs: list[list[int]] = []
+        for n in range(block.start, block.end + 1):
+            if n in shown:
+                continue
+            if runs and runs[-1][-1] == n - 1:
+                runs[-1].append(n)
+            else:
+                runs.append([n])
+        out += [_hunk(hunks[0].path, lines, run[0], run[-1], label=label) for run in runs]
+    return out
+
+
+def _import_block(tree: ast.Module) -> Block | None:
+    """The lines from the first to the last import before the first def or class."""
+    found = []
+    for stmt in tree.body:
+        if isinstance(stmt, _DEFS):
+            break
+        if any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(stmt)):
+            found.append(stmt)  # an import, or an `if TYPE_CHECKING:`/`try:` around imports
+    if not found:
+        return None
+    return Block(found[0].lineno, found[-1].end_lineno or found[-1].lineno)
+
+
+def _defines(stmt: ast.stmt) -> tuple[str, list[str]]:
+    """What a module-level statement defines: how to call it, and the names it binds."""
+    if isinstance(stmt, _DEFS):
+        kind = "class" if isinstance(stmt, ast.ClassDef) else "def"
+        return f"{kind} {stmt.name}", [stmt.name]
+    targets = (stmt.targets if isinstance(stmt, ast.Assign)
+               else [stmt.target] if isinstance(stmt, ast.AnnAssign) else [])
+    names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    return ", ".join(names), names
+
+
+def _merged(wanted: Sequence[tuple[Block, tuple[str, ...], tuple[str, ...]]]
+            ) -> list[tuple[Block, tuple[str, ...], tuple[str, ...]]]:
+    """Overlapping or adjacent blocks merged, what they hold and who uses it joined."""
+    out: list[tuple[Block, tuple[str, ...], tuple[str, ...]]] = []
+    for block, whats, by in sorted(wanted, key=lambda w: (w[0].start, w[0].end)):
+        if out and block.start <= out[-1][0].end + 1:
+            last, last_whats, last_by = out[-1]
+            out[-1] = (Block(last.start, max(last.end, block.end)), last_whats + whats,
+                       last_by + by)
+        else:
+            out.append((block, whats, by))
+    return out
 
 
 # -- explicit ranges --------------------------------------------------------------------------

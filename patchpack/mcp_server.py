@@ -89,6 +89,7 @@ class Tools:
             greps=tuple(grep or ()), paths=tuple(path or ()), ats=tuple(at or ()),
             budget=budget if budget is not None else settings.context_budget,
             max_file_lines=settings.max_file_lines, max_hunk_lines=settings.max_hunk_lines,
+            related=settings.context_related,
         ), get_counter(settings.tokenizer), over_budget=False)
         data = json.loads(pack.as_json())
         text = "\n".join([pack.text.rstrip("\n"), *pack.notes, *pack.warnings(),

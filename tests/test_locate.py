@@ -75,7 +75,7 @@ def _hunks(cli, *args: str) -> list[tuple[str, int, int, str]]:
     assert r.exit_code == 0, r.stderr
     data = json.loads(r.stdout)
     return [(p["path"], p["start"], p["end"], p["label"])
-            for s in data["sections"] if s["kind"] != "diff" for p in s["parts"]]
+            for s in data["sections"] if s["kind"] in ("located", "explicit") for p in s["parts"]]
 
 
 def test_python_hit_returns_the_whole_function_and_nothing_else(cli, repo: Path) -> None:
@@ -226,3 +226,110 @@ def test_under_a_tight_budget_the_definition_of_what_was_searched_stays(repo: Pa
             break
     assert [(p.path, p.label) for p in pack.parts] == [("lib.py", "def target")]
     assert len(pack.dropped) == 8
+
+
+# -- related: what located Python code uses from its file -------------------------------------
+
+USES = '''"""A module docstring,
+over two lines."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+LIMIT = 10
+UNUSED = 99
+
+
+def helper(x):
+    return x + LIMIT
+
+
+def long_helper(a,
+                b):
+    """Long enough to show only its signature."""
+''' + "".join(f"    a = a + {i}\n" for i in range(12)) + '''    return a
+
+
+def lonely():
+    return UNUSED
+
+
+def target(path):
+    if helper(len(path)) > LIMIT:
+        return long_helper(os.sep, Path(path))
+    return None
+'''
+
+
+def _related(cli, *args: str) -> list[tuple[str, int, int, str]]:
+    r = cli("context", "--json", *args)
+    assert r.exit_code == 0, r.stderr
+    return [(p["path"], p["start"], p["end"], p["label"]) for s in json.loads(r.stdout)["sections"]
+            if s["kind"] == "related" for p in s["parts"]]
+
+
+def test_related_imports_constants_and_helpers_the_hit_uses(cli, repo: Path) -> None:
+    _commit(repo, {"m.py": USES})
+    assert _hunks(cli, "--grep", "def target") == [("m.py", 39, 42, "def target")]
+    used = "used by def target"
+    # The import block without the docstring; LIMIT, not UNUSED next to it; helper whole;
+    # long_helper's signature only; lonely, which target does not call, not at all.
+    assert _related(cli, "--grep", "def target") == [
+        ("m.py", 4, 7, "imports"), ("m.py", 9, 9, f"LIMIT; {used}"),
+        ("m.py", 13, 14, f"def helper; {used}"),
+        ("m.py", 17, 18, f"def long_helper (signature); {used}")]
+    r = cli("context", "--grep", "def target")
+    assert "## related: imports and module-level definitions the located code uses (4 hunks" \
+        in r.stdout
+    assert "### m.py:13-14 (def helper; used by def target)\n```python\ndef helper(x):\n" \
+        in r.stdout
+    assert "UNUSED" not in r.stdout and "lonely" not in r.stdout
+
+
+def test_related_leaves_out_what_the_hits_show_and_is_one_level_deep(cli, repo: Path) -> None:
+    _commit(repo, {"m.py": USES})
+    # helper is located itself: not repeated; LIMIT, which helper uses, is related to it.
+    # What helper's callers use is not followed.
+    found = _related(cli, "--grep", "def helper", "--grep", "def target")
+    assert [(s, e) for _, s, e, _ in found] == [(4, 7), (9, 9), (17, 18)]
+    assert _related(cli, "--grep", "return x \\+") == [
+        ("m.py", 4, 7, "imports"), ("m.py", 9, 9, "LIMIT; used by def helper")]
+
+
+def test_related_off_by_flag_setting_and_for_other_files(cli, repo: Path) -> None:
+    _commit(repo, {"m.py": USES, "broken.py": "import os\nLIMIT = 1\ndef f(:\n  LIMIT\n",
+                   "a.js": "import x from 'y';\nconst LIMIT = 1;\nfunction f() { return LIMIT; }\n"})
+    assert _related(cli, "--grep", "def target", "--no-related") == []
+    git(repo, "config", "patchpack.contextRelated", "false")
+    assert _related(cli, "--grep", "def target") == []
+    assert len(_related(cli, "--grep", "def target", "--related")) == 4
+    git(repo, "config", "--unset", "patchpack.contextRelated")
+    # Not Python, or Python that does not parse: nothing related.
+    assert _related(cli, "--grep", "return LIMIT", "--grep", "^  LIMIT") == []
+
+
+def test_related_hunks_are_dropped_before_any_hit(repo: Path) -> None:
+    from patchpack import context
+    from patchpack.git import Repo
+    from patchpack.tokens import get_counter
+
+    _commit(repo, {"m.py": USES, "other.py": "def other():\n    return 'target'\n"})
+    full = context.build(Repo.discover(repo), context.Request(greps=("target",)),
+                         get_counter("cl100k_base"))
+    assert {p.section for p in full.parts} == {"located", "related"}
+    located = sum(p.tokens for p in full.parts if p.section == "located")
+    seen = set()
+    for budget in range(located // 2, full.tokens, 5):
+        pack = context.build(Repo.discover(repo), context.Request(
+            greps=("target",), budget=budget), get_counter("cl100k_base"))
+        assert pack.tokens <= budget
+        kept = [p for p in pack.parts if p.section == "located"]
+        if len(kept) < 2:  # a hit dropped: every related hunk went before it
+            assert all(p.section == "located" for p in pack.parts), budget
+        gone = [d.what for d in pack.dropped]
+        if any(w.startswith("located") for w in gone):
+            assert sum(w.startswith("related") for w in gone) == 4
+        seen.add((len(kept), sum(p.section == "related" for p in pack.parts)))
+    assert (1, 0) in seen and (2, 0) in seen and any(r for _, r in seen)  # each case happened
