@@ -210,12 +210,14 @@ def for_repo(repo: Repo, *, settings: Settings, by: str = "day", since: str | No
                            hint=f"fix it, e.g. `git config {key} 5000000`")
         return int(raw)
 
-    return summarise(
-        held.entries, waiting, by=by, since=floor, commits=commits, notes=held.notes, now=now,
-        limits=Limits(settings.daily_budget, settings.minute_tokens, settings.minute_requests),
-        agent_budget=agent_budget, subject=repo.commit_subject,
-        skipped=held.skipped + bad_pending,
-    )
+    with ledger.no_gc():
+        return summarise(
+            held.entries, waiting, by=by, since=floor, commits=commits, notes=held.notes, now=now,
+            limits=Limits(settings.daily_budget, settings.minute_tokens,
+                          settings.minute_requests),
+            agent_budget=agent_budget, subject=repo.commit_subject,
+            skipped=held.skipped + bad_pending,
+        )
 
 
 def figures(report: Report) -> dict[str, Any]:
