@@ -481,6 +481,7 @@ def global_config_get(name: str) -> str | None:
 
 _NOTE_PATH = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")  # sha1 or sha256 object ids
 _NOTE_PATHS = re.compile(r"(?:[0-9a-f]{40}(?:[0-9a-f]{24})?\n)*")
+_TOPS = re.compile(r"^[^/\n]*", re.MULTILINE)  # the top-level entry of each path, one a line
 _FANOUT_AT = 256  # entries in one notes tree level before new notes go one level down
 
 
@@ -490,15 +491,18 @@ def _batch_notes(fd: int, token: bytes) -> Iterator[list[tuple[str, Oid, bytes]]
     mark = b"\n" + token + b" "
     header = re.compile(re.escape(mark) + rb"([a-z]+) ([0-9]+) ([^\n]*)\n")
     buf = b"\n"  # so that the first header starts like every other
-    while True:
-        chunk = os.read(fd, 1 << 20)
-        buf += chunk
-        cut = buf.rfind(mark) if chunk else len(buf) - 1  # the last object's closing "\n"
-        if cut > 0:
-            yield _frame(buf[:cut], header)
-            buf = buf[cut:]
-        if not chunk:
-            return
+    # A buffered read of 1 MiB returns once it has that much: git writes a few KiB at a time,
+    # and framing each of those pieces on its own cost more than reading them.
+    with open(fd, "rb", buffering=1 << 16, closefd=False) as pipe:
+        while True:
+            chunk = pipe.read(1 << 20)
+            buf += chunk
+            cut = buf.rfind(mark) if chunk else len(buf) - 1  # the last object's closing "\n"
+            if cut > 0:
+                yield _frame(buf[:cut], header)
+                buf = buf[cut:]
+            if not chunk:
+                return
 
 
 def _frame(data: bytes, header: re.Pattern[bytes]) -> list[tuple[str, Oid, bytes]]:
@@ -506,14 +510,17 @@ def _frame(data: bytes, header: re.Pattern[bytes]) -> list[tuple[str, Oid, bytes
     kinds, sizes, paths, texts = parts[1::4], parts[2::4], parts[3::4], parts[4::4]
     if parts[0] or list(map(int, sizes)) != list(map(len, texts)):
         kinds, paths, texts = _frame_slowly(data, header)  # e.g. "OID missing" (a gitlink)
-    names = [decode(p) for p in paths]
-    notes = [n.replace("/", "") for n in names]
-    if kinds.count(b"blob") != len(kinds) or not _NOTE_PATHS.fullmatch("\n".join(notes) + "\n"):
+    if not texts:
+        return []
+    names = decode(b"\n".join(paths))  # one decode, not one per note
+    flat = names.replace("/", "")
+    notes, tops = flat.split("\n"), _TOPS.findall(names)
+    if kinds.count(b"blob") != len(kinds) or not _NOTE_PATHS.fullmatch(flat + "\n"):
         keep = [i for i, (k, n) in enumerate(zip(kinds, notes))  # other files in the tree
                 if k == b"blob" and _NOTE_PATH.match(n)]
-        names, notes, texts = [names[i] for i in keep], [notes[i] for i in keep], \
+        tops, notes, texts = [tops[i] for i in keep], [notes[i] for i in keep], \
             [texts[i] for i in keep]
-    return list(zip([n.partition("/")[0] for n in names], notes, texts))  # type: ignore[arg-type]
+    return list(zip(tops, notes, texts))  # type: ignore[arg-type]
 
 
 def _frame_slowly(data: bytes, header: re.Pattern[bytes]

@@ -87,6 +87,11 @@ def parse_line(line: str) -> Entry:
     canonical = _CANONICAL.fullmatch(line)
     if canonical is not None:
         return Entry._make(_canonical_rows([canonical])[0])
+    return _parse_json(line)
+
+
+def _parse_json(line: str) -> Entry:
+    # What a line means: any line `_CANONICAL` matches must come out the same here.
     try:
         raw = json.loads(line)
     except ValueError:
@@ -108,9 +113,9 @@ def parse_line(line: str) -> Entry:
 
 # The line `Entry.to_json` writes, keys in its order, matched without a JSON parser: about
 # twice as fast, and `budget` parses every line of the ledger when it has no cache (#6).
-# Only lines json.loads would read to the same valid entry match: strings without escapes
+# Only lines `_parse_json` would read to the same valid entry match: strings without escapes
 # or control characters, non-empty; whole numbers in JSON's form. Any other line (a foreign
-# key order, escapes, spaces) takes the JSON path above, which is the definition.
+# key order, escapes, spaces) takes the JSON path, which is the definition.
 _STR = r'"([^"\\\x00-\x1f]+)"'
 _INT = r"(0|[1-9][0-9]{0,17})"  # longer numbers: the JSON path, which limits digits
 _CANONICAL_LINE = (
