@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from patchpack.errors import BadInput, Failed
 from patchpack.files import write_atomically
-from patchpack.git import Oid, Repo, decode, encode
+from patchpack.git import ENCODING, ERRORS, Oid, Repo, decode, encode
 from patchpack.hooks import NOTES_REF
 
 VERSION = 1
@@ -86,7 +86,7 @@ def parse_line(line: str) -> Entry:
     """The entry a note line holds; ValueError saying why when it holds none."""
     canonical = _CANONICAL.fullmatch(line)
     if canonical is not None:
-        return Entry._make(_canonical_rows([canonical])[0])
+        return Entry._make(_canonical_rows([canonical], {"": None})[0])
     return _parse_json(line)
 
 
@@ -312,7 +312,7 @@ class Ledger(NamedTuple):
     skipped: list[Skipped]
 
 
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4
 _ALL_AT = 256  # past this many top-level entries to read, list the whole tree and filter
 
 
@@ -360,10 +360,10 @@ def _read(repo: Repo) -> Ledger:
     skipped: list[Skipped] = []
     notes = 0
     make = Entry._make
-    for count, rows, bad in fresh.values():
+    for count, commits, rows, bad in fresh.values():
         notes += count
-        entries.extend([(commit, make(row)) for commit, row in rows])
-        skipped.extend(Skipped._make(s) for s in bad)
+        entries.extend(zip(commits, map(make, rows)))
+        skipped.extend(map(Skipped._make, bad))
     if fresh.keys() != cache.keys():
         _save_cache(cache_path, fresh)
     return Ledger(notes, entries, skipped)
@@ -371,48 +371,62 @@ def _read(repo: Repo) -> Ledger:
 
 def _read_tops(repo: Repo, head: Oid, missing: dict[str, str], *,
                whole: bool) -> dict[str, Any]:
-    """What the top-level entries ``missing`` (name: cache key) hold: (notes, rows, skipped).
+    """What the top-level entries ``missing`` (name: cache key) hold, each as (notes, commits,
+    rows, skipped): commit i holds the entry whose fields are row i.
 
     ``whole``: list the whole tree rather than name each entry to git.
     """
-    held: dict[str, list[Any]] = {name: [0, [], []] for name in missing}
+    held: dict[str, tuple[list[int], list[Oid], list[tuple], list[tuple]]] = {
+        name: ([0], [], [], []) for name in missing}
+    shared: dict[str, str | None] = {"": None}
+    first = operator.itemgetter(0)
     for batch in repo.notes_under(head, None if whole else list(missing)):
         if whole and len(held) < len(batch):  # some entries came from the cache already
             batch = [note for note in batch if note[0] in held]
-        texts = [decode(data) for _, _, data in batch]
+        if not batch:
+            continue
+        in_tops, annotated, data = zip(*batch)
+        texts = list(map(_decode, data))
         matches = list(map(_CANONICAL_NOTE.fullmatch, texts))
         if None not in matches:  # every note one entry in patchpack's own form: in bulk
-            rows = zip([annotated for _, annotated, _ in batch], _canonical_rows(matches))
-            for top, run in itertools.groupby(zip([top for top, _, _ in batch], rows),
-                                              key=operator.itemgetter(0)):
-                slot = held[top]
-                before = len(slot[1])
-                slot[1].extend(map(operator.itemgetter(1), run))
-                slot[0] += len(slot[1]) - before
+            rows = _canonical_rows(matches, shared)
+            start = 0
+            for top, run in itertools.groupby(in_tops):  # ls-tree lists a directory at once
+                count, commits, kept, _ = held[top]
+                stop = start + len(list(run))
+                count[0] += stop - start
+                commits += annotated[start:stop]
+                kept += rows[start:stop]
+                start = stop
             continue
-        for (top, annotated, _), text in zip(batch, texts):
-            slot = held[top]
-            slot[0] += 1
-            good, skipped = parse_note(text, annotated)
-            slot[1].extend((annotated, tuple(e)) for e in good)
-            slot[2].extend(tuple(s) for s in skipped)
-    return {missing[name]: tuple(slot) for name, slot in held.items()}
+        for top, oid, text in zip(in_tops, annotated, texts):
+            count, commits, kept, bad = held[top]
+            count[0] += 1
+            good, skipped = parse_note(text, oid)
+            commits += [oid] * len(good)
+            kept += map(tuple, good)
+            bad += map(tuple, skipped)
+    return {missing[name]: (count[0], commits, rows, bad)
+            for name, (count, commits, rows, bad) in held.items()}
 
 
-def _canonical_rows(matches: list[re.Match[str]]) -> list[tuple[Any, ...]]:
-    """`_canonical_row` of every match, column by column (the notes of a whole ledger)."""
-    if not matches:
-        return []
-    ids, stamps, kinds, models, agents, sessions, ins, outs, requests, saved, counters = \
-        zip(*map(re.Match.groups, matches))
-    intern = sys.intern
-    return list(zip(ids, stamps, map(intern, kinds), map(int, ins), map(int, outs),
-                    map(intern, counters), map(_intern, models), map(_intern, agents),
-                    map(_intern, sessions), map(_whole, requests), map(_whole, saved)))
+def _decode(data: bytes) -> str:
+    return data.decode(ENCODING, ERRORS)
 
 
-def _whole(digits: str | None) -> int:
-    return int(digits) if digits else 0
+def _canonical_rows(matches: list[re.Match[str]],
+                    shared: dict[str, str | None]) -> list[tuple[Any, ...]]:
+    """The fields of an `Entry`, in its order, for each match of `_CANONICAL`.
+
+    ``shared`` maps "" (a field left out) to None and every name to one copy of it.
+    A cold `budget` makes 100,000 of these: one comprehension, no call per entry.
+    """
+    one = shared.setdefault
+    return [(id_, ts, one(kind, kind), int(t_in), int(t_out), one(counter, counter),
+             one(model, model), one(agent, agent), one(session, session),
+             int(requests) if requests else 0, int(saved) if saved else 0)
+            for id_, ts, kind, model, agent, session, t_in, t_out, requests, saved, counter
+            in map(re.Match.groups, matches, itertools.repeat(""))]
 
 
 def _load_cache(path: Path) -> dict[str, Any]:
