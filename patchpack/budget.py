@@ -124,12 +124,15 @@ def summarise(noted: list[tuple[str, Entry]], pending: list[Entry], *, limits: L
     # One pass over the whole ledger, kept tight: it runs over 100,000+ entries.
     everything = {e.id: (c, e) for c, e in reversed(noted)}  # the first copy of an id wins
     waiting = [e for e in pending if e.id not in everything]
+    chosen = everything
+    if commits is not None:  # a copy in the range counts, wherever the first copy sits
+        chosen = {e.id: (c, e) for c, e in reversed(noted) if c in commits}
     floor = timestamp(since) if since is not None else ""
     key = _KEYS[by]
     sums: dict[str, list[int]] = {}
     counters: dict[str, int] = {}
-    for commit, e in everything.values():
-        if e.ts < floor or (commits is not None and commit not in commits):
+    for commit, e in chosen.values():
+        if e.ts < floor:
             continue
         k = key(commit, e)
         acc = sums.get(k)
