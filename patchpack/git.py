@@ -516,10 +516,8 @@ def _frame(data: bytes, header: re.Pattern[bytes]) -> list[tuple[str, Oid, bytes
     flat = names.replace("/", "")
     notes, tops = flat.split("\n"), _TOPS.findall(names)
     if kinds.count(b"blob") != len(kinds) or not _NOTE_PATHS.fullmatch(flat + "\n"):
-        keep = [i for i, (k, n) in enumerate(zip(kinds, notes))  # other files in the tree
-                if k == b"blob" and _NOTE_PATH.match(n)]
-        tops, notes, texts = [tops[i] for i in keep], [notes[i] for i in keep], \
-            [texts[i] for i in keep]
+        return [(top, Oid(note), text) for kind, top, note, text  # other files in the tree
+                in zip(kinds, tops, notes, texts) if kind == b"blob" and _NOTE_PATH.match(note)]
     return list(zip(tops, notes, texts))  # type: ignore[arg-type]
 
 

@@ -16,7 +16,6 @@ import gc
 import itertools
 import json
 import marshal
-import operator
 import re
 import secrets
 import sys
@@ -27,7 +26,7 @@ from typing import Any, NamedTuple
 
 from patchpack.errors import BadInput, Failed
 from patchpack.files import write_atomically
-from patchpack.git import ENCODING, ERRORS, Oid, Repo, decode, encode
+from patchpack.git import Oid, Repo, decode, encode
 from patchpack.hooks import NOTES_REF
 
 VERSION = 1
@@ -354,8 +353,7 @@ def _read(repo: Repo) -> Ledger:
     fresh: dict[str, Any] = {top.key: cache.get(top.key) for top in tops}
     missing = {top.name: top.key for top in tops if fresh[top.key] is None}
     if missing:
-        whole = len(missing) == len(tops) or len(missing) > _ALL_AT
-        fresh.update(_read_tops(repo, head, missing, whole=whole))
+        fresh.update(_read_tops(repo, head, missing, everything=len(missing) == len(tops)))
     entries: list[tuple[Oid, Entry]] = []
     skipped: list[Skipped] = []
     notes = 0
@@ -370,23 +368,23 @@ def _read(repo: Repo) -> Ledger:
 
 
 def _read_tops(repo: Repo, head: Oid, missing: dict[str, str], *,
-               whole: bool) -> dict[str, Any]:
+               everything: bool) -> dict[str, Any]:
     """What the top-level entries ``missing`` (name: cache key) hold, each as (notes, commits,
     rows, skipped): commit i holds the entry whose fields are row i.
 
-    ``whole``: list the whole tree rather than name each entry to git.
+    ``everything``: no entry of the tree is cached.
     """
     held: dict[str, tuple[list[int], list[Oid], list[tuple], list[tuple]]] = {
         name: ([0], [], [], []) for name in missing}
     shared: dict[str, str | None] = {"": None}
-    first = operator.itemgetter(0)
+    whole = everything or len(missing) > _ALL_AT  # else name each entry to git
     for batch in repo.notes_under(head, None if whole else list(missing)):
-        if whole and len(held) < len(batch):  # some entries came from the cache already
+        if whole and not everything:  # drop what the cache holds
             batch = [note for note in batch if note[0] in held]
         if not batch:
             continue
         in_tops, annotated, data = zip(*batch)
-        texts = list(map(_decode, data))
+        texts = list(map(decode, data))
         matches = list(map(_CANONICAL_NOTE.fullmatch, texts))
         if None not in matches:  # every note one entry in patchpack's own form: in bulk
             rows = _canonical_rows(matches, shared)
@@ -408,10 +406,6 @@ def _read_tops(repo: Repo, head: Oid, missing: dict[str, str], *,
             bad += map(tuple, skipped)
     return {missing[name]: (count[0], commits, rows, bad)
             for name, (count, commits, rows, bad) in held.items()}
-
-
-def _decode(data: bytes) -> str:
-    return data.decode(ENCODING, ERRORS)
 
 
 def _canonical_rows(matches: list[re.Match[str]],

@@ -443,7 +443,8 @@ def test_readme_shows_the_real_help(command: list[str], tmp_path: Path) -> None:
 _KEYS = ["v", "id", "ts", "kind", "model", "agent", "session", "in", "out", "requests", "saved",
          "counter", "extra"]
 _VALUES = (st.text(max_size=6) | st.sampled_from(["", "a\"b", "a\\b", "\u2028", "\x7f", " x"])
-           | st.integers(-2, 10**20) | st.sampled_from([1, 1.0, True, None, "2026-11-24T10:00:00Z"]))
+           | st.integers(-2, 10**20)
+           | st.sampled_from([1, 1.0, True, None, "2026-11-24T10:00:00Z"]))
 
 
 @settings(max_examples=300, deadline=None)
@@ -467,7 +468,7 @@ def test_the_fast_line_parse_agrees_with_json(fields: dict, canonical: bool,
     assert outcome(ledger.parse_line) == outcome(ledger._parse_json)
 
 
-def _fast_import_notes(path: Path, notes: dict[str, bytes], extra: str = "") -> None:
+def _fast_import_notes(path: Path, notes: dict[str, bytes]) -> None:
     """Put ``notes`` (commit: text) in refs/notes/patchpack through fast-import (fan-out)."""
     stream = ["commit refs/notes/patchpack\ncommitter A <a@b> 1700000000 +0000\ndata 2\nn\n"]
     stream += [f"N inline {oid}\ndata {len(text)}\n" for oid, text in notes.items()]
@@ -475,7 +476,7 @@ def _fast_import_notes(path: Path, notes: dict[str, bytes], extra: str = "") -> 
     for header, text in zip(stream[1:], notes.values()):
         chunks += [header.encode(), text, b"\n"]
     subprocess.run(["git", "fast-import", "--quiet"], cwd=path, check=True,
-                   input=b"".join(chunks) + extra.encode() + b"\n")
+                   input=b"".join(chunks) + b"\n")
 
 
 def _many_commits(path: Path, n: int) -> list[str]:
