@@ -323,7 +323,9 @@ class Repo:
         for proc, args in failed:
             assert proc.stderr is not None
             message = decode(proc.stderr.read()).strip().splitlines()
-            raise GitFailed(f"git {args} failed: {message[-1] if message else 'no output'}")
+            raise GitFailed(f"git {args} failed: {message[-1] if message else 'no output'}",
+                            hint="reading the ledger needs git 2.36 or later (`git --version`)"
+                            " and an intact notes tree (`git fsck`)")
 
     def note_text(self, notes_commit: Oid | None, annotated: Oid) -> bytes | None:
         """The note on ``annotated`` in ``notes_commit``'s tree, wherever fan-out put it."""

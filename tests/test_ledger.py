@@ -598,3 +598,11 @@ def test_reading_frames_notes_by_size_whatever_they_hold(committed: Path,
     batches = repo.notes_under(head)
     next(batches)
     batches.close()  # a reader that stops early leaves no git process hanging
+
+
+def test_a_notes_tree_git_cannot_read_fails_with_a_hint(committed: Path) -> None:
+    repo = Repo.discover(committed)
+    with pytest.raises(ledger.BadInput, match="git ls-tree failed") as failed:
+        for _ in repo.notes_under(Oid("0" * 40)):
+            pass
+    assert failed.value.hint is not None and "2.36" in failed.value.hint
