@@ -476,6 +476,11 @@ def sync(repo: Repo, remote: str | None = None, *, configure: bool = False,
                                                     message=f"patchpack sync {remote}"):
                 continue  # a local attach moved our ref meanwhile: merge again
             merged = True
+            # A merge touches most fan-out directories: refresh the cache now, so the next
+            # `budget` or `status` does not pay for a cold read (sync waits on the network
+            # anyway). Only a cache: a ledger git cannot read fails there, not here.
+            with contextlib.suppress(BadInput, OSError):
+                read(repo)
         if union is None or union == theirs:
             return Synced(remote, merged, pushed=False)
         if repo.push_ref(remote, NOTES_REF):

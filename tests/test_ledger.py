@@ -606,3 +606,20 @@ def test_a_notes_tree_git_cannot_read_fails_with_a_hint(committed: Path) -> None
         for _ in repo.notes_under(Oid("0" * 40)):
             pass
     assert failed.value.hint is not None and "2.36" in failed.value.hint
+
+
+def test_sync_leaves_the_cache_warm_for_the_next_budget(clones: tuple[Path, Path],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = clones
+    for path in (a, b):
+        record(path, 2)
+        repo = Repo.discover(path)
+        ledger.attach_pending(repo, repo.head_oid())  # type: ignore[arg-type]
+    ledger.sync(Repo.discover(a))
+    assert ledger.sync(Repo.discover(b)).merged
+
+    def cold(*args: object) -> None:
+        raise AssertionError("read a note that sync should have cached")
+
+    monkeypatch.setattr(Repo, "notes_under", cold)
+    assert len(ledger.read(Repo.discover(b)).entries) == 4
