@@ -8,8 +8,8 @@ and kept under bench/.cache.
     python bench/ledger_scale.py [--commits N]
 
 Prints the times (best of interleaved rounds) of the baseline and of patchpack cold (no
-ledger cache: the first run, or after a sync or a fetch of notes) and warm, each with its
-ratio to the baseline. Target: patchpack no slower than the baseline, and under 2 seconds.
+ledger cache: the first run, or a ledger rewritten wholesale) and warm, each with its ratio
+to the baseline. Target: patchpack no slower than the baseline, and under 2 seconds.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def main() -> None:
     for _ in range(args.rounds):
         times["baseline"].append(
             timed(["git", "log", "--notes=patchpack", "--format=%N"], repo))
-        cache.unlink(missing_ok=True)  # cold: the first run, or after a sync or a fetch
+        cache.unlink(missing_ok=True)  # cold
         times["cold"].append(timed(patchpack, repo))
         times["warm"].append(timed(patchpack, repo))  # the cold run wrote the cache
     baseline, cold, warm = (min(times[k]) for k in ("baseline", "cold", "warm"))
