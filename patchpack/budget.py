@@ -124,12 +124,15 @@ def summarise(noted: list[tuple[str, Entry]], pending: list[Entry], *, limits: L
     # One pass over the whole ledger, kept tight: it runs over 100,000+ entries.
     everything = {e.id: (c, e) for c, e in reversed(noted)}  # the first copy of an id wins
     waiting = [e for e in pending if e.id not in everything]
+    chosen = everything
+    if commits is not None:  # a copy in the range counts, wherever the first copy sits
+        chosen = {e.id: (c, e) for c, e in reversed(noted) if c in commits}
     floor = timestamp(since) if since is not None else ""
     key = _KEYS[by]
     sums: dict[str, list[int]] = {}
     counters: dict[str, int] = {}
-    for commit, e in everything.values():
-        if e.ts < floor or (commits is not None and commit not in commits):
+    for commit, e in chosen.values():
+        if e.ts < floor:
             continue
         k = key(commit, e)
         acc = sums.get(k)
@@ -210,12 +213,14 @@ def for_repo(repo: Repo, *, settings: Settings, by: str = "day", since: str | No
                            hint=f"fix it, e.g. `git config {key} 5000000`")
         return int(raw)
 
-    return summarise(
-        held.entries, waiting, by=by, since=floor, commits=commits, notes=held.notes, now=now,
-        limits=Limits(settings.daily_budget, settings.minute_tokens, settings.minute_requests),
-        agent_budget=agent_budget, subject=repo.commit_subject,
-        skipped=held.skipped + bad_pending,
-    )
+    with ledger.no_gc():
+        return summarise(
+            held.entries, waiting, by=by, since=floor, commits=commits, notes=held.notes, now=now,
+            limits=Limits(settings.daily_budget, settings.minute_tokens,
+                          settings.minute_requests),
+            agent_budget=agent_budget, subject=repo.commit_subject,
+            skipped=held.skipped + bad_pending,
+        )
 
 
 def figures(report: Report) -> dict[str, Any]:

@@ -66,6 +66,18 @@ def test_pending_and_limits_weigh_all_spend() -> None:
     assert narrowed.total.entries == 1 and spend(narrowed, "today").used == 1230
 
 
+def test_a_range_counts_its_copy_of_an_entry_wherever_the_first_copy_sits() -> None:
+    # amend and rebase copy a note: the old commit and the new one hold the same entry.
+    old, new = "0" * 40, "f" * 40
+    shared, other = entry(1, tokens_in=500), entry(2)
+    for noted in ([(old, shared), (new, shared), (old, other)],
+                  [(new, shared), (old, shared), (old, other)]):
+        mine = budget.summarise(noted, [], limits=LIMITS, now=NOW, commits={new})
+        assert mine.total.entries == 1 and mine.total.tokens_in == 500
+        assert budget.summarise(noted, [], limits=LIMITS, now=NOW).total.entries == 2
+        assert spend(mine, "today").used == 510 + 110  # the limits weigh all spend
+
+
 def test_limits_weigh_billed_requests_only() -> None:
     # A context pack's tokens reach the bill inside a request: weighing both would count twice.
     noted = [("c" * 40, entry(1, ago=timedelta(seconds=5))),

@@ -435,3 +435,191 @@ def test_readme_shows_the_real_help(command: list[str], tmp_path: Path) -> None:
                           env={"COLUMNS": "80"}).stdout.rstrip("\n")
     assert shown.startswith(f"Usage: patchpack {' '.join(command)} ")
     assert f"```text\n{shown}\n```" in (ROOT / "README.md").read_text()
+
+
+# -- reading the whole ledger at scale (#6) -----------------------------------------------------
+
+
+_KEYS = ["v", "id", "ts", "kind", "model", "agent", "session", "in", "out", "requests", "saved",
+         "counter", "extra"]
+_VALUES = (st.text(max_size=6) | st.sampled_from(["", "a\"b", "a\\b", "\u2028", "\x7f", " x"])
+           | st.integers(-2, 10**20)
+           | st.sampled_from([1, 1.0, True, None, "2026-11-24T10:00:00Z"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(_KEYS), _VALUES), st.booleans(), st.booleans())
+def test_the_fast_line_parse_agrees_with_json(fields: dict, canonical: bool,
+                                              ascii_only: bool) -> None:
+    # Patchpack's own lines skip the JSON parser; any line must still mean what JSON says.
+    base = {"v": 1, "id": "a1", "ts": "2026-11-24T10:00:00Z", "kind": "request", "in": 1,
+            "out": 2, "counter": "usage"}
+    merged = {**base, **fields}
+    if canonical:  # keep the order `to_json` writes, so the fast path is tried for real
+        merged = {k: merged[k] for k in _KEYS if k in merged}
+    line = json.dumps(merged, separators=(",", ":"), ensure_ascii=ascii_only)
+
+    def outcome(parse) -> object:
+        try:
+            return parse(line)
+        except ValueError as e:
+            return str(e)
+
+    assert outcome(ledger.parse_line) == outcome(ledger._parse_json)
+
+
+def _fast_import_notes(path: Path, notes: dict[str, bytes]) -> None:
+    """Put ``notes`` (commit: text) in refs/notes/patchpack through fast-import (fan-out)."""
+    stream = ["commit refs/notes/patchpack\ncommitter A <a@b> 1700000000 +0000\ndata 2\nn\n"]
+    stream += [f"N inline {oid}\ndata {len(text)}\n" for oid, text in notes.items()]
+    chunks = [part.encode() for part in stream[:1]]
+    for header, text in zip(stream[1:], notes.values()):
+        chunks += [header.encode(), text, b"\n"]
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=path, check=True,
+                   input=b"".join(chunks) + b"\n")
+
+
+def _many_commits(path: Path, n: int) -> list[str]:
+    stream = "".join(f"commit refs/heads/many\ncommitter A <a@b> {1700000000 + i} +0000\n"
+                     f"data 2\nc\n{'from refs/heads/main^0' if i == 0 else ''}\n" for i in range(n))
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=path, check=True, text=True,
+                   input=stream)
+    return git(path, "rev-list", "--reverse", "refs/heads/many", "^main").split()
+
+
+def _line(n: int, **fields: object) -> str:
+    return ledger.Entry(f"id{n}", "2026-11-24T10:00:00Z", "request", n, 1, "usage",
+                        **fields).to_json()  # type: ignore[arg-type]
+
+
+def _by_hand(path: Path) -> tuple[list[tuple[str, ledger.Entry]], list[ledger.Skipped]]:
+    """The ledger read note by note through `git notes`: what `read` must agree with."""
+    entries, skipped = [], []
+    for line in git(path, "notes", "--ref=patchpack", "list").splitlines():
+        blob, annotated = line.split()
+        text = subprocess.run(["git", "cat-file", "blob", blob], cwd=path, check=True,
+                              capture_output=True).stdout
+        good, bad = ledger.parse_note(text.decode("utf-8", "surrogateescape"), annotated)
+        entries += [(annotated, e) for e in good]
+        skipped += bad
+    return sorted(entries), sorted(skipped)
+
+
+def test_read_agrees_with_note_by_note_on_odd_notes(committed: Path) -> None:
+    commits = _many_commits(committed, 400)
+    notes = {oid: (_line(i) + "\n").encode() for i, oid in enumerate(commits)}
+    notes[commits[1]] = (_line(1) + "\n{broken\n\n" + _line(10_001) + "\n").encode()
+    notes[commits[2]] = b"Reviewed-by: Bob, LGTM\n"  # somebody else's note
+    notes[commits[3]] = (_line(3) + "\r\n").encode()  # edited by hand on Windows
+    notes[commits[4]] = _line(4, model="modèle", agent="a\u2028b").encode()  # raw, no "\n"
+    notes[commits[5]] = b'{"counter":"usage","v":1,"id":"x5","ts":"2026-11-24T10:00:00Z",' \
+        b'"kind":"run","in":5,"out":0}\n'  # another key order
+    notes[commits[6]] = b"\xff\xfe not utf-8\n" + _line(6).encode()
+    notes[commits[7]] = b""
+    _fast_import_notes(committed, notes)
+    held = ledger.read(Repo.discover(committed))
+    entries, skipped = _by_hand(committed)
+    assert sorted(held.entries) == entries and sorted(held.skipped) == skipped
+    assert held.notes == 400 and len(entries) == 400 - 2 + 1
+    assert {(s.where, s.line, s.reason) for s in skipped} == {
+        (commits[1], 2, "not JSON"), (commits[2], 1, "not JSON"), (commits[6], 1, "not JSON")}
+    assert dict((e.id, e.agent) for _, e in held.entries)["id4"] == "a\u2028b"
+    assert ledger.read(Repo.discover(committed)) == held  # the same from the cache
+
+
+def test_read_ignores_files_that_are_not_notes_and_keeps_notes_on_other_objects(
+        committed: Path) -> None:
+    blob = git(committed, "hash-object", "-w", "--stdin", input="some file\n").strip()
+    git(committed, "notes", "--ref=patchpack", "add", "-m", _line(1), blob)
+    git(committed, "notes", "--ref=patchpack", "add", "-m", _line(2), "HEAD")
+    notes_tree = git(committed, "rev-parse", "refs/notes/patchpack^{tree}").strip()
+    listing = git(committed, "ls-tree", notes_tree)
+    readme = git(committed, "hash-object", "-w", "--stdin", input=_line(3) + "\n").strip()
+    listing += f"100644 blob {readme}\tREADME\n160000 commit {'1' * 40}\tsubmodule\n"
+    tree = git(committed, "mktree", input=listing).strip()
+    parent = git(committed, "rev-parse", "refs/notes/patchpack").strip()
+    notes_commit = git(committed, "commit-tree", tree, "-p", parent, "-m", "odd").strip()
+    git(committed, "update-ref", "refs/notes/patchpack", notes_commit)
+    held = ledger.read(Repo.discover(committed))
+    assert held.notes == 2 and held.skipped == []
+    assert sorted((c, e.id) for c, e in held.entries) == sorted(
+        [(blob, "id1"), (git(committed, "rev-parse", "HEAD").strip(), "id2")])
+
+
+def test_the_cache_follows_the_notes_ref_however_it_moves(committed: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    commits = _many_commits(committed, 300)
+    _fast_import_notes(committed, {oid: _line(i).encode() for i, oid in enumerate(commits)})
+    repo = Repo.discover(committed)
+    first = ledger.read(repo)
+    assert len(first.entries) == 300
+    asked: list[object] = []
+    real = Repo.notes_under
+
+    def spy(self: Repo, head: Oid, tops: list[str] | None = None):  # type: ignore[no-untyped-def]
+        asked.append(tops)
+        return real(self, head, tops)
+
+    monkeypatch.setattr(Repo, "notes_under", spy)
+    assert ledger.read(repo) == first and asked == []  # warm: git reads no note
+    # By hand, behind patchpack's back: an append, a removal, then the ref moved back.
+    git(committed, "notes", "--ref=patchpack", "append", "-m", _line(1000), commits[5])
+    git(committed, "notes", "--ref=patchpack", "remove", commits[6])
+    held = ledger.read(repo)
+    ids = {e.id for _, e in held.entries}
+    assert "id1000" in ids and "id6" not in ids and len(ids) == 300
+    assert len(asked) == 1 and asked[0] is not None and len(asked[0]) <= 2  # just those dirs
+    git(committed, "update-ref", "refs/notes/patchpack", "refs/notes/patchpack~2")
+    assert ledger.read(repo) == first
+    monkeypatch.setattr(ledger, "_ALL_AT", 0)  # the whole tree listed, cached parts dropped
+    (committed / ".git" / "patchpack" / "ledger-cache").unlink()
+    git(committed, "notes", "--ref=patchpack", "append", "-m", _line(1001), commits[7])
+    assert ledger.read(repo) == ledger.read(repo)
+    assert sum(e.id == "id1001" for _, e in ledger.read(repo).entries) == 1
+
+
+def test_reading_frames_notes_by_size_whatever_they_hold(committed: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A note that imitates the pipeline's own header is still one note of that many bytes.
+    import patchpack.git as gitmod
+
+    monkeypatch.setattr(gitmod.secrets, "token_hex", lambda n: "f" * (2 * n))
+    commits = _many_commits(committed, 3)
+    fake = f"x\n{'f' * 16} blob 5 {commits[0]}\nhello\n".encode()
+    _fast_import_notes(committed, {commits[0]: fake, commits[1]: _line(1).encode(),
+                                   commits[2]: _line(2).encode()})
+    repo = Repo.discover(committed)
+    head = repo.read_ref(ledger.NOTES_REF)
+    assert head is not None
+    found = [note for batch in repo.notes_under(head) for note in batch]
+    assert sorted((oid, text) for _, oid, text in found) == sorted(
+        [(commits[0], fake), (commits[1], _line(1).encode()), (commits[2], _line(2).encode())])
+    batches = repo.notes_under(head)
+    next(batches)
+    batches.close()  # a reader that stops early leaves no git process hanging
+
+
+def test_a_notes_tree_git_cannot_read_fails_with_a_hint(committed: Path) -> None:
+    repo = Repo.discover(committed)
+    with pytest.raises(ledger.BadInput, match="git ls-tree failed") as failed:
+        for _ in repo.notes_under(Oid("0" * 40)):
+            pass
+    assert failed.value.hint is not None and "2.36" in failed.value.hint
+
+
+def test_sync_leaves_the_cache_warm_for_the_next_budget(clones: tuple[Path, Path],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = clones
+    for path in (a, b):
+        record(path, 2)
+        repo = Repo.discover(path)
+        ledger.attach_pending(repo, repo.head_oid())  # type: ignore[arg-type]
+    ledger.sync(Repo.discover(a))
+    assert ledger.sync(Repo.discover(b)).merged
+
+    def cold(*args: object) -> None:
+        raise AssertionError("read a note that sync should have cached")
+
+    monkeypatch.setattr(Repo, "notes_under", cold)
+    assert len(ledger.read(Repo.discover(b)).entries) == 4
