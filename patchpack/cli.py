@@ -710,9 +710,17 @@ def _run_limited(ctx: click.Context, argv: list[str], repo: Repo | None, setting
         click.echo(f"patchpack: interrupted ({name} passed to the command)", err=True)
     if stats and result.tokens is not None:
         t = result.tokens
+        about = "~" if t.estimated else ""
         click.echo(f"patchpack: run {result.run_id}: {result.lines:,} lines, printed "
-                   f"{result.printed_lines:,}; tokens ({t.counter}): full output {t.full:,}, "
-                   f"printed {t.printed:,}, not printed {t.not_printed:,}", err=True)
+                   f"{result.printed_lines:,}; tokens ({t.counter}): full output {about}{t.full:,}, "
+                   f"printed {t.printed:,}, not printed {about}{t.not_printed:,}"
+                   + (" (estimated: the output not printed, from a sample of it)"
+                      if t.estimated else ""), err=True)
+    if result.tokens_error is not None:
+        problem = result.tokens_error
+        click.echo(f"patchpack: warning: run {result.run_id} has no token figures: "
+                   f"{problem.message}" + (f"\nhint: {problem.hint}" if problem.hint else ""),
+                   err=True)
     ctx.exit(result.exit_code)
 
 

@@ -50,6 +50,8 @@ class Entry(NamedTuple):
     requests: int = 0
     saved: int = 0
     """Tokens patchpack kept out of the context (a run's output it did not print)."""
+    estimated: bool = False
+    """``saved`` is an estimate (a run's output too long to count whole)."""
 
     def to_json(self) -> str:
         """The one-line form, keys in a fixed order, absent optional fields left out."""
@@ -63,6 +65,8 @@ class Entry(NamedTuple):
             fields["requests"] = self.requests
         if self.saved:
             fields["saved"] = self.saved
+        if self.estimated:
+            fields["estimated"] = True
         fields["counter"] = self.counter
         return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
 
@@ -93,7 +97,8 @@ def parse_line(line: str) -> Entry:
     # Interned: the same few names repeat on every line (and the ledger cache stores them once).
     entry = Entry(get("id"), get("ts"), _intern(get("kind")), get("in", 0), get("out", 0),
                   _intern(get("counter")), _intern(get("model")), _intern(get("agent")),
-                  _intern(get("session")), get("requests", 0), get("saved", 0))
+                  _intern(get("session")), get("requests", 0), get("saved", 0),
+                  get("estimated", False))
     problem = _problem(entry)
     if problem:
         raise ValueError(problem)
@@ -110,6 +115,8 @@ def _problem(e: Entry) -> str | None:
                         ("saved", e.saved)):
         if type(number) is not int or number < 0:
             return f"{key!r} must be a whole number >= 0"
+    if type(e.estimated) is not bool:
+        return "'estimated' must be true or false"
     if not _TS.match(e.ts):
         return f"'ts' must look like 2026-11-24T10:00:00Z, got {e.ts!r}"
     return None
@@ -168,7 +175,7 @@ def _locked(repo: Repo) -> Iterator[Path]:
 def add_pending(repo: Repo, *, kind: str, tokens_in: int = 0, tokens_out: int = 0,
                 counter: str, now: datetime | None = None, model: str | None = None,
                 agent: str | None = None, session: str | None = None,
-                requests: int = 0, saved: int = 0) -> Entry:
+                requests: int = 0, saved: int = 0, estimated: bool = False) -> Entry:
     """Record a spend in the pending spool; it joins the note of the next attached commit."""
     if not _KIND.match(kind):
         raise BadInput(f"bad entry kind {kind!r}: use lowercase letters, digits, - and _")
@@ -180,7 +187,7 @@ def add_pending(repo: Repo, *, kind: str, tokens_in: int = 0, tokens_out: int = 
             raise BadInput(f"{name} must not be empty")
     now = now or datetime.now(timezone.utc)
     entry = Entry(new_id(now), timestamp(now), kind, tokens_in, tokens_out, counter,
-                  model, agent, session, requests, saved)
+                  model, agent, session, requests, saved, estimated)
     with _locked(repo) as spool, open(spool, "a", encoding="utf-8") as f:
         f.write(entry.to_json() + "\n")
     return entry
@@ -283,7 +290,7 @@ class Ledger(NamedTuple):
     skipped: list[Skipped]
 
 
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3  # 3: entries have `estimated`
 
 
 def read(repo: Repo) -> Ledger:
