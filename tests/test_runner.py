@@ -514,6 +514,7 @@ def test_count_file_matches_counting_the_whole_text(tmp_path: Path) -> None:
     for name in ("cl100k_base", "chars:2.5"):
         counter = get_counter(name)
         assert count_file(counter, path) == counter.count(text)
+        assert count_file(counter, path, piece=4096) == counter.count(text)
 
 
 # -- the limiter, in-process -------------------------------------------------------------------
