@@ -39,10 +39,11 @@ CHUNK = 1 << 20
 MARKERS = (b"FAILED", b"Error", b"error:", b"Traceback", b"assert")
 _MARKER = re.compile(rb"FAILED|Error|error:|Traceback|assert")
 ESTIMATE_BYTES_PER_TOKEN = 4
-# An output up to this size is counted whole and exactly (~12 MB/s with cl100k_base, so at
-# most ~0.17 s, about what starting patchpack and loading the tokenizer cost); a longer one
+# An output up to this size is counted whole and exactly (~10 MB/s with cl100k_base, so at
+# most ~0.2 s, about what starting patchpack and loading the tokenizer cost); a longer one
 # is counted where it was printed and estimated where it was not, from a sample (see
-# runlog.tokens_per_byte), so counting never costs more than ~0.2 s however long the output.
+# runlog.tokens_per_byte, ~20 ms), so counting costs at most ~0.2 s beyond loading the
+# tokenizer (~0.1 s), however long the output.
 EXACT_BYTES = 2 << 20
 COUNT_PIECE = 1 << 16  # tiktoken's list of ints for 64 KB of text is ~0.6 MB, not ~10 MB
 TIMEOUT_GRACE = 2.0  # seconds between SIGTERM and SIGKILL on timeout
