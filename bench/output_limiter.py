@@ -98,7 +98,7 @@ def main() -> None:
             tail = statistics.median(
                 timed(["sh", "-c", f"{shlex.join(command)} | tail -n 200"], repo)[0]
                 for _ in range(args.runs))
-            print(f"  {'CMD | tail -n 200':<28} {tail:6.2f} s")
+            print(f"  {'CMD | tail -n 200':<30} {tail:6.2f} s")
             for mode in modes:
                 label, extra = MODES[mode]
                 spool = repo / ".git" / "patchpack" / "pending.jsonl"
@@ -109,11 +109,11 @@ def main() -> None:
                                  repo) for _ in range(args.runs)]
                 wall = statistics.median(r[0] for r in results)
                 peak = max(r[1] or 0 for r in results) / 1024
-                print(f"  {label:<28} {wall:6.2f} s   {wall / tail:4.2f}x tail   "
+                print(f"  {label:<30} {wall:6.2f} s   {wall / tail:4.2f}x tail   "
                       f"peak memory {peak:.0f} MB")
                 if mode == "ledger":
                     entry = json.loads(spool.read_text().splitlines()[-1])
-                    print(f"  {'':<28} entry: in {entry['in']:,}, saved {entry.get('saved', 0):,}"
+                    print(f"  {'':<30} entry: in {entry['in']:,}, saved {entry.get('saved', 0):,}"
                           f"{' (estimated)' if entry.get('estimated') else ''}")
                 spool.unlink(missing_ok=True)
 
