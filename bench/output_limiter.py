@@ -5,9 +5,14 @@ hardest case for the limiter) and once a line at a time (a program that prints a
 For each, prints the median wall time of `sh -c 'CMD | tail -n 200'` and of
 `patchpack run -- CMD` (run in a scratch repository, so the full log is written to its git
 dir), their ratio, and the peak resident memory of the patchpack process itself (its own
-peak resident set, not the command's). `--stats` adds exact token counting of both outputs.
+peak resident set, not the command's), in three modes:
 
-    python bench/output_limiter.py [--lines 1000000] [--runs 3] [--stats]
+- plain: no ledger, no `--stats`: no tokenizer is loaded;
+- `--stats`: tokens of what was printed counted exactly, of the full output estimated from a
+  sample of the omitted part (exactly below 2 MB);
+- ledger in use (a pending spool exists): the same counting, and an entry in the spool.
+
+    python bench/output_limiter.py [--lines 1000000] [--runs 3] [--modes plain,stats,ledger]
 
 Targets (issue 5): within 1.5 times tail's wall time; peak memory under 64 MB however long
 the output.
@@ -16,6 +21,7 @@ the output.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import statistics
@@ -26,6 +32,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+MODES = {
+    "plain": ("patchpack run", []),
+    "stats": ("patchpack run --stats", ["--stats"]),
+    "ledger": ("patchpack run (ledger in use)", []),
+}
 
 PRODUCERS = {
     "firehose": (
@@ -70,8 +82,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--stats", action="store_true", help="also time `patchpack run --stats`")
+    parser.add_argument("--modes", default="plain,stats,ledger",
+                        help="comma-separated: plain, stats, ledger (default: all three)")
     args = parser.parse_args()
+    modes = args.modes.split(",")
+    if unknown := set(modes) - set(MODES):
+        parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
     with tempfile.TemporaryDirectory(prefix="patchpack-bench-") as tmp:
         repo = Path(tmp)
         subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
@@ -82,16 +98,24 @@ def main() -> None:
             tail = statistics.median(
                 timed(["sh", "-c", f"{shlex.join(command)} | tail -n 200"], repo)[0]
                 for _ in range(args.runs))
-            print(f"  CMD | tail -n 200      {tail:6.2f} s")
-            variants = [("patchpack run", [])] + ([("patchpack run --stats", ["--stats"])]
-                                                  if args.stats else [])
-            for label, extra in variants:
+            print(f"  {'CMD | tail -n 200':<30} {tail:6.2f} s")
+            for mode in modes:
+                label, extra = MODES[mode]
+                spool = repo / ".git" / "patchpack" / "pending.jsonl"
+                if mode == "ledger":
+                    spool.parent.mkdir(exist_ok=True)
+                    spool.touch()  # `patchpack.ledger.in_use`: a pending spool exists
                 results = [timed([sys.executable, "-c", MEASURED, "run", *extra, "--", *command],
                                  repo) for _ in range(args.runs)]
                 wall = statistics.median(r[0] for r in results)
                 peak = max(r[1] or 0 for r in results) / 1024
-                print(f"  {label:<22} {wall:6.2f} s   {wall / tail:4.2f}x tail   "
+                print(f"  {label:<30} {wall:6.2f} s   {wall / tail:4.2f}x tail   "
                       f"peak memory {peak:.0f} MB")
+                if mode == "ledger":
+                    entry = json.loads(spool.read_text().splitlines()[-1])
+                    print(f"  {'':<30} entry: in {entry['in']:,}, saved {entry.get('saved', 0):,}"
+                          f"{' (estimated)' if entry.get('estimated') else ''}")
+                spool.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -690,7 +690,8 @@ def _limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
                      metavar="SECONDS", help="Kill the command's process group; exit 124."),
         click.option("--stats", is_flag=True,
-                     help="Count tokens of the full and the printed output; print on stderr."),
+                     help="Count tokens of the printed and the full output (estimated beyond "
+                          "2 MB); print on stderr."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -714,9 +715,17 @@ def _run_limited(ctx: click.Context, argv: list[str], repo: Repo | None, setting
         click.echo(f"patchpack: interrupted ({name} passed to the command)", err=True)
     if stats and result.tokens is not None:
         t = result.tokens
+        about = "~" if t.estimated else ""  # the part not printed was estimated from a sample
         click.echo(f"patchpack: run {result.run_id}: {result.lines:,} lines, printed "
-                   f"{result.printed_lines:,}; tokens ({t.counter}): full output {t.full:,}, "
-                   f"printed {t.printed:,}, not printed {t.not_printed:,}", err=True)
+                   f"{result.printed_lines:,}; tokens ({t.counter}): full output "
+                   f"{about}{t.full:,}, printed {t.printed:,}, not printed {about}"
+                   f"{t.not_printed:,}" + (" (estimated: the output not printed, from a sample "
+                                           "of it)" if t.estimated else ""), err=True)
+    if result.tokens_error is not None:
+        problem = result.tokens_error
+        click.echo(f"patchpack: warning: run {result.run_id} has no token figures: "
+                   f"{problem.message}" + (f"\nhint: {problem.hint}" if problem.hint else ""),
+                   err=True)
     ctx.exit(result.exit_code)
 
 

@@ -52,6 +52,8 @@ class Entry(NamedTuple):
     requests: int = 0
     saved: int = 0
     """Tokens patchpack kept out of the context (a run's output it did not print)."""
+    estimated: bool = False
+    """``saved`` is an estimate (a run's output too long to count whole)."""
 
     def to_json(self) -> str:
         """The one-line form, keys in a fixed order, absent optional fields left out."""
@@ -65,6 +67,8 @@ class Entry(NamedTuple):
             fields["requests"] = self.requests
         if self.saved:
             fields["saved"] = self.saved
+        if self.estimated:
+            fields["estimated"] = True
         fields["counter"] = self.counter
         return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
 
@@ -103,7 +107,8 @@ def _parse_json(line: str) -> Entry:
     # Interned: the same few names repeat on every line (and the ledger cache stores them once).
     entry = Entry(get("id"), get("ts"), _intern(get("kind")), get("in", 0), get("out", 0),
                   _intern(get("counter")), _intern(get("model")), _intern(get("agent")),
-                  _intern(get("session")), get("requests", 0), get("saved", 0))
+                  _intern(get("session")), get("requests", 0), get("saved", 0),
+                  get("estimated", False))
     problem = _problem(entry)
     if problem:
         raise ValueError(problem)
@@ -121,7 +126,8 @@ _CANONICAL_LINE = (
     r'\{"v":1,"id":' + _STR + r',"ts":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)"'
     r',"kind":' + _STR + r'(?:,"model":' + _STR + r')?(?:,"agent":' + _STR + r')?'
     r'(?:,"session":' + _STR + r')?,"in":' + _INT + r',"out":' + _INT
-    + r'(?:,"requests":' + _INT + r')?(?:,"saved":' + _INT + r')?,"counter":' + _STR + r"\}")
+    + r'(?:,"requests":' + _INT + r')?(?:,"saved":' + _INT + r')?(?:,"estimated":(true))?'
+    r',"counter":' + _STR + r"\}")
 _CANONICAL = re.compile(_CANONICAL_LINE)
 _CANONICAL_NOTE = re.compile(_CANONICAL_LINE + r"\n?")  # a note of one entry, the usual case
 
@@ -136,6 +142,8 @@ def _problem(e: Entry) -> str | None:
                         ("saved", e.saved)):
         if type(number) is not int or number < 0:
             return f"{key!r} must be a whole number >= 0"
+    if type(e.estimated) is not bool:
+        return "'estimated' must be true or false"
     if not _TS.match(e.ts):
         return f"'ts' must look like 2026-11-24T10:00:00Z, got {e.ts!r}"
     return None
@@ -196,7 +204,7 @@ def _locked(repo: Repo) -> Iterator[Path]:
 def add_pending(repo: Repo, *, kind: str, tokens_in: int = 0, tokens_out: int = 0,
                 counter: str, now: datetime | None = None, model: str | None = None,
                 agent: str | None = None, session: str | None = None,
-                requests: int = 0, saved: int = 0) -> Entry:
+                requests: int = 0, saved: int = 0, estimated: bool = False) -> Entry:
     """Record a spend in the pending spool; it joins the note of the next attached commit."""
     if not _KIND.match(kind):
         raise BadInput(f"bad entry kind {kind!r}: use lowercase letters, digits, - and _")
@@ -208,7 +216,7 @@ def add_pending(repo: Repo, *, kind: str, tokens_in: int = 0, tokens_out: int = 
             raise BadInput(f"{name} must not be empty")
     now = now or datetime.now(timezone.utc)
     entry = Entry(new_id(now), timestamp(now), kind, tokens_in, tokens_out, counter,
-                  model, agent, session, requests, saved)
+                  model, agent, session, requests, saved, estimated)
     with _locked(repo) as spool, open(spool, "a", encoding="utf-8") as f:
         f.write(entry.to_json() + "\n")
     return entry
@@ -311,7 +319,7 @@ class Ledger(NamedTuple):
     skipped: list[Skipped]
 
 
-_CACHE_VERSION = 4
+_CACHE_VERSION = 5  # 5: entries have `estimated`
 _ALL_AT = 256  # past this many top-level entries to read, list the whole tree and filter
 
 
@@ -418,9 +426,9 @@ def _canonical_rows(matches: list[re.Match[str]],
     one = shared.setdefault
     return [(id_, ts, one(kind, kind), int(t_in), int(t_out), one(counter, counter),
              one(model, model), one(agent, agent), one(session, session),
-             int(requests) if requests else 0, int(saved) if saved else 0)
-            for id_, ts, kind, model, agent, session, t_in, t_out, requests, saved, counter
-            in map(re.Match.groups, matches, itertools.repeat(""))]
+             int(requests) if requests else 0, int(saved) if saved else 0, bool(estimated))
+            for id_, ts, kind, model, agent, session, t_in, t_out, requests, saved, estimated,
+            counter in map(re.Match.groups, matches, itertools.repeat(""))]
 
 
 def _load_cache(path: Path) -> dict[str, Any]:

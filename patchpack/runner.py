@@ -21,12 +21,12 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from patchpack import runlog
 from patchpack.errors import BadInput, PatchpackError
@@ -39,6 +39,13 @@ CHUNK = 1 << 20
 MARKERS = (b"FAILED", b"Error", b"error:", b"Traceback", b"assert")
 _MARKER = re.compile(rb"FAILED|Error|error:|Traceback|assert")
 ESTIMATE_BYTES_PER_TOKEN = 4
+# An output up to this size is counted whole and exactly (~10 MB/s with cl100k_base, so at
+# most ~0.2 s, about what starting patchpack and loading the tokenizer cost); a longer one
+# is counted where it was printed and estimated where it was not, from a sample (see
+# runlog.tokens_per_byte, ~20 ms), so counting costs at most ~0.2 s beyond loading the
+# tokenizer (~0.1 s), however long the output.
+EXACT_BYTES = 2 << 20
+COUNT_PIECE = 1 << 16  # tiktoken's list of ints for 64 KB of text is ~0.6 MB, not ~10 MB
 TIMEOUT_GRACE = 2.0  # seconds between SIGTERM and SIGKILL on timeout
 DRAIN = 1.0  # seconds to keep reading after the command exits (a background child may hold a pipe)
 EXIT_TIMEOUT, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND = 124, 126, 127
@@ -71,17 +78,33 @@ class Limits:
         return cls(lines, head, max_line_chars)
 
 
+class FullCount(NamedTuple):
+    """Tokens of a command's full output, and whether the part not printed was estimated."""
+
+    tokens: int
+    counter: str
+    estimated: bool
+
+
 @dataclass(frozen=True)
 class Tokens:
-    """Tokens of the full output and of what was printed, by one counter."""
+    """Tokens of the full output and of what was printed, by one counter.
+
+    ``printed`` is always exact. ``full`` is exact for an output up to EXACT_BYTES; beyond
+    that it is the exact count of the lines printed plus an estimate of the rest, and
+    ``estimated`` says so.
+    """
 
     full: int
     printed: int
     counter: str
+    estimated: bool = False
 
     @property
     def not_printed(self) -> int:
-        return self.full - self.printed
+        """What printing only the summary kept out; never negative (markers and cut-line
+        notes can make the printed text longer than a short output)."""
+        return max(0, self.full - self.printed)
 
 
 @dataclass(frozen=True)
@@ -97,6 +120,8 @@ class RunResult:
     interrupted_by: int | None = None
     """The signal patchpack received and passed to the command (SIGINT for Ctrl-C)."""
     tokens: Tokens | None = None
+    tokens_error: PatchpackError | None = None
+    """Why tokens were asked for but not counted (the counter could not load)."""
 
 
 # -- printing ---------------------------------------------------------------------------------
@@ -252,29 +277,34 @@ class Limiter:
         if keep:
             self._ring.extend(zip(repeat(tag), lines[-keep:]))
 
-    def finish(self, *, failed: bool, run_id: str, log: Path,
-               full_tokens: tuple[int, str] | None = None) -> int:
+    def finish(self, *, failed: bool, run_id: str, log: Path, counter: Counter | None = None,
+               exact_bytes: int = EXACT_BYTES) -> tuple[int, FullCount | None]:
         """Print the marker, the failure lines (when ``failed``) and the tail; return the number
-        of lines omitted. ``full_tokens`` is the exact count of the whole output and its counter;
-        without it the marker gives a declared estimate."""
+        of lines omitted and, with a ``counter``, the tokens of the full output (given in the
+        marker too; without a counter the marker gives a declared estimate)."""
         for tag in (OUT, ERR):
             self.close(tag)
         ring = list(self._ring)
         first_in_ring = self.lines - len(ring) + 1
         omitted = first_in_ring - 1 - self.limits.head
+        picks = self._pick_failures(ring, first_in_ring, log) if failed and omitted > 0 else []
+        ring = ring[len(picks):]
+        not_printed = max(0, self.bytes - self._out.bytes
+                          - sum(len(ln) + 1 for _, ln in picks + ring))
+        full = None if counter is None else self._count(counter, log, picks, ring, not_printed,
+                                                        exact_bytes)
         if omitted <= 0:
             for tag, line in ring:
                 self._out.lines_of(tag, [line])
             self._out.flush()
-            return 0
-        picks = self._pick_failures(ring, first_in_ring, log) if failed else []
-        ring = ring[len(picks):]
+            return 0, full
         omitted = self.lines - self.limits.head - len(ring) - len(picks)
         start, end = self.limits.head + 1, self.lines - len(ring)
-        not_printed = self.bytes - self._out.bytes - sum(len(ln) + 1 for _, ln in ring + picks)
-        if full_tokens is not None:
-            count, name = full_tokens
-            size = f"{_size(not_printed)}; the full output is {count:,} tokens by {name}"
+        if full is not None:
+            size = (f"{_size(not_printed)}; the full output is "
+                    f"{'~' if full.estimated else ''}{full.tokens:,} tokens by {full.counter}")
+            if full.estimated:
+                size += ", estimated from a sample of the omitted lines"
         else:
             size = (f"{_size(not_printed)}, ~{not_printed // ESTIMATE_BYTES_PER_TOKEN:,} tokens "
                     f"estimated at {ESTIMATE_BYTES_PER_TOKEN} bytes a token")
@@ -290,7 +320,25 @@ class Limiter:
         for tag, line in ring:
             self._out.lines_of(tag, [line])
         self._out.flush()
-        return omitted
+        return omitted, full
+
+    def _count(self, counter: Counter, log: Path, picks: list[tuple[int, bytes]],
+               tail: list[tuple[int, bytes]], not_printed: int, exact_bytes: int) -> FullCount:
+        """Tokens of the full output: the whole log when it is small; else the lines printed,
+        exactly, plus the bytes not printed at the tokens per byte of a sample of them."""
+        if self.bytes <= exact_bytes:
+            return FullCount(count_file(counter, log, piece=COUNT_PIECE), counter.name, False)
+        printed = b"".join(self._out.printed) + b"".join(ln + b"\n" for _, ln in picks + tail)
+        # The omitted middle lies between the head and the tail in the log (the lines picked
+        # from it are too few to matter); cut lines shift both ends a little, into text that
+        # was not printed either.
+        start = self._out.bytes
+        end = self.bytes - sum(len(ln) + 1 for _, ln in tail)
+        if end - start < runlog.SAMPLE_WINDOW:
+            start, end = 0, self.bytes
+        rate = runlog.tokens_per_byte(counter, log, start, end)
+        return FullCount(count_text(printed, counter) + round(not_printed * rate), counter.name,
+                         True)
 
     def _pick_failures(self, ring: list[tuple[int, bytes]], first_in_ring: int, log: Path,
                        ) -> list[tuple[int, bytes]]:
@@ -484,14 +532,17 @@ def _pump(proc: subprocess.Popen[bytes], limiter: Limiter, control: _Control) ->
 
 
 def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
-        timeout: float | None, counter: Counter | None, out: BinaryIO, err: BinaryIO,
-        stdin: int | None = None) -> RunResult:
+        timeout: float | None, counter: Callable[[], Counter] | None, out: BinaryIO,
+        err: BinaryIO, stdin: int | None = None, exact_bytes: int = EXACT_BYTES) -> RunResult:
     """Run ``argv`` through the limiter; its summary goes to ``out``/``err`` as it was printed.
 
     ``stdin`` is the command's standard input (None: patchpack's own).
 
-    With a ``counter``, tokens of the full output and of what was printed are counted exactly
-    (the full output from the kept log, after the command ends).
+    With ``counter`` (what loads one), tokens of the full output and of what was printed are
+    counted once the command has ended, so the tokenizer's memory (~40 MB) is not added to
+    what streaming used: the printed text exactly, the full output exactly up to
+    ``exact_bytes`` and beyond that with its omitted part estimated (see Limiter._count).
+    A counter that cannot load costs the figures, not the summary: ``tokens_error`` says why.
     """
     run_id, log_path, log = runlog.create(log_dir)
     with log:
@@ -514,15 +565,23 @@ def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
         exit_code = EXIT_TIMEOUT
     else:
         exit_code = status if status >= 0 else 128 - status
-    full = None if counter is None else (count_file(counter, log_path), counter.name)
-    omitted = limiter.finish(failed=exit_code != 0, run_id=run_id, log=log_path, full_tokens=full)
+    loaded, problem = None, None
+    if counter is not None:
+        try:
+            loaded = counter()
+        except PatchpackError as e:
+            problem = e
+    omitted, full = limiter.finish(failed=exit_code != 0, run_id=run_id, log=log_path,
+                                   counter=loaded, exact_bytes=exact_bytes)
     tokens = None
-    if counter is not None and full is not None:
-        printed = count_text(b"".join(output.printed), counter)
-        tokens = Tokens(full=full[0], printed=printed, counter=counter.name)
+    if loaded is not None and full is not None:
+        printed = count_text(b"".join(output.printed), loaded)
+        tokens = Tokens(full=full.tokens, printed=printed, counter=full.counter,
+                        estimated=full.estimated)
     return RunResult(run_id=run_id, log=log_path, exit_code=exit_code, lines=limiter.lines,
                      bytes=limiter.bytes, printed_lines=output.lines, omitted_lines=omitted,
-                     timed_out=control.timed_out, interrupted_by=control.received, tokens=tokens)
+                     timed_out=control.timed_out, interrupted_by=control.received, tokens=tokens,
+                     tokens_error=problem)
 
 
 # -- showing a kept log -----------------------------------------------------------------------

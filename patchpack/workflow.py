@@ -53,17 +53,18 @@ def run(argv: Sequence[str], repo: Repo | None, settings: Settings, *, head: int
         stats: bool, out: BinaryIO, err: BinaryIO, stdin: int | None = None) -> runner.RunResult:
     """Run a command through the output limiter; once the repository keeps a ledger, record
     the tokens printed and those kept out of the context."""
-    # Exact counts cost a tokenizer (~40 MB, 0.1 s) and a pass over the log (~18 MB/s): only
-    # when asked for, or when there is a ledger for them to go to.
+    # Counting costs a tokenizer (~40 MB, 0.1 s), loaded by the runner only once the command
+    # has ended: only when asked for, or when there is a ledger for the figures to go to.
     record = repo is not None and ledger.in_use(repo)
     result = runner.run(
         argv, limits=runner.Limits.make(lines=settings.output_lines, head=head,
                                         max_line_chars=settings.max_line_chars),
         log_dir=runlog.log_dir(repo.git_dir if repo is not None else None),
         keep=settings.run_keep, timeout=settings.run_timeout or None,
-        counter=get_counter(settings.tokenizer) if stats or record else None, out=out, err=err,
-        stdin=stdin)
+        counter=(lambda: get_counter(settings.tokenizer)) if stats or record else None,
+        out=out, err=err, stdin=stdin)
     if record and repo is not None and result.tokens is not None:
-        ledger.add_pending(repo, kind="run", tokens_in=result.tokens.printed,
-                           saved=result.tokens.not_printed, counter=result.tokens.counter)
+        t = result.tokens
+        ledger.add_pending(repo, kind="run", tokens_in=t.printed, saved=t.not_printed,
+                           estimated=t.estimated, counter=t.counter)
     return result

@@ -441,10 +441,10 @@ def test_readme_shows_the_real_help(command: list[str], tmp_path: Path) -> None:
 
 
 _KEYS = ["v", "id", "ts", "kind", "model", "agent", "session", "in", "out", "requests", "saved",
-         "counter", "extra"]
+         "estimated", "counter", "extra"]
 _VALUES = (st.text(max_size=6) | st.sampled_from(["", "a\"b", "a\\b", "\u2028", "\x7f", " x"])
            | st.integers(-2, 10**20)
-           | st.sampled_from([1, 1.0, True, None, "2026-11-24T10:00:00Z"]))
+           | st.sampled_from([1, 1.0, True, False, None, "true", "2026-11-24T10:00:00Z"]))
 
 
 @settings(max_examples=300, deadline=None)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -17,8 +19,8 @@ from conftest import git, run_patchpack, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchpack import runlog
-from patchpack.runner import Limiter, Limits, Output, argv_for_tests, cut
+from patchpack import ledger, runlog, runner
+from patchpack.runner import EXACT_BYTES, Limiter, Limits, Output, argv_for_tests, cut
 from patchpack.tokens import count_file, get_counter
 
 PY = sys.executable
@@ -394,12 +396,125 @@ def test_stats_name_the_configured_counter(repo: Path) -> None:
     assert b"tokens (chars:3): full output 3, printed 3, not printed 0" in r.stderr
 
 
+def test_stats_for_a_small_output_equal_patchpack_tokens_of_the_log(repo: Path) -> None:
+    r = run("--stats", "--lines", "20", "--", *py(MIXED.format(n=2000)), cwd=repo)
+    tokens = run_patchpack("tokens", str(runs_dir(repo) / "1.log"), cwd=repo)
+    full = int(tokens.stdout.split()[0].replace(",", ""))
+    assert f"full output {full:,}, printed " in r.stderr.decode()
+    assert "estimated" not in r.stderr.decode() + r.stdout.decode()
+
+
+# A generated log whose kinds of text change along it (a stride sample must see them all):
+# test lines, traceback lines, JSON, words in several scripts, hex, assertion errors, logs.
+MIXED = """\
+import json, random, sys
+random.seed(5)
+words = ["alpha", "beta", "überprüfung", "数据", "naïve", "request_id", "None", "0x7ffe"]
+n = {n}
+for i in range(n):
+    kind = i * 7 // n
+    print([
+        lambda: f"tests/test_mod_{{i % 97}}.py::test_case_{{i}} PASSED [{{i * 100 // n:3d}}%]",
+        lambda: f'  File "/usr/lib/python3/pkg/mod{{i % 13}}.py", line {{i % 900}}, in f{{i % 31}}',
+        lambda: json.dumps({{"id": i, "values": [random.random() for _ in range(3)]}}),
+        lambda: " ".join(random.choice(words) for _ in range(12)),
+        lambda: "".join(random.choice("0123456789abcdef") for _ in range(64)),
+        lambda: f"E       AssertionError: assert {{i}} == {{i + 1}}",
+        lambda: f"[{{i:08d}}] INFO  server: GET /api/v1/items/{{i % 1000}} in {{i % 50}}ms",
+    ][kind]())
+"""
+
+
+def figures(stderr: bytes) -> dict[str, int]:
+    """The numbers of the `--stats` line: full output, printed, not printed."""
+    text = stderr.decode().split("tokens (cl100k_base): ", 1)[1]
+    found = re.findall(r"(full output|printed|not printed) ~?([0-9,]+)", text)
+    return {name: int(number.replace(",", "")) for name, number in found}
+
+
+def test_a_long_output_is_estimated_where_not_printed_and_says_so(repo: Path) -> None:
+    r = run("--stats", "--", *py(MIXED.format(n=50_000)), cwd=repo)  # 3.5 MB
+    log = runs_dir(repo) / "1.log"
+    assert log.stat().st_size > EXACT_BYTES
+    exact = count_file(get_counter("cl100k_base"), log)
+    stats = figures(r.stderr)
+    assert abs(stats["full output"] - exact) / exact < 0.05  # measured: under 0.5%
+    assert stats["full output"] - stats["printed"] == stats["not printed"]
+    assert stats["printed"] == get_counter("cl100k_base").count(r.stdout.decode())
+    assert "full output ~" in r.stderr.decode() and "not printed ~" in r.stderr.decode()
+    assert "(estimated: the output not printed, from a sample of it)" in r.stderr.decode()
+    marker = r.stdout.decode().splitlines()[50]
+    assert f"the full output is ~{stats['full output']:,} tokens by cl100k_base, estimated " \
+        "from a sample of the omitted lines" in marker
+
+
+@pytest.mark.parametrize("n", [400, 3000, 20_000])
+def test_the_estimate_is_close_to_the_exact_count(n: int, tmp_path: Path) -> None:
+    out, err = io.BytesIO(), io.BytesIO()
+    result = runner.run(py(MIXED.format(n=n)), limits=Limits(), log_dir=tmp_path, keep=5,
+                        timeout=None, counter=lambda: get_counter("cl100k_base"), out=out,
+                        err=err, exact_bytes=10_000)
+    assert result.tokens is not None and result.tokens.estimated
+    exact = count_file(get_counter("cl100k_base"), result.log)
+    assert abs(result.tokens.full - exact) / exact < 0.1
+
+
+def test_tokens_per_byte_of_a_sample_reads_whole_lines_in_range(tmp_path: Path) -> None:
+    counter = get_counter("chars:1")  # one token a character: the rate is chars per byte
+    log = write(tmp_path / "log", "é" * 3000 + "\n" + "ab\n" * 100_000)
+    assert runlog.tokens_per_byte(counter, log, 6001, log.stat().st_size) == 1.0
+    assert runlog.tokens_per_byte(counter, log, 0, 6000) == 0.5  # one long line: as it is
+    assert runlog.tokens_per_byte(counter, log, 5, 5) == 0.0
+
+
+def test_the_ledger_entry_of_a_run_says_when_its_saving_is_estimated(committed: Path) -> None:
+    run_patchpack("record", "--in", "1", "--out", "1", cwd=committed)
+    run("--", *printing(2000), cwd=committed)
+    run("--", *py(MIXED.format(n=50_000)), cwd=committed)
+    spool = (committed / ".git" / "patchpack" / "pending.jsonl").read_text().splitlines()
+    small, large = json.loads(spool[1]), json.loads(spool[2])
+    assert "estimated" not in small and small["saved"] > small["in"] > 0
+    assert list(large)[-4:] == ["out", "saved", "estimated", "counter"]
+    assert large["estimated"] is True and large["saved"] > 500_000
+    assert ledger.parse_line(spool[2]).estimated
+    with pytest.raises(ValueError, match="'estimated' must be true or false"):
+        ledger.parse_line(spool[2].replace('"estimated":true', '"estimated":1'))
+
+
+def test_printing_more_than_the_output_saves_nothing_rather_than_failing(committed: Path) -> None:
+    # A cut line prints its note: the summary can cost more tokens than the output it cuts.
+    run_patchpack("record", "--in", "1", "--out", "1", cwd=committed)
+    r = run("--stats", "--", *py("print('x' * 401)"), cwd=committed)
+    assert r.returncode == 0, r.stderr  # it was 2: a negative saving is bad input to the ledger
+    stats = figures(r.stderr)
+    assert stats["printed"] > stats["full output"] and stats["not printed"] == 0
+    entry = json.loads((committed / ".git/patchpack/pending.jsonl").read_text().splitlines()[1])
+    assert entry["kind"] == "run" and "saved" not in entry
+
+
+def test_a_plain_run_never_loads_the_tokenizer(repo: Path) -> None:
+    check = ("import sys\nfrom patchpack.cli import main\ntry:\n    main(['run', '--', 'echo', "
+             "'hi'])\nexcept SystemExit:\n    pass\nprint('tiktoken' in sys.modules)")
+    r = subprocess.run(py(check), cwd=repo, capture_output=True, text=True, check=True)
+    assert r.stdout == "hi\nFalse\n"
+
+
+def test_a_counter_that_cannot_load_costs_the_figures_not_the_output(repo: Path) -> None:
+    r = run("--stats", "--", *printing(300, exit=3), cwd=repo, env={"PATCHPACK_TOKENIZER": "nope"})
+    assert r.returncode == 3
+    assert r.stdout.decode().splitlines()[-1] == "line 300"
+    assert b"tokens estimated at 4 bytes a token" in r.stdout
+    assert r.stderr.decode().startswith(
+        "patchpack: warning: run 1 has no token figures: unknown token counter 'nope'")
+
+
 def test_count_file_matches_counting_the_whole_text(tmp_path: Path) -> None:
     text = ("def f(x):\n    return x  # é\n\n\n/path/like\n" + "  indented\t\n{json}\n") * 40_000
     path = write(tmp_path / "log", text)
     for name in ("cl100k_base", "chars:2.5"):
         counter = get_counter(name)
         assert count_file(counter, path) == counter.count(text)
+        assert count_file(counter, path, piece=4096) == counter.count(text)
 
 
 # -- the limiter, in-process -------------------------------------------------------------------
