@@ -104,15 +104,15 @@ def _apply_one(qg: QueueGit, state: State, position: int, *,
     saved_index = qg.snapshot_index()
     info = qg.commit_info(patch.commit)
     try:
-        qg.switch_tree(head_tree, replayed.tree)
+        qg.checkout_paths(head_tree, replayed.tree, touched)
     except GitFailed as e:
         qg.restore(head=head, index=saved_index, paths=touched)
         raise Failed(f"{where} could not be written to the work tree: {e.message}",
                      hint="commit or `git stash` local changes, then apply again") from None
-    run = qg.commit(info.message, author=info.author, verify=verify)
+    run = qg.commit(info.message, tree=replayed.tree, author=info.author, verify=verify)
     if run.oid is None:
         qg.restore(head=head, index=saved_index, paths=touched)
-        raise Failed(f"git commit refused {where}; nothing changed. git and the hooks said:\n"
+        raise Failed(f"the commit of {where} was refused; nothing changed. The hooks said:\n"
                      f"{run.output}",
                      hint="fix what the hook reports in the queue (`patchpack drop`, then "
                           "`patchpack add`), or skip the hooks with `patchpack apply --no-verify`")

@@ -124,7 +124,7 @@ def test_apply_all_stops_at_the_first_failure(queued: Path, cli) -> None:
                                 "exit 0\n")
     r = cli("apply", "--all")
     assert r.exit_code == 1
-    assert "Two files (1/2)" in r.stdout and "git commit refused patch 2/2" in r.stderr
+    assert "Two files (1/2)" in r.stdout and "the commit of patch 2/2" in r.stderr
     assert git(queued, "log", "-1", "--format=%s") == "Two files (1/2): a.txt\n"
     assert git(queued, "status", "--porcelain") == ""
 
