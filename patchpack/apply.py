@@ -72,6 +72,8 @@ def apply(qg: QueueGit, *, count: int | None, verify: bool, counter_spec: str) -
             failure = e
             break
         done.append((position, state.patches[position - 1], made))
+    if any(made for _, _, made in done):
+        qg.auto_maintenance()  # once for the series, as `git am` does
     counter = get_counter(counter_spec)
     texts = qg.commit_diffs([p.commit for _, p, _ in done])
     applied = tuple(Applied(pos, p.title, made, p.files, p.lines, counter.count(texts[p.commit]),
@@ -112,7 +114,7 @@ def _apply_one(qg: QueueGit, state: State, position: int, *,
     run = qg.commit(info.message, tree=replayed.tree, author=info.author, verify=verify)
     if run.oid is None:
         qg.restore(head=head, index=saved_index, paths=touched)
-        raise Failed(f"the commit of {where} was refused; nothing changed. The hooks said:\n"
+        raise Failed(f"the commit of {where} was refused; nothing changed:\n"
                      f"{run.output}",
                      hint="fix what the hook reports in the queue (`patchpack drop`, then "
                           "`patchpack add`), or skip the hooks with `patchpack apply --no-verify`")

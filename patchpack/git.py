@@ -998,11 +998,17 @@ class _HookedCommit:
         self.author = pygit2.Signature(name, mail, *(qg.fixed_date("AUTHOR") or now))
         self.committer = pygit2.Signature(me.name, me.email,
                                           *(qg.fixed_date("COMMITTER") or now))
-        self._env = {**os.environ, "GIT_INDEX_FILE": str(self._index), "GIT_EDITOR": ":",
-                     "GIT_PREFIX": "", "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": mail,
+        # Paths as git gives them: relative to the top in a plain repository, absolute (and
+        # GIT_DIR exported) from a linked worktree or a separate git dir.
+        linked = self._git_dir != self._workdir / ".git"
+        self._shown = (lambda p: str(p)) if linked else (
+            lambda p: str(p.relative_to(self._workdir)))
+        self._env = {**os.environ, "GIT_INDEX_FILE": self._shown(self._index),
+                     "GIT_EDITOR": ":", "GIT_PREFIX": "", "GIT_AUTHOR_NAME": name,
+                     "GIT_AUTHOR_EMAIL": mail,
                      "GIT_AUTHOR_DATE": f"@{self.author.time} {_zone(self.author.offset)}"}
-        if self._git_dir != self._workdir / ".git":
-            self._env["GIT_DIR"] = str(self._git_dir)  # git exports it from linked worktrees
+        if linked:
+            self._env["GIT_DIR"] = str(self._git_dir)
         self._said: list[str] = []
 
     def run(self, message: str, *, tree: Oid, verify: bool) -> CommitRun:
@@ -1021,9 +1027,9 @@ class _HookedCommit:
             return self._refused("nothing to commit: the index is at HEAD")
         edit = self._git_dir / "COMMIT_EDITMSG"
         edit.write_bytes(encode(stripspace(message)))
-        if not self._hook("prepare-commit-msg", str(edit), "message"):
+        if not self._hook("prepare-commit-msg", self._shown(edit), "message"):
             return self._refused()
-        if verify and not self._hook("commit-msg", str(edit)):
+        if verify and not self._hook("commit-msg", self._shown(edit)):
             return self._refused()
         message = stripspace(decode(edit.read_bytes()))  # commit-msg may have rewritten it
         if not message:
