@@ -1,10 +1,11 @@
-"""`patchpack apply`: land queued micro-patches as commits made by `git commit`, hooks and all.
+"""`patchpack apply`: land queued micro-patches as commits that pass the repository's hooks.
 
-The result tree is built in memory (a 3-way merge of trees when HEAD moved since the patch was
-made); `git read-tree -m -u` carries the index and work tree to it, refusing if that would
-overwrite local changes; `git commit` runs the repository's hooks. If git or a hook refuses,
-HEAD, the index file and the touched paths of the work tree are put back as they were, and the
-queue ref has not moved.
+Per patch, as `git am` does: the result tree is built in memory (a 3-way merge of trees when
+HEAD moved since the patch was made), the index and the touched paths of the work tree are
+carried to it (refused if that would overwrite local changes), and the commit is made in
+process while the commit hooks run exactly as `git commit` runs them (``QueueGit.commit``). If
+a hook refuses, HEAD, the index file and the touched paths of the work tree are put back as
+they were, and the queue ref has not moved.
 """
 
 from __future__ import annotations

@@ -604,9 +604,10 @@ def grep(repo: Repo, pattern: str, *, paths: Sequence[str] = ()) -> GrepResult:
     return GrepResult(tuple(hits), tuple(binary))
 
 # -- the micro-patch queue ----------------------------------------------------------------------
-# Objects are built in memory with pygit2; anything that must behave exactly as git does (applying
-# a diff, measuring one, moving a ref with its reflog, committing through hooks, touching the work
-# tree) goes through the git program.
+# Objects are built in memory with pygit2; applying and measuring a diff go through the git
+# program, which alone behaves exactly as git does there. `apply` commits in process and spawns
+# only the hooks (as `git am` does), falling back to `git commit` and `git read-tree -u` where git
+# would do more than libgit2 knows (hooks declared in config, signing, filter drivers, sparse).
 
 ZERO_OID = Oid("0" * 40)
 FILE_MODE = 0o100644
