@@ -254,7 +254,11 @@ class Repo:
             # libgit2 writes the new value only if the ref still holds the one ``ref`` was
             # read with (a compare-and-swap under the ref's lock).
             ref.resolve().set_target(pygit2.Oid(hex=new), message)
-        except pygit2.GitError:  # moved meanwhile, or locked by another writer right now
+        except pygit2.GitError:  # moved meanwhile
+            return False
+        except OSError as e:  # locked by another writer at this very moment (GIT_ELOCKED)
+            if "lock" not in str(e):
+                raise
             return False
         return True
 
