@@ -321,20 +321,22 @@ class Repo:
         path = self._note_path(tree, annotated)
         return None if path is None else bytes(tree[path].data)
 
-    def write_note(self, notes_commit: Oid | None, annotated: Oid, text: bytes, *,
-                   message: str) -> Oid:
-        """A new notes commit on top of ``notes_commit`` with ``text`` as the note on
-        ``annotated``. Built in memory; no ref moves (see :meth:`update_ref`)."""
+    def write_notes(self, notes_commit: Oid | None, notes: Mapping[Oid, bytes], *,
+                    message: str) -> Oid:
+        """One notes commit on top of ``notes_commit`` with each text as the note on its
+        object (a whole series' notes in one commit). Built in memory; no ref moves."""
         raw = self._raw
         parents = [] if notes_commit is None else [raw[notes_commit].peel(pygit2.Commit)]
         root = parents[0].tree if parents else None
-        path = self._note_path(root, annotated) if root is not None else None
-        if path is None:
-            path = self._new_note_path(root, annotated)
-        blob = raw.create_blob(text)
-        tree_id = self._put(root, path.split("/"), blob)
+        for annotated, text in notes.items():
+            path = self._note_path(root, annotated) if root is not None else None
+            if path is None:
+                path = self._new_note_path(root, annotated)
+            tree_id = self._put(root, path.split("/"), raw.create_blob(text))
+            root = raw[tree_id].peel(pygit2.Tree)
+        assert root is not None, "no notes to write"
         signature = self.committer()
-        commit = raw.create_commit(None, signature, signature, message, tree_id,
+        commit = raw.create_commit(None, signature, signature, message, root.id,
                                    [p.id for p in parents])
         return Oid(str(commit))
 

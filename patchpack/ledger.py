@@ -258,20 +258,21 @@ def _append(repo: Repo, notes: Mapping[Oid, Sequence[Entry]], *,
     """Append each commit's entries (those not already there) to its note; move the ref once."""
     for _ in range(_CAS_ATTEMPTS):
         parent = repo.read_ref(NOTES_REF)
-        commit, added = parent, []
+        texts: dict[Oid, bytes] = {}
+        added: list[Entry] = []
         for oid, entries in notes.items():
-            existing = repo.note_text(commit, oid) or b""
+            existing = repo.note_text(parent, oid) or b""
             have = {e.id for e in parse_note(decode(existing), oid)[0]}
             new = [e for e in entries if e.id not in have]
-            if not new:
-                continue
-            text = existing.rstrip(b"\n") + b"\n" if existing.strip() else b""
-            text += encode("".join(e.to_json() + "\n" for e in new))
-            commit = repo.write_note(commit, oid, text, message=f"patchpack: {len(new)} "
-                                     f"entr{'y' if len(new) == 1 else 'ies'} on {oid[:12]}\n")
-            added += new
-        if commit is None or commit == parent:
+            if new:
+                text = existing.rstrip(b"\n") + b"\n" if existing.strip() else b""
+                texts[oid] = text + encode("".join(e.to_json() + "\n" for e in new))
+                added += new
+        if not texts:
             return []
+        where = f"{next(iter(texts))[:12]}" if len(texts) == 1 else f"{len(texts)} commits"
+        commit = repo.write_notes(parent, texts, message=f"patchpack: {len(added)} "
+                                  f"entr{'y' if len(added) == 1 else 'ies'} on {where}\n")
         if inflight is not None:
             inflight.write_text(commit)
         if repo.update_ref(NOTES_REF, commit, parent, message="patchpack ledger attach"):
