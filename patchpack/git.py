@@ -923,9 +923,8 @@ class QueueGit:
         return CommitRun(self.repo.head_oid(), output)
 
     def _needs_git_commit(self) -> bool:
-        config = self.repo
-        signed = (config.config_get("commit.gpgSign") or "false").lower() in _TRUE
-        return signed or bool(config.config_names("hook."))
+        signed = (self.repo.config_get("commit.gpgSign") or "false").lower() in _TRUE
+        return signed or bool(self.repo.config_names("hook."))
 
     def _needs_git_checkout(self) -> bool:
         sparse = (self.repo.config_get("core.sparseCheckout") or "false").lower() in _TRUE

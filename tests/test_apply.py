@@ -229,7 +229,7 @@ def test_the_commit_and_the_hooks_are_those_of_git_commit(queued: Path, cli,
     assert [line.split()[1:] for line in log.splitlines() if line.startswith("==")] == [
         ["pre-commit", "0"], ["prepare-commit-msg", "2", ".git/COMMIT_EDITMSG", "message"],
         ["commit-msg", "1", ".git/COMMIT_EDITMSG"], ["post-commit", "0"]]
-    assert f"GIT_INDEX_FILE=.git/index\n" in log and "GIT_EDITOR=:\n" in log
+    assert "GIT_INDEX_FILE=.git/index\n" in log and "GIT_EDITOR=:\n" in log
     assert "GIT_AUTHOR_DATE=@1700000000 +0000\n" in log and f"{queued}\n" in log
     assert reflog_head == reflog_branch == "commit: Two files (1/2): a.txt\n"
     assert message == "Two files (1/2): a.txt\n"
