@@ -1,12 +1,15 @@
-"""`patchpack apply` commits through git and its hooks, and changes nothing when it fails;
-`patchpack undo` takes back a split or an apply."""
+"""`patchpack apply` commits with the repository's hooks run as `git commit` runs them, and
+changes nothing when it fails; `patchpack undo` takes back a split or an apply."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import git, lines, run_patchpack, write
 
@@ -396,3 +399,15 @@ def test_filter_drivers_are_run_when_the_work_tree_is_written(committed: Path, c
     assert git(committed, "show", "HEAD:f.up") == "shout\n"
     assert (committed / "f.up").read_text() == "SHOUT\n"
     assert git(committed, "status", "--porcelain") == ""
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["", " ", "\t", "\r", "x", "y z", "  a  ", "\u00e9 ", "\x0b"]),
+                max_size=12))
+def test_messages_are_cleaned_as_git_stripspace_cleans_them(parts: list[str]) -> None:
+    from patchpack.git import stripspace
+
+    text = "\n".join(parts)
+    expected = subprocess.run(["git", "stripspace"], input=text.encode(),
+                              capture_output=True, check=True).stdout.decode()
+    assert stripspace(text) == expected
