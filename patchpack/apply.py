@@ -1,10 +1,11 @@
-"""`patchpack apply`: land queued micro-patches as commits made by `git commit`, hooks and all.
+"""`patchpack apply`: land queued micro-patches as commits that pass the repository's hooks.
 
-The result tree is built in memory (a 3-way merge of trees when HEAD moved since the patch was
-made); `git read-tree -m -u` carries the index and work tree to it, refusing if that would
-overwrite local changes; `git commit` runs the repository's hooks. If git or a hook refuses,
-HEAD, the index file and the touched paths of the work tree are put back as they were, and the
-queue ref has not moved.
+Per patch, as `git am` does: the result tree is built in memory (a 3-way merge of trees when
+HEAD moved since the patch was made), the index and the touched paths of the work tree are
+carried to it (refused if that would overwrite local changes), and the commit is made in
+process while the commit hooks run exactly as `git commit` runs them (``QueueGit.commit``). If
+a hook refuses, HEAD, the index file and the touched paths of the work tree are put back as
+they were, and the queue ref has not moved.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def apply(qg: QueueGit, *, count: int | None, verify: bool, counter_spec: str) -
             failure = e
             break
         done.append((position, state.patches[position - 1], made))
+    if any(made for _, _, made in done):
+        qg.auto_maintenance()  # once for the series, as `git am` does
     counter = get_counter(counter_spec)
     texts = qg.commit_diffs([p.commit for _, p, _ in done])
     applied = tuple(Applied(pos, p.title, made, p.files, p.lines, counter.count(texts[p.commit]),
@@ -104,15 +107,15 @@ def _apply_one(qg: QueueGit, state: State, position: int, *,
     saved_index = qg.snapshot_index()
     info = qg.commit_info(patch.commit)
     try:
-        qg.switch_tree(head_tree, replayed.tree)
+        qg.checkout_paths(head_tree, replayed.tree, touched)
     except GitFailed as e:
         qg.restore(head=head, index=saved_index, paths=touched)
         raise Failed(f"{where} could not be written to the work tree: {e.message}",
                      hint="commit or `git stash` local changes, then apply again") from None
-    run = qg.commit(info.message, author=info.author, verify=verify)
+    run = qg.commit(info.message, tree=replayed.tree, author=info.author, verify=verify)
     if run.oid is None:
         qg.restore(head=head, index=saved_index, paths=touched)
-        raise Failed(f"git commit refused {where}; nothing changed. git and the hooks said:\n"
+        raise Failed(f"the commit of {where} was refused; nothing changed:\n"
                      f"{run.output}",
                      hint="fix what the hook reports in the queue (`patchpack drop`, then "
                           "`patchpack add`), or skip the hooks with `patchpack apply --no-verify`")

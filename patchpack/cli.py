@@ -615,7 +615,7 @@ def next_(as_json: bool) -> None:
 @click.pass_context
 def apply(ctx: click.Context, count: int | None, all_: bool, no_verify: bool,
           over_budget: bool) -> None:
-    """Commit the next queued micro-patch with `git commit`, so the hooks run.
+    """Commit the next queued micro-patch, its commit hooks run as `git commit` runs them.
 
     When HEAD moved since the patch was made it is replayed with a 3-way merge. On a conflict
     or a rejecting hook nothing changes and the exit code is 1.

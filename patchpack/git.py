@@ -6,11 +6,13 @@ The rest of patchpack sees :class:`Repo`, typed ids and plain values.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
 import secrets
 import subprocess
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +93,7 @@ class Repo:
         self._raw = raw
         self._config: dict[str, list[str]] | None = None
         self._committer: pygit2.Signature | None = None
+        self._ident_set = False
 
     @classmethod
     def discover(cls, start: str | os.PathLike[str] = ".") -> Repo:
@@ -161,6 +164,12 @@ class Repo:
         if self._config is None:
             self._config = read_config(self.workdir or self.git_dir)
         return self._config.get(config_key(name), [])
+
+    def config_names(self, prefix: str) -> list[str]:
+        """The (normalised) keys set at any level that start with ``prefix`` (``hook.``)."""
+        if self._config is None:
+            self._config = read_config(self.workdir or self.git_dir)
+        return [key for key in self._config if key.startswith(prefix)]
 
     def config_set(self, name: str, value: str) -> None:
         self.git("config", "--local", name, value)
@@ -235,16 +244,23 @@ class Repo:
             proc = run_git(["update-ref", "--create-reflog", "-m", message, name, new, ""],
                            cwd=self.workdir or self.git_dir, check=False)
             return proc.returncode == 0
+        ref = self._raw.references.get(name)
+        if ref is None or str(ref.resolve().target) != old:
+            return False
+        if not self._ident_set:
+            me = self.committer()
+            # The reflog's identity (a Signature made in Python cannot be passed here).
+            self._raw.set_ident(me.name, me.email)
+            self._ident_set = True
         try:
-            with self._raw.transaction() as txn:
-                txn.lock_ref(name)  # held until the end: a compare-and-swap
-                if self.read_ref(name) != old:
-                    return False
-                me = self.committer()
-                # The reflog's identity (a Signature made in Python cannot be passed here).
-                self._raw.set_ident(me.name, me.email)
-                txn.set_target(name, new, message=message)
-        except pygit2.GitError:  # locked by another writer at this very moment
+            # libgit2 writes the new value only if the ref still holds the one ``ref`` was
+            # read with (a compare-and-swap under the ref's lock).
+            ref.resolve().set_target(pygit2.Oid(hex=new), message)
+        except pygit2.GitError:  # moved meanwhile
+            return False
+        except OSError as e:  # locked by another writer at this very moment (GIT_ELOCKED)
+            if "lock" not in str(e):
+                raise
             return False
         return True
 
@@ -335,20 +351,22 @@ class Repo:
         path = self._note_path(tree, annotated)
         return None if path is None else bytes(tree[path].data)
 
-    def write_note(self, notes_commit: Oid | None, annotated: Oid, text: bytes, *,
-                   message: str) -> Oid:
-        """A new notes commit on top of ``notes_commit`` with ``text`` as the note on
-        ``annotated``. Built in memory; no ref moves (see :meth:`update_ref`)."""
+    def write_notes(self, notes_commit: Oid | None, notes: Mapping[Oid, bytes], *,
+                    message: str) -> Oid:
+        """One notes commit on top of ``notes_commit`` with each text as the note on its
+        object (a whole series' notes in one commit). Built in memory; no ref moves."""
         raw = self._raw
         parents = [] if notes_commit is None else [raw[notes_commit].peel(pygit2.Commit)]
         root = parents[0].tree if parents else None
-        path = self._note_path(root, annotated) if root is not None else None
-        if path is None:
-            path = self._new_note_path(root, annotated)
-        blob = raw.create_blob(text)
-        tree_id = self._put(root, path.split("/"), blob)
+        for annotated, text in notes.items():
+            path = self._note_path(root, annotated) if root is not None else None
+            if path is None:
+                path = self._new_note_path(root, annotated)
+            tree_id = self._put(root, path.split("/"), raw.create_blob(text))
+            root = raw[tree_id].peel(pygit2.Tree)
+        assert root is not None, "no notes to write"
         signature = self.committer()
-        commit = raw.create_commit(None, signature, signature, message, tree_id,
+        commit = raw.create_commit(None, signature, signature, message, root.id,
                                    [p.id for p in parents])
         return Oid(str(commit))
 
@@ -675,9 +693,10 @@ def grep(repo: Repo, pattern: str, *, paths: Sequence[str] = ()) -> GrepResult:
     return GrepResult(tuple(hits), tuple(binary))
 
 # -- the micro-patch queue ----------------------------------------------------------------------
-# Objects are built in memory with pygit2; anything that must behave exactly as git does (applying
-# a diff, measuring one, moving a ref with its reflog, committing through hooks, touching the work
-# tree) goes through the git program.
+# Objects are built in memory with pygit2; applying and measuring a diff go through the git
+# program, which alone behaves exactly as git does there. `apply` commits in process and spawns
+# only the hooks (as `git am` does), falling back to `git commit` and `git read-tree -u` where git
+# would do more than libgit2 knows (hooks declared in config, signing, filter drivers, sparse).
 
 ZERO_OID = Oid("0" * 40)
 FILE_MODE = 0o100644
@@ -752,11 +771,32 @@ class QueueGit:
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
         self._raw = repo._raw
+        self._hooks_dir: Path | None = None
+        self._dates: dict[str, tuple[int, int] | None] = {}
+        self._index_tree: tuple[tuple[int, int, int] | None, Oid] | None = None
 
     # objects -------------------------------------------------------------------------------
 
     def committer(self) -> pygit2.Signature:
         return self.repo.committer()
+
+    def fixed_date(self, who: str) -> tuple[int, int] | None:
+        """The date (seconds, offset) ``GIT_AUTHOR_DATE`` or ``GIT_COMMITTER_DATE`` sets, read
+        by git (it takes many formats); None when it is not set and commits are dated now."""
+        if f"GIT_{who}_DATE" not in os.environ:
+            return None
+        if who not in self._dates:
+            proc = run_git(["var", f"GIT_{who}_IDENT"], cwd=self.repo.workdir or self.repo.git_dir,
+                           check=False)
+            ident = decode(proc.stdout).strip()
+            when = _signature(ident) if proc.returncode == 0 and ident else None
+            self._dates[who] = None if when is None else (when.time, when.offset)
+        return self._dates[who]
+
+    def hooks_dir(self) -> Path:
+        if self._hooks_dir is None:
+            self._hooks_dir = self.repo.hooks_dir()
+        return self._hooks_dir
 
     def create_commit(self, tree: Oid, parents: Sequence[Oid], message: str,
                       author: str | None = None) -> Oid:
@@ -879,9 +919,17 @@ class QueueGit:
         return pygit2.enums.RepositoryState(state).name.lower().replace("_", "-")
 
     def index_tree(self) -> Oid:
-        index = self._raw.index
-        index.read(False)
-        return Oid(str(index.write_tree(self._raw)))
+        """The tree the index holds (remembered while the index file is not rewritten)."""
+        stamp = _stamp(self.repo.git_dir / "index")
+        if self._index_tree is None or self._index_tree[0] != stamp:
+            index = self._raw.index
+            index.read(False)
+            self._index_tree = (stamp, Oid(str(index.write_tree(self._raw))))
+        return self._index_tree[1]
+
+    def index_holds(self, tree: Oid) -> None:
+        """Tell :meth:`index_tree` that the index file, as it is now, holds ``tree``."""
+        self._index_tree = (_stamp(self.repo.git_dir / "index"), tree)
 
     def worktree_tree(self, *, untracked: bool) -> Oid:
         """The work tree as a tree (ignored files left out), without touching the index."""
@@ -921,8 +969,34 @@ class QueueGit:
         """Set the index to ``tree``, keeping stat data, without touching the work tree."""
         run_git(["read-tree", "-m", tree], cwd=self._workdir())
 
-    def commit(self, message: str, *, author: str, verify: bool) -> CommitRun:
-        """`git commit` of the index, hooks and all; on failure, what git and the hooks said."""
+    def checkout_paths(self, old: Oid, new: Oid, paths: Sequence[str]) -> None:
+        """Carry the index and the work tree's ``paths`` from tree ``old`` to ``new``.
+
+        In process (libgit2 checkout limited to ``paths``) unless git would do more than
+        libgit2 knows: filter drivers (LFS...) or a sparse checkout, where `git read-tree -m -u`
+        does it. Either refuses, changing nothing, when one of ``paths`` has local changes.
+        """
+        if self._needs_git_checkout():
+            self.switch_tree(old, new)
+            return
+        try:
+            self._raw.checkout_tree(self._raw[new], paths=list(paths),
+                                    strategy=_CHECKOUT)
+        except pygit2.GitError as e:
+            raise GitFailed(f"checkout failed: {e}") from None
+
+    def commit(self, message: str, *, tree: Oid, author: str, verify: bool) -> CommitRun:
+        """Commit the index (which holds ``tree``) on HEAD as `git commit --cleanup=whitespace
+        -F` would, its hooks run the same way; on refusal, what the hooks said.
+
+        The commit is made in process and only the hooks are spawned, as `git am` does; hooks
+        declared in config (``hook.*``) and signed commits go through `git commit` itself.
+        """
+        if self._needs_git_commit():
+            return self._git_commit(message, author=author, verify=verify)
+        return _HookedCommit(self, author).run(message, tree=tree, verify=verify)
+
+    def _git_commit(self, message: str, *, author: str, verify: bool) -> CommitRun:
         args = ["commit", "--quiet", "--cleanup=whitespace", f"--author={author}", "-F", "-"]
         proc = run_git([*args, *([] if verify else ["--no-verify"])], cwd=self._workdir(),
                        input=encode(message), check=False)
@@ -930,6 +1004,19 @@ class QueueGit:
         if proc.returncode != 0:
             return CommitRun(None, output)
         return CommitRun(self.repo.head_oid(), output)
+
+    def _needs_git_commit(self) -> bool:
+        signed = (self.repo.config_get("commit.gpgSign") or "false").lower() in _TRUE
+        return signed or bool(self.repo.config_names("hook."))
+
+    def _needs_git_checkout(self) -> bool:
+        sparse = (self.repo.config_get("core.sparseCheckout") or "false").lower() in _TRUE
+        return sparse or bool(self.repo.config_names("filter."))
+
+    def auto_maintenance(self) -> None:
+        """`git maintenance run --auto`, which `git commit` runs after each commit and `git am`
+        once after its series: packs loose objects when there are many."""
+        run_git(["maintenance", "run", "--auto", "--quiet"], cwd=self._workdir(), check=False)
 
     def reset_hard(self, rev: Oid) -> None:
         """Index and work tree to ``rev``: files in the index but not in ``rev`` go too."""
@@ -970,6 +1057,139 @@ class QueueGit:
             _prune_empty_dirs(target.parent, workdir)
         if tracked:
             run_git(["checkout-index", "--force", "--", *tracked], cwd=workdir)
+
+
+_TRUE = ("true", "yes", "on", "1")
+# Paths are exact paths, not pathspecs: a file named ``*.py`` is that file only.
+_CHECKOUT = (pygit2.enums.CheckoutStrategy.SAFE
+             | pygit2.enums.CheckoutStrategy.DISABLE_PATHSPEC_MATCH)
+
+
+class _HookedCommit:
+    """One commit made as `git commit --cleanup=whitespace --author=A -F MSG` makes it, in
+    process: pre-commit, the message in ``COMMIT_EDITMSG``, prepare-commit-msg, commit-msg, the
+    commit and HEAD moved with a ``commit: <title>`` reflog entry, post-commit.
+
+    Hooks are spawned as git spawns them (githooks(5)): executable files of the hooks dir,
+    run from the top of the work tree, stdin empty, with ``GIT_INDEX_FILE``, ``GIT_EDITOR=:``,
+    ``GIT_PREFIX`` and the author in ``GIT_AUTHOR_*`` (and ``GIT_DIR`` in a linked worktree),
+    their output (stdout and stderr) collected to show when the commit is refused.
+    """
+
+    def __init__(self, qg: QueueGit, author: str) -> None:
+        self._qg, self._raw = qg, qg._raw
+        self._workdir = qg._workdir()
+        self._git_dir = qg.repo.git_dir
+        self._index = self._git_dir / "index"
+        me = qg.committer()
+        now = (int(time.time()), me.offset)
+        name, mail = _person(author)
+        self.author = pygit2.Signature(name, mail, *(qg.fixed_date("AUTHOR") or now))
+        self.committer = pygit2.Signature(me.name, me.email,
+                                          *(qg.fixed_date("COMMITTER") or now))
+        # Paths as git gives them: relative to the top in a plain repository, absolute (and
+        # GIT_DIR exported) from a linked worktree or a separate git dir.
+        linked = self._git_dir != self._workdir / ".git"
+        self._shown = (lambda p: str(p)) if linked else (
+            lambda p: str(p.relative_to(self._workdir)))
+        self._env = {**os.environ, "GIT_INDEX_FILE": self._shown(self._index),
+                     "GIT_EDITOR": ":", "GIT_PREFIX": "", "GIT_AUTHOR_NAME": name,
+                     "GIT_AUTHOR_EMAIL": mail,
+                     "GIT_AUTHOR_DATE": f"@{self.author.time} {_zone(self.author.offset)}"}
+        if linked:
+            self._env["GIT_DIR"] = str(self._git_dir)
+        self._said: list[str] = []
+
+    def run(self, message: str, *, tree: Oid, verify: bool) -> CommitRun:
+        head = self._qg.repo.head_oid()
+        assert head is not None
+        self._qg.index_holds(tree)
+        if verify and not self._hook("pre-commit"):
+            return self._refused()
+        try:
+            # The pre-commit hook may have staged more, or less: git commits what the index
+            # holds after it (read again only if the hook rewrote the index file).
+            tree = self._qg.index_tree()
+        except pygit2.GitError as e:
+            return self._refused(f"the index cannot be committed: {e}")
+        if tree == self._qg.tree_of(head):
+            return self._refused("nothing to commit: the index is at HEAD")
+        edit = self._git_dir / "COMMIT_EDITMSG"
+        edit.write_bytes(encode(stripspace(message)))
+        if not self._hook("prepare-commit-msg", self._shown(edit), "message"):
+            return self._refused()
+        if verify and not self._hook("commit-msg", self._shown(edit)):
+            return self._refused()
+        message = stripspace(decode(edit.read_bytes()))  # commit-msg may have rewritten it
+        if not message:
+            return self._refused("Aborting commit due to empty commit message.")
+        oid = Oid(str(self._raw.create_commit(None, self.author, self.committer, message,
+                                              pygit2.Oid(hex=tree), [pygit2.Oid(hex=head)])))
+        ref = "HEAD" if self._raw.head_is_detached else self._raw.head.name
+        title = message.split("\n", 1)[0]
+        if not self._qg.repo.update_ref(ref, oid, head, message=f"commit: {title}"):
+            return self._refused(f"{ref} moved while the hooks ran; nothing was committed")
+        self._hook("post-commit")  # as with git, its exit status changes nothing
+        return CommitRun(oid, "\n".join(self._said))
+
+    def _refused(self, why: str | None = None) -> CommitRun:
+        return CommitRun(None, "\n".join([*self._said, *([why] if why else [])]).strip())
+
+    def _hook(self, name: str, *args: str) -> bool:
+        """Run hook ``name`` if there is one; False when it exits non-zero."""
+        path = self._qg.hooks_dir() / name
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            return True  # git ignores a hook that is not executable
+        argv = [str(path), *args]
+        try:
+            proc = self._spawn(argv)
+        except OSError as e:
+            if e.errno != errno.ENOEXEC:
+                raise
+            proc = self._spawn(["/bin/sh", *argv])  # no #! line: git runs it with sh too
+        said = decode(proc.stdout).rstrip()
+        if said:
+            self._said.append(said)
+        if proc.returncode != 0:
+            self._said.append(f"(the {name} hook exited with status {proc.returncode})")
+        return proc.returncode == 0
+
+    def _spawn(self, argv: list[str]) -> subprocess.CompletedProcess[bytes]:
+        # git sends a hook's stdout to stderr; both are collected here, in order.
+        return subprocess.run(argv, cwd=self._workdir, env=self._env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+
+
+def stripspace(text: str) -> str:
+    """A commit message as `git commit --cleanup=whitespace` keeps it: trailing whitespace
+    and leading and trailing blank lines gone, runs of blank lines made one, a final newline."""
+    out: list[str] = []
+    gap = False
+    for line in text.split("\n"):
+        line = line.rstrip(" \t\r\n")  # git's isspace(), not Python's wider one
+        if not line:
+            gap = bool(out)
+            continue
+        if gap:
+            out.append("")
+        out.append(line)
+        gap = False
+    return "".join(line + "\n" for line in out)
+
+
+def _zone(offset: int) -> str:
+    sign = "-" if offset < 0 else "+"
+    return f"{sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is rewritten (git writes a new index and renames it)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 class Patcher:

@@ -19,7 +19,7 @@ import marshal
 import re
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -206,6 +206,19 @@ def add_pending(repo: Repo, *, kind: str, tokens_in: int = 0, tokens_out: int = 
                 agent: str | None = None, session: str | None = None,
                 requests: int = 0, saved: int = 0, estimated: bool = False) -> Entry:
     """Record a spend in the pending spool; it joins the note of the next attached commit."""
+    entry = new_entry(kind=kind, tokens_in=tokens_in, tokens_out=tokens_out, counter=counter,
+                      now=now, model=model, agent=agent, session=session, requests=requests,
+                      saved=saved, estimated=estimated)
+    with _locked(repo) as spool, open(spool, "a", encoding="utf-8") as f:
+        f.write(entry.to_json() + "\n")
+    return entry
+
+
+def new_entry(*, kind: str, tokens_in: int = 0, tokens_out: int = 0, counter: str,
+              now: datetime | None = None, model: str | None = None, agent: str | None = None,
+              session: str | None = None, requests: int = 0, saved: int = 0,
+              estimated: bool = False) -> Entry:
+    """A new entry, checked; BadInput when a field is out of range."""
     if not _KIND.match(kind):
         raise BadInput(f"bad entry kind {kind!r}: use lowercase letters, digits, - and _")
     if min(tokens_in, tokens_out, requests, saved) < 0:
@@ -215,11 +228,8 @@ def add_pending(repo: Repo, *, kind: str, tokens_in: int = 0, tokens_out: int = 
         if value is not None and not value.strip():
             raise BadInput(f"{name} must not be empty")
     now = now or datetime.now(timezone.utc)
-    entry = Entry(new_id(now), timestamp(now), kind, tokens_in, tokens_out, counter,
-                  model, agent, session, requests, saved, estimated)
-    with _locked(repo) as spool, open(spool, "a", encoding="utf-8") as f:
-        f.write(entry.to_json() + "\n")
-    return entry
+    return Entry(new_id(now), timestamp(now), kind, tokens_in, tokens_out, counter,
+                 model, agent, session, requests, saved, estimated)
 
 
 def in_use(repo: Repo) -> bool:
@@ -237,8 +247,11 @@ def pending(repo: Repo) -> tuple[list[Entry], list[Skipped]]:
     return parse_note(text, "pending")
 
 
-def attach_pending(repo: Repo, oid: Oid) -> list[Entry]:
-    """Move every pending entry into the note of commit ``oid`` (appended to its note).
+def attach_pending(repo: Repo, oid: Oid, *,
+                   also: Mapping[Oid, Sequence[Entry]] | None = None) -> list[Entry]:
+    """Move every pending entry into the note of commit ``oid`` (appended to its note), and
+    the entries of ``also`` into the notes of their commits, in one move of the notes ref
+    (`apply --all` attaches a whole series at once).
 
     Safe against concurrent recorders (the spool lock) and concurrent note writers in other
     worktrees (a compare-and-swap on the notes ref): no entry is lost or written twice.
@@ -247,10 +260,15 @@ def attach_pending(repo: Repo, oid: Oid) -> list[Entry]:
         try:
             text = spool.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
+            if also:
+                _append(repo, also, inflight=None)
             return []
         entries, skipped = parse_note(text, "pending")
-        if entries:
-            _append(repo, oid, entries, inflight=spool.with_name("attaching"))
+        notes: dict[Oid, list[Entry]] = {oid: list(entries)}
+        for other, more in (also or {}).items():
+            notes.setdefault(other, []).extend(more)
+        if any(notes.values()):
+            _append(repo, notes, inflight=spool.with_name("attaching"))
         if skipped:
             # Keep what could not be read where a person can look at it, out of the way.
             lines = text.splitlines()
@@ -269,26 +287,33 @@ def attach_from(repo: Repo, old: Oid, new: Oid) -> list[Entry]:
         raise Failed(f"commit {old[:12]} has no ledger note",
                      hint="check with `git log --notes=patchpack -1 OLD`")
     entries, _ = parse_note(decode(text), old)
-    return _append(repo, new, entries, inflight=None)
+    return _append(repo, {new: entries}, inflight=None)
 
 
-def _append(repo: Repo, oid: Oid, entries: list[Entry], *, inflight: Path | None) -> list[Entry]:
-    """Append ``entries`` (those not already there) to the note of ``oid``; move the ref once."""
+def _append(repo: Repo, notes: Mapping[Oid, Sequence[Entry]], *,
+            inflight: Path | None) -> list[Entry]:
+    """Append each commit's entries (those not already there) to its note; move the ref once."""
     for _ in range(_CAS_ATTEMPTS):
         parent = repo.read_ref(NOTES_REF)
-        existing = repo.note_text(parent, oid) or b""
-        have = {e.id for e in parse_note(decode(existing), oid)[0]}
-        new = [e for e in entries if e.id not in have]
-        if not new:
+        texts: dict[Oid, bytes] = {}
+        added: list[Entry] = []
+        for oid, entries in notes.items():
+            existing = repo.note_text(parent, oid) or b""
+            have = {e.id for e in parse_note(decode(existing), oid)[0]}
+            new = [e for e in entries if e.id not in have]
+            if new:
+                text = existing.rstrip(b"\n") + b"\n" if existing.strip() else b""
+                texts[oid] = text + encode("".join(e.to_json() + "\n" for e in new))
+                added += new
+        if not texts:
             return []
-        text = existing.rstrip(b"\n") + b"\n" if existing.strip() else b""
-        text += encode("".join(e.to_json() + "\n" for e in new))
-        commit = repo.write_note(parent, oid, text, message=f"patchpack: {len(new)} "
-                                 f"entr{'y' if len(new) == 1 else 'ies'} on {oid[:12]}\n")
+        where = f"{next(iter(texts))[:12]}" if len(texts) == 1 else f"{len(texts)} commits"
+        commit = repo.write_notes(parent, texts, message=f"patchpack: {len(added)} "
+                                  f"entr{'y' if len(added) == 1 else 'ies'} on {where}\n")
         if inflight is not None:
             inflight.write_text(commit)
         if repo.update_ref(NOTES_REF, commit, parent, message="patchpack ledger attach"):
-            return new
+            return added
     raise Failed(f"{NOTES_REF} kept moving under {_CAS_ATTEMPTS} attempts to write it",
                  hint="run `patchpack ledger attach` again")
 

@@ -123,8 +123,8 @@ class Tools:
         return text, json.loads(queue.next_json(found))
 
     def queue_apply(self, n: int = 1, all: bool = False) -> Result:
-        """Commit the next N queued micro-patches (or all) with `git commit`, so the
-        repository's hooks run; stops at the first conflict or rejecting hook."""
+        """Commit the next N queued micro-patches (or all), the repository's commit hooks
+        run as `git commit` runs them; stops at the first conflict or rejecting hook."""
         if n < 1:
             raise BadInput("n must be at least 1")
         qg, settings = self.open_queue()

@@ -11,6 +11,7 @@ goes back along it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -115,14 +116,12 @@ def load(qg: QueueGit, name: str | None = None, *, oid: Oid | None = None) -> St
 def save(qg: QueueGit, current: State, patches: Sequence[Patch], op: Op,
          *, new_commits: Sequence[Oid] = ()) -> State:
     """Write a new state after ``current`` and move the ref from ``current.oid`` (RefMoved)."""
-    data = {
-        "version": _VERSION,
-        "previous": current.oid,
-        "op": _fields(op),
-        "patches": [_fields(p) for p in patches],
-    }
-    entries = {_STATE_FILE: (qg.write_blob(json.dumps(data, separators=(",", ":")).encode()),
-                             FILE_MODE)}
+    head = json.dumps({"version": _VERSION, "previous": current.oid, "op": _fields(op)},
+                      separators=(",", ":"))
+    # The text json.dumps gives for the whole state, with each patch's part made once: apply
+    # --all saves the whole series after every patch.
+    text = f'{head[:-1]},"patches":[{",".join(_patch_json(p) for p in patches)}]}}'
+    entries = {_STATE_FILE: (qg.write_blob(text.encode()), FILE_MODE)}
     # The split's snapshot trees hang off the state tree so that gc keeps them.
     if op.index_tree:
         entries["index"] = (op.index_tree, TREE_MODE)
@@ -137,9 +136,13 @@ def save(qg: QueueGit, current: State, patches: Sequence[Patch], op: Op,
 
 
 def _fields(value: Patch | Op) -> dict[str, object]:
-    # Not dataclasses.asdict: it deep-copies, and apply --all saves the whole series per patch.
     return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)
             if getattr(value, f.name) is not None}
+
+
+@functools.lru_cache(maxsize=4096)
+def _patch_json(patch: Patch) -> str:
+    return json.dumps(_fields(patch), separators=(",", ":"))
 
 
 def update(qg: QueueGit, change: Callable[[State], tuple[list[Patch], Op, Sequence[Oid]]],

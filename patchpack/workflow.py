@@ -29,12 +29,13 @@ def apply(qg: QueueGit, settings: Settings, *, count: int | None, verify: bool,
     own entry (the tokens of its text). Refused when a daily or agent budget is used up."""
     agents.refuse_when_exhausted(agents.spend(qg.repo, settings), over_budget=over_budget)
     result = applying.apply(qg, count=count, verify=verify, counter_spec=settings.tokenizer)
-    for done in result.commits:
-        assert done.commit is not None
-        # The post-commit hook, when installed, already moved what was pending; the patch's
-        # own entry joins the same note.
-        ledger.add_pending(qg.repo, kind="apply", tokens_in=done.tokens, counter=done.counter)
-        ledger.attach_pending(qg.repo, done.commit)
+    # Each commit's note gets the patch's own entry; what was pending joins the first one
+    # (the post-commit hook, when installed, already moved it). One move of the notes ref.
+    own = {done.commit: [ledger.new_entry(kind="apply", tokens_in=done.tokens,
+                                          counter=done.counter)]
+           for done in result.commits if done.commit is not None}
+    if own:
+        ledger.attach_pending(qg.repo, next(iter(own)), also=own)
     reminder = agents.count_iteration(qg.repo, settings) if result.commits else None
     return Applied(result, reminder)
 

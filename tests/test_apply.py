@@ -1,12 +1,15 @@
-"""`patchpack apply` commits through git and its hooks, and changes nothing when it fails;
-`patchpack undo` takes back a split or an apply."""
+"""`patchpack apply` commits with the repository's hooks run as `git commit` runs them, and
+changes nothing when it fails; `patchpack undo` takes back a split or an apply."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import git, lines, run_patchpack, write
 
@@ -124,7 +127,7 @@ def test_apply_all_stops_at_the_first_failure(queued: Path, cli) -> None:
                                 "exit 0\n")
     r = cli("apply", "--all")
     assert r.exit_code == 1
-    assert "Two files (1/2)" in r.stdout and "git commit refused patch 2/2" in r.stderr
+    assert "Two files (1/2)" in r.stdout and "the commit of patch 2/2" in r.stderr
     assert git(queued, "log", "-1", "--format=%s") == "Two files (1/2): a.txt\n"
     assert git(queued, "status", "--porcelain") == ""
 
@@ -184,3 +187,227 @@ def test_undo_after_apply_moves_head_back(queued: Path, cli) -> None:
     assert cli("undo").exit_code == 0  # and the split itself
     assert (queued / "a.txt").exists() and (queued / "b.txt").exists()
     assert cli("undo").exit_code == 1
+
+
+# -- the commit made in process, its hooks run as `git commit` runs them ---------------------
+
+_DUMP = """\
+{{ echo "== {name} $# $*"; pwd; env | grep '^GIT_' | sort; }} >> "{log}"
+"""
+# What the git program adds for its own children (and `-c` options patchpack passes to it).
+_GIT_OWN = ("GIT_EXEC_PATH=", "GIT_CONFIG_PARAMETERS=")
+
+
+def _dump_hooks(hooks_dir: Path, log: Path) -> None:
+    """Every commit hook logs its arguments, directory and git environment to ``log``."""
+    for name in ("pre-commit", "prepare-commit-msg", "commit-msg", "post-commit"):
+        hook = write(hooks_dir / name, "#!/bin/sh\n" + _DUMP.format(name=name, log=log))
+        hook.chmod(0o755)
+
+
+def test_the_commit_and_the_hooks_are_those_of_git_commit(queued: Path, cli,
+                                                          tmp_path: Path) -> None:
+    """Same commit id, same reflog entry, same hook arguments and environment as the
+    `git commit` fallback (taken when hooks are declared in config)."""
+    seen = []
+    for fallback in (False, True):
+        if fallback:
+            git(queued, "config", "hook.patchpack-test.command", "true")
+        log = tmp_path / f"log-{fallback}"
+        _dump_hooks(queued / ".git" / "hooks", log)
+        (queued / "sub").mkdir(exist_ok=True)
+        r = cli("apply")  # the current directory does not matter: hooks run from the top
+        assert r.exit_code == 0, r.stderr
+        dumped = log.read_text()
+        assert ("GIT_EXEC_PATH=" in dumped) == fallback
+        dumped = "".join(line for line in dumped.splitlines(keepends=True)
+                         if not line.startswith(_GIT_OWN))
+        seen.append((git(queued, "rev-parse", "HEAD"), dumped,
+                     git(queued, "log", "-g", "-1", "--format=%gs", "HEAD"),
+                     git(queued, "log", "-g", "-1", "--format=%gs", "main"),
+                     (queued / ".git" / "COMMIT_EDITMSG").read_text()))
+        assert cli("undo").exit_code == 0
+    assert seen[0] == seen[1]
+    head, log, reflog_head, reflog_branch, message = seen[0]
+    assert [line.split()[1:] for line in log.splitlines() if line.startswith("==")] == [
+        ["pre-commit", "0"], ["prepare-commit-msg", "2", ".git/COMMIT_EDITMSG", "message"],
+        ["commit-msg", "1", ".git/COMMIT_EDITMSG"], ["post-commit", "0"]]
+    assert "GIT_INDEX_FILE=.git/index\n" in log and "GIT_EDITOR=:\n" in log
+    assert "GIT_AUTHOR_DATE=@1700000000 +0000\n" in log and f"{queued}\n" in log
+    assert reflog_head == reflog_branch == "commit: Two files (1/2): a.txt\n"
+    assert message == "Two files (1/2): a.txt\n"
+
+
+def test_the_index_the_pre_commit_hook_leaves_is_committed(queued: Path, cli) -> None:
+    _hook(queued, "pre-commit", "echo formatted >> a.txt && git add a.txt\n")
+    assert cli("apply").exit_code == 0
+    assert git(queued, "show", "HEAD:a.txt").endswith("a 100\nformatted\n")
+    assert git(queued, "status", "--porcelain") == ""
+
+
+def test_commit_msg_may_rewrite_the_message_and_whitespace_is_cleaned(queued: Path, cli) -> None:
+    _hook(queued, "commit-msg", 'printf "\\n\\nRewritten   \\n\\n\\n\\nbody\\n\\n" > "$1"\n')
+    assert cli("apply").exit_code == 0
+    assert git(queued, "log", "-1", "--format=%B") == "Rewritten\n\nbody\n\n"
+    assert git(queued, "log", "-g", "-1", "--format=%gs") == "commit: Rewritten\n"
+
+
+def test_a_message_left_empty_by_commit_msg_refuses_the_commit(queued: Path, cli) -> None:
+    _hook(queued, "commit-msg", ': > "$1"\n')
+    before = _snapshot(queued)
+    r = cli("apply")
+    assert r.exit_code == 1 and "empty commit message" in r.stderr
+    assert _snapshot(queued) == before
+
+
+def test_a_rejecting_prepare_commit_msg_hook_runs_even_without_verify(queued: Path,
+                                                                      cli) -> None:
+    _hook(queued, "prepare-commit-msg", "echo 'no message for you' >&2\nexit 3\n")
+    before = _snapshot(queued)
+    r = cli("apply", "--no-verify")
+    assert r.exit_code == 1 and "no message for you" in r.stderr
+    assert "prepare-commit-msg hook exited with status 3" in r.stderr
+    assert _snapshot(queued) == before
+
+
+def test_no_verify_skips_pre_commit_and_commit_msg_only(queued: Path, cli,
+                                                        tmp_path: Path) -> None:
+    _dump_hooks(queued / ".git" / "hooks", tmp_path / "log")
+    assert cli("apply", "--no-verify").exit_code == 0
+    ran = [line.split()[1] for line in (tmp_path / "log").read_text().splitlines()
+           if line.startswith("==")]
+    assert ran == ["prepare-commit-msg", "post-commit"]
+
+
+def test_a_failing_post_commit_hook_changes_nothing(queued: Path, cli) -> None:
+    _hook(queued, "post-commit", "echo 'post-commit fails' >&2\nexit 1\n")
+    r = cli("apply")
+    assert r.exit_code == 0, r.stderr
+    assert git(queued, "log", "-1", "--format=%s") == "Two files (1/2): a.txt\n"
+
+
+def test_hooks_that_git_would_not_run_are_not_run(queued: Path, cli) -> None:
+    hook = write(queued / ".git" / "hooks" / "pre-commit", "#!/bin/sh\nexit 1\n")
+    hook.chmod(0o644)  # not executable: git ignores it
+    assert cli("apply").exit_code == 0
+    # A script without a #! line is run by sh, as git does.
+    _hook(queued, "commit-msg", "")
+    write(queued / ".git" / "hooks" / "commit-msg", "echo 'from sh' >&2; exit 1\n")
+    r = cli("apply")
+    assert r.exit_code == 1 and "from sh" in r.stderr
+
+
+@pytest.mark.parametrize("where", ["relative", "absolute"])
+def test_core_hooks_path(queued: Path, cli, where: str) -> None:
+    hooks = queued / "my hooks"
+    _hook(queued, "pre-commit", "exit 0\n")  # the default hooks dir is not used any more
+    write(hooks / "pre-commit", "#!/bin/sh\necho 'hooksPath says no' >&2\nexit 1\n").chmod(0o755)
+    git(queued, "config", "core.hooksPath", "my hooks" if where == "relative" else str(hooks))
+    (queued / "sub").mkdir()
+    r = run_patchpack("apply", cwd=queued / "sub")
+    assert r.returncode == 1 and "hooksPath says no" in r.stderr
+
+
+def test_apply_in_a_linked_worktree(queued: Path, cli, tmp_path: Path) -> None:
+    linked = tmp_path / "linked"
+    git(queued, "worktree", "add", "-q", "-b", "side", str(linked))
+    write(linked / "c.txt", lines(10, "c"))
+    assert run_patchpack("split", "-m", "Side", cwd=linked).returncode == 0
+    _dump_hooks(queued / ".git" / "hooks", tmp_path / "log")
+    r = run_patchpack("apply", cwd=linked)
+    assert r.returncode == 0, r.stderr
+    log = (tmp_path / "log").read_text()
+    git_dir = queued / ".git" / "worktrees" / "linked"
+    assert f"GIT_DIR={git_dir}\n" in log and f"GIT_INDEX_FILE={git_dir}/index\n" in log
+    assert f"== commit-msg 1 {git_dir}/COMMIT_EDITMSG\n" in log
+    assert git(linked, "log", "-1", "--format=%s") == "Side\n"
+    assert git(linked, "status", "--porcelain") == ""
+    assert git(linked, "log", "-g", "-1", "--format=%gs", "side") == "commit: Side\n"
+    assert git(queued, "log", "-1", "--format=%s", "main") != "Side\n"
+
+
+def test_the_ledger_post_commit_hook_attaches_to_each_commit(queued: Path, cli) -> None:
+    assert cli("init").exit_code == 0
+    assert cli("record", "--in", "1000", "--out", "10").exit_code == 0
+    r = cli("apply", "--all")
+    assert r.exit_code == 0, r.stderr
+    first, second = git(queued, "rev-list", "--reverse", "HEAD~2..HEAD").split()
+    notes = [git(queued, "notes", "--ref=patchpack", "show", c) for c in (first, second)]
+    assert '"in":1000' in notes[0] and '"kind":"apply"' in notes[0]
+    assert '"in":1000' not in notes[1] and '"kind":"apply"' in notes[1]
+
+
+def test_apply_on_a_detached_head(queued: Path, cli) -> None:
+    git(queued, "checkout", "-q", "--detach")
+    write(queued / "d.txt", "d\n")
+    assert cli("split", "-m", "Detached").exit_code == 0
+    assert cli("apply").exit_code == 0
+    assert git(queued, "log", "-1", "--format=%s") == "Detached\n"
+    assert git(queued, "log", "-g", "-1", "--format=%gs", "HEAD") == "commit: Detached\n"
+    assert git(queued, "status", "--porcelain") == ""
+
+
+def test_every_kind_of_change_reaches_the_work_tree_and_index(committed: Path, cli) -> None:
+    """Renames, deletions, modes, links, binary, CRLF and odd names: after apply --all the
+    work tree, the index and HEAD agree and HEAD holds the change."""
+    write(committed / "old name.txt", lines(30))
+    write(committed / "gone.txt", "bye\n")
+    write(committed / "run.sh", "#!/bin/sh\n")
+    git(committed, "add", "-A")
+    git(committed, "commit", "-q", "-m", "files")
+    git(committed, "mv", "old name.txt", "new näme.txt")
+    (committed / "gone.txt").unlink()
+    (committed / "run.sh").chmod(0o755)
+    (committed / "link").symlink_to("run.sh")
+    write(committed / "blob.bin", bytes(range(256)))
+    write(committed / "crlf.txt", b"one\r\ntwo\r\n")
+    write(committed / "no-eol.txt", b"last line")
+    write(committed / "*.py", "not a glob\n")
+    git(committed, "add", "-A")
+    expected = git(committed, "write-tree")
+    git(committed, "reset", "-q")
+    assert cli("split").exit_code == 0
+    r = cli("apply", "--all")
+    assert r.exit_code == 0, r.stderr
+    assert git(committed, "rev-parse", "HEAD^{tree}") == expected
+    assert git(committed, "status", "--porcelain", "--untracked-files=all") == ""
+    assert (committed / "run.sh").stat().st_mode & 0o111
+    assert (committed / "link").is_symlink() and (committed / "crlf.txt").read_bytes() == \
+        b"one\r\ntwo\r\n"
+
+
+def test_signed_commits_go_through_git_commit(queued: Path, cli) -> None:
+    gpg = write(queued / ".git" / "fake-gpg", "#!/bin/sh\necho 'fake gpg ran' >&2\nexit 1\n")
+    gpg.chmod(0o755)
+    git(queued, "config", "commit.gpgSign", "true")
+    git(queued, "config", "gpg.program", str(gpg))
+    before = _snapshot(queued)
+    r = cli("apply")
+    assert r.exit_code == 1 and "gpg failed to sign" in r.stderr
+    assert _snapshot(queued) == before
+
+
+def test_filter_drivers_are_run_when_the_work_tree_is_written(committed: Path, cli) -> None:
+    git(committed, "config", "filter.upper.smudge", "tr a-z A-Z")
+    git(committed, "config", "filter.upper.clean", "tr A-Z a-z")
+    write(committed / ".gitattributes", "*.up filter=upper\n")
+    git(committed, "add", ".gitattributes")
+    git(committed, "commit", "-q", "-m", "attributes")
+    write(committed / "f.up", "shout\n")
+    assert cli("split").exit_code == 0
+    assert cli("apply").exit_code == 0
+    assert git(committed, "show", "HEAD:f.up") == "shout\n"
+    assert (committed / "f.up").read_text() == "SHOUT\n"
+    assert git(committed, "status", "--porcelain") == ""
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["", " ", "\t", "\r", "x", "y z", "  a  ", "\u00e9 ", "\x0b"]),
+                max_size=12))
+def test_messages_are_cleaned_as_git_stripspace_cleans_them(parts: list[str]) -> None:
+    from patchpack.git import stripspace
+
+    text = "\n".join(parts)
+    expected = subprocess.run(["git", "stripspace"], input=text.encode(),
+                              capture_output=True, check=True).stdout.decode()
+    assert stripspace(text) == expected

@@ -236,7 +236,7 @@ def test_concurrent_adds_lose_nothing(committed: Path) -> None:
     for proc, diff in zip(procs, diffs):
         proc.stdin.write(diff)  # type: ignore[union-attr]
         proc.stdin.close()  # type: ignore[union-attr]
-    assert [p.wait() for p in procs] == [0] * 8
+    assert [p.wait() for p in procs] == [0] * 8, [p.stderr.read() for p in procs]
     listed = run_patchpack("list", "--json", cwd=committed)
     titles = sorted(p["title"] for p in json.loads(listed.stdout)["patches"])
     assert titles == [f"c{n}" for n in range(8)]
