@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -149,13 +151,15 @@ def update(qg: QueueGit, change: Callable[[State], tuple[list[Patch], Op, Sequen
            name: str | None = None) -> State:
     """Apply ``change`` to the current state and save it, starting again if another process
     moved the queue in between (the change is recomputed on the state that won)."""
-    for _ in range(_RETRIES):
+    for attempt in range(_RETRIES):
         current = load(qg, name)
         patches, op, new_commits = change(current)
         try:
             return save(qg, current, patches, op, new_commits=new_commits)
         except RefMoved:
-            continue
+            # A random, growing pause: writers that collided do not collide again in lockstep
+            # (eight concurrent `add`s could otherwise use up the retries within milliseconds).
+            time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 7)))
     raise Failed("the queue kept changing under patchpack (other processes are writing it)",
                  hint="run the command again")
 
