@@ -8,19 +8,43 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
+import importlib.util
 import os
 import re
 import secrets
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NewType
-
-import pygit2
+from types import ModuleType
+from typing import TYPE_CHECKING, NewType
 
 from patchpack.errors import BadInput, Failed, NotARepository
+
+
+
+def _lazy(name: str) -> ModuleType:
+    """``name`` imported on first use of one of its attributes (importlib's LazyLoader)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None, name
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+if TYPE_CHECKING:
+    import pygit2
+else:
+    # libgit2 costs 30 ms of start-up and 17 MB: `check` (the pre-commit hook) and `run` do
+    # their work with the git program and never load it.
+    pygit2 = _lazy("pygit2")
 
 Oid = NewType("Oid", str)
 """A full hexadecimal object id."""
@@ -89,26 +113,41 @@ def run_git(
 class Repo:
     """A repository opened at (or above) a directory."""
 
-    def __init__(self, raw: pygit2.Repository) -> None:
-        self._raw = raw
+    def __init__(self, git_dir: Path, workdir: Path | None, *, bare: bool) -> None:
+        self.git_dir = git_dir
+        """The git dir of this worktree (``.git``, or ``.git/worktrees/NAME``)."""
+        self._workdir = workdir
+        self.is_bare = bare
         self._config: dict[str, list[str]] | None = None
         self._committer: pygit2.Signature | None = None
         self._ident_set = False
 
     @classmethod
     def discover(cls, start: str | os.PathLike[str] = ".") -> Repo:
+        """The repository at or above ``start``, found as git finds it (``GIT_DIR`` too)."""
         start = os.path.abspath(start)
-        found = pygit2.discover_repository(start)
-        if found is None:
-            raise NotARepository(start)
-        return cls(pygit2.Repository(found))
+        try:
+            proc = run_git(["rev-parse", "--absolute-git-dir", "--is-bare-repository",
+                            "--show-toplevel"], cwd=start, check=False)
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotARepository(start) from None
+        out = decode(proc.stdout).splitlines()
+        if len(out) < 2:  # git said why on stderr: not a repository, dubious ownership...
+            message = decode(proc.stderr).strip()
+            if "not a git repository" in message:
+                raise NotARepository(start)
+            raise Failed(f"git cannot open the repository at {start}: {message}",
+                         hint="see `git status` there")
+        bare = out[1] == "true"
+        # No top level from inside the git dir of a work tree: libgit2 knows where it is.
+        workdir = Path(out[2]) if len(out) > 2 else None
+        return cls(Path(out[0]), workdir, bare=bare)
+
+    @functools.cached_property
+    def _raw(self) -> pygit2.Repository:
+        return pygit2.Repository(str(self.git_dir))
 
     # -- where things are -------------------------------------------------------------------
-
-    @property
-    def git_dir(self) -> Path:
-        """The git dir of this worktree (``.git``, or ``.git/worktrees/NAME``)."""
-        return Path(self._raw.path)
 
     @property
     def common_dir(self) -> Path:
@@ -117,13 +156,11 @@ class Repo:
                       cwd=self.git_dir).stdout
         return Path(decode(out).strip())
 
-    @property
+    @functools.cached_property
     def workdir(self) -> Path | None:
+        if self._workdir is not None or self.is_bare:
+            return self._workdir
         return Path(self._raw.workdir) if self._raw.workdir else None
-
-    @property
-    def is_bare(self) -> bool:
-        return bool(self._raw.is_bare)
 
     def hooks_dir(self) -> Path:
         """Where git looks for hooks, ``core.hooksPath`` respected."""
@@ -234,6 +271,10 @@ class Repo:
         """The object a ref points at (peeled through symbolic refs), or None."""
         ref = self._raw.references.get(name)
         return None if ref is None else Oid(str(ref.resolve().target))
+
+    def has_ref(self, name: str) -> bool:
+        """Whether ref ``name`` exists; asks the git program, so libgit2 stays unloaded."""
+        return self.git_ok("show-ref", "--verify", "--quiet", name)
 
     def update_ref(self, name: str, new: Oid, old: Oid | None, *, message: str) -> bool:
         """Move ``name`` to ``new`` only if it still points at ``old`` (None: does not exist),
@@ -981,7 +1022,7 @@ class QueueGit:
             return
         try:
             self._raw.checkout_tree(self._raw[new], paths=list(paths),
-                                    strategy=_CHECKOUT)
+                                    strategy=_checkout_strategy())
         except pygit2.GitError as e:
             raise GitFailed(f"checkout failed: {e}") from None
 
@@ -1061,8 +1102,9 @@ class QueueGit:
 
 _TRUE = ("true", "yes", "on", "1")
 # Paths are exact paths, not pathspecs: a file named ``*.py`` is that file only.
-_CHECKOUT = (pygit2.enums.CheckoutStrategy.SAFE
-             | pygit2.enums.CheckoutStrategy.DISABLE_PATHSPEC_MATCH)
+def _checkout_strategy() -> pygit2.enums.CheckoutStrategy:
+    return (pygit2.enums.CheckoutStrategy.SAFE
+            | pygit2.enums.CheckoutStrategy.DISABLE_PATHSPEC_MATCH)
 
 
 class _HookedCommit:

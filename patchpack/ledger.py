@@ -234,7 +234,7 @@ def new_entry(*, kind: str, tokens_in: int = 0, tokens_out: int = 0, counter: st
 
 def in_use(repo: Repo) -> bool:
     """Whether this repository keeps a ledger: it has notes, or spend waiting for a commit."""
-    return repo.read_ref(NOTES_REF) is not None or (_spool_dir(repo) / SPOOL).exists()
+    return (_spool_dir(repo) / SPOOL).exists() or repo.has_ref(NOTES_REF)
 
 
 def pending(repo: Repo) -> tuple[list[Entry], list[Skipped]]:

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from patchpack import agents, ledger, runlog, runner
-from patchpack import apply as applying
-from patchpack import context as packing
+from patchpack import ledger, runlog, runner
 from patchpack.config import Settings
 from patchpack.git import QueueGit, Repo
 from patchpack.tokens import Counter, get_counter
+
+if TYPE_CHECKING:  # imported where used: `run` loads none of them (its memory is counted)
+    from patchpack import apply as applying
+    from patchpack import context as packing
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,9 @@ def apply(qg: QueueGit, settings: Settings, *, count: int | None, verify: bool,
           over_budget: bool) -> Applied:
     """Apply queued micro-patches; each commit's note gets the pending spend and the patch's
     own entry (the tokens of its text). Refused when a daily or agent budget is used up."""
+    from patchpack import agents
+    from patchpack import apply as applying
+
     agents.refuse_when_exhausted(agents.spend(qg.repo, settings), over_budget=over_budget)
     result = applying.apply(qg, count=count, verify=verify, counter_spec=settings.tokenizer)
     # Each commit's note gets the patch's own entry; what was pending joins the first one
@@ -44,6 +49,9 @@ def context(repo: Repo, settings: Settings, request: packing.Request, counter: C
             over_budget: bool) -> packing.Pack:
     """Build a context pack and record its size in the ledger's pending spool. Refused when a
     daily or agent budget is used up."""
+    from patchpack import agents
+    from patchpack import context as packing
+
     agents.refuse_when_exhausted(agents.spend(repo, settings), over_budget=over_budget)
     pack = packing.build(repo, request, counter)
     ledger.add_pending(repo, kind="context", tokens_in=pack.tokens, counter=pack.counter)
