@@ -126,11 +126,10 @@ class Repo:
     def discover(cls, start: str | os.PathLike[str] = ".") -> Repo:
         """The repository at or above ``start``, found as git finds it (``GIT_DIR`` too)."""
         start = os.path.abspath(start)
-        try:
-            proc = run_git(["rev-parse", "--absolute-git-dir", "--is-bare-repository",
-                            "--show-toplevel"], cwd=start, check=False)
-        except (FileNotFoundError, NotADirectoryError):
-            raise NotARepository(start) from None
+        if not os.path.isdir(start):
+            raise NotARepository(start)
+        proc = run_git(["rev-parse", "--absolute-git-dir", "--is-bare-repository",
+                        "--show-toplevel"], cwd=start, check=False)
         out = decode(proc.stdout).splitlines()
         if len(out) < 2:  # git said why on stderr: not a repository, dubious ownership...
             message = decode(proc.stderr).strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -266,6 +267,30 @@ def test_not_a_repository(tmp_path, cli, monkeypatch):
     r = cli("check")
     assert r.exit_code == 2
     assert r.stderr.startswith("patchpack: not a git repository")
+
+
+def test_the_repository_is_found_as_git_finds_it(committed, tmp_path, monkeypatch):
+    from patchpack.git import Repo
+
+    inside = Repo.discover(committed / ".git")  # from inside the git dir: the work tree too
+    assert (inside.git_dir, inside.workdir) == (committed / ".git", committed)
+    monkeypatch.setenv("GIT_DIR", str(committed / ".git"))
+    monkeypatch.setenv("GIT_WORK_TREE", str(committed))
+    found = Repo.discover(tmp_path)  # GIT_DIR wins over the directory, as for git
+    assert (found.git_dir, found.workdir, found.is_bare) == (committed / ".git", committed, False)
+    assert found.head_oid() == git(committed, "rev-parse", "HEAD").strip()
+
+
+@pytest.mark.parametrize("argv", [["check"], ["run", "--stats", "--", "true"]])
+def test_check_and_run_never_load_libgit2(committed, argv):
+    # The pre-commit hook's latency and run's memory (#5) depend on it.
+    probe = ("import sys\nfrom patchpack.cli import main\ntry:\n    main(sys.argv[1:])\n"
+             "except SystemExit:\n    pass\nprint('pygit2._pygit2' in sys.modules)")
+    write(committed / "a.txt", "a\n")
+    git(committed, "add", "a.txt")
+    out = subprocess.run([sys.executable, "-c", probe, *argv], cwd=committed,
+                         capture_output=True, text=True)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stderr
 
 
 def test_options_are_exclusive(committed, cli):
