@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, NewType
 from patchpack.errors import BadInput, Failed, NotARepository
 
 
-
 def _lazy(name: str) -> ModuleType:
     """``name`` imported on first use of one of its attributes (importlib's LazyLoader)."""
     if name in sys.modules:
@@ -119,7 +118,7 @@ class Repo:
         self._workdir = workdir
         self.is_bare = bare
         self._config: dict[str, list[str]] | None = None
-        self._committer: pygit2.Signature | None = None
+        self._idents: dict[str, pygit2.Signature | None] = {}
         self._ident_set = False
 
     @classmethod
@@ -172,13 +171,17 @@ class Repo:
         Without any identity (a fresh machine), objects patchpack writes for itself (notes,
         queue states) are signed by patchpack rather than refused.
         """
-        if self._committer is None:
-            proc = run_git(["var", "GIT_COMMITTER_IDENT"], cwd=self.workdir or self.git_dir,
+        return self.ident("COMMITTER") or pygit2.Signature("patchpack", "patchpack@localhost")
+
+    def ident(self, who: str) -> pygit2.Signature | None:
+        """``AUTHOR`` or ``COMMITTER`` as `git var` gives it (environment, config, dates set
+        by GIT_*_DATE in any format git takes); None when git knows no identity."""
+        if who not in self._idents:
+            proc = run_git(["var", f"GIT_{who}_IDENT"], cwd=self.workdir or self.git_dir,
                            check=False)
             ident = decode(proc.stdout).strip()
-            self._committer = (_signature(ident) if proc.returncode == 0 and ident
-                               else pygit2.Signature("patchpack", "patchpack@localhost"))
-        return self._committer
+            self._idents[who] = _signature(ident) if proc.returncode == 0 and ident else None
+        return self._idents[who]
 
     # -- running git ------------------------------------------------------------------------
 
@@ -197,15 +200,20 @@ class Repo:
         return values[-1] if values else None
 
     def config_get_all(self, name: str) -> list[str]:
-        if self._config is None:
-            self._config = read_config(self.workdir or self.git_dir)
-        return self._config.get(config_key(name), [])
+        return self._config_map().get(config_key(name), [])
+
+    def config_true(self, name: str) -> bool:
+        """Whether a boolean config key is set to true (git's spellings of it)."""
+        return (self.config_get(name) or "false").lower() in ("true", "yes", "on", "1")
 
     def config_names(self, prefix: str) -> list[str]:
         """The (normalised) keys set at any level that start with ``prefix`` (``hook.``)."""
+        return [key for key in self._config_map() if key.startswith(prefix)]
+
+    def _config_map(self) -> dict[str, list[str]]:
         if self._config is None:
             self._config = read_config(self.workdir or self.git_dir)
-        return [key for key in self._config if key.startswith(prefix)]
+        return self._config
 
     def config_set(self, name: str, value: str) -> None:
         self.git("config", "--local", name, value)
@@ -812,7 +820,6 @@ class QueueGit:
         self.repo = repo
         self._raw = repo._raw
         self._hooks_dir: Path | None = None
-        self._dates: dict[str, tuple[int, int] | None] = {}
         self._index_tree: tuple[tuple[int, int, int] | None, Oid] | None = None
 
     # objects -------------------------------------------------------------------------------
@@ -825,13 +832,8 @@ class QueueGit:
         by git (it takes many formats); None when it is not set and commits are dated now."""
         if f"GIT_{who}_DATE" not in os.environ:
             return None
-        if who not in self._dates:
-            proc = run_git(["var", f"GIT_{who}_IDENT"], cwd=self.repo.workdir or self.repo.git_dir,
-                           check=False)
-            ident = decode(proc.stdout).strip()
-            when = _signature(ident) if proc.returncode == 0 and ident else None
-            self._dates[who] = None if when is None else (when.time, when.offset)
-        return self._dates[who]
+        when = self.repo.ident(who)
+        return None if when is None else (when.time, when.offset)
 
     def hooks_dir(self) -> Path:
         if self._hooks_dir is None:
@@ -1046,12 +1048,11 @@ class QueueGit:
         return CommitRun(self.repo.head_oid(), output)
 
     def _needs_git_commit(self) -> bool:
-        signed = (self.repo.config_get("commit.gpgSign") or "false").lower() in _TRUE
-        return signed or bool(self.repo.config_names("hook."))
+        return self.repo.config_true("commit.gpgSign") or bool(self.repo.config_names("hook."))
 
     def _needs_git_checkout(self) -> bool:
-        sparse = (self.repo.config_get("core.sparseCheckout") or "false").lower() in _TRUE
-        return sparse or bool(self.repo.config_names("filter."))
+        return (self.repo.config_true("core.sparseCheckout")
+                or bool(self.repo.config_names("filter.")))
 
     def auto_maintenance(self) -> None:
         """`git maintenance run --auto`, which `git commit` runs after each commit and `git am`
@@ -1099,9 +1100,8 @@ class QueueGit:
             run_git(["checkout-index", "--force", "--", *tracked], cwd=workdir)
 
 
-_TRUE = ("true", "yes", "on", "1")
-# Paths are exact paths, not pathspecs: a file named ``*.py`` is that file only.
 def _checkout_strategy() -> pygit2.enums.CheckoutStrategy:
+    # Paths are exact paths, not pathspecs: a file named ``*.py`` is that file only.
     return (pygit2.enums.CheckoutStrategy.SAFE
             | pygit2.enums.CheckoutStrategy.DISABLE_PATHSPEC_MATCH)
 

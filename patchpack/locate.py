@@ -106,6 +106,11 @@ class Block:
     """The line that names a labelled block (``def``/``class``, the header), 0 if none."""
 
 
+def _first_line(node: ast.stmt) -> int:
+    """Where a statement starts, a def's or class's decorators included."""
+    return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
+
+
 def python_blocks(source: str) -> list[Block] | None:
     """Every function and class of a Python source (decorators included); None if it won't parse."""
     try:
@@ -114,14 +119,14 @@ def python_blocks(source: str) -> list[Block] | None:
         return None
     blocks = []
     for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        if isinstance(node, _DEFS):
             kind = "class" if isinstance(node, ast.ClassDef) else "def"
-            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            start = _first_line(node)
             blocks.append(Block(start, node.end_lineno or node.lineno, f"{kind} {node.name}",
                                 node.lineno))
     # Statements at module level, for hits outside any function.
     for node in tree.body:
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        if not isinstance(node, _DEFS):
             blocks.append(Block(node.lineno, node.end_lineno or node.lineno))
     return blocks
 
@@ -185,7 +190,7 @@ def python_scopes(source: str) -> tuple[Scope, ...] | None:
                 visit(child, prefix)
                 continue
             name = prefix + child.name
-            start = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+            start = _first_line(child)
             end = child.end_lineno or child.lineno
             if isinstance(child, ast.ClassDef):
                 bases = (*child.bases, *child.keywords)  # the header may span lines
@@ -360,7 +365,7 @@ def related(lines: Sequence[str], hunks: Sequence[Hunk], *, cap: int) -> list[Hu
         what, names = _defines(stmt)
         by = [u for name in names for u in used.get(name, ())]
         if by:
-            start = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
+            start = _first_line(stmt)
             end = stmt.end_lineno or stmt.lineno
             if isinstance(stmt, _DEFS) and end - start >= _WHOLE:
                 end, what = max(stmt.lineno, stmt.body[0].lineno - 1), what + " (signature)"
@@ -482,13 +487,12 @@ def symbol(lines: Sequence[str], name: str) -> Block | None:
     scope: list[ast.stmt] = tree.body
     found: ast.stmt | None = None
     for part in name.split("."):
-        found = next((node for node in scope if isinstance(
-            node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == part),
-            None)
+        found = next((node for node in scope
+                      if isinstance(node, _DEFS) and node.name == part), None)
         if found is None:
             return None
         scope = found.body  # type: ignore[attr-defined]
-    assert isinstance(found, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-    start = min([found.lineno, *(d.lineno for d in found.decorator_list)])
+    assert isinstance(found, _DEFS)
+    start = _first_line(found)
     kind = "class" if isinstance(found, ast.ClassDef) else "def"
     return Block(start, found.end_lineno or found.lineno, f"{kind} {name}")
