@@ -506,7 +506,7 @@ def _fill(pack: Pack, units: Sequence[widen.Unit], texts: dict[str, list[str]],
             taken.append((unit, new))
             room -= cost
     while True:  # the estimate is close; the count of the printed text decides
-        parts = _widened_parts(taken, texts, shown, counter)
+        parts = _widened_parts(taken, texts, counter)
         if not parts:
             return pack
         text = _render([*pack.parts, *parts], [], pack.sources, pack.unmatched)
@@ -517,25 +517,22 @@ def _fill(pack: Pack, units: Sequence[widen.Unit], texts: dict[str, list[str]],
 
 
 def _widened_parts(taken: Sequence[tuple[widen.Unit, list[int]]], texts: dict[str, list[str]],
-                   shown: set[tuple[str, int]], counter: Counter) -> list[Part]:
-    """The lines ``taken`` as hunks: runs of lines, joined across blank lines, labelled with
-    what they hold."""
+                   counter: Counter) -> list[Part]:
+    """The lines ``taken`` as hunks, one per run of lines, labelled with what they hold."""
     labels: dict[tuple[str, int], str] = {}
     for unit, new in taken:
         labels.update(((unit.path, n), unit.label) for n in new)
     parts = []
     for path in sorted({path for path, _ in labels}):
         lines = texts[path]
-        numbers = sorted(n for p, n in labels if p == path)
-        runs = [[numbers[0]]]
-        for n in numbers[1:]:
-            gap = range(runs[-1][-1] + 1, n)
-            if all(not lines[g - 1].strip() and (path, g) not in shown for g in gap):
-                runs[-1] += [*gap, n]
+        runs: list[list[int]] = []
+        for n in sorted(n for p, n in labels if p == path):
+            if runs and runs[-1][-1] == n - 1:
+                runs[-1].append(n)
             else:
                 runs.append([n])
         for run in runs:
-            held = list(dict.fromkeys(labels[path, n] for n in run if (path, n) in labels))
+            held = list(dict.fromkeys(labels[path, n] for n in run))
             label = held[0] + (f" and {len(held) - 1} more" if len(held) > 1 else "")
             h = locate.Hunk(path, run[0], run[-1],
                             "".join(lines[n - 1] + "\n" for n in run), label=label)

@@ -177,13 +177,17 @@ def _python_pieces(tree: ast.Module, lines: Sequence[str]) -> list[_Piece]:
 
     walk(tree.body, "")
     pieces.sort(key=lambda p: p.start)
-    out = []
-    for i, p in enumerate(pieces):  # comments above a piece belong to it, blank lines to none
+    # Every line in one piece: the comments above a piece belong to it, the blank lines after
+    # it too (they cost next to nothing and keep widened hunks whole).
+    starts = []
+    for i, p in enumerate(pieces):
         start = pieces[i - 1].end + 1 if i else 1
         while start < p.start and not lines[start - 1].strip():
             start += 1
-        out.append(_Piece(start, p.end, p.label, p.name, p.cls, p.node))
-    return out
+        starts.append(start)
+    ends = [s - 1 for s in starts[1:]] + [len(lines)]
+    return [_Piece(start, end, p.label, p.name, p.cls, p.node)
+            for start, end, p in zip(starts, ends, pieces)]
 
 
 def _read_as(name: str, cls: str) -> str:
@@ -198,17 +202,11 @@ _UNINDENTED = re.compile(r"\S")
 
 
 def _paragraphs(lines: Sequence[str]) -> list[_Piece]:
-    """Runs of lines from one unindented line after a blank line to the next, trailing blank
-    lines left out: a function, a type, a section of a document."""
+    """Runs of lines from one unindented line after a blank line to the next: a function, a
+    type, a section of a document."""
     starts = [i + 1 for i, text in enumerate(lines)
               if _UNINDENTED.match(text) and (i == 0 or not lines[i - 1].strip())]
     if not starts or starts[0] != 1:
         starts.insert(0, 1)
-    pieces = []
-    for start, after in zip(starts, [*starts[1:], len(lines) + 1]):
-        end = after - 1
-        while end > start and not lines[end - 1].strip():
-            end -= 1
-        if lines[start - 1].strip() or end > start:
-            pieces.append(_Piece(start, end, lines[start - 1].strip()[:50]))
-    return pieces
+    return [_Piece(start, after - 1, lines[start - 1].strip()[:50])
+            for start, after in zip(starts, [*starts[1:], len(lines) + 1])]
