@@ -12,7 +12,9 @@ prints per scenario the median and total token ratio (naive / patchpack) and the
 - locate: at the parent, before the change; patchpack greps for the code identifiers the
   commit message names (words that occur as identifiers in the tracked files); the naive
   context is every file that matches, whole. Recall: share of the lines the commit later
-  changed (parent's numbering) inside the context.
+  changed (parent's numbering) inside the context. Then the same with `--fill` at budgets
+  that are fractions of the naive context's size (known before the change), at the default
+  `--max-file-lines` and raised, each row with its recall next to naive's.
 
     python bench/context_efficiency.py REPO [N] [-v]           # -v: each commit, what was missed
     python bench/context_efficiency.py REPO [N] --no-related   # locate without the related hunks
