@@ -63,7 +63,7 @@ def plan(root: Path, ranked: Sequence[locate.Hunk], *, cap: int) -> tuple[
     order: dict[str, int] = {}
     for h in ranked:
         order.setdefault(h.path, len(order))
-    keyed: dict[tuple[str, int, int], tuple[tuple[int, ...], str]] = {}
+    keyed: list[tuple[tuple[int, ...], Unit]] = []
     texts: dict[str, list[str]] = {}
     for path, rank in order.items():
         try:
@@ -72,12 +72,10 @@ def plan(root: Path, ranked: Sequence[locate.Hunk], *, cap: int) -> tuple[
             continue
         texts[path] = lines
         hits = sorted({n for h in ranked if h.path == path for n in h.hits if n <= len(lines)})
-        for key, start, end, label in _ordered(path, lines, hits, cap=cap):
-            full = (key[0], rank, *key[1:], start)
-            if (path, start, end) not in keyed or full < keyed[path, start, end][0]:
-                keyed[path, start, end] = (full, label)
-    ordered = sorted(keyed.items(), key=lambda kv: (kv[1][0], kv[0][0]))
-    return [Unit(path, start, end, label) for (path, start, end), (_, label) in ordered], texts
+        keyed += [((step, rank, *rest), Unit(path, start, end, label))
+                  for (step, *rest), start, end, label in _ordered(path, lines, hits, cap=cap)]
+    keyed.sort(key=lambda kv: (kv[0], kv[1].start))
+    return [unit for _, unit in keyed], texts
 
 
 def _ordered(path: str, lines: Sequence[str], hits: Sequence[int], *, cap: int,
