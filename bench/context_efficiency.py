@@ -12,7 +12,9 @@ prints per scenario the median and total token ratio (naive / patchpack) and the
 - locate: at the parent, before the change; patchpack greps for the code identifiers the
   commit message names (words that occur as identifiers in the tracked files); the naive
   context is every file that matches, whole. Recall: share of the lines the commit later
-  changed (parent's numbering) inside the context.
+  changed (parent's numbering) inside the context. Then the same with `--fill` at budgets
+  that are fractions of the naive context's size (known before the change), at the default
+  `--max-file-lines` and raised, each row with its recall next to naive's.
 
     python bench/context_efficiency.py REPO [N] [-v]           # -v: each commit, what was missed
     python bench/context_efficiency.py REPO [N] --no-related   # locate without the related hunks
@@ -204,8 +206,19 @@ def review(repo: Path, oid: str, parent: str) -> Result:
                   floor=COUNTER.count(git(repo, "diff", "-M", "-U0", "HEAD")))
 
 
+# Locate with --fill at budgets that are fractions of the naive context, which is known before
+# the change; the last three with --max-file-lines raised so fill may go on into large files.
+FILLS = ((0.25, None), (0.5, None), (1.0, None), (0.5, 100_000), (1.0, 100_000), (1.5, 100_000))
+
+
+def _fill_name(share: float, max_file_lines: int | None) -> str:
+    more = f" --max-file-lines {max_file_lines}" if max_file_lines else ""
+    return f"--fill --budget {share:.0%} of naive{more}"
+
+
 def locate_scenario(repo: Path, oid: str, parent: str, message: str, *,
-                    related: bool = True) -> Result | None:
+                    related: bool = True) -> dict[str, Result] | None:
+    """The locate results of one commit: without fill, then each of :data:`FILLS`."""
     git(repo, "checkout", "-qf", "--detach", parent)
     words = []
     for m in IDENT.finditer(message):
@@ -217,11 +230,9 @@ def locate_scenario(repo: Path, oid: str, parent: str, message: str, *,
     if not idents:
         return None
     greps = tuple(f"(^|[^A-Za-z0-9_]){re.escape(w)}([^A-Za-z0-9_]|$)" for w in idents)
-    pack = context.build(Repo.discover(repo), context.Request(greps=greps, related=related),
-                         COUNTER)
     matched = sorted(set(git(repo, "grep", "-l", "-w", *sum((["-e", w] for w in idents), []))
                          .split("\n")) - {""})
-    naive = "".join(_text(repo / p) for p in matched)
+    naive = COUNTER.count("".join(_text(repo / p) for p in matched))
     targets = set()
     for pf in unidiff.PatchSet(git(repo, "diff", "-M", parent, oid)):
         if pf.is_added_file:
@@ -235,13 +246,41 @@ def locate_scenario(repo: Path, oid: str, parent: str, message: str, *,
                     targets.add((pf.source_file[2:], r.source_line_no))
                 elif r.line_type == "+":
                     targets.add((pf.source_file[2:], last))  # where the lines go in
-    inside = {(p.path, n) for p in pack.parts for n in range(p.start, p.end + 1)}
-    missed = [f"line {p}:{n}" for p, n in sorted(targets - inside)]
-    missed += [f"dropped {d.what}" for d in pack.dropped]
-    return Result(COUNTER.count(naive), pack.tokens,
-                  len(targets & inside) / max(1, len(targets)),
-                  naive_recall=len({t for t in targets if t[0] in matched}) / max(1, len(targets)),
-                  missed=tuple(missed), note=f"grep {' '.join(idents)}")
+    naive_recall = len({t for t in targets if t[0] in matched}) / max(1, len(targets))
+    requests = {"": context.Request(greps=greps, related=related)}
+    for share, max_file_lines in FILLS:
+        requests[_fill_name(share, max_file_lines)] = context.Request(
+            greps=greps, related=related, fill=True, budget=int(naive * share),
+            max_file_lines=max_file_lines or context.Request.max_file_lines)
+    out = {}
+    for name, request in requests.items():
+        pack = context.build(Repo.discover(repo), request, COUNTER)
+        inside = {(p.path, n) for p in pack.parts for n in range(p.start, p.end + 1)}
+        missed = [f"line {p}:{n}" for p, n in sorted(targets - inside)]
+        missed += [f"dropped {d.what}" for d in pack.dropped]
+        out[name] = Result(naive, pack.tokens, len(targets & inside) / max(1, len(targets)),
+                           naive_recall=naive_recall, missed=tuple(missed),
+                           note=f"grep {' '.join(idents)}")
+    return out
+
+
+def fill_report(results: list[dict[str, Result]]) -> None:
+    """Recall and token ratio of each fill budget next to naive's."""
+    if not results:
+        return
+    print("  with --fill (budget from the naive context's size, known before the change):")
+    print(f"    {'patchpack':52} {'median':>7} {'total':>7} {'recall':>7}  at naive's recall")
+    naive_recall = statistics.mean(r[""].naive_recall for r in results)
+    for name in results[0]:
+        rs = [r[name] for r in results]
+        ratios = [r.naive / max(1, r.packed) for r in rs]
+        total = sum(r.naive for r in rs) / max(1, sum(r.packed for r in rs))
+        recall = statistics.mean(r.recall for r in rs)
+        equal = sum(r.recall >= r.naive_recall for r in rs)
+        verdict = "below naive" if recall < naive_recall else "equal or better"
+        print(f"    {name or 'no fill (default)':52} {statistics.median(ratios):6.1f}x "
+              f"{total:6.1f}x {recall:6.1%}  {equal} of {len(rs)} commits; {verdict}")
+    print(f"    {'naive (every matching file whole)':52} {1:6.1f}x {1:6.1f}x {naive_recall:6.1%}")
 
 
 def report(name: str, results: list[Result], verbose: bool = False) -> None:
@@ -298,11 +337,11 @@ def main(argv: list[str]) -> None:
                           for oid, parent, msg in commits], verbose)
         located = [locate_scenario(repo, oid, parent, msg, related=related)
                    for oid, parent, msg in commits]
-        located = [r and replace(r, name=_title(oid, msg))
-                   for r, (oid, _, msg) in zip(located, commits)]
-        found = [r for r in located if r is not None]
+        found = [{k: replace(r, name=_title(oid, msg)) for k, r in rs.items()}
+                 for rs, (oid, _, msg) in zip(located, commits) if rs is not None]
         print(f"  ({len(located) - len(found)} commits name no identifier for locate)")
-        report("locate", found, verbose)
+        report("locate", [r[""] for r in found], verbose)
+        fill_report(found)
 
 
 if __name__ == "__main__":

@@ -434,6 +434,10 @@ def tokens(files: tuple[BinaryIO, ...], verbose: bool, tokenizer: str | None) ->
 @click.option("--related/--no-related", default=None,
               help="With --grep, add each located Python file's imports and the module-level "
                    "definitions the located code uses, dropped first (default on).")
+@click.option("--fill/--no-fill", default=None,
+              help="With --grep, spend what the budget leaves on the code around the located "
+                   "hunks: the rest of their blocks, their classes, calls, then neighbours "
+                   "(default off).")
 @click.option("--tokenizer", metavar="NAME", help="The token counter (default cl100k_base).")
 @click.option("--json", "as_json", is_flag=True, help="Print sections, ranges and counts as JSON.")
 @_over_budget_option
@@ -441,7 +445,8 @@ def tokens(files: tuple[BinaryIO, ...], verbose: bool, tokenizer: str | None) ->
 def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
             function_context: bool, greps: tuple[str, ...], paths: tuple[str, ...],
             ats: tuple[str, ...], budget: int | None, max_file_lines: int | None,
-            max_hunk_lines: int | None, related: bool | None, tokenizer: str | None,
+            max_hunk_lines: int | None, related: bool | None, fill: bool | None,
+            tokenizer: str | None,
             as_json: bool, over_budget: bool) -> None:
     """Print the context an agent needs: the work diff and located code, within a token budget.
 
@@ -458,13 +463,14 @@ def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
     repo = Repo.discover()
     settings = _settings(repo, context_budget=budget, max_file_lines=max_file_lines,
                          max_hunk_lines=max_hunk_lines, context_related=related,
-                         tokenizer=tokenizer)
+                         context_fill=fill, tokenizer=tokenizer)
     counter = get_counter(settings.tokenizer)
     request = packing.Request(
         base=base, side="cached" if cached else "worktree" if worktree else "both",
         function_context=function_context, greps=greps, paths=paths, ats=ats,
         budget=settings.context_budget, max_file_lines=settings.max_file_lines,
         max_hunk_lines=settings.max_hunk_lines, related=settings.context_related,
+        fill=settings.context_fill,
     )
     pack = workflow.context(repo, settings, request, counter, over_budget=over_budget)
     if as_json:
@@ -475,7 +481,8 @@ def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
         click.echo(f"patchpack: {line}", err=True)
     click.echo(f"patchpack: context {pack.tokens} tokens ({pack.counter}) of budget "
                f"{pack.budget}", err=True)
-    _budget_line(repo, settings, context_tokens=pack.tokens)
+    # A filled pack is near its budget on purpose: no advice to narrow it.
+    _budget_line(repo, settings, context_tokens=None if pack.filled else pack.tokens)
     if pack.unmatched:
         click.echo("patchpack: no match in tracked files for --grep "
                    + ", ".join(repr(u) for u in pack.unmatched), err=True)

@@ -28,6 +28,8 @@ class Settings:
     max_hunk_lines: int = 80
     context_related: bool = True
     """Add to located Python code its file's imports and the definitions it uses."""
+    context_fill: bool = False
+    """Spend what the context budget leaves on the code around located hunks."""
     # the output limiter
     output_lines: int = 200
     max_line_chars: int = 400

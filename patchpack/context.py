@@ -21,7 +21,7 @@ from pathlib import PurePosixPath
 
 import unidiff
 
-from patchpack import diffs, git, locate
+from patchpack import diffs, git, locate, widen
 from patchpack.tokens import Counter
 
 WARN_AT = (0.9, 0.7)
@@ -33,7 +33,8 @@ _ASK_AT = "patchpack context --at "
 # Located hunks this close to a changed line count as next to the diff.
 _NEAR = 20
 # Sections in the order printed, with their titles.
-_TITLES = {"diff": "diff", "located": "located", "related": "related", "explicit": "ranges"}
+_TITLES = {"diff": "diff", "located": "located", "related": "related", "explicit": "ranges",
+           "widened": "widened"}
 _LANGS = {".py": "python", ".pyi": "python", ".js": "javascript", ".ts": "typescript",
           ".go": "go", ".rs": "rust", ".c": "c", ".h": "c", ".cpp": "cpp", ".java": "java",
           ".rb": "ruby", ".sh": "sh", ".md": "markdown", ".toml": "toml", ".yaml": "yaml",
@@ -56,6 +57,8 @@ class Request:
     max_hunk_lines: int = 80
     related: bool = True
     """Add what the located Python code uses from its own file (:func:`locate.related`)."""
+    fill: bool = False
+    """Spend what the budget leaves on the code around the located hunks (:mod:`widen`)."""
 
 
 @dataclass(frozen=True)
@@ -129,10 +132,17 @@ class Pack:
     unmatched: tuple[str, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def filled(self) -> bool:
+        """Whether ``--fill`` spent the budget on widened hunks."""
+        return any(p.section == "widened" for p in self.parts)
+
     def warnings(self) -> list[str]:
         """The budget guard: one line at 70% and at 90% of the budget."""
         used = self.tokens / self.budget if self.budget else 1.0
         level = next((w for w in WARN_AT if used >= w), None)
+        if self.filled:
+            level = None  # asked to fill the budget: being near it is the point
         if level is None and not self.dropped:
             return []
         what = "dropped or shortened parts to fit; " if self.dropped else ""
@@ -195,9 +205,19 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
                "located": " ".join(f"--grep {_quote(g)}" for g in request.greps)
                + "".join(f" --path {_quote(p)}" for p in request.paths),
                "explicit": " ".join(f"--at {a}" for a in request.ats),
-               "related": "imports and module-level definitions the located code uses"}
-    return fit(diff_parts, located_parts, explicit, related_parts, counter=counter,
+               "related": "imports and module-level definitions the located code uses",
+               "widened": "--fill: the rest of matched blocks, their classes, calls, neighbours"}
+    pack = fit(diff_parts, located_parts, explicit, related_parts, counter=counter,
                budget=request.budget, sources=sources, notes=tuple(notes), unmatched=unmatched)
+    if request.fill and request.greps and not pack.dropped:
+        units, texts = widen.plan(git.require_workdir(repo),
+                                  sorted(found.hunks, key=lambda h: _rank(h, changed)),
+                                  cap=request.max_hunk_lines)
+        shown |= {(p.path, n) for p in pack.parts if p.section != "diff"
+                  for n in range(p.start, p.end + 1)}
+        pack = _fill(pack, units, texts, shown, counter=counter,
+                     max_file_lines=request.max_file_lines)
+    return pack
 
 
 # -- the diff section -------------------------------------------------------------------------
@@ -452,3 +472,69 @@ def _render_dropped(dropped: Sequence[Dropped]) -> str:
             + "".join(d.line() + "\n" for d in shown)
             + (f"- {more} more: see `patchpack context --json`, or narrow the request\n"
                if more else ""))
+
+
+# -- filling the budget -----------------------------------------------------------------------
+
+
+def _fill(pack: Pack, units: Sequence[widen.Unit], texts: dict[str, list[str]],
+          shown: set[tuple[str, int]], *, counter: Counter, max_file_lines: int) -> Pack:
+    """``pack`` with the ``units`` that fit what its budget leaves, taken in order, a unit
+    that does not fit passed over for the smaller ones after it. A file over
+    ``max_file_lines`` gets units only while the pack shows fewer than that many of its lines.
+    """
+    room = pack.budget - pack.tokens - 2 * _HEADING
+    chosen: dict[str, set[int]] = {}
+    taken: list[tuple[widen.Unit, list[int]]] = []
+    per_file: dict[str, int] = {}
+    for path, _ in shown:
+        per_file[path] = per_file.get(path, 0) + 1
+    for unit in units:
+        if room <= 0:
+            break
+        lines, mine = texts[unit.path], chosen.setdefault(unit.path, set())
+        new = [n for n in range(unit.start, unit.end + 1)
+               if (unit.path, n) not in shown and n not in mine]
+        if not new or (len(lines) > max_file_lines
+                       and per_file.get(unit.path, 0) + len(mine) + len(new) > max_file_lines):
+            continue
+        cost = counter.count("".join(lines[n - 1] + "\n" for n in new))
+        if new[0] - 1 not in mine and new[-1] + 1 not in mine:  # a hunk of its own
+            cost += _HEADING
+        if cost <= room:
+            mine.update(new)
+            taken.append((unit, new))
+            room -= cost
+    while True:  # the estimate is close; the count of the printed text decides
+        parts = _widened_parts(taken, texts, counter)
+        if not parts:
+            return pack
+        text = _render([*pack.parts, *parts], [], pack.sources, pack.unmatched)
+        tokens = counter.count(text)
+        if tokens <= pack.budget:
+            return replace(pack, text=text, tokens=tokens, parts=(*pack.parts, *parts))
+        taken.pop()
+
+
+def _widened_parts(taken: Sequence[tuple[widen.Unit, list[int]]], texts: dict[str, list[str]],
+                   counter: Counter) -> list[Part]:
+    """The lines ``taken`` as hunks, one per run of lines, labelled with what they hold."""
+    labels: dict[tuple[str, int], str] = {}
+    for unit, new in taken:
+        labels.update(((unit.path, n), unit.label) for n in new)
+    parts = []
+    for path in sorted({path for path, _ in labels}):
+        lines = texts[path]
+        runs: list[list[int]] = []
+        for n in sorted(n for p, n in labels if p == path):
+            if runs and runs[-1][-1] == n - 1:
+                runs[-1].append(n)
+            else:
+                runs.append([n])
+        for run in runs:
+            held = list(dict.fromkeys(labels[path, n] for n in run))
+            label = held[0] + (f" and {len(held) - 1} more" if len(held) > 1 else "")
+            h = locate.Hunk(path, run[0], run[-1],
+                            "".join(lines[n - 1] + "\n" for n in run), label=label)
+            parts.append(_hunk_part("widened", h, counter))
+    return parts

@@ -25,7 +25,7 @@ _CONTROL = re.compile(
 )
 # A line that continues an expression on the next lines (call arguments, operators).
 _CONTINUED = re.compile(r"(?:[(,\\+\-*/%&|.]|&&|\|\||=)\s*$")
-_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 # A function or class the located code uses is shown whole up to this many lines, else only
 # its signature: what calling it needs, at a cost that does not grow with its body.
 _WHOLE = 12
@@ -106,7 +106,7 @@ class Block:
     """The line that names a labelled block (``def``/``class``, the header), 0 if none."""
 
 
-def _first_line(node: ast.stmt) -> int:
+def first_line(node: ast.stmt) -> int:
     """Where a statement starts, a def's or class's decorators included."""
     return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
 
@@ -119,14 +119,14 @@ def python_blocks(source: str) -> list[Block] | None:
         return None
     blocks = []
     for node in ast.walk(tree):
-        if isinstance(node, _DEFS):
+        if isinstance(node, DEFS):
             kind = "class" if isinstance(node, ast.ClassDef) else "def"
-            start = _first_line(node)
+            start = first_line(node)
             blocks.append(Block(start, node.end_lineno or node.lineno, f"{kind} {node.name}",
                                 node.lineno))
     # Statements at module level, for hits outside any function.
     for node in tree.body:
-        if not isinstance(node, _DEFS):
+        if not isinstance(node, DEFS):
             blocks.append(Block(node.lineno, node.end_lineno or node.lineno))
     return blocks
 
@@ -186,17 +186,17 @@ def python_scopes(source: str) -> tuple[Scope, ...] | None:
 
     def visit(node: ast.AST, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):  # defs under if/try/with count too
-            if not isinstance(child, _DEFS):
+            if not isinstance(child, DEFS):
                 visit(child, prefix)
                 continue
             name = prefix + child.name
-            start = _first_line(child)
+            start = first_line(child)
             end = child.end_lineno or child.lineno
             if isinstance(child, ast.ClassDef):
                 bases = (*child.bases, *child.keywords)  # the header may span lines
                 header = max([child.lineno, *(b.end_lineno or b.lineno for b in bases)])
                 own = [(m.lineno, m.end_lineno or m.lineno) for m in child.body
-                       if not isinstance(m, _DEFS)]
+                       if not isinstance(m, DEFS)]
                 found.append(Scope(start, end, name, "class", ((start, header), *own)))
             else:
                 found.append(Scope(start, end, name, "def"))
@@ -365,9 +365,9 @@ def related(lines: Sequence[str], hunks: Sequence[Hunk], *, cap: int) -> list[Hu
         what, names = _defines(stmt)
         by = [u for name in names for u in used.get(name, ())]
         if by:
-            start = _first_line(stmt)
+            start = first_line(stmt)
             end = stmt.end_lineno or stmt.lineno
-            if isinstance(stmt, _DEFS) and end - start >= _WHOLE:
+            if isinstance(stmt, DEFS) and end - start >= _WHOLE:
                 end, what = max(stmt.lineno, stmt.body[0].lineno - 1), what + " (signature)"
             wanted.append((cut(Block(start, end), start, cap), (what,), tuple(by)))
     shown = {n for h in hunks for n in range(h.start, h.end + 1)}
@@ -392,7 +392,7 @@ def _import_block(tree: ast.Module) -> Block | None:
     """The lines from the first to the last import before the first def or class."""
     found = []
     for stmt in tree.body:
-        if isinstance(stmt, _DEFS):
+        if isinstance(stmt, DEFS):
             break
         if any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(stmt)):
             found.append(stmt)  # an import, or an `if TYPE_CHECKING:`/`try:` around imports
@@ -403,7 +403,7 @@ def _import_block(tree: ast.Module) -> Block | None:
 
 def _defines(stmt: ast.stmt) -> tuple[str, list[str]]:
     """What a module-level statement defines: how to call it, and the names it binds."""
-    if isinstance(stmt, _DEFS):
+    if isinstance(stmt, DEFS):
         kind = "class" if isinstance(stmt, ast.ClassDef) else "def"
         return f"{kind} {stmt.name}", [stmt.name]
     targets = (stmt.targets if isinstance(stmt, ast.Assign)
@@ -488,11 +488,11 @@ def symbol(lines: Sequence[str], name: str) -> Block | None:
     found: ast.stmt | None = None
     for part in name.split("."):
         found = next((node for node in scope
-                      if isinstance(node, _DEFS) and node.name == part), None)
+                      if isinstance(node, DEFS) and node.name == part), None)
         if found is None:
             return None
         scope = found.body  # type: ignore[attr-defined]
-    assert isinstance(found, _DEFS)
-    start = _first_line(found)
+    assert isinstance(found, DEFS)
+    start = first_line(found)
     kind = "class" if isinstance(found, ast.ClassDef) else "def"
     return Block(start, found.end_lineno or found.lineno, f"{kind} {name}")
