@@ -79,10 +79,12 @@ class Tools:
 
     def context(self, base: str | None = None, grep: list[str] | None = None,
                 at: list[str] | None = None, path: list[str] | None = None,
-                budget: int | None = None, function_context: bool = False) -> Result:
+                budget: int | None = None, function_context: bool = False,
+                fill: bool | None = None) -> Result:
         """Build a context pack: the work diff against BASE (default HEAD), the code around
         each GREP regex match (widened to its function), and AT ranges (FILE:START-END or
-        FILE:SYMBOL), fitted to a token budget."""
+        FILE:SYMBOL), fitted to a token budget; with fill, what the budget leaves goes to the
+        code around the GREP matches (their classes, calls, neighbours)."""
         repo, settings = self.open()
         pack = workflow.context(repo, settings, packing.Request(
             base=base, side="both", function_context=function_context,
@@ -90,6 +92,7 @@ class Tools:
             budget=budget if budget is not None else settings.context_budget,
             max_file_lines=settings.max_file_lines, max_hunk_lines=settings.max_hunk_lines,
             related=settings.context_related,
+            fill=settings.context_fill if fill is None else fill,
         ), get_counter(settings.tokenizer), over_budget=False)
         data = json.loads(pack.as_json())
         text = "\n".join([pack.text.rstrip("\n"), *pack.notes, *pack.warnings(),

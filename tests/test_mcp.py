@@ -44,14 +44,16 @@ def text(result: Any) -> str:
 
 
 def test_tools_listed_and_check_context_budget(committed):
-    write(committed / "app.py", "def add(a, b):\n    return a + b\n")
+    sub = "\n\ndef sub(a, b):\n    return a - b\n"
+    write(committed / "app.py", "def add(a, b):\n    return a + b\n" + sub)
     git(committed, "add", "app.py")
     git(committed, "commit", "-qm", "app")
-    write(committed / "app.py", "def add(a, b):\n    return b + a\n")
+    write(committed / "app.py", "def add(a, b):\n    return b + a\n" + sub)
     git(committed, "add", "app.py")
-    names, (check, context, record, budget) = drive(committed, [
+    names, (check, context, filled, record, budget) = drive(committed, [
         ("check", {}),
         ("context", {"grep": ["def add"]}),
+        ("context", {"grep": ["def add"], "fill": True}),
         ("record", {"tokens_in": 1200, "tokens_out": 300, "agent": "pack-leader"}),
         ("budget", {"by": "kind"}),
     ])
@@ -60,6 +62,7 @@ def test_tools_listed_and_check_context_budget(committed):
     assert "files: 1 / 2  ok" in text(check)
     assert not context.is_error and "return b + a" in text(context)
     assert context.structured_content["tokens"] > 0
+    assert "## widened" not in text(context) and "## widened" in text(filled)
     assert record.structured_content["in"] == 1200
     kinds = {g["key"]: g for g in budget.structured_content["groups"]}
     assert budget.structured_content["pending"]["tokens"] >= 1500
