@@ -214,7 +214,9 @@ def test_every_operation_moves_the_ref_once_with_a_reflog_reason(committed: Path
     assert reflog == ["patchpack add: 1 from stdin"] * 3
     state = git(committed, "rev-parse", REF).strip()
     assert git(committed, "rev-parse", f"{REF}~1").strip() != state
-    assert json.loads(git(committed, "show", f"{REF}:queue.json"))["version"] == 1
+    assert json.loads(git(committed, "show", f"{REF}:state.json"))["version"] == 2
+    assert git(committed, "ls-tree", "-r", "--name-only", f"{REF}:series").split() == [
+        "0000/00", "0000/01", "0000/02"]
 
 
 def test_the_queue_survives_gc(committed: Path, cli) -> None:
