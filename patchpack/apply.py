@@ -51,8 +51,8 @@ def apply(qg: QueueGit, *, count: int | None, verify: bool, counter_spec: str,
           on_commit: Callable[[Applied], None] | None = None) -> Result:
     """Apply the next ``count`` queued patches (None: all), stopping at the first failure.
 
-    ``on_commit`` is told of each commit as soon as the queue records it (before the next
-    patch starts), so what it keeps survives an interrupted series.
+    ``on_commit`` is told of each commit as soon as HEAD has moved to it (while the
+    post-commit hook runs), so that what it keeps survives an interrupted series.
     """
     from patchpack.tokens import get_counter
 
@@ -69,6 +69,13 @@ def apply(qg: QueueGit, *, count: int | None, verify: bool, counter_spec: str,
                      hint="queue a change with `patchpack add FILE` or `patchpack split`")
     counter = get_counter(counter_spec)
     texts = qg.commit_diffs([state.patches[i - 1].commit for i in todo])
+    series = state.patches
+
+    def applied(position: int, made: Oid | None) -> Applied:
+        patch = series[position - 1]
+        return Applied(position, patch.title, made, patch.files, patch.lines,
+                       counter.count(texts[patch.commit]), counter.name)
+
     done: list[Applied] = []
     failure: PatchpackError | None = None
     plan = _try_plan(qg, state, todo[0], head)
@@ -76,18 +83,16 @@ def apply(qg: QueueGit, *, count: int | None, verify: bool, counter_spec: str,
         try:
             if isinstance(plan, PatchpackError):
                 raise plan
-            state, made, plan = _apply_one(qg, state, plan, verify=verify,
-                                           then=todo[n + 1] if n + 1 < len(todo) else None)
+            state, made, plan = _apply_one(
+                qg, state, plan, verify=verify, then=todo[n + 1] if n + 1 < len(todo) else None,
+                committed=None if on_commit is None else (
+                    lambda made, at=position: on_commit(applied(at, made))))
         except PatchpackError as e:
             if not done:
                 raise
             failure = e
             break
-        patch = state.patches[position - 1]
-        done.append(Applied(position, patch.title, made, patch.files, patch.lines,
-                            counter.count(texts[patch.commit]), counter.name))
-        if made is not None and on_commit is not None:
-            on_commit(done[-1])
+        done.append(applied(position, made))
     if any(a.commit for a in done):
         qg.auto_maintenance()  # once for the series, as `git am` does
     return Result(tuple(done), len(state.queued()), failure)
@@ -134,10 +139,12 @@ def _where(state: State, position: int) -> str:
     return f"patch {position}/{len(state.patches)} ({state.patches[position - 1].title})"
 
 
-def _apply_one(qg: QueueGit, state: State, plan: _Plan, *, verify: bool, then: int | None
+def _apply_one(qg: QueueGit, state: State, plan: _Plan, *, verify: bool, then: int | None,
+               committed: Callable[[Oid], None] | None
                ) -> tuple[State, Oid | None, _Plan | PatchpackError | None]:
     """Apply the planned patch: the new state, the commit made (None: already in HEAD,
-    skipped), and the plan of patch ``then`` (made while the post-commit hook ran)."""
+    skipped), and the plan of patch ``then`` (made while the post-commit hook ran).
+    ``committed`` is called with the new commit as soon as HEAD is on it."""
     where = _where(state, plan.position)
     head = queue.require_head(qg.repo)
     if head != plan.head:  # a hook moved HEAD since the plan was made
@@ -162,8 +169,10 @@ def _apply_one(qg: QueueGit, state: State, plan: _Plan, *, verify: bool, then: i
     ahead: list[State | _Plan | PatchpackError] = []
 
     def meanwhile(made: Oid) -> None:
-        # Objects only, while the post-commit hook runs: the next state (its ref moves once
-        # the hook is done) and the plan of the next patch.
+        # While the post-commit hook runs, work nobody sees: what ``committed`` keeps, the
+        # next state's objects (its ref moves once the hook is done), the next patch's plan.
+        if committed is not None:
+            committed(made)
         ahead.append(queue.write(qg, state, *_recorded(state, plan, made)))
         if then:
             ahead.append(_try_plan(qg, state, then, made))
