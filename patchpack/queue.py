@@ -170,12 +170,11 @@ def write(qg: QueueGit, current: State, patches: Sequence[Patch], op: Op,
         "worktree": (op.worktree_tree, TREE_MODE) if op.worktree_tree else None,
     }
     old = current.patches if current.tree is not None else ()
-    for i in range(max(len(old), len(patches))):
-        if i >= len(patches):
-            changes[_series_path(i)] = None
-        elif i >= len(old) or (old[i] is not patches[i] and old[i] != patches[i]):
-            changes[_series_path(i)] = (qg.write_blob(_patch_json(patches[i]).encode()),
-                                        FILE_MODE)
+    for i in range(len(patches), len(old)):
+        changes[_series_path(i)] = None
+    for i, patch in enumerate(patches):
+        if i >= len(old) or (old[i] is not patch and old[i] != patch):
+            changes[_series_path(i)] = (qg.write_blob(_patch_json(patch).encode()), FILE_MODE)
     tree = qg.edit_tree(current.tree, changes)
     assert tree is not None  # it holds state.json
     parents = ([current.oid] if current.oid else []) + list(dict.fromkeys(new_commits))
