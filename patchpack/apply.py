@@ -10,11 +10,13 @@ they were, and the queue ref has not moved.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from patchpack import queue
 from patchpack.errors import Failed, PatchpackError
-from patchpack.git import GitFailed, Oid, QueueGit, RefMoved, require_workdir
+from patchpack.git import CommitInfo, GitFailed, Oid, QueueGit, RefMoved, require_workdir
 from patchpack.queue import Op, Patch, State
 
 
@@ -45,8 +47,13 @@ class Result:
         return [a for a in self.applied if a.commit is not None]
 
 
-def apply(qg: QueueGit, *, count: int | None, verify: bool, counter_spec: str) -> Result:
-    """Apply the next ``count`` queued patches (None: all), stopping at the first failure."""
+def apply(qg: QueueGit, *, count: int | None, verify: bool, counter_spec: str,
+          on_commit: Callable[[Applied], None] | None = None) -> Result:
+    """Apply the next ``count`` queued patches (None: all), stopping at the first failure.
+
+    ``on_commit`` is told of each commit as soon as HEAD has moved to it (while the
+    post-commit hook runs), so that what it keeps survives an interrupted series.
+    """
     from patchpack.tokens import get_counter
 
     require_workdir(qg.repo)
@@ -54,88 +61,151 @@ def apply(qg: QueueGit, *, count: int | None, verify: bool, counter_spec: str) -
     if busy:
         raise Failed(f"a {busy} is in progress: apply will not commit in the middle of it",
                      hint=f"finish or abort the {busy} first (`git {busy} --abort`)")
-    queue.require_head(qg.repo)
+    head = queue.require_head(qg.repo)
     state = queue.load(qg)
-    if state.next_position() is None:
+    todo = [i for i, p in enumerate(state.patches, 1) if p.state == "queued"][:count]
+    if not todo:
         raise Failed("queue empty: nothing to apply",
                      hint="queue a change with `patchpack add FILE` or `patchpack split`")
-    done: list[tuple[int, Patch, Oid | None]] = []
+    counter = get_counter(counter_spec)
+    texts = qg.commit_diffs([state.patches[i - 1].commit for i in todo])
+    series = state.patches
+
+    def applied(position: int, made: Oid | None) -> Applied:
+        patch = series[position - 1]
+        return Applied(position, patch.title, made, patch.files, patch.lines,
+                       counter.count(texts[patch.commit]), counter.name)
+
+    done: list[Applied] = []
     failure: PatchpackError | None = None
-    while count is None or len(done) < count:
-        position = state.next_position()
-        if position is None:
-            break
+    plan = _try_plan(qg, state, todo[0], head)
+    for n, position in enumerate(todo):
         try:
-            state, made = _apply_one(qg, state, position, verify=verify)
+            if isinstance(plan, PatchpackError):
+                raise plan
+            state, made, plan = _apply_one(
+                qg, state, plan, verify=verify, then=todo[n + 1] if n + 1 < len(todo) else None,
+                committed=None if on_commit is None else (
+                    lambda made, at=position: on_commit(applied(at, made))))
         except PatchpackError as e:
             if not done:
                 raise
             failure = e
             break
-        done.append((position, state.patches[position - 1], made))
-    if any(made for _, _, made in done):
+        done.append(applied(position, made))
+    if any(a.commit for a in done):
         qg.auto_maintenance()  # once for the series, as `git am` does
-    counter = get_counter(counter_spec)
-    texts = qg.commit_diffs([p.commit for _, p, _ in done])
-    applied = tuple(Applied(pos, p.title, made, p.files, p.lines, counter.count(texts[p.commit]),
-                            counter.name) for pos, p, made in done)
-    return Result(applied, len(state.queued()), failure)
+    return Result(tuple(done), len(state.queued()), failure)
 
 
-def _apply_one(qg: QueueGit, state: State, position: int, *,
-               verify: bool) -> tuple[State, Oid | None]:
+@dataclass(frozen=True)
+class _Plan:
+    """Applying one patch onto ``head``, worked out from objects alone."""
+
+    position: int
+    head: Oid
+    head_tree: Oid
+    tree: Oid
+    """The tree the commit will have; ``head_tree`` when the patch is already in HEAD."""
+    touched: tuple[str, ...]
+    info: CommitInfo
+    """The patch commit: its message and author are the new commit's."""
+
+
+def _plan(qg: QueueGit, state: State, position: int, head: Oid) -> _Plan:
     patch = state.patches[position - 1]
-    where = f"patch {position}/{len(state.patches)} ({patch.title})"
-    head = queue.require_head(qg.repo)
-    head_tree = qg.tree_of(head)
     replayed = queue.replay(qg, patch, head)
     if replayed.tree is None:
         raise Failed(
-            f"{where} conflicts with HEAD in {', '.join(replayed.conflicts)}; nothing changed",
+            f"{_where(state, position)} conflicts with HEAD in {', '.join(replayed.conflicts)}; "
+            "nothing changed",
             hint="see it with `patchpack next`; make the change by hand and `patchpack drop`, "
                  "or `patchpack drop` it")
-    if replayed.tree == head_tree:
-        return _record(qg, state, position, None, head, head), None
-    if qg.index_tree() != head_tree:
+    head_tree = qg.tree_of(head)
+    touched = qg.paths_between(head_tree, replayed.tree) if replayed.tree != head_tree else []
+    return _Plan(position, head, head_tree, replayed.tree, tuple(touched),
+                 qg.commit_info(patch.commit))
+
+
+def _try_plan(qg: QueueGit, state: State, position: int, head: Oid) -> _Plan | PatchpackError:
+    # The conflict of the next patch is raised when its turn comes, not while this one ends.
+    try:
+        return _plan(qg, state, position, head)
+    except PatchpackError as e:
+        return e
+
+
+def _where(state: State, position: int) -> str:
+    return f"patch {position}/{len(state.patches)} ({state.patches[position - 1].title})"
+
+
+def _apply_one(qg: QueueGit, state: State, plan: _Plan, *, verify: bool, then: int | None,
+               committed: Callable[[Oid], None] | None
+               ) -> tuple[State, Oid | None, _Plan | PatchpackError | None]:
+    """Apply the planned patch: the new state, the commit made (None: already in HEAD,
+    skipped), and the plan of patch ``then`` (made while the post-commit hook ran).
+    ``committed`` is called with the new commit as soon as HEAD is on it."""
+    where = _where(state, plan.position)
+    head = queue.require_head(qg.repo)
+    if head != plan.head:  # a hook moved HEAD since the plan was made
+        plan = _plan(qg, state, plan.position, head)
+    if plan.tree == plan.head_tree:
+        state = queue.save(qg, state, *_recorded(state, plan, None))
+        return state, None, _try_plan(qg, state, then, head) if then else None
+    if qg.index_tree() != plan.head_tree:
         raise Failed("the index has staged changes: apply commits the patch and nothing else",
                      hint="commit them, or put them aside with `git stash`, then apply again")
-    touched = qg.paths_between(head_tree, replayed.tree)
-    dirty = qg.dirty(touched)
+    dirty = qg.dirty(plan.touched)
     if dirty:
         raise Failed(f"{where} touches files with local changes: {', '.join(dirty)}",
                      hint="commit or `git stash` those changes, then apply again")
     saved_index = qg.snapshot_index()
-    info = qg.commit_info(patch.commit)
     try:
-        qg.checkout_paths(head_tree, replayed.tree, touched)
+        qg.checkout_paths(plan.head_tree, plan.tree, plan.touched)
     except GitFailed as e:
-        qg.restore(head=head, index=saved_index, paths=touched)
+        qg.restore(head=head, index=saved_index, paths=plan.touched)
         raise Failed(f"{where} could not be written to the work tree: {e.message}",
                      hint="commit or `git stash` local changes, then apply again") from None
-    run = qg.commit(info.message, tree=replayed.tree, author=info.author, verify=verify)
+    ahead: list[State | _Plan | PatchpackError] = []
+
+    def meanwhile(made: Oid) -> None:
+        # While the post-commit hook runs, work nobody sees: what ``committed`` keeps, the
+        # next state's objects (its ref moves once the hook is done), the next patch's plan.
+        if committed is not None:
+            committed(made)
+        ahead.append(queue.write(qg, state, *_recorded(state, plan, made)))
+        if then:
+            ahead.append(_try_plan(qg, state, then, made))
+
+    run = qg.commit(plan.info.message, tree=plan.tree, author=plan.info.author, verify=verify,
+                    meanwhile=meanwhile)
     if run.oid is None:
-        qg.restore(head=head, index=saved_index, paths=touched)
+        qg.restore(head=head, index=saved_index, paths=plan.touched)
         raise Failed(f"the commit of {where} was refused; nothing changed:\n"
                      f"{run.output}",
                      hint="fix what the hook reports in the queue (`patchpack drop`, then "
                           "`patchpack add`), or skip the hooks with `patchpack apply --no-verify`")
+    written, *following = ahead
+    assert isinstance(written, State)
     try:
-        return _record(qg, state, position, run.oid, head, run.oid), run.oid
+        state = queue.publish(qg, written)
     except RefMoved:
-        qg.restore(head=head, index=saved_index, paths=touched)
+        qg.restore(head=head, index=saved_index, paths=plan.touched)
         raise Failed("the queue changed while applying (another patchpack ran); nothing changed",
                      hint="run `patchpack apply` again") from None
+    nxt = following[0] if following else None
+    assert not isinstance(nxt, State)
+    return state, run.oid, nxt
 
 
-def _record(qg: QueueGit, state: State, position: int, made: Oid | None, head_before: Oid,
-            head_after: Oid) -> State:
-    patch = state.patches[position - 1]
-    done = Patch(patch.commit, patch.title, patch.files, patch.lines,
-                 "applied" if made else "skipped", made)
-    patches = [done if i == position else p for i, p in enumerate(state.patches, 1)]
-    summary = f"{position}/{len(patches)} {patch.title}"
-    return queue.save(qg, state, patches, Op("apply", summary, head_before=head_before,
-                                              head_after=head_after))
+def _recorded(state: State, plan: _Plan, made: Oid | None) -> tuple[list[Patch], Op]:
+    """The series and the operation that record ``plan``'s patch as applied (or skipped)."""
+    i = plan.position - 1
+    patch = state.patches[i]
+    done = dataclasses.replace(patch, state="applied" if made else "skipped", applied_as=made)
+    summary = f"{plan.position}/{len(state.patches)} {patch.title}"
+    return ([*state.patches[:i], done, *state.patches[i + 1:]],
+            Op("apply", summary, head_before=plan.head, head_after=made or plan.head))
 
 
 def render(result: Result) -> str:

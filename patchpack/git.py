@@ -16,7 +16,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -406,15 +406,17 @@ class Repo:
         raw = self._raw
         parents = [] if notes_commit is None else [raw[notes_commit].peel(pygit2.Commit)]
         root = parents[0].tree if parents else None
+        added: dict[str, int] = {}
+        changes: dict[str, tuple[pygit2.Oid, int] | None] = {}
         for annotated, text in notes.items():
             path = self._note_path(root, annotated) if root is not None else None
             if path is None:
-                path = self._new_note_path(root, annotated)
-            tree_id = self._put(root, path.split("/"), raw.create_blob(text))
-            root = raw[tree_id].peel(pygit2.Tree)
-        assert root is not None, "no notes to write"
+                path = self._new_note_path(root, annotated, added)
+            changes[path] = (raw.create_blob(text), pygit2.GIT_FILEMODE_BLOB)
+        tree = _edit_tree(raw, root, changes)
+        assert tree is not None, "no notes to write"
         signature = self.committer()
-        commit = raw.create_commit(None, signature, signature, message, root.id,
+        commit = raw.create_commit(None, signature, signature, message, tree,
                                    [p.id for p in parents])
         return Oid(str(commit))
 
@@ -429,30 +431,28 @@ class Repo:
                 return None
             tree, done = self._raw[tree[step].id], done + step + "/"
 
-    def _new_note_path(self, root: pygit2.Tree | None, annotated: str) -> str:
-        # Follow the fan-out git already made; start one when a level gets crowded, as git
-        # and fast-import do, so one note never means rewriting a 100,000-entry tree.
+    def _new_note_path(self, root: pygit2.Tree | None, annotated: str,
+                       added: dict[str, int]) -> str:
+        """Where a new note goes, ``added`` counting the entries the same notes commit adds
+        to each directory (``""``, ``"ab/"``...) before it."""
+        # Follow the fan-out git already made, or this commit is making; start one when a
+        # level gets crowded, as git and fast-import do, so one note never means rewriting a
+        # 100,000-entry tree.
         tree, done = root, ""
-        while tree is not None:
+        while True:
             rest = annotated[len(done.replace("/", "")):]
-            step = rest[:2]
-            if step in tree and tree[step].type_str == "tree":
-                tree, done = self._raw[tree[step].id], done + step + "/"
-            elif len(tree) >= _FANOUT_AT:
-                return done + step + "/" + rest[2:]
+            below = done + rest[:2] + "/"
+            if tree is not None and rest[:2] in tree and tree[rest[:2]].type_str == "tree":
+                tree, done = self._raw[tree[rest[:2]].id], below
+            elif below in added:
+                tree, done = None, below
             else:
-                return done + rest
-        return annotated
-
-    def _put(self, tree: pygit2.Tree | None, parts: list[str], blob: pygit2.Oid) -> pygit2.Oid:
-        builder = self._raw.TreeBuilder(tree) if tree is not None else self._raw.TreeBuilder()
-        if len(parts) == 1:
-            builder.insert(parts[0], blob, pygit2.GIT_FILEMODE_BLOB)
-        else:
-            sub = tree[parts[0]] if tree is not None and parts[0] in tree else None
-            subtree = self._raw[sub.id] if sub is not None else None
-            builder.insert(parts[0], self._put(subtree, parts[1:], blob), pygit2.GIT_FILEMODE_TREE)
-        return builder.write()
+                break
+        if (len(tree) if tree is not None else 0) + added.get(done, 0) >= _FANOUT_AT:
+            added[done] = added.get(done, 0) + 1  # the new directory
+            done, rest = below, rest[2:]
+        added[done] = added.get(done, 0) + 1
+        return done + rest
 
     # -- ledger: remotes (the git program speaks every transport) ---------------------------
 
@@ -543,6 +543,35 @@ def global_config_get(name: str) -> str | None:
     """A config value outside any repository (system and global levels)."""
     values = read_config().get(config_key(name), [])
     return values[-1] if values else None
+
+
+def _edit_tree(raw: pygit2.Repository, tree: pygit2.Tree | None,
+               changes: Mapping[str, tuple[pygit2.Oid, int] | None]) -> pygit2.Oid | None:
+    """``tree`` (None: empty) with each path set to (object, mode), or removed where the value
+    is None; a directory left empty goes too. None when the result is empty.
+
+    Only the trees on the changed paths are written again, each once however many of its
+    entries change: the cost follows the change, not the size of the tree.
+    """
+    builder = raw.TreeBuilder(tree) if tree is not None else raw.TreeBuilder()
+    below: dict[str, dict[str, tuple[pygit2.Oid, int] | None]] = {}
+    for path, value in changes.items():
+        name, slash, rest = path.partition("/")
+        if slash:
+            below.setdefault(name, {})[rest] = value
+        elif value is not None:
+            builder.insert(name, *value)
+        elif builder.get(name) is not None:
+            builder.remove(name)
+    for name, inner in below.items():
+        old = tree[name] if tree is not None and name in tree else None
+        sub = _edit_tree(raw, raw[old.id] if old is not None and old.type_str == "tree"
+                         else None, inner)
+        if sub is not None:
+            builder.insert(name, sub, pygit2.GIT_FILEMODE_TREE)
+        elif builder.get(name) is not None:
+            builder.remove(name)
+    return builder.write() if len(builder) else None
 
 
 # -- ledger ---------------------------------------------------------------------------------
@@ -884,6 +913,20 @@ class QueueGit:
             builder.insert(name, pygit2.Oid(hex=oid), mode)
         return Oid(str(builder.write()))
 
+    def edit_tree(self, base: Oid | None, changes: Mapping[str, tuple[Oid, int] | None]
+                  ) -> Oid | None:
+        """``base`` (None: empty) with each path set to (object, mode), or removed where the
+        value is None; only the trees along the changed paths are written. None: empty."""
+        tree = self._raw[base].peel(pygit2.Tree) if base is not None else None
+        edited = _edit_tree(self._raw, tree, {
+            path: None if value is None else (pygit2.Oid(hex=value[0]), value[1])
+            for path, value in changes.items()})
+        return None if edited is None else Oid(str(edited))
+
+    def tree_items(self, tree: Oid) -> list[tuple[str, Oid]]:
+        """The (name, object) entries of ``tree``, in git's order."""
+        return [(str(e.name), Oid(str(e.id))) for e in self._raw[tree].peel(pygit2.Tree)]
+
     def tree_with(self, base: Oid, changes: Mapping[str, tuple[Oid, int] | None]) -> Oid:
         """``base`` with each path set to (blob, mode), or removed where the value is None."""
         index = pygit2.Index()
@@ -1027,16 +1070,23 @@ class QueueGit:
         except pygit2.GitError as e:
             raise GitFailed(f"checkout failed: {e}") from None
 
-    def commit(self, message: str, *, tree: Oid, author: str, verify: bool) -> CommitRun:
+    def commit(self, message: str, *, tree: Oid, author: str, verify: bool,
+               meanwhile: Callable[[Oid], None] | None = None) -> CommitRun:
         """Commit the index (which holds ``tree``) on HEAD as `git commit --cleanup=whitespace
         -F` would, its hooks run the same way; on refusal, what the hooks said.
 
         The commit is made in process and only the hooks are spawned, as `git am` does; hooks
         declared in config (``hook.*``) and signed commits go through `git commit` itself.
+        ``meanwhile(new commit)`` runs while the post-commit hook does, and must change
+        nothing anyone can see (it may write objects): this returns once both are done.
         """
         if self._needs_git_commit():
-            return self._git_commit(message, author=author, verify=verify)
-        return _HookedCommit(self, author).run(message, tree=tree, verify=verify)
+            run = self._git_commit(message, author=author, verify=verify)
+            if run.oid is not None and meanwhile is not None:
+                meanwhile(run.oid)
+            return run
+        return _HookedCommit(self, author).run(message, tree=tree, verify=verify,
+                                               meanwhile=meanwhile)
 
     def _git_commit(self, message: str, *, author: str, verify: bool) -> CommitRun:
         args = ["commit", "--quiet", "--cleanup=whitespace", f"--author={author}", "-F", "-"]
@@ -1141,7 +1191,8 @@ class _HookedCommit:
             self._env["GIT_DIR"] = str(self._git_dir)
         self._said: list[str] = []
 
-    def run(self, message: str, *, tree: Oid, verify: bool) -> CommitRun:
+    def run(self, message: str, *, tree: Oid, verify: bool,
+            meanwhile: Callable[[Oid], None] | None = None) -> CommitRun:
         head = self._qg.repo.head_oid()
         assert head is not None
         self._qg.index_holds(tree)
@@ -1170,7 +1221,15 @@ class _HookedCommit:
         title = message.split("\n", 1)[0]
         if not self._qg.repo.update_ref(ref, oid, head, message=f"commit: {title}"):
             return self._refused(f"{ref} moved while the hooks ran; nothing was committed")
-        self._hook("post-commit")  # as with git, its exit status changes nothing
+        # As with git, the post-commit hook's exit status changes nothing. Python would only
+        # wait for it: ``meanwhile`` does its work then (on the other core, if there is one).
+        post = self._start("post-commit")
+        try:
+            if meanwhile is not None:
+                meanwhile(oid)
+        finally:
+            if post is not None:
+                self._finish("post-commit", post)
         return CommitRun(oid, "\n".join(self._said))
 
     def _refused(self, why: str | None = None) -> CommitRun:
@@ -1178,28 +1237,37 @@ class _HookedCommit:
 
     def _hook(self, name: str, *args: str) -> bool:
         """Run hook ``name`` if there is one; False when it exits non-zero."""
+        proc = self._start(name, *args)
+        return proc is None or self._finish(name, proc)
+
+    def _start(self, name: str, *args: str) -> subprocess.Popen[bytes] | None:
+        """Start hook ``name``; None when there is none."""
         path = self._qg.hooks_dir() / name
         if not (path.is_file() and os.access(path, os.X_OK)):
-            return True  # git ignores a hook that is not executable
+            return None  # git ignores a hook that is not executable
         argv = [str(path), *args]
         try:
-            proc = self._spawn(argv)
+            return self._spawn(argv)
         except OSError as e:
             if e.errno != errno.ENOEXEC:
                 raise
-            proc = self._spawn(["/bin/sh", *argv])  # no #! line: git runs it with sh too
-        said = decode(proc.stdout).rstrip()
+            return self._spawn(["/bin/sh", *argv])  # no #! line: git runs it with sh too
+
+    def _finish(self, name: str, proc: subprocess.Popen[bytes]) -> bool:
+        """Wait for a started hook and keep what it said; False when it exited non-zero."""
+        out, _ = proc.communicate()
+        said = decode(out).rstrip()
         if said:
             self._said.append(said)
         if proc.returncode != 0:
             self._said.append(f"(the {name} hook exited with status {proc.returncode})")
         return proc.returncode == 0
 
-    def _spawn(self, argv: list[str]) -> subprocess.CompletedProcess[bytes]:
+    def _spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
         # git sends a hook's stdout to stderr; both are collected here, in order.
-        return subprocess.run(argv, cwd=self._workdir, env=self._env,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT)
+        return subprocess.Popen(argv, cwd=self._workdir, env=self._env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
 
 
 def stripspace(text: str) -> str:

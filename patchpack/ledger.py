@@ -181,6 +181,10 @@ def new_id(now: datetime) -> str:
 
 
 SPOOL = "pending.jsonl"
+BOUND = "bound.jsonl"
+"""Entries that already know their commit (``<commit> <entry>`` a line), waiting for the next
+attach: `apply --all` writes a whole series' notes in one notes commit at the end, and an
+interrupted series loses none of them."""
 
 
 def _spool_dir(repo: Repo) -> Path:
@@ -212,6 +216,33 @@ def add_pending(repo: Repo, *, kind: str, tokens_in: int = 0, tokens_out: int = 
     with _locked(repo) as spool, open(spool, "a", encoding="utf-8") as f:
         f.write(entry.to_json() + "\n")
     return entry
+
+
+def bind(repo: Repo, commit: Oid, entries: Sequence[Entry]) -> None:
+    """Keep ``entries`` for the note of ``commit``; the next attach (of any commit) puts them
+    there."""
+    with _locked(repo) as spool, open(spool.with_name(BOUND), "a", encoding="utf-8") as f:
+        f.writelines(f"{commit} {e.to_json()}\n" for e in entries)
+
+
+def _bound(spool: Path) -> tuple[dict[Oid, list[Entry]], list[str]]:
+    """The entries kept by :func:`bind`, by commit, and the lines that hold none."""
+    try:
+        text = spool.with_name(BOUND).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return {}, []
+    out: dict[Oid, list[Entry]] = {}
+    bad = []
+    for line in text.split("\n"):
+        commit, _, rest = line.partition(" ")
+        try:
+            if not re.fullmatch(r"[0-9a-f]{40}(?:[0-9a-f]{24})?", commit):
+                raise ValueError("no commit")
+            out.setdefault(Oid(commit), []).append(parse_line(rest))
+        except ValueError:
+            if line.strip():
+                bad.append(line)
+    return out, bad
 
 
 def new_entry(*, kind: str, tokens_in: int = 0, tokens_out: int = 0, counter: str,
@@ -260,24 +291,30 @@ def attach_pending(repo: Repo, oid: Oid, *,
         try:
             text = spool.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
-            if also:
-                _append(repo, also, inflight=None)
-            return []
+            text = ""
         entries, skipped = parse_note(text, "pending")
+        bound, bad = _bound(spool)
         notes: dict[Oid, list[Entry]] = {oid: list(entries)}
-        for other, more in (also or {}).items():
+        for other, more in itertools.chain(bound.items(), (also or {}).items()):
             notes.setdefault(other, []).extend(more)
         if any(notes.values()):
             _append(repo, notes, inflight=spool.with_name("attaching"))
-        if skipped:
+        if skipped or bad:
             # Keep what could not be read where a person can look at it, out of the way.
             lines = text.splitlines()
             with open(spool.with_name("pending.rejected"), "a", encoding="utf-8") as f:
                 f.writelines(lines[s.line - 1] + "\n" for s in skipped)
-        # Only now that the ref has moved: an interrupted attach leaves the spool whole.
-        spool.write_bytes(b"")
+                f.writelines(line + "\n" for line in bad)
+        # Only now that the ref has moved: an interrupted attach leaves the spools whole.
+        _empty(spool.parent)
         spool.with_name("attaching").unlink(missing_ok=True)
     return entries
+
+
+def _empty(where: Path) -> None:
+    for name in (SPOOL, BOUND):
+        if (where / name).exists():
+            (where / name).write_bytes(b"")
 
 
 def attach_from(repo: Repo, old: Oid, new: Oid) -> list[Entry]:
@@ -329,7 +366,7 @@ def _recover(repo: Repo, where: Path) -> None:
         return
     current = repo.read_ref(NOTES_REF)
     if commit and current is not None and repo.is_ancestor(commit, current):
-        (where / SPOOL).write_bytes(b"")
+        _empty(where)
     marker.unlink()
 
 

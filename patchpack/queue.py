@@ -1,7 +1,8 @@
 """The micro-patch queue, kept in git refs.
 
-``refs/patchpack/queue/<branch>`` points at a *state commit*. Its tree holds ``queue.json``, the
-series in order; each micro-patch is a real commit whose parent is what it was made against.
+``refs/patchpack/queue/<branch>`` points at a *state commit*. Its tree holds the series in
+order, one entry per patch; each micro-patch is a real commit whose parent is what it was made
+against.
 Every operation writes a new state commit whose first parent is the previous state and whose
 other parents are the patch commits it added, so every patch ever queued stays reachable through
 `git gc`, and the ref moves once, checking its old value. ``log`` walks that history and ``undo``
@@ -17,6 +18,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from patchpack.errors import BadInput, Failed
 from patchpack.git import FILE_MODE, TREE_MODE, Oid, QueueGit, RefMoved, Repo
@@ -24,8 +26,11 @@ from patchpack.tokens import Counter
 
 PREFIX = "refs/patchpack/queue/"
 DETACHED = "detached"
-_STATE_FILE = "queue.json"
-_VERSION = 1
+_STATE_FILE = "state.json"
+_OLD_STATE_FILE = "queue.json"
+_SERIES = "series"
+_CHUNK = 100  # patches per directory of series/
+_VERSION = 2
 _RETRIES = 20
 
 
@@ -71,6 +76,8 @@ class State:
     patches: tuple[Patch, ...] = ()
     op: Op | None = None
     previous: Oid | None = None
+    tree: Oid | None = None
+    """The state commit's tree, which the next state edits (None: written whole)."""
 
     @property
     def ref(self) -> str:
@@ -88,6 +95,12 @@ class State:
 
 
 # -- storage ---------------------------------------------------------------------------------------
+# A state's tree: ``state.json`` (version, previous state, the operation) and ``series/``, one
+# blob per patch at ``series/<position // 100>/<position % 100>`` (0-based, zero-padded). A new
+# state is an edit of the previous one's tree: only the patches that changed and the trees on
+# their paths are written, so applying patch 400 of 500 costs what applying patch 4 of 5 does.
+# Version 1 kept the whole series in one ``queue.json`` (rewritten whole on every operation);
+# such states are still read, and the next operation writes the new layout.
 
 
 def queue_name(repo: Repo) -> str:
@@ -101,40 +114,91 @@ def load(qg: QueueGit, name: str | None = None, *, oid: Oid | None = None) -> St
         oid = qg.repo.read_ref(PREFIX + name)
         if oid is None:
             return State(name, None)
-    info = qg.commit_info(oid)
-    found = qg.entry(info.tree, _STATE_FILE)
-    if found is None:
-        raise BadInput(f"{PREFIX + name} does not point at a patchpack queue state ({oid[:12]})")
-    data = json.loads(qg.read_blob(found[0]))
-    return State(
-        name=name,
-        oid=oid,
-        patches=tuple(Patch(**{**p, "files": tuple(p["files"])}) for p in data["patches"]),
-        op=Op(**data["op"]),
-        previous=data.get("previous"),
-    )
+    tree = qg.commit_info(oid).tree
+    found = qg.entry(tree, _STATE_FILE)
+    if found is not None:
+        data = json.loads(qg.read_blob(found[0]))
+        series = qg.entry(tree, _SERIES)
+        patches = _read_series(qg, series[0]) if series is not None else ()
+    else:
+        found = qg.entry(tree, _OLD_STATE_FILE)
+        if found is None:
+            raise BadInput(f"{PREFIX + name} does not point at a patchpack queue state "
+                           f"({oid[:12]})")
+        data = json.loads(qg.read_blob(found[0]))
+        patches = tuple(_patch(p) for p in data["patches"])
+        tree = None  # nothing to edit: the next state is written whole
+    return State(name=name, oid=oid, patches=patches, op=Op(**data["op"]),
+                 previous=data.get("previous"), tree=tree)
+
+
+def _read_series(qg: QueueGit, series: Oid) -> tuple[Patch, ...]:
+    return tuple(patch for _, chunk in sorted(qg.tree_items(series), key=_number)
+                 for patch in _read_chunk(qg, chunk))
+
+
+@functools.lru_cache(maxsize=4096)
+def _read_chunk(qg: QueueGit, chunk: Oid) -> tuple[Patch, ...]:
+    # By object id: the states of one series share all but a chunk or two, so `log` reads
+    # each chunk once.
+    return tuple(_patch(json.loads(qg.read_blob(blob)))
+                 for _, blob in sorted(qg.tree_items(chunk), key=_number))
+
+
+def _number(item: tuple[str, Oid]) -> int:
+    return int(item[0])
+
+
+def _patch(fields: dict[str, Any]) -> Patch:
+    return Patch(**{**fields, "files": tuple(fields["files"])})
+
+
+def _series_path(index: int) -> str:
+    return f"{_SERIES}/{index // _CHUNK:04d}/{index % _CHUNK:02d}"
+
+
+def write(qg: QueueGit, current: State, patches: Sequence[Patch], op: Op,
+          *, new_commits: Sequence[Oid] = ()) -> State:
+    """The state that follows ``current``, written as objects only: :func:`publish` makes it
+    the queue's state."""
+    text = json.dumps({"version": _VERSION, "previous": current.oid, "op": _fields(op)},
+                      separators=(",", ":"))
+    changes: dict[str, tuple[Oid, int] | None] = {
+        _STATE_FILE: (qg.write_blob(text.encode()), FILE_MODE),
+        # The split's snapshot trees hang off the state tree so that gc keeps them.
+        "index": (op.index_tree, TREE_MODE) if op.index_tree else None,
+        "worktree": (op.worktree_tree, TREE_MODE) if op.worktree_tree else None,
+    }
+    old = current.patches if current.tree is not None else ()
+    for i in range(len(patches), len(old)):
+        changes[_series_path(i)] = None
+    for i, patch in enumerate(patches):
+        if i >= len(old) or (old[i] is not patch and old[i] != patch):
+            changes[_series_path(i)] = (qg.write_blob(_patch_json(patch).encode()), FILE_MODE)
+    tree = qg.edit_tree(current.tree, changes)
+    assert tree is not None  # it holds state.json
+    parents = ([current.oid] if current.oid else []) + list(dict.fromkeys(new_commits))
+    oid = qg.create_commit(tree, parents, _reason(op))
+    return State(current.name, oid, tuple(patches), op, current.oid, tree)
+
+
+def publish(qg: QueueGit, state: State) -> State:
+    """Move the queue's ref to ``state`` (from :func:`write`) if it still points at the state
+    ``state`` follows; RefMoved when another process moved it meanwhile."""
+    assert state.oid is not None and state.op is not None
+    if not qg.repo.update_ref(state.ref, state.oid, state.previous, message=_reason(state.op)):
+        raise RefMoved(f"{state.ref} was moved by another process meanwhile")
+    return state
 
 
 def save(qg: QueueGit, current: State, patches: Sequence[Patch], op: Op,
          *, new_commits: Sequence[Oid] = ()) -> State:
     """Write a new state after ``current`` and move the ref from ``current.oid`` (RefMoved)."""
-    head = json.dumps({"version": _VERSION, "previous": current.oid, "op": _fields(op)},
-                      separators=(",", ":"))
-    # The text json.dumps gives for the whole state, with each patch's part made once: apply
-    # --all saves the whole series after every patch.
-    text = f'{head[:-1]},"patches":[{",".join(_patch_json(p) for p in patches)}]}}'
-    entries = {_STATE_FILE: (qg.write_blob(text.encode()), FILE_MODE)}
-    # The split's snapshot trees hang off the state tree so that gc keeps them.
-    if op.index_tree:
-        entries["index"] = (op.index_tree, TREE_MODE)
-    if op.worktree_tree:
-        entries["worktree"] = (op.worktree_tree, TREE_MODE)
-    parents = ([current.oid] if current.oid else []) + list(dict.fromkeys(new_commits))
-    oid = qg.create_commit(qg.flat_tree(entries), parents, f"patchpack {op.kind}: {op.summary}")
-    if not qg.repo.update_ref(current.ref, oid, current.oid,
-                              message=f"patchpack {op.kind}: {op.summary}"):
-        raise RefMoved(f"{current.ref} was moved by another process meanwhile")
-    return State(current.name, oid, tuple(patches), op, current.oid)
+    return publish(qg, write(qg, current, patches, op, new_commits=new_commits))
+
+
+def _reason(op: Op) -> str:
+    return f"patchpack {op.kind}: {op.summary}"
 
 
 def _fields(value: Patch | Op) -> dict[str, object]:

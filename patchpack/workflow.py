@@ -33,14 +33,21 @@ def apply(qg: QueueGit, settings: Settings, *, count: int | None, verify: bool,
     from patchpack import apply as applying
 
     agents.refuse_when_exhausted(agents.spend(qg.repo, settings), over_budget=over_budget)
-    result = applying.apply(qg, count=count, verify=verify, counter_spec=settings.tokenizer)
-    # Each commit's note gets the patch's own entry; what was pending joins the first one
-    # (the post-commit hook, when installed, already moved it). One move of the notes ref.
-    own = {done.commit: [ledger.new_entry(kind="apply", tokens_in=done.tokens,
-                                          counter=done.counter)]
-           for done in result.commits if done.commit is not None}
-    if own:
-        ledger.attach_pending(qg.repo, next(iter(own)), also=own)
+
+    def bind(done: applying.Applied) -> None:
+        # Kept for its commit at once (an interrupted series loses no entry), attached below.
+        assert done.commit is not None
+        ledger.bind(qg.repo, done.commit, [ledger.new_entry(kind="apply", tokens_in=done.tokens,
+                                                            counter=done.counter)])
+
+    result = applying.apply(qg, count=count, verify=verify, counter_spec=settings.tokenizer,
+                            on_commit=bind)
+    # What was pending joins the first commit's note (the post-commit hook, when installed,
+    # already moved it), and every commit gets its own entry: one move of the notes ref.
+    if result.commits:
+        first = result.commits[0].commit
+        assert first is not None
+        ledger.attach_pending(qg.repo, first)
     reminder = agents.count_iteration(qg.repo, settings) if result.commits else None
     return Applied(result, reminder)
 

@@ -411,3 +411,106 @@ def test_messages_are_cleaned_as_git_stripspace_cleans_them(parts: list[str]) ->
     expected = subprocess.run(["git", "stripspace"], input=text.encode(),
                               capture_output=True, check=True).stdout.decode()
     assert stripspace(text) == expected
+
+
+# -- apply --all: a series, observed by its hooks, stopped, killed, undone ----------------------
+
+
+@pytest.fixture
+def series(committed: Path, cli) -> Path:
+    """Four micro-patches queued by `split`, one file each: a.txt, b.txt, c.txt, d.txt."""
+    for name in "abcd":
+        write(committed / f"{name}.txt", lines(100, name))
+    assert cli("split", "-m", "Four", "--max-files", "1").exit_code == 0
+    return committed
+
+
+def _states(repo: Path, n: int) -> list[str]:
+    """The queue's last ``n`` states, oldest first."""
+    return git(repo, "rev-list", "--first-parent", f"--max-count={n}", REF).split()[::-1]
+
+
+def test_hooks_of_a_series_see_each_commit_as_git_commit_would_leave_it(series: Path,
+                                                                        cli) -> None:
+    # The next patch's state and plan are made while the post-commit hook runs: no hook may
+    # see any of it. Each sees HEAD, the index, the work tree and the queue as one `apply`
+    # after another would leave them.
+    seen = series / ".git" / "seen"
+    for name in ("pre-commit", "post-commit"):
+        # HEAD, the queue, the index, local changes (none: the work tree is the index), and
+        # what is staged.
+        _hook(series, name, f'echo "{name} $(git rev-parse HEAD {REF} | tr \\\\n " ")'
+                            f'$(git write-tree) $({{ git diff --name-only; git ls-files -o '
+                            f'--exclude-standard; }} | wc -l) $(git diff --cached --name-only '
+                            f'HEAD)" >> "{seen}"\n')
+    start = git(series, "rev-parse", "HEAD").strip()
+    assert cli("apply", "--all").exit_code == 0
+    commits = git(series, "rev-list", "--reverse", f"{start}..HEAD").split()
+    states = _states(series, 5)  # the split, then one apply each
+    assert len(commits) == 4 and git(series, "log", "-1", "--format=%s", states[0]) == (
+        "patchpack split: 4 from the work tree\n")
+    expected = []
+    for i, (name, commit) in enumerate(zip("abcd", commits)):
+        parent = commits[i - 1] if i else start
+        tree = git(series, "rev-parse", f"{commit}^{{tree}}").strip()
+        expected += [f"pre-commit {parent} {states[i]} {tree} 0 {name}.txt",
+                     f"post-commit {commit} {states[i]} {tree} 0 "]
+    assert seen.read_text().splitlines() == expected
+
+
+def test_a_series_killed_between_commits_loses_nothing_and_carries_on(series: Path,
+                                                                       cli) -> None:
+    assert cli("init").exit_code == 0  # the ledger's hooks and notes config
+    # The second commit's post-commit hook kills apply (its parent) as a Ctrl-C or an OOM
+    # kill would: HEAD has moved to that commit, the queue has not recorded it yet.
+    hook = series / ".git" / "hooks" / "post-commit"
+    hook.write_text(hook.read_text().replace(
+        "#!/bin/sh\n", '#!/bin/sh\n[ "$(git log -1 --format=%s)" = "Four (2/4): b.txt" ] && '
+        "sleep 0.3 && kill -9 $PPID\n", 1))
+    start = git(series, "rev-parse", "HEAD").strip()
+    killed = run_patchpack("apply", "--all", cwd=series)
+    assert killed.returncode == -9
+    assert git(series, "log", "--format=%s", f"{start}..HEAD").splitlines() == [
+        "Four (2/4): b.txt", "Four (1/4): a.txt"]
+    assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == [
+        "applied", "queued", "queued", "queued"]
+
+    r = cli("apply", "--all")
+    assert r.exit_code == 0, r.stderr
+    assert "2  already in HEAD, skipped" in r.stdout and r.stdout.endswith("all applied\n")
+    commits = git(series, "rev-list", "--reverse", f"{start}..HEAD").split()
+    assert [git(series, "log", "-1", "--format=%s", c).strip() for c in commits] == [
+        f"Four ({n}/4): {name}.txt" for n, name in zip(range(1, 5), "abcd")]
+    assert git(series, "status", "--porcelain") == ""
+    # Every commit has its apply entry, the two of the killed run included, each once.
+    for commit in commits:
+        note = git(series, "notes", "--ref=patchpack", "show", commit)
+        assert note.count('"kind":"apply"') == 1, note
+    assert (series / ".git" / "patchpack" / "bound.jsonl").read_text() == ""
+
+
+def test_a_conflict_found_while_a_series_runs_stops_it_after_the_commits_before(
+        series: Path, cli) -> None:
+    write(series / "c.txt", "made by hand\n")  # the third patch creates c.txt too
+    git(series, "add", "c.txt")
+    git(series, "commit", "-q", "-m", "By hand")
+    r = cli("apply", "--all")
+    assert r.exit_code == 1
+    assert "patch 3/4 (Four (3/4): c.txt) conflicts with HEAD in c.txt" in r.stderr
+    assert git(series, "log", "--format=%s", "-3").splitlines() == [
+        "Four (2/4): b.txt", "Four (1/4): a.txt", "By hand"]
+    assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == [
+        "applied", "applied", "queued", "queued"]
+    assert git(series, "status", "--porcelain") == ""
+
+
+def test_undo_after_apply_all_takes_back_one_commit_at_a_time(series: Path, cli) -> None:
+    start = git(series, "rev-parse", "HEAD")
+    assert cli("apply", "--all").exit_code == 0
+    for left in (3, 2, 1, 0):
+        assert cli("undo").exit_code == 0
+        assert git(series, "rev-list", "--count", f"{start.strip()}..HEAD") == f"{left}\n"
+        assert git(series, "status", "--porcelain") == ""
+    assert git(series, "rev-parse", "HEAD") == start
+    assert cli("apply", "--all").exit_code == 0  # and again, from the start
+    assert not cli("list").stdout.count("queued")

@@ -214,6 +214,47 @@ def test_notes_in_fan_out_directories_are_found_and_kept(committed: Path) -> Non
     assert len(held.entries) == 301 and held.skipped == []
 
 
+def test_a_series_of_notes_written_at_once_fans_out_as_one_at_a_time_would(
+        committed: Path) -> None:
+    # `apply --all` writes a whole series' notes in one notes commit: past 256 entries in a
+    # directory, new notes go one level down, as when they come one by one.
+    repo = Repo.discover(committed)
+    commits = [Oid(f"{i:040x}") for i in range(1, 601)]
+    first = repo.write_notes(None, {c: f"n{i}\n".encode() for i, c in enumerate(commits[:400])},
+                             message="first")
+    second = repo.write_notes(first, {c: f"m{i}\n".encode() for i, c in enumerate(commits[200:])},
+                              message="second")
+    git(committed, "update-ref", ledger.NOTES_REF, second)
+    top = git(committed, "ls-tree", "--name-only", ledger.NOTES_REF).split()
+    assert len([t for t in top if len(t) == 40]) == 256 and all(len(t) in (2, 40) for t in top)
+    for i in (0, 255, 256, 399, 400, 599):
+        expected = f"n{i}" if i < 200 else f"m{i - 200}"
+        assert git(committed, "notes", "--ref=patchpack", "show", commits[i]) == expected + "\n"
+    assert len(git(committed, "notes", "--ref=patchpack", "list").splitlines()) == 600
+
+
+def test_entries_bound_to_commits_join_their_notes_at_the_next_attach(committed: Path) -> None:
+    repo = Repo.discover(committed)
+    first = repo.head_oid()
+    assert first is not None
+    second = commit(committed, "b.txt")
+    own = [ledger.new_entry(kind="apply", tokens_in=n, counter="usage") for n in (1, 2)]
+    ledger.bind(repo, first, [own[0]])
+    ledger.bind(repo, second, [own[1]])
+    spool = committed / ".git" / "patchpack"
+    with open(spool / ledger.BOUND, "a") as f:
+        f.write("not a commit {}\n")
+    (pending,) = record(committed)
+    assert ledger.attach_pending(repo, second) == [pending]
+    assert note_ids(committed, first) == [own[0].id]
+    assert note_ids(committed, second) == [pending.id, own[1].id]
+    assert (spool / ledger.BOUND).read_text() == ""
+    assert (spool / "pending.rejected").read_text() == "not a commit {}\n"
+    ledger.bind(repo, first, [own[0]])  # again: an entry is in a note once
+    ledger.attach_pending(repo, second)
+    assert note_ids(committed, first) == [own[0].id]
+
+
 # -- rewrites -----------------------------------------------------------------------------------
 
 

@@ -214,7 +214,68 @@ def test_every_operation_moves_the_ref_once_with_a_reflog_reason(committed: Path
     assert reflog == ["patchpack add: 1 from stdin"] * 3
     state = git(committed, "rev-parse", REF).strip()
     assert git(committed, "rev-parse", f"{REF}~1").strip() != state
-    assert json.loads(git(committed, "show", f"{REF}:queue.json"))["version"] == 1
+    assert json.loads(git(committed, "show", f"{REF}:state.json"))["version"] == 2
+    assert git(committed, "ls-tree", "-r", "--name-only", f"{REF}:series").split() == [
+        "0000/00", "0000/01", "0000/02"]
+
+
+def _old_format_queue(repo: Path) -> tuple[str, str]:
+    """A queue as version 1 wrote it, the whole series in one ``queue.json``: two patches,
+    x.txt then y.txt on top of it."""
+    commits, parent = [], git(repo, "rev-parse", "HEAD").strip()
+    for name in ("x.txt", "y.txt"):
+        write(repo / name, lines(3, name))
+        git(repo, "add", name)
+        parent = git(repo, "commit-tree", git(repo, "write-tree").strip(), "-p", parent,
+                     "-m", f"Add {name}").strip()
+        commits.append(parent)
+    git(repo, "read-tree", "HEAD")
+    for name in ("x.txt", "y.txt"):
+        (repo / name).unlink()
+    text = json.dumps({"version": 1, "previous": None, "op": {"kind": "add", "summary": "2 old"},
+                       "patches": [{"commit": c, "title": f"Add {n}", "files": [n], "lines": 8,
+                                    "state": "queued"} for c, n in zip(commits, ("x.txt", "y.txt"))]})
+    blob = git(repo, "hash-object", "-w", "--stdin", input=text).strip()
+    tree = git(repo, "mktree", input=f"100644 blob {blob}\tqueue.json\n").strip()
+    state = git(repo, "commit-tree", tree, "-p", commits[0], "-p", commits[1],
+                "-m", "patchpack add: 2 old").strip()
+    git(repo, "update-ref", REF, state)
+    return state, tree
+
+
+def test_a_queue_written_by_version_1_is_read_applied_and_undone(committed: Path, cli) -> None:
+    old, _ = _old_format_queue(committed)
+    assert _titles(cli) == ["Add x.txt", "Add y.txt"]
+    assert cli("next").stdout.startswith("1/2  Add x.txt\n")
+    assert cli("apply").exit_code == 0
+    # The next state has the new layout; its parent is the old one.
+    assert git(committed, "rev-parse", f"{REF}~1").strip() == old
+    assert git(committed, "ls-tree", "-r", "--name-only", REF).split() == [
+        "series/0000/00", "series/0000/01", "state.json"]
+    assert [line.split()[1] for line in cli("log").stdout.splitlines()] == ["apply", "add"]
+    assert cli("undo").exit_code == 0  # back to the old state: read from the old layout
+    assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == [
+        "queued", "queued"]
+    assert git(committed, "rev-list", "--count", "HEAD") == "1\n"
+    assert cli("apply", "--all").exit_code == 0
+    assert git(committed, "log", "--format=%s", "-2").splitlines() == ["Add y.txt", "Add x.txt"]
+    assert (committed / "y.txt").read_text() == lines(3, "y.txt")
+
+
+def test_a_state_edits_only_what_changed(committed: Path, cli) -> None:
+    for i in range(105):  # two directories of the series
+        write(committed / f"f{i:03d}.txt", f"{i}\n")
+    assert cli("split", "-m", "Many", "--max-files", "1").exit_code == 0
+    assert len(git(committed, "ls-tree", "-r", f"{REF}:series").split("\n")) == 106
+    assert cli("apply").exit_code == 0
+    rev = lambda spec: git(committed, "rev-parse", spec)  # noqa: E731
+    assert rev(f"{REF}:series/0000/00") != rev(f"{REF}~1:series/0000/00")  # now applied
+    assert rev(f"{REF}:series/0000/01") == rev(f"{REF}~1:series/0000/01")
+    # The other directory of the series is the very same tree, not written again.
+    assert rev(f"{REF}:series/0001") == rev(f"{REF}~1:series/0001")
+    assert cli("drop").exit_code == 0  # the next queued, patch 2: the rest move up
+    assert len(git(committed, "ls-tree", "-r", "--name-only", f"{REF}:series").split()) == 104
+    assert _titles(cli)[:2] == ["Many (1/105): f000.txt", "Many (3/105): f002.txt"]
 
 
 def test_the_queue_survives_gc(committed: Path, cli) -> None:
