@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import email.message
 import email.parser
-import email.policy
 import re
 from dataclasses import dataclass
 
@@ -180,8 +179,9 @@ def split_mails(text: str) -> list[Mail] | None:
     mails = []
     for begin, end in zip(starts, [*starts[1:], len(text)]):
         chunk = text[begin:end]
-        # compat32 keeps header values raw (fast); _header reads them as policy.default would.
-        message = email.parser.Parser(policy=email.policy.compat32).parsestr(chunk)
+        # The default policy, compat32, keeps header values raw (fast); _header reads them
+        # as policy.default would.
+        message = email.parser.Parser().parsestr(chunk)
         body = message.get_payload()
         assert isinstance(body, str)
         note, sep, rest = body.partition("\n---\n")
@@ -209,4 +209,6 @@ def _header(message: email.message.Message, name: str) -> str | None:
     if value.isascii() and "=?" not in value and (
             name == "Subject" or _PLAIN_ADDRESS.fullmatch(value)):
         return value
+    import email.policy  # its header parsers cost 10 ms to import
+
     return str(email.policy.default.header_factory(name, value))

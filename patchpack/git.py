@@ -806,6 +806,7 @@ def _signature(ident: str) -> pygit2.Signature:
     return pygit2.Signature(name, mail, int(seconds), -minutes if zone[0] == "-" else minutes)
 
 
+@functools.lru_cache(maxsize=64)  # a series has few authors and many commits
 def _person(text: str) -> tuple[str, str]:
     import email.utils
 
