@@ -18,7 +18,8 @@ from dataclasses import dataclass
 _ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
 _HUNK = re.compile(rb"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _INDEX = re.compile(rb"index [0-9a-f]{4,64}\.\.[0-9a-f]{4,64}(?: ([0-7]{6}))?\n\Z")
-_REGULAR = (0o100644, 0o100755)
+REGULAR_MODES = (0o100644, 0o100755)
+"""The modes of the files this module patches (not links, submodules or trees)."""
 # Header lines of a git diff this module leaves to git (see gitdiff_* in git's apply.c).
 _OTHER_HEADERS = (b"old mode ", b"new mode ", b"copy ", b"rename ", b"similarity index ",
                   b"dissimilarity index ", b"GIT binary patch", b"Binary files ", b"literal ",
@@ -91,6 +92,7 @@ class _Parser:
             raise _Decline
         self.lines = [line + b"\n" for line in diff[:-1].split(b"\n")]
         self.i = 0
+        self._last = b""  # the kind of the last hunk line read: b" ", b"-" or b"+"
 
     def files(self) -> list[FilePatch]:
         out: list[FilePatch] = []
@@ -167,7 +169,7 @@ class _Parser:
         self.i += 1
         before: list[bytes] = []
         after: list[bytes] = []
-        trailing, changed, last = 0, False, b""
+        trailing, changed = 0, False
         while old_left or new_left:
             if self.i >= len(self.lines):
                 raise _Decline
@@ -262,7 +264,7 @@ def _name(field: bytes) -> str | None:
 def _mode(line: bytes) -> int:
     """The mode that ends a header line; only a regular file's is taken."""
     mode = line.rsplit(b" ", 1)[1].strip()
-    if mode not in (b"100644", b"100755"):
+    if not mode.isdigit() or int(mode, 8) not in REGULAR_MODES:
         raise _Decline
     return int(mode, 8)
 

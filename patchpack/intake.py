@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from patchpack import diffs, hunks, queue, split
 from patchpack.diffs import Limits
 from patchpack.errors import BadInput, Failed
-from patchpack.git import DoesNotFit, Oid, Patcher, QueueGit, encode
+from patchpack.git import TREE_MODE, DoesNotFit, Oid, Patcher, QueueGit, encode
 from patchpack.hunks import unquote
 from patchpack.queue import Op, Patch, State
+
 
 @dataclass(frozen=True)
 class Added:
@@ -156,25 +157,28 @@ def _fit_in_process(qg: QueueGit, tree: Oid, diff: bytes) -> Oid | None:
         return None
     for f in files:
         _check_path(qg, tree, f.path)
-    changes: dict[str, tuple[bytes, int] | None] = {}
+    contents: dict[str, tuple[bytes, int] | None] = {}
     for f in files:
         found = qg.entry(tree, f.path)
         if f.status == "added":
             if found is not None or _blocked(qg, tree, f.path):
                 return None
             old, mode = b"", f.mode
+        elif (found is None or found[1] not in hunks.REGULAR_MODES
+              or f.mode not in (None, found[1])):
+            return None  # no regular file there, or not of the mode the diff says
         else:
-            if found is None or found[1] not in (0o100644, 0o100755) or f.mode not in (
-                    None, found[1]):
-                return None
             old, mode = qg.read_blob(found[0]), found[1]
         new = hunks.apply(old, f.hunks)
         if new is None or (f.status == "deleted" and new):
             return None
         assert mode is not None
-        changes[f.path] = None if f.status == "deleted" else (new, mode)
-    return qg.tree_with(tree, {path: None if value is None else (qg.write_blob(value[0]), value[1])
-                               for path, value in changes.items()})
+        contents[f.path] = None if f.status == "deleted" else (new, mode)
+    # Blobs are written once every file has applied.
+    changes: dict[str, tuple[Oid, int] | None] = {
+        path: None if value is None else (qg.write_blob(value[0]), value[1])
+        for path, value in contents.items()}
+    return qg.tree_with(tree, changes)
 
 
 def _blocked(qg: QueueGit, tree: Oid, path: str) -> bool:
@@ -184,7 +188,7 @@ def _blocked(qg: QueueGit, tree: Oid, path: str) -> bool:
         found = qg.entry(tree, "/".join(parts[:k]))
         if found is None:
             return False
-        if found[1] != 0o040000:
+        if found[1] != TREE_MODE:
             return True
     return False
 
