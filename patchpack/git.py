@@ -893,6 +893,8 @@ class QueueGit:
         repository must not cost a pass over the whole tree each); a directory left empty goes,
         a file where a directory was (or the reverse) replaces it, as in an index.
         """
+        if not all(_utf8(path) for path in changes):
+            return self._tree_with_index(base, changes)
         nested: dict[str, Any] = {}
         for path, value in changes.items():
             *dirs, name = path.split("/")
@@ -902,6 +904,18 @@ class QueueGit:
             level[name] = value
         tree = self._raw[base].peel(pygit2.Tree)
         return self._rebuilt(tree, nested) or self.repo.empty_tree()
+
+    def _tree_with_index(self, base: Oid,
+                         changes: Mapping[str, tuple[Oid, int] | None]) -> Oid:
+        # A tree builder takes UTF-8 names only; an index takes any bytes.
+        index = pygit2.Index()
+        index.read_tree(self._raw[base].peel(pygit2.Tree))
+        for path, value in changes.items():
+            if value is None:
+                index.remove(path)
+            else:
+                index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=value[0]), value[1]))
+        return Oid(str(index.write_tree(self._raw)))
 
     def _rebuilt(self, tree: pygit2.Tree | None, changes: dict[str, Any]) -> Oid | None:
         """``tree`` (None: none yet) with ``changes`` (``name``: value, ``name/``: changes in
@@ -1327,6 +1341,15 @@ class Patcher:
             raise DoesNotFit(decode(proc.stderr).strip())
         self._tree = Oid(decode(run_git(["write-tree"], cwd=cwd, env=self._env).stdout).strip())
         return self._tree
+
+
+def _utf8(text: str) -> bool:
+    """Whether ``text`` is valid UTF-8 as it came (no bytes kept by surrogateescape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _prune_empty_dirs(directory: Path, top: Path) -> None:

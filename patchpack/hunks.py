@@ -239,8 +239,8 @@ def _plain_path(path: str) -> bool:
     """A path git takes as it is: no quoting doubts, nothing `verify_path` might refuse."""
     if not path or path != path.strip() or '"' in path or "\\" in path:
         return False
-    if any(ord(c) < 32 or ord(c) == 127 for c in path):
-        return False
+    if any(ord(c) < 32 or ord(c) == 127 or 0xDC80 <= ord(c) <= 0xDCFF for c in path):
+        return False  # control characters; bytes that are not UTF-8 (libgit2 takes none)
     for part in path.split("/"):
         # What git refuses on some file system (.git, .GIT., git~1, .g\u200cit...) is left to it.
         folded = "".join(c for c in part if c.isascii()).lower()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -249,3 +250,28 @@ def test_apply_matches_git_on_the_cases_that_matter(repo: Path, old: bytes,
 def test_unquote_reads_git_quoting() -> None:
     assert hunks.unquote('"a/\\303\\244 \\"q\\"\\t"') == 'a/\u00e4 "q"\t'
     assert hunks.unquote("a/plain") == "a/plain"
+
+
+def test_a_path_that_is_not_utf8_is_left_to_git(committed: Path, cli) -> None:
+    name = b"caf\xe9.txt"
+    diff = (b"diff --git a/" + name + b" b/" + name + b"\nnew file mode 100644\n--- /dev/null\n"
+            b"+++ b/" + name + b"\n@@ -0,0 +1 @@\n+hello\n")
+    assert hunks.parse(diff) is None
+    r = cli("add", input=diff)
+    assert r.exit_code == 0, r.stderr
+    [patch] = json.loads(cli("list", "--json").stdout)["patches"]
+    listed = subprocess.run(["git", "ls-tree", "-z", "--name-only", patch["commit"]],
+                            cwd=committed, capture_output=True, check=True).stdout
+    assert name in listed.split(b"\0")
+
+
+def test_tree_with_takes_any_path(repo: Path) -> None:
+    qg = QueueGit(Repo.discover(repo))
+    blob = qg.write_blob(b"x\n")
+    tree = qg.tree_with(qg.repo.empty_tree(), {"caf\udce9/x.txt": (blob, 0o100644),
+                                               "d/e\u00e9.txt": (blob, 0o100644)})
+    listed = subprocess.run(["git", "ls-tree", "-r", "-z", "--name-only", tree], cwd=repo,
+                            capture_output=True, check=True).stdout
+    assert listed.split(b"\0")[:-1] == [b"caf\xe9/x.txt", "d/e\u00e9.txt".encode()]
+    assert qg.tree_with(tree, {"caf\udce9/x.txt": None, "d/e\u00e9.txt": None}) \
+        == qg.repo.empty_tree()
