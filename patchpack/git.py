@@ -1437,7 +1437,8 @@ def _memory_store() -> _MemoryStore:
 
 def _write_pack(directory: Path, objects: Mapping[pygit2.Oid, tuple[int, bytes]]) -> None:
     """``objects`` as a pack (version 2, each object whole, no deltas) and its index, written
-    to temporary names and renamed, the pack first: git uses a pack once its index is there."""
+    to temporary names, synced as git syncs packs, and renamed, the pack first: git uses a
+    pack once its index is there."""
     import hashlib
     import struct
     import tempfile
@@ -1478,5 +1479,7 @@ def _write_pack(directory: Path, objects: Mapping[pygit2.Oid, tuple[int, bytes]]
         fd, tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=directory)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o444)
         os.replace(tmp, directory / (name + suffix))
