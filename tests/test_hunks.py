@@ -113,6 +113,36 @@ def test_in_process_fit_is_git_apply_or_declines(repo: Path, data: st.DataObject
         assert mine == theirs
 
 
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_hunks_that_moved_land_where_git_puts_them(repo: Path, data: st.DataObject) -> None:
+    """Files of few distinct lines (every hunk could match in many places), edited in several
+    places, applied to a copy edited elsewhere in between."""
+    qg = QueueGit(Repo.discover(repo))
+    rows = st.lists(st.sampled_from([b"a\n", b"b\n", b"a\n", b"c\n"]), min_size=0, max_size=6)
+    old = data.draw(st.lists(st.sampled_from([b"a\n", b"b\n"]), min_size=4, max_size=40))
+
+    def edited(lines: list[bytes]) -> list[bytes]:
+        out = list(lines)
+        for _ in range(data.draw(st.integers(1, 4))):
+            at = data.draw(st.integers(0, len(out)))
+            out[at:at + data.draw(st.integers(0, 3))] = data.draw(rows)
+        return out
+
+    new = edited(old)
+    diff = _diff(repo, _tree(qg, {"f": b"".join(old)}), _tree(qg, {"f": b"".join(new)}))
+    tree = _tree(qg, {"f": b"".join(edited(old) if data.draw(st.booleans()) else old)})
+    mine = intake._fit_in_process(qg, tree, diff) if diff else None
+    theirs = _by_git(qg, tree, diff) if diff else None
+    event("in process" if mine else "declined")
+    event("git applied" if theirs else "git refused")
+    if mine is not None:
+        assert mine == theirs
+    elif theirs is not None:
+        event("declined, git applied")
+
+
 def test_a_series_of_real_diffs_is_fitted_in_process(committed: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """No git process for plain diffs: modified, added, deleted, moved hunks, CRLF, no final
