@@ -928,14 +928,17 @@ class QueueGit:
                     if builder.get(key) is not None:
                         builder.remove(key)
                 else:
-                    builder.insert(key, pygit2.Oid(hex=value[0]), value[1])
+                    builder.insert(key, value[0], value[1])
                 continue
             name = key[:-1]
-            was = tree[name] if tree is not None and name in tree else None
-            sub = self._raw[was.id] if was is not None and was.filemode == TREE_MODE else None
+            try:
+                was = tree[name] if tree is not None else None
+            except KeyError:
+                was = None
+            sub = was if isinstance(was, pygit2.Tree) else None
             new = self._rebuilt(sub, value)
             if new is not None:
-                builder.insert(name, pygit2.Oid(hex=new), TREE_MODE)
+                builder.insert(name, new, TREE_MODE)
             elif sub is not None and changes.get(name) is None and builder.get(name) is not None:
                 builder.remove(name)  # emptied; unless a file of that name took its place
         return Oid(str(builder.write())) if len(builder) else None
