@@ -993,29 +993,27 @@ class QueueGit:
         if self._store is not None or "GIT_OBJECT_DIRECTORY" in os.environ:
             yield  # already batching; or objects go where libgit2 would not find a pack
             return
-        outer, self._store = self._raw, _memory_store()
+        self._store = _memory_store()
+        # A repository of its own: a backend cannot be taken off again.
         self._raw = pygit2.Repository(str(self.repo.git_dir))
         self._raw.odb.add_backend(self._store, 1000)  # before the loose and pack backends
         try:
             yield
-            self._flush(outer)
+            self.flush()
         finally:
-            self._raw, self._store = outer, None
+            self._raw, self._store = self.repo._raw, None
 
     def flush(self) -> None:
         """Write the objects a :meth:`batch` holds so far, for a git process to read."""
-        if self._store is not None:
-            self._flush(self.repo._raw)
-
-    def _flush(self, outer: pygit2.Repository) -> None:
-        assert self._store is not None
+        if self._store is None:
+            return
         objects = self._store.objects
         # Under 1 GiB of content a pack's offsets fit its index's 31 bits.
         if len(objects) >= _PACK_AT_LEAST and sum(len(d) for _, d in objects.values()) < 1 << 30:
             _write_pack(self.repo.common_dir / "objects" / "pack", objects)
         else:
             for kind, data in objects.values():
-                outer.odb.write(kind, data)
+                self.repo._raw.odb.write(kind, data)
         objects.clear()
 
     def merge(self, ancestor: Oid, ours: Oid, theirs: Oid) -> tuple[Oid | None, list[str]]:

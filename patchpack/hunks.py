@@ -107,7 +107,7 @@ class _Parser:
     def _garbage(self) -> None:
         """Skip what git skips around patches (a mail's diffstat and signature), up to the
         next header; anything that might be part of a patch is left to git."""
-        after_patch = self.i > 0 and self.lines[self.i - 1][:1] in b"+- \\"
+        after_patch = self.i > 0 and self.lines[self.i - 1][:1] in b"+- \\\n"
         while self.i < len(self.lines) and not self.lines[self.i].startswith(b"diff --git "):
             line = self.lines[self.i]
             if line.startswith(_LOOKS_LIKE_PATCH):
@@ -264,7 +264,7 @@ def _name(field: bytes) -> str | None:
 def _mode(line: bytes) -> int:
     """The mode that ends a header line; only a regular file's is taken."""
     mode = line.rsplit(b" ", 1)[1].strip()
-    if not mode.isdigit() or int(mode, 8) not in REGULAR_MODES:
+    if not re.fullmatch(rb"[0-7]{6}", mode) or int(mode, 8) not in REGULAR_MODES:
         raise _Decline
     return int(mode, 8)
 

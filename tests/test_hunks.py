@@ -161,6 +161,7 @@ def test_a_series_of_real_diffs_is_fitted_in_process(committed: Path,
     for path, data in changed.items():
         write(committed / path, data)
     (committed / "gone.txt").unlink()
+    write(committed / "run.sh", "#!/bin/sh\n").chmod(0o755)
     git(committed, "add", "-A")
     expected = git(committed, "write-tree").strip()
     diffs = [subprocess.run(["git", *args, "diff", "--cached"], cwd=committed, check=True,
