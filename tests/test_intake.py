@@ -4,6 +4,7 @@ headers read as the email package's default policy reads them."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 from conftest import git, lines, write
@@ -87,3 +88,33 @@ def test_mail_titles_and_authors_with_encoded_words_and_folding(committed: Path,
     assert [p["title"] for p in listed] == [title.strip(), "Plain title"]
     assert [git(committed, "log", "-1", "--format=%an <%ae>", p["commit"]).strip()
             for p in listed] == authors
+
+
+def test_a_series_of_every_kind_of_change_round_trips(committed: Path, cli) -> None:
+    """Plain edits fitted in process between changes only git applies (binary data, a mode
+    change, a rename, a link): the queue ends at the series' tree."""
+    other = committed.parent / "other"
+    git(committed.parent, "clone", "-q", str(committed), str(other))
+    steps = [
+        lambda: write(other / "a.txt", lines(20)),
+        lambda: write(other / "img.bin", bytes(range(256)) * 4),
+        lambda: write(other / "a.txt", lines(20).replace("line 7\n", "seven\n")),
+        lambda: (other / "a.txt").chmod(0o755),
+        lambda: write(other / "crlf.txt", "one\r\ntwo\r\n"),
+        lambda: git(other, "mv", "crlf.txt", "moved.txt"),
+        lambda: write(other / "moved.txt", "one\r\n2\r\n"),
+        lambda: (other / "link").symlink_to("a.txt"),
+        lambda: write(other / "img.bin", bytes(range(255, -1, -1)) * 4),
+        lambda: (other / "README.md").unlink(),
+        lambda: write(other / "a.txt", lines(20).replace("line 19\n", "")),
+    ]
+    for n, step in enumerate(steps):
+        step()
+        git(other, "add", "-A")
+        git(other, "commit", "-q", "-m", f"Step {n}")
+    mbox = subprocess.run(["git", "format-patch", "--stdout", f"HEAD~{len(steps)}"], cwd=other,
+                          check=True, capture_output=True).stdout  # bytes: CRs kept
+    r = cli("add", input=mbox)
+    assert r.exit_code == 0, r.stderr
+    assert cli("apply", "--all").exit_code == 0
+    assert git(committed, "rev-parse", "HEAD^{tree}") == git(other, "rev-parse", "HEAD^{tree}")
