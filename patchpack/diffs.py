@@ -8,8 +8,8 @@ context, headers included. A binary file counts as one file and as the lines git
 
 from __future__ import annotations
 
+import email.message
 import email.parser
-import email.policy
 import re
 from dataclasses import dataclass
 
@@ -26,6 +26,8 @@ _GIT_HEADER = re.compile(
 # The first line of each mail written by `git format-patch`.
 _MAIL_START = re.compile(r"^From [0-9a-f]{40} Mon Sep 17 00:00:00 2001$", re.MULTILINE)
 _SUBJECT_TAG = re.compile(r"^\s*\[[^\]]*PATCH[^\]]*\]\s*")
+# ``Name <address>`` as format-patch writes it, which policy.default would give back unchanged.
+_PLAIN_ADDRESS = re.compile(r"[\w'-]+(?: [\w'-]+)* <[^<>()\s\\\",;:]+>")
 
 
 @dataclass(frozen=True)
@@ -177,18 +179,36 @@ def split_mails(text: str) -> list[Mail] | None:
     mails = []
     for begin, end in zip(starts, [*starts[1:], len(text)]):
         chunk = text[begin:end]
-        message = email.parser.Parser(policy=email.policy.default).parsestr(chunk)
+        # The default policy, compat32, keeps header values raw (fast); _header reads them
+        # as policy.default would.
+        message = email.parser.Parser().parsestr(chunk)
         body = message.get_payload()
         assert isinstance(body, str)
         note, sep, rest = body.partition("\n---\n")
         diff = rest if sep else body
-        title = _SUBJECT_TAG.sub("", str(message.get("Subject", "")).replace("\n", " ")).strip()
+        subject = _header(message, "Subject") or ""
+        title = _SUBJECT_TAG.sub("", subject.replace("\n", " ")).strip()
         mails.append(
             Mail(
                 title=title,
-                author=str(message["From"]) if message.get("From") else None,
+                author=_header(message, "From") or None,
                 message=(title + "\n\n" + note.strip()).strip() if sep else title,
                 diff=diff,
             )
         )
     return mails
+
+
+def _header(message: email.message.Message, name: str) -> str | None:
+    """A header's value, unfolded and decoded (RFC 2047), as ``policy.default`` gives it; its
+    parser is slow, so plain values (all a mail from `git format-patch` usually has) skip it."""
+    raw = message.get(name)
+    if raw is None:
+        return None
+    value = "".join(re.split(r"\n|\r", str(raw)))
+    if value.isascii() and "=?" not in value and (
+            name == "Subject" or _PLAIN_ADDRESS.fullmatch(value)):
+        return value
+    import email.policy  # its header parsers cost 10 ms to import
+
+    return str(email.policy.default.header_factory(name, value))

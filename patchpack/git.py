@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, NewType
+from typing import TYPE_CHECKING, Any, NewType
 
 from patchpack.errors import BadInput, Failed, NotARepository
 
@@ -835,6 +835,7 @@ def _signature(ident: str) -> pygit2.Signature:
     return pygit2.Signature(name, mail, int(seconds), -minutes if zone[0] == "-" else minutes)
 
 
+@functools.lru_cache(maxsize=64)  # a series has few authors and many commits
 def _person(text: str) -> tuple[str, str]:
     import email.utils
 
@@ -850,6 +851,7 @@ class QueueGit:
         self._raw = repo._raw
         self._hooks_dir: Path | None = None
         self._index_tree: tuple[tuple[int, int, int] | None, Oid] | None = None
+        self._store: _MemoryStore | None = None
 
     # objects -------------------------------------------------------------------------------
 
@@ -928,7 +930,27 @@ class QueueGit:
         return [(str(e.name), Oid(str(e.id))) for e in self._raw[tree].peel(pygit2.Tree)]
 
     def tree_with(self, base: Oid, changes: Mapping[str, tuple[Oid, int] | None]) -> Oid:
-        """``base`` with each path set to (blob, mode), or removed where the value is None."""
+        """``base`` with each path set to (blob, mode), or removed where the value is None.
+
+        Only the trees on the changed paths are rebuilt (a series of small patches on a large
+        repository must not cost a pass over the whole tree each); a directory left empty goes,
+        a file where a directory was (or the reverse) replaces it, as in an index.
+        """
+        if not all(_utf8(path) for path in changes):
+            return self._tree_with_index(base, changes)
+        nested: dict[str, Any] = {}
+        for path, value in changes.items():
+            *dirs, name = path.split("/")
+            level = nested
+            for d in dirs:
+                level = level.setdefault(d + "/", {})
+            level[name] = value
+        tree = self._raw[base].peel(pygit2.Tree)
+        return self._rebuilt(tree, nested) or self.repo.empty_tree()
+
+    def _tree_with_index(self, base: Oid,
+                         changes: Mapping[str, tuple[Oid, int] | None]) -> Oid:
+        # A tree builder takes UTF-8 names only; an index takes any bytes.
         index = pygit2.Index()
         index.read_tree(self._raw[base].peel(pygit2.Tree))
         for path, value in changes.items():
@@ -937,6 +959,32 @@ class QueueGit:
             else:
                 index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=value[0]), value[1]))
         return Oid(str(index.write_tree(self._raw)))
+
+    def _rebuilt(self, tree: pygit2.Tree | None, changes: dict[str, Any]) -> Oid | None:
+        """``tree`` (None: none yet) with ``changes`` (``name``: value, ``name/``: changes in
+        that directory); None when nothing is left in it."""
+        builder = self._raw.TreeBuilder() if tree is None else self._raw.TreeBuilder(tree)
+        # Files first: a file that goes may leave its name to a new directory.
+        for key, value in sorted(changes.items(), key=lambda item: item[0].endswith("/")):
+            if not key.endswith("/"):
+                if value is None:
+                    if builder.get(key) is not None:
+                        builder.remove(key)
+                else:
+                    builder.insert(key, value[0], value[1])
+                continue
+            name = key[:-1]
+            try:
+                was = tree[name] if tree is not None else None
+            except KeyError:
+                was = None
+            sub = was if isinstance(was, pygit2.Tree) else None
+            new = self._rebuilt(sub, value)
+            if new is not None:
+                builder.insert(name, new, TREE_MODE)
+            elif sub is not None and changes.get(name) is None and builder.get(name) is not None:
+                builder.remove(name)  # emptied; unless a file of that name took its place
+        return Oid(str(builder.write())) if len(builder) else None
 
     # diffs ---------------------------------------------------------------------------------
 
@@ -979,6 +1027,37 @@ class QueueGit:
     def patcher(self) -> Patcher:
         """Applies diffs to trees in a private index (`with qg.patcher() as p: p.apply(...)`)."""
         return Patcher(self)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Objects made meanwhile are kept in memory and written together on the way out: one
+        pack for a series (as `git fetch` keeps one), loose if only a few; on an exception,
+        not at all. A git process started meanwhile must be preceded by :meth:`flush`."""
+        if self._store is not None or "GIT_OBJECT_DIRECTORY" in os.environ:
+            yield  # already batching; or objects go where libgit2 would not find a pack
+            return
+        self._store = _memory_store()
+        # A repository of its own: a backend cannot be taken off again.
+        self._raw = pygit2.Repository(str(self.repo.git_dir))
+        self._raw.odb.add_backend(self._store, 1000)  # before the loose and pack backends
+        try:
+            yield
+            self.flush()
+        finally:
+            self._raw, self._store = self.repo._raw, None
+
+    def flush(self) -> None:
+        """Write the objects a :meth:`batch` holds so far, for a git process to read."""
+        if self._store is None:
+            return
+        objects = self._store.objects
+        # Under 1 GiB of content a pack's offsets fit its index's 31 bits.
+        if len(objects) >= _PACK_AT_LEAST and sum(len(d) for _, d in objects.values()) < 1 << 30:
+            _write_pack(self.repo.common_dir / "objects" / "pack", objects)
+        else:
+            for kind, data in objects.values():
+                self.repo._raw.odb.write(kind, data)
+        objects.clear()
 
     def merge(self, ancestor: Oid, ours: Oid, theirs: Oid) -> tuple[Oid | None, list[str]]:
         """A 3-way merge of trees: the result, or None and the conflicted paths."""
@@ -1320,6 +1399,7 @@ class Patcher:
     def apply(self, tree: Oid, diff: bytes) -> Oid:
         """The tree ``diff`` makes of ``tree``; DoesNotFit with git's words when it does not."""
         cwd = self._qg._workdir()
+        self._qg.flush()
         if tree != self._tree:
             run_git(["read-tree", tree], cwd=cwd, env=self._env)
             self._tree = tree
@@ -1330,6 +1410,15 @@ class Patcher:
             raise DoesNotFit(decode(proc.stderr).strip())
         self._tree = Oid(decode(run_git(["write-tree"], cwd=cwd, env=self._env).stdout).strip())
         return self._tree
+
+
+def _utf8(text: str) -> bool:
+    """Whether ``text`` is valid UTF-8 as it came (no bytes kept by surrogateescape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _prune_empty_dirs(directory: Path, top: Path) -> None:
@@ -1358,3 +1447,108 @@ class _TempIndex:
         for leftover in (self._path, self._path + ".lock"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(leftover)
+
+
+# -- objects written in a batch ---------------------------------------------------------------
+# A series of 500 mails makes 2,000 objects; as loose objects that is 2,000 files written, and
+# as many read again by the `git show` that measures the series.
+
+_PACK_AT_LEAST = 100  # as git's transfer.unpackLimit: fewer objects are written loose
+
+
+if TYPE_CHECKING:
+    class _MemoryStore(pygit2.OdbBackend):
+        objects: dict[pygit2.Oid, tuple[int, bytes]]
+
+
+@functools.cache
+def _memory_store_type() -> type[_MemoryStore]:
+    # Defined on first use: subclassing loads libgit2, which `check` and `run` never need.
+    class MemoryStore(pygit2.OdbBackend):  # type: ignore[misc]
+        """An object database backend in memory (libgit2 asks it first, and writes to it)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.objects: dict[pygit2.Oid, tuple[int, bytes]] = {}
+
+        def read_cb(self, oid: pygit2.Oid) -> tuple[int, bytes]:
+            return self.objects[oid]  # KeyError: libgit2 asks the next backend
+
+        def read_prefix_cb(self, oid: pygit2.Oid) -> tuple[int, bytes, pygit2.Oid]:
+            kind, data = self.objects[oid]  # pygit2 looks full ids up as prefixes too
+            return kind, data, oid
+
+        def read_header_cb(self, oid: pygit2.Oid) -> tuple[int, int]:
+            kind, data = self.objects[oid]
+            return kind, len(data)
+
+        def exists_cb(self, oid: pygit2.Oid) -> bool:
+            return oid in self.objects
+
+        def exists_prefix_cb(self, oid: pygit2.Oid) -> pygit2.Oid:
+            raise KeyError(oid)
+
+        def write_cb(self, oid: pygit2.Oid, data: bytes, kind: int) -> None:
+            self.objects[oid] = (int(kind), bytes(data))
+
+        def refresh_cb(self) -> None:
+            pass
+
+        def __iter__(self) -> Iterator[pygit2.Oid]:
+            return iter(list(self.objects))
+
+    return MemoryStore  # type: ignore[return-value]
+
+
+def _memory_store() -> _MemoryStore:
+    return _memory_store_type()()
+
+
+def _write_pack(directory: Path, objects: Mapping[pygit2.Oid, tuple[int, bytes]]) -> None:
+    """``objects`` as a pack (version 2, each object whole, no deltas) and its index, written
+    to temporary names, synced as git syncs packs, and renamed, the pack first: git uses a
+    pack once its index is there."""
+    import hashlib
+    import struct
+    import tempfile
+    import zlib
+
+    pack = bytearray(b"PACK" + struct.pack(">II", 2, len(objects)))
+    entries = []
+    for oid, (kind, data) in objects.items():
+        size = len(data)
+        header = bytearray()
+        byte = (kind << 4) | (size & 0x0F)
+        size >>= 4
+        while size:
+            header.append(byte | 0x80)
+            byte, size = size & 0x7F, size >> 7
+        header.append(byte)
+        entry = bytes(header) + zlib.compress(data, 1)
+        entries.append((oid.raw, zlib.crc32(entry), len(pack)))
+        pack += entry
+    assert len(pack) < 1 << 31, "an index with large offsets would be needed"
+    pack_sum = hashlib.sha1(pack).digest()
+    pack += pack_sum
+    entries.sort()
+    fanout, k = [], 0
+    for first in range(256):
+        while k < len(entries) and entries[k][0][0] == first:
+            k += 1
+        fanout.append(k)
+    index = bytearray(b"\xfftOc" + struct.pack(">I", 2) + struct.pack(">256I", *fanout))
+    index += b"".join(raw for raw, _, _ in entries)
+    index += struct.pack(f">{len(entries)}I", *(crc for _, crc, _ in entries))
+    index += struct.pack(f">{len(entries)}I", *(offset for _, _, offset in entries))
+    index += pack_sum
+    index += hashlib.sha1(index).digest()
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"pack-{pack_sum.hex()}"
+    for data, suffix in ((pack, ".pack"), (index, ".idx")):
+        fd, tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=directory)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, directory / (name + suffix))

@@ -7,13 +7,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from patchpack import diffs, queue, split
+from patchpack import diffs, hunks, queue, split
 from patchpack.diffs import Limits
 from patchpack.errors import BadInput, Failed
-from patchpack.git import DoesNotFit, Oid, Patcher, QueueGit, encode
+from patchpack.git import TREE_MODE, DoesNotFit, Oid, Patcher, QueueGit, encode
+from patchpack.hunks import unquote
 from patchpack.queue import Op, Patch, State
-
-_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,8 @@ def add(qg: QueueGit, *, text: str, source: str, title: str | None, limits: Limi
     else:
         changes = [_Change(m.diff, title or m.title or f"Change from {source}", m.author)
                    for m in mails]
-    with qg.patcher() as patcher:
+    # The objects of the series are written once, as one pack, before git measures them.
+    with qg.patcher() as patcher, qg.batch():
         base, tree = _first_fit(qg, patcher, head, changes[0].diff, _label(source, 1, changes))
         singles, trees = [], []
         for n, change in enumerate(changes, 1):
@@ -127,12 +127,16 @@ class DiffRefused(Failed):
 def _fit(qg: QueueGit, patcher: Patcher, tree: Oid, diff: str, label: str) -> Oid:
     """The tree ``diff`` makes of ``tree``, after the safety checks on every path it names."""
     text = _gitify(diff, lambda path: qg.entry(tree, path) is not None)
+    data = encode(text)
+    fitted = _fit_in_process(qg, tree, data)
+    if fitted is not None:
+        return fitted
     for pf in diffs.parse(text):
         for name in (pf.source_file, pf.target_file):
             if name and name != "/dev/null":
-                _check_path(qg, tree, _unquote(name)[2:])
+                _check_path(qg, tree, unquote(name)[2:])
     try:
-        return patcher.apply(tree, encode(text))
+        return patcher.apply(tree, data)
     except DoesNotFit as e:
         if "invalid path" in e.message or "beyond a symbolic link" in e.message:
             raise BadInput(f"{label}: unsafe path: {e.message}") from None
@@ -142,12 +146,59 @@ def _fit(qg: QueueGit, patcher: Patcher, tree: Oid, diff: str, label: str) -> Oi
                      ) from None
 
 
+def _fit_in_process(qg: QueueGit, tree: Oid, diff: bytes) -> Oid | None:
+    """The tree ``diff`` makes of ``tree``, applied in process where that is sure to give what
+    `git apply --cached` gives (see hunks.py); None to leave it to git, which also words
+    every refusal."""
+    if qg.repo.config_get("apply.ignoreWhitespace") not in (None, "false", "no", "off", "0"):
+        return None  # git would match lines loosely
+    files = hunks.parse(diff)
+    if files is None:
+        return None
+    for f in files:
+        _check_path(qg, tree, f.path)
+    contents: dict[str, tuple[bytes, int] | None] = {}
+    for f in files:
+        found = qg.entry(tree, f.path)
+        if f.status == "added":
+            if found is not None or _blocked(qg, tree, f.path):
+                return None
+            old, mode = b"", f.mode
+        elif (found is None or found[1] not in hunks.REGULAR_MODES
+              or f.mode not in (None, found[1])):
+            return None  # no regular file there, or not of the mode the diff says
+        else:
+            old, mode = qg.read_blob(found[0]), found[1]
+        new = hunks.apply(old, f.hunks)
+        if new is None or (f.status == "deleted" and new):
+            return None
+        assert mode is not None
+        contents[f.path] = None if f.status == "deleted" else (new, mode)
+    # Blobs are written once every file has applied.
+    changes: dict[str, tuple[Oid, int] | None] = {
+        path: None if value is None else (qg.write_blob(value[0]), value[1])
+        for path, value in contents.items()}
+    return qg.tree_with(tree, changes)
+
+
+def _blocked(qg: QueueGit, tree: Oid, path: str) -> bool:
+    """Whether a directory of ``path`` is something other than a directory in ``tree``."""
+    parts = path.split("/")
+    for k in range(1, len(parts)):
+        found = qg.entry(tree, "/".join(parts[:k]))
+        if found is None:
+            return False
+        if found[1] != TREE_MODE:
+            return True
+    return False
+
+
 def _failed_hunk(text: str, message: str) -> str:
     m = re.search(r"patch failed: (.+):(\d+)", message)
     if not m:
         return ""
     for pf in diffs.parse(text):
-        if _unquote(pf.target_file)[2:] == m[1] or _unquote(pf.source_file)[2:] == m[1]:
+        if unquote(pf.target_file)[2:] == m[1] or unquote(pf.source_file)[2:] == m[1]:
             for hunk in pf:
                 if hunk.source_start == int(m[2]):
                     return f"\nthe hunk that failed:\n{str(hunk).rstrip()}"
@@ -179,30 +230,10 @@ def _gitify(diff: str, exists: Callable[[str], bool]) -> str:
 
 
 def _plain_name(name: str) -> str | None:
-    name = _unquote(name.strip())
+    name = unquote(name.strip())
     if name == "/dev/null":
         return None
     return name[2:] if name.startswith(("a/", "b/")) else name
-
-
-def _unquote(name: str) -> str:
-    """A path as git quotes it (``"a/\\303\\244"``), unquoted."""
-    if not (len(name) >= 2 and name.startswith('"') and name.endswith('"')):
-        return name
-    raw = bytearray()
-    body, i = name[1:-1], 0
-    while i < len(body):
-        if body[i] == "\\" and i + 1 < len(body):
-            if body[i + 1] in "01234567":
-                raw.append(int(body[i + 1:i + 4], 8))
-                i += 4
-                continue
-            raw.append(_ESCAPES.get(body[i + 1], ord(body[i + 1])))
-            i += 2
-            continue
-        raw += encode(body[i])
-        i += 1
-    return raw.decode("utf-8", "surrogateescape")
 
 
 def _check_path(qg: QueueGit, tree: Oid, path: str) -> None:
