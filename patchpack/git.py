@@ -1051,9 +1051,11 @@ class QueueGit:
         if self._store is None:
             return
         objects = self._store.objects
-        # Under 1 GiB of content a pack's offsets fit its index's 31 bits.
-        if len(objects) >= _PACK_AT_LEAST and sum(len(d) for _, d in objects.values()) < 1 << 30:
-            _write_pack(self.repo.common_dir / "objects" / "pack", objects)
+        if len(objects) >= _PACK_AT_LEAST:
+            pack = pygit2.PackBuilder(self._raw)  # reads them through the memory backend
+            for oid in objects:
+                pack.add(oid)
+            pack.write(str(self.repo.common_dir / "objects" / "pack"))
         else:
             for kind, data in objects.values():
                 self.repo._raw.odb.write(kind, data)
@@ -1502,53 +1504,3 @@ def _memory_store_type() -> type[_MemoryStore]:
 
 def _memory_store() -> _MemoryStore:
     return _memory_store_type()()
-
-
-def _write_pack(directory: Path, objects: Mapping[pygit2.Oid, tuple[int, bytes]]) -> None:
-    """``objects`` as a pack (version 2, each object whole, no deltas) and its index, written
-    to temporary names, synced as git syncs packs, and renamed, the pack first: git uses a
-    pack once its index is there."""
-    import hashlib
-    import struct
-    import tempfile
-    import zlib
-
-    pack = bytearray(b"PACK" + struct.pack(">II", 2, len(objects)))
-    entries = []
-    for oid, (kind, data) in objects.items():
-        size = len(data)
-        header = bytearray()
-        byte = (kind << 4) | (size & 0x0F)
-        size >>= 4
-        while size:
-            header.append(byte | 0x80)
-            byte, size = size & 0x7F, size >> 7
-        header.append(byte)
-        entry = bytes(header) + zlib.compress(data, 1)
-        entries.append((oid.raw, zlib.crc32(entry), len(pack)))
-        pack += entry
-    assert len(pack) < 1 << 31, "an index with large offsets would be needed"
-    pack_sum = hashlib.sha1(pack).digest()
-    pack += pack_sum
-    entries.sort()
-    fanout, k = [], 0
-    for first in range(256):
-        while k < len(entries) and entries[k][0][0] == first:
-            k += 1
-        fanout.append(k)
-    index = bytearray(b"\xfftOc" + struct.pack(">I", 2) + struct.pack(">256I", *fanout))
-    index += b"".join(raw for raw, _, _ in entries)
-    index += struct.pack(f">{len(entries)}I", *(crc for _, crc, _ in entries))
-    index += struct.pack(f">{len(entries)}I", *(offset for _, _, offset in entries))
-    index += pack_sum
-    index += hashlib.sha1(index).digest()
-    directory.mkdir(parents=True, exist_ok=True)
-    name = f"pack-{pack_sum.hex()}"
-    for data, suffix in ((pack, ".pack"), (index, ".idx")):
-        fd, tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=directory)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, directory / (name + suffix))
