@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import gc
 import itertools
 import json
@@ -22,6 +23,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from itertools import repeat
 from typing import Any, NamedTuple
 
 from patchpack.errors import BadInput, Failed
@@ -89,7 +91,7 @@ def parse_line(line: str) -> Entry:
     """The entry a note line holds; ValueError saying why when it holds none."""
     canonical = _CANONICAL.fullmatch(line)
     if canonical is not None:
-        return Entry._make(_canonical_rows([canonical], {"": None})[0])
+        return Entry._make(_canonical_rows([[g] for g in canonical.groups("")], {})[0])
     return _parse_json(line)
 
 
@@ -122,14 +124,17 @@ def _parse_json(line: str) -> Entry:
 # key order, escapes, spaces) takes the JSON path, which is the definition.
 _STR = r'"([^"\\\x00-\x1f]+)"'
 _INT = r"(0|[1-9][0-9]{0,17})"  # longer numbers: the JSON path, which limits digits
+_NAME = _STR.replace("(", "").replace(")", "")  # the same, no group
 _CANONICAL_LINE = (
-    r'\{"v":1,"id":' + _STR + r',"ts":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)"'
-    r',"kind":' + _STR + r'(?:,"model":' + _STR + r')?(?:,"agent":' + _STR + r')?'
-    r'(?:,"session":' + _STR + r')?,"in":' + _INT + r',"out":' + _INT
+    r'\{"v":1,"id":' + _STR + r',"ts":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)",'
+    # kind, model, agent, session: one group, since a ledger holds few different ones
+    r'("kind":' + _NAME + r'(?:,"model":' + _NAME + r')?(?:,"agent":' + _NAME + r')?'
+    r'(?:,"session":' + _NAME + r')?),"in":' + _INT + r',"out":' + _INT
     + r'(?:,"requests":' + _INT + r')?(?:,"saved":' + _INT + r')?(?:,"estimated":(true))?'
     r',"counter":' + _STR + r"\}")
 _CANONICAL = re.compile(_CANONICAL_LINE)
-_CANONICAL_NOTE = re.compile(_CANONICAL_LINE + r"\n?")  # a note of one entry, the usual case
+_NOTE_PATH = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")  # sha1 or sha256 object ids
+_OID_LENGTHS = {40, 64}
 
 
 def _problem(e: Entry) -> str | None:
@@ -339,13 +344,16 @@ def _recover(repo: Repo, where: Path) -> None:
 class Ledger(NamedTuple):
     """Every entry in the notes (with the commit each is on), and the lines skipped."""
 
-    notes: int
+    notes: int  # notes that hold a line (git grep sees nothing in an empty one)
     entries: list[tuple[Oid, Entry]]
     skipped: list[Skipped]
 
 
 _CACHE_VERSION = 5  # 5: entries have `estimated`
-_ALL_AT = 256  # past this many top-level entries to read, list the whole tree and filter
+# Past this many top-level entries to read, read the whole tree and drop what is cached:
+# naming each to git costs more (a notes tree fans out into 256 directories, but a tool
+# other than git may write 100,000 notes side by side).
+_ALL_AT = 4096
 
 
 @contextlib.contextmanager
@@ -386,11 +394,13 @@ def _read(repo: Repo) -> Ledger:
     fresh: dict[str, Any] = {top.key: cache.get(top.key) for top in tops}
     missing = {top.name: top.key for top in tops if fresh[top.key] is None}
     if missing:
-        fresh.update(_read_tops(repo, head, missing, everything=len(missing) == len(tops)))
+        fresh.update(_read_tops(repo, head, missing))
     entries: list[tuple[Oid, Entry]] = []
     skipped: list[Skipped] = []
     notes = 0
-    make = Entry._make
+    # `Entry._make` without its Python frame: the rows come from `_canonical_rows` or
+    # `tuple(entry)`, so they have the right length.
+    make = functools.partial(tuple.__new__, Entry)
     for count, commits, rows, bad in fresh.values():
         notes += count
         entries.extend(zip(commits, map(make, rows)))
@@ -400,60 +410,90 @@ def _read(repo: Repo) -> Ledger:
     return Ledger(notes, entries, skipped)
 
 
-def _read_tops(repo: Repo, head: Oid, missing: dict[str, str], *,
-               everything: bool) -> dict[str, Any]:
+def _read_tops(repo: Repo, head: Oid, missing: dict[str, str]) -> dict[str, Any]:
     """What the top-level entries ``missing`` (name: cache key) hold, each as (notes, commits,
-    rows, skipped): commit i holds the entry whose fields are row i.
-
-    ``everything``: no entry of the tree is cached.
-    """
+    rows, skipped): commit i holds the entry whose fields are row i."""
     held: dict[str, tuple[list[int], list[Oid], list[tuple], list[tuple]]] = {
         name: ([0], [], [], []) for name in missing}
-    shared: dict[str, str | None] = {"": None}
-    whole = everything or len(missing) > _ALL_AT  # else name each entry to git
-    for batch in repo.notes_under(head, None if whole else list(missing)):
-        if whole and not everything:  # drop what the cache holds
-            batch = [note for note in batch if note[0] in held]
-        if not batch:
-            continue
-        in_tops, annotated, data = zip(*batch)
-        texts = list(map(decode, data))
-        matches = list(map(_CANONICAL_NOTE.fullmatch, texts))
-        if None not in matches:  # every note one entry in patchpack's own form: in bulk
-            rows = _canonical_rows(matches, shared)
-            start = 0
-            for top, run in itertools.groupby(in_tops):  # ls-tree lists a directory at once
-                count, commits, kept, _ = held[top]
-                stop = start + len(list(run))
-                count[0] += stop - start
-                commits += annotated[start:stop]
-                kept += rows[start:stop]
-                start = stop
-            continue
-        for top, oid, text in zip(in_tops, annotated, texts):
-            count, commits, kept, bad = held[top]
-            count[0] += 1
-            good, skipped = parse_note(text, oid)
-            commits += [oid] * len(good)
-            kept += map(tuple, good)
-            bad += map(tuple, skipped)
+    known: dict[str, Any] = {}
+    # A line of `note_lines` that holds an entry in patchpack's own form: the usual case.
+    record = re.compile(f"^{head}:([0-9a-f]+)((?:/[0-9a-f]+)*)\0([0-9]+)\0{_CANONICAL_LINE}\n",
+                        re.MULTILINE)
+    for chunk in repo.note_lines(head, list(missing) if len(missing) <= _ALL_AT else None):
+        found = record.findall(chunk)
+        if len(found) != chunk.count("\n") or not _in_bulk(found, held, known):
+            _one_by_one(chunk, head, held)
     return {missing[name]: (count[0], commits, rows, bad)
             for name, (count, commits, rows, bad) in held.items()}
 
 
-def _canonical_rows(matches: list[re.Match[str]],
-                    shared: dict[str, str | None]) -> list[tuple[Any, ...]]:
-    """The fields of an `Entry`, in its order, for each match of `_CANONICAL`.
+def _in_bulk(found: list[tuple[str, ...]], held: dict[str, Any],
+             known: dict[str, Any]) -> bool:
+    """File lines that all hold an entry in patchpack's form (a cold `budget` reads 100,000):
+    column by column, with no Python code run per line. False, and nothing filed, when a
+    path is not a note's."""
+    tops, rests, numbers, *fields = zip(*found)
+    commits = list(map(str.__add__, tops, map(str.replace, rests, repeat("/"), repeat(""))))
+    if not set(map(len, commits)) <= _OID_LENGTHS:
+        return False
+    rows = _canonical_rows(fields, known)
+    start = 0
+    for top, run in itertools.groupby(tops):  # git lists a directory at once
+        stop = start + len(list(run))
+        if top in held:  # else the cache holds it
+            count, kept_commits, kept, _ = held[top]
+            count[0] += numbers[start:stop].count("1")  # a note starts at its line 1
+            kept_commits += commits[start:stop]
+            kept += rows[start:stop]
+        start = stop
+    return True
 
-    ``shared`` maps "" (a field left out) to None and every name to one copy of it.
-    A cold `budget` makes 100,000 of these: one comprehension, no call per entry.
+
+def _one_by_one(chunk: str, head: Oid, held: dict[str, Any]) -> None:
+    # Anything else: another tool's note, a foreign key order, a corrupt line, a file that
+    # is not a note.
+    prefix = f"{head}:"
+    for line in chunk.split("\n")[:-1]:
+        if not line.startswith(prefix):
+            continue  # git cut a path with a newline in it in two: not a note's path
+        path, _, rest = line[len(prefix):].partition("\0")
+        number, _, text = rest.partition("\0")
+        oid = Oid(path.replace("/", ""))
+        top = path.partition("/")[0]
+        if top not in held or not number.isdigit() or not _NOTE_PATH.match(oid):
+            continue
+        count, commits, rows, bad = held[top]
+        if number == "1":
+            count[0] += 1
+        if not text.strip():
+            continue  # blank lines (from concatenation) are fine
+        try:
+            entry = parse_line(text)
+        except ValueError as e:
+            bad.append((oid, int(number), str(e)))
+            continue
+        commits.append(oid)
+        rows.append(tuple(entry))
+
+
+def _canonical_rows(fields: Sequence[Sequence[str]], known: dict[str, Any]
+                    ) -> list[tuple[Any, ...]]:
+    """The fields of an `Entry`, in its order, from the columns of `_CANONICAL`'s groups
+    (a group that took no part as "").
+
+    ``known`` maps each kind-to-session group seen to its four fields and each counter name
+    to one copy of it (the keys cannot meet: a name holds no quote).
     """
-    one = shared.setdefault
-    return [(id_, ts, one(kind, kind), int(t_in), int(t_out), one(counter, counter),
-             one(model, model), one(agent, agent), one(session, session),
-             int(requests) if requests else 0, int(saved) if saved else 0, bool(estimated))
-            for id_, ts, kind, model, agent, session, t_in, t_out, requests, saved, estimated,
-            counter in map(re.Match.groups, matches, itertools.repeat(""))]
+    ids, ts, middles, ins, outs, requests, saved, estimated, counters = fields
+    for middle in set(middles).difference(known):
+        raw = json.loads(f"{{{middle}}}")
+        known[middle] = tuple(_intern(raw.get(key)) for key in ("kind", "model", "agent",
+                                                                "session"))
+    kinds, models, agents, sessions = zip(*map(known.__getitem__, middles))
+    return list(zip(ids, ts, kinds, map(int, ins), map(int, outs),
+                    map(known.setdefault, counters, counters), models, agents, sessions,
+                    [int(n) if n else 0 for n in requests], [int(n) if n else 0 for n in saved],
+                    map(bool, estimated)))
 
 
 def _load_cache(path: Path) -> dict[str, Any]:

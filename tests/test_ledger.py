@@ -520,7 +520,7 @@ def test_read_agrees_with_note_by_note_on_odd_notes(committed: Path) -> None:
     held = ledger.read(Repo.discover(committed))
     entries, skipped = _by_hand(committed)
     assert sorted(held.entries) == entries and sorted(held.skipped) == skipped
-    assert held.notes == 400 and len(entries) == 400 - 2 + 1
+    assert held.notes == 399 and len(entries) == 400 - 2 + 1  # an empty note holds no line
     assert {(s.where, s.line, s.reason) for s in skipped} == {
         (commits[1], 2, "not JSON"), (commits[2], 1, "not JSON"), (commits[6], 1, "not JSON")}
     assert dict((e.id, e.agent) for _, e in held.entries)["id4"] == "a\u2028b"
@@ -555,13 +555,13 @@ def test_the_cache_follows_the_notes_ref_however_it_moves(committed: Path,
     first = ledger.read(repo)
     assert len(first.entries) == 300
     asked: list[object] = []
-    real = Repo.notes_under
+    real = Repo.note_lines
 
     def spy(self: Repo, head: Oid, tops: list[str] | None = None):  # type: ignore[no-untyped-def]
         asked.append(tops)
         return real(self, head, tops)
 
-    monkeypatch.setattr(Repo, "notes_under", spy)
+    monkeypatch.setattr(Repo, "note_lines", spy)
     assert ledger.read(repo) == first and asked == []  # warm: git reads no note
     # By hand, behind patchpack's back: an append, a removal, then the ref moved back.
     git(committed, "notes", "--ref=patchpack", "append", "-m", _line(1000), commits[5])
@@ -579,33 +579,45 @@ def test_the_cache_follows_the_notes_ref_however_it_moves(committed: Path,
     assert sum(e.id == "id1001" for _, e in ledger.read(repo).entries) == 1
 
 
-def test_reading_frames_notes_by_size_whatever_they_hold(committed: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    # A note that imitates the pipeline's own header is still one note of that many bytes.
-    import patchpack.git as gitmod
-
-    monkeypatch.setattr(gitmod.secrets, "token_hex", lambda n: "f" * (2 * n))
+def test_no_note_can_pass_for_another_whatever_it_holds(committed: Path) -> None:
+    # git puts the path and line number in front of every line: a note imitating that form,
+    # NULs and all, is still one note; a path with a newline in it is no note's path.
     commits = _many_commits(committed, 3)
-    fake = f"x\n{'f' * 16} blob 5 {commits[0]}\nhello\n".encode()
+    fake = f"x\n{'f' * 40}:{commits[1]}\0001\000{_line(7)}\n".encode()
     _fast_import_notes(committed, {commits[0]: fake, commits[1]: _line(1).encode(),
                                    commits[2]: _line(2).encode()})
+    notes_tree = git(committed, "rev-parse", "refs/notes/patchpack^{tree}").strip()
+    listing = git(committed, "ls-tree", "-z", notes_tree)
+    forged = git(committed, "hash-object", "-w", "--stdin", input=_line(8) + "\n").strip()
+    listing += f"100644 blob {forged}\tzz\n{commits[2]}\0"
+    tree = git(committed, "mktree", "-z", input=listing).strip()
+    parent = git(committed, "rev-parse", "refs/notes/patchpack").strip()
+    notes_commit = git(committed, "commit-tree", tree, "-p", parent, "-m", "odd").strip()
+    git(committed, "update-ref", "refs/notes/patchpack", notes_commit)
+    held = ledger.read(Repo.discover(committed))
+    assert sorted((c, e.id) for c, e in held.entries) == [
+        (c, i) for c, i in sorted([(commits[1], "id1"), (commits[2], "id2")])]
+    assert [(s.where, s.line) for s in held.skipped] == [(commits[0], 1), (commits[0], 2)]
+    assert held.notes == 3
+
+
+def test_a_reader_that_stops_early_leaves_no_git_running(committed: Path) -> None:
+    commits = _many_commits(committed, 300)
+    _fast_import_notes(committed, {oid: _line(i).encode() for i, oid in enumerate(commits)})
     repo = Repo.discover(committed)
     head = repo.read_ref(ledger.NOTES_REF)
     assert head is not None
-    found = [note for batch in repo.notes_under(head) for note in batch]
-    assert sorted((oid, text) for _, oid, text in found) == sorted(
-        [(commits[0], fake), (commits[1], _line(1).encode()), (commits[2], _line(2).encode())])
-    batches = repo.notes_under(head)
-    next(batches)
-    batches.close()  # a reader that stops early leaves no git process hanging
+    lines = repo.note_lines(head)
+    assert next(lines).startswith(f"{head}:")
+    lines.close()  # the pipes close, git gets EPIPE and is waited for: no hang, no zombie
 
 
 def test_a_notes_tree_git_cannot_read_fails_with_a_hint(committed: Path) -> None:
     repo = Repo.discover(committed)
-    with pytest.raises(ledger.BadInput, match="git ls-tree failed") as failed:
-        for _ in repo.notes_under(Oid("0" * 40)):
+    with pytest.raises(ledger.BadInput, match="git grep failed") as failed:
+        for _ in repo.note_lines(Oid("0" * 40)):
             pass
-    assert failed.value.hint is not None and "2.36" in failed.value.hint
+    assert failed.value.hint is not None and "git fsck" in failed.value.hint
 
 
 def test_sync_leaves_the_cache_warm_for_the_next_budget(clones: tuple[Path, Path],
@@ -621,5 +633,5 @@ def test_sync_leaves_the_cache_warm_for_the_next_budget(clones: tuple[Path, Path
     def cold(*args: object) -> None:
         raise AssertionError("read a note that sync should have cached")
 
-    monkeypatch.setattr(Repo, "notes_under", cold)
+    monkeypatch.setattr(Repo, "note_lines", cold)
     assert len(ledger.read(Repo.discover(b)).entries) == 4
