@@ -343,10 +343,22 @@ class Repo:
         except (KeyError, ValueError):
             return ""
 
-    def notes_top(self, notes_commit: Oid) -> list[NotesTop]:
-        """The top level of the notes tree of ``notes_commit``."""
-        tree = self._raw[notes_commit].peel(pygit2.Tree)
-        return [NotesTop(e.name, f"{e.name} {e.id}") for e in tree]
+    def notes_top(self, ref: str) -> tuple[Oid, list[NotesTop]] | None:
+        """The notes commit ``ref`` points at and the top level of its tree; None when there
+        is no such ref. Asks the git program: loading libgit2 would cost `patchpack budget`
+        more than reading a warm ledger cache."""
+        cwd = self.workdir or self.git_dir
+        found = run_git(["rev-parse", "--verify", "--quiet", "--end-of-options",
+                         f"{ref}^{{commit}}"], cwd=cwd, check=False)
+        if found.returncode != 0:
+            return None
+        head = Oid(decode(found.stdout).strip())
+        tops = []
+        for item in decode(run_git(["ls-tree", "-z", head], cwd=cwd).stdout).split("\0"):
+            meta, _, name = item.partition("\t")
+            if name:  # "MODE TYPE OID\tNAME"
+                tops.append(NotesTop(name, f"{name} {meta.rpartition(' ')[2]}"))
+        return head, tops
 
     def note_lines(self, notes_commit: Oid, tops: Sequence[str] | None = None, *,
                    jobs: int = 2) -> Iterator[str]:
@@ -400,6 +412,17 @@ class Repo:
                 message = decode(proc.stderr.read()).strip().splitlines()
                 raise GitFailed(f"git grep failed: {message[-1] if message else 'no output'}",
                                 hint="check the notes tree with `git fsck`")
+
+    def changed_paths(self, old: Oid, new: Oid, tops: Sequence[str] | None, *,
+                      limit: int) -> list[str] | None:
+        """The paths of the files added, changed or removed from the tree of ``old`` to that
+        of ``new`` (under the top-level entries ``tops`` only, when given); None when ``old``
+        is gone or more than ``limit`` changed."""
+        proc = run_git(["diff-tree", "-r", "-z", "--no-renames", "--name-only", old, new, "--",
+                        *(f":(literal){top}" for top in tops or ())],
+                       cwd=self.workdir or self.git_dir, check=False)
+        paths = decode(proc.stdout).split("\0")[:-1]
+        return None if proc.returncode != 0 or len(paths) > limit else paths
 
     def note_text(self, notes_commit: Oid | None, annotated: Oid) -> bytes | None:
         """The note on ``annotated`` in ``notes_commit``'s tree, wherever fan-out put it."""

@@ -17,13 +17,13 @@ import gc
 import itertools
 import json
 import marshal
+import operator
 import re
 import secrets
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from itertools import repeat
 from typing import Any, NamedTuple
 
 from patchpack.errors import BadInput, Failed
@@ -349,11 +349,13 @@ class Ledger(NamedTuple):
     skipped: list[Skipped]
 
 
-_CACHE_VERSION = 5  # 5: entries have `estimated`
+_CACHE_VERSION = 6  # 6: the notes commit it was saved for, tops in commit order
 # Past this many top-level entries to read, read the whole tree and drop what is cached:
 # naming each to git costs more (a notes tree fans out into 256 directories, but a tool
 # other than git may write 100,000 notes side by side).
 _ALL_AT = 4096
+# Past this many notes changed since the cached notes commit, read the directories whole.
+_REFRESH_AT = 1024
 
 
 @contextlib.contextmanager
@@ -376,23 +378,27 @@ def read(repo: Repo) -> Ledger:
     """The whole ledger, read from the notes tree directly (`repo.notes()` is ~100x slower).
 
     What each top-level entry of the tree holds is cached by its object id in the common git
-    dir, so after one commit only the fan-out directory that changed is read again. The
-    cache names content, not the ref: however the ref moves (sync, fetch, `git notes` by
-    hand, another worktree's attach), a changed directory has a new id and is read again.
+    dir. The cache names content, not the ref: however the ref moves (attach, sync, a plain
+    `git fetch`, `git notes` by hand, another worktree), the directories that changed have
+    new ids, and only the notes that changed in them since the cached notes commit are read
+    again (the whole directories when that commit is gone).
     """
     with no_gc():
         return _read(repo)
 
 
 def _read(repo: Repo) -> Ledger:
-    head = repo.read_ref(NOTES_REF)
-    if head is None:
+    found = repo.notes_top(NOTES_REF)
+    if found is None:
         return Ledger(0, [], [])
+    head, tops = found
     cache_path = repo.common_dir / "patchpack" / "ledger-cache"
-    cache = _load_cache(cache_path)
-    tops = repo.notes_top(head)
+    base, cache = _load_cache(cache_path)
     fresh: dict[str, Any] = {top.key: cache.get(top.key) for top in tops}
     missing = {top.name: top.key for top in tops if fresh[top.key] is None}
+    if missing and base is not None:
+        fresh.update(_refresh(repo, base, head, missing, cache))
+        missing = {name: key for name, key in missing.items() if fresh[key] is None}
     if missing:
         fresh.update(_read_tops(repo, head, missing))
     entries: list[tuple[Oid, Entry]] = []
@@ -405,26 +411,63 @@ def _read(repo: Repo) -> Ledger:
         notes += count
         entries.extend(zip(commits, map(make, rows)))
         skipped.extend(map(Skipped._make, bad))
-    if fresh.keys() != cache.keys():
-        _save_cache(cache_path, fresh)
+    if base != head or fresh.keys() != cache.keys():
+        _save_cache(cache_path, head, fresh)
     return Ledger(notes, entries, skipped)
 
 
-def _read_tops(repo: Repo, head: Oid, missing: dict[str, str]) -> dict[str, Any]:
+def _refresh(repo: Repo, base: Oid, head: Oid, missing: dict[str, str],
+             cache: dict[str, Any]) -> dict[str, Any]:
+    """The top-level entries ``missing`` (name: cache key) of ``head``, each made from what
+    the cache holds for it at ``base`` by reading only the notes that changed since; none
+    when too many changed (reading the entries whole is then as cheap) or ``base`` is gone.
+    """
+    changed = repo.changed_paths(base, head, list(missing) if len(missing) <= _ALL_AT else None,
+                                 limit=_REFRESH_AT)
+    if changed is None:
+        return {}
+    cached = {key.rpartition(" ")[0]: value for key, value in cache.items()}  # name -> value
+    gone = {Oid(path.replace("/", "")) for path in changed}
+    read = _read_tops(repo, head, missing, paths=changed) if changed else {}
+    out = {}
+    for name, key in missing.items():
+        _, commits, rows, bad = cached.get(name, (0, [], [], []))
+        kept = [i for i, commit in enumerate(commits) if commit not in gone]
+        _, new_commits, new_rows, new_bad = read.get(key, (0, [], [], []))
+        out[key] = _filed([commits[i] for i in kept] + new_commits,
+                          [rows[i] for i in kept] + new_rows,
+                          [b for b in bad if b[0] not in gone] + new_bad)
+    return out
+
+
+def _filed(commits: list[Oid], rows: list[tuple], bad: list[tuple]) -> tuple[Any, ...]:
+    """What the cache holds for one top-level entry: (notes, commits, rows, skipped), in
+    commit order whichever way it was read (the first copy of an id wins in `budget`)."""
+    if not all(map(operator.le, commits, itertools.islice(commits, 1, None))):
+        order = sorted(range(len(commits)), key=commits.__getitem__)  # stable: line order
+        commits, rows = [commits[i] for i in order], [rows[i] for i in order]
+    bad.sort(key=operator.itemgetter(0))
+    return len(set(commits).union(map(operator.itemgetter(0), bad))), commits, rows, bad
+
+
+def _read_tops(repo: Repo, head: Oid, missing: dict[str, str],
+               paths: list[str] | None = None) -> dict[str, Any]:
     """What the top-level entries ``missing`` (name: cache key) hold, each as (notes, commits,
-    rows, skipped): commit i holds the entry whose fields are row i."""
-    held: dict[str, tuple[list[int], list[Oid], list[tuple], list[tuple]]] = {
-        name: ([0], [], [], []) for name in missing}
+    rows, skipped): commit i holds the entry whose fields are row i. ``paths``: read only
+    the notes at those paths."""
+    held: dict[str, tuple[list[Oid], list[tuple], list[tuple]]] = {
+        name: ([], [], []) for name in missing}
     known: dict[str, Any] = {}
     # A line of `note_lines` that holds an entry in patchpack's own form: the usual case.
-    record = re.compile(f"^{head}:([0-9a-f]+)((?:/[0-9a-f]+)*)\0([0-9]+)\0{_CANONICAL_LINE}\n",
+    record = re.compile(f"^{head}:([0-9a-f]+)((?:/[0-9a-f]+)*)\0[0-9]+\0{_CANONICAL_LINE}\n",
                         re.MULTILINE)
-    for chunk in repo.note_lines(head, list(missing) if len(missing) <= _ALL_AT else None):
+    if paths is None:
+        paths = list(missing) if len(missing) <= _ALL_AT else None
+    for chunk in repo.note_lines(head, paths):
         found = record.findall(chunk)
         if len(found) != chunk.count("\n") or not _in_bulk(found, held, known):
             _one_by_one(chunk, head, held)
-    return {missing[name]: (count[0], commits, rows, bad)
-            for name, (count, commits, rows, bad) in held.items()}
+    return {missing[name]: _filed(*value) for name, value in held.items()}
 
 
 def _in_bulk(found: list[tuple[str, ...]], held: dict[str, Any],
@@ -432,8 +475,8 @@ def _in_bulk(found: list[tuple[str, ...]], held: dict[str, Any],
     """File lines that all hold an entry in patchpack's form (a cold `budget` reads 100,000):
     column by column, with no Python code run per line. False, and nothing filed, when a
     path is not a note's."""
-    tops, rests, numbers, *fields = zip(*found)
-    commits = list(map(str.__add__, tops, map(str.replace, rests, repeat("/"), repeat(""))))
+    tops, rests, *fields = zip(*found)
+    commits = list(map(str.__add__, tops, map(str.replace, rests, itertools.repeat("/"), itertools.repeat(""))))
     if not set(map(len, commits)) <= _OID_LENGTHS:
         return False
     rows = _canonical_rows(fields, known)
@@ -441,8 +484,7 @@ def _in_bulk(found: list[tuple[str, ...]], held: dict[str, Any],
     for top, run in itertools.groupby(tops):  # git lists a directory at once
         stop = start + len(list(run))
         if top in held:  # else the cache holds it
-            count, kept_commits, kept, _ = held[top]
-            count[0] += numbers[start:stop].count("1")  # a note starts at its line 1
+            kept_commits, kept, _ = held[top]
             kept_commits += commits[start:stop]
             kept += rows[start:stop]
         start = stop
@@ -460,13 +502,10 @@ def _one_by_one(chunk: str, head: Oid, held: dict[str, Any]) -> None:
         number, _, text = rest.partition("\0")
         oid = Oid(path.replace("/", ""))
         top = path.partition("/")[0]
-        if top not in held or not number.isdigit() or not _NOTE_PATH.match(oid):
+        if top not in held or not number.isdigit() or not _NOTE_PATH.match(oid) \
+                or not text.strip():  # blank lines (from concatenation) are fine
             continue
-        count, commits, rows, bad = held[top]
-        if number == "1":
-            count[0] += 1
-        if not text.strip():
-            continue  # blank lines (from concatenation) are fine
+        commits, rows, bad = held[top]
         try:
             entry = parse_line(text)
         except ValueError as e:
@@ -496,18 +535,21 @@ def _canonical_rows(fields: Sequence[Sequence[str]], known: dict[str, Any]
                     map(bool, estimated)))
 
 
-def _load_cache(path: Path) -> dict[str, Any]:
+def _load_cache(path: Path) -> tuple[Oid | None, dict[str, Any]]:
+    """The notes commit the cache was saved for, and what it holds per top-level entry."""
     try:
-        version, cache = marshal.loads(path.read_bytes())
+        version, head, cache = marshal.loads(path.read_bytes())
     except (OSError, ValueError, EOFError, TypeError):
-        return {}
-    return cache if version == _CACHE_VERSION and isinstance(cache, dict) else {}
+        return None, {}
+    if version != _CACHE_VERSION or not isinstance(cache, dict):
+        return None, {}
+    return head, cache
 
 
-def _save_cache(path: Path, cache: dict[str, Any]) -> None:
+def _save_cache(path: Path, head: Oid, cache: dict[str, Any]) -> None:
     # A cache is only ever a copy: failing to write it must not fail the command.
     with contextlib.suppress(OSError):
-        write_atomically(path, marshal.dumps((_CACHE_VERSION, cache)))
+        write_atomically(path, marshal.dumps((_CACHE_VERSION, head, cache)))
 
 
 # -- sharing through a remote -----------------------------------------------------------------

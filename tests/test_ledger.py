@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 import textwrap
@@ -635,3 +636,68 @@ def test_sync_leaves_the_cache_warm_for_the_next_budget(clones: tuple[Path, Path
 
     monkeypatch.setattr(Repo, "note_lines", cold)
     assert len(ledger.read(Repo.discover(b)).entries) == 4
+
+
+def _cold(repo: Repo) -> ledger.Ledger:
+    (repo.common_dir / "patchpack" / "ledger-cache").unlink(missing_ok=True)
+    return ledger.read(repo)
+
+
+def _asked(monkeypatch: pytest.MonkeyPatch) -> list[list[str] | None]:
+    asked: list[list[str] | None] = []
+    real = Repo.note_lines
+
+    def spy(self: Repo, head: Oid, paths: list[str] | None = None):  # type: ignore[no-untyped-def]
+        asked.append(paths)
+        return real(self, head, paths)
+
+    monkeypatch.setattr(Repo, "note_lines", spy)
+    return asked
+
+
+def test_a_foreign_change_reads_only_the_notes_that_changed(committed: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    commits = _many_commits(committed, 600)
+    _fast_import_notes(committed, {oid: _line(i).encode() for i, oid in enumerate(commits[:500])})
+    repo = Repo.discover(committed)
+    ledger.read(repo)
+    asked = _asked(monkeypatch)
+    chance = random.Random(6)
+    for round_ in range(4):
+        # Behind patchpack's back, as a `git fetch` of notes or `git notes` by hand would:
+        # appends, removals, new notes, a copy of an entry on a second commit, a bad line.
+        for oid in chance.sample(commits, 5):
+            git(committed, "notes", "--ref=patchpack", "append", "-m",
+                _line(chance.randrange(1000, 1010)), oid)
+        for oid in chance.sample(commits, 2):
+            git(committed, "notes", "--ref=patchpack", "remove", "--ignore-missing", oid)
+        git(committed, "notes", "--ref=patchpack", "append", "-m", "{broken",
+            chance.choice(commits))
+        asked.clear()
+        held = ledger.read(repo)
+        assert len(asked) == 1 and asked[0] is not None and 1 <= len(asked[0]) <= 8, round_
+        assert all(len(path.replace("/", "")) == 40 for path in asked[0])  # notes, not dirs
+        assert held == _cold(repo)  # the same entries in the same order as a cold read
+        assert ledger.read(repo) == held  # and warm again
+
+
+def test_the_whole_directories_are_read_when_the_cached_notes_commit_is_gone(
+        committed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    commits = _many_commits(committed, 300)
+    _fast_import_notes(committed, {oid: _line(i).encode() for i, oid in enumerate(commits)})
+    repo = Repo.discover(committed)
+    ledger.read(repo)
+    path = repo.common_dir / "patchpack" / "ledger-cache"
+    _, cache = ledger._load_cache(path)
+    ledger._save_cache(path, Oid("f" * 40), cache)  # as after `git gc` dropped it
+    git(committed, "notes", "--ref=patchpack", "append", "-m", _line(1000), commits[5])
+    asked = _asked(monkeypatch)
+    held = ledger.read(repo)
+    assert asked == [[commits[5][:2]]] and held == _cold(repo)
+    monkeypatch.setattr(ledger, "_REFRESH_AT", 1)  # too many changed: whole directories
+    for oid in commits[7:9]:
+        git(committed, "notes", "--ref=patchpack", "append", "-m", _line(1001), oid)
+    asked.clear()
+    held = ledger.read(repo)
+    assert asked == [sorted({commits[7][:2], commits[8][:2]})] and held == _cold(repo)
