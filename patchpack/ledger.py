@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import functools
 import gc
+import io
 import itertools
 import json
 import marshal
@@ -349,7 +350,7 @@ class Ledger(NamedTuple):
     skipped: list[Skipped]
 
 
-_CACHE_VERSION = 6  # 6: the notes commit it was saved for, tops in commit order
+_CACHE_VERSION = 7  # 7: the notes commit it was saved for, tops in commit order, one by one
 # Past this many top-level entries to read, read the whole tree and drop what is cached:
 # naming each to git costs more (a notes tree fans out into 256 directories, but a tool
 # other than git may write 100,000 notes side by side).
@@ -363,7 +364,9 @@ def no_gc() -> Iterator[None]:
     """Pause the cycle collector while a whole ledger's tuples are made.
 
     They hold no cycles, yet every 700 new tuples set off a collection that walks all the
-    earlier ones: on 100,000 notes, a third of the time of `budget`.
+    earlier ones: on 100,000 notes, a third of the time of `budget`. On the way out they
+    are moved out of the collector's sight (`gc.freeze`), or the first collection after
+    would walk them all once more; reference counting still frees them.
     """
     was = gc.isenabled()
     gc.disable()
@@ -371,6 +374,7 @@ def no_gc() -> Iterator[None]:
         yield
     finally:
         if was:
+            gc.freeze()
             gc.enable()
 
 
@@ -393,31 +397,34 @@ def _read(repo: Repo) -> Ledger:
         return Ledger(0, [], [])
     head, tops = found
     cache_path = repo.common_dir / "patchpack" / "ledger-cache"
-    base, cache = _load_cache(cache_path)
-    fresh: dict[str, Any] = {top.key: cache.get(top.key) for top in tops}
+    base, stored = _load_cache(cache_path)
+    fresh = {top.key: stored.get(top.key) for top in tops}
     missing = {top.name: top.key for top in tops if fresh[top.key] is None}
+    read: dict[str, Any] = {}
     if missing and base is not None:
-        fresh.update(_refresh(repo, base, head, missing, cache))
-        missing = {name: key for name, key in missing.items() if fresh[key] is None}
-    if missing:
-        fresh.update(_read_tops(repo, head, missing))
+        read = _refresh(repo, base, head, missing, stored)
+    if len(read) < len(missing):
+        read.update(_read_tops(repo, head, {name: key for name, key in missing.items()
+                                            if key not in read}))
     entries: list[tuple[Oid, Entry]] = []
     skipped: list[Skipped] = []
     notes = 0
     # `Entry._make` without its Python frame: the rows come from `_canonical_rows` or
     # `tuple(entry)`, so they have the right length.
     make = functools.partial(tuple.__new__, Entry)
-    for count, commits, rows, bad in fresh.values():
+    for key, raw in fresh.items():
+        count, commits, rows, bad = read[key] if raw is None else marshal.loads(raw)
         notes += count
         entries.extend(zip(commits, map(make, rows)))
         skipped.extend(map(Skipped._make, bad))
-    if base != head or fresh.keys() != cache.keys():
-        _save_cache(cache_path, head, fresh)
+    if base != head or fresh.keys() != stored.keys():
+        _save_cache(cache_path, head, {key: marshal.dumps(read[key]) if raw is None else raw
+                                       for key, raw in fresh.items()})
     return Ledger(notes, entries, skipped)
 
 
 def _refresh(repo: Repo, base: Oid, head: Oid, missing: dict[str, str],
-             cache: dict[str, Any]) -> dict[str, Any]:
+             stored: Mapping[str, bytes | memoryview]) -> dict[str, Any]:
     """The top-level entries ``missing`` (name: cache key) of ``head``, each made from what
     the cache holds for it at ``base`` by reading only the notes that changed since; none
     when too many changed (reading the entries whole is then as cheap) or ``base`` is gone.
@@ -426,18 +433,21 @@ def _refresh(repo: Repo, base: Oid, head: Oid, missing: dict[str, str],
                                  limit=_REFRESH_AT)
     if changed is None:
         return {}
-    cached = {key.rpartition(" ")[0]: value for key, value in cache.items()}  # name -> value
+    before = {key.rpartition(" ")[0]: raw for key, raw in stored.items()}  # name: its last
     gone = {Oid(path.replace("/", "")) for path in changed}
     read = _read_tops(repo, head, missing, paths=changed) if changed else {}
     out = {}
     for name, key in missing.items():
-        _, commits, rows, bad = cached.get(name, (0, [], [], []))
+        _, commits, rows, bad = marshal.loads(before[name]) if name in before else _NOTHING
         kept = [i for i, commit in enumerate(commits) if commit not in gone]
-        _, new_commits, new_rows, new_bad = read.get(key, (0, [], [], []))
+        _, new_commits, new_rows, new_bad = read.get(key, _NOTHING)
         out[key] = _filed([commits[i] for i in kept] + new_commits,
                           [rows[i] for i in kept] + new_rows,
                           [b for b in bad if b[0] not in gone] + new_bad)
     return out
+
+
+_NOTHING: tuple[Any, ...] = (0, [], [], [])
 
 
 def _filed(commits: list[Oid], rows: list[tuple], bad: list[tuple]) -> tuple[Any, ...]:
@@ -535,21 +545,32 @@ def _canonical_rows(fields: Sequence[Sequence[str]], known: dict[str, Any]
                     map(bool, estimated)))
 
 
-def _load_cache(path: Path) -> tuple[Oid | None, dict[str, Any]]:
-    """The notes commit the cache was saved for, and what it holds per top-level entry."""
+def _load_cache(path: Path) -> tuple[Oid | None, dict[str, memoryview]]:
+    """The notes commit the cache was saved for, and what it holds per top-level entry
+    (each still in marshal's form: only what is used is decoded, what is kept is written
+    back as it is)."""
     try:
-        version, head, cache = marshal.loads(path.read_bytes())
+        data = path.read_bytes()
+        f = io.BytesIO(data)
+        version, head, keys, sizes = marshal.load(f)
     except (OSError, ValueError, EOFError, TypeError):
         return None, {}
-    if version != _CACHE_VERSION or not isinstance(cache, dict):
+    view, start = memoryview(data), f.tell()
+    if version != _CACHE_VERSION or start + sum(sizes) != len(data):
         return None, {}
-    return head, cache
+    stored = {}
+    for key, size in zip(keys, sizes):
+        stored[key] = view[start:start + size]
+        start += size
+    return head, stored
 
 
-def _save_cache(path: Path, head: Oid, cache: dict[str, Any]) -> None:
+def _save_cache(path: Path, head: Oid, stored: Mapping[str, bytes | memoryview]) -> None:
+    sizes = [len(raw) for raw in stored.values()]
+    header = marshal.dumps((_CACHE_VERSION, head, list(stored), sizes))
     # A cache is only ever a copy: failing to write it must not fail the command.
     with contextlib.suppress(OSError):
-        write_atomically(path, marshal.dumps((_CACHE_VERSION, head, cache)))
+        write_atomically(path, b"".join([header, *stored.values()]))
 
 
 # -- sharing through a remote -----------------------------------------------------------------
