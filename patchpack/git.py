@@ -584,32 +584,35 @@ _FANOUT_AT = 256  # entries in one notes tree level before new notes go one leve
 
 
 def _chunks(fds: list[int]) -> Iterator[str]:
-    # Whichever pipe has output: collect it, and pass on whole lines a few hundred KiB at a
-    # time (parsing each small piece a pipe returns cost more than the reading).
+    # Whichever pipe has output: read it into that pipe's buffer, and pass on the whole lines
+    # once it holds a few hundred KiB (each small piece a pipe returns, parsed on its own,
+    # cost more than the reading). One buffer per pipe, not new bytes per read: 26 MB
+    # arrive on 100,000 notes.
     selector = selectors.DefaultSelector()
+    pending: dict[int, tuple[bytearray, list[int]]] = {}
     for fd in fds:
         selector.register(fd, selectors.EVENT_READ)
-    held: dict[int, list[bytes]] = {fd: [] for fd in fds}
-    sizes = dict.fromkeys(fds, 0)
-    while sizes:
+        pending[fd] = (bytearray(1 << 20), [0])  # the buffer, how much of it is filled
+    while pending:
         for key, _ in selector.select():
-            fd = key.fd
-            pieces = held[fd]
-            piece = os.read(fd, 1 << 20)
-            if piece:
-                pieces.append(piece)
-                sizes[fd] += len(piece)
-                if sizes[fd] < 1 << 18:
-                    continue
-            data = b"".join(pieces)
-            cut = data.rfind(b"\n") + 1 if piece else len(data)
-            pieces[:] = [data[cut:]]
-            sizes[fd] = len(data) - cut
-            if not piece:
-                selector.unregister(fd)
-                del sizes[fd]
+            buf, filled = pending[key.fd]
+            if filled[0] == len(buf):  # a line longer than the buffer
+                buf.extend(bytes(len(buf)))
+            with memoryview(buf) as view:
+                got = os.readv(key.fd, [view[filled[0]:]])
+            filled[0] += got
+            if got and filled[0] < len(buf) // 4:
+                continue
+            cut = buf.rfind(b"\n", 0, filled[0]) + 1 if got else filled[0]
             if cut:
-                yield decode(data[:cut])
+                with memoryview(buf) as view:
+                    text = str(view[:cut], ENCODING, ERRORS)
+                buf[:filled[0] - cut] = buf[cut:filled[0]]  # the start of the next line
+                filled[0] -= cut
+                yield text
+            if not got:
+                selector.unregister(key.fd)
+                del pending[key.fd]
     selector.close()
 
 

@@ -701,3 +701,12 @@ def test_the_whole_directories_are_read_when_the_cached_notes_commit_is_gone(
     asked.clear()
     held = ledger.read(repo)
     assert asked == [sorted({commits[7][:2], commits[8][:2]})] and held == _cold(repo)
+
+
+def test_a_note_line_longer_than_any_buffer_is_one_line(committed: Path) -> None:
+    commits = _many_commits(committed, 2)
+    huge = ("x" * 3_000_000 + "\n" + _line(2) + "\n").encode()
+    _fast_import_notes(committed, {commits[0]: huge, commits[1]: _line(1).encode()})
+    held = ledger.read(Repo.discover(committed))
+    assert sorted(e.id for _, e in held.entries) == ["id1", "id2"]
+    assert [(s.where, s.line) for s in held.skipped] == [(commits[0], 1)]
