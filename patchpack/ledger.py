@@ -345,7 +345,7 @@ def _recover(repo: Repo, where: Path) -> None:
 class Ledger(NamedTuple):
     """Every entry in the notes (with the commit each is on), and the lines skipped."""
 
-    notes: int  # notes that hold a line (git grep sees nothing in an empty one)
+    notes: int  # notes holding an entry or a line that is not one (not an empty note)
     entries: list[tuple[Oid, Entry]]
     skipped: list[Skipped]
 
@@ -425,20 +425,23 @@ def _read(repo: Repo) -> Ledger:
 
 def _refresh(repo: Repo, base: Oid, head: Oid, missing: dict[str, str],
              stored: Mapping[str, bytes | memoryview]) -> dict[str, Any]:
-    """The top-level entries ``missing`` (name: cache key) of ``head``, each made from what
-    the cache holds for it at ``base`` by reading only the notes that changed since; none
-    when too many changed (reading the entries whole is then as cheap) or ``base`` is gone.
-    """
-    changed = repo.changed_paths(base, head, list(missing) if len(missing) <= _ALL_AT else None,
+    """Those of the top-level entries ``missing`` (name: cache key) of ``head`` that the
+    cache holds at ``base``, brought up to date by reading only the notes that changed
+    since; none when too many changed (reading them whole is then as cheap) or ``base`` is
+    gone. An entry new since ``base`` is left to be read whole: it holds only new notes."""
+    before = {key.rpartition(" ")[0]: raw for key, raw in stored.items()}  # name: its last
+    patched = {name: key for name, key in missing.items() if name in before}
+    if not patched:
+        return {}
+    changed = repo.changed_paths(base, head, list(patched) if len(patched) <= _ALL_AT else None,
                                  limit=_REFRESH_AT)
     if changed is None:
         return {}
-    before = {key.rpartition(" ")[0]: raw for key, raw in stored.items()}  # name: its last
     gone = {Oid(path.replace("/", "")) for path in changed}
-    read = _read_tops(repo, head, missing, paths=changed) if changed else {}
+    read = _read_tops(repo, head, patched, paths=changed) if changed else {}
     out = {}
-    for name, key in missing.items():
-        _, commits, rows, bad = marshal.loads(before[name]) if name in before else _NOTHING
+    for name, key in patched.items():
+        _, commits, rows, bad = marshal.loads(before[name])
         kept = [i for i, commit in enumerate(commits) if commit not in gone]
         _, new_commits, new_rows, new_bad = read.get(key, _NOTHING)
         out[key] = _filed([commits[i] for i in kept] + new_commits,
@@ -486,7 +489,8 @@ def _in_bulk(found: list[tuple[str, ...]], held: dict[str, Any],
     column by column, with no Python code run per line. False, and nothing filed, when a
     path is not a note's."""
     tops, rests, *fields = zip(*found)
-    commits = list(map(str.__add__, tops, map(str.replace, rests, itertools.repeat("/"), itertools.repeat(""))))
+    slash, nothing = itertools.repeat("/"), itertools.repeat("")
+    commits = list(map(str.__add__, tops, map(str.replace, rests, slash, nothing)))
     if not set(map(len, commits)) <= _OID_LENGTHS:
         return False
     rows = _canonical_rows(fields, known)
