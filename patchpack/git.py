@@ -360,28 +360,29 @@ class Repo:
                 tops.append(NotesTop(name, f"{name} {meta.rpartition(' ')[2]}"))
         return head, tops
 
-    def note_lines(self, notes_commit: Oid, tops: Sequence[str] | None = None, *,
+    def note_lines(self, notes_commit: Oid, paths: Sequence[str] | None = None, *,
                    jobs: int = 2) -> Iterator[str]:
-        """Every line of every note in the notes tree of ``notes_commit`` (or only under its
-        top-level entries ``tops``), in chunks of whole lines that arrive while git is still
-        reading the rest. Each line reads ``f"{notes_commit}:{path}\\0{number}\\0{text}\\n"``:
-        git puts the path and line number in front of every line, so no note can pass for
-        another, whatever it holds. An empty note has no line.
+        """Every line of every note in the notes tree of ``notes_commit`` (or only at
+        ``paths``: top-level entries, or notes), in chunks of whole lines that arrive while
+        git is still reading the rest. Each line reads
+        ``f"{notes_commit}:{path}\\0{number}\\0{text}\\n"``: git puts the path and line
+        number in front of every line, so no note can pass for another, whatever it holds.
+        An empty note has no line.
 
         `git grep` reads a tree's blobs faster than `ls-tree | cat-file --batch` and in one
         process; ``jobs`` of them, each on a share of the tree, use more than one core.
         `patchpack budget` reads 100,000 notes this way when it has no cache (#6).
         """
-        if tops is None:
+        if paths is None:
             # Notes sit under hex names: split by the first digit (a wildcard pathspec).
             step = -(-16 // jobs)
             digits = "0123456789abcdef"
             shares = [[f"[{digits[i:i + step]}]*"] for i in range(0, 16, step)]
             magic = ""
         else:
-            # A few entries (a commit's worth of change) are not worth a second process.
-            step = max(32, -(-len(tops) // jobs))
-            shares = [list(tops[i:i + step]) for i in range(0, len(tops), step)]
+            # A few paths (a commit's worth of change) are not worth a second process.
+            step = max(32, -(-len(paths) // jobs))
+            shares = [list(paths[i:i + step]) for i in range(0, len(paths), step)]
             magic = ":(literal)"
         cwd = self.workdir or self.git_dir
         readers: dict[int, subprocess.Popen[bytes]] = {}

@@ -471,7 +471,10 @@ def test_the_fast_line_parse_agrees_with_json(fields: dict, canonical: bool,
 
 def _fast_import_notes(path: Path, notes: dict[str, bytes]) -> None:
     """Put ``notes`` (commit: text) in refs/notes/patchpack through fast-import (fan-out)."""
-    stream = ["commit refs/notes/patchpack\ncommitter A <a@b> 1700000000 +0000\ndata 2\nn\n"]
+    parent = subprocess.run(["git", "rev-parse", "-q", "--verify", "refs/notes/patchpack"],
+                            cwd=path, capture_output=True, text=True).stdout.strip()
+    stream = ["commit refs/notes/patchpack\ncommitter A <a@b> 1700000000 +0000\ndata 2\nn\n"
+              + (f"from {parent}\n" if parent else "")]
     stream += [f"N inline {oid}\ndata {len(text)}\n" for oid, text in notes.items()]
     chunks = [part.encode() for part in stream[:1]]
     for header, text in zip(stream[1:], notes.values()):
@@ -729,3 +732,16 @@ def test_reading_ignores_the_users_grep_config_and_where_it_runs(committed: Path
         (repo.common_dir / "patchpack" / "ledger-cache").unlink(missing_ok=True)
         held = ledger.read(repo)
         assert (sorted(held.entries), sorted(held.skipped)) == expected and held.notes == 300
+
+
+def test_a_refresh_follows_notes_into_new_fan_out_directories(committed: Path) -> None:
+    commits = _many_commits(committed, 400)
+    _fast_import_notes(committed, {oid: _line(i).encode() for i, oid in enumerate(commits[:5])})
+    repo = Repo.discover(committed)
+    assert all(len(top.name) == 40 for top in repo.notes_top(ledger.NOTES_REF)[1])  # type: ignore
+    ledger.read(repo)
+    # fast-import rewrites the whole tree into fan-out directories for 400 notes.
+    _fast_import_notes(committed, {oid: _line(i + 1).encode() for i, oid in enumerate(commits)})
+    assert all(len(top.name) == 2 for top in repo.notes_top(ledger.NOTES_REF)[1])  # type: ignore
+    held = ledger.read(repo)
+    assert held == _cold(repo) and held.notes == 400
