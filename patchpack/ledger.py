@@ -365,8 +365,8 @@ def no_gc() -> Iterator[None]:
 
     They hold no cycles, yet every 700 new tuples set off a collection that walks all the
     earlier ones: on 100,000 notes, a third of the time of `budget`. On the way out they
-    are moved out of the collector's sight (`gc.freeze`), or the first collection after
-    would walk them all once more; reference counting still frees them.
+    go straight to the oldest generation (`gc.freeze`, then `gc.unfreeze`), or the first
+    collection after would walk them all once more.
     """
     was = gc.isenabled()
     gc.disable()
@@ -375,6 +375,7 @@ def no_gc() -> Iterator[None]:
     finally:
         if was:
             gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 
