@@ -473,14 +473,18 @@ def _read_tops(repo: Repo, head: Oid, missing: dict[str, str],
         name: ([], [], []) for name in missing}
     known: dict[str, Any] = {}
     # A line of `note_lines` that holds an entry in patchpack's own form: the usual case.
-    record = re.compile(f"^{head}:([0-9a-f]+)((?:/[0-9a-f]+)*)\0[0-9]+\0{_CANONICAL_LINE}\n",
-                        re.MULTILINE)
+    line = f"{head}:([0-9a-f]+)((?:/[0-9a-f]+)*)\0[0-9]+\0{_CANONICAL_LINE}"
+    record, one = re.compile(f"^{line}\n", re.MULTILINE), re.compile(line)
     if paths is None:
         paths = list(missing) if len(missing) <= _ALL_AT else None
+    mixed = False  # seen a line in another form: a ledger that has one tends to have more
     for chunk in repo.note_lines(head, paths):
-        found = record.findall(chunk)
-        if len(found) != chunk.count("\n") or not _in_bulk(found, held, known):
-            _one_by_one(chunk, head, held)
+        if not mixed:
+            found = record.findall(chunk)
+            if len(found) == chunk.count("\n") and _in_bulk(found, held, known):
+                continue
+            mixed = True
+        _one_by_one(chunk.split("\n")[:-1], head, held, known, one)
     return {missing[name]: _filed(*value) for name, value in held.items()}
 
 
@@ -489,12 +493,10 @@ def _in_bulk(found: list[tuple[str, ...]], held: dict[str, Any],
     """File lines that all hold an entry in patchpack's form (a cold `budget` reads 100,000):
     column by column, with no Python code run per line. False, and nothing filed, when a
     path is not a note's."""
-    tops, rests, *fields = zip(*found)
-    slash, nothing = itertools.repeat("/"), itertools.repeat("")
-    commits = list(map(str.__add__, tops, map(str.replace, rests, slash, nothing)))
-    if not set(map(len, commits)) <= _OID_LENGTHS:
+    columns = _columns(found, known)
+    if columns is None:
         return False
-    rows = _canonical_rows(fields, known)
+    tops, commits, rows = columns
     start = 0
     for top, run in itertools.groupby(tops):  # git lists a directory at once
         stop = start + len(list(run))
@@ -506,11 +508,35 @@ def _in_bulk(found: list[tuple[str, ...]], held: dict[str, Any],
     return True
 
 
-def _one_by_one(chunk: str, head: Oid, held: dict[str, Any]) -> None:
-    # Anything else: another tool's note, a foreign key order, a corrupt line, a file that
-    # is not a note.
+def _columns(found: list[tuple[str, ...]], known: dict[str, Any]
+             ) -> tuple[tuple[str, ...], list[Oid], list[tuple[Any, ...]]] | None:
+    """The top-level entry, commit and entry fields of each line that `_read_tops`'s pattern
+    found; None when a path is not a note's."""
+    tops, rests, *fields = zip(*found)
+    slash, nothing = itertools.repeat("/"), itertools.repeat("")
+    commits = list(map(str.__add__, tops, map(str.replace, rests, slash, nothing)))
+    if not set(map(len, commits)) <= _OID_LENGTHS:
+        return None
+    return tops, commits, _canonical_rows(fields, known)
+
+
+def _one_by_one(lines: list[str], head: Oid, held: dict[str, Any], known: dict[str, Any],
+                one: re.Pattern[str]) -> None:
+    # Lines in patchpack's form mixed with others (another tool's note, a foreign key order,
+    # a corrupt line, a file that is not a note): the first still column by column, then all
+    # filed in line order. A few such lines must not make a cold read 5x slower.
+    matches = list(map(one.fullmatch, lines))
+    found = [match.groups("") for match in matches if match is not None]
+    columns = _columns(found, known) if found else None
+    bulk = iter(zip(*columns)) if columns is not None else None
     prefix = f"{head}:"
-    for line in chunk.split("\n")[:-1]:
+    for line, match in zip(lines, matches):
+        if match is not None and bulk is not None:
+            top, oid, row = next(bulk)
+            if top in held:
+                held[top][0].append(oid)
+                held[top][1].append(row)
+            continue
         if not line.startswith(prefix):
             continue  # git cut a path with a newline in it in two: not a note's path
         path, _, rest = line[len(prefix):].partition("\0")

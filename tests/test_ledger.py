@@ -539,7 +539,8 @@ def test_read_ignores_files_that_are_not_notes_and_keeps_notes_on_other_objects(
     notes_tree = git(committed, "rev-parse", "refs/notes/patchpack^{tree}").strip()
     listing = git(committed, "ls-tree", notes_tree)
     readme = git(committed, "hash-object", "-w", "--stdin", input=_line(3) + "\n").strip()
-    listing += f"100644 blob {readme}\tREADME\n160000 commit {'1' * 40}\tsubmodule\n"
+    listing += (f"100644 blob {readme}\tREADME\n100644 blob {readme}\tabcdef\n"
+                f"160000 commit {'1' * 40}\tsubmodule\n")
     tree = git(committed, "mktree", input=listing).strip()
     parent = git(committed, "rev-parse", "refs/notes/patchpack").strip()
     notes_commit = git(committed, "commit-tree", tree, "-p", parent, "-m", "odd").strip()
