@@ -18,7 +18,7 @@ from patchpack import ledger
 from patchpack.config import Settings
 from patchpack.errors import BadInput
 from patchpack.git import Repo
-from patchpack.ledger import Entry, Skipped, timestamp
+from patchpack.entries import Entry, Skipped, timestamp
 
 WARN_AT = (0.7, 0.9)
 

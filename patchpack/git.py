@@ -11,7 +11,6 @@ import fcntl
 import functools
 import importlib.util
 import os
-import re
 import selectors
 import subprocess
 import sys

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patchpack import ledger
+from patchpack.entries import _parse_json
 from patchpack.git import Oid, Repo
 
 NOW = datetime(2026, 11, 24, 10, 0, 0, tzinfo=timezone.utc)
@@ -466,7 +467,7 @@ def test_the_fast_line_parse_agrees_with_json(fields: dict, canonical: bool,
         except ValueError as e:
             return str(e)
 
-    assert outcome(ledger.parse_line) == outcome(ledger._parse_json)
+    assert outcome(ledger.parse_line) == outcome(_parse_json)
 
 
 def _fast_import_notes(path: Path, notes: dict[str, bytes]) -> None:
