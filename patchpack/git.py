@@ -11,7 +11,6 @@ import fcntl
 import functools
 import importlib.util
 import os
-import selectors
 import subprocess
 import sys
 import time
@@ -359,8 +358,8 @@ class Repo:
                 tops.append(NotesTop(name, f"{name} {meta.rpartition(' ')[2]}"))
         return head, tops
 
-    def note_lines(self, notes_commit: Oid, paths: Sequence[str] | None = None, *,
-                   jobs: int = 2) -> Iterator[str]:
+    def note_lines(self, notes_commit: Oid, paths: Sequence[str] | None = None
+                   ) -> Iterator[str]:
         """Every line of every note in the notes tree of ``notes_commit`` (or only at
         ``paths``: top-level entries, or notes), in chunks of whole lines that arrive while
         git is still reading the rest. Each line reads
@@ -368,50 +367,35 @@ class Repo:
         number in front of every line, so no note can pass for another, whatever it holds.
         An empty note has no line.
 
-        `git grep` reads a tree's blobs faster than `ls-tree | cat-file --batch` and in one
-        process; ``jobs`` of them, each on a share of the tree, use more than one core.
-        `patchpack budget` reads 100,000 notes this way when it has no cache (#6).
+        `git grep` reads a tree's blobs in one process, for less than `ls-tree | cat-file
+        --batch`: `patchpack budget` reads 100,000 notes this way when it has no cache (#6).
+        A second grep on half of the tree measured no faster (parsing the lines takes
+        longer than git does, and two greps resolve the same deltas twice).
         """
-        if paths is None:
-            # Notes sit under hex names: split by the first digit (a wildcard pathspec).
-            step = -(-16 // jobs)
-            digits = "0123456789abcdef"
-            shares = [[f"[{digits[i:i + step]}]*"] for i in range(0, 16, step)]
-            magic = ""
-        else:
-            # A few paths (a commit's worth of change) are not worth a second process.
-            step = max(32, -(-len(paths) // jobs))
-            shares = [list(paths[i:i + step]) for i in range(0, len(paths), step)]
-            magic = ":(literal)"
-        cwd = self.workdir or self.git_dir
-        readers: dict[int, subprocess.Popen[bytes]] = {}
+        read_end, write_end = os.pipe()
+        with contextlib.suppress(AttributeError, OSError):  # Linux: fewer, bigger reads
+            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1 << 20)
         try:
-            for share in shares:
-                read_end, write_end = os.pipe()
-                with contextlib.suppress(AttributeError, OSError):  # Linux: fewer, bigger reads
-                    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1 << 20)
-                try:
-                    proc = subprocess.Popen(
-                        ["git", "grep", "--threads=1", "--text", "--null", "--line-number",
-                         "--fixed-strings", "--no-color", "--no-column",
-                         "--no-recurse-submodules", "-e", "", notes_commit, "--",
-                         *(magic + path for path in share)],
-                        cwd=cwd, stdout=write_end, stderr=subprocess.PIPE)
-                finally:
-                    os.close(write_end)
-                readers[read_end] = proc
-            yield from _chunks(list(readers))
+            proc = subprocess.Popen(
+                ["git", "grep", "--threads=1", "--text", "--null", "--line-number",
+                 "--fixed-strings", "--no-color", "--no-column", "--no-recurse-submodules",
+                 "-e", "", notes_commit, "--", *(f":(literal){path}" for path in paths or ())],
+                cwd=self.workdir or self.git_dir, stdout=write_end, stderr=subprocess.PIPE)
+        except BaseException:
+            os.close(read_end)
+            raise
         finally:
-            for fd, proc in readers.items():
-                with contextlib.suppress(OSError):
-                    os.close(fd)  # a consumer that stopped early: git gets EPIPE, not a hang
-                proc.wait()
-        for proc in readers.values():
-            if proc.returncode > 1:  # 1: no line at all (no notes, or only empty ones)
-                assert proc.stderr is not None
-                message = decode(proc.stderr.read()).strip().splitlines()
-                raise GitFailed(f"git grep failed: {message[-1] if message else 'no output'}",
-                                hint="check the notes tree with `git fsck`")
+            os.close(write_end)
+        try:
+            yield from _chunks(read_end)
+        finally:
+            os.close(read_end)  # a consumer that stopped early: git gets EPIPE, not a hang
+            proc.wait()
+        if proc.returncode > 1:  # 1: no line at all (no notes, or only empty ones)
+            assert proc.stderr is not None
+            message = decode(proc.stderr.read()).strip().splitlines()
+            raise GitFailed(f"git grep failed: {message[-1] if message else 'no output'}",
+                            hint="check the notes tree with `git fsck`")
 
     def changed_paths(self, old: Oid, new: Oid, tops: Sequence[str] | None, *,
                       limit: int) -> list[str] | None:
@@ -583,37 +567,28 @@ def global_config_get(name: str) -> str | None:
 _FANOUT_AT = 256  # entries in one notes tree level before new notes go one level down
 
 
-def _chunks(fds: list[int]) -> Iterator[str]:
-    # Whichever pipe has output: read it into that pipe's buffer, and pass on the whole lines
-    # once it holds a few hundred KiB (each small piece a pipe returns, parsed on its own,
-    # cost more than the reading). One buffer per pipe, not new bytes per read: 26 MB
-    # arrive on 100,000 notes.
-    selector = selectors.DefaultSelector()
-    pending: dict[int, tuple[bytearray, list[int]]] = {}
-    for fd in fds:
-        selector.register(fd, selectors.EVENT_READ)
-        pending[fd] = (bytearray(1 << 20), [0])  # the buffer, how much of it is filled
-    while pending:
-        for key, _ in selector.select():
-            buf, filled = pending[key.fd]
-            if filled[0] == len(buf):  # a line longer than the buffer
-                buf.extend(bytes(len(buf)))
+def _chunks(fd: int) -> Iterator[str]:
+    # Read into one buffer, and pass on the whole lines once it holds a few hundred KiB
+    # (each small piece a pipe returns, parsed on its own, cost more than the reading): no
+    # new bytes per read, for 26 MB on 100,000 notes.
+    buf, filled = bytearray(1 << 20), 0
+    while True:
+        if filled == len(buf):  # a line longer than the buffer
+            buf.extend(bytes(len(buf)))
+        with memoryview(buf) as view:
+            got = os.readv(fd, [view[filled:]])
+        filled += got
+        if got and filled < len(buf) // 4:
+            continue
+        cut = buf.rfind(b"\n", 0, filled) + 1 if got else filled
+        if cut:
             with memoryview(buf) as view:
-                got = os.readv(key.fd, [view[filled[0]:]])
-            filled[0] += got
-            if got and filled[0] < len(buf) // 4:
-                continue
-            cut = buf.rfind(b"\n", 0, filled[0]) + 1 if got else filled[0]
-            if cut:
-                with memoryview(buf) as view:
-                    text = str(view[:cut], ENCODING, ERRORS)
-                buf[:filled[0] - cut] = buf[cut:filled[0]]  # the start of the next line
-                filled[0] -= cut
-                yield text
-            if not got:
-                selector.unregister(key.fd)
-                del pending[key.fd]
-    selector.close()
+                text = str(view[:cut], ENCODING, ERRORS)
+            buf[:filled - cut] = buf[cut:filled]  # the start of the next line
+            filled -= cut
+            yield text
+        if not got:
+            return
 
 
 @dataclass(frozen=True)
