@@ -372,6 +372,8 @@ class Repo:
         A second grep on half of the tree measured no faster (parsing the lines takes
         longer than git does, and two greps resolve the same deltas twice).
         """
+        if paths is not None and not paths:
+            return  # no pathspec would mean the whole tree
         read_end, write_end = os.pipe()
         with contextlib.suppress(AttributeError, OSError):  # Linux: fewer, bigger reads
             fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1 << 20)
@@ -397,16 +399,39 @@ class Repo:
             raise GitFailed(f"git grep failed: {message[-1] if message else 'no output'}",
                             hint="check the notes tree with `git fsck`")
 
-    def changed_paths(self, old: Oid, new: Oid, tops: Sequence[str] | None, *,
-                      limit: int) -> list[str] | None:
-        """The paths of the files added, changed or removed from the tree of ``old`` to that
-        of ``new`` (under the top-level entries ``tops`` only, when given); None when ``old``
-        is gone or more than ``limit`` changed."""
-        proc = run_git(["diff-tree", "-r", "-z", "--no-renames", "--name-only", old, new, "--",
-                        *(f":(literal){top}" for top in tops or ())],
+    def changed_files(self, old: Oid, new: Oid, *, limit: int
+                      ) -> list[tuple[str, Oid | None]] | None:
+        """The files added, changed or removed from the tree of ``old`` to that of ``new``,
+        each as (path, its blob in ``new``, None when removed or not a file, as `git grep`
+        sees files); None when ``old`` is gone or more than ``limit`` changed."""
+        proc = run_git(["diff-tree", "-r", "-z", "--no-renames", "--raw", old, new],
                        cwd=self.workdir or self.git_dir, check=False)
-        paths = decode(proc.stdout).split("\0")[:-1]
-        return None if proc.returncode != 0 or len(paths) > limit else paths
+        # ":OLDMODE NEWMODE OLDOID NEWOID STATUS\0PATH\0" per file
+        fields = decode(proc.stdout).split("\0")[:-1]
+        if proc.returncode != 0 or len(fields) > 2 * limit:
+            return None
+        changed = []
+        for meta, path in zip(fields[::2], fields[1::2]):
+            _, mode, _, blob, _ = meta.split(" ")
+            changed.append((path, Oid(blob) if mode.startswith(("100", "120")) else None))
+        return changed
+
+    def blobs(self, oids: Sequence[Oid]) -> list[bytes]:
+        """The content of each blob of ``oids``, in order (a few hundred: one `cat-file`)."""
+        if not oids:
+            return []
+        out = run_git(["cat-file", "--batch"], cwd=self.workdir or self.git_dir,
+                      input="".join(f"{oid}\n" for oid in oids).encode()).stdout
+        texts, at = [], 0
+        for _ in oids:  # "OID TYPE SIZE\n", SIZE bytes, "\n": framed by the sizes git gives
+            header_end = out.index(b"\n", at)
+            oid, kind, size = out[at:header_end].split(b" ")
+            if kind != b"blob":
+                raise GitFailed(f"git cat-file: {decode(oid)} is a {decode(kind)}, not a blob")
+            start = header_end + 1
+            texts.append(out[start:start + int(size)])
+            at = start + int(size) + 1
+        return texts
 
     def note_text(self, notes_commit: Oid | None, annotated: Oid) -> bytes | None:
         """The note on ``annotated`` in ``notes_commit``'s tree, wherever fan-out put it."""

@@ -194,7 +194,7 @@ _CACHE_VERSION = 7  # 7: the notes commit it was saved for, tops in commit order
 # other than git may write 100,000 notes side by side).
 _ALL_AT = 4096
 # Past this many notes changed since the cached notes commit, read the directories whole.
-_REFRESH_AT = 1024
+_REFRESH_AT = 10_000
 
 
 @contextlib.contextmanager
@@ -270,26 +270,30 @@ def _refresh(repo: Repo, base: Oid, head: Oid, missing: dict[str, str],
     gone. An entry new since ``base`` is left to be read whole: it holds only new notes."""
     before = {key.rpartition(" ")[0]: raw for key, raw in stored.items()}  # name: its last
     patched = {name: key for name, key in missing.items() if name in before}
-    if not patched:
-        return {}
-    changed = repo.changed_paths(base, head, list(patched) if len(patched) <= _ALL_AT else None,
-                                 limit=_REFRESH_AT)
+    changed = repo.changed_files(base, head, limit=_REFRESH_AT) if patched else None
     if changed is None:
         return {}
-    gone = {Oid(path.replace("/", "")) for path in changed}
-    read = _read_tops(repo, head, patched, paths=changed) if changed else {}
+    changed = [(path, blob) for path, blob in changed if path.partition("/")[0] in patched
+               and _NOTE_PATH.match(path.replace("/", ""))]
+    gone = {Oid(path.replace("/", "")) for path, _ in changed}
+    now = [(path, blob) for path, blob in changed if blob is not None]
+    new: dict[str, tuple[list[Oid], list[tuple], list[tuple]]] = {}
+    for (path, _), text in zip(now, repo.blobs([blob for _, blob in now])):  # type: ignore
+        oid = Oid(path.replace("/", ""))
+        good, bad = parse_note(decode(text), oid)
+        commits, rows, skipped = new.setdefault(path.partition("/")[0], ([], [], []))
+        commits += [oid] * len(good)
+        rows += map(tuple, good)
+        skipped += map(tuple, bad)
     out = {}
     for name, key in patched.items():
         _, commits, rows, bad = marshal.loads(before[name])
         kept = [i for i, commit in enumerate(commits) if commit not in gone]
-        _, new_commits, new_rows, new_bad = read.get(key, _NOTHING)
+        new_commits, new_rows, new_bad = new.get(name, ([], [], []))
         out[key] = _filed([commits[i] for i in kept] + new_commits,
                           [rows[i] for i in kept] + new_rows,
                           [b for b in bad if b[0] not in gone] + new_bad)
     return out
-
-
-_NOTHING: tuple[Any, ...] = (0, [], [], [])
 
 
 def _filed(commits: list[Oid], rows: list[tuple], bad: list[tuple]) -> tuple[Any, ...]:
@@ -302,19 +306,16 @@ def _filed(commits: list[Oid], rows: list[tuple], bad: list[tuple]) -> tuple[Any
     return len(set(commits).union(map(operator.itemgetter(0), bad))), commits, rows, bad
 
 
-def _read_tops(repo: Repo, head: Oid, missing: dict[str, str],
-               paths: list[str] | None = None) -> dict[str, Any]:
+def _read_tops(repo: Repo, head: Oid, missing: dict[str, str]) -> dict[str, Any]:
     """What the top-level entries ``missing`` (name: cache key) hold, each as (notes, commits,
-    rows, skipped): commit i holds the entry whose fields are row i. ``paths``: read only
-    the notes at those paths."""
+    rows, skipped): commit i holds the entry whose fields are row i."""
     held: dict[str, tuple[list[Oid], list[tuple], list[tuple]]] = {
         name: ([], [], []) for name in missing}
     known: dict[str, Any] = {}
     # A line of `note_lines` that holds an entry in patchpack's own form: the usual case.
     line = f"{head}:([0-9a-f]+)((?:/[0-9a-f]+)*)\0[0-9]+\0{CANONICAL_LINE}"
     record, one = re.compile(f"^{line}\n", re.MULTILINE), re.compile(line)
-    if paths is None:
-        paths = list(missing) if len(missing) <= _ALL_AT else None
+    paths = list(missing) if len(missing) <= _ALL_AT else None
     mixed = False  # seen a line in another form: a ledger that has one tends to have more
     for chunk in repo.note_lines(head, paths):
         if not mixed:

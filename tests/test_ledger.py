@@ -575,7 +575,7 @@ def test_the_cache_follows_the_notes_ref_however_it_moves(committed: Path,
     held = ledger.read(repo)
     ids = {e.id for _, e in held.entries}
     assert "id1000" in ids and "id6" not in ids and len(ids) == 300
-    assert len(asked) == 1 and asked[0] is not None and len(asked[0]) <= 2  # just those dirs
+    assert asked == []  # no directory read again: only the note that changed
     git(committed, "update-ref", "refs/notes/patchpack", "refs/notes/patchpack~2")
     assert ledger.read(repo) == first
     monkeypatch.setattr(ledger, "_ALL_AT", 0)  # the whole tree listed, cached parts dropped
@@ -649,14 +649,21 @@ def _cold(repo: Repo) -> ledger.Ledger:
 
 
 def _asked(monkeypatch: pytest.MonkeyPatch) -> list[list[str] | None]:
+    """What git is asked to read: directories whole (their names, or None for the whole
+    tree) and single notes (["blobs", n])."""
     asked: list[list[str] | None] = []
-    real = Repo.note_lines
+    real, real_blobs = Repo.note_lines, Repo.blobs
 
     def spy(self: Repo, head: Oid, paths: list[str] | None = None):  # type: ignore[no-untyped-def]
         asked.append(paths)
         return real(self, head, paths)
 
+    def blobs(self: Repo, oids: list[Oid]) -> list[bytes]:
+        asked.append(["blobs", str(len(oids))])
+        return real_blobs(self, oids)
+
     monkeypatch.setattr(Repo, "note_lines", spy)
+    monkeypatch.setattr(Repo, "blobs", blobs)
     return asked
 
 
@@ -682,9 +689,10 @@ def test_a_foreign_change_reads_only_the_notes_that_changed(committed: Path,
         asked.clear()
         held = ledger.read(repo)
         # The notes that changed, and any directory new since (it holds only new notes).
-        assert asked and all(paths is not None for paths in asked), round_
-        notes = [path for paths in asked for path in paths or () if len(path) > 2]
-        assert 1 <= len(notes) <= 8 and sum(map(len, asked)) - len(notes) <= 2  # type: ignore
+        blobs = [int(paths[1]) for paths in asked if paths and paths[0] == "blobs"]
+        dirs = [paths for paths in asked if not paths or paths[0] != "blobs"]
+        assert len(blobs) == 1 and blobs[0] <= 6, round_  # the removed are not read
+        assert all(paths is not None and len(paths) <= 2 for paths in dirs), round_
         assert held == _cold(repo)  # the same entries in the same order as a cold read
         assert ledger.read(repo) == held  # and warm again
 
@@ -747,3 +755,37 @@ def test_a_refresh_follows_notes_into_new_fan_out_directories(committed: Path) -
     assert all(len(top.name) == 2 for top in repo.notes_top(ledger.NOTES_REF)[1])  # type: ignore
     held = ledger.read(repo)
     assert held == _cold(repo) and held.notes == 400
+
+
+def test_a_refresh_sees_the_files_a_cold_read_sees(committed: Path) -> None:
+    # A gitlink where a note would be is no note; a symlink is a file to git grep.
+    commits = _many_commits(committed, 300)
+    _fast_import_notes(committed, {oid: _line(i).encode() for i, oid in enumerate(commits)})
+    repo = Repo.discover(committed)
+    ledger.read(repo)
+    parent = git(committed, "rev-parse", "refs/notes/patchpack").strip()
+    top = commits[9][:2]
+    sub = git(committed, "rev-parse", f"{parent}:{top}").strip()
+    link = git(committed, "hash-object", "-w", "--stdin", input=_line(2000)).strip()
+    listing = "".join(line + "\n" for line in git(committed, "ls-tree", sub).splitlines()
+                      if not line.endswith(commits[9][2:]))
+    listing += f"160000 commit {commits[0]}\t{commits[9][2:]}\n"
+    listing += f"120000 blob {link}\t{commits[10][2:]}\n" if commits[10][:2] == top else ""
+    new_sub = git(committed, "mktree", input=listing).strip()
+    root = git(committed, "ls-tree", parent).replace(sub, new_sub)
+    tree = git(committed, "mktree", input=root).strip()
+    notes_commit = git(committed, "commit-tree", tree, "-p", parent, "-m", "odd").strip()
+    git(committed, "update-ref", "refs/notes/patchpack", notes_commit)
+    held = ledger.read(repo)
+    assert held == _cold(repo)
+    assert "id9" not in {e.id for _, e in held.entries}
+
+
+def test_blobs_are_read_in_order_and_only_blobs(committed: Path) -> None:
+    repo = Repo.discover(committed)
+    texts = [b"", b"one\n", b"two\nlines", b"\x00binary\n\n"]
+    oids = [Oid(git(committed, "hash-object", "-w", "--stdin", input=t.decode()).strip())
+            for t in texts]
+    assert repo.blobs(oids + oids[:1]) == texts + texts[:1]
+    with pytest.raises(ledger.BadInput, match="not a blob"):
+        repo.blobs([Oid(git(committed, "rev-parse", "HEAD").strip())])
