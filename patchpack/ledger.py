@@ -242,9 +242,12 @@ def _read(repo: Repo) -> Ledger:
     read: dict[str, Any] = {}
     if missing and base is not None:
         read = _refresh(repo, base, head, missing, stored)
+    dumped = {}
     if len(read) < len(missing):
-        read.update(_read_tops(repo, head, {name: key for name, key in missing.items()
-                                            if key not in read}))
+        for key, value in _read_tops(repo, head, {name: key for name, key in missing.items()
+                                                  if key not in read}):
+            read[key] = value
+            dumped[key] = marshal.dumps(value)  # while git reads on
     entries: list[tuple[Oid, Entry]] = []
     skipped: list[Skipped] = []
     notes = 0
@@ -257,8 +260,9 @@ def _read(repo: Repo) -> Ledger:
         entries.extend(zip(commits, map(make, rows)))
         skipped.extend(map(Skipped._make, bad))
     if base != head or fresh.keys() != stored.keys():
-        _save_cache(cache_path, head, {key: marshal.dumps(read[key]) if raw is None else raw
-                                       for key, raw in fresh.items()})
+        _save_cache(cache_path, head, {
+            key: raw if raw is not None else dumped.get(key) or marshal.dumps(read[key])
+            for key, raw in fresh.items()})
     return Ledger(notes, entries, skipped)
 
 
@@ -306,9 +310,11 @@ def _filed(commits: list[Oid], rows: list[tuple], bad: list[tuple]) -> tuple[Any
     return len(set(commits).union(map(operator.itemgetter(0), bad))), commits, rows, bad
 
 
-def _read_tops(repo: Repo, head: Oid, missing: dict[str, str]) -> dict[str, Any]:
-    """What the top-level entries ``missing`` (name: cache key) hold, each as (notes, commits,
-    rows, skipped): commit i holds the entry whose fields are row i."""
+def _read_tops(repo: Repo, head: Oid, missing: dict[str, str]
+               ) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """What the top-level entries ``missing`` (name: cache key, in the tree's order) hold,
+    each as (cache key, (notes, commits, rows, skipped)): commit i holds the entry whose
+    fields are row i. Each comes as soon as git has moved past it."""
     held: dict[str, tuple[list[Oid], list[tuple], list[tuple]]] = {
         name: ([], [], []) for name in missing}
     known: dict[str, Any] = {}
@@ -316,15 +322,26 @@ def _read_tops(repo: Repo, head: Oid, missing: dict[str, str]) -> dict[str, Any]
     line = f"{head}:([0-9a-f]+)((?:/[0-9a-f]+)*)\0[0-9]+\0{CANONICAL_LINE}"
     record, one = re.compile(f"^{line}\n", re.MULTILINE), re.compile(line)
     paths = list(missing) if len(missing) <= _ALL_AT else None
+    names, done, prefix = list(missing), 0, f"{head}:"
+    place = {name: i for i, name in enumerate(names)}
     mixed = False  # seen a line in another form: a ledger that has one tends to have more
     for chunk in repo.note_lines(head, paths):
         if not mixed:
             found = record.findall(chunk)
-            if len(found) == chunk.count("\n") and _in_bulk(found, held, known):
-                continue
-            mixed = True
-        _one_by_one(chunk.split("\n")[:-1], head, held, known, one)
-    return {missing[name]: _filed(*value) for name, value in held.items()}
+            mixed = len(found) != chunk.count("\n") or not _in_bulk(found, held, known)
+        if mixed:
+            _one_by_one(chunk.split("\n")[:-1], head, held, known, one)
+        # git lists the tree in order: the entries before the last line's are complete.
+        last = chunk.rfind("\n", 0, -1) + 1
+        end = chunk.find("\0", last)
+        if chunk.startswith(prefix, last) and end > 0:
+            path = chunk[last + len(prefix):end]
+            at = place.get(path.partition("/")[0], done)
+            for name in names[done:at]:
+                yield missing[name], _filed(*held.pop(name))
+            done = max(done, at)
+    for name in names[done:]:
+        yield missing[name], _filed(*held.pop(name))
 
 
 def _in_bulk(found: list[tuple[str, ...]], held: dict[str, Any],
