@@ -251,7 +251,7 @@ def _read(repo: Repo) -> Ledger:
     entries: list[tuple[Oid, Entry]] = []
     skipped: list[Skipped] = []
     notes = 0
-    # `Entry._make` without its Python frame: the rows come from `_canonical_rows` or
+    # `Entry._make` without its Python frame: the rows come from `canonical_rows` or
     # `tuple(entry)`, so they have the right length.
     make = functools.partial(tuple.__new__, Entry)
     for key, raw in fresh.items():
