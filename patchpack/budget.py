@@ -8,6 +8,7 @@ by id, wherever copies of it sit (amend, rebase and merges copy notes).
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -17,7 +18,7 @@ from patchpack import ledger
 from patchpack.config import Settings
 from patchpack.errors import BadInput
 from patchpack.git import Repo
-from patchpack.ledger import Entry, Skipped, timestamp
+from patchpack.entries import Entry, Skipped, timestamp
 
 WARN_AT = (0.7, 0.9)
 
@@ -104,6 +105,8 @@ _KEYS: dict[str, Callable[[str, Entry], str]] = {
     "kind": lambda commit, e: e.kind,
 }
 GROUPINGS = tuple(_KEYS)
+_ENTRY = operator.itemgetter(1)  # of (commit, entry)
+_ID = operator.attrgetter("id")
 # The limits weigh what a provider bills: `request` entries, an agent's recorded usage.
 # `context`, `run` and `apply` entries measure what patchpack produced or kept out; those
 # tokens reach the bill inside requests, so weighing them too would count them twice.
@@ -122,11 +125,13 @@ def summarise(noted: list[tuple[str, Entry]], pending: list[Entry], *, limits: L
     spend, since a provider bills all of it.
     """
     # One pass over the whole ledger, kept tight: it runs over 100,000+ entries.
-    everything = {e.id: (c, e) for c, e in reversed(noted)}  # the first copy of an id wins
+    last_first = noted[::-1]
+    # The first copy of an id wins: {id: (commit, entry)}, built without Python code per entry.
+    everything = dict(zip(map(_ID, map(_ENTRY, last_first)), last_first))
     waiting = [e for e in pending if e.id not in everything]
     chosen = everything
     if commits is not None:  # a copy in the range counts, wherever the first copy sits
-        chosen = {e.id: (c, e) for c, e in reversed(noted) if c in commits}
+        chosen = {e.id: (c, e) for c, e in last_first if c in commits}
     floor = timestamp(since) if since is not None else ""
     key = _KEYS[by]
     sums: dict[str, list[int]] = {}
@@ -134,7 +139,7 @@ def summarise(noted: list[tuple[str, Entry]], pending: list[Entry], *, limits: L
     for commit, e in chosen.values():
         if e.ts < floor:
             continue
-        k = key(commit, e)
+        k = e.ts[:10] if by == "day" else key(commit, e)  # the usual case, without a call
         acc = sums.get(k)
         if acc is None:
             acc = sums[k] = [0, 0, 0, 0]

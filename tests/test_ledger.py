@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patchpack import ledger
+from patchpack.entries import _parse_json
 from patchpack.git import Oid, Repo
 
 NOW = datetime(2026, 11, 24, 10, 0, 0, tzinfo=timezone.utc)
@@ -506,12 +508,15 @@ def test_the_fast_line_parse_agrees_with_json(fields: dict, canonical: bool,
         except ValueError as e:
             return str(e)
 
-    assert outcome(ledger.parse_line) == outcome(ledger._parse_json)
+    assert outcome(ledger.parse_line) == outcome(_parse_json)
 
 
 def _fast_import_notes(path: Path, notes: dict[str, bytes]) -> None:
     """Put ``notes`` (commit: text) in refs/notes/patchpack through fast-import (fan-out)."""
-    stream = ["commit refs/notes/patchpack\ncommitter A <a@b> 1700000000 +0000\ndata 2\nn\n"]
+    parent = subprocess.run(["git", "rev-parse", "-q", "--verify", "refs/notes/patchpack"],
+                            cwd=path, capture_output=True, text=True).stdout.strip()
+    stream = ["commit refs/notes/patchpack\ncommitter A <a@b> 1700000000 +0000\ndata 2\nn\n"
+              + (f"from {parent}\n" if parent else "")]
     stream += [f"N inline {oid}\ndata {len(text)}\n" for oid, text in notes.items()]
     chunks = [part.encode() for part in stream[:1]]
     for header, text in zip(stream[1:], notes.values()):
@@ -561,7 +566,7 @@ def test_read_agrees_with_note_by_note_on_odd_notes(committed: Path) -> None:
     held = ledger.read(Repo.discover(committed))
     entries, skipped = _by_hand(committed)
     assert sorted(held.entries) == entries and sorted(held.skipped) == skipped
-    assert held.notes == 400 and len(entries) == 400 - 2 + 1
+    assert held.notes == 399 and len(entries) == 400 - 2 + 1  # an empty note holds no line
     assert {(s.where, s.line, s.reason) for s in skipped} == {
         (commits[1], 2, "not JSON"), (commits[2], 1, "not JSON"), (commits[6], 1, "not JSON")}
     assert dict((e.id, e.agent) for _, e in held.entries)["id4"] == "a\u2028b"
@@ -576,7 +581,8 @@ def test_read_ignores_files_that_are_not_notes_and_keeps_notes_on_other_objects(
     notes_tree = git(committed, "rev-parse", "refs/notes/patchpack^{tree}").strip()
     listing = git(committed, "ls-tree", notes_tree)
     readme = git(committed, "hash-object", "-w", "--stdin", input=_line(3) + "\n").strip()
-    listing += f"100644 blob {readme}\tREADME\n160000 commit {'1' * 40}\tsubmodule\n"
+    listing += (f"100644 blob {readme}\tREADME\n100644 blob {readme}\tabcdef\n"
+                f"160000 commit {'1' * 40}\tsubmodule\n")
     tree = git(committed, "mktree", input=listing).strip()
     parent = git(committed, "rev-parse", "refs/notes/patchpack").strip()
     notes_commit = git(committed, "commit-tree", tree, "-p", parent, "-m", "odd").strip()
@@ -596,13 +602,13 @@ def test_the_cache_follows_the_notes_ref_however_it_moves(committed: Path,
     first = ledger.read(repo)
     assert len(first.entries) == 300
     asked: list[object] = []
-    real = Repo.notes_under
+    real = Repo.note_lines
 
     def spy(self: Repo, head: Oid, tops: list[str] | None = None):  # type: ignore[no-untyped-def]
         asked.append(tops)
         return real(self, head, tops)
 
-    monkeypatch.setattr(Repo, "notes_under", spy)
+    monkeypatch.setattr(Repo, "note_lines", spy)
     assert ledger.read(repo) == first and asked == []  # warm: git reads no note
     # By hand, behind patchpack's back: an append, a removal, then the ref moved back.
     git(committed, "notes", "--ref=patchpack", "append", "-m", _line(1000), commits[5])
@@ -610,7 +616,7 @@ def test_the_cache_follows_the_notes_ref_however_it_moves(committed: Path,
     held = ledger.read(repo)
     ids = {e.id for _, e in held.entries}
     assert "id1000" in ids and "id6" not in ids and len(ids) == 300
-    assert len(asked) == 1 and asked[0] is not None and len(asked[0]) <= 2  # just those dirs
+    assert asked == []  # no directory read again: only the note that changed
     git(committed, "update-ref", "refs/notes/patchpack", "refs/notes/patchpack~2")
     assert ledger.read(repo) == first
     monkeypatch.setattr(ledger, "_ALL_AT", 0)  # the whole tree listed, cached parts dropped
@@ -620,33 +626,45 @@ def test_the_cache_follows_the_notes_ref_however_it_moves(committed: Path,
     assert sum(e.id == "id1001" for _, e in ledger.read(repo).entries) == 1
 
 
-def test_reading_frames_notes_by_size_whatever_they_hold(committed: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    # A note that imitates the pipeline's own header is still one note of that many bytes.
-    import patchpack.git as gitmod
-
-    monkeypatch.setattr(gitmod.secrets, "token_hex", lambda n: "f" * (2 * n))
+def test_no_note_can_pass_for_another_whatever_it_holds(committed: Path) -> None:
+    # git puts the path and line number in front of every line: a note imitating that form,
+    # NULs and all, is still one note; a path with a newline in it is no note's path.
     commits = _many_commits(committed, 3)
-    fake = f"x\n{'f' * 16} blob 5 {commits[0]}\nhello\n".encode()
+    fake = f"x\n{'f' * 40}:{commits[1]}\0001\000{_line(7)}\n".encode()
     _fast_import_notes(committed, {commits[0]: fake, commits[1]: _line(1).encode(),
                                    commits[2]: _line(2).encode()})
+    notes_tree = git(committed, "rev-parse", "refs/notes/patchpack^{tree}").strip()
+    listing = git(committed, "ls-tree", "-z", notes_tree)
+    forged = git(committed, "hash-object", "-w", "--stdin", input=_line(8) + "\n").strip()
+    listing += f"100644 blob {forged}\tzz\n{commits[2]}\0"
+    tree = git(committed, "mktree", "-z", input=listing).strip()
+    parent = git(committed, "rev-parse", "refs/notes/patchpack").strip()
+    notes_commit = git(committed, "commit-tree", tree, "-p", parent, "-m", "odd").strip()
+    git(committed, "update-ref", "refs/notes/patchpack", notes_commit)
+    held = ledger.read(Repo.discover(committed))
+    assert sorted((c, e.id) for c, e in held.entries) == [
+        (c, i) for c, i in sorted([(commits[1], "id1"), (commits[2], "id2")])]
+    assert [(s.where, s.line) for s in held.skipped] == [(commits[0], 1), (commits[0], 2)]
+    assert held.notes == 3
+
+
+def test_a_reader_that_stops_early_leaves_no_git_running(committed: Path) -> None:
+    commits = _many_commits(committed, 300)
+    _fast_import_notes(committed, {oid: _line(i).encode() for i, oid in enumerate(commits)})
     repo = Repo.discover(committed)
     head = repo.read_ref(ledger.NOTES_REF)
     assert head is not None
-    found = [note for batch in repo.notes_under(head) for note in batch]
-    assert sorted((oid, text) for _, oid, text in found) == sorted(
-        [(commits[0], fake), (commits[1], _line(1).encode()), (commits[2], _line(2).encode())])
-    batches = repo.notes_under(head)
-    next(batches)
-    batches.close()  # a reader that stops early leaves no git process hanging
+    lines = repo.note_lines(head)
+    assert next(lines).startswith(f"{head}:")
+    lines.close()  # the pipes close, git gets EPIPE and is waited for: no hang, no zombie
 
 
 def test_a_notes_tree_git_cannot_read_fails_with_a_hint(committed: Path) -> None:
     repo = Repo.discover(committed)
-    with pytest.raises(ledger.BadInput, match="git ls-tree failed") as failed:
-        for _ in repo.notes_under(Oid("0" * 40)):
+    with pytest.raises(ledger.BadInput, match="git grep failed") as failed:
+        for _ in repo.note_lines(Oid("0" * 40)):
             pass
-    assert failed.value.hint is not None and "2.36" in failed.value.hint
+    assert failed.value.hint is not None and "git fsck" in failed.value.hint
 
 
 def test_sync_leaves_the_cache_warm_for_the_next_budget(clones: tuple[Path, Path],
@@ -662,5 +680,153 @@ def test_sync_leaves_the_cache_warm_for_the_next_budget(clones: tuple[Path, Path
     def cold(*args: object) -> None:
         raise AssertionError("read a note that sync should have cached")
 
-    monkeypatch.setattr(Repo, "notes_under", cold)
+    monkeypatch.setattr(Repo, "note_lines", cold)
     assert len(ledger.read(Repo.discover(b)).entries) == 4
+
+
+def _cold(repo: Repo) -> ledger.Ledger:
+    (repo.common_dir / "patchpack" / "ledger-cache").unlink(missing_ok=True)
+    return ledger.read(repo)
+
+
+def _asked(monkeypatch: pytest.MonkeyPatch) -> list[list[str] | None]:
+    """What git is asked to read: directories whole (their names, or None for the whole
+    tree) and single notes (["blobs", n])."""
+    asked: list[list[str] | None] = []
+    real, real_blobs = Repo.note_lines, Repo.blobs
+
+    def spy(self: Repo, head: Oid, paths: list[str] | None = None):  # type: ignore[no-untyped-def]
+        asked.append(paths)
+        return real(self, head, paths)
+
+    def blobs(self: Repo, oids: list[Oid]) -> list[bytes]:
+        asked.append(["blobs", str(len(oids))])
+        return real_blobs(self, oids)
+
+    monkeypatch.setattr(Repo, "note_lines", spy)
+    monkeypatch.setattr(Repo, "blobs", blobs)
+    return asked
+
+
+def test_a_foreign_change_reads_only_the_notes_that_changed(committed: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    commits = _many_commits(committed, 600)
+    _fast_import_notes(committed, {oid: _line(i).encode() for i, oid in enumerate(commits[:500])})
+    repo = Repo.discover(committed)
+    ledger.read(repo)
+    asked = _asked(monkeypatch)
+    chance = random.Random(6)
+    for round_ in range(4):
+        # Behind patchpack's back, as a `git fetch` of notes or `git notes` by hand would:
+        # appends, removals, new notes, a copy of an entry on a second commit, a bad line.
+        for oid in chance.sample(commits, 5):
+            git(committed, "notes", "--ref=patchpack", "append", "-m",
+                _line(chance.randrange(1000, 1010)), oid)
+        for oid in chance.sample(commits, 2):
+            git(committed, "notes", "--ref=patchpack", "remove", "--ignore-missing", oid)
+        git(committed, "notes", "--ref=patchpack", "append", "-m", "{broken",
+            chance.choice(commits))
+        asked.clear()
+        held = ledger.read(repo)
+        # The notes that changed, and any directory new since (it holds only new notes).
+        blobs = [int(paths[1]) for paths in asked if paths and paths[0] == "blobs"]
+        dirs = [paths for paths in asked if not paths or paths[0] != "blobs"]
+        assert len(blobs) == 1 and blobs[0] <= 6, round_  # the removed are not read
+        assert all(paths is not None and len(paths) <= 2 for paths in dirs), round_
+        assert held == _cold(repo)  # the same entries in the same order as a cold read
+        assert ledger.read(repo) == held  # and warm again
+
+
+def test_the_whole_directories_are_read_when_the_cached_notes_commit_is_gone(
+        committed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    commits = _many_commits(committed, 300)
+    _fast_import_notes(committed, {oid: _line(i).encode() for i, oid in enumerate(commits)})
+    repo = Repo.discover(committed)
+    ledger.read(repo)
+    path = repo.common_dir / "patchpack" / "ledger-cache"
+    _, cache = ledger._load_cache(path)
+    ledger._save_cache(path, Oid("f" * 40), cache)  # as after `git gc` dropped it
+    git(committed, "notes", "--ref=patchpack", "append", "-m", _line(1000), commits[5])
+    asked = _asked(monkeypatch)
+    held = ledger.read(repo)
+    assert asked == [[commits[5][:2]]] and held == _cold(repo)
+    monkeypatch.setattr(ledger, "_REFRESH_AT", 1)  # too many changed: whole directories
+    for oid in commits[7:9]:
+        git(committed, "notes", "--ref=patchpack", "append", "-m", _line(1001), oid)
+    asked.clear()
+    held = ledger.read(repo)
+    assert asked == [sorted({commits[7][:2], commits[8][:2]})] and held == _cold(repo)
+
+
+def test_a_note_line_longer_than_any_buffer_is_one_line(committed: Path) -> None:
+    commits = _many_commits(committed, 2)
+    huge = ("x" * 3_000_000 + "\n" + _line(2) + "\n").encode()
+    _fast_import_notes(committed, {commits[0]: huge, commits[1]: _line(1).encode()})
+    held = ledger.read(Repo.discover(committed))
+    assert sorted(e.id for _, e in held.entries) == ["id1", "id2"]
+    assert [(s.where, s.line) for s in held.skipped] == [(commits[0], 1)]
+
+
+def test_reading_ignores_the_users_grep_config_and_where_it_runs(committed: Path) -> None:
+    commits = _many_commits(committed, 300)
+    _fast_import_notes(committed, {oid: _line(i).encode() for i, oid in enumerate(commits)})
+    expected = _by_hand(committed)
+    for key, value in (("grep.column", "true"), ("color.ui", "always"), ("color.grep", "always"),
+                       ("grep.patternType", "perl"), ("grep.lineNumber", "false"),
+                       ("grep.fullName", "true"), ("grep.threads", "4"),
+                       ("submodule.recurse", "true"), ("core.quotePath", "true")):
+        git(committed, "config", key, value)
+    (committed / "sub").mkdir()
+    for where in (committed / "sub", committed / ".git"):
+        repo = Repo.discover(where)
+        (repo.common_dir / "patchpack" / "ledger-cache").unlink(missing_ok=True)
+        held = ledger.read(repo)
+        assert (sorted(held.entries), sorted(held.skipped)) == expected and held.notes == 300
+
+
+def test_a_refresh_follows_notes_into_new_fan_out_directories(committed: Path) -> None:
+    commits = _many_commits(committed, 400)
+    _fast_import_notes(committed, {oid: _line(i).encode() for i, oid in enumerate(commits[:5])})
+    repo = Repo.discover(committed)
+    assert all(len(top.name) == 40 for top in repo.notes_top(ledger.NOTES_REF)[1])  # type: ignore
+    ledger.read(repo)
+    # fast-import rewrites the whole tree into fan-out directories for 400 notes.
+    _fast_import_notes(committed, {oid: _line(i + 1).encode() for i, oid in enumerate(commits)})
+    assert all(len(top.name) == 2 for top in repo.notes_top(ledger.NOTES_REF)[1])  # type: ignore
+    held = ledger.read(repo)
+    assert held == _cold(repo) and held.notes == 400
+
+
+def test_a_refresh_sees_the_files_a_cold_read_sees(committed: Path) -> None:
+    # A gitlink where a note would be is no note; a symlink is a file to git grep.
+    commits = _many_commits(committed, 300)
+    _fast_import_notes(committed, {oid: _line(i).encode() for i, oid in enumerate(commits)})
+    repo = Repo.discover(committed)
+    ledger.read(repo)
+    parent = git(committed, "rev-parse", "refs/notes/patchpack").strip()
+    top = commits[9][:2]
+    sub = git(committed, "rev-parse", f"{parent}:{top}").strip()
+    link = git(committed, "hash-object", "-w", "--stdin", input=_line(2000)).strip()
+    listing = "".join(line + "\n" for line in git(committed, "ls-tree", sub).splitlines()
+                      if not line.endswith(commits[9][2:]))
+    listing += f"160000 commit {commits[0]}\t{commits[9][2:]}\n"
+    listing += f"120000 blob {link}\t{commits[10][2:]}\n" if commits[10][:2] == top else ""
+    new_sub = git(committed, "mktree", input=listing).strip()
+    root = git(committed, "ls-tree", parent).replace(sub, new_sub)
+    tree = git(committed, "mktree", input=root).strip()
+    notes_commit = git(committed, "commit-tree", tree, "-p", parent, "-m", "odd").strip()
+    git(committed, "update-ref", "refs/notes/patchpack", notes_commit)
+    held = ledger.read(repo)
+    assert held == _cold(repo)
+    assert "id9" not in {e.id for _, e in held.entries}
+
+
+def test_blobs_are_read_in_order_and_only_blobs(committed: Path) -> None:
+    repo = Repo.discover(committed)
+    texts = [b"", b"one\n", b"two\nlines", b"\x00binary\n\n"]
+    oids = [Oid(git(committed, "hash-object", "-w", "--stdin", input=t.decode()).strip())
+            for t in texts]
+    assert repo.blobs(oids + oids[:1]) == texts + texts[:1]
+    with pytest.raises(ledger.BadInput, match="not a blob"):
+        repo.blobs([Oid(git(committed, "rev-parse", "HEAD").strip())])

@@ -1,0 +1,203 @@
+"""A ledger entry: one spend, one line of a note, in a fixed key order.
+
+The form `Entry.to_json` writes is what `git log --notes=patchpack` shows and what
+``git notes merge -s cat_sort_uniq`` sorts line by line; `parse_line` reads it back, and any
+other JSON form of an entry too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
+
+from patchpack.errors import BadInput
+
+VERSION = 1
+_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
+_KIND = re.compile(r"[a-z][a-z0-9_-]*\Z")
+
+
+# A NamedTuple rather than a frozen dataclass: `patchpack budget` builds one per line of the
+# whole ledger (100,000+), and a tuple is several times cheaper to make and to cache.
+class Entry(NamedTuple):
+    """One spend: what was spent, when, by whom, and which counter made the figures."""
+
+    id: str
+    ts: str  # UTC, "2026-11-24T10:00:00Z": strings in this form sort by time
+    kind: str  # request, context, run, apply, ...
+    tokens_in: int = 0
+    tokens_out: int = 0
+    counter: str = ""
+    model: str | None = None
+    agent: str | None = None
+    session: str | None = None
+    requests: int = 0
+    saved: int = 0
+    """Tokens patchpack kept out of the context (a run's output it did not print)."""
+    estimated: bool = False
+    """``saved`` is an estimate (a run's output too long to count whole)."""
+
+    def to_json(self) -> str:
+        """The one-line form, keys in a fixed order, absent optional fields left out."""
+        fields: dict[str, Any] = {"v": VERSION, "id": self.id, "ts": self.ts, "kind": self.kind}
+        for key in ("model", "agent", "session"):
+            if getattr(self, key) is not None:
+                fields[key] = getattr(self, key)
+        fields["in"] = self.tokens_in
+        fields["out"] = self.tokens_out
+        if self.requests:
+            fields["requests"] = self.requests
+        if self.saved:
+            fields["saved"] = self.saved
+        if self.estimated:
+            fields["estimated"] = True
+        fields["counter"] = self.counter
+        return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+
+    @property
+    def tokens(self) -> int:
+        return self.tokens_in + self.tokens_out
+
+
+class Skipped(NamedTuple):
+    """A line that is not a ledger entry: reported, never fatal."""
+
+    where: str  # the commit whose note holds it, or "pending"
+    line: int
+    reason: str
+
+
+def parse_line(line: str) -> Entry:
+    """The entry a note line holds; ValueError saying why when it holds none."""
+    canonical = _CANONICAL.fullmatch(line)
+    if canonical is not None:
+        return Entry._make(canonical_rows([[g] for g in canonical.groups("")], {})[0])
+    return _parse_json(line)
+
+
+def _parse_json(line: str) -> Entry:
+    # What a line means: any line `_CANONICAL` matches must come out the same here.
+    try:
+        raw = json.loads(line)
+    except ValueError:
+        raise ValueError("not JSON") from None
+    if type(raw) is not dict:
+        raise ValueError("not a JSON object")
+    if raw.get("v") != VERSION:
+        raise ValueError(f"unknown version {raw.get('v')!r}")
+    get = raw.get
+    # Interned: the same few names repeat on every line (and the ledger cache stores them once).
+    entry = Entry(get("id"), get("ts"), _intern(get("kind")), get("in", 0), get("out", 0),
+                  _intern(get("counter")), _intern(get("model")), _intern(get("agent")),
+                  _intern(get("session")), get("requests", 0), get("saved", 0),
+                  get("estimated", False))
+    problem = _problem(entry)
+    if problem:
+        raise ValueError(problem)
+    return entry
+
+
+# The line `Entry.to_json` writes, keys in its order, matched without a JSON parser: about
+# twice as fast, and `budget` parses every line of the ledger when it has no cache (#6).
+# Only lines `_parse_json` would read to the same valid entry match: strings without escapes
+# or control characters, non-empty; whole numbers in JSON's form. Any other line (a foreign
+# key order, escapes, spaces) takes the JSON path, which is the definition.
+_STR = r'"([^"\\\x00-\x1f]+)"'
+_INT = r"(0|[1-9][0-9]{0,17})"  # longer numbers: the JSON path, which limits digits
+_NAME = _STR.replace("(", "").replace(")", "")  # the same, no group
+CANONICAL_LINE = (
+    r'\{"v":1,"id":' + _STR + r',"ts":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)",'
+    # kind, model, agent, session: one group, since a ledger holds few different ones
+    r'("kind":' + _NAME + r'(?:,"model":' + _NAME + r')?(?:,"agent":' + _NAME + r')?'
+    r'(?:,"session":' + _NAME + r')?),"in":' + _INT + r',"out":' + _INT
+    + r'(?:,"requests":' + _INT + r')?(?:,"saved":' + _INT + r')?(?:,"estimated":(true))?'
+    r',"counter":' + _STR + r"\}")
+_CANONICAL = re.compile(CANONICAL_LINE)
+
+
+def _problem(e: Entry) -> str | None:
+    for key, value, required in (("id", e.id, True), ("ts", e.ts, True), ("kind", e.kind, True),
+                                 ("counter", e.counter, True), ("model", e.model, False),
+                                 ("agent", e.agent, False), ("session", e.session, False)):
+        if (value is not None or required) and (type(value) is not str or not value):
+            return f"{key!r} must be a non-empty string"
+    for key, number in (("in", e.tokens_in), ("out", e.tokens_out), ("requests", e.requests),
+                        ("saved", e.saved)):
+        if type(number) is not int or number < 0:
+            return f"{key!r} must be a whole number >= 0"
+    if type(e.estimated) is not bool:
+        return "'estimated' must be true or false"
+    if not _TS.match(e.ts):
+        return f"'ts' must look like 2026-11-24T10:00:00Z, got {e.ts!r}"
+    return None
+
+
+def _intern(text: object) -> Any:
+    return sys.intern(text) if type(text) is str else text
+
+
+def parse_note(text: str, where: str) -> tuple[list[Entry], list[Skipped]]:
+    """Every entry of a note (or of the spool); blank lines (from concatenation) are fine."""
+    entries, skipped = [], []
+    # Lines end at "\n" only, as git's do: U+2028 and U+0085 are valid raw in a JSON string,
+    # and `to_json` writes them raw (str.splitlines would cut such an entry in two).
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(parse_line(line))
+        except ValueError as e:
+            skipped.append(Skipped(where, number, str(e)))
+    return entries, skipped
+
+
+def timestamp(now: datetime) -> str:
+    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_id(now: datetime) -> str:
+    """Unique, and sorting by it sorts by time (so does `cat_sort_uniq`, line by line)."""
+    return f"{int(now.timestamp() * 1000):011x}{secrets.token_hex(5)}"
+
+
+def new_entry(*, kind: str, tokens_in: int = 0, tokens_out: int = 0, counter: str,
+              now: datetime | None = None, model: str | None = None, agent: str | None = None,
+              session: str | None = None, requests: int = 0, saved: int = 0,
+              estimated: bool = False) -> Entry:
+    """A new entry, checked; BadInput when a field is out of range."""
+    if not _KIND.match(kind):
+        raise BadInput(f"bad entry kind {kind!r}: use lowercase letters, digits, - and _")
+    if min(tokens_in, tokens_out, requests, saved) < 0:
+        raise BadInput("token and request counts must not be negative")
+    for name, value in (("counter", counter), ("model", model), ("agent", agent),
+                        ("session", session)):
+        if value is not None and not value.strip():
+            raise BadInput(f"{name} must not be empty")
+    now = now or datetime.now(timezone.utc)
+    return Entry(new_id(now), timestamp(now), kind, tokens_in, tokens_out, counter,
+                 model, agent, session, requests, saved, estimated)
+
+
+def canonical_rows(fields: Sequence[Sequence[str]], known: dict[str, Any]
+                    ) -> list[tuple[Any, ...]]:
+    """The fields of an `Entry`, in its order, from the columns of `CANONICAL_LINE`'s groups
+    (a group that took no part as "").
+
+    ``known`` maps each kind-to-session group seen to its four fields and each counter name
+    to one copy of it (the keys cannot meet: a name holds no quote).
+    """
+    ids, ts, middles, ins, outs, requests, saved, estimated, counters = fields
+    for middle in set(middles).difference(known):
+        raw = json.loads(f"{{{middle}}}")
+        known[middle] = tuple(_intern(raw.get(key)) for key in ("kind", "model", "agent",
+                                                                "session"))
+    kinds, models, agents, sessions = zip(*map(known.__getitem__, middles))
+    return list(zip(ids, ts, kinds, map(int, ins), map(int, outs),
+                    map(known.setdefault, counters, counters), models, agents, sessions,
+                    [int(n) if n else 0 for n in requests], [int(n) if n else 0 for n in saved],
+                    map(bool, estimated)))
