@@ -272,6 +272,7 @@ class Limiter:
             self._out.lines_of(tag, head)
             self._head_left -= len(head)
             self.lines += len(head)
+            self._out.flush()  # the head is shown as it comes, even into a pipe
         self.lines += len(lines)
         keep = self._ring.maxlen or 0
         if keep:

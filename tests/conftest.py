@@ -48,7 +48,8 @@ def hermetic_seal(tmp_path_factory: pytest.TempPathFactory,
                   monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path_factory.mktemp("home")
     for name in list(os.environ):
-        if name.startswith(("GIT_", "PATCHPACK_", "PRE_COMMIT")):
+        # PYTHONUNBUFFERED would hide a missing flush in a patchpack subprocess.
+        if name.startswith(("GIT_", "PATCHPACK_", "PRE_COMMIT")) or name == "PYTHONUNBUFFERED":
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
