@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NewType
+from typing import TYPE_CHECKING, NewType
 
 from patchpack.errors import BadInput, Failed, NotARepository
 
@@ -590,7 +590,8 @@ def global_config_get(name: str) -> str | None:
 def _edit_tree(raw: pygit2.Repository, tree: pygit2.Tree | None,
                changes: Mapping[str, tuple[pygit2.Oid, int] | None]) -> pygit2.Oid | None:
     """``tree`` (None: empty) with each path set to (object, mode), or removed where the value
-    is None; a directory left empty goes too. None when the result is empty.
+    is None; a directory left empty goes too, and a file where a directory was (or the
+    reverse) replaces it, as in an index. None when the result is empty.
 
     Only the trees on the changed paths are written again, each once however many of its
     entries change: the cost follows the change, not the size of the tree.
@@ -611,8 +612,8 @@ def _edit_tree(raw: pygit2.Repository, tree: pygit2.Tree | None,
                          else None, inner)
         if sub is not None:
             builder.insert(name, sub, pygit2.GIT_FILEMODE_TREE)
-        elif builder.get(name) is not None:
-            builder.remove(name)
+        elif builder.get(name) is not None and changes.get(name) is None:
+            builder.remove(name)  # emptied; unless a file of that name took its place
     return builder.write() if len(builder) else None
 
 
@@ -950,15 +951,7 @@ class QueueGit:
         """
         if not all(_utf8(path) for path in changes):
             return self._tree_with_index(base, changes)
-        nested: dict[str, Any] = {}
-        for path, value in changes.items():
-            *dirs, name = path.split("/")
-            level = nested
-            for d in dirs:
-                level = level.setdefault(d + "/", {})
-            level[name] = value
-        tree = self._raw[base].peel(pygit2.Tree)
-        return self._rebuilt(tree, nested) or self.repo.empty_tree()
+        return self.edit_tree(base, changes) or self.repo.empty_tree()
 
     def _tree_with_index(self, base: Oid,
                          changes: Mapping[str, tuple[Oid, int] | None]) -> Oid:
@@ -971,32 +964,6 @@ class QueueGit:
             else:
                 index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=value[0]), value[1]))
         return Oid(str(index.write_tree(self._raw)))
-
-    def _rebuilt(self, tree: pygit2.Tree | None, changes: dict[str, Any]) -> Oid | None:
-        """``tree`` (None: none yet) with ``changes`` (``name``: value, ``name/``: changes in
-        that directory); None when nothing is left in it."""
-        builder = self._raw.TreeBuilder() if tree is None else self._raw.TreeBuilder(tree)
-        # Files first: a file that goes may leave its name to a new directory.
-        for key, value in sorted(changes.items(), key=lambda item: item[0].endswith("/")):
-            if not key.endswith("/"):
-                if value is None:
-                    if builder.get(key) is not None:
-                        builder.remove(key)
-                else:
-                    builder.insert(key, value[0], value[1])
-                continue
-            name = key[:-1]
-            try:
-                was = tree[name] if tree is not None else None
-            except KeyError:
-                was = None
-            sub = was if isinstance(was, pygit2.Tree) else None
-            new = self._rebuilt(sub, value)
-            if new is not None:
-                builder.insert(name, new, TREE_MODE)
-            elif sub is not None and changes.get(name) is None and builder.get(name) is not None:
-                builder.remove(name)  # emptied; unless a file of that name took its place
-        return Oid(str(builder.write())) if len(builder) else None
 
     # diffs ---------------------------------------------------------------------------------
 
@@ -1048,7 +1015,7 @@ class QueueGit:
         if self._store is not None or "GIT_OBJECT_DIRECTORY" in os.environ:
             yield  # already batching; or objects go where libgit2 would not find a pack
             return
-        self._store = _memory_store()
+        self._store = _memory_store_type()()
         # A repository of its own: a backend cannot be taken off again.
         self._raw = pygit2.Repository(str(self.repo.git_dir))
         self._raw.odb.add_backend(self._store, 1000)  # before the loose and pack backends
@@ -1512,7 +1479,3 @@ def _memory_store_type() -> type[_MemoryStore]:
             return iter(list(self.objects))
 
     return MemoryStore  # type: ignore[return-value]
-
-
-def _memory_store() -> _MemoryStore:
-    return _memory_store_type()()

@@ -306,3 +306,20 @@ def test_tree_with_takes_any_path(repo: Path) -> None:
     assert listed.split(b"\0")[:-1] == [b"caf\xe9/x.txt", "d/e\u00e9.txt".encode()]
     assert qg.tree_with(tree, {"caf\udce9/x.txt": None, "d/e\u00e9.txt": None}) \
         == qg.repo.empty_tree()
+
+
+def test_tree_with_replaces_files_and_directories_as_an_index_does(repo: Path) -> None:
+    qg = QueueGit(Repo.discover(repo))
+
+    def blob(text: bytes) -> tuple[Oid, int]:
+        return qg.write_blob(text), 0o100644
+
+    base = qg.tree_with(qg.repo.empty_tree(), {"d/x": blob(b"1"), "d/y": blob(b"2"),
+                                               "f": blob(b"3"), "e/g/h": blob(b"4")})
+    for changes in ({"d/x": None, "d/y": None, "d": blob(b"a file now")},
+                    {"f": None, "f/inner": blob(b"a directory now")},
+                    {"e/g/h": None}, {"d/x": None}, {"new/deep/z": blob(b"6")}):
+        listed = git(repo, "ls-tree", "-r", "--name-only", qg.tree_with(base, changes))
+        expected = {"d/x", "d/y", "f", "e/g/h"} - set(changes) | {
+            path for path, value in changes.items() if value is not None}
+        assert set(listed.split()) == expected
