@@ -11,6 +11,7 @@ they were, and the queue ref has not moved.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -71,10 +72,13 @@ def apply(qg: QueueGit, *, count: int | None, verify: bool, counter_spec: str,
     texts = qg.commit_diffs([state.patches[i - 1].commit for i in todo])
     series = state.patches
 
+    # Counted once a patch: ``on_commit`` and the result both report it.
+    tokens = functools.cache(lambda commit: counter.count(texts[commit]))
+
     def applied(position: int, made: Oid | None) -> Applied:
         patch = series[position - 1]
         return Applied(position, patch.title, made, patch.files, patch.lines,
-                       counter.count(texts[patch.commit]), counter.name)
+                       tokens(patch.commit), counter.name)
 
     done: list[Applied] = []
     failure: PatchpackError | None = None

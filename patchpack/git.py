@@ -213,10 +213,6 @@ class Repo:
             self._config = read_config(self.workdir or self.git_dir)
         return self._config
 
-    def config_set(self, name: str, value: str) -> None:
-        self.git("config", "--local", name, value)
-        self._config = None
-
     def config_add(self, name: str, value: str) -> None:
         self.git("config", "--local", "--add", name, value)
         self._config = None
@@ -920,13 +916,6 @@ class QueueGit:
         except KeyError:
             return None
         return Oid(str(e.id)), int(e.filemode)
-
-    def flat_tree(self, entries: Mapping[str, tuple[Oid, int]]) -> Oid:
-        """A tree of the given names (no slashes), e.g. the state tree of the queue."""
-        builder = self._raw.TreeBuilder()
-        for name, (oid, mode) in sorted(entries.items()):
-            builder.insert(name, pygit2.Oid(hex=oid), mode)
-        return Oid(str(builder.write()))
 
     def edit_tree(self, base: Oid | None, changes: Mapping[str, tuple[Oid, int] | None]
                   ) -> Oid | None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from patchpack.git import decode, encode
+
 _ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
 _HUNK = re.compile(rb"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _INDEX = re.compile(rb"index [0-9a-f]{4,64}\.\.[0-9a-f]{4,64}(?: ([0-7]{6}))?\n\Z")
@@ -65,9 +67,9 @@ def unquote(name: str) -> str:
             raw.append(_ESCAPES.get(body[i + 1], ord(body[i + 1])))
             i += 2
             continue
-        raw += body[i].encode("utf-8", "surrogateescape")
+        raw += encode(body[i])
         i += 1
-    return raw.decode("utf-8", "surrogateescape")
+    return decode(bytes(raw))
 
 
 # -- parsing -------------------------------------------------------------------------------------
@@ -216,7 +218,7 @@ class _Parser:
 
 def _header_path(rest: bytes) -> str:
     """P of ``diff --git a/P b/P``, only when the line says it without doubt."""
-    text = rest.decode("utf-8", "surrogateescape")
+    text = decode(rest)
     if text.startswith('"'):
         m = re.fullmatch(r'("(?:[^"\\]|\\.)*") ("(?:[^"\\]|\\.)*")', text)
         if not m:
@@ -251,7 +253,7 @@ def _plain_path(path: str) -> bool:
 
 def _name(field: bytes) -> str | None:
     """The name of a ``---``/``+++`` line (None for /dev/null); git ends it at a tab."""
-    text = field.decode("utf-8", "surrogateescape")
+    text = decode(field)
     if text.startswith('"'):
         m = re.fullmatch(r'("(?:[^"\\]|\\.)*")(\t.*)?', text)
         if not m:
