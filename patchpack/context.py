@@ -12,6 +12,7 @@ the same repository state, and its total is counted on the exact text printed.
 
 from __future__ import annotations
 
+import collections
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -486,9 +487,7 @@ def _fill(pack: Pack, units: Sequence[widen.Unit], texts: dict[str, list[str]],
     room = pack.budget - pack.tokens - 2 * _HEADING
     chosen: dict[str, set[int]] = {}
     taken: list[tuple[widen.Unit, list[int]]] = []
-    per_file: dict[str, int] = {}
-    for path, _ in shown:
-        per_file[path] = per_file.get(path, 0) + 1
+    per_file = collections.Counter(path for path, _ in shown)
     for unit in units:
         if room <= 0:
             break
@@ -496,7 +495,7 @@ def _fill(pack: Pack, units: Sequence[widen.Unit], texts: dict[str, list[str]],
         new = [n for n in range(unit.start, unit.end + 1)
                if (unit.path, n) not in shown and n not in mine]
         if not new or (len(lines) > max_file_lines
-                       and per_file.get(unit.path, 0) + len(mine) + len(new) > max_file_lines):
+                       and per_file[unit.path] + len(mine) + len(new) > max_file_lines):
             continue
         cost = counter.count("".join(lines[n - 1] + "\n" for n in new))
         if new[0] - 1 not in mine and new[-1] + 1 not in mine:  # a hunk of its own
