@@ -18,19 +18,21 @@ import io
 import itertools
 import marshal
 import operator
+import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 # Entry, Skipped, new_entry, parse_line, parse_note and timestamp are the ledger's API too.
 from patchpack import forked
-from patchpack.entries import (CANONICAL_LINE, Entry, Skipped, canonical_columns, new_entry,
-                               parse_line, parse_note, timestamp)  # noqa: F401
+from patchpack.entries import (CANONICAL_LINE, CANONICAL_LINE_UNESCAPED, Entry, Skipped,
+                               canonical_columns, new_entry, parse_line, parse_note,
+                               timestamp)  # noqa: F401
 from patchpack.errors import BadInput, Failed
 from patchpack.files import write_atomically
-from patchpack.git import Oid, Repo, decode, encode
+from patchpack.git import Oid, Repo, decode, encode, line_chunks, widen_pipe
 from patchpack.hooks import NOTES_REF
 
 _CAS_ATTEMPTS = 50
@@ -298,8 +300,8 @@ def _read(repo: Repo) -> Ledger:
     if missing and base is not None:
         read = _refresh(repo, base, head, missing, stored)
     dumped = {}
-    for key, value, raw in _read_dirs(repo, head, {name: key for name, key in missing.items()
-                                                   if key not in read}):
+    unread = {name: key for name, key in missing.items() if key not in read}
+    for key, value, raw in _read_dirs(repo, head, unread, whole=len(unread) == len(tops)):
         read[key] = value
         dumped[key] = raw
     commits: list[Oid] = []
@@ -324,28 +326,80 @@ def _no_columns() -> Columns:
     return [[] for _ in range(_FIELDS)]
 
 
-def _read_dirs(repo: Repo, head: Oid, missing: dict[str, str]
+def _read_dirs(repo: Repo, head: Oid, missing: dict[str, str], *, whole: bool
                ) -> Iterator[tuple[str, tuple[Any, ...], bytes]]:
-    """What the top-level entries ``missing`` (name: cache key, in the tree's order) hold, as
-    `_read_tops` gives them, each with its marshal form for the cache. Many are shared with
-    a forked child: it reads the first half while this process reads the rest."""
+    """What the top-level entries ``missing`` (name: cache key, in the tree's order; ``whole``
+    when that is all of them) hold, as `_read_tops` gives them, each with its marshal form for
+    the cache.
+
+    Many are parsed in two processes: one `git grep` lists them all (two would each resolve
+    the deltas the other needs, +35% of git's time), and a forked child parses the first
+    half of its output, which this process passes on to it, while this one parses the rest.
+    """
     if not missing:
         return
-    if not _SPLIT_AT <= len(missing) <= _ALL_AT or not forked.available():
-        for key, value in _read_tops(repo, head, missing):
+    chunks = repo.note_lines(head, None if whole or len(missing) > _ALL_AT else list(missing))
+    if len(missing) < _SPLIT_AT or not forked.available():
+        for key, value in _read_tops(chunks, head, missing):
             yield key, value, marshal.dumps(value)  # while git reads on
         return
     names = list(missing)
     first = {name: missing[name] for name in names[:len(names) // 2]}
     rest = {name: missing[name] for name in names[len(names) // 2:]}
-    with forked.Forked(lambda: [(key, marshal.dumps(value))
-                                for key, value in _read_tops(repo, head, first)]) as child:
-        mine = [(key, value, marshal.dumps(value))
-                for key, value in _read_tops(repo, head, rest)]
-        theirs = child.result()
+    read_end, write_end = os.pipe()
+    widen_pipe(write_end)
+
+    def child() -> list[tuple[str, bytes]]:
+        os.close(write_end)
+        return [(key, marshal.dumps(value))
+                for key, value in _read_tops(line_chunks(read_end), head, first)]
+
+    with forked.Forked(child) as reader:
+        os.close(read_end)
+        try:
+            with open(write_end, "wb") as handed:
+                mine = [(key, value, marshal.dumps(value)) for key, value in
+                        _read_tops(_hand_over(chunks, handed, f"{head}:", first, rest),
+                                   head, rest)]
+        except BrokenPipeError:
+            reader.result()  # raises what the child stopped for
+            raise
+        theirs = reader.result()
     for key, raw in theirs:
         yield key, marshal.loads(raw), raw
     yield from mine
+
+
+def _hand_over(chunks: Iterable[str], handed: BinaryIO, prefix: str,
+               first: Mapping[str, str], rest: Mapping[str, str]) -> Iterator[str]:
+    """The chunks from the first line of the top-level entries ``rest``; the lines before
+    it (those of ``first``: git lists the tree in order) written to ``handed``, then closed.
+    A line of another top-level entry (cached, or not a note's) goes either way: both skip
+    it."""
+    chunks = iter(chunks)
+    for chunk in chunks:
+        if _top(chunk[chunk.rfind("\n", 0, -1) + 1:], prefix) in first:
+            handed.write(encode(chunk))  # the last line is theirs: every line is
+            continue
+        lines = chunk.split("\n")[:-1]
+        at = next((i for i, line in enumerate(lines) if _top(line, prefix) in rest), None)
+        if at is None:
+            handed.write(encode(chunk))
+            continue
+        handed.write(encode("".join(line + "\n" for line in lines[:at])))
+        handed.close()
+        yield "".join(line + "\n" for line in lines[at:])
+        break
+    handed.close()
+    yield from chunks
+
+
+def _top(line: str, prefix: str) -> str | None:
+    # The top-level entry of a line of `note_lines`; None when it is a piece of a path that
+    # holds a newline (no note's), which the side that has the line before it gets.
+    if not line.startswith(prefix):
+        return None
+    return line[len(prefix):line.find("\0")].partition("/")[0]
 
 
 def _refresh(repo: Repo, base: Oid, head: Oid, missing: dict[str, str],
@@ -399,23 +453,24 @@ def _filed(commits: list[Oid], columns: Columns, bad: list[tuple]) -> tuple[Any,
     return len(set(commits).union(map(operator.itemgetter(0), bad))), commits, columns, bad
 
 
-def _read_tops(repo: Repo, head: Oid, missing: dict[str, str]
+def _read_tops(chunks: Iterable[str], head: Oid, missing: dict[str, str]
                ) -> Iterator[tuple[str, tuple[Any, ...]]]:
     """What the top-level entries ``missing`` (name: cache key, in the tree's order) hold,
     each as (cache key, (notes, commits, columns, skipped)): commit i holds the entry whose
-    fields are row i of the columns. Each comes as soon as git has moved past it."""
+    fields are row i of the columns. ``chunks`` are `Repo.note_lines` of ``head``, or part
+    of them. Each comes as soon as git has moved past it."""
     held = {name: _held() for name in missing}
     known: dict[str, Any] = {}
     # A line of `note_lines` that holds an entry in patchpack's own form: the usual case.
-    line = f"{head}:([0-9a-f]+)((?:/[0-9a-f]+)*)\0[0-9]+\0{CANONICAL_LINE}"
-    record, one = re.compile(f"^{line}\n", re.MULTILINE), re.compile(line)
-    paths = list(missing) if len(missing) <= _ALL_AT else None
+    line = f"{head}:([0-9a-f]+)((?:/[0-9a-f]+)*)\0[0-9]+\0"
+    record = re.compile(f"^{line}{CANONICAL_LINE_UNESCAPED}\n", re.MULTILINE)
+    one = re.compile(line + CANONICAL_LINE)
     names, done, prefix = list(missing), 0, f"{head}:"
     place = {name: i for i, name in enumerate(names)}
     mixed = False  # seen a line in another form: a ledger that has one tends to have more
-    for chunk in repo.note_lines(head, paths):
+    for chunk in chunks:
         if not mixed:
-            found = record.findall(chunk)
+            found = record.findall(chunk) if "\\" not in chunk else []
             mixed = len(found) != chunk.count("\n") or not _in_bulk(found, held, known)
         if mixed:
             _one_by_one(chunk.split("\n")[:-1], head, held, known, one)
@@ -462,7 +517,10 @@ def _columns(found: list[tuple[str, ...]], known: dict[str, Any]
     commits = list(map(str.__add__, tops, map(str.replace, rests, slash, nothing)))
     if not set(map(len, commits)) <= _OID_LENGTHS:
         return None
-    return tops, commits, canonical_columns(fields, known)
+    try:
+        return tops, commits, canonical_columns(fields, known)
+    except ValueError:  # a line `record` let through that `one` would not
+        return None
 
 
 def _one_by_one(lines: list[str], head: Oid, held: dict[str, Any], known: dict[str, Any],
