@@ -371,7 +371,8 @@ class Repo:
         if paths is not None and not paths:
             return  # no pathspec would mean the whole tree
         read_end, write_end = os.pipe()
-        widen_pipe(write_end)
+        with contextlib.suppress(AttributeError, OSError):  # Linux: fewer, bigger reads
+            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1 << 20)
         try:
             proc = subprocess.Popen(
                 ["git", "grep", "--threads=1", "--text", "--null", "--line-number",
@@ -384,7 +385,7 @@ class Repo:
         finally:
             os.close(write_end)
         try:
-            yield from line_chunks(read_end)
+            yield from _chunks(read_end)
         finally:
             os.close(read_end)  # a consumer that stopped early: git gets EPIPE, not a hang
             proc.wait()
@@ -621,15 +622,7 @@ _SMALL_READ = 1 << 16
 _PIPE_FILLS = 0.001
 
 
-def widen_pipe(fd: int) -> None:
-    """Let the pipe of ``fd`` hold 1 MiB (Linux): its writer stops less often for its reader."""
-    with contextlib.suppress(AttributeError, OSError):
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
-
-
-def line_chunks(fd: int) -> Iterator[str]:
-    """What is read from ``fd`` until its end, decoded, in chunks of whole lines (the last
-    may lack its newline) of a few hundred KiB."""
+def _chunks(fd: int) -> Iterator[str]:
     # Read into one buffer, and pass on the whole lines once it holds a few hundred KiB
     # (each small piece a pipe returns, parsed on its own, cost more than the reading): no
     # new bytes per read, for 26 MB on 100,000 notes. While the writer is slower than the

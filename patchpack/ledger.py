@@ -18,21 +18,19 @@ import io
 import itertools
 import marshal
 import operator
-import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, NamedTuple
 
 # Entry, Skipped, new_entry, parse_line, parse_note and timestamp are the ledger's API too.
-from patchpack import forked
 from patchpack.entries import (CANONICAL_LINE, CANONICAL_LINE_UNESCAPED, Entry, Skipped,
                                canonical_columns, new_entry, parse_line, parse_note,
                                timestamp)  # noqa: F401
 from patchpack.errors import BadInput, Failed
 from patchpack.files import write_atomically
-from patchpack.git import Oid, Repo, decode, encode, line_chunks, widen_pipe
+from patchpack.git import Oid, Repo, decode, encode
 from patchpack.hooks import NOTES_REF
 
 _CAS_ATTEMPTS = 50
@@ -232,6 +230,7 @@ class Ledger(NamedTuple):
     commits: list[Oid]  # entry j is on commits[j]
     columns: Columns
     skipped: list[Skipped]
+    totals: Totals  # of every entry, copies of an id included
 
     @property
     def entries(self) -> list[tuple[Oid, Entry]]:
@@ -239,19 +238,21 @@ class Ledger(NamedTuple):
         return list(zip(self.commits, map(_ENTRY, zip(*self.columns))))
 
 
+Totals = dict[tuple[str, str, str | None, str | None, str], list[int]]
+"""[entries, tokens in, tokens out, requests] per (day, kind, model, agent, counter): what
+`budget` shows most often, summed while git reads on and cached, so that it need not go
+through 100,000 entries again."""
+
 # `Entry._make` without its Python frame: the rows have the right length.
 _ENTRY = functools.partial(tuple.__new__, Entry)
-_CACHE_VERSION = 8  # 8: columns; the notes commit it was saved for, tops one by one
+_DAY = operator.itemgetter(slice(0, 10))  # of a timestamp
+_CACHE_VERSION = 9  # 9: totals; columns; the notes commit it was saved for, tops one by one
 # Past this many top-level entries to read, read the whole tree and drop what is cached:
 # naming each to git costs more (a notes tree fans out into 256 directories, but a tool
 # other than git may write 100,000 notes side by side).
 _ALL_AT = 4096
 # Past this many notes changed since the cached notes commit, read the directories whole.
 _REFRESH_AT = 10_000
-# From this many top-level entries to read, a forked child reads the first half of them with
-# its own `git grep` on the second core (a notes tree of 256+ notes fans out into up to 256
-# directories). 100,000 notes: 0.xx s instead of 0.xx s on 2 cores.
-_SPLIT_AT = 64
 
 
 @contextlib.contextmanager
@@ -290,7 +291,7 @@ def read(repo: Repo) -> Ledger:
 def _read(repo: Repo) -> Ledger:
     found = repo.notes_top(NOTES_REF)
     if found is None:
-        return Ledger(0, [], _no_columns(), [])
+        return Ledger(0, [], _no_columns(), [], {})
     head, tops = found
     cache_path = repo.common_dir / "patchpack" / "ledger-cache"
     base, stored = _load_cache(cache_path)
@@ -301,105 +302,43 @@ def _read(repo: Repo) -> Ledger:
         read = _refresh(repo, base, head, missing, stored)
     dumped = {}
     unread = {name: key for name, key in missing.items() if key not in read}
-    for key, value, raw in _read_dirs(repo, head, unread, whole=len(unread) == len(tops)):
-        read[key] = value
-        dumped[key] = raw
+    if unread:
+        # All of them: the whole tree (no pathspec to match) is quicker for git.
+        chunks = repo.note_lines(head, None if len(unread) == len(tops)
+                                 or len(unread) > _ALL_AT else list(unread))
+        for key, value in _read_tops(chunks, head, unread):
+            read[key] = value
+            dumped[key] = marshal.dumps(value)  # while git reads on
     commits: list[Oid] = []
     columns = _no_columns()
     skipped: list[Skipped] = []
+    totals: Totals = {}
     notes = 0
     for key, raw in fresh.items():
-        count, more, fields, bad = read[key] if raw is None else marshal.loads(raw)
+        count, more, fields, bad, sums = read[key] if raw is None else marshal.loads(raw)
         notes += count
         commits += more
         for column, values in zip(columns, fields):
             column += values
         skipped.extend(map(Skipped._make, bad))
+        for group, acc in sums.items():
+            total = totals.get(group)
+            if total is None:
+                totals[group] = acc.copy()  # ``read`` may yet be cached
+            else:
+                total[0] += acc[0]
+                total[1] += acc[1]
+                total[2] += acc[2]
+                total[3] += acc[3]
     if base != head or fresh.keys() != stored.keys():
         _save_cache(cache_path, head, {
             key: raw if raw is not None else dumped.get(key) or marshal.dumps(read[key])
             for key, raw in fresh.items()})
-    return Ledger(notes, commits, columns, skipped)
+    return Ledger(notes, commits, columns, skipped, totals)
 
 
 def _no_columns() -> Columns:
     return [[] for _ in range(_FIELDS)]
-
-
-def _read_dirs(repo: Repo, head: Oid, missing: dict[str, str], *, whole: bool
-               ) -> Iterator[tuple[str, tuple[Any, ...], bytes]]:
-    """What the top-level entries ``missing`` (name: cache key, in the tree's order; ``whole``
-    when that is all of them) hold, as `_read_tops` gives them, each with its marshal form for
-    the cache.
-
-    Many are parsed in two processes: one `git grep` lists them all (two would each resolve
-    the deltas the other needs, +35% of git's time), and a forked child parses the first
-    half of its output, which this process passes on to it, while this one parses the rest.
-    """
-    if not missing:
-        return
-    chunks = repo.note_lines(head, None if whole or len(missing) > _ALL_AT else list(missing))
-    if len(missing) < _SPLIT_AT or not forked.available():
-        for key, value in _read_tops(chunks, head, missing):
-            yield key, value, marshal.dumps(value)  # while git reads on
-        return
-    names = list(missing)
-    first = {name: missing[name] for name in names[:len(names) // 2]}
-    rest = {name: missing[name] for name in names[len(names) // 2:]}
-    read_end, write_end = os.pipe()
-    widen_pipe(write_end)
-
-    def child() -> list[tuple[str, bytes]]:
-        os.close(write_end)
-        return [(key, marshal.dumps(value))
-                for key, value in _read_tops(line_chunks(read_end), head, first)]
-
-    with forked.Forked(child) as reader:
-        os.close(read_end)
-        try:
-            with open(write_end, "wb") as handed:
-                mine = [(key, value, marshal.dumps(value)) for key, value in
-                        _read_tops(_hand_over(chunks, handed, f"{head}:", first, rest),
-                                   head, rest)]
-        except BrokenPipeError:
-            reader.result()  # raises what the child stopped for
-            raise
-        theirs = reader.result()
-    for key, raw in theirs:
-        yield key, marshal.loads(raw), raw
-    yield from mine
-
-
-def _hand_over(chunks: Iterable[str], handed: BinaryIO, prefix: str,
-               first: Mapping[str, str], rest: Mapping[str, str]) -> Iterator[str]:
-    """The chunks from the first line of the top-level entries ``rest``; the lines before
-    it (those of ``first``: git lists the tree in order) written to ``handed``, then closed.
-    A line of another top-level entry (cached, or not a note's) goes either way: both skip
-    it."""
-    chunks = iter(chunks)
-    for chunk in chunks:
-        if _top(chunk[chunk.rfind("\n", 0, -1) + 1:], prefix) in first:
-            handed.write(encode(chunk))  # the last line is theirs: every line is
-            continue
-        lines = chunk.split("\n")[:-1]
-        at = next((i for i, line in enumerate(lines) if _top(line, prefix) in rest), None)
-        if at is None:
-            handed.write(encode(chunk))
-            continue
-        handed.write(encode("".join(line + "\n" for line in lines[:at])))
-        handed.close()
-        yield "".join(line + "\n" for line in lines[at:])
-        break
-    handed.close()
-    yield from chunks
-
-
-def _top(line: str, prefix: str) -> str | None:
-    # The top-level entry of a line of `note_lines`; None when it is a piece of a path that
-    # holds a newline (no note's), which the side that has the line before it gets.
-    if not line.startswith(prefix):
-        return None
-    return line[len(prefix):line.find("\0")].partition("/")[0]
 
 
 def _refresh(repo: Repo, base: Oid, head: Oid, missing: dict[str, str],
@@ -428,7 +367,7 @@ def _refresh(repo: Repo, base: Oid, head: Oid, missing: dict[str, str],
         skipped += map(tuple, bad)
     out = {}
     for name, key in patched.items():
-        _, commits, columns, bad = marshal.loads(before[name])
+        _, commits, columns, bad, _ = marshal.loads(before[name])
         kept = [i for i, commit in enumerate(commits) if commit not in gone]
         new_commits, new_columns, new_bad = new.get(name) or _held()
         out[key] = _filed([commits[i] for i in kept] + new_commits,
@@ -443,14 +382,33 @@ def _held() -> tuple[list[Oid], Columns, list[tuple]]:
 
 
 def _filed(commits: list[Oid], columns: Columns, bad: list[tuple]) -> tuple[Any, ...]:
-    """What the cache holds for one top-level entry: (notes, commits, columns, skipped), in
-    commit order whichever way it was read (the first copy of an id wins in `budget`)."""
+    """What the cache holds for one top-level entry: (notes, commits, columns, skipped,
+    totals), in commit order whichever way it was read (the first copy of an id wins in
+    `budget`)."""
     if not all(map(operator.le, commits, itertools.islice(commits, 1, None))):
         order = sorted(range(len(commits)), key=commits.__getitem__)  # stable: line order
         commits = [commits[i] for i in order]
         columns = [[column[i] for i in order] for column in columns]
     bad.sort(key=operator.itemgetter(0))
-    return len(set(commits).union(map(operator.itemgetter(0), bad))), commits, columns, bad
+    notes = len(set(commits).union(map(operator.itemgetter(0), bad)))
+    return notes, commits, columns, bad, totals_of(columns)
+
+
+def totals_of(columns: Columns) -> Totals:
+    """The `Totals` of the entries of ``columns``."""
+    sums: Totals = {}
+    _, ts, kinds, t_in, t_out, counters, models, agents, _, requests = columns[:10]
+    for group, n_in, n_out, n_requests in zip(zip(map(_DAY, ts), kinds, models, agents,
+                                                  counters), t_in, t_out, requests):
+        acc = sums.get(group)
+        if acc is None:
+            sums[group] = [1, n_in, n_out, n_requests]
+        else:
+            acc[0] += 1
+            acc[1] += n_in
+            acc[2] += n_out
+            acc[3] += n_requests
+    return sums
 
 
 def _read_tops(chunks: Iterable[str], head: Oid, missing: dict[str, str]
