@@ -19,6 +19,7 @@ import itertools
 import marshal
 import operator
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -524,6 +525,7 @@ def _load_cache(path: Path) -> tuple[Oid | None, dict[str, memoryview]]:
     """The notes commit the cache was saved for, and what it holds per top-level entry
     (each still in marshal's form: only what is used is decoded, what is kept is written
     back as it is)."""
+    cache_written()
     try:
         data = path.read_bytes()
         f = io.BytesIO(data)
@@ -541,11 +543,29 @@ def _load_cache(path: Path) -> tuple[Oid | None, dict[str, memoryview]]:
 
 
 def _save_cache(path: Path, head: Oid, stored: Mapping[str, bytes | memoryview]) -> None:
+    """Write the cache in a thread, while `budget` sums and prints (the process waits for
+    it before it exits; `_load_cache` waits for it too)."""
+    global _writer
     sizes = [len(raw) for raw in stored.values()]
-    header = marshal.dumps((_CACHE_VERSION, head, list(stored), sizes))
-    # A cache is only ever a copy: failing to write it must not fail the command.
-    with contextlib.suppress(OSError):
-        write_atomically(path, b"".join([header, *stored.values()]))
+    parts = [marshal.dumps((_CACHE_VERSION, head, list(stored), sizes)), *stored.values()]
+
+    def write() -> None:
+        # A cache is only ever a copy: failing to write it must not fail the command.
+        with contextlib.suppress(OSError):
+            write_atomically(path, b"".join(parts))
+
+    cache_written()
+    _writer = threading.Thread(target=write, name="patchpack ledger cache")
+    _writer.start()
+
+
+_writer: threading.Thread | None = None
+
+
+def cache_written() -> None:
+    """Wait until the ledger cache being written (if any) is written."""
+    if _writer is not None:
+        _writer.join()
 
 
 # -- sharing through a remote -----------------------------------------------------------------

@@ -220,10 +220,12 @@ def test_budget_reads_the_cache_and_sees_new_notes(committed: Path) -> None:
     ledger.add_pending(repo, kind="request", tokens_in=5, counter="usage")
     ledger.attach_pending(repo, repo.head_oid())  # type: ignore[arg-type]
     assert budget.for_repo(repo, settings=settings_).total.tokens == 5
+    ledger.cache_written()  # written while the report is made
     assert (committed / ".git" / "patchpack" / "ledger-cache").exists()
     ledger.add_pending(repo, kind="request", tokens_in=7, counter="usage")
     ledger.attach_pending(repo, repo.head_oid())  # type: ignore[arg-type]
     assert budget.for_repo(repo, settings=settings_).total.tokens == 12
+    ledger.cache_written()
     (committed / ".git" / "patchpack" / "ledger-cache").write_bytes(b"\x00garbage")
     assert budget.for_repo(repo, settings=settings_).total.tokens == 12
 

@@ -620,6 +620,7 @@ def test_the_cache_follows_the_notes_ref_however_it_moves(committed: Path,
     git(committed, "update-ref", "refs/notes/patchpack", "refs/notes/patchpack~2")
     assert ledger.read(repo) == first
     monkeypatch.setattr(ledger, "_ALL_AT", 0)  # the whole tree listed, cached parts dropped
+    ledger.cache_written()
     (committed / ".git" / "patchpack" / "ledger-cache").unlink()
     git(committed, "notes", "--ref=patchpack", "append", "-m", _line(1001), commits[7])
     assert ledger.read(repo) == ledger.read(repo)
@@ -685,6 +686,7 @@ def test_sync_leaves_the_cache_warm_for_the_next_budget(clones: tuple[Path, Path
 
 
 def _cold(repo: Repo) -> ledger.Ledger:
+    ledger.cache_written()
     (repo.common_dir / "patchpack" / "ledger-cache").unlink(missing_ok=True)
     return ledger.read(repo)
 
@@ -780,6 +782,7 @@ def test_reading_ignores_the_users_grep_config_and_where_it_runs(committed: Path
     (committed / "sub").mkdir()
     for where in (committed / "sub", committed / ".git"):
         repo = Repo.discover(where)
+        ledger.cache_written()
         (repo.common_dir / "patchpack" / "ledger-cache").unlink(missing_ok=True)
         held = ledger.read(repo)
         assert (sorted(held.entries), sorted(held.skipped)) == expected and held.notes == 300
