@@ -618,8 +618,8 @@ def _edit_tree(raw: pygit2.Repository, tree: pygit2.Tree | None,
 _FANOUT_AT = 256  # entries in one notes tree level before new notes go one level down
 
 
-_SMALL_READ = 1 << 16
-_PIPE_FILLS = 0.001
+_CHUNK = 1 << 16  # bytes of whole lines passed on at once, at least
+_SMALL_READ = 1 << 16  # ... and after a read shorter than this, wait a moment
 
 
 def _chunks(fd: int) -> Iterator[str]:
@@ -634,9 +634,9 @@ def _chunks(fd: int) -> Iterator[str]:
         with memoryview(buf) as view:
             got = os.readv(fd, [view[filled:]])
         filled += got
-        if got and filled < len(buf) // 4:
+        if got and filled < _CHUNK:
             if got < _SMALL_READ:
-                time.sleep(_PIPE_FILLS)
+                time.sleep(0.001)
             continue
         cut = buf.rfind(b"\n", 0, filled) + 1 if got else filled
         if cut:

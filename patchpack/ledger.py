@@ -552,7 +552,7 @@ def _save_cache(path: Path, head: Oid, stored: Mapping[str, bytes | memoryview])
     def write() -> None:
         # A cache is only ever a copy: failing to write it must not fail the command.
         with contextlib.suppress(OSError):
-            write_atomically(path, b"".join(parts))
+            write_atomically(path, parts)  # part by part: no copy of the whole under the GIL
 
     cache_written()
     _writer = threading.Thread(target=write, name="patchpack ledger cache")
