@@ -511,6 +511,58 @@ def test_the_fast_line_parse_agrees_with_json(fields: dict, canonical: bool,
     assert outcome(ledger.parse_line) == outcome(_parse_json)
 
 
+def _through_read_tops(lines: list[str]) -> tuple[list, list, list]:
+    """Lines read as `ledger.read` reads a directory of notes (one note per line) from git's
+    output, and as `parse_note` reads each note: (entries read, entries meant, skips)."""
+    head = Oid("1" * 40)
+    commits = [f"ab{i:038x}" for i in range(len(lines))]
+    chunk = "".join(f"{head}:ab/{commit[2:]}\0001\000{line}\n"
+                    for commit, line in zip(commits, lines))
+    [(key, (notes, on, columns, bad, totals))] = ledger._read_tops([chunk], head, {"ab": "k"})
+    meant = [(commit, ledger.parse_note(line, commit)) for commit, line in zip(commits, lines)]
+    assert [ledger.Skipped(*b) for b in bad] == [s for _, (_, skips) in meant for s in skips]
+    assert totals == ledger.totals_of(columns) and notes == len(lines)
+    return (list(zip(on, map(ledger.Entry._make, zip(*columns)))),
+            [(commit, e) for commit, (good, _) in meant for e in good], bad)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(_KEYS), _VALUES), min_size=1, max_size=4),
+       st.booleans())
+def test_the_column_parse_of_many_lines_agrees_with_json(many: list[dict],
+                                                         ascii_only: bool) -> None:
+    # A cold `budget` parses a chunk of git's output at once, with a looser pattern when
+    # the chunk holds no backslash, and checks the columns: each line must still mean what
+    # JSON says, or be skipped as `parse_note` skips it.
+    base = {"v": 1, "id": "a1", "ts": "2026-11-24T10:00:00Z", "kind": "request", "in": 1,
+            "out": 2, "counter": "usage"}
+    lines = [json.dumps({k: merged[k] for k in _KEYS if k in merged}, separators=(",", ":"),
+                        ensure_ascii=ascii_only) for merged in ({**base, **f} for f in many)]
+    read, meant, _ = _through_read_tops(lines)
+    assert read == meant
+
+
+@pytest.mark.parametrize("line", [
+    '{"v":1,"id":"a\x01b","ts":"2026-11-24T10:00:00Z","kind":"request","in":1,"out":2,'
+    '"counter":"usage"}',  # a raw control character in an id: not JSON
+    '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"request","model":"m\tx","in":1,'
+    '"out":2,"counter":"usage"}',  # a raw tab in a name: not JSON
+    '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"request","model":"m\\"x","in":1,'
+    '"out":2,"counter":"usage"}',  # an escaped quote in a name
+    '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"request","in":1,"out":2,'
+    '"counter":"c\\u00e9"}',  # an escape in the counter
+    '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"request","in":1,"out":2,'
+    '"requests":01,"counter":"usage"}',  # a number JSON refuses
+    '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"","in":1,"out":2,"counter":"u"}',
+    r'{"v":1,"id":"a\u0041","ts":"2026-11-24T10:00:00Z","kind":"request","in":1,"out":2,'
+    r'"counter":"usage"}',  # an escape in an id: the id is "aA"
+])
+def test_odd_lines_among_canonical_ones_mean_what_json_says(line: str) -> None:
+    good = ledger.Entry("g", "2026-11-24T10:00:00Z", "request", 5, 6, "usage").to_json()
+    read, meant, _ = _through_read_tops([good, line, good.replace('"g"', '"h"')])
+    assert read == meant and len(meant) in (2, 3)
+
+
 def _fast_import_notes(path: Path, notes: dict[str, bytes]) -> None:
     """Put ``notes`` (commit: text) in refs/notes/patchpack through fast-import (fan-out)."""
     parent = subprocess.run(["git", "rev-parse", "-q", "--verify", "refs/notes/patchpack"],
