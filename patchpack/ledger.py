@@ -10,6 +10,7 @@ without losing or gluing entries, and readers count an id once wherever it appea
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import functools
@@ -355,44 +356,75 @@ def _refresh(repo: Repo, base: Oid, head: Oid, missing: dict[str, str],
         return {}
     changed = [(path, blob) for path, blob in changed if path.partition("/")[0] in patched
                and _NOTE_PATH.match(path.replace("/", ""))]
-    gone = {Oid(path.replace("/", "")) for path, _ in changed}
+    gone: dict[str, list[Oid]] = {}  # the notes that changed or went, by top-level entry
+    for path, _ in changed:
+        gone.setdefault(path.partition("/")[0], []).append(Oid(path.replace("/", "")))
     now = [(path, blob) for path, blob in changed if blob is not None]
-    new: dict[str, tuple[list[Oid], Columns, list[tuple]]] = {}
+    new: dict[str, list[tuple[Oid, list[Entry]]]] = {}
+    skips: dict[str, list[tuple]] = {}
     for (path, _), text in zip(now, repo.blobs([blob for _, blob in now])):  # type: ignore
         oid = Oid(path.replace("/", ""))
         good, bad = parse_note(decode(text), oid)
-        commits, columns, skipped = new.setdefault(path.partition("/")[0], _held())
-        commits += [oid] * len(good)
-        for column, values in zip(columns, zip(*good)):
-            column += values
-        skipped += map(tuple, bad)
+        new.setdefault(path.partition("/")[0], []).append((oid, good))
+        skips.setdefault(path.partition("/")[0], []).extend(map(tuple, bad))
     out = {}
     for name, key in patched.items():
-        _, commits, columns, bad, _ = marshal.loads(before[name])
-        kept = [i for i, commit in enumerate(commits) if commit not in gone]
-        new_commits, new_columns, new_bad = new.get(name) or _held()
-        out[key] = _filed([commits[i] for i in kept] + new_commits,
-                          [[column[i] for i in kept] + more
-                           for column, more in zip(columns, new_columns)],
-                          [b for b in bad if b[0] not in gone] + new_bad)
+        # The cache holds a directory in commit order: take out the entries of the notes
+        # that changed, put in those they hold now, each where its commit sorts.
+        _, commits, columns, bad, sums = marshal.loads(before[name])
+        for oid in gone.get(name, ()):
+            start, stop = bisect.bisect_left(commits, oid), bisect.bisect_right(commits, oid)
+            if start < stop:
+                _add_totals(sums, totals_of([column[start:stop] for column in columns]), -1)
+                del commits[start:stop]
+                for column in columns:
+                    del column[start:stop]
+        for oid, entries in new.get(name, ()):
+            if entries:
+                at = bisect.bisect_right(commits, oid)
+                added = [list(values) for values in zip(*entries)]
+                _add_totals(sums, totals_of(added), 1)
+                commits[at:at] = [oid] * len(entries)
+                for column, values in zip(columns, added):
+                    column[at:at] = values
+        stale = set(gone.get(name, ()))
+        out[key] = _filed(commits, columns, [b for b in bad if b[0] not in stale]
+                          + skips.get(name, []), sums)
     return out
+
+
+def _pick(columns: Columns, rows: Sequence[int]) -> Columns:
+    return [list(map(column.__getitem__, rows)) for column in columns]
+
+
+def _add_totals(totals: Totals, more: Totals, sign: int) -> None:
+    """Add (``sign`` 1) or take away (-1) ``more`` to ``totals``; a group left with no entry
+    goes."""
+    for group, (n, n_in, n_out, n_requests) in more.items():
+        acc = totals.setdefault(group, [0, 0, 0, 0])
+        acc[0] += sign * n
+        acc[1] += sign * n_in
+        acc[2] += sign * n_out
+        acc[3] += sign * n_requests
+        if not acc[0]:
+            del totals[group]
 
 
 def _held() -> tuple[list[Oid], Columns, list[tuple]]:
     return [], _no_columns(), []
 
 
-def _filed(commits: list[Oid], columns: Columns, bad: list[tuple]) -> tuple[Any, ...]:
+def _filed(commits: list[Oid], columns: Columns, bad: list[tuple],
+           sums: Totals | None = None) -> tuple[Any, ...]:
     """What the cache holds for one top-level entry: (notes, commits, columns, skipped,
     totals), in commit order whichever way it was read (the first copy of an id wins in
-    `budget`)."""
+    `budget`). ``sums``: the totals of ``columns``, when known."""
     if not all(map(operator.le, commits, itertools.islice(commits, 1, None))):
         order = sorted(range(len(commits)), key=commits.__getitem__)  # stable: line order
-        commits = [commits[i] for i in order]
-        columns = [[column[i] for i in order] for column in columns]
+        commits, columns = _pick([commits], order)[0], _pick(columns, order)
     bad.sort(key=operator.itemgetter(0))
     notes = len(set(commits).union(map(operator.itemgetter(0), bad)))
-    return notes, commits, columns, bad, totals_of(columns)
+    return notes, commits, columns, bad, totals_of(columns) if sums is None else sums
 
 
 def totals_of(columns: Columns) -> Totals:
