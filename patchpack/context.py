@@ -482,7 +482,8 @@ def _fill(pack: Pack, units: Sequence[widen.Unit], texts: dict[str, list[str]],
           shown: set[tuple[str, int]], *, counter: Counter, max_file_lines: int) -> Pack:
     """``pack`` with the ``units`` that fit what its budget leaves, taken in order, a unit
     that does not fit passed over for the smaller ones after it. A file over
-    ``max_file_lines`` gets units only while the pack shows fewer than that many of its lines.
+    ``max_file_lines`` is never shown whole: a unit that would show its last unshown lines is
+    passed over, so an agent knows to ask for the rest (``--at``).
     """
     room = pack.budget - pack.tokens - 2 * _HEADING
     chosen: dict[str, set[int]] = {}
@@ -495,7 +496,7 @@ def _fill(pack: Pack, units: Sequence[widen.Unit], texts: dict[str, list[str]],
         new = [n for n in range(unit.start, unit.end + 1)
                if (unit.path, n) not in shown and n not in mine]
         if not new or (len(lines) > max_file_lines
-                       and per_file[unit.path] + len(mine) + len(new) > max_file_lines):
+                       and per_file[unit.path] + len(mine) + len(new) >= len(lines)):
             continue
         cost = counter.count("".join(lines[n - 1] + "\n" for n in new))
         if new[0] - 1 not in mine and new[-1] + 1 not in mine:  # a hunk of its own
