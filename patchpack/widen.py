@@ -119,7 +119,8 @@ def _ordered(path: str, lines: Sequence[str], hits: Sequence[int], *, cap: int,
     if test:
         tail = (max(last.start, last.end - cap + 1), last.end, f"{last.label} [end: last test]")
     else:
-        tail = (max(1, len(lines) - _TAIL_LINES + 1), len(lines), "[end of file]")
+        code = max((n for n, text in enumerate(lines, 1) if text.strip()), default=1)
+        tail = (max(1, code - _TAIL_LINES + 1), len(lines), "[end of file]")
     yield (TAIL, 0, 0), *tail
     for i, piece in enumerate(pieces):
         near = min(abs(i - j) for j in matched)
@@ -138,7 +139,7 @@ def _ordered(path: str, lines: Sequence[str], hits: Sequence[int], *, cap: int,
             step, why, ring = NEAR, "near", near + (1 << 16 if test else 0)
         label = f"{piece.label} [{why}]" if piece.label else f"[{why}]"
         for start, end in _cut(piece.start, piece.end, cap):
-            yield (step, ring, distance(start, end)), start, end, label
+            yield (step, ring, 0 if step == HEAD else distance(start, end)), start, end, label
 
 
 def _call_levels(pieces: Sequence[_Piece], matched: Sequence[int]) -> dict[int, tuple[int, str]]:
