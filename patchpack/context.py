@@ -12,7 +12,6 @@ the same repository state, and its total is counted on the exact text printed.
 
 from __future__ import annotations
 
-import collections
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -575,7 +574,7 @@ def _widened_parts(taken: Sequence[tuple[widen.Unit, list[int]]], texts: dict[st
             inside = [p for p in held.get(path, ()) if run[0] <= p.start <= run[-1]]
             absorbed.update(inside)
             # What the hunk holds: the matches first, then in line order.
-            names = [f"{p.label} [{_TITLES[p.section]}]" if p.label else f"[{_TITLES[p.section]}]"
+            names = [" ".join(filter(None, (p.label, f"[{_TITLES[p.section]}]")))
                      for p in sorted(inside, key=lambda p: (p.section != "located", p.start))]
             names += [labels[path, n] for n in run if (path, n) in labels]
             names = list(dict.fromkeys(names))
