@@ -213,9 +213,10 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
     pack = fit(diff_parts, located_parts, explicit, related_parts, counter=counter,
                budget=request.budget, sources=sources, notes=tuple(notes), unmatched=unmatched)
     if request.fill and request.greps and not pack.dropped:
+        tests = widen.paired_tests({h.path for h in found.hunks}, git.tracked_files(repo))
         units, texts = widen.plan(git.require_workdir(repo),
                                   sorted(found.hunks, key=lambda h: _rank(h, changed)),
-                                  cap=request.max_hunk_lines)
+                                  cap=request.max_hunk_lines, tests=tests)
         shown |= {(p.path, n) for p in pack.parts if p.section != "diff"
                   for n in range(p.start, p.end + 1)}
         pack = _fill(pack, units, texts, shown, counter=counter,
@@ -484,8 +485,9 @@ def _fill(pack: Pack, units: Sequence[widen.Unit], texts: dict[str, list[str]],
           shown: set[tuple[str, int]], *, counter: Counter, max_file_lines: int) -> Pack:
     """``pack`` with the ``units`` that fit what its budget leaves, taken in order, a unit
     that does not fit passed over for the smaller ones after it. A file over
-    ``max_file_lines`` is never shown whole: the code of its last unit in that order (the
-    farthest from the matches) that is not shown yet stays out, for ``--at`` to ask for.
+    ``max_file_lines`` is never shown whole: when the units would show every line of it, the
+    code of its last unit in that order (the farthest from the matches) that is not shown yet
+    stays out, for ``--at`` to ask for.
     Widened lines and the hunks they touch print as one hunk (:func:`_widened_parts`).
     """
     # The code lines each unit would add first, in order: the last unit's, per large file,
@@ -500,7 +502,10 @@ def _fill(pack: Pack, units: Sequence[widen.Unit], texts: dict[str, list[str]],
             if code:
                 first.setdefault(unit.path, {})[i] = code
                 seen.update((unit.path, n) for n in code)
-    kept_out = {(path, n) for path, owned in first.items() for n in owned[max(owned)]}
+    # Only where the units would show the file whole: the end of a paired test file is not.
+    kept_out = {(path, n) for path, owned in first.items()
+                if all((path, n) in seen for n, text in enumerate(texts[path], 1) if text.strip())
+                for n in owned[max(owned)]}
     shown = shown | kept_out
     taken: list[tuple[widen.Unit, list[int]]] = []
     result, left = pack, list(units)

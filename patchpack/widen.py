@@ -13,6 +13,8 @@ that name a function also change their files:
    change that uses something new starts;
 1. each file's end, where new code is appended: the last test of a test file (the style a new
    test copies), the last lines of other files (the context a diff that appends needs);
+   then the last test of the test files that pair with each file (:func:`paired_tests`),
+   where a commit that changes a module adds its test, though it names nothing in it;
 2. module-level statements (constants, ``__all__``), nearest the hits first;
 3. the rest of the block a match sits in, where ``--max-hunk-lines`` cut it, nearest first;
 4. the class around a matched method: its header and own statements;
@@ -27,17 +29,22 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from patchpack import locate
 
 # Steps of the order in the module doc.
-HEAD, TAIL, MODULE, REST, CLASS, CALLS, NEAR = range(7)
+HEAD, TAIL, PAIRED, MODULE, REST, CLASS, CALLS, NEAR = range(8)
 # The end of a file that is not a test: as many lines as a diff appending there shows.
 _TAIL_LINES = 3
 _TEST_FILE = re.compile(r"(^|/)(tests?|spec)/|(^|/)test_[^/]*$|_test\.\w+$|\.(test|spec)\.\w+$")
+# How a module's tests are named after it (pytest, Go, Jest/Vitest, JUnit), in any directory.
+_TEST_NAMES = ("test_{stem}{ext}", "{stem}_test{ext}", "{stem}.test{ext}", "{stem}.spec{ext}",
+               "{stem}Test{ext}", "{stem}Tests{ext}")
+# Directories that hold tests: they say nothing about which module a test file is for.
+_TEST_DIRS = frozenset({"test", "tests", "spec", "specs", "__tests__", "testing"})
 # A paragraph of other languages that belongs to the header.
 _IMPORTS = re.compile(r"\s*(import|from|#\s*include|#\s*import|use|using|require|package|"
                       r"extern crate|@import)\b")
@@ -70,15 +77,25 @@ class _Piece:
     node: ast.AST | None = None
 
 
-def plan(root: Path, ranked: Sequence[locate.Hunk], *, cap: int) -> tuple[
-        list[Unit], dict[str, list[str]]]:
+def plan(root: Path, ranked: Sequence[locate.Hunk], *, cap: int,
+         tests: Mapping[str, Sequence[str]] | None = None,
+         ) -> tuple[list[Unit], dict[str, list[str]]]:
     """Units around the ``ranked`` hunks (strongest first) in the order of the module doc,
-    with the lines of every file they come from."""
+    with the lines of every file they come from. ``tests`` maps a file to the test files that
+    pair with it (:func:`paired_tests`)."""
     order: dict[str, int] = {}
     for h in ranked:
         order.setdefault(h.path, len(order))
     keyed: list[tuple[tuple[int, ...], Unit]] = []
     texts: dict[str, list[str]] = {}
+
+    def add(key: tuple[int, ...], path: str, start: int, end: int, label: str) -> None:
+        # With the blank lines above it too: a change that removes or moves a unit takes
+        # them along, and they cost next to nothing.
+        while start > 1 and not texts[path][start - 2].strip():
+            start -= 1
+        keyed.append((key, Unit(path, start, end, label)))
+
     for path, rank in order.items():
         try:
             lines = locate.read_lines(root, path)
@@ -87,11 +104,19 @@ def plan(root: Path, ranked: Sequence[locate.Hunk], *, cap: int) -> tuple[
         texts[path] = lines
         hits = sorted({n for h in ranked if h.path == path for n in h.hits if n <= len(lines)})
         for (step, ring, distance), start, end, label in _ordered(path, lines, hits, cap=cap):
-            # With the blank lines above it too: a change that removes or moves a unit takes
-            # them along, and they cost next to nothing.
-            while start > 1 and not lines[start - 2].strip():
-                start -= 1
-            keyed.append(((step, ring, rank, distance), Unit(path, start, end, label)))
+            add((step, ring, rank, distance), path, start, end, label)
+    for path, rank in order.items():
+        for test in (tests or {}).get(path, ()):
+            if test in texts or test in order:  # a file of its own, or paired already
+                continue
+            try:
+                lines = locate.read_lines(root, test)
+            except locate.Unreadable:
+                continue
+            if pieces := _pieces(test, lines):
+                texts[test] = lines
+                add((PAIRED, 0, rank, 0), test,
+                    *_tail(lines, pieces, cap=cap, test=True, of=path))
     keyed.sort(key=lambda kv: (kv[0], kv[1].path, kv[1].start))
     return [unit for _, unit in keyed], texts
 
@@ -99,8 +124,7 @@ def plan(root: Path, ranked: Sequence[locate.Hunk], *, cap: int) -> tuple[
 def _ordered(path: str, lines: Sequence[str], hits: Sequence[int], *, cap: int,
              ) -> Iterable[tuple[tuple[int, int, int], int, int, str]]:
     """((step, ring, nearness), start, end, label) of each piece of one file."""
-    tree = _parse(lines) if path.endswith((".py", ".pyi")) else None
-    pieces = _python_pieces(tree, lines) if tree is not None else _paragraphs(lines)
+    pieces = _pieces(path, lines)
     if not pieces or not hits:
         return
     at = [next((i for i, p in enumerate(pieces) if p.start <= n <= p.end), None) for n in hits]
@@ -114,14 +138,8 @@ def _ordered(path: str, lines: Sequence[str], hits: Sequence[int], *, cap: int,
     def distance(start: int, end: int) -> int:
         return min(0 if start <= n <= end else min(abs(start - n), abs(end - n)) for n in hits)
 
-    last = pieces[-1]
     test = bool(_TEST_FILE.search(path))
-    if test:
-        tail = (max(last.start, last.end - cap + 1), last.end, f"{last.label} [end: last test]")
-    else:
-        code = max((n for n, text in enumerate(lines, 1) if text.strip()), default=1)
-        tail = (max(1, code - _TAIL_LINES + 1), len(lines), "[end of file]")
-    yield (TAIL, 0, 0), *tail
+    yield (TAIL, 0, 0), *_tail(lines, pieces, cap=cap, test=test)
     for i, piece in enumerate(pieces):
         near = min(abs(i - j) for j in matched)
         ring = 0
@@ -140,6 +158,53 @@ def _ordered(path: str, lines: Sequence[str], hits: Sequence[int], *, cap: int,
         label = f"{piece.label} [{why}]" if piece.label else f"[{why}]"
         for start, end in _cut(piece.start, piece.end, cap):
             yield (step, ring, 0 if step == HEAD else distance(start, end)), start, end, label
+
+
+def _pieces(path: str, lines: Sequence[str]) -> list[_Piece]:
+    tree = _parse(lines) if path.endswith((".py", ".pyi")) else None
+    return _python_pieces(tree, lines) if tree is not None else _paragraphs(lines)
+
+
+def _tail(lines: Sequence[str], pieces: Sequence[_Piece], *, cap: int, test: bool,
+          of: str = "") -> tuple[int, int, str]:
+    """(start, end, label) of a file's end: the last test of a test file (at most ``cap``
+    lines of it; ``of``: the file it tests), else the last code lines."""
+    last = pieces[-1]
+    if test:
+        whose = f" of the tests of {of}" if of else ""
+        return (max(last.start, last.end - cap + 1), last.end,
+                f"{last.label} [end: last test{whose}]")
+    code = max((n for n, text in enumerate(lines, 1) if text.strip()), default=1)
+    return max(1, code - _TAIL_LINES + 1), len(lines), "[end of file]"
+
+
+def paired_tests(paths: Iterable[str], tracked: Iterable[str]) -> dict[str, list[str]]:
+    """The test files among ``tracked`` that pair with each of ``paths`` by the usual naming
+    (``test_cli.py``, ``cli_test.go``, ``cli.test.ts``, ``CliTest.java``, in any directory),
+    the nearest only: those whose directories, test directories aside, differ least from the
+    module's. A test file itself pairs with nothing."""
+    wanted: dict[str, list[str]] = {}
+    for path in paths:
+        folder, _, name = path.rpartition("/")
+        stem, dot, ext = name.rpartition(".")
+        if dot and stem and not _TEST_FILE.search(path):
+            for pattern in _TEST_NAMES:
+                wanted.setdefault(pattern.format(stem=stem, ext=dot + ext), []).append(path)
+    found: dict[str, list[str]] = {}
+    for test in tracked:
+        for path in wanted.get(test.rpartition("/")[2], ()):
+            found.setdefault(path, []).append(test)
+
+    def apart(path: str, test: str) -> int:
+        here = set(path.split("/")[:-1])
+        there = set(test.split("/")[:-1]) - _TEST_DIRS
+        return len(here ^ there)
+
+    out = {}
+    for path, tests in found.items():
+        nearest = min(apart(path, t) for t in tests)
+        out[path] = sorted(t for t in tests if apart(path, t) == nearest)
+    return out
 
 
 def _call_levels(pieces: Sequence[_Piece], matched: Sequence[int]) -> dict[int, tuple[int, str]]:
