@@ -255,3 +255,40 @@ def test_binary_and_unreadable_files_are_not_widened(cli, boxed: Path) -> None:
     assert r.exit_code == 0, r.stderr
     paths = {p["path"] for s in json.loads(r.stdout)["sections"] for p in s["parts"]}
     assert paths == {"box.py", "notes.md", "big.py"}
+
+
+def test_paired_tests_by_the_usual_names_nearest_first() -> None:
+    tracked = ["pkg/cli.py", "tests/test_cli.py", "tests/other/test_cli.py", "pkg/test_cli.py",
+               "tests/test_box.py", "web/app.ts", "web/app.test.ts", "go/run.go",
+               "go/run_test.go", "src/Main.java", "test/MainTest.java", "tests/test_x.py"]
+    pairs = widen.paired_tests(["pkg/cli.py", "web/app.ts", "go/run.go", "src/Main.java",
+                                "tests/test_x.py", "README"], tracked)
+    assert pairs == {
+        "pkg/cli.py": ["pkg/test_cli.py"],  # beside it beats tests/, which beats tests/other/
+        "web/app.ts": ["web/app.test.ts"], "go/run.go": ["go/run_test.go"],
+        "src/Main.java": ["test/MainTest.java"]}  # a test file pairs with nothing
+    assert widen.paired_tests(["a/cli.py"], ["tests/test_cli.py", "tests/b/test_cli.py"]) == {
+        "a/cli.py": ["tests/test_cli.py"]}
+
+
+def test_fill_adds_the_last_test_of_a_paired_test_file(committed: Path) -> None:
+    write(committed / "pkg" / "box.py", "".join(
+        f"def f{i}():\n    return {'needle' if i == 2 else i}\n\n\n" for i in range(5)))
+    # 300 lines: over --max-file-lines, yet its end alone is not the whole file.
+    write(committed / "tests" / "test_box.py", "".join(
+        f"def test_{i}():\n    assert {i}\n\n\n" for i in range(75)))
+    write(committed / "tests" / "test_other.py", "def test_other():\n    assert 0\n")
+    git(committed, "add", "-A")
+    git(committed, "commit", "-qm", "box")
+    found = locate.locate(Repo.discover(committed), ["needle"])
+    tests = widen.paired_tests(["pkg/box.py"], git(committed, "ls-files").split())
+    units, _ = widen.plan(committed, found.hunks, cap=80, tests=tests)
+    assert [(u.path, u.start, u.end, u.label) for u in units][:3] == [
+        ("pkg/box.py", 15, 20, "[end of file]"),
+        ("tests/test_box.py", 295, 300, "def test_74 [end: last test of the tests of pkg/box.py]"),
+        ("pkg/box.py", 7, 12, "def f2 [rest]")]
+    pack = _build(committed, 50_000)
+    assert _shown(pack, "tests/test_box.py") == set(range(295, 301))
+    assert "def test_74 [end: last test of the tests of pkg/box.py]" in pack.text
+    assert "test_other" not in pack.text
+    assert _build(committed, 50_000) == pack  # deterministic
