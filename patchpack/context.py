@@ -208,8 +208,8 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
                + "".join(f" --path {_quote(p)}" for p in request.paths),
                "explicit": " ".join(f"--at {a}" for a in request.ats),
                "related": "imports and module-level definitions the located code uses",
-               "widened": "--fill: headers, file ends, module level, the rest of matched "
-                          "blocks, their classes, calls, neighbours"}
+               "widened": "--fill: headers, file ends, paired tests, module level, the rest of "
+                          "matched blocks, their classes, calls, neighbours"}
     pack = fit(diff_parts, located_parts, explicit, related_parts, counter=counter,
                budget=request.budget, sources=sources, notes=tuple(notes), unmatched=unmatched)
     if request.fill and request.greps and not pack.dropped:
