@@ -13,8 +13,9 @@ prints per scenario the median and total token ratio (naive / patchpack) and the
   commit message names (words that occur as identifiers in the tracked files); the naive
   context is every file that matches, whole. Recall: share of the lines the commit later
   changed (parent's numbering) inside the context. Then the same with `--fill` at budgets
-  that are fractions of the naive context's size (known before the change), at the default
-  `--max-file-lines` and raised, each row with its recall next to naive's.
+  that are fractions of the naive context's size (known before the change), each row with
+  its recall next to naive's, and the smallest of those budgets whose recall (mean over the
+  commits) is naive's with fewer tokens in total.
 
     python bench/context_efficiency.py REPO [N] [-v]           # -v: each commit, what was missed
     python bench/context_efficiency.py REPO [N] --no-related   # locate without the related hunks
@@ -206,14 +207,13 @@ def review(repo: Path, oid: str, parent: str) -> Result:
                   floor=COUNTER.count(git(repo, "diff", "-M", "-U0", "HEAD")))
 
 
-# Locate with --fill at budgets that are fractions of the naive context, which is known before
-# the change; the last three with --max-file-lines raised so fill may go on into large files.
-FILLS = ((0.25, None), (0.5, None), (1.0, None), (0.5, 100_000), (1.0, 100_000), (1.5, 100_000))
+# Locate with --fill at budgets that are fractions of the naive context, which an agent knows
+# before the change (the size of the files that match).
+FILLS = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
-def _fill_name(share: float, max_file_lines: int | None) -> str:
-    more = f" --max-file-lines {max_file_lines}" if max_file_lines else ""
-    return f"--fill --budget {share:.0%} of naive{more}"
+def _fill_name(share: float) -> str:
+    return f"--fill --budget {share:.0%} of naive"
 
 
 def locate_scenario(repo: Path, oid: str, parent: str, message: str, *,
@@ -248,15 +248,15 @@ def locate_scenario(repo: Path, oid: str, parent: str, message: str, *,
                     targets.add((pf.source_file[2:], last))  # where the lines go in
     naive_recall = len({t for t in targets if t[0] in matched}) / max(1, len(targets))
     requests = {"": context.Request(greps=greps, related=related)}
-    for share, max_file_lines in FILLS:
-        requests[_fill_name(share, max_file_lines)] = context.Request(
-            greps=greps, related=related, fill=True, budget=int(naive * share),
-            max_file_lines=max_file_lines or context.Request.max_file_lines)
+    for share in FILLS:
+        requests[_fill_name(share)] = context.Request(
+            greps=greps, related=related, fill=True, budget=int(naive * share))
     out = {}
     for name, request in requests.items():
         pack = context.build(Repo.discover(repo), request, COUNTER)
         inside = {(p.path, n) for p in pack.parts for n in range(p.start, p.end + 1)}
-        missed = [f"line {p}:{n}" for p, n in sorted(targets - inside)]
+        # What naive has and the pack does not: lines of the matching files.
+        missed = [f"line {p}:{n}" for p, n in sorted(targets - inside) if p in matched]
         missed += [f"dropped {d.what}" for d in pack.dropped]
         out[name] = Result(naive, pack.tokens, len(targets & inside) / max(1, len(targets)),
                            naive_recall=naive_recall, missed=tuple(missed),
@@ -264,23 +264,38 @@ def locate_scenario(repo: Path, oid: str, parent: str, message: str, *,
     return out
 
 
-def fill_report(results: list[dict[str, Result]]) -> None:
-    """Recall and token ratio of each fill budget next to naive's."""
+def fill_report(results: list[dict[str, Result]], verbose: bool = False) -> None:
+    """Recall and token ratio of each fill budget next to naive's, and the smallest budget at
+    naive's recall (mean over commits) with fewer tokens in total."""
     if not results:
         return
+    fills = [name for name in results[0] if name]
+    for r in results if verbose else ():
+        print(f"  {r[''].name[:50]:50} fill recall "
+              + ", ".join(f"{s:.0%}: {r[n].recall:.0%}" for s, n in zip(FILLS, fills))
+              + f"; naive {r[''].naive_recall:.0%}")
+        for what in r[fills[-1]].missed[:8]:
+            print(f"      missed at {FILLS[-1]:.0%}: {what}")
     print("  with --fill (budget from the naive context's size, known before the change):")
-    print(f"    {'patchpack':52} {'median':>7} {'total':>7} {'recall':>7}  at naive's recall")
+    print(f"    {'patchpack':36} {'median':>7} {'total':>7} {'recall':>7}  at naive's recall")
     naive_recall = statistics.mean(r[""].naive_recall for r in results)
+    naive_tokens = sum(r[""].naive for r in results)
+    smallest = None
     for name in results[0]:
         rs = [r[name] for r in results]
         ratios = [r.naive / max(1, r.packed) for r in rs]
-        total = sum(r.naive for r in rs) / max(1, sum(r.packed for r in rs))
+        total = naive_tokens / max(1, sum(r.packed for r in rs))
         recall = statistics.mean(r.recall for r in rs)
         equal = sum(r.recall >= r.naive_recall for r in rs)
         verdict = "below naive" if recall < naive_recall else "equal or better"
-        print(f"    {name or 'no fill (default)':52} {statistics.median(ratios):6.1f}x "
+        if name and smallest is None and recall >= naive_recall and total > 1:
+            smallest = name
+        print(f"    {name or 'no fill (default)':36} {statistics.median(ratios):6.1f}x "
               f"{total:6.1f}x {recall:6.1%}  {equal} of {len(rs)} commits; {verdict}")
-    print(f"    {'naive (every matching file whole)':52} {1:6.1f}x {1:6.1f}x {naive_recall:6.1%}")
+    print(f"    {'naive (every matching file whole)':36} {1:6.1f}x {1:6.1f}x {naive_recall:6.1%}")
+    shares = ", ".join(f"{s:.0%}" for s in FILLS)
+    print(f"  smallest fill budget at naive's recall with fewer tokens: {smallest}" if smallest
+          else f"  no fill budget ({shares} of naive) reaches naive's recall with fewer tokens")
 
 
 def report(name: str, results: list[Result], verbose: bool = False) -> None:
@@ -341,7 +356,7 @@ def main(argv: list[str]) -> None:
                  for rs, (oid, _, msg) in zip(located, commits) if rs is not None]
         print(f"  ({len(located) - len(found)} commits name no identifier for locate)")
         report("locate", [r[""] for r in found], verbose)
-        fill_report(found)
+        fill_report(found, verbose)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ of `git commit` run for each patch); the baseline is one `git am MBOX`. Every ho
 can run is installed as the same tiny shell script, and the script logs its name, so the hooks
 that really ran are printed. Both sides are timed again with no hooks installed, which shows
 each side's own work apart from the hooks it runs (`git am` three per patch, `git commit`
-four).
+four). Last, each side's hooks are run alone, one after another per patch: git runs a commit's
+hooks in order, so four hooks alone are the least patchpack can take per patch.
 
     python bench/queue_throughput.py            # 100 patches on 3,000 files (under a minute)
     python bench/queue_throughput.py --full     # 500 patches on 3,000 files, as issue 3 asks
@@ -82,6 +83,18 @@ def timed(repo: Path, *argv: str, stdin: Path | None = None) -> float:
     return time.perf_counter() - start
 
 
+def hooks_alone(repo: Path, hooks: list[str], patches: int) -> float:
+    """Seconds to run ``hooks`` one after another once per patch, nothing else: the least a
+    side that runs them in order can take."""
+    env = {**ENV, "GIT_INDEX_FILE": ".git/index", "GIT_EDITOR": ":"}
+    start = time.perf_counter()
+    for _ in range(patches):
+        for hook in hooks:
+            subprocess.run([str(repo / ".git" / "hooks" / hook)], cwd=repo, env=env,
+                           stdin=subprocess.DEVNULL, capture_output=True, check=True)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true", help="500 patches (the issue's size)")
@@ -114,6 +127,9 @@ def main() -> None:
                 assert git(pp, "rev-parse", "HEAD^{tree}").strip() == expected
                 if hooks:
                     am_hooks, pp_hooks = ran(am), ran(pp)
+                    for side, names in (("commit", HOOKS[:4]), ("am", HOOKS[4:])):
+                        best["hooks " + side] = min(best["hooks " + side],
+                                                    hooks_alone(pp, names, patches))
 
     per = lambda seconds: seconds * 1000 / patches  # noqa: E731
     print(f"{patches} patches on a repository of {args.files} files")
@@ -126,6 +142,11 @@ def main() -> None:
               f"(add {per(add_s):.1f}, apply {per(apply_s):.1f})"
               + (f"   hooks: {pp_hooks}" if not side else ""))
         print(f"  ratio patchpack / git am     {(add_s + apply_s) / am_s:7.2f}x")
+    print("the hooks alone, spawned one after another per patch and nothing else done:")
+    print(f"  git am's three               {per(best['hooks am']):7.1f} ms/patch")
+    print(f"  git commit's four            {per(best['hooks commit']):7.1f} ms/patch   "
+          f"(a floor for patchpack, which runs them in order as `git commit` does; "
+          f"{best['hooks commit'] / best['am']:.2f}x git am's whole run)")
 
 if __name__ == "__main__":
     main()

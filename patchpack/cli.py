@@ -436,8 +436,9 @@ def tokens(files: tuple[BinaryIO, ...], verbose: bool, tokenizer: str | None) ->
                    "definitions the located code uses, dropped first (default on).")
 @click.option("--fill/--no-fill", default=None,
               help="With --grep, spend what the budget leaves on the code around the located "
-                   "hunks: the rest of their blocks, their classes, calls, then neighbours "
-                   "(default off).")
+                   "hunks: headers, file ends, the last test of their test files, module "
+                   "level, the rest of their blocks, their classes, call trees, then "
+                   "neighbours (default off).")
 @click.option("--tokenizer", metavar="NAME", help="The token counter (default cl100k_base).")
 @click.option("--json", "as_json", is_flag=True, help="Print sections, ranges and counts as JSON.")
 @_over_budget_option

@@ -12,7 +12,6 @@ the same repository state, and its total is counted on the exact text printed.
 
 from __future__ import annotations
 
-import collections
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -31,6 +30,8 @@ _HEADING = 15
 # The dropped list shows this many lines at most; `--json` lists them all.
 _DROPPED_LINES = 10
 _ASK_AT = "patchpack context --at "
+# Rounds of --fill: each spends what the exact count of the pack leaves.
+_FILL_ROUNDS = 3
 # Located hunks this close to a changed line count as next to the diff.
 _NEAR = 20
 # Sections in the order printed, with their titles.
@@ -207,13 +208,15 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
                + "".join(f" --path {_quote(p)}" for p in request.paths),
                "explicit": " ".join(f"--at {a}" for a in request.ats),
                "related": "imports and module-level definitions the located code uses",
-               "widened": "--fill: the rest of matched blocks, their classes, calls, neighbours"}
+               "widened": "--fill: headers, file ends, paired tests, module level, the rest of "
+                          "matched blocks, their classes, calls, neighbours"}
     pack = fit(diff_parts, located_parts, explicit, related_parts, counter=counter,
                budget=request.budget, sources=sources, notes=tuple(notes), unmatched=unmatched)
     if request.fill and request.greps and not pack.dropped:
+        tests = widen.paired_tests({h.path for h in found.hunks}, git.tracked_files(repo))
         units, texts = widen.plan(git.require_workdir(repo),
                                   sorted(found.hunks, key=lambda h: _rank(h, changed)),
-                                  cap=request.max_hunk_lines)
+                                  cap=request.max_hunk_lines, tests=tests)
         shown |= {(p.path, n) for p in pack.parts if p.section != "diff"
                   for n in range(p.start, p.end + 1)}
         pack = _fill(pack, units, texts, shown, counter=counter,
@@ -482,58 +485,106 @@ def _fill(pack: Pack, units: Sequence[widen.Unit], texts: dict[str, list[str]],
           shown: set[tuple[str, int]], *, counter: Counter, max_file_lines: int) -> Pack:
     """``pack`` with the ``units`` that fit what its budget leaves, taken in order, a unit
     that does not fit passed over for the smaller ones after it. A file over
-    ``max_file_lines`` gets units only while the pack shows fewer than that many of its lines.
+    ``max_file_lines`` is never shown whole: when the units would show every line of it, the
+    code of its last unit in that order (the farthest from the matches) that is not shown yet
+    stays out, for ``--at`` to ask for.
+    Widened lines and the hunks they touch print as one hunk (:func:`_widened_parts`).
     """
-    room = pack.budget - pack.tokens - 2 * _HEADING
-    chosen: dict[str, set[int]] = {}
+    # The code lines each unit would add first, in order: the last unit's, per large file,
+    # are kept out.
+    first: dict[str, dict[int, set[int]]] = {}
+    seen = set(shown)
+    for i, unit in enumerate(units):
+        lines = texts[unit.path]
+        if len(lines) > max_file_lines:
+            code = {n for n in range(unit.start, unit.end + 1)
+                    if (unit.path, n) not in seen and lines[n - 1].strip()}
+            if code:
+                first.setdefault(unit.path, {})[i] = code
+                seen.update((unit.path, n) for n in code)
+    # Only where the units would show the file whole: the end of a paired test file is not.
+    kept_out = {(path, n) for path, owned in first.items()
+                if all((path, n) in seen for n, text in enumerate(texts[path], 1) if text.strip())
+                for n in owned[max(owned)]}
+    shown = shown | kept_out
     taken: list[tuple[widen.Unit, list[int]]] = []
-    per_file = collections.Counter(path for path, _ in shown)
-    for unit in units:
-        if room <= 0:
-            break
-        lines, mine = texts[unit.path], chosen.setdefault(unit.path, set())
-        new = [n for n in range(unit.start, unit.end + 1)
-               if (unit.path, n) not in shown and n not in mine]
-        if not new or (len(lines) > max_file_lines
-                       and per_file[unit.path] + len(mine) + len(new) > max_file_lines):
-            continue
-        cost = counter.count("".join(lines[n - 1] + "\n" for n in new))
-        if new[0] - 1 not in mine and new[-1] + 1 not in mine:  # a hunk of its own
-            cost += _HEADING
-        if cost <= room:
-            mine.update(new)
+    result, left = pack, list(units)
+    room = pack.budget - pack.tokens - 2 * _HEADING
+    # The cost of a unit is an estimate (merged hunks save headings, the counter merges
+    # tokens across lines); a few rounds spend what the exact count of the text leaves.
+    for _ in range(_FILL_ROUNDS):
+        chosen = {(u.path, n) for u, new in taken for n in new}
+        passed: list[widen.Unit] = []
+        for unit in left:
+            lines = texts[unit.path]
+            new = [n for n in range(unit.start, unit.end + 1)
+                   if (unit.path, n) not in shown and (unit.path, n) not in chosen]
+            if not new:
+                continue
+            cost = counter.count("".join(lines[n - 1] + "\n" for n in new))
+            if not any(((unit.path, n) in shown and (unit.path, n) not in kept_out)
+                       or (unit.path, n) in chosen
+                       for n in (new[0] - 1, new[-1] + 1)):  # a hunk of its own
+                cost += _HEADING
+            if cost > room:
+                passed.append(unit)
+                continue
+            chosen.update((unit.path, n) for n in new)
             taken.append((unit, new))
             room -= cost
-    while True:  # the estimate is close; the count of the printed text decides
-        parts = _widened_parts(taken, texts, counter)
-        if not parts:
-            return pack
-        text = _render([*pack.parts, *parts], [], pack.sources, pack.unmatched)
-        tokens = counter.count(text)
-        if tokens <= pack.budget:
-            return replace(pack, text=text, tokens=tokens, parts=(*pack.parts, *parts))
-        taken.pop()
+        if len(passed) == len(left):
+            break
+        left = passed
+        while taken:
+            parts, absorbed = _widened_parts(taken, texts, pack.parts, counter)
+            current = (*(p for p in pack.parts if p not in absorbed), *parts)
+            text = _render(current, [], pack.sources, pack.unmatched)
+            tokens = counter.count(text)
+            if tokens <= pack.budget:
+                result = replace(pack, text=text, tokens=tokens, parts=current)
+                break
+            taken.pop()
+        room = pack.budget - result.tokens - _HEADING
+    return result
 
 
 def _widened_parts(taken: Sequence[tuple[widen.Unit, list[int]]], texts: dict[str, list[str]],
-                   counter: Counter) -> list[Part]:
-    """The lines ``taken`` as hunks, one per run of lines, labelled with what they hold."""
+                   others: Sequence[Part], counter: Counter) -> tuple[list[Part], set[Part]]:
+    """The lines ``taken`` as hunks, one per run of lines, labelled with what they hold, and
+    the hunks of ``others`` they take in: a located, related or explicit hunk that widened
+    lines touch prints inside the widened hunk around it, which saves a heading and reads as
+    one piece of the file."""
     labels: dict[tuple[str, int], str] = {}
     for unit, new in taken:
         labels.update(((unit.path, n), unit.label) for n in new)
-    parts = []
-    for path in sorted({path for path, _ in labels}):
+    widened = {path for path, _ in labels}
+    held: dict[str, list[Part]] = {}
+    for p in others:
+        if p.section != "diff" and p.path in widened:
+            held.setdefault(p.path, []).append(p)
+    parts, absorbed = [], set()
+    for path in sorted(widened):
         lines = texts[path]
+        mine = {n for p, n in labels if p == path}
+        every = mine | {n for p in held.get(path, ()) for n in range(p.start, p.end + 1)}
         runs: list[list[int]] = []
-        for n in sorted(n for p, n in labels if p == path):
+        for n in sorted(every):
             if runs and runs[-1][-1] == n - 1:
                 runs[-1].append(n)
             else:
                 runs.append([n])
         for run in runs:
-            held = list(dict.fromkeys(labels[path, n] for n in run))
-            label = held[0] + (f" and {len(held) - 1} more" if len(held) > 1 else "")
+            if not mine.intersection(run):
+                continue
+            inside = [p for p in held.get(path, ()) if run[0] <= p.start <= run[-1]]
+            absorbed.update(inside)
+            # What the hunk holds: the matches first, then in line order.
+            names = [" ".join(filter(None, (p.label, f"[{_TITLES[p.section]}]")))
+                     for p in sorted(inside, key=lambda p: (p.section != "located", p.start))]
+            names += [labels[path, n] for n in run if (path, n) in labels]
+            names = list(dict.fromkeys(names))
+            label = names[0] + (f" and {len(names) - 1} more" if len(names) > 1 else "")
             h = locate.Hunk(path, run[0], run[-1],
                             "".join(lines[n - 1] + "\n" for n in run), label=label)
             parts.append(_hunk_part("widened", h, counter))
-    return parts
+    return parts, absorbed

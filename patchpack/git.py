@@ -785,6 +785,12 @@ def grep(repo: Repo, pattern: str, *, paths: Sequence[str] = ()) -> GrepResult:
             binary.append(line.removeprefix("Binary file ").removesuffix(" matches"))
     return GrepResult(tuple(hits), tuple(binary))
 
+
+def tracked_files(repo: Repo) -> list[str]:
+    """Every tracked path of the index, root-relative (`git ls-files`), in git's order."""
+    return [p for p in repo.git("ls-files", "-z", "--full-name").split("\0") if p]
+
+
 # -- the micro-patch queue ----------------------------------------------------------------------
 # Objects are built in memory with pygit2; applying and measuring a diff go through the git
 # program, which alone behaves exactly as git does there. `apply` commits in process and spawns

@@ -21,7 +21,7 @@ import marshal
 import operator
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -84,6 +84,20 @@ def bind(repo: Repo, commit: Oid, entries: Sequence[Entry]) -> None:
     there."""
     with _locked(repo) as spool, open(spool.with_name(BOUND), "a", encoding="utf-8") as f:
         f.writelines(f"{commit} {e.to_json()}\n" for e in entries)
+
+
+def unbind(repo: Repo, commits: Collection[Oid]) -> None:
+    """Forget what :func:`bind` kept for ``commits``: they were made, then taken back."""
+    if not commits:
+        return
+    with _locked(repo) as spool:
+        kept = spool.with_name(BOUND)
+        try:
+            lines = kept.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+        except FileNotFoundError:
+            return
+        write_atomically(kept, encode("".join(
+            line for line in lines if line.partition(" ")[0] not in commits)))
 
 
 def _bound(spool: Path) -> tuple[dict[Oid, list[Entry]], list[str]]:

@@ -84,7 +84,8 @@ class Tools:
         """Build a context pack: the work diff against BASE (default HEAD), the code around
         each GREP regex match (widened to its function), and AT ranges (FILE:START-END or
         FILE:SYMBOL), fitted to a token budget; with fill, what the budget leaves goes to the
-        code around the GREP matches (their classes, calls, neighbours)."""
+        code around the GREP matches (headers, file ends, their classes, call trees,
+        neighbours)."""
         repo, settings = self.open()
         pack = workflow.context(repo, settings, packing.Request(
             base=base, side="both", function_context=function_context,

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from patchpack import ledger, runlog, runner
 from patchpack.config import Settings
-from patchpack.git import QueueGit, Repo
+from patchpack.errors import PatchpackError
+from patchpack.git import Oid, QueueGit, Repo
 from patchpack.tokens import Counter, get_counter
 
 if TYPE_CHECKING:  # imported where used: `run` loads none of them (its memory is counted)
@@ -34,14 +35,23 @@ def apply(qg: QueueGit, settings: Settings, *, count: int | None, verify: bool,
 
     agents.refuse_when_exhausted(agents.spend(qg.repo, settings), over_budget=over_budget)
 
+    bound: list[Oid] = []
+
     def bind(done: applying.Applied) -> None:
         # Kept for its commit at once (an interrupted series loses no entry), attached below.
         assert done.commit is not None
         ledger.bind(qg.repo, done.commit, [ledger.new_entry(kind="apply", tokens_in=done.tokens,
                                                             counter=done.counter)])
+        bound.append(done.commit)
 
-    result = applying.apply(qg, count=count, verify=verify, counter_spec=settings.tokenizer,
-                            on_commit=bind)
+    try:
+        result = applying.apply(qg, count=count, verify=verify, counter_spec=settings.tokenizer,
+                                on_commit=bind)
+    except PatchpackError:
+        ledger.unbind(qg.repo, bound)  # its commit was taken back: HEAD is where it was
+        raise
+    # A commit taken back after its hook ran (the queue moved under it) has no entry either.
+    ledger.unbind(qg.repo, set(bound) - {a.commit for a in result.commits})
     # What was pending joins the first commit's note (the post-commit hook, when installed,
     # already moved it), and every commit gets its own entry: one move of the notes ref.
     if result.commits:

@@ -514,3 +514,25 @@ def test_undo_after_apply_all_takes_back_one_commit_at_a_time(series: Path, cli)
     assert git(series, "rev-parse", "HEAD") == start
     assert cli("apply", "--all").exit_code == 0  # and again, from the start
     assert not cli("list").stdout.count("queued")
+
+
+def test_a_commit_taken_back_because_the_queue_moved_keeps_no_ledger_entry(series: Path,
+                                                                           cli) -> None:
+    # Another patchpack changes the queue while the second commit's post-commit hook runs:
+    # apply cannot record that commit, so it takes it back, and its ledger entry with it.
+    _hook(series, "post-commit", '[ "$(git log -1 --format=%s)" = "Four (2/4): b.txt" ] && '
+                                 "patchpack drop 4 >/dev/null\nexit 0\n")
+    start = git(series, "rev-parse", "HEAD").strip()
+    r = cli("apply", "--all")
+    assert r.exit_code == 1
+    assert "the queue changed while applying" in r.stderr
+    first = git(series, "rev-parse", "HEAD").strip()
+    assert git(series, "log", "--format=%s", f"{start}..HEAD").splitlines() == [
+        "Four (1/4): a.txt"]
+    assert git(series, "status", "--porcelain", "--untracked-files=all") == ""
+    assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == [
+        "applied", "queued", "queued"]
+    notes = git(series, "notes", "--ref=patchpack", "list").split()
+    assert notes[1::2] == [first]
+    assert git(series, "notes", "--ref=patchpack", "show", first).count('"kind":"apply"') == 1
+    assert (series / ".git" / "patchpack" / "bound.jsonl").read_text() == ""

@@ -79,49 +79,96 @@ def _shown(pack: context.Pack, path: str) -> set[int]:
     return {n for p in pack.parts if p.path == path for n in range(p.start, p.end + 1)}
 
 
-def test_order_block_class_calls_then_neighbours(boxed: Path) -> None:
+def test_order_header_end_module_block_class_calls_then_neighbours(boxed: Path) -> None:
     found = locate.locate(Repo.discover(boxed), ["def needle"], paths=["box.py"])
     units, texts = widen.plan(boxed, found.hunks, cap=80)
     assert texts["box.py"] == BOX.splitlines()
+    # Each unit comes with the blank lines above it (a change removing it takes them along).
     assert [(u.start, u.end, u.label) for u in units] == [
-        (18, 21, "def Box.needle [rest]"),  # its comment and blank lines belong to it
-        (13, 14, "class Box [its class]"),  # the class's own statements, nearest first
-        (10, 12, "class Box [its class]"),
-        (15, 17, "def Box.width [called]"),  # self.width(): a method, through an attribute
-        (26, 29, "def caller [calls needle]"),
-        (22, 25, "def Box.far [near]"),  # then outwards, one unit at a time
-        (30, 31, "def unrelated [near]"),  # 3 units away
-        (6, 9, "def helper [near]"),  # 4
-        (1, 5, "import os [near]"),  # 5
+        (1, 2, "header [header]"),  # imports: cheap, and where a change starts
+        (28, 31, "[end of file]"),  # where new code is appended
+        (2, 5, "LIMIT = 3 [module level]"),
+        (17, 21, "def Box.needle [rest]"),  # its comment and blank lines belong to it
+        (12, 14, "class Box [its class]"),  # the class's own statements, nearest first
+        (8, 12, "class Box [its class]"),
+        (14, 17, "def Box.width [called by needle]"),  # self.width(): through an attribute
+        (24, 29, "def caller [calls needle]"),
+        (4, 9, "def helper [called by width]"),  # two levels down the call tree
+        (21, 25, "def Box.far [near]"),  # then outwards, one unit at a time
+        (28, 31, "def unrelated [near]"),
     ]
 
 
+def test_call_tree_goes_one_way(repo: Path) -> None:
+    write(repo / "calls.py", "".join(f"def {name}():\n    return {body}\n\n\n" for name, body in [
+        ("top", "mid()"), ("mid", "low()"), ("low", "1"), ("sibling", "1 + low()"),
+        ("above", "top()"), ("far", "2")]))
+    git(repo, "add", "-A")
+    labels = [u.label for u in widen.plan(repo, locate.locate(
+        Repo.discover(repo), ["return low"]).hunks, cap=80)[0]]
+    assert labels == ["[end of file]", "def mid [rest]", "def top [calls mid]",
+                      "def low [called by mid]", "def above [calls top]",
+                      # another caller of low is a sibling, not on the way up nor down
+                      "def sibling [near]", "def far [near]"]
+
+
 def test_a_function_called_by_name_is_a_callee(boxed: Path) -> None:
-    units = _plan(boxed, "return helper")
-    assert ("box.py", 6, 9, "def helper [called]") in units
+    assert ("box.py", 4, 9, "def helper [called by width]") in _plan(boxed, "return helper")
+
+
+def test_headers_and_module_level_statements(repo: Path) -> None:
+    write(repo / "mod.py", '"""Doc."""\n\nimport os\n\n__all__ = ["f"]\nX = 1\n\n\n'
+          'def f():\n    return os.sep\n\n\nY = 2\n\n\ndef g():\n    return 3\n')
+    write(repo / "main.go", 'package main\n\nimport (\n\t"fmt"\n)\n\nfunc a() {\n'
+          '\tfmt.Println("needle")\n}\n\nfunc b() {\n}\n')
+    git(repo, "add", "-A")
+    assert _plan(repo, "return os")[:4] == [
+        ("mod.py", 1, 4, "header [header]"),  # docstring and imports, not what follows
+        ("mod.py", 14, 17, "[end of file]"),
+        ("mod.py", 4, 8, "__all__ = [\"f\"] [module level]"),  # nearest the match first
+        ("mod.py", 11, 15, "Y = 2 [module level]")]
+    assert _plan(repo, "needle")[:2] == [  # other languages: the import paragraphs too
+        ("main.go", 1, 2, "package main [header]"), ("main.go", 2, 6, "import ( [header]")]
+
+
+def test_test_files_end_first_and_their_other_tests_last(repo: Path) -> None:
+    write(repo / "tests" / "test_a.py", "".join(
+        f"def test_{i}():\n    assert {'needle' if i == 0 else i}\n\n\n" for i in range(5)))
+    write(repo / "a.py", "".join(f"def f{i}():\n    return {'needle' if i == 2 else i}\n\n\n"
+                                 for i in range(5)))
+    git(repo, "add", "-A")
+    units = _plan(repo, "needle")
+    # The last test whole: what a new test, appended after it, copies; the last lines of
+    # other files: the context of a diff that appends.
+    assert [u for u in units if "[end" in u[3]] == [
+        ("a.py", 15, 20, "[end of file]"),
+        ("tests/test_a.py", 15, 20, "def test_4 [end: last test]")]
+    near = [(path, label) for path, _, _, label in units if label.endswith("[near]")]
+    assert near[-4:] == [("tests/test_a.py", f"def test_{i} [near]") for i in (1, 2, 3, 4)]
 
 
 def test_other_languages_widen_by_paragraph_and_cut_long_blocks(boxed: Path) -> None:
     assert _plan(boxed, "needle here") == [
-        ("notes.md", 4, 7, "# Needle [rest]"),
-        ("notes.md", 1, 3, "intro [near]"),
-        ("notes.md", 8, 10, "next para [near]"),
-        ("notes.md", 11, 11, "last para [near]"),
+        ("notes.md", 1, 3, "intro [header]"),
+        ("notes.md", 9, 11, "[end of file]"),
+        ("notes.md", 3, 7, "# Needle [rest]"),
+        ("notes.md", 7, 10, "next para [near]"),
+        ("notes.md", 10, 11, "last para [near]"),
     ]
     write(boxed / "long.py", "def long():\n" + "".join(f"    x{i} = {i}\n" for i in range(30)))
     git(boxed, "add", "long.py")
     # A block cut by --max-hunk-lines comes back first, in pieces, nearest the match first.
-    assert _plan(boxed, "x20 = ", cap=10)[:4] == [
+    assert [u for u in _plan(boxed, "x20 = ", cap=10) if u[3].endswith("[rest]")] == [
         ("long.py", 21, 30, "def long [rest]"), ("long.py", 11, 20, "def long [rest]"),
         ("long.py", 31, 31, "def long [rest]"), ("long.py", 1, 10, "def long [rest]")]
 
 
-def test_strongest_file_first(boxed: Path) -> None:
+def test_strongest_file_first_within_a_step(boxed: Path) -> None:
     found = locate.locate(Repo.discover(boxed), ["needle"])
-    ranked = sorted(found.hunks, key=lambda h: (h.path != "notes.md", h.path, h.start))
-    units, _ = widen.plan(boxed, ranked, cap=80)
-    near = [u.path for u in units if u.label.endswith("[near]")]
-    assert near[:3] == ["notes.md"] * 3
+    for first in ("notes.md", "box.py"):
+        ranked = sorted(found.hunks, key=lambda h: (h.path != first, h.path, h.start))
+        units, _ = widen.plan(boxed, ranked, cap=80)
+        assert units[0].path == first and units[0].label.endswith("[header]")
 
 
 def test_fill_spends_the_budget_and_shows_whole_small_files(boxed: Path) -> None:
@@ -144,10 +191,24 @@ def test_large_files_are_never_whole(boxed: Path) -> None:
     total = len((boxed / "big.py").read_text().splitlines())
     assert total > 200
     pack = _build(boxed, 1_000_000)
-    assert 190 < len(_shown(pack, "big.py")) <= 200
+    # Fill covers it piecewise but keeps the farthest unit's code out (def f0, 30 units
+    # from the match in f30): ask for it with --at.
+    assert set(range(1, total + 1)) - _shown(pack, "big.py") == {1, 2, 3}
     assert len(_shown(pack, "notes.md")) == len(NOTES.splitlines())  # small: whole
     raised = _build(boxed, 1_000_000, max_file_lines=1000)
     assert len(_shown(raised, "big.py")) == total
+
+
+def test_widened_lines_take_in_the_hunks_they_touch(boxed: Path) -> None:
+    plain = _build(boxed, 50_000, greps=("def needle",), fill=False)
+    pack = _build(boxed, 50_000, greps=("def needle",))
+    box = [p for p in pack.parts if p.path == "box.py"]
+    # The whole small file reads as one hunk: the match first in its label.
+    assert [(p.section, p.start, p.end) for p in box] == [("widened", 1, len(BOX.splitlines()))]
+    assert box[0].label.startswith("def needle [located] and ")
+    assert box[0].body == BOX
+    assert {p.section for p in plain.parts if p.path == "box.py"} == {"located", "related"}
+    assert "## located" not in pack.text and pack.tokens < plain.tokens + get_counter().count(BOX)
 
 
 @settings(max_examples=30, deadline=None,
@@ -176,7 +237,7 @@ def test_cli_flag_setting_and_json(cli, boxed: Path) -> None:
     assert r.exit_code == 0, r.stderr
     data = json.loads(r.stdout)
     kinds = [s["kind"] for s in data["sections"]]
-    assert kinds == ["located", "related", "widened"] and data["tokens"] <= 2000
+    assert kinds[-1] == "widened" and data["tokens"] <= 2000
     assert "warning" not in r.stderr and "narrow the request" not in r.stderr
     git(boxed, "config", "patchpack.contextFill", "true")
     assert "## widened: " in cli("context", "--grep", "def needle").stdout
@@ -194,3 +255,40 @@ def test_binary_and_unreadable_files_are_not_widened(cli, boxed: Path) -> None:
     assert r.exit_code == 0, r.stderr
     paths = {p["path"] for s in json.loads(r.stdout)["sections"] for p in s["parts"]}
     assert paths == {"box.py", "notes.md", "big.py"}
+
+
+def test_paired_tests_by_the_usual_names_nearest_first() -> None:
+    tracked = ["pkg/cli.py", "tests/test_cli.py", "tests/other/test_cli.py", "pkg/test_cli.py",
+               "tests/test_box.py", "web/app.ts", "web/app.test.ts", "go/run.go",
+               "go/run_test.go", "src/Main.java", "test/MainTest.java", "tests/test_x.py"]
+    pairs = widen.paired_tests(["pkg/cli.py", "web/app.ts", "go/run.go", "src/Main.java",
+                                "tests/test_x.py", "README"], tracked)
+    assert pairs == {
+        "pkg/cli.py": ["pkg/test_cli.py"],  # beside it beats tests/, which beats tests/other/
+        "web/app.ts": ["web/app.test.ts"], "go/run.go": ["go/run_test.go"],
+        "src/Main.java": ["test/MainTest.java"]}  # a test file pairs with nothing
+    assert widen.paired_tests(["a/cli.py"], ["tests/test_cli.py", "tests/b/test_cli.py"]) == {
+        "a/cli.py": ["tests/test_cli.py"]}
+
+
+def test_fill_adds_the_last_test_of_a_paired_test_file(committed: Path) -> None:
+    write(committed / "pkg" / "box.py", "".join(
+        f"def f{i}():\n    return {'needle' if i == 2 else i}\n\n\n" for i in range(5)))
+    # 300 lines: over --max-file-lines, yet its end alone is not the whole file.
+    write(committed / "tests" / "test_box.py", "".join(
+        f"def test_{i}():\n    assert {i}\n\n\n" for i in range(75)))
+    write(committed / "tests" / "test_other.py", "def test_other():\n    assert 0\n")
+    git(committed, "add", "-A")
+    git(committed, "commit", "-qm", "box")
+    found = locate.locate(Repo.discover(committed), ["needle"])
+    tests = widen.paired_tests(["pkg/box.py"], git(committed, "ls-files").split())
+    units, _ = widen.plan(committed, found.hunks, cap=80, tests=tests)
+    assert [(u.path, u.start, u.end, u.label) for u in units][:3] == [
+        ("pkg/box.py", 15, 20, "[end of file]"),
+        ("tests/test_box.py", 295, 300, "def test_74 [end: last test of the tests of pkg/box.py]"),
+        ("pkg/box.py", 7, 12, "def f2 [rest]")]
+    pack = _build(committed, 50_000)
+    assert _shown(pack, "tests/test_box.py") == set(range(295, 301))
+    assert "def test_74 [end: last test of the tests of pkg/box.py]" in pack.text
+    assert "test_other" not in pack.text
+    assert _build(committed, 50_000) == pack  # deterministic
