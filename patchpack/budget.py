@@ -291,7 +291,8 @@ def for_repo(repo: Repo, *, settings: Settings, by: str = "day", since: str | No
 
     with ledger.no_gc():
         return tally(
-            held.commits, held.columns, waiting, by=by, since=floor, commits=commits, notes=held.notes, now=now,
+            held.commits, held.columns, waiting, by=by, since=floor, commits=commits,
+            notes=held.notes, now=now,
             limits=Limits(settings.daily_budget, settings.minute_tokens,
                           settings.minute_requests),
             agent_budget=agent_budget, subject=repo.commit_subject,

@@ -15,7 +15,7 @@ from conftest import git, run_patchpack, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchpack import ledger
+from patchpack import ledger, ledger_cache
 from patchpack.entries import _parse_json
 from patchpack.git import Oid, Repo
 
@@ -518,7 +518,8 @@ def _through_read_tops(lines: list[str]) -> tuple[list, list, list]:
     commits = [f"ab{i:038x}" for i in range(len(lines))]
     chunk = "".join(f"{head}:ab/{commit[2:]}\0001\000{line}\n"
                     for commit, line in zip(commits, lines))
-    [(key, (notes, on, columns, bad, totals))] = ledger._read_tops([chunk], head, {"ab": "k"})
+    [(_, (notes, on, columns, bad, totals))] = ledger_cache._read_tops([chunk], head,
+                                                                      {"ab": "k"})
     meant = [(commit, ledger.parse_note(line, commit)) for commit, line in zip(commits, lines)]
     assert [ledger.Skipped(*b) for b in bad] == [s for _, (_, skips) in meant for s in skips]
     assert totals == ledger.totals_of(columns) and notes == len(lines)
@@ -671,7 +672,7 @@ def test_the_cache_follows_the_notes_ref_however_it_moves(committed: Path,
     assert asked == []  # no directory read again: only the note that changed
     git(committed, "update-ref", "refs/notes/patchpack", "refs/notes/patchpack~2")
     assert ledger.read(repo) == first
-    monkeypatch.setattr(ledger, "_ALL_AT", 0)  # the whole tree listed, cached parts dropped
+    monkeypatch.setattr(ledger_cache, "_ALL_AT", 0)  # the whole tree listed, cached parts dropped
     ledger.cache_written()
     (committed / ".git" / "patchpack" / "ledger-cache").unlink()
     git(committed, "notes", "--ref=patchpack", "append", "-m", _line(1001), commits[7])
@@ -799,13 +800,13 @@ def test_the_whole_directories_are_read_when_the_cached_notes_commit_is_gone(
     repo = Repo.discover(committed)
     ledger.read(repo)
     path = repo.common_dir / "patchpack" / "ledger-cache"
-    _, cache = ledger._load_cache(path)
-    ledger._save_cache(path, Oid("f" * 40), cache)  # as after `git gc` dropped it
+    _, cache = ledger_cache._load_cache(path)
+    ledger_cache._save_cache(path, Oid("f" * 40), cache)  # as after `git gc` dropped it
     git(committed, "notes", "--ref=patchpack", "append", "-m", _line(1000), commits[5])
     asked = _asked(monkeypatch)
     held = ledger.read(repo)
     assert asked == [[commits[5][:2]]] and held == _cold(repo)
-    monkeypatch.setattr(ledger, "_REFRESH_AT", 1)  # too many changed: whole directories
+    monkeypatch.setattr(ledger_cache, "_REFRESH_AT", 1)  # too many changed: whole directories
     for oid in commits[7:9]:
         git(committed, "notes", "--ref=patchpack", "append", "-m", _line(1001), oid)
     asked.clear()
