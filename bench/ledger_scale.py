@@ -11,12 +11,14 @@ Prints the times (best of interleaved rounds) of the baseline and of patchpack c
 ledger cache: the first run, or a cache from an older version), warm (cache valid), and after
 a foreign change (a plain `git fetch` brought a notes commit that changed --changed notes:
 only those are read again), each with its ratio to the baseline. Target: patchpack no slower
-than the baseline, and under 2 seconds.
+than the baseline, and under 2 seconds. The package is byte-compiled first, as an installed
+one is (with PYTHONDONTWRITEBYTECODE set, every run would compile it again: +10 ms).
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import shutil
@@ -103,6 +105,7 @@ def main() -> None:
         build(repo, args.commits)
         print(f"built in {time.perf_counter() - started:.1f} s")
     env_root = str(HERE.parent)
+    compileall.compile_dir(HERE.parent / "patchpack", quiet=1)
     os.environ["PYTHONPATH"] = env_root + os.pathsep + os.environ.get("PYTHONPATH", "")
     patchpack = [sys.executable, "-m", "patchpack", "budget", "--by", "day"]
     cache = repo / ".git" / "patchpack" / "ledger-cache"

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
+from itertools import compress
 from typing import Any
 
 from patchpack import ledger
@@ -97,57 +99,79 @@ def _accumulate(entries: Iterable[Entry]) -> Totals:
     return Totals(n, t_in, t_out, req)
 
 
-_KEYS: dict[str, Callable[[str, Entry], str]] = {
-    "day": lambda commit, e: e.ts[:10],
-    "commit": lambda commit, e: commit,
-    "agent": lambda commit, e: e.agent or "-",
-    "model": lambda commit, e: e.model or "-",
-    "kind": lambda commit, e: e.kind,
+_DAY = operator.itemgetter(slice(0, 10))  # of a timestamp
+# Each grouping's keys, from the commits or the columns (fields in `Entry`'s order), through
+# ``pick``, which keeps only the chosen entries of a column.
+_Pick = Callable[[Sequence[Any]], Sequence[Any]]
+_KEYS: dict[str, Callable[[_Pick, Sequence[str], Sequence[Sequence[Any]]], Iterable[str]]] = {
+    "day": lambda pick, on, columns: map(_DAY, pick(columns[1])),
+    "commit": lambda pick, on, columns: pick(on),
+    "agent": lambda pick, on, columns: [name or "-" for name in pick(columns[7])],
+    "model": lambda pick, on, columns: [name or "-" for name in pick(columns[6])],
+    "kind": lambda pick, on, columns: pick(columns[2]),
 }
 GROUPINGS = tuple(_KEYS)
-_ENTRY = operator.itemgetter(1)  # of (commit, entry)
-_ID = operator.attrgetter("id")
 # The limits weigh what a provider bills: `request` entries, an agent's recorded usage.
 # `context`, `run` and `apply` entries measure what patchpack produced or kept out; those
 # tokens reach the bill inside requests, so weighing them too would count them twice.
 BILLED = frozenset({"request"})
 
 
-def summarise(noted: list[tuple[str, Entry]], pending: list[Entry], *, limits: Limits,
-              now: datetime, by: str = "day", since: datetime | None = None,
-              commits: set[str] | None = None, notes: int = 0,
-              agent_budget: Callable[[str], int | None] = lambda name: None,
-              subject: Callable[[str], str] = lambda oid: "",
-              skipped: list[Skipped] | None = None) -> Report:
-    """Group the entries of ``noted`` (commit, entry) and ``pending``, and weigh the limits.
+def summarise(noted: Sequence[tuple[str, Entry]], pending: list[Entry], **options: Any
+              ) -> Report:
+    """`tally` of (commit, entry) pairs."""
+    columns = [list(column) for column in zip(*(e for _, e in noted))] if noted else \
+        [[] for _ in Entry._fields]
+    return tally([commit for commit, _ in noted], columns, pending, **options)
+
+
+def tally(on: Sequence[str], columns: Sequence[Sequence[Any]], pending: list[Entry], *,
+          limits: Limits, now: datetime, by: str = "day", since: datetime | None = None,
+          commits: set[str] | None = None, notes: int = 0,
+          agent_budget: Callable[[str], int | None] = lambda name: None,
+          subject: Callable[[str], str] = lambda oid: "",
+          skipped: list[Skipped] | None = None, totals: ledger.Totals | None = None) -> Report:
+    """Group the entries (``columns``, in `Entry`'s field order, entry j on commit ``on[j]``)
+    and ``pending``, and weigh the limits.
 
     ``since`` and ``commits`` narrow the groups and totals; the limits always weigh all
-    spend, since a provider bills all of it.
+    spend, since a provider bills all of it. Every id counts once: its first copy.
+    ``totals`` (`ledger.totals_of` the columns) spare a pass over every entry.
     """
-    # One pass over the whole ledger, kept tight: it runs over 100,000+ entries.
-    last_first = noted[::-1]
-    # The first copy of an id wins: {id: (commit, entry)}, built without Python code per entry.
-    everything = dict(zip(map(_ID, map(_ENTRY, last_first)), last_first))
-    waiting = [e for e in pending if e.id not in everything]
+    # Whole columns at a time, in C loops: this runs over 100,000+ entries.
+    ids, ts, kinds = columns[0], columns[1], columns[2]
+    every_id = set(ids)
+    everything: Sequence[int] = range(len(ids))
+    if len(every_id) < len(ids):
+        everything = _first_copies(ids, everything)
+    waiting = [e for e in pending if e.id not in every_id]
     chosen = everything
     if commits is not None:  # a copy in the range counts, wherever the first copy sits
-        chosen = {e.id: (c, e) for c, e in last_first if c in commits}
-    floor = timestamp(since) if since is not None else ""
-    key = _KEYS[by]
-    sums: dict[str, list[int]] = {}
-    counters: dict[str, int] = {}
-    for commit, e in chosen.values():
-        if e.ts < floor:
-            continue
-        k = e.ts[:10] if by == "day" else key(commit, e)  # the usual case, without a call
-        acc = sums.get(k)
-        if acc is None:
-            acc = sums[k] = [0, 0, 0, 0]
-        acc[0] += 1
-        acc[1] += e.tokens_in
-        acc[2] += e.tokens_out
-        acc[3] += e.requests
-        counters[e.counter] = counters.get(e.counter, 0) + 1
+        chosen = _first_copies(ids, list(compress(range(len(ids)), map(commits.__contains__,
+                                                                          on))))
+    if since is not None:
+        floor = timestamp(since)
+        chosen = list(compress(chosen, map(floor.__le__, map(ts.__getitem__, chosen))))
+    whole = isinstance(chosen, range)
+
+    def pick(column: Sequence[Any]) -> Sequence[Any]:
+        return column if whole else list(map(column.__getitem__, chosen))
+
+    if totals is not None and since is None and commits is None and by in _PART:
+        sums, counters = _from_totals(totals, columns, everything, by)
+    else:
+        sums = {}
+        keys = _KEYS[by](pick, on, columns)
+        for k, t_in, t_out, requests in zip(keys, pick(columns[3]), pick(columns[4]),
+                                            pick(columns[9])):
+            acc = sums.get(k)
+            if acc is None:
+                acc = sums[k] = [0, 0, 0, 0]
+            acc[0] += 1
+            acc[1] += t_in
+            acc[2] += t_out
+            acc[3] += requests
+        counters = dict(Counter(pick(columns[5])))
     totals = {k: Totals(*acc) for k, acc in sums.items()}
     # Time reads best in order; the others biggest first.
     order = sorted(totals) if by == "day" else sorted(totals, key=lambda k: (-totals[k].tokens, k))
@@ -158,7 +182,10 @@ def summarise(noted: list[tuple[str, Entry]], pending: list[Entry], *, limits: L
     minute_ago = timestamp(now - timedelta(minutes=1))
     hour_ago = timestamp(now - timedelta(hours=1))
     since_recent = min(day, hour_ago)
-    recent = [e for _, e in everything.values() if e.ts >= since_recent and e.kind in BILLED]
+    recent = [_ENTRY(column[i] for column in columns)
+              for i in compress(everything, map(since_recent.__le__,
+                                                map(ts.__getitem__, everything)))
+              if kinds[i] in BILLED]
     recent += [e for e in waiting if e.kind in BILLED]
     today = [e for e in recent if e.ts.startswith(day)]
     in_minute = [e for e in recent if e.ts > minute_ago]
@@ -196,6 +223,50 @@ def summarise(noted: list[tuple[str, Entry]], pending: list[Entry], *, limits: L
                   skipped=skipped or [])
 
 
+_ENTRY = Entry._make
+_PART = {"day": 0, "kind": 1, "model": 2, "agent": 3}  # of a key of `ledger.Totals`
+
+
+def _from_totals(totals: ledger.Totals, columns: Sequence[Sequence[Any]],
+                 everything: Sequence[int], by: str
+                 ) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """The sums per group and the entries per counter, from the totals of every entry
+    (``columns``), less the copies of an id after its first (not in ``everything``)."""
+    if len(everything) < len(columns[0]):
+        totals = {group: acc.copy() for group, acc in totals.items()}
+        _, ts, kinds, t_in, t_out, counters, models, agents, _, requests = columns[:10]
+        for i in set(range(len(columns[0]))).difference(everything):
+            acc = totals[(ts[i][:10], kinds[i], models[i], agents[i], counters[i])]
+            acc[0] -= 1
+            acc[1] -= t_in[i]
+            acc[2] -= t_out[i]
+            acc[3] -= requests[i]
+    sums: dict[str, list[int]] = {}
+    entries: dict[str, int] = {}
+    part = _PART[by]
+    for group, (n, n_in, n_out, n_requests) in totals.items():
+        if not n:
+            continue
+        key = group[part] or "-"
+        acc = sums.get(key)
+        if acc is None:
+            sums[key] = [n, n_in, n_out, n_requests]
+        else:
+            acc[0] += n
+            acc[1] += n_in
+            acc[2] += n_out
+            acc[3] += n_requests
+        entries[group[4]] = entries.get(group[4], 0) + n
+    return sums, entries
+
+
+def _first_copies(ids: Sequence[str], indices: Sequence[int]) -> list[int]:
+    """Those of ``indices`` (in order) where an id is seen the first time."""
+    # A dict keeps the last value written for a key: written from the end, the first.
+    first = dict(zip(map(ids.__getitem__, reversed(indices)), reversed(indices)))
+    return sorted(first.values()) if len(first) < len(indices) else list(indices)
+
+
 def for_repo(repo: Repo, *, settings: Settings, by: str = "day", since: str | None = None,
              rev_range: str | None = None, now: datetime | None = None) -> Report:
     """The report on ``repo``'s ledger and this worktree's pending spool."""
@@ -219,12 +290,13 @@ def for_repo(repo: Repo, *, settings: Settings, by: str = "day", since: str | No
         return int(raw)
 
     with ledger.no_gc():
-        return summarise(
-            held.entries, waiting, by=by, since=floor, commits=commits, notes=held.notes, now=now,
+        return tally(
+            held.commits, held.columns, waiting, by=by, since=floor, commits=commits,
+            notes=held.notes, now=now,
             limits=Limits(settings.daily_budget, settings.minute_tokens,
                           settings.minute_requests),
             agent_budget=agent_budget, subject=repo.commit_subject,
-            skipped=held.skipped + bad_pending,
+            skipped=held.skipped + bad_pending, totals=held.totals,
         )
 
 

@@ -12,25 +12,23 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
-import gc
-import io
 import itertools
-import marshal
-import operator
 import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 # Entry, Skipped, new_entry, parse_line, parse_note and timestamp are the ledger's API too.
-from patchpack.entries import (CANONICAL_LINE, Entry, Skipped, canonical_rows, new_entry,
-                               parse_line, parse_note, timestamp)  # noqa: F401
+from patchpack.entries import (Entry, Skipped, new_entry, parse_line, parse_note,  # noqa: F401
+                               timestamp)
 from patchpack.errors import BadInput, Failed
 from patchpack.files import write_atomically
 from patchpack.git import Oid, Repo, decode, encode
 from patchpack.hooks import NOTES_REF
+# So are reading the whole ledger and its cache.
+from patchpack.ledger_cache import (Ledger, Totals, cache_written, no_gc, read,  # noqa: F401
+                                    totals_of)
 
 _CAS_ATTEMPTS = 50
 
@@ -222,273 +220,6 @@ def _recover(repo: Repo, where: Path) -> None:
     if commit and current is not None and repo.is_ancestor(commit, current):
         _empty(where)
     marker.unlink()
-
-
-# -- reading the whole ledger -----------------------------------------------------------------
-
-
-_NOTE_PATH = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")  # sha1 or sha256 object ids
-_OID_LENGTHS = {40, 64}
-
-
-class Ledger(NamedTuple):
-    """Every entry in the notes (with the commit each is on), and the lines skipped."""
-
-    notes: int  # notes holding an entry or a line that is not one (not an empty note)
-    entries: list[tuple[Oid, Entry]]
-    skipped: list[Skipped]
-
-
-_CACHE_VERSION = 7  # 7: the notes commit it was saved for, tops in commit order, one by one
-# Past this many top-level entries to read, read the whole tree and drop what is cached:
-# naming each to git costs more (a notes tree fans out into 256 directories, but a tool
-# other than git may write 100,000 notes side by side).
-_ALL_AT = 4096
-# Past this many notes changed since the cached notes commit, read the directories whole.
-_REFRESH_AT = 10_000
-
-
-@contextlib.contextmanager
-def no_gc() -> Iterator[None]:
-    """Pause the cycle collector while a whole ledger's tuples are made.
-
-    They hold no cycles, yet every 700 new tuples set off a collection that walks all the
-    earlier ones: on 100,000 notes, a third of the time of `budget`. On the way out they
-    go straight to the oldest generation (`gc.freeze`, then `gc.unfreeze`), or the first
-    collection after would walk them all once more.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.freeze()
-            gc.unfreeze()
-            gc.enable()
-
-
-def read(repo: Repo) -> Ledger:
-    """The whole ledger, read from the notes tree directly (`repo.notes()` is ~100x slower).
-
-    What each top-level entry of the tree holds is cached by its object id in the common git
-    dir. The cache names content, not the ref: however the ref moves (attach, sync, a plain
-    `git fetch`, `git notes` by hand, another worktree), the directories that changed have
-    new ids, and only the notes that changed in them since the cached notes commit are read
-    again (the whole directories when that commit is gone).
-    """
-    with no_gc():
-        return _read(repo)
-
-
-def _read(repo: Repo) -> Ledger:
-    found = repo.notes_top(NOTES_REF)
-    if found is None:
-        return Ledger(0, [], [])
-    head, tops = found
-    cache_path = repo.common_dir / "patchpack" / "ledger-cache"
-    base, stored = _load_cache(cache_path)
-    fresh = {top.key: stored.get(top.key) for top in tops}
-    missing = {top.name: top.key for top in tops if fresh[top.key] is None}
-    read: dict[str, Any] = {}
-    if missing and base is not None:
-        read = _refresh(repo, base, head, missing, stored)
-    dumped = {}
-    if len(read) < len(missing):
-        for key, value in _read_tops(repo, head, {name: key for name, key in missing.items()
-                                                  if key not in read}):
-            read[key] = value
-            dumped[key] = marshal.dumps(value)  # while git reads on
-    entries: list[tuple[Oid, Entry]] = []
-    skipped: list[Skipped] = []
-    notes = 0
-    # `Entry._make` without its Python frame: the rows come from `canonical_rows` or
-    # `tuple(entry)`, so they have the right length.
-    make = functools.partial(tuple.__new__, Entry)
-    for key, raw in fresh.items():
-        count, commits, rows, bad = read[key] if raw is None else marshal.loads(raw)
-        notes += count
-        entries.extend(zip(commits, map(make, rows)))
-        skipped.extend(map(Skipped._make, bad))
-    if base != head or fresh.keys() != stored.keys():
-        _save_cache(cache_path, head, {
-            key: raw if raw is not None else dumped.get(key) or marshal.dumps(read[key])
-            for key, raw in fresh.items()})
-    return Ledger(notes, entries, skipped)
-
-
-def _refresh(repo: Repo, base: Oid, head: Oid, missing: dict[str, str],
-             stored: Mapping[str, bytes | memoryview]) -> dict[str, Any]:
-    """Those of the top-level entries ``missing`` (name: cache key) of ``head`` that the
-    cache holds at ``base``, brought up to date by reading only the notes that changed
-    since; none when too many changed (reading them whole is then as cheap) or ``base`` is
-    gone. An entry new since ``base`` is left to be read whole: it holds only new notes."""
-    before = {key.rpartition(" ")[0]: raw for key, raw in stored.items()}  # name: its last
-    patched = {name: key for name, key in missing.items() if name in before}
-    changed = repo.changed_files(base, head, limit=_REFRESH_AT) if patched else None
-    if changed is None:
-        return {}
-    changed = [(path, blob) for path, blob in changed if path.partition("/")[0] in patched
-               and _NOTE_PATH.match(path.replace("/", ""))]
-    gone = {Oid(path.replace("/", "")) for path, _ in changed}
-    now = [(path, blob) for path, blob in changed if blob is not None]
-    new: dict[str, tuple[list[Oid], list[tuple], list[tuple]]] = {}
-    for (path, _), text in zip(now, repo.blobs([blob for _, blob in now])):  # type: ignore
-        oid = Oid(path.replace("/", ""))
-        good, bad = parse_note(decode(text), oid)
-        commits, rows, skipped = new.setdefault(path.partition("/")[0], ([], [], []))
-        commits += [oid] * len(good)
-        rows += map(tuple, good)
-        skipped += map(tuple, bad)
-    out = {}
-    for name, key in patched.items():
-        _, commits, rows, bad = marshal.loads(before[name])
-        kept = [i for i, commit in enumerate(commits) if commit not in gone]
-        new_commits, new_rows, new_bad = new.get(name, ([], [], []))
-        out[key] = _filed([commits[i] for i in kept] + new_commits,
-                          [rows[i] for i in kept] + new_rows,
-                          [b for b in bad if b[0] not in gone] + new_bad)
-    return out
-
-
-def _filed(commits: list[Oid], rows: list[tuple], bad: list[tuple]) -> tuple[Any, ...]:
-    """What the cache holds for one top-level entry: (notes, commits, rows, skipped), in
-    commit order whichever way it was read (the first copy of an id wins in `budget`)."""
-    if not all(map(operator.le, commits, itertools.islice(commits, 1, None))):
-        order = sorted(range(len(commits)), key=commits.__getitem__)  # stable: line order
-        commits, rows = [commits[i] for i in order], [rows[i] for i in order]
-    bad.sort(key=operator.itemgetter(0))
-    return len(set(commits).union(map(operator.itemgetter(0), bad))), commits, rows, bad
-
-
-def _read_tops(repo: Repo, head: Oid, missing: dict[str, str]
-               ) -> Iterator[tuple[str, tuple[Any, ...]]]:
-    """What the top-level entries ``missing`` (name: cache key, in the tree's order) hold,
-    each as (cache key, (notes, commits, rows, skipped)): commit i holds the entry whose
-    fields are row i. Each comes as soon as git has moved past it."""
-    held: dict[str, tuple[list[Oid], list[tuple], list[tuple]]] = {
-        name: ([], [], []) for name in missing}
-    known: dict[str, Any] = {}
-    # A line of `note_lines` that holds an entry in patchpack's own form: the usual case.
-    line = f"{head}:([0-9a-f]+)((?:/[0-9a-f]+)*)\0[0-9]+\0{CANONICAL_LINE}"
-    record, one = re.compile(f"^{line}\n", re.MULTILINE), re.compile(line)
-    paths = list(missing) if len(missing) <= _ALL_AT else None
-    names, done, prefix = list(missing), 0, f"{head}:"
-    place = {name: i for i, name in enumerate(names)}
-    mixed = False  # seen a line in another form: a ledger that has one tends to have more
-    for chunk in repo.note_lines(head, paths):
-        if not mixed:
-            found = record.findall(chunk)
-            mixed = len(found) != chunk.count("\n") or not _in_bulk(found, held, known)
-        if mixed:
-            _one_by_one(chunk.split("\n")[:-1], head, held, known, one)
-        # git lists the tree in order: the entries before the last line's are complete.
-        last = chunk.rfind("\n", 0, -1) + 1
-        end = chunk.find("\0", last)
-        if chunk.startswith(prefix, last) and end > 0:
-            path = chunk[last + len(prefix):end]
-            at = place.get(path.partition("/")[0], done)
-            for name in names[done:at]:
-                yield missing[name], _filed(*held.pop(name))
-            done = max(done, at)
-    for name in names[done:]:
-        yield missing[name], _filed(*held.pop(name))
-
-
-def _in_bulk(found: list[tuple[str, ...]], held: dict[str, Any],
-             known: dict[str, Any]) -> bool:
-    """File lines that all hold an entry in patchpack's form (a cold `budget` reads 100,000):
-    column by column, with no Python code run per line. False, and nothing filed, when a
-    path is not a note's."""
-    columns = _columns(found, known)
-    if columns is None:
-        return False
-    tops, commits, rows = columns
-    start = 0
-    for top, run in itertools.groupby(tops):  # git lists a directory at once
-        stop = start + len(list(run))
-        if top in held:  # else the cache holds it
-            kept_commits, kept, _ = held[top]
-            kept_commits += commits[start:stop]
-            kept += rows[start:stop]
-        start = stop
-    return True
-
-
-def _columns(found: list[tuple[str, ...]], known: dict[str, Any]
-             ) -> tuple[tuple[str, ...], list[Oid], list[tuple[Any, ...]]] | None:
-    """The top-level entry, commit and entry fields of each line that `_read_tops`'s pattern
-    found; None when a path is not a note's."""
-    tops, rests, *fields = zip(*found)
-    slash, nothing = itertools.repeat("/"), itertools.repeat("")
-    commits = list(map(str.__add__, tops, map(str.replace, rests, slash, nothing)))
-    if not set(map(len, commits)) <= _OID_LENGTHS:
-        return None
-    return tops, commits, canonical_rows(fields, known)
-
-
-def _one_by_one(lines: list[str], head: Oid, held: dict[str, Any], known: dict[str, Any],
-                one: re.Pattern[str]) -> None:
-    # Lines in patchpack's form mixed with others (another tool's note, a foreign key order,
-    # a corrupt line, a file that is not a note): the first still column by column, then all
-    # filed in line order. A few such lines must not make a cold read 5x slower.
-    matches = list(map(one.fullmatch, lines))
-    found = [match.groups("") for match in matches if match is not None]
-    columns = _columns(found, known) if found else None
-    bulk = iter(zip(*columns)) if columns is not None else None
-    prefix = f"{head}:"
-    for line, match in zip(lines, matches):
-        if match is not None and bulk is not None:
-            top, oid, row = next(bulk)
-            if top in held:
-                held[top][0].append(oid)
-                held[top][1].append(row)
-            continue
-        if not line.startswith(prefix):
-            continue  # git cut a path with a newline in it in two: not a note's path
-        path, _, rest = line[len(prefix):].partition("\0")
-        number, _, text = rest.partition("\0")
-        oid = Oid(path.replace("/", ""))
-        top = path.partition("/")[0]
-        if top not in held or not number.isdigit() or not _NOTE_PATH.match(oid) \
-                or not text.strip():  # blank lines (from concatenation) are fine
-            continue
-        commits, rows, bad = held[top]
-        try:
-            entry = parse_line(text)
-        except ValueError as e:
-            bad.append((oid, int(number), str(e)))
-            continue
-        commits.append(oid)
-        rows.append(tuple(entry))
-
-
-def _load_cache(path: Path) -> tuple[Oid | None, dict[str, memoryview]]:
-    """The notes commit the cache was saved for, and what it holds per top-level entry
-    (each still in marshal's form: only what is used is decoded, what is kept is written
-    back as it is)."""
-    try:
-        data = path.read_bytes()
-        f = io.BytesIO(data)
-        version, head, keys, sizes = marshal.load(f)
-    except (OSError, ValueError, EOFError, TypeError):
-        return None, {}
-    view, start = memoryview(data), f.tell()
-    if version != _CACHE_VERSION or start + sum(sizes) != len(data):
-        return None, {}
-    stored = {}
-    for key, size in zip(keys, sizes):
-        stored[key] = view[start:start + size]
-        start += size
-    return head, stored
-
-
-def _save_cache(path: Path, head: Oid, stored: Mapping[str, bytes | memoryview]) -> None:
-    sizes = [len(raw) for raw in stored.values()]
-    header = marshal.dumps((_CACHE_VERSION, head, list(stored), sizes))
-    # A cache is only ever a copy: failing to write it must not fail the command.
-    with contextlib.suppress(OSError):
-        write_atomically(path, b"".join([header, *stored.values()]))
 
 
 # -- sharing through a remote -----------------------------------------------------------------

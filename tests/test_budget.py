@@ -51,6 +51,22 @@ def test_totals_are_the_sum_of_the_entries_counted_once(es: list[ledger.Entry], 
     assert spend(report, "today").used == today
 
 
+@settings(max_examples=80, deadline=None)
+@given(entries, st.sampled_from(budget.GROUPINGS), st.data())
+def test_the_ledgers_totals_give_the_report_its_entries_give(es: list[ledger.Entry], by: str,
+                                                             data: st.DataObject) -> None:
+    # `budget` on a whole ledger sums the totals the ledger cache keeps, less the copies of
+    # an id after its first (copies may differ: the same id on two lines).
+    noted = [(f"{i % 3:040x}", e) for i, e in enumerate(es)]
+    noted += data.draw(st.lists(st.sampled_from(noted), max_size=5)) if noted else []
+    columns = [list(column) for column in zip(*(e for _, e in noted))] or \
+        [[] for _ in ledger.Entry._fields]
+    on = [commit for commit, _ in noted]
+    report = budget.tally(on, columns, [], limits=LIMITS, now=NOW, by=by)
+    assert budget.tally(on, columns, [], limits=LIMITS, now=NOW, by=by,
+                        totals=ledger.totals_of(columns)) == report
+
+
 def test_pending_and_limits_weigh_all_spend() -> None:
     noted = [("c" * 40, entry(1)), ("c" * 40, entry(2, ago=timedelta(seconds=30)))]
     waiting = [entry(3, ago=timedelta(seconds=10), tokens_in=1000)]
@@ -204,10 +220,12 @@ def test_budget_reads_the_cache_and_sees_new_notes(committed: Path) -> None:
     ledger.add_pending(repo, kind="request", tokens_in=5, counter="usage")
     ledger.attach_pending(repo, repo.head_oid())  # type: ignore[arg-type]
     assert budget.for_repo(repo, settings=settings_).total.tokens == 5
+    ledger.cache_written()  # written while the report is made
     assert (committed / ".git" / "patchpack" / "ledger-cache").exists()
     ledger.add_pending(repo, kind="request", tokens_in=7, counter="usage")
     ledger.attach_pending(repo, repo.head_oid())  # type: ignore[arg-type]
     assert budget.for_repo(repo, settings=settings_).total.tokens == 12
+    ledger.cache_written()
     (committed / ".git" / "patchpack" / "ledger-cache").write_bytes(b"\x00garbage")
     assert budget.for_repo(repo, settings=settings_).total.tokens == 12
 

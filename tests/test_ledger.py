@@ -15,7 +15,7 @@ from conftest import git, run_patchpack, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchpack import ledger
+from patchpack import ledger, ledger_cache
 from patchpack.entries import _parse_json
 from patchpack.git import Oid, Repo
 
@@ -511,6 +511,59 @@ def test_the_fast_line_parse_agrees_with_json(fields: dict, canonical: bool,
     assert outcome(ledger.parse_line) == outcome(_parse_json)
 
 
+def _through_read_tops(lines: list[str]) -> tuple[list, list, list]:
+    """Lines read as `ledger.read` reads a directory of notes (one note per line) from git's
+    output, and as `parse_note` reads each note: (entries read, entries meant, skips)."""
+    head = Oid("1" * 40)
+    commits = [f"ab{i:038x}" for i in range(len(lines))]
+    chunk = "".join(f"{head}:ab/{commit[2:]}\0001\000{line}\n"
+                    for commit, line in zip(commits, lines))
+    [(_, (notes, on, columns, bad, totals))] = ledger_cache._read_tops([chunk], head,
+                                                                      {"ab": "k"})
+    meant = [(commit, ledger.parse_note(line, commit)) for commit, line in zip(commits, lines)]
+    assert [ledger.Skipped(*b) for b in bad] == [s for _, (_, skips) in meant for s in skips]
+    assert totals == ledger.totals_of(columns) and notes == len(lines)
+    return (list(zip(on, map(ledger.Entry._make, zip(*columns)))),
+            [(commit, e) for commit, (good, _) in meant for e in good], bad)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(_KEYS), _VALUES), min_size=1, max_size=4),
+       st.booleans())
+def test_the_column_parse_of_many_lines_agrees_with_json(many: list[dict],
+                                                         ascii_only: bool) -> None:
+    # A cold `budget` parses a chunk of git's output at once, with a looser pattern when
+    # the chunk holds no backslash, and checks the columns: each line must still mean what
+    # JSON says, or be skipped as `parse_note` skips it.
+    base = {"v": 1, "id": "a1", "ts": "2026-11-24T10:00:00Z", "kind": "request", "in": 1,
+            "out": 2, "counter": "usage"}
+    lines = [json.dumps({k: merged[k] for k in _KEYS if k in merged}, separators=(",", ":"),
+                        ensure_ascii=ascii_only) for merged in ({**base, **f} for f in many)]
+    read, meant, _ = _through_read_tops(lines)
+    assert read == meant
+
+
+@pytest.mark.parametrize("line", [
+    '{"v":1,"id":"a\x01b","ts":"2026-11-24T10:00:00Z","kind":"request","in":1,"out":2,'
+    '"counter":"usage"}',  # a raw control character in an id: not JSON
+    '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"request","model":"m\tx","in":1,'
+    '"out":2,"counter":"usage"}',  # a raw tab in a name: not JSON
+    '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"request","model":"m\\"x","in":1,'
+    '"out":2,"counter":"usage"}',  # an escaped quote in a name
+    '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"request","in":1,"out":2,'
+    '"counter":"c\\u00e9"}',  # an escape in the counter
+    '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"request","in":1,"out":2,'
+    '"requests":01,"counter":"usage"}',  # a number JSON refuses
+    '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"","in":1,"out":2,"counter":"u"}',
+    r'{"v":1,"id":"a\u0041","ts":"2026-11-24T10:00:00Z","kind":"request","in":1,"out":2,'
+    r'"counter":"usage"}',  # an escape in an id: the id is "aA"
+])
+def test_odd_lines_among_canonical_ones_mean_what_json_says(line: str) -> None:
+    good = ledger.Entry("g", "2026-11-24T10:00:00Z", "request", 5, 6, "usage").to_json()
+    read, meant, _ = _through_read_tops([good, line, good.replace('"g"', '"h"')])
+    assert read == meant and len(meant) in (2, 3)
+
+
 def _fast_import_notes(path: Path, notes: dict[str, bytes]) -> None:
     """Put ``notes`` (commit: text) in refs/notes/patchpack through fast-import (fan-out)."""
     parent = subprocess.run(["git", "rev-parse", "-q", "--verify", "refs/notes/patchpack"],
@@ -619,7 +672,8 @@ def test_the_cache_follows_the_notes_ref_however_it_moves(committed: Path,
     assert asked == []  # no directory read again: only the note that changed
     git(committed, "update-ref", "refs/notes/patchpack", "refs/notes/patchpack~2")
     assert ledger.read(repo) == first
-    monkeypatch.setattr(ledger, "_ALL_AT", 0)  # the whole tree listed, cached parts dropped
+    monkeypatch.setattr(ledger_cache, "_ALL_AT", 0)  # the whole tree listed, cached parts dropped
+    ledger.cache_written()
     (committed / ".git" / "patchpack" / "ledger-cache").unlink()
     git(committed, "notes", "--ref=patchpack", "append", "-m", _line(1001), commits[7])
     assert ledger.read(repo) == ledger.read(repo)
@@ -685,6 +739,7 @@ def test_sync_leaves_the_cache_warm_for_the_next_budget(clones: tuple[Path, Path
 
 
 def _cold(repo: Repo) -> ledger.Ledger:
+    ledger.cache_written()
     (repo.common_dir / "patchpack" / "ledger-cache").unlink(missing_ok=True)
     return ledger.read(repo)
 
@@ -745,13 +800,13 @@ def test_the_whole_directories_are_read_when_the_cached_notes_commit_is_gone(
     repo = Repo.discover(committed)
     ledger.read(repo)
     path = repo.common_dir / "patchpack" / "ledger-cache"
-    _, cache = ledger._load_cache(path)
-    ledger._save_cache(path, Oid("f" * 40), cache)  # as after `git gc` dropped it
+    _, cache = ledger_cache._load_cache(path)
+    ledger_cache._save_cache(path, Oid("f" * 40), cache)  # as after `git gc` dropped it
     git(committed, "notes", "--ref=patchpack", "append", "-m", _line(1000), commits[5])
     asked = _asked(monkeypatch)
     held = ledger.read(repo)
     assert asked == [[commits[5][:2]]] and held == _cold(repo)
-    monkeypatch.setattr(ledger, "_REFRESH_AT", 1)  # too many changed: whole directories
+    monkeypatch.setattr(ledger_cache, "_REFRESH_AT", 1)  # too many changed: whole directories
     for oid in commits[7:9]:
         git(committed, "notes", "--ref=patchpack", "append", "-m", _line(1001), oid)
     asked.clear()
@@ -780,6 +835,7 @@ def test_reading_ignores_the_users_grep_config_and_where_it_runs(committed: Path
     (committed / "sub").mkdir()
     for where in (committed / "sub", committed / ".git"):
         repo = Repo.discover(where)
+        ledger.cache_written()
         (repo.common_dir / "patchpack" / "ledger-cache").unlink(missing_ok=True)
         held = ledger.read(repo)
         assert (sorted(held.entries), sorted(held.skipped)) == expected and held.notes == 300
