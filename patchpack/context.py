@@ -216,7 +216,8 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
         tests = widen.paired_tests({h.path for h in found.hunks}, git.tracked_files(repo))
         units, texts = widen.plan(git.require_workdir(repo),
                                   sorted(found.hunks, key=lambda h: _rank(h, changed)),
-                                  cap=request.max_hunk_lines, tests=tests)
+                                  cap=request.max_hunk_lines, tests=tests,
+                                  strength=lambda h: _strength(h, changed))
         shown |= {(p.path, n) for p in pack.parts if p.section != "diff"
                   for n in range(p.start, p.end + 1)}
         pack = _fill(pack, units, texts, shown, counter=counter,
@@ -353,8 +354,13 @@ def _span(numbers: list[int], before: int) -> str:
 
 
 def _rank(h: locate.Hunk, changed: dict[str, list[int]]) -> tuple[object, ...]:
-    """Strongest first: next to the diff, in a changed file, its directory; then the hunks that
-    define what was searched for, then by matches."""
+    """Strongest first (:func:`_strength`), then by path and line."""
+    return (*_strength(h, changed), h.path, h.start)
+
+
+def _strength(h: locate.Hunk, changed: dict[str, list[int]]) -> tuple[int, ...]:
+    """Smaller is stronger: next to the diff, in a changed file, its directory; then the hunks
+    that define what was searched for, then by matches."""
     lines = changed.get(h.path)
     if lines is not None and any(h.start - _NEAR <= n <= h.end + _NEAR for n in lines):
         distance = 0
@@ -364,7 +370,7 @@ def _rank(h: locate.Hunk, changed: dict[str, list[int]]) -> tuple[object, ...]:
         distance = 2
     else:
         distance = 3
-    return (distance, -len(h.defines), -len(h.patterns), -len(h.hits), h.path, h.start)
+    return (distance, -len(h.defines), -len(h.patterns), -len(h.hits))
 
 
 def _hunk_part(section: str, h: locate.Hunk, counter: Counter) -> Part:

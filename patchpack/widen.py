@@ -23,13 +23,17 @@ that name a function also change their files:
 6. the neighbours of matched blocks, one unit further out at a time, until the file is whole.
 
 Within a step (and a level or ring), the files with the strongest located hunks come first.
+Steps 5 and 6 go file by file when one file's hit is stronger than another's (``strength``):
+the stronger file's call tree and neighbours all come before the weaker file's, so the file a
+change most likely edits is finished first; files whose hits are as strong fill together, a
+level or ring at a time. A test file's other tests come last of all.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +43,8 @@ from patchpack import locate
 HEAD, TAIL, PAIRED, MODULE, REST, CLASS, CALLS, NEAR = range(8)
 # The end of a file that is not a test: as many lines as a diff appending there shows.
 _TAIL_LINES = 3
+# Rings past this are a test file's other tests: they come after every other unit.
+_LAST = 1 << 16
 _TEST_FILE = re.compile(r"(^|/)(tests?|spec)/|(^|/)test_[^/]*$|_test\.\w+$|\.(test|spec)\.\w+$")
 # How a module's tests are named after it (pytest, Go, Jest/Vitest, JUnit), in any directory.
 _TEST_NAMES = ("test_{stem}{ext}", "{stem}_test{ext}", "{stem}.test{ext}", "{stem}.spec{ext}",
@@ -79,13 +85,20 @@ class _Piece:
 
 def plan(root: Path, ranked: Sequence[locate.Hunk], *, cap: int,
          tests: Mapping[str, Sequence[str]] | None = None,
+         strength: Callable[[locate.Hunk], tuple[int, ...]] | None = None,
          ) -> tuple[list[Unit], dict[str, list[str]]]:
     """Units around the ``ranked`` hunks (strongest first) in the order of the module doc,
     with the lines of every file they come from. ``tests`` maps a file to the test files that
-    pair with it (:func:`paired_tests`)."""
+    pair with it (:func:`paired_tests`). ``strength`` ranks hunks without tie-breaks (smaller
+    is stronger): a file whose strongest hunk is stronger than another's has its call tree and
+    neighbours widened before the other's; without it every file's hit is as strong."""
     order: dict[str, int] = {}
+    strongest: dict[str, tuple[int, ...]] = {}
     for h in ranked:
         order.setdefault(h.path, len(order))
+        strongest.setdefault(h.path, strength(h) if strength else ())
+    # Files whose hits are as strong share a tier: they fill together, ring by ring.
+    tiers = {value: i for i, value in enumerate(sorted(set(strongest.values())))}
     keyed: list[tuple[tuple[int, ...], Unit]] = []
     texts: dict[str, list[str]] = {}
 
@@ -103,8 +116,13 @@ def plan(root: Path, ranked: Sequence[locate.Hunk], *, cap: int,
             continue
         texts[path] = lines
         hits = sorted({n for h in ranked if h.path == path for n in h.hits if n <= len(lines)})
+        tier = tiers[strongest[path]]
         for (step, ring, distance), start, end, label in _ordered(path, lines, hits, cap=cap):
-            add((step, ring, rank, distance), path, start, end, label)
+            # The cheap steps go across files; the call tree and neighbours tier by tier;
+            # a test file's other tests last of all.
+            phase = 0 if step < CALLS else 2 if ring >= _LAST else 1
+            add((phase, tier if phase == 1 else 0, step, ring, rank, distance),
+                path, start, end, label)
     for path, rank in order.items():
         for test in (tests or {}).get(path, ()):
             if test in texts or test in order:  # a file of its own, or paired already
@@ -115,7 +133,7 @@ def plan(root: Path, ranked: Sequence[locate.Hunk], *, cap: int,
                 continue
             if pieces := _pieces(test, lines):
                 texts[test] = lines
-                add((PAIRED, 0, rank, 0), test,
+                add((0, 0, PAIRED, 0, rank, 0), test,
                     *_tail(lines, pieces, cap=cap, test=True, of=path))
     keyed.sort(key=lambda kv: (kv[0], kv[1].path, kv[1].start))
     return [unit for _, unit in keyed], texts
@@ -154,7 +172,7 @@ def _ordered(path: str, lines: Sequence[str], hits: Sequence[int], *, cap: int,
         elif i in levels:
             (ring, why), step = levels[i], CALLS
         else:
-            step, why, ring = NEAR, "near", near + (1 << 16 if test else 0)
+            step, why, ring = NEAR, "near", near + (_LAST if test else 0)
         label = f"{piece.label} [{why}]" if piece.label else f"[{why}]"
         for start, end in _cut(piece.start, piece.end, cap):
             yield (step, ring, 0 if step == HEAD else distance(start, end)), start, end, label

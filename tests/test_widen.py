@@ -171,6 +171,29 @@ def test_strongest_file_first_within_a_step(boxed: Path) -> None:
         assert units[0].path == first and units[0].label.endswith("[header]")
 
 
+def test_a_stronger_file_finishes_its_call_tree_and_neighbours_first(boxed: Path) -> None:
+    found = locate.locate(Repo.discover(boxed), ["needle"])
+    ranked = sorted(found.hunks, key=lambda h: (h.path != "big.py", h.path, h.start))
+
+    def far(units: list[widen.Unit], *paths: str) -> list[int]:
+        return [i for i, u in enumerate(units) if u.path in paths
+                and u.label.endswith(("[near]", "by needle]", "calls needle]"))]
+
+    # As strong (no strength given): the files fill together, a ring at a time, so the
+    # 60 functions of big.py are still coming when box.py is whole.
+    tied, _ = widen.plan(boxed, ranked, cap=80)
+    assert max(far(tied, "box.py")) < max(far(tied, "big.py"))
+    # big.py's hit is stronger: its neighbours all come first; the cheap steps (headers,
+    # ends, module level) still go across files before them.
+    units, _ = widen.plan(boxed, ranked, cap=80, strength=lambda h: (h.path != "big.py",))
+    assert max(far(units, "big.py")) < min(far(units, "box.py", "notes.md"))
+    cheap = [i for i, u in enumerate(units) if u.label.endswith(("[header]", "[end of file]"))]
+    assert {units[i].path for i in cheap} == {"box.py", "big.py", "notes.md"}
+    assert max(cheap) < min(far(units, "big.py"))
+    assert sorted(units, key=lambda u: (u.path, u.start)) == sorted(
+        tied, key=lambda u: (u.path, u.start))  # the same units, in another order
+
+
 def test_fill_spends_the_budget_and_shows_whole_small_files(boxed: Path) -> None:
     plain = _build(boxed, 50_000, greps=("def needle",), fill=False)
     pack = _build(boxed, 50_000, greps=("def needle",))
