@@ -20,6 +20,7 @@ from patchpack import ledger
 from patchpack.config import Settings
 from patchpack.errors import BadInput
 from patchpack.git import Repo
+from patchpack.ledger_cache import add_counts
 from patchpack.entries import Entry, Skipped, timestamp
 
 WARN_AT = (0.7, 0.9)
@@ -236,27 +237,15 @@ def _from_totals(totals: ledger.Totals, columns: Sequence[Sequence[Any]],
         totals = {group: acc.copy() for group, acc in totals.items()}
         _, ts, kinds, t_in, t_out, counters, models, agents, _, requests = columns[:10]
         for i in set(range(len(columns[0]))).difference(everything):
-            acc = totals[(ts[i][:10], kinds[i], models[i], agents[i], counters[i])]
-            acc[0] -= 1
-            acc[1] -= t_in[i]
-            acc[2] -= t_out[i]
-            acc[3] -= requests[i]
+            add_counts(totals, (ts[i][:10], kinds[i], models[i], agents[i], counters[i]),
+                       (1, t_in[i], t_out[i], requests[i]), -1)
     sums: dict[str, list[int]] = {}
     entries: dict[str, int] = {}
     part = _PART[by]
-    for group, (n, n_in, n_out, n_requests) in totals.items():
-        if not n:
-            continue
-        key = group[part] or "-"
-        acc = sums.get(key)
-        if acc is None:
-            sums[key] = [n, n_in, n_out, n_requests]
-        else:
-            acc[0] += n
-            acc[1] += n_in
-            acc[2] += n_out
-            acc[3] += n_requests
-        entries[group[4]] = entries.get(group[4], 0) + n
+    for group, counts in totals.items():
+        if counts[0]:
+            add_counts(sums, group[part] or "-", counts)
+            entries[group[4]] = entries.get(group[4], 0) + counts[0]
     return sums, entries
 
 

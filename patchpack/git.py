@@ -11,6 +11,7 @@ import fcntl
 import functools
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import time
@@ -45,6 +46,8 @@ else:
 
 Oid = NewType("Oid", str)
 """A full hexadecimal object id."""
+FULL_OID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")
+"""A full object id, sha1 or sha256 (``.match`` it)."""
 
 # The measure of DESIGN.md: `git diff -M` with 3 lines of context, whatever the user's config
 # says about context, hunk merging, prefixes, colour, external diff drivers or path quoting.

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import itertools
-import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +23,7 @@ from patchpack.entries import (Entry, Skipped, new_entry, parse_line, parse_note
                                timestamp)
 from patchpack.errors import BadInput, Failed
 from patchpack.files import write_atomically
-from patchpack.git import Oid, Repo, decode, encode
+from patchpack.git import FULL_OID, Oid, Repo, decode, encode
 from patchpack.hooks import NOTES_REF
 # So are reading the whole ledger and its cache.
 from patchpack.ledger_cache import (Ledger, Totals, cache_written, no_gc, read,  # noqa: F401
@@ -106,7 +105,7 @@ def _bound(spool: Path) -> tuple[dict[Oid, list[Entry]], list[str]]:
     for line in text.split("\n"):
         commit, _, rest = line.partition(" ")
         try:
-            if not re.fullmatch(r"[0-9a-f]{40}(?:[0-9a-f]{24})?", commit):
+            if not FULL_OID.match(commit):
                 raise ValueError("no commit")
             out.setdefault(Oid(commit), []).append(parse_line(rest))
         except ValueError:

@@ -25,10 +25,9 @@ from typing import Any, NamedTuple
 from patchpack.entries import (CANONICAL_LINE, CANONICAL_LINE_UNESCAPED, Entry, Skipped,
                                canonical_columns, parse_line, parse_note)
 from patchpack.files import write_atomically
-from patchpack.git import Oid, Repo, decode
+from patchpack.git import FULL_OID, Oid, Repo, decode
 from patchpack.hooks import NOTES_REF
 
-_NOTE_PATH = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")  # sha1 or sha256 object ids
 _OID_LENGTHS = {40, 64}
 _FIELDS = len(Entry._fields)
 Columns = list[list[Any]]
@@ -135,15 +134,7 @@ def _read(repo: Repo) -> Ledger:
         for column, values in zip(columns, fields):
             column += values
         skipped.extend(map(Skipped._make, bad))
-        for group, acc in sums.items():
-            total = totals.get(group)
-            if total is None:
-                totals[group] = acc.copy()  # ``read`` may yet be cached
-            else:
-                total[0] += acc[0]
-                total[1] += acc[1]
-                total[2] += acc[2]
-                total[3] += acc[3]
+        _add_totals(totals, sums, 1)
     if base != head or fresh.keys() != stored.keys():
         _save_cache(cache_path, head, {
             key: raw if raw is not None else dumped.get(key) or marshal.dumps(read[key])
@@ -167,7 +158,7 @@ def _refresh(repo: Repo, base: Oid, head: Oid, missing: dict[str, str],
     if changed is None:
         return {}
     changed = [(path, blob) for path, blob in changed if path.partition("/")[0] in patched
-               and _NOTE_PATH.match(path.replace("/", ""))]
+               and FULL_OID.match(path.replace("/", ""))]
     gone: dict[str, list[Oid]] = {}  # the notes that changed or went, by top-level entry
     for path, _ in changed:
         gone.setdefault(path.partition("/")[0], []).append(Oid(path.replace("/", "")))
@@ -212,14 +203,22 @@ def _pick(columns: Columns, rows: Sequence[int]) -> Columns:
 def _add_totals(totals: Totals, more: Totals, sign: int) -> None:
     """Add (``sign`` 1) or take away (-1) ``more`` to ``totals``; a group left with no entry
     goes."""
-    for group, (n, n_in, n_out, n_requests) in more.items():
-        acc = totals.setdefault(group, [0, 0, 0, 0])
-        acc[0] += sign * n
-        acc[1] += sign * n_in
-        acc[2] += sign * n_out
-        acc[3] += sign * n_requests
-        if not acc[0]:
+    for group, counts in more.items():
+        if not add_counts(totals, group, counts, sign)[0]:
             del totals[group]
+
+
+def add_counts(sums: dict[Any, list[int]], key: Any, counts: Sequence[int],
+               sign: int = 1) -> list[int]:
+    """Add (or with ``sign`` -1 take away) ``counts`` to ``sums[key]``, a new list when there
+    is none (never one of ``counts``' own); the sums of that key."""
+    acc = sums.get(key)
+    if acc is None:
+        acc = sums[key] = [sign * n for n in counts]
+    else:
+        for i, n in enumerate(counts):
+            acc[i] += sign * n
+    return acc
 
 
 def _held() -> tuple[list[Oid], Columns, list[tuple]]:
@@ -348,7 +347,7 @@ def _one_by_one(lines: list[str], head: Oid, held: dict[str, Any], known: dict[s
         number, _, text = rest.partition("\0")
         oid = Oid(path.replace("/", ""))
         top = path.partition("/")[0]
-        if top not in held or not number.isdigit() or not _NOTE_PATH.match(oid) \
+        if top not in held or not number.isdigit() or not FULL_OID.match(oid) \
                 or not text.strip():  # blank lines (from concatenation) are fine
             continue
         try:
