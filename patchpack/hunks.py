@@ -15,8 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from patchpack.errors import BadInput
 from patchpack.git import decode, encode
 
+_OCTAL = re.compile(r"[0-3][0-7]{2}")
 _ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
 _HUNK = re.compile(rb"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _INDEX = re.compile(rb"index [0-9a-f]{4,64}\.\.[0-9a-f]{4,64}(?: ([0-7]{6}))?\n\Z")
@@ -53,22 +55,26 @@ class FilePatch:
 
 
 def unquote(name: str) -> str:
-    """A path as git quotes it (``"a/\\303\\244"``), unquoted; other names as they are."""
+    """A path as git quotes it (``"a/\\303\\244"``), unquoted; other names as they are.
+    BadInput for an escape git does not read (``unquote_c_style``: three octal digits, the
+    first 0-3, or one of ``abtnvfr"\\``)."""
     if not (len(name) >= 2 and name.startswith('"') and name.endswith('"')):
         return name
     raw = bytearray()
     body, i = name[1:-1], 0
     while i < len(body):
-        if body[i] == "\\" and i + 1 < len(body):
-            if body[i + 1] in "01234567":
-                raw.append(int(body[i + 1:i + 4], 8))
-                i += 4
-                continue
-            raw.append(_ESCAPES.get(body[i + 1], ord(body[i + 1])))
+        if body[i] != "\\":
+            raw += encode(body[i])
+            i += 1
+        elif _OCTAL.match(body, i + 1):
+            raw.append(int(body[i + 1:i + 4], 8))
+            i += 4
+        elif body[i + 1:i + 2] in _ESCAPES:
+            raw.append(_ESCAPES[body[i + 1]])
             i += 2
-            continue
-        raw += encode(body[i])
-        i += 1
+        else:
+            raise BadInput(f"{name}: a quoted path with an escape git does not read "
+                           f"({body[i:i + 4]!r})")
     return decode(bytes(raw))
 
 
@@ -84,7 +90,7 @@ def parse(diff: bytes) -> list[FilePatch] | None:
     changes to distinct regular files (or anything git might read differently)."""
     try:
         return _Parser(diff).files()
-    except _Decline:
+    except (_Decline, BadInput):  # a name git may not read either: its message, not ours
         return None
 
 

@@ -281,6 +281,11 @@ def test_apply_matches_git_on_the_cases_that_matter(repo: Path, old: bytes,
 def test_unquote_reads_git_quoting() -> None:
     assert hunks.unquote('"a/\\303\\244 \\"q\\"\\t"') == 'a/\u00e4 "q"\t'
     assert hunks.unquote("a/plain") == "a/plain"
+    # What git's unquote_c_style does not read (git then takes the name as it is).
+    for bad in ('"a/\\q"', '"a/\\2 4"', '"a/\\400"', '"a/\\"'):
+        with pytest.raises(BadInput, match="an escape git does not read"):
+            hunks.unquote(bad)
+        assert hunks.parse(f"diff --git {bad} {bad}\n".encode()) is None
 
 
 def test_a_path_that_is_not_utf8_is_left_to_git(committed: Path, cli) -> None:

@@ -163,6 +163,18 @@ def test_hostile_paths_are_refused_before_anything_is_written(committed: Path, c
     assert git(committed, "count-objects", "-v") == objects
 
 
+@pytest.mark.parametrize("escape", ["\\q", "\\2 4", "\\400"])
+def test_a_quoted_path_with_an_escape_git_does_not_read_is_refused(committed: Path, cli,
+                                                                   escape: str) -> None:
+    name = f'"b/x{escape}"'
+    objects = git(committed, "count-objects", "-v")
+    r = cli("add", input=f"diff --git {name.replace('b/', 'a/')} {name}\nnew file mode 100644\n"
+                         f"--- /dev/null\n+++ {name}\n@@ -0,0 +1 @@\n+x\n")
+    assert r.exit_code == 2 and "an escape git does not read" in r.stderr
+    assert _ref(committed) == ""
+    assert git(committed, "count-objects", "-v") == objects
+
+
 # -- list, next, drop, log --------------------------------------------------------------------
 
 
