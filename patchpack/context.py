@@ -360,7 +360,8 @@ def _rank(h: locate.Hunk, changed: dict[str, list[int]]) -> tuple[object, ...]:
 
 def _strength(h: locate.Hunk, changed: dict[str, list[int]]) -> tuple[int, ...]:
     """Smaller is stronger: next to the diff, in a changed file, its directory; then the hunks
-    that define what was searched for, then by matches."""
+    that define what was searched for, those that read it where their file binds it nowhere
+    (a missing import), then by matches."""
     lines = changed.get(h.path)
     if lines is not None and any(h.start - _NEAR <= n <= h.end + _NEAR for n in lines):
         distance = 0
@@ -370,7 +371,7 @@ def _strength(h: locate.Hunk, changed: dict[str, list[int]]) -> tuple[int, ...]:
         distance = 2
     else:
         distance = 3
-    return (distance, -len(h.defines), -len(h.patterns), -len(h.hits))
+    return (distance, -len(h.defines), -len(h.unbound), -len(h.patterns), -len(h.hits))
 
 
 def _hunk_part(section: str, h: locate.Hunk, counter: Counter) -> Part:

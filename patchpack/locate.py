@@ -8,6 +8,7 @@ control flow nor a continued expression). Line numbers are 1-based and ranges in
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -26,6 +27,14 @@ _CONTROL = re.compile(
 # A line that continues an expression on the next lines (call arguments, operators).
 _CONTINUED = re.compile(r"(?:[(,\\+\-*/%&|.]|&&|\|\||=)\s*$")
 DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+# Nodes that bind their ``name`` (type parameters from Python 3.12 on).
+_NAMED = tuple(getattr(ast, kind) for kind in (
+    "FunctionDef", "AsyncFunctionDef", "ClassDef", "ExceptHandler", "MatchAs", "MatchStar",
+    "TypeVar", "ParamSpec", "TypeVarTuple") if hasattr(ast, kind))
+# Names every module reads without binding them.
+_MODULE_NAMES = frozenset({"__name__", "__file__", "__doc__", "__spec__", "__loader__",
+                           "__package__", "__builtins__", "__path__", "__annotations__",
+                           "__dict__", "__class__", "__debug__"})
 # A function or class the located code uses is shown whole up to this many lines, else only
 # its signature: what calling it needs, at a cost that does not grow with its body.
 _WHOLE = 12
@@ -49,6 +58,9 @@ class Hunk:
     defines: tuple[str, ...] = ()
     """The patterns that hit the line naming a block of the hunk (its ``def``, its header):
     the hunk defines what was searched for."""
+    unbound: tuple[str, ...] = ()
+    """The patterns that hit a line reading a name its Python file binds nowhere
+    (:func:`unbound`): what a change most likely fixes there, as with a missing import."""
 
     @property
     def where(self) -> str:
@@ -111,12 +123,16 @@ def first_line(node: ast.stmt) -> int:
     return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
 
 
-def python_blocks(source: str) -> list[Block] | None:
-    """Every function and class of a Python source (decorators included); None if it won't parse."""
+def parse(lines: Sequence[str]) -> ast.Module | None:
+    """The ``ast`` of Python lines; None if they do not parse."""
     try:
-        tree = ast.parse(source)
+        return ast.parse("\n".join(lines))
     except (SyntaxError, ValueError):
         return None
+
+
+def python_blocks(tree: ast.Module) -> list[Block]:
+    """Every function and class of a Python module (decorators included)."""
     blocks = []
     for node in ast.walk(tree):
         if isinstance(node, DEFS):
@@ -315,7 +331,9 @@ def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = ()
         except Unreadable as e:
             notes.append(str(e))
             continue
-        py = python_blocks("\n".join(lines)) if path.endswith((".py", ".pyi")) else None
+        tree = parse(lines) if path.endswith((".py", ".pyi")) else None
+        py = python_blocks(tree) if tree is not None else None
+        loose = unbound(tree) if tree is not None else set()
         by_line = hits[path]
         blocks = [block_for(path, lines, n, cap=cap, py_blocks=py)
                   for n in sorted(by_line) if n <= len(lines)]
@@ -325,8 +343,10 @@ def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = ()
             inside = sorted(n for n in by_line if b.start <= n <= b.end)
             found_by = sorted({p for n in inside for p in by_line[n]})
             defines = sorted({p for n in inside if n in heads for p in by_line[n]})
+            misses = sorted({p for n in inside if n in loose for p in by_line[n]})
             hunks.append(_hunk(path, lines, b.start, b.end, label=b.label, hits=tuple(inside),
-                               patterns=tuple(found_by), defines=tuple(defines)))
+                               patterns=tuple(found_by), defines=tuple(defines),
+                               unbound=tuple(misses)))
         if with_related and py is not None:
             extra += related(lines, hunks[first:], cap=cap)
     return Located(tuple(hunks), tuple(dict.fromkeys(notes)), tuple(unmatched), tuple(extra))
@@ -345,9 +365,8 @@ def related(lines: Sequence[str], hunks: Sequence[Hunk], *, cap: int) -> list[Hu
     lines. Overlapping or adjacent ones are merged; lines the hunks already show are left out.
     Labelled with what they hold and which hunks use it. Empty when the file does not parse.
     """
-    try:
-        tree = ast.parse("\n".join(lines))
-    except (SyntaxError, ValueError):
+    tree = parse(lines)
+    if tree is None:
         return []
 
     def users(line: int) -> list[str]:
@@ -386,6 +405,35 @@ def related(lines: Sequence[str], hunks: Sequence[Hunk], *, cap: int) -> list[Hu
                 runs.append([n])
         out += [_hunk(hunks[0].path, lines, run[0], run[-1], label=label) for run in runs]
     return out
+
+
+def unbound(tree: ast.Module) -> set[int]:
+    """The lines that read a name the module binds nowhere: no import, assignment, ``def``,
+    ``class``, parameter or other target binds it, and it is not a builtin. Code that parses
+    and runs has few (an annotation under ``from __future__ import annotations``, a name
+    left behind when its import went); a change that names one likely fixes it. None for a
+    module that imports ``*``."""
+    bound = set(dir(builtins)) | _MODULE_NAMES
+    reads: dict[str, set[int]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                reads.setdefault(node.id, set()).add(node.lineno)
+            else:
+                bound.add(node.id)
+        elif isinstance(node, ast.alias):
+            if node.name == "*":
+                return set()
+            bound.add(node.asname or node.name.split(".")[0])
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            bound.update(node.names)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            bound.add(node.rest)
+        elif isinstance(node, _NAMED) and node.name:
+            bound.add(node.name)
+    return {n for name, lines in reads.items() if name not in bound for n in lines}
 
 
 def _import_block(tree: ast.Module) -> Block | None:
@@ -480,9 +528,8 @@ def at(repo: git.Repo, spec: str, *, max_file_lines: int) -> Hunk:
 
 def symbol(lines: Sequence[str], name: str) -> Block | None:
     """The def or class named ``name`` (dotted for nesting: ``Class.method``) in Python lines."""
-    try:
-        tree = ast.parse("\n".join(lines))
-    except (SyntaxError, ValueError):
+    tree = parse(lines)
+    if tree is None:
         return None
     scope: list[ast.stmt] = tree.body
     found: ast.stmt | None = None

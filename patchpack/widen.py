@@ -179,7 +179,7 @@ def _ordered(path: str, lines: Sequence[str], hits: Sequence[int], *, cap: int,
 
 
 def _pieces(path: str, lines: Sequence[str]) -> list[_Piece]:
-    tree = _parse(lines) if path.endswith((".py", ".pyi")) else None
+    tree = locate.parse(lines) if path.endswith((".py", ".pyi")) else None
     return _python_pieces(tree, lines) if tree is not None else _paragraphs(lines)
 
 
@@ -257,13 +257,6 @@ def _call_levels(pieces: Sequence[_Piece], matched: Sequence[int]) -> dict[int, 
 
 def _cut(start: int, end: int, cap: int) -> list[tuple[int, int]]:
     return [(s, min(end, s + cap - 1)) for s in range(start, end + 1, cap)]
-
-
-def _parse(lines: Sequence[str]) -> ast.Module | None:
-    try:
-        return ast.parse("\n".join(lines))
-    except (SyntaxError, ValueError):
-        return None
 
 
 def _loads(node: ast.AST | None) -> set[str]:

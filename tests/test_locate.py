@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
 from conftest import git, lines, run_patchpack, write
+from patchpack import context, locate
+from patchpack.git import Repo
+from patchpack.tokens import get_counter
 
 PY = '''import os
 
@@ -213,10 +217,6 @@ def test_python_scopes_qualified_names_and_function_of() -> None:
 
 
 def test_under_a_tight_budget_the_definition_of_what_was_searched_stays(repo: Path) -> None:
-    from patchpack import context
-    from patchpack.git import Repo
-    from patchpack.tokens import get_counter
-
     uses = "".join(f"def use{i}():\n    target()\n    return target()\n\n\n" for i in range(8))
     _commit(repo, {"a_uses.py": uses, "lib.py": "def target():\n    return 1\n"})
     for budget in range(50, 2000, 10):
@@ -311,10 +311,6 @@ def test_related_off_by_flag_setting_and_for_other_files(cli, repo: Path) -> Non
 
 
 def test_related_hunks_are_dropped_before_any_hit(repo: Path) -> None:
-    from patchpack import context
-    from patchpack.git import Repo
-    from patchpack.tokens import get_counter
-
     _commit(repo, {"m.py": USES, "other.py": "def other():\n    return 'target'\n"})
     full = context.build(Repo.discover(repo), context.Request(greps=("target",)),
                          get_counter("cl100k_base"))
@@ -333,3 +329,64 @@ def test_related_hunks_are_dropped_before_any_hit(repo: Path) -> None:
             assert sum(w.startswith("related") for w in gone) == 4
         seen.add((len(kept), sum(p.section == "related" for p in pack.parts)))
     assert (1, 0) in seen and (2, 0) in seen and any(r for _, r in seen)  # each case happened
+
+
+# -- unbound: names a module reads and binds nowhere ------------------------------------------
+
+BINDS = '''from __future__ import annotations
+
+import os.path
+from typing import Any as A
+
+LIMIT = 1
+first, (second, third) = 1, (2, 3)
+
+
+def f(a, /, b=LIMIT, *args: A, c: Missing, **kw) -> Path:
+    global later
+    later = [x for x in args if (y := x)]
+    for i in range(a):
+        del i
+    with open(__file__) as handle:
+        pass
+    try:
+        pass
+    except OSError as error:
+        raise error
+    match b:
+        case [head, *rest]:
+            return head, rest, y, os.path, Missing
+        case {"k": v, **others}:
+            return v, others
+        case str() as s:
+            return s, lambda q: q + first + second + third + len(kw)
+    return Path, handle, later
+
+
+class C:
+    attr: Missing = None
+'''
+
+
+def test_unbound_names_are_those_no_import_assignment_def_or_parameter_binds() -> None:
+    tree = locate.parse(BINDS.splitlines())
+    assert tree is not None
+    assert locate.unbound(tree) == {n for n, text in enumerate(BINDS.splitlines(), 1)
+                                    if "Missing" in text or "Path" in text}
+    # A module that imports * may bind anything.
+    assert locate.unbound(ast.parse("from os import *\nprint(sep)\n")) == set()
+
+
+def test_a_file_that_reads_the_name_without_binding_it_ranks_first(cli, repo: Path) -> None:
+    _commit(repo, {
+        "a.py": "from typing import BinaryIO\n\n\ndef read(f: BinaryIO) -> BinaryIO:\n"
+                "    return f\n",
+        "b.py": "from __future__ import annotations\n\n\ndef write(f: BinaryIO) -> None:\n"
+                "    f.write(b'')\n",
+    })
+    found = locate.locate(Repo.discover(repo), ["BinaryIO"])
+    assert {(h.path, h.start, h.unbound) for h in found.hunks} == {
+        ("a.py", 1, ()), ("a.py", 4, ()), ("b.py", 4, ("BinaryIO",))}
+    # The missing import is what a change naming BinaryIO most likely fixes: b.py's hunk comes
+    # first, though a.py has more hits and sorts first.
+    assert _hunks(cli, "--grep", "BinaryIO")[0] == ("b.py", 4, 5, "def write")

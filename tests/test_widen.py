@@ -194,6 +194,25 @@ def test_a_stronger_file_finishes_its_call_tree_and_neighbours_first(boxed: Path
         tied, key=lambda u: (u.path, u.start))  # the same units, in another order
 
 
+def test_a_file_missing_the_import_of_the_name_fills_first(committed: Path) -> None:
+    def module(head: str) -> str:
+        return head + "".join(f"\n\ndef f{i}(x{': BinaryIO' if i == 15 else ''}):\n"
+                              f"    return x + {i}\n" for i in range(30))
+
+    # Both use the name once, as an annotation; loose.py never imports it (what a commit
+    # naming BinaryIO most likely fixes), typed.py does.
+    write(committed / "loose.py", module("from __future__ import annotations\n"))
+    write(committed / "typed.py", module("from typing import BinaryIO\n"))
+    git(committed, "add", "-A")
+    git(committed, "commit", "-qm", "code")
+    plain = _build(committed, 50_000, greps=("BinaryIO",), fill=False)
+    budget = plain.tokens + get_counter().count((committed / "loose.py").read_text()) + 100
+    pack = _build(committed, budget, greps=("BinaryIO",))
+    total = len((committed / "typed.py").read_text().splitlines())
+    assert len(_shown(pack, "loose.py")) == total
+    assert len(_shown(pack, "typed.py")) < total / 2
+
+
 def test_fill_spends_the_budget_and_shows_whole_small_files(boxed: Path) -> None:
     plain = _build(boxed, 50_000, greps=("def needle",), fill=False)
     pack = _build(boxed, 50_000, greps=("def needle",))
