@@ -347,27 +347,26 @@ def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = ()
             hunks.append(_hunk(path, lines, b.start, b.end, label=b.label, hits=tuple(inside),
                                patterns=tuple(found_by), defines=tuple(defines),
                                unbound=tuple(misses)))
-        if with_related and py is not None:
-            extra += related(lines, hunks[first:], cap=cap)
+        if with_related and tree is not None:
+            extra += related(lines, tree, hunks[first:], cap=cap)
     return Located(tuple(hunks), tuple(dict.fromkeys(notes)), tuple(unmatched), tuple(extra))
 
 
 # -- related: what located Python code uses from its own file ---------------------------------
 
 
-def related(lines: Sequence[str], hunks: Sequence[Hunk], *, cap: int) -> list[Hunk]:
-    """What an agent changing the ``hunks`` of one Python file needs from the rest of it.
+def related(lines: Sequence[str], tree: ast.Module, hunks: Sequence[Hunk], *, cap: int,
+            ) -> list[Hunk]:
+    """What an agent changing the ``hunks`` of one Python file (``lines``, parsed as ``tree``)
+    needs from the rest of it.
 
     The file's import block (from its first to its last import before the first def or class;
     the module docstring left out) and, one level deep, the module-level functions, classes
     and assignments whose names the hunks' code uses: an assignment whole, a function or
     class whole up to 12 lines, else its signature (decorators included), all cut to ``cap``
     lines. Overlapping or adjacent ones are merged; lines the hunks already show are left out.
-    Labelled with what they hold and which hunks use it. Empty when the file does not parse.
+    Labelled with what they hold and which hunks use it.
     """
-    tree = parse(lines)
-    if tree is None:
-        return []
 
     def users(line: int) -> list[str]:
         return [h.label or f"line {h.start}" for h in hunks if h.start <= line <= h.end]
@@ -411,8 +410,8 @@ def unbound(tree: ast.Module) -> set[int]:
     """The lines that read a name the module binds nowhere: no import, assignment, ``def``,
     ``class``, parameter or other target binds it, and it is not a builtin. Code that parses
     and runs has few (an annotation under ``from __future__ import annotations``, a name
-    left behind when its import went); a change that names one likely fixes it. None for a
-    module that imports ``*``."""
+    left behind when its import went); a change that names one likely fixes it. Nothing for a
+    module that imports ``*``, which may bind anything."""
     bound = set(dir(builtins)) | _MODULE_NAMES
     reads: dict[str, set[int]] = {}
     for node in ast.walk(tree):
