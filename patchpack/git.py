@@ -1086,8 +1086,14 @@ class QueueGit:
         with self._temp_index() as env:
             index_file = Path(self.repo.git_dir, "index")
             if index_file.exists():
-                # A copy keeps the stat data, so git hashes only the files that changed.
-                Path(env["GIT_INDEX_FILE"]).write_bytes(index_file.read_bytes())
+                # A copy keeps the stat data, so git hashes only the files that changed, and
+                # the index's mtime: git trusts an entry's stat data only when the file is
+                # older than the index, and a copy made now would make a same-size edit in
+                # the index's second look clean ("racily clean", see git's racy-git.txt).
+                copy = Path(env["GIT_INDEX_FILE"])
+                copy.write_bytes(index_file.read_bytes())
+                stamp = index_file.stat().st_mtime_ns
+                os.utime(copy, ns=(stamp, stamp))
             run_git(["add", "--all" if untracked else "--update", "--", "."],
                     cwd=self._workdir(), env=env)
             return Oid(decode(run_git(["write-tree"], cwd=self._workdir(), env=env).stdout)

@@ -164,3 +164,17 @@ def test_run_and_test_are_capped(committed):
     assert "lines omitted" in text(run) and "4999" in text(run)
     assert failing.structured_content["exit_code"] == 3 and "boom" in text(failing)
     assert tests.structured_content["exit_code"] == 0 and "1 passed" in text(tests)
+
+
+def test_queue_split_sees_a_same_size_edit_with_stale_stat_data(committed):
+    # The edit keeps the size and the mtime the index recorded, and the index is as old as
+    # the file (both written within one second): only git's racy-clean check sees it.
+    readme, index = committed / "README.md", committed / ".git" / "index"
+    stamp = readme.stat().st_mtime_ns
+    os.utime(index, ns=(stamp, stamp))
+    write(readme, "# TEST\n")
+    os.utime(readme, ns=(stamp, stamp))
+    _, (split,) = drive(committed, [("queue_split", {})])
+    assert not split.is_error, text(split)
+    assert split.structured_content["total_queued"] == 1
+    assert (committed / "README.md").read_text() == "# test\n"  # moved into the queue
