@@ -91,3 +91,83 @@ class NextResult(_Budgeted):
     diff: str
 
 
+class AppliedPatch(TypedDict):
+    position: int
+    title: str
+    commit: str | None
+    files: list[str]
+    diff_lines: int
+    tokens: int | None
+
+
+class ApplyResult(_Budgeted):
+    applied: list[AppliedPatch]
+    remaining: int
+    reminder: str | None
+
+
+class Listed(Queued):
+    position: int
+    state: str
+    tokens: int | None
+    commit: str
+    applied_as: str | None
+
+
+class ListResult(_Budgeted):
+    counter: str
+    patches: list[Listed]
+
+
+class UndoResult(_Budgeted):
+    undid: str
+    summary: str
+    queued: int
+
+
+class RunResult(_Budgeted):
+    exit_code: int
+    run_id: str
+    log: str
+    lines: int
+    printed_lines: int
+    timed_out: bool
+    output: str
+
+
+class _EntryOptional(_Budgeted, total=False):
+    model: str
+    agent: str
+    session: str
+    requests: int
+    saved: int
+    estimated: bool
+
+
+# ``in`` is a keyword, so these two fields take the functional form.
+_Tokens = TypedDict("_Tokens", {"in": int, "out": int})
+
+
+class RecordResult(_EntryOptional, _Tokens):
+    """The ledger entry as it is kept."""
+
+    v: int
+    id: str
+    ts: str
+    kind: str
+    counter: str
+
+
+_Totals = TypedDict("_Totals", {"entries": int, "in": int, "out": int, "requests": int,
+                                "tokens": int})
+
+
+class _Subject(TypedDict, total=False):
+    subject: str
+    """The commit's subject, when grouped by commit."""
+
+
+class Group(_Totals, _Subject):
+    key: str
+
+
