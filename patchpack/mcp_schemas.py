@@ -171,3 +171,65 @@ class Group(_Totals, _Subject):
     key: str
 
 
+class Limit(TypedDict):
+    what: str
+    used: int
+    limit: int
+    share: float
+    exhausted: bool
+
+
+class Skipped(TypedDict):
+    where: str
+    line: int
+    reason: str
+
+
+class BudgetResult(_Budgeted):
+    now: str
+    by: str
+    groups: list[Group]
+    total: _Totals
+    pending: _Totals
+    counters: dict[str, int]
+    limits: list[Limit]
+    last_hour_tokens: int
+    runs_out_at: str | None
+    notes: int
+    skipped: list[Skipped]
+
+
+class NextUp(TypedDict):
+    position: int
+    title: str
+    files: list[str]
+    diff_lines: int
+
+
+class QueueState(TypedDict):
+    name: str | None
+    applied: int
+    total: int
+    next: NextUp | None
+
+
+class Uncommitted(TypedDict):
+    ok: bool
+    files: Count
+    diff_lines: Count
+
+
+class StatusResult(TypedDict):
+    branch: str | None
+    detached: bool
+    head: str | None
+    queue: QueueState
+    uncommitted: Uncommitted | None
+    pending: dict[str, int]
+    """``entries`` and ``tokens``."""
+    today: dict[str, int]
+    """``tokens`` and ``daily_budget``."""
+    cadence: dict[str, int | bool | None]
+    """``iterations``, ``every``, ``until_reminder``, ``reminder_due``."""
+    budget_line: str | None
+    counter: str
