@@ -15,11 +15,12 @@ import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
+from pydantic import Field
 
 from patchpack import __version__, agents, intake, ledger, queue, runner, status, workflow
 from patchpack import apply as applying
@@ -34,6 +35,11 @@ from patchpack.tokens import get_counter
 
 Result = tuple[str, dict[str, Any]]
 """What a tool body returns: a short text, and the structured result."""
+
+# The bounds the CLI's options have (click.IntRange), in the tools' input schemas: the SDK
+# refuses a call outside them as an error result, before the body runs.
+Count = Annotated[int, Field(ge=0)]
+Positive = Annotated[int, Field(ge=1)]
 
 INSTRUCTIONS = (
     "patchpack keeps an agent's changes small and its context cheap. Build context with "
@@ -79,7 +85,7 @@ class Tools:
 
     def context(self, base: str | None = None, grep: list[str] | None = None,
                 at: list[str] | None = None, path: list[str] | None = None,
-                budget: int | None = None, function_context: bool = False,
+                budget: Count | None = None, function_context: bool = False,
                 fill: bool | None = None) -> Result:
         """Build a context pack: the work diff against BASE (default HEAD), the code around
         each GREP regex match (widened to its function), and AT ranges (FILE:START-END or
@@ -126,7 +132,7 @@ class Tools:
             text += "\n" + agents.reminder(settings)
         return text, json.loads(queue.next_json(found))
 
-    def queue_apply(self, n: int = 1, all: bool = False) -> Result:
+    def queue_apply(self, n: Positive = 1, all: bool = False) -> Result:
         """Commit the next N queued micro-patches (or all), the repository's commit hooks
         run as `git commit` runs them; stops at the first conflict or rejecting hook."""
         if n < 1:
@@ -172,7 +178,7 @@ class Tools:
                           f"{queued} queued"])
         return text, {"queued": patches, "total_queued": queued}
 
-    def run(self, command: list[str], lines: int | None = None) -> Result:
+    def run(self, command: list[str], lines: Positive | None = None) -> Result:
         """Run a command (argv list, no shell) with its output capped to LINES lines: the head
         and the tail, failure lines from the middle kept, the full log kept on disk."""
         if not command:
@@ -206,9 +212,9 @@ class Tools:
         found = status.read(repo, settings)
         return status.render_text(found), found.as_dict()
 
-    def record(self, tokens_in: int, tokens_out: int, model: str | None = None,
+    def record(self, tokens_in: Count, tokens_out: Count, model: str | None = None,
                agent: str | None = None, session: str | None = None,
-               requests: int = 1) -> Result:
+               requests: Count = 1) -> Result:
         """Record an agent's billed usage (tokens in and out) in the ledger's pending spool;
         it joins the note of the next commit."""
         repo, _ = self.open()
@@ -258,8 +264,9 @@ def _as_tool(tools: Tools, body: Callable[..., Result]) -> Callable[..., CallToo
         return CallToolResult(content=[TextContent(type="text", text=text)],
                               structured_content=data)
 
-    # The SDK reads the tool's parameters and description from the signature and docstring.
-    call.__signature__ = inspect.signature(body).replace(  # type: ignore[attr-defined]
+    # The SDK reads the tool's parameters and description from the signature and docstring
+    # (evaluated: the bounds are in the annotations).
+    call.__signature__ = inspect.signature(body, eval_str=True).replace(  # type: ignore[attr-defined]
         return_annotation=CallToolResult)
     call.__doc__ = body.__doc__
     call.__name__ = body.__name__
