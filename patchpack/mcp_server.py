@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, TextContent
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from patchpack import __version__, agents, intake, ledger, queue, runner, status, workflow
@@ -27,6 +27,7 @@ from patchpack import apply as applying
 from patchpack import budget as budgeting
 from patchpack import check as checking
 from patchpack import context as packing
+from patchpack import mcp_schemas as schemas
 from patchpack.config import Settings
 from patchpack.diffs import Limits
 from patchpack.errors import BadInput, PatchpackError
@@ -234,20 +235,43 @@ class Tools:
         return text, json.loads(budgeting.render_json(report))
 
 
-TOOLS = ("check", "context", "queue_add", "queue_split", "queue_next", "queue_apply",
-         "queue_list", "queue_undo", "run", "test", "record", "budget", "status")
+_READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True)
+# Adds to the queue or the ledger, takes nothing away.
+_ADDS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
+# Moves HEAD, the work tree or the queue; runs a command that may do anything.
+_MOVES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
+
+TOOLS: dict[str, tuple[type, ToolAnnotations]] = {
+    "check": (schemas.CheckResult, _READ),
+    # context's one write is its own size, into the ledger's pending spool: bookkeeping, not
+    # a change a client should ask the user about.
+    "context": (schemas.ContextResult, _READ),
+    "queue_add": (schemas.AddedResult, _ADDS),
+    "queue_split": (schemas.AddedResult, _MOVES),  # the work tree goes back to HEAD
+    "queue_next": (schemas.NextResult, _READ),
+    "queue_apply": (schemas.ApplyResult, _MOVES),
+    "queue_list": (schemas.ListResult, _READ),
+    "queue_undo": (schemas.UndoResult, _MOVES),
+    "run": (schemas.RunResult, _MOVES),
+    "test": (schemas.RunResult, _MOVES),
+    "record": (schemas.RecordResult, _ADDS),
+    "budget": (schemas.BudgetResult, _READ),
+    "status": (schemas.StatusResult, _READ),
+}
 
 
 def build_server(root: Path) -> MCPServer:
     """The server with every tool registered."""
     server: MCPServer = MCPServer("patchpack", version=__version__, instructions=INSTRUCTIONS)
     tools = Tools(root)
-    for name in TOOLS:
-        server.add_tool(_as_tool(tools, getattr(tools, name)), name=name)
+    for name, (shape, hints) in TOOLS.items():
+        server.add_tool(_as_tool(tools, getattr(tools, name), shape), name=name,
+                        annotations=hints)
     return server
 
 
-def _as_tool(tools: Tools, body: Callable[..., Result]) -> Callable[..., CallToolResult]:
+def _as_tool(tools: Tools, body: Callable[..., Result],
+             shape: type) -> Callable[..., CallToolResult]:
     """Wrap a tool body: capped text, the budget line, errors as tool errors."""
 
     def call(**arguments: Any) -> CallToolResult:
@@ -265,9 +289,10 @@ def _as_tool(tools: Tools, body: Callable[..., Result]) -> Callable[..., CallToo
                               structured_content=data)
 
     # The SDK reads the tool's parameters and description from the signature and docstring
-    # (evaluated: the bounds are in the annotations).
+    # (evaluated: the bounds are in the annotations), and its outputSchema from the type after
+    # CallToolResult, which it checks each result against.
     call.__signature__ = inspect.signature(body, eval_str=True).replace(  # type: ignore[attr-defined]
-        return_annotation=CallToolResult)
+        return_annotation=Annotated[CallToolResult, shape])
     call.__doc__ = body.__doc__
     call.__name__ = body.__name__
     return call
