@@ -276,7 +276,8 @@ GUARD_COMMAND = "patchpack guard"
 # too and matches a `|` list against its own names). No "timeout": Claude Code reads it in
 # seconds and Code Puppy in milliseconds, so any value is wrong for one of them.
 GUARD_MATCHER = ("Edit|Write|MultiEdit|Bash|Read|"
-                 "edit_file|create_file|replace_in_file|agent_run_shell_command|read_file")
+                 "edit_file|create_file|replace_in_file|delete_snippet|agent_run_shell_command|"
+                 "read_file")
 
 
 @dataclass(frozen=True)

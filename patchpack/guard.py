@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from patchpack import diffs
 
 CLAUDE_EDITS = {"Edit", "MultiEdit", "Write"}
-PUPPY_EDITS = {"edit_file", "create_file", "replace_in_file"}
+# Code Puppy expands edit_file into the other three (code_puppy/tools/__init__.py).
+PUPPY_EDITS = {"edit_file", "create_file", "replace_in_file", "delete_snippet"}
 SHELLS = {"Bash": "claude", "agent_run_shell_command": "puppy"}
 READS = {"Read": "claude", "read_file": "puppy"}
 # Read shows these as images or pages, not as lines of text.
@@ -229,8 +230,10 @@ def _edited(tool: str, args: Mapping[str, Any], current: str | None) -> str | No
     elif "replacements" in args:
         edits = [{"old_string": r.get("old_str"), "new_string": r.get("new_str")}
                  for r in args["replacements"] if isinstance(r, dict)]
-    elif "delete_snippet" in args:
+    elif "delete_snippet" in args:  # edit_file's payload
         edits = [{"old_string": args["delete_snippet"], "new_string": ""}]
+    elif tool == "delete_snippet":  # removes the first occurrence, as Edit does
+        edits = [{"old_string": args.get("snippet"), "new_string": ""}]
     else:
         return None
     text = current
