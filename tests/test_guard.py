@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -274,6 +275,22 @@ def test_code_puppy_edit_over_the_limits_is_refused_with_exit_1(app: Path) -> No
     write(app / "util.py", lines(130))
     result = answer(payload("puppy_replace_in_file", app))
     assert result.exit_code == 1 and "over the micro-patch limits" in result.stderr
+
+
+def test_code_puppy_delete_snippet_is_guarded(app: Path) -> None:
+    # Code Puppy expands edit_file into create_file, replace_in_file and delete_snippet.
+    event = {"hook_event_name": "PreToolUse", "tool_name": "delete_snippet", "cwd": str(app),
+             "tool_input": {"file_path": "app.py", "snippet": "def line_50():\n"}}
+    assert answer(json.dumps(event)).exit_code == 0
+    write(app / "util.py", lines(130))
+    result = answer(json.dumps(event))
+    assert result.exit_code == 1 and "this edit of app.py" in result.stderr
+    missing = {**event, "tool_input": {"file_path": "app.py", "snippet": "not there"}}
+    assert answer(json.dumps(missing)).exit_code == 0  # the tool itself will refuse it
+    from patchpack.agents import GUARD_MATCHER
+
+    for tool in ("create_file", "replace_in_file", "delete_snippet", "edit_file"):
+        assert any(re.fullmatch(part, tool) for part in GUARD_MATCHER.split("|")), tool
 
 
 # -- through the installed entry point --------------------------------------------------------
