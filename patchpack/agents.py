@@ -307,10 +307,25 @@ def code_puppy_agent(settings: Settings, *, model: str | None = None,
     return agent
 
 
-def code_puppy_path(*, root: Path, home: Path, global_: bool) -> Path:
-    """Where Code Puppy finds the agent: the project's or the user's agents directory."""
-    base = home / ".code_puppy" if global_ else root / ".code_puppy"
+def code_puppy_dir(kind: str, *, home: Path, env: Mapping[str, str]) -> Path:
+    """Code Puppy's user directory for ``kind`` (``CONFIG`` or ``DATA``), as its config.py
+    finds it: ``$XDG_<KIND>_HOME/code_puppy`` when that is set and not empty, else
+    ``~/.code_puppy`` (plugins and hook trust stay there in any case)."""
+    base = env.get(f"XDG_{kind}_HOME")
+    return Path(base) / "code_puppy" if base else home / ".code_puppy"
+
+
+def code_puppy_path(*, root: Path, home: Path, global_: bool,
+                    env: Mapping[str, str]) -> Path:
+    """Where Code Puppy finds the agent: the project's or the user's agents directory (in
+    its data directory)."""
+    base = code_puppy_dir("DATA", home=home, env=env) if global_ else root / ".code_puppy"
     return base / "agents" / f"{CODE_PUPPY_AGENT}.json"
+
+
+def code_puppy_mcp_path(*, home: Path, env: Mapping[str, str]) -> Path:
+    """The user's mcp_servers.json (in Code Puppy's config directory)."""
+    return code_puppy_dir("CONFIG", home=home, env=env) / "mcp_servers.json"
 
 
 def integrate_code_puppy(path: Path, settings: Settings, *, model: str | None,
@@ -366,10 +381,17 @@ MCP_NAME = "patchpack"
 MCP_SERVER = {"type": "stdio", "command": "patchpack", "args": ["mcp"]}
 
 
-def register_mcp(path: Path, *, key: str, dry_run: bool) -> Integration:
-    """Add the patchpack server under ``key`` (``mcp_servers`` for Code Puppy's
-    mcp_servers.json, ``mcpServers`` for Claude Code's .mcp.json), keeping every other one."""
+CODE_PUPPY_MCP_KEYS = ("mcp_servers", "mcpServers")
+"""Code Puppy reads ``mcpServers`` only when ``mcp_servers`` is absent or null."""
+CLAUDE_MCP_KEYS = ("mcpServers",)
+
+
+def register_mcp(path: Path, *, keys: tuple[str, ...], dry_run: bool) -> Integration:
+    """Add the patchpack server under the first of ``keys`` the file has (the first of them
+    when it has none), keeping every other server and key: a second key would hide the
+    servers of the first from a client that reads only one."""
     existing = _load_object(path)
+    key = next((k for k in keys if existing.get(k) is not None), keys[0])
     servers = existing.get(key, {})
     if not isinstance(servers, dict):
         raise BadInput(f"\"{key}\" in {path} is not an object",

@@ -334,25 +334,28 @@ def integrate() -> None:
 
 @integrate.command("code-puppy")
 @click.option("--global", "global_", is_flag=True,
-              help="Write to ~/.code_puppy/agents instead of the project's .code_puppy/agents.")
+              help="Write to the user's agents directory (~/.code_puppy/agents, or "
+                   "$XDG_DATA_HOME/code_puppy/agents) instead of the project's.")
 @click.option("--model", help="Pin the agent to this model.")
 @click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
 @click.option("--mcp", "with_mcp", is_flag=True,
-              help="Also register `patchpack mcp` in ~/.code_puppy/mcp_servers.json and bind "
-                   "it to the agent.")
+              help="Also register `patchpack mcp` in the user's mcp_servers.json (in "
+                   "~/.code_puppy, or $XDG_CONFIG_HOME/code_puppy) and bind it to the agent.")
 def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool,
                          with_mcp: bool) -> None:
     """Write a Code Puppy agent (pack-leader-token-efficient) whose prompt is `patchpack prompt`."""
+    import os
     import pathlib
 
     from patchpack import agents
 
     repo = _repo_or_none()
-    home = pathlib.Path.home()
-    path = agents.code_puppy_path(root=_project_root(repo), home=home, global_=global_)
+    home, env = pathlib.Path.home(), dict(os.environ)
+    path = agents.code_puppy_path(root=_project_root(repo), home=home, global_=global_, env=env)
     if with_mcp:
-        _report(agents.register_mcp(home / ".code_puppy" / "mcp_servers.json",
-                                    key="mcp_servers", dry_run=dry_run), dry_run=dry_run)
+        _report(agents.register_mcp(agents.code_puppy_mcp_path(home=home, env=env),
+                                    keys=agents.CODE_PUPPY_MCP_KEYS, dry_run=dry_run),
+                dry_run=dry_run)
     _report(agents.integrate_code_puppy(path, _settings(repo), model=model, dry_run=dry_run,
                                         mcp=with_mcp), dry_run=dry_run)
 
@@ -369,7 +372,8 @@ def integrate_claude_code(limit_all: bool, dry_run: bool, with_mcp: bool) -> Non
 
     root = _project_root(_repo_or_none())
     if with_mcp:
-        _report(agents.register_mcp(root / ".mcp.json", key="mcpServers", dry_run=dry_run),
+        _report(agents.register_mcp(root / ".mcp.json", keys=agents.CLAUDE_MCP_KEYS,
+                                    dry_run=dry_run),
                 dry_run=dry_run)
     _report(agents.integrate_claude_code(root / ".claude" / "settings.json",
                                          limit_all=limit_all, dry_run=dry_run), dry_run=dry_run)
