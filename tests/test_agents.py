@@ -261,3 +261,48 @@ def test_integrate_from_a_subdirectory_writes_at_the_top(committed: Path) -> Non
     (committed / "src").mkdir()
     r = run_patchpack("integrate", "claude-code", cwd=committed / "src")
     assert r.returncode == 0 and (committed / ".claude" / "settings.json").exists()
+
+
+# -- where Code Puppy reads its files (code_puppy/config.py: _get_xdg_dir) ---------------------
+
+PUPPY_AGENT = "pack-leader-token-efficient.json"
+OURS = {"type": "stdio", "command": "patchpack", "args": ["mcp"]}
+
+
+def test_code_puppy_mcp_merges_into_the_mcpServers_key_it_finds(
+        committed: Path, cli: CLI) -> None:
+    # Code Puppy reads `mcpServers` only when `mcp_servers` is absent: a second key would
+    # hide the user's servers from it.
+    path = write(Path(os.environ["XDG_CONFIG_HOME"]) / "code_puppy" / "mcp_servers.json",
+                 json.dumps({"mcpServers": {"other": {"command": "x"}}, "extra": 1}))
+    assert cli("integrate", "code-puppy", "--mcp").exit_code == 0
+    data = json.loads(path.read_text())
+    assert set(data) == {"mcpServers", "extra"}
+    assert data["mcpServers"] == {"other": {"command": "x"}, "patchpack": OURS}
+    write(path, json.dumps({"mcp_servers": {"a": {"command": "a"}},
+                            "mcpServers": {"b": {"command": "b"}}}))
+    assert cli("integrate", "code-puppy", "--mcp").exit_code == 0
+    data = json.loads(path.read_text())  # `mcp_servers` wins when both are there
+    assert set(data["mcp_servers"]) == {"a", "patchpack"} and set(data["mcpServers"]) == {"b"}
+
+
+@pytest.mark.parametrize("xdg", [True, False])
+def test_code_puppy_files_go_where_code_puppy_reads_them(
+        committed: Path, cli: CLI, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        xdg: bool) -> None:
+    home = Path(os.environ["HOME"])
+    if xdg:
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+        monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+        config, data = tmp_path / "config" / "code_puppy", tmp_path / "data" / "code_puppy"
+    else:  # unset, or set but empty, as Code Puppy reads them
+        monkeypatch.delenv("XDG_CONFIG_HOME")
+        monkeypatch.setenv("XDG_DATA_HOME", "")
+        config = data = home / ".code_puppy"
+    r = cli("integrate", "code-puppy", "--global", "--mcp")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads((config / "mcp_servers.json").read_text())["mcp_servers"]["patchpack"] == OURS
+    assert json.loads((data / "agents" / PUPPY_AGENT).read_text())["mcp_servers"] == ["patchpack"]
+    assert f"wrote {config / 'mcp_servers.json'}" in r.stdout
+    assert f"wrote {data / 'agents' / PUPPY_AGENT}" in r.stdout
+    assert not (committed / ".code_puppy").exists()

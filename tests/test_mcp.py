@@ -130,8 +130,9 @@ def test_integrate_registers_the_server_and_merges(committed, cli):
     import json
     from pathlib import Path
 
-    home = Path(os.environ["HOME"])
-    servers = write(home / ".code_puppy" / "mcp_servers.json",
+    # Where Code Puppy reads it: conftest sets XDG_CONFIG_HOME.
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "code_puppy"
+    servers = write(config / "mcp_servers.json",
                     json.dumps({"mcp_servers": {"other": {"type": "stdio", "command": "x"}}}))
     r = cli("integrate", "code-puppy", "--mcp")
     assert r.exit_code == 0, r.stderr
