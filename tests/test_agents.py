@@ -306,3 +306,20 @@ def test_code_puppy_files_go_where_code_puppy_reads_them(
     assert f"wrote {config / 'mcp_servers.json'}" in r.stdout
     assert f"wrote {data / 'agents' / PUPPY_AGENT}" in r.stdout
     assert not (committed / ".code_puppy").exists()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_written_files_get_the_usual_mode_and_keep_theirs(committed: Path, cli: CLI,
+                                                          umask: int) -> None:
+    mcp = write(committed / ".mcp.json", "{}")
+    mcp.chmod(0o600)  # the user's own choice for a file that is there
+    old = os.umask(umask)
+    try:
+        assert cli("integrate", "claude-code", "--mcp").exit_code == 0
+        assert cli("integrate", "code-puppy").exit_code == 0
+    finally:
+        os.umask(old)
+    for path in (committed / ".claude" / "settings.json",
+                 committed / ".code_puppy" / "agents" / PUPPY_AGENT):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
+    assert mcp.stat().st_mode & 0o777 == 0o600 and "patchpack" in mcp.read_text()
