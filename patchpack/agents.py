@@ -267,6 +267,10 @@ def _cadence_text(settings: Settings) -> str:
 # -- agent profiles ---------------------------------------------------------------------------
 
 CODE_PUPPY_AGENT = "pack-leader-token-efficient"
+SET_UP_FILES = frozenset({".claude/settings.json", ".mcp.json",
+                          f".code_puppy/agents/{CODE_PUPPY_AGENT}.json"})
+"""What `integrate` writes into a project: the guard leaves them out of the uncommitted change
+it measures, so that setting up does not use up the agent's first micro-patch."""
 # Code Puppy's own tool names (code_puppy/tools/__init__.py TOOL_REGISTRY): enough to read,
 # search, edit and run commands; no browser or sub-agents, which only add tokens.
 CODE_PUPPY_TOOLS = ("list_files", "read_file", "grep", "edit_file", "delete_file",

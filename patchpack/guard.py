@@ -169,6 +169,7 @@ def _settings(repo: Repo | None) -> Settings:
 def _edit(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
     # Imported here: unidiff is only needed for edits, and the guard runs on every tool call.
     from patchpack import diffs
+    from patchpack.agents import SET_UP_FILES
     from patchpack.diffs import Limits, Measure, Verdict
 
     if tool == "edit_file" and "file_path" not in args:
@@ -185,7 +186,9 @@ def _edit(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
         return None  # the tool itself will refuse, or nothing changes
     settings = _settings(where.repo)
     limits = Limits(settings.max_files, settings.max_lines)
-    now = diffs.measure(gitmod.uncommitted_diff(where.repo))
+    # patchpack's own set-up files, waiting to be landed, are not the agent's change.
+    now = Measure(tuple(f for f in diffs.measure(gitmod.uncommitted_diff(where.repo)).files
+                        if f.path not in SET_UP_FILES))
     mine = diffs.measure(gitmod.diff_against_head(where.repo, where.rel, encode(new)))
     after = Measure(tuple(f for f in now.files if where.rel not in (f.path, f.old_path))
                     + mine.files)
