@@ -293,6 +293,19 @@ def test_code_puppy_delete_snippet_is_guarded(app: Path) -> None:
         assert any(re.fullmatch(part, tool) for part in GUARD_MATCHER.split("|")), tool
 
 
+def test_patchpack_set_up_files_do_not_count_against_the_next_edit(app: Path) -> None:
+    # The documented set-up writes 3 files; a 1-line edit after it was refused.
+    for args in (["claude-code", "--mcp"], ["code-puppy"]):
+        assert run_patchpack("integrate", *args, cwd=app).returncode == 0
+    assert len(git(app, "status", "--porcelain", "--untracked-files=all").splitlines()) == 3
+    result = answer(payload("edit", app))
+    assert (result.stdout, result.stderr, result.exit_code) == ("", "", 0)
+    write(app / "util.py", lines(2))  # a file of the agent's own still counts
+    write(app / "big.py", lines(299))
+    out = decision(answer(payload("edit", app)).stdout)
+    assert out["permissionDecision"] == "deny" and " 3 files " in out["permissionDecisionReason"]
+
+
 # -- through the installed entry point --------------------------------------------------------
 
 
