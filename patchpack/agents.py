@@ -11,7 +11,8 @@ its own count.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from patchpack.config import Settings, git_key
 from patchpack.errors import BadInput, Failed
 from patchpack.files import write_atomically
-from patchpack.git import Repo
+from patchpack.git import QueueGit, Repo
 
 ITERATIONS = Path("patchpack", "iterations")
 
@@ -376,6 +377,52 @@ def integrate_claude_code(path: Path, *, limit_all: bool, dry_run: bool) -> Inte
     """Merge the guard hook into ``path`` (.claude/settings.json), keeping what is there."""
     merged = merge_claude_settings(_load_object(path), command=guard_command(limit_all=limit_all))
     return _write_json(path, merged, dry_run=dry_run)
+
+
+# -- what the user does next: both agents gate what integrate writes ------------------------
+
+_TRUST_HOOKS = ("Code Puppy runs the hooks of .claude/settings.json only once trusted: "
+                "`/hooks trust accept` in Code Puppy started in {root}, again after each change "
+                "of .claude/settings.json")
+
+
+def to_land(repo: Repo | None, written: Sequence[Integration]) -> list[str]:
+    """The project files among ``written`` that are not committed as they are."""
+    if repo is None or repo.workdir is None:
+        return []
+    root = repo.workdir.resolve()
+    rels = [i.path.resolve().relative_to(root).as_posix() for i in written
+            if i.path.resolve().is_relative_to(root)]
+    return QueueGit(repo).dirty(rels)
+
+
+def _land(paths: Sequence[str], agent: str) -> str:
+    # At most 2 files a run, so one commit that passes patchpack's own hook; landing all
+    # the set-up at once (3 files) would not.
+    return (f"land the set-up as a micro-patch: git add {' '.join(shlex.quote(p) for p in paths)}"
+            f" && git commit -m 'Set up patchpack for {agent}'")
+
+
+def claude_code_steps(root: Path, *, land: Sequence[str], mcp: bool) -> list[str]:
+    """What to do after `integrate claude-code`."""
+    steps = [_land(land, "Claude Code")] if land else []
+    steps.append(f"Claude Code takes the hook in the sessions it starts from now on: start "
+                 f"`claude` in {root}")
+    if mcp:
+        steps.append(f"Claude Code starts the project's MCP server only once approved: accept "
+                     f"its prompt when you start `claude` in {root}, or add "
+                     f'"enabledMcpjsonServers": ["{MCP_NAME}"] to .claude/settings.local.json')
+    return [*steps, _TRUST_HOOKS.format(root=root)]
+
+
+def code_puppy_steps(root: Path, *, land: Sequence[str], global_: bool) -> list[str]:
+    """What to do after `integrate code-puppy`."""
+    steps = [_land(land, "Code Puppy")] if land else []
+    where = "" if global_ else f" started in {root}"
+    steps.append(f"switch to the agent in Code Puppy{where}: `/agent {CODE_PUPPY_AGENT}`")
+    steps.append("the guard is a hook: `patchpack integrate claude-code` writes it. "
+                 + _TRUST_HOOKS.format(root=root))
+    return steps
 
 
 # -- the MCP server, registered with agents ----------------------------------------------------
