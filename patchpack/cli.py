@@ -356,8 +356,12 @@ def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool,
         _report(agents.register_mcp(agents.code_puppy_mcp_path(home=home, env=env),
                                     keys=agents.CODE_PUPPY_MCP_KEYS, dry_run=dry_run),
                 dry_run=dry_run)
-    _report(agents.integrate_code_puppy(path, _settings(repo), model=model, dry_run=dry_run,
-                                        mcp=with_mcp), dry_run=dry_run)
+    written = agents.integrate_code_puppy(path, _settings(repo), model=model, dry_run=dry_run,
+                                          mcp=with_mcp)
+    _report(written, dry_run=dry_run)
+    if not dry_run:
+        _steps(agents.code_puppy_steps(_project_root(repo), global_=global_,
+                                       land=agents.to_land(repo, [written])))
 
 
 @integrate.command("claude-code")
@@ -370,19 +374,31 @@ def integrate_claude_code(limit_all: bool, dry_run: bool, with_mcp: bool) -> Non
     """Add the `patchpack guard` PreToolUse hook to .claude/settings.json, keeping what is there."""
     from patchpack import agents
 
-    root = _project_root(_repo_or_none())
+    repo = _repo_or_none()
+    root = _project_root(repo)
+    written = []
     if with_mcp:
-        _report(agents.register_mcp(root / ".mcp.json", keys=agents.CLAUDE_MCP_KEYS,
-                                    dry_run=dry_run),
-                dry_run=dry_run)
-    _report(agents.integrate_claude_code(root / ".claude" / "settings.json",
-                                         limit_all=limit_all, dry_run=dry_run), dry_run=dry_run)
+        written.append(agents.register_mcp(root / ".mcp.json", keys=agents.CLAUDE_MCP_KEYS,
+                                           dry_run=dry_run))
+        _report(written[-1], dry_run=dry_run)
+    written.append(agents.integrate_claude_code(root / ".claude" / "settings.json",
+                                                limit_all=limit_all, dry_run=dry_run))
+    _report(written[-1], dry_run=dry_run)
+    if not dry_run:
+        _steps(agents.claude_code_steps(root, mcp=with_mcp,
+                                        land=agents.to_land(repo, written)))
 
 
 def _project_root(repo: Repo | None) -> Path:
     import pathlib
 
     return repo.workdir if repo is not None and repo.workdir is not None else pathlib.Path.cwd()
+
+
+def _steps(steps: list[str]) -> None:
+    click.echo("next steps:")
+    for n, step in enumerate(steps, 1):
+        click.echo(f"  {n}. {step}")
 
 
 def _report(result: Integration, *, dry_run: bool) -> None:
