@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -181,7 +182,9 @@ def test_code_puppy_agent_is_valid_json_with_required_fields(committed: Path, cl
                                    "delete_file", "agent_run_shell_command",
                                    "agent_share_your_reasoning"}
     assert "model" not in agent
-    assert json.loads(r.stdout.split("\n", 1)[1]) == agent  # prints what it wrote
+    printed, end = json.JSONDecoder().raw_decode(r.stdout.split("\n", 1)[1])
+    assert printed == agent  # prints what it wrote, then the next steps
+    assert r.stdout.split("\n", 1)[1][end:].startswith("\nnext steps:\n  1. ")
     assert cli("integrate", "code-puppy").stdout.startswith("unchanged ")
 
 
@@ -323,3 +326,28 @@ def test_written_files_get_the_usual_mode_and_keep_theirs(committed: Path, cli: 
                  committed / ".code_puppy" / "agents" / PUPPY_AGENT):
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
     assert mcp.stat().st_mode & 0o777 == 0o600 and "patchpack" in mcp.read_text()
+
+
+def test_integrate_says_what_gates_its_files_and_how_to_land_them(committed: Path) -> None:
+    assert run_patchpack("init", cwd=committed).returncode == 0  # patchpack's own hooks
+    claude = run_patchpack("integrate", "claude-code", "--mcp", cwd=committed)
+    puppy = run_patchpack("integrate", "code-puppy", cwd=committed)
+    assert claude.returncode == puppy.returncode == 0
+    # Claude Code starts a project MCP server once approved; Code Puppy runs project hooks
+    # once trusted, again after each change.
+    assert '"enabledMcpjsonServers": ["patchpack"]' in claude.stdout
+    assert ".claude/settings.local.json" in claude.stdout
+    for out in (claude.stdout, puppy.stdout):
+        assert "/hooks trust accept" in out and "each change of .claude/settings.json" in out
+    assert "/agent pack-leader-token-efficient" in puppy.stdout
+    lands = [line.split(": ", 1)[1] for out in (claude.stdout, puppy.stdout)
+             for line in out.splitlines() if "git add " in line]
+    assert len(lands) == 2
+    for command in lands:  # each lands through the micro-patch hook (3 files at once did not)
+        done = subprocess.run(["sh", "-c", command], cwd=committed, capture_output=True,
+                              text=True, check=False)
+        assert done.returncode == 0, done.stderr
+    assert git(committed, "status", "--porcelain") == ""
+    assert len(git(committed, "log", "--format=%s").splitlines()) == 3
+    again = run_patchpack("integrate", "claude-code", "--mcp", cwd=committed)
+    assert again.returncode == 0 and "git add" not in again.stdout  # nothing left to land
