@@ -32,6 +32,7 @@ from patchpack import git as gitmod
 from patchpack.config import Settings
 from patchpack.errors import NotARepository
 from patchpack.git import Repo, decode, encode, global_config_get
+from patchpack.text import counted
 
 if TYPE_CHECKING:
     from patchpack import diffs
@@ -201,9 +202,10 @@ def _edit(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
 
 def _too_big(rel: str, after: diffs.Measure, mine: diffs.Measure, limits: diffs.Limits, *,
              alone_fits: bool) -> str:
-    text = (f"this edit of {rel} would make the uncommitted change {after.file_count} files "
-            f"and {after.lines} diff lines, over the micro-patch limits ({limits.max_files} "
-            f"files, {limits.max_lines} diff lines). ")
+    text = (f"this edit of {rel} would make the uncommitted change "
+            f"{counted(after.file_count, 'file')} and {after.lines} diff lines, over the "
+            f"micro-patch limits ({counted(limits.max_files, 'file')}, "
+            f"{limits.max_lines} diff lines). ")
     if not alone_fits:
         return text + (f"The edit alone is {mine.lines} diff lines: make it in smaller "
                        f"steps, landing each one (commit, or `patchpack split && patchpack "
