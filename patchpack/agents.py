@@ -21,6 +21,7 @@ from patchpack.config import Settings, git_key
 from patchpack.errors import BadInput, Failed
 from patchpack.files import write_atomically
 from patchpack.git import QueueGit, Repo
+from patchpack.text import counted
 
 ITERATIONS = Path("patchpack", "iterations")
 
@@ -213,8 +214,8 @@ Output (at most {output_lines} lines)
 - Run any other noisy command as `patchpack run -- CMD ARGS`; never print more than
   {output_lines} lines. The full log is kept: `patchpack run --show ID --at START-END`.
 
-Micro-patches (at most {max_files} files and {max_lines} diff lines each)
-- Keep your uncommitted change within {max_files} files and {max_lines} diff lines, and commit
+Micro-patches (at most {max_files} and {max_lines} diff lines each)
+- Keep your uncommitted change within {max_files} and {max_lines} diff lines, and commit
   each small step. An edit that would go past that is refused.
 - When the change has grown bigger: `patchpack split` queues it as micro-patches,
   `patchpack next` shows the next one, `patchpack apply` commits it through the hooks
@@ -247,7 +248,7 @@ def prompt(settings: Settings) -> str:
         max_file_lines=settings.max_file_lines,
         output_lines=settings.output_lines,
         test_runner=settings.test_command or "pytest -q --tb=short",
-        max_files=settings.max_files,
+        max_files=counted(settings.max_files, "file"),
         max_lines=settings.max_lines,
         cadence=_cadence_text(settings),
         daily_budget=settings.daily_budget,

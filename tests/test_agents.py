@@ -351,3 +351,10 @@ def test_integrate_says_what_gates_its_files_and_how_to_land_them(committed: Pat
     assert len(git(committed, "log", "--format=%s").splitlines()) == 3
     again = run_patchpack("integrate", "claude-code", "--mcp", cwd=committed)
     assert again.returncode == 0 and "git add" not in again.stdout  # nothing left to land
+
+
+def test_one_file_reads_as_1_file_in_the_prompt_and_status(committed: Path, cli: CLI) -> None:
+    git(committed, "config", "patchpack.maxFiles", "1")
+    assert "at most 1 file and 120 diff lines each" in cli("prompt").stdout
+    write(committed / "README.md", "# changed\n")
+    assert "uncommitted: 1/1 file, 7/120 diff lines  ok" in cli("status").stdout
