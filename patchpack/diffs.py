@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.message
 import email.parser
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import unidiff
@@ -55,6 +56,18 @@ class Measure:
     @property
     def lines(self) -> int:
         return sum(f.lines for f in self.files)
+
+
+def describe(names: Sequence[str], added: int, removed: int) -> str:
+    """The title of a change given none: its files and its lines, ``a.py, b.py: +12 -3``
+    (a rename named ``old -> new``; no counts when no line changes, as for a pure rename)."""
+    text = ", ".join(dict.fromkeys(names))
+    return f"{text}: +{added} -{removed}" if added or removed else text
+
+
+def describe_measure(m: Measure) -> str:
+    return describe([f"{f.old_path} -> {f.path}" if f.old_path else f.path for f in m.files],
+                     sum(f.added for f in m.files), sum(f.removed for f in m.files))
 
 
 @dataclass(frozen=True)

@@ -84,10 +84,11 @@ class FileWork:
         return b"".join(self.new[: last.n2] + self.old[last.o2:])
 
 
-def cut(qg: QueueGit, base: Oid, target: Oid, *, title: str, author: str | None,
+def cut(qg: QueueGit, base: Oid, target: Oid, *, title: str | None, author: str | None,
         limits: Limits) -> list[Patch]:
     """Micro-patch commits from commit ``base`` to tree ``target``, chained, each within
-    ``limits``; the last one's tree is ``target``. Titles read ``<title> (3/7): <files>``."""
+    ``limits``; the last one's tree is ``target``. Titles read ``<title> (3/7): <files>``, or
+    without a title ``<files>: +12 -3 (3/7)``."""
     works = _order(_read(qg, qg.tree_of(base), target))
     budget = limits.max_lines
     for _ in range(4):
@@ -233,7 +234,7 @@ def _pack(works: Sequence[FileWork], limits: Limits) -> list[list[Slice]]:
     return pieces
 
 
-def _commit(qg: QueueGit, base: Oid, packed: list[list[Slice]], title: str,
+def _commit(qg: QueueGit, base: Oid, packed: list[list[Slice]], title: str | None,
             author: str | None) -> list[Patch]:
     tree, parent = qg.tree_of(base), base
     commits, titles = [], []
@@ -251,8 +252,20 @@ def _commit(qg: QueueGit, base: Oid, packed: list[list[Slice]], title: str,
                 assert mode is not None
                 changes[w.path] = (qg.write_blob(w.text_after(j)), mode)
         tree = qg.tree_with(tree, changes)
-        names = ", ".join(dict.fromkeys(w.path for w, _, _ in slices))
-        titles.append(title if len(packed) == 1 else f"{title} ({k}/{len(packed)}): {names}")
+        titles.append(_title(slices, title, k, len(packed)))
         parent = qg.create_commit(tree, [parent], titles[-1], author)
         commits.append(parent)
     return measured(qg, commits, titles)
+
+
+def _title(slices: list[Slice], title: str | None, k: int, count: int) -> str:
+    """``title`` for the only piece; else it numbered, with the piece's files; without a
+    title, the piece's files and lines (a rename names both paths)."""
+    names = [f"{w.old_path} -> {w.path}" if w.old_path else w.path for w, _, _ in slices]
+    if title is not None:
+        files = diffs.describe(names, 0, 0)
+        return title if count == 1 else f"{title} ({k}/{count}): {files}"
+    atoms = [a for w, i, j in slices for a in w.atoms[i:j]]
+    text = diffs.describe(names, sum(a.n2 - a.n1 for a in atoms),
+                          sum(a.o2 - a.o1 for a in atoms))
+    return text if count == 1 else f"{text} ({k}/{count})"
