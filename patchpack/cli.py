@@ -561,7 +561,7 @@ def _echo_added(added: Added) -> None:
 @cli.command()
 @click.argument("diff_file", type=click.File("rb"), default="-", metavar="[FILE|-]")
 @click.option("-m", "--message", "title", help="Title of the change (default: the mail's "
-              "subject, or `Change from FILE`).")
+              "subject, or its files and lines, `a.py, b.py: +12 -3`).")
 @click.option("--split", "split_big", is_flag=True,
               help="Cut a change over the limits into micro-patches instead of refusing it.")
 @_max_files
@@ -584,12 +584,14 @@ def add(diff_file: BinaryIO, title: str | None, split_big: bool, max_files: int 
 
 
 @cli.command()
-@click.option("-m", "--message", "title", default="Uncommitted changes", show_default=True,
-              help="Title of the change; each micro-patch is titled `TITLE (3/7): FILES`.")
+@click.option("-m", "--message", "title",
+              help="Title of the change; each micro-patch is titled `TITLE (3/7): FILES` "
+                   "(default: `FILES: +12 -3 (3/7)`).")
 @click.option("--tracked-only", is_flag=True, help="Leave untracked files out.")
 @_max_files
 @_max_lines
-def split(title: str, tracked_only: bool, max_files: int | None, max_lines: int | None) -> None:
+def split(title: str | None, tracked_only: bool, max_files: int | None,
+          max_lines: int | None) -> None:
     """Move the uncommitted changes into the queue as micro-patches; the work tree goes back
     to HEAD.
 
