@@ -116,9 +116,10 @@ class Tools:
                            limits=Limits(settings.max_files, settings.max_lines))
         return self._added(added)
 
-    def queue_split(self, title: str = "Uncommitted changes", tracked_only: bool = False) -> Result:
+    def queue_split(self, title: str | None = None, tracked_only: bool = False) -> Result:
         """Move the uncommitted changes of the work tree into the queue as micro-patches; the
-        work tree goes back to HEAD (queue_undo gives it back)."""
+        work tree goes back to HEAD (queue_undo gives it back). Untitled, each is titled by
+        its files and lines."""
         qg, settings = self.open_queue()
         added = intake.split_worktree(qg, title=title, untracked=not tracked_only,
                                       limits=Limits(settings.max_files, settings.max_lines))
