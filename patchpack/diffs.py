@@ -61,7 +61,10 @@ class Measure:
 def describe(names: Sequence[str], added: int, removed: int) -> str:
     """The title of a change given none: its files and its lines, ``a.py, b.py: +12 -3``
     (a rename named ``old -> new``; no counts when no line changes, as for a pure rename)."""
-    text = ", ".join(dict.fromkeys(names))
+    # A path that is not UTF-8 (its bytes kept as surrogates) would make a message git
+    # cannot write: its odd bytes read as U+FFFD in a title.
+    text = ", ".join(dict.fromkeys(
+        n.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for n in names))
     return f"{text}: +{added} -{removed}" if added or removed else text
 
 

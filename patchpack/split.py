@@ -181,7 +181,7 @@ def _order(works: list[FileWork]) -> list[FileWork]:
         out.append(w)
         placed.add(id(w))
         for n in new_files:
-            stem = n.path.rsplit("/", 1)[-1].split(".", 1)[0].encode()
+            stem = n.path.rsplit("/", 1)[-1].split(".", 1)[0].encode("utf-8", "surrogateescape")
             if id(n) not in placed and stem and n is not w and stem in w.added_text:
                 out.append(n)
                 placed.add(id(n))
