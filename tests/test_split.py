@@ -212,3 +212,11 @@ def test_one_file_is_counted_as_1_file(committed: Path, cli) -> None:
     assert cli("add", input=small).exit_code == 0
     r = cli("apply")
     assert r.exit_code == 0 and "(1 file, " in r.stdout and "files" not in r.stdout
+
+
+def test_an_untitled_path_that_is_not_utf8_reads_with_a_replacement_character(
+        committed: Path, cli) -> None:
+    (committed / "caf\udce9.txt").write_bytes(b"hello\n")  # the file name's bytes: caf\xe9
+    assert cli("split").exit_code == 0
+    assert _titles(cli) == ["caf\ufffd.txt: +1 -0"]
+    assert git(committed, "status", "--porcelain") == ""  # all in the queue
