@@ -16,12 +16,12 @@ from datetime import datetime, timedelta, timezone
 from itertools import compress
 from typing import Any
 
-from patchpack import ledger
+from patchpack import clock, ledger
 from patchpack.config import Settings
+from patchpack.entries import Entry, Skipped, timestamp
 from patchpack.errors import BadInput
 from patchpack.git import Repo
 from patchpack.ledger_cache import add_counts
-from patchpack.entries import Entry, Skipped, timestamp
 
 WARN_AT = (0.7, 0.9)
 
@@ -259,7 +259,7 @@ def _first_copies(ids: Sequence[str], indices: Sequence[int]) -> list[int]:
 def for_repo(repo: Repo, *, settings: Settings, by: str = "day", since: str | None = None,
              rev_range: str | None = None, now: datetime | None = None) -> Report:
     """The report on ``repo``'s ledger and this worktree's pending spool."""
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     try:
         floor = parse_since(since, now) if since is not None else None
     except ValueError as e:
