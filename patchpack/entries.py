@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
+from patchpack import clock
 from patchpack.errors import BadInput
 
 VERSION = 1
@@ -187,7 +188,7 @@ def new_entry(*, kind: str, tokens_in: int = 0, tokens_out: int = 0, counter: st
                         ("session", session)):
         if value is not None and not value.strip():
             raise BadInput(f"{name} must not be empty")
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     return Entry(new_id(now), timestamp(now), kind, tokens_in, tokens_out, counter,
                  model, agent, session, requests, saved, estimated)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, NewType
 
+from patchpack import clock
 from patchpack.errors import BadInput, Failed, NotARepository
 
 
@@ -1238,7 +1239,7 @@ class _HookedCommit:
         self._git_dir = qg.repo.git_dir
         self._index = self._git_dir / "index"
         me = qg.committer()
-        now = (int(time.time()), me.offset)
+        now = (int(clock.now().timestamp()), me.offset)
         name, mail = _person(author)
         self.author = pygit2.Signature(name, mail, *(qg.fixed_date("AUTHOR") or now))
         self.committer = pygit2.Signature(me.name, me.email,
