@@ -7,6 +7,7 @@ import random
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -440,7 +441,8 @@ def test_sync_with_no_remote_is_bad_input(committed: Path) -> None:
 # -- the pre-commit framework -------------------------------------------------------------------
 
 
-def test_pre_commit_framework_ledger_and_budget_hooks(committed: Path) -> None:
+def test_pre_commit_framework_ledger_and_budget_hooks(committed: Path, 
+        frozen_now: Callable[[datetime], datetime]) -> None:
     import shutil
 
     import yaml
@@ -465,6 +467,8 @@ def test_pre_commit_framework_ledger_and_budget_hooks(committed: Path) -> None:
     git(committed, "commit", "-q", "-m", "pre-commit config")
     assert note_ids(committed) == [entry.id]
     git(committed, "config", "patchpack.dailyBudget", "10")
+    # The entry was made at NOW: the gate's "today" is NOW's day, whatever day the suite runs.
+    frozen_now(NOW)
     gate = subprocess.run([exe, "run", "--hook-stage", "manual", "patchpack-budget"],
                           cwd=committed, capture_output=True, text=True)
     assert gate.returncode == 1 and "budget exhausted: today" in gate.stdout
