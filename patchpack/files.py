@@ -18,11 +18,8 @@ def write_atomically(path: Path, data: bytes | Iterable[bytes | memoryview], *,
     (mkstemp's 0o600 made files the user shares, such as .claude/settings.json, private).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    if mode is None:
-        try:
-            mode = path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            pass
+    if mode is None and path.exists():
+        mode = path.stat().st_mode & 0o7777
     while True:
         tmp = str(path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp")
         try:  # O_EXCL as mkstemp; 0o666 as open(): the kernel takes the umask off
