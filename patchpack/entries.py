@@ -16,8 +16,19 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from patchpack.errors import BadInput
+from patchpack.safejson import Refused, loads
 
 VERSION = 1
+# Bounds for what anyone may push into a note (issue 15). Token counts stay below 10**15:
+# 100,000 years of a 24M-tokens/day quota, exact as a double (< 2**53) for the JSON readers
+# of other tools, and summed over millions of entries without reaching float overflow in
+# `budget`'s shares and rates. A line is 8 KiB at most (an entry is ~200 characters; 1,024
+# per name keeps every line `_CANONICAL` matches under it); an entry's values nest at most
+# 32 deep (v1 values are flat: room for fields a later version adds).
+MAX_COUNT = 10**15
+MAX_LINE = 8192
+MAX_NAME = 1024
+MAX_DEPTH = 32
 _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
 _KIND = re.compile(r"[a-z][a-z0-9_-]*\Z")
 
@@ -84,7 +95,9 @@ def parse_line(line: str) -> Entry:
 def _parse_json(line: str) -> Entry:
     # What a line means: any line `_CANONICAL` matches must come out the same here.
     try:
-        raw = json.loads(line)
+        raw = loads(line, max_depth=MAX_DEPTH, max_chars=MAX_LINE)
+    except Refused as e:
+        raise ValueError(str(e)) from None
     except ValueError:
         raise ValueError("not JSON") from None
     if type(raw) is not dict:
@@ -108,8 +121,8 @@ def _parse_json(line: str) -> Entry:
 # Only lines `_parse_json` would read to the same valid entry match: strings without escapes
 # or control characters, non-empty; whole numbers in JSON's form. Any other line (a foreign
 # key order, escapes, spaces) takes the JSON path, which is the definition.
-_CHARS = r'[^"\\\x00-\x1f]+'
-_INT = r"(?:0|[1-9][0-9]{0,17})"  # longer numbers: the JSON path, which limits digits
+_CHARS = rf'[^"\\\x00-\x1f]{{1,{MAX_NAME}}}'
+_INT = r"(?:0|[1-9][0-9]{0,14})"  # below MAX_COUNT; longer numbers: the JSON path refuses them
 # kind to session, and requests to counter: one group each, since a ledger holds few
 # different ones (each is read once, by `_MIDDLE` and `_TAIL`).
 _MIDDLE = re.compile(r'"kind":"(C)"(?:,"model":"(C)")?(?:,"agent":"(C)")?(?:,"session":"(C)")?'
@@ -123,7 +136,7 @@ CANONICAL_LINE = (
     ).replace("I", _INT)
 # The same for text without a backslash, quicker: a string is then all but quotes, and
 # `canonical_columns` refuses control characters in ids and checks the two wide groups.
-CANONICAL_LINE_UNESCAPED = CANONICAL_LINE.replace("C", '[^"]+')
+CANONICAL_LINE_UNESCAPED = CANONICAL_LINE.replace("C", f'[^"]{{1,{MAX_NAME}}}')
 CANONICAL_LINE = CANONICAL_LINE.replace("C", _CHARS)
 _CONTROL = re.compile(r"[\x00-\x1f]")
 _CANONICAL = re.compile(CANONICAL_LINE)
@@ -135,15 +148,25 @@ def _problem(e: Entry) -> str | None:
                                  ("agent", e.agent, False), ("session", e.session, False)):
         if (value is not None or required) and (type(value) is not str or not value):
             return f"{key!r} must be a non-empty string"
+        if value is not None and not _encodable(value):  # "\ud800": no bytes to write it back
+            return f"{key!r} holds a lone surrogate"
     for key, number in (("in", e.tokens_in), ("out", e.tokens_out), ("requests", e.requests),
                         ("saved", e.saved)):
-        if type(number) is not int or number < 0:
-            return f"{key!r} must be a whole number >= 0"
+        if type(number) is not int or not 0 <= number < MAX_COUNT:
+            return f"{key!r} must be a whole number >= 0 and below 10**15"
     if type(e.estimated) is not bool:
         return "'estimated' must be true or false"
     if not _TS.match(e.ts):
         return f"'ts' must look like 2026-11-24T10:00:00Z, got {e.ts!r}"
     return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8", "surrogateescape")  # as notes are written (git.encode)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _intern(text: object) -> Any:
@@ -183,13 +206,32 @@ def new_entry(*, kind: str, tokens_in: int = 0, tokens_out: int = 0, counter: st
         raise BadInput(f"bad entry kind {kind!r}: use lowercase letters, digits, - and _")
     if min(tokens_in, tokens_out, requests, saved) < 0:
         raise BadInput("token and request counts must not be negative")
+    if max(tokens_in, tokens_out, requests, saved) >= MAX_COUNT:
+        raise BadInput("token and request counts must be below 10**15 "
+                       "(1,000,000,000,000,000: no quota comes near)",
+                       hint="record the figures the provider reported, e.g. "
+                            "`patchpack record --in 5400 --out 820`")
     for name, value in (("counter", counter), ("model", model), ("agent", agent),
                         ("session", session)):
         if value is not None and not value.strip():
             raise BadInput(f"{name} must not be empty")
     now = now or datetime.now(timezone.utc)
-    return Entry(new_id(now), timestamp(now), kind, tokens_in, tokens_out, counter,
-                 model, agent, session, requests, saved, estimated)
+    entry = Entry(new_id(now), timestamp(now), kind, tokens_in, tokens_out, counter,
+                  model, agent, session, requests, saved, estimated)
+    line = entry.to_json()
+    # What a reader would skip must not be written: it would be lost.
+    if len(line) > MAX_LINE:
+        raise BadInput(f"the entry would be a line of {len(line):,} characters; a ledger line "
+                       f"holds at most {MAX_LINE:,}",
+                       hint="shorten the --model, --agent, --session or --counter name")
+    if not line.isascii():
+        try:
+            line.encode("utf-8")  # the spool is UTF-8; bytes a terminal passed may not be
+        except UnicodeEncodeError:
+            raise BadInput("a name of the entry is not UTF-8 text",
+                           hint="give the --model, --agent, --session and --counter names in "
+                                "UTF-8") from None
+    return entry
 
 
 def canonical_columns(fields: Sequence[Sequence[str]], known: dict[str, Any]
