@@ -32,6 +32,7 @@ from patchpack import git as gitmod
 from patchpack.config import Settings
 from patchpack.errors import NotARepository
 from patchpack.git import Repo, decode, encode, global_config_get
+from patchpack.safejson import Refused, loads
 
 if TYPE_CHECKING:
     from patchpack import diffs
@@ -41,6 +42,9 @@ PUPPY_EDITS = {"edit_file", "create_file", "replace_in_file"}
 SHELLS = {"Bash": "claude", "agent_run_shell_command": "puppy"}
 READS = {"Read": "claude", "read_file": "puppy"}
 # Read shows these as images or pages, not as lines of text.
+# Hook payloads nest a few levels (MultiEdit: 4); deeper is refused before json.loads would
+# recurse into it (a payload of 100,000 "[" raised RecursionError past `answer`, issue 15).
+MAX_DEPTH = 100
 _NOT_TEXT = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".pdf", ".ipynb"}
 
 
@@ -72,7 +76,7 @@ Decision = Deny | Rewrite | None
 def answer(raw: str, *, limit_all: bool = False) -> Answer:
     """Decide on one hook event given as JSON text; never raises."""
     try:
-        event = json.loads(raw)
+        event = loads(raw, max_depth=MAX_DEPTH)
     except ValueError as e:
         return Answer(stderr=f"patchpack guard: malformed hook input ({e}); letting it through")
     if not isinstance(event, dict):
@@ -211,7 +215,9 @@ def _too_big(rel: str, after: diffs.Measure, mine: diffs.Measure, limits: diffs.
 def _puppy_payload(payload: object) -> Mapping[str, Any]:
     if isinstance(payload, str):
         try:
-            payload = json.loads(payload)
+            payload = loads(payload, max_depth=MAX_DEPTH)
+        except Refused:
+            raise  # `answer` lets the call through, with a note
         except ValueError:
             return {}
     return payload if isinstance(payload, dict) else {}
