@@ -1,0 +1,94 @@
+"""Hostile ledger lines: whatever bytes anyone pushes into a note or writes into the spool, a
+line that is not an entry is skipped and reported, and no command that reads the ledger
+crashes (issue 15)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import git, lines, run_patchpack, write
+
+TS = "2026-11-24T10:00:00Z"
+
+
+def entry_line(id: str, tokens_in: object = 5, extra: str = "") -> str:
+    return f'{{"v":1,"id":"{id}","ts":"{TS}","kind":"request","in":{tokens_in},"out":1' \
+           f'{extra},"counter":"usage"}}'
+
+
+HOSTILE = {
+    "nested arrays": "[" * 1000,
+    "nested objects": '{"a":' * 1000,
+    "nested inside an entry": entry_line("deep", extra=',"x":' + "[" * 1000 + "]" * 1000),
+    "a 400-digit number": entry_line("big", "9" * 400),
+    "a number past 10**15": entry_line("big", 10**15),
+    "a 5,000-digit number": entry_line("huge", "9" * 5000),
+    "a lone surrogate": entry_line("\\ud800"),
+    "a line of a million characters": entry_line("long" + "x" * 1_000_000),
+}
+
+
+def set_note(repo: Path, text: bytes, rev: str = "HEAD") -> None:
+    """Make ``text`` the note of ``rev`` byte for byte (`git notes add -m` would clean it up)."""
+    git(repo, "notes", "--ref=patchpack", "add", "-f", "-C", _blob(repo, text), rev)
+
+
+def _blob(repo: Path, text: bytes) -> str:
+    path = repo / ".git" / "note-bytes"
+    path.write_bytes(text)
+    return git(repo, "hash-object", "-w", str(path)).strip()
+
+
+def budget_json(repo: Path) -> dict[str, object]:
+    r = run_patchpack("budget", "--json", cwd=repo)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def hostile_head(committed: Path, request: pytest.FixtureRequest) -> Path:
+    set_note(committed, f"{entry_line('good')}\n{HOSTILE[request.param]}\n".encode())
+    return committed
+
+
+@pytest.mark.parametrize("hostile_head", list(HOSTILE), indirect=True)
+def test_a_hostile_note_line_is_skipped_and_reported_by_every_reader(hostile_head: Path) -> None:
+    repo = hostile_head
+    report = budget_json(repo)
+    assert report["total"]["entries"] == 1  # type: ignore[index]
+    assert [(s["line"], s["where"][:7]) for s in report["skipped"]] == [  # type: ignore[attr-defined]
+        (2, git(repo, "rev-parse", "--short=7", "HEAD").strip())]
+    text = run_patchpack("budget", cwd=repo)
+    assert text.returncode == 0 and "line 2" in text.stderr and "(skipped)" in text.stderr
+    assert run_patchpack("status", cwd=repo).returncode == 0
+    context = run_patchpack("context", cwd=repo)
+    assert context.returncode == 0, context.stderr
+    assert run_patchpack("record", "--in", "7", "--out", "1", cwd=repo).returncode == 0
+    waiting = budget_json(repo)["pending"]["entries"]  # type: ignore[index]
+    assert waiting >= 1  # context records its own entry too
+    attach = run_patchpack("ledger", "attach", cwd=repo)
+    assert attach.returncode == 0 and f"attached {waiting} entries" in attach.stdout, \
+        attach.stderr
+    after = budget_json(repo)
+    assert after["total"]["entries"] == 1 + waiting and len(after["skipped"]) == 1  # type: ignore[index,arg-type]
+    write(repo / "a.txt", lines(10, "a"))
+    assert run_patchpack("split", "-m", "A", cwd=repo).returncode == 0
+    applied = run_patchpack("apply", cwd=repo)
+    assert applied.returncode == 0, applied.stderr
+    assert git(repo, "log", "-1", "--format=%s").startswith("A")
+
+
+def test_sync_brings_a_hostile_line_in_and_goes_on(committed: Path, tmp_path: Path) -> None:
+    set_note(committed, f"{entry_line('good')}\n{HOSTILE['nested arrays']}\n".encode())
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(committed), str(remote))
+    git(committed, "push", "-q", str(remote), "refs/notes/patchpack")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(remote), str(clone))
+    synced = run_patchpack("sync", cwd=clone)
+    assert synced.returncode == 0, synced.stderr
+    assert "merged its entries into ours" in synced.stdout
+    report = budget_json(clone)
+    assert report["total"]["entries"] == 1 and len(report["skipped"]) == 1  # type: ignore[arg-type,index]
