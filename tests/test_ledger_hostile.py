@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import git, lines, run_patchpack, write
 
+from patchpack import entries as entries_module
+
 TS = "2026-11-24T10:00:00Z"
 
 
@@ -92,3 +94,53 @@ def test_sync_brings_a_hostile_line_in_and_goes_on(committed: Path, tmp_path: Pa
     assert "merged its entries into ours" in synced.stdout
     report = budget_json(clone)
     assert report["total"]["entries"] == 1 and len(report["skipped"]) == 1  # type: ignore[arg-type,index]
+
+
+# -- numbers ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("option", ["--in", "--out", "--requests"])
+@pytest.mark.parametrize("number", [10**15, int("9" * 400)], ids=["10**15", "400 digits"])
+def test_record_refuses_a_number_past_the_bound(committed: Path, option: str,
+                                                number: int) -> None:
+    args = {"--in": "1", "--out": "1", option: str(number)}
+    r = run_patchpack("record", *(x for pair in args.items() for x in pair), cwd=committed)
+    assert r.returncode == 2, r.stderr
+    assert "below 10**15" in r.stderr and "hint: " in r.stderr
+    assert len(r.stderr) < 400  # the number is not echoed back whole
+    assert not (committed / ".git" / "patchpack" / "pending.jsonl").exists() or \
+        (committed / ".git" / "patchpack" / "pending.jsonl").read_text() == ""
+    assert budget_json(committed)["pending"]["entries"] == 0  # type: ignore[index]
+
+
+def test_the_largest_number_recorded_is_read_back(committed: Path) -> None:
+    top = str(10**15 - 1)
+    assert run_patchpack("record", "--in", top, "--out", top, cwd=committed).returncode == 0
+    assert run_patchpack("ledger", "attach", cwd=committed).returncode == 0
+    report = budget_json(committed)
+    assert report["total"]["in"] == 10**15 - 1 and report["skipped"] == []  # type: ignore[index]
+
+
+@pytest.mark.parametrize("form", ["canonical", "json"])
+def test_a_number_past_the_bound_in_a_note_is_skipped(committed: Path, form: str) -> None:
+    # The canonical line is parsed without JSON; a space after a colon takes the JSON path.
+    space = " " if form == "json" else ""
+    good = entry_line("good", 10**15 - 1).replace('"in":', '"in":' + space)
+    bad = entry_line("bad", 10**15).replace('"in":', '"in":' + space)
+    set_note(committed, f"{good}\n{bad}\n".encode())
+    report = budget_json(committed)
+    assert report["total"]["in"] == 10**15 - 1  # type: ignore[index]
+    assert [s["line"] for s in report["skipped"]] == [2]  # type: ignore[attr-defined]
+    assert "10**15" in report["skipped"][0]["reason"]  # type: ignore[index]
+
+
+def test_the_line_and_depth_limits_hold_for_one_line_parsed_alone() -> None:
+    limit = entries_module.MAX_LINE
+    fill = limit - len(entry_line(""))
+    assert entries_module.parse_line(entry_line("x" * fill)).id == "x" * fill
+    with pytest.raises(ValueError, match="longer than"):
+        entries_module.parse_line(entry_line("x" * (fill + 1)))
+    with pytest.raises(ValueError, match="nested deeper"):
+        entries_module.parse_line("[" * 1000)
+    # Brackets inside strings are text, not nesting.
+    assert entries_module.parse_line(entry_line("[" * 200 + "{" * 200)).id == "[" * 200 + "{" * 200
