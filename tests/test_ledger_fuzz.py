@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from click.testing import CliRunner, Result
+from conftest import git, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_ledger_hostile import HOSTILE, TS, set_note
@@ -102,3 +103,25 @@ def test_any_bytes_in_a_note_are_skipped_and_no_entry_is_lost(committed: Path,
     attached = _run("ledger", "attach")
     assert attached.exit_code == 0, attached.stderr
     assert _note_ids(committed) >= {e.id for e in kept} | {recorded.stdout.split()[1][:-1]}
+
+
+@_FUZZ
+@given(items=ledger_text)
+def test_any_bytes_in_the_spool_are_kept_aside_and_no_entry_is_lost(committed: Path,
+                                                                    items: list) -> None:
+    git(committed, "notes", "--ref=patchpack", "remove", "--ignore-missing", "HEAD")
+    text, kept, bad = _compose(items)
+    where = committed / ".git" / "patchpack"
+    write(where / "pending.jsonl", text)
+    (where / "pending.rejected").unlink(missing_ok=True)
+    report = _run("budget", "--json")
+    assert report.exit_code == 0, report.stderr
+    data = json.loads(report.stdout)
+    assert data["pending"]["entries"] == len(kept)
+    assert len(data["skipped"]) == len(bad)
+    assert _run("status").exit_code == 0
+    attached = _run("ledger", "attach")
+    assert attached.exit_code == 0, attached.stderr
+    assert _note_ids(committed) == {e.id for e in kept}
+    rejected = (where / "pending.rejected").read_bytes() if bad else b""
+    assert rejected.decode() == "".join(line.decode("utf-8", "replace") + "\n" for line in bad)
