@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import git, lines, run_patchpack, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +16,8 @@ from patchpack import git as gitmod
 from patchpack.cli import cli as cli_group
 from patchpack.git import Repo
 from patchpack.guard import answer, via_patchpack_run, via_patchpack_test
+
+from conftest import git, lines, run_patchpack, write
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
