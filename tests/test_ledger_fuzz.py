@@ -8,13 +8,14 @@ import subprocess
 from pathlib import Path
 
 from click.testing import CliRunner, Result
-from conftest import git, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_ledger_hostile import HOSTILE, TS, set_note
 
 from patchpack.cli import cli as cli_group
 from patchpack.entries import Entry
+
+from conftest import git, write
 
 names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8)
 valid = st.builds(

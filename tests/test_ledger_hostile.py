@@ -8,9 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import git, lines, run_patchpack, write
 
 from patchpack import entries as entries_module
+
+from conftest import git, lines, run_patchpack, write
 
 TS = "2026-11-24T10:00:00Z"
 
