@@ -23,12 +23,10 @@ VERSION = 1
 # Bounds for what anyone may push into a note (issue 15). Token counts stay below 10**15:
 # 100,000 years of a 24M-tokens/day quota, exact as a double (< 2**53) for the JSON readers
 # of other tools, and summed over millions of entries without reaching float overflow in
-# `budget`'s shares and rates. A line is 8 KiB at most (an entry is ~200 characters; 1,024
-# per name keeps every line `_CANONICAL` matches under it); an entry's values nest at most
-# 32 deep (v1 values are flat: room for fields a later version adds).
+# `budget`'s shares and rates. A line is 8 KiB at most (an entry is ~200 characters); an
+# entry's values nest at most 32 deep (v1 values are flat: room for fields a later version adds).
 MAX_COUNT = 10**15
 MAX_LINE = 8192
-MAX_NAME = 1024
 MAX_DEPTH = 32
 _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
 _KIND = re.compile(r"[a-z][a-z0-9_-]*\Z")
@@ -86,6 +84,8 @@ class Skipped(NamedTuple):
 
 def parse_line(line: str) -> Entry:
     """The entry a note line holds; ValueError saying why when it holds none."""
+    if len(line) > MAX_LINE:
+        raise ValueError(f"longer than {MAX_LINE:,} characters")
     canonical = _CANONICAL.fullmatch(line)
     if canonical is not None:
         return Entry._make(column[0] for column in
@@ -122,7 +122,7 @@ def _parse_json(line: str) -> Entry:
 # Only lines `_parse_json` would read to the same valid entry match: strings without escapes
 # or control characters, non-empty; whole numbers in JSON's form. Any other line (a foreign
 # key order, escapes, spaces) takes the JSON path, which is the definition.
-_CHARS = rf'[^"\\\x00-\x1f]{{1,{MAX_NAME}}}'
+_CHARS = r'[^"\\\x00-\x1f]+'
 _INT = r"(?:0|[1-9][0-9]{0,14})"  # below MAX_COUNT; longer numbers: the JSON path refuses them
 # kind to session, and requests to counter: one group each, since a ledger holds few
 # different ones (each is read once, by `_MIDDLE` and `_TAIL`).
@@ -137,9 +137,12 @@ CANONICAL_LINE = (
     ).replace("I", _INT)
 # The same for text without a backslash, quicker: a string is then all but quotes, and
 # `canonical_columns` refuses control characters in ids and checks the two wide groups.
-CANONICAL_LINE_UNESCAPED = CANONICAL_LINE.replace("C", f'[^"]{{1,{MAX_NAME}}}')
+CANONICAL_LINE_UNESCAPED = CANONICAL_LINE.replace("C", '[^"]+')
 CANONICAL_LINE = CANONICAL_LINE.replace("C", _CHARS)
 _CONTROL = re.compile(r"[\x00-\x1f]")
+# The characters of a `CANONICAL_LINE` outside its groups (`{"v":1,"id":"` `","ts":"` `",`
+# `,"in":` `,"out":` `}`), and its timestamp.
+_FRAME = 13 + 8 + 2 + 6 + 7 + 1 + 20
 _CANONICAL = re.compile(CANONICAL_LINE)
 
 
@@ -246,6 +249,11 @@ def canonical_columns(fields: Sequence[Sequence[str]], known: dict[str, Any]
     fields (the keys cannot meet: one starts with a quote, the other with a comma).
     """
     ids, ts, middles, ins, outs, tails = fields
+    # The longest parts of any line, summed: exact for one line, else no less than the
+    # longest line. Past MAX_LINE a caller reads each line on its own (`parse_line`).
+    if sum(max(map(len, column), default=0) for column in (ids, middles, ins, outs, tails)) \
+            + _FRAME > MAX_LINE:
+        raise ValueError(f"longer than {MAX_LINE:,} characters")
     if _CONTROL.search("".join(ids)):
         raise ValueError("a control character in an id")
     for middle in set(middles).difference(known):

@@ -168,3 +168,15 @@ def test_a_cache_saved_before_the_bounds_is_not_trusted(committed: Path) -> None
         parts.append(marshal.dumps((count, commits, columns, bad, sums)))
     path.write_bytes(marshal.dumps((9, head, keys, list(map(len, parts)))) + b"".join(parts))
     assert budget_json(committed)["total"]["in"] == 5  # type: ignore[index]
+
+
+def test_a_note_line_one_character_past_the_limit_is_skipped_on_every_path(
+        committed: Path) -> None:
+    fill = entries_module.MAX_LINE - len(entry_line(""))
+    at, past = entry_line("a" * fill), entry_line("b" * (fill + 1))
+    set_note(committed, f"{at}\n{past}\n".encode())
+    report = budget_json(committed)  # `git grep` and the bulk parse of canonical lines
+    assert report["total"]["entries"] == 1  # type: ignore[index]
+    assert [(s["line"], s["reason"]) for s in report["skipped"]] == [  # type: ignore[attr-defined]
+        (2, f"longer than {entries_module.MAX_LINE:,} characters")]
+    assert [e.id[0] for e in entries_module.parse_note(f"{at}\n{past}\n", "x")[0]] == ["a"]
