@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import marshal
+import os
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,12 @@ def test_a_note_line_one_character_past_the_limit_is_skipped_on_every_path(
     assert [(s["line"], s["reason"]) for s in report["skipped"]] == [  # type: ignore[attr-defined]
         (2, f"longer than {entries_module.MAX_LINE:,} characters")]
     assert [e.id[0] for e in entries_module.parse_note(f"{at}\n{past}\n", "x")[0]] == ["a"]
+
+
+@pytest.mark.parametrize("name", ["x" * 9000, os.fsdecode(b"caf\xe9")], ids=["long", "latin-1"])
+def test_record_refuses_a_name_a_reader_would_skip_or_the_spool_cannot_hold(committed: Path,
+                                                                            name: str) -> None:
+    r = run_patchpack("record", "--in", "1", "--out", "1", "--model", name, cwd=committed)
+    assert r.returncode == 2, r.stderr
+    assert "--model" in r.stderr and "hint: " in r.stderr and len(r.stderr) < 400
+    assert budget_json(committed)["pending"]["entries"] == 0  # type: ignore[index]
