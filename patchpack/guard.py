@@ -42,10 +42,10 @@ PUPPY_EDITS = {"edit_file", "create_file", "replace_in_file"}
 SHELLS = {"Bash": "claude", "agent_run_shell_command": "puppy"}
 READS = {"Read": "claude", "read_file": "puppy"}
 # Read shows these as images or pages, not as lines of text.
+_NOT_TEXT = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".pdf", ".ipynb"}
 # Hook payloads nest a few levels (MultiEdit: 4); deeper is refused before json.loads would
 # recurse into it (a payload of 100,000 "[" raised RecursionError past `answer`, issue 15).
 MAX_DEPTH = 100
-_NOT_TEXT = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".pdf", ".ipynb"}
 
 
 @dataclass(frozen=True)
