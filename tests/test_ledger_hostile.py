@@ -59,7 +59,16 @@ def hostile_head(committed: Path, request: pytest.FixtureRequest) -> Path:
     return committed
 
 
-@pytest.mark.parametrize("hostile_head", list(HOSTILE), indirect=True)
+def test_every_hostile_line_is_skipped_and_reported(committed: Path) -> None:
+    set_note(committed, "\n".join([entry_line("good"), *HOSTILE.values()]).encode())
+    report = budget_json(committed)
+    assert report["total"]["entries"] == 1  # type: ignore[index]
+    assert [s["line"] for s in report["skipped"]] == list(range(2, 2 + len(HOSTILE)))  # type: ignore[attr-defined]
+
+
+# Every reader, through the entry point, with the two lines the issue names (the fuzzer tries
+# all of HOSTILE against budget, status and attach).
+@pytest.mark.parametrize("hostile_head", ["nested arrays", "a 400-digit number"], indirect=True)
 def test_a_hostile_note_line_is_skipped_and_reported_by_every_reader(hostile_head: Path) -> None:
     repo = hostile_head
     report = budget_json(repo)
