@@ -32,6 +32,7 @@ from patchpack import git as gitmod
 from patchpack.config import Settings
 from patchpack.errors import NotARepository
 from patchpack.git import Repo, decode, encode, global_config_get
+from patchpack.safejson import Refused, loads
 from patchpack.text import counted
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ SHELLS = {"Bash": "claude", "agent_run_shell_command": "puppy"}
 READS = {"Read": "claude", "read_file": "puppy"}
 # Read shows these as images or pages, not as lines of text.
 _NOT_TEXT = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".pdf", ".ipynb"}
+# Hook payloads nest a few levels (MultiEdit: 4); deeper is refused before json.loads would
+# recurse into it (a payload of 100,000 "[" raised RecursionError past `answer`, issue 15).
+MAX_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ Decision = Deny | Rewrite | None
 def answer(raw: str, *, limit_all: bool = False) -> Answer:
     """Decide on one hook event given as JSON text; never raises."""
     try:
-        event = json.loads(raw)
+        event = loads(raw, max_depth=MAX_DEPTH)
     except ValueError as e:
         return Answer(stderr=f"patchpack guard: malformed hook input ({e}); letting it through")
     if not isinstance(event, dict):
@@ -217,7 +221,9 @@ def _too_big(rel: str, after: diffs.Measure, mine: diffs.Measure, limits: diffs.
 def _puppy_payload(payload: object) -> Mapping[str, Any]:
     if isinstance(payload, str):
         try:
-            payload = json.loads(payload)
+            payload = loads(payload, max_depth=MAX_DEPTH)
+        except Refused:
+            raise  # `answer` lets the call through, with a note
         except ValueError:
             return {}
     return payload if isinstance(payload, dict) else {}
