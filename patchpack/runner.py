@@ -49,6 +49,7 @@ COUNT_PIECE = 1 << 16  # tiktoken's list of ints for 64 KB of text is ~0.6 MB, n
 TIMEOUT_GRACE = 2.0  # seconds between SIGTERM and SIGKILL on timeout
 DRAIN = 1.0  # seconds to keep reading after the command exits (a background child may hold a pipe)
 EXIT_TIMEOUT, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND = 124, 126, 127
+EXIT_PIPE = 128 + signal.SIGPIPE  # 141: what a shell reports for a writer its reader left
 
 
 class CommandNotFound(PatchpackError):
@@ -122,6 +123,8 @@ class RunResult:
     tokens: Tokens | None = None
     tokens_error: PatchpackError | None = None
     """Why tokens were asked for but not counted (the counter could not load)."""
+    reader_gone: bool = False
+    """The reader of patchpack's output went away (`| head`): the command was stopped."""
 
 
 # -- printing ---------------------------------------------------------------------------------
@@ -137,7 +140,8 @@ class Output:
         self.printed: list[bytes] = []
         self.lines = 0
         self.bytes = 0
-        self._broken = False
+        self.broken = False
+        """A stream's reader went away: nothing more is printed, and the command is stopped."""
 
     def lines_of(self, tag: int, lines: Sequence[bytes]) -> None:
         """Print ``lines`` (without their newlines) to stream ``tag``."""
@@ -150,21 +154,29 @@ class Output:
         self.bytes += len(data)
         if self._remember:
             self.printed.append(data)
-        if self._broken:
+        if self.broken:
             return
         try:
             if stream != self._current:
                 self._streams[self._current].flush()
                 self._current = stream
             self._streams[stream].write(data)
-        except BrokenPipeError:  # the reader went away (`| head`): keep running, print nothing
-            self._broken = True
+        except BrokenPipeError:  # the reader went away (`| head`): print nothing more
+            self.broken = True
 
     def flush(self) -> None:
         try:
             self._streams[self._current].flush()
         except BrokenPipeError:
-            self._broken = True
+            self.broken = True
+
+    def watched(self) -> list[int]:
+        """The file descriptor of stdout, when it has one: its reader can go away while
+        nothing is printed (after the head), and poll says so (POLLERR on a pipe)."""
+        try:
+            return [self._streams[OUT].fileno()]
+        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+            return []
 
 
 def cut(prefix: bytes, length: int, max_chars: int) -> bytes:
@@ -430,6 +442,8 @@ class _Control:
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.kill_at: float | None = None
         self.timed_out = False
+        self.stopped = False
+        """Stopped because the reader of patchpack's output went away."""
         self.received: int | None = None
 
     def signal_group(self, sig: int) -> None:
@@ -463,12 +477,16 @@ class _Control:
                 wait = min(wait, max(0.0, at - now))
         return wait
 
+    def terminate(self) -> None:
+        """SIGTERM to the command's group now, SIGKILL TIMEOUT_GRACE seconds later."""
+        self.signal_group(signal.SIGTERM)
+        self.kill_at = time.monotonic() + TIMEOUT_GRACE
+
     def tick(self) -> None:
         now = time.monotonic()
         if self.deadline is not None and now >= self.deadline and not self.timed_out:
             self.timed_out = True
-            self.signal_group(signal.SIGTERM)
-            self.kill_at = now + TIMEOUT_GRACE
+            self.terminate()
         elif self.kill_at is not None and now >= self.kill_at:
             self.signal_group(signal.SIGKILL)
             self.kill_at = None
