@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-import selectors
+import select
 import shlex
 import signal
 import subprocess
@@ -515,37 +515,55 @@ def _widen(fd: int) -> None:
         pass
 
 
-def _pump(proc: subprocess.Popen[bytes], limiter: Limiter, control: _Control) -> int:
-    """Read both pipes until they close (or the command exited DRAIN seconds ago); the status."""
+def _pump(proc: subprocess.Popen[bytes], limiter: Limiter, control: _Control,
+          output: Output) -> int:
+    """Read both pipes until they close (or the command exited DRAIN seconds ago); the status.
+
+    When the reader of patchpack's output goes away (a write failed, or poll says so while
+    nothing is printed), the command is stopped as a shell pipe stops a writer, or `CMD | head`
+    would never end: its pipes are closed (its next write gets EPIPE) and its group terminated.
+    """
     assert proc.stdout is not None and proc.stderr is not None
-    sel = selectors.DefaultSelector()
-    for tag, pipe in ((OUT, proc.stdout), (ERR, proc.stderr)):
-        _widen(pipe.fileno())
-        sel.register(pipe.fileno(), selectors.EVENT_READ, tag)
+    pipes = {p.fileno(): (tag, p) for tag, p in ((OUT, proc.stdout), (ERR, proc.stderr))}
+    poll = select.poll()
+    for fd in pipes:
+        _widen(fd)
+        poll.register(fd, select.POLLIN)
+    for fd in output.watched():
+        poll.register(fd, 0)  # POLLERR, POLLHUP and POLLNVAL only: they are always reported
     exited_at = None
-    with sel:
-        while True:
-            if sel.get_map():
-                for key, _ in sel.select(control.wait_time()):
-                    data = os.read(key.fd, CHUNK)
-                    if data:
-                        limiter.feed(key.data, data)
-                    else:
-                        sel.unregister(key.fd)
-                        limiter.close(key.data)
+    while True:
+        for fd, _ in poll.poll(1000 * control.wait_time() if pipes else 0):
+            if fd not in pipes:  # the reader of our stdout is gone
+                poll.unregister(fd)
+                output.broken = True
+            elif data := os.read(fd, CHUNK):
+                limiter.feed(pipes[fd][0], data)
             else:
-                try:
-                    proc.wait(control.wait_time())
-                except subprocess.TimeoutExpired:
-                    pass
-            control.tick()
-            if proc.poll() is not None:
-                exited_at = exited_at or time.monotonic()
-                if not sel.get_map() or time.monotonic() - exited_at >= DRAIN:
-                    break
+                poll.unregister(fd)
+                limiter.close(pipes.pop(fd)[0])
+        if output.broken and not control.stopped:
+            control.stopped = True
+            for fd, (tag, pipe) in pipes.items():
+                poll.unregister(fd)
+                limiter.close(tag)
+                pipe.close()
+            pipes.clear()
+            if control.kill_at is None:  # not already on its way out (timeout)
+                control.terminate()
+        if not pipes:
+            try:
+                proc.wait(control.wait_time())
+            except subprocess.TimeoutExpired:
+                pass
+        control.tick()
+        if proc.poll() is not None:
+            exited_at = exited_at or time.monotonic()
+            if not pipes or time.monotonic() - exited_at >= DRAIN:
+                break
     proc.stdout.close()
     proc.stderr.close()
-    if control.timed_out:
+    if control.timed_out or control.stopped:
         control.signal_group(signal.SIGKILL)  # what is left of the group
     return proc.returncode
 
@@ -574,12 +592,14 @@ def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
         limiter = Limiter(limits, output, log)
         control = _Control(proc.pid, timeout)
         with control.forwarding():
-            status = _pump(proc, limiter, control)
+            status = _pump(proc, limiter, control, output)
         for tag in (OUT, ERR):  # pipes a background child still holds: end their last lines
             limiter.close(tag)
     runlog.prune(log_dir, keep)
     if control.received is not None:
         exit_code = 128 + control.received
+    elif output.broken:
+        exit_code = EXIT_PIPE
     elif control.timed_out:
         exit_code = EXIT_TIMEOUT
     else:
@@ -600,7 +620,7 @@ def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
     return RunResult(run_id=run_id, log=log_path, exit_code=exit_code, lines=limiter.lines,
                      bytes=limiter.bytes, printed_lines=output.lines, omitted_lines=omitted,
                      timed_out=control.timed_out, interrupted_by=control.received, tokens=tokens,
-                     tokens_error=problem)
+                     tokens_error=problem, reader_gone=output.broken)
 
 
 # -- showing a kept log -----------------------------------------------------------------------
