@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -715,6 +716,11 @@ def _run_limited(ctx: click.Context, argv: list[str], repo: Repo | None, setting
     sys.stdout.flush()
     result = workflow.run(argv, repo, settings, head=head, stats=stats,
                           out=sys.stdout.buffer, err=sys.stderr.buffer)
+    if result.reader_gone:
+        # Quiet, as a writer a pipe stopped: what is left in stdout's buffer goes nowhere
+        # (flushing it at exit would print a BrokenPipeError and exit 120).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        ctx.exit(result.exit_code)
     if result.timed_out:
         click.echo(f"patchpack: timed out after {settings.run_timeout:g}s; the command's "
                    "process group was killed", err=True)

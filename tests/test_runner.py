@@ -356,8 +356,9 @@ def test_failure_lines_given_up_by_the_tail_are_candidates_too(repo: Path) -> No
 
 
 def test_ctrl_c_is_passed_on_and_the_summary_still_printed(repo: Path) -> None:
-    script = ("import time\nfor i in range(500): print('line', i)\nprint('ready', flush=True)\n"
-              "try:\n    time.sleep(30)\nexcept KeyboardInterrupt:\n"
+    # `ready` is printed inside the try: SIGINT can arrive before print returns.
+    script = ("import time\nfor i in range(500): print('line', i)\n"
+              "try:\n    print('ready', flush=True)\n    time.sleep(30)\nexcept KeyboardInterrupt:\n"
               "    print('child got SIGINT'); raise SystemExit(7)")
     proc = subprocess.Popen(["patchpack", "run", "--lines", "10", "--", *py(script)], cwd=repo,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -606,3 +607,40 @@ def test_readme_shows_the_real_help(command: str, tmp_path: Path) -> None:
 
     shown = run_patchpack(command, "--help", cwd=tmp_path, env={"COLUMNS": "80"}).stdout
     assert f"```text\n{shown.rstrip()}\n```" in (ROOT / "README.md").read_text()
+
+
+# -- the reader going away (`| head`) ---------------------------------------------------------
+
+ENDLESS = ("import os, sys\nopen(sys.argv[1], 'w').write(str(os.getpid()))\n"
+           "for i in range(10 ** 9): print('line', i)")  # bounded: 10**9 lines, never reached
+
+
+@pytest.mark.parametrize("lines", ["100", "1000000000"])  # silent after its head; always writing
+def test_a_reader_that_goes_away_stops_the_command_as_a_pipe_would(repo: Path, tmp_path: Path,
+                                                                    lines: str) -> None:
+    pid_file = tmp_path / "pid"
+    argv = ["patchpack", "run", "--lines", lines, "--head", str(int(lines) // 2), "--",
+            *py(ENDLESS), str(pid_file)]
+    proc = subprocess.Popen(argv, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert [proc.stdout.readline() for _ in range(2)] == [b"line 0\n", b"line 1\n"]
+        proc.stdout.close()  # what `| head -n 2` does after its second line
+        code = proc.wait(timeout=30)  # a safety net: it used to run forever
+        err = proc.stderr.read()
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
+    assert code == 128 + signal.SIGPIPE  # 141: what a shell reports for a writer a pipe stopped
+    assert b"Traceback" not in err and b"internal error" not in err
+    pid = int(pid_file.read_text())
+    for _ in range(100):  # the command's group is gone (SIGTERM, SIGKILL 2 s later)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the command outlived patchpack")
+    shown = run("--show", "last", "--at", "1-2", cwd=repo)
+    assert (shown.returncode, shown.stdout) == (0, b"line 0\nline 1\n")
