@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -35,6 +36,74 @@ def _ids(directory: Path) -> list[int]:
     except FileNotFoundError:
         return []
     return sorted(int(m.group(1)) for name in names if (m := _NAME.fullmatch(name)))
+
+
+MIN_CAP = 4096
+NOTE_ROOM = 256  # bytes a cut log keeps for its note, more than any note takes
+_PIECE = 1 << 20  # bytes moved at a time when a cut log is put in order
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Where a log was cut: its first ``head_lines`` lines are the output's first lines, the
+    note is the next line, and output line ``first_tail`` on follows the note."""
+
+    head_lines: int
+    lines: int
+    bytes: int
+    first_tail: int
+
+    def line(self, number: int) -> int:
+        """The log line that holds output line ``number`` (the note, for a line cut)."""
+        if number <= self.head_lines:
+            return number
+        return self.head_lines + 1 + max(0, number - self.first_tail + 1)
+
+
+def caps(log_max: int, dir_max: int) -> int:
+    """The cap of one log (0: none): patchpack.runLogMax, and never more than the directory's
+    cap patchpack.runDirMax; BadInput for a cap too small to hold a head, a note and a tail."""
+    for name, cap in (("runLogMax", log_max), ("runDirMax", dir_max)):
+        if 0 < cap < MIN_CAP:
+            raise BadInput(f"patchpack.{name} is {cap:,} bytes: it must be at least "
+                           f"{MIN_CAP} bytes, or 0 for no cap",
+                           hint=f"git config patchpack.{name} {32 << 20}")
+    return min(cap for cap in (log_max, dir_max) if cap) if log_max or dir_max else 0
+
+
+def _pwrite(fd: int, data: bytes | memoryview, at: int) -> None:
+    while data:
+        n = os.pwrite(fd, data, at)
+        data, at = data[n:], at + n
+
+
+def _copy(fd: int, src: int, dst: int, size: int) -> None:
+    """Copy ``size`` bytes within the file, front to back (safe when ``dst`` < ``src``)."""
+    for done in range(0, size, _PIECE):
+        _pwrite(fd, os.pread(fd, min(_PIECE, size - done), src + done), dst + done)
+
+
+def _count(fd: int, start: int, end: int) -> int:
+    return sum(os.pread(fd, min(_PIECE, end - at), at).count(b"\n")
+               for at in range(start, end, _PIECE))
+
+
+def _after_newline(fd: int, start: int, end: int) -> int:
+    """The position after the first newline in start..end, or ``start`` when there is none."""
+    for at in range(start, end, _PIECE):
+        found = os.pread(fd, min(_PIECE, end - at), at).find(b"\n")
+        if found >= 0:
+            return at + found + 1
+    return start
+
+
+def _after_last_newline(fd: int, end: int) -> int:
+    """The position after the last newline before ``end``, or 0 when there is none."""
+    for at in range(end, 0, -_PIECE):
+        found = os.pread(fd, min(_PIECE, at), max(0, at - _PIECE)).rfind(b"\n")
+        if found >= 0:
+            return max(0, at - _PIECE) + found + 1
+    return 0
 
 
 def create(directory: Path) -> tuple[str, Path, BinaryIO]:
