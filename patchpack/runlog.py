@@ -8,6 +8,7 @@ A log holds the bytes of stdout and stderr in the order their lines arrived, not
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import tempfile
@@ -69,6 +70,96 @@ def caps(log_max: int, dir_max: int) -> int:
                            f"{MIN_CAP} bytes, or 0 for no cap",
                            hint=f"git config patchpack.{name} {32 << 20}")
     return min(cap for cap in (log_max, dir_max) if cap) if log_max or dir_max else 0
+
+
+class Log:
+    """A run's log, written as the command prints, at most ``limit`` bytes (0: no limit).
+
+    Up to the limit the file is the output as it came. Beyond it the first half stays (the
+    head) and the rest of the file is a ring that keeps the last bytes; ``close`` puts the
+    ring in order after a note saying how many lines and bytes were cut, each end trimmed to
+    whole lines. Only a log file, never the output, sits in memory. The file is locked
+    (flock) until closed, so that `prune` in another run leaves it alone.
+    """
+
+    def __init__(self, path: Path, fd: int, limit: int) -> None:
+        self.path = path
+        self._fd = fd
+        self._limit = limit
+        self._head = (limit - NOTE_ROOM) // 2 if limit else 0
+        self._ring = limit - self._head
+        self._pending = bytearray()
+        self._newlines = self._head_newlines = 0
+        self.bytes = 0
+        self.cut: Cut | None = None
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def write(self, data: bytes | bytearray, newlines: int = 0) -> None:
+        """Add ``data`` of the output, which holds ``newlines`` newlines (the caller counted
+        them already; counting again would cost ~40% of `tail`'s time on a fast command)."""
+        if self._limit and self.bytes + len(self._pending) < self._head:
+            self._head_newlines += data[:self._head - self.bytes - len(self._pending)].count(
+                b"\n")
+        self._pending += data
+        self._newlines += newlines
+
+    def flush(self) -> None:
+        data, at = memoryview(self._pending), self.bytes
+        if self._limit and at + len(data) > self._limit:
+            if at < self._head:
+                _pwrite(self._fd, data[:self._head - at], at)
+                data, at = data[self._head - at:], self._head
+            if len(data) > self._ring:  # only its last bytes would stay
+                data, at = data[len(data) - self._ring:], at + len(data) - self._ring
+            pos = (at - self._head) % self._ring
+            _pwrite(self._fd, data[:self._ring - pos], self._head + pos)
+            _pwrite(self._fd, data[self._ring - pos:], self._head)
+        else:
+            _pwrite(self._fd, data, at)
+        self.bytes += len(self._pending)
+        self._pending = bytearray()  # not clear(): a slice of `data` may still be alive
+
+    def seal(self) -> None:
+        """The output ended: flush, and put a cut log in order; it stays locked."""
+        self.flush()
+        if self._limit and self.bytes > self._limit and self.cut is None:
+            self._put_in_order()
+
+    def close(self) -> None:
+        """Seal and unlock (once the log has been read back: prune may then remove it)."""
+        if self._fd < 0:
+            return
+        try:
+            self.seal()
+        finally:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _put_in_order(self) -> None:
+        fd, head, ring = self._fd, self._head, self._ring
+        # The ring's newest bytes (at its start) go after its oldest (at its end): the last
+        # `ring` bytes of the output are then at head+w..limit+w, in order.
+        w = (self.bytes - head) % ring
+        _copy(fd, head, self._limit, w)
+        at = head + w - (self.bytes - ring)  # file position of an output offset in the ring
+        start = self.bytes - ring + NOTE_ROOM + 1  # the tail: what fits, from a line's start
+        if os.pread(fd, 1, at + start - 1) != b"\n":
+            start = _after_newline(fd, at + start, at + self.bytes) - at
+        tail_newlines = _count(fd, at + start, at + self.bytes)
+        head_end = _after_last_newline(fd, head)
+        partial = head_end == 0  # one line longer than the head: keep its start anyway
+        kept = head if partial else head_end
+        cut_newlines = self._newlines - self._head_newlines - tail_newlines
+        self.cut = Cut(head_lines=self._head_newlines + partial, lines=cut_newlines,
+                       bytes=self.bytes - kept - (self.bytes - start),
+                       first_tail=self._newlines - tail_newlines + 1)
+        lines = "line" if cut_newlines == 1 else "lines"
+        note = (b"\n" if partial else b"") + (
+            f"[patchpack: {cut_newlines:,} {lines} ({self.cut.bytes:,} bytes) cut here to keep "
+            f"this log within {self._limit:,} bytes (patchpack.runLogMax)]\n").encode()
+        _pwrite(fd, note, kept)
+        _copy(fd, at + start, kept + len(note), self.bytes - start)
+        os.ftruncate(fd, kept + len(note) + self.bytes - start)
 
 
 def _pwrite(fd: int, data: bytes | memoryview, at: int) -> None:
