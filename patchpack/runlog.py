@@ -210,10 +210,37 @@ def create(directory: Path) -> tuple[str, Path, BinaryIO]:
             number += 1
 
 
-def prune(directory: Path, keep: int) -> None:
-    """Delete all but the newest ``keep`` logs."""
-    for number in _ids(directory)[:-keep] if keep > 0 else _ids(directory):
-        (directory / f"{number}{SUFFIX}").unlink(missing_ok=True)
+def prune(directory: Path, keep: int, max_bytes: int = 0) -> None:
+    """Delete the oldest logs until the newest ``keep`` are left and, with ``max_bytes``, the
+    logs take at most that many bytes. A log still being written (locked) is left alone."""
+    sizes = []
+    for number in _ids(directory):
+        try:
+            sizes.append((number, (directory / f"{number}{SUFFIX}").stat().st_size))
+        except FileNotFoundError:
+            continue
+    total = sum(size for _, size in sizes)
+    for i, (number, size) in enumerate(sizes):
+        if len(sizes) - i <= keep and (not max_bytes or total <= max_bytes):
+            break
+        if _remove_unless_in_use(directory / f"{number}{SUFFIX}"):
+            total -= size
+
+
+def _remove_unless_in_use(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # a run still writes it
+    else:
+        path.unlink(missing_ok=True)
+        return True
+    finally:
+        os.close(fd)
 
 
 def find(directory: Path, run_id: str) -> Path:
