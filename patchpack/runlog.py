@@ -197,7 +197,7 @@ def _after_last_newline(fd: int, end: int) -> int:
     return 0
 
 
-def create(directory: Path) -> tuple[str, Path, BinaryIO]:
+def create(directory: Path, *, limit: int = 0) -> tuple[str, Path, Log]:
     """A new, empty log numbered one above the newest; exclusive even with concurrent runs."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     ids = _ids(directory)
@@ -205,9 +205,11 @@ def create(directory: Path) -> tuple[str, Path, BinaryIO]:
     while True:
         path = directory / f"{number}{SUFFIX}"
         try:
-            return str(number), path, path.open("xb")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         except FileExistsError:
             number += 1
+            continue
+        return str(number), path, Log(path, fd, limit)
 
 
 def prune(directory: Path, keep: int, max_bytes: int = 0) -> None:

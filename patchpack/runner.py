@@ -205,7 +205,7 @@ class Limiter:
     """Prints the head, keeps the tail in a ring buffer, writes everything to the log, and at
     the end prints the marker, failure lines of the middle (found in the log) and the tail."""
 
-    def __init__(self, limits: Limits, output: Output, log: BinaryIO | None) -> None:
+    def __init__(self, limits: Limits, output: Output, log: runlog.Log | None) -> None:
         self.limits = limits
         self._out = output
         self._log = log
@@ -244,7 +244,7 @@ class Limiter:
         if p.buf or p.spilled:
             self._end_partial(tag | _NO_NEWLINE, p, b"")
 
-    def _write_log(self, data: bytes) -> None:
+    def _write_log(self, data: bytes | bytearray) -> None:
         if self._log is not None and data:
             self._log.write(data)
 
@@ -570,10 +570,12 @@ def _pump(proc: subprocess.Popen[bytes], limiter: Limiter, control: _Control,
 
 def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
         timeout: float | None, counter: Callable[[], Counter] | None, out: BinaryIO,
-        err: BinaryIO, stdin: int | None = None, exact_bytes: int = EXACT_BYTES) -> RunResult:
+        err: BinaryIO, stdin: int | None = None, exact_bytes: int = EXACT_BYTES,
+        log_max: int = 0, dir_max: int = 0) -> RunResult:
     """Run ``argv`` through the limiter; its summary goes to ``out``/``err`` as it was printed.
 
-    ``stdin`` is the command's standard input (None: patchpack's own).
+    ``stdin`` is the command's standard input (None: patchpack's own). The log is kept within
+    ``log_max`` bytes, and the logs in ``log_dir`` within ``dir_max`` bytes (0: no cap).
 
     With ``counter`` (what loads one), tokens of the full output and of what was printed are
     counted once the command has ended, so the tokenizer's memory (~40 MB) is not added to
@@ -581,8 +583,8 @@ def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
     ``exact_bytes`` and beyond that with its omitted part estimated (see Limiter._count).
     A counter that cannot load costs the figures, not the summary: ``tokens_error`` says why.
     """
-    run_id, log_path, log = runlog.create(log_dir)
-    with log:
+    run_id, log_path, log = runlog.create(log_dir, limit=runlog.caps(log_max, dir_max))
+    try:  # the log stays locked until read back below: another run's prune leaves it alone
         try:
             proc = _spawn(argv, stdin)
         except PatchpackError:
@@ -595,23 +597,26 @@ def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
             status = _pump(proc, limiter, control, output)
         for tag in (OUT, ERR):  # pipes a background child still holds: end their last lines
             limiter.close(tag)
-    runlog.prune(log_dir, keep)
-    if control.received is not None:
-        exit_code = 128 + control.received
-    elif output.broken:
-        exit_code = EXIT_PIPE
-    elif control.timed_out:
-        exit_code = EXIT_TIMEOUT
-    else:
-        exit_code = status if status >= 0 else 128 - status
-    loaded, problem = None, None
-    if counter is not None:
-        try:
-            loaded = counter()
-        except PatchpackError as e:
-            problem = e
-    omitted, full = limiter.finish(failed=exit_code != 0, run_id=run_id, log=log_path,
-                                   counter=loaded, exact_bytes=exact_bytes)
+        log.seal()
+        runlog.prune(log_dir, keep, dir_max)
+        if control.received is not None:
+            exit_code = 128 + control.received
+        elif output.broken:
+            exit_code = EXIT_PIPE
+        elif control.timed_out:
+            exit_code = EXIT_TIMEOUT
+        else:
+            exit_code = status if status >= 0 else 128 - status
+        loaded, problem = None, None
+        if counter is not None:
+            try:
+                loaded = counter()
+            except PatchpackError as e:
+                problem = e
+        omitted, full = limiter.finish(failed=exit_code != 0, run_id=run_id, log=log_path,
+                                       counter=loaded, exact_bytes=exact_bytes)
+    finally:
+        log.close()
     tokens = None
     if loaded is not None and full is not None:
         printed = count_text(b"".join(output.printed), loaded)
