@@ -230,7 +230,6 @@ class Limiter:
         if p.buf or p.spilled:  # the first newline ends a line begun in an earlier read
             start = data.find(b"\n") + 1
             self._end_partial(tag, p, data[:start - 1])
-        self._write_log(data[start:last + 1])
         if last >= start:
             self._block(tag, data[start:last + 1])
         if last + 1 < len(data):
@@ -244,9 +243,9 @@ class Limiter:
         if p.buf or p.spilled:
             self._end_partial(tag | _NO_NEWLINE, p, b"")
 
-    def _write_log(self, data: bytes | bytearray) -> None:
+    def _write_log(self, data: bytes | bytearray, newlines: int = 0) -> None:
         if self._log is not None and data:
-            self._log.write(data)
+            self._log.write(data, newlines)
 
     def _grow(self, p: _Partial, piece: bytes) -> None:
         if p.prefix is None and len(p.buf) + len(piece) <= self._spill_at:
@@ -262,7 +261,7 @@ class Limiter:
 
     def _end_partial(self, tag: int, p: _Partial, rest: bytes) -> None:
         self._write_log(p.buf)
-        self._write_log(rest + (b"" if tag & _NO_NEWLINE else b"\n"))
+        self._write_log(rest + (b"" if tag & _NO_NEWLINE else b"\n"), int(not tag & _NO_NEWLINE))
         length = p.spilled + len(p.buf) + len(rest)
         prefix = p.prefix if p.prefix is not None else bytes(p.buf) + rest[:self._cap]
         p.buf, p.spilled, p.prefix = bytearray(), 0, None
@@ -272,6 +271,7 @@ class Limiter:
     def _block(self, tag: int, block: bytes) -> None:
         lines = block.split(b"\n")
         lines.pop()  # the block ends with a newline
+        self._write_log(block, len(lines))
         limit = self.limits.max_line_chars
         if max(map(len, lines)) > limit:  # bytes, so only a hint that some line is too long
             lines = [ln if len(ln) <= limit else cut(ln[:self._cap], len(ln), limit)

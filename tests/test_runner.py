@@ -46,6 +46,18 @@ def runs_dir(repo: Path) -> Path:
     return repo / ".git" / "patchpack" / "runs"
 
 
+class MemoryLog(io.BytesIO):
+    """A run log in memory that checks the newlines the limiter says each write holds."""
+
+    def __init__(self, *, keep: bool = True) -> None:
+        super().__init__()
+        self.keep = keep
+
+    def write(self, data: bytes, newlines: int = 0) -> int:  # type: ignore[override]
+        assert data.count(b"\n") == newlines
+        return super().write(data) if self.keep else len(data)
+
+
 # -- pass-through and exit codes --------------------------------------------------------------
 
 
@@ -192,8 +204,8 @@ def test_a_single_10_mb_line_is_cut_and_kept_whole_in_the_log(repo: Path) -> Non
 
 def test_a_10_mb_line_is_never_held_in_memory() -> None:
     out = io.BytesIO()
-    with open(os.devnull, "wb") as log:
-        limiter = Limiter(Limits(200, 50, 400), Output(out, out), log)
+    with MemoryLog(keep=False) as log:
+        limiter = Limiter(Limits(200, 50, 400), Output(out, out), log)  # type: ignore[arg-type]
         chunk = b"y" * (1 << 16)
         tracemalloc.start()
         for _ in range(160):  # 10 MB, no newline yet
@@ -528,9 +540,9 @@ def test_count_file_matches_counting_the_whole_text(tmp_path: Path) -> None:
 def test_limiter_prints_head_and_tail_and_logs_everything(
         lines: list[bytes], cuts: list[int], n: int, end: bool) -> None:
     data = b"\n".join(lines) + (b"\n" if end and lines else b"")
-    out, log = io.BytesIO(), io.BytesIO()
+    out, log = io.BytesIO(), MemoryLog()
     limits = Limits.make(lines=n, head=None, max_line_chars=1000)
-    limiter = Limiter(limits, Output(out, io.BytesIO()), log)
+    limiter = Limiter(limits, Output(out, io.BytesIO()), log)  # type: ignore[arg-type]
     for a, b in zip([0, *sorted(cuts)], [*sorted(cuts), len(data)]):
         if data[a:b]:
             limiter.feed(1, data[a:b])
