@@ -215,6 +215,7 @@ class Limiter:
         self._cap = 4 * limits.max_line_chars + 4  # bytes enough for max_line_chars characters
         self._spill_at = max(1 << 16, self._cap)
         self._partial = {OUT: _Partial(), ERR: _Partial()}
+        self._cut: runlog.Cut | None = None  # where the log was cut, once it has ended
         self.lines = 0
         self.bytes = 0
 
@@ -291,10 +292,13 @@ class Limiter:
             self._ring.extend(zip(repeat(tag), lines[-keep:]))
 
     def finish(self, *, failed: bool, run_id: str, log: Path, counter: Counter | None = None,
-               exact_bytes: int = EXACT_BYTES) -> tuple[int, FullCount | None]:
+               exact_bytes: int = EXACT_BYTES, cut: runlog.Cut | None = None,
+               ) -> tuple[int, FullCount | None]:
         """Print the marker, the failure lines (when ``failed``) and the tail; return the number
         of lines omitted and, with a ``counter``, the tokens of the full output (given in the
-        marker too; without a counter the marker gives a declared estimate)."""
+        marker too; without a counter the marker gives a declared estimate). Line numbers
+        are the log's: with a ``cut`` log, those after its note moved up."""
+        self._cut = cut
         for tag in (OUT, ERR):
             self.close(tag)
         ring = list(self._ring)
@@ -312,7 +316,7 @@ class Limiter:
             self._out.flush()
             return 0, full
         omitted = self.lines - self.limits.head - len(ring) - len(picks)
-        start, end = self.limits.head + 1, self.lines - len(ring)
+        start, end = self._line(self.limits.head + 1), self._line(self.lines - len(ring))
         if full is not None:
             size = (f"{_size(not_printed)}; the full output is "
                     f"{'~' if full.estimated else ''}{full.tokens:,} tokens by {full.counter}")
@@ -322,7 +326,9 @@ class Limiter:
             size = (f"{_size(not_printed)}, ~{not_printed // ESTIMATE_BYTES_PER_TOKEN:,} tokens "
                     f"estimated at {ESTIMATE_BYTES_PER_TOKEN} bytes a token")
         marker = (f"... {omitted:,} lines omitted ({size}); see them with "
-                  f"`patchpack run --show {run_id} --at {start}-{end}` (log: {_shown(log)}) ...")
+                  f"`patchpack run --show {run_id} --at {start}-{end}` (log: {_shown(log)}"
+                  + ("" if cut is None else f"; {cut.lines:,} of them not kept in it, over "
+                     "patchpack.runLogMax") + ") ...")
         if picks:
             lines = "line" if len(picks) == 1 else "lines"
             marker += f"\n... {len(picks)} failure {lines} from them, numbered as in the log: ..."
@@ -339,7 +345,7 @@ class Limiter:
                tail: list[tuple[int, bytes]], not_printed: int, exact_bytes: int) -> FullCount:
         """Tokens of the full output: the whole log when it is small; else the lines printed,
         exactly, plus the bytes not printed at the tokens per byte of a sample of them."""
-        if self.bytes <= exact_bytes:
+        if self.bytes <= exact_bytes and self._cut is None:
             return FullCount(count_file(counter, log, piece=COUNT_PIECE), counter.name, False)
         printed = b"".join(self._out.printed) + b"".join(ln + b"\n" for _, ln in picks + tail)
         # The omitted middle lies between the head and the tail in the log (the lines picked
@@ -347,8 +353,8 @@ class Limiter:
         # was not printed either.
         start = self._out.bytes
         end = self.bytes - sum(len(ln) + 1 for _, ln in tail)
-        if end - start < runlog.SAMPLE_WINDOW:
-            start, end = 0, self.bytes
+        if end - start < runlog.SAMPLE_WINDOW or self._cut is not None:
+            start, end = 0, log.stat().st_size  # what a cut log kept is a sample too
         rate = runlog.tokens_per_byte(counter, log, start, end)
         return FullCount(count_text(printed, counter) + round(not_printed * rate), counter.name,
                          True)
@@ -360,16 +366,19 @@ class Limiter:
         The tail gives up its first k lines for k failure lines; those given-up lines are
         middle too, so failure lines among them are candidates as well.
         """
-        middle = self._failures_in_log(log, first_in_ring - 1)
+        middle = self._failures_in_log(log, self._line(first_in_ring - 1))
         k = 0
         while True:
             candidates = middle + [
-                (first_in_ring + i, line) for i, (_, line) in enumerate(ring[:k])
+                (self._line(first_in_ring + i), line) for i, (_, line) in enumerate(ring[:k])
                 if any(m in line for m in MARKERS)]
             wanted = min(self._failures_max, len(candidates))
             if wanted <= k:
                 return candidates[:k]
             k = wanted
+
+    def _line(self, number: int) -> int:
+        return number if self._cut is None else self._cut.line(number)
 
     def _failures_in_log(self, path: Path, last: int) -> list[tuple[int, bytes]]:
         """The first failure lines after the head and up to line ``last`` of the log.
@@ -614,7 +623,7 @@ def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
             except PatchpackError as e:
                 problem = e
         omitted, full = limiter.finish(failed=exit_code != 0, run_id=run_id, log=log_path,
-                                       counter=loaded, exact_bytes=exact_bytes)
+                                       counter=loaded, exact_bytes=exact_bytes, cut=log.cut)
     finally:
         log.close()
     tokens = None
