@@ -1,9 +1,11 @@
-"""Kept run logs: the full output of each `patchpack run`, numbered, the newest K kept.
+"""Kept run logs: the output of each `patchpack run`, numbered, the newest K kept.
 
 Inside a repository the logs live in the git dir of the current worktree
 (``.git/patchpack/runs/``, or ``.git/worktrees/NAME/patchpack/runs/``), so they are never
 committed and each worktree has its own; outside a repository, in a private temporary directory.
-A log holds the bytes of stdout and stderr in the order their lines arrived, nothing else.
+A log holds the bytes of stdout and stderr in the order their lines arrived, nothing else,
+unless it outgrew its cap (patchpack.runLogMax): then its head and its tail are kept, with a
+note line between them saying what was cut. The directory is kept within patchpack.runDirMax.
 """
 
 from __future__ import annotations
