@@ -758,10 +758,12 @@ def run(ctx: click.Context, command: tuple[str, ...], lines: int | None, head: i
     """Run COMMAND and print at most N lines of its output: its head and its tail.
 
     Lines go to the stream they came from, a marker says what was left out, and the full
-    output is kept in .git/patchpack/runs/ (the newest patchpack.runKeep logs). When the
-    command fails, failure lines (FAILED, Error, error:, Traceback, assert) from the left-out
-    middle are printed in place of some tail lines. The exit status is the command's own:
-    124 on timeout, 127 when it is not found, 128+N when killed by signal N, 130 on Ctrl-C.
+    output is kept in .git/patchpack/runs/ (the newest patchpack.runKeep logs, each within
+    patchpack.runLogMax bytes, all within patchpack.runDirMax). When the command fails,
+    failure lines (FAILED, Error, error:, Traceback, assert) from the left-out middle are
+    printed in place of some tail lines. The exit status is the command's own: 124 on
+    timeout, 127 when it is not found, 128+N when killed by signal N, 130 on Ctrl-C, 141
+    when the reader of patchpack's output goes away (`| head`: the command is stopped).
 
     \b
     patchpack run -- make -j8
