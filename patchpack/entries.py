@@ -11,10 +11,11 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
+from patchpack import clock
 from patchpack.errors import BadInput
 
 VERSION = 1
@@ -91,7 +92,7 @@ def _parse_json(line: str) -> Entry:
         raise ValueError("not a JSON object")
     if raw.get("v") != VERSION:
         raise ValueError(f"unknown version {raw.get('v')!r}")
-    get = raw.get
+    get: Callable[..., Any] = raw.get
     # Interned: the same few names repeat on every line (and the ledger cache stores them once).
     entry = Entry(get("id"), get("ts"), _intern(get("kind")), get("in", 0), get("out", 0),
                   _intern(get("counter")), _intern(get("model")), _intern(get("agent")),
@@ -187,7 +188,7 @@ def new_entry(*, kind: str, tokens_in: int = 0, tokens_out: int = 0, counter: st
                         ("session", session)):
         if value is not None and not value.strip():
             raise BadInput(f"{name} must not be empty")
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     return Entry(new_id(now), timestamp(now), kind, tokens_in, tokens_out, counter,
                  model, agent, session, requests, saved, estimated)
 

@@ -11,11 +11,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
+from patchpack import clock
 from patchpack.cli import cli as cli_group
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,8 +50,10 @@ def hermetic_seal(tmp_path_factory: pytest.TempPathFactory,
                   monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path_factory.mktemp("home")
     for name in list(os.environ):
-        # PYTHONUNBUFFERED would hide a missing flush in a patchpack subprocess.
-        if name.startswith(("GIT_", "PATCHPACK_", "PRE_COMMIT")) or name == "PYTHONUNBUFFERED":
+        # PYTHONUNBUFFERED would hide a missing flush in a patchpack subprocess. PATCHPACK_NOW
+        # stays: `PATCHPACK_NOW=+365d pytest` runs the suite a year ahead (.ci/run does).
+        if (name.startswith(("GIT_", "PATCHPACK_", "PRE_COMMIT")) and name != clock.ENV
+                or name == "PYTHONUNBUFFERED"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
@@ -70,6 +74,17 @@ def hermetic_seal(tmp_path_factory: pytest.TempPathFactory,
     monkeypatch.setenv("PATH", f"{shim_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.setenv("PRE_COMMIT_HOME", str(tmp_path_factory.getbasetemp() / "pre-commit"))
+
+
+@pytest.fixture
+def frozen_now(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], datetime]:
+    """Stop patchpack's clock at an instant, in this process and in every patchpack it spawns."""
+
+    def freeze(at: datetime) -> datetime:
+        monkeypatch.setenv(clock.ENV, at.isoformat())
+        return at
+
+    return freeze
 
 
 @pytest.fixture

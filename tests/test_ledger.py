@@ -7,6 +7,7 @@ import random
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -307,15 +308,22 @@ def test_init_show_notes_makes_git_log_show_the_ledger(committed: Path, cli) -> 
 
 # -- concurrency --------------------------------------------------------------------------------
 
+# The recorders start once a committer has committed, and the committers go on until every
+# recorder is done, so the entries spread over many commits however the machine schedules them.
 _RECORDER = textwrap.dedent("""
-    import sys, time
+    import pathlib, sys, time
     from patchpack import ledger
     from patchpack.git import Repo
-    repo = Repo.discover(sys.argv[1])
+    repo, signals = Repo.discover(sys.argv[1]), pathlib.Path(sys.argv[3])
+    for _ in range(6000):
+        if (signals / "go").exists():
+            break
+        time.sleep(0.01)
     for i in range(100):
         ledger.add_pending(repo, kind="request", tokens_in=i, counter="usage",
                            session=sys.argv[2])
         time.sleep(0.001)
+    (signals / f"done-{sys.argv[2]}").touch()
 """)
 
 _COMMITTER = textwrap.dedent("""
@@ -323,12 +331,15 @@ _COMMITTER = textwrap.dedent("""
     from patchpack import ledger
     from patchpack.git import Repo
     where = pathlib.Path(sys.argv[1])
-    repo = Repo.discover(where)
-    for i in range(12):
+    repo, signals = Repo.discover(where), pathlib.Path(sys.argv[3])
+    for i in range(3000):
         (where / f"{sys.argv[2]}-{i}.txt").write_text(str(i))
         subprocess.run(["git", "add", "-A"], cwd=where, check=True)
         subprocess.run(["git", "commit", "-q", "-m", f"{sys.argv[2]} {i}"], cwd=where, check=True)
         ledger.attach_pending(repo, repo.head_oid())
+        (signals / "go").touch()
+        if i >= 11 and len(list(signals.glob("done-*"))) == 8:
+            break
         time.sleep(0.02)
 """)
 
@@ -337,10 +348,12 @@ def test_eight_recorders_and_two_committers_lose_and_duplicate_nothing(committed
                                                                         tmp_path: Path) -> None:
     other = tmp_path / "other"
     git(committed, "worktree", "add", "-q", "-b", "other", str(other))
-    places = [committed, other]
-    procs = [subprocess.Popen([sys.executable, "-c", _COMMITTER, str(p), p.name]) for p in places]
-    procs += [subprocess.Popen([sys.executable, "-c", _RECORDER, str(places[n % 2]), f"s{n}"])
-              for n in range(8)]
+    places, signals = [committed, other], tmp_path / "signals"
+    signals.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", _COMMITTER, str(p), p.name, str(signals)])
+             for p in places]
+    procs += [subprocess.Popen([sys.executable, "-c", _RECORDER, str(places[n % 2]), f"s{n}",
+                                str(signals)]) for n in range(8)]
     assert [p.wait(timeout=120) for p in procs] == [0] * 10
     for place in places:
         repo = Repo.discover(place)
@@ -440,7 +453,8 @@ def test_sync_with_no_remote_is_bad_input(committed: Path) -> None:
 # -- the pre-commit framework -------------------------------------------------------------------
 
 
-def test_pre_commit_framework_ledger_and_budget_hooks(committed: Path) -> None:
+def test_pre_commit_framework_ledger_and_budget_hooks(committed: Path, 
+        frozen_now: Callable[[datetime], datetime]) -> None:
     import shutil
 
     import yaml
@@ -465,6 +479,8 @@ def test_pre_commit_framework_ledger_and_budget_hooks(committed: Path) -> None:
     git(committed, "commit", "-q", "-m", "pre-commit config")
     assert note_ids(committed) == [entry.id]
     git(committed, "config", "patchpack.dailyBudget", "10")
+    # The entry was made at NOW: the gate's "today" is NOW's day, whatever day the suite runs.
+    frozen_now(NOW)
     gate = subprocess.run([exe, "run", "--hook-stage", "manual", "patchpack-budget"],
                           cwd=committed, capture_output=True, text=True)
     assert gate.returncode == 1 and "budget exhausted: today" in gate.stdout
