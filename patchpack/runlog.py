@@ -44,6 +44,7 @@ def _ids(directory: Path) -> list[int]:
 MIN_CAP = 4096
 NOTE_ROOM = 256  # bytes a cut log keeps for its note, more than any note takes
 _PIECE = 1 << 20  # bytes moved at a time when a cut log is put in order
+_HELD = 1 << 16  # most bytes a log holds before it writes them
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ class Log:
                 b"\n")
         self._pending += data
         self._newlines += newlines
+        if len(self._pending) >= _HELD:  # a long line comes in many writes before a flush
+            self.flush()
 
     def flush(self) -> None:
         data, at = memoryview(self._pending), self.bytes
