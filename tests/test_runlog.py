@@ -3,13 +3,19 @@ and saying what was cut; the runs directory within patchpack.runDirMax, oldest l
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
+
+from patchpack import runlog
+from patchpack.runner import Limiter, Limits, Output
+
 from conftest import git
 
 NOTE = re.compile(rb"\[patchpack: ([0-9,]+) lines? \(([0-9,]+) bytes\) cut here[^\n]*\]\n")
@@ -106,3 +112,19 @@ def test_a_cap_too_small_for_a_log_is_bad_input(repo: Path, tmp_path: Path, name
     assert b"at least 4096 bytes, or 0 for no cap" in r.stderr
     assert b"hint: " in r.stderr
     assert not touched.exists() and not (repo / ".git/patchpack").exists()
+
+
+def test_a_long_line_never_sits_in_memory_on_its_way_to_the_log(tmp_path: Path) -> None:
+    _, path, log = runlog.create(tmp_path, limit=1 << 20)
+    limiter = Limiter(Limits(200, 50, 400), Output(io.BytesIO(), io.BytesIO()), log)
+    chunk = b"y" * (1 << 16)
+    tracemalloc.start()
+    for _ in range(160):  # 10 MB, no newline yet
+        limiter.feed(1, chunk)
+    limiter.feed(1, b"\n")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    log.close()
+    assert peak < 512 * 1024
+    head, lines, _, tail = cut_apart(path.read_bytes())
+    assert (head, lines, tail) == (b"y" * (((1 << 20) - runlog.NOTE_ROOM) // 2) + b"\n", 1, b"")
