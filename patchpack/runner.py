@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
@@ -561,10 +561,8 @@ def _pump(proc: subprocess.Popen[bytes], limiter: Limiter, control: _Control,
             if control.kill_at is None:  # not already on its way out (timeout)
                 control.terminate()
         if not pipes:
-            try:
+            with suppress(subprocess.TimeoutExpired):
                 proc.wait(control.wait_time())
-            except subprocess.TimeoutExpired:
-                pass
         control.tick()
         if proc.poll() is not None:
             exited_at = exited_at or time.monotonic()

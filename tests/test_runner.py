@@ -15,13 +15,14 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from conftest import git, run_patchpack, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patchpack import ledger, runlog, runner
 from patchpack.runner import EXACT_BYTES, Limiter, Limits, Output, argv_for_tests, cut
 from patchpack.tokens import count_file, get_counter
+
+from conftest import git, run_patchpack, write
 
 PY = sys.executable
 
