@@ -67,11 +67,12 @@ class Cut:
 def caps(log_max: int, dir_max: int) -> int:
     """The cap of one log (0: none): patchpack.runLogMax, and never more than the directory's
     cap patchpack.runDirMax; BadInput for a cap too small to hold a head, a note and a tail."""
-    for name, cap in (("runLogMax", log_max), ("runDirMax", dir_max)):
+    for name, cap, default in (("runLogMax", log_max, 32 << 20),
+                               ("runDirMax", dir_max, 256 << 20)):
         if 0 < cap < MIN_CAP:
             raise BadInput(f"patchpack.{name} is {cap:,} bytes: it must be at least "
                            f"{MIN_CAP} bytes, or 0 for no cap",
-                           hint=f"git config patchpack.{name} {32 << 20}")
+                           hint=f"git config patchpack.{name} {default} (the default)")
     return min(cap for cap in (log_max, dir_max) if cap) if log_max or dir_max else 0
 
 

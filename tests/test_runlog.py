@@ -110,7 +110,7 @@ def test_a_cap_too_small_for_a_log_is_bad_input(repo: Path, tmp_path: Path, name
     r = run("--", "touch", str(touched), cwd=repo, env={name: value})
     assert r.returncode == 2
     assert b"at least 4096 bytes, or 0 for no cap" in r.stderr
-    assert b"hint: " in r.stderr
+    assert b"hint: git config patchpack.run" in r.stderr and b"(the default)" in r.stderr
     assert not touched.exists() and not (repo / ".git/patchpack").exists()
 
 
