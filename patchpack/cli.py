@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -737,6 +738,11 @@ def _run_limited(ctx: click.Context, argv: list[str], repo: Repo | None, setting
     sys.stdout.flush()
     result = workflow.run(argv, repo, settings, head=head, stats=stats,
                           out=sys.stdout.buffer, err=sys.stderr.buffer)
+    if result.reader_gone:
+        # Quiet, as a writer a pipe stopped: what is left in stdout's buffer goes nowhere
+        # (flushing it at exit would print a BrokenPipeError and exit 120).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        ctx.exit(result.exit_code)
     if result.timed_out:
         click.echo(f"patchpack: timed out after {settings.run_timeout:g}s; the command's "
                    "process group was killed", err=True)
@@ -774,10 +780,12 @@ def run(ctx: click.Context, command: tuple[str, ...], lines: int | None, head: i
     """Run COMMAND and print at most N lines of its output: its head and its tail.
 
     Lines go to the stream they came from, a marker says what was left out, and the full
-    output is kept in .git/patchpack/runs/ (the newest patchpack.runKeep logs). When the
-    command fails, failure lines (FAILED, Error, error:, Traceback, assert) from the left-out
-    middle are printed in place of some tail lines. The exit status is the command's own:
-    124 on timeout, 127 when it is not found, 128+N when killed by signal N, 130 on Ctrl-C.
+    output is kept in .git/patchpack/runs/ (the newest patchpack.runKeep logs, each within
+    patchpack.runLogMax bytes, all within patchpack.runDirMax). When the command fails,
+    failure lines (FAILED, Error, error:, Traceback, assert) from the left-out middle are
+    printed in place of some tail lines. The exit status is the command's own: 124 on
+    timeout, 127 when it is not found, 128+N when killed by signal N, 130 on Ctrl-C, 141
+    when the reader of patchpack's output goes away (`| head`: the command is stopped).
 
     \b
     patchpack run -- make -j8
