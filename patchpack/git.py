@@ -608,13 +608,17 @@ def _edit_tree(raw: pygit2.Repository, tree: pygit2.Tree | None,
         elif builder.get(name) is not None:
             builder.remove(name)
     for name, inner in below.items():
+        if changes.get(name) is not None:
+            continue  # a file set at ``name`` takes the place of the directory
         old = tree[name] if tree is not None and name in tree else None
         sub = _edit_tree(raw, raw[old.id] if old is not None and old.type_str == "tree"
                          else None, inner)
         if sub is not None:
             builder.insert(name, sub, pygit2.GIT_FILEMODE_TREE)
-        elif builder.get(name) is not None and changes.get(name) is None:
-            builder.remove(name)  # emptied; unless a file of that name took its place
+        elif old is not None and old.type_str == "tree" and builder.get(name) is not None:
+            # Emptied. A file already at ``name`` (a directory replaced by a file, whose old
+            # files go later, see #15) has nothing below it to remove: it stays.
+            builder.remove(name)
     return builder.write() if len(builder) else None
 
 
@@ -1102,11 +1106,21 @@ class QueueGit:
                 flags = self._raw.status_file(path)
             except KeyError:
                 continue  # neither in the index nor in the work tree
+            except pygit2.AmbiguousError:
+                # A directory here, a file on the other side (#15): the tracked files in it
+                # are among ``paths`` and checked on their own; any other file is in the way.
+                out += sorted(set(self._files_under(path)) - set(paths))
+                continue
             if flags not in (pygit2.enums.FileStatus.CURRENT, pygit2.enums.FileStatus.IGNORED):
                 out.append(path)
             elif flags == pygit2.enums.FileStatus.IGNORED and (self._workdir() / path).exists():
                 out.append(path)
         return out
+
+    def _files_under(self, directory: str) -> list[str]:
+        top = self._workdir()
+        return [str((Path(d) / f).relative_to(top)) for d, _, files in os.walk(top / directory)
+                for f in files]
 
     def switch_tree(self, old: Oid, new: Oid) -> None:
         """Carry the index and work tree from ``old`` to ``new`` (`git read-tree -m -u`).
