@@ -12,6 +12,8 @@ estimate, the change is cut again with a smaller budget.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -170,7 +172,12 @@ def _atoms(chunk: str) -> list[Atom]:
 
 
 def _order(works: list[FileWork]) -> list[FileWork]:
-    """git's path order, but each new file right after the first file that names it."""
+    """git's path order, but each new file right after the first file that names it, and
+    after the files that must go first to make room for it (:func:`_make_room`)."""
+    return _make_room(_near_users(works))
+
+
+def _near_users(works: list[FileWork]) -> list[FileWork]:
     new_files = [w for w in works if w.old_mode is None and not w.atomic and not w.old_path]
     placed: set[int] = set()
     out: list[FileWork] = []
@@ -185,6 +192,50 @@ def _order(works: list[FileWork]) -> list[FileWork]:
                 out.append(n)
                 placed.add(id(n))
     return out
+
+
+def _make_room(works: list[FileWork]) -> list[FileWork]:
+    """``works`` in order, except that a file put where a directory was goes after the
+    removal of every file in that directory, and a file put inside a directory that was a file
+    after that file's removal: a tree cannot hold a file and a directory of one name (#15)."""
+    removed: dict[str, FileWork] = {}
+    for w in works:
+        for path in (w.old_path, w.path if w.new_entry is None else None):
+            if path:
+                removed[path] = w
+    paths = sorted(removed)
+    waits: dict[int, set[int]] = {}
+    for w in works:
+        if w.new_entry is None:
+            continue
+        inside = w.path + "/"
+        first = set()
+        for q in itertools.islice(paths, bisect.bisect_left(paths, inside), None):
+            if not q.startswith(inside):
+                break
+            first.add(id(removed[q]))
+        parts = w.path.split("/")
+        first |= {id(removed[a]) for a in ("/".join(parts[:k]) for k in range(1, len(parts)))
+                  if a in removed}
+        first.discard(id(w))
+        if first:
+            waits[id(w)] = first
+    if not waits:
+        return works
+    out: list[FileWork] = []
+    held: list[FileWork] = []
+    placed: set[int] = set()
+    for w in works:
+        if id(w) in waits:
+            held.append(w)
+            continue
+        ready = [w]
+        while ready:  # each held file right after the last of the files it waited for
+            out += ready
+            placed.update(id(r) for r in ready)
+            ready = [h for h in held if id(h) not in placed and waits[id(h)] <= placed]
+        held = [h for h in held if id(h) not in placed]
+    return out + held  # only a cycle (no tree can end that way) would leave some held
 
 
 # -- packing and building --------------------------------------------------------------------------
