@@ -150,3 +150,74 @@ def test_binary_files_and_pure_renames_are_patches_of_their_own(committed: Path,
     assert ["renamed.txt"] in [p["files"] for p in patches]
     assert cli("apply", "--all").exit_code == 0
     assert git(committed, "status", "--porcelain") == ""
+
+
+def _split_and_apply(root: Path, cli, *args: str) -> None:
+    """`split` then `apply --all` of the work tree: HEAD ends at what the work tree held."""
+    git(root, "add", "-A")
+    expected = git(root, "write-tree").strip()
+    git(root, "reset", "-q")
+    base = git(root, "rev-parse", "HEAD").strip()
+    r = cli("split", *args)
+    assert r.exit_code == 0, r.stderr
+    assert git(root, "status", "--porcelain") == ""
+    r = cli("apply", "--all")
+    assert r.exit_code == 0, r.stderr
+    assert git(root, "rev-parse", "HEAD^{tree}").strip() == expected
+    assert git(root, "status", "--porcelain") == ""
+    r = cli("check", "--json", f"{base}..HEAD")
+    assert r.exit_code == 0, r.stdout
+
+
+def test_a_directory_replaced_by_a_file_of_its_name(committed: Path, cli) -> None:
+    # Issue 15: the file was written over the directory while its files were still there.
+    for name in ("a.txt", "b.txt", "deep/c.txt"):
+        write(committed / "d" / name, lines(30, name))
+    git(committed, "add", "-A")
+    git(committed, "commit", "-q", "-m", "dir")
+    git(committed, "rm", "-q", "-r", "d")
+    write(committed / "d", lines(10, "now a file"))
+    _split_and_apply(committed, cli)
+    assert (committed / "d").read_text() == lines(10, "now a file")
+
+
+def test_a_file_replaced_by_a_directory_of_its_name(committed: Path, cli) -> None:
+    write(committed / "d", lines(300, "long file"))
+    write(committed / "app.py", "x = 1\n")
+    git(committed, "add", "-A")
+    git(committed, "commit", "-q", "-m", "file")
+    (committed / "d").unlink()
+    # app.py names the new files: they would be queued right after it, before d is gone.
+    write(committed / "app.py", "import a_mod, b_mod\n")
+    write(committed / "d" / "a_mod.py", lines(20, "a"))
+    write(committed / "d" / "b_mod.py", lines(20, "b"))
+    _split_and_apply(committed, cli)
+    assert (committed / "d" / "a_mod.py").read_text() == lines(20, "a")
+
+
+def test_a_directory_renamed_to_a_file_of_its_name(committed: Path, cli) -> None:
+    write(committed / "d" / "a.txt", lines(30, "a"))
+    write(committed / "d" / "b.txt", lines(30, "b"))
+    git(committed, "add", "-A")
+    git(committed, "commit", "-q", "-m", "dir")
+    git(committed, "mv", "d/a.txt", "a.tmp")
+    git(committed, "rm", "-q", "-r", "d")
+    git(committed, "mv", "a.tmp", "d")
+    _split_and_apply(committed, cli)
+
+
+def test_a_file_in_the_way_of_a_directory_replaced_by_a_file(committed: Path, cli) -> None:
+    for name in ("a.txt", "b.txt", "deep/c.txt"):
+        write(committed / "d" / name, lines(30, name))
+    git(committed, "add", "-A")
+    git(committed, "commit", "-q", "-m", "dir")
+    git(committed, "rm", "-q", "-r", "d")
+    write(committed / "d", lines(10, "now a file"))
+    assert cli("split").exit_code == 0
+    write(committed / "d" / "mine.txt", "not tracked\n")
+    r = cli("apply", "--all")
+    assert r.exit_code == 1
+    assert "local changes: d/mine.txt" in r.stderr
+    assert (committed / "d" / "mine.txt").read_text() == "not tracked\n"
+    assert git(committed, "status", "--porcelain") == "?? d/mine.txt\n"
+    assert "queued" in cli("list").stdout
