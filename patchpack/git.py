@@ -1109,13 +1109,28 @@ class QueueGit:
             except pygit2.AmbiguousError:
                 # A directory here, a file on the other side (#15): the tracked files in it
                 # are among ``paths`` and checked on their own; any other file is in the way.
-                out += sorted(set(self._files_under(path)) - set(paths))
+                # A repository of its own is a submodule's checkout, which git leaves alone.
+                if not (self._workdir() / path / ".git").exists():
+                    out += sorted(set(self._files_under(path)) - set(paths))
                 continue
+            if flags == pygit2.enums.FileStatus.WT_MODIFIED and self._gitlink(path):
+                continue  # git leaves a submodule's checkout alone when not recursing (#15)
             if flags not in (pygit2.enums.FileStatus.CURRENT, pygit2.enums.FileStatus.IGNORED):
                 out.append(path)
             elif flags == pygit2.enums.FileStatus.IGNORED and (self._workdir() / path).exists():
                 out.append(path)
         return out
+
+    def _has_gitlink(self, trees: Sequence[Oid], paths: Sequence[str]) -> bool:
+        return any((found := self.entry(tree, path)) is not None
+                   and found[1] == pygit2.enums.FileMode.COMMIT
+                   for tree in trees for path in paths)
+
+    def _gitlink(self, path: str) -> bool:
+        """Whether the index holds a submodule (its commit) at ``path``."""
+        index = self._raw.index
+        index.read(False)
+        return path in index and index[path].mode == pygit2.enums.FileMode.COMMIT
 
     def _files_under(self, directory: str) -> list[str]:
         top = self._workdir()
@@ -1140,8 +1155,10 @@ class QueueGit:
         In process (libgit2 checkout limited to ``paths``) unless git would do more than
         libgit2 knows: filter drivers (LFS...) or a sparse checkout, where `git read-tree -m -u`
         does it. Either refuses, changing nothing, when one of ``paths`` has local changes.
+        A submodule is git's too: libgit2 will not record a new one over the directory that
+        holds its checkout, git records it and leaves the checkout alone (#15).
         """
-        if self._needs_git_checkout():
+        if self._needs_git_checkout() or self._has_gitlink((old, new), paths):
             self.switch_tree(old, new)
             return
         try:
