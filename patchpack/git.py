@@ -1100,6 +1100,8 @@ class QueueGit:
 
     def dirty(self, paths: Sequence[str]) -> list[str]:
         """The paths among ``paths`` with staged, unstaged or untracked changes."""
+        if self.repo.config_true("core.sparseCheckout"):
+            return self._dirty_sparse(paths)
         out = []
         for path in paths:
             try:
@@ -1120,6 +1122,16 @@ class QueueGit:
             elif flags == pygit2.enums.FileStatus.IGNORED and (self._workdir() / path).exists():
                 out.append(path)
         return out
+
+    def _dirty_sparse(self, paths: Sequence[str]) -> list[str]:
+        # libgit2 knows nothing of sparse checkouts: a path outside the cone, in the index
+        # only (skip-worktree), is a deleted file to it (#15). git's own status knows.
+        if not paths:
+            return []
+        shown = run_git(["--literal-pathspecs", "status", "--porcelain", "-z",
+                         "--untracked-files=all", "--ignored=matching", "--no-renames",
+                         "--ignore-submodules=dirty", "--", *paths], cwd=self._workdir())
+        return sorted(line[3:] for line in decode(shown.stdout).split("\0") if line)
 
     def _has_gitlink(self, trees: Sequence[Oid], paths: Sequence[str]) -> bool:
         return any((found := self.entry(tree, path)) is not None
