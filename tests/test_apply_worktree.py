@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, write
+from conftest import git, lines, write
 
 
 @pytest.fixture
@@ -96,3 +96,57 @@ def test_a_new_submodule_is_recorded_over_its_checkout(committed: Path, tmp_path
     assert cli("apply", "--all").exit_code == 0
     assert "sub" not in git(committed, "ls-tree", "--name-only", "HEAD")
     assert git(committed, "status", "--porcelain") == ""
+
+
+@pytest.fixture
+def sparse(committed: Path) -> Path:
+    """A sparse checkout of ``in/``: ``out/b.txt`` and ``out/gone.txt`` are in the index
+    only (skip-worktree)."""
+    write(committed / "in" / "a.txt", lines(20, "a"))
+    write(committed / "out" / "b.txt", lines(20, "b"))
+    write(committed / "out" / "gone.txt", lines(5, "g"))
+    git(committed, "add", "-A")
+    git(committed, "commit", "-q", "-m", "two dirs")
+    git(committed, "sparse-checkout", "set", "in")
+    assert not (committed / "out").exists()
+    return committed
+
+
+def _queue_diff(repo: Path, cli, diff: str) -> None:
+    write(repo.parent / "change.diff", diff)
+    r = cli("add", "--split", str(repo.parent / "change.diff"))
+    assert r.exit_code == 0, r.stderr
+
+
+def test_a_patch_outside_a_sparse_checkout_is_applied_to_the_index(sparse: Path, cli) -> None:
+    base = git(sparse, "rev-parse", "HEAD").strip()
+    _queue_diff(sparse, cli,
+                "diff --git a/out/b.txt b/out/b.txt\n--- a/out/b.txt\n+++ b/out/b.txt\n"
+                "@@ -20 +20,2 @@\n b 20\n+b 21\n"
+                "diff --git a/out/gone.txt b/out/gone.txt\ndeleted file mode 100644\n"
+                "--- a/out/gone.txt\n+++ /dev/null\n@@ -1,5 +0,0 @@\n"
+                + "".join(f"-g {i}\n" for i in range(1, 6)) +
+                "diff --git a/out/new.txt b/out/new.txt\nnew file mode 100644\n"
+                "--- /dev/null\n+++ b/out/new.txt\n@@ -0,0 +1 @@\n+new\n")
+    r = cli("apply", "--all")
+    assert r.exit_code == 0, r.stderr
+    assert git(sparse, "show", "HEAD:out/b.txt") == lines(21, "b")
+    assert git(sparse, "diff", "--no-renames", "--name-status", base, "HEAD") == \
+        "M\tout/b.txt\nD\tout/gone.txt\nA\tout/new.txt\n"
+    # Still outside the cone: in the index with skip-worktree, not in the work tree.
+    assert git(sparse, "ls-files", "-t", "out") == "S out/b.txt\nS out/new.txt\n"
+    assert not (sparse / "out").exists()
+    assert git(sparse, "status", "--porcelain") == ""
+
+
+def test_a_file_outside_the_cone_that_is_in_the_work_tree_is_checked(sparse: Path,
+                                                                      cli) -> None:
+    _queue_diff(sparse, cli, "diff --git a/out/b.txt b/out/b.txt\n--- a/out/b.txt\n"
+                             "+++ b/out/b.txt\n@@ -20 +20,2 @@\n b 20\n+b 21\n")
+    write(sparse / "out" / "b.txt", "mine\n")
+    head = git(sparse, "rev-parse", "HEAD")
+    r = cli("apply")
+    assert r.exit_code == 1
+    assert "local changes: out/b.txt" in r.stderr
+    assert (sparse / "out" / "b.txt").read_text() == "mine\n"
+    assert git(sparse, "rev-parse", "HEAD") == head
