@@ -87,3 +87,56 @@ def _size(n: int) -> bytes:
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+def _delta(base_size: int, data: bytes, head: int, tail: int) -> bytes:
+    out = bytearray(_size(base_size) + _size(len(data)))
+    _copy(out, 0, head)
+    middle = memoryview(data)[head:len(data) - tail]
+    for at in range(0, len(middle), _INSERT_MAX):
+        chunk = middle[at:at + _INSERT_MAX]
+        out.append(len(chunk))
+        out += chunk
+    _copy(out, base_size - tail, tail)
+    return bytes(out)
+
+
+def _copy(out: bytearray, offset: int, size: int) -> None:
+    while size:
+        n = min(size, _COPY_MAX)
+        command, args = 0x80, bytearray()
+        for i in range(4):
+            if (offset >> 8 * i) & 0xFF:
+                command |= 1 << i
+                args.append((offset >> 8 * i) & 0xFF)
+        for i in range(3):
+            if (n >> 8 * i) & 0xFF:
+                command |= 0x10 << i
+                args.append((n >> 8 * i) & 0xFF)
+        out.append(command)
+        out += args
+        offset += n
+        size -= n
+
+
+def _index(entries: dict[bytes, tuple[int, int]], checksum: bytes) -> bytes:
+    oids = sorted(entries)
+    fanout = [0] * 256
+    for oid in oids:
+        fanout[oid[0]] += 1
+    total, counts = 0, []
+    for n in fanout:
+        total += n
+        counts.append(total)
+    offsets, large = bytearray(), bytearray()
+    for oid in oids:
+        offset = entries[oid][0]
+        if offset < 0x80000000:
+            offsets += struct.pack(">I", offset)
+        else:
+            offsets += struct.pack(">I", 0x80000000 | len(large) // 8)
+            large += struct.pack(">Q", offset)
+    body = b"".join([b"\377tOc", struct.pack(">I", 2), struct.pack(">256I", *counts), *oids,
+                     *(struct.pack(">I", entries[oid][1]) for oid in oids),
+                     bytes(offsets), bytes(large), checksum])
+    return body + hashlib.sha1(body).digest()
