@@ -57,6 +57,84 @@ def blob_id(data: bytes) -> str:
     return sha.hexdigest()
 
 
+def write_pack(directory: Path, versions: Iterable[Version]) -> list[str]:
+    """Write ``versions`` as blobs into a new pack in ``directory`` (``objects/pack``);
+    their object ids, in order."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=directory)
+    try:
+        oids, entries = _write_objects(fd, versions)
+        if not entries:
+            os.unlink(tmp)
+            return oids
+        checksum = _finish(tmp, len(entries))
+        name = directory / f"pack-{checksum.hex()}"
+        os.replace(tmp, name.with_suffix(".pack"))
+        fd, tmp = tempfile.mkstemp(prefix="tmp_idx_", dir=directory)
+        with os.fdopen(fd, "wb") as out:
+            out.write(_index(entries, checksum))
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, name.with_suffix(".idx"))
+        return oids
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _write_objects(fd: int, versions: Iterable[Version]
+                   ) -> tuple[list[str], dict[bytes, tuple[int, int]]]:
+    oids: list[str] = []
+    entries: dict[bytes, tuple[int, int]] = {}  # object id -> (offset, CRC-32 of its bytes)
+    written: dict[bytes, _Written] = {}
+    last: dict[Hashable, _Written] = {}
+    with os.fdopen(fd, "wb") as out:
+        out.write(b"PACK" + struct.pack(">II", 2, 0))  # the count is set at the end
+        offset = 12
+        for v in versions:
+            oid = bytes.fromhex(blob_id(v.data))
+            oids.append(oid.hex())
+            if oid in written:  # the same text again: one object, and the chain goes on
+                last[v.chain] = written[oid]
+                continue
+            before = last.get(v.chain)
+            if (before is None or before.depth >= _DEPTH or before.size > _OFFSET_MAX
+                    or v.head + v.tail > min(before.size, len(v.data))):
+                raw = _header(_BLOB, len(v.data)) + zlib.compress(v.data, 1)
+                depth = 0
+            else:
+                delta = _delta(before.size, v.data, v.head, v.tail)
+                raw = (_header(_OFS_DELTA, len(delta)) + _distance(offset - before.offset)
+                       + zlib.compress(delta, 1))
+                depth = before.depth + 1
+            out.write(raw)
+            entries[oid] = (offset, zlib.crc32(raw))
+            written[oid] = last[v.chain] = _Written(offset, len(v.data), depth)
+            offset += len(raw)
+    return oids, entries
+
+
+def _finish(path: str, count: int) -> bytes:
+    """Set the object count in the header and append the pack's checksum."""
+    sha = hashlib.sha1()
+    with open(path, "r+b") as f:
+        f.seek(8)
+        f.write(struct.pack(">I", count))
+        f.seek(0)
+        while chunk := f.read(1 << 20):
+            sha.update(chunk)
+        checksum = sha.digest()
+        f.write(checksum)
+    os.chmod(path, 0o444)
+    return checksum
+
+
 def _header(kind: int, size: int) -> bytes:
     out = bytearray()
     byte = (kind << 4) | (size & 0x0F)
