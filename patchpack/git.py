@@ -15,13 +15,13 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, NewType
 
-from patchpack import clock
+from patchpack import clock, packs
 from patchpack.errors import BadInput, Failed, NotARepository
 
 
@@ -923,6 +923,19 @@ class QueueGit:
     def write_blob(self, data: bytes) -> Oid:
         return Oid(str(self._raw.create_blob(data)))
 
+    def write_blob_series(self, versions: Iterable[packs.Version], *, count: int
+                          ) -> list[Oid]:
+        """Blobs of the ``count`` ``versions`` (each sharing its head and tail with the one
+        before it in its chain), in order. Many go into one pack of deltas: a large file cut
+        into many pieces writes what the pieces change, not the whole file each time (#15).
+        ``versions`` is read once, one at a time (a generator keeps one text in memory)."""
+        if (count < _SERIES_PACK_AT_LEAST or "GIT_OBJECT_DIRECTORY" in os.environ
+                or (self.repo.config_get("extensions.objectFormat") or "sha1") != "sha1"):
+            return [self.write_blob(v.data) for v in versions]
+        self.flush()  # a batch's objects first: git reads them before the pack
+        return [Oid(oid) for oid in
+                packs.write_pack(self.repo.common_dir / "objects" / "pack", versions)]
+
     def read_blob(self, oid: Oid) -> bytes:
         blob = self._raw[oid]
         assert isinstance(blob, pygit2.Blob)
@@ -1484,6 +1497,8 @@ class _TempIndex:
 # as many read again by the `git show` that measures the series.
 
 _PACK_AT_LEAST = 100  # as git's transfer.unpackLimit: fewer objects are written loose
+# A file's versions are a pack sooner: each loose one is the whole file, compressed again.
+_SERIES_PACK_AT_LEAST = 16
 
 
 if TYPE_CHECKING:
