@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from patchpack import diffs
 from patchpack.diffs import Limits
 from patchpack.errors import Failed
-from patchpack.git import Oid, QueueGit
+from patchpack.git import Oid, QueueGit, encode
 from patchpack.packs import Version
 from patchpack.queue import Patch
 
@@ -147,7 +147,9 @@ def measured(qg: QueueGit, commits: Sequence[Oid], titles: Sequence[str]) -> lis
     out = []
     for oid, title in zip(commits, titles):
         m = diffs.measure(texts[oid])
-        out.append(Patch(oid, title, tuple(f.path for f in m.files), m.lines))
+        # The text is kept with the patch: `list` counts its tokens without a diff (#15).
+        out.append(Patch(oid, title, tuple(f.path for f in m.files), m.lines,
+                         diff=qg.write_blob(encode(texts[oid]))))
     return out
 
 
