@@ -1021,6 +1021,30 @@ class QueueGit:
             out[Oid(oid)] = diff.lstrip("\n")
         return out
 
+    def blob_abbrevs(self, commits: Sequence[Oid]) -> dict[Oid, tuple[str, str]]:
+        """The blobs before and after of the file each commit changes (the first, if more),
+        abbreviated as the ``index`` line of its diff names them: a diff of trees alone."""
+        if not commits:
+            return {}
+        shown = self.repo.git("show", "--format=%x00%H", "--raw", "--abbrev", "--no-renames",
+                              "--first-parent", "--root", *commits, "--")
+        out = {}
+        for chunk in shown.split("\0")[1:]:
+            oid, _, raw = chunk.partition("\n")
+            fields = raw.lstrip("\n").split(maxsplit=4)
+            out[Oid(oid)] = (fields[2], fields[3])
+        return out
+
+    def diff_drivers(self, paths: Sequence[str]) -> dict[str, str]:
+        """The ``diff`` attribute of each path: ``unspecified``, ``set``, ``unset``, or the
+        name of the diff driver that .gitattributes gives it."""
+        if not paths:
+            return {}
+        out = run_git(["check-attr", "-z", "--stdin", "diff"], cwd=self.repo.workdir
+                      or self.repo.git_dir, input=b"".join(encode(p) + b"\0" for p in paths))
+        fields = decode(out.stdout).split("\0")
+        return {fields[k]: fields[k + 2] for k in range(0, len(fields) - 2, 3)}
+
     def paths_between(self, old: Oid, new: Oid) -> list[str]:
         """Every path that differs between two trees (both sides of a rename)."""
         diff = self._raw[old].peel(pygit2.Tree).diff_to_tree(self._raw[new].peel(pygit2.Tree))
