@@ -1,0 +1,99 @@
+"""A piece of a large file measured on a window of it, not on the whole file (#15).
+
+`split` measures every piece it cuts with git, as `patchpack check` will measure the commit.
+For one large file cut into many pieces, git reads and hashes every line of the file for each
+piece: 2,000 pieces of a 5 MB file cost minutes. Both sides of a piece are the same text
+before it and after it, so git is given only a window: the piece's lines and enough around
+them that git lays the diff out exactly as it would on the whole file. The diff's hunk lines
+are then numbered as in the file, and its ``index`` line names the real blobs.
+
+What makes a window exact:
+
+- git slides a run of added or removed lines up or down only over lines equal to lines of the
+  run (xdiff's ``group_slide_up``/``down``): a line in neither side of the piece is a wall.
+  The window reaches ``_MARGIN`` lines past the nearest wall on each side, more than the
+  3 lines of context and the 20 that the indent heuristic reads around a split.
+- A hunk header names the nearest line above the hunk that starts with a letter, ``_`` or
+  ``$`` (git's default, with no diff driver): the window starts at or above it.
+- git sets aside a line that occurs very often in the whole file before it works the diff
+  out: the window is padded (``Windower``) so that each line of the piece is classed alike.
+- Where either limit is not met nearby (no wall, no such line within ``_SEARCH`` lines), a
+  diff driver or diff algorithm is configured, or the window would look binary to git, the
+  piece is measured whole, as before.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from patchpack.split import FileWork
+
+MIN_LINES = 2000
+"""Files shorter than this (both sides) are diffed whole: git is quick on them."""
+_MARGIN = 25
+_SEARCH = 2000
+_BINARY_PROBE = 8000  # bytes git reads for a NUL to call a text binary
+_EQ_LIMIT = 1024  # xdiff's XDL_MAX_EQLIMIT
+_INDEX = re.compile(r"^index [0-9a-f]+\.\.[0-9a-f]+", re.MULTILINE)
+_HUNK = re.compile(r"^@@ -(\d+)((?:,\d+)?) \+(\d+)((?:,\d+)?) @@", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Lines ``start`` to the end of the window of both sides of a piece."""
+
+    start: int
+    old: bytes
+    new: bytes
+
+
+class _Side:
+    """The file once atoms up to the one ending at new line ``n``, old line ``o`` are in:
+    ``new[:n] + old[o:]``, read by line without being joined."""
+
+    def __init__(self, w: FileWork, n: int, o: int) -> None:
+        self.w, self.n, self.o = w, n, o
+
+    def line(self, t: int) -> bytes:
+        return self.w.new[t] if t < self.n else self.w.old[self.o + t - self.n]
+
+    def text(self, a: int, b: int) -> bytes:
+        w, n, o = self.w, self.n, self.o
+        out = w.new_text[w.new_at[min(a, n)]:w.new_at[min(b, n)]]
+        if b > n:
+            out += w.old_text[w.old_at[o + max(a, n) - n]:w.old_at[o + b - n]]
+        return out
+
+
+def _delta(w: FileWork, i: int, j: int) -> Counter[bytes]:
+    """How often each line occurs more (or less) once atoms [i, j) are in."""
+    out: Counter[bytes] = Counter()
+    for a in w.atoms[i:j]:
+        out.update(w.new[a.n1:a.n2])
+        out.subtract(w.old[a.o1:a.o2])
+    return out
+
+
+def _bogosqrt(n: int) -> int:
+    i = 1
+    while n > 0:
+        i <<= 1
+        n >>= 2
+    return i
+
+
+def _limit(lines: int) -> int:
+    return min(_bogosqrt(lines), _EQ_LIMIT)
+
+
+def _class(count: int, limit: int) -> int:
+    return 0 if count == 0 else 2 if count >= limit else 1
+
+
+def _names(line: bytes) -> bool:
+    first = line[:1]
+    return first.isalpha() or first in (b"_", b"$")  # ASCII letters only, as git's isalpha
