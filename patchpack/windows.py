@@ -69,6 +69,16 @@ class _Side:
         return out
 
 
+class _Plus:
+    """``counts`` with ``change`` added, without a copy of ``counts``."""
+
+    def __init__(self, counts: Counter[bytes], change: Counter[bytes]) -> None:
+        self.counts, self.change = counts, change
+
+    def __getitem__(self, line: bytes) -> int:
+        return self.counts[line] + self.change[line]
+
+
 def _delta(w: FileWork, i: int, j: int) -> Counter[bytes]:
     """How often each line occurs more (or less) once atoms [i, j) are in."""
     out: Counter[bytes] = Counter()
@@ -97,3 +107,51 @@ def _class(count: int, limit: int) -> int:
 def _names(line: bytes) -> bool:
     first = line[:1]
     return first.isalpha() or first in (b"_", b"$")  # ASCII letters only, as git's isalpha
+
+
+def _padding(need: tuple[dict[bytes, int], dict[bytes, int]],
+             counts: tuple[Counter[bytes], Counter[bytes]],
+             piece: set[bytes]) -> list[bytes] | None:
+    """Lines to add to both sides of a window (whose lines occur ``counts`` times) so that
+    git classes each line of the piece as ``need`` says; None when no padding can."""
+    if all(_class(counts[1 - side][line], _limit(sum(counts[side].values()))) == c
+           for side in (0, 1) for line, c in need[side].items()):
+        return []
+    filler = next(f for f in (b"\x1e" * k + b"\n" for k in range(1, 99)) if f not in piece)
+    sizes = (sum(counts[0].values()), sum(counts[1].values()))
+    for k in range(1, 11):
+        limit, low, high = 1 << k, 4 ** (k - 1), 4 ** k - 1
+        copies: dict[bytes, int] = {}
+        for line in need[0].keys() | need[1].keys():
+            wanted = [(need[side].get(line), counts[1 - side][line]) for side in (0, 1)]
+            p = max([0] + [limit - n if c == 2 else 1 - n for c, n in wanted if c])
+            if any(c == 0 and n + p or c == 1 and not 1 <= n + p < limit or c == 2
+                   and n + p < limit for c, n in wanted if c is not None):
+                break
+            if p:
+                copies[line] = p
+        else:
+            if any(not line.endswith(b"\n") for line in copies):
+                return None
+            extra = sum(copies.values())
+            fill = max(0, low - min(sizes) - extra)
+            if max(sizes) + extra + fill <= high:
+                return [line for line, p in copies.items() for _ in range(p)] + [filler] * fill
+    return None
+
+
+def _name_line(side: _Side, t: int) -> int | None:
+    """The nearest line at or above ``t`` that git would put in a hunk header (-1 when there
+    is none at all: the window may start anywhere); None when it is too far up to look."""
+    for u in range(t, max(-1, t - _SEARCH), -1):
+        if _names(side.line(u)):
+            return u
+    return -1 if t - _SEARCH < 0 else None
+
+
+def relabel(text: str, start: int, old: str, new: str) -> str:
+    """The diff git printed for a window, as it prints it for the file: hunks numbered from
+    the top of the file, the index line naming the file's blobs (abbreviated as git does)."""
+    text = _INDEX.sub(f"index {old}..{new}", text, count=1)
+    return _HUNK.sub(lambda m: f"@@ -{int(m[1]) + start}{m[2]} +{int(m[3]) + start}{m[4]} @@",
+                     text)
