@@ -69,6 +69,82 @@ class _Side:
         return out
 
 
+class Windower:
+    """Windows for the pieces of one cut, asked for in order.
+
+    git classes each line of a diff's changed region by how often it occurs in the whole
+    other file, against a limit that grows with the file's length (xdiff's
+    ``xdl_cleanup_records``: a line found very often is set aside before the diff is worked
+    out). A window must class every line of the piece as the whole file does, so it keeps,
+    for each file, how often each line occurs as the pieces so far left it, and pads the
+    window where needed: copies of a line, and filler lines, above the window (or below it
+    when it starts at the top of the file), beyond a wall, where git only trims them."""
+
+    def __init__(self) -> None:
+        self._counts: dict[int, tuple[int, Counter[bytes]]] = {}
+
+    def _counts_at(self, w: FileWork, i: int) -> Counter[bytes]:
+        at, counts = self._counts.get(id(w), (0, Counter(w.old)))
+        counts.update(_delta(w, at, i))
+        self._counts[id(w)] = (i, counts)
+        return counts
+
+    def window(self, w: FileWork, i: int, j: int) -> Window | None:
+        """The window that measures atoms [i, j) of ``w`` as a piece, or None: measure it
+        whole. Pieces of one file must be asked for in order."""
+        if w.atomic or w.old_path or len(w.old) + len(w.new) < MIN_LINES:
+            return None
+        if i == 0 and (w.old_mode is None or w.extra_header):
+            return None  # the piece makes the file or changes its mode: its header says so
+        if j == len(w.atoms) and w.new_entry is None:
+            return None  # the piece deletes the file
+        before = _Side(w, *((w.atoms[i - 1].n2, w.atoms[i - 1].o2) if i else (0, 0)))
+        after = _Side(w, w.atoms[j - 1].n2, w.atoms[j - 1].o2)
+        top = w.atoms[i].n1  # lines above the piece, the same on both sides
+        ends = (before.n + after.o - before.o, after.n)  # where the lines below it start
+        core = ([before.line(t) for t in range(top, ends[0])],
+                [after.line(t) for t in range(top, ends[1])])
+        piece = set(core[0]) | set(core[1])
+        wall = top - 1
+        while wall >= 0 and after.line(wall) in piece:
+            wall -= 1
+        start = max(0, wall - _MARGIN)
+        named = True
+        if start:
+            name = _name_line(after, wall - 3)
+            if name is None:
+                return None
+            named = name >= 0
+            start = min(start, name) if named else start
+        below = len(w.old) - after.o
+        wall = 0
+        while wall < below and w.old[after.o + wall] in piece:
+            wall += 1
+        stop = min(below, wall + _MARGIN)
+        if not start and stop == below:
+            return None  # the window is the whole file
+        lines = ([before.line(t) for t in range(start, ends[0] + stop)],
+                 [after.line(t) for t in range(start, ends[1] + stop)])
+        counts = self._counts_at(w, i)
+        change = _delta(w, i, j)
+        whole = (counts, _Plus(counts, change))
+        sizes = (len(w.old) + before.n - before.o, len(w.old) + after.n - after.o)
+        # A line of the old side is classed by its count in the new side, and the reverse.
+        need = ({line: _class(whole[1][line], _limit(sizes[0])) for line in core[0]},
+                {line: _class(whole[0][line], _limit(sizes[1])) for line in core[1]})
+        pad = _padding(need, (Counter(lines[0]), Counter(lines[1])), piece)
+        self._counts_at(w, j)
+        if pad is None or start and not named and any(_names(p) for p in pad):
+            return None
+        old, new = b"".join(lines[0]), b"".join(lines[1])
+        if b"\0" in old[:_BINARY_PROBE] or b"\0" in new[:_BINARY_PROBE]:
+            return None
+        padding = b"".join(pad)
+        if start:
+            return Window(start - len(pad), padding + old, padding + new)
+        return Window(start, old + padding, new + padding)
+
+
 class _Plus:
     """``counts`` with ``change`` added, without a copy of ``counts``."""
 
