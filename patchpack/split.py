@@ -16,7 +16,7 @@ import bisect
 import functools
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from patchpack import diffs
@@ -94,33 +94,33 @@ class FileWork:
     def text_after(self, j: int) -> bytes:
         """The file's text once atoms [0, j) are in."""
         if j == 0:
-            return self._old_text
+            return self.old_text
         last = self.atoms[j - 1]
         # Two slices of the joined texts: a join of every line each time made a file cut
         # into n pieces cost n times its lines (#15).
-        return self._new_text[:self._new_at[last.n2]] + self._old_text[self._old_at[last.o2]:]
+        return self.new_text[:self.new_at[last.n2]] + self.old_text[self.old_at[last.o2]:]
 
     def shared(self, i: int, j: int) -> tuple[int, int]:
         """Bytes at the start and at the end that ``text_after(j)`` has in common with
         ``text_after(i)`` (i < j): the new text before atom i, the old text after atom j."""
-        head = self._new_at[self.atoms[i - 1].n2] if i else 0
-        return head, len(self._old_text) - self._old_at[self.atoms[j - 1].o2]
+        head = self.new_at[self.atoms[i - 1].n2] if i else 0
+        return head, len(self.old_text) - self.old_at[self.atoms[j - 1].o2]
 
     @functools.cached_property
-    def _old_text(self) -> bytes:
+    def old_text(self) -> bytes:
         return b"".join(self.old)
 
     @functools.cached_property
-    def _new_text(self) -> bytes:
+    def new_text(self) -> bytes:
         return b"".join(self.new)
 
     @functools.cached_property
-    def _old_at(self) -> list[int]:
+    def old_at(self) -> list[int]:
         """Where each line of the old text starts (and its end)."""
         return [0, *itertools.accumulate(map(len, self.old))]
 
     @functools.cached_property
-    def _new_at(self) -> list[int]:
+    def new_at(self) -> list[int]:
         return [0, *itertools.accumulate(map(len, self.new))]
 
 
@@ -328,26 +328,36 @@ def _commit(qg: QueueGit, base: Oid, packed: list[list[Slice]], title: str,
             author: str | None) -> list[Patch]:
     blobs = _write_texts(qg, packed)
     tree, parent = qg.tree_of(base), base
-    commits, titles = [], []
-    for k, slices in enumerate(packed, 1):
-        changes: dict[str, tuple[Oid, int] | None] = {}
-        for w, _, j in slices:
-            if w.old_path:
-                changes[w.old_path] = None
-            if w.atomic or (j == len(w.atoms) and w.new_entry is not None):
-                changes[w.path] = w.new_entry
-            elif j == len(w.atoms):
-                changes[w.path] = None
-            else:
-                mode = w.new_entry[1] if w.new_entry else w.old_mode
-                assert mode is not None
-                changes[w.path] = (blobs[id(w), j], mode)
-        tree = qg.tree_with(tree, changes)
-        names = ", ".join(dict.fromkeys(w.path for w, _, _ in slices))
-        titles.append(title if len(packed) == 1 else f"{title} ({k}/{len(packed)}): {names}")
-        parent = qg.create_commit(tree, [parent], titles[-1], author)
-        commits.append(parent)
+    commits: list[Oid] = []
+    titles: list[str] = []
+    with qg.batch():  # one pack for the pieces' trees and commits
+        for k, slices in enumerate(packed, 1):
+            tree, parent = _piece(qg, slices, blobs, tree, parent, title, k, len(packed),
+                                  author, titles)
+            commits.append(parent)
     return measured(qg, commits, titles)
+
+
+def _piece(qg: QueueGit, slices: list[Slice], blobs: Mapping[tuple[int, int], Oid],
+           tree: Oid, parent: Oid, title: str, k: int, total: int, author: str | None,
+           titles: list[str]) -> tuple[Oid, Oid]:
+    """The tree and the commit of piece ``k`` (its title added to ``titles``)."""
+    changes: dict[str, tuple[Oid, int] | None] = {}
+    for w, _, j in slices:
+        if w.old_path:
+            changes[w.old_path] = None
+        if w.atomic or (j == len(w.atoms) and w.new_entry is not None):
+            changes[w.path] = w.new_entry
+        elif j == len(w.atoms):
+            changes[w.path] = None
+        else:
+            mode = w.new_entry[1] if w.new_entry else w.old_mode
+            assert mode is not None
+            changes[w.path] = (blobs[id(w), j], mode)
+    tree = qg.tree_with(tree, changes)
+    names = ", ".join(dict.fromkeys(w.path for w, _, _ in slices))
+    titles.append(title if total == 1 else f"{title} ({k}/{total}): {names}")
+    return tree, qg.create_commit(tree, [parent], titles[-1], author)
 
 
 def _write_texts(qg: QueueGit, packed: list[list[Slice]]) -> dict[tuple[int, int], Oid]:
