@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from patchpack import diffs
+from patchpack import diffs, windows
 from patchpack.diffs import Limits
 from patchpack.errors import Failed
 from patchpack.git import Oid, QueueGit, encode
@@ -141,11 +141,26 @@ def cut(qg: QueueGit, base: Oid, target: Oid, *, title: str, author: str | None,
                  hint="cut it by hand: `git add -p` part of it and `patchpack split` the rest")
 
 
-def measured(qg: QueueGit, commits: Sequence[Oid], titles: Sequence[str]) -> list[Patch]:
-    """Patches for ``commits``, measured as `patchpack check` measures a commit."""
-    texts = qg.commit_diffs(commits)
+@dataclass(frozen=True)
+class _StandIn:
+    """A commit whose diff is a window, from line ``start``, of a piece's (``windows``)."""
+
+    commit: Oid
+    start: int
+
+
+def measured(qg: QueueGit, commits: Sequence[Oid], titles: Sequence[str],
+             stand_ins: Mapping[Oid, _StandIn] | None = None) -> list[Patch]:
+    """Patches for ``commits``, measured as `patchpack check` measures a commit (a commit
+    with a stand-in through the stand-in's window)."""
+    stand_ins = stand_ins or {}
+    shown = qg.commit_diffs([stand_ins[c].commit if c in stand_ins else c for c in commits])
+    short = qg.blob_abbrevs(list(stand_ins))
+    texts = {c: windows.relabel(shown[s.commit], s.start, *short[c])
+             for c, s in stand_ins.items()}
     out = []
     for oid, title in zip(commits, titles):
+        texts.setdefault(oid, shown.get(oid, ""))
         m = diffs.measure(texts[oid])
         # The text is kept with the patch: `list` counts its tokens without a diff (#15).
         out.append(Patch(oid, title, tuple(f.path for f in m.files), m.lines,
@@ -327,15 +342,23 @@ def _pack(works: Sequence[FileWork], limits: Limits) -> list[list[Slice]]:
 def _commit(qg: QueueGit, base: Oid, packed: list[list[Slice]], title: str,
             author: str | None) -> list[Patch]:
     blobs = _write_texts(qg, packed)
+    windowed = _may_window(qg, packed)
     tree, parent = qg.tree_of(base), base
     commits: list[Oid] = []
     titles: list[str] = []
-    with qg.batch():  # one pack for the pieces' trees and commits
+    stand_ins: dict[Oid, _StandIn] = {}
+    windower = windows.Windower()
+    with qg.batch():
         for k, slices in enumerate(packed, 1):
+            before = tree
             tree, parent = _piece(qg, slices, blobs, tree, parent, title, k, len(packed),
                                   author, titles)
             commits.append(parent)
-    return measured(qg, commits, titles)
+            found = windower.window(*slices[0]) if (
+                len(slices) == 1 and id(slices[0][0]) in windowed) else None
+            if found is not None:
+                stand_ins[parent] = _stand_in(qg, slices[0][0].path, found, before, tree)
+    return measured(qg, commits, titles, stand_ins)
 
 
 def _piece(qg: QueueGit, slices: list[Slice], blobs: Mapping[tuple[int, int], Oid],
@@ -358,6 +381,30 @@ def _piece(qg: QueueGit, slices: list[Slice], blobs: Mapping[tuple[int, int], Oi
     names = ", ".join(dict.fromkeys(w.path for w, _, _ in slices))
     titles.append(title if total == 1 else f"{title} ({k}/{total}): {names}")
     return tree, qg.create_commit(tree, [parent], titles[-1], author)
+
+
+def _may_window(qg: QueueGit, packed: list[list[Slice]]) -> set[int]:
+    """The large files whose pieces git may measure on a window (``windows``): not those
+    a diff driver or another diff algorithm would lay out otherwise."""
+    large = {w.path: w for slices in packed for w, _, _ in slices
+             if not w.atomic and len(w.old) + len(w.new) >= windows.MIN_LINES}
+    if not large or (qg.repo.config_get("diff.algorithm") or "myers") not in ("myers",
+                                                                                "default"):
+        return set()
+    drivers = qg.diff_drivers(list(large))
+    return {id(w) for path, w in large.items() if drivers.get(path) in ("unspecified", "set")}
+
+
+def _stand_in(qg: QueueGit, path: str, found: windows.Window, before: Oid,
+              after: Oid) -> _StandIn:
+    old, new = qg.entry(before, path), qg.entry(after, path)
+    assert old is not None and new is not None
+    empty = qg.repo.empty_tree()
+    first = qg.create_commit(
+        qg.tree_with(empty, {path: (qg.write_blob(found.old), old[1])}), [], "window")
+    second = qg.create_commit(
+        qg.tree_with(empty, {path: (qg.write_blob(found.new), new[1])}), [first], "window")
+    return _StandIn(second, found.start)
 
 
 def _write_texts(qg: QueueGit, packed: list[list[Slice]]) -> dict[tuple[int, int], Oid]:
