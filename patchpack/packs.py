@@ -15,6 +15,7 @@ This module only writes files; ``QueueGit.write_blob_series`` decides where and 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import struct
@@ -82,10 +83,8 @@ def write_pack(directory: Path, versions: Iterable[Version]) -> list[str]:
 
 
 def _unlink(path: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _write_objects(fd: int, versions: Iterable[Version]

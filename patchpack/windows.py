@@ -134,7 +134,7 @@ class Windower:
                 {line: _class(whole[0][line], _limit(sizes[1])) for line in core[1]})
         pad = _padding(need, (Counter(lines[0]), Counter(lines[1])), piece)
         self._counts_at(w, j)
-        if pad is None or start and not named and any(_names(p) for p in pad):
+        if pad is None or (start and not named and any(_names(p) for p in pad)):
             return None
         old, new = b"".join(lines[0]), b"".join(lines[1])
         if b"\0" in old[:_BINARY_PROBE] or b"\0" in new[:_BINARY_PROBE]:
@@ -201,8 +201,8 @@ def _padding(need: tuple[dict[bytes, int], dict[bytes, int]],
         for line in need[0].keys() | need[1].keys():
             wanted = [(need[side].get(line), counts[1 - side][line]) for side in (0, 1)]
             p = max([0] + [limit - n if c == 2 else 1 - n for c, n in wanted if c])
-            if any(c == 0 and n + p or c == 1 and not 1 <= n + p < limit or c == 2
-                   and n + p < limit for c, n in wanted if c is not None):
+            if any((c == 0 and n + p) or (c == 1 and not 1 <= n + p < limit) or (c == 2
+                   and n + p < limit) for c, n in wanted if c is not None):
                 break
             if p:
                 copies[line] = p
