@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from conftest import git
 from patchpack import packs
+
+from conftest import git
 
 
 def _versions(rng: random.Random, count: int) -> list[packs.Version]:

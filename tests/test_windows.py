@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import git, write
 from patchpack import windows
+
+from conftest import git, write
 
 REF = "refs/patchpack/queue/main"
 # Lines that git slides runs of edits over, names a hunk by, or neither.
