@@ -84,7 +84,8 @@ class Windower:
         self._counts: dict[int, tuple[int, Counter[bytes]]] = {}
 
     def _counts_at(self, w: FileWork, i: int) -> Counter[bytes]:
-        at, counts = self._counts.get(id(w), (0, Counter(w.old)))
+        found = self._counts.get(id(w))
+        at, counts = found if found is not None else (0, Counter(w.old))
         counts.update(_delta(w, at, i))
         self._counts[id(w)] = (i, counts)
         return counts
