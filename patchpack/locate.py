@@ -148,10 +148,16 @@ class Worktree:
         return "/".join(parts)
 
 
-def read_lines(root: Path, path: str) -> list[str]:
-    """The lines of a work tree file without their newlines; Unreadable if it is not UTF-8 text."""
+def read_lines(tree: Worktree, path: str) -> list[str]:
+    """The lines of a work tree file without their newlines; Unreadable if it is not UTF-8 text,
+    :class:`Private` if a symlink takes it out of the work tree or into a git dir."""
     try:
-        data = (root / path).read_bytes()
+        real = tree.real(path)
+    except Private as e:
+        where = "into the git directory" if e.git_dir else "out of the work tree"
+        raise Private(f"{path}: a symlink {where}, skipped", git_dir=e.git_dir) from None
+    try:
+        data = (tree.root / real).read_bytes()
     except OSError as e:
         raise Unreadable(f"{path}: cannot read ({e.strerror})") from None
     if b"\0" in data[:8000]:
@@ -375,7 +381,7 @@ def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = ()
            cap: int = 80, with_related: bool = False) -> Located:
     """Each pattern's matches in tracked files, widened to their blocks and merged per file;
     with ``with_related``, what the Python hunks use from their file (:func:`related`)."""
-    root = git.require_workdir(repo)
+    work = Worktree.of(repo)
     hits: dict[str, dict[int, set[str]]] = {}
     notes: list[str] = []
     unmatched = []
@@ -390,7 +396,7 @@ def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = ()
     extra: list[Hunk] = []
     for path in sorted(hits):
         try:
-            lines = read_lines(root, path)
+            lines = read_lines(work, path)
         except Unreadable as e:
             notes.append(str(e))
             continue
@@ -546,19 +552,23 @@ def at(repo: git.Repo, spec: str, *, max_file_lines: int) -> Hunk:
 
     A whole file longer than ``max_file_lines`` is refused (exit 1) with how to ask for a part.
     """
-    root = git.require_workdir(repo)
+    tree = Worktree.of(repo)
     path, sep, where = spec.rpartition(":")
-    if not sep or (root / spec).is_file():
+    if not sep or (tree.root / spec).is_file():
         path, where = spec, ""
-    resolved = (root / path).resolve()
-    if not resolved.is_relative_to(root.resolve()):
-        raise BadInput(f"--at {spec}: {path} is outside the repository")
-    if not resolved.is_file():
+    try:
+        rel = tree.real(path)
+    except Private as e:
+        if not e.git_dir:
+            raise BadInput(f"--at {spec}: {path} is outside the repository") from None
+        raise BadInput(f"--at {spec}: {path} is inside the git directory; patchpack never packs "
+                       "git's own files (its config holds credentials in remote URLs)",
+                       hint="give a file of the work tree, e.g. `--at README.md:1-40`") from None
+    if not (tree.root / rel).is_file():
         raise BadInput(f"--at {spec}: no such file {path}",
                        hint="give a path relative to the repository root")
-    rel = resolved.relative_to(root.resolve()).as_posix()
     try:
-        lines = read_lines(root, rel)
+        lines = read_lines(tree, rel)
     except Unreadable as e:
         raise BadInput(f"--at {spec}: {e}") from None
     if not where:
