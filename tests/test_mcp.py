@@ -164,3 +164,16 @@ def test_run_and_test_are_capped(committed):
     assert "lines omitted" in text(run) and "4999" in text(run)
     assert failing.structured_content["exit_code"] == 3 and "boom" in text(failing)
     assert tests.structured_content["exit_code"] == 0 and "1 passed" in text(tests)
+
+
+def test_context_refuses_the_git_directory(committed):
+    git(committed, "remote", "add", "origin", "https://user:s3cret@example.com/x.git")
+    _, (config, linked, good) = drive(committed, [
+        ("context", {"at": [".git/config"]}),
+        ("context", {"at": ["README.md:1-1", "./.git/../.git/config:1-9"]}),
+        ("context", {"at": ["README.md"]}),
+    ])
+    for refused in (config, linked):
+        assert refused.is_error and "s3cret" not in text(refused)
+        assert "inside the git directory" in text(refused)
+    assert not good.is_error and "# test" in text(good)
