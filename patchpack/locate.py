@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from patchpack import git
 from patchpack.errors import BadInput, Failed
+from patchpack.files import Private, Worktree
 
 # Lines of context around a hit that sits in no block (a blank line, a top-level statement).
 _AROUND = 3
@@ -86,76 +86,14 @@ class Unreadable(Exception):
     """A file that is not text patchpack can show (binary, not UTF-8, missing)."""
 
 
-class Private(Unreadable):
-    """A path that leaves the work tree, or enters a git dir, once symlinks are resolved."""
-
-    def __init__(self, message: str, *, git_dir: bool) -> None:
-        super().__init__(message)
-        self.git_dir = git_dir
-
-
-# What file systems ignore in a name (HFS+: these code points; NTFS: trailing dots and spaces,
-# an alternate stream after ':', the 8.3 name), as git's verify_path folds a ".git".
-_IGNORED = frozenset("\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
-                     "\u206a\u206b\u206c\u206d\u206e\u206f\ufeff")
-
-
-def _dotgit(name: str) -> bool:
-    folded = "".join(c for c in name if c not in _IGNORED).casefold()
-    return folded.split(":", 1)[0].rstrip(". ") in (".git", "git~1")
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
-@dataclass(frozen=True)
-class Worktree:
-    """Where packs read files from: a work tree, never its git dirs (config holds credentials
-    in remote URLs) nor anything a symlink reaches outside it (issue 15)."""
-
-    root: Path
-    """Symlinks resolved."""
-    git_dirs: frozenset[tuple[int, int]] = frozenset()
-    """(device, inode) of this worktree's git dir and the common one, whatever their names."""
-
-    @classmethod
-    def of(cls, repo: git.Repo) -> Worktree:
-        ids = (_identity(repo.git_dir), _identity(repo.common_dir))
-        return cls(Path(os.path.realpath(git.require_workdir(repo))),
-                   frozenset(i for i in ids if i is not None))
-
-    def real(self, path: str) -> str:
-        """``path`` (root-relative or absolute) as a root-relative path to the file it names,
-        symlinks resolved; :class:`Private` if that is outside the work tree or in a git dir:
-        one named ``.git`` in any spelling a file system folds to it (a nested repository's, a
-        linked worktree's pointer), or this repository's by identity (``--separate-git-dir``,
-        a case-folding file system)."""
-        real = Path(os.path.realpath(self.root / path))
-        outside = not real.is_relative_to(self.root)
-        parts = () if outside else real.relative_to(self.root).parts
-        # Above the root only a git dir's identity counts (a linked worktree's is elsewhere).
-        above = real.parents if outside else real.parents[:len(parts) - 1]
-        if any(_dotgit(part) for part in parts) or any(
-                _identity(where) in self.git_dirs for where in (real, *above)):
-            raise Private(f"{path}: inside the git directory", git_dir=True)
-        if outside:
-            raise Private(f"{path}: outside the work tree", git_dir=False)
-        return "/".join(parts)
-
-
 def read_lines(tree: Worktree, path: str) -> list[str]:
     """The lines of a work tree file without their newlines; Unreadable if it is not UTF-8 text,
-    :class:`Private` if a symlink takes it out of the work tree or into a git dir."""
+    or a symlink takes it out of the work tree or into a git dir (:class:`Worktree`)."""
     try:
         real = tree.real(path)
     except Private as e:
         where = "into the git directory" if e.git_dir else "out of the work tree"
-        raise Private(f"{path}: a symlink {where}, skipped", git_dir=e.git_dir) from None
+        raise Unreadable(f"{path}: a symlink {where}, skipped") from None
     try:
         data = (tree.root / real).read_bytes()
     except OSError as e:

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from patchpack import locate
+from patchpack.files import Worktree
 
 # Steps of the order in the module doc.
 HEAD, TAIL, PAIRED, MODULE, REST, CLASS, CALLS, NEAR = range(8)
@@ -82,7 +83,7 @@ class _Piece:
     node: ast.AST | None = None
 
 
-def plan(tree: locate.Worktree, ranked: Sequence[locate.Hunk], *, cap: int,
+def plan(tree: Worktree, ranked: Sequence[locate.Hunk], *, cap: int,
          tests: Mapping[str, Sequence[str]] | None = None,
          strength: Callable[[locate.Hunk], tuple[int, ...]] | None = None,
          ) -> tuple[list[Unit], dict[str, list[str]]]:
