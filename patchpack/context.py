@@ -22,6 +22,7 @@ from pathlib import PurePosixPath
 import unidiff
 
 from patchpack import diffs, git, locate, widen
+from patchpack.files import Worktree
 from patchpack.tokens import Counter
 
 WARN_AT = (0.9, 0.7)
@@ -214,7 +215,7 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
                budget=request.budget, sources=sources, notes=tuple(notes), unmatched=unmatched)
     if request.fill and request.greps and not pack.dropped:
         tests = widen.paired_tests({h.path for h in found.hunks}, git.tracked_files(repo))
-        units, texts = widen.plan(locate.Worktree.of(repo),
+        units, texts = widen.plan(Worktree.of(repo),
                                   sorted(found.hunks, key=lambda h: _rank(h, changed)),
                                   cap=request.max_hunk_lines, tests=tests,
                                   strength=lambda h: _strength(h, changed))

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from conftest import git, run_patchpack, write
 from patchpack import context, locate, widen
+from patchpack.files import Worktree
 from patchpack.git import Repo
 from patchpack.tokens import get_counter
 
@@ -64,7 +65,7 @@ def boxed(committed: Path) -> Path:
 
 def _plan(repo: Path, *greps: str, cap: int = 80) -> list[tuple[str, int, int, str]]:
     found = locate.locate(Repo.discover(repo), greps)
-    units, _ = widen.plan(locate.Worktree(repo), found.hunks, cap=cap)
+    units, _ = widen.plan(Worktree(repo), found.hunks, cap=cap)
     return [(u.path, u.start, u.end, u.label) for u in units]
 
 
@@ -81,7 +82,7 @@ def _shown(pack: context.Pack, path: str) -> set[int]:
 
 def test_order_header_end_module_block_class_calls_then_neighbours(boxed: Path) -> None:
     found = locate.locate(Repo.discover(boxed), ["def needle"], paths=["box.py"])
-    units, texts = widen.plan(locate.Worktree(boxed), found.hunks, cap=80)
+    units, texts = widen.plan(Worktree(boxed), found.hunks, cap=80)
     assert texts["box.py"] == BOX.splitlines()
     # Each unit comes with the blank lines above it (a change removing it takes them along).
     assert [(u.start, u.end, u.label) for u in units] == [
@@ -104,7 +105,7 @@ def test_call_tree_goes_one_way(repo: Path) -> None:
         ("top", "mid()"), ("mid", "low()"), ("low", "1"), ("sibling", "1 + low()"),
         ("above", "top()"), ("far", "2")]))
     git(repo, "add", "-A")
-    labels = [u.label for u in widen.plan(locate.Worktree(repo), locate.locate(
+    labels = [u.label for u in widen.plan(Worktree(repo), locate.locate(
         Repo.discover(repo), ["return low"]).hunks, cap=80)[0]]
     assert labels == ["[end of file]", "def mid [rest]", "def top [calls mid]",
                       "def low [called by mid]", "def above [calls top]",
@@ -167,7 +168,7 @@ def test_strongest_file_first_within_a_step(boxed: Path) -> None:
     found = locate.locate(Repo.discover(boxed), ["needle"])
     for first in ("notes.md", "box.py"):
         ranked = sorted(found.hunks, key=lambda h: (h.path != first, h.path, h.start))
-        units, _ = widen.plan(locate.Worktree(boxed), ranked, cap=80)
+        units, _ = widen.plan(Worktree(boxed), ranked, cap=80)
         assert units[0].path == first and units[0].label.endswith("[header]")
 
 
@@ -181,11 +182,11 @@ def test_a_stronger_file_finishes_its_call_tree_and_neighbours_first(boxed: Path
 
     # As strong (no strength given): the files fill together, a ring at a time, so the
     # 60 functions of big.py are still coming when box.py is whole.
-    tied, _ = widen.plan(locate.Worktree(boxed), ranked, cap=80)
+    tied, _ = widen.plan(Worktree(boxed), ranked, cap=80)
     assert max(far(tied, "box.py")) < max(far(tied, "big.py"))
     # big.py's hit is stronger: its neighbours all come first; the cheap steps (headers,
     # ends, module level) still go across files before them.
-    units, _ = widen.plan(locate.Worktree(boxed), ranked, cap=80,
+    units, _ = widen.plan(Worktree(boxed), ranked, cap=80,
                           strength=lambda h: (h.path != "big.py",))
     assert max(far(units, "big.py")) < min(far(units, "box.py", "notes.md"))
     cheap = [i for i, u in enumerate(units) if u.label.endswith(("[header]", "[end of file]"))]
@@ -325,7 +326,7 @@ def test_fill_adds_the_last_test_of_a_paired_test_file(committed: Path) -> None:
     git(committed, "commit", "-qm", "box")
     found = locate.locate(Repo.discover(committed), ["needle"])
     tests = widen.paired_tests(["pkg/box.py"], git(committed, "ls-files").split())
-    units, _ = widen.plan(locate.Worktree(committed), found.hunks, cap=80, tests=tests)
+    units, _ = widen.plan(Worktree(committed), found.hunks, cap=80, tests=tests)
     assert [(u.path, u.start, u.end, u.label) for u in units][:3] == [
         ("pkg/box.py", 15, 20, "[end of file]"),
         ("tests/test_box.py", 295, 300, "def test_74 [end: last test of the tests of pkg/box.py]"),
