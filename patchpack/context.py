@@ -21,7 +21,7 @@ from pathlib import PurePosixPath
 
 import unidiff
 
-from patchpack import diffs, git, locate, widen
+from patchpack import diffs, git, locate, untracked, widen
 from patchpack.files import Worktree
 from patchpack.tokens import Counter
 
@@ -62,6 +62,8 @@ class Request:
     """Add what the located Python code uses from its own file (:func:`locate.related`)."""
     fill: bool = False
     """Spend what the budget leaves on the code around the located hunks (:mod:`widen`)."""
+    untracked: bool = True
+    """Untracked files that are not ignored join the diff as new files (:mod:`untracked`)."""
 
 
 @dataclass(frozen=True)
@@ -174,12 +176,13 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
     base_name = request.base or "HEAD"
     diff_cmd = {"both": f"git diff {base_name}", "cached": f"git diff --cached {base_name}",
                 "worktree": "git diff"}[request.side]
+    new, notes = (untracked.select(repo, max_file_lines=request.max_file_lines)
+                  if request.untracked and request.side != "cached" else ([], []))
     diff_parts, changed, shown = _diff_parts(
         git.work_diff(repo, base=request.base, side=request.side,
-                      whole_files=request.function_context),
+                      whole_files=request.function_context, untracked=new),
         counter, diff_cmd=diff_cmd, function_context=request.function_context,
-        max_block_lines=request.max_file_lines)
-    notes: list[str] = []
+        max_block_lines=request.max_file_lines, untracked=frozenset(new))
     located_parts: list[Part] = []
     related_parts: list[Part] = []
     unmatched: tuple[str, ...] = ()
@@ -204,7 +207,7 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
         related_parts = [_hunk_part("related", h, counter) for h in related]
     explicit = [_hunk_part("explicit", locate.at(repo, spec, max_file_lines=request.max_file_lines),
                            counter) for spec in request.ats]
-    sources = {"diff": diff_cmd,
+    sources = {"diff": diff_cmd + (", untracked files as new" if new else ""),
                "located": " ".join(f"--grep {_quote(g)}" for g in request.greps)
                + "".join(f" --path {_quote(p)}" for p in request.paths),
                "explicit": " ".join(f"--at {a}" for a in request.ats),
@@ -231,10 +234,12 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
 
 def _diff_parts(
     text: str, counter: Counter, *, diff_cmd: str, function_context: bool, max_block_lines: int,
+    untracked: frozenset[str] = frozenset(),
 ) -> tuple[list[Part], dict[str, list[int]], set[tuple[str, int]]]:
     """One part per file of the diff, each file's changed lines and the (path, line) it shows.
 
-    Line numbers are those of the new side, the work tree.
+    Line numbers are those of the new side, the work tree. An ``untracked`` file's diff is
+    asked for again with `git diff --no-index`, as `git diff` does not show it.
     """
     parts, changed, shown = [], {}, set()
     for chunk in re.split(r"(?m)^(?=diff --(?:git|cc|combined) )", text):
@@ -256,7 +261,8 @@ def _diff_parts(
         shown.update((change.path, r.target_line_no) for r in rows
                      if r.target_line_no is not None and want(r))
         short = header + diffs.windows(pf, lambda r: r.line_type in "+-")
-        ask = f"{diff_cmd} -- {change.path}"
+        ask = (f"git diff --no-index -- /dev/null {_quote(change.path)}"
+               if change.path in untracked else f"{diff_cmd} -- {change.path}")
         short_part = None
         if short != chunk:
             short_part = _counted(Part("diff", change.path, short, ask, label="shortened"),
