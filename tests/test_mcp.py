@@ -177,3 +177,17 @@ def test_context_refuses_the_git_directory(committed):
         assert refused.is_error and "s3cret" not in text(refused)
         assert "inside the git directory" in text(refused)
     assert not good.is_error and "# test" in text(good)
+
+
+def test_context_and_status_show_untracked_files_unless_tracked_only(committed):
+    write(committed / "new.py", "def fresh():\n    return 1\n")
+    _, (pack, tracked, state, tracked_state) = drive(committed, [
+        ("context", {}), ("context", {"tracked_only": True}),
+        ("status", {}), ("status", {"tracked_only": True}),
+    ])
+    assert not pack.is_error and "new file mode 100644" in text(pack)
+    assert "+def fresh():" in text(pack)
+    assert not tracked.is_error and "new.py" not in text(tracked)
+    assert state.structured_content["uncommitted"]["files"]["count"] == 1
+    assert tracked_state.structured_content["uncommitted"]["files"]["count"] == 0
+    assert git(committed, "status", "--porcelain") == "?? new.py\n"
