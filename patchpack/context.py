@@ -84,6 +84,8 @@ class Part:
     """A shorter form (a diff's headers and changed lines only)."""
     tokens: int = 0
     """The count of :attr:`text`, set by :func:`_counted`."""
+    only: tuple[int, ...] = ()
+    """A shortened hunk's lines (its matches and their ``def``); ``...`` stands for the rest."""
 
     @property
     def text(self) -> str:
@@ -106,6 +108,7 @@ class Part:
             out["shortened"] = self.label == "shortened"
         else:
             out.update(start=self.start, end=self.end, label=self.label)
+            out.update({"lines": list(self.only)} if self.only else {})
         return {**out, "text": self.body}
 
 
@@ -345,8 +348,18 @@ def _strength(h: locate.Hunk, changed: dict[str, list[int]]) -> tuple[int, ...]:
 
 
 def _hunk_part(section: str, h: locate.Hunk, counter: Counter) -> Part:
-    return _counted(Part(section, h.path, h.text, f"patchpack context --at {h.where}",
-                         start=h.start, end=h.end, label=h.label), counter)
+    part = Part(section, h.path, h.text, f"patchpack context --at {h.where}", start=h.start,
+                end=h.end, label=h.label)
+    keep = sorted({*h.hits, *h.heads}) if section == "located" else []
+    if keep and len(keep) < h.end - h.start + 1:  # the matches and their def, for a tight budget
+        rows = h.text.splitlines(keepends=True)
+        body = "".join(("...\n" if n > (keep[i - 1] if i else h.start - 1) + 1 else "")
+                       + rows[n - h.start] for i, n in enumerate(keep))
+        label = "; ".join(filter(None, (h.label, "matching lines")))
+        part = replace(part, short=_counted(replace(
+            part, body=body + ("...\n" if keep[-1] < h.end else ""), label=label,
+            only=tuple(keep)), counter))
+    return _counted(part, counter)
 
 
 def _fence(text: str, lang: str) -> str:
@@ -382,13 +395,17 @@ def fit(diff_parts: Sequence[Part], located: Sequence[Part], explicit: Sequence[
     def shorten(part: Part) -> None:
         assert part.short is not None
         current[current.index(part)] = part.short
-        dropped[part.ask] = Dropped(f"{part.describe()} shortened to its changed lines",
+        kind = "changed" if part.section == "diff" else "matching"
+        dropped[part.ask] = Dropped(f"{part.describe()} shortened to its {kind} lines",
                                     part.ask)
 
     biggest = sorted(diff_parts, key=lambda p: (-p.tokens, p.path))
+    # Every located hunk keeps its matches and their def before any is dropped whole (#15):
+    # the weakest is often the one the change is about.
     steps: list[Callable[[], None]] = [
-        *(partial(drop, p) for p in [*reversed(related), *reversed(explicit),
-                                     *reversed(located)]),
+        *(partial(drop, p) for p in [*reversed(related), *reversed(explicit)]),
+        *(partial(shorten, p) for p in reversed(located) if p.short is not None),
+        *(partial(drop, p) for p in reversed(located)),
         *(partial(shorten, p) for p in biggest if p.short is not None),
         *(partial(drop, p) for p in biggest),
     ]

@@ -12,7 +12,6 @@ import builtins
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from patchpack import git
 from patchpack.errors import BadInput, Failed
@@ -62,6 +61,8 @@ class Hunk:
     unbound: tuple[str, ...] = ()
     """The patterns that hit a line reading a name its Python file binds nowhere
     (:func:`unbound`): what a change most likely fixes there, as with a missing import."""
+    heads: tuple[int, ...] = ()
+    """The lines naming the blocks its hits sit in (``def``, ``class``, a header line)."""
 
     @property
     def where(self) -> str:
@@ -353,7 +354,8 @@ def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = ()
             misses = sorted({p for n in inside if n in loose for p in by_line[n]})
             hunks.append(_hunk(path, lines, b.start, b.end, label=b.label, hits=tuple(inside),
                                patterns=tuple(found_by), defines=tuple(defines),
-                               unbound=tuple(misses)))
+                               unbound=tuple(misses),
+                               heads=tuple(sorted(n for n in heads if b.start <= n <= b.end))))
         if with_related and tree is not None:
             extra += related(lines, tree, hunks[first:], cap=cap)
     return Located(tuple(hunks), tuple(dict.fromkeys(notes)), tuple(unmatched), tuple(extra))
