@@ -224,8 +224,9 @@ def test_under_a_tight_budget_the_definition_of_what_was_searched_stays(repo: Pa
             greps=("target",), budget=budget), get_counter("cl100k_base"))
         if pack.parts:
             break
-    assert [(p.path, p.label) for p in pack.parts] == [("lib.py", "def target")]
-    assert len(pack.dropped) == 8
+    # Every hit is shortened to its matching lines before any goes; then the weakest go.
+    assert [(p.path, p.label) for p in pack.parts] == [("lib.py", "def target; matching lines")]
+    assert sum(d.what.startswith("located a_uses.py") for d in pack.dropped) == 8
 
 
 # -- related: what located Python code uses from its file -------------------------------------

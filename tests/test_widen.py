@@ -336,3 +336,43 @@ def test_fill_adds_the_last_test_of_a_paired_test_file(committed: Path) -> None:
     assert "def test_74 [end: last test of the tests of pkg/box.py]" in pack.text
     assert "test_other" not in pack.text
     assert _build(committed, 50_000) == pack  # deterministic
+
+
+# -- a tight budget: every hit keeps its matching lines and its def (issue 15) -----------------
+
+
+@pytest.fixture
+def spread(committed: Path) -> Path:
+    """Four files, each a long function with one match deep inside; one also defines it."""
+    for i in range(4):
+        body = "".join(f"    y{j} = x + {j}\n" for j in range(40))
+        body = body.replace("    y30 = x + 30\n", f"    y30 = target(x) + {i}\n")
+        write(committed / f"m{i}.py", f"def f{i}(x):\n{body}    return x\n")
+    write(committed / "m3.py", "def target(x):\n    return x\n\n\n"
+          + (committed / "m3.py").read_text())
+    git(committed, "add", "-A")
+    git(committed, "commit", "-qm", "code")
+    return committed
+
+
+@pytest.mark.parametrize("fill", [False, True])
+def test_a_tight_budget_shortens_every_hit_before_dropping_one(cli, spread: Path,
+                                                               fill: bool) -> None:
+    full = json.loads(cli("context", "--json", "--grep", "target").stdout)
+    flag = "--fill" if fill else "--no-fill"
+    r = cli("context", "--json", "--grep", "target", "--budget", str(full["tokens"] // 3), flag)
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["tokens"] <= full["tokens"] // 3
+    located: dict[str, str] = {}
+    for part in (p for s in data["sections"] if s["kind"] == "located" for p in s["parts"]):
+        located[part["path"]] = located.get(part["path"], "") + part["text"]
+    assert sorted(located) == ["m0.py", "m1.py", "m2.py", "m3.py"]  # none dropped whole
+    for i in range(4):
+        text = located[f"m{i}.py"]
+        assert f"def f{i}(x):\n" in text and f"    y30 = target(x) + {i}\n" in text, text
+    assert "def target(x):\n" in located["m3.py"]
+    shortened = [d["what"] for d in data["dropped"]]
+    assert shortened and all(w.endswith("shortened to its matching lines") for w in shortened)
+    assert all(d["ask"].startswith("patchpack context --at m") for d in data["dropped"])
+    assert "y10 = x + 10" not in r.stdout  # the rest of each function is what went
