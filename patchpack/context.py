@@ -4,7 +4,8 @@ A pack has four sections in this order of priority: the diff of the work, the hu
 by ``--grep``, the explicit ``--at`` ranges, and the related hunks: what the located Python
 code uses from its own file (its imports, the module-level definitions it names), printed after
 the located hunks. When they do not fit the budget, the related hunks go first, then the
-explicit ranges, then the weakest located hunks, then each file's diff is shortened to its
+explicit ranges, then every located hunk is shortened to its matches and their def (weakest
+first) before the weakest go whole, then each file's diff is shortened to its
 headers and changed lines, largest first, then dropped. What went is
 listed at the end of the pack with the command that asks for it. The pack is deterministic for
 the same repository state, and its total is counted on the exact text printed.
