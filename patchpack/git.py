@@ -781,10 +781,10 @@ def _diff_with(repo: Repo, untracked: Sequence[str], args: Sequence[str]) -> str
         if index.exists():
             shutil.copyfile(index, env["GIT_INDEX_FILE"])
         cwd = require_workdir(repo)
-        # A file gone since it was listed fails the add: the diff is then the tracked one.
-        run_git(["--literal-pathspecs", "add", "--intent-to-add", "--pathspec-from-file=-",
-                 "--pathspec-file-nul"], cwd=cwd, env=env, input=encode("\0".join(untracked)),
-                check=False)
+        # A path git cannot index (`.Git/x`, gone since it was listed) is left out, not the rest.
+        run_git(["--literal-pathspecs", "add", "--intent-to-add", "--ignore-errors",
+                 "--pathspec-from-file=-", "--pathspec-file-nul"], cwd=cwd, env=env,
+                input=encode("\0".join(untracked)), check=False)
         return decode(run_git(["diff", *args, "--"], cwd=cwd, env=env).stdout)
 
 

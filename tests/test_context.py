@@ -231,6 +231,7 @@ def test_untracked_files_are_in_the_work_diff_unless_tracked_only(cli, committed
     write(committed / "build.log", "ignored\n")
     write(committed / "blob.bin", b"\0\1\2")
     (committed / "cfg").symlink_to(".git/config")
+    write(committed / ".Git" / "x", "a path git refuses to index\n")
     git(committed, "remote", "add", "origin", "https://user:s3cret@example.com/x.git")
     before = git(committed, "status", "--porcelain")
     r = cli("context")
