@@ -180,8 +180,8 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
     base_name = request.base or "HEAD"
     diff_cmd = {"both": f"git diff {base_name}", "cached": f"git diff --cached {base_name}",
                 "worktree": "git diff"}[request.side]
-    new, notes = (untracked.select(repo, max_file_lines=request.max_file_lines)
-                  if request.untracked and request.side != "cached" else ([], []))
+    new, notes = (untracked.select(repo) if request.untracked and request.side != "cached"
+                  else ([], []))
     diff_parts, changed, shown = _diff_parts(
         git.work_diff(repo, base=request.base, side=request.side,
                       whole_files=request.function_context, untracked=new),

@@ -1,9 +1,10 @@
 """Untracked files in the work diff: the new files an agent writes and does not stage (#15).
 
 They join the diff of a context pack as `git add -N` would show them (a new file, every line
-added; a binary file as one line, a symlink as its target), unless ``--tracked-only``. A pack
-never sends a large file whole, so one over ``--max-file-lines`` lines, or over
-:data:`MAX_BYTES`, is left out with a note saying how to ask for a part of it.
+added; a binary file as one line, a symlink as its target), unless ``--tracked-only``, and are
+fitted to the budget as any file's diff is: the largest diff goes first, listed with the
+command that shows it. One over :data:`MAX_BYTES` is left out unread, with a note saying how
+to ask for a part of it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ any budget holds (a binary's one line "Binary files ... differ" says nothing mor
 _SNIFF = 8000
 
 
-def select(repo: git.Repo, *, max_file_lines: int) -> tuple[list[str], list[str]]:
+def select(repo: git.Repo) -> tuple[list[str], list[str]]:
     """The untracked files (not ignored) the work diff shows, and a note for each left out."""
     root = git.require_workdir(repo)
     shown, notes = [], []
@@ -33,28 +34,15 @@ def select(repo: git.Repo, *, max_file_lines: int) -> tuple[list[str], list[str]
                 continue
             if not stat.S_ISREG(st.st_mode):
                 continue
-            data = b"" if st.st_size > MAX_BYTES else (root / path).read_bytes()
+            with open(root / path, "rb") as f:  # git diff fails on a file it cannot read
+                binary = b"\0" in f.read(_SNIFF)
         except OSError as e:
             notes.append(f"{path}: untracked, cannot read ({e.strerror}): left out of the diff")
             continue
+        if st.st_size <= MAX_BYTES:
+            shown.append(path)
+            continue
         ask = f"; ask for a part with `patchpack context --at {shlex.quote(path + ':1-80')}`"
-        if st.st_size > MAX_BYTES:
-            binary = b"\0" in _head(root / path)
-            notes.append(f"{path}: untracked, {st.st_size / MAX_BYTES:.1f} MiB: left out of the "
-                         f"diff{'' if binary else ask}")
-            continue
-        count = data.count(b"\n") + (not data.endswith(b"\n") and bool(data))
-        if b"\0" not in data[:_SNIFF] and count > max_file_lines:
-            notes.append(f"{path}: untracked, {count} lines, over --max-file-lines "
-                         f"{max_file_lines}: left out of the diff{ask}")
-            continue
-        shown.append(path)
+        notes.append(f"{path}: untracked, {st.st_size / MAX_BYTES:.1f} MiB: left out of the "
+                     f"diff{'' if binary else ask}")
     return shown, notes
-
-
-def _head(path: os.PathLike[str]) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read(_SNIFF)
-    except OSError:
-        return b""
