@@ -255,18 +255,20 @@ def test_untracked_files_are_in_the_work_diff_unless_tracked_only(cli, committed
     assert git(committed, "status", "--porcelain") == before  # the index is not touched
 
 
-def test_a_large_untracked_file_is_left_out_with_how_to_ask(cli, committed: Path) -> None:
-    write(committed / "big.txt", lines(300))
+def test_large_untracked_files_fit_the_budget_as_any_diff(cli, committed: Path) -> None:
+    write(committed / "big.txt", lines(3000))
     write(committed / "huge.bin", b"\0" * (3 << 20))
+    write(committed / "huge.log", lines(200_000))
     write(committed / "small.txt", lines(3))
-    r = cli("context", "--budget", "2000")
+    assert _diff_paths(cli("context", "--json").stdout) == ["big.txt", "small.txt"]
+    r = cli("context", "--budget", "500")
     assert r.exit_code == 0, r.stderr
-    assert _diff_paths(cli("context", "--json").stdout) == ["small.txt"]
-    assert ("patchpack: big.txt: untracked, 300 lines, over --max-file-lines 200: left out "
-            "of the diff; ask for a part with `patchpack context --at big.txt:1-80`") in r.stderr
-    assert "patchpack: huge.bin: untracked, 3.0 MiB: left out of the diff" in r.stderr
-    assert "line 299" not in r.stdout and "+line 3" in r.stdout
-    assert "big.txt" in _diff_paths(cli("context", "--json", "--max-file-lines", "300").stdout)
+    assert "+line 3\n" in r.stdout and "line 2999" not in r.stdout  # the largest went first
+    assert "- diff of big.txt: `git diff --no-index -- /dev/null big.txt`" in r.stdout
+    # Past 1 MiB a file is left out unread, with how to ask for a part of a text one.
+    assert "patchpack: huge.bin: untracked, 3.0 MiB: left out of the diff\n" in r.stderr
+    assert ("patchpack: huge.log: untracked, 2.2 MiB: left out of the diff; ask for a part "
+            "with `patchpack context --at huge.log:1-80`") in r.stderr
 
 
 def test_not_a_repository_exits_2(tmp_path: Path) -> None:
