@@ -19,6 +19,8 @@ prints per scenario the median and total token ratio (naive / patchpack) and the
 
     python bench/context_efficiency.py REPO [N] [-v]           # -v: each commit, what was missed
     python bench/context_efficiency.py REPO [N] --no-related   # locate without the related hunks
+    python bench/context_efficiency.py REPO [N] --unstaged-new # review: new files left untracked
+    python bench/context_efficiency.py REPO [N] --unstaged-new --tracked-only  # ... and left out
     python bench/context_efficiency.py generate [N]            # a synthetic repository
     python bench/context_efficiency.py generate:SRC_DIR [N]    # real files of SRC_DIR, edited
 
@@ -163,14 +165,20 @@ def _text(path: Path) -> str:
         return ""
 
 
-def review(repo: Path, oid: str, parent: str) -> Result:
+def review(repo: Path, oid: str, parent: str, *, unstaged_new: bool = False,
+           tracked_only: bool = False) -> Result:
     git(repo, "checkout", "-qf", "--detach", parent)
+    git(repo, "clean", "-qfd")  # what --unstaged-new left untracked for the commit before
     git(repo, "read-tree", "-u", "--reset", oid)  # the change, uncommitted, on its parent
     diff = git(repo, "diff", "-M", "HEAD")
     patch = unidiff.PatchSet(diff)
     naive = diff + "".join(_text(repo / f.path) or git(repo, "show", f"{parent}:{f.path}")
                            for f in patch)
-    pack = context.build(Repo.discover(repo), context.Request(function_context=True), COUNTER)
+    added = [f.path for f in patch if f.is_added_file]
+    if unstaged_new and added:  # as an agent leaves the files it creates: untracked
+        git(repo, "rm", "-q", "--cached", "--", *added)
+    pack = context.build(Repo.discover(repo), context.Request(
+        function_context=True, untracked=not tracked_only), COUNTER)
     shown: set[tuple[str, str, int]] = set()
     for part in pack.parts:
         for pf in unidiff.PatchSet(part.body):
@@ -334,7 +342,8 @@ def _title(oid: str, message: str) -> str:
 
 def main(argv: list[str]) -> None:
     verbose, related = "-v" in argv, "--no-related" not in argv
-    argv = [a for a in argv if a not in ("-v", "--no-related")]
+    options = {"unstaged_new": "--unstaged-new" in argv, "tracked_only": "--tracked-only" in argv}
+    argv = [a for a in argv if a not in ("-v", "--no-related", "--unstaged-new", "--tracked-only")]
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return
@@ -348,8 +357,10 @@ def main(argv: list[str]) -> None:
             subprocess.run(["git", "clone", "-q", "--no-local", argv[0], str(repo)], check=True)
         commits = candidates(repo, n)
         print(f"{argv[0]}: {len(commits)} commits changing 1-5 text files")
-        report("review", [replace(review(repo, oid, parent), name=_title(oid, msg))
+        report("review", [replace(review(repo, oid, parent, **options), name=_title(oid, msg))
                           for oid, parent, msg in commits], verbose)
+        if options["unstaged_new"]:  # a review scenario; locate is the same as without
+            return
         located = [locate_scenario(repo, oid, parent, msg, related=related)
                    for oid, parent, msg in commits]
         found = [{k: replace(r, name=_title(oid, msg)) for k, r in rs.items()}
