@@ -34,6 +34,7 @@ better recall.
 from __future__ import annotations
 
 import ast
+import itertools
 import random
 import re
 import statistics
@@ -156,6 +157,7 @@ class Result:
     note: str = ""
     floor: int = 0
     """The changed lines alone (`git diff -U0`): no pack at 100% recall is smaller."""
+    budget: int = 0
 
 
 def _text(path: Path) -> str:
@@ -228,6 +230,7 @@ def locate_scenario(repo: Path, oid: str, parent: str, message: str, *,
                     related: bool = True) -> dict[str, Result] | None:
     """The locate results of one commit: without fill, then each of :data:`FILLS`."""
     git(repo, "checkout", "-qf", "--detach", parent)
+    git(repo, "clean", "-qfd")
     words = []
     for m in IDENT.finditer(message):
         word = (m.group(1) or m.group(2)).rstrip("()").split(".")[-1]
@@ -262,14 +265,25 @@ def locate_scenario(repo: Path, oid: str, parent: str, message: str, *,
     out = {}
     for name, request in requests.items():
         pack = context.build(Repo.discover(repo), request, COUNTER)
-        inside = {(p.path, n) for p in pack.parts for n in range(p.start, p.end + 1)}
+        # A hunk shortened to its matching lines shows those lines only.
+        inside = {(p.path, n) for p in pack.parts
+                  for n in (p.only or range(p.start, p.end + 1))}
         # What naive has and the pack does not: lines of the matching files.
         missed = [f"line {p}:{n}" for p, n in sorted(targets - inside) if p in matched]
         missed += [f"dropped {d.what}" for d in pack.dropped]
         out[name] = Result(naive, pack.tokens, len(targets & inside) / max(1, len(targets)),
                            naive_recall=naive_recall, missed=tuple(missed),
-                           note=f"grep {' '.join(idents)}")
+                           note=f"grep {' '.join(idents)}", budget=request.budget)
     return out
+
+
+def falls(results: dict[str, Result]) -> list[str]:
+    """Where one commit's recall falls as the budget rises (issue 15): a pack without fill
+    stands at its own size (any budget from there gives it), each --fill pack at its budget."""
+    points = sorted((r.packed if not name else r.budget, r.recall, name or "no fill")
+                    for name, r in results.items())
+    return [f"{a[2]} ({a[0]} tokens) {a[1]:.0%} > {b[2]} ({b[0]} tokens) {b[1]:.0%}"
+            for a, b in itertools.pairwise(points) if b[0] > a[0] and b[1] < a[1]]
 
 
 def fill_report(results: list[dict[str, Result]], verbose: bool = False) -> None:
@@ -304,6 +318,11 @@ def fill_report(results: list[dict[str, Result]], verbose: bool = False) -> None
     shares = ", ".join(f"{s:.0%}" for s in FILLS)
     print(f"  smallest fill budget at naive's recall with fewer tokens: {smallest}" if smallest
           else f"  no fill budget ({shares} of naive) reaches naive's recall with fewer tokens")
+    fallen = [(r[""].name, f) for r in results for f in falls(r)]
+    print(f"  recall never falls as the budget rises: {'yes' if not fallen else 'NO'}, "
+          f"{len(results) - len({n for n, _ in fallen})} of {len(results)} commits")
+    for name, what in fallen:
+        print(f"    falls: {name[:40]}: {what}")
 
 
 def report(name: str, results: list[Result], verbose: bool = False) -> None:
