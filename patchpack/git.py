@@ -679,9 +679,9 @@ def uncommitted_diff(repo: Repo, *, untracked: bool = True) -> str:
         return tracked
     listed = repo.git("ls-files", "--others", "--exclude-standard", "-z")
     root = require_workdir(repo)
-    untracked = [_patch_text(None, _read_file(root / path), path)
-                 for path in listed.split("\0") if path]
-    return tracked + "".join(untracked)
+    new = [_patch_text(None, _read_file(root / path), path)
+           for path in listed.split("\0") if path]
+    return tracked + "".join(new)
 
 
 def diff_against_head(repo: Repo, path: str, new: bytes | None) -> str:
