@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from patchpack.git import Repo
 
 
-def write_atomically(path: Path, data: bytes | Iterable[bytes], *,
+def write_atomically(path: Path, data: bytes | Iterable[bytes | memoryview], *,
                      mode: int | None = None) -> None:
     """Write ``data`` (or its parts, one after the other) to a temporary file beside
     ``path``, then rename it over ``path``.
