@@ -431,6 +431,16 @@ def fit(diff_parts: Sequence[Part], located: Sequence[Part], explicit: Sequence[
             text, tokens = _trim_dropped(list(dropped.values()), counter, budget)
             break
         steps.pop(0)()
+    # What the last shortening left goes back to the strongest hits, whole.
+    for part in located if tokens <= budget and current else ():
+        at = next((i for i, p in enumerate(current) if p is part.short), None)
+        if at is None or part.short is None or tokens + part.tokens - part.short.tokens > budget:
+            continue
+        trial = [*current[:at], part, *current[at + 1:]]
+        left = {k: d for k, d in dropped.items() if k != part.ask}
+        trial_text = _render(trial, list(left.values()), sources, unmatched)
+        if (trial_tokens := counter.count(trial_text)) <= budget:
+            current, dropped, text, tokens = trial, left, trial_text, trial_tokens
     return Pack(text, tokens, counter.name, budget, tuple(current), tuple(dropped.values()),
                 notes, unmatched, sources)
 

@@ -376,3 +376,22 @@ def test_a_tight_budget_shortens_every_hit_before_dropping_one(cli, spread: Path
     assert shortened and all(w.endswith("shortened to its matching lines") for w in shortened)
     assert all(d["ask"].startswith("patchpack context --at m") for d in data["dropped"])
     assert "y10 = x + 10" not in r.stdout  # the rest of each function is what went
+
+
+def test_room_left_after_shortening_goes_back_to_the_hits_it_fits(committed: Path) -> None:
+    body = "".join(f"    y{j} = x + {j}\n" for j in range(60))
+    write(committed / "a.py", f"def target(x):\n{body}    return x\n")  # the strongest, long
+    write(committed / "b.py", "def g(x):\n    y = 1\n    z = target(x)\n    return y + z\n")
+    git(committed, "add", "-A")
+    git(committed, "commit", "-qm", "code")
+    repo = Repo.discover(committed)
+    b_back = False
+    for budget in range(60, 900, 10):
+        pack = context.build(repo, context.Request(greps=("target",), budget=budget),
+                             get_counter())
+        parts = {p.path: p for p in pack.parts if p.section == "located"}
+        # Shortening a.py, the last step, freed more than b.py needs whole: b.py is whole again.
+        if len(parts) == 2 and parts["a.py"].only and not parts["b.py"].only:
+            assert "    y = 1\n" in pack.text and pack.tokens <= budget
+            b_back = True
+    assert b_back
