@@ -15,7 +15,8 @@ prints per scenario the median and total token ratio (naive / patchpack) and the
   changed (parent's numbering) inside the context. Then the same with `--fill` at budgets
   that are fractions of the naive context's size (known before the change), each row with
   its recall next to naive's, and the smallest of those budgets whose recall (mean over the
-  commits) is naive's with fewer tokens in total.
+  commits) is naive's with fewer tokens in total. Last, whether any commit's recall falls as
+  the budget rises (the pack without fill standing at its own size): it must not (issue 15).
 
     python bench/context_efficiency.py REPO [N] [-v]           # -v: each commit, what was missed
     python bench/context_efficiency.py REPO [N] --no-related   # locate without the related hunks
