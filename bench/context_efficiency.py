@@ -15,10 +15,13 @@ prints per scenario the median and total token ratio (naive / patchpack) and the
   changed (parent's numbering) inside the context. Then the same with `--fill` at budgets
   that are fractions of the naive context's size (known before the change), each row with
   its recall next to naive's, and the smallest of those budgets whose recall (mean over the
-  commits) is naive's with fewer tokens in total.
+  commits) is naive's with fewer tokens in total. Last, whether any commit's recall falls as
+  the budget rises (the pack without fill standing at its own size): it must not (issue 15).
 
     python bench/context_efficiency.py REPO [N] [-v]           # -v: each commit, what was missed
     python bench/context_efficiency.py REPO [N] --no-related   # locate without the related hunks
+    python bench/context_efficiency.py REPO [N] --unstaged-new # review: new files left untracked
+    python bench/context_efficiency.py REPO [N] --unstaged-new --tracked-only  # ... and left out
     python bench/context_efficiency.py generate [N]            # a synthetic repository
     python bench/context_efficiency.py generate:SRC_DIR [N]    # real files of SRC_DIR, edited
 
@@ -32,6 +35,7 @@ better recall.
 from __future__ import annotations
 
 import ast
+import itertools
 import random
 import re
 import statistics
@@ -154,6 +158,7 @@ class Result:
     note: str = ""
     floor: int = 0
     """The changed lines alone (`git diff -U0`): no pack at 100% recall is smaller."""
+    budget: int = 0
 
 
 def _text(path: Path) -> str:
@@ -163,14 +168,20 @@ def _text(path: Path) -> str:
         return ""
 
 
-def review(repo: Path, oid: str, parent: str) -> Result:
+def review(repo: Path, oid: str, parent: str, *, unstaged_new: bool = False,
+           tracked_only: bool = False) -> Result:
     git(repo, "checkout", "-qf", "--detach", parent)
+    git(repo, "clean", "-qfd")  # what --unstaged-new left untracked for the commit before
     git(repo, "read-tree", "-u", "--reset", oid)  # the change, uncommitted, on its parent
     diff = git(repo, "diff", "-M", "HEAD")
     patch = unidiff.PatchSet(diff)
     naive = diff + "".join(_text(repo / f.path) or git(repo, "show", f"{parent}:{f.path}")
                            for f in patch)
-    pack = context.build(Repo.discover(repo), context.Request(function_context=True), COUNTER)
+    added = [f.path for f in patch if f.is_added_file]
+    if unstaged_new and added:  # as an agent leaves the files it creates: untracked
+        git(repo, "rm", "-q", "--cached", "--", *added)
+    pack = context.build(Repo.discover(repo), context.Request(
+        function_context=True, untracked=not tracked_only), COUNTER)
     shown: set[tuple[str, str, int]] = set()
     for part in pack.parts:
         for pf in unidiff.PatchSet(part.body):
@@ -220,6 +231,7 @@ def locate_scenario(repo: Path, oid: str, parent: str, message: str, *,
                     related: bool = True) -> dict[str, Result] | None:
     """The locate results of one commit: without fill, then each of :data:`FILLS`."""
     git(repo, "checkout", "-qf", "--detach", parent)
+    git(repo, "clean", "-qfd")
     words = []
     for m in IDENT.finditer(message):
         word = (m.group(1) or m.group(2)).rstrip("()").split(".")[-1]
@@ -254,14 +266,25 @@ def locate_scenario(repo: Path, oid: str, parent: str, message: str, *,
     out = {}
     for name, request in requests.items():
         pack = context.build(Repo.discover(repo), request, COUNTER)
-        inside = {(p.path, n) for p in pack.parts for n in range(p.start, p.end + 1)}
+        # A hunk shortened to its matching lines shows those lines only.
+        inside = {(p.path, n) for p in pack.parts
+                  for n in (p.only or range(p.start, p.end + 1))}
         # What naive has and the pack does not: lines of the matching files.
         missed = [f"line {p}:{n}" for p, n in sorted(targets - inside) if p in matched]
         missed += [f"dropped {d.what}" for d in pack.dropped]
         out[name] = Result(naive, pack.tokens, len(targets & inside) / max(1, len(targets)),
                            naive_recall=naive_recall, missed=tuple(missed),
-                           note=f"grep {' '.join(idents)}")
+                           note=f"grep {' '.join(idents)}", budget=request.budget)
     return out
+
+
+def falls(results: dict[str, Result]) -> list[str]:
+    """Where one commit's recall falls as the budget rises (issue 15): a pack without fill
+    stands at its own size (any budget from there gives it), each --fill pack at its budget."""
+    points = sorted((r.packed if not name else r.budget, r.recall, name or "no fill")
+                    for name, r in results.items())
+    return [f"{a[2]} ({a[0]} tokens) {a[1]:.0%} > {b[2]} ({b[0]} tokens) {b[1]:.0%}"
+            for a, b in itertools.pairwise(points) if b[0] > a[0] and b[1] < a[1]]
 
 
 def fill_report(results: list[dict[str, Result]], verbose: bool = False) -> None:
@@ -296,6 +319,11 @@ def fill_report(results: list[dict[str, Result]], verbose: bool = False) -> None
     shares = ", ".join(f"{s:.0%}" for s in FILLS)
     print(f"  smallest fill budget at naive's recall with fewer tokens: {smallest}" if smallest
           else f"  no fill budget ({shares} of naive) reaches naive's recall with fewer tokens")
+    fallen = [(r[""].name, f) for r in results for f in falls(r)]
+    print(f"  recall never falls as the budget rises: {'yes' if not fallen else 'NO'}, "
+          f"{len(results) - len({n for n, _ in fallen})} of {len(results)} commits")
+    for name, what in fallen:
+        print(f"    falls: {name[:40]}: {what}")
 
 
 def report(name: str, results: list[Result], verbose: bool = False) -> None:
@@ -334,7 +362,8 @@ def _title(oid: str, message: str) -> str:
 
 def main(argv: list[str]) -> None:
     verbose, related = "-v" in argv, "--no-related" not in argv
-    argv = [a for a in argv if a not in ("-v", "--no-related")]
+    options = {"unstaged_new": "--unstaged-new" in argv, "tracked_only": "--tracked-only" in argv}
+    argv = [a for a in argv if a not in ("-v", "--no-related", "--unstaged-new", "--tracked-only")]
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return
@@ -348,8 +377,10 @@ def main(argv: list[str]) -> None:
             subprocess.run(["git", "clone", "-q", "--no-local", argv[0], str(repo)], check=True)
         commits = candidates(repo, n)
         print(f"{argv[0]}: {len(commits)} commits changing 1-5 text files")
-        report("review", [replace(review(repo, oid, parent), name=_title(oid, msg))
+        report("review", [replace(review(repo, oid, parent, **options), name=_title(oid, msg))
                           for oid, parent, msg in commits], verbose)
+        if options["unstaged_new"]:  # a review scenario; locate is the same as without
+            return
         located = [locate_scenario(repo, oid, parent, msg, related=related)
                    for oid, parent, msg in commits]
         found = [{k: replace(r, name=_title(oid, msg)) for k, r in rs.items()}

@@ -438,6 +438,8 @@ def tokens(files: tuple[BinaryIO, ...], verbose: bool, tokenizer: str | None) ->
 @click.option("--base", metavar="REV", help="Diff the work against REV (default HEAD).")
 @click.option("--cached", is_flag=True, help="Only the staged change.")
 @click.option("--worktree", is_flag=True, help="Only the unstaged change (work tree vs index).")
+@click.option("--tracked-only", is_flag=True,
+              help="Leave untracked files out of the diff (by default they show as new files).")
 @click.option("-W", "--function-context", is_flag=True,
               help="Widen each diff hunk to its enclosing function or class.")
 @click.option("--grep", "greps", multiple=True, metavar="PATTERN",
@@ -465,7 +467,7 @@ def tokens(files: tuple[BinaryIO, ...], verbose: bool, tokenizer: str | None) ->
 @_over_budget_option
 @click.pass_context
 def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
-            function_context: bool, greps: tuple[str, ...], paths: tuple[str, ...],
+            tracked_only: bool, function_context: bool, greps: tuple[str, ...], paths: tuple[str, ...],
             ats: tuple[str, ...], budget: int | None, max_file_lines: int | None,
             max_hunk_lines: int | None, related: bool | None, fill: bool | None,
             tokenizer: str | None,
@@ -492,7 +494,7 @@ def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
         function_context=function_context, greps=greps, paths=paths, ats=ats,
         budget=settings.context_budget, max_file_lines=settings.max_file_lines,
         max_hunk_lines=settings.max_hunk_lines, related=settings.context_related,
-        fill=settings.context_fill,
+        fill=settings.context_fill, untracked=not tracked_only,
     )
     pack = workflow.context(repo, settings, request, counter, over_budget=over_budget)
     if as_json:
@@ -840,12 +842,13 @@ def test_command(ctx: click.Context, args: tuple[str, ...], lines: int | None,
 
 
 @cli.command()
+@click.option("--tracked-only", is_flag=True, help="Leave untracked files out of the measure.")
 @_json
-def status(as_json: bool) -> None:
+def status(tracked_only: bool, as_json: bool) -> None:
     """Where you stand: branch, queue position and next patch, uncommitted size against the
     limits, pending and today's spend, and the truncation cadence."""
     from patchpack import status as stating
 
     repo = Repo.discover()
-    found = stating.read(repo, _settings(repo))
+    found = stating.read(repo, _settings(repo), untracked=not tracked_only)
     click.echo(stating.render_json(found) if as_json else stating.render_text(found))

@@ -4,7 +4,8 @@ A pack has four sections in this order of priority: the diff of the work, the hu
 by ``--grep``, the explicit ``--at`` ranges, and the related hunks: what the located Python
 code uses from its own file (its imports, the module-level definitions it names), printed after
 the located hunks. When they do not fit the budget, the related hunks go first, then the
-explicit ranges, then the weakest located hunks, then each file's diff is shortened to its
+explicit ranges, then every located hunk is shortened to its matches and their def (weakest
+first) before the weakest go whole, then each file's diff is shortened to its
 headers and changed lines, largest first, then dropped. What went is
 listed at the end of the pack with the command that asks for it. The pack is deterministic for
 the same repository state, and its total is counted on the exact text printed.
@@ -21,7 +22,8 @@ from pathlib import PurePosixPath
 
 import unidiff
 
-from patchpack import diffs, git, locate, widen
+from patchpack import diffs, git, locate, untracked, widen
+from patchpack.files import Worktree
 from patchpack.tokens import Counter
 
 WARN_AT = (0.9, 0.7)
@@ -61,6 +63,8 @@ class Request:
     """Add what the located Python code uses from its own file (:func:`locate.related`)."""
     fill: bool = False
     """Spend what the budget leaves on the code around the located hunks (:mod:`widen`)."""
+    untracked: bool = True
+    """Untracked files that are not ignored join the diff as new files (:mod:`untracked`)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ class Part:
     """A shorter form (a diff's headers and changed lines only)."""
     tokens: int = 0
     """The count of :attr:`text`, set by :func:`_counted`."""
+    only: tuple[int, ...] = ()
+    """A shortened hunk's lines (its matches and their ``def``); ``...`` stands for the rest."""
 
     @property
     def text(self) -> str:
@@ -103,6 +109,7 @@ class Part:
             out["shortened"] = self.label == "shortened"
         else:
             out.update(start=self.start, end=self.end, label=self.label)
+            out.update({"lines": list(self.only)} if self.only else {})
         return {**out, "text": self.body}
 
 
@@ -173,12 +180,13 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
     base_name = request.base or "HEAD"
     diff_cmd = {"both": f"git diff {base_name}", "cached": f"git diff --cached {base_name}",
                 "worktree": "git diff"}[request.side]
+    new, notes = (untracked.select(repo) if request.untracked and request.side != "cached"
+                  else ([], []))
     diff_parts, changed, shown = _diff_parts(
         git.work_diff(repo, base=request.base, side=request.side,
-                      whole_files=request.function_context),
+                      whole_files=request.function_context, untracked=new),
         counter, diff_cmd=diff_cmd, function_context=request.function_context,
-        max_block_lines=request.max_file_lines)
-    notes: list[str] = []
+        max_block_lines=request.max_file_lines, untracked=frozenset(new))
     located_parts: list[Part] = []
     related_parts: list[Part] = []
     unmatched: tuple[str, ...] = ()
@@ -203,7 +211,7 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
         related_parts = [_hunk_part("related", h, counter) for h in related]
     explicit = [_hunk_part("explicit", locate.at(repo, spec, max_file_lines=request.max_file_lines),
                            counter) for spec in request.ats]
-    sources = {"diff": diff_cmd,
+    sources = {"diff": diff_cmd + (", untracked files as new" if new else ""),
                "located": " ".join(f"--grep {_quote(g)}" for g in request.greps)
                + "".join(f" --path {_quote(p)}" for p in request.paths),
                "explicit": " ".join(f"--at {a}" for a in request.ats),
@@ -214,7 +222,7 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
                budget=request.budget, sources=sources, notes=tuple(notes), unmatched=unmatched)
     if request.fill and request.greps and not pack.dropped:
         tests = widen.paired_tests({h.path for h in found.hunks}, git.tracked_files(repo))
-        units, texts = widen.plan(git.require_workdir(repo),
+        units, texts = widen.plan(Worktree.of(repo),
                                   sorted(found.hunks, key=lambda h: _rank(h, changed)),
                                   cap=request.max_hunk_lines, tests=tests,
                                   strength=lambda h: _strength(h, changed))
@@ -230,10 +238,12 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
 
 def _diff_parts(
     text: str, counter: Counter, *, diff_cmd: str, function_context: bool, max_block_lines: int,
+    untracked: frozenset[str] = frozenset(),
 ) -> tuple[list[Part], dict[str, list[int]], set[tuple[str, int]]]:
     """One part per file of the diff, each file's changed lines and the (path, line) it shows.
 
-    Line numbers are those of the new side, the work tree.
+    Line numbers are those of the new side, the work tree. An ``untracked`` file's diff is
+    asked for again with `git diff --no-index`, as `git diff` does not show it.
     """
     parts: list[Part] = []
     changed: dict[str, list[int]] = {}
@@ -254,11 +264,12 @@ def _diff_parts(
         want = (_function_keep(change.path, rows, max_block_lines) if function_context
                 else lambda r: True)
         if function_context:
-            chunk = header + _windows(pf, want)
+            chunk = header + diffs.windows(pf, want)
         shown.update((change.path, r.target_line_no) for r in rows
                      if r.target_line_no is not None and want(r))
-        short = header + _windows(pf, lambda r: r.line_type in "+-")
-        ask = f"{diff_cmd} -- {change.path}"
+        short = header + diffs.windows(pf, lambda r: r.line_type in "+-")
+        ask = (f"git diff --no-index -- /dev/null {_quote(change.path)}"
+               if change.path in untracked else f"{diff_cmd} -- {change.path}")
         short_part = None
         if short != chunk:
             short_part = _counted(Part("diff", change.path, short, ask, label="shortened"),
@@ -317,43 +328,6 @@ def _now(scopes: Sequence[locate.Scope], old_scopes: Sequence[locate.Scope] | No
     return min(same, key=lambda s: (abs(s.start - line), s.start), default=None)
 
 
-def _windows(pf: unidiff.PatchedFile, want: Callable[[unidiff.patch.Line], bool]) -> str:
-    """The hunks of ``pf`` cut down to the rows ``want`` keeps, with their @@ headers redone."""
-    out = []
-    for hunk in pf:
-        rows = list(hunk)
-        kept = [want(r) if r.line_type != "\\" else False for r in rows]
-        for i, r in enumerate(rows):  # "\ No newline at end of file" follows its line
-            if r.line_type == "\\" and i and kept[i - 1]:
-                kept[i] = True
-        # The lines before the window; an empty side's start already names that line.
-        old = hunk.source_start - (1 if hunk.source_length else 0)
-        new = hunk.target_start - (1 if hunk.target_length else 0)
-        i = 0
-        while i < len(rows):
-            if not kept[i]:
-                old, new = rows[i].source_line_no or old, rows[i].target_line_no or new
-                i += 1
-                continue
-            j = i
-            while j < len(rows) and kept[j]:
-                j += 1
-            group = rows[i:j]
-            olds = [r.source_line_no for r in group if r.source_line_no is not None]
-            news = [r.target_line_no for r in group if r.target_line_no is not None]
-            out.append(f"@@ -{_span(olds, old)} +{_span(news, new)} @@\n")
-            out.extend(str(r) for r in group)
-            old, new = (olds or [old])[-1], (news or [new])[-1]
-            i = j
-    return "".join(out)
-
-
-def _span(numbers: list[int], before: int) -> str:
-    if not numbers:
-        return f"{before},0"
-    return f"{numbers[0]}" if len(numbers) == 1 else f"{numbers[0]},{len(numbers)}"
-
-
 # -- located and explicit hunks ---------------------------------------------------------------
 
 
@@ -379,8 +353,18 @@ def _strength(h: locate.Hunk, changed: dict[str, list[int]]) -> tuple[int, ...]:
 
 
 def _hunk_part(section: str, h: locate.Hunk, counter: Counter) -> Part:
-    return _counted(Part(section, h.path, h.text, f"patchpack context --at {h.where}",
-                         start=h.start, end=h.end, label=h.label), counter)
+    part = Part(section, h.path, h.text, f"patchpack context --at {h.where}", start=h.start,
+                end=h.end, label=h.label)
+    keep = sorted({*h.hits, *h.heads}) if section == "located" else []
+    if keep and len(keep) < h.end - h.start + 1:  # the matches and their def, for a tight budget
+        rows = h.text.splitlines(keepends=True)
+        body = "".join(("...\n" if n > (keep[i - 1] if i else h.start - 1) + 1 else "")
+                       + rows[n - h.start] for i, n in enumerate(keep))
+        label = "; ".join(filter(None, (h.label, "matching lines")))
+        part = replace(part, short=_counted(replace(
+            part, body=body + ("...\n" if keep[-1] < h.end else ""), label=label,
+            only=tuple(keep)), counter))
+    return _counted(part, counter)
 
 
 def _fence(text: str, lang: str) -> str:
@@ -416,13 +400,17 @@ def fit(diff_parts: Sequence[Part], located: Sequence[Part], explicit: Sequence[
     def shorten(part: Part) -> None:
         assert part.short is not None
         current[current.index(part)] = part.short
-        dropped[part.ask] = Dropped(f"{part.describe()} shortened to its changed lines",
+        kind = "changed" if part.section == "diff" else "matching"
+        dropped[part.ask] = Dropped(f"{part.describe()} shortened to its {kind} lines",
                                     part.ask)
 
     biggest = sorted(diff_parts, key=lambda p: (-p.tokens, p.path))
+    # Every located hunk keeps its matches and their def before any is dropped whole (#15):
+    # the weakest is often the one the change is about.
     steps: list[Callable[[], None]] = [
-        *(partial(drop, p) for p in [*reversed(related), *reversed(explicit),
-                                     *reversed(located)]),
+        *(partial(drop, p) for p in [*reversed(related), *reversed(explicit)]),
+        *(partial(shorten, p) for p in reversed(located) if p.short is not None),
+        *(partial(drop, p) for p in reversed(located)),
         *(partial(shorten, p) for p in biggest if p.short is not None),
         *(partial(drop, p) for p in biggest),
     ]
@@ -443,6 +431,16 @@ def fit(diff_parts: Sequence[Part], located: Sequence[Part], explicit: Sequence[
             text, tokens = _trim_dropped(list(dropped.values()), counter, budget)
             break
         steps.pop(0)()
+    # What the last shortening left goes back to the strongest hits, whole.
+    for part in located if tokens <= budget and current else ():
+        at = next((i for i, p in enumerate(current) if p is part.short), None)
+        if at is None or part.short is None or tokens + part.tokens - part.short.tokens > budget:
+            continue
+        trial = [*current[:at], part, *current[at + 1:]]
+        left = {k: d for k, d in dropped.items() if k != part.ask}
+        trial_text = _render(trial, list(left.values()), sources, unmatched)
+        if (trial_tokens := counter.count(trial_text)) <= budget:
+            current, dropped, text, tokens = trial, left, trial_text, trial_tokens
     return Pack(text, tokens, counter.name, budget, tuple(current), tuple(dropped.values()),
                 notes, unmatched, sources)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import email.message
 import email.parser
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import unidiff
@@ -228,3 +228,40 @@ def _header(message: email.message.Message, name: str) -> str | None:
     import email.policy  # its header parsers cost 10 ms to import
 
     return str(email.policy.default.header_factory(name, value))
+
+
+def windows(pf: unidiff.PatchedFile, want: Callable[[unidiff.patch.Line], bool]) -> str:
+    """The hunks of ``pf`` cut down to the rows ``want`` keeps, with their @@ headers redone."""
+    out = []
+    for hunk in pf:
+        rows = list(hunk)
+        kept = [want(r) if r.line_type != "\\" else False for r in rows]
+        for i, r in enumerate(rows):  # "\ No newline at end of file" follows its line
+            if r.line_type == "\\" and i and kept[i - 1]:
+                kept[i] = True
+        # The lines before the window; an empty side's start already names that line.
+        old = hunk.source_start - (1 if hunk.source_length else 0)
+        new = hunk.target_start - (1 if hunk.target_length else 0)
+        i = 0
+        while i < len(rows):
+            if not kept[i]:
+                old, new = rows[i].source_line_no or old, rows[i].target_line_no or new
+                i += 1
+                continue
+            j = i
+            while j < len(rows) and kept[j]:
+                j += 1
+            group = rows[i:j]
+            olds = [r.source_line_no for r in group if r.source_line_no is not None]
+            news = [r.target_line_no for r in group if r.target_line_no is not None]
+            out.append(f"@@ -{_span(olds, old)} +{_span(news, new)} @@\n")
+            out.extend(str(r) for r in group)
+            old, new = (olds or [old])[-1], (news or [new])[-1]
+            i = j
+    return "".join(out)
+
+
+def _span(numbers: list[int], before: int) -> str:
+    if not numbers:
+        return f"{before},0"
+    return f"{numbers[0]}" if len(numbers) == 1 else f"{numbers[0]},{len(numbers)}"

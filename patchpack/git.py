@@ -674,15 +674,18 @@ class NotesTop:
 # as it is, and what one file's part of it would become.
 
 
-def uncommitted_diff(repo: Repo) -> str:
-    """The work tree against HEAD (staged and unstaged), new untracked files included."""
+def uncommitted_diff(repo: Repo, *, untracked: bool = True) -> str:
+    """The work tree against HEAD (staged and unstaged), new untracked files included unless
+    not ``untracked``."""
     base = repo.head_oid() or repo.empty_tree()
     tracked = repo.git("diff", *DIFF_OPTIONS, base, "--")
+    if not untracked:
+        return tracked
     listed = repo.git("ls-files", "--others", "--exclude-standard", "-z")
     root = require_workdir(repo)
-    untracked = [_patch_text(None, _read_file(root / path), path)
-                 for path in listed.split("\0") if path]
-    return tracked + "".join(untracked)
+    new = [_patch_text(None, _read_file(root / path), path)
+           for path in listed.split("\0") if path]
+    return tracked + "".join(new)
 
 
 def diff_against_head(repo: Repo, path: str, new: bytes | None) -> str:
@@ -745,26 +748,48 @@ class BadPattern(BadInput):
 
 
 def work_diff(repo: Repo, *, base: str | None = None, side: str = "both",
-              whole_files: bool = False) -> str:
+              whole_files: bool = False, untracked: Sequence[str] = ()) -> str:
     """The diff of the work in progress, as `git diff -M` prints it.
 
     ``side`` is ``both`` (`git diff BASE`: staged and unstaged), ``cached`` (`git diff --cached
     BASE`) or ``worktree`` (`git diff`: unstaged only, against the index). ``base`` defaults to
     HEAD, or to the empty tree in a repository with no commit yet. ``whole_files`` gives every
-    changed file whole as context.
+    changed file whole as context. The ``untracked`` paths show as new files, as after `git add
+    -N` (not on the ``cached`` side); the index is not touched.
     """
     options = [*DIFF_OPTIONS, *([WHOLE_FILE_CONTEXT] if whole_files else [])]
     if side == "worktree":
         if base is not None:
             raise BadInput("--worktree diffs the work tree against the index; it takes no --base")
-        return repo.git("diff", *options, "--")
+        return _diff_with(repo, untracked, options)
     if base is None:
         base = "HEAD" if repo.head_oid() is not None else repo.empty_tree()
     if not repo.git_ok("rev-parse", "--verify", "--quiet", "--end-of-options", f"{base}^{{tree}}"):
         raise BadInput(f"bad revision for --base: {base}",
                        hint="give a commit, e.g. `--base HEAD~1` or `--base main`")
-    cached = ["--cached"] if side == "cached" else []
-    return repo.git("diff", *cached, *options, base, "--")
+    if side == "cached":
+        return repo.git("diff", "--cached", *options, base, "--")
+    return _diff_with(repo, untracked, [*options, base])
+
+
+def _diff_with(repo: Repo, untracked: Sequence[str], args: Sequence[str]) -> str:
+    """`git diff ARGS` with the ``untracked`` paths intent-to-add in a copy of the index."""
+    if not untracked:
+        return repo.git("diff", *args, "--")
+    import shutil
+    import tempfile
+
+    index = Path(repo.git("rev-parse", "--path-format=absolute", "--git-path", "index").strip())
+    with tempfile.TemporaryDirectory(prefix="patchpack-index-") as tmp:
+        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
+        if index.exists():
+            shutil.copyfile(index, env["GIT_INDEX_FILE"])
+        cwd = require_workdir(repo)
+        # A path git cannot index (`.Git/x`, gone since it was listed) is left out, not the rest.
+        run_git(["--literal-pathspecs", "add", "--intent-to-add", "--ignore-errors",
+                 "--pathspec-from-file=-", "--pathspec-file-nul"], cwd=cwd, env=env,
+                input=encode("\0".join(untracked)), check=False)
+        return decode(run_git(["diff", *args, "--"], cwd=cwd, env=env).stdout)
 
 
 def grep(repo: Repo, pattern: str, *, paths: Sequence[str] = ()) -> GrepResult:
@@ -792,6 +817,12 @@ def grep(repo: Repo, pattern: str, *, paths: Sequence[str] = ()) -> GrepResult:
         elif line.startswith("Binary file ") and line.endswith(" matches"):
             binary.append(line.removeprefix("Binary file ").removesuffix(" matches"))
     return GrepResult(tuple(hits), tuple(binary))
+
+
+def untracked_files(repo: Repo) -> list[str]:
+    """Files of the work tree git neither tracks nor ignores, root-relative, in git's order."""
+    listed = repo.git("ls-files", "-z", "--others", "--exclude-standard", "--full-name")
+    return [p for p in listed.split("\0") if p]
 
 
 def tracked_files(repo: Repo) -> list[str]:

@@ -12,10 +12,10 @@ import builtins
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from patchpack import git
 from patchpack.errors import BadInput, Failed
+from patchpack.files import Private, Worktree
 
 # Lines of context around a hit that sits in no block (a blank line, a top-level statement).
 _AROUND = 3
@@ -61,6 +61,8 @@ class Hunk:
     unbound: tuple[str, ...] = ()
     """The patterns that hit a line reading a name its Python file binds nowhere
     (:func:`unbound`): what a change most likely fixes there, as with a missing import."""
+    heads: tuple[int, ...] = ()
+    """The lines naming the blocks its hits sit in (``def``, ``class``, a header line)."""
 
     @property
     def where(self) -> str:
@@ -85,10 +87,16 @@ class Unreadable(Exception):
     """A file that is not text patchpack can show (binary, not UTF-8, missing)."""
 
 
-def read_lines(root: Path, path: str) -> list[str]:
-    """The lines of a work tree file without their newlines; Unreadable if it is not UTF-8 text."""
+def read_lines(tree: Worktree, path: str) -> list[str]:
+    """The lines of a work tree file without their newlines; Unreadable if it is not UTF-8 text,
+    or a symlink takes it out of the work tree or into a git dir (:class:`Worktree`)."""
     try:
-        data = (root / path).read_bytes()
+        real = tree.real(path)
+    except Private as e:
+        where = "into the git directory" if e.git_dir else "out of the work tree"
+        raise Unreadable(f"{path}: a symlink {where}, skipped") from None
+    try:
+        data = (tree.root / real).read_bytes()
     except OSError as e:
         raise Unreadable(f"{path}: cannot read ({e.strerror})") from None
     if b"\0" in data[:8000]:
@@ -312,7 +320,7 @@ def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = ()
            cap: int = 80, with_related: bool = False) -> Located:
     """Each pattern's matches in tracked files, widened to their blocks and merged per file;
     with ``with_related``, what the Python hunks use from their file (:func:`related`)."""
-    root = git.require_workdir(repo)
+    work = Worktree.of(repo)
     hits: dict[str, dict[int, set[str]]] = {}
     notes: list[str] = []
     unmatched = []
@@ -327,7 +335,7 @@ def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = ()
     extra: list[Hunk] = []
     for path in sorted(hits):
         try:
-            lines = read_lines(root, path)
+            lines = read_lines(work, path)
         except Unreadable as e:
             notes.append(str(e))
             continue
@@ -346,7 +354,8 @@ def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = ()
             misses = sorted({p for n in inside if n in loose for p in by_line[n]})
             hunks.append(_hunk(path, lines, b.start, b.end, label=b.label, hits=tuple(inside),
                                patterns=tuple(found_by), defines=tuple(defines),
-                               unbound=tuple(misses)))
+                               unbound=tuple(misses),
+                               heads=tuple(sorted(n for n in heads if b.start <= n <= b.end))))
         if with_related and tree is not None:
             extra += related(lines, tree, hunks[first:], cap=cap)
     return Located(tuple(hunks), tuple(dict.fromkeys(notes)), tuple(unmatched), tuple(extra))
@@ -483,19 +492,23 @@ def at(repo: git.Repo, spec: str, *, max_file_lines: int) -> Hunk:
 
     A whole file longer than ``max_file_lines`` is refused (exit 1) with how to ask for a part.
     """
-    root = git.require_workdir(repo)
+    tree = Worktree.of(repo)
     path, sep, where = spec.rpartition(":")
-    if not sep or (root / spec).is_file():
+    if not sep or (tree.root / spec).is_file():
         path, where = spec, ""
-    resolved = (root / path).resolve()
-    if not resolved.is_relative_to(root.resolve()):
-        raise BadInput(f"--at {spec}: {path} is outside the repository")
-    if not resolved.is_file():
+    try:
+        rel = tree.real(path)
+    except Private as e:
+        if not e.git_dir:
+            raise BadInput(f"--at {spec}: {path} is outside the repository") from None
+        raise BadInput(f"--at {spec}: {path} is inside the git directory; patchpack never packs "
+                       "git's own files (its config holds credentials in remote URLs)",
+                       hint="give a file of the work tree, e.g. `--at README.md:1-40`") from None
+    if not (tree.root / rel).is_file():
         raise BadInput(f"--at {spec}: no such file {path}",
                        hint="give a path relative to the repository root")
-    rel = resolved.relative_to(root.resolve()).as_posix()
     try:
-        lines = read_lines(root, rel)
+        lines = read_lines(tree, rel)
     except Unreadable as e:
         raise BadInput(f"--at {spec}: {e}") from None
     if not where:

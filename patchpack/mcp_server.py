@@ -87,12 +87,12 @@ class Tools:
     def context(self, base: str | None = None, grep: list[str] | None = None,
                 at: list[str] | None = None, path: list[str] | None = None,
                 budget: Count | None = None, function_context: bool = False,
-                fill: bool | None = None) -> Result:
-        """Build a context pack: the work diff against BASE (default HEAD), the code around
-        each GREP regex match (widened to its function), and AT ranges (FILE:START-END or
-        FILE:SYMBOL), fitted to a token budget; with fill, what the budget leaves goes to the
-        code around the GREP matches (headers, file ends, their classes, call trees,
-        neighbours)."""
+                fill: bool | None = None, tracked_only: bool = False) -> Result:
+        """Build a context pack: the work diff against BASE (default HEAD; untracked files as
+        new files unless tracked_only), the code around each GREP regex match (widened to its
+        function), and AT ranges (FILE:START-END or FILE:SYMBOL), fitted to a token budget;
+        with fill, what the budget leaves goes to the code around the GREP matches (headers,
+        file ends, their classes, call trees, neighbours)."""
         repo, settings = self.open()
         pack = workflow.context(repo, settings, packing.Request(
             base=base, side="both", function_context=function_context,
@@ -100,7 +100,7 @@ class Tools:
             budget=budget if budget is not None else settings.context_budget,
             max_file_lines=settings.max_file_lines, max_hunk_lines=settings.max_hunk_lines,
             related=settings.context_related,
-            fill=settings.context_fill if fill is None else fill,
+            fill=settings.context_fill if fill is None else fill, untracked=not tracked_only,
         ), get_counter(settings.tokenizer), over_budget=False)
         data = json.loads(pack.as_json())
         text = "\n".join([pack.text.rstrip("\n"), *pack.notes, *pack.warnings(),
@@ -207,11 +207,12 @@ class Tools:
             "lines": result.lines, "printed_lines": result.printed_lines,
             "timed_out": result.timed_out, "output": text}
 
-    def status(self) -> Result:
+    def status(self, tracked_only: bool = False) -> Result:
         """One screen: branch, queue position, the next patch, the uncommitted change against
-        the limits, pending and today's spend, iterations until the truncation reminder."""
+        the limits (untracked files included unless tracked_only), pending and today's spend,
+        iterations until the truncation reminder."""
         repo, settings = self.open()
-        found = status.read(repo, settings)
+        found = status.read(repo, settings, untracked=not tracked_only)
         return status.render_text(found), found.as_dict()
 
     def record(self, tokens_in: Count, tokens_out: Count, model: str | None = None,

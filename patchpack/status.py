@@ -69,14 +69,15 @@ class Status:
         }
 
 
-def read(repo: Repo, settings: Settings) -> Status:
-    """The status of the worktree ``repo`` was opened in."""
+def read(repo: Repo, settings: Settings, *, untracked: bool = True) -> Status:
+    """The status of the worktree ``repo`` was opened in; the uncommitted change counts
+    untracked files that are not ignored unless not ``untracked``, as context packs show it."""
     qg = QueueGit(repo)
     state = queue.load(qg)
     position = state.next_position()
     verdict = None
     if repo.workdir is not None:
-        verdict = diffs.Verdict(diffs.measure(uncommitted_diff(repo)),
+        verdict = diffs.Verdict(diffs.measure(uncommitted_diff(repo, untracked=untracked)),
                                 diffs.Limits(settings.max_files, settings.max_lines))
     waiting, _ = ledger.pending(repo)
     # One read of the ledger serves both today's figure and the budget line.

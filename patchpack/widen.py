@@ -35,9 +35,9 @@ import ast
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from patchpack import locate
+from patchpack.files import Worktree
 
 # Steps of the order in the module doc.
 HEAD, TAIL, PAIRED, MODULE, REST, CLASS, CALLS, NEAR = range(8)
@@ -83,7 +83,7 @@ class _Piece:
     node: ast.AST | None = None
 
 
-def plan(root: Path, ranked: Sequence[locate.Hunk], *, cap: int,
+def plan(tree: Worktree, ranked: Sequence[locate.Hunk], *, cap: int,
          tests: Mapping[str, Sequence[str]] | None = None,
          strength: Callable[[locate.Hunk], tuple[int, ...]] | None = None,
          ) -> tuple[list[Unit], dict[str, list[str]]]:
@@ -111,7 +111,7 @@ def plan(root: Path, ranked: Sequence[locate.Hunk], *, cap: int,
 
     for path, rank in order.items():
         try:
-            lines = locate.read_lines(root, path)
+            lines = locate.read_lines(tree, path)
         except locate.Unreadable:
             continue
         texts[path] = lines
@@ -128,7 +128,7 @@ def plan(root: Path, ranked: Sequence[locate.Hunk], *, cap: int,
             if test in texts or test in order:  # a file of its own, or paired already
                 continue
             try:
-                lines = locate.read_lines(root, test)
+                lines = locate.read_lines(tree, test)
             except locate.Unreadable:
                 continue
             if pieces := _pieces(test, lines):

@@ -225,6 +225,52 @@ def test_merge_in_progress_and_detached_head(cli, committed: Path) -> None:
     assert "+# detached" in cli("context").stdout
 
 
+def test_untracked_files_are_in_the_work_diff_unless_tracked_only(cli, committed: Path) -> None:
+    write(committed / ".gitignore", "*.log\n")
+    write(committed / "new.py", "def fresh():\n    return 1\n")
+    write(committed / "build.log", "ignored\n")
+    write(committed / "blob.bin", b"\0\1\2")
+    (committed / "cfg").symlink_to(".git/config")
+    write(committed / ".Git" / "x", "a path git refuses to index\n")
+    git(committed, "remote", "add", "origin", "https://user:s3cret@example.com/x.git")
+    before = git(committed, "status", "--porcelain")
+    r = cli("context")
+    assert r.exit_code == 0, r.stderr
+    # As `git add -N` then `git diff HEAD` shows them: a new file, every line added.
+    assert ("diff --git a/new.py b/new.py\nnew file mode 100644\n" in r.stdout
+            and "--- /dev/null\n+++ b/new.py\n@@ -0,0 +1,2 @@\n+def fresh():\n" in r.stdout)
+    assert "Binary files /dev/null and b/blob.bin differ" in r.stdout
+    assert "new file mode 120000" in r.stdout and "+.git/config" in r.stdout
+    assert "s3cret" not in r.stdout and "build.log" not in r.stdout
+    assert _diff_paths(cli("context", "--json").stdout) == [
+        ".gitignore", "blob.bin", "cfg", "new.py"]
+    assert _diff_paths(cli("context", "--json", "--worktree").stdout) == [
+        ".gitignore", "blob.bin", "cfg", "new.py"]
+    assert "+def fresh():" in cli("context", "-W").stdout
+    assert r.stdout.startswith("## diff: git diff HEAD, untracked files as new (4 files, ")
+    tight = cli("context", "--budget", "60")
+    assert "- diff of new.py: `git diff --no-index -- /dev/null new.py`" in tight.stdout
+    for args in [("--tracked-only",), ("--cached",)]:
+        assert _diff_paths(cli("context", "--json", *args).stdout) == [], args
+    assert git(committed, "status", "--porcelain") == before  # the index is not touched
+
+
+def test_large_untracked_files_fit_the_budget_as_any_diff(cli, committed: Path) -> None:
+    write(committed / "big.txt", lines(3000))
+    write(committed / "huge.bin", b"\0" * (3 << 20))
+    write(committed / "huge.log", lines(200_000))
+    write(committed / "small.txt", lines(3))
+    assert _diff_paths(cli("context", "--json").stdout) == ["big.txt", "small.txt"]
+    r = cli("context", "--budget", "500")
+    assert r.exit_code == 0, r.stderr
+    assert "+line 3\n" in r.stdout and "line 2999" not in r.stdout  # the largest went first
+    assert "- diff of big.txt: `git diff --no-index -- /dev/null big.txt`" in r.stdout
+    # Past 1 MiB a file is left out unread, with how to ask for a part of a text one.
+    assert "patchpack: huge.bin: untracked, 3.0 MiB: left out of the diff\n" in r.stderr
+    assert ("patchpack: huge.log: untracked, 2.2 MiB: left out of the diff; ask for a part "
+            "with `patchpack context --at huge.log:1-80`") in r.stderr
+
+
 def test_not_a_repository_exits_2(tmp_path: Path) -> None:
     r = run_patchpack("context", cwd=tmp_path)
     assert r.returncode == 2 and "not a git repository" in r.stderr

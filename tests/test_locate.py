@@ -224,8 +224,9 @@ def test_under_a_tight_budget_the_definition_of_what_was_searched_stays(repo: Pa
             greps=("target",), budget=budget), get_counter("cl100k_base"))
         if pack.parts:
             break
-    assert [(p.path, p.label) for p in pack.parts] == [("lib.py", "def target")]
-    assert len(pack.dropped) == 8
+    # Every hit is shortened to its matching lines before any goes; then the weakest go.
+    assert [(p.path, p.label) for p in pack.parts] == [("lib.py", "def target; matching lines")]
+    assert sum(d.what.startswith("located a_uses.py") for d in pack.dropped) == 8
 
 
 # -- related: what located Python code uses from its file -------------------------------------
@@ -390,3 +391,67 @@ def test_a_file_that_reads_the_name_without_binding_it_ranks_first(cli, repo: Pa
     # The missing import is what a change naming BinaryIO most likely fixes: b.py's hunk comes
     # first, though a.py has more hits and sorts first.
     assert _hunks(cli, "--grep", "BinaryIO")[0] == ("b.py", 4, 5, "def write")
+
+
+# -- git's own files never reach a pack (issue 15) ----------------------------------------------
+
+SECRET = "s3cret-token"
+
+
+def _with_secret(repo: Path) -> Path:
+    """A repository whose config holds credentials in a remote URL, as `git clone` leaves them."""
+    _commit(repo, {"m.py": PY})
+    git(repo, "remote", "add", "origin", f"https://user:{SECRET}@example.com/x.git")
+    return repo
+
+
+def _refused(repo: Path, *args: str, cwd: Path | None = None) -> str:
+    """Run `context ARGS`: exit 2, nothing printed of the file, nothing spent; the message."""
+    r = run_patchpack("context", *args, cwd=cwd or repo)
+    assert r.returncode == 2, (args, r.stdout, r.stderr)
+    assert SECRET not in r.stdout + r.stderr and r.stdout == ""
+    assert "inside the git directory" in r.stderr, (args, r.stderr)
+    assert r.stderr.rstrip().splitlines()[-1].startswith("hint: ")
+    assert not (repo / ".git" / "patchpack" / "pending.jsonl").exists()
+    return r.stderr
+
+
+def test_at_refuses_the_git_directory_however_it_is_named(repo: Path) -> None:
+    _with_secret(repo)
+    (repo / "sub").mkdir()
+    (repo / "gd").symlink_to(".git")
+    (repo / "cfg").symlink_to(".git/config")
+    write(repo / ".Git" / "config", "a directory git itself would refuse to track\n")
+    for spec in [".git/config", ".git/config:1-40", "./.git/config", "sub/../.git/config",
+                 str(repo / ".git" / "config"), "gd/config", "cfg", "cfg:1-3", ".git",
+                 ".Git/config", ".git/HEAD"]:
+        assert f"--at {spec}: " in _refused(repo, "--at", spec)
+
+
+def test_at_refuses_a_git_dir_by_any_name_and_a_linked_worktree(tmp_path: Path) -> None:
+    main = tmp_path / "main"
+    git(tmp_path, "init", "-q", f"--separate-git-dir={tmp_path / 'main' / 'meta'}", str(main))
+    _with_secret(main)
+    _refused(main, "--at", "meta/config")  # the git dir, though not named .git
+    git(main, "worktree", "add", "-q", "inner")
+    inner = main / "inner"
+    _refused(main, "--at", "inner/.git")  # a linked worktree's pointer to its git dir
+    # Inside the linked worktree: its own git dir and the common one.
+    _refused(main, "--at", str(main / "meta" / "worktrees" / "inner" / "HEAD"), cwd=inner)
+    r = run_patchpack("context", "--at", "../meta/config", cwd=inner)
+    assert r.returncode == 2 and SECRET not in r.stdout + r.stderr
+
+
+def test_fill_never_reads_through_a_symlink_out_of_the_work_tree(cli, repo: Path) -> None:
+    _with_secret(repo)
+    outside = write(repo.parent / "elsewhere.txt", f"def test_x():\n    url = '{SECRET}'\n")
+    write(repo / "n.py", "def other():\n    return needle(2)\n")
+    # Paired test files that fill reads: one a link into the git dir, one out of the tree.
+    (repo / "test_m.py").symlink_to(".git/config")
+    (repo / "test_n.py").symlink_to(outside)
+    git(repo, "add", "n.py", "test_m.py", "test_n.py")
+    git(repo, "commit", "-qm", "links")
+    for budget in ("50000", "3000"):
+        r = cli("context", "--grep", "needle", "--fill", "--budget", budget)
+        assert r.exit_code == 0, r.stderr
+        assert SECRET not in r.stdout + r.stderr and "def other" in r.stdout

@@ -239,3 +239,30 @@ def test_a_negative_budget_or_count_is_an_error_result_and_records_nothing(commi
     assert any(name in text(result) for name in call[1])  # names the argument it refuses
     assert not pending.exists() or "context" not in pending.read_text()
     assert git(committed, "status", "--short") == ""
+
+
+def test_context_refuses_the_git_directory(committed):
+    git(committed, "remote", "add", "origin", "https://user:s3cret@example.com/x.git")
+    _, (config, linked, good) = drive(committed, [
+        ("context", {"at": [".git/config"]}),
+        ("context", {"at": ["README.md:1-1", "./.git/../.git/config:1-9"]}),
+        ("context", {"at": ["README.md"]}),
+    ])
+    for refused in (config, linked):
+        assert refused.is_error and "s3cret" not in text(refused)
+        assert "inside the git directory" in text(refused)
+    assert not good.is_error and "# test" in text(good)
+
+
+def test_context_and_status_show_untracked_files_unless_tracked_only(committed):
+    write(committed / "new.py", "def fresh():\n    return 1\n")
+    _, (pack, tracked, state, tracked_state) = drive(committed, [
+        ("context", {}), ("context", {"tracked_only": True}),
+        ("status", {}), ("status", {"tracked_only": True}),
+    ])
+    assert not pack.is_error and "new file mode 100644" in text(pack)
+    assert "+def fresh():" in text(pack)
+    assert not tracked.is_error and "new.py" not in text(tracked)
+    assert state.structured_content["uncommitted"]["files"]["count"] == 1
+    assert tracked_state.structured_content["uncommitted"]["files"]["count"] == 0
+    assert git(committed, "status", "--porcelain") == "?? new.py\n"

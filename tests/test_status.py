@@ -102,3 +102,17 @@ def test_bare_repository(tmp_path: Path) -> None:
     r = run_patchpack("status", "--json", cwd=tmp_path / "bare.git")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["uncommitted"] is None
+
+
+def test_tracked_only_leaves_untracked_files_out(committed: Path, cli: CLI) -> None:
+    write(committed / "README.md", "# test\nmore\n")
+    write(committed / ".gitignore", "*.log\n")
+    write(committed / "build.log", lines(500))
+    for name in "ab":
+        write(committed / f"{name}.py", lines(50))
+    data = status_json(cli)
+    assert data["uncommitted"]["files"] == {"count": 4, "max": 2, "ok": False}
+    r = cli("status", "--tracked-only", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["uncommitted"]["files"] == {"count": 1, "max": 2, "ok": True}
+    assert "uncommitted: 1/2 files, 7/120 diff lines  ok" in cli("status", "--tracked-only").stdout

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from conftest import git, run_patchpack, write
 from patchpack import context, locate, widen
+from patchpack.files import Worktree
 from patchpack.git import Repo
 from patchpack.tokens import get_counter
 
@@ -64,7 +65,7 @@ def boxed(committed: Path) -> Path:
 
 def _plan(repo: Path, *greps: str, cap: int = 80) -> list[tuple[str, int, int, str]]:
     found = locate.locate(Repo.discover(repo), greps)
-    units, _ = widen.plan(repo, found.hunks, cap=cap)
+    units, _ = widen.plan(Worktree(repo), found.hunks, cap=cap)
     return [(u.path, u.start, u.end, u.label) for u in units]
 
 
@@ -81,7 +82,7 @@ def _shown(pack: context.Pack, path: str) -> set[int]:
 
 def test_order_header_end_module_block_class_calls_then_neighbours(boxed: Path) -> None:
     found = locate.locate(Repo.discover(boxed), ["def needle"], paths=["box.py"])
-    units, texts = widen.plan(boxed, found.hunks, cap=80)
+    units, texts = widen.plan(Worktree(boxed), found.hunks, cap=80)
     assert texts["box.py"] == BOX.splitlines()
     # Each unit comes with the blank lines above it (a change removing it takes them along).
     assert [(u.start, u.end, u.label) for u in units] == [
@@ -104,7 +105,7 @@ def test_call_tree_goes_one_way(repo: Path) -> None:
         ("top", "mid()"), ("mid", "low()"), ("low", "1"), ("sibling", "1 + low()"),
         ("above", "top()"), ("far", "2")]))
     git(repo, "add", "-A")
-    labels = [u.label for u in widen.plan(repo, locate.locate(
+    labels = [u.label for u in widen.plan(Worktree(repo), locate.locate(
         Repo.discover(repo), ["return low"]).hunks, cap=80)[0]]
     assert labels == ["[end of file]", "def mid [rest]", "def top [calls mid]",
                       "def low [called by mid]", "def above [calls top]",
@@ -167,7 +168,7 @@ def test_strongest_file_first_within_a_step(boxed: Path) -> None:
     found = locate.locate(Repo.discover(boxed), ["needle"])
     for first in ("notes.md", "box.py"):
         ranked = sorted(found.hunks, key=lambda h: (h.path != first, h.path, h.start))
-        units, _ = widen.plan(boxed, ranked, cap=80)
+        units, _ = widen.plan(Worktree(boxed), ranked, cap=80)
         assert units[0].path == first and units[0].label.endswith("[header]")
 
 
@@ -181,11 +182,12 @@ def test_a_stronger_file_finishes_its_call_tree_and_neighbours_first(boxed: Path
 
     # As strong (no strength given): the files fill together, a ring at a time, so the
     # 60 functions of big.py are still coming when box.py is whole.
-    tied, _ = widen.plan(boxed, ranked, cap=80)
+    tied, _ = widen.plan(Worktree(boxed), ranked, cap=80)
     assert max(far(tied, "box.py")) < max(far(tied, "big.py"))
     # big.py's hit is stronger: its neighbours all come first; the cheap steps (headers,
     # ends, module level) still go across files before them.
-    units, _ = widen.plan(boxed, ranked, cap=80, strength=lambda h: (h.path != "big.py",))
+    units, _ = widen.plan(Worktree(boxed), ranked, cap=80,
+                          strength=lambda h: (h.path != "big.py",))
     assert max(far(units, "big.py")) < min(far(units, "box.py", "notes.md"))
     cheap = [i for i, u in enumerate(units) if u.label.endswith(("[header]", "[end of file]"))]
     assert {units[i].path for i in cheap} == {"box.py", "big.py", "notes.md"}
@@ -324,7 +326,7 @@ def test_fill_adds_the_last_test_of_a_paired_test_file(committed: Path) -> None:
     git(committed, "commit", "-qm", "box")
     found = locate.locate(Repo.discover(committed), ["needle"])
     tests = widen.paired_tests(["pkg/box.py"], git(committed, "ls-files").split())
-    units, _ = widen.plan(committed, found.hunks, cap=80, tests=tests)
+    units, _ = widen.plan(Worktree(committed), found.hunks, cap=80, tests=tests)
     assert [(u.path, u.start, u.end, u.label) for u in units][:3] == [
         ("pkg/box.py", 15, 20, "[end of file]"),
         ("tests/test_box.py", 295, 300, "def test_74 [end: last test of the tests of pkg/box.py]"),
@@ -334,3 +336,62 @@ def test_fill_adds_the_last_test_of_a_paired_test_file(committed: Path) -> None:
     assert "def test_74 [end: last test of the tests of pkg/box.py]" in pack.text
     assert "test_other" not in pack.text
     assert _build(committed, 50_000) == pack  # deterministic
+
+
+# -- a tight budget: every hit keeps its matching lines and its def (issue 15) -----------------
+
+
+@pytest.fixture
+def spread(committed: Path) -> Path:
+    """Four files, each a long function with one match deep inside; one also defines it."""
+    for i in range(4):
+        body = "".join(f"    y{j} = x + {j}\n" for j in range(40))
+        body = body.replace("    y30 = x + 30\n", f"    y30 = target(x) + {i}\n")
+        write(committed / f"m{i}.py", f"def f{i}(x):\n{body}    return x\n")
+    write(committed / "m3.py", "def target(x):\n    return x\n\n\n"
+          + (committed / "m3.py").read_text())
+    git(committed, "add", "-A")
+    git(committed, "commit", "-qm", "code")
+    return committed
+
+
+@pytest.mark.parametrize("fill", [False, True])
+def test_a_tight_budget_shortens_every_hit_before_dropping_one(cli, spread: Path,
+                                                               fill: bool) -> None:
+    full = json.loads(cli("context", "--json", "--grep", "target").stdout)
+    flag = "--fill" if fill else "--no-fill"
+    r = cli("context", "--json", "--grep", "target", "--budget", str(full["tokens"] // 3), flag)
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["tokens"] <= full["tokens"] // 3
+    located: dict[str, str] = {}
+    for part in (p for s in data["sections"] if s["kind"] == "located" for p in s["parts"]):
+        located[part["path"]] = located.get(part["path"], "") + part["text"]
+    assert sorted(located) == ["m0.py", "m1.py", "m2.py", "m3.py"]  # none dropped whole
+    for i in range(4):
+        text = located[f"m{i}.py"]
+        assert f"def f{i}(x):\n" in text and f"    y30 = target(x) + {i}\n" in text, text
+    assert "def target(x):\n" in located["m3.py"]
+    shortened = [d["what"] for d in data["dropped"]]
+    assert shortened and all(w.endswith("shortened to its matching lines") for w in shortened)
+    assert all(d["ask"].startswith("patchpack context --at m") for d in data["dropped"])
+    assert "y10 = x + 10" not in r.stdout  # the rest of each function is what went
+
+
+def test_room_left_after_shortening_goes_back_to_the_hits_it_fits(committed: Path) -> None:
+    body = "".join(f"    y{j} = x + {j}\n" for j in range(60))
+    write(committed / "a.py", f"def target(x):\n{body}    return x\n")  # the strongest, long
+    write(committed / "b.py", "def g(x):\n    y = 1\n    z = target(x)\n    return y + z\n")
+    git(committed, "add", "-A")
+    git(committed, "commit", "-qm", "code")
+    repo = Repo.discover(committed)
+    b_back = False
+    for budget in range(60, 900, 10):
+        pack = context.build(repo, context.Request(greps=("target",), budget=budget),
+                             get_counter())
+        parts = {p.path: p for p in pack.parts if p.section == "located"}
+        # Shortening a.py, the last step, freed more than b.py needs whole: b.py is whole again.
+        if len(parts) == 2 and parts["a.py"].only and not parts["b.py"].only:
+            assert "    y = 1\n" in pack.text and pack.tokens <= budget
+            b_back = True
+    assert b_back
