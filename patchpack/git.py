@@ -996,13 +996,13 @@ class QueueGit:
         """Each commit's diff against its first parent, exactly as `patchpack check` sees it."""
         if not oids:
             return {}
-        shown = self.repo.git("show", "--format=%x00%H", *DIFF_OPTIONS, "--first-parent",
-                              "--root", *oids, "--")
-        out = {}
-        for chunk in shown.split("\0")[1:]:
-            oid, _, diff = chunk.partition("\n")
-            out[Oid(oid)] = diff.lstrip("\n")
-        return out
+        shown = run_git(["show", "--format=%x00%H", *DIFF_OPTIONS, "--first-parent", "--root",
+                         *oids, "--"], cwd=self.repo.workdir or self.repo.git_dir).stdout
+        # A text file may hold NUL bytes, but never at the start of a diff line (each begins
+        # with a space, + or -): a NUL there is the format's, before each commit's id.
+        parts = _SHOW_SPLIT.split(shown)
+        return {Oid(decode(oid)): decode(diff.lstrip(b"\n"))
+                for oid, diff in zip(parts[1::2], parts[2::2])}
 
     def paths_between(self, old: Oid, new: Oid) -> list[str]:
         """Every path that differs between two trees (both sides of a rename)."""
@@ -1397,6 +1397,9 @@ class Patcher:
             raise DoesNotFit(decode(proc.stderr).strip())
         self._tree = Oid(decode(run_git(["write-tree"], cwd=cwd, env=self._env).stdout).strip())
         return self._tree
+
+
+_SHOW_SPLIT = re.compile(rb"(?:\A|(?<=\n))\0([0-9a-f]{40}(?:[0-9a-f]{24})?)\n")
 
 
 def _utf8(text: str) -> bool:
