@@ -8,14 +8,17 @@ context, headers included. A binary file counts as one file and as the lines git
 
 from __future__ import annotations
 
+import binascii
 import email.message
 import email.parser
+import quopri
 import re
 from dataclasses import dataclass
 
 import unidiff
 
 from patchpack.errors import BadInput
+from patchpack.git import decode, encode
 
 # Extended header lines of a git diff, as git prints them (see git-diff(1)).
 _GIT_HEADER = re.compile(
@@ -24,7 +27,8 @@ _GIT_HEADER = re.compile(
     r"index |Binary files )"
 )
 # The first line of each mail written by `git format-patch`.
-_MAIL_START = re.compile(r"^From [0-9a-f]{40} Mon Sep 17 00:00:00 2001$", re.MULTILINE)
+_MAIL_START = re.compile(rb"^From [0-9a-f]{40}(?:[0-9a-f]{24})? Mon Sep 17 00:00:00 2001\r?$",
+                         re.MULTILINE)
 _SUBJECT_TAG = re.compile(r"^\s*\[[^\]]*PATCH[^\]]*\]\s*")
 # ``Name <address>`` as format-patch writes it, which policy.default would give back unchanged.
 _PLAIN_ADDRESS = re.compile(r"[\w'-]+(?: [\w'-]+)* <[^<>()\s\\\",;:]+>")
@@ -172,31 +176,55 @@ def _strip_prefix(name: str) -> str:
 
 
 def split_mails(text: str) -> list[Mail] | None:
-    """Split `git format-patch` output (one mail or an mbox) into patches; None if not mail."""
-    starts = [m.start() for m in _MAIL_START.finditer(text)]
-    if not starts or text[: starts[0]].strip():
+    """Split `git format-patch` output (one mail or an mbox) into patches; None if not mail.
+
+    Bodies are read as bytes, as `git am` reads them (a patch is bytes whatever the mail's
+    charset says); a mail whose lines end in CRLF has its CRs taken off, as `git am` does."""
+    data = encode(text)
+    starts = [m.start() for m in _MAIL_START.finditer(data)]
+    if not starts or data[: starts[0]].strip():
         return None
     mails = []
-    for begin, end in zip(starts, [*starts[1:], len(text)]):
-        chunk = text[begin:end]
+    for begin, end in zip(starts, [*starts[1:], len(data)]):
+        chunk = data[begin:end]
+        if chunk[: chunk.index(b"\n")].endswith(b"\r"):
+            chunk = chunk.replace(b"\r\n", b"\n")  # as mailsplit does without --keep-cr
+        head, _, body = chunk.partition(b"\n\n")
         # The default policy, compat32, keeps header values raw (fast); _header reads them
         # as policy.default would.
-        message = email.parser.Parser().parsestr(chunk)
-        body = message.get_payload()
-        assert isinstance(body, str)
-        note, sep, rest = body.partition("\n---\n")
-        diff = rest if sep else body
+        message = email.parser.Parser().parsestr(decode(head), headersonly=True)
+        body = _body(message, chunk, body)
+        note, sep, rest = body.partition(b"\n---\n")
         subject = _header(message, "Subject") or ""
         title = _SUBJECT_TAG.sub("", subject.replace("\n", " ")).strip()
         mails.append(
             Mail(
                 title=title,
                 author=_header(message, "From") or None,
-                message=(title + "\n\n" + note.strip()).strip() if sep else title,
-                diff=diff,
+                message=(title + "\n\n" + decode(note).strip()).strip() if sep else title,
+                diff=decode(rest if sep else body),
             )
         )
     return mails
+
+
+def _body(message: email.message.Message, chunk: bytes, body: bytes) -> bytes:
+    """A mail's body as bytes, its transfer encoding undone (as git mailinfo undoes it)."""
+    if message.get_content_maintype() == "multipart":  # `format-patch --attach`
+        whole = email.parser.BytesParser().parsebytes(chunk)
+        parts = [p.get_payload(decode=True) for p in whole.walk() if not p.is_multipart()]
+        return b"\n".join(p for p in parts if isinstance(p, bytes))
+    encoding = str(message.get("Content-Transfer-Encoding", "")).lower()
+    if "base64" in encoding:
+        try:
+            return binascii.a2b_base64(body)
+        except binascii.Error as e:
+            raise BadInput(f"a mail's base64 body does not decode: {e}",
+                           hint="save the mail again from the mail client, or use "
+                           "`git format-patch` output") from None
+    if "quoted-printable" in encoding:
+        return quopri.decodestring(body)
+    return body
 
 
 def _header(message: email.message.Message, name: str) -> str | None:
@@ -212,3 +240,4 @@ def _header(message: email.message.Message, name: str) -> str | None:
     import email.policy  # its header parsers cost 10 ms to import
 
     return str(email.policy.default.header_factory(name, value))
+
