@@ -197,10 +197,11 @@ def split_mails(text: str) -> list[Mail] | None:
         note, sep, rest = body.partition(b"\n---\n")
         subject = _header(message, "Subject") or ""
         title = _SUBJECT_TAG.sub("", subject.replace("\n", " ")).strip()
+        sender = message.get("From")
         mails.append(
             Mail(
                 title=title,
-                author=_header(message, "From") or None,
+                author=None if sender is None else _author(_unfold(str(sender))),
                 message=(title + "\n\n" + decode(note).strip()).strip() if sep else title,
                 diff=decode(rest if sep else body),
             )
@@ -227,6 +228,9 @@ def _body(message: email.message.Message, chunk: bytes, body: bytes) -> bytes:
     return body
 
 
+def _unfold(value: str) -> str:
+    return "".join(re.split(r"\n|\r", value))
+
 def _header(message: email.message.Message, name: str) -> str | None:
     """A header's value, unfolded and decoded (RFC 2047), as ``policy.default`` gives it; its
     parser is slow, so plain values (all a mail from `git format-patch` usually has) skip it."""
@@ -241,3 +245,76 @@ def _header(message: email.message.Message, name: str) -> str | None:
 
     return str(email.policy.default.header_factory(name, value))
 
+
+# What git's ident.c trims off the ends of a name or address (its crud()).
+_CRUD = "".join(map(chr, range(33))) + ",:;<>\"\\'"
+_SPACE = " \t\n\v\f\r"  # C's isspace
+
+
+def _author(value: str) -> str | None:
+    """``Name <address>`` of a From header as `git am` makes it: RFC 2047 words decoded, then
+    read as git's mailinfo.c reads it (handle_from: quotes and escapes taken off, the address
+    is the word around the @, the rest the name, the address again where the name is none),
+    then trimmed as git's ident.c trims it. ``dependabot[bot] <1+dependabot[bot]@users...>``
+    stays as it is, where an RFC 5322 parser reads another address."""
+    import email.errors
+    import email.header
+
+    decoded = value = encode(value).decode("utf-8", "replace")  # git wants UTF-8 idents
+    if "=?" in value:
+        try:
+            decoded = str(email.header.make_header(email.header.decode_header(value)))
+        except (LookupError, UnicodeError, email.errors.HeaderParseError):
+            pass  # git keeps a word it cannot decode as it is
+    text = _unquote_pairs(decoded)
+    at = text.find("@")
+    if at < 0:  # parse_bogus_from: ``Name <address>`` without an @
+        bra = decoded.find("<")
+        ket = decoded.find(">", bra + 1) if bra >= 0 else -1
+        name, mail = (decoded[:bra].strip(_SPACE), decoded[bra + 1:ket]) if ket >= 0 else (
+            decoded.strip(_SPACE), "")
+    else:
+        start = at
+        while start > 0 and text[start - 1] not in _SPACE + "<":
+            start -= 1
+        if start > 0 and text[start - 1] == "<":
+            text = text[:start - 1] + " " + text[start:]
+        size = len(re.match(r"[^ \n\t\r\v\f>]*", text[start:])[0])  # type: ignore[index]
+        mail = text[start:start + size]
+        text = text[:start] + text[start + size + (1 if start + size < len(text) else 0):]
+        name = re.sub(r"[ \t\n\v\f\r]+", " ", text).strip(_SPACE)
+        if name.startswith("(") and name.endswith(")"):
+            name = name[1:-1]
+    if not name or len(encode(name)) > 60 or any(c in name for c in "@<>"):
+        name = mail  # get_sane_name
+    name, mail = _without_crud(name), _without_crud(mail)
+    return f"{name} <{mail}>" if mail else None  # no address: the change is the user's
+
+
+def _unquote_pairs(text: str) -> str:
+    """mailinfo.c's unquote_quoted_pair: ``"..."`` loses its quotes, ``(...)`` keeps its
+    parentheses, and a backslash takes the next character as it is, in both."""
+    out: list[str] = []
+    i, depth, quoted = 0, 0, False
+    while i < len(text):
+        c = text[i]
+        i += 1
+        if (quoted or depth) and c == "\\":
+            out.append(text[i:i + 1])
+            i += 1
+        elif quoted:
+            if c == '"':
+                quoted = False
+            else:
+                out.append(c)
+        elif c == '"' and not depth:
+            quoted = True
+        else:
+            depth += (c == "(") - (c == ")" and depth > 0)
+            out.append(c)
+    return "".join(out)
+
+
+def _without_crud(text: str) -> str:
+    """ident.c's strbuf_addstr_without_crud."""
+    return re.sub(r"[\n<>]", "", text.strip(_CRUD))

@@ -863,6 +863,11 @@ def _signature(ident: str) -> pygit2.Signature:
 
 @functools.lru_cache(maxsize=64)  # a series has few authors and many commits
 def _person(text: str) -> tuple[str, str]:
+    """Name and address of ``Name <address>`` as git splits an ident (the name is what comes
+    before the ``<``: it may hold commas or brackets, ``dependabot[bot]``)."""
+    m = re.fullmatch(r"([^<>]*?)\s*<([^<>]*)>\s*", text)
+    if m:
+        return (m[1].strip() or m[2], m[2])
     import email.utils
 
     name, mail = email.utils.parseaddr(text)
