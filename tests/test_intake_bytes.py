@@ -15,12 +15,13 @@ def _raw(repo: Path, *args: str) -> bytes:
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True).stdout
 
 
-def _every_way(repo: Path, cli, change: Callable[[Path], object]) -> None:
+def _every_way(repo: Path, cli, change: Callable[[Path], object], *,
+               message: str = "The change") -> None:
     other = repo.parent / "other"
     git(repo.parent, "clone", "-q", str(repo), str(other))
     change(other)
     git(other, "add", "-A")
-    git(other, "commit", "-q", "-m", "The change")
+    git(other, "commit", "-q", "-m", message)
     want = git(other, "rev-parse", "HEAD^{tree}")
     ways = {"diff": _raw(other, "diff", "HEAD~1", "HEAD"),
             "mail": _raw(other, "format-patch", "--stdout", "HEAD~1"), "split": None}
@@ -48,3 +49,64 @@ def test_a_text_file_with_nul_bytes(committed: Path, cli) -> None:
         write(tree / "nul.txt", old.replace(b"a\0b\n", b"a\0c\0\n"))
 
     _every_way(committed, cli, change)
+
+
+def _commit_file(repo: Path, name: str, data: bytes) -> None:
+    write(repo / name, data)
+    git(repo, "add", name)
+    git(repo, "commit", "-q", "-m", f"Add {name}")
+
+
+def test_invalid_utf8_next_to_real_non_ascii(committed: Path, cli) -> None:
+    # The email package once decoded such a body and choked on it (exit 3).
+    _commit_file(committed, "mixed.txt", b"a\nb\nc\n")
+    _every_way(committed, cli, lambda tree: write(tree / "mixed.txt",
+                                                  b"a caf\xc3\xa9 \xff\xfe\nb\nc\n"))
+
+
+def test_invalid_utf8_in_a_mail_that_declares_utf8(committed: Path, cli) -> None:
+    # A non-ASCII title makes format-patch declare charset=UTF-8; the body's bytes once became
+    # U+FFFD, so a removed line no longer matched (exit 1) and an added one was corrupted.
+    _commit_file(committed, "latin.txt", b"na\xefve\nb\n")
+    _every_way(committed, cli, lambda tree: write(tree / "latin.txt", b"na\xeff\nb\n"),
+               message="Caf\u00e9: keep the bytes")
+
+
+def test_mail_authors_are_kept_as_git_am_keeps_them(committed: Path, cli) -> None:
+    authors = ["dependabot[bot] <49699333+dependabot[bot]@users.noreply.github.com>",
+               "Last, First <lf@example.com>", 'Say "Hi" <hi@example.com>',
+               "John (Jack) Doe <jd@example.com>", "O'Brien <ob@example.com>",
+               "Al <al@example.com>", "J\u00f6rg [m\u00fcller] <jm@example.com>"]
+    for n, author in enumerate(authors):
+        write(committed / f"f{n}.txt", f"{n}\n")
+        git(committed, "add", ".")
+        git(committed, "commit", "-q", "-m", f"By {n}", f"--author={author}")
+    mbox = _raw(committed, "format-patch", "--stdout", f"HEAD~{len(authors)}")
+    git(committed, "reset", "-q", "--hard", f"HEAD~{len(authors)}")
+    git(committed, "am", "-q", input=mbox.decode())
+    log = ["log", f"-{len(authors)}", "--reverse", "--format=%an <%ae>"]
+    by_git_am = git(committed, *log)
+    assert "dependabot[bot] <49699333+dependabot[bot]@users" in by_git_am
+    git(committed, "reset", "-q", "--hard", f"HEAD~{len(authors)}")
+    r = cli("add", input=mbox)
+    assert r.exit_code == 0, r.stderr
+    assert cli("apply", "--all").exit_code == 0
+    assert git(committed, *log) == by_git_am
+
+
+def test_an_mbox_with_crlf_line_ends_is_read_as_git_am_reads_it(committed: Path, cli) -> None:
+    for n in (1, 2):
+        write(committed / f"f{n}.txt", f"one\ntwo {n}\n")
+        git(committed, "add", ".")
+        git(committed, "commit", "-q", "-m", f"Add f{n}", "--author=Mail Author <m@example.com>")
+    mbox = _raw(committed, "format-patch", "--stdout", "HEAD~2").replace(b"\n", b"\r\n")
+    show = ["log", "-2", "--reverse", "--format=%an <%ae> %s%n%b", "--stat", "-p"]
+    git(committed, "reset", "-q", "--hard", "HEAD~2")
+    git(committed, "am", "-q", input=mbox.decode())
+    by_git_am = git(committed, *show)
+    assert "\r" not in by_git_am and "Mail Author <m@example.com> Add f2" in by_git_am
+    git(committed, "reset", "-q", "--hard", "HEAD~2")
+    r = cli("add", input=mbox)
+    assert r.exit_code == 0, r.stderr
+    assert cli("apply", "--all").exit_code == 0
+    assert git(committed, *show) == by_git_am
