@@ -29,6 +29,10 @@ _GIT_HEADER = re.compile(
 # The first line of each mail written by `git format-patch`.
 _MAIL_START = re.compile(rb"^From [0-9a-f]{40}(?:[0-9a-f]{24})? Mon Sep 17 00:00:00 2001\r?$",
                          re.MULTILINE)
+# A line that starts with @@ where a hunk header is due (after a +++ line or a hunk's line)
+# but is not one: git calls the patch corrupt.
+_CORRUPT_HUNK_HEADER = re.compile(
+    r"^[ +\-\\].*\n(@@(?!@| -\d+(?:,\d+)? \+\d+(?:,\d+)? @@).*)$", re.MULTILINE)
 _SUBJECT_TAG = re.compile(r"^\s*\[[^\]]*PATCH[^\]]*\]\s*")
 # ``Name <address>`` as format-patch writes it, which policy.default would give back unchanged.
 _PLAIN_ADDRESS = re.compile(r"[\w'-]+(?: [\w'-]+)* <[^<>()\s\\\",;:]+>")
@@ -111,6 +115,12 @@ class Mail:
 
 def parse(text: str) -> unidiff.PatchSet:
     """Parse a unified diff (git-style, `diff -u`, or the body of a mail); BadInput if malformed."""
+    corrupt = _CORRUPT_HUNK_HEADER.search(text)
+    if corrupt:
+        # unidiff would take it for garbage between files, and the hunk's lines with it.
+        raise BadInput(f"malformed diff: corrupt hunk header {corrupt[1]!r}",
+                       hint="a hunk header reads `@@ -START,COUNT +START,COUNT @@`; "
+                       "regenerate the diff with `git diff`")
     try:
         # unidiff splits on "\n" only when given a str, so CR, form feeds and other odd
         # characters inside lines stay where they are.
