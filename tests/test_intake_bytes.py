@@ -110,3 +110,17 @@ def test_an_mbox_with_crlf_line_ends_is_read_as_git_am_reads_it(committed: Path,
     assert r.exit_code == 0, r.stderr
     assert cli("apply", "--all").exit_code == 0
     assert git(committed, *show) == by_git_am
+
+
+def test_a_corrupt_hunk_header_is_bad_input(committed: Path, cli) -> None:
+    diff = ("diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n"
+            "@@ -x +y @@\n-# test\n+# best\n")
+    mail = ("From 0123456789012345678901234567890123456789 Mon Sep 17 00:00:00 2001\n"
+            "From: A U Thor <a@example.com>\nSubject: [PATCH] Corrupt\n\n---\n" + diff)
+    for args in (["add"], ["check", "--diff", "-"]):
+        for text in (diff, mail):
+            r = cli(*args, input=text)
+            assert r.exit_code == 2, (args, text, r.stdout, r.stderr)
+            assert "corrupt hunk header" in r.stderr and "@@ -x +y @@" in r.stderr
+            assert r.stderr.rstrip().splitlines()[-1].startswith("hint: ")
+    assert git(committed, "for-each-ref", "refs/patchpack") == ""
