@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, lines, run_patchpack, write
+from conftest import ROOT, git, lines, run_patchpack, write
 
 
 def wc_l_staged(repo: Path) -> int:
@@ -343,6 +344,25 @@ def test_entry_point_exit_codes(committed, tmp_path):
     assert outside.returncode == 2 and "Traceback" not in outside.stderr
     usage = run_patchpack("check", "--max-files", "-1", cwd=committed)
     assert usage.returncode == 2
+
+
+@pytest.mark.parametrize("how", ["-m", "script"])
+def test_ctrl_c_while_modules_load_exits_130_with_one_line(committed, tmp_path, how):
+    """A Ctrl-C during start-up, stood in for by a module whose import is interrupted, is
+    exit 130 and one line, through `python -m patchpack` and the console script pip
+    writes for the entry point pyproject.toml declares."""
+    import tomllib
+
+    write(tmp_path / "fake" / "click" / "__init__.py", "raise KeyboardInterrupt\n")
+    target = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, function = target["patchpack"].partition(":")
+    script = write(tmp_path / "patchpack-script",
+                   f"import sys\nfrom {module} import {function}\nsys.exit({function}())\n")
+    argv = ["-m", "patchpack"] if how == "-m" else [str(script)]
+    proc = subprocess.run([sys.executable, *argv, "status"], cwd=committed, capture_output=True,
+                          text=True, env={**os.environ,
+                                          "PYTHONPATH": f"{tmp_path / 'fake'}:{ROOT}"})
+    assert (proc.returncode, proc.stderr, proc.stdout) == (130, "patchpack: interrupted\n", "")
 
 
 def test_every_command_has_help(cli):
