@@ -130,17 +130,25 @@ class Repo:
         if not os.path.isdir(start):
             raise NotARepository(start)
         proc = run_git(["rev-parse", "--absolute-git-dir", "--is-bare-repository",
-                        "--show-toplevel"], cwd=start, check=False)
+                        "--show-object-format", "--show-toplevel"], cwd=start, check=False)
         out = decode(proc.stdout).splitlines()
-        if len(out) < 2:  # git said why on stderr: not a repository, dubious ownership...
+        if len(out) < 3:  # git said why on stderr: not a repository, dubious ownership...
             message = decode(proc.stderr).strip()
             if "not a git repository" in message:
                 raise NotARepository(start)
             raise Failed(f"git cannot open the repository at {start}: {message}",
                          hint="see `git status` there")
+        if out[2] != "sha1":
+            # libgit2 (pygit2 1.21, libgit2 1.9) opens no sha256 repository: refused here,
+            # before any command reads or writes a thing (issue 15).
+            raise BadInput(f"{out[0]} is a {out[2]} repository; patchpack works in sha1 "
+                           "repositories only (libgit2, which it uses, cannot read "
+                           f"{out[2]} ones yet)",
+                           hint="use git itself in this repository, or patchpack in one "
+                           "made by `git init --object-format=sha1`")
         bare = out[1] == "true"
         # No top level from inside the git dir of a work tree: libgit2 knows where it is.
-        workdir = Path(out[2]) if len(out) > 2 else None
+        workdir = Path(out[3]) if len(out) > 3 else None
         return cls(Path(out[0]), workdir, bare=bare)
 
     @functools.cached_property
