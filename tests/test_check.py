@@ -270,6 +270,27 @@ def test_not_a_repository(tmp_path, cli, monkeypatch):
     assert r.stderr.startswith("patchpack: not a git repository")
 
 
+def test_a_sha256_repository_is_refused_by_every_command(tmp_path, cli, monkeypatch):
+    """libgit2 cannot open one: every command says so (exit 2) before it reads or writes."""
+    repo = tmp_path / "sha256"
+    git(tmp_path, "init", "-q", "--object-format=sha256", str(repo))
+    write(repo / "a.txt", "a\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "init")
+    write(repo / "a.txt", "b\n")
+    monkeypatch.chdir(repo)
+    before = git(repo, "for-each-ref"), git(repo, "status", "--porcelain")
+    diff = git(repo, "diff")
+    for args in (["status"], ["list"], ["add"], ["split"], ["apply"], ["undo"], ["check"],
+                 ["check", "HEAD"], ["budget"], ["context"], ["run", "true"], ["init"]):
+        r = cli(*args, input=diff)
+        assert r.exit_code == 2, (args, r.stderr)
+        assert "is a sha256 repository; patchpack works in sha1 repositories only" in r.stderr
+        assert r.stderr.rstrip().splitlines()[-1].startswith("hint: "), args
+        assert (git(repo, "for-each-ref"), git(repo, "status", "--porcelain")) == before
+    assert not (repo / ".git" / "patchpack").exists()
+
+
 def test_the_repository_is_found_as_git_finds_it(committed, tmp_path, monkeypatch):
     from patchpack.git import Repo
 
