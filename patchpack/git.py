@@ -703,11 +703,16 @@ def _read_file(path: Path) -> bytes | None:
 
 def _patch_text(old: pygit2.Blob | None, new: bytes | None, path: str) -> str:
     # libgit2 runs git's own xdiff and prints git's headers, so this text measures as
-    # `git diff` would (checked against it in tests/test_guard.py).
+    # `git diff` would (checked against it in tests/test_guard.py). It takes UTF-8 names
+    # only: another is put into the headers afterwards, as git (core.quotePath=false) prints it.
+    name = path if _utf8(path) else "patchpack.not-utf-8"
     patch = pygit2.Patch.create_from(
-        old, new, old_as_path=path, new_as_path=path, context_lines=3, interhunk_lines=0
+        old, new, old_as_path=name, new_as_path=name, context_lines=3, interhunk_lines=0
     )
-    return decode(patch.data) if patch is not None else ""
+    if patch is None:
+        return ""
+    head, hunks, rest = decode(patch.data).partition("\n@@")
+    return head.replace(name, path) + hunks + rest
 
 
 def _head_blob(repo: Repo, path: str) -> pygit2.Blob | None:
@@ -986,9 +991,11 @@ class QueueGit:
 
     # diffs ---------------------------------------------------------------------------------
 
-    def diff_trees(self, old: Oid, new: Oid, *, context: int = 3) -> str:
-        """`git diff -M` between two trees, with the measure's options."""
-        return self.repo.git("diff-tree", "-p", *DIFF_OPTIONS, f"-U{context}", "-r",
+    def diff_trees(self, old: Oid, new: Oid, *, context: int = 3, shown: bool = False) -> str:
+        """`git diff -M` between two trees, with the measure's options; ``shown``: names
+        quoted as git shows them to people (core.quotePath)."""
+        quoting = _SHOWN if shown else ()
+        return self.repo.git(*quoting, "diff-tree", "-p", *DIFF_OPTIONS, f"-U{context}", "-r",
                              old, new, "--")
 
     def changes(self, old: Oid, new: Oid) -> list[RawChange]:
@@ -1005,15 +1012,18 @@ class QueueGit:
                                    Oid(new_oid)))
         return found
 
-    def commit_diffs(self, oids: Sequence[Oid]) -> dict[Oid, str]:
-        """Each commit's diff against its first parent, exactly as `patchpack check` sees it."""
+    def commit_diffs(self, oids: Sequence[Oid], *, shown: bool = False) -> dict[Oid, str]:
+        """Each commit's diff against its first parent, exactly as `patchpack check` sees it;
+        ``shown``: names quoted as git shows them to people."""
         if not oids:
             return {}
-        shown = run_git(["show", "--format=%x00%H", *DIFF_OPTIONS, "--first-parent", "--root",
-                         *oids, "--"], cwd=self.repo.workdir or self.repo.git_dir).stdout
+        quoting = _SHOWN if shown else ()
+        output = run_git([*quoting, "show", "--format=%x00%H", *DIFF_OPTIONS, "--first-parent",
+                          "--root", *oids, "--"],
+                         cwd=self.repo.workdir or self.repo.git_dir).stdout
         # A text file may hold NUL bytes, but never at the start of a diff line (each begins
         # with a space, + or -): a NUL there is the format's, before each commit's id.
-        parts = _SHOW_SPLIT.split(shown)
+        parts = _SHOW_SPLIT.split(output)
         return {Oid(decode(oid)): decode(diff.lstrip(b"\n"))
                 for oid, diff in zip(parts[1::2], parts[2::2])}
 
@@ -1110,7 +1120,18 @@ class QueueGit:
     def dirty(self, paths: Sequence[str]) -> list[str]:
         """The paths among ``paths`` with staged, unstaged or untracked changes."""
         out = []
+        # libgit2 cannot word an error about a path that is not UTF-8 (a UnicodeDecodeError
+        # instead of a KeyError): git is asked about those.
+        odd = [path for path in paths if not _utf8(path)]
+        if odd:
+            listed = run_git(["status", "--porcelain", "-z", "--ignored=matching",
+                              "--untracked-files=all", "--no-renames", "--",
+                              *(f":(literal){path}" for path in odd)], cwd=self._workdir())
+            found = {decode(entry[3:]) for entry in listed.stdout.split(b"\0") if entry}
+            out = [path for path in odd if path in found]
         for path in paths:
+            if path in odd:
+                continue
             try:
                 flags = self._raw.status_file(path)
             except KeyError:
@@ -1140,8 +1161,8 @@ class QueueGit:
         libgit2 knows: filter drivers (LFS...) or a sparse checkout, where `git read-tree -m -u`
         does it. Either refuses, changing nothing, when one of ``paths`` has local changes.
         """
-        if self._needs_git_checkout():
-            self.switch_tree(old, new)
+        if self._needs_git_checkout() or not all(_utf8(path) for path in paths):
+            self.switch_tree(old, new)  # libgit2 takes only UTF-8 paths
             return
         try:
             self._raw.checkout_tree(self._raw[new], paths=list(paths),
@@ -1412,6 +1433,7 @@ class Patcher:
         return self._tree
 
 
+_SHOWN = ("-c", "core.quotePath=true")  # over run_git's false: names as people see them
 _SHOW_SPLIT = re.compile(rb"(?:\A|(?<=\n))\0([0-9a-f]{40}(?:[0-9a-f]{24})?)\n")
 
 
