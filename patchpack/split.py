@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from patchpack import diffs
 from patchpack.diffs import Limits
 from patchpack.errors import Failed
-from patchpack.git import Oid, QueueGit
+from patchpack.git import Oid, QueueGit, encode
+from patchpack.hunks import quote
 from patchpack.queue import Patch
 
 _CONTEXT = 3
@@ -180,7 +181,7 @@ def _order(works: list[FileWork]) -> list[FileWork]:
         out.append(w)
         placed.add(id(w))
         for n in new_files:
-            stem = n.path.rsplit("/", 1)[-1].split(".", 1)[0].encode()
+            stem = encode(n.path.rsplit("/", 1)[-1].split(".", 1)[0])
             if id(n) not in placed and stem and n is not w and stem in w.added_text:
                 out.append(n)
                 placed.add(id(n))
@@ -251,7 +252,8 @@ def _commit(qg: QueueGit, base: Oid, packed: list[list[Slice]], title: str,
                 assert mode is not None
                 changes[w.path] = (qg.write_blob(w.text_after(j)), mode)
         tree = qg.tree_with(tree, changes)
-        names = ", ".join(dict.fromkeys(w.path for w, _, _ in slices))
+        # Quoted as git shows them: a name that is not UTF-8 cannot go into a message.
+        names = ", ".join(dict.fromkeys(quote(w.path) for w, _, _ in slices))
         titles.append(title if len(packed) == 1 else f"{title} ({k}/{len(packed)}): {names}")
         parent = qg.create_commit(tree, [parent], titles[-1], author)
         commits.append(parent)
