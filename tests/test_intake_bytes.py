@@ -4,6 +4,7 @@ the queue, applied, ends at the clone's tree."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -124,3 +125,30 @@ def test_a_corrupt_hunk_header_is_bad_input(committed: Path, cli) -> None:
             assert "corrupt hunk header" in r.stderr and "@@ -x +y @@" in r.stderr
             assert r.stderr.rstrip().splitlines()[-1].startswith("hint: ")
     assert git(committed, "for-each-ref", "refs/patchpack") == ""
+
+
+def test_file_names_that_are_not_utf8(committed: Path, cli) -> None:
+    old, new = os.fsdecode(b"caf\xe9.txt"), os.fsdecode(b"d\xe9j\xe0/n\xe9.txt")
+    _commit_file(committed, old, b"one\ntwo\n")
+
+    def change(tree: Path) -> None:
+        write(tree / old, b"one\n2\n")
+        write(tree / new, b"new\n")
+
+    _every_way(committed, cli, change)
+    change(committed)
+    write(committed / os.fsdecode(b"untracked-\xff.txt"), b"x\n")
+    r = cli("status")  # measures the work tree's change, untracked files too
+    assert r.exit_code == 0, r.stderr
+    r = cli("split", "--max-files", "1")  # titles that name the files
+    assert r.exit_code == 0, r.stderr
+    # Shown as git shows them (core.quotePath's octal escapes), in every listing.
+    quoted = ['"caf\\351.txt"', '"d\\351j\\340/n\\351.txt"', '"untracked-\\377.txt"']
+    for args, names in ((["list"], quoted), (["next"], quoted[:1] + ['"a/caf\\351.txt"'])):
+        r = cli(*args)
+        assert r.exit_code == 0, (args, r.stderr)
+        assert all(q in r.stdout for q in names), (args, r.stdout)
+        assert "\ufffd" not in r.stdout and "\\udc" not in r.stdout, (args, r.stdout)
+    r = cli("apply", "--all")
+    assert r.exit_code == 0, r.stderr
+    assert git(committed, "status", "--porcelain") == ""
