@@ -554,10 +554,12 @@ def add(diff_file: BinaryIO, title: str | None, split_big: bool, max_files: int 
     HEAD is refused with the hunk that failed; one over the limits is refused unless --split.
     """
     from patchpack import intake
+    from patchpack.hunks import quote
 
     qg = _queue_git()
     name = getattr(diff_file, "name", "<stdin>")
-    source = "stdin" if name in ("<stdin>", "-") else name
+    # Quoted as git shows names: one that is not UTF-8 cannot go into the commit message.
+    source = "stdin" if name in ("<stdin>", "-") else quote(name)
     added = intake.add(qg, text=decode(diff_file.read()), source=source, title=title,
                        limits=_limits(qg, max_files, max_lines), split_big=split_big)
     _echo_added(added)

@@ -152,3 +152,9 @@ def test_file_names_that_are_not_utf8(committed: Path, cli) -> None:
     r = cli("apply", "--all")
     assert r.exit_code == 0, r.stderr
     assert git(committed, "status", "--porcelain") == ""
+    named = write(committed.parent / os.fsdecode(b"fix-\xe9.diff"), _raw(
+        committed, "diff", "HEAD~1", "HEAD").replace(b"+x\n", b"+y\n"))
+    git(committed, "reset", "-q", "--hard", "HEAD~1")
+    r = cli("add", str(named))
+    assert r.exit_code == 0, r.stderr
+    assert 'Change from "' in r.stdout and '/fix-\\351.diff"' in r.stdout
