@@ -4,10 +4,14 @@ the queue, applied, ends at the clone's tree."""
 
 from __future__ import annotations
 
+import base64
 import os
+import quopri
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from conftest import git, write
 
@@ -158,3 +162,30 @@ def test_file_names_that_are_not_utf8(committed: Path, cli) -> None:
     r = cli("add", str(named))
     assert r.exit_code == 0, r.stderr
     assert 'Change from "' in r.stdout and '/fix-\\351.diff"' in r.stdout
+
+
+@pytest.mark.parametrize("form", ["attach", "quoted-printable", "base64"])
+def test_mail_bodies_in_other_forms_are_read_as_git_am_reads_them(committed: Path, cli,
+                                                                   form: str) -> None:
+    _commit_file(committed, "data.txt", b"a = 1\nb\n")
+    write(committed / "data.txt", b"a = caf\xc3\xa9 \xff\nb\n")
+    git(committed, "commit", "-q", "-a", "-m", "Change data")
+    mail = _raw(committed, "format-patch", "--stdout", "-1",
+                *(["--attach"] if form == "attach" else []))
+    if form != "attach":
+        head, _, body = mail.partition(b"\n\n")
+        body = quopri.encodestring(body) if form == "quoted-printable" else (
+            base64.encodebytes(body))
+        mail = head.replace(b"Content-Transfer-Encoding: 8bit", b"") + (
+            f"\nContent-Transfer-Encoding: {form}\n\n".encode() + body)
+    assert b"\xff" not in mail or form == "attach"
+    want = git(committed, "rev-parse", "HEAD^{tree}")
+    git(committed, "reset", "-q", "--hard", "HEAD~1")
+    subprocess.run(["git", "am", "-q"], cwd=committed, input=mail, check=True)
+    assert git(committed, "rev-parse", "HEAD^{tree}") == want  # git am reads it so
+    git(committed, "reset", "-q", "--hard", "HEAD~1")
+    r = cli("add", input=mail)
+    assert r.exit_code == 0, r.stderr
+    assert cli("apply").exit_code == 0
+    assert git(committed, "rev-parse", "HEAD^{tree}") == want
+    assert git(committed, "log", "-1", "--format=%s") == "Change data\n"
