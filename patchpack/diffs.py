@@ -9,6 +9,7 @@ context, headers included. A binary file counts as one file and as the lines git
 from __future__ import annotations
 
 import binascii
+import contextlib
 import email.message
 import email.parser
 import quopri
@@ -271,11 +272,9 @@ def _author(value: str) -> str | None:
     import email.header
 
     decoded = value = encode(value).decode("utf-8", "replace")  # git wants UTF-8 idents
-    if "=?" in value:
-        try:
-            decoded = str(email.header.make_header(email.header.decode_header(value)))
-        except (LookupError, UnicodeError, email.errors.HeaderParseError):
-            pass  # git keeps a word it cannot decode as it is
+    # git keeps a word it cannot decode as it is.
+    with contextlib.suppress(LookupError, UnicodeError, email.errors.HeaderParseError):
+        decoded = str(email.header.make_header(email.header.decode_header(value)))
     text = _unquote_pairs(decoded)
     at = text.find("@")
     if at < 0:  # parse_bogus_from: ``Name <address>`` without an @

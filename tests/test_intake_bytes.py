@@ -148,7 +148,7 @@ def test_file_names_that_are_not_utf8(committed: Path, cli) -> None:
     assert r.exit_code == 0, r.stderr
     # Shown as git shows them (core.quotePath's octal escapes), in every listing.
     quoted = ['"caf\\351.txt"', '"d\\351j\\340/n\\351.txt"', '"untracked-\\377.txt"']
-    for args, names in ((["list"], quoted), (["next"], quoted[:1] + ['"a/caf\\351.txt"'])):
+    for args, names in ((["list"], quoted), (["next"], [*quoted[:1], '"a/caf\\351.txt"'])):
         r = cli(*args)
         assert r.exit_code == 0, (args, r.stderr)
         assert all(q in r.stdout for q in names), (args, r.stdout)
