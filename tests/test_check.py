@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -372,11 +373,9 @@ def test_ctrl_c_while_modules_load_exits_130_with_one_line(committed, tmp_path, 
     """A Ctrl-C during start-up, stood in for by a module whose import is interrupted, is
     exit 130 and one line, through `python -m patchpack` and the console script pip
     writes for the entry point pyproject.toml declares."""
-    import tomllib
-
     write(tmp_path / "fake" / "click" / "__init__.py", "raise KeyboardInterrupt\n")
-    target = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    module, _, function = target["patchpack"].partition(":")
+    [target] = re.findall(r'^patchpack = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    module, _, function = target.partition(":")
     script = write(tmp_path / "patchpack-script",
                    f"import sys\nfrom {module} import {function}\nsys.exit({function}())\n")
     argv = ["-m", "patchpack"] if how == "-m" else [str(script)]
