@@ -35,8 +35,6 @@ _MAIL_START = re.compile(rb"^From [0-9a-f]{40}(?:[0-9a-f]{24})? Mon Sep 17 00:00
 _CORRUPT_HUNK_HEADER = re.compile(
     r"^[ +\-\\].*\n(@@(?!@| -\d+(?:,\d+)? \+\d+(?:,\d+)? @@).*)$", re.MULTILINE)
 _SUBJECT_TAG = re.compile(r"^\s*\[[^\]]*PATCH[^\]]*\]\s*")
-# ``Name <address>`` as format-patch writes it, which policy.default would give back unchanged.
-_PLAIN_ADDRESS = re.compile(r"[\w'-]+(?: [\w'-]+)* <[^<>()\s\\\",;:]+>")
 
 
 @dataclass(frozen=True)
@@ -201,13 +199,12 @@ def split_mails(text: str) -> list[Mail] | None:
         if chunk[: chunk.index(b"\n")].endswith(b"\r"):
             chunk = chunk.replace(b"\r\n", b"\n")  # as mailsplit does without --keep-cr
         head, _, body = chunk.partition(b"\n\n")
-        # The default policy, compat32, keeps header values raw (fast); _header reads them
-        # as policy.default would.
+        # The default policy, compat32, keeps header values raw (fast); _subject and _author
+        # decode them.
         message = email.parser.Parser().parsestr(decode(head), headersonly=True)
         body = _body(message, chunk, body)
         note, sep, rest = body.partition(b"\n---\n")
-        subject = _header(message, "Subject") or ""
-        title = _SUBJECT_TAG.sub("", subject.replace("\n", " ")).strip()
+        title = _SUBJECT_TAG.sub("", _subject(message).replace("\n", " ")).strip()
         sender = message.get("From")
         mails.append(
             Mail(
@@ -242,19 +239,19 @@ def _body(message: email.message.Message, chunk: bytes, body: bytes) -> bytes:
 def _unfold(value: str) -> str:
     return "".join(re.split(r"\n|\r", value))
 
-def _header(message: email.message.Message, name: str) -> str | None:
-    """A header's value, unfolded and decoded (RFC 2047), as ``policy.default`` gives it; its
-    parser is slow, so plain values (all a mail from `git format-patch` usually has) skip it."""
-    raw = message.get(name)
+
+def _subject(message: email.message.Message) -> str:
+    """The subject, unfolded and decoded (RFC 2047), as ``policy.default`` gives it; its
+    parser is slow, so a plain one (all `git format-patch` usually writes) skips it."""
+    raw = message.get("Subject")
     if raw is None:
-        return None
-    value = "".join(re.split(r"\n|\r", str(raw)))
-    if value.isascii() and "=?" not in value and (
-            name == "Subject" or _PLAIN_ADDRESS.fullmatch(value)):
+        return ""
+    value = _unfold(str(raw))
+    if value.isascii() and "=?" not in value:
         return value
     import email.policy  # its header parsers cost 10 ms to import
 
-    return str(email.policy.default.header_factory(name, value))
+    return str(email.policy.default.header_factory("Subject", value))
 
 
 # What git's ident.c trims off the ends of a name or address (its crud()).

@@ -189,3 +189,13 @@ def test_mail_bodies_in_other_forms_are_read_as_git_am_reads_them(committed: Pat
     assert cli("apply").exit_code == 0
     assert git(committed, "rev-parse", "HEAD^{tree}") == want
     assert git(committed, "log", "-1", "--format=%s") == "Change data\n"
+
+
+def test_a_base64_body_that_does_not_decode_is_bad_input(committed: Path, cli) -> None:
+    mail = ("From 0123456789012345678901234567890123456789 Mon Sep 17 00:00:00 2001\n"
+            "From: A U Thor <a@example.com>\nSubject: [PATCH] Cut\n"
+            "Content-Transfer-Encoding: base64\n\nZGlmZiAtLWdpd\n")
+    r = cli("add", input=mail)
+    assert r.exit_code == 2, r.stderr
+    assert "base64 body does not decode" in r.stderr and "hint: " in r.stderr
+    assert git(committed, "for-each-ref", "refs/patchpack") == ""
