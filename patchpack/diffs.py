@@ -20,6 +20,7 @@ import unidiff
 
 from patchpack.errors import BadInput
 from patchpack.git import decode, encode
+from patchpack.hunks import unquote
 
 # Extended header lines of a git diff, as git prints them (see git-diff(1)).
 _GIT_HEADER = re.compile(
@@ -175,9 +176,7 @@ def _file_change(pf: unidiff.PatchedFile) -> FileChange:
 
 
 def _strip_prefix(name: str) -> str:
-    name = name.strip()
-    if name.startswith('"') and name.endswith('"'):
-        name = name[1:-1]
+    name = unquote(name.strip())  # a path git quoted is the path, as bytes kept in a str
     for prefix in ("a/", "b/"):
         if name.startswith(prefix):
             return name[len(prefix):]

@@ -199,3 +199,14 @@ def test_a_base64_body_that_does_not_decode_is_bad_input(committed: Path, cli) -
     assert r.exit_code == 2, r.stderr
     assert "base64 body does not decode" in r.stderr and "hint: " in r.stderr
     assert git(committed, "for-each-ref", "refs/patchpack") == ""
+
+
+def test_check_shows_names_as_git_shows_them(committed: Path, cli) -> None:
+    write(committed / os.fsdecode(b"caf\xe9.txt"), b"x\n")
+    write(committed / "tab\there.txt", b"y\n")
+    git(committed, "add", ".")
+    staged = cli("check")
+    diff = cli("check", "--diff", "-", input=_raw(committed, "diff", "--cached"))
+    for r in (staged, diff):
+        assert r.exit_code == 0, r.stderr
+        assert '"caf\\351.txt" (added)' in r.stdout and '"tab\\there.txt" (added)' in r.stdout
