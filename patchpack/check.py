@@ -35,7 +35,8 @@ def diff_text(text: str, source: str, limits: Limits) -> list[Checked]:
         return [Checked(source, Verdict(diffs.measure_input(text, source=source), limits))]
     return [
         Checked(f"{source} patch {i}/{len(mails)} {mail.title}",
-                Verdict(diffs.measure(mail.diff), limits))
+                Verdict(diffs.measure_input(mail.diff, source=f"{source} patch {i}/{len(mails)}"),
+                        limits))
         for i, mail in enumerate(mails, 1)
     ]
 

@@ -195,7 +195,7 @@ def split_mails(text: str) -> list[Mail] | None:
     mails = []
     for begin, end in zip(starts, [*starts[1:], len(data)]):
         chunk = data[begin:end]
-        if chunk[: chunk.index(b"\n")].endswith(b"\r"):
+        if chunk.split(b"\n", 1)[0].endswith(b"\r"):
             chunk = chunk.replace(b"\r\n", b"\n")  # as mailsplit does without --keep-cr
         head, _, body = chunk.partition(b"\n\n")
         # The default policy, compat32, keeps header values raw (fast); _subject and _author

@@ -210,3 +210,13 @@ def test_check_shows_names_as_git_shows_them(committed: Path, cli) -> None:
     for r in (staged, diff):
         assert r.exit_code == 0, r.stderr
         assert '"caf\\351.txt" (added)' in r.stdout and '"tab\\there.txt" (added)' in r.stdout
+
+
+@pytest.mark.parametrize("end", ["", "\n", "\r\n", "\nFrom: A <a@example.com>\n\nNo diff.\n"])
+def test_a_mail_without_a_diff_is_bad_input(committed: Path, cli, end: str) -> None:
+    mail = "From 0123456789012345678901234567890123456789 Mon Sep 17 00:00:00 2001" + end
+    for args in (["add"], ["check", "--diff", "-"]):
+        r = cli(*args, input=mail)
+        assert r.exit_code == 2, (args, r.stdout, r.stderr)
+        assert "hint: " in r.stderr
+    assert git(committed, "for-each-ref", "refs/patchpack") == ""
