@@ -1111,8 +1111,13 @@ class QueueGit:
         with self._temp_index() as env:
             index_file = Path(self.repo.git_dir, "index")
             if index_file.exists():
-                # A copy keeps the stat data, so git hashes only the files that changed.
-                Path(env["GIT_INDEX_FILE"]).write_bytes(index_file.read_bytes())
+                # A copy keeps the stat data, so git hashes only the files that changed; and
+                # the index's mtime, by which git knows a file changed in the second the index
+                # was written (racily clean: compared by content).
+                copy = Path(env["GIT_INDEX_FILE"])
+                copy.write_bytes(index_file.read_bytes())
+                st = index_file.stat()
+                os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns))
             run_git(["add", "--all" if untracked else "--update", "--", "."],
                     cwd=self._workdir(), env=env)
             return Oid(decode(run_git(["write-tree"], cwd=self._workdir(), env=env).stdout)
