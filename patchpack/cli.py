@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 import traceback
 from collections.abc import Callable
@@ -20,6 +21,11 @@ class _Group(click.Group):
     """Turns a PatchpackError into its message on stderr and its exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        # A title or a name may hold bytes that are not UTF-8 (kept by surrogateescape):
+        # they go out as those bytes, as git prints them, not as an encoding error.
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, io.TextIOWrapper):
+                stream.reconfigure(errors="surrogateescape")
         try:
             return super().invoke(ctx)
         except PatchpackError as e:

@@ -920,7 +920,8 @@ class QueueGit:
         """Write a commit object (no ref moves)."""
         me = self.committer()
         who = me if author is None else pygit2.Signature(*_person(author), me.time, me.offset)
-        oid = self._raw.create_commit(None, who, me, message, pygit2.Oid(hex=tree),
+        # As bytes: a title from the command line may hold bytes that are not UTF-8.
+        oid = self._raw.create_commit(None, who, me, encode(message), pygit2.Oid(hex=tree),
                                       [pygit2.Oid(hex=p) for p in parents])
         return Oid(str(oid))
 
