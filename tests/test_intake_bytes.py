@@ -5,6 +5,7 @@ the queue, applied, ends at the clone's tree."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import quopri
 import subprocess
@@ -220,3 +221,15 @@ def test_a_mail_without_a_diff_is_bad_input(committed: Path, cli, end: str) -> N
         assert r.exit_code == 2, (args, r.stdout, r.stderr)
         assert "hint: " in r.stderr
     assert git(committed, "for-each-ref", "refs/patchpack") == ""
+
+
+def test_a_title_that_is_not_utf8(committed: Path, cli) -> None:
+    title = os.fsdecode(b"Fix caf\xe9")  # as a command line in Latin-1 passes it
+    write(committed / "README.md", "# changed\n")
+    diff = _raw(committed, "diff")
+    for args in (["split", "-m", title], ["add", "-m", title]):
+        r = cli(*args, input=diff)
+        assert r.exit_code == 0, (args, r.stderr)
+        commit = json.loads(cli("list", "--json").stdout)["patches"][-1]["commit"]
+        assert _raw(committed, "cat-file", "commit", commit).endswith(b"\n\nFix caf\xe9")
+        assert b"Fix caf\xe9" in cli("list").stdout_bytes  # the bytes, as git prints them
