@@ -309,7 +309,8 @@ class Repo:
         try:
             # libgit2 writes the new value only if the ref still holds the one ``ref`` was
             # read with (a compare-and-swap under the ref's lock).
-            ref.resolve().set_target(pygit2.Oid(hex=new), message)
+            # A reflog line is text: bytes that are not UTF-8 (a title's) are replaced there.
+            ref.resolve().set_target(pygit2.Oid(hex=new), encode(message).decode(errors="replace"))
         except pygit2.GitError:  # moved meanwhile
             return False
         except OSError as e:  # locked by another writer at this very moment (GIT_ELOCKED)
@@ -929,7 +930,7 @@ class QueueGit:
         c = self._raw[oid]
         assert isinstance(c, pygit2.Commit)
         return CommitInfo(Oid(str(c.id)), Oid(str(c.tree_id)),
-                          tuple(Oid(str(p)) for p in c.parent_ids), c.message,
+                          tuple(Oid(str(p)) for p in c.parent_ids), decode(c.raw_message),
                           f"{c.author.name} <{c.author.email}>")
 
     def tree_of(self, rev: Oid) -> Oid:
@@ -1322,7 +1323,7 @@ class _HookedCommit:
         message = stripspace(decode(edit.read_bytes()))  # commit-msg may have rewritten it
         if not message:
             return self._refused("Aborting commit due to empty commit message.")
-        oid = Oid(str(self._raw.create_commit(None, self.author, self.committer, message,
+        oid = Oid(str(self._raw.create_commit(None, self.author, self.committer, encode(message),
                                               pygit2.Oid(hex=tree), [pygit2.Oid(hex=head)])))
         ref = "HEAD" if self._raw.head_is_detached else self._raw.head.name
         title = message.split("\n", 1)[0]
