@@ -233,3 +233,6 @@ def test_a_title_that_is_not_utf8(committed: Path, cli) -> None:
         commit = json.loads(cli("list", "--json").stdout)["patches"][-1]["commit"]
         assert _raw(committed, "cat-file", "commit", commit).endswith(b"\n\nFix caf\xe9")
         assert b"Fix caf\xe9" in cli("list").stdout_bytes  # the bytes, as git prints them
+    r = cli("apply", "--all")
+    assert r.exit_code == 0, r.stderr
+    assert _raw(committed, "log", "-1", "--format=%B") == b"Fix caf\xe9\n\n"
