@@ -19,6 +19,7 @@ from patchpack import queue
 from patchpack.errors import Failed, PatchpackError
 from patchpack.git import CommitInfo, GitFailed, Oid, QueueGit, RefMoved, require_workdir
 from patchpack.queue import Op, Patch, State
+from patchpack.text import counted
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,8 @@ def render(result: Result) -> str:
     out = []
     for a in result.applied:
         what = f"committed {a.commit[:12]}" if a.commit else "already in HEAD, skipped"
-        out.append(f"{a.position}  {what}  {a.title}  ({len(a.files)} files, {a.lines} lines, "
+        out.append(f"{a.position}  {what}  {a.title}  ({counted(len(a.files), 'file')}, "
+                   f"{a.lines} lines, "
                    f"{a.tokens} tokens {a.counter})")
     out.append(f"{result.remaining} queued" if result.remaining else "queue done: all applied")
     return "\n".join(out)

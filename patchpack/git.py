@@ -1113,13 +1113,14 @@ class QueueGit:
         with self._temp_index() as env:
             index_file = Path(self.repo.git_dir, "index")
             if index_file.exists():
-                # A copy keeps the stat data, so git hashes only the files that changed; and
-                # the index's mtime, by which git knows a file changed in the second the index
-                # was written (racily clean: compared by content).
+                # A copy keeps the stat data, so git hashes only the files that changed, and
+                # the index's mtime: git trusts an entry's stat data only when the file is
+                # older than the index, and a copy made now would make a same-size edit in
+                # the index's second look clean ("racily clean", see git's racy-git.txt).
                 copy = Path(env["GIT_INDEX_FILE"])
                 copy.write_bytes(index_file.read_bytes())
-                st = index_file.stat()
-                os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns))
+                stamp = index_file.stat().st_mtime_ns
+                os.utime(copy, ns=(stamp, stamp))
             run_git(["add", "--all" if untracked else "--update", "--", "."],
                     cwd=self._workdir(), env=env)
             return Oid(decode(run_git(["write-tree"], cwd=self._workdir(), env=env).stdout)

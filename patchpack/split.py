@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from patchpack import diffs
 from patchpack.diffs import Limits
 from patchpack.errors import Failed
-from patchpack.git import Oid, QueueGit, encode
+from patchpack.git import Oid, QueueGit
 from patchpack.hunks import quote
 from patchpack.queue import Patch
 
@@ -85,10 +85,11 @@ class FileWork:
         return b"".join(self.new[: last.n2] + self.old[last.o2:])
 
 
-def cut(qg: QueueGit, base: Oid, target: Oid, *, title: str, author: str | None,
+def cut(qg: QueueGit, base: Oid, target: Oid, *, title: str | None, author: str | None,
         limits: Limits) -> list[Patch]:
     """Micro-patch commits from commit ``base`` to tree ``target``, chained, each within
-    ``limits``; the last one's tree is ``target``. Titles read ``<title> (3/7): <files>``."""
+    ``limits``; the last one's tree is ``target``. Titles read ``<title> (3/7): <files>``, or
+    without a title ``<files>: +12 -3 (3/7)``."""
     works = _order(_read(qg, qg.tree_of(base), target))
     budget = limits.max_lines
     for _ in range(4):
@@ -181,7 +182,7 @@ def _order(works: list[FileWork]) -> list[FileWork]:
         out.append(w)
         placed.add(id(w))
         for n in new_files:
-            stem = encode(n.path.rsplit("/", 1)[-1].split(".", 1)[0])
+            stem = n.path.rsplit("/", 1)[-1].split(".", 1)[0].encode("utf-8", "surrogateescape")
             if id(n) not in placed and stem and n is not w and stem in w.added_text:
                 out.append(n)
                 placed.add(id(n))
@@ -234,7 +235,7 @@ def _pack(works: Sequence[FileWork], limits: Limits) -> list[list[Slice]]:
     return pieces
 
 
-def _commit(qg: QueueGit, base: Oid, packed: list[list[Slice]], title: str,
+def _commit(qg: QueueGit, base: Oid, packed: list[list[Slice]], title: str | None,
             author: str | None) -> list[Patch]:
     tree, parent = qg.tree_of(base), base
     commits, titles = [], []
@@ -252,9 +253,22 @@ def _commit(qg: QueueGit, base: Oid, packed: list[list[Slice]], title: str,
                 assert mode is not None
                 changes[w.path] = (qg.write_blob(w.text_after(j)), mode)
         tree = qg.tree_with(tree, changes)
-        # Quoted as git shows them: a name that is not UTF-8 cannot go into a message.
-        names = ", ".join(dict.fromkeys(quote(w.path) for w, _, _ in slices))
-        titles.append(title if len(packed) == 1 else f"{title} ({k}/{len(packed)}): {names}")
+        titles.append(_title(slices, title, k, len(packed)))
         parent = qg.create_commit(tree, [parent], titles[-1], author)
         commits.append(parent)
     return measured(qg, commits, titles)
+
+
+def _title(slices: list[Slice], title: str | None, k: int, count: int) -> str:
+    """``title`` for the only piece; else it numbered, with the piece's files; without a
+    title, the piece's files and lines (a rename names both paths)."""
+    # Quoted as git shows them: a name that is not UTF-8 cannot go into a message.
+    names = [f"{quote(w.old_path)} -> {quote(w.path)}" if w.old_path else quote(w.path)
+             for w, _, _ in slices]
+    if title is not None:
+        files = diffs.describe(names, 0, 0)
+        return title if count == 1 else f"{title} ({k}/{count}): {files}"
+    atoms = [a for w, i, j in slices for a in w.atoms[i:j]]
+    text = diffs.describe(names, sum(a.n2 - a.n1 for a in atoms),
+                          sum(a.o2 - a.o1 for a in atoms))
+    return text if count == 1 else f"{text} ({k}/{count})"

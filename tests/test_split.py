@@ -150,3 +150,73 @@ def test_binary_files_and_pure_renames_are_patches_of_their_own(committed: Path,
     assert ["renamed.txt"] in [p["files"] for p in patches]
     assert cli("apply", "--all").exit_code == 0
     assert git(committed, "status", "--porcelain") == ""
+
+
+# -- titles and counts a user reads -------------------------------------------------------------
+
+
+def _titles(cli) -> list[str]:
+    return [p["title"] for p in json.loads(cli("list", "--json").stdout)["patches"]]
+
+
+def test_untitled_split_names_the_files_and_what_changed(committed: Path, cli) -> None:
+    write(committed / "app.py", lines(90, "a"))
+    write(committed / "test_app.py", lines(5, "t"))
+    write(committed / "old.txt", lines(40))
+    git(committed, "add", "-A")
+    git(committed, "commit", "-q", "-m", "base")
+    write(committed / "app.py", lines(90, "b"))  # 90 removed, 90 added: two pieces
+    write(committed / "test_app.py", lines(5, "t") + "t 6\n")
+    git(committed, "mv", "old.txt", "new.txt")
+    assert cli("split").exit_code == 0
+    titles = _titles(cli)
+    n = len(titles)
+    assert titles[0].startswith("app.py: +") and titles[0].endswith(f" (1/{n})")
+    assert "Uncommitted changes" not in " ".join(titles)
+    assert titles[-2] == f"old.txt -> new.txt ({n - 1}/{n})"  # a rename names both paths
+    assert titles[-1] == f"test_app.py: +1 -0 ({n}/{n})"
+    added = sum(int(t.split(": +")[1].split()[0]) for t in titles if t.startswith("app.py"))
+    assert added == 90
+    assert cli("apply", "--all").exit_code == 0
+    assert git(committed, "log", "-1", "--format=%s") == f"{titles[-1]}\n"
+
+
+def test_a_titled_split_names_a_rename_by_both_paths(committed: Path, cli) -> None:
+    write(committed / "old.txt", lines(40))
+    git(committed, "add", "-A")
+    git(committed, "commit", "-q", "-m", "base")
+    git(committed, "mv", "old.txt", "new.txt")
+    write(committed / "README.md", "# test\nmore\n")
+    assert cli("split", "-m", "Move").exit_code == 0
+    assert "Move (2/2): old.txt -> new.txt" in _titles(cli)
+
+
+def test_an_untitled_diff_is_titled_by_its_files(
+        committed: Path, cli) -> None:
+    write(committed / "README.md", "# test\nmore\n")
+    diff = git(committed, "diff")
+    git(committed, "checkout", "README.md")
+    assert cli("add", input=diff).exit_code == 0
+    assert _titles(cli) == ["README.md: +1 -0"]
+
+
+def test_one_file_is_counted_as_1_file(committed: Path, cli) -> None:
+    write(committed / "big.txt", lines(200))
+    diff = git(committed, "diff", "--no-index", "/dev/null", "big.txt", check=False)
+    (committed / "big.txt").unlink()
+    r = cli("add", "--max-files", "1", input=diff)
+    assert r.exit_code == 1 and "(1 file, 206 diff lines; at most 1 file and 120" in r.stderr
+    write(committed / "small.txt", "one\n")
+    small = git(committed, "diff", "--no-index", "/dev/null", "small.txt", check=False)
+    (committed / "small.txt").unlink()
+    assert cli("add", input=small).exit_code == 0
+    r = cli("apply")
+    assert r.exit_code == 0 and "(1 file, " in r.stdout and "files" not in r.stdout
+
+
+def test_an_untitled_path_that_is_not_utf8_reads_with_a_replacement_character(
+        committed: Path, cli) -> None:
+    (committed / "caf\udce9.txt").write_bytes(b"hello\n")  # the file name's bytes: caf\xe9
+    assert cli("split").exit_code == 0
+    assert _titles(cli) == ["caf\ufffd.txt: +1 -0"]
+    assert git(committed, "status", "--porcelain") == ""  # all in the queue
