@@ -70,7 +70,7 @@ def apply(qg: QueueGit, *, count: int | None, verify: bool, counter_spec: str,
         raise Failed("queue empty: nothing to apply",
                      hint="queue a change with `patchpack add FILE` or `patchpack split`")
     counter = get_counter(counter_spec)
-    texts = qg.commit_diffs([state.patches[i - 1].commit for i in todo])
+    texts = queue.patch_texts(qg, [state.patches[i - 1] for i in todo])  # kept ones: #15
     series = state.patches
 
     # Counted once a patch: ``on_commit`` and the result both report it.

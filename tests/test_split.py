@@ -220,3 +220,101 @@ def test_an_untitled_path_that_is_not_utf8_reads_with_a_replacement_character(
     assert cli("split").exit_code == 0
     assert _titles(cli) == ["caf\ufffd.txt: +1 -0"]
     assert git(committed, "status", "--porcelain") == ""  # all in the queue
+
+
+def _split_and_apply(root: Path, cli, *args: str) -> None:
+    """`split` then `apply --all` of the work tree: HEAD ends at what the work tree held."""
+    git(root, "add", "-A")
+    expected = git(root, "write-tree").strip()
+    git(root, "reset", "-q")
+    base = git(root, "rev-parse", "HEAD").strip()
+    r = cli("split", *args)
+    assert r.exit_code == 0, r.stderr
+    assert git(root, "status", "--porcelain") == ""
+    r = cli("apply", "--all")
+    assert r.exit_code == 0, r.stderr
+    assert git(root, "rev-parse", "HEAD^{tree}").strip() == expected
+    assert git(root, "status", "--porcelain") == ""
+    r = cli("check", "--json", f"{base}..HEAD")
+    assert r.exit_code == 0, r.stdout
+
+
+def test_a_directory_replaced_by_a_file_of_its_name(committed: Path, cli) -> None:
+    # Issue 15: the file was written over the directory while its files were still there.
+    for name in ("a.txt", "b.txt", "deep/c.txt"):
+        write(committed / "d" / name, lines(30, name))
+    git(committed, "add", "-A")
+    git(committed, "commit", "-q", "-m", "dir")
+    git(committed, "rm", "-q", "-r", "d")
+    write(committed / "d", lines(10, "now a file"))
+    _split_and_apply(committed, cli)
+    assert (committed / "d").read_text() == lines(10, "now a file")
+
+
+def test_a_file_replaced_by_a_directory_of_its_name(committed: Path, cli) -> None:
+    write(committed / "d", lines(300, "long file"))
+    write(committed / "app.py", "x = 1\n")
+    git(committed, "add", "-A")
+    git(committed, "commit", "-q", "-m", "file")
+    (committed / "d").unlink()
+    # app.py names the new files: they would be queued right after it, before d is gone.
+    write(committed / "app.py", "import a_mod, b_mod\n")
+    write(committed / "d" / "a_mod.py", lines(20, "a"))
+    write(committed / "d" / "b_mod.py", lines(20, "b"))
+    _split_and_apply(committed, cli)
+    assert (committed / "d" / "a_mod.py").read_text() == lines(20, "a")
+
+
+def test_a_directory_renamed_to_a_file_of_its_name(committed: Path, cli) -> None:
+    write(committed / "d" / "a.txt", lines(30, "a"))
+    write(committed / "d" / "b.txt", lines(30, "b"))
+    git(committed, "add", "-A")
+    git(committed, "commit", "-q", "-m", "dir")
+    git(committed, "mv", "d/a.txt", "a.tmp")
+    git(committed, "rm", "-q", "-r", "d")
+    git(committed, "mv", "a.tmp", "d")
+    _split_and_apply(committed, cli)
+
+
+def test_a_file_in_the_way_of_a_directory_replaced_by_a_file(committed: Path, cli) -> None:
+    for name in ("a.txt", "b.txt", "deep/c.txt"):
+        write(committed / "d" / name, lines(30, name))
+    git(committed, "add", "-A")
+    git(committed, "commit", "-q", "-m", "dir")
+    git(committed, "rm", "-q", "-r", "d")
+    write(committed / "d", lines(10, "now a file"))
+    assert cli("split").exit_code == 0
+    write(committed / "d" / "mine.txt", "not tracked\n")
+    r = cli("apply", "--all")
+    assert r.exit_code == 1
+    assert "local changes: d/mine.txt" in r.stderr
+    assert (committed / "d" / "mine.txt").read_text() == "not tracked\n"
+    assert git(committed, "status", "--porcelain") == "?? d/mine.txt\n"
+    assert "queued" in cli("list").stdout
+
+
+def _object_bytes(repo: Path) -> int:
+    objects = repo / ".git" / "objects"
+    return sum(p.stat().st_size for p in objects.rglob("*") if p.is_file())
+
+
+def test_a_file_cut_into_many_pieces_writes_what_they_change(committed: Path, cli) -> None:
+    # Each piece's commit holds the whole file; written whole (compressed) each time, a
+    # 200,000-line file cut into 2,000 pieces wrote 10 GB (#15). Deltas write the pieces:
+    # what is written follows the change's diff (kept too, one diff a patch), not the file
+    # times the pieces.
+    rng = random.Random(3)
+    write(committed / "big.txt", "".join(f"old {rng.random()}\n" for _ in range(3000)))
+    git(committed, "add", "big.txt")
+    git(committed, "commit", "-q", "-m", "big")
+    text = "".join(f"new {rng.random()}\n" for _ in range(3000))
+    write(committed / "big.txt", text)
+    before, change = _object_bytes(committed), len(git(committed, "diff"))
+    r = cli("split")
+    assert r.exit_code == 0, r.stderr
+    pieces = len(json.loads(cli("list", "--json").stdout)["patches"])
+    assert pieces > 50
+    assert _object_bytes(committed) - before < 4 * change
+    assert cli("apply", "--all").exit_code == 0
+    assert (committed / "big.txt").read_text() == text
+    git(committed, "fsck", "--strict")
