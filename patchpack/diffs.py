@@ -21,7 +21,7 @@ import unidiff
 
 from patchpack.errors import BadInput
 from patchpack.git import decode, encode
-from patchpack.hunks import unquote
+from patchpack.hunks import quote, unquote
 
 # Extended header lines of a git diff, as git prints them (see git-diff(1)).
 _GIT_HEADER = re.compile(
@@ -77,7 +77,9 @@ def describe(names: Sequence[str], added: int, removed: int) -> str:
 
 
 def describe_measure(m: Measure) -> str:
-    return describe([f"{f.old_path} -> {f.path}" if f.old_path else f.path for f in m.files],
+    # Names as git shows them: one that is not UTF-8 quoted, in octal escapes.
+    return describe([f"{quote(f.old_path)} -> {quote(f.path)}" if f.old_path else quote(f.path)
+                     for f in m.files],
                      sum(f.added for f in m.files), sum(f.removed for f in m.files))
 
 
