@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from patchpack import diffs
 from patchpack.diffs import Limits, Verdict
 from patchpack.git import Repo
+from patchpack.hunks import quote
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ def diff_text(text: str, source: str, limits: Limits) -> list[Checked]:
         return [Checked(source, Verdict(diffs.measure_input(text, source=source), limits))]
     return [
         Checked(f"{source} patch {i}/{len(mails)} {mail.title}",
-                Verdict(diffs.measure(mail.diff), limits))
+                Verdict(diffs.measure_input(mail.diff, source=f"{source} patch {i}/{len(mails)}"),
+                        limits))
         for i, mail in enumerate(mails, 1)
     ]
 
@@ -54,7 +56,7 @@ def render_text(results: list[Checked]) -> str:
         out.append(f"diff lines: {v.measure.lines} / {v.limits.max_lines}  "
                    f"{'ok' if v.lines_ok else 'FAIL'}")
         for f in v.measure.files:
-            name = f"{f.old_path} -> {f.path}" if f.old_path else f.path
+            name = f"{quote(f.old_path)} -> {quote(f.path)}" if f.old_path else quote(f.path)
             tags = [f.status] if f.status != "modified" else []
             tags += ["binary"] if f.binary else []
             out.append(f"  {f.lines:>5}  {name}" + (f" ({', '.join(tags)})" if tags else ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import traceback
@@ -21,6 +22,11 @@ class _Group(click.Group):
     """Turns a PatchpackError into its message on stderr and its exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        # A title or a name may hold bytes that are not UTF-8 (kept by surrogateescape):
+        # they go out as those bytes, as git prints them, not as an encoding error.
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, io.TextIOWrapper):
+                stream.reconfigure(errors="surrogateescape")
         try:
             return super().invoke(ctx)
         except PatchpackError as e:
@@ -577,10 +583,12 @@ def add(diff_file: BinaryIO, title: str | None, split_big: bool, max_files: int 
     HEAD is refused with the hunk that failed; one over the limits is refused unless --split.
     """
     from patchpack import intake
+    from patchpack.hunks import quote
 
     qg = _queue_git()
     name = getattr(diff_file, "name", "<stdin>")
-    source = "stdin" if name in ("<stdin>", "-") else name
+    # Quoted as git shows names: one that is not UTF-8 cannot go into the commit message.
+    source = "stdin" if name in ("<stdin>", "-") else quote(name)
     added = intake.add(qg, text=decode(diff_file.read()), source=source, title=title,
                        limits=_limits(qg, max_files, max_lines), split_big=split_big)
     _echo_added(added)

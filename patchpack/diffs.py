@@ -8,8 +8,11 @@ context, headers included. A binary file counts as one file and as the lines git
 
 from __future__ import annotations
 
+import binascii
+import contextlib
 import email.message
 import email.parser
+import quopri
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 import unidiff
 
 from patchpack.errors import BadInput
+from patchpack.git import decode, encode
+from patchpack.hunks import quote, unquote
 
 # Extended header lines of a git diff, as git prints them (see git-diff(1)).
 _GIT_HEADER = re.compile(
@@ -25,10 +30,13 @@ _GIT_HEADER = re.compile(
     r"index |Binary files )"
 )
 # The first line of each mail written by `git format-patch`.
-_MAIL_START = re.compile(r"^From [0-9a-f]{40} Mon Sep 17 00:00:00 2001$", re.MULTILINE)
+_MAIL_START = re.compile(rb"^From [0-9a-f]{40}(?:[0-9a-f]{24})? Mon Sep 17 00:00:00 2001\r?$",
+                         re.MULTILINE)
+# A line that starts with @@ where a hunk header is due (after a +++ line or a hunk's line)
+# but is not one: git calls the patch corrupt.
+_CORRUPT_HUNK_HEADER = re.compile(
+    r"^[ +\-\\].*\n(@@(?!@| -\d+(?:,\d+)? \+\d+(?:,\d+)? @@).*)$", re.MULTILINE)
 _SUBJECT_TAG = re.compile(r"^\s*\[[^\]]*PATCH[^\]]*\]\s*")
-# ``Name <address>`` as format-patch writes it, which policy.default would give back unchanged.
-_PLAIN_ADDRESS = re.compile(r"[\w'-]+(?: [\w'-]+)* <[^<>()\s\\\",;:]+>")
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,9 @@ def describe(names: Sequence[str], added: int, removed: int) -> str:
 
 
 def describe_measure(m: Measure) -> str:
-    return describe([f"{f.old_path} -> {f.path}" if f.old_path else f.path for f in m.files],
+    # Names as git shows them: one that is not UTF-8 quoted, in octal escapes.
+    return describe([f"{quote(f.old_path)} -> {quote(f.path)}" if f.old_path else quote(f.path)
+                     for f in m.files],
                      sum(f.added for f in m.files), sum(f.removed for f in m.files))
 
 
@@ -123,6 +133,12 @@ class Mail:
 
 def parse(text: str) -> unidiff.PatchSet:
     """Parse a unified diff (git-style, `diff -u`, or the body of a mail); BadInput if malformed."""
+    corrupt = _CORRUPT_HUNK_HEADER.search(text)
+    if corrupt:
+        # unidiff would take it for garbage between files, and the hunk's lines with it.
+        raise BadInput(f"malformed diff: corrupt hunk header {corrupt[1]!r}",
+                       hint="a hunk header reads `@@ -START,COUNT +START,COUNT @@`; "
+                       "regenerate the diff with `git diff`")
     try:
         # unidiff splits on "\n" only when given a str, so CR, form feeds and other odd
         # characters inside lines stay where they are.
@@ -178,9 +194,7 @@ def _file_change(pf: unidiff.PatchedFile) -> FileChange:
 
 
 def _strip_prefix(name: str) -> str:
-    name = name.strip()
-    if name.startswith('"') and name.endswith('"'):
-        name = name[1:-1]
+    name = unquote(name.strip())  # a path git quoted is the path, as bytes kept in a str
     for prefix in ("a/", "b/"):
         if name.startswith(prefix):
             return name[len(prefix):]
@@ -188,46 +202,145 @@ def _strip_prefix(name: str) -> str:
 
 
 def split_mails(text: str) -> list[Mail] | None:
-    """Split `git format-patch` output (one mail or an mbox) into patches; None if not mail."""
-    starts = [m.start() for m in _MAIL_START.finditer(text)]
-    if not starts or text[: starts[0]].strip():
+    """Split `git format-patch` output (one mail or an mbox) into patches; None if not mail.
+
+    Bodies are read as bytes, as `git am` reads them (a patch is bytes whatever the mail's
+    charset says); a mail whose lines end in CRLF has its CRs taken off, as `git am` does."""
+    data = encode(text)
+    starts = [m.start() for m in _MAIL_START.finditer(data)]
+    if not starts or data[: starts[0]].strip():
         return None
     mails = []
-    for begin, end in zip(starts, [*starts[1:], len(text)]):
-        chunk = text[begin:end]
-        # The default policy, compat32, keeps header values raw (fast); _header reads them
-        # as policy.default would.
-        message = email.parser.Parser().parsestr(chunk)
-        body = message.get_payload()
-        assert isinstance(body, str)
-        note, sep, rest = body.partition("\n---\n")
-        diff = rest if sep else body
-        subject = _header(message, "Subject") or ""
-        title = _SUBJECT_TAG.sub("", subject.replace("\n", " ")).strip()
+    for begin, end in zip(starts, [*starts[1:], len(data)]):
+        chunk = data[begin:end]
+        if chunk.split(b"\n", 1)[0].endswith(b"\r"):
+            chunk = chunk.replace(b"\r\n", b"\n")  # as mailsplit does without --keep-cr
+        head, _, body = chunk.partition(b"\n\n")
+        # The default policy, compat32, keeps header values raw (fast); _subject and _author
+        # decode them.
+        message = email.parser.Parser().parsestr(decode(head), headersonly=True)
+        body = _body(message, chunk, body)
+        note, sep, rest = body.partition(b"\n---\n")
+        title = _SUBJECT_TAG.sub("", _subject(message).replace("\n", " ")).strip()
+        sender = message.get("From")
         mails.append(
             Mail(
                 title=title,
-                author=_header(message, "From") or None,
-                message=(title + "\n\n" + note.strip()).strip() if sep else title,
-                diff=diff,
+                author=None if sender is None else _author(_unfold(str(sender))),
+                message=(title + "\n\n" + decode(note).strip()).strip() if sep else title,
+                diff=decode(rest if sep else body),
             )
         )
     return mails
 
 
-def _header(message: email.message.Message, name: str) -> str | None:
-    """A header's value, unfolded and decoded (RFC 2047), as ``policy.default`` gives it; its
-    parser is slow, so plain values (all a mail from `git format-patch` usually has) skip it."""
-    raw = message.get(name)
+def _body(message: email.message.Message, chunk: bytes, body: bytes) -> bytes:
+    """A mail's body as bytes, its transfer encoding undone (as git mailinfo undoes it)."""
+    if message.get_content_maintype() == "multipart":  # `format-patch --attach`
+        whole = email.parser.BytesParser().parsebytes(chunk)
+        parts = [p.get_payload(decode=True) for p in whole.walk() if not p.is_multipart()]
+        return b"\n".join(p for p in parts if isinstance(p, bytes))
+    encoding = str(message.get("Content-Transfer-Encoding", "")).lower()
+    if "base64" in encoding:
+        try:
+            return binascii.a2b_base64(body)
+        except binascii.Error as e:
+            raise BadInput(f"a mail's base64 body does not decode: {e}",
+                           hint="save the mail again from the mail client, or use "
+                           "`git format-patch` output") from None
+    if "quoted-printable" in encoding:
+        return quopri.decodestring(body)
+    return body
+
+
+def _unfold(value: str) -> str:
+    return "".join(re.split(r"\n|\r", value))
+
+
+def _subject(message: email.message.Message) -> str:
+    """The subject, unfolded and decoded (RFC 2047), as ``policy.default`` gives it; its
+    parser is slow, so a plain one (all `git format-patch` usually writes) skips it."""
+    raw = message.get("Subject")
     if raw is None:
-        return None
-    value = "".join(re.split(r"\n|\r", str(raw)))
-    if value.isascii() and "=?" not in value and (
-            name == "Subject" or _PLAIN_ADDRESS.fullmatch(value)):
+        return ""
+    value = _unfold(str(raw))
+    if value.isascii() and "=?" not in value:
         return value
     import email.policy  # its header parsers cost 10 ms to import
 
-    return str(email.policy.default.header_factory(name, value))
+    return str(email.policy.default.header_factory("Subject", value))
+
+
+# What git's ident.c trims off the ends of a name or address (its crud()).
+_CRUD = "".join(map(chr, range(33))) + ",:;<>\"\\'"
+_SPACE = " \t\n\v\f\r"  # C's isspace
+
+
+def _author(value: str) -> str | None:
+    """``Name <address>`` of a From header as `git am` makes it: RFC 2047 words decoded, then
+    read as git's mailinfo.c reads it (handle_from: quotes and escapes taken off, the address
+    is the word around the @, the rest the name, the address again where the name is none),
+    then trimmed as git's ident.c trims it. ``dependabot[bot] <1+dependabot[bot]@users...>``
+    stays as it is, where an RFC 5322 parser reads another address."""
+    import email.errors
+    import email.header
+
+    decoded = value = encode(value).decode("utf-8", "replace")  # git wants UTF-8 idents
+    # git keeps a word it cannot decode as it is.
+    with contextlib.suppress(LookupError, UnicodeError, email.errors.HeaderParseError):
+        decoded = str(email.header.make_header(email.header.decode_header(value)))
+    text = _unquote_pairs(decoded)
+    at = text.find("@")
+    if at < 0:  # parse_bogus_from: ``Name <address>`` without an @
+        bra = decoded.find("<")
+        ket = decoded.find(">", bra + 1) if bra >= 0 else -1
+        name, mail = (decoded[:bra].strip(_SPACE), decoded[bra + 1:ket]) if ket >= 0 else (
+            decoded.strip(_SPACE), "")
+    else:
+        start = at
+        while start > 0 and text[start - 1] not in _SPACE + "<":
+            start -= 1
+        if start > 0 and text[start - 1] == "<":
+            text = text[:start - 1] + " " + text[start:]
+        size = len(re.match(r"[^ \n\t\r\v\f>]*", text[start:])[0])  # type: ignore[index]
+        mail = text[start:start + size]
+        text = text[:start] + text[start + size + (1 if start + size < len(text) else 0):]
+        name = re.sub(r"[ \t\n\v\f\r]+", " ", text).strip(_SPACE)
+        if name.startswith("(") and name.endswith(")"):
+            name = name[1:-1]
+    if not name or len(encode(name)) > 60 or any(c in name for c in "@<>"):
+        name = mail  # get_sane_name
+    name, mail = _without_crud(name), _without_crud(mail)
+    return f"{name} <{mail}>" if mail else None  # no address: the change is the user's
+
+
+def _unquote_pairs(text: str) -> str:
+    """mailinfo.c's unquote_quoted_pair: ``"..."`` loses its quotes, ``(...)`` keeps its
+    parentheses, and a backslash takes the next character as it is, in both."""
+    out: list[str] = []
+    i, depth, quoted = 0, 0, False
+    while i < len(text):
+        c = text[i]
+        i += 1
+        if (quoted or depth) and c == "\\":
+            out.append(text[i:i + 1])
+            i += 1
+        elif quoted:
+            if c == '"':
+                quoted = False
+            else:
+                out.append(c)
+        elif c == '"' and not depth:
+            quoted = True
+        else:
+            depth += (c == "(") - (c == ")" and depth > 0)
+            out.append(c)
+    return "".join(out)
+
+
+def _without_crud(text: str) -> str:
+    """ident.c's strbuf_addstr_without_crud."""
+    return re.sub(r"[\n<>]", "", text.strip(_CRUD))
 
 
 def windows(pf: unidiff.PatchedFile, want: Callable[[unidiff.patch.Line], bool]) -> str:

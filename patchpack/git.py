@@ -130,17 +130,25 @@ class Repo:
         if not os.path.isdir(start):
             raise NotARepository(start)
         proc = run_git(["rev-parse", "--absolute-git-dir", "--is-bare-repository",
-                        "--show-toplevel"], cwd=start, check=False)
+                        "--show-object-format", "--show-toplevel"], cwd=start, check=False)
         out = decode(proc.stdout).splitlines()
-        if len(out) < 2:  # git said why on stderr: not a repository, dubious ownership...
+        if len(out) < 3:  # git said why on stderr: not a repository, dubious ownership...
             message = decode(proc.stderr).strip()
             if "not a git repository" in message:
                 raise NotARepository(start)
             raise Failed(f"git cannot open the repository at {start}: {message}",
                          hint="see `git status` there")
+        if out[2] != "sha1":
+            # libgit2 (pygit2 1.21, libgit2 1.9) opens no sha256 repository: refused here,
+            # before any command reads or writes a thing (issue 15).
+            raise BadInput(f"{out[0]} is a {out[2]} repository; patchpack works in sha1 "
+                           "repositories only (libgit2, which it uses, cannot read "
+                           f"{out[2]} ones yet)",
+                           hint="use git itself in this repository, or patchpack in one "
+                           "made by `git init --object-format=sha1`")
         bare = out[1] == "true"
         # No top level from inside the git dir of a work tree: libgit2 knows where it is.
-        workdir = Path(out[2]) if len(out) > 2 else None
+        workdir = Path(out[3]) if len(out) > 3 else None
         return cls(Path(out[0]), workdir, bare=bare)
 
     @functools.cached_property
@@ -301,7 +309,8 @@ class Repo:
         try:
             # libgit2 writes the new value only if the ref still holds the one ``ref`` was
             # read with (a compare-and-swap under the ref's lock).
-            ref.resolve().set_target(pygit2.Oid(hex=new), message)
+            # A reflog line is text: bytes that are not UTF-8 (a title's) are replaced there.
+            ref.resolve().set_target(pygit2.Oid(hex=new), encode(message).decode(errors="replace"))
         except pygit2.GitError:  # moved meanwhile
             return False
         except OSError as e:  # locked by another writer at this very moment (GIT_ELOCKED)
@@ -702,11 +711,16 @@ def _read_file(path: Path) -> bytes | None:
 
 def _patch_text(old: pygit2.Blob | None, new: bytes | None, path: str) -> str:
     # libgit2 runs git's own xdiff and prints git's headers, so this text measures as
-    # `git diff` would (checked against it in tests/test_guard.py).
+    # `git diff` would (checked against it in tests/test_guard.py). It takes UTF-8 names
+    # only: another is put into the headers afterwards, as git (core.quotePath=false) prints it.
+    name = path if _utf8(path) else "patchpack.not-utf-8"
     patch = pygit2.Patch.create_from(
-        old, new, old_as_path=path, new_as_path=path, context_lines=3, interhunk_lines=0
+        old, new, old_as_path=name, new_as_path=name, context_lines=3, interhunk_lines=0
     )
-    return decode(patch.data) if patch is not None else ""
+    if patch is None:
+        return ""
+    head, hunks, rest = decode(patch.data).partition("\n@@")
+    return head.replace(name, path) + hunks + rest
 
 
 def _head_blob(repo: Repo, path: str) -> pygit2.Blob | None:
@@ -898,6 +912,11 @@ def _signature(ident: str) -> pygit2.Signature:
 
 @functools.lru_cache(maxsize=64)  # a series has few authors and many commits
 def _person(text: str) -> tuple[str, str]:
+    """Name and address of ``Name <address>`` as git splits an ident (the name is what comes
+    before the ``<``: it may hold commas or brackets, ``dependabot[bot]``)."""
+    m = re.fullmatch(r"([^<>]*?)\s*<([^<>]*)>\s*", text)
+    if m:
+        return (m[1].strip() or m[2], m[2])
     import email.utils
 
     name, mail = email.utils.parseaddr(text)
@@ -937,7 +956,8 @@ class QueueGit:
         """Write a commit object (no ref moves)."""
         me = self.committer()
         who = me if author is None else pygit2.Signature(*_person(author), me.time, me.offset)
-        oid = self._raw.create_commit(None, who, me, message, pygit2.Oid(hex=tree),
+        # As bytes: a title from the command line may hold bytes that are not UTF-8.
+        oid = self._raw.create_commit(None, who, me, encode(message), pygit2.Oid(hex=tree),
                                       [pygit2.Oid(hex=p) for p in parents])
         return Oid(str(oid))
 
@@ -945,7 +965,7 @@ class QueueGit:
         c = self._raw[oid]
         assert isinstance(c, pygit2.Commit)
         return CommitInfo(Oid(str(c.id)), Oid(str(c.tree_id)),
-                          tuple(Oid(str(p)) for p in c.parent_ids), c.message,
+                          tuple(Oid(str(p)) for p in c.parent_ids), decode(c.raw_message),
                           f"{c.author.name} <{c.author.email}>")
 
     def tree_of(self, rev: Oid) -> Oid:
@@ -1022,9 +1042,11 @@ class QueueGit:
 
     # diffs ---------------------------------------------------------------------------------
 
-    def diff_trees(self, old: Oid, new: Oid, *, context: int = 3) -> str:
-        """`git diff -M` between two trees, with the measure's options."""
-        return self.repo.git("diff-tree", "-p", *DIFF_OPTIONS, f"-U{context}", "-r",
+    def diff_trees(self, old: Oid, new: Oid, *, context: int = 3, shown: bool = False) -> str:
+        """`git diff -M` between two trees, with the measure's options; ``shown``: names
+        quoted as git shows them to people (core.quotePath)."""
+        quoting = _SHOWN if shown else ()
+        return self.repo.git(*quoting, "diff-tree", "-p", *DIFF_OPTIONS, f"-U{context}", "-r",
                              old, new, "--")
 
     def changes(self, old: Oid, new: Oid) -> list[RawChange]:
@@ -1041,17 +1063,20 @@ class QueueGit:
                                    Oid(new_oid)))
         return found
 
-    def commit_diffs(self, oids: Sequence[Oid]) -> dict[Oid, str]:
-        """Each commit's diff against its first parent, exactly as `patchpack check` sees it."""
+    def commit_diffs(self, oids: Sequence[Oid], *, shown: bool = False) -> dict[Oid, str]:
+        """Each commit's diff against its first parent, exactly as `patchpack check` sees it;
+        ``shown``: names quoted as git shows them to people."""
         if not oids:
             return {}
-        shown = self.repo.git("show", "--format=%x00%H", *DIFF_OPTIONS, "--first-parent",
-                              "--root", *oids, "--")
-        out = {}
-        for chunk in shown.split("\0")[1:]:
-            oid, _, diff = chunk.partition("\n")
-            out[Oid(oid)] = diff.lstrip("\n")
-        return out
+        quoting = _SHOWN if shown else ()
+        output = run_git([*quoting, "show", "--format=%x00%H", *DIFF_OPTIONS, "--first-parent",
+                          "--root", *oids, "--"],
+                         cwd=self.repo.workdir or self.repo.git_dir).stdout
+        # A text file may hold NUL bytes, but never at the start of a diff line (each begins
+        # with a space, + or -): a NUL there is the format's, before each commit's id.
+        parts = _SHOW_SPLIT.split(output)
+        return {Oid(decode(oid)): decode(diff.lstrip(b"\n"))
+                for oid, diff in zip(parts[1::2], parts[2::2])}
 
     def blob_abbrevs(self, commits: Sequence[Oid]) -> dict[Oid, tuple[str, str]]:
         """The blobs before and after of the file each commit changes (the first, if more),
@@ -1178,7 +1203,18 @@ class QueueGit:
         if self.repo.config_true("core.sparseCheckout"):
             return self._dirty_sparse(paths)
         out = []
+        # libgit2 cannot word an error about a path that is not UTF-8 (a UnicodeDecodeError
+        # instead of a KeyError): git is asked about those.
+        odd = [path for path in paths if not _utf8(path)]
+        if odd:
+            listed = run_git(["status", "--porcelain", "-z", "--ignored=matching",
+                              "--untracked-files=all", "--no-renames", "--",
+                              *(f":(literal){path}" for path in odd)], cwd=self._workdir())
+            found = {decode(entry[3:]) for entry in listed.stdout.split(b"\0") if entry}
+            out = [path for path in odd if path in found]
         for path in paths:
+            if path in odd:
+                continue
             try:
                 flags = self._raw.status_file(path)
             except KeyError:
@@ -1245,8 +1281,9 @@ class QueueGit:
         A submodule is git's too: libgit2 will not record a new one over the directory that
         holds its checkout, git records it and leaves the checkout alone (#15).
         """
-        if self._needs_git_checkout() or self._has_gitlink((old, new), paths):
-            self.switch_tree(old, new)
+        if (self._needs_git_checkout() or not all(_utf8(path) for path in paths)
+                or self._has_gitlink((old, new), paths)):
+            self.switch_tree(old, new)  # libgit2 takes only UTF-8 paths
             return
         try:
             self._raw.checkout_tree(self._raw[new], paths=list(paths),  # type: ignore[no-untyped-call]
@@ -1399,7 +1436,7 @@ class _HookedCommit:
         message = stripspace(decode(edit.read_bytes()))  # commit-msg may have rewritten it
         if not message:
             return self._refused("Aborting commit due to empty commit message.")
-        oid = Oid(str(self._raw.create_commit(None, self.author, self.committer, message,
+        oid = Oid(str(self._raw.create_commit(None, self.author, self.committer, encode(message),
                                               pygit2.Oid(hex=tree), [pygit2.Oid(hex=head)])))
         ref = "HEAD" if self._raw.head_is_detached else self._raw.head.name
         title = message.split("\n", 1)[0]
@@ -1515,6 +1552,10 @@ class Patcher:
             raise DoesNotFit(decode(proc.stderr).strip())
         self._tree = Oid(decode(run_git(["write-tree"], cwd=cwd, env=self._env).stdout).strip())
         return self._tree
+
+
+_SHOWN = ("-c", "core.quotePath=true")  # over run_git's false: names as people see them
+_SHOW_SPLIT = re.compile(rb"(?:\A|(?<=\n))\0([0-9a-f]{40}(?:[0-9a-f]{24})?)\n")
 
 
 def _utf8(text: str) -> bool:

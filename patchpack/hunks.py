@@ -78,6 +78,29 @@ def unquote(name: str) -> str:
     return decode(bytes(raw))
 
 
+_QUOTED = {byte: letter for letter, byte in _ESCAPES.items()}
+
+
+def quote(path: str) -> str:
+    """``path`` as git shows it: as it is if it is UTF-8 free of control characters, quotes
+    and backslashes; else in double quotes, C escapes, every other byte over 0x7e in octal
+    (``"caf\\351.txt"``), as git quotes names by default (core.quotePath)."""
+    raw = encode(path)
+    if _utf8(raw) and not any(b < 32 or b in b'"\\\x7f' for b in raw):
+        return path
+    out = [f"\\{_QUOTED[b]}" if b in _QUOTED else chr(b) if 32 <= b < 127 else f"\\{b:03o}"
+           for b in raw]
+    return '"' + "".join(out) + '"'
+
+
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 # -- parsing -------------------------------------------------------------------------------------
 
 

@@ -149,6 +149,9 @@ def _fit(qg: QueueGit, patcher: Patcher, tree: Oid, diff: str, label: str) -> Oi
     except DoesNotFit as e:
         if "invalid path" in e.message or "beyond a symbolic link" in e.message:
             raise BadInput(f"{label}: unsafe path: {e.message}") from None
+        if "corrupt patch" in e.message or "No valid patches" in e.message:
+            raise BadInput(f"{label} is a malformed diff: {e.message}",
+                           hint="regenerate the diff with `git diff`, then add it again") from None
         raise DiffRefused(f"{label} does not apply to the tree it targets:\n{e.message}"
                      f"{_failed_hunk(text, e.message)}",
                      hint="regenerate the diff against HEAD (`git diff`), then add it again"

@@ -22,6 +22,7 @@ from typing import Any
 
 from patchpack.errors import BadInput, Failed
 from patchpack.git import FILE_MODE, TREE_MODE, Oid, QueueGit, RefMoved, Repo, decode
+from patchpack.hunks import quote
 from patchpack.tokens import Counter
 
 PREFIX = "refs/patchpack/queue/"
@@ -307,13 +308,13 @@ def next_patch(qg: QueueGit, state: State) -> Next:
     result = replay(qg, patch, head)
     note = None
     if result.tree is None:
-        diff = qg.commit_diffs([patch.commit])[patch.commit]
-        note = f"conflicts with HEAD in {', '.join(result.conflicts)}: apply will refuse it"
+        diff = qg.commit_diffs([patch.commit], shown=True)[patch.commit]
+        note = f"conflicts with HEAD in {_names(result.conflicts)}: apply will refuse it"
     elif result.moved:
-        diff = qg.diff_trees(qg.tree_of(head), result.tree)
+        diff = qg.diff_trees(qg.tree_of(head), result.tree, shown=True)
         note = "HEAD moved since this patch was made; the diff is the patch replayed onto HEAD"
     else:
-        diff = qg.commit_diffs([patch.commit])[patch.commit]
+        diff = qg.commit_diffs([patch.commit], shown=True)[patch.commit]
     return Next(position, len(state.patches), patch, diff, note)
 
 
@@ -406,10 +407,15 @@ def render_list(rows: Sequence[Listed], counter_name: str) -> str:
     for r in rows:
         out.append(f"{r.position:>{width}}/{len(rows)}  {r.patch.state:<7}  "
                    f"{r.patch.lines:>4} lines  {r.tokens:>5} tokens  {r.patch.title}")
-        if ", ".join(r.patch.files) not in r.patch.title:
-            out.append(" " * (width * 2 + 3) + ", ".join(r.patch.files))
+        if _names(r.patch.files) not in r.patch.title:
+            out.append(" " * (width * 2 + 3) + _names(r.patch.files))
     out.append(f"(tokens counted with {counter_name})")
     return "\n".join(out)
+
+
+def _names(paths: Sequence[str]) -> str:
+    """Paths as git shows them: a name that is not UTF-8 quoted, in octal escapes."""
+    return ", ".join(quote(path) for path in paths)
 
 
 def list_json(rows: Sequence[Listed], counter_name: str) -> str:
@@ -424,7 +430,7 @@ def list_json(rows: Sequence[Listed], counter_name: str) -> str:
 
 def render_next(n: Next) -> str:
     head = [f"{n.position}/{n.total}  {n.patch.title}",
-            f"files: {', '.join(n.patch.files)}  ({n.patch.lines} diff lines)"]
+            f"files: {_names(n.patch.files)}  ({n.patch.lines} diff lines)"]
     if n.note:
         head.append(f"note: {n.note}")
     return "\n".join(head) + "\n\n" + n.diff.rstrip("\n")

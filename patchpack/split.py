@@ -23,6 +23,7 @@ from patchpack import diffs, windows
 from patchpack.diffs import Limits
 from patchpack.errors import Failed
 from patchpack.git import Oid, QueueGit, encode
+from patchpack.hunks import quote
 from patchpack.packs import Version
 from patchpack.queue import Patch
 
@@ -427,7 +428,9 @@ def _write_texts(qg: QueueGit, packed: list[list[Slice]]) -> dict[tuple[int, int
 def _title(slices: list[Slice], title: str | None, k: int, count: int) -> str:
     """``title`` for the only piece; else it numbered, with the piece's files; without a
     title, the piece's files and lines (a rename names both paths)."""
-    names = [f"{w.old_path} -> {w.path}" if w.old_path else w.path for w, _, _ in slices]
+    # Quoted as git shows them: a name that is not UTF-8 cannot go into a message.
+    names = [f"{quote(w.old_path)} -> {quote(w.path)}" if w.old_path else quote(w.path)
+             for w, _, _ in slices]
     if title is not None:
         files = diffs.describe(names, 0, 0)
         return title if count == 1 else f"{title} ({k}/{count}): {files}"

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import git, lines, run_patchpack, write
+from conftest import ROOT, git, lines, run_patchpack, write
 
 
 def wc_l_staged(repo: Path) -> int:
@@ -269,6 +271,27 @@ def test_not_a_repository(tmp_path, cli, monkeypatch):
     assert r.stderr.startswith("patchpack: not a git repository")
 
 
+def test_a_sha256_repository_is_refused_by_every_command(tmp_path, cli, monkeypatch):
+    """libgit2 cannot open one: every command says so (exit 2) before it reads or writes."""
+    repo = tmp_path / "sha256"
+    git(tmp_path, "init", "-q", "--object-format=sha256", str(repo))
+    write(repo / "a.txt", "a\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "init")
+    write(repo / "a.txt", "b\n")
+    monkeypatch.chdir(repo)
+    before = git(repo, "for-each-ref"), git(repo, "status", "--porcelain")
+    diff = git(repo, "diff")
+    for args in (["status"], ["list"], ["add"], ["split"], ["apply"], ["undo"], ["check"],
+                 ["check", "HEAD"], ["budget"], ["context"], ["run", "true"], ["init"]):
+        r = cli(*args, input=diff)
+        assert r.exit_code == 2, (args, r.stderr)
+        assert "is a sha256 repository; patchpack works in sha1 repositories only" in r.stderr
+        assert r.stderr.rstrip().splitlines()[-1].startswith("hint: "), args
+        assert (git(repo, "for-each-ref"), git(repo, "status", "--porcelain")) == before
+    assert not (repo / ".git" / "patchpack").exists()
+
+
 def test_the_repository_is_found_as_git_finds_it(committed, tmp_path, monkeypatch):
     from patchpack.git import Repo
 
@@ -343,6 +366,23 @@ def test_entry_point_exit_codes(committed, tmp_path):
     assert outside.returncode == 2 and "Traceback" not in outside.stderr
     usage = run_patchpack("check", "--max-files", "-1", cwd=committed)
     assert usage.returncode == 2
+
+
+@pytest.mark.parametrize("how", ["-m", "script"])
+def test_ctrl_c_while_modules_load_exits_130_with_one_line(committed, tmp_path, how):
+    """A Ctrl-C during start-up, stood in for by a module whose import is interrupted, is
+    exit 130 and one line, through `python -m patchpack` and the console script pip
+    writes for the entry point pyproject.toml declares."""
+    write(tmp_path / "fake" / "click" / "__init__.py", "raise KeyboardInterrupt\n")
+    [target] = re.findall(r'^patchpack = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    module, _, function = target.partition(":")
+    script = write(tmp_path / "patchpack-script",
+                   f"import sys\nfrom {module} import {function}\nsys.exit({function}())\n")
+    argv = ["-m", "patchpack"] if how == "-m" else [str(script)]
+    proc = subprocess.run([sys.executable, *argv, "status"], cwd=committed, capture_output=True,
+                          text=True, env={**os.environ,
+                                          "PYTHONPATH": f"{tmp_path / 'fake'}:{ROOT}"})
+    assert (proc.returncode, proc.stderr, proc.stdout) == (130, "patchpack: interrupted\n", "")
 
 
 def test_every_command_has_help(cli):
