@@ -1206,7 +1206,26 @@ class QueueGit:
             tmp.write_bytes(index)
             os.replace(tmp, index_file)
         self._raw.index.read(True)
-        tracked = [p for p in paths if p in self._raw.index]
+        self._checkout_index([p for p in paths if p in self._raw.index], paths)
+
+    def put_paths(self, tree: Oid, paths: Sequence[str]) -> None:
+        """Make the index entries and work-tree files of ``paths`` those of ``tree`` (removed
+        where ``tree`` has none), whatever they are now: the caller checked that nothing
+        there would be lost. Other paths are left alone. Done again, it does nothing more."""
+        entries = {p: self.entry(tree, p) for p in paths}
+        zero = "0" * len(tree)
+        # Removals first: a file may take the place of a directory the tree no longer has.
+        info = [f"0 {zero}\t{p}" for p, e in entries.items() if e is None] + [
+            f"{e[1]:o} {e[0]}\t{p}" for p, e in entries.items() if e is not None]
+        run_git(["update-index", "-z", "--index-info"], cwd=self._workdir(),
+                input=b"".join(encode(line) + b"\0" for line in info))
+        self._raw.index.read(True)
+        self._checkout_index([p for p, e in entries.items() if e is not None], paths)
+
+    def _checkout_index(self, tracked: Sequence[str], paths: Sequence[str]) -> None:
+        """Write ``tracked`` from the index to the work tree, and delete the rest of
+        ``paths`` (with the directories that leaves empty)."""
+        workdir = self._workdir()
         for path in sorted(set(paths) - set(tracked)):
             target = workdir / path
             if target.is_symlink() or target.is_file():
