@@ -1,0 +1,96 @@
+"""What a queue command stopped half-way (a kill, an OOM, Ctrl-C) leaves, and how the next
+command carries on from it.
+
+`apply` writes a patch into the index and the work tree, then runs the commit hooks, which may
+take long: a kill then leaves the patch staged with no commit. So before it writes anything,
+`apply` records what it is about to do (``.git/patchpack/applying.json``: HEAD, the tree it
+commits, the paths it touches) and removes the record once the commit is recorded in the queue
+or everything is put back. The next `apply`, `split` or `undo` that finds a record puts those
+paths back as HEAD has them (the patch is still queued, or already in HEAD if the commit was
+made) unless they have changed since, which is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from patchpack.errors import Failed
+from patchpack.files import write_atomically
+from patchpack.git import Oid, QueueGit
+
+_APPLYING = "applying.json"
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A patch `apply` is writing and committing."""
+
+    title: str
+    head: Oid
+    head_tree: Oid
+    tree: Oid
+    """The tree the commit gets."""
+    paths: tuple[str, ...]
+    """The paths it writes (those that differ between ``head_tree`` and ``tree``)."""
+
+
+def _record(qg: QueueGit) -> Path:
+    return qg.repo.git_dir / "patchpack" / _APPLYING
+
+
+def begin(qg: QueueGit, flight: InFlight) -> None:
+    """Record ``flight`` before the index or the work tree is touched."""
+    data = {"title": flight.title, "head": flight.head, "head_tree": flight.head_tree,
+            "tree": flight.tree, "paths": list(flight.paths)}
+    write_atomically(_record(qg), json.dumps(data).encode())
+
+
+def end(qg: QueueGit) -> None:
+    """The apply is recorded in the queue, or everything is put back: forget the record."""
+    with contextlib.suppress(FileNotFoundError):
+        _record(qg).unlink()
+
+
+def _read(qg: QueueGit) -> InFlight | None:
+    try:
+        data = json.loads(_record(qg).read_bytes())
+    except FileNotFoundError:
+        return None
+    return InFlight(data["title"], Oid(data["head"]), Oid(data["head_tree"]),
+                    Oid(data["tree"]), tuple(data["paths"]))
+
+
+def carry_on(qg: QueueGit) -> None:
+    """Put back what an interrupted `apply` left in the index and the work tree, if anything.
+
+    Each path it wrote must still hold, in the index and in the work tree, HEAD's version or
+    the patch's (or a state between, as a kill in the middle of the write leaves): then it
+    gets HEAD's again and the patch, still queued, is applied afresh. Failed, changing
+    nothing, when one has changed since.
+    """
+    flight = _read(qg)
+    if flight is None:
+        return
+    if qg.repo.head_oid() != flight.head:
+        # The commit was made (the queue skips its patch, now in HEAD), or HEAD was moved by
+        # hand since: either way, nothing of that apply is left to put back.
+        end(qg)
+        return
+    index, worktree = qg.index_tree(), qg.worktree_tree(untracked=True)
+    changed = []
+    for path in flight.paths:
+        known = (qg.entry(flight.head_tree, path), qg.entry(flight.tree, path))
+        if qg.entry(index, path) not in known or qg.entry(worktree, path) not in known:
+            changed.append(path)
+    if changed:
+        raise Failed(
+            f"an interrupted apply of {flight.title} left its files in the index and the work "
+            f"tree, and {', '.join(changed)} changed since: patchpack will not overwrite them",
+            hint="keep what you need, then give them HEAD's version (`git restore "
+                 f"--source=HEAD --staged --worktree -- {' '.join(changed)}`) and run "
+                 "`patchpack apply` again")
+    qg.put_paths(flight.head_tree, flight.paths)
+    end(qg)
