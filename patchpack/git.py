@@ -1220,9 +1220,12 @@ class QueueGit:
         run_git(["update-index", "-z", "--index-info"], cwd=self._workdir(),
                 input=b"".join(encode(line) + b"\0" for line in info))
         self._raw.index.read(True)
-        self._checkout_index([p for p, e in entries.items() if e is not None], paths)
+        # Their stat data is refreshed: a file written here does not look changed to git.
+        self._checkout_index([p for p, e in entries.items() if e is not None], paths,
+                             ["--index"])
 
-    def _checkout_index(self, tracked: Sequence[str], paths: Sequence[str]) -> None:
+    def _checkout_index(self, tracked: Sequence[str], paths: Sequence[str],
+                        options: Sequence[str] = ()) -> None:
         """Write ``tracked`` from the index to the work tree, and delete the rest of
         ``paths`` (with the directories that leaves empty)."""
         workdir = self._workdir()
@@ -1232,7 +1235,7 @@ class QueueGit:
                 target.unlink()
             _prune_empty_dirs(target.parent, workdir)
         if tracked:
-            run_git(["checkout-index", "--force", "--", *tracked], cwd=workdir)
+            run_git(["checkout-index", "--force", *options, "--", *tracked], cwd=workdir)
 
 
 def _checkout_strategy() -> pygit2.enums.CheckoutStrategy:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,12 +80,7 @@ def carry_on(qg: QueueGit) -> None:
         # hand since: either way, nothing of that apply is left to put back.
         end(qg)
         return
-    index, worktree = qg.index_tree(), qg.worktree_tree(untracked=True)
-    changed = []
-    for path in flight.paths:
-        known = (qg.entry(flight.head_tree, path), qg.entry(flight.tree, path))
-        if qg.entry(index, path) not in known or qg.entry(worktree, path) not in known:
-            changed.append(path)
+    changed = changed_since(qg, flight.paths, flight.head_tree, flight.tree)
     if changed:
         raise Failed(
             f"an interrupted apply of {flight.title} left its files in the index and the work "
@@ -94,3 +90,16 @@ def carry_on(qg: QueueGit) -> None:
                  "`patchpack apply` again")
     qg.put_paths(flight.head_tree, flight.paths)
     end(qg)
+
+
+def changed_since(qg: QueueGit, paths: Sequence[str], *trees: Oid) -> list[str]:
+    """The paths among ``paths`` whose index entry or work-tree file is the version of none
+    of ``trees``: changed since, by someone else (compared by content: a file merely touched
+    is not changed)."""
+    index, worktree = qg.index_tree(), qg.worktree_tree(untracked=True)
+    out = []
+    for path in paths:
+        known = [qg.entry(tree, path) for tree in trees]
+        if qg.entry(index, path) not in known or qg.entry(worktree, path) not in known:
+            out.append(path)
+    return out
