@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from patchpack import recovery
 from patchpack.errors import BadInput, Failed
 from patchpack.git import FILE_MODE, TREE_MODE, Oid, QueueGit, RefMoved, Repo
 from patchpack.tokens import Counter
@@ -350,8 +351,11 @@ def undo(qg: QueueGit) -> tuple[State, Op]:
                      hint="see its history with `patchpack log`")
     before = load(qg, oid=undone.previous) if undone.previous else State(current.name, None)
     op = undone.op
+    recovery.carry_on(qg)  # a patch a killed apply left staged goes back first
     head = require_head(qg.repo)
-    if op.kind == "apply" and op.head_before and op.head_after:
+    # Each step below can be done again: an undo killed between two of them is finished by
+    # the next, as the queue, saved last, still names the operation to undo.
+    if op.kind == "apply" and op.head_before and op.head_after and head != op.head_before:
         if head != op.head_after:
             raise Failed(
                 f"HEAD moved since that apply (it is {head[:12]}, the apply left "
@@ -362,12 +366,24 @@ def undo(qg: QueueGit) -> tuple[State, Op]:
         if head != op.head_before:
             raise Failed("HEAD moved since the split: undo the later operations first",
                          hint="see them with `patchpack log`")
-        # git refuses, changing nothing, if a file the split emptied has changed since.
-        qg.switch_tree(qg.tree_of(head), op.worktree_tree)
-        qg.read_index(op.index_tree)
+        _give_back(qg, qg.tree_of(head), op.worktree_tree, op.index_tree)
     saved = save(qg, current, before.patches, Op("undo", f"{op.kind} {op.summary}",
                                                 restores=before.oid))
     return saved, op
+
+
+def _give_back(qg: QueueGit, head_tree: Oid, worktree: Oid, index: Oid) -> None:
+    """The work tree and the index as a split found them, from HEAD's (or from a state an
+    undo killed half-way left). Refused, changing nothing, when a file the split took has
+    changed since; a file merely touched (its stat data changed) has not."""
+    paths = qg.paths_between(head_tree, worktree)
+    changed = recovery.changed_since(qg, paths, head_tree, worktree, index)
+    if changed:
+        raise Failed(f"{', '.join(changed)} changed since the split: undo would overwrite "
+                     "them; nothing changed",
+                     hint="commit or `git stash -u` those changes, then `patchpack undo` again")
+    qg.put_paths(worktree, paths)
+    qg.read_index(index)
 
 
 def require_head(repo: Repo) -> Oid:
