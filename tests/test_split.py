@@ -150,3 +150,72 @@ def test_binary_files_and_pure_renames_are_patches_of_their_own(committed: Path,
     assert ["renamed.txt"] in [p["files"] for p in patches]
     assert cli("apply", "--all").exit_code == 0
     assert git(committed, "status", "--porcelain") == ""
+
+
+def _snapshot(repo: Path) -> tuple[str, ...]:
+    """HEAD, the index, the work tree (its status, its diff, every file's bytes)."""
+    return (git(repo, "rev-parse", "HEAD"), git(repo, "ls-files", "--stage"),
+            git(repo, "status", "--porcelain", "--untracked-files=all"), git(repo, "diff"),
+            "".join(f"{p}:{p.read_bytes()!r}" for p in sorted(repo.rglob("*"))
+                    if ".git" not in p.parts and p.is_file()))
+
+
+def _change(repo: Path) -> None:
+    """Staged, unstaged and untracked changes, a file deleted."""
+    write(repo / "keep.txt", lines(20, "keep"))
+    write(repo / "gone.txt", lines(5, "gone"))
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "more files")
+    write(repo / "README.md", "# test\nstaged\n")
+    git(repo, "add", "README.md")
+    write(repo / "README.md", "# test\nstaged\nand unstaged\n")
+    write(repo / "keep.txt", lines(20, "kept"))
+    (repo / "gone.txt").unlink()
+    write(repo / "new dir/untracked.txt", lines(150))
+
+
+def test_undo_of_a_split_after_files_were_merely_touched(committed: Path, cli) -> None:
+    _change(committed)
+    before = _snapshot(committed)
+    assert cli("split").exit_code == 0
+    for name in ("README.md", "keep.txt"):  # same bytes, another mtime
+        os.utime(committed / name, (1_800_000_000, 1_800_000_000))
+    r = cli("undo")
+    assert r.exit_code == 0, r.stderr
+    assert _snapshot(committed) == before
+
+
+def test_an_undo_of_a_split_killed_at_any_moment_is_finished_by_the_next_undo(
+        committed: Path, cli, tmp_path: Path) -> None:
+    from conftest import run_killed_after_git
+
+    _change(committed)
+    before = _snapshot(committed)
+    for after in range(1, 50):
+        assert cli("split").exit_code == 0
+        killed = run_killed_after_git("undo", cwd=committed, after=after, tmp_path=tmp_path)
+        if killed.returncode == 0:
+            break  # undo ran fewer git processes: every moment between them was tried
+        assert killed.returncode == -9, killed.stderr
+        r = cli("undo")
+        assert r.exit_code == 0, (after, r.stderr)
+        assert r.stdout.startswith("undid split"), (after, r.stdout)
+        assert _snapshot(committed) == before, after
+        assert json.loads(cli("list", "--json").stdout)["patches"] == []
+    assert after > 1 and _snapshot(committed) == before
+
+
+def test_undo_of_a_split_refuses_to_overwrite_a_file_changed_since(committed: Path,
+                                                                   cli) -> None:
+    _change(committed)
+    assert cli("split").exit_code == 0
+    write(committed / "keep.txt", "edited since the split\n")
+    write(committed / "new dir/untracked.txt", "made again since the split\n")
+    before = _snapshot(committed), git(committed, "rev-parse", "refs/patchpack/queue/main")
+    r = cli("undo")
+    assert r.exit_code == 1
+    assert r.stderr.startswith("patchpack: keep.txt, new dir/untracked.txt changed since the "
+                               "split: undo would overwrite them; nothing changed\n")
+    assert r.stderr.rstrip().endswith("then `patchpack undo` again")
+    assert (_snapshot(committed), git(committed, "rev-parse", "refs/patchpack/queue/main")
+            ) == before
