@@ -621,3 +621,24 @@ def test_a_file_changed_since_an_apply_was_killed_is_not_overwritten(series: Pat
     assert cli("apply", "--all").exit_code == 0
     assert git(series, "log", "--format=%s", "-3").splitlines() == [
         "Four (4/4): d.txt", "Four (3/4): c.txt", "Four (2/4): b.txt"]
+
+
+def test_an_undo_of_an_apply_killed_at_any_moment_is_finished_by_the_next_undo(
+        queued: Path, cli, tmp_path: Path) -> None:
+    from conftest import run_killed_after_git
+
+    start = git(queued, "rev-parse", "HEAD")
+    for after in range(1, 50):
+        assert cli("apply").exit_code == 0
+        killed = run_killed_after_git("undo", cwd=queued, after=after, tmp_path=tmp_path)
+        if killed.returncode == 0:
+            break  # undo ran fewer git processes: every moment between them was tried
+        assert killed.returncode == -9, killed.stderr
+        r = cli("undo")
+        assert r.exit_code == 0, (after, r.stderr)
+        assert r.stdout.startswith("undid apply"), (after, r.stdout)
+        assert git(queued, "rev-parse", "HEAD") == start
+        assert git(queued, "status", "--porcelain", "--untracked-files=all") == ""
+        assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == [
+            "queued", "queued"]
+    assert after > 1 and git(queued, "rev-parse", "HEAD") == start
