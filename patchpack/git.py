@@ -310,6 +310,12 @@ class Repo:
             return False
         return True
 
+    def delete_ref(self, name: str, old: Oid) -> bool:
+        """Delete ``name`` only if it still points at ``old``; False, and no change, if not."""
+        proc = run_git(["update-ref", "-d", name, old], cwd=self.workdir or self.git_dir,
+                       check=False)
+        return proc.returncode == 0
+
     def is_ancestor(self, ancestor: Oid, descendant: Oid) -> bool:
         """True when ``ancestor`` is ``descendant`` or in its history."""
         if ancestor == descendant:
@@ -1116,9 +1122,25 @@ class QueueGit:
         """
         run_git(["read-tree", "-m", "-u", old, new], cwd=self._workdir())
 
+    def index_lock(self) -> Path | None:
+        """git's lock on the index, when a git process holds it (or one died holding it)."""
+        lock = self.repo.git_dir / "index.lock"
+        return lock if lock.exists() else None
+
+    def write_worktree(self, tree: Oid, paths: Sequence[str]) -> None:
+        """Write the work-tree files of ``paths`` from the index, which holds ``tree``'s
+        versions of them, and delete those ``tree`` has not. The index's lock is not needed
+        (a git process running meanwhile cannot make this fail); its stat data is refreshed
+        when the lock is free, else by the next git that looks."""
+        self._checkout_index([p for p in paths if self.entry(tree, p) is not None], paths)
+        run_git(["update-index", "-q", "--refresh"], cwd=self._workdir(), check=False)
+
     def read_index(self, tree: Oid) -> None:
-        """Set the index to ``tree``, keeping stat data, without touching the work tree."""
-        run_git(["read-tree", "-m", tree], cwd=self._workdir())
+        """Set the index to ``tree``, keeping stat data, without touching the work tree.
+
+        ``--reset``, not ``-m``: a file that is not up to date (local changes, or only
+        touched) is no reason to refuse, as the work tree is not written."""
+        run_git(["read-tree", "--reset", tree], cwd=self._workdir())
 
     def checkout_paths(self, old: Oid, new: Oid, paths: Sequence[str]) -> None:
         """Carry the index and the work tree's ``paths`` from tree ``old`` to ``new``.
