@@ -13,8 +13,9 @@ made) unless they have changed since, which is refused.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,14 +93,36 @@ def carry_on(qg: QueueGit) -> None:
     end(qg)
 
 
-def changed_since(qg: QueueGit, paths: Sequence[str], *trees: Oid) -> list[str]:
-    """The paths among ``paths`` whose index entry or work-tree file is the version of none
-    of ``trees``: changed since, by someone else (compared by content: a file merely touched
-    is not changed)."""
+Versions = dict[str, tuple[tuple[Oid, int] | None, tuple[Oid, int] | None]]
+
+
+def versions(qg: QueueGit, paths: Sequence[str]) -> Versions:
+    """Each path's version (blob and mode, None: absent) in the index and in the work tree,
+    found by content: a file merely touched (its stat data changed) is the same version."""
     index, worktree = qg.index_tree(), qg.worktree_tree(untracked=True)
+    return {path: (qg.entry(index, path), qg.entry(worktree, path)) for path in paths}
+
+
+def changed_since(qg: QueueGit, paths: Sequence[str], *trees: Oid,
+                  found: Versions | None = None) -> list[str]:
+    """The paths among ``paths`` whose index entry or work-tree file is the version of none
+    of ``trees``: changed since, by someone else."""
+    found = versions(qg, paths) if found is None else found
     out = []
     for path in paths:
         known = [qg.entry(tree, path) for tree in trees]
-        if qg.entry(index, path) not in known or qg.entry(worktree, path) not in known:
+        if any(version not in known for version in found[path]):
             out.append(path)
     return out
+
+
+@contextlib.contextmanager
+def exclusive(qg: QueueGit) -> Iterator[None]:
+    """One command at a time rewrites this work tree (`split`, `undo`): a second waits for
+    the first, then sees what it left, so two splits of one change queue it once. The lock
+    goes with the process, however it ends."""
+    where = qg.repo.git_dir / "patchpack"
+    where.mkdir(parents=True, exist_ok=True)
+    with open(where / "worktree.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
