@@ -22,7 +22,7 @@ from typing import Any
 
 from patchpack import recovery
 from patchpack.errors import BadInput, Failed
-from patchpack.git import FILE_MODE, TREE_MODE, Oid, QueueGit, RefMoved, Repo
+from patchpack.git import FILE_MODE, TREE_MODE, GitFailed, Oid, QueueGit, RefMoved, Repo
 from patchpack.tokens import Counter
 
 PREFIX = "refs/patchpack/queue/"
@@ -341,6 +341,11 @@ def drop(qg: QueueGit, position: int | None) -> Patch:
 def undo(qg: QueueGit) -> tuple[State, Op]:
     """Go back to the queue state before the last operation, and undo what it did outside
     the queue: a split gives the work tree back, an apply moves HEAD back."""
+    with recovery.exclusive(qg):  # not while a split of this work tree runs
+        return _undo(qg)
+
+
+def _undo(qg: QueueGit) -> tuple[State, Op]:
     current = load(qg)
     undone: State | None = current
     if current.op is not None and current.op.kind == "undo":
@@ -384,6 +389,58 @@ def _give_back(qg: QueueGit, head_tree: Oid, worktree: Oid, index: Oid) -> None:
                      hint="commit or `git stash -u` those changes, then `patchpack undo` again")
     qg.put_paths(worktree, paths)
     qg.read_index(index)
+
+
+def finish_split(qg: QueueGit, head: Oid) -> bool:
+    """Finish the last operation if it is a split that a kill stopped after it queued the
+    change, before the work tree was back at HEAD: the paths it took hold, in the index and
+    the work tree, HEAD's version, the split's or the index's it found. True when there was
+    one to finish; the change is not queued again."""
+    op = load(qg).op
+    if op is None or op.kind != "split" or op.head_before != head or not (
+            op.worktree_tree and op.index_tree):
+        return False
+    head_tree = qg.tree_of(head)
+    paths = qg.paths_between(head_tree, op.worktree_tree)
+    found = recovery.versions(qg, paths)
+    if (recovery.changed_since(qg, paths, head_tree, op.worktree_tree, op.index_tree,
+                               found=found)  # edited since: a change of its own
+            or not recovery.changed_since(qg, paths, head_tree, found=found)
+            and qg.index_tree() == head_tree):  # the split ended
+        return False
+    take_back(qg, None, head_tree, paths)
+    return True
+
+
+def take_back(qg: QueueGit, state: State | None, head_tree: Oid, paths: Sequence[str]) -> None:
+    """End a split that queued ``paths`` (``state``): the index goes to HEAD, then those
+    files of the work tree. If git's index lock stops the first step, the queue goes back
+    to the state before ``state`` and nothing has changed (Failed)."""
+    try:
+        qg.read_index(head_tree)  # the one step another git process can make fail
+    except GitFailed as e:
+        lock = qg.index_lock()
+        what = (f"the index is locked ({lock} exists: another git process is running, or one "
+                "died holding it)" if lock or "index.lock" in e.message else e.message)
+        if state is not None and not unpublish(qg, state):
+            raise Failed(f"{what}; the change is queued but the work tree still holds it, and "
+                         "the queue changed meanwhile", hint="once the lock is gone, see the "
+                         "queue with `patchpack list` and `patchpack drop` what is there twice"
+                         ) from None
+        raise Failed(f"{what}; nothing changed",
+                     hint=f"wait for it to end (or, if no git is running, delete "
+                          f"{lock or 'the lock'}), then `patchpack split` again") from None
+    qg.write_worktree(head_tree, paths)
+
+
+def unpublish(qg: QueueGit, state: State) -> bool:
+    """Move the queue's ref back from ``state`` to the state before it (or delete it); False
+    when another process moved it meanwhile."""
+    assert state.oid is not None
+    if state.previous is None:
+        return qg.repo.delete_ref(state.ref, state.oid)
+    return qg.repo.update_ref(state.ref, state.previous, state.oid,
+                              message="patchpack: roll back a failed operation")
 
 
 def require_head(repo: Repo) -> Oid:
