@@ -343,9 +343,9 @@ def merge_claude_settings(existing: dict[str, Any], *, command: str) -> dict[str
             if isinstance(hook, dict) and _is_guard(hook.get("command")):
                 entry["hooks"][i] = {**hook, **ours}
                 entry["matcher"] = GUARD_MATCHER
-                return merged
+                return dict(merged)
     entries.append({"matcher": GUARD_MATCHER, "hooks": [ours]})
-    return merged
+    return dict(merged)
 
 
 def _is_guard(command: object) -> bool:

@@ -83,15 +83,16 @@ def apply(qg: QueueGit, *, count: int | None, verify: bool, counter_spec: str,
 
     done: list[Applied] = []
     failure: PatchpackError | None = None
-    plan = _try_plan(qg, state, todo[0], head)
+    plan: _Plan | PatchpackError | None = _try_plan(qg, state, todo[0], head)
     for n, position in enumerate(todo):
         try:
             if isinstance(plan, PatchpackError):
                 raise plan
+            assert plan is not None  # a plan is made for every position of todo
             state, made, plan = _apply_one(
                 qg, state, plan, verify=verify, then=todo[n + 1] if n + 1 < len(todo) else None,
-                committed=None if on_commit is None else (
-                    lambda made, at=position: on_commit(applied(at, made))))
+                committed=None if on_commit is None else functools.partial(
+                    lambda at, made: on_commit(applied(at, made)), position))
         except PatchpackError as e:
             if not done:
                 raise

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import operator
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from itertools import compress
@@ -20,7 +20,7 @@ from patchpack import clock, ledger
 from patchpack.config import Settings
 from patchpack.entries import Entry, Skipped, timestamp
 from patchpack.errors import BadInput
-from patchpack.git import Repo
+from patchpack.git import Oid, Repo
 from patchpack.ledger_cache import add_counts
 
 WARN_AT = (0.7, 0.9)
@@ -128,9 +128,9 @@ def summarise(noted: Sequence[tuple[str, Entry]], pending: list[Entry], **option
 
 def tally(on: Sequence[str], columns: Sequence[Sequence[Any]], pending: list[Entry], *,
           limits: Limits, now: datetime, by: str = "day", since: datetime | None = None,
-          commits: set[str] | None = None, notes: int = 0,
+          commits: Collection[str] | None = None, notes: int = 0,
           agent_budget: Callable[[str], int | None] = lambda name: None,
-          subject: Callable[[str], str] = lambda oid: "",
+          subject: Callable[[Oid], str] = lambda oid: "",
           skipped: list[Skipped] | None = None, totals: ledger.Totals | None = None) -> Report:
     """Group the entries (``columns``, in `Entry`'s field order, entry j on commit ``on[j]``)
     and ``pending``, and weigh the limits.
@@ -173,10 +173,11 @@ def tally(on: Sequence[str], columns: Sequence[Sequence[Any]], pending: list[Ent
             acc[2] += t_out
             acc[3] += requests
         counters = dict(Counter(pick(columns[5])))
-    totals = {k: Totals(*acc) for k, acc in sums.items()}
+    grouped = {k: Totals(*acc) for k, acc in sums.items()}
     # Time reads best in order; the others biggest first.
-    order = sorted(totals) if by == "day" else sorted(totals, key=lambda k: (-totals[k].tokens, k))
-    groups = [Group(k, totals[k], subject(k) if by == "commit" else "") for k in order]
+    order = (sorted(grouped) if by == "day"
+             else sorted(grouped, key=lambda k: (-grouped[k].tokens, k)))
+    groups = [Group(k, grouped[k], subject(Oid(k)) if by == "commit" else "") for k in order]
 
     # Timestamps in one form sort by time, so the recent spend is a string comparison away.
     day = timestamp(now)[:10]

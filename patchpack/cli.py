@@ -124,10 +124,10 @@ def check(ctx: click.Context, rev_range: str | None, staged: bool, diff_file: st
     limits = Limits(settings.max_files, settings.max_lines)
     if diff_file is not None:
         results = checking.diff_text(_read_input(diff_file), diff_file, limits)
-    elif rev_range is not None:
-        results = checking.revision_range(repo, rev_range, limits)
     else:
-        results = checking.staged(repo, limits)
+        assert repo is not None  # discovered above: only --diff may go without one
+        results = (checking.revision_range(repo, rev_range, limits) if rev_range is not None
+                   else checking.staged(repo, limits))
     click.echo(checking.render_json(results) if as_json else checking.render_text(results))
     if not checking.all_ok(results):
         click.echo(checking.next_step(results, staged_change=rev_range is None

@@ -235,7 +235,9 @@ def _diff_parts(
 
     Line numbers are those of the new side, the work tree.
     """
-    parts, changed, shown = [], {}, set()
+    parts: list[Part] = []
+    changed: dict[str, list[int]] = {}
+    shown: set[tuple[str, int]] = set()
     for chunk in re.split(r"(?m)^(?=diff --(?:git|cc|combined) )", text):
         if not chunk.strip():
             continue
@@ -247,7 +249,8 @@ def _diff_parts(
         pf = diffs.parse(chunk)[0]
         header = chunk.split("\n@@ ", 1)[0] + "\n" if "\n@@ " in chunk else chunk
         rows = [row for hunk in pf for row in hunk]
-        changed[change.path] = [r.target_line_no for r in rows if r.line_type == "+"]
+        changed[change.path] = [r.target_line_no for r in rows
+                                if r.line_type == "+" and r.target_line_no is not None]
         want = (_function_keep(change.path, rows, max_block_lines) if function_context
                 else lambda r: True)
         if function_context:
@@ -302,9 +305,10 @@ def _function_keep(path: str, rows: list[unidiff.patch.Line],
 
 
 def _now(scopes: Sequence[locate.Scope], old_scopes: Sequence[locate.Scope] | None,
-         old_line: int, line: int) -> locate.Scope | None:
+         old_line: int | None, line: int) -> locate.Scope | None:
     """The function a removed line sat in, as it is now: same name, the nearest if several."""
-    if old_scopes is None:  # the old side does not parse: where the line was, in the new side
+    if old_scopes is None or old_line is None:  # the old side does not parse: where the line
+        # was, in the new side
         return locate.function_of(scopes, line)
     was = locate.function_of(old_scopes, old_line)
     if was is None:

@@ -11,7 +11,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
@@ -92,7 +92,7 @@ def _parse_json(line: str) -> Entry:
         raise ValueError("not a JSON object")
     if raw.get("v") != VERSION:
         raise ValueError(f"unknown version {raw.get('v')!r}")
-    get = raw.get
+    get: Callable[..., Any] = raw.get
     # Interned: the same few names repeat on every line (and the ledger cache stores them once).
     entry = Entry(get("id"), get("ts"), _intern(get("kind")), get("in", 0), get("out", 0),
                   _intern(get("counter")), _intern(get("model")), _intern(get("agent")),

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 
-def write_atomically(path: Path, data: bytes | Iterable[bytes], *,
+def write_atomically(path: Path, data: bytes | Iterable[bytes | memoryview], *,
                      mode: int | None = None) -> None:
     """Write ``data`` (or its parts, one after the other) to a temporary file beside
     ``path``, then rename it over ``path``.

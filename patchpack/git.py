@@ -343,7 +343,7 @@ class Repo:
 
     def commit_subject(self, oid: Oid) -> str:
         try:
-            return str(self._raw[oid].message).partition("\n")[0]
+            return str(self._raw[oid].peel(pygit2.Commit).message).partition("\n")[0]
         except (KeyError, ValueError):
             return ""
 
@@ -446,7 +446,7 @@ class Repo:
             return None
         tree = self._raw[notes_commit].peel(pygit2.Tree)
         path = self._note_path(tree, annotated)
-        return None if path is None else bytes(tree[path].data)
+        return None if path is None else bytes(self._raw[tree[path].id].peel(pygit2.Blob).data)
 
     def write_notes(self, notes_commit: Oid | None, notes: Mapping[Oid, bytes], *,
                     message: str) -> Oid:
@@ -478,7 +478,7 @@ class Repo:
             step = rest[:2]
             if step not in tree or tree[step].type_str != "tree" or len(rest) <= 2:
                 return None
-            tree, done = self._raw[tree[step].id], done + step + "/"
+            tree, done = self._raw[tree[step].id].peel(pygit2.Tree), done + step + "/"
 
     def _new_note_path(self, root: pygit2.Tree | None, annotated: str,
                        added: dict[str, int]) -> str:
@@ -492,7 +492,7 @@ class Repo:
             rest = annotated[len(done.replace("/", "")):]
             below = done + rest[:2] + "/"
             if tree is not None and rest[:2] in tree and tree[rest[:2]].type_str == "tree":
-                tree, done = self._raw[tree[rest[:2]].id], below
+                tree, done = self._raw[tree[rest[:2]].id].peel(pygit2.Tree), below
             elif below in added:
                 tree, done = None, below
             else:
@@ -615,7 +615,7 @@ def _edit_tree(raw: pygit2.Repository, tree: pygit2.Tree | None,
             builder.remove(name)
     for name, inner in below.items():
         old = tree[name] if tree is not None and name in tree else None
-        sub = _edit_tree(raw, raw[old.id] if old is not None and old.type_str == "tree"
+        sub = _edit_tree(raw, raw[old.id].peel(pygit2.Tree) if old is not None and old.type_str == "tree"
                          else None, inner)
         if sub is not None:
             builder.insert(name, sub, pygit2.GIT_FILEMODE_TREE)
@@ -974,7 +974,8 @@ class QueueGit:
             if value is None:
                 index.remove(path)
             else:
-                index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=value[0]), value[1]))
+                index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=value[0]),
+                                            pygit2.enums.FileMode(value[1])))
         return Oid(str(index.write_tree(self._raw)))
 
     # diffs ---------------------------------------------------------------------------------
@@ -1153,7 +1154,7 @@ class QueueGit:
             self.switch_tree(old, new)
             return
         try:
-            self._raw.checkout_tree(self._raw[new], paths=list(paths),
+            self._raw.checkout_tree(self._raw[new], paths=list(paths),  # type: ignore[no-untyped-call]
                                     strategy=_checkout_strategy())
         except pygit2.GitError as e:
             raise GitFailed(f"checkout failed: {e}") from None
@@ -1291,7 +1292,7 @@ class _HookedCommit:
         # Paths as git gives them: relative to the top in a plain repository, absolute (and
         # GIT_DIR exported) from a linked worktree or a separate git dir.
         linked = self._git_dir != self._workdir / ".git"
-        self._shown = (lambda p: str(p)) if linked else (
+        self._shown: Callable[[Path], str] = (lambda p: str(p)) if linked else (
             lambda p: str(p.relative_to(self._workdir)))
         self._env = {**os.environ, "GIT_INDEX_FILE": self._shown(self._index),
                      "GIT_EDITOR": ":", "GIT_PREFIX": "", "GIT_AUTHOR_NAME": name,
@@ -1495,7 +1496,7 @@ if TYPE_CHECKING:
 @functools.cache
 def _memory_store_type() -> type[_MemoryStore]:
     # Defined on first use: subclassing loads libgit2, which `check` and `run` never need.
-    class MemoryStore(pygit2.OdbBackend):  # type: ignore[misc]
+    class MemoryStore(pygit2.OdbBackend):
         """An object database backend in memory (libgit2 asks it first, and writes to it)."""
 
         def __init__(self) -> None:

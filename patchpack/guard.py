@@ -225,7 +225,7 @@ def _edited(tool: str, args: Mapping[str, Any], current: str | None) -> str | No
     if tool == "Edit":
         edits: list[Any] = [args]
     elif tool == "MultiEdit":
-        edits = args.get("edits") if isinstance(args.get("edits"), list) else []
+        edits = args["edits"] if isinstance(args.get("edits"), list) else []
     elif "replacements" in args:
         edits = [{"old_string": r.get("old_str"), "new_string": r.get("new_str")}
                  for r in args["replacements"] if isinstance(r, dict)]

@@ -43,7 +43,8 @@ def add(qg: QueueGit, *, text: str, source: str, title: str | None, limits: Limi
     # The objects of the series are written once, as one pack, before git measures them.
     with qg.patcher() as patcher, qg.batch():
         base, tree = _first_fit(qg, patcher, head, changes[0].diff, _label(source, 1, changes))
-        singles, trees = [], []
+        singles: list[Oid] = []
+        trees: list[Oid] = []
         for n, change in enumerate(changes, 1):
             if n > 1:
                 tree = _fit(qg, patcher, tree, change.diff, _label(source, n, changes))
@@ -239,6 +240,7 @@ def _gitify(diff: str, exists: Callable[[str], bool]) -> str:
         elif old and new and old != new:
             old = new = old if exists(old) else new  # diff -u file file.new
         path = new or old
+        assert path is not None  # a file diff names one side at least
         out.append(f"diff --git a/{path} b/{path}\n")
         if old is None:
             out.append("new file mode 100644\n")

@@ -20,7 +20,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from patchpack.entries import (CANONICAL_LINE, CANONICAL_LINE_UNESCAPED, Entry, Skipped,
                                canonical_columns, parse_line, parse_note)
@@ -164,8 +164,8 @@ def _refresh(repo: Repo, base: Oid, head: Oid, missing: dict[str, str],
         gone.setdefault(path.partition("/")[0], []).append(Oid(path.replace("/", "")))
     now = [(path, blob) for path, blob in changed if blob is not None]
     new: dict[str, list[tuple[Oid, list[Entry]]]] = {}
-    skips: dict[str, list[tuple]] = {}
-    for (path, _), text in zip(now, repo.blobs([blob for _, blob in now])):  # type: ignore
+    skips: dict[str, list[tuple[Any, ...]]] = {}
+    for (path, _), text in zip(now, repo.blobs([blob for _, blob in now])):
         oid = Oid(path.replace("/", ""))
         good, bad = parse_note(decode(text), oid)
         new.setdefault(path.partition("/")[0], []).append((oid, good))
@@ -221,11 +221,11 @@ def add_counts(sums: dict[Any, list[int]], key: Any, counts: Sequence[int],
     return acc
 
 
-def _held() -> tuple[list[Oid], Columns, list[tuple]]:
+def _held() -> tuple[list[Oid], Columns, list[tuple[Any, ...]]]:
     return [], _no_columns(), []
 
 
-def _filed(commits: list[Oid], columns: Columns, bad: list[tuple],
+def _filed(commits: list[Oid], columns: Columns, bad: list[tuple[Any, ...]],
            sums: Totals | None = None) -> tuple[Any, ...]:
     """What the cache holds for one top-level entry: (notes, commits, columns, skipped,
     totals), in commit order whichever way it was read (the first copy of an id wins in
@@ -320,7 +320,7 @@ def _columns(found: list[tuple[str, ...]], known: dict[str, Any]
     if not set(map(len, commits)) <= _OID_LENGTHS:
         return None
     try:
-        return tops, commits, canonical_columns(fields, known)
+        return tops, cast("list[Oid]", commits), canonical_columns(fields, known)
     except ValueError:  # a line `record` let through that `one` would not
         return None
 
@@ -358,7 +358,7 @@ def _one_by_one(lines: list[str], head: Oid, held: dict[str, Any], known: dict[s
         _add(held[top], oid, entry)
 
 
-def _add(held: tuple[list[Oid], Columns, list[tuple]], oid: Oid, row: Sequence[Any]) -> None:
+def _add(held: tuple[list[Oid], Columns, list[tuple[Any, ...]]], oid: Oid, row: Sequence[Any]) -> None:
     held[0].append(oid)
     for column, value in zip(held[1], row):
         column.append(value)

@@ -120,7 +120,7 @@ class Block:
 
 def first_line(node: ast.stmt) -> int:
     """Where a statement starts, a def's or class's decorators included."""
-    return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
+    return min([node.lineno, *(int(d.lineno) for d in getattr(node, "decorator_list", ()))])
 
 
 def parse(lines: Sequence[str]) -> ast.Module | None:
@@ -209,7 +209,7 @@ def python_scopes(source: str) -> tuple[Scope, ...] | None:
             start = first_line(child)
             end = child.end_lineno or child.lineno
             if isinstance(child, ast.ClassDef):
-                bases = (*child.bases, *child.keywords)  # the header may span lines
+                bases: list[ast.expr | ast.keyword] = [*child.bases, *child.keywords]  # may span lines
                 header = max([child.lineno, *(b.end_lineno or b.lineno for b in bases)])
                 own = [(m.lineno, m.end_lineno or m.lineno) for m in child.body
                        if not isinstance(m, DEFS)]
@@ -381,13 +381,13 @@ def related(lines: Sequence[str], tree: ast.Module, hunks: Sequence[Hunk], *, ca
         wanted.append((imports, ("imports",), ()))
     for stmt in tree.body:
         what, names = _defines(stmt)
-        by = [u for name in names for u in used.get(name, ())]
-        if by:
+        readers = [u for name in names for u in used.get(name, ())]
+        if readers:
             start = first_line(stmt)
             end = stmt.end_lineno or stmt.lineno
             if isinstance(stmt, DEFS) and end - start >= _WHOLE:
                 end, what = max(stmt.lineno, stmt.body[0].lineno - 1), what + " (signature)"
-            wanted.append((cut(Block(start, end), start, cap), (what,), tuple(by)))
+            wanted.append((cut(Block(start, end), start, cap), (what,), tuple(readers)))
     shown = {n for h in hunks for n in range(h.start, h.end + 1)}
     wanted = [w for w in wanted if any(n not in shown for n in range(w[0].start, w[0].end + 1))]
     out: list[Hunk] = []
@@ -537,7 +537,7 @@ def symbol(lines: Sequence[str], name: str) -> Block | None:
                       if isinstance(node, DEFS) and node.name == part), None)
         if found is None:
             return None
-        scope = found.body  # type: ignore[attr-defined]
+        scope = found.body
     assert isinstance(found, DEFS)
     start = first_line(found)
     kind = "class" if isinstance(found, ast.ClassDef) else "def"

@@ -115,7 +115,8 @@ def load(qg: QueueGit, name: str | None = None, *, oid: Oid | None = None) -> St
         oid = qg.repo.read_ref(PREFIX + name)
         if oid is None:
             return State(name, None)
-    tree = qg.commit_info(oid).tree
+    tree: Oid | None = qg.commit_info(oid).tree
+    assert tree is not None
     found = qg.entry(tree, _STATE_FILE)
     if found is not None:
         data = json.loads(qg.read_blob(found[0]))

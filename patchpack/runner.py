@@ -232,7 +232,7 @@ class Limiter:
         if p.buf or p.spilled:
             self._end_partial(tag | _NO_NEWLINE, p, b"")
 
-    def _write_log(self, data: bytes) -> None:
+    def _write_log(self, data: bytes | bytearray) -> None:
         if self._log is not None and data:
             self._log.write(data)
 

@@ -14,6 +14,7 @@ from typing import Any
 from patchpack import agents, budget, diffs, ledger, queue
 from patchpack.config import Settings
 from patchpack.git import Oid, QueueGit, Repo, uncommitted_diff
+from patchpack.queue import Patch
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Status:
     """Patches of the series applied (or skipped as already in HEAD)."""
     total: int
     next_position: int | None
-    next_patch: queue.Patch | None
+    next_patch: Patch | None
     uncommitted: diffs.Verdict | None
     """The work tree against HEAD; None in a bare repository."""
     pending_entries: int

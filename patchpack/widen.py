@@ -362,7 +362,7 @@ def _paragraphs(lines: Sequence[str]) -> list[_Piece]:
               if _UNINDENTED.match(text) and (i == 0 or not lines[i - 1].strip())]
     if not starts or starts[0] != 1:
         starts.insert(0, 1)
-    pieces = []
+    pieces: list[_Piece] = []
     for start, after in zip(starts, [*starts[1:], len(lines) + 1]):
         head = not pieces or (pieces[-1].kind == "head" and _IMPORTS.match(lines[start - 1]))
         pieces.append(_Piece(start, after - 1, lines[start - 1].strip()[:50],

@@ -308,15 +308,22 @@ def test_init_show_notes_makes_git_log_show_the_ledger(committed: Path, cli) -> 
 
 # -- concurrency --------------------------------------------------------------------------------
 
+# The recorders start once a committer has committed, and the committers go on until every
+# recorder is done, so the entries spread over many commits however the machine schedules them.
 _RECORDER = textwrap.dedent("""
-    import sys, time
+    import pathlib, sys, time
     from patchpack import ledger
     from patchpack.git import Repo
-    repo = Repo.discover(sys.argv[1])
+    repo, signals = Repo.discover(sys.argv[1]), pathlib.Path(sys.argv[3])
+    for _ in range(6000):
+        if (signals / "go").exists():
+            break
+        time.sleep(0.01)
     for i in range(100):
         ledger.add_pending(repo, kind="request", tokens_in=i, counter="usage",
                            session=sys.argv[2])
         time.sleep(0.001)
+    (signals / f"done-{sys.argv[2]}").touch()
 """)
 
 _COMMITTER = textwrap.dedent("""
@@ -324,12 +331,15 @@ _COMMITTER = textwrap.dedent("""
     from patchpack import ledger
     from patchpack.git import Repo
     where = pathlib.Path(sys.argv[1])
-    repo = Repo.discover(where)
-    for i in range(12):
+    repo, signals = Repo.discover(where), pathlib.Path(sys.argv[3])
+    for i in range(3000):
         (where / f"{sys.argv[2]}-{i}.txt").write_text(str(i))
         subprocess.run(["git", "add", "-A"], cwd=where, check=True)
         subprocess.run(["git", "commit", "-q", "-m", f"{sys.argv[2]} {i}"], cwd=where, check=True)
         ledger.attach_pending(repo, repo.head_oid())
+        (signals / "go").touch()
+        if i >= 11 and len(list(signals.glob("done-*"))) == 8:
+            break
         time.sleep(0.02)
 """)
 
@@ -338,10 +348,12 @@ def test_eight_recorders_and_two_committers_lose_and_duplicate_nothing(committed
                                                                         tmp_path: Path) -> None:
     other = tmp_path / "other"
     git(committed, "worktree", "add", "-q", "-b", "other", str(other))
-    places = [committed, other]
-    procs = [subprocess.Popen([sys.executable, "-c", _COMMITTER, str(p), p.name]) for p in places]
-    procs += [subprocess.Popen([sys.executable, "-c", _RECORDER, str(places[n % 2]), f"s{n}"])
-              for n in range(8)]
+    places, signals = [committed, other], tmp_path / "signals"
+    signals.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", _COMMITTER, str(p), p.name, str(signals)])
+             for p in places]
+    procs += [subprocess.Popen([sys.executable, "-c", _RECORDER, str(places[n % 2]), f"s{n}",
+                                str(signals)]) for n in range(8)]
     assert [p.wait(timeout=120) for p in procs] == [0] * 10
     for place in places:
         repo = Repo.discover(place)

@@ -356,9 +356,10 @@ def test_failure_lines_given_up_by_the_tail_are_candidates_too(repo: Path) -> No
 
 
 def test_ctrl_c_is_passed_on_and_the_summary_still_printed(repo: Path) -> None:
-    script = ("import time\nfor i in range(500): print('line', i)\nprint('ready', flush=True)\n"
-              "try:\n    time.sleep(30)\nexcept KeyboardInterrupt:\n"
-              "    print('child got SIGINT'); raise SystemExit(7)")
+    # 'ready' is printed inside the try: a SIGINT that comes right after it is caught.
+    script = ("import time\nfor i in range(500): print('line', i)\n"
+              "try:\n    print('ready', flush=True)\n    time.sleep(30)\n"
+              "except KeyboardInterrupt:\n    print('child got SIGINT'); raise SystemExit(7)")
     proc = subprocess.Popen(["patchpack", "run", "--lines", "10", "--", *py(script)], cwd=repo,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
