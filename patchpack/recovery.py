@@ -93,25 +93,15 @@ def carry_on(qg: QueueGit) -> None:
     end(qg)
 
 
-Versions = dict[str, tuple[tuple[Oid, int] | None, tuple[Oid, int] | None]]
-
-
-def versions(qg: QueueGit, paths: Sequence[str]) -> Versions:
-    """Each path's version (blob and mode, None: absent) in the index and in the work tree,
-    found by content: a file merely touched (its stat data changed) is the same version."""
-    index, worktree = qg.index_tree(), qg.worktree_tree(untracked=True)
-    return {path: (qg.entry(index, path), qg.entry(worktree, path)) for path in paths}
-
-
-def changed_since(qg: QueueGit, paths: Sequence[str], *trees: Oid,
-                  found: Versions | None = None) -> list[str]:
+def changed_since(qg: QueueGit, paths: Sequence[str], *trees: Oid) -> list[str]:
     """The paths among ``paths`` whose index entry or work-tree file is the version of none
-    of ``trees``: changed since, by someone else."""
-    found = versions(qg, paths) if found is None else found
+    of ``trees``: changed since, by someone else. Versions are compared by content: a file
+    merely touched (its stat data changed) is the same version."""
+    index, worktree = qg.index_tree(), qg.worktree_tree(untracked=True)
     out = []
     for path in paths:
         known = [qg.entry(tree, path) for tree in trees]
-        if any(version not in known for version in found[path]):
+        if qg.entry(index, path) not in known or qg.entry(worktree, path) not in known:
             out.append(path)
     return out
 
