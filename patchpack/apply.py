@@ -62,8 +62,10 @@ def apply(qg: QueueGit, *, count: int | None, verify: bool, counter_spec: str,
     if busy:
         raise Failed(f"a {busy} is in progress: apply will not commit in the middle of it",
                      hint=f"finish or abort the {busy} first (`git {busy} --abort`)")
-    recovery.carry_on(qg)  # a patch an interrupted apply left staged goes back first
     head = queue.require_head(qg.repo)
+    with recovery.exclusive(qg):  # what a killed apply or split left is finished first
+        recovery.carry_on(qg)
+        queue.finish_split(qg, head)
     state = queue.load(qg)
     todo = [i for i, p in enumerate(state.patches, 1) if p.state == "queued"][:count]
     if not todo:

@@ -308,3 +308,30 @@ def test_a_split_killed_at_any_moment_is_finished_by_the_next_split(committed: P
         assert git(committed, "status", "--porcelain", "--untracked-files=all") == "", after
         assert cli("undo").exit_code == 0 and _snapshot(committed) == before, after
     assert after > 1 and _queue(committed)[1] == ONE_SPLIT
+
+
+def test_a_split_killed_at_any_moment_is_finished_by_the_next_apply(committed: Path, cli,
+                                                                   tmp_path: Path) -> None:
+    from conftest import run_killed_after_git
+
+    _change(committed)
+    start = git(committed, "rev-parse", "HEAD").strip()
+    changed = git(committed, "stash", "create").strip()  # the change, as a commit
+    target = git(committed, "rev-parse", f"{changed}^{{tree}}").strip()
+    for after in range(1, 50):
+        killed = run_killed_after_git("split", "--tracked-only", cwd=committed, after=after,
+                                      tmp_path=tmp_path)
+        if killed.returncode == 0:
+            break
+        assert killed.returncode == -9, killed.stderr
+        r = cli("apply", "--all")
+        if "queue empty" in r.stderr:  # killed before it queued anything: nothing changed
+            assert git(committed, "stash", "create").strip() == changed, after
+            continue
+        assert r.exit_code == 0, (after, r.stderr)
+        assert git(committed, "rev-parse", "HEAD^{tree}").strip() == target, after
+        assert git(committed, "rev-list", "--count", f"{start}..HEAD") == "2\n", after
+        assert git(committed, "status", "--porcelain", "--untracked-files=no") == "", after
+        git(committed, "reset", "-q", "--hard", start)
+        git(committed, "stash", "apply", "-q", "--index", changed)
+    assert after > 1
