@@ -1133,8 +1133,14 @@ class QueueGit:
         versions of them, and delete those ``tree`` has not. The index's lock is not needed
         (a git process running meanwhile cannot make this fail); its stat data is refreshed
         when the lock is free, else by the next git that looks."""
-        self._checkout_index([p for p in paths if self.entry(tree, p) is not None], paths)
+        self._checkout_index([p for p in paths if self._file_entry(tree, p)], paths)
         run_git(["update-index", "-q", "--refresh"], cwd=self._workdir(), check=False)
+
+    def _file_entry(self, tree: Oid, path: str) -> tuple[Oid, int] | None:
+        """What the index holds at ``path`` for ``tree``: a directory there is no entry (its
+        files are entries of their own, #15)."""
+        found = self.entry(tree, path)
+        return None if found is None or found[1] == TREE_MODE else found
 
     def read_index(self, tree: Oid) -> None:
         """Set the index to ``tree``, keeping stat data, without touching the work tree.
@@ -1235,7 +1241,7 @@ class QueueGit:
         """Make the index entries and work-tree files of ``paths`` those of ``tree`` (removed
         where ``tree`` has none), whatever they are now: the caller checked that nothing
         there would be lost. Other paths are left alone. Done again, it does nothing more."""
-        entries = {p: self.entry(tree, p) for p in paths}
+        entries = {p: self._file_entry(tree, p) for p in paths}
         zero = "0" * len(tree)
         # Removals first: a file may take the place of a directory the tree no longer has.
         info = [f"0 {zero}\t{p}" for p, e in entries.items() if e is None] + [

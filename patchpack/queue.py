@@ -403,10 +403,10 @@ def finish_split(qg: QueueGit, head: Oid) -> bool:
         return False
     head_tree = qg.tree_of(head)
     paths = qg.paths_between(head_tree, op.worktree_tree)
-    if qg.index_tree() == head_tree and not qg.dirty(paths):
-        return False  # the split ended (the usual case, and found without hashing files)
     if recovery.changed_since(qg, paths, head_tree, op.worktree_tree, op.index_tree):
         return False  # edited since: a change of its own
+    if qg.index_tree() == head_tree and not recovery.changed_since(qg, paths, head_tree):
+        return False  # the split ended
     take_back(qg, None, head_tree, paths)
     return True
 
