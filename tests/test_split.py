@@ -335,3 +335,26 @@ def test_a_split_killed_at_any_moment_is_finished_by_the_next_apply(committed: P
         git(committed, "reset", "-q", "--hard", start)
         git(committed, "stash", "apply", "-q", "--index", changed)
     assert after > 1
+
+
+def test_split_and_undo_of_directories_and_files_taking_each_others_place(committed: Path,
+                                                                         cli) -> None:
+    write(committed / "d" / "x", "x\n")
+    write(committed / "f", "f\n")
+    os.symlink("f", committed / "link")
+    git(committed, "add", ".")
+    git(committed, "commit", "-q", "-m", "a directory, a file, a link")
+    (committed / "d" / "x").unlink()
+    (committed / "d").rmdir()
+    write(committed / "d", "a file now\n")
+    (committed / "f").unlink()
+    write(committed / "f" / "y", "a directory now\n")
+    (committed / "link").unlink()
+    os.symlink("d", committed / "link")
+    before = _snapshot(committed)
+    r = cli("split")
+    assert r.exit_code == 0, r.stderr
+    assert git(committed, "status", "--porcelain", "--untracked-files=all") == ""
+    assert (committed / "d" / "x").read_text() == "x\n" and (committed / "f").is_file()
+    assert cli("undo").exit_code == 0
+    assert _snapshot(committed) == before
