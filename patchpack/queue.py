@@ -403,11 +403,17 @@ def finish_split(qg: QueueGit, head: Oid) -> bool:
         return False
     head_tree = qg.tree_of(head)
     paths = qg.paths_between(head_tree, op.worktree_tree)
-    if recovery.changed_since(qg, paths, head_tree, op.worktree_tree, op.index_tree):
+    found = recovery.versions(qg, paths)
+    if recovery.changed_since(qg, paths, head_tree, op.worktree_tree, op.index_tree,
+                              found=found):
         return False  # edited since: a change of its own
-    if qg.index_tree() == head_tree and not recovery.changed_since(qg, paths, head_tree):
-        return False  # the split ended
-    take_back(qg, None, head_tree, paths)
+    if not recovery.changed_since(qg, paths, head_tree, found=found):
+        return False  # the split ended (what the index holds elsewhere is the user's)
+    try:
+        qg.put_paths(head_tree, paths)  # those paths only: what is staged elsewhere stays
+    except GitFailed as e:
+        raise Failed(f"{_index_locked(qg, e)}: an interrupted split could not be finished",
+                     hint="once the lock is gone, run the command again") from None
     return True
 
 
@@ -418,18 +424,26 @@ def take_back(qg: QueueGit, state: State | None, head_tree: Oid, paths: Sequence
     try:
         qg.read_index(head_tree)  # the one step another git process can make fail
     except GitFailed as e:
-        lock = qg.index_lock()
-        what = (f"the index is locked ({lock} exists: another git process is running, or one "
-                "died holding it)" if lock or "index.lock" in e.message else e.message)
+        what = _index_locked(qg, e)
         if state is not None and not unpublish(qg, state):
             raise Failed(f"{what}; the change is queued but the work tree still holds it, and "
                          "the queue changed meanwhile", hint="once the lock is gone, see the "
                          "queue with `patchpack list` and `patchpack drop` what is there twice"
                          ) from None
+        lock = qg.index_lock()
         raise Failed(f"{what}; nothing changed",
                      hint=f"wait for it to end (or, if no git is running, delete "
                           f"{lock or 'the lock'}), then `patchpack split` again") from None
     qg.write_worktree(head_tree, paths)
+
+
+def _index_locked(qg: QueueGit, e: GitFailed) -> str:
+    """What stopped git: its index lock (named) as a rule, else git's own words."""
+    lock = qg.index_lock()
+    if lock or "index.lock" in e.message:
+        return (f"the index is locked ({lock or 'index.lock'} exists: another git process is "
+                "running, or one died holding it)")
+    return e.message
 
 
 def unpublish(qg: QueueGit, state: State) -> bool:
