@@ -15,7 +15,8 @@ peak resident set, not the command's), in three modes:
     python bench/output_limiter.py [--lines 1000000] [--runs 3] [--modes plain,stats,ledger]
 
 Targets (issue 5): within 1.5 times tail's wall time; peak memory under 64 MB however long
-the output.
+the output. The size of the kept log is printed too: at most patchpack.runLogMax (32 MiB
+unless PATCHPACK_RUN_LOG_MAX says otherwise), so 80 MB of output is cut to its head and tail.
 """
 
 from __future__ import annotations
@@ -109,8 +110,10 @@ def main() -> None:
                                  repo) for _ in range(args.runs)]
                 wall = statistics.median(r[0] for r in results)
                 peak = max(r[1] or 0 for r in results) / 1024
+                logs = sorted((repo / ".git" / "patchpack" / "runs").glob("*.log"),
+                              key=lambda p: int(p.stem))
                 print(f"  {label:<30} {wall:6.2f} s   {wall / tail:4.2f}x tail   "
-                      f"peak memory {peak:.0f} MB")
+                      f"peak memory {peak:.0f} MB   log {logs[-1].stat().st_size / 1e6:.1f} MB")
                 if mode == "ledger":
                     entry = json.loads(spool.read_text().splitlines()[-1])
                     print(f"  {'':<30} entry: in {entry['in']:,}, saved {entry.get('saved', 0):,}"

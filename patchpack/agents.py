@@ -11,7 +11,8 @@ its own count.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from typing import Any
 from patchpack.config import Settings, git_key
 from patchpack.errors import BadInput, Failed
 from patchpack.files import write_atomically
-from patchpack.git import Repo
+from patchpack.git import QueueGit, Repo
+from patchpack.text import counted
 
 ITERATIONS = Path("patchpack", "iterations")
 
@@ -212,8 +214,8 @@ Output (at most {output_lines} lines)
 - Run any other noisy command as `patchpack run -- CMD ARGS`; never print more than
   {output_lines} lines. The full log is kept: `patchpack run --show ID --at START-END`.
 
-Micro-patches (at most {max_files} files and {max_lines} diff lines each)
-- Keep your uncommitted change within {max_files} files and {max_lines} diff lines, and commit
+Micro-patches (at most {max_files} and {max_lines} diff lines each)
+- Keep your uncommitted change within {max_files} and {max_lines} diff lines, and commit
   each small step. An edit that would go past that is refused.
 - When the change has grown bigger: `patchpack split` queues it as micro-patches,
   `patchpack next` shows the next one, `patchpack apply` commits it through the hooks
@@ -246,7 +248,7 @@ def prompt(settings: Settings) -> str:
         max_file_lines=settings.max_file_lines,
         output_lines=settings.output_lines,
         test_runner=settings.test_command or "pytest -q --tb=short",
-        max_files=settings.max_files,
+        max_files=counted(settings.max_files, "file"),
         max_lines=settings.max_lines,
         cadence=_cadence_text(settings),
         daily_budget=settings.daily_budget,
@@ -267,6 +269,10 @@ def _cadence_text(settings: Settings) -> str:
 # -- agent profiles ---------------------------------------------------------------------------
 
 CODE_PUPPY_AGENT = "pack-leader-token-efficient"
+SET_UP_FILES = frozenset({".claude/settings.json", ".mcp.json",
+                          f".code_puppy/agents/{CODE_PUPPY_AGENT}.json"})
+"""What `integrate` writes into a project: the guard leaves them out of the uncommitted change
+it measures, so that setting up does not use up the agent's first micro-patch."""
 # Code Puppy's own tool names (code_puppy/tools/__init__.py TOOL_REGISTRY): enough to read,
 # search, edit and run commands; no browser or sub-agents, which only add tokens.
 CODE_PUPPY_TOOLS = ("list_files", "read_file", "grep", "edit_file", "delete_file",
@@ -276,7 +282,8 @@ GUARD_COMMAND = "patchpack guard"
 # too and matches a `|` list against its own names). No "timeout": Claude Code reads it in
 # seconds and Code Puppy in milliseconds, so any value is wrong for one of them.
 GUARD_MATCHER = ("Edit|Write|MultiEdit|Bash|Read|"
-                 "edit_file|create_file|replace_in_file|agent_run_shell_command|read_file")
+                 "edit_file|create_file|replace_in_file|delete_snippet|agent_run_shell_command|"
+                 "read_file")
 
 
 @dataclass(frozen=True)
@@ -306,10 +313,25 @@ def code_puppy_agent(settings: Settings, *, model: str | None = None,
     return agent
 
 
-def code_puppy_path(*, root: Path, home: Path, global_: bool) -> Path:
-    """Where Code Puppy finds the agent: the project's or the user's agents directory."""
-    base = home / ".code_puppy" if global_ else root / ".code_puppy"
+def code_puppy_dir(kind: str, *, home: Path, env: Mapping[str, str]) -> Path:
+    """Code Puppy's user directory for ``kind`` (``CONFIG`` or ``DATA``), as its config.py
+    finds it: ``$XDG_<KIND>_HOME/code_puppy`` when that is set and not empty, else
+    ``~/.code_puppy`` (plugins and hook trust stay there in any case)."""
+    base = env.get(f"XDG_{kind}_HOME")
+    return Path(base) / "code_puppy" if base else home / ".code_puppy"
+
+
+def code_puppy_path(*, root: Path, home: Path, global_: bool,
+                    env: Mapping[str, str]) -> Path:
+    """Where Code Puppy finds the agent: the project's or the user's agents directory (in
+    its data directory)."""
+    base = code_puppy_dir("DATA", home=home, env=env) if global_ else root / ".code_puppy"
     return base / "agents" / f"{CODE_PUPPY_AGENT}.json"
+
+
+def code_puppy_mcp_path(*, home: Path, env: Mapping[str, str]) -> Path:
+    """The user's mcp_servers.json (in Code Puppy's config directory)."""
+    return code_puppy_dir("CONFIG", home=home, env=env) / "mcp_servers.json"
 
 
 def integrate_code_puppy(path: Path, settings: Settings, *, model: str | None,
@@ -358,6 +380,52 @@ def integrate_claude_code(path: Path, *, limit_all: bool, dry_run: bool) -> Inte
     return _write_json(path, merged, dry_run=dry_run)
 
 
+# -- what the user does next: both agents gate what integrate writes ------------------------
+
+_TRUST_HOOKS = ("Code Puppy runs the hooks of .claude/settings.json only once trusted: "
+                "`/hooks trust accept` in Code Puppy started in {root}, again after each change "
+                "of .claude/settings.json")
+
+
+def to_land(repo: Repo | None, written: Sequence[Integration]) -> list[str]:
+    """The project files among ``written`` that are not committed as they are."""
+    if repo is None or repo.workdir is None:
+        return []
+    root = repo.workdir.resolve()
+    rels = [i.path.resolve().relative_to(root).as_posix() for i in written
+            if i.path.resolve().is_relative_to(root)]
+    return QueueGit(repo).dirty(rels)
+
+
+def _land(paths: Sequence[str], agent: str) -> str:
+    # At most 2 files a run, so one commit that passes patchpack's own hook; landing all
+    # the set-up at once (3 files) would not.
+    return (f"land the set-up as a micro-patch: git add {' '.join(shlex.quote(p) for p in paths)}"
+            f" && git commit -m 'Set up patchpack for {agent}'")
+
+
+def claude_code_steps(root: Path, *, land: Sequence[str], mcp: bool) -> list[str]:
+    """What to do after `integrate claude-code`."""
+    steps = [_land(land, "Claude Code")] if land else []
+    steps.append(f"Claude Code takes the hook in the sessions it starts from now on: start "
+                 f"`claude` in {root}")
+    if mcp:
+        steps.append(f"Claude Code starts the project's MCP server only once approved: accept "
+                     f"its prompt when you start `claude` in {root}, or add "
+                     f'"enabledMcpjsonServers": ["{MCP_NAME}"] to .claude/settings.local.json')
+    return [*steps, _TRUST_HOOKS.format(root=root)]
+
+
+def code_puppy_steps(root: Path, *, land: Sequence[str], global_: bool) -> list[str]:
+    """What to do after `integrate code-puppy`."""
+    steps = [_land(land, "Code Puppy")] if land else []
+    where = "" if global_ else f" started in {root}"
+    steps.append(f"switch to the agent in Code Puppy{where}: `/agent {CODE_PUPPY_AGENT}`")
+    steps.append("the guard is a hook: `patchpack integrate claude-code` writes it. "
+                 + _TRUST_HOOKS.format(root=root))
+    return steps
+
+
 # -- the MCP server, registered with agents ----------------------------------------------------
 
 MCP_NAME = "patchpack"
@@ -365,10 +433,17 @@ MCP_NAME = "patchpack"
 MCP_SERVER = {"type": "stdio", "command": "patchpack", "args": ["mcp"]}
 
 
-def register_mcp(path: Path, *, key: str, dry_run: bool) -> Integration:
-    """Add the patchpack server under ``key`` (``mcp_servers`` for Code Puppy's
-    mcp_servers.json, ``mcpServers`` for Claude Code's .mcp.json), keeping every other one."""
+CODE_PUPPY_MCP_KEYS = ("mcp_servers", "mcpServers")
+"""Code Puppy reads ``mcpServers`` only when ``mcp_servers`` is absent or null."""
+CLAUDE_MCP_KEYS = ("mcpServers",)
+
+
+def register_mcp(path: Path, *, keys: tuple[str, ...], dry_run: bool) -> Integration:
+    """Add the patchpack server under the first of ``keys`` the file has (the first of them
+    when it has none), keeping every other server and key: a second key would hide the
+    servers of the first from a client that reads only one."""
     existing = _load_object(path)
+    key = next((k for k in keys if existing.get(k) is not None), keys[0])
     servers = existing.get(key, {})
     if not isinstance(servers, dict):
         raise BadInput(f"\"{key}\" in {path} is not an object",

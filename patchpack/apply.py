@@ -19,6 +19,7 @@ from patchpack import queue, recovery
 from patchpack.errors import Failed, PatchpackError
 from patchpack.git import CommitInfo, GitFailed, Oid, QueueGit, RefMoved, require_workdir
 from patchpack.queue import Op, Patch, State
+from patchpack.text import counted
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def apply(qg: QueueGit, *, count: int | None, verify: bool, counter_spec: str,
         raise Failed("queue empty: nothing to apply",
                      hint="queue a change with `patchpack add FILE` or `patchpack split`")
     counter = get_counter(counter_spec)
-    texts = qg.commit_diffs([state.patches[i - 1].commit for i in todo])
+    texts = queue.patch_texts(qg, [state.patches[i - 1] for i in todo])  # kept ones: #15
     series = state.patches
 
     # Counted once a patch: ``on_commit`` and the result both report it.
@@ -247,7 +248,8 @@ def render(result: Result) -> str:
     out = []
     for a in result.applied:
         what = f"committed {a.commit[:12]}" if a.commit else "already in HEAD, skipped"
-        out.append(f"{a.position}  {what}  {a.title}  ({len(a.files)} files, {a.lines} lines, "
+        out.append(f"{a.position}  {what}  {a.title}  ({counted(len(a.files), 'file')}, "
+                   f"{a.lines} lines, "
                    f"{a.tokens} tokens {a.counter})")
     out.append(f"{result.remaining} queued" if result.remaining else "queue done: all applied")
     return "\n".join(out)

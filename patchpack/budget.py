@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import operator
+import re
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -211,9 +212,10 @@ def tally(on: Sequence[str], columns: Sequence[Sequence[Any]], pending: list[Ent
             weighed.append(Spend(f"agent {agent}", spent, budget))
 
     runs_out_at = None
-    if hour_tokens and used_today < limits.daily:
-        per_second = hour_tokens / 3600
-        at = now + timedelta(seconds=(limits.daily - used_today) / per_second)
+    left = limits.daily - used_today
+    # Compared as whole numbers first: a budget too large for a float lasts the day anyway.
+    if hour_tokens and left > 0 and left * 3600 < hour_tokens * 86400:
+        at = now + timedelta(seconds=left / (hour_tokens / 3600))
         if timestamp(at)[:10] == day:
             runs_out_at = timestamp(at)
 
@@ -264,7 +266,8 @@ def for_repo(repo: Repo, *, settings: Settings, by: str = "day", since: str | No
     try:
         floor = parse_since(since, now) if since is not None else None
     except ValueError as e:
-        raise BadInput(f"--since: {e}") from None
+        raise BadInput(f"--since: {e}",
+                       hint="give a date or a span, e.g. `patchpack budget --since 1d`") from None
     commits = set(repo.rev_list(rev_range)) if rev_range is not None else None
     held = ledger.read(repo)
     waiting, bad_pending = ledger.pending(repo)
@@ -274,8 +277,9 @@ def for_repo(repo: Repo, *, settings: Settings, by: str = "day", since: str | No
         raw = repo.config_get(key)
         if raw is None:
             return None
-        if not raw.strip().isdigit():
-            raise BadInput(f"git config {key}: expected a whole number, got {raw!r}",
+        if not _BUDGET.fullmatch(raw.strip()):  # not isdigit: "²" is a digit int() refuses
+            raise BadInput(f"git config {key}: expected a whole number below 10**15, got "
+                           f"{raw[:40]!r}{'...' if len(raw) > 40 else ''}",
                            hint=f"fix it, e.g. `git config {key} 5000000`")
         return int(raw)
 
@@ -388,9 +392,21 @@ def render_json(report: Report) -> str:
     return json.dumps(data, indent=2)
 
 
+_BUDGET = re.compile(r"[0-9]{1,15}")  # below 10**15, as the ledger's counts (entries.MAX_COUNT)
+
+
 def parse_since(text: str, now: datetime) -> datetime:
-    """``--since``: an ISO date or time (UTC unless it says otherwise), or ``Nd``/``Nh``/``Nm``."""
-    text = text.strip()
+    """``--since``: an ISO date or time (UTC unless it says otherwise), or ``Nd``/``Nh``/``Nm``;
+    ValueError saying why when it is none, or too far off to be a date."""
+    try:
+        when = _since(text.strip(), now)
+        when.astimezone(timezone.utc)  # as `timestamp` will: fail here, as bad input
+    except OverflowError:
+        raise ValueError(f"out of range: {text[:40]!r}") from None
+    return when
+
+
+def _since(text: str, now: datetime) -> datetime:
     units = {"d": "days", "h": "hours", "m": "minutes"}
     if text[-1:] in units and text[:-1].isdigit():
         return now - timedelta(**{units[text[-1]]: int(text[:-1])})

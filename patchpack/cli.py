@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -334,27 +335,34 @@ def integrate() -> None:
 
 @integrate.command("code-puppy")
 @click.option("--global", "global_", is_flag=True,
-              help="Write to ~/.code_puppy/agents instead of the project's .code_puppy/agents.")
+              help="Write to the user's agents directory (~/.code_puppy/agents, or "
+                   "$XDG_DATA_HOME/code_puppy/agents) instead of the project's.")
 @click.option("--model", help="Pin the agent to this model.")
 @click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
 @click.option("--mcp", "with_mcp", is_flag=True,
-              help="Also register `patchpack mcp` in ~/.code_puppy/mcp_servers.json and bind "
-                   "it to the agent.")
+              help="Also register `patchpack mcp` in the user's mcp_servers.json (in "
+                   "~/.code_puppy, or $XDG_CONFIG_HOME/code_puppy) and bind it to the agent.")
 def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool,
                          with_mcp: bool) -> None:
     """Write a Code Puppy agent (pack-leader-token-efficient) whose prompt is `patchpack prompt`."""
+    import os
     import pathlib
 
     from patchpack import agents
 
     repo = _repo_or_none()
-    home = pathlib.Path.home()
-    path = agents.code_puppy_path(root=_project_root(repo), home=home, global_=global_)
+    home, env = pathlib.Path.home(), dict(os.environ)
+    path = agents.code_puppy_path(root=_project_root(repo), home=home, global_=global_, env=env)
     if with_mcp:
-        _report(agents.register_mcp(home / ".code_puppy" / "mcp_servers.json",
-                                    key="mcp_servers", dry_run=dry_run), dry_run=dry_run)
-    _report(agents.integrate_code_puppy(path, _settings(repo), model=model, dry_run=dry_run,
-                                        mcp=with_mcp), dry_run=dry_run)
+        _report(agents.register_mcp(agents.code_puppy_mcp_path(home=home, env=env),
+                                    keys=agents.CODE_PUPPY_MCP_KEYS, dry_run=dry_run),
+                dry_run=dry_run)
+    written = agents.integrate_code_puppy(path, _settings(repo), model=model, dry_run=dry_run,
+                                          mcp=with_mcp)
+    _report(written, dry_run=dry_run)
+    if not dry_run:
+        _steps(agents.code_puppy_steps(_project_root(repo), global_=global_,
+                                       land=agents.to_land(repo, [written])))
 
 
 @integrate.command("claude-code")
@@ -367,18 +375,31 @@ def integrate_claude_code(limit_all: bool, dry_run: bool, with_mcp: bool) -> Non
     """Add the `patchpack guard` PreToolUse hook to .claude/settings.json, keeping what is there."""
     from patchpack import agents
 
-    root = _project_root(_repo_or_none())
+    repo = _repo_or_none()
+    root = _project_root(repo)
+    written = []
     if with_mcp:
-        _report(agents.register_mcp(root / ".mcp.json", key="mcpServers", dry_run=dry_run),
-                dry_run=dry_run)
-    _report(agents.integrate_claude_code(root / ".claude" / "settings.json",
-                                         limit_all=limit_all, dry_run=dry_run), dry_run=dry_run)
+        written.append(agents.register_mcp(root / ".mcp.json", keys=agents.CLAUDE_MCP_KEYS,
+                                           dry_run=dry_run))
+        _report(written[-1], dry_run=dry_run)
+    written.append(agents.integrate_claude_code(root / ".claude" / "settings.json",
+                                                limit_all=limit_all, dry_run=dry_run))
+    _report(written[-1], dry_run=dry_run)
+    if not dry_run:
+        _steps(agents.claude_code_steps(root, mcp=with_mcp,
+                                        land=agents.to_land(repo, written)))
 
 
 def _project_root(repo: Repo | None) -> Path:
     import pathlib
 
     return repo.workdir if repo is not None and repo.workdir is not None else pathlib.Path.cwd()
+
+
+def _steps(steps: list[str]) -> None:
+    click.echo("next steps:")
+    for n, step in enumerate(steps, 1):
+        click.echo(f"  {n}. {step}")
 
 
 def _report(result: Integration, *, dry_run: bool) -> None:
@@ -541,7 +562,7 @@ def _echo_added(added: Added) -> None:
 @cli.command()
 @click.argument("diff_file", type=click.File("rb"), default="-", metavar="[FILE|-]")
 @click.option("-m", "--message", "title", help="Title of the change (default: the mail's "
-              "subject, or `Change from FILE`).")
+              "subject, or its files and lines, `a.py, b.py: +12 -3`).")
 @click.option("--split", "split_big", is_flag=True,
               help="Cut a change over the limits into micro-patches instead of refusing it.")
 @_max_files
@@ -564,12 +585,14 @@ def add(diff_file: BinaryIO, title: str | None, split_big: bool, max_files: int 
 
 
 @cli.command()
-@click.option("-m", "--message", "title", default="Uncommitted changes", show_default=True,
-              help="Title of the change; each micro-patch is titled `TITLE (3/7): FILES`.")
+@click.option("-m", "--message", "title",
+              help="Title of the change; each micro-patch is titled `TITLE (3/7): FILES` "
+                   "(default: `FILES: +12 -3 (3/7)`).")
 @click.option("--tracked-only", is_flag=True, help="Leave untracked files out.")
 @_max_files
 @_max_lines
-def split(title: str, tracked_only: bool, max_files: int | None, max_lines: int | None) -> None:
+def split(title: str | None, tracked_only: bool, max_files: int | None,
+          max_lines: int | None) -> None:
     """Move the uncommitted changes into the queue as micro-patches; the work tree goes back
     to HEAD.
 
@@ -715,6 +738,11 @@ def _run_limited(ctx: click.Context, argv: list[str], repo: Repo | None, setting
     sys.stdout.flush()
     result = workflow.run(argv, repo, settings, head=head, stats=stats,
                           out=sys.stdout.buffer, err=sys.stderr.buffer)
+    if result.reader_gone:
+        # Quiet, as a writer a pipe stopped: what is left in stdout's buffer goes nowhere
+        # (flushing it at exit would print a BrokenPipeError and exit 120).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        ctx.exit(result.exit_code)
     if result.timed_out:
         click.echo(f"patchpack: timed out after {settings.run_timeout:g}s; the command's "
                    "process group was killed", err=True)
@@ -752,10 +780,12 @@ def run(ctx: click.Context, command: tuple[str, ...], lines: int | None, head: i
     """Run COMMAND and print at most N lines of its output: its head and its tail.
 
     Lines go to the stream they came from, a marker says what was left out, and the full
-    output is kept in .git/patchpack/runs/ (the newest patchpack.runKeep logs). When the
-    command fails, failure lines (FAILED, Error, error:, Traceback, assert) from the left-out
-    middle are printed in place of some tail lines. The exit status is the command's own:
-    124 on timeout, 127 when it is not found, 128+N when killed by signal N, 130 on Ctrl-C.
+    output is kept in .git/patchpack/runs/ (the newest patchpack.runKeep logs, each within
+    patchpack.runLogMax bytes, all within patchpack.runDirMax). When the command fails,
+    failure lines (FAILED, Error, error:, Traceback, assert) from the left-out middle are
+    printed in place of some tail lines. The exit status is the command's own: 124 on
+    timeout, 127 when it is not found, 128+N when killed by signal N, 130 on Ctrl-C, 141
+    when the reader of patchpack's output goes away (`| head`: the command is stopped).
 
     \b
     patchpack run -- make -j8

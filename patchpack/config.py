@@ -36,6 +36,10 @@ class Settings:
     run_timeout: float = 0.0
     """Seconds before `patchpack run` kills the command; 0 means no limit."""
     run_keep: int = 20
+    run_log_max: int = 32 << 20
+    """Bytes one run log may take; beyond that its head and tail are kept. 0: no cap."""
+    run_dir_max: int = 256 << 20
+    """Bytes all run logs of a worktree may take; the oldest go first. 0: no cap."""
     test_command: str = ""
     """The test runner `patchpack test` runs; empty means pytest."""
     # the ledger's budgets

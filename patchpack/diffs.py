@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.message
 import email.parser
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import unidiff
@@ -55,6 +56,21 @@ class Measure:
     @property
     def lines(self) -> int:
         return sum(f.lines for f in self.files)
+
+
+def describe(names: Sequence[str], added: int, removed: int) -> str:
+    """The title of a change given none: its files and its lines, ``a.py, b.py: +12 -3``
+    (a rename named ``old -> new``; no counts when no line changes, as for a pure rename)."""
+    # A path that is not UTF-8 (its bytes kept as surrogates) would make a message git
+    # cannot write: its odd bytes read as U+FFFD in a title.
+    text = ", ".join(dict.fromkeys(
+        n.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for n in names))
+    return f"{text}: +{added} -{removed}" if added or removed else text
+
+
+def describe_measure(m: Measure) -> str:
+    return describe([f"{f.old_path} -> {f.path}" if f.old_path else f.path for f in m.files],
+                     sum(f.added for f in m.files), sum(f.removed for f in m.files))
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,17 @@ from typing import Any, NamedTuple
 
 from patchpack import clock
 from patchpack.errors import BadInput
+from patchpack.safejson import Refused, loads
 
 VERSION = 1
+# Bounds for what anyone may push into a note (issue 15). Token counts stay below 10**15:
+# 100,000 years of a 24M-tokens/day quota, exact as a double (< 2**53) for the JSON readers
+# of other tools, and summed over millions of entries without reaching float overflow in
+# `budget`'s shares and rates. A line is 8 KiB at most (an entry is ~200 characters); an
+# entry's values nest at most 32 deep (v1 values are flat: room for fields a later version adds).
+MAX_COUNT = 10**15
+MAX_LINE = 8192
+MAX_DEPTH = 32
 _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
 _KIND = re.compile(r"[a-z][a-z0-9_-]*\Z")
 
@@ -75,6 +84,8 @@ class Skipped(NamedTuple):
 
 def parse_line(line: str) -> Entry:
     """The entry a note line holds; ValueError saying why when it holds none."""
+    if len(line) > MAX_LINE:
+        raise ValueError(f"longer than {MAX_LINE:,} characters")
     canonical = _CANONICAL.fullmatch(line)
     if canonical is not None:
         return Entry._make(column[0] for column in
@@ -85,7 +96,9 @@ def parse_line(line: str) -> Entry:
 def _parse_json(line: str) -> Entry:
     # What a line means: any line `_CANONICAL` matches must come out the same here.
     try:
-        raw = json.loads(line)
+        raw = loads(line, max_depth=MAX_DEPTH, max_chars=MAX_LINE)
+    except Refused as e:
+        raise ValueError(str(e)) from None
     except ValueError:
         raise ValueError("not JSON") from None
     if type(raw) is not dict:
@@ -110,7 +123,7 @@ def _parse_json(line: str) -> Entry:
 # or control characters, non-empty; whole numbers in JSON's form. Any other line (a foreign
 # key order, escapes, spaces) takes the JSON path, which is the definition.
 _CHARS = r'[^"\\\x00-\x1f]+'
-_INT = r"(?:0|[1-9][0-9]{0,17})"  # longer numbers: the JSON path, which limits digits
+_INT = r"(?:0|[1-9][0-9]{0,14})"  # below MAX_COUNT; longer numbers: the JSON path refuses them
 # kind to session, and requests to counter: one group each, since a ledger holds few
 # different ones (each is read once, by `_MIDDLE` and `_TAIL`).
 _MIDDLE = re.compile(r'"kind":"(C)"(?:,"model":"(C)")?(?:,"agent":"(C)")?(?:,"session":"(C)")?'
@@ -127,6 +140,9 @@ CANONICAL_LINE = (
 CANONICAL_LINE_UNESCAPED = CANONICAL_LINE.replace("C", '[^"]+')
 CANONICAL_LINE = CANONICAL_LINE.replace("C", _CHARS)
 _CONTROL = re.compile(r"[\x00-\x1f]")
+# The characters of a `CANONICAL_LINE` outside its groups (`{"v":1,"id":"` `","ts":"` `",`
+# `,"in":` `,"out":` `}`), and its timestamp.
+_FRAME = 13 + 8 + 2 + 6 + 7 + 1 + 20
 _CANONICAL = re.compile(CANONICAL_LINE)
 
 
@@ -136,15 +152,25 @@ def _problem(e: Entry) -> str | None:
                                  ("agent", e.agent, False), ("session", e.session, False)):
         if (value is not None or required) and (type(value) is not str or not value):
             return f"{key!r} must be a non-empty string"
+        if value is not None and not _encodable(value):  # "\ud800": no bytes to write it back
+            return f"{key!r} holds a lone surrogate"
     for key, number in (("in", e.tokens_in), ("out", e.tokens_out), ("requests", e.requests),
                         ("saved", e.saved)):
-        if type(number) is not int or number < 0:
-            return f"{key!r} must be a whole number >= 0"
+        if type(number) is not int or not 0 <= number < MAX_COUNT:
+            return f"{key!r} must be a whole number >= 0 and below 10**15"
     if type(e.estimated) is not bool:
         return "'estimated' must be true or false"
     if not _TS.match(e.ts):
         return f"'ts' must look like 2026-11-24T10:00:00Z, got {e.ts!r}"
     return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8", "surrogateescape")  # as notes are written (git.encode)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _intern(text: object) -> Any:
@@ -184,13 +210,32 @@ def new_entry(*, kind: str, tokens_in: int = 0, tokens_out: int = 0, counter: st
         raise BadInput(f"bad entry kind {kind!r}: use lowercase letters, digits, - and _")
     if min(tokens_in, tokens_out, requests, saved) < 0:
         raise BadInput("token and request counts must not be negative")
+    if max(tokens_in, tokens_out, requests, saved) >= MAX_COUNT:
+        raise BadInput("token and request counts must be below 10**15 "
+                       "(1,000,000,000,000,000: no quota comes near)",
+                       hint="record the figures the provider reported, e.g. "
+                            "`patchpack record --in 5400 --out 820`")
     for name, value in (("counter", counter), ("model", model), ("agent", agent),
                         ("session", session)):
         if value is not None and not value.strip():
             raise BadInput(f"{name} must not be empty")
     now = now or clock.now()
-    return Entry(new_id(now), timestamp(now), kind, tokens_in, tokens_out, counter,
-                 model, agent, session, requests, saved, estimated)
+    entry = Entry(new_id(now), timestamp(now), kind, tokens_in, tokens_out, counter,
+                  model, agent, session, requests, saved, estimated)
+    line = entry.to_json()
+    # What a reader would skip must not be written: it would be lost.
+    if len(line) > MAX_LINE:
+        raise BadInput(f"the entry would be a line of {len(line):,} characters; a ledger line "
+                       f"holds at most {MAX_LINE:,}",
+                       hint="shorten the --model, --agent, --session or --counter name")
+    if not line.isascii():
+        try:
+            line.encode("utf-8")  # the spool is UTF-8; bytes a terminal passed may not be
+        except UnicodeEncodeError:
+            raise BadInput("a name of the entry is not UTF-8 text",
+                           hint="give the --model, --agent, --session and --counter names in "
+                                "UTF-8") from None
+    return entry
 
 
 def canonical_columns(fields: Sequence[Sequence[str]], known: dict[str, Any]
@@ -204,6 +249,11 @@ def canonical_columns(fields: Sequence[Sequence[str]], known: dict[str, Any]
     fields (the keys cannot meet: one starts with a quote, the other with a comma).
     """
     ids, ts, middles, ins, outs, tails = fields
+    # The longest parts of any line, summed: exact for one line, else no less than the
+    # longest line. Past MAX_LINE a caller reads each line on its own (`parse_line`).
+    if sum(max(map(len, column), default=0) for column in (ids, middles, ins, outs, tails)) \
+            + _FRAME > MAX_LINE:
+        raise ValueError(f"longer than {MAX_LINE:,} characters")
     if _CONTROL.search("".join(ids)):
         raise ValueError("a control character in an id")
     for middle in set(middles).difference(known):

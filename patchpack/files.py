@@ -13,12 +13,20 @@ def write_atomically(path: Path, data: bytes | Iterable[bytes | memoryview], *,
     ``path``, then rename it over ``path``.
 
     Readers see the old file or the new one, never half of one; on failure the temporary
-    file is removed. ``mode`` (e.g. 0o755 for a hook) is set before the rename.
+    file is removed. ``mode`` (e.g. 0o755 for a hook) is set before the rename; without it
+    a file that is there keeps its mode and a new one gets the usual 0o666 less the umask
+    (mkstemp's 0o600 made files the user shares, such as .claude/settings.json, private).
     """
-    import tempfile  # here: 2 ms of start-up that `budget` on a warm cache need not pay
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if mode is None and path.exists():
+        mode = path.stat().st_mode & 0o7777
+    while True:
+        tmp = str(path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp")
+        try:  # O_EXCL as mkstemp; 0o666 as open(): the kernel takes the umask off
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as f:
             f.writelines([data] if isinstance(data, bytes) else data)

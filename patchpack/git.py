@@ -15,13 +15,13 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, NewType
 
-from patchpack import clock
+from patchpack import clock, packs
 from patchpack.errors import BadInput, Failed, NotARepository
 
 
@@ -614,13 +614,17 @@ def _edit_tree(raw: pygit2.Repository, tree: pygit2.Tree | None,
         elif builder.get(name) is not None:
             builder.remove(name)
     for name, inner in below.items():
+        if changes.get(name) is not None:
+            continue  # a file set at ``name`` takes the place of the directory
         old = tree[name] if tree is not None and name in tree else None
         sub = _edit_tree(raw, raw[old.id].peel(pygit2.Tree) if old is not None and old.type_str == "tree"
                          else None, inner)
         if sub is not None:
             builder.insert(name, sub, pygit2.GIT_FILEMODE_TREE)
-        elif builder.get(name) is not None and changes.get(name) is None:
-            builder.remove(name)  # emptied; unless a file of that name took its place
+        elif old is not None and old.type_str == "tree" and builder.get(name) is not None:
+            # Emptied. A file already at ``name`` (a directory replaced by a file, whose old
+            # files go later, see #15) has nothing below it to remove: it stays.
+            builder.remove(name)
     return builder.write() if len(builder) else None
 
 
@@ -925,6 +929,19 @@ class QueueGit:
     def write_blob(self, data: bytes) -> Oid:
         return Oid(str(self._raw.create_blob(data)))
 
+    def write_blob_series(self, versions: Iterable[packs.Version], *, count: int
+                          ) -> list[Oid]:
+        """Blobs of the ``count`` ``versions`` (each sharing its head and tail with the one
+        before it in its chain), in order. Many go into one pack of deltas: a large file cut
+        into many pieces writes what the pieces change, not the whole file each time (#15).
+        ``versions`` is read once, one at a time (a generator keeps one text in memory)."""
+        if (count < _SERIES_PACK_AT_LEAST or "GIT_OBJECT_DIRECTORY" in os.environ
+                or (self.repo.config_get("extensions.objectFormat") or "sha1") != "sha1"):
+            return [self.write_blob(v.data) for v in versions]
+        self.flush()  # a batch's objects first: git reads them before the pack
+        return [Oid(oid) for oid in
+                packs.write_pack(self.repo.common_dir / "objects" / "pack", versions)]
+
     def read_blob(self, oid: Oid) -> bytes:
         blob = self._raw[oid]
         assert isinstance(blob, pygit2.Blob)
@@ -1011,6 +1028,30 @@ class QueueGit:
             out[Oid(oid)] = diff.lstrip("\n")
         return out
 
+    def blob_abbrevs(self, commits: Sequence[Oid]) -> dict[Oid, tuple[str, str]]:
+        """The blobs before and after of the file each commit changes (the first, if more),
+        abbreviated as the ``index`` line of its diff names them: a diff of trees alone."""
+        if not commits:
+            return {}
+        shown = self.repo.git("show", "--format=%x00%H", "--raw", "--abbrev", "--no-renames",
+                              "--first-parent", "--root", *commits, "--")
+        out = {}
+        for chunk in shown.split("\0")[1:]:
+            oid, _, raw = chunk.partition("\n")
+            fields = raw.lstrip("\n").split(maxsplit=4)
+            out[Oid(oid)] = (fields[2], fields[3])
+        return out
+
+    def diff_drivers(self, paths: Sequence[str]) -> dict[str, str]:
+        """The ``diff`` attribute of each path: ``unspecified``, ``set``, ``unset``, or the
+        name of the diff driver that .gitattributes gives it."""
+        if not paths:
+            return {}
+        out = run_git(["check-attr", "-z", "--stdin", "diff"], cwd=self.repo.workdir
+                      or self.repo.git_dir, input=b"".join(encode(p) + b"\0" for p in paths))
+        fields = decode(out.stdout).split("\0")
+        return {fields[k]: fields[k + 2] for k in range(0, len(fields) - 2, 3)}
+
     def paths_between(self, old: Oid, new: Oid) -> list[str]:
         """Every path that differs between two trees (both sides of a rename)."""
         diff = self._raw[old].peel(pygit2.Tree).diff_to_tree(self._raw[new].peel(pygit2.Tree))
@@ -1094,8 +1135,14 @@ class QueueGit:
         with self._temp_index() as env:
             index_file = Path(self.repo.git_dir, "index")
             if index_file.exists():
-                # A copy keeps the stat data, so git hashes only the files that changed.
-                Path(env["GIT_INDEX_FILE"]).write_bytes(index_file.read_bytes())
+                # A copy keeps the stat data, so git hashes only the files that changed, and
+                # the index's mtime: git trusts an entry's stat data only when the file is
+                # older than the index, and a copy made now would make a same-size edit in
+                # the index's second look clean ("racily clean", see git's racy-git.txt).
+                copy = Path(env["GIT_INDEX_FILE"])
+                copy.write_bytes(index_file.read_bytes())
+                stamp = index_file.stat().st_mtime_ns
+                os.utime(copy, ns=(stamp, stamp))
             run_git(["add", "--all" if untracked else "--update", "--", "."],
                     cwd=self._workdir(), env=env)
             return Oid(decode(run_git(["write-tree"], cwd=self._workdir(), env=env).stdout)
@@ -1103,17 +1150,54 @@ class QueueGit:
 
     def dirty(self, paths: Sequence[str]) -> list[str]:
         """The paths among ``paths`` with staged, unstaged or untracked changes."""
+        if self.repo.config_true("core.sparseCheckout"):
+            return self._dirty_sparse(paths)
         out = []
         for path in paths:
             try:
                 flags = self._raw.status_file(path)
             except KeyError:
                 continue  # neither in the index nor in the work tree
+            except pygit2.AmbiguousError:
+                # A directory here, a file on the other side (#15): the tracked files in it
+                # are among ``paths`` and checked on their own; any other file is in the way.
+                # A repository of its own is a submodule's checkout, which git leaves alone.
+                if not (self._workdir() / path / ".git").exists():
+                    out += sorted(set(self._files_under(path)) - set(paths))
+                continue
+            if flags == pygit2.enums.FileStatus.WT_MODIFIED and self._gitlink(path):
+                continue  # git leaves a submodule's checkout alone when not recursing (#15)
             if flags not in (pygit2.enums.FileStatus.CURRENT, pygit2.enums.FileStatus.IGNORED):
                 out.append(path)
             elif flags == pygit2.enums.FileStatus.IGNORED and (self._workdir() / path).exists():
                 out.append(path)
         return out
+
+    def _dirty_sparse(self, paths: Sequence[str]) -> list[str]:
+        # libgit2 knows nothing of sparse checkouts: a path outside the cone, in the index
+        # only (skip-worktree), is a deleted file to it (#15). git's own status knows.
+        if not paths:
+            return []
+        shown = run_git(["--literal-pathspecs", "status", "--porcelain", "-z",
+                         "--untracked-files=all", "--ignored=matching", "--no-renames",
+                         "--ignore-submodules=dirty", "--", *paths], cwd=self._workdir())
+        return sorted(line[3:] for line in decode(shown.stdout).split("\0") if line)
+
+    def _has_gitlink(self, trees: Sequence[Oid], paths: Sequence[str]) -> bool:
+        return any((found := self.entry(tree, path)) is not None
+                   and found[1] == pygit2.enums.FileMode.COMMIT
+                   for tree in trees for path in paths)
+
+    def _gitlink(self, path: str) -> bool:
+        """Whether the index holds a submodule (its commit) at ``path``."""
+        index = self._raw.index
+        index.read(False)
+        return path in index and index[path].mode == pygit2.enums.FileMode.COMMIT
+
+    def _files_under(self, directory: str) -> list[str]:
+        top = self._workdir()
+        return [str((Path(d) / f).relative_to(top)) for d, _, files in os.walk(top / directory)
+                for f in files]
 
     def switch_tree(self, old: Oid, new: Oid) -> None:
         """Carry the index and work tree from ``old`` to ``new`` (`git read-tree -m -u`).
@@ -1155,8 +1239,10 @@ class QueueGit:
         In process (libgit2 checkout limited to ``paths``) unless git would do more than
         libgit2 knows: filter drivers (LFS...) or a sparse checkout, where `git read-tree -m -u`
         does it. Either refuses, changing nothing, when one of ``paths`` has local changes.
+        A submodule is git's too: libgit2 will not record a new one over the directory that
+        holds its checkout, git records it and leaves the checkout alone (#15).
         """
-        if self._needs_git_checkout():
+        if self._needs_git_checkout() or self._has_gitlink((old, new), paths):
             self.switch_tree(old, new)
             return
         try:
@@ -1492,6 +1578,8 @@ class _TempIndex:
 # as many read again by the `git show` that measures the series.
 
 _PACK_AT_LEAST = 100  # as git's transfer.unpackLimit: fewer objects are written loose
+# A file's versions are a pack sooner: each loose one is the whole file, compressed again.
+_SERIES_PACK_AT_LEAST = 16
 
 
 if TYPE_CHECKING:

@@ -32,16 +32,22 @@ from patchpack import git as gitmod
 from patchpack.config import Settings
 from patchpack.errors import NotARepository
 from patchpack.git import Repo, decode, encode, global_config_get
+from patchpack.safejson import Refused, loads
+from patchpack.text import counted
 
 if TYPE_CHECKING:
     from patchpack import diffs
 
 CLAUDE_EDITS = {"Edit", "MultiEdit", "Write"}
-PUPPY_EDITS = {"edit_file", "create_file", "replace_in_file"}
+# Code Puppy expands edit_file into the other three (code_puppy/tools/__init__.py).
+PUPPY_EDITS = {"edit_file", "create_file", "replace_in_file", "delete_snippet"}
 SHELLS = {"Bash": "claude", "agent_run_shell_command": "puppy"}
 READS = {"Read": "claude", "read_file": "puppy"}
 # Read shows these as images or pages, not as lines of text.
 _NOT_TEXT = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".pdf", ".ipynb"}
+# Hook payloads nest a few levels (MultiEdit: 4); deeper is refused before json.loads would
+# recurse into it (a payload of 100,000 "[" raised RecursionError past `answer`, issue 15).
+MAX_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ Decision = Deny | Rewrite | None
 def answer(raw: str, *, limit_all: bool = False) -> Answer:
     """Decide on one hook event given as JSON text; never raises."""
     try:
-        event = json.loads(raw)
+        event = loads(raw, max_depth=MAX_DEPTH)
     except ValueError as e:
         return Answer(stderr=f"patchpack guard: malformed hook input ({e}); letting it through")
     if not isinstance(event, dict):
@@ -168,6 +174,7 @@ def _settings(repo: Repo | None) -> Settings:
 def _edit(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
     # Imported here: unidiff is only needed for edits, and the guard runs on every tool call.
     from patchpack import diffs
+    from patchpack.agents import SET_UP_FILES
     from patchpack.diffs import Limits, Measure, Verdict
 
     if tool == "edit_file" and "file_path" not in args:
@@ -184,7 +191,9 @@ def _edit(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
         return None  # the tool itself will refuse, or nothing changes
     settings = _settings(where.repo)
     limits = Limits(settings.max_files, settings.max_lines)
-    now = diffs.measure(gitmod.uncommitted_diff(where.repo))
+    # patchpack's own set-up files, waiting to be landed, are not the agent's change.
+    now = Measure(tuple(f for f in diffs.measure(gitmod.uncommitted_diff(where.repo)).files
+                        if f.path not in SET_UP_FILES))
     mine = diffs.measure(gitmod.diff_against_head(where.repo, where.rel, encode(new)))
     after = Measure(tuple(f for f in now.files if where.rel not in (f.path, f.old_path))
                     + mine.files)
@@ -197,9 +206,10 @@ def _edit(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
 
 def _too_big(rel: str, after: diffs.Measure, mine: diffs.Measure, limits: diffs.Limits, *,
              alone_fits: bool) -> str:
-    text = (f"this edit of {rel} would make the uncommitted change {after.file_count} files "
-            f"and {after.lines} diff lines, over the micro-patch limits ({limits.max_files} "
-            f"files, {limits.max_lines} diff lines). ")
+    text = (f"this edit of {rel} would make the uncommitted change "
+            f"{counted(after.file_count, 'file')} and {after.lines} diff lines, over the "
+            f"micro-patch limits ({counted(limits.max_files, 'file')}, "
+            f"{limits.max_lines} diff lines). ")
     if not alone_fits:
         return text + (f"The edit alone is {mine.lines} diff lines: make it in smaller "
                        f"steps, landing each one (commit, or `patchpack split && patchpack "
@@ -211,7 +221,9 @@ def _too_big(rel: str, after: diffs.Measure, mine: diffs.Measure, limits: diffs.
 def _puppy_payload(payload: object) -> Mapping[str, Any]:
     if isinstance(payload, str):
         try:
-            payload = json.loads(payload)
+            payload = loads(payload, max_depth=MAX_DEPTH)
+        except Refused:
+            raise  # `answer` lets the call through, with a note
         except ValueError:
             return {}
     return payload if isinstance(payload, dict) else {}
@@ -229,8 +241,10 @@ def _edited(tool: str, args: Mapping[str, Any], current: str | None) -> str | No
     elif "replacements" in args:
         edits = [{"old_string": r.get("old_str"), "new_string": r.get("new_str")}
                  for r in args["replacements"] if isinstance(r, dict)]
-    elif "delete_snippet" in args:
+    elif "delete_snippet" in args:  # edit_file's payload
         edits = [{"old_string": args["delete_snippet"], "new_string": ""}]
+    elif tool == "delete_snippet":  # removes the first occurrence, as Edit does
+        edits = [{"old_string": args.get("snippet"), "new_string": ""}]
     else:
         return None
     text = current

@@ -13,6 +13,7 @@ from patchpack.errors import BadInput, Failed
 from patchpack.git import TREE_MODE, DoesNotFit, Oid, Patcher, QueueGit, encode
 from patchpack.hunks import unquote
 from patchpack.queue import Op, Patch, State
+from patchpack.text import counted
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,14 @@ class Added:
 @dataclass(frozen=True)
 class _Change:
     diff: str
-    title: str
+    given: str | None
+    """The title given (-m, the mail's subject); None when there is none."""
     author: str | None
+
+    @property
+    def title(self) -> str:
+        # Untitled, a change is named by its files and lines (not "Change from stdin").
+        return self.given or diffs.describe_measure(diffs.measure(self.diff))
 
 
 def add(qg: QueueGit, *, text: str, source: str, title: str | None, limits: Limits,
@@ -36,10 +43,9 @@ def add(qg: QueueGit, *, text: str, source: str, title: str | None, limits: Limi
     mails = diffs.split_mails(text)
     if mails is None:
         diffs.measure_input(text, source=source)
-        changes = [_Change(text, title or f"Change from {source}", None)]
+        changes = [_Change(text, title, None)]
     else:
-        changes = [_Change(m.diff, title or m.title or f"Change from {source}", m.author)
-                   for m in mails]
+        changes = [_Change(m.diff, title or m.title or None, m.author) for m in mails]
     # The objects of the series are written once, as one pack, before git measures them.
     with qg.patcher() as patcher, qg.batch():
         base, tree = _first_fit(qg, patcher, head, changes[0].diff, _label(source, 1, changes))
@@ -62,19 +68,21 @@ def add(qg: QueueGit, *, text: str, source: str, title: str | None, limits: Limi
         if not split_big:
             raise Failed(
                 f"{_label(source, n, changes)} is over the micro-patch limits "
-                f"({len(single.files)} files, {single.lines} diff lines; at most "
-                f"{limits.max_files} files and {limits.max_lines} lines)",
+                f"({counted(len(single.files), 'file')}, {single.lines} diff lines; "
+                f"at most {counted(limits.max_files, 'file')} and {limits.max_lines} "
+                f"lines)",
                 hint="queue it cut into micro-patches with `patchpack add --split`")
         # The next mail's commit keeps this one as parent: same tree as the last piece.
         parent = qg.commit_info(single.commit).parents[0]
-        patches += split.cut(qg, parent, trees[n - 1], title=change.title,
+        patches += split.cut(qg, parent, trees[n - 1], title=change.given,
                              author=change.author, limits=limits)
     state = queue.append(qg, patches, Op("add", f"{len(patches)} from {source}",
                                          head_before=head))
     return Added(state, tuple(patches))
 
 
-def split_worktree(qg: QueueGit, *, title: str, limits: Limits, untracked: bool) -> Added:
+def split_worktree(qg: QueueGit, *, title: str | None, limits: Limits,
+                   untracked: bool) -> Added:
     """Queue the work tree's uncommitted changes as micro-patches and return it to HEAD.
 
     One split of a work tree runs at a time, and one that a kill stopped after queueing is
@@ -87,7 +95,7 @@ def split_worktree(qg: QueueGit, *, title: str, limits: Limits, untracked: bool)
         return _split_worktree(qg, head, title=title, limits=limits, untracked=untracked)
 
 
-def _split_worktree(qg: QueueGit, head: Oid, *, title: str, limits: Limits,
+def _split_worktree(qg: QueueGit, head: Oid, *, title: str | None, limits: Limits,
                     untracked: bool) -> Added:
     recovery.carry_on(qg)  # a patch a killed apply left staged is not a change to split
     lock = qg.index_lock()

@@ -87,17 +87,17 @@ def unbind(repo: Repo, commits: Collection[Oid]) -> None:
     with _locked(repo) as spool:
         kept = spool.with_name(BOUND)
         try:
-            lines = kept.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+            lines = _text(kept).split("\n")
         except FileNotFoundError:
             return
         write_atomically(kept, encode("".join(
-            line for line in lines if line.partition(" ")[0] not in commits)))
+            line + "\n" for line in lines if line and line.partition(" ")[0] not in commits)))
 
 
 def _bound(spool: Path) -> tuple[dict[Oid, list[Entry]], list[str]]:
     """The entries kept by :func:`bind`, by commit, and the lines that hold none."""
     try:
-        text = spool.with_name(BOUND).read_text(encoding="utf-8", errors="replace")
+        text = _text(spool.with_name(BOUND))
     except FileNotFoundError:
         return {}, []
     out: dict[Oid, list[Entry]] = {}
@@ -114,6 +114,12 @@ def _bound(spool: Path) -> tuple[dict[Oid, list[Entry]], list[str]]:
     return out, bad
 
 
+def _text(spool: Path) -> str:
+    # Not `read_text`: text mode reads a "\r" as a line end, and `splitlines` cuts at
+    # U+2028 too, which an entry may hold raw. Spool lines end at "\n" only, as notes'.
+    return spool.read_bytes().decode("utf-8", "replace")
+
+
 def in_use(repo: Repo) -> bool:
     """Whether this repository keeps a ledger: it has notes, or spend waiting for a commit."""
     return (_spool_dir(repo) / SPOOL).exists() or repo.has_ref(NOTES_REF)
@@ -123,7 +129,7 @@ def pending(repo: Repo) -> tuple[list[Entry], list[Skipped]]:
     """The entries waiting in this worktree's spool for a commit."""
     with _locked(repo) as spool:  # never half a line that a recorder is writing
         try:
-            text = spool.read_text(encoding="utf-8", errors="replace")
+            text = _text(spool)
         except FileNotFoundError:
             return [], []
     return parse_note(text, "pending")
@@ -140,7 +146,7 @@ def attach_pending(repo: Repo, oid: Oid, *,
     """
     with _locked(repo) as spool:
         try:
-            text = spool.read_text(encoding="utf-8", errors="replace")
+            text = _text(spool)
         except FileNotFoundError:
             text = ""
         entries, skipped = parse_note(text, "pending")
@@ -152,7 +158,7 @@ def attach_pending(repo: Repo, oid: Oid, *,
             _append(repo, notes, inflight=spool.with_name("attaching"))
         if skipped or bad:
             # Keep what could not be read where a person can look at it, out of the way.
-            lines = text.splitlines()
+            lines = text.split("\n")  # as `parse_note` numbered them
             with open(spool.with_name("pending.rejected"), "a", encoding="utf-8") as f:
                 f.writelines(lines[s.line - 1] + "\n" for s in skipped)
                 f.writelines(line + "\n" for line in bad)

@@ -59,7 +59,7 @@ through 100,000 entries again."""
 # `Entry._make` without its Python frame: the rows have the right length.
 _ENTRY = functools.partial(tuple.__new__, Entry)
 _DAY = operator.itemgetter(slice(0, 10))  # of a timestamp
-_CACHE_VERSION = 9  # 9: totals; columns; the notes commit it was saved for, tops one by one
+_CACHE_VERSION = 10  # 10: counts bounded (issue 15); 9: totals; columns; the notes commit, tops
 # Past this many top-level entries to read, read the whole tree and drop what is cached:
 # naming each to git costs more (a notes tree fans out into 256 directories, but a tool
 # other than git may write 100,000 notes side by side).

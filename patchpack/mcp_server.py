@@ -15,17 +15,19 @@ import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, TextContent
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
 
 from patchpack import __version__, agents, intake, ledger, queue, runner, status, workflow
 from patchpack import apply as applying
 from patchpack import budget as budgeting
 from patchpack import check as checking
 from patchpack import context as packing
+from patchpack import mcp_schemas as schemas
 from patchpack.config import Settings
 from patchpack.diffs import Limits
 from patchpack.errors import BadInput, PatchpackError
@@ -34,6 +36,11 @@ from patchpack.tokens import get_counter
 
 Result = tuple[str, dict[str, Any]]
 """What a tool body returns: a short text, and the structured result."""
+
+# The bounds the CLI's options have (click.IntRange), in the tools' input schemas: the SDK
+# refuses a call outside them as an error result, before the body runs.
+Count = Annotated[int, Field(ge=0)]
+Positive = Annotated[int, Field(ge=1)]
 
 INSTRUCTIONS = (
     "patchpack keeps an agent's changes small and its context cheap. Build context with "
@@ -79,7 +86,7 @@ class Tools:
 
     def context(self, base: str | None = None, grep: list[str] | None = None,
                 at: list[str] | None = None, path: list[str] | None = None,
-                budget: int | None = None, function_context: bool = False,
+                budget: Count | None = None, function_context: bool = False,
                 fill: bool | None = None) -> Result:
         """Build a context pack: the work diff against BASE (default HEAD), the code around
         each GREP regex match (widened to its function), and AT ranges (FILE:START-END or
@@ -109,9 +116,10 @@ class Tools:
                            limits=Limits(settings.max_files, settings.max_lines))
         return self._added(added)
 
-    def queue_split(self, title: str = "Uncommitted changes", tracked_only: bool = False) -> Result:
+    def queue_split(self, title: str | None = None, tracked_only: bool = False) -> Result:
         """Move the uncommitted changes of the work tree into the queue as micro-patches; the
-        work tree goes back to HEAD (queue_undo gives it back)."""
+        work tree goes back to HEAD (queue_undo gives it back). Untitled, each is titled by
+        its files and lines."""
         qg, settings = self.open_queue()
         added = intake.split_worktree(qg, title=title, untracked=not tracked_only,
                                       limits=Limits(settings.max_files, settings.max_lines))
@@ -126,7 +134,7 @@ class Tools:
             text += "\n" + agents.reminder(settings)
         return text, json.loads(queue.next_json(found))
 
-    def queue_apply(self, n: int = 1, all: bool = False) -> Result:
+    def queue_apply(self, n: Positive = 1, all: bool = False) -> Result:
         """Commit the next N queued micro-patches (or all), the repository's commit hooks
         run as `git commit` runs them; stops at the first conflict or rejecting hook."""
         if n < 1:
@@ -172,7 +180,7 @@ class Tools:
                           f"{queued} queued"])
         return text, {"queued": patches, "total_queued": queued}
 
-    def run(self, command: list[str], lines: int | None = None) -> Result:
+    def run(self, command: list[str], lines: Positive | None = None) -> Result:
         """Run a command (argv list, no shell) with its output capped to LINES lines: the head
         and the tail, failure lines from the middle kept, the full log kept on disk."""
         if not command:
@@ -206,9 +214,9 @@ class Tools:
         found = status.read(repo, settings)
         return status.render_text(found), found.as_dict()
 
-    def record(self, tokens_in: int, tokens_out: int, model: str | None = None,
+    def record(self, tokens_in: Count, tokens_out: Count, model: str | None = None,
                agent: str | None = None, session: str | None = None,
-               requests: int = 1) -> Result:
+               requests: Count = 1) -> Result:
         """Record an agent's billed usage (tokens in and out) in the ledger's pending spool;
         it joins the note of the next commit."""
         repo, _ = self.open()
@@ -228,20 +236,43 @@ class Tools:
         return text, json.loads(budgeting.render_json(report))
 
 
-TOOLS = ("check", "context", "queue_add", "queue_split", "queue_next", "queue_apply",
-         "queue_list", "queue_undo", "run", "test", "record", "budget", "status")
+_READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True)
+# Adds to the queue or the ledger, takes nothing away.
+_ADDS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
+# Moves HEAD, the work tree or the queue; runs a command that may do anything.
+_MOVES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
+
+TOOLS: dict[str, tuple[type, ToolAnnotations]] = {
+    "check": (schemas.CheckResult, _READ),
+    # context's one write is its own size, into the ledger's pending spool: bookkeeping, not
+    # a change a client should ask the user about.
+    "context": (schemas.ContextResult, _READ),
+    "queue_add": (schemas.AddedResult, _ADDS),
+    "queue_split": (schemas.AddedResult, _MOVES),  # the work tree goes back to HEAD
+    "queue_next": (schemas.NextResult, _READ),
+    "queue_apply": (schemas.ApplyResult, _MOVES),
+    "queue_list": (schemas.ListResult, _READ),
+    "queue_undo": (schemas.UndoResult, _MOVES),
+    "run": (schemas.RunResult, _MOVES),
+    "test": (schemas.RunResult, _MOVES),
+    "record": (schemas.RecordResult, _ADDS),
+    "budget": (schemas.BudgetResult, _READ),
+    "status": (schemas.StatusResult, _READ),
+}
 
 
 def build_server(root: Path) -> MCPServer:
     """The server with every tool registered."""
     server: MCPServer = MCPServer("patchpack", version=__version__, instructions=INSTRUCTIONS)
     tools = Tools(root)
-    for name in TOOLS:
-        server.add_tool(_as_tool(tools, getattr(tools, name)), name=name)
+    for name, (shape, hints) in TOOLS.items():
+        server.add_tool(_as_tool(tools, getattr(tools, name), shape), name=name,
+                        annotations=hints)
     return server
 
 
-def _as_tool(tools: Tools, body: Callable[..., Result]) -> Callable[..., CallToolResult]:
+def _as_tool(tools: Tools, body: Callable[..., Result],
+             shape: type) -> Callable[..., CallToolResult]:
     """Wrap a tool body: capped text, the budget line, errors as tool errors."""
 
     def call(**arguments: Any) -> CallToolResult:
@@ -258,9 +289,11 @@ def _as_tool(tools: Tools, body: Callable[..., Result]) -> Callable[..., CallToo
         return CallToolResult(content=[TextContent(type="text", text=text)],
                               structured_content=data)
 
-    # The SDK reads the tool's parameters and description from the signature and docstring.
-    call.__signature__ = inspect.signature(body).replace(  # type: ignore[attr-defined]
-        return_annotation=CallToolResult)
+    # The SDK reads the tool's parameters and description from the signature and docstring
+    # (evaluated: the bounds are in the annotations), and its outputSchema from the type after
+    # CallToolResult, which it checks each result against.
+    call.__signature__ = inspect.signature(body, eval_str=True).replace(  # type: ignore[attr-defined]
+        return_annotation=Annotated[CallToolResult, shape])
     call.__doc__ = body.__doc__
     call.__name__ = body.__name__
     return call

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-import selectors
+import select
 import shlex
 import signal
 import subprocess
@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
@@ -49,6 +49,7 @@ COUNT_PIECE = 1 << 16  # tiktoken's list of ints for 64 KB of text is ~0.6 MB, n
 TIMEOUT_GRACE = 2.0  # seconds between SIGTERM and SIGKILL on timeout
 DRAIN = 1.0  # seconds to keep reading after the command exits (a background child may hold a pipe)
 EXIT_TIMEOUT, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND = 124, 126, 127
+EXIT_PIPE = 128 + signal.SIGPIPE  # 141: what a shell reports for a writer its reader left
 
 
 class CommandNotFound(PatchpackError):
@@ -122,6 +123,8 @@ class RunResult:
     tokens: Tokens | None = None
     tokens_error: PatchpackError | None = None
     """Why tokens were asked for but not counted (the counter could not load)."""
+    reader_gone: bool = False
+    """The reader of patchpack's output went away (`| head`): the command was stopped."""
 
 
 # -- printing ---------------------------------------------------------------------------------
@@ -137,7 +140,8 @@ class Output:
         self.printed: list[bytes] = []
         self.lines = 0
         self.bytes = 0
-        self._broken = False
+        self.broken = False
+        """A stream's reader went away: nothing more is printed, and the command is stopped."""
 
     def lines_of(self, tag: int, lines: Sequence[bytes]) -> None:
         """Print ``lines`` (without their newlines) to stream ``tag``."""
@@ -150,21 +154,29 @@ class Output:
         self.bytes += len(data)
         if self._remember:
             self.printed.append(data)
-        if self._broken:
+        if self.broken:
             return
         try:
             if stream != self._current:
                 self._streams[self._current].flush()
                 self._current = stream
             self._streams[stream].write(data)
-        except BrokenPipeError:  # the reader went away (`| head`): keep running, print nothing
-            self._broken = True
+        except BrokenPipeError:  # the reader went away (`| head`): print nothing more
+            self.broken = True
 
     def flush(self) -> None:
         try:
             self._streams[self._current].flush()
         except BrokenPipeError:
-            self._broken = True
+            self.broken = True
+
+    def watched(self) -> list[int]:
+        """The file descriptor of stdout, when it has one: its reader can go away while
+        nothing is printed (after the head), and poll says so (POLLERR on a pipe)."""
+        try:
+            return [self._streams[OUT].fileno()]
+        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+            return []
 
 
 def cut(prefix: bytes, length: int, max_chars: int) -> bytes:
@@ -193,7 +205,7 @@ class Limiter:
     """Prints the head, keeps the tail in a ring buffer, writes everything to the log, and at
     the end prints the marker, failure lines of the middle (found in the log) and the tail."""
 
-    def __init__(self, limits: Limits, output: Output, log: BinaryIO | None) -> None:
+    def __init__(self, limits: Limits, output: Output, log: runlog.Log | None) -> None:
         self.limits = limits
         self._out = output
         self._log = log
@@ -203,6 +215,7 @@ class Limiter:
         self._cap = 4 * limits.max_line_chars + 4  # bytes enough for max_line_chars characters
         self._spill_at = max(1 << 16, self._cap)
         self._partial = {OUT: _Partial(), ERR: _Partial()}
+        self._cut: runlog.Cut | None = None  # where the log was cut, once it has ended
         self.lines = 0
         self.bytes = 0
 
@@ -218,7 +231,6 @@ class Limiter:
         if p.buf or p.spilled:  # the first newline ends a line begun in an earlier read
             start = data.find(b"\n") + 1
             self._end_partial(tag, p, data[:start - 1])
-        self._write_log(data[start:last + 1])
         if last >= start:
             self._block(tag, data[start:last + 1])
         if last + 1 < len(data):
@@ -232,9 +244,9 @@ class Limiter:
         if p.buf or p.spilled:
             self._end_partial(tag | _NO_NEWLINE, p, b"")
 
-    def _write_log(self, data: bytes | bytearray) -> None:
+    def _write_log(self, data: bytes | bytearray, newlines: int = 0) -> None:
         if self._log is not None and data:
-            self._log.write(data)
+            self._log.write(data, newlines)
 
     def _grow(self, p: _Partial, piece: bytes) -> None:
         if p.prefix is None and len(p.buf) + len(piece) <= self._spill_at:
@@ -250,7 +262,7 @@ class Limiter:
 
     def _end_partial(self, tag: int, p: _Partial, rest: bytes) -> None:
         self._write_log(p.buf)
-        self._write_log(rest + (b"" if tag & _NO_NEWLINE else b"\n"))
+        self._write_log(rest + (b"" if tag & _NO_NEWLINE else b"\n"), int(not tag & _NO_NEWLINE))
         length = p.spilled + len(p.buf) + len(rest)
         prefix = p.prefix if p.prefix is not None else bytes(p.buf) + rest[:self._cap]
         p.buf, p.spilled, p.prefix = bytearray(), 0, None
@@ -260,6 +272,7 @@ class Limiter:
     def _block(self, tag: int, block: bytes) -> None:
         lines = block.split(b"\n")
         lines.pop()  # the block ends with a newline
+        self._write_log(block, len(lines))
         limit = self.limits.max_line_chars
         if max(map(len, lines)) > limit:  # bytes, so only a hint that some line is too long
             lines = [ln if len(ln) <= limit else cut(ln[:self._cap], len(ln), limit)
@@ -279,10 +292,13 @@ class Limiter:
             self._ring.extend(zip(repeat(tag), lines[-keep:]))
 
     def finish(self, *, failed: bool, run_id: str, log: Path, counter: Counter | None = None,
-               exact_bytes: int = EXACT_BYTES) -> tuple[int, FullCount | None]:
+               exact_bytes: int = EXACT_BYTES, cut: runlog.Cut | None = None,
+               ) -> tuple[int, FullCount | None]:
         """Print the marker, the failure lines (when ``failed``) and the tail; return the number
         of lines omitted and, with a ``counter``, the tokens of the full output (given in the
-        marker too; without a counter the marker gives a declared estimate)."""
+        marker too; without a counter the marker gives a declared estimate). Line numbers
+        are the log's: with a ``cut`` log, those after its note moved up."""
+        self._cut = cut
         for tag in (OUT, ERR):
             self.close(tag)
         ring = list(self._ring)
@@ -300,7 +316,7 @@ class Limiter:
             self._out.flush()
             return 0, full
         omitted = self.lines - self.limits.head - len(ring) - len(picks)
-        start, end = self.limits.head + 1, self.lines - len(ring)
+        start, end = self._line(self.limits.head + 1), self._line(self.lines - len(ring))
         if full is not None:
             size = (f"{_size(not_printed)}; the full output is "
                     f"{'~' if full.estimated else ''}{full.tokens:,} tokens by {full.counter}")
@@ -310,7 +326,9 @@ class Limiter:
             size = (f"{_size(not_printed)}, ~{not_printed // ESTIMATE_BYTES_PER_TOKEN:,} tokens "
                     f"estimated at {ESTIMATE_BYTES_PER_TOKEN} bytes a token")
         marker = (f"... {omitted:,} lines omitted ({size}); see them with "
-                  f"`patchpack run --show {run_id} --at {start}-{end}` (log: {_shown(log)}) ...")
+                  f"`patchpack run --show {run_id} --at {start}-{end}` (log: {_shown(log)}"
+                  + ("" if cut is None else f"; {cut.lines:,} of them not kept in it, over "
+                     "patchpack.runLogMax") + ") ...")
         if picks:
             lines = "line" if len(picks) == 1 else "lines"
             marker += f"\n... {len(picks)} failure {lines} from them, numbered as in the log: ..."
@@ -327,7 +345,7 @@ class Limiter:
                tail: list[tuple[int, bytes]], not_printed: int, exact_bytes: int) -> FullCount:
         """Tokens of the full output: the whole log when it is small; else the lines printed,
         exactly, plus the bytes not printed at the tokens per byte of a sample of them."""
-        if self.bytes <= exact_bytes:
+        if self.bytes <= exact_bytes and self._cut is None:
             return FullCount(count_file(counter, log, piece=COUNT_PIECE), counter.name, False)
         printed = b"".join(self._out.printed) + b"".join(ln + b"\n" for _, ln in picks + tail)
         # The omitted middle lies between the head and the tail in the log (the lines picked
@@ -335,8 +353,8 @@ class Limiter:
         # was not printed either.
         start = self._out.bytes
         end = self.bytes - sum(len(ln) + 1 for _, ln in tail)
-        if end - start < runlog.SAMPLE_WINDOW:
-            start, end = 0, self.bytes
+        if end - start < runlog.SAMPLE_WINDOW or self._cut is not None:
+            start, end = 0, log.stat().st_size  # what a cut log kept is a sample too
         rate = runlog.tokens_per_byte(counter, log, start, end)
         return FullCount(count_text(printed, counter) + round(not_printed * rate), counter.name,
                          True)
@@ -348,16 +366,19 @@ class Limiter:
         The tail gives up its first k lines for k failure lines; those given-up lines are
         middle too, so failure lines among them are candidates as well.
         """
-        middle = self._failures_in_log(log, first_in_ring - 1)
+        middle = self._failures_in_log(log, self._line(first_in_ring - 1))
         k = 0
         while True:
             candidates = middle + [
-                (first_in_ring + i, line) for i, (_, line) in enumerate(ring[:k])
+                (self._line(first_in_ring + i), line) for i, (_, line) in enumerate(ring[:k])
                 if any(m in line for m in MARKERS)]
             wanted = min(self._failures_max, len(candidates))
             if wanted <= k:
                 return candidates[:k]
             k = wanted
+
+    def _line(self, number: int) -> int:
+        return number if self._cut is None else self._cut.line(number)
 
     def _failures_in_log(self, path: Path, last: int) -> list[tuple[int, bytes]]:
         """The first failure lines after the head and up to line ``last`` of the log.
@@ -430,6 +451,8 @@ class _Control:
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.kill_at: float | None = None
         self.timed_out = False
+        self.stopped = False
+        """Stopped because the reader of patchpack's output went away."""
         self.received: int | None = None
 
     def signal_group(self, sig: int) -> None:
@@ -463,12 +486,16 @@ class _Control:
                 wait = min(wait, max(0.0, at - now))
         return wait
 
+    def terminate(self) -> None:
+        """SIGTERM to the command's group now, SIGKILL TIMEOUT_GRACE seconds later."""
+        self.signal_group(signal.SIGTERM)
+        self.kill_at = time.monotonic() + TIMEOUT_GRACE
+
     def tick(self) -> None:
         now = time.monotonic()
         if self.deadline is not None and now >= self.deadline and not self.timed_out:
             self.timed_out = True
-            self.signal_group(signal.SIGTERM)
-            self.kill_at = now + TIMEOUT_GRACE
+            self.terminate()
         elif self.kill_at is not None and now >= self.kill_at:
             self.signal_group(signal.SIGKILL)
             self.kill_at = None
@@ -497,47 +524,65 @@ def _widen(fd: int) -> None:
         pass
 
 
-def _pump(proc: subprocess.Popen[bytes], limiter: Limiter, control: _Control) -> int:
-    """Read both pipes until they close (or the command exited DRAIN seconds ago); the status."""
+def _pump(proc: subprocess.Popen[bytes], limiter: Limiter, control: _Control,
+          output: Output) -> int:
+    """Read both pipes until they close (or the command exited DRAIN seconds ago); the status.
+
+    When the reader of patchpack's output goes away (a write failed, or poll says so while
+    nothing is printed), the command is stopped as a shell pipe stops a writer, or `CMD | head`
+    would never end: its pipes are closed (its next write gets EPIPE) and its group terminated.
+    """
     assert proc.stdout is not None and proc.stderr is not None
-    sel = selectors.DefaultSelector()
-    for tag, pipe in ((OUT, proc.stdout), (ERR, proc.stderr)):
-        _widen(pipe.fileno())
-        sel.register(pipe.fileno(), selectors.EVENT_READ, tag)
+    pipes = {p.fileno(): (tag, p) for tag, p in ((OUT, proc.stdout), (ERR, proc.stderr))}
+    poll = select.poll()
+    for fd in pipes:
+        _widen(fd)
+        poll.register(fd, select.POLLIN)
+    for fd in output.watched():
+        poll.register(fd, 0)  # POLLERR, POLLHUP and POLLNVAL only: they are always reported
     exited_at = None
-    with sel:
-        while True:
-            if sel.get_map():
-                for key, _ in sel.select(control.wait_time()):
-                    data = os.read(key.fd, CHUNK)
-                    if data:
-                        limiter.feed(key.data, data)
-                    else:
-                        sel.unregister(key.fd)
-                        limiter.close(key.data)
+    while True:
+        for fd, _ in poll.poll(1000 * control.wait_time() if pipes else 0):
+            if fd not in pipes:  # the reader of our stdout is gone
+                poll.unregister(fd)
+                output.broken = True
+            elif data := os.read(fd, CHUNK):
+                limiter.feed(pipes[fd][0], data)
             else:
-                try:
-                    proc.wait(control.wait_time())
-                except subprocess.TimeoutExpired:
-                    pass
-            control.tick()
-            if proc.poll() is not None:
-                exited_at = exited_at or time.monotonic()
-                if not sel.get_map() or time.monotonic() - exited_at >= DRAIN:
-                    break
+                poll.unregister(fd)
+                limiter.close(pipes.pop(fd)[0])
+        if output.broken and not control.stopped:
+            control.stopped = True
+            for fd, (tag, pipe) in pipes.items():
+                poll.unregister(fd)
+                limiter.close(tag)
+                pipe.close()
+            pipes.clear()
+            if control.kill_at is None:  # not already on its way out (timeout)
+                control.terminate()
+        if not pipes:
+            with suppress(subprocess.TimeoutExpired):
+                proc.wait(control.wait_time())
+        control.tick()
+        if proc.poll() is not None:
+            exited_at = exited_at or time.monotonic()
+            if not pipes or time.monotonic() - exited_at >= DRAIN:
+                break
     proc.stdout.close()
     proc.stderr.close()
-    if control.timed_out:
+    if control.timed_out or control.stopped:
         control.signal_group(signal.SIGKILL)  # what is left of the group
     return proc.returncode
 
 
 def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
         timeout: float | None, counter: Callable[[], Counter] | None, out: BinaryIO,
-        err: BinaryIO, stdin: int | None = None, exact_bytes: int = EXACT_BYTES) -> RunResult:
+        err: BinaryIO, stdin: int | None = None, exact_bytes: int = EXACT_BYTES,
+        log_max: int = 0, dir_max: int = 0) -> RunResult:
     """Run ``argv`` through the limiter; its summary goes to ``out``/``err`` as it was printed.
 
-    ``stdin`` is the command's standard input (None: patchpack's own).
+    ``stdin`` is the command's standard input (None: patchpack's own). The log is kept within
+    ``log_max`` bytes, and the logs in ``log_dir`` within ``dir_max`` bytes (0: no cap).
 
     With ``counter`` (what loads one), tokens of the full output and of what was printed are
     counted once the command has ended, so the tokenizer's memory (~40 MB) is not added to
@@ -545,8 +590,8 @@ def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
     ``exact_bytes`` and beyond that with its omitted part estimated (see Limiter._count).
     A counter that cannot load costs the figures, not the summary: ``tokens_error`` says why.
     """
-    run_id, log_path, log = runlog.create(log_dir)
-    with log:
+    run_id, log_path, log = runlog.create(log_dir, limit=runlog.caps(log_max, dir_max))
+    try:  # the log stays locked until read back below: another run's prune leaves it alone
         try:
             proc = _spawn(argv, stdin)
         except PatchpackError:
@@ -556,24 +601,29 @@ def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
         limiter = Limiter(limits, output, log)
         control = _Control(proc.pid, timeout)
         with control.forwarding():
-            status = _pump(proc, limiter, control)
+            status = _pump(proc, limiter, control, output)
         for tag in (OUT, ERR):  # pipes a background child still holds: end their last lines
             limiter.close(tag)
-    runlog.prune(log_dir, keep)
-    if control.received is not None:
-        exit_code = 128 + control.received
-    elif control.timed_out:
-        exit_code = EXIT_TIMEOUT
-    else:
-        exit_code = status if status >= 0 else 128 - status
-    loaded, problem = None, None
-    if counter is not None:
-        try:
-            loaded = counter()
-        except PatchpackError as e:
-            problem = e
-    omitted, full = limiter.finish(failed=exit_code != 0, run_id=run_id, log=log_path,
-                                   counter=loaded, exact_bytes=exact_bytes)
+        log.seal()
+        runlog.prune(log_dir, keep, dir_max)
+        if control.received is not None:
+            exit_code = 128 + control.received
+        elif output.broken:
+            exit_code = EXIT_PIPE
+        elif control.timed_out:
+            exit_code = EXIT_TIMEOUT
+        else:
+            exit_code = status if status >= 0 else 128 - status
+        loaded, problem = None, None
+        if counter is not None:
+            try:
+                loaded = counter()
+            except PatchpackError as e:
+                problem = e
+        omitted, full = limiter.finish(failed=exit_code != 0, run_id=run_id, log=log_path,
+                                       counter=loaded, exact_bytes=exact_bytes, cut=log.cut)
+    finally:
+        log.close()
     tokens = None
     if loaded is not None and full is not None:
         printed = count_text(b"".join(output.printed), loaded)
@@ -582,7 +632,7 @@ def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
     return RunResult(run_id=run_id, log=log_path, exit_code=exit_code, lines=limiter.lines,
                      bytes=limiter.bytes, printed_lines=output.lines, omitted_lines=omitted,
                      timed_out=control.timed_out, interrupted_by=control.received, tokens=tokens,
-                     tokens_error=problem)
+                     tokens_error=problem, reader_gone=output.broken)
 
 
 # -- showing a kept log -----------------------------------------------------------------------

@@ -12,14 +12,18 @@ estimate, the change is cut again with a smaller budget.
 
 from __future__ import annotations
 
+import bisect
+import functools
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from patchpack import diffs
+from patchpack import diffs, windows
 from patchpack.diffs import Limits
 from patchpack.errors import Failed
-from patchpack.git import Oid, QueueGit
+from patchpack.git import Oid, QueueGit, encode
+from patchpack.packs import Version
 from patchpack.queue import Patch
 
 _CONTEXT = 3
@@ -64,30 +68,67 @@ class FileWork:
         header += self.extra_header if i == 0 else 0
         if not self.atoms:
             return 3 + (self.extra_header if i == 0 else 0)
-        run = self.atoms[i:j]
-        lines = header + 1 + sum(a.o2 - a.o1 + a.n2 - a.n1 for a in run)
-        lines += min(_CONTEXT, run[0].n1)
-        for a, b in zip(run, run[1:]):
-            gap = b.o1 - a.o2
-            lines += gap if gap <= 2 * _CONTEXT else 2 * _CONTEXT + 1
-        after = len(self.old) - run[-1].o2
+        edited, between = self._sums
+        lines = header + 1 + edited[j] - edited[i] + between[j - 1] - between[i]
+        lines += min(_CONTEXT, self.atoms[i].n1)
+        after = len(self.old) - self.atoms[j - 1].o2
         lines += min(_CONTEXT, after)
         if after <= _CONTEXT and (_no_eol(self.old) or _no_eol(self.new)):
             lines += 2  # "\ No newline at end of file"
         return lines
 
+    @functools.cached_property
+    def _sums(self) -> tuple[list[int], list[int]]:
+        # Running sums, so that a piece's cost takes the same time however many atoms it
+        # has: `_pack` asks for [i, i+1), [i, i+2)... (#15: 200,000 lines took minutes).
+        # ``edited[k]``: lines atoms [0, k) remove and add; ``between[k]``: diff lines
+        # between atoms 0..k (context, or the context and header of a new hunk).
+        edited, between = [0], [0]
+        for a in self.atoms:
+            edited.append(edited[-1] + a.o2 - a.o1 + a.n2 - a.n1)
+        for a, b in itertools.pairwise(self.atoms):
+            gap = b.o1 - a.o2
+            between.append(between[-1] + (gap if gap <= 2 * _CONTEXT else 2 * _CONTEXT + 1))
+        return edited, between
+
     def text_after(self, j: int) -> bytes:
         """The file's text once atoms [0, j) are in."""
         if j == 0:
-            return b"".join(self.old)
+            return self.old_text
         last = self.atoms[j - 1]
-        return b"".join(self.new[: last.n2] + self.old[last.o2:])
+        # Two slices of the joined texts: a join of every line each time made a file cut
+        # into n pieces cost n times its lines (#15).
+        return self.new_text[:self.new_at[last.n2]] + self.old_text[self.old_at[last.o2]:]
+
+    def shared(self, i: int, j: int) -> tuple[int, int]:
+        """Bytes at the start and at the end that ``text_after(j)`` has in common with
+        ``text_after(i)`` (i < j): the new text before atom i, the old text after atom j."""
+        head = self.new_at[self.atoms[i - 1].n2] if i else 0
+        return head, len(self.old_text) - self.old_at[self.atoms[j - 1].o2]
+
+    @functools.cached_property
+    def old_text(self) -> bytes:
+        return b"".join(self.old)
+
+    @functools.cached_property
+    def new_text(self) -> bytes:
+        return b"".join(self.new)
+
+    @functools.cached_property
+    def old_at(self) -> list[int]:
+        """Where each line of the old text starts (and its end)."""
+        return [0, *itertools.accumulate(map(len, self.old))]
+
+    @functools.cached_property
+    def new_at(self) -> list[int]:
+        return [0, *itertools.accumulate(map(len, self.new))]
 
 
-def cut(qg: QueueGit, base: Oid, target: Oid, *, title: str, author: str | None,
+def cut(qg: QueueGit, base: Oid, target: Oid, *, title: str | None, author: str | None,
         limits: Limits) -> list[Patch]:
     """Micro-patch commits from commit ``base`` to tree ``target``, chained, each within
-    ``limits``; the last one's tree is ``target``. Titles read ``<title> (3/7): <files>``."""
+    ``limits``; the last one's tree is ``target``. Titles read ``<title> (3/7): <files>``, or
+    without a title ``<files>: +12 -3 (3/7)``."""
     works = _order(_read(qg, qg.tree_of(base), target))
     budget = limits.max_lines
     for _ in range(4):
@@ -101,13 +142,30 @@ def cut(qg: QueueGit, base: Oid, target: Oid, *, title: str, author: str | None,
                  hint="cut it by hand: `git add -p` part of it and `patchpack split` the rest")
 
 
-def measured(qg: QueueGit, commits: Sequence[Oid], titles: Sequence[str]) -> list[Patch]:
-    """Patches for ``commits``, measured as `patchpack check` measures a commit."""
-    texts = qg.commit_diffs(commits)
+@dataclass(frozen=True)
+class _StandIn:
+    """A commit whose diff is a window, from line ``start``, of a piece's (``windows``)."""
+
+    commit: Oid
+    start: int
+
+
+def measured(qg: QueueGit, commits: Sequence[Oid], titles: Sequence[str],
+             stand_ins: Mapping[Oid, _StandIn] | None = None) -> list[Patch]:
+    """Patches for ``commits``, measured as `patchpack check` measures a commit (a commit
+    with a stand-in through the stand-in's window)."""
+    stand_ins = stand_ins or {}
+    shown = qg.commit_diffs([stand_ins[c].commit if c in stand_ins else c for c in commits])
+    short = qg.blob_abbrevs(list(stand_ins))
+    texts = {c: windows.relabel(shown[s.commit], s.start, *short[c])
+             for c, s in stand_ins.items()}
     out = []
     for oid, title in zip(commits, titles):
+        texts.setdefault(oid, shown.get(oid, ""))
         m = diffs.measure(texts[oid])
-        out.append(Patch(oid, title, tuple(f.path for f in m.files), m.lines))
+        # The text is kept with the patch: `list` counts its tokens without a diff (#15).
+        out.append(Patch(oid, title, tuple(f.path for f in m.files), m.lines,
+                         diff=qg.write_blob(encode(texts[oid]))))
     return out
 
 
@@ -170,7 +228,12 @@ def _atoms(chunk: str) -> list[Atom]:
 
 
 def _order(works: list[FileWork]) -> list[FileWork]:
-    """git's path order, but each new file right after the first file that names it."""
+    """git's path order, but each new file right after the first file that names it, and
+    after the files that must go first to make room for it (:func:`_make_room`)."""
+    return _make_room(_near_users(works))
+
+
+def _near_users(works: list[FileWork]) -> list[FileWork]:
     new_files = [w for w in works if w.old_mode is None and not w.atomic and not w.old_path]
     placed: set[int] = set()
     out: list[FileWork] = []
@@ -180,11 +243,55 @@ def _order(works: list[FileWork]) -> list[FileWork]:
         out.append(w)
         placed.add(id(w))
         for n in new_files:
-            stem = n.path.rsplit("/", 1)[-1].split(".", 1)[0].encode()
+            stem = n.path.rsplit("/", 1)[-1].split(".", 1)[0].encode("utf-8", "surrogateescape")
             if id(n) not in placed and stem and n is not w and stem in w.added_text:
                 out.append(n)
                 placed.add(id(n))
     return out
+
+
+def _make_room(works: list[FileWork]) -> list[FileWork]:
+    """``works`` in order, except that a file put where a directory was goes after the
+    removal of every file in that directory, and a file put inside a directory that was a file
+    after that file's removal: a tree cannot hold a file and a directory of one name (#15)."""
+    removed: dict[str, FileWork] = {}
+    for w in works:
+        for path in (w.old_path, w.path if w.new_entry is None else None):
+            if path:
+                removed[path] = w
+    paths = sorted(removed)
+    waits: dict[int, set[int]] = {}
+    for w in works:
+        if w.new_entry is None:
+            continue
+        inside = w.path + "/"
+        first = set()
+        for q in itertools.islice(paths, bisect.bisect_left(paths, inside), None):
+            if not q.startswith(inside):
+                break
+            first.add(id(removed[q]))
+        parts = w.path.split("/")
+        first |= {id(removed[a]) for a in ("/".join(parts[:k]) for k in range(1, len(parts)))
+                  if a in removed}
+        first.discard(id(w))
+        if first:
+            waits[id(w)] = first
+    if not waits:
+        return works
+    out: list[FileWork] = []
+    held: list[FileWork] = []
+    placed: set[int] = set()
+    for w in works:
+        if id(w) in waits:
+            held.append(w)
+            continue
+        ready = [w]
+        while ready:  # each held file right after the last of the files it waited for
+            out += ready
+            placed.update(id(r) for r in ready)
+            ready = [h for h in held if id(h) not in placed and waits[id(h)] <= placed]
+        held = [h for h in held if id(h) not in placed]
+    return out + held  # only a cycle (no tree can end that way) would leave some held
 
 
 # -- packing and building --------------------------------------------------------------------------
@@ -233,26 +340,98 @@ def _pack(works: Sequence[FileWork], limits: Limits) -> list[list[Slice]]:
     return pieces
 
 
-def _commit(qg: QueueGit, base: Oid, packed: list[list[Slice]], title: str,
+def _commit(qg: QueueGit, base: Oid, packed: list[list[Slice]], title: str | None,
             author: str | None) -> list[Patch]:
+    blobs = _write_texts(qg, packed)
+    windowed = _may_window(qg, packed)
     tree, parent = qg.tree_of(base), base
-    commits, titles = [], []
-    for k, slices in enumerate(packed, 1):
-        changes: dict[str, tuple[Oid, int] | None] = {}
+    commits: list[Oid] = []
+    titles: list[str] = []
+    stand_ins: dict[Oid, _StandIn] = {}
+    windower = windows.Windower()
+    with qg.batch():
+        for k, slices in enumerate(packed, 1):
+            before = tree
+            tree, parent = _piece(qg, slices, blobs, tree, parent, title, k, len(packed),
+                                  author, titles)
+            commits.append(parent)
+            found = windower.window(*slices[0]) if (
+                len(slices) == 1 and id(slices[0][0]) in windowed) else None
+            if found is not None:
+                stand_ins[parent] = _stand_in(qg, slices[0][0].path, found, before, tree)
+    return measured(qg, commits, titles, stand_ins)
+
+
+def _piece(qg: QueueGit, slices: list[Slice], blobs: Mapping[tuple[int, int], Oid],
+           tree: Oid, parent: Oid, title: str | None, k: int, total: int,
+           author: str | None,
+           titles: list[str]) -> tuple[Oid, Oid]:
+    """The tree and the commit of piece ``k`` (its title added to ``titles``)."""
+    changes: dict[str, tuple[Oid, int] | None] = {}
+    for w, _, j in slices:
+        if w.old_path:
+            changes[w.old_path] = None
+        if w.atomic or (j == len(w.atoms) and w.new_entry is not None):
+            changes[w.path] = w.new_entry
+        elif j == len(w.atoms):
+            changes[w.path] = None
+        else:
+            mode = w.new_entry[1] if w.new_entry else w.old_mode
+            assert mode is not None
+            changes[w.path] = (blobs[id(w), j], mode)
+    tree = qg.tree_with(tree, changes)
+    titles.append(_title(slices, title, k, total))
+    return tree, qg.create_commit(tree, [parent], titles[-1], author)
+
+
+def _may_window(qg: QueueGit, packed: list[list[Slice]]) -> set[int]:
+    """The large files whose pieces git may measure on a window (``windows``): not those
+    a diff driver or another diff algorithm would lay out otherwise."""
+    large = {w.path: w for slices in packed for w, _, _ in slices
+             if not w.atomic and len(w.old) + len(w.new) >= windows.MIN_LINES}
+    if not large or (qg.repo.config_get("diff.algorithm") or "myers") not in ("myers",
+                                                                                "default"):
+        return set()
+    drivers = qg.diff_drivers(list(large))
+    return {id(w) for path, w in large.items() if drivers.get(path) in ("unspecified", "set")}
+
+
+def _stand_in(qg: QueueGit, path: str, found: windows.Window, before: Oid,
+              after: Oid) -> _StandIn:
+    old, new = qg.entry(before, path), qg.entry(after, path)
+    assert old is not None and new is not None
+    empty = qg.repo.empty_tree()
+    first = qg.create_commit(
+        qg.tree_with(empty, {path: (qg.write_blob(found.old), old[1])}), [], "window")
+    second = qg.create_commit(
+        qg.tree_with(empty, {path: (qg.write_blob(found.new), new[1])}), [first], "window")
+    return _StandIn(second, found.start)
+
+
+def _write_texts(qg: QueueGit, packed: list[list[Slice]]) -> dict[tuple[int, int], Oid]:
+    """The blob of each text a piece leaves a file in, part way through its atoms; each
+    written as what it changes from the one before (``QueueGit.write_blob_series``)."""
+    wanted: list[tuple[FileWork, int, int]] = []
+    last: dict[int, int] = {}
+    for slices in packed:
         for w, _, j in slices:
-            if w.old_path:
-                changes[w.old_path] = None
-            if w.atomic or (j == len(w.atoms) and w.new_entry is not None):
-                changes[w.path] = w.new_entry
-            elif j == len(w.atoms):
-                changes[w.path] = None
-            else:
-                mode = w.new_entry[1] if w.new_entry else w.old_mode
-                assert mode is not None
-                changes[w.path] = (qg.write_blob(w.text_after(j)), mode)
-        tree = qg.tree_with(tree, changes)
-        names = ", ".join(dict.fromkeys(w.path for w, _, _ in slices))
-        titles.append(title if len(packed) == 1 else f"{title} ({k}/{len(packed)}): {names}")
-        parent = qg.create_commit(tree, [parent], titles[-1], author)
-        commits.append(parent)
-    return measured(qg, commits, titles)
+            if not w.atomic and j < len(w.atoms):
+                wanted.append((w, last.get(id(w), 0), j))
+                last[id(w)] = j
+    # One text at a time: a 5 MB file cut into 2,000 pieces is never in memory whole twice.
+    texts = (Version(w.path, w.text_after(j), *w.shared(i, j)) for w, i, j in wanted)
+    oids = qg.write_blob_series(texts, count=len(wanted))
+    return {(id(w), j): oid for (w, _, j), oid in zip(wanted, oids)}
+
+
+def _title(slices: list[Slice], title: str | None, k: int, count: int) -> str:
+    """``title`` for the only piece; else it numbered, with the piece's files; without a
+    title, the piece's files and lines (a rename names both paths)."""
+    names = [f"{w.old_path} -> {w.path}" if w.old_path else w.path for w, _, _ in slices]
+    if title is not None:
+        files = diffs.describe(names, 0, 0)
+        return title if count == 1 else f"{title} ({k}/{count}): {files}"
+    atoms = [a for w, i, j in slices for a in w.atoms[i:j]]
+    text = diffs.describe(names, sum(a.n2 - a.n1 for a in atoms),
+                          sum(a.o2 - a.o1 for a in atoms))
+    return text if count == 1 else f"{text} ({k}/{count})"

@@ -15,6 +15,7 @@ from patchpack import agents, budget, diffs, ledger, queue
 from patchpack.config import Settings
 from patchpack.git import Oid, QueueGit, Repo, uncommitted_diff
 from patchpack.queue import Patch
+from patchpack.text import counted
 
 
 @dataclass(frozen=True)
@@ -113,13 +114,13 @@ def render_text(s: Status) -> str:
     if s.next_patch is not None:
         p = s.next_patch
         out.append(f"next:        {s.next_position}/{s.total} {p.title} "
-                   f"({_files(len(p.files))}, {p.lines} diff lines)")
+                   f"({counted(len(p.files), 'file')}, {p.lines} diff lines)")
     if s.uncommitted is None:
         out.append("uncommitted: none (bare repository)")
     else:
         v = s.uncommitted
         verdict = "ok" if v.ok else "OVER the limits"
-        out.append(f"uncommitted: {v.measure.file_count}/{v.limits.max_files} files, "
+        out.append(f"uncommitted: {v.measure.file_count}/{counted(v.limits.max_files, 'file')}, "
                    f"{v.measure.lines}/{v.limits.max_lines} diff lines  {verdict}")
     entries = "1 entry" if s.pending_entries == 1 else f"{s.pending_entries} entries"
     out.append(f"pending:     {s.pending_tokens:,} tokens in {entries} "
@@ -137,10 +138,6 @@ def render_text(s: Status) -> str:
 
 def render_json(s: Status) -> str:
     return json.dumps(s.as_dict(), indent=2)
-
-
-def _files(n: int) -> str:
-    return f"{n} file" if n == 1 else f"{n} files"
 
 
 def _cadence(c: agents.Cadence) -> str:

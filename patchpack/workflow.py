@@ -88,7 +88,8 @@ def run(argv: Sequence[str], repo: Repo | None, settings: Settings, *, head: int
         log_dir=runlog.log_dir(repo.git_dir if repo is not None else None),
         keep=settings.run_keep, timeout=settings.run_timeout or None,
         counter=(lambda: get_counter(settings.tokenizer)) if stats or record else None,
-        out=out, err=err, stdin=stdin)
+        out=out, err=err, stdin=stdin, log_max=settings.run_log_max,
+        dir_max=settings.run_dir_max)
     if record and repo is not None and result.tokens is not None:
         t = result.tokens
         ledger.add_pending(repo, kind="run", tokens_in=t.printed, saved=t.not_printed,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -181,7 +182,9 @@ def test_code_puppy_agent_is_valid_json_with_required_fields(committed: Path, cl
                                    "delete_file", "agent_run_shell_command",
                                    "agent_share_your_reasoning"}
     assert "model" not in agent
-    assert json.loads(r.stdout.split("\n", 1)[1]) == agent  # prints what it wrote
+    printed, end = json.JSONDecoder().raw_decode(r.stdout.split("\n", 1)[1])
+    assert printed == agent  # prints what it wrote, then the next steps
+    assert r.stdout.split("\n", 1)[1][end:].startswith("\nnext steps:\n  1. ")
     assert cli("integrate", "code-puppy").stdout.startswith("unchanged ")
 
 
@@ -261,3 +264,97 @@ def test_integrate_from_a_subdirectory_writes_at_the_top(committed: Path) -> Non
     (committed / "src").mkdir()
     r = run_patchpack("integrate", "claude-code", cwd=committed / "src")
     assert r.returncode == 0 and (committed / ".claude" / "settings.json").exists()
+
+
+# -- where Code Puppy reads its files (code_puppy/config.py: _get_xdg_dir) ---------------------
+
+PUPPY_AGENT = "pack-leader-token-efficient.json"
+OURS = {"type": "stdio", "command": "patchpack", "args": ["mcp"]}
+
+
+def test_code_puppy_mcp_merges_into_the_mcpServers_key_it_finds(
+        committed: Path, cli: CLI) -> None:
+    # Code Puppy reads `mcpServers` only when `mcp_servers` is absent: a second key would
+    # hide the user's servers from it.
+    path = write(Path(os.environ["XDG_CONFIG_HOME"]) / "code_puppy" / "mcp_servers.json",
+                 json.dumps({"mcpServers": {"other": {"command": "x"}}, "extra": 1}))
+    assert cli("integrate", "code-puppy", "--mcp").exit_code == 0
+    data = json.loads(path.read_text())
+    assert set(data) == {"mcpServers", "extra"}
+    assert data["mcpServers"] == {"other": {"command": "x"}, "patchpack": OURS}
+    write(path, json.dumps({"mcp_servers": {"a": {"command": "a"}},
+                            "mcpServers": {"b": {"command": "b"}}}))
+    assert cli("integrate", "code-puppy", "--mcp").exit_code == 0
+    data = json.loads(path.read_text())  # `mcp_servers` wins when both are there
+    assert set(data["mcp_servers"]) == {"a", "patchpack"} and set(data["mcpServers"]) == {"b"}
+
+
+@pytest.mark.parametrize("xdg", [True, False])
+def test_code_puppy_files_go_where_code_puppy_reads_them(
+        committed: Path, cli: CLI, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        xdg: bool) -> None:
+    home = Path(os.environ["HOME"])
+    if xdg:
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+        monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+        config, data = tmp_path / "config" / "code_puppy", tmp_path / "data" / "code_puppy"
+    else:  # unset, or set but empty, as Code Puppy reads them
+        monkeypatch.delenv("XDG_CONFIG_HOME")
+        monkeypatch.setenv("XDG_DATA_HOME", "")
+        config = data = home / ".code_puppy"
+    r = cli("integrate", "code-puppy", "--global", "--mcp")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads((config / "mcp_servers.json").read_text())["mcp_servers"]["patchpack"] == OURS
+    assert json.loads((data / "agents" / PUPPY_AGENT).read_text())["mcp_servers"] == ["patchpack"]
+    assert f"wrote {config / 'mcp_servers.json'}" in r.stdout
+    assert f"wrote {data / 'agents' / PUPPY_AGENT}" in r.stdout
+    assert not (committed / ".code_puppy").exists()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_written_files_get_the_usual_mode_and_keep_theirs(committed: Path, cli: CLI,
+                                                          umask: int) -> None:
+    mcp = write(committed / ".mcp.json", "{}")
+    mcp.chmod(0o600)  # the user's own choice for a file that is there
+    old = os.umask(umask)
+    try:
+        assert cli("integrate", "claude-code", "--mcp").exit_code == 0
+        assert cli("integrate", "code-puppy").exit_code == 0
+    finally:
+        os.umask(old)
+    for path in (committed / ".claude" / "settings.json",
+                 committed / ".code_puppy" / "agents" / PUPPY_AGENT):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
+    assert mcp.stat().st_mode & 0o777 == 0o600 and "patchpack" in mcp.read_text()
+
+
+def test_integrate_says_what_gates_its_files_and_how_to_land_them(committed: Path) -> None:
+    assert run_patchpack("init", cwd=committed).returncode == 0  # patchpack's own hooks
+    claude = run_patchpack("integrate", "claude-code", "--mcp", cwd=committed)
+    puppy = run_patchpack("integrate", "code-puppy", cwd=committed)
+    assert claude.returncode == puppy.returncode == 0
+    # Claude Code starts a project MCP server once approved; Code Puppy runs project hooks
+    # once trusted, again after each change.
+    assert '"enabledMcpjsonServers": ["patchpack"]' in claude.stdout
+    assert ".claude/settings.local.json" in claude.stdout
+    for out in (claude.stdout, puppy.stdout):
+        assert "/hooks trust accept" in out and "each change of .claude/settings.json" in out
+    assert "/agent pack-leader-token-efficient" in puppy.stdout
+    lands = [line.split(": ", 1)[1] for out in (claude.stdout, puppy.stdout)
+             for line in out.splitlines() if "git add " in line]
+    assert len(lands) == 2
+    for command in lands:  # each lands through the micro-patch hook (3 files at once did not)
+        done = subprocess.run(["sh", "-c", command], cwd=committed, capture_output=True,
+                              text=True, check=False)
+        assert done.returncode == 0, done.stderr
+    assert git(committed, "status", "--porcelain") == ""
+    assert len(git(committed, "log", "--format=%s").splitlines()) == 3
+    again = run_patchpack("integrate", "claude-code", "--mcp", cwd=committed)
+    assert again.returncode == 0 and "git add" not in again.stdout  # nothing left to land
+
+
+def test_one_file_reads_as_1_file_in_the_prompt_and_status(committed: Path, cli: CLI) -> None:
+    git(committed, "config", "patchpack.maxFiles", "1")
+    assert "at most 1 file and 120 diff lines each" in cli("prompt").stdout
+    write(committed / "README.md", "# changed\n")
+    assert "uncommitted: 1/1 file, 7/120 diff lines  ok" in cli("status").stdout

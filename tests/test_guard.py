@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import git, lines, run_patchpack, write
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from patchpack import diffs
 from patchpack import git as gitmod
+from patchpack.cli import cli as cli_group
 from patchpack.git import Repo
 from patchpack.guard import answer, via_patchpack_run, via_patchpack_test
+
+from conftest import git, lines, run_patchpack, write
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
@@ -276,6 +282,35 @@ def test_code_puppy_edit_over_the_limits_is_refused_with_exit_1(app: Path) -> No
     assert result.exit_code == 1 and "over the micro-patch limits" in result.stderr
 
 
+def test_code_puppy_delete_snippet_is_guarded(app: Path) -> None:
+    # Code Puppy expands edit_file into create_file, replace_in_file and delete_snippet.
+    event = {"hook_event_name": "PreToolUse", "tool_name": "delete_snippet", "cwd": str(app),
+             "tool_input": {"file_path": "app.py", "snippet": "def line_50():\n"}}
+    assert answer(json.dumps(event)).exit_code == 0
+    write(app / "util.py", lines(130))
+    result = answer(json.dumps(event))
+    assert result.exit_code == 1 and "this edit of app.py" in result.stderr
+    missing = {**event, "tool_input": {"file_path": "app.py", "snippet": "not there"}}
+    assert answer(json.dumps(missing)).exit_code == 0  # the tool itself will refuse it
+    from patchpack.agents import GUARD_MATCHER
+
+    for tool in ("create_file", "replace_in_file", "delete_snippet", "edit_file"):
+        assert any(re.fullmatch(part, tool) for part in GUARD_MATCHER.split("|")), tool
+
+
+def test_patchpack_set_up_files_do_not_count_against_the_next_edit(app: Path) -> None:
+    # The documented set-up writes 3 files; a 1-line edit after it was refused.
+    for args in (["claude-code", "--mcp"], ["code-puppy"]):
+        assert run_patchpack("integrate", *args, cwd=app).returncode == 0
+    assert len(git(app, "status", "--porcelain", "--untracked-files=all").splitlines()) == 3
+    result = answer(payload("edit", app))
+    assert (result.stdout, result.stderr, result.exit_code) == ("", "", 0)
+    write(app / "util.py", lines(2))  # a file of the agent's own still counts
+    write(app / "big.py", lines(299))
+    out = decision(answer(payload("edit", app)).stdout)
+    assert out["permissionDecision"] == "deny" and " 3 files " in out["permissionDecisionReason"]
+
+
 # -- through the installed entry point --------------------------------------------------------
 
 
@@ -289,3 +324,51 @@ def test_entry_point_answers_on_stdout_and_exits_0(app: Path) -> None:
     assert broken.returncode == 0 and broken.stdout == "" and "malformed" in broken.stderr
     puppy = run_patchpack("guard", cwd=app, input=payload("puppy_shell_pytest", app))
     assert puppy.returncode == 1 and "patchpack test -x" in puppy.stderr
+
+
+# -- hostile payloads (issue 15) ----------------------------------------------------------------
+
+
+def _deep(depth: int) -> str:
+    event = {"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}}
+    return json.dumps(event)[:-2] + ', "x": ' + "[" * depth + "]" * depth + "}}"
+
+
+HOSTILE_PAYLOADS = {
+    "nested arrays": "[" * 100_000,
+    "nested objects": '{"a":' * 100_000,
+    "a deep tool_input": _deep(5000),
+    "a Code Puppy payload nested in its string": json.dumps(
+        {"hook_event_name": "PreToolUse", "tool_name": "edit_file",
+         "tool_input": {"payload": "[" * 5000}}),
+    "a 5,000-digit number": '{"hook_event_name": "PreToolUse", "n": ' + "9" * 5000 + "}",
+}
+
+
+@pytest.mark.parametrize("raw", list(HOSTILE_PAYLOADS.values()), ids=list(HOSTILE_PAYLOADS))
+def test_a_hostile_payload_fails_open_through_the_entry_point(app: Path, raw: str) -> None:
+    result = run_patchpack("guard", cwd=app, input=raw)
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+    assert result.stderr.startswith("patchpack guard:") and "letting it through" in result.stderr
+    assert len(result.stderr) < 300 and "Traceback" not in result.stderr
+
+
+def test_a_deep_payload_fails_open_on_a_deep_stack(app: Path) -> None:
+    # How deep json.loads may recurse depends on the caller's stack: the limit must not.
+    def nest(levels: int) -> object:
+        return nest(levels - 1) if levels else answer(_deep(90))
+
+    assert nest(900).exit_code == 0  # type: ignore[attr-defined]
+    refused = answer(_deep(200))
+    assert refused.exit_code == 0 and "nested deeper than" in refused.stderr
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300) | st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=3),
+    max_leaves=30).map(lambda v: json.dumps(v).encode()))
+def test_any_bytes_on_stdin_fail_open(raw: bytes) -> None:
+    result = CliRunner().invoke(cli_group, ["guard"], input=raw, catch_exceptions=False)
+    assert result.exit_code == 0 and result.stdout == ""

@@ -130,8 +130,9 @@ def test_integrate_registers_the_server_and_merges(committed, cli):
     import json
     from pathlib import Path
 
-    home = Path(os.environ["HOME"])
-    servers = write(home / ".code_puppy" / "mcp_servers.json",
+    # Where Code Puppy reads it: conftest sets XDG_CONFIG_HOME.
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "code_puppy"
+    servers = write(config / "mcp_servers.json",
                     json.dumps({"mcp_servers": {"other": {"type": "stdio", "command": "x"}}}))
     r = cli("integrate", "code-puppy", "--mcp")
     assert r.exit_code == 0, r.stderr
@@ -164,3 +165,77 @@ def test_run_and_test_are_capped(committed):
     assert "lines omitted" in text(run) and "4999" in text(run)
     assert failing.structured_content["exit_code"] == 3 and "boom" in text(failing)
     assert tests.structured_content["exit_code"] == 0 and "1 passed" in text(tests)
+
+
+def test_queue_split_sees_a_same_size_edit_with_stale_stat_data(committed):
+    # The edit keeps the size and the mtime the index recorded, and the index is as old as
+    # the file (both written within one second): only git's racy-clean check sees it.
+    readme, index = committed / "README.md", committed / ".git" / "index"
+    stamp = readme.stat().st_mtime_ns
+    os.utime(index, ns=(stamp, stamp))
+    write(readme, "# TEST\n")
+    os.utime(readme, ns=(stamp, stamp))
+    _, (split,) = drive(committed, [("queue_split", {})])
+    assert not split.is_error, text(split)
+    assert split.structured_content["total_queued"] == 1
+    assert (committed / "README.md").read_text() == "# test\n"  # moved into the queue
+
+
+READ_ONLY = {"check", "context", "queue_next", "queue_list", "status", "budget"}
+MOVES_HEAD_OR_QUEUE = {"queue_split", "queue_apply", "queue_undo"}
+
+
+def test_tools_declare_hints_and_results_match_their_output_schema(committed):
+    import jsonschema
+
+    write(committed / "app.py", "def add(a, b):\n    return a + b\n")
+    write(committed / "test_app.py", "def test_one():\n    assert True\n")
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("check", {}), ("context", {"grep": ["def add"]}), ("status", {}),
+        ("record", {"tokens_in": 10, "tokens_out": 2, "model": "m", "agent": "a"}),
+        ("budget", {"by": "kind"}), ("queue_split", {}), ("queue_list", {}),
+        ("queue_next", {}), ("queue_apply", {}), ("budget", {"by": "commit"}),
+        ("queue_undo", {}), ("run", {"command": ["git", "status", "--short"]}),
+        ("test", {"args": ["test_app.py"]}),
+        ("queue_add", {"diff": "--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n-# test\n+# x\n"}),
+    ]
+
+    async def session() -> tuple[list[Any], list[Any]]:
+        async with stdio_client(serve_params(committed)) as (read, write_), \
+                ClientSession(read, write_) as client:
+            await client.initialize()
+            tools = (await client.list_tools()).tools
+            return tools, [await client.call_tool(name, args) for name, args in calls]
+
+    tools, results = anyio.run(session)
+    by_name = {t.name: t for t in tools}
+    for tool in tools:
+        hints = tool.annotations
+        assert hints is not None and tool.output_schema is not None, tool.name
+        assert hints.read_only_hint is (tool.name in READ_ONLY), tool.name
+        if tool.name in READ_ONLY:
+            assert hints.idempotent_hint is True, tool.name
+        else:
+            assert hints.idempotent_hint is False, tool.name
+            assert hints.destructive_hint is not None, tool.name
+        if tool.name in MOVES_HEAD_OR_QUEUE:
+            assert hints.destructive_hint is True, tool.name
+    assert by_name["queue_add"].annotations.destructive_hint is False  # it only appends
+    assert by_name["record"].annotations.destructive_hint is False
+    assert {name for name, _ in calls} == set(by_name)  # every tool is called below
+    for (name, _), result in zip(calls, results):
+        assert not result.is_error, (name, text(result))
+        jsonschema.validate(result.structured_content, by_name[name].output_schema)
+
+
+@pytest.mark.parametrize("call", [("context", {"budget": -1}),
+                                  ("record", {"tokens_in": -5, "tokens_out": 1}),
+                                  ("run", {"command": ["true"], "lines": 0}),
+                                  ("queue_apply", {"n": 0})])
+def test_a_negative_budget_or_count_is_an_error_result_and_records_nothing(committed, call):
+    pending = committed / ".git" / "patchpack" / "pending.jsonl"
+    names, (result,) = drive(committed, [call])
+    assert result.is_error and call[0] in names
+    assert any(name in text(result) for name in call[1])  # names the argument it refuses
+    assert not pending.exists() or "context" not in pending.read_text()
+    assert git(committed, "status", "--short") == ""

@@ -330,3 +330,18 @@ def test_queue_works_from_a_subdirectory_a_worktree_and_a_detached_head(committe
     assert run_patchpack("add", cwd=committed, input=diff).returncode == 0
     refs = git(committed, "for-each-ref", "--format=%(refname)", "refs/patchpack/").split()
     assert refs == ["refs/patchpack/queue/detached", REF, "refs/patchpack/queue/other"]
+
+
+def test_each_patch_keeps_its_diff_in_the_state_for_list(committed: Path, cli) -> None:
+    # `list` reads the kept text instead of diffing each patch's files again (#15).
+    _queue_three(committed, cli)
+    rows = json.loads(cli("list", "--json").stdout)["patches"]
+    for n, row in enumerate(rows):
+        kept = git(committed, "cat-file", "blob", f"{REF}:diffs/0000/{n:02d}")
+        assert kept == git(committed, "show", "--format=", "-M", row["commit"]).lstrip("\n")
+    assert cli("drop", "1").exit_code == 0
+    git(committed, "reflog", "expire", "--expire=now", "--all")
+    git(committed, "gc", "-q", "--prune=now")
+    assert json.loads(cli("list", "--json").stdout)["patches"] == [
+        {**row, "position": n} for n, row in enumerate(rows[1:], 1)]
+    assert git(committed, "ls-tree", "--name-only", f"{REF}:diffs/0000") == "00\n01\n"

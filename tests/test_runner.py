@@ -15,13 +15,14 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from conftest import git, run_patchpack, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patchpack import ledger, runlog, runner
 from patchpack.runner import EXACT_BYTES, Limiter, Limits, Output, argv_for_tests, cut
 from patchpack.tokens import count_file, get_counter
+
+from conftest import git, run_patchpack, write
 
 PY = sys.executable
 
@@ -44,6 +45,18 @@ def printing(n: int, *, exit: int = 0, prefix: str = "line") -> list[str]:
 
 def runs_dir(repo: Path) -> Path:
     return repo / ".git" / "patchpack" / "runs"
+
+
+class MemoryLog(io.BytesIO):
+    """A run log in memory that checks the newlines the limiter says each write holds."""
+
+    def __init__(self, *, keep: bool = True) -> None:
+        super().__init__()
+        self.keep = keep
+
+    def write(self, data: bytes, newlines: int = 0) -> int:  # type: ignore[override]
+        assert data.count(b"\n") == newlines
+        return super().write(data) if self.keep else len(data)
 
 
 # -- pass-through and exit codes --------------------------------------------------------------
@@ -192,8 +205,8 @@ def test_a_single_10_mb_line_is_cut_and_kept_whole_in_the_log(repo: Path) -> Non
 
 def test_a_10_mb_line_is_never_held_in_memory() -> None:
     out = io.BytesIO()
-    with open(os.devnull, "wb") as log:
-        limiter = Limiter(Limits(200, 50, 400), Output(out, out), log)
+    with MemoryLog(keep=False) as log:
+        limiter = Limiter(Limits(200, 50, 400), Output(out, out), log)  # type: ignore[arg-type]
         chunk = b"y" * (1 << 16)
         tracemalloc.start()
         for _ in range(160):  # 10 MB, no newline yet
@@ -528,9 +541,9 @@ def test_count_file_matches_counting_the_whole_text(tmp_path: Path) -> None:
 def test_limiter_prints_head_and_tail_and_logs_everything(
         lines: list[bytes], cuts: list[int], n: int, end: bool) -> None:
     data = b"\n".join(lines) + (b"\n" if end and lines else b"")
-    out, log = io.BytesIO(), io.BytesIO()
+    out, log = io.BytesIO(), MemoryLog()
     limits = Limits.make(lines=n, head=None, max_line_chars=1000)
-    limiter = Limiter(limits, Output(out, io.BytesIO()), log)
+    limiter = Limiter(limits, Output(out, io.BytesIO()), log)  # type: ignore[arg-type]
     for a, b in zip([0, *sorted(cuts)], [*sorted(cuts), len(data)]):
         if data[a:b]:
             limiter.feed(1, data[a:b])
@@ -607,3 +620,40 @@ def test_readme_shows_the_real_help(command: str, tmp_path: Path) -> None:
 
     shown = run_patchpack(command, "--help", cwd=tmp_path, env={"COLUMNS": "80"}).stdout
     assert f"```text\n{shown.rstrip()}\n```" in (ROOT / "README.md").read_text()
+
+
+# -- the reader going away (`| head`) ---------------------------------------------------------
+
+ENDLESS = ("import os, sys\nopen(sys.argv[1], 'w').write(str(os.getpid()))\n"
+           "for i in range(10 ** 9): print('line', i)")  # bounded: 10**9 lines, never reached
+
+
+@pytest.mark.parametrize("lines", ["100", "1000000000"])  # silent after its head; always writing
+def test_a_reader_that_goes_away_stops_the_command_as_a_pipe_would(repo: Path, tmp_path: Path,
+                                                                    lines: str) -> None:
+    pid_file = tmp_path / "pid"
+    argv = ["patchpack", "run", "--lines", lines, "--head", str(int(lines) // 2), "--",
+            *py(ENDLESS), str(pid_file)]
+    proc = subprocess.Popen(argv, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert [proc.stdout.readline() for _ in range(2)] == [b"line 0\n", b"line 1\n"]
+        proc.stdout.close()  # what `| head -n 2` does after its second line
+        code = proc.wait(timeout=30)  # a safety net: it used to run forever
+        err = proc.stderr.read()
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
+    assert code == 128 + signal.SIGPIPE  # 141: what a shell reports for a writer a pipe stopped
+    assert b"Traceback" not in err and b"internal error" not in err
+    pid = int(pid_file.read_text())
+    for _ in range(100):  # the command's group is gone (SIGTERM, SIGKILL 2 s later)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the command outlived patchpack")
+    shown = run("--show", "last", "--at", "1-2", cwd=repo)
+    assert (shown.returncode, shown.stdout) == (0, b"line 0\nline 1\n")

@@ -358,3 +358,171 @@ def test_split_and_undo_of_directories_and_files_taking_each_others_place(commit
     assert (committed / "d" / "x").read_text() == "x\n" and (committed / "f").is_file()
     assert cli("undo").exit_code == 0
     assert _snapshot(committed) == before
+
+
+# -- titles and counts a user reads -------------------------------------------------------------
+
+
+def _titles(cli) -> list[str]:
+    return [p["title"] for p in json.loads(cli("list", "--json").stdout)["patches"]]
+
+
+def test_untitled_split_names_the_files_and_what_changed(committed: Path, cli) -> None:
+    write(committed / "app.py", lines(90, "a"))
+    write(committed / "test_app.py", lines(5, "t"))
+    write(committed / "old.txt", lines(40))
+    git(committed, "add", "-A")
+    git(committed, "commit", "-q", "-m", "base")
+    write(committed / "app.py", lines(90, "b"))  # 90 removed, 90 added: two pieces
+    write(committed / "test_app.py", lines(5, "t") + "t 6\n")
+    git(committed, "mv", "old.txt", "new.txt")
+    assert cli("split").exit_code == 0
+    titles = _titles(cli)
+    n = len(titles)
+    assert titles[0].startswith("app.py: +") and titles[0].endswith(f" (1/{n})")
+    assert "Uncommitted changes" not in " ".join(titles)
+    assert titles[-2] == f"old.txt -> new.txt ({n - 1}/{n})"  # a rename names both paths
+    assert titles[-1] == f"test_app.py: +1 -0 ({n}/{n})"
+    added = sum(int(t.split(": +")[1].split()[0]) for t in titles if t.startswith("app.py"))
+    assert added == 90
+    assert cli("apply", "--all").exit_code == 0
+    assert git(committed, "log", "-1", "--format=%s") == f"{titles[-1]}\n"
+
+
+def test_a_titled_split_names_a_rename_by_both_paths(committed: Path, cli) -> None:
+    write(committed / "old.txt", lines(40))
+    git(committed, "add", "-A")
+    git(committed, "commit", "-q", "-m", "base")
+    git(committed, "mv", "old.txt", "new.txt")
+    write(committed / "README.md", "# test\nmore\n")
+    assert cli("split", "-m", "Move").exit_code == 0
+    assert "Move (2/2): old.txt -> new.txt" in _titles(cli)
+
+
+def test_an_untitled_diff_is_titled_by_its_files(
+        committed: Path, cli) -> None:
+    write(committed / "README.md", "# test\nmore\n")
+    diff = git(committed, "diff")
+    git(committed, "checkout", "README.md")
+    assert cli("add", input=diff).exit_code == 0
+    assert _titles(cli) == ["README.md: +1 -0"]
+
+
+def test_one_file_is_counted_as_1_file(committed: Path, cli) -> None:
+    write(committed / "big.txt", lines(200))
+    diff = git(committed, "diff", "--no-index", "/dev/null", "big.txt", check=False)
+    (committed / "big.txt").unlink()
+    r = cli("add", "--max-files", "1", input=diff)
+    assert r.exit_code == 1 and "(1 file, 206 diff lines; at most 1 file and 120" in r.stderr
+    write(committed / "small.txt", "one\n")
+    small = git(committed, "diff", "--no-index", "/dev/null", "small.txt", check=False)
+    (committed / "small.txt").unlink()
+    assert cli("add", input=small).exit_code == 0
+    r = cli("apply")
+    assert r.exit_code == 0 and "(1 file, " in r.stdout and "files" not in r.stdout
+
+
+def test_an_untitled_path_that_is_not_utf8_reads_with_a_replacement_character(
+        committed: Path, cli) -> None:
+    (committed / "caf\udce9.txt").write_bytes(b"hello\n")  # the file name's bytes: caf\xe9
+    assert cli("split").exit_code == 0
+    assert _titles(cli) == ["caf\ufffd.txt: +1 -0"]
+    assert git(committed, "status", "--porcelain") == ""  # all in the queue
+
+
+def _split_and_apply(root: Path, cli, *args: str) -> None:
+    """`split` then `apply --all` of the work tree: HEAD ends at what the work tree held."""
+    git(root, "add", "-A")
+    expected = git(root, "write-tree").strip()
+    git(root, "reset", "-q")
+    base = git(root, "rev-parse", "HEAD").strip()
+    r = cli("split", *args)
+    assert r.exit_code == 0, r.stderr
+    assert git(root, "status", "--porcelain") == ""
+    r = cli("apply", "--all")
+    assert r.exit_code == 0, r.stderr
+    assert git(root, "rev-parse", "HEAD^{tree}").strip() == expected
+    assert git(root, "status", "--porcelain") == ""
+    r = cli("check", "--json", f"{base}..HEAD")
+    assert r.exit_code == 0, r.stdout
+
+
+def test_a_directory_replaced_by_a_file_of_its_name(committed: Path, cli) -> None:
+    # Issue 15: the file was written over the directory while its files were still there.
+    for name in ("a.txt", "b.txt", "deep/c.txt"):
+        write(committed / "d" / name, lines(30, name))
+    git(committed, "add", "-A")
+    git(committed, "commit", "-q", "-m", "dir")
+    git(committed, "rm", "-q", "-r", "d")
+    write(committed / "d", lines(10, "now a file"))
+    _split_and_apply(committed, cli)
+    assert (committed / "d").read_text() == lines(10, "now a file")
+
+
+def test_a_file_replaced_by_a_directory_of_its_name(committed: Path, cli) -> None:
+    write(committed / "d", lines(300, "long file"))
+    write(committed / "app.py", "x = 1\n")
+    git(committed, "add", "-A")
+    git(committed, "commit", "-q", "-m", "file")
+    (committed / "d").unlink()
+    # app.py names the new files: they would be queued right after it, before d is gone.
+    write(committed / "app.py", "import a_mod, b_mod\n")
+    write(committed / "d" / "a_mod.py", lines(20, "a"))
+    write(committed / "d" / "b_mod.py", lines(20, "b"))
+    _split_and_apply(committed, cli)
+    assert (committed / "d" / "a_mod.py").read_text() == lines(20, "a")
+
+
+def test_a_directory_renamed_to_a_file_of_its_name(committed: Path, cli) -> None:
+    write(committed / "d" / "a.txt", lines(30, "a"))
+    write(committed / "d" / "b.txt", lines(30, "b"))
+    git(committed, "add", "-A")
+    git(committed, "commit", "-q", "-m", "dir")
+    git(committed, "mv", "d/a.txt", "a.tmp")
+    git(committed, "rm", "-q", "-r", "d")
+    git(committed, "mv", "a.tmp", "d")
+    _split_and_apply(committed, cli)
+
+
+def test_a_file_in_the_way_of_a_directory_replaced_by_a_file(committed: Path, cli) -> None:
+    for name in ("a.txt", "b.txt", "deep/c.txt"):
+        write(committed / "d" / name, lines(30, name))
+    git(committed, "add", "-A")
+    git(committed, "commit", "-q", "-m", "dir")
+    git(committed, "rm", "-q", "-r", "d")
+    write(committed / "d", lines(10, "now a file"))
+    assert cli("split").exit_code == 0
+    write(committed / "d" / "mine.txt", "not tracked\n")
+    r = cli("apply", "--all")
+    assert r.exit_code == 1
+    assert "local changes: d/mine.txt" in r.stderr
+    assert (committed / "d" / "mine.txt").read_text() == "not tracked\n"
+    assert git(committed, "status", "--porcelain") == "?? d/mine.txt\n"
+    assert "queued" in cli("list").stdout
+
+
+def _object_bytes(repo: Path) -> int:
+    objects = repo / ".git" / "objects"
+    return sum(p.stat().st_size for p in objects.rglob("*") if p.is_file())
+
+
+def test_a_file_cut_into_many_pieces_writes_what_they_change(committed: Path, cli) -> None:
+    # Each piece's commit holds the whole file; written whole (compressed) each time, a
+    # 200,000-line file cut into 2,000 pieces wrote 10 GB (#15). Deltas write the pieces:
+    # what is written follows the change's diff (kept too, one diff a patch), not the file
+    # times the pieces.
+    rng = random.Random(3)
+    write(committed / "big.txt", "".join(f"old {rng.random()}\n" for _ in range(3000)))
+    git(committed, "add", "big.txt")
+    git(committed, "commit", "-q", "-m", "big")
+    text = "".join(f"new {rng.random()}\n" for _ in range(3000))
+    write(committed / "big.txt", text)
+    before, change = _object_bytes(committed), len(git(committed, "diff"))
+    r = cli("split")
+    assert r.exit_code == 0, r.stderr
+    pieces = len(json.loads(cli("list", "--json").stdout)["patches"])
+    assert pieces > 50
+    assert _object_bytes(committed) - before < 4 * change
+    assert cli("apply", "--all").exit_code == 0
+    assert (committed / "big.txt").read_text() == text
+    git(committed, "fsck", "--strict")
