@@ -221,11 +221,12 @@ def test_undo_of_a_split_refuses_to_overwrite_a_file_changed_since(committed: Pa
             ) == before
 
 
+TITLE = "Uncommitted changes"
 ONE_SPLIT = ["Uncommitted changes (1/4): README.md, gone.txt",
              "Uncommitted changes (2/4): keep.txt",
              "Uncommitted changes (3/4): new dir/untracked.txt",
              "Uncommitted changes (4/4): new dir/untracked.txt"]
-"""What `split` queues of :func:`_change`."""
+"""What `split -m TITLE` queues of :func:`_change`."""
 
 
 def _queue(repo: Path) -> tuple[str, list[str]]:
@@ -241,13 +242,13 @@ def test_split_with_the_index_locked_changes_nothing_and_names_the_lock(committe
     before = _snapshot(committed), _queue(committed)
     lock = committed / ".git" / "index.lock"
     lock.touch()  # a git process at work, or one that died holding the lock
-    r = cli("split")
+    r = cli("split", "-m", TITLE)
     assert r.exit_code == 1
     assert f"the index is locked ({lock} exists" in r.stderr and "nothing changed" in r.stderr
     assert r.stderr.rstrip().endswith("then `patchpack split` again")
     assert (_snapshot(committed), _queue(committed)) == before
     lock.unlink()
-    assert cli("split").exit_code == 0
+    assert cli("split", "-m", TITLE).exit_code == 0
     assert _queue(committed)[1] == ONE_SPLIT
 
 
@@ -265,13 +266,13 @@ def test_split_when_a_git_takes_the_index_lock_meanwhile_changes_nothing(
     wrapper = write(tmp_path / "bin" / "git", f'#!/bin/sh\ncase "$*" in *read-tree*) '
                     f'touch "{lock}";; esac\nexec "{shutil.which("git")}" "$@"\n')
     wrapper.chmod(0o755)
-    r = run_patchpack("split", cwd=committed,
+    r = run_patchpack("split", "-m", TITLE, cwd=committed,
                       env={"PATH": f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}"})
     assert r.returncode == 1, r.stderr
     assert f"the index is locked ({lock} exists" in r.stderr and "nothing changed" in r.stderr
     lock.unlink()
     assert (_snapshot(committed), _queue(committed)) == before
-    assert run_patchpack("split", cwd=committed).returncode == 0
+    assert run_patchpack("split", "-m", TITLE, cwd=committed).returncode == 0
     assert _queue(committed)[1] == ["queued before", *ONE_SPLIT]
 
 
@@ -280,7 +281,7 @@ def test_concurrent_splits_of_one_work_tree_queue_it_once(committed: Path, cli) 
 
     _change(committed)
     before = _snapshot(committed)
-    procs = [subprocess.Popen(["patchpack", "split"], cwd=committed, stdout=subprocess.PIPE,
+    procs = [subprocess.Popen(["patchpack", "split", "-m", TITLE], cwd=committed, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(4)]
     results = [(p.wait(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
     assert sorted(code for code, _ in results) == [0, 1, 1, 1], results
@@ -297,11 +298,11 @@ def test_a_split_killed_at_any_moment_is_finished_by_the_next_split(committed: P
     _change(committed)
     before = _snapshot(committed)
     for after in range(1, 50):
-        killed = run_killed_after_git("split", cwd=committed, after=after, tmp_path=tmp_path)
+        killed = run_killed_after_git("split", "-m", TITLE, cwd=committed, after=after, tmp_path=tmp_path)
         if killed.returncode == 0:
             break  # split ran fewer git processes: every moment between them was tried
         assert killed.returncode == -9, killed.stderr
-        r = cli("split")
+        r = cli("split", "-m", TITLE)
         # Killed once its work was done (the stat data refreshed last), it left nothing.
         assert r.exit_code == 0 or "nothing to split" in r.stderr, (after, r.stderr)
         assert _queue(committed)[1] == ONE_SPLIT, after
