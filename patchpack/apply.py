@@ -15,7 +15,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from patchpack import queue
+from patchpack import queue, recovery
 from patchpack.errors import Failed, PatchpackError
 from patchpack.git import CommitInfo, GitFailed, Oid, QueueGit, RefMoved, require_workdir
 from patchpack.queue import Op, Patch, State
@@ -64,6 +64,9 @@ def apply(qg: QueueGit, *, count: int | None, verify: bool, counter_spec: str,
         raise Failed(f"a {busy} is in progress: apply will not commit in the middle of it",
                      hint=f"finish or abort the {busy} first (`git {busy} --abort`)")
     head = queue.require_head(qg.repo)
+    with recovery.exclusive(qg):  # what a killed apply or split left is finished first
+        recovery.carry_on(qg)
+        queue.finish_split(qg, head)
     state = queue.load(qg)
     todo = [i for i, p in enumerate(state.patches, 1) if p.state == "queued"][:count]
     if not todo:
@@ -166,10 +169,30 @@ def _apply_one(qg: QueueGit, state: State, plan: _Plan, *, verify: bool, then: i
         raise Failed(f"{where} touches files with local changes: {', '.join(dirty)}",
                      hint="commit or `git stash` those changes, then apply again")
     saved_index = qg.snapshot_index()
+    # Recorded first: a kill from here on leaves the patch staged, which the next apply
+    # recognises and puts back (recovery.carry_on).
+    recovery.begin(qg, recovery.InFlight(state.patches[plan.position - 1].title, head,
+                                         plan.head_tree, plan.tree, plan.touched))
+    try:
+        return _write_and_commit(qg, state, plan, head, saved_index, verify=verify, then=then,
+                                 committed=committed)
+    except KeyboardInterrupt:
+        # Ctrl-C: put the patch back now, unless its commit was made (the next apply skips it).
+        if qg.repo.head_oid() == head:
+            qg.restore(head=head, index=saved_index, paths=plan.touched)
+        recovery.end(qg)
+        raise
+
+
+def _write_and_commit(qg: QueueGit, state: State, plan: _Plan, head: Oid,
+                      saved_index: bytes | None, *, verify: bool, then: int | None,
+                      committed: Callable[[Oid], None] | None
+                      ) -> tuple[State, Oid | None, _Plan | PatchpackError | None]:
+    where = _where(state, plan.position)
     try:
         qg.checkout_paths(plan.head_tree, plan.tree, plan.touched)
     except GitFailed as e:
-        qg.restore(head=head, index=saved_index, paths=plan.touched)
+        _put_back(qg, head, saved_index, plan)
         raise Failed(f"{where} could not be written to the work tree: {e.message}",
                      hint="commit or `git stash` local changes, then apply again") from None
     ahead: list[State | _Plan | PatchpackError] = []
@@ -186,7 +209,7 @@ def _apply_one(qg: QueueGit, state: State, plan: _Plan, *, verify: bool, then: i
     run = qg.commit(plan.info.message, tree=plan.tree, author=plan.info.author, verify=verify,
                     meanwhile=meanwhile)
     if run.oid is None:
-        qg.restore(head=head, index=saved_index, paths=plan.touched)
+        _put_back(qg, head, saved_index, plan)
         raise Failed(f"the commit of {where} was refused; nothing changed:\n"
                      f"{run.output}",
                      hint="fix what the hook reports in the queue (`patchpack drop`, then "
@@ -196,12 +219,18 @@ def _apply_one(qg: QueueGit, state: State, plan: _Plan, *, verify: bool, then: i
     try:
         state = queue.publish(qg, written)
     except RefMoved:
-        qg.restore(head=head, index=saved_index, paths=plan.touched)
+        _put_back(qg, head, saved_index, plan)
         raise Failed("the queue changed while applying (another patchpack ran); nothing changed",
                      hint="run `patchpack apply` again") from None
+    recovery.end(qg)
     nxt = following[0] if following else None
     assert not isinstance(nxt, State)
     return state, run.oid, nxt
+
+
+def _put_back(qg: QueueGit, head: Oid, saved_index: bytes | None, plan: _Plan) -> None:
+    qg.restore(head=head, index=saved_index, paths=plan.touched)
+    recovery.end(qg)
 
 
 def _recorded(state: State, plan: _Plan, made: Oid | None) -> tuple[list[Patch], Op]:

@@ -319,6 +319,12 @@ class Repo:
             return False
         return True
 
+    def delete_ref(self, name: str, old: Oid) -> bool:
+        """Delete ``name`` only if it still points at ``old``; False, and no change, if not."""
+        proc = run_git(["update-ref", "-d", name, old], cwd=self.workdir or self.git_dir,
+                       check=False)
+        return proc.returncode == 0
+
     def is_ancestor(self, ancestor: Oid, descendant: Oid) -> bool:
         """True when ``ancestor`` is ``descendant`` or in its history."""
         if ancestor == descendant:
@@ -1268,9 +1274,31 @@ class QueueGit:
         """
         run_git(["read-tree", "-m", "-u", old, new], cwd=self._workdir())
 
+    def index_lock(self) -> Path | None:
+        """git's lock on the index, when a git process holds it (or one died holding it)."""
+        lock = self.repo.git_dir / "index.lock"
+        return lock if lock.exists() else None
+
+    def write_worktree(self, tree: Oid, paths: Sequence[str]) -> None:
+        """Write the work-tree files of ``paths`` from the index, which holds ``tree``'s
+        versions of them, and delete those ``tree`` has not. The index's lock is not needed
+        (a git process running meanwhile cannot make this fail); its stat data is refreshed
+        when the lock is free, else by the next git that looks."""
+        self._checkout_index([p for p in paths if self._file_entry(tree, p)], paths)
+        run_git(["update-index", "-q", "--refresh"], cwd=self._workdir(), check=False)
+
+    def _file_entry(self, tree: Oid, path: str) -> tuple[Oid, int] | None:
+        """What the index holds at ``path`` for ``tree``: a directory there is no entry (its
+        files are entries of their own, #15)."""
+        found = self.entry(tree, path)
+        return None if found is None or found[1] == TREE_MODE else found
+
     def read_index(self, tree: Oid) -> None:
-        """Set the index to ``tree``, keeping stat data, without touching the work tree."""
-        run_git(["read-tree", "-m", tree], cwd=self._workdir())
+        """Set the index to ``tree``, keeping stat data, without touching the work tree.
+
+        ``--reset``, not ``-m``: a file that is not up to date (local changes, or only
+        touched) is no reason to refuse, as the work tree is not written."""
+        run_git(["read-tree", "--reset", tree], cwd=self._workdir())
 
     def checkout_paths(self, old: Oid, new: Oid, paths: Sequence[str]) -> None:
         """Carry the index and the work tree's ``paths`` from tree ``old`` to ``new``.
@@ -1361,14 +1389,36 @@ class QueueGit:
             tmp.write_bytes(index)
             os.replace(tmp, index_file)
         self._raw.index.read(True)
-        tracked = [p for p in paths if p in self._raw.index]
+        self._checkout_index([p for p in paths if p in self._raw.index], paths)
+
+    def put_paths(self, tree: Oid, paths: Sequence[str]) -> None:
+        """Make the index entries and work-tree files of ``paths`` those of ``tree`` (removed
+        where ``tree`` has none), whatever they are now: the caller checked that nothing
+        there would be lost. Other paths are left alone. Done again, it does nothing more."""
+        entries = {p: self._file_entry(tree, p) for p in paths}
+        zero = "0" * len(tree)
+        # Removals first: a file may take the place of a directory the tree no longer has.
+        info = [f"0 {zero}\t{p}" for p, e in entries.items() if e is None] + [
+            f"{e[1]:o} {e[0]}\t{p}" for p, e in entries.items() if e is not None]
+        run_git(["update-index", "-z", "--index-info"], cwd=self._workdir(),
+                input=b"".join(encode(line) + b"\0" for line in info))
+        self._raw.index.read(True)
+        # Their stat data is refreshed: a file written here does not look changed to git.
+        self._checkout_index([p for p, e in entries.items() if e is not None], paths,
+                             ["--index"])
+
+    def _checkout_index(self, tracked: Sequence[str], paths: Sequence[str],
+                        options: Sequence[str] = ()) -> None:
+        """Write ``tracked`` from the index to the work tree, and delete the rest of
+        ``paths`` (with the directories that leaves empty)."""
+        workdir = self._workdir()
         for path in sorted(set(paths) - set(tracked)):
             target = workdir / path
             if target.is_symlink() or target.is_file():
                 target.unlink()
             _prune_empty_dirs(target.parent, workdir)
         if tracked:
-            run_git(["checkout-index", "--force", "--", *tracked], cwd=workdir)
+            run_git(["checkout-index", "--force", *options, "--", *tracked], cwd=workdir)
 
 
 def _checkout_strategy() -> pygit2.enums.CheckoutStrategy:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from patchpack import diffs, hunks, queue, split
+from patchpack import diffs, hunks, queue, recovery, split
 from patchpack.diffs import Limits
 from patchpack.errors import BadInput, Failed
 from patchpack.git import TREE_MODE, DoesNotFit, Oid, Patcher, QueueGit, encode
@@ -83,25 +83,46 @@ def add(qg: QueueGit, *, text: str, source: str, title: str | None, limits: Limi
 
 def split_worktree(qg: QueueGit, *, title: str | None, limits: Limits,
                    untracked: bool) -> Added:
-    """Queue the work tree's uncommitted changes as micro-patches and return it to HEAD."""
+    """Queue the work tree's uncommitted changes as micro-patches and return it to HEAD.
+
+    One split of a work tree runs at a time, and one that a kill stopped after queueing is
+    finished by the next, not queued again (#15)."""
     head = queue.require_head(qg.repo)
     busy = qg.operation_in_progress()
     if busy:
         raise Failed(f"a {busy} is in progress", hint=f"finish or abort the {busy} first")
+    with recovery.exclusive(qg):
+        return _split_worktree(qg, head, title=title, limits=limits, untracked=untracked)
+
+
+def _split_worktree(qg: QueueGit, head: Oid, *, title: str | None, limits: Limits,
+                    untracked: bool) -> Added:
+    recovery.carry_on(qg)  # a patch a killed apply left staged is not a change to split
+    lock = qg.index_lock()
+    if lock is not None:  # checked again, with no harm done, where it counts (take_back)
+        raise Failed(f"the index is locked ({lock} exists: another git process is running, or "
+                     "one died holding it); nothing changed",
+                     hint=f"wait for it to end (or, if no git is running, delete {lock}), then "
+                          "`patchpack split` again")
+    finished = queue.finish_split(qg, head)
     index_tree = qg.index_tree()
     worktree = qg.worktree_tree(untracked=untracked)
-    if worktree == qg.tree_of(head):
+    head_tree = qg.tree_of(head)
+    if worktree == head_tree:
+        if finished:
+            return Added(queue.load(qg), ())
         raise Failed("nothing to split: the work tree is at HEAD",
                      hint="make changes first, or queue a diff with `patchpack add FILE`")
-    for path in qg.paths_between(qg.tree_of(head), worktree):
-        _check_path(qg, qg.tree_of(head), path)
+    paths = qg.paths_between(head_tree, worktree)
+    for path in paths:
+        _check_path(qg, head_tree, path)
     patches = split.cut(qg, head, worktree, title=title, author=None, limits=limits)
     op = Op("split", f"{len(patches)} from the work tree", head_before=head,
             index_tree=index_tree, worktree_tree=worktree)
     state = queue.append(qg, patches, op)
-    # The changes are safe in the queue now; `undo` puts them back.
-    qg.add_all(untracked=untracked)
-    qg.reset_hard(head)
+    # The changes are safe in the queue now (`undo` puts them back); a kill from here on
+    # leaves a split the next one finishes (queue.finish_split).
+    queue.take_back(qg, state, head_tree, paths)
     return Added(state, tuple(patches))
 
 

@@ -20,8 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from patchpack import recovery
 from patchpack.errors import BadInput, Failed
-from patchpack.git import FILE_MODE, TREE_MODE, Oid, QueueGit, RefMoved, Repo, decode
+from patchpack.git import FILE_MODE, TREE_MODE, GitFailed, Oid, QueueGit, RefMoved, Repo, decode
 from patchpack.hunks import quote
 from patchpack.tokens import Counter
 
@@ -358,6 +359,11 @@ def drop(qg: QueueGit, position: int | None) -> Patch:
 def undo(qg: QueueGit) -> tuple[State, Op]:
     """Go back to the queue state before the last operation, and undo what it did outside
     the queue: a split gives the work tree back, an apply moves HEAD back."""
+    with recovery.exclusive(qg):  # not while a split of this work tree runs
+        return _undo(qg)
+
+
+def _undo(qg: QueueGit) -> tuple[State, Op]:
     current = load(qg)
     undone: State | None = current
     if current.op is not None and current.op.kind == "undo":
@@ -368,8 +374,11 @@ def undo(qg: QueueGit) -> tuple[State, Op]:
                      hint="see its history with `patchpack log`")
     before = load(qg, oid=undone.previous) if undone.previous else State(current.name, None)
     op = undone.op
+    recovery.carry_on(qg)  # a patch a killed apply left staged goes back first
     head = require_head(qg.repo)
-    if op.kind == "apply" and op.head_before and op.head_after:
+    # Each step below can be done again: an undo killed between two of them is finished by
+    # the next, as the queue, saved last, still names the operation to undo.
+    if op.kind == "apply" and op.head_before and op.head_after and head != op.head_before:
         if head != op.head_after:
             raise Failed(
                 f"HEAD moved since that apply (it is {head[:12]}, the apply left "
@@ -380,12 +389,88 @@ def undo(qg: QueueGit) -> tuple[State, Op]:
         if head != op.head_before:
             raise Failed("HEAD moved since the split: undo the later operations first",
                          hint="see them with `patchpack log`")
-        # git refuses, changing nothing, if a file the split emptied has changed since.
-        qg.switch_tree(qg.tree_of(head), op.worktree_tree)
-        qg.read_index(op.index_tree)
+        _give_back(qg, qg.tree_of(head), op.worktree_tree, op.index_tree)
     saved = save(qg, current, before.patches, Op("undo", f"{op.kind} {op.summary}",
                                                 restores=before.oid))
     return saved, op
+
+
+def _give_back(qg: QueueGit, head_tree: Oid, worktree: Oid, index: Oid) -> None:
+    """The work tree and the index as a split found them, from HEAD's (or from a state an
+    undo killed half-way left). Refused, changing nothing, when a file the split took has
+    changed since; a file merely touched (its stat data changed) has not."""
+    paths = qg.paths_between(head_tree, worktree)
+    changed = recovery.changed_since(qg, paths, head_tree, worktree, index)
+    if changed:
+        raise Failed(f"{', '.join(changed)} changed since the split: undo would overwrite "
+                     "them; nothing changed",
+                     hint="commit or `git stash -u` those changes, then `patchpack undo` again")
+    qg.put_paths(worktree, paths)
+    qg.read_index(index)
+
+
+def finish_split(qg: QueueGit, head: Oid) -> bool:
+    """Finish the last operation if it is a split that a kill stopped after it queued the
+    change, before the work tree was back at HEAD: the paths it took hold, in the index and
+    the work tree, HEAD's version, the split's or the index's it found. True when there was
+    one to finish; the change is not queued again."""
+    op = load(qg).op
+    if op is None or op.kind != "split" or op.head_before != head or not (
+            op.worktree_tree and op.index_tree):
+        return False
+    head_tree = qg.tree_of(head)
+    paths = qg.paths_between(head_tree, op.worktree_tree)
+    found = recovery.versions(qg, paths)
+    if recovery.changed_since(qg, paths, head_tree, op.worktree_tree, op.index_tree,
+                              found=found):
+        return False  # edited since: a change of its own
+    if not recovery.changed_since(qg, paths, head_tree, found=found):
+        return False  # the split ended (what the index holds elsewhere is the user's)
+    try:
+        qg.put_paths(head_tree, paths)  # those paths only: what is staged elsewhere stays
+    except GitFailed as e:
+        raise Failed(f"{_index_locked(qg, e)}: an interrupted split could not be finished",
+                     hint="once the lock is gone, run the command again") from None
+    return True
+
+
+def take_back(qg: QueueGit, state: State | None, head_tree: Oid, paths: Sequence[str]) -> None:
+    """End a split that queued ``paths`` (``state``): the index goes to HEAD, then those
+    files of the work tree. If git's index lock stops the first step, the queue goes back
+    to the state before ``state`` and nothing has changed (Failed)."""
+    try:
+        qg.read_index(head_tree)  # the one step another git process can make fail
+    except GitFailed as e:
+        what = _index_locked(qg, e)
+        if state is not None and not unpublish(qg, state):
+            raise Failed(f"{what}; the change is queued but the work tree still holds it, and "
+                         "the queue changed meanwhile", hint="once the lock is gone, see the "
+                         "queue with `patchpack list` and `patchpack drop` what is there twice"
+                         ) from None
+        lock = qg.index_lock()
+        raise Failed(f"{what}; nothing changed",
+                     hint=f"wait for it to end (or, if no git is running, delete "
+                          f"{lock or 'the lock'}), then `patchpack split` again") from None
+    qg.write_worktree(head_tree, paths)
+
+
+def _index_locked(qg: QueueGit, e: GitFailed) -> str:
+    """What stopped git: its index lock (named) as a rule, else git's own words."""
+    lock = qg.index_lock()
+    if lock or "index.lock" in e.message:
+        return (f"the index is locked ({lock or 'index.lock'} exists: another git process is "
+                "running, or one died holding it)")
+    return e.message
+
+
+def unpublish(qg: QueueGit, state: State) -> bool:
+    """Move the queue's ref back from ``state`` to the state before it (or delete it); False
+    when another process moved it meanwhile."""
+    assert state.oid is not None
+    if state.previous is None:
+        return qg.repo.delete_ref(state.ref, state.oid)
+    return qg.repo.update_ref(state.ref, state.previous, state.oid,
+                              message="patchpack: roll back a failed operation")
 
 
 def require_head(repo: Repo) -> Oid:

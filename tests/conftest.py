@@ -124,3 +124,20 @@ def run_patchpack(*args: str, cwd: Path, input: str | None = None,
         ["patchpack", *args], cwd=cwd, input=input, capture_output=True, text=True,
         env=None if env is None else {**os.environ, **env},
     )
+
+
+def run_killed_after_git(*args: str, cwd: Path, after: int,
+                         tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Run patchpack ``args`` and SIGKILL it as soon as the ``after``-th git process it
+    started has ended: a kill at that moment. Returns code 0 when it ran fewer."""
+    import shutil
+
+    wrapper = tmp_path / "kill-after-git" / "git"
+    count = wrapper.with_name("count")
+    count.unlink(missing_ok=True)
+    write(wrapper, f'#!/bin/sh\n"{shutil.which("git")}" "$@"\nstatus=$?\necho >> "{count}"\n'
+                   f'[ "$(wc -l < "{count}")" -eq {after} ] && kill -9 $PPID\n'
+                   'exit $status\n')
+    wrapper.chmod(0o755)
+    return run_patchpack(*args, cwd=cwd,
+                         env={"PATH": f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}"})

@@ -536,3 +536,109 @@ def test_a_commit_taken_back_because_the_queue_moved_keeps_no_ledger_entry(serie
     assert notes[1::2] == [first]
     assert git(series, "notes", "--ref=patchpack", "show", first).count('"kind":"apply"') == 1
     assert (series / ".git" / "patchpack" / "bound.jsonl").read_text() == ""
+
+
+def _blocking_pre_commit(repo: Path, name: str) -> None:
+    """A pre-commit hook that, for the patch of ``name``, says so (``.git/blocked``) and waits
+    until ``.git/release`` exists."""
+    _hook(repo, "pre-commit",
+          f'if [ "$(git diff --cached --name-only)" = "{name}" ]; then\n'
+          "  touch .git/blocked\n"
+          "  while [ ! -e .git/release ]; do sleep 0.02; done\n"
+          "fi\n")
+
+
+def _stop_while_a_hook_runs(repo: Path, how: str) -> str:
+    """Run `apply --all` as a subprocess and stop it (``how``: SIGKILL or SIGINT) while the
+    pre-commit hook of the second patch (b.txt) runs; what it printed on stderr."""
+    import os
+    import signal
+    import time
+
+    _blocking_pre_commit(repo, "b.txt")
+    # A session of its own: SIGINT to the group is a Ctrl-C, which the hook receives too.
+    proc = subprocess.Popen(["patchpack", "apply", "--all"], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (repo / ".git" / "blocked").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    if how == "SIGKILL":
+        proc.kill()  # the hook is left waiting, as after an OOM kill
+    else:
+        os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    (repo / ".git" / "release").touch()
+    assert proc.returncode == (-9 if how == "SIGKILL" else 130), err
+    return err
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
+def test_a_series_stopped_while_a_hook_runs_is_finished_by_the_next_apply(series: Path, cli,
+                                                                         how: str) -> None:
+    assert cli("init").exit_code == 0  # the ledger's hooks and notes config
+    start = git(series, "rev-parse", "HEAD").strip()
+    err = _stop_while_a_hook_runs(series, how)
+    assert git(series, "log", "--format=%s", f"{start}..HEAD").splitlines() == [
+        "Four (1/4): a.txt"]
+    if how == "SIGINT":  # Ctrl-C puts the patch it was committing back at once
+        assert "interrupted" in err
+        assert git(series, "status", "--porcelain", "--untracked-files=all") == ""
+    else:  # a kill leaves it staged, and what apply was doing recorded
+        assert git(series, "status", "--porcelain", "--untracked-files=all") == "A  b.txt\n"
+
+    r = cli("apply", "--all")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.endswith("all applied\n") and "skipped" not in r.stdout
+    commits = git(series, "rev-list", "--reverse", f"{start}..HEAD").split()
+    assert [git(series, "log", "-1", "--format=%s", c).strip() for c in commits] == [
+        f"Four ({n}/4): {name}.txt" for n, name in zip(range(1, 5), "abcd")]
+    assert [git(series, "diff-tree", "--no-commit-id", "--name-only", "-r", c).strip()
+            for c in commits] == ["a.txt", "b.txt", "c.txt", "d.txt"]
+    assert git(series, "status", "--porcelain", "--untracked-files=all") == ""
+    assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == [
+        "applied"] * 4
+    for commit in commits:
+        note = git(series, "notes", "--ref=patchpack", "show", commit)
+        assert note.count('"kind":"apply"') == 1, note
+    assert not (series / ".git" / "patchpack" / "applying.json").exists()
+
+
+def test_a_file_changed_since_an_apply_was_killed_is_not_overwritten(series: Path,
+                                                                     cli) -> None:
+    _stop_while_a_hook_runs(series, "SIGKILL")
+    write(series / "b.txt", "edited by hand after the kill\n")
+    before = _snapshot(series)
+    r = cli("apply")
+    assert r.exit_code == 1
+    assert "an interrupted apply of Four (2/4): b.txt" in r.stderr
+    assert "b.txt changed since" in r.stderr
+    assert r.stderr.rstrip().endswith("and run `patchpack apply` again")
+    assert _snapshot(series) == before
+    # Given HEAD's version back, as the hint says, the series carries on.
+    git(series, "restore", "--source=HEAD", "--staged", "--worktree", "--", "b.txt")
+    assert cli("apply", "--all").exit_code == 0
+    assert git(series, "log", "--format=%s", "-3").splitlines() == [
+        "Four (4/4): d.txt", "Four (3/4): c.txt", "Four (2/4): b.txt"]
+
+
+def test_an_undo_of_an_apply_killed_at_any_moment_is_finished_by_the_next_undo(
+        queued: Path, cli, tmp_path: Path) -> None:
+    from conftest import run_killed_after_git
+
+    start = git(queued, "rev-parse", "HEAD")
+    for after in range(1, 50):
+        assert cli("apply").exit_code == 0
+        killed = run_killed_after_git("undo", cwd=queued, after=after, tmp_path=tmp_path)
+        if killed.returncode == 0:
+            break  # undo ran fewer git processes: every moment between them was tried
+        assert killed.returncode == -9, killed.stderr
+        r = cli("undo")
+        assert r.exit_code == 0, (after, r.stderr)
+        assert r.stdout.startswith("undid apply"), (after, r.stdout)
+        assert git(queued, "rev-parse", "HEAD") == start
+        assert git(queued, "status", "--porcelain", "--untracked-files=all") == ""
+        assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == [
+            "queued", "queued"]
+    assert after > 1 and git(queued, "rev-parse", "HEAD") == start

@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import git, lines, write
+from conftest import git, lines, run_patchpack, write
 
 NAMES = ["a.py", "lib/b.txt", "lib/deep/c.md", "with space.txt", "ünï.txt", "d.crlf", "e.bin"]
 
@@ -150,6 +150,215 @@ def test_binary_files_and_pure_renames_are_patches_of_their_own(committed: Path,
     assert ["renamed.txt"] in [p["files"] for p in patches]
     assert cli("apply", "--all").exit_code == 0
     assert git(committed, "status", "--porcelain") == ""
+
+
+def _snapshot(repo: Path) -> tuple[str, ...]:
+    """HEAD, the index, the work tree (its status, its diff, every file's bytes)."""
+    return (git(repo, "rev-parse", "HEAD"), git(repo, "ls-files", "--stage"),
+            git(repo, "status", "--porcelain", "--untracked-files=all"), git(repo, "diff"),
+            "".join(f"{p}:{p.read_bytes()!r}" for p in sorted(repo.rglob("*"))
+                    if ".git" not in p.parts and p.is_file()))
+
+
+def _change(repo: Path) -> None:
+    """Staged, unstaged and untracked changes, a file deleted."""
+    write(repo / "keep.txt", lines(20, "keep"))
+    write(repo / "gone.txt", lines(5, "gone"))
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "more files")
+    write(repo / "README.md", "# test\nstaged\n")
+    git(repo, "add", "README.md")
+    write(repo / "README.md", "# test\nstaged\nand unstaged\n")
+    write(repo / "keep.txt", lines(20, "kept"))
+    (repo / "gone.txt").unlink()
+    write(repo / "new dir/untracked.txt", lines(150))
+
+
+def test_undo_of_a_split_after_files_were_merely_touched(committed: Path, cli) -> None:
+    _change(committed)
+    before = _snapshot(committed)
+    assert cli("split").exit_code == 0
+    for name in ("README.md", "keep.txt"):  # same bytes, another mtime
+        os.utime(committed / name, (1_800_000_000, 1_800_000_000))
+    r = cli("undo")
+    assert r.exit_code == 0, r.stderr
+    assert _snapshot(committed) == before
+
+
+def test_an_undo_of_a_split_killed_at_any_moment_is_finished_by_the_next_undo(
+        committed: Path, cli, tmp_path: Path) -> None:
+    from conftest import run_killed_after_git
+
+    _change(committed)
+    before = _snapshot(committed)
+    for after in range(1, 50):
+        assert cli("split").exit_code == 0
+        killed = run_killed_after_git("undo", cwd=committed, after=after, tmp_path=tmp_path)
+        if killed.returncode == 0:
+            break  # undo ran fewer git processes: every moment between them was tried
+        assert killed.returncode == -9, killed.stderr
+        r = cli("undo")
+        assert r.exit_code == 0, (after, r.stderr)
+        assert r.stdout.startswith("undid split"), (after, r.stdout)
+        assert _snapshot(committed) == before, after
+        assert json.loads(cli("list", "--json").stdout)["patches"] == []
+    assert after > 1 and _snapshot(committed) == before
+
+
+def test_undo_of_a_split_refuses_to_overwrite_a_file_changed_since(committed: Path,
+                                                                   cli) -> None:
+    _change(committed)
+    assert cli("split").exit_code == 0
+    write(committed / "keep.txt", "edited since the split\n")
+    write(committed / "new dir/untracked.txt", "made again since the split\n")
+    before = _snapshot(committed), git(committed, "rev-parse", "refs/patchpack/queue/main")
+    r = cli("undo")
+    assert r.exit_code == 1
+    assert r.stderr.startswith("patchpack: keep.txt, new dir/untracked.txt changed since the "
+                               "split: undo would overwrite them; nothing changed\n")
+    assert r.stderr.rstrip().endswith("then `patchpack undo` again")
+    assert (_snapshot(committed), git(committed, "rev-parse", "refs/patchpack/queue/main")
+            ) == before
+
+
+TITLE = "Uncommitted changes"
+ONE_SPLIT = ["Uncommitted changes (1/4): README.md, gone.txt",
+             "Uncommitted changes (2/4): keep.txt",
+             "Uncommitted changes (3/4): new dir/untracked.txt",
+             "Uncommitted changes (4/4): new dir/untracked.txt"]
+"""What `split -m TITLE` queues of :func:`_change`."""
+
+
+def _queue(repo: Path) -> tuple[str, list[str]]:
+    """The queue ref (empty when there is none) and the titles of its patches."""
+    ref = git(repo, "rev-parse", "-q", "--verify", "refs/patchpack/queue/main", check=False)
+    listed = run_patchpack("list", "--json", cwd=repo)
+    return ref, [p["title"] for p in json.loads(listed.stdout)["patches"]]
+
+
+def test_split_with_the_index_locked_changes_nothing_and_names_the_lock(committed: Path,
+                                                                        cli) -> None:
+    _change(committed)
+    before = _snapshot(committed), _queue(committed)
+    lock = committed / ".git" / "index.lock"
+    lock.touch()  # a git process at work, or one that died holding the lock
+    r = cli("split", "-m", TITLE)
+    assert r.exit_code == 1
+    assert f"the index is locked ({lock} exists" in r.stderr and "nothing changed" in r.stderr
+    assert r.stderr.rstrip().endswith("then `patchpack split` again")
+    assert (_snapshot(committed), _queue(committed)) == before
+    lock.unlink()
+    assert cli("split", "-m", TITLE).exit_code == 0
+    assert _queue(committed)[1] == ONE_SPLIT
+
+
+def test_split_when_a_git_takes_the_index_lock_meanwhile_changes_nothing(
+        committed: Path, tmp_path: Path) -> None:
+    import shutil
+
+    _change(committed)
+    assert run_patchpack("add", "-m", "queued before", cwd=committed,
+                         input=git(committed, "diff", "HEAD", "--", "keep.txt")).returncode == 0
+    before = _snapshot(committed), _queue(committed)
+    lock = committed / ".git" / "index.lock"
+    # Another git process takes the lock after split has queued the change, just before
+    # split writes the index.
+    wrapper = write(tmp_path / "bin" / "git", f'#!/bin/sh\ncase "$*" in *read-tree*) '
+                    f'touch "{lock}";; esac\nexec "{shutil.which("git")}" "$@"\n')
+    wrapper.chmod(0o755)
+    r = run_patchpack("split", "-m", TITLE, cwd=committed,
+                      env={"PATH": f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}"})
+    assert r.returncode == 1, r.stderr
+    assert f"the index is locked ({lock} exists" in r.stderr and "nothing changed" in r.stderr
+    lock.unlink()
+    assert (_snapshot(committed), _queue(committed)) == before
+    assert run_patchpack("split", "-m", TITLE, cwd=committed).returncode == 0
+    assert _queue(committed)[1] == ["queued before", *ONE_SPLIT]
+
+
+def test_concurrent_splits_of_one_work_tree_queue_it_once(committed: Path, cli) -> None:
+    import subprocess
+
+    _change(committed)
+    before = _snapshot(committed)
+    procs = [subprocess.Popen(["patchpack", "split", "-m", TITLE], cwd=committed, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [(p.wait(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
+    assert sorted(code for code, _ in results) == [0, 1, 1, 1], results
+    assert all("nothing to split" in err for code, err in results if code), results
+    assert _queue(committed)[1] == ONE_SPLIT
+    assert git(committed, "status", "--porcelain", "--untracked-files=all") == ""
+    assert cli("undo").exit_code == 0 and _snapshot(committed) == before
+
+
+def test_a_split_killed_at_any_moment_is_finished_by_the_next_split(committed: Path, cli,
+                                                                   tmp_path: Path) -> None:
+    from conftest import run_killed_after_git
+
+    _change(committed)
+    before = _snapshot(committed)
+    for after in range(1, 50):
+        killed = run_killed_after_git("split", "-m", TITLE, cwd=committed, after=after, tmp_path=tmp_path)
+        if killed.returncode == 0:
+            break  # split ran fewer git processes: every moment between them was tried
+        assert killed.returncode == -9, killed.stderr
+        r = cli("split", "-m", TITLE)
+        # Killed once its work was done (the stat data refreshed last), it left nothing.
+        assert r.exit_code == 0 or "nothing to split" in r.stderr, (after, r.stderr)
+        assert _queue(committed)[1] == ONE_SPLIT, after
+        assert git(committed, "status", "--porcelain", "--untracked-files=all") == "", after
+        assert cli("undo").exit_code == 0 and _snapshot(committed) == before, after
+    assert after > 1 and _queue(committed)[1] == ONE_SPLIT
+
+
+def test_a_split_killed_at_any_moment_is_finished_by_the_next_apply(committed: Path, cli,
+                                                                   tmp_path: Path) -> None:
+    from conftest import run_killed_after_git
+
+    _change(committed)
+    start = git(committed, "rev-parse", "HEAD").strip()
+    changed = git(committed, "stash", "create").strip()  # the change, as a commit
+    target = git(committed, "rev-parse", f"{changed}^{{tree}}").strip()
+    for after in range(1, 50):
+        killed = run_killed_after_git("split", "--tracked-only", cwd=committed, after=after,
+                                      tmp_path=tmp_path)
+        if killed.returncode == 0:
+            break
+        assert killed.returncode == -9, killed.stderr
+        r = cli("apply", "--all")
+        if "queue empty" in r.stderr:  # killed before it queued anything: nothing changed
+            assert git(committed, "stash", "create").strip() == changed, after
+            continue
+        assert r.exit_code == 0, (after, r.stderr)
+        assert git(committed, "rev-parse", "HEAD^{tree}").strip() == target, after
+        assert git(committed, "rev-list", "--count", f"{start}..HEAD") == "2\n", after
+        assert git(committed, "status", "--porcelain", "--untracked-files=no") == "", after
+        git(committed, "reset", "-q", "--hard", start)
+        git(committed, "stash", "apply", "-q", "--index", changed)
+    assert after > 1
+
+
+def test_split_and_undo_of_directories_and_files_taking_each_others_place(committed: Path,
+                                                                         cli) -> None:
+    write(committed / "d" / "x", "x\n")
+    write(committed / "f", "f\n")
+    os.symlink("f", committed / "link")
+    git(committed, "add", ".")
+    git(committed, "commit", "-q", "-m", "a directory, a file, a link")
+    (committed / "d" / "x").unlink()
+    (committed / "d").rmdir()
+    write(committed / "d", "a file now\n")
+    (committed / "f").unlink()
+    write(committed / "f" / "y", "a directory now\n")
+    (committed / "link").unlink()
+    os.symlink("d", committed / "link")
+    before = _snapshot(committed)
+    r = cli("split")
+    assert r.exit_code == 0, r.stderr
+    assert git(committed, "status", "--porcelain", "--untracked-files=all") == ""
+    assert (committed / "d" / "x").read_text() == "x\n" and (committed / "f").is_file()
+    assert cli("undo").exit_code == 0
+    assert _snapshot(committed) == before
 
 
 # -- titles and counts a user reads -------------------------------------------------------------
