@@ -49,9 +49,9 @@ import unidiff
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from patchpack import context, locate  # noqa: E402
-from patchpack.git import Repo  # noqa: E402
-from patchpack.tokens import get_counter  # noqa: E402
+from patchpack import context, locate
+from patchpack.git import Repo
+from patchpack.tokens import get_counter
 
 COUNTER = get_counter("cl100k_base")
 IDENT = re.compile(r"`([A-Za-z_][\w.]*)(?:\(\))?`|\b([A-Za-z_]\w*(?:_\w+|[a-z][A-Z]\w*)|\w+\(\))")
@@ -242,7 +242,7 @@ def locate_scenario(repo: Path, oid: str, parent: str, message: str, *,
     if not idents:
         return None
     greps = tuple(f"(^|[^A-Za-z0-9_]){re.escape(w)}([^A-Za-z0-9_]|$)" for w in idents)
-    matched = sorted(set(git(repo, "grep", "-l", "-w", *sum((["-e", w] for w in idents), []))
+    matched = sorted(set(git(repo, "grep", "-l", "-w", *(arg for w in idents for arg in ("-e", w)))
                          .split("\n")) - {""})
     naive = COUNTER.count("".join(_text(repo / p) for p in matched))
     targets = set()
