@@ -13,8 +13,7 @@ import click
 
 from patchpack import __version__
 from patchpack.config import Settings
-from patchpack.errors import EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, BadInput, NotARepository
-from patchpack.errors import PatchpackError
+from patchpack.errors import EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, BadInput, NotARepository, PatchpackError
 from patchpack.git import QueueGit, Repo, decode, global_config_get
 
 

@@ -339,7 +339,8 @@ class Repo:
         try:
             commit = self._raw.revparse_single(rev).peel(pygit2.Commit)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
-            raise BadInput(f"not a commit: {rev}", hint="give a revision such as HEAD or HEAD~1")
+            raise BadInput(f"not a commit: {rev}",
+                           hint="give a revision such as HEAD or HEAD~1") from None
         return Oid(str(commit.id))
 
     def rev_list(self, spec: str) -> list[Oid]:
@@ -1234,9 +1235,9 @@ class QueueGit:
                 continue
             if flags == pygit2.enums.FileStatus.WT_MODIFIED and self._gitlink(path):
                 continue  # git leaves a submodule's checkout alone when not recursing (#15)
-            if flags not in (pygit2.enums.FileStatus.CURRENT, pygit2.enums.FileStatus.IGNORED):
-                out.append(path)
-            elif flags == pygit2.enums.FileStatus.IGNORED and (self._workdir() / path).exists():
+            status = pygit2.enums.FileStatus
+            ignored = flags == status.IGNORED
+            if flags != status.CURRENT and (not ignored or (self._workdir() / path).exists()):
                 out.append(path)
         return out
 
