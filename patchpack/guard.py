@@ -333,7 +333,7 @@ def via_patchpack_run(command: str) -> str | None:
     env = lead.group(0) if lead else ""
     rest = command[len(env):]
     words = rest.split()
-    if not words or words[0] in _STATEFUL and not _CONTROL.search(rest):
+    if not words or (words[0] in _STATEFUL and not _CONTROL.search(rest)):
         return None
     if _CONTROL.search(rest) or not _parses("", rest):
         return f"patchpack run -- bash -c {shlex.quote(command.strip())}"

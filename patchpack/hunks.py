@@ -239,7 +239,7 @@ class _Parser:
             raise _Decline  # git: a corrupt patch
         sides = {b" ": (before, after), b"-": (before,), b"+": (after,)}[self._last]
         for side in sides:
-            if not side[-1].endswith(b"\n") or side[-1] == b"\n" and self._last == b" ":
+            if not side[-1].endswith(b"\n") or (side[-1] == b"\n" and self._last == b" "):
                 raise _Decline  # twice; or after an empty context line, which git drops
             side[-1] = side[-1][:-1]
         self.i += 1
