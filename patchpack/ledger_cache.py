@@ -22,8 +22,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
-from patchpack.entries import (CANONICAL_LINE, CANONICAL_LINE_UNESCAPED, Entry, Skipped,
-                               canonical_columns, parse_line, parse_note)
+from patchpack.entries import (
+    CANONICAL_LINE,
+    CANONICAL_LINE_UNESCAPED,
+    Entry,
+    Skipped,
+    canonical_columns,
+    parse_line,
+    parse_note,
+)
 from patchpack.files import write_atomically
 from patchpack.git import FULL_OID, Oid, Repo, decode
 from patchpack.hooks import NOTES_REF
