@@ -185,7 +185,7 @@ class Tools:
         and the tail, failure lines from the middle kept, the full log kept on disk."""
         if not command:
             raise BadInput("command must name a program")
-        repo, settings = self.open()
+        repo, _settings = self.open()
         return self._run(command, repo, Settings.load(repo.config_get, output_lines=lines))
 
     def test(self, args: list[str] | None = None) -> Result:

@@ -456,10 +456,8 @@ class _Control:
         self.received: int | None = None
 
     def signal_group(self, sig: int) -> None:
-        try:
+        with suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def _on_signal(self, sig: int, _frame: Any) -> None:
         # Ctrl-C reaches only patchpack (the command has its own session): pass it on, and kill
@@ -519,7 +517,7 @@ def _widen(fd: int) -> None:
     try:
         import fcntl
 
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ"), CHUNK)
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, CHUNK)
     except (ImportError, AttributeError, OSError):
         pass
 
