@@ -208,7 +208,7 @@ def _lines(data: bytes) -> list[bytes]:
     """Lines with their endings kept, cut at ``\\n`` only (CR and other bytes stay put)."""
     parts = data.split(b"\n")
     out = [p + b"\n" for p in parts[:-1]]
-    return out + [parts[-1]] if parts[-1] else out
+    return [*out, parts[-1]] if parts[-1] else out
 
 
 def _no_eol(lines: list[bytes]) -> bool:

@@ -203,7 +203,7 @@ def paired_tests(paths: Iterable[str], tracked: Iterable[str]) -> dict[str, list
     module's. A test file itself pairs with nothing."""
     wanted: dict[str, list[str]] = {}
     for path in paths:
-        folder, _, name = path.rpartition("/")
+        _folder, _, name = path.rpartition("/")
         stem, dot, ext = name.rpartition(".")
         if dot and stem and not _TEST_FILE.search(path):
             for pattern in _TEST_NAMES:
