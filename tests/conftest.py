@@ -52,7 +52,7 @@ def hermetic_seal(tmp_path_factory: pytest.TempPathFactory,
     for name in list(os.environ):
         # PYTHONUNBUFFERED would hide a missing flush in a patchpack subprocess. PATCHPACK_NOW
         # stays: `PATCHPACK_NOW=+365d pytest` runs the suite a year ahead (.ci/run does).
-        if (name.startswith(("GIT_", "PATCHPACK_", "PRE_COMMIT")) and name != clock.ENV
+        if ((name.startswith(("GIT_", "PATCHPACK_", "PRE_COMMIT")) and name != clock.ENV)
                 or name == "PYTHONUNBUFFERED"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(home))

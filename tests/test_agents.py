@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from conftest import git, run_patchpack, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +18,8 @@ from patchpack.agents import Budget
 from patchpack.config import Settings
 from patchpack.errors import BadInput, Failed
 from patchpack.git import Repo
+
+from conftest import git, run_patchpack, write
 
 CLI = Callable[..., Result]
 
