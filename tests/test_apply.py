@@ -228,7 +228,7 @@ def test_the_commit_and_the_hooks_are_those_of_git_commit(queued: Path, cli,
                      (queued / ".git" / "COMMIT_EDITMSG").read_text()))
         assert cli("undo").exit_code == 0
     assert seen[0] == seen[1]
-    head, log, reflog_head, reflog_branch, message = seen[0]
+    _head, log, reflog_head, reflog_branch, message = seen[0]
     assert [line.split()[1:] for line in log.splitlines() if line.startswith("==")] == [
         ["pre-commit", "0"], ["prepare-commit-msg", "2", ".git/COMMIT_EDITMSG", "message"],
         ["commit-msg", "1", ".git/COMMIT_EDITMSG"], ["post-commit", "0"]]

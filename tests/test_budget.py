@@ -7,13 +7,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import git, run_patchpack, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patchpack import budget, ledger
 from patchpack.config import Settings
 from patchpack.git import Repo
+
+from conftest import git, run_patchpack, write
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=timezone.utc)
 LIMITS = budget.Limits(daily=24_000_000, minute_tokens=1_000_000, minute_requests=50)
