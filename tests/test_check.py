@@ -396,8 +396,9 @@ def test_every_command_has_help(cli):
 def test_readme_settings_table_covers_every_setting():
     import dataclasses
 
-    from conftest import ROOT
     from patchpack.config import Settings, env_name, git_key
+
+    from conftest import ROOT
 
     readme = (ROOT / "README.md").read_text()
     table = readme[readme.index("\n## Settings"):readme.index("\n## Exit codes")]

@@ -7,10 +7,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import run_patchpack
 
 from patchpack import clock
 from patchpack.errors import BadInput
+
+from conftest import run_patchpack
 
 
 @pytest.mark.parametrize(("text", "expected"), [
