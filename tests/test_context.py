@@ -9,10 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import git, lines, run_patchpack, write
 from patchpack import context
 from patchpack.git import Repo
 from patchpack.tokens import get_counter
+
+from conftest import git, lines, run_patchpack, write
 
 FUNCS = "".join(
     f"def f{i}(x):\n" + "".join(f"    y{j} = x + {j}\n" for j in range(6)) + "    return x\n\n\n"

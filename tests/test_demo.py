@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import git
-
 from patchpack.demo import capped
+
+from conftest import git
 
 
 def installed_script() -> str:
@@ -50,7 +50,7 @@ def test_demo_plays_the_whole_loop(tmp_path: Path) -> None:
     patches = [s for s in subjects if s.startswith("Add the shop (")]
     assert len(patches) >= 3 and subjects[-1] == "Start the shop"
     assert len(subjects) == len(patches) + 1  # apply --all committed every patch
-    for oid in git(repo, "rev-list", "HEAD~%d..HEAD" % len(patches)).split():
+    for oid in git(repo, "rev-list", f"HEAD~{len(patches)}..HEAD").split():
         assert '"kind":"apply"' in git(repo, "notes", "--ref=patchpack", "show", oid)
     first = git(repo, "rev-list", "--reverse", "HEAD").split()[1]
     assert '"agent":"pack-leader"' in git(repo, "notes", "--ref=patchpack", "show", first)
