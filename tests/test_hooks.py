@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, git, lines, write
 from patchpack import hooks
+
+from conftest import ROOT, git, lines, write
 
 
 def commit(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -61,7 +62,8 @@ def test_hook_sees_lines_over_the_limit(committed, cli):
 
 def test_existing_hook_is_kept_chained_and_restored(committed, cli):
     hooks_dir = committed / ".git" / "hooks"
-    user_hook = write(hooks_dir / "pre-commit", '#!/bin/sh\necho user-hook-ran >> "$(git rev-parse --git-dir)/ran"\n')
+    user_hook = write(hooks_dir / "pre-commit",
+                      '#!/bin/sh\necho user-hook-ran >> "$(git rev-parse --git-dir)/ran"\n')
     user_hook.chmod(0o755)
     original = user_hook.read_text()
 

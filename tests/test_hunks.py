@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import git, lines, write
 from patchpack import hunks, intake
 from patchpack.errors import BadInput
 from patchpack.git import DoesNotFit, Oid, QueueGit, Repo
+
+from conftest import git, lines, write
 
 PATHS = ["f.txt", "dir/g.txt", "sp ace.txt", "\u00fc/\u00e4 x.txt", "dir/sub/h.txt"]
 LINES = [b"a\n", b"b\n", b"c\n", b"a\r\n", b"\n", b"  x\n", b"\xff\xfe\n", b"d\t\n", b"e\n"]
