@@ -12,13 +12,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from conftest import git, run_patchpack, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patchpack import ledger, ledger_cache
 from patchpack.entries import _parse_json
 from patchpack.git import Oid, Repo
+
+from conftest import git, run_patchpack, write
 
 NOW = datetime(2026, 11, 24, 10, 0, 0, tzinfo=timezone.utc)
 
@@ -453,11 +454,12 @@ def test_sync_with_no_remote_is_bad_input(committed: Path) -> None:
 # -- the pre-commit framework -------------------------------------------------------------------
 
 
-def test_pre_commit_framework_ledger_and_budget_hooks(committed: Path, 
+def test_pre_commit_framework_ledger_and_budget_hooks(committed: Path,
         frozen_now: Callable[[datetime], datetime]) -> None:
     import shutil
 
     import yaml
+
     from conftest import ROOT
 
     manifest = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
@@ -638,7 +640,7 @@ def test_read_agrees_with_note_by_note_on_odd_notes(committed: Path) -> None:
     assert held.notes == 399 and len(entries) == 400 - 2 + 1  # an empty note holds no line
     assert {(s.where, s.line, s.reason) for s in skipped} == {
         (commits[1], 2, "not JSON"), (commits[2], 1, "not JSON"), (commits[6], 1, "not JSON")}
-    assert dict((e.id, e.agent) for _, e in held.entries)["id4"] == "a\u2028b"
+    assert {e.id: e.agent for _, e in held.entries}["id4"] == "a\u2028b"
     assert ledger.read(Repo.discover(committed)) == held  # the same from the cache
 
 

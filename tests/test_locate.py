@@ -6,10 +6,11 @@ import ast
 import json
 from pathlib import Path
 
-from conftest import git, lines, run_patchpack, write
 from patchpack import context, locate
 from patchpack.git import Repo
 from patchpack.tokens import get_counter
+
+from conftest import git, lines, run_patchpack, write
 
 PY = '''import os
 
@@ -121,7 +122,7 @@ def test_blocks_are_cut_to_max_hunk_lines(cli, repo: Path) -> None:
     _commit(repo, {"big.py": f"def big():\n{body}    return needle\n"})
     assert _hunks(cli, "--grep", "x3 = 3", "--max-hunk-lines", "10") == [
         ("big.py", 1, 10, "def big")]
-    (path, start, end, _), = _hunks(cli, "--grep", "needle", "--max-hunk-lines", "10")
+    (_path, start, end, _), = _hunks(cli, "--grep", "needle", "--max-hunk-lines", "10")
     assert end - start + 1 <= 10 and start <= 102 <= end
 
 
