@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import Result
+
 from conftest import git, lines, run_patchpack, write
 
 CLI = Callable[..., Result]

@@ -9,11 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import git, run_patchpack, write
 from patchpack import context, locate, widen
 from patchpack.files import Worktree
 from patchpack.git import Repo
 from patchpack.tokens import get_counter
+
+from conftest import git, run_patchpack, write
 
 BOX = '''import os
 
