@@ -697,10 +697,8 @@ def uncommitted_diff(repo: Repo, *, untracked: bool = True) -> str:
     tracked = repo.git("diff", *DIFF_OPTIONS, base, "--")
     if not untracked:
         return tracked
-    listed = repo.git("ls-files", "--others", "--exclude-standard", "-z")
     root = require_workdir(repo)
-    new = [_patch_text(None, _read_file(root / path), path)
-           for path in listed.split("\0") if path]
+    new = [_patch_text(None, _read_file(root / path), path) for path in untracked_files(repo)]
     return tracked + "".join(new)
 
 
@@ -987,8 +985,8 @@ class QueueGit:
         before it in its chain), in order. Many go into one pack of deltas: a large file cut
         into many pieces writes what the pieces change, not the whole file each time (#15).
         ``versions`` is read once, one at a time (a generator keeps one text in memory)."""
-        if (count < _SERIES_PACK_AT_LEAST or "GIT_OBJECT_DIRECTORY" in os.environ
-                or (self.repo.config_get("extensions.objectFormat") or "sha1") != "sha1"):
+        # (A sha256 repository never gets here: `Repo.discover` refuses it.)
+        if count < _SERIES_PACK_AT_LEAST or "GIT_OBJECT_DIRECTORY" in os.environ:
             return [self.write_blob(v.data) for v in versions]
         self.flush()  # a batch's objects first: git reads them before the pack
         return [Oid(oid) for oid in
@@ -1208,17 +1206,11 @@ class QueueGit:
     def dirty(self, paths: Sequence[str]) -> list[str]:
         """The paths among ``paths`` with staged, unstaged or untracked changes."""
         if self.repo.config_true("core.sparseCheckout"):
-            return self._dirty_sparse(paths)
-        out = []
+            return self._dirty_by_git(paths)
         # libgit2 cannot word an error about a path that is not UTF-8 (a UnicodeDecodeError
         # instead of a KeyError): git is asked about those.
         odd = [path for path in paths if not _utf8(path)]
-        if odd:
-            listed = run_git(["status", "--porcelain", "-z", "--ignored=matching",
-                              "--untracked-files=all", "--no-renames", "--",
-                              *(f":(literal){path}" for path in odd)], cwd=self._workdir())
-            found = {decode(entry[3:]) for entry in listed.stdout.split(b"\0") if entry}
-            out = [path for path in odd if path in found]
+        out = self._dirty_by_git(odd)
         for path in paths:
             if path in odd:
                 continue
@@ -1241,9 +1233,10 @@ class QueueGit:
                 out.append(path)
         return out
 
-    def _dirty_sparse(self, paths: Sequence[str]) -> list[str]:
-        # libgit2 knows nothing of sparse checkouts: a path outside the cone, in the index
-        # only (skip-worktree), is a deleted file to it (#15). git's own status knows.
+    def _dirty_by_git(self, paths: Sequence[str]) -> list[str]:
+        """`dirty` as git's own status sees it: libgit2 knows nothing of sparse checkouts (a
+        path outside the cone, in the index only, is a deleted file to it, #15) and cannot
+        name a path that is not UTF-8."""
         if not paths:
             return []
         shown = run_git(["--literal-pathspecs", "status", "--porcelain", "-z",
@@ -1359,16 +1352,9 @@ class QueueGit:
         once after its series: packs loose objects when there are many."""
         run_git(["maintenance", "run", "--auto", "--quiet"], cwd=self._workdir(), check=False)
 
-    def reset_hard(self, rev: Oid) -> None:
-        """Index and work tree to ``rev``: files in the index but not in ``rev`` go too."""
-        run_git(["reset", "--quiet", "--hard", rev], cwd=self._workdir())
-
     def reset_keep(self, rev: Oid) -> None:
         """Move HEAD to ``rev`` keeping local changes; git refuses if they would be lost."""
         run_git(["reset", "--quiet", "--keep", rev], cwd=self._workdir())
-
-    def add_all(self, *, untracked: bool) -> None:
-        run_git(["add", "--all" if untracked else "--update", "--", "."], cwd=self._workdir())
 
     def snapshot_index(self) -> bytes | None:
         index_file = self.repo.git_dir / "index"
