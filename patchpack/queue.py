@@ -120,8 +120,8 @@ def load(qg: QueueGit, name: str | None = None, *, oid: Oid | None = None) -> St
         oid = qg.repo.read_ref(PREFIX + name)
         if oid is None:
             return State(name, None)
-    tree: Oid | None = qg.commit_info(oid).tree
-    assert tree is not None
+    tree = qg.commit_info(oid).tree
+    edited: Oid | None = tree  # what the next state edits
     found = qg.entry(tree, _STATE_FILE)
     if found is not None:
         data = json.loads(qg.read_blob(found[0]))
@@ -134,9 +134,9 @@ def load(qg: QueueGit, name: str | None = None, *, oid: Oid | None = None) -> St
                            f"({oid[:12]})")
         data = json.loads(qg.read_blob(found[0]))
         patches = tuple(_patch(p) for p in data["patches"])
-        tree = None  # nothing to edit: the next state is written whole
+        edited = None  # nothing to edit: the next state is written whole
     return State(name=name, oid=oid, patches=patches, op=Op(**data["op"]),
-                 previous=data.get("previous"), tree=tree)
+                 previous=data.get("previous"), tree=edited)
 
 
 def _read_series(qg: QueueGit, series: Oid) -> tuple[Patch, ...]:
@@ -160,8 +160,8 @@ def _patch(fields: dict[str, Any]) -> Patch:
     return Patch(**{**fields, "files": tuple(fields["files"])})
 
 
-def _series_path(index: int) -> str:
-    return f"{_SERIES}/{index // _CHUNK:04d}/{index % _CHUNK:02d}"
+def _series_path(index: int, top: str = _SERIES) -> str:
+    return f"{top}/{index // _CHUNK:04d}/{index % _CHUNK:02d}"
 
 
 def write(qg: QueueGit, current: State, patches: Sequence[Patch], op: Op,
@@ -178,12 +178,12 @@ def write(qg: QueueGit, current: State, patches: Sequence[Patch], op: Op,
     }
     old = current.patches if current.tree is not None else ()
     for i in range(len(patches), len(old)):
-        changes[_series_path(i)] = changes[_DIFFS + _series_path(i)[len(_SERIES):]] = None
+        changes[_series_path(i)] = changes[_series_path(i, _DIFFS)] = None
     for i, patch in enumerate(patches):
         if i >= len(old) or (old[i] is not patch and old[i] != patch):
             changes[_series_path(i)] = (qg.write_blob(_patch_json(patch).encode()), FILE_MODE)
             # In the tree too, so that gc keeps it.
-            changes[_DIFFS + _series_path(i)[len(_SERIES):]] = (
+            changes[_series_path(i, _DIFFS)] = (
                 (patch.diff, FILE_MODE) if patch.diff else None)
     tree = qg.edit_tree(current.tree, changes)
     assert tree is not None  # it holds state.json
