@@ -100,10 +100,7 @@ def _split_worktree(qg: QueueGit, head: Oid, *, title: str | None, limits: Limit
     recovery.carry_on(qg)  # a patch a killed apply left staged is not a change to split
     lock = qg.index_lock()
     if lock is not None:  # checked again, with no harm done, where it counts (take_back)
-        raise Failed(f"the index is locked ({lock} exists: another git process is running, or "
-                     "one died holding it); nothing changed",
-                     hint=f"wait for it to end (or, if no git is running, delete {lock}), then "
-                          "`patchpack split` again")
+        raise Failed(f"{queue.locked(lock)}; nothing changed", hint=queue.locked_hint(lock))
     finished = queue.finish_split(qg, head)
     index_tree = qg.index_tree()
     worktree = qg.worktree_tree(untracked=untracked)

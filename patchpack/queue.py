@@ -18,6 +18,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from patchpack import recovery
@@ -447,20 +448,25 @@ def take_back(qg: QueueGit, state: State | None, head_tree: Oid, paths: Sequence
                          "the queue changed meanwhile", hint="once the lock is gone, see the "
                          "queue with `patchpack list` and `patchpack drop` what is there twice"
                          ) from None
-        lock = qg.index_lock()
-        raise Failed(f"{what}; nothing changed",
-                     hint=f"wait for it to end (or, if no git is running, delete "
-                          f"{lock or 'the lock'}), then `patchpack split` again") from None
+        raise Failed(f"{what}; nothing changed", hint=locked_hint(qg.index_lock())) from None
     qg.write_worktree(head_tree, paths)
 
 
 def _index_locked(qg: QueueGit, e: GitFailed) -> str:
     """What stopped git: its index lock (named) as a rule, else git's own words."""
     lock = qg.index_lock()
-    if lock or "index.lock" in e.message:
-        return (f"the index is locked ({lock or 'index.lock'} exists: another git process is "
-                "running, or one died holding it)")
-    return e.message
+    return locked(lock) if lock or "index.lock" in e.message else e.message
+
+
+def locked(lock: Path | None) -> str:
+    """What went wrong when git's index lock is held."""
+    return (f"the index is locked ({lock or 'index.lock'} exists: another git process is "
+            "running, or one died holding it)")
+
+
+def locked_hint(lock: Path | None) -> str:
+    return (f"wait for it to end (or, if no git is running, delete {lock or 'the lock'}), "
+            "then `patchpack split` again")
 
 
 def unpublish(qg: QueueGit, state: State) -> bool:
