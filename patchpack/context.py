@@ -318,8 +318,8 @@ def _function_keep(path: str, rows: list[unidiff.patch.Line],
 def _now(scopes: Sequence[locate.Scope], old_scopes: Sequence[locate.Scope] | None,
          old_line: int | None, line: int) -> locate.Scope | None:
     """The function a removed line sat in, as it is now: same name, the nearest if several."""
-    if old_scopes is None or old_line is None:  # the old side does not parse: where the line
-        # was, in the new side
+    if old_scopes is None or old_line is None:
+        # The old side does not parse: where the line was, in the new side.
         return locate.function_of(scopes, line)
     was = locate.function_of(old_scopes, old_line)
     if was is None:
