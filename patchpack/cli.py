@@ -350,7 +350,6 @@ def integrate() -> None:
 def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool,
                          with_mcp: bool) -> None:
     """Write a Code Puppy agent (pack-leader-token-efficient) whose prompt is `patchpack prompt`."""
-    import os
     import pathlib
 
     from patchpack import agents
