@@ -15,7 +15,13 @@ Versions are pinned here and only here; change one and the next run installs it 
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,3 +69,63 @@ class NpmClients:
 def cache_dir() -> Path:
     configured = os.environ.get(CACHE_ENV, "")
     return Path(configured).resolve() if configured else ROOT / ".cache" / "clients"
+
+
+@contextmanager
+def _installing(cache: Path, target: Path) -> Iterator[bool]:
+    """Hold the cache's lock; yield whether ``target`` must be installed; mark it done after."""
+    if (target / MARKER).exists():  # the common case: no lock needed to read a finished install
+        yield False
+        return
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".install.lock").open("w") as lock:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise InstallError(f"another process has held {cache}/.install.lock for "
+                                       f"{LOCK_TIMEOUT} s; end it, or remove the lock file if "
+                                       f"none is running") from None
+                time.sleep(0.5)
+        try:
+            done = (target / MARKER).exists()  # installed by whoever held the lock before us
+            if not done:
+                shutil.rmtree(target, ignore_errors=True)  # a half-done install: start again
+            try:
+                yield not done
+            except BaseException:
+                if not done:
+                    shutil.rmtree(target, ignore_errors=True)
+                raise
+            if not done:
+                (target / MARKER).write_text("ok\n")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _env(cache: Path) -> dict[str, str]:
+    # Downloads are cached beside the installs, not in the user's HOME; nothing is asked.
+    return {**os.environ, "PIP_CACHE_DIR": str(cache / "pip-cache"),
+            "npm_config_cache": str(cache / "npm-cache"), "PIP_NO_INPUT": "1",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1", "npm_config_update_notifier": "false"}
+
+
+def _run(command: Sequence[str], *, cache: Path) -> str:
+    try:
+        proc = subprocess.run(list(command), capture_output=True, text=True, env=_env(cache),
+                              timeout=INSTALL_TIMEOUT, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        raise InstallError(f"{' '.join(command)} took over {INSTALL_TIMEOUT} s") from e
+    if proc.returncode != 0:
+        output = (proc.stdout + proc.stderr)[-4000:]
+        raise InstallError(f"{' '.join(command)} exited {proc.returncode}:\n{output}")
+    return proc.stdout
+
+
+def _check_version(command: Sequence[str], expected: str, *, cache: Path) -> None:
+    out = _run(command, cache=cache)
+    if expected not in out:
+        raise InstallError(f"{' '.join(command)} printed {out.strip()!r}, not {expected!r}")
