@@ -19,6 +19,7 @@ import fcntl
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -69,6 +70,41 @@ class NpmClients:
 def cache_dir() -> Path:
     configured = os.environ.get(CACHE_ENV, "")
     return Path(configured).resolve() if configured else ROOT / ".cache" / "clients"
+
+
+def code_puppy(cache: Path | None = None) -> CodePuppy:
+    """Code Puppy at the pinned version, installed if it is not yet."""
+    cache = cache or cache_dir()
+    venv = cache / f"code-puppy-{CODE_PUPPY}"
+    with _installing(cache, venv) as todo:
+        if todo:
+            _run([sys.executable, "-m", "venv", str(venv)], cache=cache)
+            _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                  f"code-puppy=={CODE_PUPPY}"], cache=cache)
+            _check_version([str(venv / "bin" / "python"), "-m", "pip", "show", "code-puppy"],
+                           f"Version: {CODE_PUPPY}", cache=cache)
+    return CodePuppy(venv)
+
+
+def npm_clients(cache: Path | None = None) -> NpmClients:
+    """Claude Code and ccusage at the pinned versions, installed if they are not yet."""
+    cache = cache or cache_dir()
+    prefix = cache / f"npm-claude-code-{CLAUDE_CODE}-ccusage-{CCUSAGE}"
+    with _installing(cache, prefix) as todo:
+        if todo:
+            npm = shutil.which("npm")
+            if npm is None:
+                raise InstallError("npm is not on PATH: install node 20+ and npm, then run "
+                                   "the tests again")
+            # Claude Code's postinstall copies its native binary into place: scripts must run.
+            _run([npm, "install", "--global", "--prefix", str(prefix), "--no-audit",
+                  "--no-fund", "--loglevel=error", "--ignore-scripts=false",
+                  f"@anthropic-ai/claude-code@{CLAUDE_CODE}", f"ccusage@{CCUSAGE}"],
+                 cache=cache)
+            clients = NpmClients(prefix)
+            _check_version([str(clients.claude), "--version"], CLAUDE_CODE, cache=cache)
+            _check_version([str(clients.ccusage), "--version"], CCUSAGE, cache=cache)
+    return NpmClients(prefix)
 
 
 @contextmanager
