@@ -1,0 +1,94 @@
+"""A scripted model endpoint on 127.0.0.1: what the real agents talk to in the tests.
+
+It serves the two APIs the clients speak, streaming and not:
+
+- the OpenAI chat completions API as Cerebras serves it (``POST /v1/chat/completions``), which
+  Code Puppy's pydantic-ai client calls for a ``cerebras``/``custom_openai`` model;
+- the Anthropic Messages API (``POST /v1/messages``, and ``/v1/messages/count_tokens``), which
+  Claude Code calls under ``ANTHROPIC_BASE_URL``.
+
+It answers from a script: a list of turns, each a text reply or tool calls. A request that
+offers tools (the agent's loop) takes the next turn; one that offers none (a client's side
+request: a title, a topic, a quota probe) gets a short text and leaves the script alone. Past
+the end of the script every request gets a final text reply, so a session always ends.
+
+Every request is recorded with its body and its size in tokens (cl100k, through
+patchpack.tokens, of the body's text as received: system prompt, tool schemas and the whole
+history, what a provider bills), and that count is the ``usage`` input it reports, with a fixed
+output count. Tests assert on what reached the model through ``requests``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+FINAL_TEXT = "Done."
+SIDE_TEXT = "ok"
+OUTPUT_TOKENS = 25
+MAX_BODY = 64 << 20  # a request body larger than this is refused, not read
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One scripted model reply: text, tool calls, or both (text first)."""
+
+    text: str = ""
+    calls: tuple[ToolCall, ...] = ()
+
+
+def say(text: str) -> Turn:
+    return Turn(text=text)
+
+
+def call(name: str, **arguments: Any) -> Turn:
+    """A turn making one tool call."""
+    return Turn(calls=(ToolCall(name, arguments),))
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request the endpoint received."""
+
+    api: str
+    """"anthropic", "openai" or "other" (a path neither API has: recorded, answered 404)."""
+    path: str
+    body: dict[str, Any]
+    tokens: int
+    """cl100k tokens of the body's text: the input usage reported back."""
+    turn: int | None
+    """The index of the script turn it was answered with; None for a side or final reply."""
+
+    @property
+    def has_tools(self) -> bool:
+        return bool(self.body.get("tools"))
+
+    def tool_results(self) -> list[str]:
+        """The text of every tool result in the request's history, oldest first."""
+        found: list[str] = []
+        for message in self.body.get("messages", []):
+            if not isinstance(message, dict):
+                continue
+            if message.get("role") == "tool":  # OpenAI
+                found.append(_text(message.get("content")))
+            content = message.get("content")
+            if message.get("role") == "user" and isinstance(content, list):  # Anthropic
+                found += [_text(block.get("content")) for block in content
+                          if isinstance(block, dict) and block.get("type") == "tool_result"]
+        return found
+
+
+def _text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(_text(part.get("text", "")) if isinstance(part, dict) else str(part)
+                       for part in content)
+    return "" if content is None else json.dumps(content)
