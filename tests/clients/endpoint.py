@@ -21,6 +21,7 @@ output count. Tests assert on what reached the model through ``requests``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,3 +93,51 @@ def _text(content: object) -> str:
         return "".join(_text(part.get("text", "")) if isinstance(part, dict) else str(part)
                        for part in content)
     return "" if content is None else json.dumps(content)
+
+
+def _sse(event: str | None, data: dict[str, Any] | str) -> bytes:
+    text = data if isinstance(data, str) else json.dumps(data)
+    return (f"event: {event}\n" if event else "").encode() + f"data: {text}\n\n".encode()
+
+
+def _anthropic_events(message: dict[str, Any], blocks: list[dict[str, Any]],
+                      usage: dict[str, int]) -> Iterator[bytes]:
+    start_usage = {**usage, "output_tokens": 1}
+    yield _sse("message_start", {"type": "message_start",
+                                 "message": {**message, "content": [], "stop_reason": None,
+                                             "usage": start_usage}})
+    for index, block in enumerate(blocks):
+        if block["type"] == "text":
+            empty: dict[str, Any] = {"type": "text", "text": ""}
+            delta = {"type": "text_delta", "text": block["text"]}
+        else:
+            empty = {**block, "input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+        yield _sse("content_block_start", {"type": "content_block_start", "index": index,
+                                           "content_block": empty})
+        yield _sse("content_block_delta", {"type": "content_block_delta", "index": index,
+                                           "delta": delta})
+        yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})
+    yield _sse("message_delta", {"type": "message_delta",
+                                 "delta": {"stop_reason": message["stop_reason"],
+                                           "stop_sequence": None},
+                                 "usage": {"output_tokens": usage["output_tokens"]}})
+    yield _sse("message_stop", {"type": "message_stop"})
+
+
+def _openai_events(head: dict[str, Any], text: str, calls: list[dict[str, Any]], finish: str,
+                   usage: dict[str, int]) -> Iterator[bytes]:
+    def chunk(delta: dict[str, Any], reason: str | None = None) -> bytes:
+        return _sse(None, {**head, "object": "chat.completion.chunk",
+                           "choices": [{"index": 0, "delta": delta, "finish_reason": reason}]})
+
+    yield chunk({"role": "assistant", "content": ""})
+    if text:
+        yield chunk({"content": text})
+    for index, c in enumerate(calls):
+        yield chunk({"tool_calls": [{"index": index, **c}]})
+    yield chunk({}, finish)
+    # As OpenAI does with stream_options.include_usage, and Cerebras always: usage comes last,
+    # in a chunk without choices.
+    yield _sse(None, {**head, "object": "chat.completion.chunk", "choices": [], "usage": usage})
+    yield _sse(None, "[DONE]")
