@@ -21,8 +21,9 @@ output count. Tests assert on what reached the model through ``requests``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 FINAL_TEXT = "Done."
@@ -93,6 +94,81 @@ def _text(content: object) -> str:
         return "".join(_text(part.get("text", "")) if isinstance(part, dict) else str(part)
                        for part in content)
     return "" if content is None else json.dumps(content)
+
+
+class _Transport(BaseHTTPRequestHandler):
+    """Replies as JSON or as a stream of server-sent events."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the requests are recorded; stderr stays for the test's own output
+
+    # -- transport ----------------------------------------------------------------------
+
+    def _json(self, status: int, data: dict[str, Any]) -> None:
+        payload = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _reply(self, reply: dict[str, Any] | Iterator[bytes]) -> None:
+        if isinstance(reply, dict):
+            self._json(200, reply)
+        else:
+            self._stream(reply)
+
+    def _stream(self, events: Iterator[bytes]) -> None:
+        # No length: the stream ends when the connection closes.
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        for event in events:
+            self.wfile.write(event)
+            self.wfile.flush()
+
+
+def _anthropic(body: dict[str, Any], turn: Turn, tokens: int, *, output_tokens: int,
+               new_id: Callable[[str], str]) -> dict[str, Any] | Iterator[bytes]:
+    """The Messages API's answer: a message, or its stream of server-sent events."""
+    blocks: list[dict[str, Any]] = []
+    if turn.text:
+        blocks.append({"type": "text", "text": turn.text})
+    blocks += [{"type": "tool_use", "id": new_id("toolu_"), "name": c.name,
+                "input": c.arguments} for c in turn.calls]
+    usage = {"input_tokens": tokens, "output_tokens": output_tokens,
+             "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    message = {"id": new_id("msg_"), "type": "message", "role": "assistant",
+               "model": body.get("model", "scripted"),
+               "stop_reason": "tool_use" if turn.calls else "end_turn", "stop_sequence": None}
+    if not body.get("stream"):
+        return {**message, "content": blocks, "usage": usage}
+    return _anthropic_events(message, blocks, usage)
+
+
+def _openai(body: dict[str, Any], turn: Turn, tokens: int, *, output_tokens: int,
+            new_id: Callable[[str], str]) -> dict[str, Any] | Iterator[bytes]:
+    """The chat completions answer: a completion, or its stream of chunks."""
+    calls = [{"id": new_id("call_"), "type": "function",
+              "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
+             for c in turn.calls]
+    usage = {"prompt_tokens": tokens, "completion_tokens": output_tokens,
+             "total_tokens": tokens + output_tokens}
+    head = {"id": new_id("chatcmpl-"), "created": 1700000000,
+            "model": body.get("model", "scripted")}
+    finish = "tool_calls" if calls else "stop"
+    if not body.get("stream"):
+        message: dict[str, Any] = {"role": "assistant", "content": turn.text or None}
+        if calls:
+            message["tool_calls"] = calls
+        return {**head, "object": "chat.completion", "usage": usage,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}]}
+    return _openai_events(head, turn.text, calls, finish, usage)
 
 
 def _sse(event: str | None, data: dict[str, Any] | str) -> bytes:
