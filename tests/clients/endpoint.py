@@ -106,6 +106,23 @@ class _Transport(BaseHTTPRequestHandler):
 
     # -- transport ----------------------------------------------------------------------
 
+    def _read_json(self) -> tuple[bytes, dict[str, Any]] | None:
+        """The request's body and its JSON object; None, answered 4xx, when it has none."""
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self._json(413, {"error": {"message": "request too large"}})
+            return None
+        raw = self.rfile.read(length)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            self._json(400, {"error": {"type": "invalid_request_error",
+                                       "message": "body is not a JSON object"}})
+            return None
+        return raw, body
+
     def _json(self, status: int, data: dict[str, Any]) -> None:
         payload = json.dumps(data).encode()
         self.send_response(status)
