@@ -20,11 +20,15 @@ output count. Tests assert on what reached the model through ``requests``.
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from patchpack.tokens import get_counter
 
 FINAL_TEXT = "Done."
 SIDE_TEXT = "ok"
@@ -94,6 +98,92 @@ def _text(content: object) -> str:
         return "".join(_text(part.get("text", "")) if isinstance(part, dict) else str(part)
                        for part in content)
     return "" if content is None else json.dumps(content)
+
+
+@dataclass
+class Endpoint:
+    """The server; ``with Endpoint(script) as ep:`` serves on ``ep.url`` until the block ends."""
+
+    script: Sequence[Turn]
+    output_tokens: int = OUTPUT_TOKENS
+    requests: list[Request] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next = 0
+        self._ids = itertools.count(1)
+        self._counter = get_counter()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> Endpoint:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+        self._server.server_close()
+
+    @property
+    def scripted(self) -> list[Request]:
+        """The requests that were answered from the script (the agent's loop), in order."""
+        return [r for r in self.requests if r.turn is not None]
+
+    def _take(self, api: str, path: str, raw: bytes, body: dict[str, Any]) -> tuple[Turn, int]:
+        tokens = self._counter.count(raw.decode("utf-8", "replace"))
+        with self._lock:
+            turn: int | None = None
+            if body.get("tools") and self._next < len(self.script):
+                turn, self._next = self._next, self._next + 1
+            self.requests.append(Request(api, path, body, tokens, turn))
+        if turn is not None:
+            return self.script[turn], tokens
+        return say(FINAL_TEXT if body.get("tools") else SIDE_TEXT), tokens
+
+    def _reply_args(self) -> dict[str, Any]:
+        return {"output_tokens": self.output_tokens,
+                "new_id": lambda prefix: f"{prefix}{next(self._ids):024d}"}
+
+
+def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
+    class Handler(_Transport):
+        def do_GET(self) -> None:
+            endpoint.requests.append(Request("other", self.path, {}, 0, None))
+            self._json(404, {"error": {"type": "not_found", "message": self.path}})
+
+        def do_POST(self) -> None:
+            read = self._read_json()
+            if read is None:
+                return
+            raw, body = read
+            path = self.path.split("?")[0].rstrip("/")
+            if path.endswith("/messages/count_tokens"):
+                tokens = endpoint._counter.count(raw.decode("utf-8", "replace"))
+                endpoint.requests.append(Request("anthropic", path, body, tokens, None))
+                self._json(200, {"input_tokens": tokens})
+            elif path.endswith("/messages"):
+                self._reply(_anthropic(body, *endpoint._take("anthropic", path, raw, body),
+                                       **endpoint._reply_args()))
+            elif path.endswith("/chat/completions"):
+                self._reply(_openai(body, *endpoint._take("openai", path, raw, body),
+                                    **endpoint._reply_args()))
+            else:
+                endpoint.requests.append(Request("other", path, body, 0, None))
+                self._json(404, {"error": {"type": "not_found", "message": path}})
+
+    return Handler
 
 
 class _Transport(BaseHTTPRequestHandler):
