@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 CLAUDE_EDITS = {"Edit", "MultiEdit", "Write"}
 # Code Puppy expands edit_file into the other three (code_puppy/tools/__init__.py).
 PUPPY_EDITS = {"edit_file", "create_file", "replace_in_file", "delete_snippet"}
-SHELLS = {"Bash": "claude", "agent_run_shell_command": "puppy"}
+# Code Puppy 0.0.946 names its own agent's shell tool `shell`; JSON agents still list the old name.
+SHELLS = {"Bash": "claude", "agent_run_shell_command": "puppy", "shell": "puppy"}
 READS = {"Read": "claude", "read_file": "puppy"}
 # Read shows these as images or pages, not as lines of text.
 _NOT_TEXT = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".pdf", ".ipynb"}
