@@ -69,3 +69,17 @@ def test_guard_refuses_a_plain_test_run_and_an_oversized_file(
     reported = json.loads(usage.read_text())
     assert reported["input_tokens"] == sum(r.tokens for r in ep.requests if r.api == "openai")
     assert reported["requests"] == len(loop)
+
+
+def test_the_default_agents_shell_tool_is_guarded_too(
+        code_puppy: CodePuppy, project: Path, tmp_path: Path) -> None:
+    # Code Puppy's own agent runs commands with `shell` (0.0.946; `agent_run_shell_command` is
+    # the older name, kept for JSON agents): its hook engine sends that name to the guard.
+    home = tmp_path / "puppy-home"
+    script = [call("shell", command="python -m pytest -q tests/test_many.py"), say("Finished.")]
+    with Endpoint(script) as ep:
+        puppy_home(home, endpoint=ep.url)
+        run = run_code_puppy(code_puppy, "Run the tests.", cwd=project, home=home)
+    assert run.proc.returncode == 0, run.describe()
+    [refusal] = ep.scripted[1].tool_results()
+    assert "run this instead: patchpack test -q tests/test_many.py" in refusal, refusal
