@@ -17,6 +17,7 @@ from conftest import git, lines, run_patchpack, write
 @pytest.fixture
 def project(committed: Path) -> Path:
     write(committed / "tests" / "test_many.py", MANY_TESTS)
+    write(committed / "data.txt", lines(300))
     git(committed, "add", ".")
     git(committed, "commit", "-q", "-m", "tests")
     done = run_patchpack("integrate", "claude-code", cwd=committed)
@@ -24,21 +25,22 @@ def project(committed: Path) -> Path:
     return committed
 
 
-def test_guard_caps_a_test_run_and_refuses_an_oversized_write(
+def test_guard_caps_a_test_run_and_refuses_an_oversized_write_and_a_whole_read(
         npm_clients: NpmClients, project: Path, tmp_path: Path) -> None:
     script = [
         call("Bash", command="python -m pytest -v tests/test_many.py",
              description="Run the tests"),
         call("Write", file_path=str(project / "big.py"), content=lines(300)),
+        call("Read", file_path=str(project / "data.txt")),
         say("Finished."),
     ]
     with Endpoint(script) as ep:
-        run = run_claude(npm_clients, "Run the tests, then write big.py.", cwd=project,
+        run = run_claude(npm_clients, "Run the tests, write big.py, read data.txt.", cwd=project,
                          home=tmp_path / "claude-home", endpoint=ep.url)
     assert run.proc.returncode == 0, run.describe()
     assert run.result is not None and run.result["result"] == "Finished.", run.describe()
     loop = ep.scripted
-    assert len(loop) == 3, [r.path for r in ep.requests]
+    assert len(loop) == 4, [r.path for r in ep.requests]
 
     # The test run went through `patchpack test`: the model got the capped output.
     test_output = loop[1].tool_results()[-1]
@@ -52,9 +54,13 @@ def test_guard_caps_a_test_run_and_refuses_an_oversized_write(
     assert "patchpack split" in refusal
     assert not (project / "big.py").exists()
 
+    # A whole-file Read of 300 lines was refused, pointing to `patchpack context`.
+    refusal = loop[3].tool_results()[-1]
+    assert "data.txt has 300 lines" in refusal and "patchpack context --at" in refusal, refusal
+
     # Sane token counts: every request carries the system prompt and tool schemas, the history
     # only grows, and Claude Code's own usage total is what the endpoint reported.
     assert all(2_000 < r.tokens < 100_000 for r in loop), [r.tokens for r in loop]
-    assert loop[0].tokens < loop[1].tokens < loop[2].tokens
+    assert loop[0].tokens < loop[1].tokens < loop[2].tokens < loop[3].tokens
     billed = sum(r.tokens for r in ep.requests if r.path.endswith("/messages"))
     assert run.result["usage"]["input_tokens"] == billed

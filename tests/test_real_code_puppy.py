@@ -22,6 +22,7 @@ AGENT = "pack-leader-token-efficient"
 @pytest.fixture
 def project(committed: Path, code_puppy: CodePuppy, tmp_path: Path) -> Path:
     write(committed / "tests" / "test_many.py", MANY_TESTS)
+    write(committed / "data.txt", lines(300))
     git(committed, "add", ".")
     git(committed, "commit", "-q", "-m", "tests")
     for agent in ("code-puppy", "claude-code"):
@@ -31,23 +32,24 @@ def project(committed: Path, code_puppy: CodePuppy, tmp_path: Path) -> Path:
     return committed
 
 
-def test_guard_refuses_a_plain_test_run_and_an_oversized_file(
+def test_guard_refuses_a_plain_test_run_an_oversized_file_and_a_whole_read(
         code_puppy: CodePuppy, project: Path, tmp_path: Path) -> None:
     home, usage = tmp_path / "puppy-home", tmp_path / "usage.json"
     script = [
         call("agent_run_shell_command", command="python -m pytest -v tests/test_many.py"),
         call("agent_run_shell_command", command="patchpack test -v tests/test_many.py"),
         call("create_file", file_path="big.py", content=lines(300)),
+        call("read_file", file_path="data.txt"),
         say("Finished."),
     ]
     with Endpoint(script) as ep:
         puppy_home(home, endpoint=ep.url)
-        run = run_code_puppy(code_puppy, "Run the tests, then write big.py.", cwd=project,
+        run = run_code_puppy(code_puppy, "Run the tests, write big.py, read data.txt.", cwd=project,
                              home=home, agent=AGENT, usage_file=usage)
     assert run.proc.returncode == 0, run.describe()
     loop = ep.scripted
-    assert len(loop) == 4, (run.describe(), [r.path for r in ep.requests])
-    results = loop[3].tool_results()
+    assert len(loop) == 5, (run.describe(), [r.path for r in ep.requests])
+    results = loop[4].tool_results()
 
     # Code Puppy's hook engine cannot take a rewritten command: the guard refuses the plain
     # test run, naming the command to run instead, and the model runs that.
@@ -62,6 +64,11 @@ def test_guard_refuses_a_plain_test_run_and_an_oversized_file(
     # The 300-line file was refused by the guard, its reason sent to the model; no file.
     assert "over the micro-patch limits" in results[2], results[2]
     assert not (project / "big.py").exists()
+
+    # A whole-file read of 300 lines was refused, pointing to `patchpack context`.
+    assert "data.txt has 300 lines" in results[3], results[3]
+    # The agent `integrate code-puppy` wrote is the one that ran: its prompt went out.
+    assert "patchpack context --grep" in json.dumps(loop[0].body)
 
     # Sane token counts, and Code Puppy's own usage file holds what the endpoint reported.
     assert all(1_000 < r.tokens < 100_000 for r in loop), [r.tokens for r in loop]
