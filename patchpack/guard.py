@@ -299,9 +299,11 @@ def _shell(args: Mapping[str, Any], cwd: Path, *, limit_all: bool, bypass: bool)
     if limit_all:
         rewritten = via_patchpack_run(command)
         if rewritten is not None:
-            # Not auto-approved: the user's permission prompt still sees the command.
-            return Rewrite(rewritten, "patchpack: output capped by `patchpack run`",
-                           approve=bypass)
+            # Not auto-approved: the user's permission prompt still sees the command. Headless
+            # (`claude -p`) no one can answer "ask" and the call is refused with this reason, so
+            # it names the command that runs.
+            return Rewrite(rewritten, f"patchpack: output capped by `patchpack run`; if this "
+                                      f"call is refused, run `{rewritten}`", approve=bypass)
     return None
 
 
