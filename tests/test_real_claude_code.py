@@ -64,3 +64,24 @@ def test_guard_caps_a_test_run_and_refuses_an_oversized_write_and_a_whole_read(
     assert loop[0].tokens < loop[1].tokens < loop[2].tokens < loop[3].tokens
     billed = sum(r.tokens for r in ep.requests if r.path.endswith("/messages"))
     assert run.result["usage"]["input_tokens"] == billed
+
+
+def test_limit_all_in_a_headless_session_names_the_command_to_run(
+        npm_clients: NpmClients, committed: Path, tmp_path: Path) -> None:
+    # `--limit-all` rewrites with "ask", so that the user's prompt sees the command. `claude -p`
+    # has no one to ask and refuses the call, whatever --allowedTools says: the refusal must
+    # tell the model what to run instead, and that must run.
+    write(committed / "data.txt", lines(500))
+    git(committed, "add", ".")
+    git(committed, "commit", "-q", "-m", "data")
+    assert run_patchpack("integrate", "claude-code", "--limit-all", cwd=committed).returncode == 0
+    script = [call("Bash", command="cat data.txt", description="Show the data"),
+              call("Bash", command="patchpack run -- cat data.txt", description="Capped"),
+              say("Finished.")]
+    with Endpoint(script) as ep:
+        run = run_claude(npm_clients, "Show data.txt.", cwd=committed,
+                         home=tmp_path / "claude-home", endpoint=ep.url)
+    assert run.proc.returncode == 0, run.describe()
+    refused, capped = ep.scripted[2].tool_results()
+    assert "run `patchpack run -- cat data.txt`" in refused, refused
+    assert "lines omitted" in capped and "line 500" in capped, capped
