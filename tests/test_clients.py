@@ -4,6 +4,10 @@ install cache's lock and markers. The real agents are in test_real_*.py."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -106,3 +110,22 @@ def test_an_install_that_fails_leaves_nothing_and_one_that_worked_is_not_redone(
     assert (target / install.MARKER).exists()
     with install._installing(tmp_path, target) as todo:
         assert not todo
+
+
+def test_a_second_installer_waits_for_the_first_and_finds_the_install_done(
+        tmp_path: Path) -> None:
+    target = tmp_path / "client-1.0"
+    first = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from clients import install\n"
+         "cache = Path(sys.argv[1]); target = cache / 'client-1.0'\n"
+         "with install._installing(cache, target) as todo:\n"
+         "    print(todo, flush=True); time.sleep(1); target.mkdir()\n", str(tmp_path)],
+        stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)})
+    assert first.stdout is not None and first.stdout.readline() == "True\n"
+    start = time.monotonic()
+    with install._installing(tmp_path, target) as todo:
+        assert not todo
+    assert time.monotonic() - start > 0.5  # it waited for the lock
+    assert first.wait(timeout=30) == 0
