@@ -111,3 +111,10 @@ def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
     click.echo(f"patchpack: context {pack.tokens} tokens ({pack.counter}) of budget "
                f"{pack.budget}", err=True)
     # A filled pack is near its budget on purpose: no advice to narrow it.
+    budget_line(repo, settings, context_tokens=None if pack.filled else pack.tokens)
+    if pack.unmatched:
+        click.echo("patchpack: no match in tracked files for --grep "
+                   + ", ".join(repr(u) for u in pack.unmatched), err=True)
+        click.echo("hint: check the pattern with `git grep -n -E PATTERN`, or widen --path",
+                   err=True)
+        ctx.exit(EXIT_FAILED)
