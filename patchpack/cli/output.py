@@ -111,3 +111,40 @@ def run(ctx: click.Context, command: tuple[str, ...], lines: int | None, head: i
 
     if sum([bool(command), script is not None, show_id is not None]) != 1:
         raise BadInput("give one of COMMAND, --shell SCRIPT and --show ID",
+                       hint="e.g. `patchpack run -- pytest -q`")
+    if at is not None and show_id is None:
+        raise BadInput("--at goes with --show ID", hint="e.g. `patchpack run --show last --at 1-40`")
+    repo = repo_or_none()
+    settings = load_settings(repo, output_lines=lines, max_line_chars=max_line_chars,
+                         run_timeout=timeout)
+    if show_id is not None:
+        directory = runlog.log_dir(repo.git_dir if repo is not None else None)
+        limits = limiter.Limits.make(lines=settings.output_lines, head=head,
+                                    max_line_chars=settings.max_line_chars)
+        runner.show(runlog.find(directory, show_id), show_id, limits=limits,
+                    at=None if at is None else runlog.parse_range(at), out=sys.stdout.buffer)
+        return
+    argv = ["/bin/sh", "-c", script] if script is not None else list(command)
+    _run_limited(ctx, argv, repo, settings, head, stats)
+
+
+@click.command("test", context_settings=_COMMAND_CONTEXT)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@_limit_options
+@click.pass_context
+def test_command(ctx: click.Context, args: tuple[str, ...], lines: int | None,
+                 head: int | None, max_line_chars: int | None, timeout: float | None,
+                 stats: bool) -> None:
+    """Run the tests through the output limiter: `pytest -q --tb=short ARGS` by default.
+
+    Your flags win over the defaults: --tb=long replaces --tb=short, -v drops -q.
+    patchpack.testCommand sets another runner (e.g. `cargo test -q`). Options that
+    patchpack run also has are patchpack's unless they come after a test argument or `--`.
+    """
+    from patchpack.output import runner
+
+    repo = repo_or_none()
+    settings = load_settings(repo, output_lines=lines, max_line_chars=max_line_chars,
+                         run_timeout=timeout)
+    argv = runner.argv_for_tests(settings.test_command or runner.DEFAULT_TEST_COMMAND, args)
+    _run_limited(ctx, argv, repo, settings, head, stats)
