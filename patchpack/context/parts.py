@@ -111,3 +111,46 @@ class Pack:
     tokens: int
     counter: str
     budget: int
+    parts: tuple[Part, ...]
+    dropped: tuple[Dropped, ...]
+    notes: tuple[str, ...] = ()
+    unmatched: tuple[str, ...] = ()
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def filled(self) -> bool:
+        """Whether ``--fill`` spent the budget on widened hunks."""
+        return any(p.section == "widened" for p in self.parts)
+
+    def warnings(self) -> list[str]:
+        """The budget guard: one line at 70% and at 90% of the budget."""
+        used = self.tokens / self.budget if self.budget else 1.0
+        level = next((w for w in WARN_AT if used >= w), None)
+        if self.filled:
+            level = None  # asked to fill the budget: being near it is the point
+        if level is None and not self.dropped:
+            return []
+        what = "dropped or shortened parts to fit; " if self.dropped else ""
+        return [f"warning: the context pack is at {used:.0%} of its budget ({self.tokens} of "
+                f"{self.budget} tokens, {self.counter}); {what}narrow the request with "
+                "--path GLOB, a tighter --grep, --at FILE:START-END, or --cached/--worktree"]
+
+    def as_json(self) -> str:
+        sections = []
+        for name in TITLES:
+            parts = [p for p in self.parts if p.section == name]
+            if parts:
+                sections.append({"kind": name, "source": self.sources.get(name, ""),
+                                 "tokens": sum(p.tokens for p in parts),
+                                 "parts": [p.as_dict() for p in parts]})
+        return json.dumps({
+            "tokens": self.tokens, "counter": self.counter, "budget": self.budget,
+            "sections": sections,
+            "dropped": [{"what": d.what, "ask": d.ask} for d in self.dropped],
+            "notes": list(self.notes), "unmatched": list(self.unmatched),
+        }, indent=2)
+
+
+def fence(text: str, lang: str) -> str:
+    ticks = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`{3,}", text)), default=0))
+    return f"{ticks}{lang}\n{text if text.endswith(chr(10)) else text + chr(10)}{ticks}\n"
