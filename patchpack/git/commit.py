@@ -111,3 +111,89 @@ class _HookedCommit:
         try:
             # The pre-commit hook may have staged more, or less: git commits what the index
             # holds after it (read again only if the hook rewrote the index file).
+            tree = self._repo.index_tree()
+        except pygit2.GitError as e:
+            return self._refused(f"the index cannot be committed: {e}")
+        if tree == self._repo.tree_of(head):
+            return self._refused("nothing to commit: the index is at HEAD")
+        edit = self._git_dir / "COMMIT_EDITMSG"
+        edit.write_bytes(encode(stripspace(message)))
+        if not self._hook("prepare-commit-msg", self._shown(edit), "message"):
+            return self._refused()
+        if verify and not self._hook("commit-msg", self._shown(edit)):
+            return self._refused()
+        message = stripspace(decode(edit.read_bytes()))  # commit-msg may have rewritten it
+        if not message:
+            return self._refused("Aborting commit due to empty commit message.")
+        oid = Oid(str(self._raw.create_commit(None, self.author, self.committer, encode(message),
+                                              pygit2.Oid(hex=tree), [pygit2.Oid(hex=head)])))
+        ref = "HEAD" if self._raw.head_is_detached else self._raw.head.name
+        title = message.split("\n", 1)[0]
+        if not self._repo.update_ref(ref, oid, head, message=f"commit: {title}"):
+            return self._refused(f"{ref} moved while the hooks ran; nothing was committed")
+        # As with git, the post-commit hook's exit status changes nothing. Python would only
+        # wait for it: ``meanwhile`` does its work then (on the other core, if there is one).
+        post = self._start("post-commit")
+        try:
+            if meanwhile is not None:
+                meanwhile(oid)
+        finally:
+            if post is not None:
+                self._finish("post-commit", post)
+        return CommitRun(oid, "\n".join(self._said))
+
+    def _refused(self, why: str | None = None) -> CommitRun:
+        return CommitRun(None, "\n".join([*self._said, *([why] if why else [])]).strip())
+
+    def _hook(self, name: str, *args: str) -> bool:
+        """Run hook ``name`` if there is one; False when it exits non-zero."""
+        proc = self._start(name, *args)
+        return proc is None or self._finish(name, proc)
+
+    def _start(self, name: str, *args: str) -> subprocess.Popen[bytes] | None:
+        """Start hook ``name``; None when there is none."""
+        path = self._repo.hooks_dir() / name
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            return None  # git ignores a hook that is not executable
+        argv = [str(path), *args]
+        try:
+            return self._spawn(argv)
+        except OSError as e:
+            if e.errno != errno.ENOEXEC:
+                raise
+            return self._spawn(["/bin/sh", *argv])  # no #! line: git runs it with sh too
+
+    def _finish(self, name: str, proc: subprocess.Popen[bytes]) -> bool:
+        """Wait for a started hook and keep what it said; False when it exited non-zero."""
+        out, _ = proc.communicate()
+        said = decode(out).rstrip()
+        if said:
+            self._said.append(said)
+        if proc.returncode != 0:
+            self._said.append(f"(the {name} hook exited with status {proc.returncode})")
+        return proc.returncode == 0
+
+    def _spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
+        # git sends a hook's stdout to stderr; both are collected here, in order.
+        return subprocess.Popen(argv, cwd=self._workdir, env=self._env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+
+
+def stripspace(text: str) -> str:
+    """A commit message as `git commit --cleanup=whitespace` keeps it: trailing whitespace
+    and leading and trailing blank lines gone, runs of blank lines made one, a final newline."""
+    out: list[str] = []
+    gap = False
+    for line in text.split("\n"):
+        line = line.rstrip(" \t\r\n")  # git's isspace(), not Python's wider one
+        if not line:
+            gap = bool(out)
+            continue
+        if gap:
+            out.append("")
+        out.append(line)
+        gap = False
+    return "".join(line + "\n" for line in out)
+
+
