@@ -111,3 +111,114 @@ class RepoCore:
 
     def ident(self, who: str) -> pygit2.Signature | None:
         """``AUTHOR`` or ``COMMITTER`` as `git var` gives it (environment, config, dates set
+        by GIT_*_DATE in any format git takes); None when git knows no identity."""
+        if who not in self._idents:
+            proc = run_git(["var", f"GIT_{who}_IDENT"], cwd=self.workdir or self.git_dir,
+                           check=False)
+            ident = decode(proc.stdout).strip()
+            self._idents[who] = _signature(ident) if proc.returncode == 0 and ident else None
+        return self._idents[who]
+
+    # -- running git ------------------------------------------------------------------------
+
+    def git(self, *args: str, input: bytes | None = None) -> str:
+        """Run git in this repository and return its standard output as text."""
+        return decode(run_git(args, cwd=self.workdir or self.git_dir, input=input).stdout)
+
+    def git_ok(self, *args: str) -> bool:
+        return run_git(args, cwd=self.workdir or self.git_dir, check=False).returncode == 0
+
+    # -- config -----------------------------------------------------------------------------
+
+    def config_get(self, name: str) -> str | None:
+        """The effective value of a config key across all levels, or None."""
+        values = self.config_get_all(name)
+        return values[-1] if values else None
+
+    def config_get_all(self, name: str) -> list[str]:
+        return self._config_map().get(config_key(name), [])
+
+    def config_true(self, name: str) -> bool:
+        """Whether a boolean config key is set to true (git's spellings of it)."""
+        return (self.config_get(name) or "false").lower() in ("true", "yes", "on", "1")
+
+    def config_names(self, prefix: str) -> list[str]:
+        """The (normalised) keys set at any level that start with ``prefix`` (``hook.``)."""
+        return [key for key in self._config_map() if key.startswith(prefix)]
+
+    def _config_map(self) -> dict[str, list[str]]:
+        if self._config is None:
+            self._config = read_config(self.workdir or self.git_dir)
+        return self._config
+
+    def config_add(self, name: str, value: str) -> None:
+        self.git("config", "--local", "--add", name, value)
+        self._config = None
+
+    # -- HEAD and history -------------------------------------------------------------------
+
+    def head_oid(self) -> Oid | None:
+        """The commit HEAD points at, or None in a repository with no commits yet."""
+        if self._raw.head_is_unborn:
+            return None
+        return Oid(str(self._raw.head.target))
+
+    def branch(self) -> str | None:
+        """The short name of the checked-out branch, or None on a detached HEAD."""
+        if self._raw.head_is_detached:
+            return None
+        ref = self._raw.references.get("HEAD")
+        target = ref.target if ref is not None else ""
+        return str(target).removeprefix("refs/heads/") or None
+
+    def commits_in_range(self, spec: str) -> list[CommitDiff]:
+        """Each commit of ``A..B`` (oldest first) with its diff against its first parent."""
+        if ".." not in spec:
+            spec = f"{spec}^!"  # a single revision: that commit on its own
+        try:
+            listed = self.git("rev-list", "--reverse", "--no-merges", spec, "--")
+        except GitFailed:
+            raise BadInput(
+                f"bad revision range: {spec}",
+                hint="give a range such as `HEAD~3..HEAD` or `origin/main..`",
+            ) from None
+        out = []
+        for oid in listed.split():
+            shown = self.git(
+                "show", "--format=%s", *DIFF_OPTIONS, "--first-parent", "--root", oid, "--"
+            )
+            title, _, diff = shown.partition("\n")
+            out.append(CommitDiff(Oid(oid), title, diff.lstrip("\n")))
+        return out
+
+    # -- diffs ------------------------------------------------------------------------------
+
+    def empty_tree(self) -> Oid:
+        """The empty tree, written in process (its id depends on the repository's hash)."""
+        return Oid(str(self._raw.TreeBuilder().write()))
+
+    def staged_diff(self) -> str:
+        """The staged change as `git diff --cached -M` prints it (GIT_INDEX_FILE honoured)."""
+        # The git program reads GIT_INDEX_FILE, so this is right inside hooks run by
+        # `git commit -a` and `git commit PATH` too, and it diffs against the empty tree
+        # when there is no commit yet.
+        return self.git("diff", "--cached", *DIFF_OPTIONS, "--")
+
+    # -- ledger: notes trees, refs with compare-and-swap ----------------------------------
+
+    def read_ref(self, name: str) -> Oid | None:
+        """The object a ref points at (peeled through symbolic refs), or None."""
+        ref = self._raw.references.get(name)
+        return None if ref is None else Oid(str(ref.resolve().target))
+
+    def has_ref(self, name: str) -> bool:
+        """Whether ref ``name`` exists; asks the git program, so libgit2 stays unloaded."""
+        return self.git_ok("show-ref", "--verify", "--quiet", name)
+
+    def update_ref(self, name: str, new: Oid, old: Oid | None, *, message: str) -> bool:
+        """Move ``name`` to ``new`` only if it still points at ``old`` (None: does not exist),
+        with ``message`` in its reflog. False, and no change, when another writer moved it
+        first: the caller rebuilds on what won and retries."""
+        if old is None:
+            # git creates the ref with its reflog, which libgit2 then keeps writing to.
+            proc = run_git(["update-ref", "--create-reflog", "-m", message, name, new, ""],
