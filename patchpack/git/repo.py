@@ -222,3 +222,99 @@ class RepoCore:
         if old is None:
             # git creates the ref with its reflog, which libgit2 then keeps writing to.
             proc = run_git(["update-ref", "--create-reflog", "-m", message, name, new, ""],
+                           cwd=self.workdir or self.git_dir, check=False)
+            return proc.returncode == 0
+        ref = self._raw.references.get(name)
+        if ref is None or str(ref.resolve().target) != old:
+            return False
+        if not self._ident_set:
+            me = self.committer()
+            # The reflog's identity (a Signature made in Python cannot be passed here).
+            self._raw.set_ident(me.name, me.email)
+            self._ident_set = True
+        try:
+            # libgit2 writes the new value only if the ref still holds the one ``ref`` was
+            # read with (a compare-and-swap under the ref's lock).
+            # A reflog line is text: bytes that are not UTF-8 (a title's) are replaced there.
+            ref.resolve().set_target(pygit2.Oid(hex=new), encode(message).decode(errors="replace"))
+        except pygit2.GitError:  # moved meanwhile
+            return False
+        except OSError as e:  # locked by another writer at this very moment (GIT_ELOCKED)
+            if "lock" not in str(e):
+                raise
+            return False
+        return True
+
+    def delete_ref(self, name: str, old: Oid) -> bool:
+        """Delete ``name`` only if it still points at ``old``; False, and no change, if not."""
+        proc = run_git(["update-ref", "-d", name, old], cwd=self.workdir or self.git_dir,
+                       check=False)
+        return proc.returncode == 0
+
+    def is_ancestor(self, ancestor: Oid, descendant: Oid) -> bool:
+        """True when ``ancestor`` is ``descendant`` or in its history."""
+        if ancestor == descendant:
+            return True
+        try:
+            return bool(self._raw.descendant_of(descendant, ancestor))
+        except (KeyError, ValueError, pygit2.GitError):
+            return False
+
+    def resolve_commit(self, rev: str) -> Oid:
+        """The commit ``rev`` names; BadInput when it names none."""
+        try:
+            commit = self._raw.revparse_single(rev).peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+            raise BadInput(f"not a commit: {rev}",
+                           hint="give a revision such as HEAD or HEAD~1") from None
+        return Oid(str(commit.id))
+
+    def rev_list(self, spec: str) -> list[Oid]:
+        """The commits of a revision range (``A..B``, or one revision and its history)."""
+        try:
+            return [Oid(o) for o in self.git("rev-list", spec, "--").split()]
+        except GitFailed:
+            raise BadInput(f"bad revision range: {spec}",
+                           hint="give a range such as `HEAD~3..HEAD` or `origin/main..`") from None
+
+    def commit_subject(self, oid: Oid) -> str:
+        try:
+            return str(self._raw[oid].peel(pygit2.Commit).message).partition("\n")[0]
+        except (KeyError, ValueError):
+            return ""
+
+
+def require_workdir(repo: RepoCore) -> Path:
+    if repo.workdir is None:
+        raise Failed("this is a bare repository: there is no work tree to act on")
+    return repo.workdir
+
+
+def read_config(cwd: str | os.PathLike[str] | None = None) -> dict[str, list[str]]:
+    """Every config value git sees from ``cwd``, all levels in git's order (last one wins).
+
+    Read through the git program, not libgit2, so GIT_CONFIG_GLOBAL, GIT_CONFIG_NOSYSTEM,
+    includes and worktree config mean exactly what they mean to git.
+    """
+    out = run_git(["config", "--list", "-z"], cwd=cwd, check=False).stdout
+    config: dict[str, list[str]] = {}
+    for item in decode(out).split("\0"):
+        if item:
+            key, _, value = item.partition("\n")
+            config.setdefault(config_key(key), []).append(value)
+    return config
+
+
+def config_key(name: str) -> str:
+    """Normalise a key: section and variable names are case-insensitive, subsections not."""
+    section, _, rest = name.partition(".")
+    middle, _, variable = rest.rpartition(".")
+    return ".".join(p for p in (section.lower(), middle, variable.lower()) if p)
+
+
+def global_config_get(name: str) -> str | None:
+    """A config value outside any repository (system and global levels)."""
+    values = read_config().get(config_key(name), [])
+    return values[-1] if values else None
+
+
