@@ -111,3 +111,58 @@ TREE_MODE = 0o040000
 
 def _signature(ident: str) -> pygit2.Signature:
     """A signature from `git var`'s ``Name <email> 1700000000 +0000``."""
+    who, _, when = ident.rpartition("> ")
+    name, _, mail = who.partition(" <")
+    seconds, zone = when.split()
+    minutes = int(zone[1:3]) * 60 + int(zone[3:5])
+    return pygit2.Signature(name, mail, int(seconds), -minutes if zone[0] == "-" else minutes)
+
+
+@functools.lru_cache(maxsize=64)  # a series has few authors and many commits
+def _person(text: str) -> tuple[str, str]:
+    """Name and address of ``Name <address>`` as git splits an ident (the name is what comes
+    before the ``<``: it may hold commas or brackets, ``dependabot[bot]``)."""
+    m = re.fullmatch(r"([^<>]*?)\s*<([^<>]*)>\s*", text)
+    if m:
+        return (m[1].strip() or m[2], m[2])
+    import email.utils
+
+    name, mail = email.utils.parseaddr(text)
+    return (name or mail, mail)
+
+
+
+def _zone(offset: int) -> str:
+    sign = "-" if offset < 0 else "+"
+    return f"{sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is rewritten (git writes a new index and renames it)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+
+_SHOWN = ("-c", "core.quotePath=true")  # over run_git's false: names as people see them
+_SHOW_SPLIT = re.compile(rb"(?:\A|(?<=\n))\0([0-9a-f]{40}(?:[0-9a-f]{24})?)\n")
+
+
+def _utf8(text: str) -> bool:
+    """Whether ``text`` is valid UTF-8 as it came (no bytes kept by surrogateescape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _prune_empty_dirs(directory: Path, top: Path) -> None:
+    while directory != top and directory.is_dir() and not any(directory.iterdir()):
+        directory.rmdir()
+        directory = directory.parent
+
+
