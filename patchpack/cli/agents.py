@@ -111,3 +111,58 @@ def integrate_claude_code(limit_all: bool, dry_run: bool, with_mcp: bool) -> Non
                                                 limit_all=limit_all, dry_run=dry_run))
     _report(written[-1], dry_run=dry_run)
     if not dry_run:
+        _steps(integrate.claude_code_steps(root, mcp=with_mcp,
+                                        land=integrate.to_land(repo, written)))
+
+
+def _project_root(repo: Repo | None) -> Path:
+    import pathlib
+
+    return repo.workdir if repo is not None and repo.workdir is not None else pathlib.Path.cwd()
+
+
+def _steps(steps: list[str]) -> None:
+    click.echo("next steps:")
+    for n, step in enumerate(steps, 1):
+        click.echo(f"  {n}. {step}")
+
+
+def _report(result: Integration, *, dry_run: bool) -> None:
+    verb = "would write" if dry_run else "wrote"
+    if not result.changed:
+        verb = "unchanged"
+    click.echo(f"{verb} {result.path}")
+    click.echo(result.text, nl=False)
+
+
+# -- mcp --------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--repo", "repo_path", type=click.Path(exists=True, file_okay=False),
+              help="The repository to serve (default: the current directory's).")
+def mcp(repo_path: str | None) -> None:
+    """Serve patchpack's tools over MCP on stdin/stdout (needs `pip install patchpack[mcp]`)."""
+    try:
+        from patchpack.agents import mcp as mcp_server
+    except ImportError as e:
+        raise BadInput(f"the MCP server needs the `mcp` package ({e.name} is missing)",
+                       hint="pip install 'patchpack[mcp]'") from None
+    Repo.discover(repo_path or ".")  # fail early, with exit 2, outside a repository
+    mcp_server.serve(repo_path)
+
+
+# -- status -----------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--tracked-only", is_flag=True, help="Leave untracked files out of the measure.")
+@json_option
+def status(tracked_only: bool, as_json: bool) -> None:
+    """Where you stand: branch, queue position and next patch, uncommitted size against the
+    limits, pending and today's spend, and the truncation cadence."""
+    from patchpack.agents import status as stating
+
+    repo = Repo.discover()
+    found = stating.read(repo, load_settings(repo), untracked=not tracked_only)
+    click.echo(stating.render_json(found) if as_json else stating.render_text(found))
