@@ -111,3 +111,114 @@ def merge_claude_settings(existing: dict[str, Any], *, command: str) -> dict[str
     for entry in entries:
         for i, hook in enumerate(entry.get("hooks", []) if isinstance(entry, dict) else []):
             if isinstance(hook, dict) and _is_guard(hook.get("command")):
+                entry["hooks"][i] = {**hook, **ours}
+                entry["matcher"] = GUARD_MATCHER
+                return dict(merged)
+    entries.append({"matcher": GUARD_MATCHER, "hooks": [ours]})
+    return dict(merged)
+
+
+def _is_guard(command: object) -> bool:
+    return isinstance(command, str) and command.split()[:2] == GUARD_COMMAND.split()
+
+
+def integrate_claude_code(path: Path, *, limit_all: bool, dry_run: bool) -> Integration:
+    """Merge the guard hook into ``path`` (.claude/settings.json), keeping what is there."""
+    merged = merge_claude_settings(_load_object(path), command=guard_command(limit_all=limit_all))
+    return _write_json(path, merged, dry_run=dry_run)
+
+
+# -- what the user does next: both agents gate what integrate writes ------------------------
+
+_TRUST_HOOKS = ("Code Puppy runs the hooks of .claude/settings.json only once trusted: "
+                "`/hooks trust accept` in Code Puppy started in {root}, again after each change "
+                "of .claude/settings.json")
+
+
+def to_land(repo: Repo | None, written: Sequence[Integration]) -> list[str]:
+    """The project files among ``written`` that are not committed as they are."""
+    if repo is None or repo.workdir is None:
+        return []
+    root = repo.workdir.resolve()
+    rels = [i.path.resolve().relative_to(root).as_posix() for i in written
+            if i.path.resolve().is_relative_to(root)]
+    return repo.dirty(rels)
+
+
+def _land(paths: Sequence[str], agent: str) -> str:
+    # At most 2 files a run, so one commit that passes patchpack's own hook; landing all
+    # the set-up at once (3 files) would not.
+    return (f"land the set-up as a micro-patch: git add {' '.join(shlex.quote(p) for p in paths)}"
+            f" && git commit -m 'Set up patchpack for {agent}'")
+
+
+def claude_code_steps(root: Path, *, land: Sequence[str], mcp: bool) -> list[str]:
+    """What to do after `integrate claude-code`."""
+    steps = [_land(land, "Claude Code")] if land else []
+    steps.append(f"Claude Code takes the hook in the sessions it starts from now on: start "
+                 f"`claude` in {root}")
+    if mcp:
+        steps.append(f"Claude Code starts the project's MCP server only once approved: accept "
+                     f"its prompt when you start `claude` in {root}, or add "
+                     f'"enabledMcpjsonServers": ["{MCP_NAME}"] to .claude/settings.local.json')
+    return [*steps, _TRUST_HOOKS.format(root=root)]
+
+
+def code_puppy_steps(root: Path, *, land: Sequence[str], global_: bool) -> list[str]:
+    """What to do after `integrate code-puppy`."""
+    steps = [_land(land, "Code Puppy")] if land else []
+    where = "" if global_ else f" started in {root}"
+    steps.append(f"switch to the agent in Code Puppy{where}: `/agent {CODE_PUPPY_AGENT}`")
+    steps.append("the guard is a hook: `patchpack integrate claude-code` writes it. "
+                 + _TRUST_HOOKS.format(root=root))
+    return steps
+
+
+# -- the MCP server, registered with agents ----------------------------------------------------
+
+MCP_NAME = "patchpack"
+# No --repo: the agent starts the server in the project it works on, and it serves that one.
+MCP_SERVER = {"type": "stdio", "command": "patchpack", "args": ["mcp"]}
+
+
+CODE_PUPPY_MCP_KEYS = ("mcp_servers", "mcpServers")
+"""Code Puppy reads ``mcpServers`` only when ``mcp_servers`` is absent or null."""
+CLAUDE_MCP_KEYS = ("mcpServers",)
+
+
+def register_mcp(path: Path, *, keys: tuple[str, ...], dry_run: bool) -> Integration:
+    """Add the patchpack server under the first of ``keys`` the file has (the first of them
+    when it has none), keeping every other server and key: a second key would hide the
+    servers of the first from a client that reads only one."""
+    existing = _load_object(path)
+    key = next((k for k in keys if existing.get(k) is not None), keys[0])
+    servers = existing.get(key, {})
+    if not isinstance(servers, dict):
+        raise BadInput(f"\"{key}\" in {path} is not an object",
+                       hint="fix the file by hand, then run this again")
+    merged = {**existing, key: {**servers, MCP_NAME: {**servers.get(MCP_NAME, {}), **MCP_SERVER}}}
+    return _write_json(path, merged, dry_run=dry_run)
+
+
+def _load_object(path: Path) -> dict[str, Any]:
+    """A JSON object file's content; {} when there is no file; BadInput when it is no object."""
+    if not path.exists():
+        return {}
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path}: not valid JSON ({e})",
+                       hint="fix the file, or move it aside and run this again") from None
+    if not isinstance(loaded, dict):
+        raise BadInput(f"{path}: expected a JSON object")
+    return loaded
+
+
+def _write_json(path: Path, data: dict[str, Any], *, dry_run: bool) -> Integration:
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    try:
+        changed = path.read_text(encoding="utf-8") != text
+    except (FileNotFoundError, UnicodeDecodeError):
+        changed = True
+    if changed and not dry_run:
+        write_atomically(path, text.encode())
