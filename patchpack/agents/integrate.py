@@ -222,3 +222,4 @@ def _write_json(path: Path, data: dict[str, Any], *, dry_run: bool) -> Integrati
         changed = True
     if changed and not dry_run:
         write_atomically(path, text.encode())
+    return Integration(path, text, changed)
