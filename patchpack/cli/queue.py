@@ -111,3 +111,84 @@ def list_(as_json: bool) -> None:
     click.echo(render(rows, counter.name))
 
 
+@click.command(name="next")
+@json_option
+def next_(as_json: bool) -> None:
+    """The next queued micro-patch and the diff `patchpack apply` will commit."""
+    from patchpack.agents import loop as agents
+    from patchpack.queue import store as queue
+
+    repo = _queue_git()
+    found = queue.next_patch(repo, queue.load(repo))
+    click.echo(queue.next_json(found) if as_json else queue.render_next(found))
+    settings = load_settings(repo)
+    if agents.cadence(repo, settings).reminder_due:
+        click.echo(agents.reminder(settings), err=True)
+    budget_line(repo, settings)
+
+
+@click.command()
+@click.option("-n", "count", type=click.IntRange(min=1), default=None,
+              help="Apply the next N patches (default 1).")
+@click.option("--all", "all_", is_flag=True, help="Apply every queued patch, stopping at the "
+              "first failure with everything before it committed.")
+@click.option("--no-verify", is_flag=True, help="Skip the pre-commit and commit-msg hooks.")
+@over_budget_option
+@click.pass_context
+def apply(ctx: click.Context, count: int | None, all_: bool, no_verify: bool,
+          over_budget: bool) -> None:
+    """Commit the next queued micro-patch, its commit hooks run as `git commit` runs them.
+
+    When HEAD moved since the patch was made it is replayed with a 3-way merge. On a conflict
+    or a rejecting hook nothing changes and the exit code is 1.
+    """
+    from patchpack.agents import workflow
+    from patchpack.queue import apply as applying
+
+    if all_ and count is not None:
+        raise BadInput("give -n N or --all, not both")
+    repo = _queue_git()
+    settings = load_settings(repo)
+    applied = workflow.apply(repo, settings, count=None if all_ else (count or 1),
+                             verify=not no_verify, over_budget=over_budget)
+    result = applied.result
+    click.echo(applying.render(result))
+    if applied.reminder:
+        click.echo(applied.reminder, err=True)
+    budget_line(repo, settings)
+    if result.failure is not None:
+        click.echo(result.failure.render(), err=True)
+        ctx.exit(result.failure.exit_code)
+
+
+@click.command()
+@click.argument("position", type=click.IntRange(min=1), required=False)
+def drop(position: int | None) -> None:
+    """Take queued patch POSITION (default: the next one) off the queue; `undo` brings it back."""
+    from patchpack.queue import store as queue
+
+    dropped = queue.drop(_queue_git(), position)
+    click.echo(f"dropped  {dropped.title}")
+
+
+@click.command()
+def undo() -> None:
+    """Go back to the queue state before the last operation.
+
+    Undoing a split gives the work tree back; undoing an apply moves HEAD back (keeping local
+    changes). Run it again to go further back.
+    """
+    from patchpack.queue import store as queue
+
+    state, op = queue.undo(_queue_git())
+    click.echo(f"undid {op.kind}: {op.summary}; {len(state.queued())} queued")
+
+
+@click.command()
+@click.option("-n", "limit", type=click.IntRange(min=1), default=None, help="Show N states.")
+def log(limit: int | None) -> None:
+    """The queue's history, newest first: each operation and what it left queued."""
+    from patchpack.queue import store as queue
+
+    repo = _queue_git()
+    click.echo(queue.render_log(queue.history(repo, queue.load(repo), limit)))
