@@ -111,3 +111,114 @@ class NotesOps(ObjectsOps):
             fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1 << 20)
         try:
             proc = subprocess.Popen(
+                ["git", "grep", "--threads=1", "--text", "--null", "--line-number",
+                 "--fixed-strings", "--no-color", "--no-column", "--no-recurse-submodules",
+                 "-e", "", notes_commit, "--", *(f":(literal){path}" for path in paths or ())],
+                cwd=self.workdir or self.git_dir, stdout=write_end, stderr=subprocess.PIPE)
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        try:
+            yield from _chunks(read_end)
+        finally:
+            os.close(read_end)  # a consumer that stopped early: git gets EPIPE, not a hang
+            proc.wait()
+        if proc.returncode > 1:  # 1: no line at all (no notes, or only empty ones)
+            assert proc.stderr is not None
+            message = decode(proc.stderr.read()).strip().splitlines()
+            raise GitFailed(f"git grep failed: {message[-1] if message else 'no output'}",
+                            hint="check the notes tree with `git fsck`")
+
+    def changed_files(self, old: Oid, new: Oid, *, limit: int
+                      ) -> list[tuple[str, Oid | None]] | None:
+        """The files added, changed or removed from the tree of ``old`` to that of ``new``,
+        each as (path, its blob in ``new``, None when removed or not a file, as `git grep`
+        sees files); None when ``old`` is gone or more than ``limit`` changed."""
+        proc = run_git(["diff-tree", "-r", "-z", "--no-renames", "--raw", old, new],
+                       cwd=self.workdir or self.git_dir, check=False)
+        # ":OLDMODE NEWMODE OLDOID NEWOID STATUS\0PATH\0" per file
+        fields = decode(proc.stdout).split("\0")[:-1]
+        if proc.returncode != 0 or len(fields) > 2 * limit:
+            return None
+        changed = []
+        for meta, path in zip(fields[::2], fields[1::2]):
+            _, mode, _, blob, _ = meta.split(" ")
+            changed.append((path, Oid(blob) if mode.startswith(("100", "120")) else None))
+        return changed
+
+    def blobs(self, oids: Sequence[Oid]) -> list[bytes]:
+        """The content of each blob of ``oids``, in order (a few hundred: one `cat-file`)."""
+        if not oids:
+            return []
+        out = run_git(["cat-file", "--batch"], cwd=self.workdir or self.git_dir,
+                      input="".join(f"{oid}\n" for oid in oids).encode()).stdout
+        texts, at = [], 0
+        for _ in oids:  # "OID TYPE SIZE\n", SIZE bytes, "\n": framed by the sizes git gives
+            header_end = out.index(b"\n", at)
+            oid, kind, size = out[at:header_end].split(b" ")
+            if kind != b"blob":
+                raise GitFailed(f"git cat-file: {decode(oid)} is a {decode(kind)}, not a blob")
+            start = header_end + 1
+            texts.append(out[start:start + int(size)])
+            at = start + int(size) + 1
+        return texts
+
+    def note_text(self, notes_commit: Oid | None, annotated: Oid) -> bytes | None:
+        """The note on ``annotated`` in ``notes_commit``'s tree, wherever fan-out put it."""
+        if notes_commit is None:
+            return None
+        tree = self._raw[notes_commit].peel(pygit2.Tree)
+        path = self._note_path(tree, annotated)
+        return None if path is None else bytes(self._raw[tree[path].id].peel(pygit2.Blob).data)
+
+    def write_notes(self, notes_commit: Oid | None, notes: Mapping[Oid, bytes], *,
+                    message: str) -> Oid:
+        """One notes commit on top of ``notes_commit`` with each text as the note on its
+        object (a whole series' notes in one commit). Built in memory; no ref moves."""
+        raw = self._raw
+        parents = [] if notes_commit is None else [raw[notes_commit].peel(pygit2.Commit)]
+        root = parents[0].tree if parents else None
+        added: dict[str, int] = {}
+        changes: dict[str, tuple[pygit2.Oid, int] | None] = {}
+        for annotated, text in notes.items():
+            path = self._note_path(root, annotated) if root is not None else None
+            if path is None:
+                path = self._new_note_path(root, annotated, added)
+            changes[path] = (raw.create_blob(text), pygit2.GIT_FILEMODE_BLOB)
+        tree = _edit_tree(raw, root, changes)
+        assert tree is not None, "no notes to write"
+        signature = self.committer()
+        commit = raw.create_commit(None, signature, signature, message, tree,
+                                   [p.id for p in parents])
+        return Oid(str(commit))
+
+    def _note_path(self, root: pygit2.Tree, annotated: str) -> str | None:
+        tree, done = root, ""
+        while True:
+            rest = annotated[len(done.replace("/", "")):]
+            if rest in tree:
+                return done + rest
+            step = rest[:2]
+            if step not in tree or tree[step].type_str != "tree" or len(rest) <= 2:
+                return None
+            tree, done = self._raw[tree[step].id].peel(pygit2.Tree), done + step + "/"
+
+    def _new_note_path(self, root: pygit2.Tree | None, annotated: str,
+                       added: dict[str, int]) -> str:
+        """Where a new note goes, ``added`` counting the entries the same notes commit adds
+        to each directory (``""``, ``"ab/"``...) before it."""
+        # Follow the fan-out git already made, or this commit is making; start one when a
+        # level gets crowded, as git and fast-import do, so one note never means rewriting a
+        # 100,000-entry tree.
+        tree, done = root, ""
+        while True:
+            rest = annotated[len(done.replace("/", "")):]
+            below = done + rest[:2] + "/"
+            if tree is not None and rest[:2] in tree and tree[rest[:2]].type_str == "tree":
+                tree, done = self._raw[tree[rest[:2]].id].peel(pygit2.Tree), below
+            elif below in added:
+                tree, done = None, below
+            else:
+                break
