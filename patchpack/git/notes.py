@@ -222,3 +222,66 @@ class NotesOps(ObjectsOps):
                 tree, done = None, below
             else:
                 break
+        if (len(tree) if tree is not None else 0) + added.get(done, 0) >= _FANOUT_AT:
+            added[done] = added.get(done, 0) + 1  # the new directory
+            done, rest = below, rest[2:]
+        added[done] = added.get(done, 0) + 1
+        return done + rest
+
+    # -- ledger: remotes (the git program speaks every transport) ---------------------------
+
+    def default_remote(self) -> str:
+        """The current branch's remote, else ``origin``, else the only remote."""
+        branch = self.branch()
+        configured = self.config_get(f"branch.{branch}.remote") if branch else None
+        names = self.git("remote").split()
+        for name in (configured, "origin", *(names if len(names) == 1 else [])):
+            if name in names:
+                return name
+        raise BadInput("no remote to sync with" if not names else
+                       f"several remotes ({', '.join(names)}) and none is origin",
+                       hint="name one: `patchpack sync REMOTE`" if names else
+                       "add one: `git remote add origin URL`")
+
+    def remote_ref(self, remote: str, ref: str) -> Oid | None:
+        """What ``ref`` points at on ``remote`` (one round trip), or None if it has none."""
+        for line in self.git("ls-remote", "--", remote, ref).splitlines():
+            oid, _, name = line.partition("\t")
+            if name == ref:
+                return Oid(oid)
+        return None
+
+    def fetch_ref(self, remote: str, ref: str, into: str) -> None:
+        self.git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote,
+                 f"+{ref}:{into}")
+
+    def push_ref(self, remote: str, ref: str) -> bool:
+        """Push ``ref`` without force; False when the remote moved on (fetch and retry)."""
+        proc = run_git(["push", "--porcelain", "--quiet", remote, f"{ref}:{ref}"],
+                       cwd=self.workdir or self.git_dir, check=False)
+        out = decode(proc.stdout)
+        if proc.returncode == 0:
+            return True
+        if "[rejected]" in out and ("non-fast-forward" in out or "fetch first" in out):
+            return False
+        lines = (out + decode(proc.stderr)).strip().splitlines()
+        raise GitFailed(f"git push {remote} {ref} failed: {lines[-1] if lines else 'no output'}")
+
+    def notes_merge(self, ours: Oid | None, theirs_ref: str) -> Oid | None:
+        """The notes commit merging ``ours`` with ``theirs_ref`` line by line (cat_sort_uniq).
+
+        Merged on a private ref: `git notes merge` moves its ref without checking its old
+        value, so the caller moves the real ref itself, with a compare-and-swap.
+        """
+        if ours is None:
+            return self.read_ref(theirs_ref)
+        scratch = f"refs/notes/patchpack-merge-{os.getpid()}"
+        self.git("update-ref", scratch, ours)
+        try:
+            self.git("notes", f"--ref={scratch}", "merge", "--quiet", "-s", "cat_sort_uniq",
+                     theirs_ref)
+            return self.read_ref(scratch)
+        finally:
+            self.git("update-ref", "-d", scratch)
+
+
