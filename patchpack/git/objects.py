@@ -222,3 +222,114 @@ class ObjectsOps(RepoCore):
             i += 1 + len(paths)
             found.append(RawChange(status[0], paths[0] if len(paths) == 2 else None, paths[-1],
                                    int(old_mode, 8) or None, int(new_mode, 8) or None,
+                                   Oid(new_oid)))
+        return found
+
+    def commit_diffs(self, oids: Sequence[Oid], *, shown: bool = False) -> dict[Oid, str]:
+        """Each commit's diff against its first parent, exactly as `patchpack check` sees it;
+        ``shown``: names quoted as git shows them to people."""
+        if not oids:
+            return {}
+        quoting = _SHOWN if shown else ()
+        output = run_git([*quoting, "show", "--format=%x00%H", *DIFF_OPTIONS, "--first-parent",
+                          "--root", *oids, "--"],
+                         cwd=self.workdir or self.git_dir).stdout
+        # A text file may hold NUL bytes, but never at the start of a diff line (each begins
+        # with a space, + or -): a NUL there is the format's, before each commit's id.
+        parts = _SHOW_SPLIT.split(output)
+        return {Oid(decode(oid)): decode(diff.lstrip(b"\n"))
+                for oid, diff in zip(parts[1::2], parts[2::2])}
+
+    def blob_abbrevs(self, commits: Sequence[Oid]) -> dict[Oid, tuple[str, str]]:
+        """The blobs before and after of the file each commit changes (the first, if more),
+        abbreviated as the ``index`` line of its diff names them: a diff of trees alone."""
+        if not commits:
+            return {}
+        shown = self.git("show", "--format=%x00%H", "--raw", "--abbrev", "--no-renames",
+                              "--first-parent", "--root", *commits, "--")
+        out = {}
+        for chunk in shown.split("\0")[1:]:
+            oid, _, raw = chunk.partition("\n")
+            fields = raw.lstrip("\n").split(maxsplit=4)
+            out[Oid(oid)] = (fields[2], fields[3])
+        return out
+
+    def diff_drivers(self, paths: Sequence[str]) -> dict[str, str]:
+        """The ``diff`` attribute of each path: ``unspecified``, ``set``, ``unset``, or the
+        name of the diff driver that .gitattributes gives it."""
+        if not paths:
+            return {}
+        out = run_git(["check-attr", "-z", "--stdin", "diff"], cwd=self.workdir
+                      or self.git_dir, input=b"".join(encode(p) + b"\0" for p in paths))
+        fields = decode(out.stdout).split("\0")
+        return {fields[k]: fields[k + 2] for k in range(0, len(fields) - 2, 3)}
+
+    def paths_between(self, old: Oid, new: Oid) -> list[str]:
+        """Every path that differs between two trees (both sides of a rename)."""
+        diff = self._odb[old].peel(pygit2.Tree).diff_to_tree(self._odb[new].peel(pygit2.Tree))
+        return sorted({p for d in diff.deltas for p in (d.old_file.path, d.new_file.path)})
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Objects made meanwhile are kept in memory and written together on the way out: one
+        pack for a series (as `git fetch` keeps one), loose if only a few; on an exception,
+        not at all. A git process started meanwhile must be preceded by :meth:`flush`."""
+        if self._store is not None or "GIT_OBJECT_DIRECTORY" in os.environ:
+            yield  # already batching; or objects go where libgit2 would not find a pack
+            return
+        self._store = _memory_store_type()()
+        # A repository of its own: a backend cannot be taken off again.
+        self._batch_raw = pygit2.Repository(str(self.git_dir))
+        self._batch_raw.odb.add_backend(self._store, 1000)  # before the loose and pack backends
+        try:
+            yield
+            self.flush()
+        finally:
+            self._batch_raw, self._store = None, None
+
+    def flush(self) -> None:
+        """Write the objects a :meth:`batch` holds so far, for a git process to read."""
+        if self._store is None:
+            return
+        objects = self._store.objects
+        if len(objects) >= _PACK_AT_LEAST:
+            pack = pygit2.PackBuilder(self._odb)  # reads them through the memory backend
+            for oid in objects:
+                pack.add(oid)
+            pack.write(str(self.common_dir / "objects" / "pack"))
+        else:
+            for kind, data in objects.values():
+                self._raw.odb.write(kind, data)
+        objects.clear()
+
+    def merge(self, ancestor: Oid, ours: Oid, theirs: Oid) -> tuple[Oid | None, list[str]]:
+        """A 3-way merge of trees: the result, or None and the conflicted paths."""
+        index = self._odb.merge_trees(ancestor, ours, theirs)
+        if index.conflicts is not None:
+            paths = sorted({e.path for entries in index.conflicts for e in entries if e})
+            return None, paths
+        return Oid(str(index.write_tree(self._odb))), []
+
+    # the work tree, the index and HEAD -----------------------------------------------------
+
+# -- objects written in a batch ---------------------------------------------------------------
+# A series of 500 mails makes 2,000 objects; as loose objects that is 2,000 files written, and
+# as many read again by the `git show` that measures the series.
+
+_PACK_AT_LEAST = 100  # as git's transfer.unpackLimit: fewer objects are written loose
+# A file's versions are a pack sooner: each loose one is the whole file, compressed again.
+_SERIES_PACK_AT_LEAST = 16
+
+
+if TYPE_CHECKING:
+    class _MemoryStore(pygit2.OdbBackend):
+        objects: dict[pygit2.Oid, tuple[int, bytes]]
+
+
+@functools.cache
+def _memory_store_type() -> type[_MemoryStore]:
+    # Defined on first use: subclassing loads libgit2, which `check` and `run` never need.
+    class MemoryStore(pygit2.OdbBackend):
+        """An object database backend in memory (libgit2 asks it first, and writes to it)."""
+
+        def __init__(self) -> None:
