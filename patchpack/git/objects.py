@@ -333,3 +333,33 @@ def _memory_store_type() -> type[_MemoryStore]:
         """An object database backend in memory (libgit2 asks it first, and writes to it)."""
 
         def __init__(self) -> None:
+            super().__init__()
+            self.objects: dict[pygit2.Oid, tuple[int, bytes]] = {}
+
+        def read_cb(self, oid: pygit2.Oid) -> tuple[int, bytes]:
+            return self.objects[oid]  # KeyError: libgit2 asks the next backend
+
+        def read_prefix_cb(self, oid: pygit2.Oid) -> tuple[int, bytes, pygit2.Oid]:
+            kind, data = self.objects[oid]  # pygit2 looks full ids up as prefixes too
+            return kind, data, oid
+
+        def read_header_cb(self, oid: pygit2.Oid) -> tuple[int, int]:
+            kind, data = self.objects[oid]
+            return kind, len(data)
+
+        def exists_cb(self, oid: pygit2.Oid) -> bool:
+            return oid in self.objects
+
+        def exists_prefix_cb(self, oid: pygit2.Oid) -> pygit2.Oid:
+            raise KeyError(oid)
+
+        def write_cb(self, oid: pygit2.Oid, data: bytes, kind: int) -> None:
+            self.objects[oid] = (int(kind), bytes(data))
+
+        def refresh_cb(self) -> None:
+            pass
+
+        def __iter__(self) -> Iterator[pygit2.Oid]:
+            return iter(list(self.objects))
+
+    return MemoryStore  # type: ignore[return-value]
