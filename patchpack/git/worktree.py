@@ -222,3 +222,114 @@ class WorktreeOps(ObjectsOps):
         self._index_tree = (_stamp(self.git_dir / "index"), tree)
 
     def worktree_tree(self, *, untracked: bool) -> Oid:
+        """The work tree as a tree (ignored files left out), without touching the index."""
+        with self._temp_index() as env:
+            index_file = Path(self.git_dir, "index")
+            if index_file.exists():
+                # A copy keeps the stat data, so git hashes only the files that changed, and
+                # the index's mtime: git trusts an entry's stat data only when the file is
+                # older than the index, and a copy made now would make a same-size edit in
+                # the index's second look clean ("racily clean", see git's racy-git.txt).
+                copy = Path(env["GIT_INDEX_FILE"])
+                copy.write_bytes(index_file.read_bytes())
+                stamp = index_file.stat().st_mtime_ns
+                os.utime(copy, ns=(stamp, stamp))
+            run_git(["add", "--all" if untracked else "--update", "--", "."],
+                    cwd=self._top(), env=env)
+            return Oid(decode(run_git(["write-tree"], cwd=self._top(), env=env).stdout)
+                       .strip())
+
+    def dirty(self, paths: Sequence[str]) -> list[str]:
+        """The paths among ``paths`` with staged, unstaged or untracked changes."""
+        if self.config_true("core.sparseCheckout"):
+            return self._dirty_by_git(paths)
+        # libgit2 cannot word an error about a path that is not UTF-8 (a UnicodeDecodeError
+        # instead of a KeyError): git is asked about those.
+        odd = [path for path in paths if not _utf8(path)]
+        out = self._dirty_by_git(odd)
+        for path in paths:
+            if path in odd:
+                continue
+            try:
+                flags = self._odb.status_file(path)
+            except KeyError:
+                continue  # neither in the index nor in the work tree
+            except pygit2.AmbiguousError:
+                # A directory here, a file on the other side (#15): the tracked files in it
+                # are among ``paths`` and checked on their own; any other file is in the way.
+                # A repository of its own is a submodule's checkout, which git leaves alone.
+                if not (self._top() / path / ".git").exists():
+                    out += sorted(set(self._files_under(path)) - set(paths))
+                continue
+            if flags == pygit2.enums.FileStatus.WT_MODIFIED and self._gitlink(path):
+                continue  # git leaves a submodule's checkout alone when not recursing (#15)
+            status = pygit2.enums.FileStatus
+            ignored = flags == status.IGNORED
+            if flags != status.CURRENT and (not ignored or (self._top() / path).exists()):
+                out.append(path)
+        return out
+
+    def _dirty_by_git(self, paths: Sequence[str]) -> list[str]:
+        """`dirty` as git's own status sees it: libgit2 knows nothing of sparse checkouts (a
+        path outside the cone, in the index only, is a deleted file to it, #15) and cannot
+        name a path that is not UTF-8."""
+        if not paths:
+            return []
+        shown = run_git(["--literal-pathspecs", "status", "--porcelain", "-z",
+                         "--untracked-files=all", "--ignored=matching", "--no-renames",
+                         "--ignore-submodules=dirty", "--", *paths], cwd=self._top())
+        return sorted(line[3:] for line in decode(shown.stdout).split("\0") if line)
+
+    def _has_gitlink(self, trees: Sequence[Oid], paths: Sequence[str]) -> bool:
+        return any((found := self.entry(tree, path)) is not None
+                   and found[1] == pygit2.enums.FileMode.COMMIT
+                   for tree in trees for path in paths)
+
+    def _gitlink(self, path: str) -> bool:
+        """Whether the index holds a submodule (its commit) at ``path``."""
+        index = self._odb.index
+        index.read(False)
+        return path in index and index[path].mode == pygit2.enums.FileMode.COMMIT
+
+    def _files_under(self, directory: str) -> list[str]:
+        top = self._top()
+        return [str((Path(d) / f).relative_to(top)) for d, _, files in os.walk(top / directory)
+                for f in files]
+
+    def switch_tree(self, old: Oid, new: Oid) -> None:
+        """Carry the index and work tree from ``old`` to ``new`` (`git read-tree -m -u`).
+
+        Local changes to other paths stay; git refuses, changing nothing, when a path that
+        differs between the trees has local changes.
+        """
+        run_git(["read-tree", "-m", "-u", old, new], cwd=self._top())
+
+    def index_lock(self) -> Path | None:
+        """git's lock on the index, when a git process holds it (or one died holding it)."""
+        lock = self.git_dir / "index.lock"
+        return lock if lock.exists() else None
+
+    def write_worktree(self, tree: Oid, paths: Sequence[str]) -> None:
+        """Write the work-tree files of ``paths`` from the index, which holds ``tree``'s
+        versions of them, and delete those ``tree`` has not. The index's lock is not needed
+        (a git process running meanwhile cannot make this fail); its stat data is refreshed
+        when the lock is free, else by the next git that looks."""
+        self._checkout_index([p for p in paths if self._file_entry(tree, p)], paths)
+        run_git(["update-index", "-q", "--refresh"], cwd=self._top(), check=False)
+
+    def _file_entry(self, tree: Oid, path: str) -> tuple[Oid, int] | None:
+        """What the index holds at ``path`` for ``tree``: a directory there is no entry (its
+        files are entries of their own, #15)."""
+        found = self.entry(tree, path)
+        return None if found is None or found[1] == TREE_MODE else found
+
+    def read_index(self, tree: Oid) -> None:
+        """Set the index to ``tree``, keeping stat data, without touching the work tree.
+
+        ``--reset``, not ``-m``: a file that is not up to date (local changes, or only
+        touched) is no reason to refuse, as the work tree is not written."""
+        run_git(["read-tree", "--reset", tree], cwd=self._top())
+
+    def checkout_paths(self, old: Oid, new: Oid, paths: Sequence[str]) -> None:
+        """Carry the index and the work tree's ``paths`` from tree ``old`` to ``new``.
+
