@@ -333,3 +333,114 @@ class WorktreeOps(ObjectsOps):
     def checkout_paths(self, old: Oid, new: Oid, paths: Sequence[str]) -> None:
         """Carry the index and the work tree's ``paths`` from tree ``old`` to ``new``.
 
+        In process (libgit2 checkout limited to ``paths``) unless git would do more than
+        libgit2 knows: filter drivers (LFS...) or a sparse checkout, where `git read-tree -m -u`
+        does it. Either refuses, changing nothing, when one of ``paths`` has local changes.
+        A submodule is git's too: libgit2 will not record a new one over the directory that
+        holds its checkout, git records it and leaves the checkout alone (#15).
+        """
+        if (self._needs_git_checkout() or not all(_utf8(path) for path in paths)
+                or self._has_gitlink((old, new), paths)):
+            self.switch_tree(old, new)  # libgit2 takes only UTF-8 paths
+            return
+        try:
+            self._odb.checkout_tree(self._odb[new], paths=list(paths),  # type: ignore[no-untyped-call]
+                                    strategy=_checkout_strategy())
+        except pygit2.GitError as e:
+            raise GitFailed(f"checkout failed: {e}") from None
+
+    def _needs_git_commit(self) -> bool:
+        return self.config_true("commit.gpgSign") or bool(self.config_names("hook."))
+
+    def _needs_git_checkout(self) -> bool:
+        return (self.config_true("core.sparseCheckout")
+                or bool(self.config_names("filter.")))
+
+    def reset_keep(self, rev: Oid) -> None:
+        """Move HEAD to ``rev`` keeping local changes; git refuses if they would be lost."""
+        run_git(["reset", "--quiet", "--keep", rev], cwd=self._top())
+
+    def snapshot_index(self) -> bytes | None:
+        index_file = self.git_dir / "index"
+        return index_file.read_bytes() if index_file.exists() else None
+
+    def restore(self, *, head: Oid, index: bytes | None, paths: Sequence[str]) -> None:
+        """Put HEAD, the index and ``paths`` of the work tree back as they were.
+
+        ``index`` is the index file as it was; ``paths`` were clean then (equal to the index).
+        """
+        workdir = self._top()
+        if self.head_oid() != head:
+            run_git(["update-ref", "-m", "patchpack: roll back", "HEAD", head], cwd=workdir)
+        index_file = self.git_dir / "index"
+        if index is None:
+            index_file.unlink(missing_ok=True)
+        else:
+            tmp = index_file.with_name("index.patchpack")
+            tmp.write_bytes(index)
+            os.replace(tmp, index_file)
+        self._odb.index.read(True)
+        self._checkout_index([p for p in paths if p in self._odb.index], paths)
+
+    def put_paths(self, tree: Oid, paths: Sequence[str]) -> None:
+        """Make the index entries and work-tree files of ``paths`` those of ``tree`` (removed
+        where ``tree`` has none), whatever they are now: the caller checked that nothing
+        there would be lost. Other paths are left alone. Done again, it does nothing more."""
+        entries = {p: self._file_entry(tree, p) for p in paths}
+        zero = "0" * len(tree)
+        # Removals first: a file may take the place of a directory the tree no longer has.
+        info = [f"0 {zero}\t{p}" for p, e in entries.items() if e is None] + [
+            f"{e[1]:o} {e[0]}\t{p}" for p, e in entries.items() if e is not None]
+        run_git(["update-index", "-z", "--index-info"], cwd=self._top(),
+                input=b"".join(encode(line) + b"\0" for line in info))
+        self._odb.index.read(True)
+        # Their stat data is refreshed: a file written here does not look changed to git.
+        self._checkout_index([p for p, e in entries.items() if e is not None], paths,
+                             ["--index"])
+
+    def _checkout_index(self, tracked: Sequence[str], paths: Sequence[str],
+                        options: Sequence[str] = ()) -> None:
+        """Write ``tracked`` from the index to the work tree, and delete the rest of
+        ``paths`` (with the directories that leaves empty)."""
+        workdir = self._top()
+        for path in sorted(set(paths) - set(tracked)):
+            target = workdir / path
+            if target.is_symlink() or target.is_file():
+                target.unlink()
+            _prune_empty_dirs(target.parent, workdir)
+        if tracked:
+            run_git(["checkout-index", "--force", *options, "--", *tracked], cwd=workdir)
+
+
+
+def _checkout_strategy() -> pygit2.enums.CheckoutStrategy:
+    # Paths are exact paths, not pathspecs: a file named ``*.py`` is that file only.
+    return (pygit2.enums.CheckoutStrategy.SAFE
+            | pygit2.enums.CheckoutStrategy.DISABLE_PATHSPEC_MATCH)
+
+
+
+class Patcher:
+    """Applies diffs to trees with `git apply --cached` in a private index, which is re-read
+    only when the next diff targets another tree (a series of mails costs one process each)."""
+
+    def __init__(self, repo: WorktreeOps) -> None:
+        self._repo = repo
+        self._tree: Oid | None = None
+
+    def __enter__(self) -> Patcher:
+        self._temp = self._repo._temp_index()
+        self._env = self._temp.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._temp.__exit__(*exc)
+
+    def apply(self, tree: Oid, diff: bytes) -> Oid:
+        """The tree ``diff`` makes of ``tree``; DoesNotFit with git's words when it does not."""
+        cwd = self._repo._top()
+        self._repo.flush()
+        if tree != self._tree:
+            run_git(["read-tree", tree], cwd=cwd, env=self._env)
+            self._tree = tree
+        # git apply changes nothing when it fails, so the index still holds ``tree`` then.
