@@ -444,3 +444,34 @@ class Patcher:
             run_git(["read-tree", tree], cwd=cwd, env=self._env)
             self._tree = tree
         # git apply changes nothing when it fails, so the index still holds ``tree`` then.
+        proc = run_git(["apply", "--cached", "--whitespace=nowarn", "-"], cwd=cwd,
+                       env=self._env, input=diff, check=False)
+        if proc.returncode != 0:
+            raise DoesNotFit(decode(proc.stderr).strip())
+        self._tree = Oid(decode(run_git(["write-tree"], cwd=cwd, env=self._env).stdout).strip())
+        return self._tree
+
+
+
+class _TempIndex:
+    """A private index file for git commands (``GIT_INDEX_FILE``), removed afterwards."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+
+    def __enter__(self) -> dict[str, str]:
+        import tempfile
+
+        self._directory.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="index-", dir=self._directory)
+        os.close(fd)
+        os.unlink(name)  # git wants to create it, not to find an empty file
+        self._path = name
+        return {"GIT_INDEX_FILE": name}
+
+    def __exit__(self, *exc: object) -> None:
+        for leftover in (self._path, self._path + ".lock"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
+
+
