@@ -36,7 +36,7 @@ from patchpack.safejson import Refused, loads
 from patchpack.text import counted
 
 if TYPE_CHECKING:
-    from patchpack import diffs
+    from patchpack.limits import diffs
 
 CLAUDE_EDITS = {"Edit", "MultiEdit", "Write"}
 # Code Puppy expands edit_file into the other three (code_puppy/tools/__init__.py).
@@ -173,9 +173,9 @@ def _settings(repo: Repo | None) -> Settings:
 
 def _edit(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
     # Imported here: unidiff is only needed for edits, and the guard runs on every tool call.
-    from patchpack import diffs
-    from patchpack.agents import SET_UP_FILES
-    from patchpack.diffs import Limits, Measure, Verdict
+    from patchpack.agents.integrate import SET_UP_FILES
+    from patchpack.limits import diffs
+    from patchpack.limits.diffs import Limits, Measure, Verdict
 
     if tool == "edit_file" and "file_path" not in args:
         args = _puppy_payload(args.get("payload"))
