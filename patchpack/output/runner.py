@@ -111,3 +111,114 @@ class _Control:
             self.timed_out = True
             self.terminate()
         elif self.kill_at is not None and now >= self.kill_at:
+            self.signal_group(signal.SIGKILL)
+            self.kill_at = None
+
+
+def _spawn(argv: Sequence[str], stdin: int | None) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(list(argv), stdin=stdin, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
+    except FileNotFoundError:
+        raise CommandNotFound(f"command not found: {argv[0]}",
+                              hint="check the name and PATH, or use --shell 'SCRIPT'") from None
+    except PermissionError:
+        raise NotExecutable(f"command not executable: {argv[0]}",
+                            hint=f"chmod +x {shlex.quote(argv[0])}, or run it with its "
+                                 "interpreter") from None
+
+
+def _widen(fd: int) -> None:
+    # Bigger pipes mean fewer, larger reads for a command that prints fast.
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, CHUNK)
+    except (ImportError, AttributeError, OSError):
+        pass
+
+
+def _pump(proc: subprocess.Popen[bytes], limiter: Limiter, control: _Control,
+          output: Output) -> int:
+    """Read both pipes until they close (or the command exited DRAIN seconds ago); the status.
+
+    When the reader of patchpack's output goes away (a write failed, or poll says so while
+    nothing is printed), the command is stopped as a shell pipe stops a writer, or `CMD | head`
+    would never end: its pipes are closed (its next write gets EPIPE) and its group terminated.
+    """
+    assert proc.stdout is not None and proc.stderr is not None
+    pipes = {p.fileno(): (tag, p) for tag, p in ((OUT, proc.stdout), (ERR, proc.stderr))}
+    poll = select.poll()
+    for fd in pipes:
+        _widen(fd)
+        poll.register(fd, select.POLLIN)
+    for fd in output.watched():
+        poll.register(fd, 0)  # POLLERR, POLLHUP and POLLNVAL only: they are always reported
+    exited_at = None
+    while True:
+        for fd, _ in poll.poll(1000 * control.wait_time() if pipes else 0):
+            if fd not in pipes:  # the reader of our stdout is gone
+                poll.unregister(fd)
+                output.broken = True
+            elif data := os.read(fd, CHUNK):
+                limiter.feed(pipes[fd][0], data)
+            else:
+                poll.unregister(fd)
+                limiter.close(pipes.pop(fd)[0])
+        if output.broken and not control.stopped:
+            control.stopped = True
+            for fd, (tag, pipe) in pipes.items():
+                poll.unregister(fd)
+                limiter.close(tag)
+                pipe.close()
+            pipes.clear()
+            if control.kill_at is None:  # not already on its way out (timeout)
+                control.terminate()
+        if not pipes:
+            with suppress(subprocess.TimeoutExpired):
+                proc.wait(control.wait_time())
+        control.tick()
+        if proc.poll() is not None:
+            exited_at = exited_at or time.monotonic()
+            if not pipes or time.monotonic() - exited_at >= DRAIN:
+                break
+    proc.stdout.close()
+    proc.stderr.close()
+    if control.timed_out or control.stopped:
+        control.signal_group(signal.SIGKILL)  # what is left of the group
+    return proc.returncode
+
+
+def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
+        timeout: float | None, counter: Callable[[], Counter] | None, out: BinaryIO,
+        err: BinaryIO, stdin: int | None = None, exact_bytes: int = EXACT_BYTES,
+        log_max: int = 0, dir_max: int = 0) -> RunResult:
+    """Run ``argv`` through the limiter; its summary goes to ``out``/``err`` as it was printed.
+
+    ``stdin`` is the command's standard input (None: patchpack's own). The log is kept within
+    ``log_max`` bytes, and the logs in ``log_dir`` within ``dir_max`` bytes (0: no cap).
+
+    With ``counter`` (what loads one), tokens of the full output and of what was printed are
+    counted once the command has ended, so the tokenizer's memory (~40 MB) is not added to
+    what streaming used: the printed text exactly, the full output exactly up to
+    ``exact_bytes`` and beyond that with its omitted part estimated (see Limiter._count).
+    A counter that cannot load costs the figures, not the summary: ``tokens_error`` says why.
+    """
+    run_id, log_path, log = runlog.create(log_dir, limit=runlog.caps(log_max, dir_max))
+    try:  # the log stays locked until read back below: another run's prune leaves it alone
+        try:
+            proc = _spawn(argv, stdin)
+        except PatchpackError:
+            log_path.unlink()
+            raise
+        output = Output(out, err, remember=counter is not None)
+        limiter = Limiter(limits, output, log)
+        control = _Control(proc.pid, timeout)
+        with control.forwarding():
+            status = _pump(proc, limiter, control, output)
+        for tag in (OUT, ERR):  # pipes a background child still holds: end their last lines
+            limiter.close(tag)
+        log.seal()
+        runlog.prune(log_dir, keep, dir_max)
+        if control.received is not None:
+            exit_code = 128 + control.received
