@@ -222,3 +222,88 @@ def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
         runlog.prune(log_dir, keep, dir_max)
         if control.received is not None:
             exit_code = 128 + control.received
+        elif output.broken:
+            exit_code = EXIT_PIPE
+        elif control.timed_out:
+            exit_code = EXIT_TIMEOUT
+        else:
+            exit_code = status if status >= 0 else 128 - status
+        loaded, problem = None, None
+        if counter is not None:
+            try:
+                loaded = counter()
+            except PatchpackError as e:
+                problem = e
+        omitted, full = limiter.finish(failed=exit_code != 0, run_id=run_id, log=log_path,
+                                       counter=loaded, exact_bytes=exact_bytes, cut=log.cut)
+    finally:
+        log.close()
+    tokens = None
+    if loaded is not None and full is not None:
+        printed = count_text(b"".join(output.printed), loaded)
+        tokens = Tokens(full=full.tokens, printed=printed, counter=full.counter,
+                        estimated=full.estimated)
+    return RunResult(run_id=run_id, log=log_path, exit_code=exit_code, lines=limiter.lines,
+                     bytes=limiter.bytes, printed_lines=output.lines, omitted_lines=omitted,
+                     timed_out=control.timed_out, interrupted_by=control.received, tokens=tokens,
+                     tokens_error=problem, reader_gone=output.broken)
+
+
+# -- showing a kept log -----------------------------------------------------------------------
+
+
+def show(path: Path, run_id: str, *, limits: Limits, at: tuple[int, int | None] | None,
+         out: BinaryIO) -> None:
+    """Print lines ``at`` (START, END or None) of a kept log, or all of it through the limiter."""
+    output = Output(out, out, remember=False)
+    with path.open("rb") as f:
+        if at is None:
+            limiter = Limiter(limits, output, None)
+            while data := f.read(CHUNK):
+                limiter.feed(OUT, data)
+            limiter.finish(failed=False, run_id=run_id, log=path)
+            return
+        start, end = at
+        for number, (prefix, length, newline) in enumerate(
+                runlog.iter_lines(f, cap=4 * limits.max_line_chars + 4), 1):
+            if end is not None and number > end:
+                break
+            if number >= start:
+                line = cut(prefix, length, limits.max_line_chars)
+                output.lines_of(OUT if newline else OUT | NO_NEWLINE, [line])
+    output.flush()
+
+
+# -- `patchpack test` -------------------------------------------------------------------------
+
+DEFAULT_TEST_COMMAND = "pytest -q --tb=short"
+_VERBOSITY = re.compile(r"-[qv]+|--quiet|--verbose|--verbosity(=.*)?")
+
+
+def argv_for_tests(command: str, args: Iterable[str]) -> list[str]:
+    """``command`` (split like a shell would) plus ``args``, the user's flags winning.
+
+    A default option is dropped when the user gives the same option (``--tb=long`` replaces
+    ``--tb=short``), and default verbosity flags (``-q``) when the user gives any (``-v``).
+    """
+    try:
+        base = shlex.split(command)
+    except ValueError as e:
+        raise BadInput(f"bad test command {command!r}: {e}",
+                       hint="fix it with `git config patchpack.testCommand '...'`") from None
+    if not base:
+        raise BadInput("the test command is empty",
+                       hint="set one with `git config patchpack.testCommand 'pytest -q'`")
+    args = list(args)
+    options = args[:args.index("--")] if "--" in args else args
+    names = {a.split("=", 1)[0] for a in options if a.startswith("--")}
+    verbosity = any(_VERBOSITY.fullmatch(a) for a in options)
+
+    def overridden(default: str) -> bool:
+        if _VERBOSITY.fullmatch(default):
+            return verbosity
+        return default in options or (default.startswith("--")
+                                      and default.split("=", 1)[0] in names)
+
+    return [base[0], *(word for word in base[1:] if not overridden(word)), *args]
+
