@@ -261,34 +261,3 @@ def _cadence_text(settings: Settings) -> str:
             f"iterations `next` and `apply` print:\n  {reminder(settings)}\n"
             f"  When you see it, stop and say so in one line, so that the history is cut "
             f"before you go on.")
-    servers = existing.get(key, {})
-    if not isinstance(servers, dict):
-        raise BadInput(f"\"{key}\" in {path} is not an object",
-                       hint="fix the file by hand, then run this again")
-    merged = {**existing, key: {**servers, MCP_NAME: {**servers.get(MCP_NAME, {}), **MCP_SERVER}}}
-    return _write_json(path, merged, dry_run=dry_run)
-
-
-def _load_object(path: Path) -> dict[str, Any]:
-    """A JSON object file's content; {} when there is no file; BadInput when it is no object."""
-    if not path.exists():
-        return {}
-    try:
-        loaded = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadInput(f"{path}: not valid JSON ({e})",
-                       hint="fix the file, or move it aside and run this again") from None
-    if not isinstance(loaded, dict):
-        raise BadInput(f"{path}: expected a JSON object")
-    return loaded
-
-
-def _write_json(path: Path, data: dict[str, Any], *, dry_run: bool) -> Integration:
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    try:
-        changed = path.read_text(encoding="utf-8") != text
-    except (FileNotFoundError, UnicodeDecodeError):
-        changed = True
-    if changed and not dry_run:
-        write_atomically(path, text.encode())
-    return Integration(path, text, changed)
