@@ -22,16 +22,22 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from patchpack import __version__, agents, intake, ledger, queue, runner, status, workflow
-from patchpack import apply as applying
-from patchpack import budget as budgeting
-from patchpack import check as checking
-from patchpack import context as packing
-from patchpack import mcp_schemas as schemas
+from patchpack import __version__
+from patchpack.agents import loop as agents
+from patchpack.agents import mcp_schemas as schemas
+from patchpack.agents import status, workflow
 from patchpack.config import Settings
-from patchpack.diffs import Limits
+from patchpack.context import parts
 from patchpack.errors import BadInput, PatchpackError
-from patchpack.git import QueueGit, Repo
+from patchpack.git import Repo
+from patchpack.ledger import budget as budgeting
+from patchpack.ledger import store as ledger
+from patchpack.limits import check as checking
+from patchpack.limits.diffs import Limits
+from patchpack.output import runner
+from patchpack.queue import apply as applying
+from patchpack.queue import intake
+from patchpack.queue import store as queue
 from patchpack.tokens import get_counter
 
 Result = tuple[str, dict[str, Any]]
@@ -94,7 +100,7 @@ class Tools:
         with fill, what the budget leaves goes to the code around the GREP matches (headers,
         file ends, their classes, call trees, neighbours)."""
         repo, settings = self.open()
-        pack = workflow.context(repo, settings, packing.Request(
+        pack = workflow.context(repo, settings, parts.Request(
             base=base, side="both", function_context=function_context,
             greps=tuple(grep or ()), paths=tuple(path or ()), ats=tuple(at or ()),
             budget=budget if budget is not None else settings.context_budget,
@@ -111,8 +117,8 @@ class Tools:
     def queue_add(self, diff: str, title: str | None = None, split: bool = False) -> Result:
         """Put a change (a unified diff or format-patch mails, as text) on the micro-patch
         queue; with split, one over the limits is cut into micro-patches."""
-        qg, settings = self.open_queue()
-        added = intake.add(qg, text=diff, source="diff", title=title, split_big=split,
+        repo, settings = self.open_queue()
+        added = intake.add(repo, text=diff, source="diff", title=title, split_big=split,
                            limits=Limits(settings.max_files, settings.max_lines))
         return self._added(added)
 
@@ -120,17 +126,17 @@ class Tools:
         """Move the uncommitted changes of the work tree into the queue as micro-patches; the
         work tree goes back to HEAD (queue_undo gives it back). Untitled, each is titled by
         its files and lines."""
-        qg, settings = self.open_queue()
-        added = intake.split_worktree(qg, title=title, untracked=not tracked_only,
+        repo, settings = self.open_queue()
+        added = intake.split_worktree(repo, title=title, untracked=not tracked_only,
                                       limits=Limits(settings.max_files, settings.max_lines))
         return self._added(added)
 
     def queue_next(self) -> Result:
         """The next queued micro-patch: position, title, files and the diff apply will commit."""
-        qg, settings = self.open_queue()
-        found = queue.next_patch(qg, queue.load(qg))
+        repo, settings = self.open_queue()
+        found = queue.next_patch(repo, queue.load(repo))
         text = queue.render_next(found)
-        if agents.cadence(qg.repo, settings).reminder_due:
+        if agents.cadence(repo, settings).reminder_due:
             text += "\n" + agents.reminder(settings)
         return text, json.loads(queue.next_json(found))
 
@@ -139,8 +145,8 @@ class Tools:
         run as `git commit` runs them; stops at the first conflict or rejecting hook."""
         if n < 1:
             raise BadInput("n must be at least 1")
-        qg, settings = self.open_queue()
-        applied = workflow.apply(qg, settings, count=None if all else n, verify=True,
+        repo, settings = self.open_queue()
+        applied = workflow.apply(repo, settings, count=None if all else n, verify=True,
                                  over_budget=False)
         result = applied.result
         text = "\n".join(line for line in (applying.render(result), applied.reminder) if line)
@@ -154,23 +160,23 @@ class Tools:
 
     def queue_list(self) -> Result:
         """The series: position, state (applied/queued), title, files, diff lines, tokens."""
-        qg, settings = self.open_queue()
+        repo, settings = self.open_queue()
         counter = get_counter(settings.tokenizer)
-        rows = queue.listing(qg, queue.load(qg), counter)
+        rows = queue.listing(repo, queue.load(repo), counter)
         return queue.render_list(rows, counter.name), json.loads(queue.list_json(rows, counter.name))
 
     def queue_undo(self) -> Result:
         """Go back to the queue state before the last operation (a split gives the work tree
         back; an apply moves HEAD back)."""
-        qg, _ = self.open_queue()
-        state, op = queue.undo(qg)
+        repo, _ = self.open_queue()
+        state, op = queue.undo(repo)
         queued = len(state.queued())
         return (f"undid {op.kind}: {op.summary}; {queued} queued",
                 {"undid": op.kind, "summary": op.summary, "queued": queued})
 
-    def open_queue(self) -> tuple[QueueGit, Settings]:
+    def open_queue(self) -> tuple[Repo, Settings]:
         repo, settings = self.open()
-        return QueueGit(repo), settings
+        return repo, settings
 
     def _added(self, added: intake.Added) -> Result:
         patches = [{"title": p.title, "files": list(p.files), "diff_lines": p.lines}
