@@ -11,10 +11,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from patchpack import agents, budget, diffs, ledger, queue
+from patchpack.agents import loop as agents
 from patchpack.config import Settings
-from patchpack.git import Oid, QueueGit, Repo, uncommitted_diff
-from patchpack.queue import Patch
+from patchpack.git import Oid, Repo, uncommitted_diff
+from patchpack.ledger import budget
+from patchpack.ledger import store as ledger
+from patchpack.limits import diffs
+from patchpack.queue import store as queue
+from patchpack.queue.store import Patch
 from patchpack.text import counted
 
 
@@ -72,8 +76,7 @@ class Status:
 def read(repo: Repo, settings: Settings, *, untracked: bool = True) -> Status:
     """The status of the worktree ``repo`` was opened in; the uncommitted change counts
     untracked files that are not ignored unless not ``untracked``, as context packs show it."""
-    qg = QueueGit(repo)
-    state = queue.load(qg)
+    state = queue.load(repo)
     position = state.next_position()
     verdict = None
     if repo.workdir is not None:
