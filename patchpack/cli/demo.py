@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import click
+
 from patchpack.errors import BadInput
 
 CAP = 15
@@ -123,3 +125,15 @@ def _walk(root: Path, echo: Callable[[str], None]) -> None:
          "git", "log", "--notes=patchpack", "--oneline", cap=30)
     step("spend against the limits", "patchpack", "budget")
     step("where things stand", "patchpack", "status")
+
+
+# -- demo -------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+              help="Build the demo repository here instead of a temporary directory.")
+def demo(directory: str | None) -> None:
+    """Play the whole loop on a throw-away repository: an agent's 5-file change checked, split,
+    applied through the hooks, and its spend in the ledger (no network, a few seconds)."""
+    run(directory, echo=click.echo)
