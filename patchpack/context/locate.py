@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from patchpack import git
 from patchpack.errors import BadInput, Failed
-from patchpack.files import Private, Worktree
+from patchpack.git.files import Private, Worktree
 
 # Lines of context around a hit that sits in no block (a blank line, a top-level statement).
 _AROUND = 3
