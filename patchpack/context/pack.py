@@ -44,72 +44,8 @@ _DROPPED_LINES = 10
 _FILL_ROUNDS = 3
 # Located hunks this close to a changed line count as next to the diff.
 _NEAR = 20
-        else:
-            out.update(start=self.start, end=self.end, label=self.label)
-            out.update({"lines": list(self.only)} if self.only else {})
-        return {**out, "text": self.body}
 
 
-def _counted(part: Part, counter: Counter) -> Part:
-    return replace(part, tokens=counter.count(part.text))
-
-
-@dataclass(frozen=True)
-class Dropped:
-    what: str
-    ask: str
-
-    def line(self) -> str:
-        # Hunks come back with `--at` and what names them; the heading says so once.
-        return f"- {self.what}" + ("" if self.ask.startswith(_ASK_AT) else f": `{self.ask}`")
-
-
-@dataclass(frozen=True)
-class Pack:
-    """A fitted pack; ``text`` is what is printed and ``tokens`` its exact count."""
-
-    text: str
-    tokens: int
-    counter: str
-    budget: int
-    parts: tuple[Part, ...]
-    dropped: tuple[Dropped, ...]
-    notes: tuple[str, ...] = ()
-    unmatched: tuple[str, ...] = ()
-    sources: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def filled(self) -> bool:
-        """Whether ``--fill`` spent the budget on widened hunks."""
-        return any(p.section == "widened" for p in self.parts)
-
-    def warnings(self) -> list[str]:
-        """The budget guard: one line at 70% and at 90% of the budget."""
-        used = self.tokens / self.budget if self.budget else 1.0
-        level = next((w for w in WARN_AT if used >= w), None)
-        if self.filled:
-            level = None  # asked to fill the budget: being near it is the point
-        if level is None and not self.dropped:
-            return []
-        what = "dropped or shortened parts to fit; " if self.dropped else ""
-        return [f"warning: the context pack is at {used:.0%} of its budget ({self.tokens} of "
-                f"{self.budget} tokens, {self.counter}); {what}narrow the request with "
-                "--path GLOB, a tighter --grep, --at FILE:START-END, or --cached/--worktree"]
-
-    def as_json(self) -> str:
-        sections = []
-        for name in _TITLES:
-            parts = [p for p in self.parts if p.section == name]
-            if parts:
-                sections.append({"kind": name, "source": self.sources.get(name, ""),
-                                 "tokens": sum(p.tokens for p in parts),
-                                 "parts": [p.as_dict() for p in parts]})
-        return json.dumps({
-            "tokens": self.tokens, "counter": self.counter, "budget": self.budget,
-            "sections": sections,
-            "dropped": [{"what": d.what, "ask": d.ask} for d in self.dropped],
-            "notes": list(self.notes), "unmatched": list(self.unmatched),
-        }, indent=2)
 
 
 def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
@@ -190,7 +126,7 @@ def _diff_parts(
             continue
         if not chunk.startswith("diff --git "):  # a merge's combined diff: shown as git prints it
             path = chunk.split("\n", 1)[0].split(" ", 2)[-1]
-            parts.append(_counted(Part("diff", path, chunk, f"{diff_cmd} -- {path}"), counter))
+            parts.append(counted(Part("diff", path, chunk, f"{diff_cmd} -- {path}"), counter))
             continue
         change = diffs.measure(chunk).files[0]
         pf = diffs.parse(chunk)[0]
@@ -209,9 +145,9 @@ def _diff_parts(
                if change.path in untracked else f"{diff_cmd} -- {change.path}")
         short_part = None
         if short != chunk:
-            short_part = _counted(Part("diff", change.path, short, ask, label="shortened"),
+            short_part = counted(Part("diff", change.path, short, ask, label="shortened"),
                                   counter)
-        parts.append(_counted(Part("diff", change.path, chunk, ask, short=short_part), counter))
+        parts.append(counted(Part("diff", change.path, chunk, ask, short=short_part), counter))
     return parts, changed, shown
 
 
@@ -298,15 +234,10 @@ def _hunk_part(section: str, h: locate.Hunk, counter: Counter) -> Part:
         body = "".join(("...\n" if n > (keep[i - 1] if i else h.start - 1) + 1 else "")
                        + rows[n - h.start] for i, n in enumerate(keep))
         label = "; ".join(filter(None, (h.label, "matching lines")))
-        part = replace(part, short=_counted(replace(
+        part = replace(part, short=counted(replace(
             part, body=body + ("...\n" if keep[-1] < h.end else ""), label=label,
             only=tuple(keep)), counter))
-    return _counted(part, counter)
-
-
-def _fence(text: str, lang: str) -> str:
-    ticks = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`{3,}", text)), default=0))
-    return f"{ticks}{lang}\n{text if text.endswith(chr(10)) else text + chr(10)}{ticks}\n"
+    return counted(part, counter)
 
 
 def _quote(text: str) -> str:
