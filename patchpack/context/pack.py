@@ -327,7 +327,7 @@ def _trim_dropped(dropped: list[Dropped], counter: Counter, budget: int) -> tupl
 def _render(parts: Sequence[Part], dropped: Sequence[Dropped], sources: dict[str, str],
             unmatched: tuple[str, ...]) -> str:
     out = []
-    for name, title in _TITLES.items():
+    for name, title in TITLES.items():
         chosen = [p for p in parts if p.section == name]
         if name != "diff":  # code in file order; the ranking only decides what is dropped
             chosen.sort(key=lambda p: (p.path, p.start))
@@ -349,7 +349,7 @@ def _render_dropped(dropped: Sequence[Dropped]) -> str:
         return ""
     shown = dropped if len(dropped) <= _DROPPED_LINES else dropped[:_DROPPED_LINES - 1]
     more = len(dropped) - len(shown)
-    return (f"## dropped to fit the budget; ask for a hunk with `{_ASK_AT}PATH:START-END`\n"
+    return (f"## dropped to fit the budget; ask for a hunk with `{ASK_AT}PATH:START-END`\n"
             + "".join(d.line() + "\n" for d in shown)
             + (f"- {more} more: see `patchpack context --json`, or narrow the request\n"
                if more else ""))
@@ -456,7 +456,7 @@ def _widened_parts(taken: Sequence[tuple[widen.Unit, list[int]]], texts: dict[st
             inside = [p for p in held.get(path, ()) if run[0] <= p.start <= run[-1]]
             absorbed.update(inside)
             # What the hunk holds: the matches first, then in line order.
-            names = [" ".join(filter(None, (p.label, f"[{_TITLES[p.section]}]")))
+            names = [" ".join(filter(None, (p.label, f"[{TITLES[p.section]}]")))
                      for p in sorted(inside, key=lambda p: (p.section != "located", p.start))]
             names += [labels[path, n] for n in run if (path, n) in labels]
             names = list(dict.fromkeys(names))
@@ -465,3 +465,4 @@ def _widened_parts(taken: Sequence[tuple[widen.Unit, list[int]]], texts: dict[st
                             "".join(lines[n - 1] + "\n" for n in run), label=label)
             parts.append(_hunk_part("widened", h, counter))
     return parts, absorbed
+
