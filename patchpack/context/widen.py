@@ -36,8 +36,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from patchpack import locate
-from patchpack.files import Worktree
+from patchpack.context import locate
+from patchpack.git.files import Worktree
 
 # Steps of the order in the module doc.
 HEAD, TAIL, PAIRED, MODULE, REST, CLASS, CALLS, NEAR = range(8)
