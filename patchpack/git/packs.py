@@ -10,7 +10,7 @@ the SHA-1 of its text, which git needs anyway.
 
 The pack and its index (version 2) are written as git writes them (gitformat-pack(5)): the
 pack first, the index last, each renamed into place, so a reader sees all of it or none.
-This module only writes files; ``QueueGit.write_blob_series`` decides where and when.
+This module only writes files; ``Repo.write_blob_series`` decides where and when.
 """
 
 from __future__ import annotations
