@@ -17,12 +17,13 @@ from datetime import datetime, timedelta, timezone
 from itertools import compress
 from typing import Any
 
-from patchpack import clock, ledger
+from patchpack import clock
 from patchpack.config import Settings
-from patchpack.entries import Entry, Skipped, timestamp
 from patchpack.errors import BadInput
 from patchpack.git import Oid, Repo
-from patchpack.ledger_cache import add_counts
+from patchpack.ledger import store as ledger
+from patchpack.ledger.cache import add_counts
+from patchpack.ledger.entries import Entry, Skipped, timestamp
 
 WARN_AT = (0.7, 0.9)
 
