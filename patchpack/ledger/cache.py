@@ -22,7 +22,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
-from patchpack.entries import (
+from patchpack.git import FULL_OID, Oid, Repo, decode
+from patchpack.git.files import write_atomically
+from patchpack.ledger.entries import (
     CANONICAL_LINE,
     CANONICAL_LINE_UNESCAPED,
     Entry,
@@ -31,9 +33,7 @@ from patchpack.entries import (
     parse_line,
     parse_note,
 )
-from patchpack.files import write_atomically
-from patchpack.git import FULL_OID, Oid, Repo, decode
-from patchpack.hooks import NOTES_REF
+from patchpack.limits.hooks import NOTES_REF
 
 _OID_LENGTHS = {40, 64}
 _FIELDS = len(Entry._fields)
