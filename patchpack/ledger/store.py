@@ -18,15 +18,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
-# Entry, Skipped, new_entry, parse_line, parse_note and timestamp are the ledger's API too.
-from patchpack.entries import Entry, Skipped, new_entry, parse_line, parse_note, timestamp  # noqa: F401
 from patchpack.errors import BadInput, Failed
-from patchpack.files import write_atomically
 from patchpack.git import FULL_OID, Oid, Repo, decode, encode
-from patchpack.hooks import NOTES_REF
+from patchpack.git.files import write_atomically
 
 # So are reading the whole ledger and its cache.
-from patchpack.ledger_cache import Ledger, Totals, cache_written, no_gc, read, totals_of  # noqa: F401
+from patchpack.ledger.cache import Ledger, Totals, cache_written, no_gc, read, totals_of  # noqa: F401
+
+# Entry, Skipped, new_entry, parse_line, parse_note and timestamp are the ledger's API too.
+from patchpack.ledger.entries import Entry, Skipped, new_entry, parse_line, parse_note, timestamp  # noqa: F401
+from patchpack.limits.hooks import NOTES_REF
 
 _CAS_ATTEMPTS = 50
 
