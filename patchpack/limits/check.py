@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from patchpack import diffs
-from patchpack.diffs import Limits, Verdict
 from patchpack.git import Repo
-from patchpack.hunks import quote
+from patchpack.limits import diffs
+from patchpack.limits.diffs import Limits, Verdict
+from patchpack.limits.hunks import quote
 
 
 @dataclass(frozen=True)
