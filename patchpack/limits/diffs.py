@@ -21,7 +21,7 @@ import unidiff
 
 from patchpack.errors import BadInput
 from patchpack.git import decode, encode
-from patchpack.hunks import quote, unquote
+from patchpack.limits.hunks import quote, unquote
 
 # Extended header lines of a git diff, as git prints them (see git-diff(1)).
 _GIT_HEADER = re.compile(
