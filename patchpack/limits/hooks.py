@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patchpack.errors import Failed
-from patchpack.files import write_atomically
 from patchpack.git import Repo
+from patchpack.git.files import write_atomically
 
 MARKER = "# patchpack-managed-hook"
 LEGACY_SUFFIX = ".pre-patchpack"
