@@ -1,10 +1,6 @@
-"""The output limiter: run a command and print a bounded, honest summary of what it printed.
-
-The command runs in its own session (so its whole process group can be signalled) with stdout
-and stderr on two pipes, read as they arrive. Each line goes back to the stream it came from:
-the first H lines as they come, the last N-H at the end from a ring buffer, one marker line
-between them. Everything the command printed is streamed to a kept log (see runlog.py); memory
-holds at most N lines of at most ``max_line_chars`` characters, whatever the command prints.
+"""The summary of a command's output: the first H lines as they come, the last N-H from a ring
+buffer, marker lines from the middle, every line cut to ``max_line_chars``, and the tokens of
+what was printed against the whole.
 
 Blocks of complete lines are handled with bytes methods (split, count, ``in``) rather than a
 Python loop per line: that is what keeps 80 MB of output within 1.5x the time of ``tail``.
@@ -12,28 +8,20 @@ Python loop per line: that is what keeps 80 MB of output within 1.5x the time of
 
 from __future__ import annotations
 
-import os
 import re
-import select
-import shlex
-import signal
-import subprocess
-import threading
-import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple
 
-from patchpack import runlog
 from patchpack.errors import BadInput, PatchpackError
+from patchpack.output import runlog
 from patchpack.tokens import Counter, count_file, count_text
 
 OUT, ERR = 1, 2
-_NO_NEWLINE = 4  # added to a stream tag: the stream ended without a final newline
+NO_NEWLINE = 4  # added to a stream tag: the stream ended without a final newline
 CHUNK = 1 << 20
 # Lines printed when a command fails are chosen from the omitted middle by these markers.
 MARKERS = (b"FAILED", b"Error", b"error:", b"Traceback", b"assert")
@@ -46,18 +34,6 @@ ESTIMATE_BYTES_PER_TOKEN = 4
 # tokenizer (~0.1 s), however long the output.
 EXACT_BYTES = 2 << 20
 COUNT_PIECE = 1 << 16  # tiktoken's list of ints for 64 KB of text is ~0.6 MB, not ~10 MB
-TIMEOUT_GRACE = 2.0  # seconds between SIGTERM and SIGKILL on timeout
-DRAIN = 1.0  # seconds to keep reading after the command exits (a background child may hold a pipe)
-EXIT_TIMEOUT, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND = 124, 126, 127
-EXIT_PIPE = 128 + signal.SIGPIPE  # 141: what a shell reports for a writer its reader left
-
-
-class CommandNotFound(PatchpackError):
-    exit_code = EXIT_NOT_FOUND
-
-
-class NotExecutable(PatchpackError):
-    exit_code = EXIT_NOT_EXECUTABLE
 
 
 @dataclass(frozen=True)
@@ -146,7 +122,7 @@ class Output:
     def lines_of(self, tag: int, lines: Sequence[bytes]) -> None:
         """Print ``lines`` (without their newlines) to stream ``tag``."""
         if lines:
-            end = b"" if tag & _NO_NEWLINE else b"\n"
+            end = b"" if tag & NO_NEWLINE else b"\n"
             self.lines += len(lines)
             self.write(tag & 3, b"\n".join(lines) + end)
 
@@ -242,7 +218,7 @@ class Limiter:
         """Stream ``tag`` ended; a last line without a newline is still a line."""
         p = self._partial[tag]
         if p.buf or p.spilled:
-            self._end_partial(tag | _NO_NEWLINE, p, b"")
+            self._end_partial(tag | NO_NEWLINE, p, b"")
 
     def _write_log(self, data: bytes | bytearray, newlines: int = 0) -> None:
         if self._log is not None and data:
@@ -262,7 +238,7 @@ class Limiter:
 
     def _end_partial(self, tag: int, p: _Partial, rest: bytes) -> None:
         self._write_log(p.buf)
-        self._write_log(rest + (b"" if tag & _NO_NEWLINE else b"\n"), int(not tag & _NO_NEWLINE))
+        self._write_log(rest + (b"" if tag & NO_NEWLINE else b"\n"), int(not tag & NO_NEWLINE))
         length = p.spilled + len(p.buf) + len(rest)
         prefix = p.prefix if p.prefix is not None else bytes(p.buf) + rest[:self._cap]
         p.buf, p.spilled, p.prefix = bytearray(), 0, None
@@ -438,21 +414,6 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-# -- running a command ------------------------------------------------------------------------
-
-
-class _Control:
-    """The deadline, and the signals patchpack receives, turned into signals for the command."""
-
-    FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-    def __init__(self, pid: int, timeout: float | None) -> None:
-        self.pid = pid
-        self.deadline = None if timeout is None else time.monotonic() + timeout
-        self.kill_at: float | None = None
-        self.timed_out = False
-        self.stopped = False
-        """Stopped because the reader of patchpack's output went away."""
         self.received: int | None = None
 
     def signal_group(self, sig: int) -> None:
