@@ -414,24 +414,3 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-    """
-    try:
-        base = shlex.split(command)
-    except ValueError as e:
-        raise BadInput(f"bad test command {command!r}: {e}",
-                       hint="fix it with `git config patchpack.testCommand '...'`") from None
-    if not base:
-        raise BadInput("the test command is empty",
-                       hint="set one with `git config patchpack.testCommand 'pytest -q'`")
-    args = list(args)
-    options = args[:args.index("--")] if "--" in args else args
-    names = {a.split("=", 1)[0] for a in options if a.startswith("--")}
-    verbosity = any(_VERBOSITY.fullmatch(a) for a in options)
-
-    def overridden(default: str) -> bool:
-        if _VERBOSITY.fullmatch(default):
-            return verbosity
-        return default in options or (default.startswith("--")
-                                      and default.split("=", 1)[0] in names)
-
-    return [base[0], *(word for word in base[1:] if not overridden(word)), *args]
