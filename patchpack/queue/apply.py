@@ -3,7 +3,7 @@
 Per patch, as `git am` does: the result tree is built in memory (a 3-way merge of trees when
 HEAD moved since the patch was made), the index and the touched paths of the work tree are
 carried to it (refused if that would overwrite local changes), and the commit is made in
-process while the commit hooks run exactly as `git commit` runs them (``QueueGit.commit``). If
+process while the commit hooks run exactly as `git commit` runs them (``Repo.commit``). If
 a hook refuses, HEAD, the index file and the touched paths of the work tree are put back as
 they were, and the queue ref has not moved.
 """
@@ -15,10 +15,11 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from patchpack import queue, recovery
 from patchpack.errors import Failed, PatchpackError
-from patchpack.git import CommitInfo, GitFailed, Oid, QueueGit, RefMoved, require_workdir
-from patchpack.queue import Op, Patch, State
+from patchpack.git import CommitInfo, GitFailed, Oid, RefMoved, Repo, require_workdir
+from patchpack.queue import recovery
+from patchpack.queue import store as queue
+from patchpack.queue.store import Op, Patch, State
 from patchpack.text import counted
 
 
@@ -49,7 +50,7 @@ class Result:
         return [a for a in self.applied if a.commit is not None]
 
 
-def apply(qg: QueueGit, *, count: int | None, verify: bool, counter_spec: str,
+def apply(repo: Repo, *, count: int | None, verify: bool, counter_spec: str,
           on_commit: Callable[[Applied], None] | None = None) -> Result:
     """Apply the next ``count`` queued patches (None: all), stopping at the first failure.
 
@@ -58,22 +59,22 @@ def apply(qg: QueueGit, *, count: int | None, verify: bool, counter_spec: str,
     """
     from patchpack.tokens import get_counter
 
-    require_workdir(qg.repo)
-    busy = qg.operation_in_progress()
+    require_workdir(repo)
+    busy = repo.operation_in_progress()
     if busy:
         raise Failed(f"a {busy} is in progress: apply will not commit in the middle of it",
                      hint=f"finish or abort the {busy} first (`git {busy} --abort`)")
-    head = queue.require_head(qg.repo)
-    with recovery.exclusive(qg):  # what a killed apply or split left is finished first
-        recovery.carry_on(qg)
-        queue.finish_split(qg, head)
-    state = queue.load(qg)
+    head = queue.require_head(repo)
+    with recovery.exclusive(repo):  # what a killed apply or split left is finished first
+        recovery.carry_on(repo)
+        queue.finish_split(repo, head)
+    state = queue.load(repo)
     todo = [i for i, p in enumerate(state.patches, 1) if p.state == "queued"][:count]
     if not todo:
         raise Failed("queue empty: nothing to apply",
                      hint="queue a change with `patchpack add FILE` or `patchpack split`")
     counter = get_counter(counter_spec)
-    texts = queue.patch_texts(qg, [state.patches[i - 1] for i in todo])  # kept ones: #15
+    texts = queue.patch_texts(repo, [state.patches[i - 1] for i in todo])  # kept ones: #15
     series = state.patches
 
     # Counted once a patch: ``on_commit`` and the result both report it.
@@ -86,14 +87,14 @@ def apply(qg: QueueGit, *, count: int | None, verify: bool, counter_spec: str,
 
     done: list[Applied] = []
     failure: PatchpackError | None = None
-    plan: _Plan | PatchpackError | None = _try_plan(qg, state, todo[0], head)
+    plan: _Plan | PatchpackError | None = _try_plan(repo, state, todo[0], head)
     for n, position in enumerate(todo):
         try:
             if isinstance(plan, PatchpackError):
                 raise plan
             assert plan is not None  # a plan is made for every position of todo
             state, made, plan = _apply_one(
-                qg, state, plan, verify=verify, then=todo[n + 1] if n + 1 < len(todo) else None,
+                repo, state, plan, verify=verify, then=todo[n + 1] if n + 1 < len(todo) else None,
                 committed=None if on_commit is None else functools.partial(
                     lambda at, made: on_commit(applied(at, made)), position))
         except PatchpackError as e:
@@ -103,7 +104,7 @@ def apply(qg: QueueGit, *, count: int | None, verify: bool, counter_spec: str,
             break
         done.append(applied(position, made))
     if any(a.commit for a in done):
-        qg.auto_maintenance()  # once for the series, as `git am` does
+        repo.auto_maintenance()  # once for the series, as `git am` does
     return Result(tuple(done), len(state.queued()), failure)
 
 
@@ -121,19 +122,19 @@ class _Plan:
     """The patch commit: its message and author are the new commit's."""
 
 
-def _plan(qg: QueueGit, state: State, position: int, head: Oid) -> _Plan:
+def _plan(repo: Repo, state: State, position: int, head: Oid) -> _Plan:
     patch = state.patches[position - 1]
-    replayed = queue.replay(qg, patch, head)
+    replayed = queue.replay(repo, patch, head)
     if replayed.tree is None:
         raise Failed(
             f"{_where(state, position)} conflicts with HEAD in {', '.join(replayed.conflicts)}; "
             "nothing changed",
             hint="see it with `patchpack next`; make the change by hand and `patchpack drop`, "
                  "or `patchpack drop` it")
-    head_tree = qg.tree_of(head)
-    touched = qg.paths_between(head_tree, replayed.tree) if replayed.tree != head_tree else []
+    head_tree = repo.tree_of(head)
+    touched = repo.paths_between(head_tree, replayed.tree) if replayed.tree != head_tree else []
     return _Plan(position, head, head_tree, replayed.tree, tuple(touched),
-                 qg.commit_info(patch.commit))
+                 repo.commit_info(patch.commit))
 
 
 def _try_plan(qg: QueueGit, state: State, position: int, head: Oid) -> _Plan | PatchpackError:
