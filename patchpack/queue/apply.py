@@ -137,10 +137,10 @@ def _plan(repo: Repo, state: State, position: int, head: Oid) -> _Plan:
                  repo.commit_info(patch.commit))
 
 
-def _try_plan(qg: QueueGit, state: State, position: int, head: Oid) -> _Plan | PatchpackError:
+def _try_plan(repo: Repo, state: State, position: int, head: Oid) -> _Plan | PatchpackError:
     # The conflict of the next patch is raised when its turn comes, not while this one ends.
     try:
-        return _plan(qg, state, position, head)
+        return _plan(repo, state, position, head)
     except PatchpackError as e:
         return e
 
@@ -149,51 +149,51 @@ def _where(state: State, position: int) -> str:
     return f"patch {position}/{len(state.patches)} ({state.patches[position - 1].title})"
 
 
-def _apply_one(qg: QueueGit, state: State, plan: _Plan, *, verify: bool, then: int | None,
+def _apply_one(repo: Repo, state: State, plan: _Plan, *, verify: bool, then: int | None,
                committed: Callable[[Oid], None] | None
                ) -> tuple[State, Oid | None, _Plan | PatchpackError | None]:
     """Apply the planned patch: the new state, the commit made (None: already in HEAD,
     skipped), and the plan of patch ``then`` (made while the post-commit hook ran).
     ``committed`` is called with the new commit as soon as HEAD is on it."""
     where = _where(state, plan.position)
-    head = queue.require_head(qg.repo)
+    head = queue.require_head(repo)
     if head != plan.head:  # a hook moved HEAD since the plan was made
-        plan = _plan(qg, state, plan.position, head)
+        plan = _plan(repo, state, plan.position, head)
     if plan.tree == plan.head_tree:
-        state = queue.save(qg, state, *_recorded(state, plan, None))
-        return state, None, _try_plan(qg, state, then, head) if then else None
-    if qg.index_tree() != plan.head_tree:
+        state = queue.save(repo, state, *_recorded(state, plan, None))
+        return state, None, _try_plan(repo, state, then, head) if then else None
+    if repo.index_tree() != plan.head_tree:
         raise Failed("the index has staged changes: apply commits the patch and nothing else",
                      hint="commit them, or put them aside with `git stash`, then apply again")
-    dirty = qg.dirty(plan.touched)
+    dirty = repo.dirty(plan.touched)
     if dirty:
         raise Failed(f"{where} touches files with local changes: {', '.join(dirty)}",
                      hint="commit or `git stash` those changes, then apply again")
-    saved_index = qg.snapshot_index()
+    saved_index = repo.snapshot_index()
     # Recorded first: a kill from here on leaves the patch staged, which the next apply
     # recognises and puts back (recovery.carry_on).
-    recovery.begin(qg, recovery.InFlight(state.patches[plan.position - 1].title, head,
+    recovery.begin(repo, recovery.InFlight(state.patches[plan.position - 1].title, head,
                                          plan.head_tree, plan.tree, plan.touched))
     try:
-        return _write_and_commit(qg, state, plan, head, saved_index, verify=verify, then=then,
+        return _write_and_commit(repo, state, plan, head, saved_index, verify=verify, then=then,
                                  committed=committed)
     except KeyboardInterrupt:
         # Ctrl-C: put the patch back now, unless its commit was made (the next apply skips it).
-        if qg.repo.head_oid() == head:
-            qg.restore(head=head, index=saved_index, paths=plan.touched)
-        recovery.end(qg)
+        if repo.head_oid() == head:
+            repo.restore(head=head, index=saved_index, paths=plan.touched)
+        recovery.end(repo)
         raise
 
 
-def _write_and_commit(qg: QueueGit, state: State, plan: _Plan, head: Oid,
+def _write_and_commit(repo: Repo, state: State, plan: _Plan, head: Oid,
                       saved_index: bytes | None, *, verify: bool, then: int | None,
                       committed: Callable[[Oid], None] | None
                       ) -> tuple[State, Oid | None, _Plan | PatchpackError | None]:
     where = _where(state, plan.position)
     try:
-        qg.checkout_paths(plan.head_tree, plan.tree, plan.touched)
+        repo.checkout_paths(plan.head_tree, plan.tree, plan.touched)
     except GitFailed as e:
-        _put_back(qg, head, saved_index, plan)
+        _put_back(repo, head, saved_index, plan)
         raise Failed(f"{where} could not be written to the work tree: {e.message}",
                      hint="commit or `git stash` local changes, then apply again") from None
     ahead: list[State | _Plan | PatchpackError] = []
@@ -203,14 +203,14 @@ def _write_and_commit(qg: QueueGit, state: State, plan: _Plan, head: Oid,
         # next state's objects (its ref moves once the hook is done), the next patch's plan.
         if committed is not None:
             committed(made)
-        ahead.append(queue.write(qg, state, *_recorded(state, plan, made)))
+        ahead.append(queue.write(repo, state, *_recorded(state, plan, made)))
         if then:
-            ahead.append(_try_plan(qg, state, then, made))
+            ahead.append(_try_plan(repo, state, then, made))
 
-    run = qg.commit(plan.info.message, tree=plan.tree, author=plan.info.author, verify=verify,
+    run = repo.commit(plan.info.message, tree=plan.tree, author=plan.info.author, verify=verify,
                     meanwhile=meanwhile)
     if run.oid is None:
-        _put_back(qg, head, saved_index, plan)
+        _put_back(repo, head, saved_index, plan)
         raise Failed(f"the commit of {where} was refused; nothing changed:\n"
                      f"{run.output}",
                      hint="fix what the hook reports in the queue (`patchpack drop`, then "
@@ -218,9 +218,9 @@ def _write_and_commit(qg: QueueGit, state: State, plan: _Plan, head: Oid,
     written, *following = ahead
     assert isinstance(written, State)
     try:
-        state = queue.publish(qg, written)
+        state = queue.publish(repo, written)
     except RefMoved:
-        _put_back(qg, head, saved_index, plan)
+        _put_back(repo, head, saved_index, plan)
         raise Failed("the queue changed while applying (another patchpack ran); nothing changed",
                      hint="run `patchpack apply` again") from None
     recovery.end(qg)
