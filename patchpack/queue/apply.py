@@ -223,15 +223,15 @@ def _write_and_commit(repo: Repo, state: State, plan: _Plan, head: Oid,
         _put_back(repo, head, saved_index, plan)
         raise Failed("the queue changed while applying (another patchpack ran); nothing changed",
                      hint="run `patchpack apply` again") from None
-    recovery.end(qg)
+    recovery.end(repo)
     nxt = following[0] if following else None
     assert not isinstance(nxt, State)
     return state, run.oid, nxt
 
 
-def _put_back(qg: QueueGit, head: Oid, saved_index: bytes | None, plan: _Plan) -> None:
-    qg.restore(head=head, index=saved_index, paths=plan.touched)
-    recovery.end(qg)
+def _put_back(repo: Repo, head: Oid, saved_index: bytes | None, plan: _Plan) -> None:
+    repo.restore(head=head, index=saved_index, paths=plan.touched)
+    recovery.end(repo)
 
 
 def _recorded(state: State, plan: _Plan, made: Oid | None) -> tuple[list[Patch], Op]:
