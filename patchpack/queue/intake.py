@@ -7,12 +7,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from patchpack import diffs, hunks, queue, recovery, split
-from patchpack.diffs import Limits
 from patchpack.errors import BadInput, Failed
-from patchpack.git import TREE_MODE, DoesNotFit, Oid, Patcher, QueueGit, encode
-from patchpack.hunks import unquote
-from patchpack.queue import Op, Patch, State
+from patchpack.git import TREE_MODE, DoesNotFit, Oid, Patcher, Repo, encode
+from patchpack.limits import diffs, hunks
+from patchpack.limits.diffs import Limits
+from patchpack.limits.hunks import unquote
+from patchpack.queue import recovery, split
+from patchpack.queue import store as queue
+from patchpack.queue.store import Op, Patch, State
 from patchpack.text import counted
 
 
@@ -35,11 +37,11 @@ class _Change:
         return self.given or diffs.describe_measure(diffs.measure(self.diff))
 
 
-def add(qg: QueueGit, *, text: str, source: str, title: str | None, limits: Limits,
+def add(repo: Repo, *, text: str, source: str, title: str | None, limits: Limits,
         split_big: bool) -> Added:
     """Queue the change(s) in ``text``: refused (nothing queued) if one does not fit the tree it
     targets, or is over ``limits`` without ``split_big``."""
-    head = queue.require_head(qg.repo)
+    head = queue.require_head(repo)
     mails = diffs.split_mails(text)
     if mails is None:
         diffs.measure_input(text, source=source)
@@ -47,20 +49,20 @@ def add(qg: QueueGit, *, text: str, source: str, title: str | None, limits: Limi
     else:
         changes = [_Change(m.diff, title or m.title or None, m.author) for m in mails]
     # The objects of the series are written once, as one pack, before git measures them.
-    with qg.patcher() as patcher, qg.batch():
-        base, tree = _first_fit(qg, patcher, head, changes[0].diff, _label(source, 1, changes))
+    with repo.patcher() as patcher, repo.batch():
+        base, tree = _first_fit(repo, patcher, head, changes[0].diff, _label(source, 1, changes))
         singles: list[Oid] = []
         trees: list[Oid] = []
         for n, change in enumerate(changes, 1):
             if n > 1:
-                tree = _fit(qg, patcher, tree, change.diff, _label(source, n, changes))
-            if tree == (trees[-1] if trees else qg.tree_of(base)):
+                tree = _fit(repo, patcher, tree, change.diff, _label(source, n, changes))
+            if tree == (trees[-1] if trees else repo.tree_of(base)):
                 raise Failed(f"{_label(source, n, changes)} changes nothing")
-            singles.append(qg.create_commit(tree, [singles[-1] if singles else base],
+            singles.append(repo.create_commit(tree, [singles[-1] if singles else base],
                                             change.title, change.author))
             trees.append(tree)
     patches: list[Patch] = []
-    measured = split.measured(qg, singles, [c.title for c in changes])
+    measured = split.measured(repo, singles, [c.title for c in changes])
     for n, (single, change) in enumerate(zip(measured, changes), 1):
         if len(single.files) <= limits.max_files and single.lines <= limits.max_lines:
             patches.append(single)
@@ -73,38 +75,38 @@ def add(qg: QueueGit, *, text: str, source: str, title: str | None, limits: Limi
                 f"lines)",
                 hint="queue it cut into micro-patches with `patchpack add --split`")
         # The next mail's commit keeps this one as parent: same tree as the last piece.
-        parent = qg.commit_info(single.commit).parents[0]
-        patches += split.cut(qg, parent, trees[n - 1], title=change.given,
+        parent = repo.commit_info(single.commit).parents[0]
+        patches += split.cut(repo, parent, trees[n - 1], title=change.given,
                              author=change.author, limits=limits)
-    state = queue.append(qg, patches, Op("add", f"{len(patches)} from {source}",
+    state = queue.append(repo, patches, Op("add", f"{len(patches)} from {source}",
                                          head_before=head))
     return Added(state, tuple(patches))
 
 
-def split_worktree(qg: QueueGit, *, title: str | None, limits: Limits,
+def split_worktree(repo: Repo, *, title: str | None, limits: Limits,
                    untracked: bool) -> Added:
     """Queue the work tree's uncommitted changes as micro-patches and return it to HEAD.
 
     One split of a work tree runs at a time, and one that a kill stopped after queueing is
     finished by the next, not queued again (#15)."""
-    head = queue.require_head(qg.repo)
-    busy = qg.operation_in_progress()
+    head = queue.require_head(repo)
+    busy = repo.operation_in_progress()
     if busy:
         raise Failed(f"a {busy} is in progress", hint=f"finish or abort the {busy} first")
-    with recovery.exclusive(qg):
-        return _split_worktree(qg, head, title=title, limits=limits, untracked=untracked)
+    with recovery.exclusive(repo):
+        return _split_worktree(repo, head, title=title, limits=limits, untracked=untracked)
 
 
-def _split_worktree(qg: QueueGit, head: Oid, *, title: str | None, limits: Limits,
+def _split_worktree(repo: Repo, head: Oid, *, title: str | None, limits: Limits,
                     untracked: bool) -> Added:
-    recovery.carry_on(qg)  # a patch a killed apply left staged is not a change to split
-    lock = qg.index_lock()
+    recovery.carry_on(repo)  # a patch a killed apply left staged is not a change to split
+    lock = repo.index_lock()
     if lock is not None:  # checked again, with no harm done, where it counts (take_back)
         raise Failed(f"{queue.locked(lock)}; nothing changed", hint=queue.locked_hint(lock))
-    finished = queue.finish_split(qg, head)
-    index_tree = qg.index_tree()
-    worktree = qg.worktree_tree(untracked=untracked)
-    head_tree = qg.tree_of(head)
+    finished = queue.finish_split(repo, head)
+    index_tree = repo.index_tree()
+    worktree = repo.worktree_tree(untracked=untracked)
+    head_tree = repo.tree_of(head)
     if worktree == head_tree:
         if finished:
             return Added(queue.load(qg), ())
