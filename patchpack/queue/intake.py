@@ -109,19 +109,19 @@ def _split_worktree(repo: Repo, head: Oid, *, title: str | None, limits: Limits,
     head_tree = repo.tree_of(head)
     if worktree == head_tree:
         if finished:
-            return Added(queue.load(qg), ())
+            return Added(queue.load(repo), ())
         raise Failed("nothing to split: the work tree is at HEAD",
                      hint="make changes first, or queue a diff with `patchpack add FILE`")
-    paths = qg.paths_between(head_tree, worktree)
+    paths = repo.paths_between(head_tree, worktree)
     for path in paths:
-        _check_path(qg, head_tree, path)
-    patches = split.cut(qg, head, worktree, title=title, author=None, limits=limits)
+        _check_path(repo, head_tree, path)
+    patches = split.cut(repo, head, worktree, title=title, author=None, limits=limits)
     op = Op("split", f"{len(patches)} from the work tree", head_before=head,
             index_tree=index_tree, worktree_tree=worktree)
-    state = queue.append(qg, patches, op)
+    state = queue.append(repo, patches, op)
     # The changes are safe in the queue now (`undo` puts them back); a kill from here on
     # leaves a split the next one finishes (queue.finish_split).
-    queue.take_back(qg, state, head_tree, paths)
+    queue.take_back(repo, state, head_tree, paths)
     return Added(state, tuple(patches))
 
 
@@ -132,19 +132,19 @@ def _label(source: str, n: int, changes: list[_Change]) -> str:
     return f"{source} patch {n}/{len(changes)}" if len(changes) > 1 else source
 
 
-def _first_fit(qg: QueueGit, patcher: Patcher, head: Oid, diff: str,
+def _first_fit(repo: Repo, patcher: Patcher, head: Oid, diff: str,
                label: str) -> tuple[Oid, Oid]:
     """What a new diff was made against and the tree it makes: HEAD, or else the end of the
     queued series (a diff written on top of patches still in the queue)."""
     try:
-        return head, _fit(qg, patcher, qg.tree_of(head), diff, label)
+        return head, _fit(repo, patcher, repo.tree_of(head), diff, label)
     except DiffRefused as refused:
-        queued = queue.load(qg).queued()
+        queued = queue.load(repo).queued()
         if not queued:
             raise
         try:
             tip = queued[-1].commit
-            return tip, _fit(qg, patcher, qg.tree_of(tip), diff, label)
+            return tip, _fit(repo, patcher, repo.tree_of(tip), diff, label)
         except DiffRefused:
             raise refused from None
 
@@ -153,17 +153,17 @@ class DiffRefused(Failed):
     """A diff does not apply to the tree it targets."""
 
 
-def _fit(qg: QueueGit, patcher: Patcher, tree: Oid, diff: str, label: str) -> Oid:
+def _fit(repo: Repo, patcher: Patcher, tree: Oid, diff: str, label: str) -> Oid:
     """The tree ``diff`` makes of ``tree``, after the safety checks on every path it names."""
-    text = _gitify(diff, lambda path: qg.entry(tree, path) is not None)
+    text = _gitify(diff, lambda path: repo.entry(tree, path) is not None)
     data = encode(text)
-    fitted = _fit_in_process(qg, tree, data)
+    fitted = _fit_in_process(repo, tree, data)
     if fitted is not None:
         return fitted
     for pf in diffs.parse(text):
         for name in (pf.source_file, pf.target_file):
             if name and name != "/dev/null":
-                _check_path(qg, tree, unquote(name)[2:])
+                _check_path(repo, tree, unquote(name)[2:])
     try:
         return patcher.apply(tree, data)
     except DoesNotFit as e:
@@ -178,29 +178,29 @@ def _fit(qg: QueueGit, patcher: Patcher, tree: Oid, diff: str, label: str) -> Oi
                      ) from None
 
 
-def _fit_in_process(qg: QueueGit, tree: Oid, diff: bytes) -> Oid | None:
+def _fit_in_process(repo: Repo, tree: Oid, diff: bytes) -> Oid | None:
     """The tree ``diff`` makes of ``tree``, applied in process where that is sure to give what
     `git apply --cached` gives (see hunks.py); None to leave it to git, which also words
     every refusal."""
-    if qg.repo.config_get("apply.ignoreWhitespace") not in (None, "false", "no", "off", "0"):
+    if repo.config_get("apply.ignoreWhitespace") not in (None, "false", "no", "off", "0"):
         return None  # git would match lines loosely
     files = hunks.parse(diff)
     if files is None:
         return None
     for f in files:
-        _check_path(qg, tree, f.path)
+        _check_path(repo, tree, f.path)
     contents: dict[str, tuple[bytes, int] | None] = {}
     for f in files:
-        found = qg.entry(tree, f.path)
+        found = repo.entry(tree, f.path)
         if f.status == "added":
-            if found is not None or _blocked(qg, tree, f.path):
+            if found is not None or _blocked(repo, tree, f.path):
                 return None
             old, mode = b"", f.mode
         elif (found is None or found[1] not in hunks.REGULAR_MODES
               or f.mode not in (None, found[1])):
             return None  # no regular file there, or not of the mode the diff says
         else:
-            old, mode = qg.read_blob(found[0]), found[1]
+            old, mode = repo.read_blob(found[0]), found[1]
         new = hunks.apply(old, f.hunks)
         if new is None or (f.status == "deleted" and new):
             return None
