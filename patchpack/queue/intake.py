@@ -208,16 +208,16 @@ def _fit_in_process(repo: Repo, tree: Oid, diff: bytes) -> Oid | None:
         contents[f.path] = None if f.status == "deleted" else (new, mode)
     # Blobs are written once every file has applied.
     changes: dict[str, tuple[Oid, int] | None] = {
-        path: None if value is None else (qg.write_blob(value[0]), value[1])
+        path: None if value is None else (repo.write_blob(value[0]), value[1])
         for path, value in contents.items()}
-    return qg.tree_with(tree, changes)
+    return repo.tree_with(tree, changes)
 
 
-def _blocked(qg: QueueGit, tree: Oid, path: str) -> bool:
+def _blocked(repo: Repo, tree: Oid, path: str) -> bool:
     """Whether a directory of ``path`` is something other than a directory in ``tree``."""
     parts = path.split("/")
     for k in range(1, len(parts)):
-        found = qg.entry(tree, "/".join(parts[:k]))
+        found = repo.entry(tree, "/".join(parts[:k]))
         if found is None:
             return False
         if found[1] != TREE_MODE:
@@ -269,7 +269,7 @@ def _plain_name(name: str) -> str | None:
     return name[2:] if name.startswith(("a/", "b/")) else name
 
 
-def _check_path(qg: QueueGit, tree: Oid, path: str) -> None:
+def _check_path(repo: Repo, tree: Oid, path: str) -> None:
     """BadInput (exit 2) for a path that would write outside the repository, into ``.git``,
     through a symbolic link, or that git refuses."""
     why = None
@@ -284,7 +284,7 @@ def _check_path(qg: QueueGit, tree: Oid, path: str) -> None:
         why = "a path into .git"
     else:
         for k in range(1, len(parts)):
-            found = qg.entry(tree, "/".join(parts[:k]))
+            found = repo.entry(tree, "/".join(parts[:k]))
             if found and found[1] == 0o120000:
                 why = f"a path through the symbolic link {'/'.join(parts[:k])}"
                 break
