@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patchpack.errors import Failed
-from patchpack.git import Oid, QueueGit
+from patchpack.git import Oid, Repo
 
 _APPLYING = "applying.json"
 
@@ -39,39 +39,39 @@ class InFlight:
     """The paths it writes (those that differ between ``head_tree`` and ``tree``)."""
 
 
-def _record(qg: QueueGit) -> Path:
-    return qg.repo.git_dir / "patchpack" / _APPLYING
+def _record(repo: Repo) -> Path:
+    return repo.git_dir / "patchpack" / _APPLYING
 
 
-def begin(qg: QueueGit, flight: InFlight) -> None:
+def begin(repo: Repo, flight: InFlight) -> None:
     """Record ``flight`` before the index or the work tree is touched."""
     data = {"title": flight.title, "head": flight.head, "head_tree": flight.head_tree,
             "tree": flight.tree, "paths": list(flight.paths)}
     # Written whole, then renamed: a kill never leaves half a record. The temporary name is
     # the process's own (write_atomically's random one cost 1 ms more a patch, loaded).
-    record = _record(qg)
+    record = _record(repo)
     record.parent.mkdir(parents=True, exist_ok=True)
     tmp = record.with_name(f"{_APPLYING}.{os.getpid()}")
     tmp.write_bytes(json.dumps(data).encode())
     os.replace(tmp, record)
 
 
-def end(qg: QueueGit) -> None:
+def end(repo: Repo) -> None:
     """The apply is recorded in the queue, or everything is put back: forget the record."""
     with contextlib.suppress(FileNotFoundError):
-        _record(qg).unlink()
+        _record(repo).unlink()
 
 
-def _read(qg: QueueGit) -> InFlight | None:
+def _read(repo: Repo) -> InFlight | None:
     try:
-        data = json.loads(_record(qg).read_bytes())
+        data = json.loads(_record(repo).read_bytes())
     except FileNotFoundError:
         return None
     return InFlight(data["title"], Oid(data["head"]), Oid(data["head_tree"]),
                     Oid(data["tree"]), tuple(data["paths"]))
 
 
-def carry_on(qg: QueueGit) -> None:
+def carry_on(repo: Repo) -> None:
     """Put back what an interrupted `apply` left in the index and the work tree, if anything.
 
     Each path it wrote must still hold, in the index and in the work tree, HEAD's version or
@@ -79,15 +79,15 @@ def carry_on(qg: QueueGit) -> None:
     gets HEAD's again and the patch, still queued, is applied afresh. Failed, changing
     nothing, when one has changed since.
     """
-    flight = _read(qg)
+    flight = _read(repo)
     if flight is None:
         return
-    if qg.repo.head_oid() != flight.head:
+    if repo.head_oid() != flight.head:
         # The commit was made (the queue skips its patch, now in HEAD), or HEAD was moved by
         # hand since: either way, nothing of that apply is left to put back.
-        end(qg)
+        end(repo)
         return
-    changed = changed_since(qg, flight.paths, flight.head_tree, flight.tree)
+    changed = changed_since(repo, flight.paths, flight.head_tree, flight.tree)
     if changed:
         raise Failed(
             f"an interrupted apply of {flight.title} left its files in the index and the work "
@@ -95,28 +95,28 @@ def carry_on(qg: QueueGit) -> None:
             hint="keep what you need, then give them HEAD's version (`git restore "
                  f"--source=HEAD --staged --worktree -- {' '.join(changed)}`) and run "
                  "`patchpack apply` again")
-    qg.put_paths(flight.head_tree, flight.paths)
-    end(qg)
+    repo.put_paths(flight.head_tree, flight.paths)
+    end(repo)
 
 
 Versions = dict[str, tuple[tuple[Oid, int] | None, tuple[Oid, int] | None]]
 
 
-def versions(qg: QueueGit, paths: Sequence[str]) -> Versions:
+def versions(repo: Repo, paths: Sequence[str]) -> Versions:
     """Each path's version (blob and mode; None: absent) in the index and in the work tree,
     found by content: a file merely touched (its stat data changed) is the same version."""
-    index, worktree = qg.index_tree(), qg.worktree_tree(untracked=True)
-    return {path: (qg.entry(index, path), qg.entry(worktree, path)) for path in paths}
+    index, worktree = repo.index_tree(), repo.worktree_tree(untracked=True)
+    return {path: (repo.entry(index, path), repo.entry(worktree, path)) for path in paths}
 
 
-def changed_since(qg: QueueGit, paths: Sequence[str], *trees: Oid,
+def changed_since(repo: Repo, paths: Sequence[str], *trees: Oid,
                   found: Versions | None = None) -> list[str]:
     """The paths among ``paths`` whose index entry or work-tree file is the version of none
     of ``trees``: changed since, by someone else. ``found``: their :func:`versions`, when
     already read."""
-    found = versions(qg, paths) if found is None else found
+    found = versions(repo, paths) if found is None else found
     return [path for path in paths
-            if any(v not in [qg.entry(tree, path) for tree in trees] for v in found[path])]
+            if any(v not in [repo.entry(tree, path) for tree in trees] for v in found[path])]
 
 
 @contextlib.contextmanager
