@@ -120,11 +120,11 @@ def changed_since(repo: Repo, paths: Sequence[str], *trees: Oid,
 
 
 @contextlib.contextmanager
-def exclusive(qg: QueueGit) -> Iterator[None]:
+def exclusive(repo: Repo) -> Iterator[None]:
     """One command at a time rewrites this work tree (`split`, `undo`): a second waits for
     the first, then sees what it left, so two splits of one change queue it once. The lock
     goes with the process, however it ends."""
-    where = qg.repo.git_dir / "patchpack"
+    where = repo.git_dir / "patchpack"
     where.mkdir(parents=True, exist_ok=True)
     with open(where / "worktree.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
