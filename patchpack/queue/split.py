@@ -19,13 +19,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from patchpack import diffs, windows
-from patchpack.diffs import Limits
 from patchpack.errors import Failed
-from patchpack.git import Oid, QueueGit, encode
-from patchpack.hunks import quote
-from patchpack.packs import Version
-from patchpack.queue import Patch
+from patchpack.git import Oid, Repo, encode
+from patchpack.git.packs import Version
+from patchpack.limits import diffs
+from patchpack.limits.diffs import Limits
+from patchpack.limits.hunks import quote
+from patchpack.queue import windows
+from patchpack.queue.store import Patch
 
 _CONTEXT = 3
 _LINK_OR_MODULE = (0o120000, 0o160000)
@@ -125,18 +126,18 @@ class FileWork:
         return [0, *itertools.accumulate(map(len, self.new))]
 
 
-def cut(qg: QueueGit, base: Oid, target: Oid, *, title: str | None, author: str | None,
+def cut(repo: Repo, base: Oid, target: Oid, *, title: str | None, author: str | None,
         limits: Limits) -> list[Patch]:
     """Micro-patch commits from commit ``base`` to tree ``target``, chained, each within
     ``limits``; the last one's tree is ``target``. Titles read ``<title> (3/7): <files>``, or
     without a title ``<files>: +12 -3 (3/7)``."""
-    works = _order(_read(qg, qg.tree_of(base), target))
+    works = _order(_read(repo, repo.tree_of(base), target))
     budget = limits.max_lines
     for _ in range(4):
-        patches = _commit(qg, base, _pack(works, Limits(limits.max_files, budget)), title, author)
+        patches = _commit(repo, base, _pack(works, Limits(limits.max_files, budget)), title, author)
         over = max((p.lines - limits.max_lines for p in patches), default=0)
         if over <= 0 and all(len(p.files) <= limits.max_files for p in patches):
-            assert not patches or qg.commit_info(patches[-1].commit).tree == target
+            assert not patches or repo.commit_info(patches[-1].commit).tree == target
             return patches
         budget -= max(over, 1)
     raise Failed("could not cut the change within the limits",
@@ -151,13 +152,13 @@ class _StandIn:
     start: int
 
 
-def measured(qg: QueueGit, commits: Sequence[Oid], titles: Sequence[str],
+def measured(repo: Repo, commits: Sequence[Oid], titles: Sequence[str],
              stand_ins: Mapping[Oid, _StandIn] | None = None) -> list[Patch]:
     """Patches for ``commits``, measured as `patchpack check` measures a commit (a commit
     with a stand-in through the stand-in's window)."""
     stand_ins = stand_ins or {}
-    shown = qg.commit_diffs([stand_ins[c].commit if c in stand_ins else c for c in commits])
-    short = qg.blob_abbrevs(list(stand_ins))
+    shown = repo.commit_diffs([stand_ins[c].commit if c in stand_ins else c for c in commits])
+    short = repo.blob_abbrevs(list(stand_ins))
     texts = {c: windows.relabel(shown[s.commit], s.start, *short[c])
              for c, s in stand_ins.items()}
     out = []
@@ -166,20 +167,20 @@ def measured(qg: QueueGit, commits: Sequence[Oid], titles: Sequence[str],
         m = diffs.measure(texts[oid])
         # The text is kept with the patch: `list` counts its tokens without a diff (#15).
         out.append(Patch(oid, title, tuple(f.path for f in m.files), m.lines,
-                         diff=qg.write_blob(encode(texts[oid]))))
+                         diff=repo.write_blob(encode(texts[oid]))))
     return out
 
 
 # -- reading the change ------------------------------------------------------------------------------
 
 
-def _read(qg: QueueGit, base: Oid, target: Oid) -> list[FileWork]:
-    chunks = re.split(r"^(?=diff --git )", qg.diff_trees(base, target, context=0),
+def _read(repo: Repo, base: Oid, target: Oid) -> list[FileWork]:
+    chunks = re.split(r"^(?=diff --git )", repo.diff_trees(base, target, context=0),
                       flags=re.MULTILINE)[1:]
     works = []
-    for change, chunk in zip(qg.changes(base, target), chunks):
+    for change, chunk in zip(repo.changes(base, target), chunks):
         old_path = change.old_path or change.path
-        old_entry = qg.entry(base, old_path) if change.old_mode else None
+        old_entry = repo.entry(base, old_path) if change.old_mode else None
         new_entry = (change.new_blob, change.new_mode) if change.new_mode else None
         binary = bool(re.search(r"^(Binary files |GIT binary patch)", chunk, re.MULTILINE))
         if binary or change.old_mode in _LINK_OR_MODULE or change.new_mode in _LINK_OR_MODULE:
@@ -195,8 +196,8 @@ def _read(qg: QueueGit, base: Oid, target: Oid) -> list[FileWork]:
             if not atoms:
                 continue
             old_entry = (old_entry[0], mode)
-        old = _lines(qg.read_blob(old_entry[0])) if old_entry else []
-        new = _lines(qg.read_blob(new_entry[0])) if new_entry else []
+        old = _lines(repo.read_blob(old_entry[0])) if old_entry else []
+        new = _lines(repo.read_blob(new_entry[0])) if new_entry else []
         old_mode = old_entry[1] if old_entry else None
         modes = 2 if old_mode and new_entry and old_mode != new_entry[1] else 0
         works.append(FileWork(change.path, None, old, new, atoms, new_entry, old_mode,
@@ -341,11 +342,11 @@ def _pack(works: Sequence[FileWork], limits: Limits) -> list[list[Slice]]:
     return pieces
 
 
-def _commit(qg: QueueGit, base: Oid, packed: list[list[Slice]], title: str | None,
+def _commit(repo: Repo, base: Oid, packed: list[list[Slice]], title: str | None,
             author: str | None) -> list[Patch]:
-    blobs = _write_texts(qg, packed)
-    windowed = _may_window(qg, packed)
-    tree, parent = qg.tree_of(base), base
+    blobs = _write_texts(repo, packed)
+    windowed = _may_window(repo, packed)
+    tree, parent = repo.tree_of(base), base
     commits: list[Oid] = []
     titles: list[str] = []
     stand_ins: dict[Oid, _StandIn] = {}
