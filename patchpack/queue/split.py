@@ -351,20 +351,20 @@ def _commit(repo: Repo, base: Oid, packed: list[list[Slice]], title: str | None,
     titles: list[str] = []
     stand_ins: dict[Oid, _StandIn] = {}
     windower = windows.Windower()
-    with qg.batch():
+    with repo.batch():
         for k, slices in enumerate(packed, 1):
             before = tree
-            tree, parent = _piece(qg, slices, blobs, tree, parent, title, k, len(packed),
+            tree, parent = _piece(repo, slices, blobs, tree, parent, title, k, len(packed),
                                   author, titles)
             commits.append(parent)
             found = windower.window(*slices[0]) if (
                 len(slices) == 1 and id(slices[0][0]) in windowed) else None
             if found is not None:
-                stand_ins[parent] = _stand_in(qg, slices[0][0].path, found, before, tree)
-    return measured(qg, commits, titles, stand_ins)
+                stand_ins[parent] = _stand_in(repo, slices[0][0].path, found, before, tree)
+    return measured(repo, commits, titles, stand_ins)
 
 
-def _piece(qg: QueueGit, slices: list[Slice], blobs: Mapping[tuple[int, int], Oid],
+def _piece(repo: Repo, slices: list[Slice], blobs: Mapping[tuple[int, int], Oid],
            tree: Oid, parent: Oid, title: str | None, k: int, total: int,
            author: str | None,
            titles: list[str]) -> tuple[Oid, Oid]:
@@ -381,38 +381,38 @@ def _piece(qg: QueueGit, slices: list[Slice], blobs: Mapping[tuple[int, int], Oi
             mode = w.new_entry[1] if w.new_entry else w.old_mode
             assert mode is not None
             changes[w.path] = (blobs[id(w), j], mode)
-    tree = qg.tree_with(tree, changes)
+    tree = repo.tree_with(tree, changes)
     titles.append(_title(slices, title, k, total))
-    return tree, qg.create_commit(tree, [parent], titles[-1], author)
+    return tree, repo.create_commit(tree, [parent], titles[-1], author)
 
 
-def _may_window(qg: QueueGit, packed: list[list[Slice]]) -> set[int]:
+def _may_window(repo: Repo, packed: list[list[Slice]]) -> set[int]:
     """The large files whose pieces git may measure on a window (``windows``): not those
     a diff driver or another diff algorithm would lay out otherwise."""
     large = {w.path: w for slices in packed for w, _, _ in slices
              if not w.atomic and len(w.old) + len(w.new) >= windows.MIN_LINES}
-    if not large or (qg.repo.config_get("diff.algorithm") or "myers") not in ("myers",
+    if not large or (repo.config_get("diff.algorithm") or "myers") not in ("myers",
                                                                                 "default"):
         return set()
-    drivers = qg.diff_drivers(list(large))
+    drivers = repo.diff_drivers(list(large))
     return {id(w) for path, w in large.items() if drivers.get(path) in ("unspecified", "set")}
 
 
-def _stand_in(qg: QueueGit, path: str, found: windows.Window, before: Oid,
+def _stand_in(repo: Repo, path: str, found: windows.Window, before: Oid,
               after: Oid) -> _StandIn:
-    old, new = qg.entry(before, path), qg.entry(after, path)
+    old, new = repo.entry(before, path), repo.entry(after, path)
     assert old is not None and new is not None
-    empty = qg.repo.empty_tree()
-    first = qg.create_commit(
-        qg.tree_with(empty, {path: (qg.write_blob(found.old), old[1])}), [], "window")
-    second = qg.create_commit(
-        qg.tree_with(empty, {path: (qg.write_blob(found.new), new[1])}), [first], "window")
+    empty = repo.empty_tree()
+    first = repo.create_commit(
+        repo.tree_with(empty, {path: (repo.write_blob(found.old), old[1])}), [], "window")
+    second = repo.create_commit(
+        repo.tree_with(empty, {path: (repo.write_blob(found.new), new[1])}), [first], "window")
     return _StandIn(second, found.start)
 
 
-def _write_texts(qg: QueueGit, packed: list[list[Slice]]) -> dict[tuple[int, int], Oid]:
+def _write_texts(repo: Repo, packed: list[list[Slice]]) -> dict[tuple[int, int], Oid]:
     """The blob of each text a piece leaves a file in, part way through its atoms; each
-    written as what it changes from the one before (``QueueGit.write_blob_series``)."""
+    written as what it changes from the one before (``Repo.write_blob_series``)."""
     wanted: list[tuple[FileWork, int, int]] = []
     last: dict[int, int] = {}
     for slices in packed:
@@ -422,7 +422,7 @@ def _write_texts(qg: QueueGit, packed: list[list[Slice]]) -> dict[tuple[int, int
                 last[id(w)] = j
     # One text at a time: a 5 MB file cut into 2,000 pieces is never in memory whole twice.
     texts = (Version(w.path, w.text_after(j), *w.shared(i, j)) for w, i, j in wanted)
-    oids = qg.write_blob_series(texts, count=len(wanted))
+    oids = repo.write_blob_series(texts, count=len(wanted))
     return {(id(w), j): oid for (w, _, j), oid in zip(wanted, oids)}
 
 
