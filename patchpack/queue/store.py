@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from patchpack import recovery
 from patchpack.errors import BadInput, Failed
-from patchpack.git import FILE_MODE, TREE_MODE, GitFailed, Oid, QueueGit, RefMoved, Repo, decode
-from patchpack.hunks import quote
+from patchpack.git import FILE_MODE, TREE_MODE, GitFailed, Oid, RefMoved, Repo, decode
+from patchpack.limits.hunks import quote
+from patchpack.queue import recovery
 from patchpack.tokens import Counter
 
 PREFIX = "refs/patchpack/queue/"
@@ -114,43 +114,43 @@ def queue_name(repo: Repo) -> str:
     return repo.branch() or DETACHED
 
 
-def load(qg: QueueGit, name: str | None = None, *, oid: Oid | None = None) -> State:
+def load(repo: Repo, name: str | None = None, *, oid: Oid | None = None) -> State:
     """The queue's current state (or the state commit ``oid``)."""
-    name = name or queue_name(qg.repo)
+    name = name or queue_name(repo)
     if oid is None:
-        oid = qg.repo.read_ref(PREFIX + name)
+        oid = repo.read_ref(PREFIX + name)
         if oid is None:
             return State(name, None)
-    tree = qg.commit_info(oid).tree
+    tree = repo.commit_info(oid).tree
     edited: Oid | None = tree  # what the next state edits
-    found = qg.entry(tree, _STATE_FILE)
+    found = repo.entry(tree, _STATE_FILE)
     if found is not None:
-        data = json.loads(qg.read_blob(found[0]))
-        series = qg.entry(tree, _SERIES)
-        patches = _read_series(qg, series[0]) if series is not None else ()
+        data = json.loads(repo.read_blob(found[0]))
+        series = repo.entry(tree, _SERIES)
+        patches = _read_series(repo, series[0]) if series is not None else ()
     else:
-        found = qg.entry(tree, _OLD_STATE_FILE)
+        found = repo.entry(tree, _OLD_STATE_FILE)
         if found is None:
             raise BadInput(f"{PREFIX + name} does not point at a patchpack queue state "
                            f"({oid[:12]})")
-        data = json.loads(qg.read_blob(found[0]))
+        data = json.loads(repo.read_blob(found[0]))
         patches = tuple(_patch(p) for p in data["patches"])
         edited = None  # nothing to edit: the next state is written whole
     return State(name=name, oid=oid, patches=patches, op=Op(**data["op"]),
                  previous=data.get("previous"), tree=edited)
 
 
-def _read_series(qg: QueueGit, series: Oid) -> tuple[Patch, ...]:
-    return tuple(patch for _, chunk in sorted(qg.tree_items(series), key=_number)
-                 for patch in _read_chunk(qg, chunk))
+def _read_series(repo: Repo, series: Oid) -> tuple[Patch, ...]:
+    return tuple(patch for _, chunk in sorted(repo.tree_items(series), key=_number)
+                 for patch in _read_chunk(repo, chunk))
 
 
 @functools.lru_cache(maxsize=4096)
-def _read_chunk(qg: QueueGit, chunk: Oid) -> tuple[Patch, ...]:
+def _read_chunk(repo: Repo, chunk: Oid) -> tuple[Patch, ...]:
     # By object id: the states of one series share all but a chunk or two, so `log` reads
     # each chunk once.
-    return tuple(_patch(json.loads(qg.read_blob(blob)))
-                 for _, blob in sorted(qg.tree_items(chunk), key=_number))
+    return tuple(_patch(json.loads(repo.read_blob(blob)))
+                 for _, blob in sorted(repo.tree_items(chunk), key=_number))
 
 
 def _number(item: tuple[str, Oid]) -> int:
@@ -165,14 +165,14 @@ def _series_path(index: int, top: str = _SERIES) -> str:
     return f"{top}/{index // _CHUNK:04d}/{index % _CHUNK:02d}"
 
 
-def write(qg: QueueGit, current: State, patches: Sequence[Patch], op: Op,
+def write(repo: Repo, current: State, patches: Sequence[Patch], op: Op,
           *, new_commits: Sequence[Oid] = ()) -> State:
     """The state that follows ``current``, written as objects only: :func:`publish` makes it
     the queue's state."""
     text = json.dumps({"version": _VERSION, "previous": current.oid, "op": _fields(op)},
                       separators=(",", ":"))
     changes: dict[str, tuple[Oid, int] | None] = {
-        _STATE_FILE: (qg.write_blob(text.encode()), FILE_MODE),
+        _STATE_FILE: (repo.write_blob(text.encode()), FILE_MODE),
         # The split's snapshot trees hang off the state tree so that gc keeps them.
         "index": (op.index_tree, TREE_MODE) if op.index_tree else None,
         "worktree": (op.worktree_tree, TREE_MODE) if op.worktree_tree else None,
@@ -182,18 +182,18 @@ def write(qg: QueueGit, current: State, patches: Sequence[Patch], op: Op,
         changes[_series_path(i)] = changes[_series_path(i, _DIFFS)] = None
     for i, patch in enumerate(patches):
         if i >= len(old) or (old[i] is not patch and old[i] != patch):
-            changes[_series_path(i)] = (qg.write_blob(_patch_json(patch).encode()), FILE_MODE)
+            changes[_series_path(i)] = (repo.write_blob(_patch_json(patch).encode()), FILE_MODE)
             # In the tree too, so that gc keeps it.
             changes[_series_path(i, _DIFFS)] = (
                 (patch.diff, FILE_MODE) if patch.diff else None)
-    tree = qg.edit_tree(current.tree, changes)
+    tree = repo.edit_tree(current.tree, changes)
     assert tree is not None  # it holds state.json
     parents = ([current.oid] if current.oid else []) + list(dict.fromkeys(new_commits))
-    oid = qg.create_commit(tree, parents, _reason(op))
+    oid = repo.create_commit(tree, parents, _reason(op))
     return State(current.name, oid, tuple(patches), op, current.oid, tree)
 
 
-def publish(qg: QueueGit, state: State) -> State:
+def publish(repo: Repo, state: State) -> State:
     """Move the queue's ref to ``state`` (from :func:`write`) if it still points at the state
     ``state`` follows; RefMoved when another process moved it meanwhile."""
     assert state.oid is not None and state.op is not None
