@@ -197,15 +197,15 @@ def publish(repo: Repo, state: State) -> State:
     """Move the queue's ref to ``state`` (from :func:`write`) if it still points at the state
     ``state`` follows; RefMoved when another process moved it meanwhile."""
     assert state.oid is not None and state.op is not None
-    if not qg.repo.update_ref(state.ref, state.oid, state.previous, message=_reason(state.op)):
+    if not repo.update_ref(state.ref, state.oid, state.previous, message=_reason(state.op)):
         raise RefMoved(f"{state.ref} was moved by another process meanwhile")
     return state
 
 
-def save(qg: QueueGit, current: State, patches: Sequence[Patch], op: Op,
+def save(repo: Repo, current: State, patches: Sequence[Patch], op: Op,
          *, new_commits: Sequence[Oid] = ()) -> State:
     """Write a new state after ``current`` and move the ref from ``current.oid`` (RefMoved)."""
-    return publish(qg, write(qg, current, patches, op, new_commits=new_commits))
+    return publish(repo, write(repo, current, patches, op, new_commits=new_commits))
 
 
 def _reason(op: Op) -> str:
@@ -222,15 +222,15 @@ def _patch_json(patch: Patch) -> str:
     return json.dumps(_fields(patch), separators=(",", ":"))
 
 
-def update(qg: QueueGit, change: Callable[[State], tuple[list[Patch], Op, Sequence[Oid]]],
+def update(repo: Repo, change: Callable[[State], tuple[list[Patch], Op, Sequence[Oid]]],
            name: str | None = None) -> State:
     """Apply ``change`` to the current state and save it, starting again if another process
     moved the queue in between (the change is recomputed on the state that won)."""
     for attempt in range(_RETRIES):
-        current = load(qg, name)
+        current = load(repo, name)
         patches, op, new_commits = change(current)
         try:
-            return save(qg, current, patches, op, new_commits=new_commits)
+            return save(repo, current, patches, op, new_commits=new_commits)
         except RefMoved:
             # A random, growing pause: writers that collided do not collide again in lockstep
             # (eight concurrent `add`s could otherwise use up the retries within milliseconds).
@@ -239,10 +239,10 @@ def update(qg: QueueGit, change: Callable[[State], tuple[list[Patch], Op, Sequen
                  hint="run the command again")
 
 
-def append(qg: QueueGit, patches: Sequence[Patch], op: Op) -> State:
+def append(repo: Repo, patches: Sequence[Patch], op: Op) -> State:
     """Put ``patches`` at the end of the series."""
     commits = [p.commit for p in patches]
-    return update(qg, lambda s: ([*s.patches, *patches], op, commits))
+    return update(repo, lambda s: ([*s.patches, *patches], op, commits))
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -255,17 +255,17 @@ class Listed:
     tokens: int
 
 
-def listing(qg: QueueGit, state: State, counter: Counter) -> list[Listed]:
+def listing(repo: Repo, state: State, counter: Counter) -> list[Listed]:
     """The series with the tokens of each patch text."""
-    texts = patch_texts(qg, state.patches)
+    texts = patch_texts(repo, state.patches)
     return [Listed(i, p, counter.count(texts[p.commit])) for i, p in enumerate(state.patches, 1)]
 
 
-def patch_texts(qg: QueueGit, patches: Sequence[Patch]) -> dict[Oid, str]:
+def patch_texts(repo: Repo, patches: Sequence[Patch]) -> dict[Oid, str]:
     """Each patch commit's diff against its parent, as `patchpack check` sees it."""
-    texts = qg.commit_diffs([p.commit for p in patches if p.diff is None])
+    texts = repo.commit_diffs([p.commit for p in patches if p.diff is None])
     kept = [p for p in patches if p.diff is not None]
-    for patch, data in zip(kept, qg.repo.blobs([p.diff for p in kept if p.diff])):
+    for patch, data in zip(kept, repo.blobs([p.diff for p in kept if p.diff])):
         texts[patch.commit] = decode(data)
     return texts
 
@@ -280,13 +280,13 @@ class Replay:
     """HEAD is not what the patch was made against: a 3-way merge was needed."""
 
 
-def replay(qg: QueueGit, patch: Patch, head: Oid) -> Replay:
-    info = qg.commit_info(patch.commit)
-    base = qg.tree_of(info.parents[0]) if info.parents else qg.repo.empty_tree()
-    head_tree = qg.tree_of(head)
+def replay(repo: Repo, patch: Patch, head: Oid) -> Replay:
+    info = repo.commit_info(patch.commit)
+    base = repo.tree_of(info.parents[0]) if info.parents else repo.empty_tree()
+    head_tree = repo.tree_of(head)
     if head_tree == base:
         return Replay(info.tree, (), False)
-    tree, conflicts = qg.merge(base, head_tree, info.tree)
+    tree, conflicts = repo.merge(base, head_tree, info.tree)
     return Replay(tree, tuple(conflicts), True)
 
 
@@ -299,15 +299,15 @@ class Next:
     note: str | None
 
 
-def next_patch(qg: QueueGit, state: State) -> Next:
+def next_patch(repo: Repo, state: State) -> Next:
     """The next queued patch and the diff `apply` will commit for it."""
     position = state.next_position()
     if position is None:
         raise Failed("queue empty: nothing to apply",
                      hint="queue a change with `patchpack add FILE` or `patchpack split`")
     patch = state.patches[position - 1]
-    head = require_head(qg.repo)
-    result = replay(qg, patch, head)
+    head = require_head(repo)
+    result = replay(repo, patch, head)
     note = None
     if result.tree is None:
         diff = qg.commit_diffs([patch.commit], shown=True)[patch.commit]
