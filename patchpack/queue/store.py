@@ -310,22 +310,22 @@ def next_patch(repo: Repo, state: State) -> Next:
     result = replay(repo, patch, head)
     note = None
     if result.tree is None:
-        diff = qg.commit_diffs([patch.commit], shown=True)[patch.commit]
+        diff = repo.commit_diffs([patch.commit], shown=True)[patch.commit]
         note = f"conflicts with HEAD in {_names(result.conflicts)}: apply will refuse it"
     elif result.moved:
-        diff = qg.diff_trees(qg.tree_of(head), result.tree, shown=True)
+        diff = repo.diff_trees(repo.tree_of(head), result.tree, shown=True)
         note = "HEAD moved since this patch was made; the diff is the patch replayed onto HEAD"
     else:
-        diff = qg.commit_diffs([patch.commit], shown=True)[patch.commit]
+        diff = repo.commit_diffs([patch.commit], shown=True)[patch.commit]
     return Next(position, len(state.patches), patch, diff, note)
 
 
-def history(qg: QueueGit, state: State, limit: int | None = None) -> list[State]:
+def history(repo: Repo, state: State, limit: int | None = None) -> list[State]:
     """The queue's states, newest first."""
     out: list[State] = []
     oid = state.oid
     while oid is not None and (limit is None or len(out) < limit):
-        found = load(qg, state.name, oid=oid)
+        found = load(repo, state.name, oid=oid)
         out.append(found)
         oid = found.previous
     return out
@@ -334,7 +334,7 @@ def history(qg: QueueGit, state: State, limit: int | None = None) -> list[State]
 # -- changing ---------------------------------------------------------------------------------------
 
 
-def drop(qg: QueueGit, position: int | None) -> Patch:
+def drop(repo: Repo, position: int | None) -> Patch:
     """Take a queued patch off the series (the next one by default); undo brings it back."""
     dropped: list[Patch] = []
 
@@ -353,30 +353,30 @@ def drop(qg: QueueGit, position: int | None) -> Patch:
         rest = [p for i, p in enumerate(state.patches, 1) if i != where]
         return rest, Op("drop", f"{where}/{len(state.patches)} {patch.title}"), ()
 
-    update(qg, change)
+    update(repo, change)
     return dropped[0]
 
 
-def undo(qg: QueueGit) -> tuple[State, Op]:
+def undo(repo: Repo) -> tuple[State, Op]:
     """Go back to the queue state before the last operation, and undo what it did outside
     the queue: a split gives the work tree back, an apply moves HEAD back."""
-    with recovery.exclusive(qg):  # not while a split of this work tree runs
-        return _undo(qg)
+    with recovery.exclusive(repo):  # not while a split of this work tree runs
+        return _undo(repo)
 
 
-def _undo(qg: QueueGit) -> tuple[State, Op]:
-    current = load(qg)
+def _undo(repo: Repo) -> tuple[State, Op]:
+    current = load(repo)
     undone: State | None = current
     if current.op is not None and current.op.kind == "undo":
         # An undo carries an older state: undoing again goes one step further back.
-        undone = load(qg, oid=current.op.restores) if current.op.restores else None
+        undone = load(repo, oid=current.op.restores) if current.op.restores else None
     if undone is None or undone.op is None:
         raise Failed("nothing to undo: the queue is at its beginning",
                      hint="see its history with `patchpack log`")
-    before = load(qg, oid=undone.previous) if undone.previous else State(current.name, None)
+    before = load(repo, oid=undone.previous) if undone.previous else State(current.name, None)
     op = undone.op
-    recovery.carry_on(qg)  # a patch a killed apply left staged goes back first
-    head = require_head(qg.repo)
+    recovery.carry_on(repo)  # a patch a killed apply left staged goes back first
+    head = require_head(repo)
     # Each step below can be done again: an undo killed between two of them is finished by
     # the next, as the queue, saved last, still names the operation to undo.
     if op.kind == "apply" and op.head_before and op.head_after and head != op.head_before:
@@ -385,28 +385,28 @@ def _undo(qg: QueueGit) -> tuple[State, Op]:
                 f"HEAD moved since that apply (it is {head[:12]}, the apply left "
                 f"{op.head_after[:12]}): undo will not move it back",
                 hint="move HEAD yourself with `git reset --keep` and drop patches as needed")
-        qg.reset_keep(op.head_before)
+        repo.reset_keep(op.head_before)
     if op.kind == "split" and op.worktree_tree and op.index_tree:
         if head != op.head_before:
             raise Failed("HEAD moved since the split: undo the later operations first",
                          hint="see them with `patchpack log`")
-        _give_back(qg, qg.tree_of(head), op.worktree_tree, op.index_tree)
-    saved = save(qg, current, before.patches, Op("undo", f"{op.kind} {op.summary}",
+        _give_back(repo, repo.tree_of(head), op.worktree_tree, op.index_tree)
+    saved = save(repo, current, before.patches, Op("undo", f"{op.kind} {op.summary}",
                                                 restores=before.oid))
     return saved, op
 
 
-def _give_back(qg: QueueGit, head_tree: Oid, worktree: Oid, index: Oid) -> None:
+def _give_back(repo: Repo, head_tree: Oid, worktree: Oid, index: Oid) -> None:
     """The work tree and the index as a split found them, from HEAD's (or from a state an
     undo killed half-way left). Refused, changing nothing, when a file the split took has
     changed since; a file merely touched (its stat data changed) has not."""
-    paths = qg.paths_between(head_tree, worktree)
-    changed = recovery.changed_since(qg, paths, head_tree, worktree, index)
+    paths = repo.paths_between(head_tree, worktree)
+    changed = recovery.changed_since(repo, paths, head_tree, worktree, index)
     if changed:
         raise Failed(f"{', '.join(changed)} changed since the split: undo would overwrite "
                      "them; nothing changed",
                      hint="commit or `git stash -u` those changes, then `patchpack undo` again")
-    qg.put_paths(worktree, paths)
+    repo.put_paths(worktree, paths)
     qg.read_index(index)
 
 
