@@ -407,54 +407,54 @@ def _give_back(repo: Repo, head_tree: Oid, worktree: Oid, index: Oid) -> None:
                      "them; nothing changed",
                      hint="commit or `git stash -u` those changes, then `patchpack undo` again")
     repo.put_paths(worktree, paths)
-    qg.read_index(index)
+    repo.read_index(index)
 
 
-def finish_split(qg: QueueGit, head: Oid) -> bool:
+def finish_split(repo: Repo, head: Oid) -> bool:
     """Finish the last operation if it is a split that a kill stopped after it queued the
     change, before the work tree was back at HEAD: the paths it took hold, in the index and
     the work tree, HEAD's version, the split's or the index's it found. True when there was
     one to finish; the change is not queued again."""
-    op = load(qg).op
+    op = load(repo).op
     if op is None or op.kind != "split" or op.head_before != head or not (
             op.worktree_tree and op.index_tree):
         return False
-    head_tree = qg.tree_of(head)
-    paths = qg.paths_between(head_tree, op.worktree_tree)
-    found = recovery.versions(qg, paths)
-    if recovery.changed_since(qg, paths, head_tree, op.worktree_tree, op.index_tree,
+    head_tree = repo.tree_of(head)
+    paths = repo.paths_between(head_tree, op.worktree_tree)
+    found = recovery.versions(repo, paths)
+    if recovery.changed_since(repo, paths, head_tree, op.worktree_tree, op.index_tree,
                               found=found):
         return False  # edited since: a change of its own
-    if not recovery.changed_since(qg, paths, head_tree, found=found):
+    if not recovery.changed_since(repo, paths, head_tree, found=found):
         return False  # the split ended (what the index holds elsewhere is the user's)
     try:
-        qg.put_paths(head_tree, paths)  # those paths only: what is staged elsewhere stays
+        repo.put_paths(head_tree, paths)  # those paths only: what is staged elsewhere stays
     except GitFailed as e:
-        raise Failed(f"{_index_locked(qg, e)}: an interrupted split could not be finished",
+        raise Failed(f"{_index_locked(repo, e)}: an interrupted split could not be finished",
                      hint="once the lock is gone, run the command again") from None
     return True
 
 
-def take_back(qg: QueueGit, state: State | None, head_tree: Oid, paths: Sequence[str]) -> None:
+def take_back(repo: Repo, state: State | None, head_tree: Oid, paths: Sequence[str]) -> None:
     """End a split that queued ``paths`` (``state``): the index goes to HEAD, then those
     files of the work tree. If git's index lock stops the first step, the queue goes back
     to the state before ``state`` and nothing has changed (Failed)."""
     try:
-        qg.read_index(head_tree)  # the one step another git process can make fail
+        repo.read_index(head_tree)  # the one step another git process can make fail
     except GitFailed as e:
-        what = _index_locked(qg, e)
-        if state is not None and not unpublish(qg, state):
+        what = _index_locked(repo, e)
+        if state is not None and not unpublish(repo, state):
             raise Failed(f"{what}; the change is queued but the work tree still holds it, and "
                          "the queue changed meanwhile", hint="once the lock is gone, see the "
                          "queue with `patchpack list` and `patchpack drop` what is there twice"
                          ) from None
-        raise Failed(f"{what}; nothing changed", hint=locked_hint(qg.index_lock())) from None
-    qg.write_worktree(head_tree, paths)
+        raise Failed(f"{what}; nothing changed", hint=locked_hint(repo.index_lock())) from None
+    repo.write_worktree(head_tree, paths)
 
 
-def _index_locked(qg: QueueGit, e: GitFailed) -> str:
+def _index_locked(repo: Repo, e: GitFailed) -> str:
     """What stopped git: its index lock (named) as a rule, else git's own words."""
-    lock = qg.index_lock()
+    lock = repo.index_lock()
     return locked(lock) if lock or "index.lock" in e.message else e.message
 
 
@@ -469,13 +469,13 @@ def locked_hint(lock: Path | None) -> str:
             "then `patchpack split` again")
 
 
-def unpublish(qg: QueueGit, state: State) -> bool:
+def unpublish(repo: Repo, state: State) -> bool:
     """Move the queue's ref back from ``state`` to the state before it (or delete it); False
     when another process moved it meanwhile."""
     assert state.oid is not None
     if state.previous is None:
-        return qg.repo.delete_ref(state.ref, state.oid)
-    return qg.repo.update_ref(state.ref, state.previous, state.oid,
+        return repo.delete_ref(state.ref, state.oid)
+    return repo.update_ref(state.ref, state.previous, state.oid,
                               message="patchpack: roll back a failed operation")
 
 
