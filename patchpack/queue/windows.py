@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from patchpack.split import FileWork
+    from patchpack.queue.split import FileWork
 
 MIN_LINES = 2000
 """Files shorter than this (both sides) are diffed whole: git is quick on them."""
