@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 from pathlib import Path
@@ -11,9 +12,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from patchpack import hunks, intake
 from patchpack.errors import BadInput
-from patchpack.git import DoesNotFit, Oid, QueueGit, Repo
+from patchpack.git import DoesNotFit, Oid, Repo
+from patchpack.limits import hunks
+from patchpack.queue import intake
 
 from conftest import git, lines, write
 
@@ -24,9 +26,9 @@ content = st.builds(lambda body, tail: b"".join(body) + tail,
                     st.sampled_from([b"", b"", b"z", b"a", b"\r"]))
 
 
-def _tree(qg: QueueGit, files: dict[str, bytes]) -> Oid:
-    return qg.tree_with(qg.repo.empty_tree(),
-                        {p: (qg.write_blob(data), 0o100644) for p, data in files.items()})
+def _tree(git_repo: Repo, files: dict[str, bytes]) -> Oid:
+    return git_repo.tree_with(git_repo.empty_tree(),
+                        {p: (git_repo.write_blob(data), 0o100644) for p, data in files.items()})
 
 
 def _diff(repo: Path, old: Oid, new: Oid, *args: str) -> bytes:
@@ -34,8 +36,8 @@ def _diff(repo: Path, old: Oid, new: Oid, *args: str) -> bytes:
                           check=True, capture_output=True).stdout
 
 
-def _by_git(qg: QueueGit, tree: Oid, diff: bytes) -> Oid | None:
-    with qg.patcher() as patcher:
+def _by_git(git_repo: Repo, tree: Oid, diff: bytes) -> Oid | None:
+    with git_repo.patcher() as patcher:
         try:
             return patcher.apply(tree, diff)
         except DoesNotFit:
@@ -83,7 +85,7 @@ def _corrupt(data: st.DataObject, diff: bytes) -> bytes:
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_in_process_fit_is_git_apply_or_declines(repo: Path, data: st.DataObject) -> None:
-    qg = QueueGit(Repo.discover(repo))
+    git_repo = Repo.discover(repo)
     paths = data.draw(st.lists(st.sampled_from(PATHS), min_size=1, max_size=3, unique=True))
     old = {p: data.draw(content) for p in paths[:-1]}
     new = dict(old)
@@ -96,18 +98,18 @@ def test_in_process_fit_is_git_apply_or_declines(repo: Path, data: st.DataObject
     new[paths[-1]] = data.draw(content)  # a file added
     quoted = data.draw(st.sampled_from([[], ["-c", "core.quotePath=false"]]))
     context = data.draw(st.sampled_from(["-U3", "-U3", "-U1", "-U0", "-U5"]))
-    diff = _diff(repo, _tree(qg, old), _tree(qg, new), *quoted, "-c", "diff.noprefix=false") \
+    diff = _diff(repo, _tree(git_repo, old), _tree(git_repo, new), *quoted, "-c", "diff.noprefix=false") \
         if context == "-U3" else \
-        subprocess.run(["git", *quoted, "diff-tree", "-p", context, "-r", _tree(qg, old),
-                        _tree(qg, new)], cwd=repo, check=True, capture_output=True).stdout
+        subprocess.run(["git", *quoted, "diff-tree", "-p", context, "-r", _tree(git_repo, old),
+                        _tree(git_repo, new)], cwd=repo, check=True, capture_output=True).stdout
     diff = _corrupt(data, diff)
     target = {p: _drift(data, text) for p, text in old.items()}
     if data.draw(st.booleans()):
         target[paths[-1]] = b"in the way\n"  # the file the diff adds is there already
-    tree = _tree(qg, target)
+    tree = _tree(git_repo, target)
 
-    mine = intake._fit_in_process(qg, tree, diff)
-    theirs = _by_git(qg, tree, diff)
+    mine = intake._fit_in_process(git_repo, tree, diff)
+    theirs = _by_git(git_repo, tree, diff)
     event("in process" if mine else "declined")
     event("git applied" if theirs else "git refused")
     if mine is not None:
@@ -120,7 +122,7 @@ def test_in_process_fit_is_git_apply_or_declines(repo: Path, data: st.DataObject
 def test_hunks_that_moved_land_where_git_puts_them(repo: Path, data: st.DataObject) -> None:
     """Files of few distinct lines (every hunk could match in many places), edited in several
     places, applied to a copy edited elsewhere in between."""
-    qg = QueueGit(Repo.discover(repo))
+    git_repo = Repo.discover(repo)
     rows = st.lists(st.sampled_from([b"a\n", b"b\n", b"a\n", b"c\n"]), min_size=0, max_size=6)
     old = data.draw(st.lists(st.sampled_from([b"a\n", b"b\n"]), min_size=4, max_size=40))
 
@@ -132,10 +134,10 @@ def test_hunks_that_moved_land_where_git_puts_them(repo: Path, data: st.DataObje
         return out
 
     new = edited(old)
-    diff = _diff(repo, _tree(qg, {"f": b"".join(old)}), _tree(qg, {"f": b"".join(new)}))
-    tree = _tree(qg, {"f": b"".join(edited(old) if data.draw(st.booleans()) else old)})
-    mine = intake._fit_in_process(qg, tree, diff) if diff else None
-    theirs = _by_git(qg, tree, diff) if diff else None
+    diff = _diff(repo, _tree(git_repo, {"f": b"".join(old)}), _tree(git_repo, {"f": b"".join(new)}))
+    tree = _tree(git_repo, {"f": b"".join(edited(old) if data.draw(st.booleans()) else old)})
+    mine = intake._fit_in_process(git_repo, tree, diff) if diff else None
+    theirs = _by_git(git_repo, tree, diff) if diff else None
     event("in process" if mine else "declined")
     event("git applied" if theirs else "git refused")
     if mine is not None:
@@ -175,8 +177,8 @@ def test_a_series_of_real_diffs_is_fitted_in_process(committed: Path,
     write(committed / "a.txt", "top\n" + text)
     git(committed, "commit", "-qam", "moved")
     expected = _with(committed, expected, "a.txt", ("top\n" + changed["a.txt"].decode()).encode())
-    qg = QueueGit(Repo.discover(committed))
-    head = qg.tree_of(qg.repo.head_oid())
+    git_repo = Repo.discover(committed)
+    head = git_repo.tree_of(git_repo.head_oid())
     qg.repo.config_get("apply.ignoreWhitespace")  # read once per command, with git
     monkeypatch.setattr("patchpack.git.run_git", _no_git)
     for diff in diffs:
