@@ -179,10 +179,12 @@ def test_a_series_of_real_diffs_is_fitted_in_process(committed: Path,
     expected = _with(committed, expected, "a.txt", ("top\n" + changed["a.txt"].decode()).encode())
     git_repo = Repo.discover(committed)
     head = git_repo.tree_of(git_repo.head_oid())
-    qg.repo.config_get("apply.ignoreWhitespace")  # read once per command, with git
-    monkeypatch.setattr("patchpack.git.run_git", _no_git)
+    git_repo.config_get("apply.ignoreWhitespace")  # read once per command, with git
+    for door in ("run", "repo", "objects", "notes", "worktree", "commit"):
+        module = importlib.import_module(f"patchpack.git.{door}")
+        monkeypatch.setattr(module, "run_git", _no_git)
     for diff in diffs:
-        assert intake._fit_in_process(qg, head, diff) == expected
+        assert intake._fit_in_process(git_repo, head, diff) == expected
 
 
 def _no_git(*args: object, **kwargs: object) -> None:
@@ -190,8 +192,8 @@ def _no_git(*args: object, **kwargs: object) -> None:
 
 
 def _with(repo: Path, tree: str, path: str, data: bytes) -> str:
-    qg = QueueGit(Repo.discover(repo))
-    return qg.tree_with(Oid(tree), {path: (qg.write_blob(data), 0o100644)})
+    git_repo = Repo.discover(repo)
+    return git_repo.tree_with(Oid(tree), {path: (git_repo.write_blob(data), 0o100644)})
 
 
 @pytest.mark.parametrize("diff", [
@@ -227,27 +229,27 @@ def test_declines_a_file_in_the_way_of_a_new_directory_and_a_symlink(committed: 
     (committed / "link").symlink_to("README.md")
     git(committed, "add", "link")
     git(committed, "commit", "-qm", "link")
-    qg = QueueGit(Repo.discover(committed))
-    head = qg.tree_of(qg.repo.head_oid())
+    git_repo = Repo.discover(committed)
+    head = git_repo.tree_of(git_repo.head_oid())
     new_under_file = (b"diff --git a/README.md/x b/README.md/x\nnew file mode 100644\n"
                       b"--- /dev/null\n+++ b/README.md/x\n@@ -0,0 +1 @@\n+x\n")
-    assert intake._fit_in_process(qg, head, new_under_file) is None
+    assert intake._fit_in_process(git_repo, head, new_under_file) is None
     edit_link = (b"diff --git a/link b/link\n--- a/link\n+++ b/link\n@@ -1 +1 @@\n"
                  b"-README.md\n\\ No newline at end of file\n+other\n"
                  b"\\ No newline at end of file\n")
-    assert intake._fit_in_process(qg, head, edit_link) is None
+    assert intake._fit_in_process(git_repo, head, edit_link) is None
     through_link = (b"diff --git a/link/x b/link/x\nnew file mode 100644\n--- /dev/null\n"
                     b"+++ b/link/x\n@@ -0,0 +1 @@\n+x\n")
     with pytest.raises(BadInput, match="symbolic link"):
-        intake._fit_in_process(qg, head, through_link)
+        intake._fit_in_process(git_repo, head, through_link)
 
 
 def test_ignore_whitespace_config_leaves_it_to_git(committed: Path) -> None:
     git(committed, "config", "apply.ignoreWhitespace", "change")
-    qg = QueueGit(Repo.discover(committed))
+    git_repo = Repo.discover(committed)
     diff = b"diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n" \
            b"@@ -1 +1 @@\n-# test\n+# x\n"
-    assert intake._fit_in_process(qg, qg.tree_of(qg.repo.head_oid()), diff) is None
+    assert intake._fit_in_process(git_repo, git_repo.tree_of(git_repo.head_oid()), diff) is None
 
 
 @pytest.mark.parametrize(("old", "hunk"), [
@@ -269,16 +271,16 @@ def test_ignore_whitespace_config_leaves_it_to_git(committed: Path) -> None:
 ])
 def test_apply_matches_git_on_the_cases_that_matter(repo: Path, old: bytes,
                                                      hunk: bytes) -> None:
-    qg = QueueGit(Repo.discover(repo))
-    tree = _tree(qg, {"f": old})
+    git_repo = Repo.discover(repo)
+    tree = _tree(git_repo, {"f": old})
     diff = b"diff --git a/f b/f\n--- a/f\n+++ b/f\n" + hunk
-    theirs = _by_git(qg, tree, diff)
+    theirs = _by_git(git_repo, tree, diff)
     [patch] = hunks.parse(diff) or []
     mine = hunks.apply(old, patch.hunks)
     if theirs is None:
         assert mine is None
     else:
-        assert mine is not None and qg.entry(theirs, "f") == (qg.write_blob(mine), 0o100644)
+        assert mine is not None and git_repo.entry(theirs, "f") == (git_repo.write_blob(mine), 0o100644)
 
 
 def test_unquote_reads_git_quoting() -> None:
@@ -305,22 +307,22 @@ def test_a_path_that_is_not_utf8_is_left_to_git(committed: Path, cli) -> None:
 
 
 def test_tree_with_takes_any_path(repo: Path) -> None:
-    qg = QueueGit(Repo.discover(repo))
-    blob = qg.write_blob(b"x\n")
-    tree = qg.tree_with(qg.repo.empty_tree(), {"caf\udce9/x.txt": (blob, 0o100644),
+    git_repo = Repo.discover(repo)
+    blob = git_repo.write_blob(b"x\n")
+    tree = git_repo.tree_with(git_repo.empty_tree(), {"caf\udce9/x.txt": (blob, 0o100644),
                                                "d/e\u00e9.txt": (blob, 0o100644)})
     listed = subprocess.run(["git", "ls-tree", "-r", "-z", "--name-only", tree], cwd=repo,
                             capture_output=True, check=True).stdout
     assert listed.split(b"\0")[:-1] == [b"caf\xe9/x.txt", "d/e\u00e9.txt".encode()]
-    assert qg.tree_with(tree, {"caf\udce9/x.txt": None, "d/e\u00e9.txt": None}) \
-        == qg.repo.empty_tree()
+    assert git_repo.tree_with(tree, {"caf\udce9/x.txt": None, "d/e\u00e9.txt": None}) \
+        == git_repo.empty_tree()
 
 
 def test_tree_with_replaces_files_and_directories_as_an_index_does(repo: Path) -> None:
-    qg = QueueGit(Repo.discover(repo))
+    git_repo = Repo.discover(repo)
 
     def blob(text: bytes) -> tuple[Oid, int]:
-        return qg.write_blob(text), 0o100644
+        return git_repo.write_blob(text), 0o100644
 
     base = qg.tree_with(qg.repo.empty_tree(), {"d/x": blob(b"1"), "d/y": blob(b"2"),
                                                "f": blob(b"3"), "e/g/h": blob(b"4")})
