@@ -324,12 +324,12 @@ def test_tree_with_replaces_files_and_directories_as_an_index_does(repo: Path) -
     def blob(text: bytes) -> tuple[Oid, int]:
         return git_repo.write_blob(text), 0o100644
 
-    base = qg.tree_with(qg.repo.empty_tree(), {"d/x": blob(b"1"), "d/y": blob(b"2"),
+    base = git_repo.tree_with(git_repo.empty_tree(), {"d/x": blob(b"1"), "d/y": blob(b"2"),
                                                "f": blob(b"3"), "e/g/h": blob(b"4")})
     for changes in ({"d/x": None, "d/y": None, "d": blob(b"a file now")},
                     {"f": None, "f/inner": blob(b"a directory now")},
                     {"e/g/h": None}, {"d/x": None}, {"new/deep/z": blob(b"6")}):
-        listed = git(repo, "ls-tree", "-r", "--name-only", qg.tree_with(base, changes))
+        listed = git(repo, "ls-tree", "-r", "--name-only", git_repo.tree_with(base, changes))
         expected = {"d/x", "d/y", "f", "e/g/h"} - set(changes) | {
             path for path, value in changes.items() if value is not None}
         assert set(listed.split()) == expected
