@@ -28,10 +28,11 @@ CODE_PUPPY_TOOLS = ("list_files", "read_file", "grep", "edit_file", "delete_file
 GUARD_COMMAND = "patchpack guard"
 # Claude Code's tool names, then Code Puppy's (its hook engine reads .claude/settings.json
 # too and matches a `|` list against its own names). No "timeout": Claude Code reads it in
-# seconds and Code Puppy in milliseconds, so any value is wrong for one of them.
+# seconds and Code Puppy in milliseconds, so any value is wrong for one of them. `shell` is
+# Code Puppy's own agent's tool: its aliases (Bash = shell) do not apply inside a `|` list.
 GUARD_MATCHER = ("Edit|Write|MultiEdit|Bash|Read|"
                  "edit_file|create_file|replace_in_file|delete_snippet|agent_run_shell_command|"
-                 "read_file")
+                 "shell|read_file")
 
 
 @dataclass(frozen=True)
