@@ -391,16 +391,3 @@ def test_every_command_has_help(cli):
     for name in group.commands:
         r = cli(name, "--help")
         assert r.exit_code == 0 and "Usage:" in r.stdout
-
-
-def test_readme_settings_table_covers_every_setting():
-    import dataclasses
-
-    from patchpack.config import Settings, env_name, git_key
-
-    from conftest import ROOT
-
-    readme = (ROOT / "README.md").read_text()
-    table = readme[readme.index("\n## Settings"):readme.index("\n## Exit codes")]
-    for field in dataclasses.fields(Settings):
-        assert f"| `{git_key(field.name)}` | `{env_name(field.name)}` |" in table, field.name

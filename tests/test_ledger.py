@@ -489,16 +489,6 @@ def test_pre_commit_framework_ledger_and_budget_hooks(committed: Path,
     assert gate.returncode == 1 and "budget exhausted: today" in gate.stdout
 
 
-@pytest.mark.parametrize("command", [["record"], ["ledger", "attach"], ["budget"], ["sync"]])
-def test_readme_shows_the_real_help(command: list[str], tmp_path: Path) -> None:
-    from conftest import ROOT
-
-    shown = run_patchpack(*command, "--help", cwd=tmp_path,
-                          env={"COLUMNS": "80"}).stdout.rstrip("\n")
-    assert shown.startswith(f"Usage: patchpack {' '.join(command)} ")
-    assert f"```text\n{shown}\n```" in (ROOT / "README.md").read_text()
-
-
 # -- reading the whole ledger at scale (#6) -----------------------------------------------------
 
 

@@ -615,14 +615,6 @@ def test_runlog_ids_and_ranges(tmp_path: Path) -> None:
     assert runlog.find(tmp_path, "last") == tmp_path / "3.log"
 
 
-@pytest.mark.parametrize("command", ["run", "test"])
-def test_readme_shows_the_real_help(command: str, tmp_path: Path) -> None:
-    from conftest import ROOT
-
-    shown = run_patchpack(command, "--help", cwd=tmp_path, env={"COLUMNS": "80"}).stdout
-    assert f"```text\n{shown.rstrip()}\n```" in (ROOT / "README.md").read_text()
-
-
 # -- the reader going away (`| head`) ---------------------------------------------------------
 
 ENDLESS = ("import os, sys\nopen(sys.argv[1], 'w').write(str(os.getpid()))\n"
