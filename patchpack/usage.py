@@ -14,13 +14,16 @@ bill them differently; ``out`` is every output token, thinking included.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import NamedTuple
 
 from patchpack import clock, ledger
-from patchpack.entries import new_entry
+from patchpack.entries import MAX_COUNT, new_entry
 from patchpack.git import Repo
+from patchpack.safejson import loads
 
 COUNTER = "usage"
 MAIN_AGENT = "claude-code"
@@ -29,6 +32,7 @@ MAIN_AGENT = "claude-code"
 MAX_LINE = 64 * 1024 * 1024
 MAX_DEPTH = 256  # tool inputs nest; json.loads recurses once a level
 MAX_NAME = 200
+_CHUNK = 1 << 20
 
 
 class Usage(NamedTuple):
@@ -88,3 +92,89 @@ def _when(ts: str | None) -> datetime:
     if ts is None:
         return clock.now()
     return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
+# -- one usage object: OpenAI, Cerebras, Anthropic, Code Puppy (pydantic-ai) ------------------
+
+
+def from_usage_object(raw: object, *, key: str | None = None, model: str | None = None,
+                      session: str | None = None, agent: str | None = None) -> Usage:
+    """The usage of one response, from its ``usage`` object or the whole response (whose
+    ``id`` and ``model`` then name it). ValueError saying why when it holds none."""
+    if type(raw) is not dict:
+        raise ValueError("not a JSON object")
+    usage = raw.get("usage")
+    if usage is not None:
+        if type(usage) is not dict:
+            raise ValueError("'usage' is not an object")
+        ident = _name(raw.get("id"))
+        key = key or (f"response:{ident}" if ident else None)
+        model = model or _name(raw.get("model"))
+        raw = usage
+    if "prompt_tokens" in raw:  # OpenAI chat completions, Cerebras: cached are part of prompt
+        details = raw.get("prompt_tokens_details") or {}
+        return Usage(key, _count(raw, "prompt_tokens"), _count(raw, "completion_tokens"),
+                     _count(details, "cached_tokens"), 0, model, session, agent)
+    if "input_tokens_details" in raw:  # OpenAI responses: input_tokens includes cached
+        details = raw.get("input_tokens_details") or {}
+        return Usage(key, _count(raw, "input_tokens"), _count(raw, "output_tokens"),
+                     _count(details, "cached_tokens"), 0, model, session, agent)
+    if "cache_read_tokens" in raw or "cache_write_tokens" in raw:
+        # pydantic-ai's RunUsage (Code Puppy): input_tokens already holds the cached ones.
+        return Usage(key, _count(raw, "input_tokens"), _count(raw, "output_tokens"),
+                     _count(raw, "cache_read_tokens"), _count(raw, "cache_write_tokens"),
+                     model, session, agent, None, _count(raw, "requests") or 1)
+    if "input_tokens" in raw or "output_tokens" in raw:  # Anthropic: cached ones apart
+        read, write = _count(raw, "cache_read_input_tokens"), \
+            _count(raw, "cache_creation_input_tokens")
+        return Usage(key, _count(raw, "input_tokens") + read + write,
+                     _count(raw, "output_tokens"), read, write, model, session, agent)
+    raise ValueError("no token counts (prompt_tokens, input_tokens or output_tokens)")
+
+
+def read_usage_file(path: Path) -> Usage:
+    """Code Puppy's ``--usage-file``, named by its bytes and time: imported twice, added once."""
+    data = path.read_bytes()
+    if len(data) > _CHUNK:
+        raise ValueError("longer than a usage file (1 MiB)")
+    raw = loads(data.decode("utf-8"), max_depth=8)
+    stamp = os.stat(path).st_mtime_ns
+    key = f"usage-file:{hashlib.sha256(data).hexdigest()}:{stamp}"
+    return from_usage_object(raw, key=key, agent="code-puppy")
+
+
+def from_code_puppy_run(*, agent_name: object, model_name: object, session_id: object,
+                        metadata: object, key: str | None) -> Usage | None:
+    """The usage Code Puppy's ``agent_run_end`` callback carries in ``metadata``
+    (``usage_input_tokens``, ``usage_output_tokens``, ``usage_cached_read_tokens``,
+    ``usage_cached_write_tokens``); None when it carries none (a run that failed early)."""
+    if type(metadata) is not dict or not any(
+            metadata.get(f"usage_{k}_tokens") for k in ("input", "output")):
+        return None
+    return Usage(key, _count(metadata, "usage_input_tokens"),
+                 _count(metadata, "usage_output_tokens"),
+                 _count(metadata, "usage_cached_read_tokens"),
+                 _count(metadata, "usage_cached_write_tokens"),
+                 _name(model_name) or _name(metadata.get("model")), _name(session_id),
+                 _name(agent_name) or "code-puppy")
+
+
+def _count(raw: object, name: str) -> int:
+    value = raw.get(name) if type(raw) is dict else None
+    if value is None:
+        return 0
+    if type(value) is not int or not 0 <= value < MAX_COUNT:
+        raise ValueError(f"{name!r} must be a whole number >= 0 and below 10**15")
+    return value
+
+
+def _name(value: object) -> str | None:
+    """A name fit for a ledger entry, or None: hostile text never reaches the ledger."""
+    if type(value) is not str or not value.strip() or len(value) > MAX_NAME \
+            or not value.isprintable():
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a "\ud800" escape
+        return None
+    return value
