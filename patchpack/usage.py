@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +34,7 @@ MAX_LINE = 64 * 1024 * 1024
 MAX_DEPTH = 256  # tool inputs nest; json.loads recurses once a level
 MAX_NAME = 200
 _CHUNK = 1 << 20
+_FRACTION = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)\Z")
 
 
 class Usage(NamedTuple):
@@ -178,3 +180,16 @@ def _name(value: object) -> str | None:
     except UnicodeEncodeError:  # a lone surrogate from a "\ud800" escape
         return None
     return value
+
+
+def _timestamp(value: object) -> str | None:
+    """Claude Code's "2026-03-11T02:40:21.204Z" as entries write it, in UTC."""
+    match = _FRACTION.match(value) if type(value) is str else None
+    if match is None:
+        return None
+    try:
+        when = datetime.fromisoformat(match[1] + match[2].replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
