@@ -15,12 +15,90 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
-from patchpack.usage import MAX_LINE, Problem
+from patchpack.safejson import loads
+from patchpack.usage import MAIN_AGENT, MAX_DEPTH, MAX_LINE, Problem, Read, Usage, _count, _name, _timestamp
 
 _CHUNK = 1 << 20
+_COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
+           "cache_creation_input_tokens")
+
+
+class _Reader:
+    def __init__(self) -> None:
+        # key -> [input, output, cache read, cache write, model, session, ts, agentId or None
+        # for the main thread, settled]
+        self.found: dict[str, list[Any]] = {}
+        self.nameless: list[Usage] = []
+        self.problems: list[Problem] = []
+
+    def file(self, path: Path, start: int) -> int:
+        """Read ``path`` from byte ``start``; where the next read of it may start."""
+        end = start
+        for number, line_start, line in _lines(path, start, self.problems):
+            if line is None:
+                continue  # too long: reported
+            end = line_start + len(line)
+            if b'"usage"' in line or b'"agentId"' in line:
+                self.line(path, number, line)
+        return end
+
+    def line(self, path: Path, number: int, line: bytes) -> None:
+        try:
+            raw = loads(line.decode("utf-8"), max_depth=MAX_DEPTH)
+            if type(raw) is not dict:
+                raise ValueError("not a JSON object")
+            if raw.get("type") == "assistant":
+                self.assistant(raw)
+        except ValueError as e:
+            self.problems.append(Problem(str(path), number, str(e) or "not JSON"))
+        except UnicodeDecodeError:
+            self.problems.append(Problem(str(path), number, "not UTF-8"))
+
+    def assistant(self, raw: dict[str, Any]) -> None:
+        message = raw.get("message")
+        if type(message) is not dict:
+            raise ValueError("an assistant line without a message object")
+        usage = message.get("usage")
+        if usage is None:
+            return
+        if type(usage) is not dict:
+            raise ValueError("message.usage is not an object")
+        counts = [_count(usage, name) for name in _COUNTS]
+        message_id, request_id = message.get("id"), raw.get("requestId")
+        for name, value in (("message.id", message_id), ("requestId", request_id)):
+            if value is not None and type(value) is not str:
+                raise ValueError(f"{name} is not a string")
+        agent = _name(raw.get("agentId")) or "" if raw.get("isSidechain") is True else None
+        fields = [*counts, _name(message.get("model")), _name(raw.get("sessionId")),
+                  _timestamp(raw.get("timestamp")), agent, message.get("stop_reason") is not None]
+        if not message_id:
+            self.nameless.append(_usage(None, fields, self))
+            return
+        key = f"claude-code:{message_id}:{request_id or ''}"
+        held = self.found.get(key)
+        if held is None:
+            self.found[key] = fields
+        else:
+            for i in range(4):
+                held[i] = max(held[i], counts[i])
+            held[8] = held[8] or fields[8]
+
+    def result(self, offsets: dict[str, int]) -> Read:
+        found = [_usage(key, fields, self) for key, fields in self.found.items()]
+        return Read(found + self.nameless, self.problems, 0, offsets)
+
+    def agent(self, agent_id: str | None) -> str:
+        return MAIN_AGENT if agent_id is None else f"{MAIN_AGENT}:subagent"
+
+
+def _usage(key: str | None, fields: list[Any], reader: _Reader) -> Usage:
+    fresh, out, cache_read, cache_write, model, session, ts, agent_id, _ = fields
+    return Usage(key, fresh + cache_read + cache_write, out, cache_read, cache_write, model,
+                 session, reader.agent(agent_id), ts)
 
 
 def _lines(path: Path, start: int, problems: list[Problem]
@@ -51,6 +129,18 @@ def _lines(path: Path, start: int, problems: list[Problem]
             number += 1
             yield number, where, line
             where += len(line)
+
+
+def read(paths: Iterable[Path], offsets: Mapping[str, int]) -> Read:
+    """The responses of ``paths`` read from ``offsets`` (a file not named there: whole)."""
+    reader = _Reader()
+    ends = {}
+    for path in paths:
+        try:
+            ends[str(path)] = reader.file(path, offsets.get(str(path), 0))
+        except OSError as e:
+            reader.problems.append(Problem(str(path), 0, e.strerror or str(e)))
+    return reader.result(ends)
 
 
 def project_dirs(root: Path, env: Mapping[str, str], home: Path) -> list[Path]:
