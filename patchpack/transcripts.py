@@ -37,28 +37,40 @@ class _Reader:
 
     def file(self, path: Path, start: int) -> int:
         """Read ``path`` from byte ``start``; where the next read of it may start."""
+        open_keys: dict[str, int] = {}  # responses of this file not settled: first line
         end = start
         for number, line_start, line in _lines(path, start, self.problems):
             if line is None:
                 continue  # too long: reported
             end = line_start + len(line)
             if b'"usage"' in line or b'"agentId"' in line:
-                self.line(path, number, line)
-        return end
+                self.line(path, number, line, line_start, open_keys)
+            elif b'"type":"user"' in line:
+                self.settle(open_keys)
+        return min([end, *open_keys.values()])
 
-    def line(self, path: Path, number: int, line: bytes) -> None:
+    def settle(self, open_keys: dict[str, int], keep: str | None = None) -> None:
+        for key in [k for k in open_keys if k != keep]:
+            self.found[key][8] = True
+            del open_keys[key]
+
+    def line(self, path: Path, number: int, line: bytes, line_start: int,
+             open_keys: dict[str, int]) -> None:
         try:
             raw = loads(line.decode("utf-8"), max_depth=MAX_DEPTH)
             if type(raw) is not dict:
                 raise ValueError("not a JSON object")
-            if raw.get("type") == "assistant":
-                self.assistant(raw)
+            kind = raw.get("type")
+            if kind == "user":
+                self.settle(open_keys)
+            elif kind == "assistant":
+                self.assistant(raw, line_start, open_keys)
         except ValueError as e:
             self.problems.append(Problem(str(path), number, str(e) or "not JSON"))
         except UnicodeDecodeError:
             self.problems.append(Problem(str(path), number, "not UTF-8"))
 
-    def assistant(self, raw: dict[str, Any]) -> None:
+    def assistant(self, raw: dict[str, Any], line_start: int, open_keys: dict[str, int]) -> None:
         message = raw.get("message")
         if type(message) is not dict:
             raise ValueError("an assistant line without a message object")
@@ -79,6 +91,7 @@ class _Reader:
             self.nameless.append(_usage(None, fields, self))
             return
         key = f"claude-code:{message_id}:{request_id or ''}"
+        self.settle(open_keys, keep=key)
         held = self.found.get(key)
         if held is None:
             self.found[key] = fields
@@ -86,10 +99,15 @@ class _Reader:
             for i in range(4):
                 held[i] = max(held[i], counts[i])
             held[8] = held[8] or fields[8]
+        if self.found[key][8]:
+            open_keys.pop(key, None)
+        else:
+            open_keys.setdefault(key, line_start)
 
     def result(self, offsets: dict[str, int]) -> Read:
-        found = [_usage(key, fields, self) for key, fields in self.found.items()]
-        return Read(found + self.nameless, self.problems, 0, offsets)
+        settled = [_usage(key, fields, self) for key, fields in self.found.items() if fields[8]]
+        unfinished = len(self.found) - len(settled)
+        return Read(settled + self.nameless, self.problems, unfinished, offsets)
 
     def agent(self, agent_id: str | None) -> str:
         return MAIN_AGENT if agent_id is None else f"{MAIN_AGENT}:subagent"
