@@ -34,6 +34,8 @@ class _Reader:
         self.found: dict[str, list[Any]] = {}
         self.nameless: list[Usage] = []
         self.problems: list[Problem] = []
+        self.agent_of_call: dict[str, str] = {}  # Task tool_use id -> subagent_type
+        self.call_of_agent: dict[str, str] = {}  # agentId -> Task tool_use id
 
     def file(self, path: Path, start: int) -> int:
         """Read ``path`` from byte ``start``; where the next read of it may start."""
@@ -63,6 +65,7 @@ class _Reader:
             kind = raw.get("type")
             if kind == "user":
                 self.settle(open_keys)
+                self.link(raw)
             elif kind == "assistant":
                 self.assistant(raw, line_start, open_keys)
         except ValueError as e:
@@ -74,6 +77,7 @@ class _Reader:
         message = raw.get("message")
         if type(message) is not dict:
             raise ValueError("an assistant line without a message object")
+        self.calls(message.get("content"))
         usage = message.get("usage")
         if usage is None:
             return
@@ -104,13 +108,36 @@ class _Reader:
         else:
             open_keys.setdefault(key, line_start)
 
+    def calls(self, content: object) -> None:
+        for block in content if type(content) is list else ():
+            if type(block) is dict and block.get("type") == "tool_use":
+                kind = _name((block.get("input") or {}).get("subagent_type")
+                             if type(block.get("input")) is dict else None)
+                ident = _name(block.get("id"))
+                if kind and ident:
+                    self.agent_of_call[ident] = kind
+
+    def link(self, raw: dict[str, Any]) -> None:
+        result, message = raw.get("toolUseResult"), raw.get("message")
+        agent = _name(result.get("agentId")) if type(result) is dict else None
+        content = message.get("content") if type(message) is dict else None
+        if agent is None or type(content) is not list:
+            return
+        for block in content:
+            call = _name(block.get("tool_use_id")) if type(block) is dict else None
+            if call:
+                self.call_of_agent[agent] = call
+
     def result(self, offsets: dict[str, int]) -> Read:
         settled = [_usage(key, fields, self) for key, fields in self.found.items() if fields[8]]
         unfinished = len(self.found) - len(settled)
         return Read(settled + self.nameless, self.problems, unfinished, offsets)
 
     def agent(self, agent_id: str | None) -> str:
-        return MAIN_AGENT if agent_id is None else f"{MAIN_AGENT}:subagent"
+        if agent_id is None:
+            return MAIN_AGENT
+        kind = self.agent_of_call.get(self.call_of_agent.get(agent_id, ""))
+        return f"{MAIN_AGENT}:{kind or 'subagent'}"
 
 
 def _usage(key: str | None, fields: list[Any], reader: _Reader) -> Usage:
