@@ -188,15 +188,6 @@ def demo(directory: str | None) -> None:
               help="Input (prompt) tokens spent.")
 @click.option("--out", "tokens_out", type=click.IntRange(min=0), required=True, metavar="M",
               help="Output (completion) tokens spent.")
-@click.option("--model", help="The model that spent them.")
-@click.option("--agent", help="The agent that spent them (per-agent budgets use this name).")
-@click.option("--session", help="The agent session they belong to.")
-@click.option("--requests", type=click.IntRange(min=0), default=1, show_default=True,
-              metavar="K",
-              help="Requests these tokens took (per-minute request limit).")
-@click.option("--kind", default="request", show_default=True, help="What the spend was.")
-@click.option("--counter", default="usage", show_default=True,
-              help="What made the figures: `usage` as billed by the provider, or a tokenizer.")
 def record(tokens_in: int, tokens_out: int, model: str | None, agent: str | None,
            session: str | None, requests: int, kind: str, counter: str) -> None:
     """Record tokens spent; they join the ledger note of the next commit."""
@@ -209,7 +200,21 @@ def record(tokens_in: int, tokens_out: int, model: str | None, agent: str | None
                f"({entry.counter}); it joins the note of the next commit")
 
 
-@cli.group(name="ledger")
+class _LedgerGroup(_Group):
+    """Loads `ledger import` only when it runs (its readers are not needed elsewhere)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "import" and cmd_name not in self.commands:
+            from patchpack.usage_cli import import_usage
+
+            self.add_command(import_usage)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), "import"})
+
+
+@cli.group(name="ledger", cls=_LedgerGroup)
 def ledger_group() -> None:
     """The token ledger in git notes (refs/notes/patchpack)."""
 

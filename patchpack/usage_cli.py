@@ -1,0 +1,71 @@
+"""The commands that capture billed usage: `ledger import`, `record --usage-json` (#17)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from patchpack import transcripts, usage
+from patchpack.errors import BadInput, Failed
+from patchpack.git import Repo
+
+_SHOWN = 10
+
+
+@click.command("import")
+@click.argument("paths", nargs=-1, metavar="[TRANSCRIPT...]", type=click.Path(dir_okay=False))
+@click.option("--claude-code", is_flag=True,
+              help="Claude Code transcripts: those named, else all of this project's.")
+@click.option("--usage-file", "usage_files", multiple=True, metavar="FILE",
+              help="A Code Puppy `--usage-file` (one headless run's totals). Repeatable.")
+def import_usage(paths: tuple[str, ...], claude_code: bool, usage_files: tuple[str, ...]) -> None:
+    """Import the tokens the provider billed into the ledger; a second import adds nothing."""
+    if not (claude_code or paths or usage_files):
+        raise BadInput("nothing to import", hint="`patchpack ledger import --claude-code` or "
+                                                 "`patchpack ledger import --usage-file FILE`")
+    repo = Repo.discover()
+    found: list[usage.Usage] = []
+    for name in usage_files:
+        try:
+            found.append(usage.read_usage_file(Path(name)))
+        except (OSError, ValueError) as e:
+            reason = getattr(e, "strerror", None) or str(e)
+            raise BadInput(f"{name}: not a usage file ({reason})", hint="give the file "
+                           "`code-puppy -p PROMPT --usage-file FILE` wrote") from None
+    read = None
+    if claude_code or paths:
+        files = [Path(p) for p in paths] or _project_transcripts(repo)
+        read = transcripts.read(files, {})
+        found += read.usages
+    _report(found, usage.capture(repo, found), read)
+
+
+def _project_transcripts(repo: Repo) -> list[Path]:
+    root = repo.workdir if repo.workdir is not None else Path.cwd()
+    files = transcripts.project_transcripts(root, os.environ, Path.home())
+    if not files:
+        where = transcripts.project_dirs(root, os.environ, Path.home())[0]
+        raise Failed(f"no Claude Code transcripts of this project in {where}",
+                     hint="name them: `patchpack ledger import --claude-code FILE.jsonl`")
+    return files
+
+
+def _report(found: list[usage.Usage], added: int, read: usage.Read | None) -> None:
+    billed = [u for u in found if u.tokens_in or u.tokens_out]
+    total = [sum(u.tokens_in for u in billed), sum(u.tokens_out for u in billed),
+             sum(u.cache_read for u in billed), sum(u.cache_write for u in billed)]
+    click.echo(f"imported {added} of {len(billed)} responses ({total[0]:,} in, {total[1]:,} "
+               f"out, {total[2]:,} cache read, {total[3]:,} cache write in all); "
+               f"{len(billed) - added} were already in the ledger" if billed
+               else "no billed responses found")
+    if read is None:
+        return
+    if read.unfinished:
+        click.echo(f"{read.unfinished} response(s) still being written: the next import "
+                   f"takes them", err=True)
+    for p in read.problems[:_SHOWN]:
+        click.echo(f"skipped {p.where}:{p.line}: {p.reason}", err=True)
+    if len(read.problems) > _SHOWN:
+        click.echo(f"... and {len(read.problems) - _SHOWN} more lines skipped", err=True)
