@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -10,8 +11,10 @@ import click
 from patchpack import transcripts, usage
 from patchpack.errors import BadInput, Failed
 from patchpack.git import Repo
+from patchpack.safejson import Refused, loads
 
 _SHOWN = 10
+_MAX_JSON = 1 << 20
 
 
 @click.command("import")
@@ -69,3 +72,27 @@ def _report(found: list[usage.Usage], added: int, read: usage.Read | None) -> No
         click.echo(f"skipped {p.where}:{p.line}: {p.reason}", err=True)
     if len(read.problems) > _SHOWN:
         click.echo(f"... and {len(read.problems) - _SHOWN} more lines skipped", err=True)
+
+
+def record_usage_json(source: str, *, model: str | None, agent: str | None,
+                      session: str | None) -> None:
+    """`patchpack record --usage-json FILE|-`: one response's usage object (or the response)."""
+    repo = Repo.discover()
+    try:
+        data = sys.stdin.buffer.read(_MAX_JSON + 1) if source == "-" else \
+            Path(source).read_bytes()
+        if len(data) > _MAX_JSON:
+            raise Refused("longer than 1 MiB")
+        found = usage.from_usage_object(loads(data.decode("utf-8"), max_depth=32),
+                                         model=model, session=session, agent=agent)
+    except OSError as e:
+        raise BadInput(f"cannot read {source}: {e.strerror}") from None
+    except ValueError as e:  # UnicodeDecodeError and Refused too
+        raise BadInput(f"{source}: not a usage object ({e})",
+                       hint="give a response's `usage` JSON, e.g. "
+                            '{"prompt_tokens": 5400, "completion_tokens": 820}') from None
+    added = usage.capture(repo, [found])
+    click.echo(f"pending: {found.tokens_in:,} in ({found.cache_read:,} cache read, "
+               f"{found.cache_write:,} cache write), {found.tokens_out:,} out (usage); it "
+               f"joins the note of the next commit" if added
+               else "already in the ledger: nothing recorded")
