@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -9,10 +10,13 @@ from pathlib import Path
 import click
 
 from patchpack import transcripts, usage
-from patchpack.errors import BadInput, Failed
+from patchpack.errors import BadInput, Failed, PatchpackError
+from patchpack.files import write_atomically
 from patchpack.git import Repo
 from patchpack.safejson import Refused, loads
 
+OFFSETS = Path("patchpack", "transcripts.json")
+"""Per transcript, where the `Stop` hook's next import starts (in the worktree's git dir)."""
 _SHOWN = 10
 _MAX_JSON = 1 << 20
 
@@ -23,8 +27,15 @@ _MAX_JSON = 1 << 20
               help="Claude Code transcripts: those named, else all of this project's.")
 @click.option("--usage-file", "usage_files", multiple=True, metavar="FILE",
               help="A Code Puppy `--usage-file` (one headless run's totals). Repeatable.")
-def import_usage(paths: tuple[str, ...], claude_code: bool, usage_files: tuple[str, ...]) -> None:
+@click.option("--hook", is_flag=True,
+              help="Read a Claude Code Stop/SubagentStop hook's input on stdin and import what "
+                   "its transcripts gained since the last import. Never fails the agent.")
+def import_usage(paths: tuple[str, ...], claude_code: bool, usage_files: tuple[str, ...],
+                 hook: bool) -> None:
     """Import the tokens the provider billed into the ledger; a second import adds nothing."""
+    if hook:
+        _hook()
+        return
     if not (claude_code or paths or usage_files):
         raise BadInput("nothing to import", hint="`patchpack ledger import --claude-code` or "
                                                  "`patchpack ledger import --usage-file FILE`")
@@ -72,6 +83,38 @@ def _report(found: list[usage.Usage], added: int, read: usage.Read | None) -> No
         click.echo(f"skipped {p.where}:{p.line}: {p.reason}", err=True)
     if len(read.problems) > _SHOWN:
         click.echo(f"... and {len(read.problems) - _SHOWN} more lines skipped", err=True)
+
+
+def _hook() -> None:
+    # A Stop hook that exits 2 keeps Claude Code from stopping: whatever goes wrong here is
+    # a note on stderr and exit 0, the spend is taken by the next import.
+    try:
+        raw = loads(sys.stdin.buffer.read(_MAX_JSON).decode("utf-8", "replace"), max_depth=16)
+        if type(raw) is not dict:
+            raise ValueError("the hook input is not a JSON object")
+        files = [Path(raw[k]) for k in ("transcript_path", "agent_transcript_path")
+                 if type(raw.get(k)) is str and raw[k]]
+        if not files:
+            raise ValueError("the hook input names no transcript_path")
+        repo = Repo.discover(Path(raw["cwd"])) if type(raw.get("cwd")) is str else \
+            Repo.discover()
+        where = repo.git_dir / OFFSETS
+        offsets = _offsets(where)
+        read = transcripts.read(files, offsets)
+        usage.capture(repo, read.usages)
+        write_atomically(where, json.dumps({**offsets, **read.offsets}).encode())
+    except (PatchpackError, OSError, ValueError) as e:
+        click.echo(f"patchpack ledger import --hook: {e}", err=True)
+
+
+def _offsets(where: Path) -> dict[str, int]:
+    try:
+        raw = loads(where.read_text(encoding="utf-8"), max_depth=2, max_chars=_MAX_JSON)
+    except (OSError, ValueError):
+        return {}  # only a shortcut: without it the hook reads the transcripts whole
+    if type(raw) is not dict:
+        return {}
+    return {k: v for k, v in raw.items() if type(v) is int and v >= 0}
 
 
 def record_usage_json(source: str, *, model: str | None, agent: str | None,
