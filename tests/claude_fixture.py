@@ -105,3 +105,33 @@ class Session:
 
     def text(self) -> str:
         return "".join(line + "\n" for line in self.lines)
+
+
+def project(cwd: str, truth: Truth) -> dict[str, str]:
+    """A project's transcripts, file name -> text: two sessions (the second resumes the first
+    and repeats its last response), a subagent's sidechain file, an interrupted response, and
+    a response whose lines are split across two files."""
+    a = Session("a1", cwd, truth)
+    a.user("fix the bug")
+    a.respond(1, fresh=10, write=2000, read=15000, out=180, stop="tool_use",
+              task=("toolu_1", "Explore"))
+    a.task_result("toolu_1", "ag1")
+    a.respond(2, fresh=4, write=300, read=17000, out=250)
+    a.user("and the other one")
+    a.respond(3, fresh=3, write=100, read=17300, out=40, blocks=2, stop=None)  # interrupted
+    a.user("[Request interrupted by user]")
+    repeated = a.respond(4, fresh=5, write=50, read=17400, out=90)
+    sub = Session("a1", cwd, truth, sidechain="ag1")
+    sub.user("find it")
+    sub.respond(1, fresh=7, write=900, read=0, out=60, stop="tool_use",
+                agent="claude-code:Explore")
+    sub.user("tool output")
+    sub.respond(2, fresh=2, write=40, read=900, out=30, agent="claude-code:Explore")
+    b = Session("b2", cwd, truth)
+    b.lines += repeated  # a resumed session repeats earlier lines: counted once
+    b.user("go on")
+    split = b.respond(5, fresh=6, write=80, read=17500, out=300, blocks=4)
+    a.lines += split[:2]  # the first snapshots in one file, the rest in the other
+    b.lines[:] = [line for line in b.lines if line not in split[:2]]
+    return {"a1.jsonl": a.text(), "a1/subagents/agent-ag1.jsonl": sub.text(),
+            "b2.jsonl": b.text()}
