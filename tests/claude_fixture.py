@@ -16,6 +16,10 @@ VERSION = "2.1.197"
 MODEL = "claude-sonnet-4-5-20250929"
 
 
+def _line(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)  # as JSON.stringify
+
+
 @dataclass
 class Truth:
     fresh: int = 0
@@ -55,7 +59,7 @@ class Session:
         return base
 
     def user(self, text: str) -> None:
-        self.lines.append(json.dumps({**self._base("user"),
+        self.lines.append(_line({**self._base("user"),
                                       "message": {"role": "user", "content": text}}))
 
     def task_result(self, call: str, agent_id: str) -> None:
@@ -64,7 +68,7 @@ class Session:
                                                                        "text": "done"}]}]},
                 "toolUseResult": {"status": "completed", "agentId": agent_id,
                                   "totalTokens": 1234}}
-        self.lines.append(json.dumps(line))
+        self.lines.append(_line(line))
 
     def respond(self, n: int, *, fresh: int, write: int, read: int, out: int, blocks: int = 3,
                 stop: str | None = "end_turn", task: tuple[str, str] | None = None,
@@ -91,7 +95,7 @@ class Session:
                        "model": MODEL, "content": [block],
                        "stop_reason": stop if last else None, "stop_sequence": None,
                        "usage": usage}
-            written.append(json.dumps({**self._base("assistant"), "message": message,
+            written.append(_line({**self._base("assistant"), "message": message,
                                        "requestId": f"req_{ident}"}))
         self.lines += written
         if count:
