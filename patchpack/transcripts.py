@@ -59,7 +59,7 @@ class _Reader:
     def line(self, path: Path, number: int, line: bytes, line_start: int,
              open_keys: dict[str, int]) -> None:
         try:
-            raw = loads(line.decode("utf-8"), max_depth=MAX_DEPTH)
+            raw = loads(line.rstrip(b"\r\n").decode("utf-8"), max_depth=MAX_DEPTH)
             if type(raw) is not dict:
                 raise ValueError("not a JSON object")
             kind = raw.get("type")
