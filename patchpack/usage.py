@@ -13,11 +13,12 @@ bill them differently; ``out`` is every output token, thinking included.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
@@ -34,6 +35,8 @@ MAX_LINE = 64 * 1024 * 1024
 MAX_DEPTH = 256  # tool inputs nest; json.loads recurses once a level
 MAX_NAME = 200
 _CHUNK = 1 << 20
+_UTC = re.compile(r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+                  r"(?:\.\d+)?Z\Z")
 _FRACTION = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)\Z")
 
 
@@ -93,7 +96,7 @@ def capture(repo: Repo, usages: Iterable[Usage]) -> int:
 def _when(ts: str | None) -> datetime:
     if ts is None:
         return clock.now()
-    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(ts[:19]).replace(tzinfo=timezone.utc)  # as `_timestamp` made it
 
 
 # -- one usage object: OpenAI, Cerebras, Anthropic, Code Puppy (pydantic-ai) ------------------
@@ -182,8 +185,19 @@ def _name(value: object) -> str | None:
     return value
 
 
+@functools.lru_cache(maxsize=64)
+def _real_day(day: str) -> bool:
+    try:
+        date.fromisoformat(day)
+    except ValueError:  # 2026-02-31
+        return False
+    return True
+
+
 def _timestamp(value: object) -> str | None:
     """Claude Code's "2026-03-11T02:40:21.204Z" as entries write it, in UTC."""
+    if type(value) is str and _UTC.match(value) and _real_day(value[:10]):
+        return value[:19] + "Z"  # the usual form: no datetime to make
     match = _FRACTION.match(value) if type(value) is str else None
     if match is None:
         return None

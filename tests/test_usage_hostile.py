@@ -67,6 +67,8 @@ def hostile(draw: st.DrawFn) -> tuple[bytes, bool]:
     # a name of 10,000 characters. The response is one already counted: nothing changes.
     message["model"] = draw(st.sampled_from(["\ud800", "a\x00b", "x" * 10_000, ""]))
     raw["sessionId"] = draw(st.sampled_from(["\udfff", "\n", 5]))
+    raw["timestamp"] = draw(st.sampled_from(["2026-02-31T10:00:00.000Z", "yesterday", 0,
+                                             "2026-11-24T24:00:00Z", "9999-12-31T23:59:60Z"]))
     return json.dumps(raw).encode(), False
 
 
