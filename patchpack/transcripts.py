@@ -88,22 +88,23 @@ class _Reader:
         for name, value in (("message.id", message_id), ("requestId", request_id)):
             if value is not None and type(value) is not str:
                 raise ValueError(f"{name} is not a string")
-        agent = _name(raw.get("agentId")) or "" if raw.get("isSidechain") is True else None
-        fields = [*counts, _name(message.get("model")), _name(raw.get("sessionId")),
-                  _timestamp(raw.get("timestamp")), agent, message.get("stop_reason") is not None]
-        if not message_id:
-            self.nameless.append(_usage(None, fields, self))
-            return
-        key = f"claude-code:{message_id}:{request_id or ''}"
-        self.settle(open_keys, keep=key)
+        stopped = message.get("stop_reason") is not None
+        key = f"claude-code:{message_id}:{request_id or ''}" if message_id else ""
         held = self.found.get(key)
-        if held is None:
-            self.found[key] = fields
-        else:
+        if held is not None:  # a later line of a response: only its figures can have grown
             for i in range(4):
                 held[i] = max(held[i], counts[i])
-            held[8] = held[8] or fields[8]
-        if self.found[key][8]:
+            held[8] = held[8] or stopped
+        else:
+            agent = _name(raw.get("agentId")) or "" if raw.get("isSidechain") is True else None
+            held = [*counts, _name(message.get("model")), _name(raw.get("sessionId")),
+                    _timestamp(raw.get("timestamp")), agent, stopped]
+            if not key:
+                self.nameless.append(_usage(None, held, self))
+                return
+            self.found[key] = held
+        self.settle(open_keys, keep=key)
+        if held[8]:
             open_keys.pop(key, None)
         else:
             open_keys.setdefault(key, line_start)
