@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from patchpack import clock, ledger
-from patchpack.entries import MAX_COUNT, new_entry
+from patchpack.entries import MAX_COUNT, Entry, new_entry
 from patchpack.git import Repo
 from patchpack.safejson import loads
 
@@ -85,6 +85,16 @@ def capture(repo: Repo, usages: Iterable[Usage]) -> int:
     for u in usages:
         if not (u.tokens_in or u.tokens_out):
             continue  # a synthetic message (an API error, an interruption): nothing billed
+        counts = (u.tokens_in, u.tokens_out, u.cache_read, u.cache_write, u.requests)
+        if u.key is not None and u.ts is not None and _timestamp(u.ts) == u.ts \
+                and all(_name(n) == n for n in (u.model, u.agent, u.session) if n is not None) \
+                and min(counts) >= 0 and max(counts) < MAX_COUNT:
+            # What a reader made, every field checked: `new_entry` would build its line once
+            # more and a datetime for the time (a third of an import of 200 MB).
+            entries.append(Entry(entry_id(u.key), u.ts, "request", u.tokens_in, u.tokens_out,
+                                 COUNTER, u.model, u.agent, u.session, u.requests, 0, False,
+                                 u.cache_read, u.cache_write))
+            continue
         entries.append(new_entry(
             kind="request", tokens_in=u.tokens_in, tokens_out=u.tokens_out, counter=COUNTER,
             now=_when(u.ts), model=u.model, agent=u.agent, session=u.session,
