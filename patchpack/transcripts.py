@@ -13,12 +13,14 @@ started it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from patchpack.entries import MAX_COUNT
 from patchpack.safejson import loads
 from patchpack.usage import MAIN_AGENT, MAX_DEPTH, MAX_LINE, Problem, Read, Usage, _count, _name, _timestamp
 
@@ -59,7 +61,10 @@ class _Reader:
     def line(self, path: Path, number: int, line: bytes, line_start: int,
              open_keys: dict[str, int]) -> None:
         try:
-            raw = loads(line.rstrip(b"\r\n").decode("utf-8"), max_depth=MAX_DEPTH)
+            text = line.rstrip(b"\r\n").decode("utf-8")
+            # Nesting is measured only when the brackets could reach the limit (safejson).
+            raw = json.loads(text) if line.count(b"[") + line.count(b"{") <= MAX_DEPTH \
+                else loads(text, max_depth=MAX_DEPTH)
             if type(raw) is not dict:
                 raise ValueError("not a JSON object")
             kind = raw.get("type")
@@ -83,7 +88,9 @@ class _Reader:
             return
         if type(usage) is not dict:
             raise ValueError("message.usage is not an object")
-        counts = [_count(usage, name) for name in _COUNTS]
+        counts = [usage.get(name, 0) for name in _COUNTS]
+        if not all(type(c) is int and 0 <= c < MAX_COUNT for c in counts):
+            counts = [_count(usage, name) for name in _COUNTS]  # null is 0; else says why
         message_id, request_id = message.get("id"), raw.get("requestId")
         for name, value in (("message.id", message_id), ("requestId", request_id)):
             if value is not None and type(value) is not str:
