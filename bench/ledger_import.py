@@ -61,8 +61,10 @@ def build(config: Path, megabytes: int) -> Truth:
     return truth
 
 
-def run(argv: list[str], env: dict[str, str], cwd: str | None = None) -> tuple[float, int, str]:
-    """Seconds, peak memory in bytes (the child's max RSS) and stdout of ``argv``."""
+def run(argv: list[str], env: dict[str, str], cwd: str | None = None
+        ) -> tuple[float, float, int, str]:
+    """Seconds, CPU seconds (user + system: what a busy machine does not inflate), peak memory
+    in bytes (the child's max RSS) and stdout of ``argv``."""
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
@@ -71,7 +73,8 @@ def run(argv: list[str], env: dict[str, str], cwd: str | None = None) -> tuple[f
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"{argv[0]} exited {os.waitstatus_to_exitcode(status)}")
         out.seek(0)
-        return seconds, usage.ru_maxrss * 1024, out.read().decode()
+        return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, \
+            out.read().decode()
 
 
 def main() -> None:
@@ -91,22 +94,24 @@ def main() -> None:
     env = {**os.environ, "CLAUDE_CONFIG_DIR": str(config), "TZ": "UTC"}
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["git", "init", "-q", tmp], check=True)
-        seconds, peak, out = run([sys.executable, "-m", "patchpack", "ledger", "import",
+        seconds, cpu, peak, out = run([sys.executable, "-m", "patchpack", "ledger", "import",
                                   "--claude-code", *map(str, files)], env, cwd=tmp)
     print(f"{size:,.0f} MB in {len(files)} transcripts, {truth.responses:,} responses\n"
-          f"patchpack: {seconds:6.2f} s  {size / seconds:7.1f} MB/s  peak {peak / 1e6:5.0f} MB"
+          f"patchpack: {seconds:6.2f} s  {size / seconds:7.1f} MB/s  cpu {cpu:6.2f} s  "
+          f"peak {peak / 1e6:5.0f} MB"
           f"\n  {out.strip()}")
     if not (binary := Path(args.ccusage)).exists():
         print(f"ccusage not installed at {binary}: no ratio (run the tests once, or --ccusage)")
         return
-    theirs_s, theirs_peak, out = run([str(binary), "daily", "--json", "--offline"],
+    theirs_s, theirs_cpu, theirs_peak, out = run([str(binary), "daily", "--json", "--offline"],
                                      {**env, "HOME": str(cache / "home")})
     totals = json.loads(out)["totals"]
-    print(f"ccusage:   {theirs_s:6.2f} s  {size / theirs_s:7.1f} MB/s  "
+    print(f"ccusage:   {theirs_s:6.2f} s  {size / theirs_s:7.1f} MB/s  cpu {theirs_cpu:6.2f} s  "
           f"peak {theirs_peak / 1e6:5.0f} MB")
     agree = (totals["inputTokens"] + totals["cacheReadTokens"] + totals["cacheCreationTokens"],
              totals["outputTokens"]) == (truth.tokens_in, truth.out)
-    print(f"ratio (ccusage time / patchpack time): {theirs_s / seconds:.2f}x\n"
+    print(f"ratio (ccusage / patchpack): time {theirs_s / seconds:.2f}x, "
+          f"cpu {theirs_cpu / cpu:.2f}x\n"
           f"totals agree with the truth: ccusage {'yes' if agree else 'NO'} ({totals})")
 
 
