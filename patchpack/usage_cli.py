@@ -40,6 +40,10 @@ def import_usage(paths: tuple[str, ...], claude_code: bool, usage_files: tuple[s
         raise BadInput("nothing to import", hint="`patchpack ledger import --claude-code` or "
                                                  "`patchpack ledger import --usage-file FILE`")
     repo = Repo.discover()
+    for name in paths:
+        if not Path(name).is_file():
+            raise BadInput(f"no transcript at {name}", hint="name Claude Code's .jsonl files, "
+                           "or none for this project's: `patchpack ledger import --claude-code`")
     found: list[usage.Usage] = []
     for name in usage_files:
         try:
