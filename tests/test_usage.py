@@ -92,6 +92,12 @@ def test_no_transcripts_fails_naming_where_it_looked(committed: Path, tmp_path: 
     assert proc.returncode == 1
     assert "no Claude Code transcripts" in proc.stderr and "--claude-code FILE" in proc.stderr
     assert usage_entries(committed) == []
+    truth = Truth()
+    [good, *_] = lay_out(tmp_path / "t", project(str(committed), truth))
+    gone = run_patchpack("ledger", "import", "--claude-code", str(good), str(tmp_path / "gone"),
+                         cwd=committed)
+    assert gone.returncode == 2 and f"no transcript at {tmp_path / 'gone'}" in gone.stderr
+    assert usage_entries(committed) == []
     nothing = run_patchpack("ledger", "import", cwd=committed)
     assert nothing.returncode == 2 and "nothing to import" in nothing.stderr
 
