@@ -269,7 +269,7 @@ def test_context_and_status_show_untracked_files_unless_tracked_only(committed):
 
 
 def test_the_server_never_asks_the_model_to_report_its_tokens():
-    from patchpack.mcp_server import INSTRUCTIONS
+    from patchpack.agents.mcp import INSTRUCTIONS
 
     # A model cannot know its token counts: spend is captured from the agent's usage (#17).
     assert "report billed usage" not in INSTRUCTIONS

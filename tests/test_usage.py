@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from claude_fixture import Session, Truth, project
 
-from patchpack import ledger
 from patchpack.git import Repo
+from patchpack.ledger import store as ledger
 
 from conftest import git, run_patchpack, write
 

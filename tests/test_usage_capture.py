@@ -7,8 +7,9 @@ from pathlib import Path
 
 from claude_fixture import Session, Truth
 
-from patchpack import ledger, usage
 from patchpack.git import Repo
+from patchpack.ledger import store as ledger
+from patchpack.ledger import usage
 
 from conftest import run_patchpack, write
 

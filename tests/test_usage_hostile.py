@@ -9,7 +9,7 @@ from claude_fixture import Truth, project
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchpack import transcripts
+from patchpack.ledger import transcripts
 
 from conftest import run_patchpack, write
 
