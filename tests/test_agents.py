@@ -156,8 +156,9 @@ def test_prompt_names_the_commands_and_fills_in_settings(committed: Path, cli: C
     assert r.exit_code == 0
     for command in ("patchpack context --grep", "patchpack context --at", "patchpack run --",
                     "patchpack test", "patchpack split", "patchpack next", "patchpack apply",
-                    "patchpack record", "patchpack budget", "patchpack status"):
+                    "patchpack budget", "patchpack status"):
         assert command in r.stdout
+    assert "patchpack record" not in r.stdout  # a model cannot know its tokens (#17)
     assert "80 diff lines" in r.stdout and "150 lines" in r.stdout
     assert "reminder: run /truncate 6 to keep the history short" in r.stdout
     assert "24,000,000" in r.stdout and "50,000 tokens" in r.stdout
@@ -223,6 +224,9 @@ def test_claude_code_fresh_settings(committed: Path, cli: CLI) -> None:
     [entry] = data["hooks"]["PreToolUse"]
     assert entry["hooks"] == [{"type": "command", "command": "patchpack guard"}]
     assert set(entry["matcher"].split("|")) >= {"Edit", "Write", "MultiEdit", "Bash", "Read"}
+    for event in ("Stop", "SubagentStop"):  # the billed usage, captured from the transcript
+        assert data["hooks"][event] == [
+            {"hooks": [{"type": "command", "command": "patchpack ledger import --hook"}]}]
 
 
 def test_claude_code_merges_keeps_user_hooks_and_is_idempotent(committed: Path,
@@ -235,6 +239,7 @@ def test_claude_code_merges_keeps_user_hooks_and_is_idempotent(committed: Path,
     pre = data["hooks"]["PreToolUse"]
     assert pre[0] == USER_SETTINGS["hooks"]["PreToolUse"][0]
     assert pre[1]["hooks"][0]["command"] == "patchpack guard"
+    assert len(data["hooks"]["Stop"]) == len(data["hooks"]["SubagentStop"]) == 1
     first = path.read_bytes()
     again = cli("integrate", "claude-code")
     assert again.stdout.startswith("unchanged ") and path.read_bytes() == first
@@ -252,7 +257,7 @@ def test_claude_code_dry_run_writes_nothing(committed: Path, cli: CLI) -> None:
 
 
 @pytest.mark.parametrize("text", ["{not json", "[]", '{"hooks": []}',
-                                  '{"hooks": {"PreToolUse": {}}}'])
+                                  '{"hooks": {"PreToolUse": {}}}', '{"hooks": {"Stop": {}}}'])
 def test_claude_code_refuses_a_settings_file_it_cannot_merge(committed: Path,
                                                              text: str) -> None:
     path = write(committed / ".claude" / "settings.json", text)

@@ -266,3 +266,11 @@ def test_context_and_status_show_untracked_files_unless_tracked_only(committed):
     assert state.structured_content["uncommitted"]["files"]["count"] == 1
     assert tracked_state.structured_content["uncommitted"]["files"]["count"] == 0
     assert git(committed, "status", "--porcelain") == "?? new.py\n"
+
+
+def test_the_server_never_asks_the_model_to_report_its_tokens():
+    from patchpack.agents.mcp import INSTRUCTIONS
+
+    # A model cannot know its token counts: spend is captured from the agent's usage (#17).
+    assert "report billed usage" not in INSTRUCTIONS
+    assert "never estimate or report tokens yourself" in INSTRUCTIONS

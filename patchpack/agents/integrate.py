@@ -123,10 +123,31 @@ def _is_guard(command: object) -> bool:
     return isinstance(command, str) and command.split()[:2] == GUARD_COMMAND.split()
 
 
+CAPTURE_COMMAND = "patchpack ledger import --hook"
+CAPTURE_EVENTS = ("Stop", "SubagentStop")
+
+
+def merge_capture_hooks(existing: dict[str, Any]) -> dict[str, Any]:
+    """``existing`` with a Stop and a SubagentStop hook that import what the session spent,
+    as the provider billed it, from its transcript (#17); added once, every other hook kept."""
+    merged = json.loads(json.dumps(existing))
+    for event in CAPTURE_EVENTS:
+        entries = merged.setdefault("hooks", {}).setdefault(event, [])
+        if not isinstance(entries, list):
+            raise BadInput(f"\"hooks.{event}\" in .claude/settings.json is not a list",
+                           hint="fix the file by hand, then run this again")
+        if not any(isinstance(hook, dict) and hook.get("command") == CAPTURE_COMMAND
+                   for entry in entries if isinstance(entry, dict)
+                   for hook in entry.get("hooks", []) if isinstance(entry.get("hooks"), list)):
+            entries.append({"hooks": [{"type": "command", "command": CAPTURE_COMMAND}]})
+    return dict(merged)
+
+
 def integrate_claude_code(path: Path, *, limit_all: bool, dry_run: bool) -> Integration:
-    """Merge the guard hook into ``path`` (.claude/settings.json), keeping what is there."""
+    """Merge the guard hook and the capture hooks into ``path`` (.claude/settings.json),
+    keeping what is there."""
     merged = merge_claude_settings(_load_object(path), command=guard_command(limit_all=limit_all))
-    return _write_json(path, merged, dry_run=dry_run)
+    return _write_json(path, merge_capture_hooks(merged), dry_run=dry_run)
 
 
 # -- what the user does next: both agents gate what integrate writes ------------------------

@@ -222,7 +222,7 @@ Cadence
 {cadence}
 
 Budget (daily {daily_budget:,} tokens; {minute_tokens:,} tokens and {minute_requests} requests per minute)
-- Report your spend after each request: `patchpack record --in N --out M --model MODEL --agent NAME`.
+- Your spend is read from the agent's own usage records; never estimate or report tokens.
 - `patchpack budget` shows spend against these limits.
 - When a command prints a `budget:` line, do what it says: narrow the request, /compact, or
   wait for the per-minute window. Over the daily budget `context` and `apply` refuse: stop,

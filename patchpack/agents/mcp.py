@@ -52,8 +52,10 @@ INSTRUCTIONS = (
     "patchpack keeps an agent's changes small and its context cheap. Build context with "
     "`context` (the work diff, --grep hunks, exact ranges) instead of reading whole files; "
     "land changes as micro-patches (`queue_split`/`queue_add`, then `queue_next` and "
-    "`queue_apply`); run commands and tests with `run`/`test` for capped output; report "
-    "billed usage with `record` and watch `budget`/`status`."
+    "`queue_apply`); run commands and tests with `run`/`test` for capped output; watch "
+    "`budget`/`status`. Spend is captured from the agent's own usage records: never "
+    "estimate or report tokens yourself (`record` is for a wrapper that has the billed "
+    "usage)."
 )
 
 

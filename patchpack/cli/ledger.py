@@ -7,17 +7,21 @@ import click
 from patchpack.cli.common import (
     load_settings,
 )
-from patchpack.errors import EXIT_FAILED
+from patchpack.cli.usage import import_usage, record_usage_json
+from patchpack.errors import EXIT_FAILED, BadInput
 from patchpack.git import Repo
 
 # -- ledger -----------------------------------------------------------------------------------
 
 
 @click.command()
-@click.option("--in", "tokens_in", type=click.IntRange(min=0), required=True, metavar="N",
+@click.option("--in", "tokens_in", type=click.IntRange(min=0), metavar="N",
               help="Input (prompt) tokens spent.")
-@click.option("--out", "tokens_out", type=click.IntRange(min=0), required=True, metavar="M",
+@click.option("--out", "tokens_out", type=click.IntRange(min=0), metavar="M",
               help="Output (completion) tokens spent.")
+@click.option("--usage-json", metavar="FILE|-",
+              help="Instead of --in/--out: a response's `usage` object (OpenAI, Cerebras, "
+                   "Anthropic) or the whole response, as the provider sent it.")
 @click.option("--model", help="The model that spent them.")
 @click.option("--agent", help="The agent that spent them (per-agent budgets use this name).")
 @click.option("--session", help="The agent session they belong to.")
@@ -27,10 +31,17 @@ from patchpack.git import Repo
 @click.option("--kind", default="request", show_default=True, help="What the spend was.")
 @click.option("--counter", default="usage", show_default=True,
               help="What made the figures: `usage` as billed by the provider, or a tokenizer.")
-def record(tokens_in: int, tokens_out: int, model: str | None, agent: str | None,
-           session: str | None, requests: int, kind: str, counter: str) -> None:
+def record(tokens_in: int | None, tokens_out: int | None, usage_json: str | None,
+           model: str | None, agent: str | None, session: str | None, requests: int, kind: str,
+           counter: str) -> None:
     """Record tokens spent; they join the ledger note of the next commit."""
     from patchpack.ledger import store as ledger
+
+    if usage_json is not None:
+        return record_usage_json(usage_json, model=model, agent=agent, session=session)
+    if tokens_in is None or tokens_out is None:
+        raise BadInput("give --in N and --out M, or --usage-json FILE",
+                       hint="`patchpack record --in 5400 --out 820`")
 
     entry = ledger.add_pending(Repo.discover(), kind=kind, tokens_in=tokens_in,
                                tokens_out=tokens_out, counter=counter, model=model, agent=agent,
@@ -42,6 +53,9 @@ def record(tokens_in: int, tokens_out: int, model: str | None, agent: str | None
 @click.group(name="ledger")
 def ledger_group() -> None:
     """The token ledger in git notes (refs/notes/patchpack)."""
+
+
+ledger_group.add_command(import_usage)
 
 
 @ledger_group.command()

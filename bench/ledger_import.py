@@ -1,0 +1,119 @@
+"""Benchmark: `patchpack ledger import --claude-code` on 200 MB of Claude Code transcripts.
+
+Baseline: `ccusage daily --json --offline` on the same files, when installed (the tests put
+ccusage 20.0.24 in <tmp>/patchpack-test-clients; or --ccusage PATH). The transcripts, built
+once under bench/.cache by tests/claude_fixture.py, hold turns of realistic sizes: a prompt, a
+response as 3 lines of growing output, a tool's output of 3 KB; one session in 25 resumed.
+
+    python bench/ledger_import.py [--mb 200] [--ccusage PATH]
+
+Prints MB/s, peak memory (max RSS), the ratio. Target (#17): as fast as ccusage, < 100 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from claude_fixture import Session, Truth  # noqa: E402
+
+ROOT = "/bench/project"
+CACHED_CCUSAGE = (Path(tempfile.gettempdir()) / "patchpack-test-clients" / "ccusage-20.0.24"
+                  / "node_modules" / ".bin" / "ccusage")
+
+
+def build(config: Path, megabytes: int) -> Truth:
+    """Sessions of 200 turns each until ``megabytes`` are written; the truth of them."""
+    truth, written, n = Truth(), 0, 0
+    where = config / "projects" / re.sub(r"[^A-Za-z0-9]", "-", ROOT)
+    where.mkdir(parents=True)
+    filler, previous = "lorem ipsum dolor sit amet " * 120, []  # a tool's output: ~3 KB
+    while written < megabytes * 1_000_000:
+        n += 1
+        s = Session(f"s{n:05d}", ROOT, truth)
+        if n % 25 == 0:
+            s.lines += previous  # a resumed session repeats the last response
+        for turn in range(200):
+            s.user(f"turn {turn}: change the thing in module {turn % 17}")
+            previous = s.respond(turn, fresh=3 + turn % 7, write=200 + turn, out=50 + turn % 300,
+                                 read=10_000 + 40 * turn, blocks=3)
+            if turn % 10 == 0:  # a subagent's result now and then; else a tool's output
+                s.task_result(f"toolu_{n}_{turn}", f"ag{n}_{turn}")
+            else:
+                s.user("")
+                s.lines[-1] = s.lines[-1].replace('"content":""', '"content":[{"type":'
+                                                  '"tool_result","tool_use_id":"t","content":'
+                                                  f'"{filler}"}}]')
+        text = s.text()
+        (where / f"{s.session}.jsonl").write_text(text)
+        written += len(text.encode())
+    return truth
+
+
+def run(argv: list[str], env: dict[str, str], cwd: str | None = None
+        ) -> tuple[float, float, int, str]:
+    """Seconds, CPU seconds (user + system: what a busy machine does not inflate), peak memory
+    in bytes (the child's max RSS) and stdout of ``argv``."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{argv[0]} exited {os.waitstatus_to_exitcode(status)}")
+        out.seek(0)
+        return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, \
+            out.read().decode()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mb", type=int, default=200)
+    parser.add_argument("--ccusage", default=str(CACHED_CCUSAGE))
+    args = parser.parse_args()
+    cache = HERE / ".cache" / f"transcripts-{args.mb}mb"
+    config = cache / "claude"
+    if not (cache / "truth.json").exists():
+        shutil.rmtree(cache, ignore_errors=True)
+        truth = build(config, args.mb)
+        (cache / "truth.json").write_text(json.dumps(truth.__dict__))
+    truth = Truth(**json.loads((cache / "truth.json").read_text()))
+    files = sorted(config.rglob("*.jsonl"))
+    size = sum(f.stat().st_size for f in files) / 1e6
+    env = {**os.environ, "CLAUDE_CONFIG_DIR": str(config), "TZ": "UTC"}
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["git", "init", "-q", tmp], check=True)
+        seconds, cpu, peak, out = run([sys.executable, "-m", "patchpack", "ledger", "import",
+                                  "--claude-code", *map(str, files)], env, cwd=tmp)
+    print(f"{size:,.0f} MB in {len(files)} transcripts, {truth.responses:,} responses\n"
+          f"patchpack: {seconds:6.2f} s  {size / seconds:7.1f} MB/s  cpu {cpu:6.2f} s  "
+          f"peak {peak / 1e6:5.0f} MB"
+          f"\n  {out.strip()}")
+    if not (binary := Path(args.ccusage)).exists():
+        print(f"ccusage not installed at {binary}: no ratio (run the tests once, or --ccusage)")
+        return
+    theirs_s, theirs_cpu, theirs_peak, out = run([str(binary), "daily", "--json", "--offline"],
+                                     {**env, "HOME": str(cache / "home")})
+    totals = json.loads(out)["totals"]
+    print(f"ccusage:   {theirs_s:6.2f} s  {size / theirs_s:7.1f} MB/s  cpu {theirs_cpu:6.2f} s  "
+          f"peak {theirs_peak / 1e6:5.0f} MB")
+    agree = (totals["inputTokens"] + totals["cacheReadTokens"] + totals["cacheCreationTokens"],
+             totals["outputTokens"]) == (truth.tokens_in, truth.out)
+    print(f"ratio (ccusage / patchpack): time {theirs_s / seconds:.2f}x, "
+          f"cpu {theirs_cpu / cpu:.2f}x\n"
+          f"totals agree with the truth: ccusage {'yes' if agree else 'NO'} ({totals})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Hostile transcript lines (#17): skipped and reported, the true totals kept, never a crash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from claude_fixture import Truth, project
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from patchpack.ledger import transcripts
+
+from conftest import run_patchpack, write
+
+BAD_COUNTS = [-1, 1.5, "7", True, None, 10**15, [], {}, 1e400]
+
+
+def good_lines(root: str) -> tuple[Truth, dict[str, str]]:
+    truth = Truth()
+    return truth, project(root, truth)
+
+
+def an_assistant_line(files: dict[str, str]) -> dict[str, object]:
+    line = next(line for line in files["a1.jsonl"].splitlines() if '"usage"' in line)
+    loaded: dict[str, object] = json.loads(line)
+    return loaded
+
+
+@st.composite
+def hostile(draw: st.DrawFn) -> tuple[bytes, bool]:
+    """A line, and whether it must be reported (some are only strange, and change nothing)."""
+    _, files = good_lines("/p")
+    raw = an_assistant_line(files)
+    message = raw["message"]
+    assert isinstance(message, dict)
+    kind = draw(st.sampled_from(["count", "shape", "bytes", "deep", "cut", "name"]))
+    if kind == "count":
+        field = draw(st.sampled_from(["input_tokens", "output_tokens",
+                                      "cache_read_input_tokens"]))
+        value = draw(st.sampled_from(BAD_COUNTS))
+        message["usage"][field] = value
+        return json.dumps(raw).replace("Infinity", "1e400").encode(), value is not None
+    if kind == "shape":
+        what = draw(st.sampled_from(["message", "usage", "id", "requestId"]))
+        bad = draw(st.sampled_from([3, "x", [1], True]))
+        if what == "message":
+            raw["message"] = bad
+        elif what == "usage":
+            message["usage"] = bad
+        elif what == "id":
+            message["id"] = bad if bad != "x" else 3
+        else:
+            raw["requestId"] = bad if bad != "x" else 3
+        # Without its message the line holds no usage: nothing to read, nothing to report.
+        return json.dumps(raw).encode(), what != "message"
+    if kind == "bytes":
+        junk = draw(st.binary(max_size=60).filter(lambda b: b"\n" not in b))
+        return b'{"type":"assistant","usage"' + junk + b"\xff", True
+    if kind == "deep":
+        depth = draw(st.integers(300, 5000))
+        return b'{"usage":' + b"[" * depth + b"]" * depth + b"}", True
+    if kind == "cut":
+        text = json.dumps(raw).encode()
+        return text[:draw(st.integers(1, len(text) - 2))] + b'"usage"', True
+    # Names a reader may never write into the ledger: a lone surrogate, control characters,
+    # a name of 10,000 characters. The response is one already counted: nothing changes.
+    message["model"] = draw(st.sampled_from(["\ud800", "a\x00b", "x" * 10_000, ""]))
+    raw["sessionId"] = draw(st.sampled_from(["\udfff", "\n", 5]))
+    raw["timestamp"] = draw(st.sampled_from(["2026-02-31T10:00:00.000Z", "yesterday", 0,
+                                             "2026-11-24T24:00:00Z", "9999-12-31T23:59:60Z"]))
+    return json.dumps(raw).encode(), False
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(hostile(), st.integers(0, 40)), min_size=1, max_size=6))
+def test_hostile_lines_are_skipped_and_reported_and_the_totals_stay_true(
+        tmp_path_factory, lines: list[tuple[tuple[bytes, bool], int]]) -> None:
+    where = tmp_path_factory.mktemp("t")
+    truth, files = good_lines("/p")
+    rows = files["a1.jsonl"].encode().splitlines()
+    reported = 0
+    for (line, must_report), at in lines:
+        rows.insert(at % (len(rows) + 1), line)
+        reported += must_report
+    paths = [write(where / name, text) for name, text in files.items()]
+    write(paths[0], b"\n".join(rows) + b"\n")
+    read = transcripts.read(paths, {})
+    assert len(read.problems) == reported
+    assert all(p.line > 0 and p.reason for p in read.problems)
+    assert (sum(u.tokens_in for u in read.usages), sum(u.tokens_out for u in read.usages)) == \
+        (truth.tokens_in, truth.out)
+    assert all(u.model is None or (u.model.isprintable() and len(u.model) <= 200)
+               for u in read.usages)
+
+
+def test_the_import_reports_hostile_lines_and_records_the_rest(committed: Path,
+                                                               tmp_path: Path) -> None:
+    truth, files = good_lines(str(committed))
+    bad = [b'{"type":"assistant","message":{"usage":{"output_tokens":-5}}}', b'\xff\xfe "usage"',
+           b'{"usage":' + b"[" * 2000 + b"]" * 2000 + b"}", b'{"type":"assistant","usage":']
+    paths = [write(tmp_path / name, text) for name, text in files.items()]
+    write(paths[0], b"\n".join([*bad, *files["a1.jsonl"].encode().splitlines()]) + b"\n")
+    proc = run_patchpack("ledger", "import", "--claude-code", *map(str, paths), cwd=committed)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("skipped ") == len(bad)
+    assert f"{paths[0]}:1: 'output_tokens' must be a whole number" in proc.stderr
+    assert f"imported {truth.responses} of {truth.responses} responses" in proc.stdout
