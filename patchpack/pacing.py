@@ -1,0 +1,87 @@
+"""Provider limits as the provider counts them, and pacing: how long until a request fits.
+
+A provider admits a request against its requests/minute, tokens/minute and tokens/day
+limits. Cerebras weighs the tokens/minute window at admission by the prompt plus the
+``max_completion_tokens`` the request reserves (the model's maximum when the request names
+none), not by what the model then writes (#17; its rate-limit docs); OpenAI reserves
+``max_tokens`` the same way. A `Provider` says how past spend and a new request are charged,
+and `wait_for` says how long until a request of N prompt tokens fits every window, so an agent
+paces itself instead of collecting 429s.
+
+When a spend happened is taken no earlier than it can have happened: an entry's ``ts`` has
+whole seconds, so a spend counts until ``ts + 1 s + 60 s``; an id that `entries.new_id` made
+carries the milliseconds, and then it counts until ``ms + 1 ms + 60 s``. Waits are thus never
+early, and at most a second late (a millisecond for entries patchpack recorded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from patchpack.config import Settings
+from patchpack.entries import Entry
+from patchpack.errors import BadInput
+
+WINDOW = 60.0  # seconds of a per-minute window
+BILLED = frozenset({"request"})  # as budget.BILLED: what a provider admitted
+
+
+@dataclass(frozen=True)
+class Provider:
+    """How one provider charges a request against its limits."""
+
+    name: str
+    reserves: bool
+    """The tokens/minute window holds the reserved completion from admission on, whatever
+    the model then writes (Cerebras, OpenAI); else what was written (Anthropic)."""
+    reserve: int
+    """Tokens a request reserves when it names no max_completion_tokens."""
+    paced: bool = True
+    """False for ``none``: no provider limits, a request never waits for a window."""
+    note: str = ""
+
+
+PROVIDERS = {
+    # zai-glm-4.6, the Cerebras Code model, writes at most 40,960 tokens: a request that names
+    # no max_completion_tokens reserves all of them.
+    "cerebras": Provider("cerebras", True, 40_960,
+                         note="charges prompt + max_completion_tokens at admission"),
+    "openai": Provider("openai", True, 0, note="charges prompt + max_tokens at admission"),
+    "anthropic": Provider("anthropic", False, 0, note="charges the tokens read and written"),
+    "none": Provider("none", False, 0, paced=False, note="no provider limits"),
+}
+
+
+def provider(settings: Settings) -> Provider:
+    """The profile `patchpack.provider` names; BadInput for a name there is no profile for."""
+    name = settings.provider.strip().lower()
+    if name not in PROVIDERS:
+        raise BadInput(f"unknown provider {settings.provider[:40]!r}: use one of "
+                       f"{', '.join(PROVIDERS)}",
+                       hint="e.g. `git config patchpack.provider cerebras`")
+    return PROVIDERS[name]
+
+
+def reserve(settings: Settings, profile: Provider) -> int:
+    """What one request reserves: patchpack.maxCompletionTokens, or the provider's default."""
+    return settings.max_completion_tokens or profile.reserve
+
+
+def minute_charge(entry: Entry, profile: Provider, reserved: int) -> int:
+    """Tokens ``entry`` holds in the provider's per-minute window."""
+    if profile.reserves:
+        return entry.tokens_in + max(entry.tokens_out, reserved * max(entry.requests, 1))
+    return entry.tokens_in + entry.tokens_out
+
+
+def spent_at(entry: Entry) -> float:
+    """The latest instant (epoch seconds) the spend of ``entry`` can have happened."""
+    second = datetime.strptime(entry.ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    start = second.timestamp()
+    head = entry.id[:11]
+    if len(entry.id) == 21 and all(c in "0123456789abcdef" for c in entry.id):
+        ms = int(head, 16)
+        if start <= ms / 1000 < start + 1:  # an id of `new_id`, made in this very second
+            return (ms + 1) / 1000
+    return start + 1
