@@ -16,8 +16,9 @@ early, and at most a second late (a millisecond for entries patchpack recorded).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from patchpack.config import Settings
 from patchpack.entries import Entry
@@ -85,3 +86,86 @@ def spent_at(entry: Entry) -> float:
         if start <= ms / 1000 < start + 1:  # an id of `new_id`, made in this very second
             return (ms + 1) / 1000
     return start + 1
+
+
+@dataclass(frozen=True)
+class Limits:
+    minute_tokens: int
+    minute_requests: int
+    daily: int
+    agent: int | None = None  # the agent's own daily budget, when it has one
+
+
+@dataclass(frozen=True)
+class Wait:
+    """How long until a request fits, and which limit holds it back."""
+
+    seconds: float
+    charge: int  # what the request is charged in the per-minute window
+    held_by: str  # "" when it fits now
+    used: int = 0
+    limit: int = 0
+
+
+@dataclass(frozen=True)
+class _Spend:
+    at: float
+    minute: int  # tokens in the per-minute window
+    requests: int
+    day: str  # the UTC day it counts for
+    tokens: int  # tokens in the day's window
+    agent: str | None
+
+
+def _spends(entries: Iterable[Entry], profile: Provider, reserved: int, *,
+            not_before: datetime) -> list[_Spend]:
+    floor = not_before.strftime("%Y-%m-%dT%H:%M:%SZ")
+    seen: set[str] = set()
+    out = []
+    for e in entries:
+        if e.kind not in BILLED or e.ts < floor or e.id in seen:
+            continue
+        seen.add(e.id)
+        out.append(_Spend(spent_at(e), minute_charge(e, profile, reserved), max(e.requests, 1),
+                          e.ts[:10], e.tokens, e.agent))
+    return sorted(out, key=lambda s: s.at)
+
+
+def _day(at: float) -> str:
+    return datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%d")
+
+
+def _midnight_after(at: float) -> float:
+    day = datetime.fromtimestamp(at, timezone.utc).replace(hour=0, minute=0, second=0,
+                                                          microsecond=0)
+    return (day + timedelta(days=1)).timestamp()
+
+
+def _blocked(spends: Sequence[_Spend], at: float, charge: int, limits: Limits,
+             profile: Provider, agent: str | None) -> tuple[str, float, int, int] | None:
+    """The limit a request at ``at`` would break, when it frees, its use and its limit."""
+    day = _day(at)
+    today = [s for s in spends if s.day == day]
+    used_day = sum(s.tokens for s in today)
+    if used_day + charge > limits.daily:
+        return "tokens/day", _midnight_after(at), used_day, limits.daily
+    if agent is not None and limits.agent is not None:
+        used_agent = sum(s.tokens for s in today if s.agent == agent)
+        if used_agent + charge > limits.agent:
+            return f"agent {agent} tokens/day", _midnight_after(at), used_agent, limits.agent
+    if not profile.paced:
+        return None
+    # A spend at `s.at` holds the window while at - s.at < 60; one later than `at` too (its
+    # `at` is a bound: it may have happened before `at`).
+    window = [s for s in spends if at < s.at + WINDOW]
+    for what, used, need, limit in (
+            ("tokens/minute", sum(s.minute for s in window), charge, limits.minute_tokens),
+            ("requests/minute", sum(s.requests for s in window), 1, limits.minute_requests)):
+        if used + need > limit:
+            # Free enough by letting the oldest spends leave the window, in order.
+            left = used + need - limit
+            for s in window:
+                left -= s.minute if what == "tokens/minute" else s.requests
+                if left <= 0:
+                    return what, s.at + WINDOW, used, limit
+    return None
