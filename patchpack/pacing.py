@@ -16,15 +16,20 @@ early, and at most a second late (a millisecond for entries patchpack recorded).
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from patchpack import clock, ledger
 from patchpack.config import Settings
 from patchpack.entries import Entry
-from patchpack.errors import BadInput
+from patchpack.errors import BadInput, Failed
+from patchpack.git import Repo
 
 WINDOW = 60.0  # seconds of a per-minute window
+_BUDGET = re.compile(r"[0-9]{1,15}")  # as budget's agent budgets
 BILLED = frozenset({"request"})  # as budget.BILLED: what a provider admitted
 
 
@@ -169,3 +174,84 @@ def _blocked(spends: Sequence[_Spend], at: float, charge: int, limits: Limits,
                 if left <= 0:
                     return what, s.at + WINDOW, used, limit
     return None
+
+
+def wait_for(entries: Iterable[Entry], tokens: int, *, now: datetime, limits: Limits,
+             profile: Provider, reserved: int, agent: str | None = None) -> Wait:
+    """How long from ``now`` until a request of ``tokens`` prompt tokens fits every window.
+
+    Failed when it never fits (a request larger than a limit). ``entries`` may hold copies
+    of an id; each counts once.
+    """
+    charge = tokens + reserved
+    spends = _spends(entries, profile, reserved, not_before=now - timedelta(days=1, minutes=2))
+    checks = [("tokens/day", charge, limits.daily)]
+    if agent is not None and limits.agent is not None:
+        checks.append((f"agent {agent} tokens/day", charge, limits.agent))
+    if profile.paced:
+        checks += [("tokens/minute", charge, limits.minute_tokens),
+                   ("requests/minute", 1, limits.minute_requests)]
+    for what, need, limit in checks:
+        if need > limit:
+            raise Failed(f"a request of {tokens:,} tokens never fits: it is charged {need:,} "
+                         f"against {what} of {limit:,} ({profile.name} {profile.note})",
+                         hint="send a smaller request (`patchpack context --budget N`), lower "
+                              "`git config patchpack.maxCompletionTokens`, or raise the limit")
+    start = now.timestamp()
+    at, held = start, ""
+    used = limit = 0
+    # Each pass moves `at` to where the limit that holds it back frees; a day or an expiry
+    # per pass, so the passes are bounded by the spends plus two midnights.
+    for _ in range(2 * len(spends) + 8):
+        blocked = _blocked(spends, at, charge, limits, profile, agent)
+        if blocked is None:
+            break
+        held, later, used, limit = blocked
+        at = max(later, at)
+    else:  # pragma: no cover - the bound above is never reached
+        raise AssertionError("pacing did not settle")
+    wait = 0.0 if at <= start else math.ceil((at - start) * 1000) / 1000
+    return Wait(wait, charge, held if wait else "", used if wait else 0, limit if wait else 0)
+
+
+def for_repo(repo: Repo, settings: Settings, tokens: int, *, agent: str | None = None,
+             now: datetime | None = None) -> tuple[Wait, Provider, int]:
+    """`wait_for` on ``repo``'s ledger and this worktree's pending spool, with ``settings``."""
+    now = now or clock.now()
+    profile = provider(settings)
+    reserved = reserve(settings, profile)
+    agent_limit = None
+    if agent is not None:
+        key = f"patchpack.agent.{agent}.dailyBudget"
+        raw = repo.config_get(key)
+        if raw is not None and not _BUDGET.fullmatch(raw.strip()):
+            raise BadInput(f"git config {key}: expected a whole number below 10**15, got "
+                           f"{raw[:40]!r}", hint=f"fix it, e.g. `git config {key} 5000000`")
+        agent_limit = None if raw is None else int(raw)
+    floor = (now - timedelta(days=1, minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with ledger.no_gc():
+        held = ledger.read(repo)
+    ts = held.columns[1]
+    # Only the last day's entries become `Entry`s: a ledger holds 100,000+.
+    recent = [Entry._make(column[i] for column in held.columns)
+              for i in range(len(ts)) if ts[i] >= floor]
+    waiting, _ = ledger.pending(repo)
+    limits = Limits(settings.minute_tokens, settings.minute_requests, settings.daily_budget,
+                    agent_limit)
+    wait = wait_for(recent + waiting, tokens, now=now, limits=limits, profile=profile,
+                    reserved=reserved, agent=agent)
+    return wait, profile, reserved
+
+
+def seconds(wait: Wait) -> str:
+    """The wait as a shell's `sleep` takes it, rounded up to the millisecond (`wait_for`)."""
+    return f"{wait.seconds:.3f}".rstrip("0").rstrip(".")
+
+
+def render(wait: Wait, profile: Provider, tokens: int, reserved: int) -> str:
+    """The line for stderr that says why a request waits."""
+    charged = (f"{tokens:,} + {reserved:,} reserved" if reserved else f"{tokens:,}")
+    if not wait.held_by:
+        return f"fits now: a request charged {charged} tokens ({profile.name})"
+    return (f"wait {wait.seconds:g} s: {wait.held_by} holds {wait.used:,} of {wait.limit:,}; "
+            f"this request is charged {charged} ({profile.name} {profile.note})")
