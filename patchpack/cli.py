@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
-from patchpack import __version__
+from patchpack import __version__, ledger_cli
 from patchpack.config import Settings
 from patchpack.errors import EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, BadInput, NotARepository, PatchpackError
 from patchpack.git import QueueGit, Repo, decode, global_config_get
@@ -251,9 +251,10 @@ def attach(rev: str, old: str | None, quiet: bool) -> None:
 @click.option("--check", is_flag=True, help="Exit 1 when a budget is exhausted.")
 @click.option("--daily-budget", type=click.IntRange(min=0), metavar="N",
               help="Tokens per UTC day (patchpack.dailyBudget).")
+@ledger_cli.budget_options
 @click.pass_context
-def budget(ctx: click.Context, rev_range: str | None, since: str | None, by: str,
-           as_json: bool, check: bool, daily_budget: int | None) -> None:
+def budget(ctx: click.Context, /, rev_range: str | None, since: str | None, by: str,
+           as_json: bool, check: bool, daily_budget: int | None, **extra: Any) -> None:
     """Tokens spent per group, and today's spend against the limits.
 
     With REV_RANGE (A..B, or one revision and its history) only the notes of those commits
@@ -262,6 +263,9 @@ def budget(ctx: click.Context, rev_range: str | None, since: str | None, by: str
     from patchpack import budget as budgeting
 
     repo = Repo.discover()
+    if ledger_cli.budget_extras(ctx, settings=_settings(repo, daily_budget=daily_budget),
+                                as_json=as_json, **extra):
+        return
     report = budgeting.for_repo(repo, settings=_settings(repo, daily_budget=daily_budget),
                                 by=by, since=since, rev_range=rev_range)
     click.echo(budgeting.render_json(report) if as_json else budgeting.render_text(report))
