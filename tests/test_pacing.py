@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
+import subprocess
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -12,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from conftest import git
+from conftest import git, run_patchpack
 
 MINUTE_TOKENS, MINUTE_REQUESTS, DAILY, RESERVE = 12_000, 5, 90_000, 1_000
 LIMITS = {"PATCHPACK_MINUTE_TOKENS": str(MINUTE_TOKENS),
@@ -100,3 +103,92 @@ def test_generated_streams_never_exceed_a_window_and_wait_at_most_a_second_late(
         ms = send + rng.choice([0, 0, 250, 1_500, 7_000, 20_000])
     # The stream met each limit: it waited for the minute and for midnight.
     assert max(late) <= 1000 and len({at(t)[:10] for t, _, _ in truth.sent}) == 2
+
+
+def test_cerebras_counts_the_reserved_completion_anthropic_what_was_written(
+        repo: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATCHPACK_NOW", "2026-11-24T10:00:00Z")
+    assert cli("record", "--in", "1000", "--out", "50").exit_code == 0
+
+    def minute(provider: str) -> tuple[int, str]:
+        monkeypatch.setenv("PATCHPACK_PROVIDER", provider)
+        result = cli("budget", "--json")
+        data = json.loads(result.stdout)
+        return next(s["used"] for s in data["limits"] if s["what"] == "minute tokens"), \
+            data["provider"]
+
+    assert minute("cerebras") == (1000 + 40_960, "cerebras")  # the model's maximum
+    assert minute("anthropic") == (1050, "anthropic")
+    monkeypatch.setenv("PATCHPACK_MAX_COMPLETION_TOKENS", "8192")
+    assert minute("cerebras") == (1000 + 8192, "cerebras")
+    assert minute("openai") == (1000 + 8192, "openai")
+    text = cli("budget").stdout
+    assert "last minute: 9,192 of 1,000,000 tokens as openai counts them" in text
+
+
+def test_a_request_that_never_fits_fails_and_a_provider_not_known_is_bad_input(
+        repo: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATCHPACK_NOW", "2026-11-24T10:00:00Z")
+    spool = repo / ".git" / "patchpack" / "pending.jsonl"
+    assert cli("record", "--in", "10", "--out", "5").exit_code == 0
+    before = spool.read_bytes()
+    never = cli("budget", "--wait-for", "990000")
+    assert never.exit_code == 1 and never.stdout == ""
+    assert "never fits: it is charged 1,030,960 against tokens/minute of 1,000,000" in never.stderr
+    assert "patchpack.maxCompletionTokens" in never.stderr
+    monkeypatch.setenv("PATCHPACK_PROVIDER", "acme")
+    unknown = cli("budget", "--wait-for", "10")
+    assert unknown.exit_code == 2 and "unknown provider 'acme'" in unknown.stderr
+    assert "git config patchpack.provider cerebras" in unknown.stderr
+    monkeypatch.setenv("PATCHPACK_PROVIDER", "none")  # no provider limits: never waits
+    assert cli("budget", "--wait-for", "990000").stdout == "0\n"
+    alone = cli("budget", "--sleep")
+    assert alone.exit_code == 2 and "go with --wait-for" in alone.stderr
+    assert spool.read_bytes() == before
+
+
+def test_an_agents_daily_budget_holds_its_requests_until_midnight(
+        repo: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATCHPACK_NOW", "2026-11-24T23:00:00Z")
+    monkeypatch.setenv("PATCHPACK_PROVIDER", "anthropic")
+    git(repo, "config", "patchpack.agent.bot.dailyBudget", "5000")
+    assert cli("record", "--in", "4000", "--out", "500", "--agent", "bot").exit_code == 0
+    assert cli("budget", "--wait-for", "600").stdout == "0\n"  # any agent: the day has room
+    held = cli("budget", "--wait-for", "600", "--agent", "bot", "--json")
+    assert json.loads(held.stdout)["wait"] == 3600
+    assert json.loads(held.stdout)["held_by"] == "agent bot tokens/day"
+    assert cli("budget", "--wait-for", "600", "--agent", "other").stdout == "0\n"
+    git(repo, "config", "patchpack.agent.bot.dailyBudget", "lots")
+    bad = cli("budget", "--wait-for", "400", "--agent", "bot")
+    assert bad.exit_code == 2 and "expected a whole number" in bad.stderr
+
+
+def _full_window(repo: Path, seconds_left: float) -> dict[str, str]:
+    """A spool whose minute window frees ``seconds_left`` after the instant returned."""
+    env = {"PATCHPACK_NOW": "2026-11-24T10:00:00.500Z", "PATCHPACK_MINUTE_REQUESTS": "1"}
+    assert run_patchpack("record", "--in", "1", "--out", "1", cwd=repo, env=env).returncode == 0
+    now = datetime(2026, 11, 24, 10, 1, 0, 501_000, tzinfo=timezone.utc) \
+        - timedelta(seconds=seconds_left)
+    return {**env, "PATCHPACK_NOW": now.isoformat()}
+
+
+def test_sleep_waits_as_long_as_it_prints(repo: Path) -> None:
+    env = _full_window(repo, 1.2)
+    started = time.monotonic()
+    slept = run_patchpack("budget", "--wait-for", "1", "--sleep", cwd=repo, env=env)
+    took = time.monotonic() - started
+    assert slept.returncode == 0 and slept.stdout == "1.2\n", slept.stderr
+    assert 1.2 <= took < 10
+    assert "wait 1.2 s: requests/minute holds 1 of 1" in slept.stderr
+
+
+def test_ctrl_c_during_sleep_exits_130(repo: Path) -> None:
+    env = _full_window(repo, 50)
+    proc = subprocess.Popen(["patchpack", "budget", "--wait-for", "1", "--sleep"], cwd=repo,
+                            env={**os.environ, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "50\n"  # printed before it sleeps
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130 and "interrupted" in err
