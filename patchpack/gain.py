@@ -1,0 +1,71 @@
+"""`patchpack gain`: the tokens patchpack kept out of an agent's context, counted honestly (#17).
+
+A capped run printed less than the command wrote, but an agent never reads all of a long
+output either: each truncates a tool's output its own way, read from its source:
+
+- Claude Code 2.1 (its Bash tool): the first ``BASH_MAX_OUTPUT_LENGTH`` characters
+  (30,000 by default, at most 150,000) and a ``... [N lines truncated] ...`` line.
+- Code Puppy 0.0.946 (``tools/command_runner.py``): the last 256 lines, each cut to 256
+  characters plus ``... [truncated]``; a tool return over 10,000 characters
+  (``tool_output_limit_chars``, pydantic-ai-harness ``ToolOutputLimits``) is spilled to a
+  file and the model sees a header and a 1,000-character head and tail preview.
+
+So the saving of a run, for an agent, is the tokens of that agent's view of the whole output
+less those of its view of what patchpack printed: never more than the raw output the agent
+would have kept, and negative when patchpack printed more than the agent would have read.
+The views are counted when the run ends, while its log is whole, and kept by entry id in
+``<common git dir>/patchpack/views.jsonl``; a run entry without them (an older patchpack,
+another clone) is counted as not measured, never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+VIEWS = Path("patchpack", "views.jsonl")
+CLAUDE_CODE_CHARS, CLAUDE_CODE_MAX_CHARS = 30_000, 150_000
+PUPPY_LINES, PUPPY_WIDTH, PUPPY_SPILL, PUPPY_PREVIEW = 256, 256, 10_000, 1_000
+
+
+def claude_code_view(text: str, limit: int = CLAUDE_CODE_CHARS, *, lines: int | None = None
+                     ) -> str:
+    """What Claude Code's Bash tool hands the model of an output ``text`` (the first
+    characters of one of ``lines`` lines, when ``text`` is only its head)."""
+    if len(text) <= limit:
+        return text
+    total = text.count("\n") + 1 if lines is None else lines
+    return f"{text[:limit]}\n... [{total - text.count(chr(10), 0, limit)} lines truncated] ..."
+
+
+def code_puppy_view(text: str) -> str:
+    """What Code Puppy's shell tool hands the model of an output ``text`` (both streams as
+    one: it keeps 256 lines of each, so its view of a command writing to both is larger,
+    and the saving counted here smaller)."""
+    lines = [line if len(line) <= PUPPY_WIDTH else line[:PUPPY_WIDTH] + "... [truncated]"
+             for line in text.split("\n")[-PUPPY_LINES:]]
+    kept = "\n".join(lines)
+    # The limit weighs the tool's serialised return: the output as a JSON string, among the
+    # return's other fields (~150 characters).
+    size = len(json.dumps(kept)) + 150
+    if size <= PUPPY_SPILL:
+        return kept
+    head = PUPPY_PREVIEW // 2
+    tail = PUPPY_PREVIEW - head
+    preview = (kept if len(kept) <= PUPPY_PREVIEW else
+               f"{kept[:head]}\n...[{len(kept) - PUPPY_PREVIEW:,} chars omitted]...\n"
+               f"{kept[-tail:]}")
+    return (f"[Tool output too large ({size:,} chars); stored to handle "
+            f"'tool_output_spill/0123456789abcdef'.]\n{preview}")
+
+
+AGENTS = ("claude-code", "code-puppy")
+
+
+def _claude_code_limit() -> int:
+    """Claude Code's limit as the agent that runs patchpack has it set (its environment)."""
+    raw = os.environ.get("BASH_MAX_OUTPUT_LENGTH", "").strip()
+    if raw.isascii() and raw.isdigit() and int(raw) > 0:
+        return min(int(raw), CLAUDE_CODE_MAX_CHARS)
+    return CLAUDE_CODE_CHARS
