@@ -22,11 +22,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
+
+from patchpack.entries import Entry
+from patchpack.git import Repo
+from patchpack.tokens import Counter
 
 VIEWS = Path("patchpack", "views.jsonl")
 CLAUDE_CODE_CHARS, CLAUDE_CODE_MAX_CHARS = 30_000, 150_000
 PUPPY_LINES, PUPPY_WIDTH, PUPPY_SPILL, PUPPY_PREVIEW = 256, 256, 10_000, 1_000
+_READ = 1 << 16
 
 
 def claude_code_view(text: str, limit: int = CLAUDE_CODE_CHARS, *, lines: int | None = None
@@ -69,3 +76,89 @@ def _claude_code_limit() -> int:
     if raw.isascii() and raw.isdigit() and int(raw) > 0:
         return min(int(raw), CLAUDE_CODE_MAX_CHARS)
     return CLAUDE_CODE_CHARS
+
+
+@dataclass(frozen=True)
+class Output:
+    """The parts of an output that any agent's view holds."""
+
+    head: str  # its first characters, more than any view keeps of them
+    tail: str  # its last lines, each as long as a view keeps it or longer
+    lines: int
+
+    @classmethod
+    def of(cls, text: str) -> Output:
+        return cls(text, text, text.count("\n") + 1)
+
+
+def read_log(log: Path) -> Output:
+    """The parts of a run log any agent's view holds, in bounded memory however long it is."""
+    head_bytes = (max(_claude_code_limit(), PUPPY_PREVIEW) + 1) * 4  # UTF-8: <= 4 per char
+    keep = PUPPY_WIDTH * 4 + 4  # of a line: more than 256 characters, or all of it
+    head = bytearray()
+    tail: deque[bytes] = deque(maxlen=PUPPY_LINES)
+    line = bytearray()
+    lines = 1
+    with open(log, "rb") as f:
+        while chunk := f.read(_READ):
+            if len(head) < head_bytes:
+                head += chunk[:head_bytes - len(head)]
+            *ended, rest = chunk.split(b"\n")
+            for part in ended:
+                line += part[:max(0, keep - len(line))]
+                tail.append(bytes(line))
+                line.clear()
+            lines += len(ended)
+            line += rest[:max(0, keep - len(line))]
+    tail.append(bytes(line))
+    return Output(head.decode("utf-8", "replace"), b"\n".join(tail).decode("utf-8", "replace"),
+                  lines)
+
+
+def views(full: Output, printed: Output, counter: Counter) -> dict[str, list[int]]:
+    """Per agent: [tokens of its view of the full output, of its view of what was printed]."""
+    limit = _claude_code_limit()
+
+    def claude(o: Output) -> str:
+        return claude_code_view(o.head, limit, lines=o.lines)
+
+    return {"claude-code": [counter.count(claude(full)), counter.count(claude(printed))],
+            "code-puppy": [counter.count(code_puppy_view(full.tail)),
+                           counter.count(code_puppy_view(printed.tail))]}
+
+
+def keep_views(repo: Repo, entry: Entry, log: Path, printed: bytes, counter: Counter) -> None:
+    """Count and keep the agents' views of a run (`entry`, its `log`, what was `printed`)."""
+    try:
+        full = read_log(log)
+    except OSError:
+        return  # the log was pruned already: the run stays not measured
+    line = json.dumps({"id": entry.id, "counter": counter.name,
+                       "views": views(full, Output.of(printed.decode("utf-8", "replace")),
+                                      counter)})
+    path = repo.common_dir / VIEWS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One short line in one append: whole, whatever other runs append beside it.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def read_views(repo: Repo) -> dict[str, dict[str, list[int]]]:
+    """The views kept, by entry id; lines that are not views are skipped."""
+    try:
+        text = (repo.common_dir / VIEWS).read_text("utf-8", "replace")
+    except FileNotFoundError:
+        return {}
+    out: dict[str, dict[str, list[int]]] = {}
+    for line in text.split("\n"):
+        try:
+            data = json.loads(line)
+            kept = {name: [int(raw), int(shown)] for name, (raw, shown) in data["views"].items()
+                    if name in AGENTS and min(raw, shown) >= 0}
+            out.setdefault(str(data["id"]), kept)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue
+    return out
