@@ -12,6 +12,7 @@ Python loop per line: that is what keeps 80 MB of output within 1.5x the time of
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 import select
@@ -125,6 +126,8 @@ class RunResult:
     """Why tokens were asked for but not counted (the counter could not load)."""
     reader_gone: bool = False
     """The reader of patchpack's output went away (`| head`): the command was stopped."""
+    printed: builtins.bytes = b""  # builtins: the field `bytes` hides the type
+    """What patchpack printed, when tokens were counted (`gain` weighs the agents' views)."""
 
 
 # -- printing ---------------------------------------------------------------------------------
@@ -630,7 +633,8 @@ def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
     return RunResult(run_id=run_id, log=log_path, exit_code=exit_code, lines=limiter.lines,
                      bytes=limiter.bytes, printed_lines=output.lines, omitted_lines=omitted,
                      timed_out=control.timed_out, interrupted_by=control.received, tokens=tokens,
-                     tokens_error=problem, reader_gone=output.broken)
+                     tokens_error=problem, reader_gone=output.broken,
+                     printed=b"".join(output.printed) if tokens is not None else b"")
 
 
 # -- showing a kept log -----------------------------------------------------------------------
