@@ -23,8 +23,10 @@ from __future__ import annotations
 import json
 import os
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from patchpack.entries import Entry
 from patchpack.git import Repo
@@ -162,3 +164,93 @@ def read_views(repo: Repo) -> dict[str, dict[str, list[int]]]:
         except (ValueError, TypeError, KeyError, AttributeError):
             continue
     return out
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One line of the report: a figure and the counter that made it."""
+
+    what: str
+    tokens: int
+    counter: str
+    entries: int = 0
+
+
+@dataclass(frozen=True)
+class Gain:
+    agent: str
+    figures: list[Figure]
+    saved: int  # for the agent; negative when patchpack showed more than it would have read
+    counter: str
+    spend: int  # billed tokens (usage) of the same entries' span
+    not_measured: int  # runs without views
+
+    def as_json(self) -> dict[str, Any]:
+        return {"agent": self.agent, "saved": self.saved, "counter": self.counter,
+                "spend": self.spend, "spend_counter": "usage",
+                "share_of_spend": round(self.saved / self.spend, 4) if self.spend else None,
+                "not_measured_runs": self.not_measured,
+                "figures": [vars(f) for f in self.figures]}
+
+
+def gain(entries: Iterable[Entry], kept: dict[str, dict[str, list[int]]], agent: str) -> Gain:
+    """What patchpack kept out of ``agent``'s context, over ``entries`` (each id once)."""
+    seen: set[str] = set()
+    raw = shown = runs = measured = 0
+    printed = full = packs = pack_tokens = spend = rewrites = 0
+    counters: set[str] = set()
+    for e in entries:
+        if e.id in seen:
+            continue
+        seen.add(e.id)
+        if e.kind == "request":
+            spend += e.tokens
+        elif e.kind == "context":
+            packs, pack_tokens = packs + 1, pack_tokens + e.tokens_in
+        elif e.kind == "run":
+            runs += 1
+            printed, full = printed + e.tokens_in, full + e.tokens_in + e.saved
+            counters.add(e.counter)
+            view = kept.get(e.id, {}).get(agent) if agent != "none" else \
+                [e.tokens_in + e.saved, e.tokens_in]
+            if view is not None:
+                measured += 1
+                raw, shown = raw + view[0], shown + view[1]
+    counter = ", ".join(sorted(counters)) or "cl100k_base"
+    label = "no agent truncation" if agent == "none" else f"as {agent} truncates"
+    figures = [
+        Figure("runs: whole output", full, counter, runs),
+        Figure("runs: printed by patchpack", printed, counter, runs),
+        Figure(f"runs: the agent would have read ({label})", raw, counter, measured),
+        Figure(f"runs: the agent read of patchpack's print ({label})", shown, counter, measured),
+        Figure("context packs sent (no baseline recorded: no saving counted)", pack_tokens,
+               counter, packs),
+        Figure("guard rewrites (counted as the runs they became)", 0, counter, rewrites),
+        Figure("billed spend", spend, "usage"),
+    ]
+    return Gain(agent, figures, raw - shown, counter, spend, runs - measured)
+
+
+def render_text(gains: list[Gain]) -> str:
+    out = []
+    for g in gains:
+        share = f" = {g.saved / g.spend:.1%} of {g.spend:,} billed tokens (usage)" if g.spend \
+            else " (no billed spend captured to weigh it against)"
+        out.append(f"{g.agent}: saved {g.saved:,} tokens ({g.counter}){share}")
+        for f in g.figures:
+            count = f" in {f.entries:,} entr{'y' if f.entries == 1 else 'ies'}" if f.entries \
+                else ""
+            out.append(f"  {f.what}: {f.tokens:,} ({f.counter}){count}")
+        if g.not_measured:
+            out.append(f"  runs not measured (no views kept): {g.not_measured:,}")
+    return "\n".join(out)
+
+
+def of_session(entries: list[Entry], session: str) -> list[Entry]:
+    """The entries of ``session``, and the runs and packs (which name no session) in its span."""
+    own = [e for e in entries if e.session == session]
+    if not own:
+        return []
+    first, last = min(e.ts for e in own), max(e.ts for e in own)
+    return own + [e for e in entries
+                  if e.session is None and e.kind != "request" and first <= e.ts <= last]
