@@ -42,6 +42,9 @@ def cli() -> None:
     """Micro-patches, diff-driven context and a token ledger for AI coding agents, in git."""
 
 
+cli.add_command(ledger_cli.gain)
+
+
 def main(argv: list[str] | None = None) -> None:
     """The console script: exit codes 0, 1, 2, 130, and 3 with a traceback for a bug."""
     try:

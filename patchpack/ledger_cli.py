@@ -57,3 +57,45 @@ def budget_extras(ctx: click.Context, *, settings: Settings, as_json: bool,
     if sleep and wait.seconds:
         time.sleep(wait.seconds)  # Ctrl-C: the CLI's KeyboardInterrupt exits 130
     return True
+
+
+@click.command()
+@click.option("--agent", "agents", multiple=True,
+              type=click.Choice(["claude-code", "code-puppy", "none"]),
+              help="Weigh against this agent's own truncation (default: each; none: the "
+                   "whole output).")
+@click.option("--session", metavar="ID",
+              help="Only this session: its billed entries, and runs and packs in its span.")
+@click.option("--since", metavar="DATE", help="Only entries from DATE on (as budget --since).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def gain(agents: tuple[str, ...], session: str | None, since: str | None,
+         as_json: bool) -> None:
+    """Tokens patchpack kept out of the agent's context, against what it would have read.
+
+    A run's saving is the agent's view of the whole output less its view of what patchpack
+    printed (Claude Code keeps the first 30,000 characters, Code Puppy the last 256 lines of
+    256 characters or a 1,000-character preview past 10,000): it can be negative. Every
+    figure names the counter that made it.
+    """
+    from patchpack import clock, ledger
+    from patchpack import gain as gaining
+    from patchpack.budget import parse_since
+    from patchpack.errors import BadInput
+
+    repo = Repo.discover()
+    held = ledger.read(repo)
+    waiting, _ = ledger.pending(repo)
+    entries = [e for _, e in held.entries] + waiting
+    if since is not None:
+        try:
+            floor = ledger.timestamp(parse_since(since, clock.now()))
+        except ValueError as e:
+            raise BadInput(f"--since: {e}", hint="e.g. `patchpack gain --since 1d`") from None
+        entries = [e for e in entries if e.ts >= floor]
+    if session is not None:
+        entries = gaining.of_session(entries, session)
+    kept = gaining.read_views(repo)
+    gains = [gaining.gain(entries, kept, agent)
+             for agent in agents or ("claude-code", "code-puppy", "none")]
+    click.echo(json.dumps([g.as_json() for g in gains], indent=2) if as_json
+               else gaining.render_text(gains))
