@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from patchpack import gain
 from patchpack.tokens import get_counter
 
-from conftest import run_patchpack, write
+from conftest import git, run_patchpack, write
 
 COUNT = get_counter("cl100k_base").count
 
@@ -85,3 +86,57 @@ def test_a_saving_is_negative_when_patchpack_shows_more_than_the_agent_would_rea
     text = run_patchpack("gain", "--agent", "code-puppy", cwd=committed).stdout
     assert text.startswith("code-puppy: saved -") and "of 1,010 billed tokens (usage)" in text
     assert "claude-code" not in text
+
+
+def test_runs_without_kept_views_are_not_measured_never_guessed(committed: Path) -> None:
+    run_patchpack("record", "--in", "1", "--out", "1", cwd=committed)
+    run(committed, "x\n" * 5_000)
+    views = Path(git(committed, "rev-parse", "--git-common-dir").strip())
+    (committed / views / "patchpack" / "views.jsonl").write_text("not json\n{}\n")
+    figures = report(committed, "--agent", "claude-code")
+    assert figures["claude-code"]["saved"] == 0
+    assert figures["claude-code"]["not_measured_runs"] == 1
+    assert "runs not measured (no views kept): 1" in run_patchpack("gain", cwd=committed).stdout
+
+
+def test_claude_codes_limit_is_the_one_its_environment_sets(committed: Path) -> None:
+    run_patchpack("record", "--in", "1", "--out", "1", cwd=committed)
+    text = "".join(f"{i:05}\n" for i in range(1_000))  # 6,000 characters
+    env = {"BASH_MAX_OUTPUT_LENGTH": "600"}
+    source = write(committed.parent / "out.txt", text)
+    run_patchpack("run", "--", "cat", str(source), cwd=committed, env=env)
+    saved = report(committed, "--agent", "claude-code")["claude-code"]["saved"]
+    assert saved <= COUNT(text[:600])  # it reads 600 characters of either
+    run_patchpack("run", "--", "cat", str(source), cwd=committed)  # 30,000: it reads all
+    more = report(committed, "--agent", "claude-code")["claude-code"]["saved"] - saved
+    assert COUNT(text[:600]) < more <= COUNT(text)
+
+
+def test_a_session_weighs_its_own_spend_and_the_runs_in_its_span(committed: Path) -> None:
+    def at(when: str, *args: str) -> None:
+        assert run_patchpack(*args, cwd=committed,
+                             env={"PATCHPACK_NOW": f"2026-11-24T{when}Z"}).returncode == 0
+
+    at("09:00:00", "record", "--in", "7", "--out", "0", "--session", "old")
+    at("10:00:00", "record", "--in", "100", "--out", "5", "--session", "s1")
+    source = write(committed.parent / "out.txt", "z\n" * 3_000)
+    at("10:05:00", "run", "--", "cat", str(source))
+    at("10:10:00", "record", "--in", "200", "--out", "5", "--session", "s1")
+    at("11:00:00", "run", "--", "cat", str(source))
+    one = report(committed, "--session", "s1", "--agent", "none")["none"]
+    assert one["spend"] == 310
+    assert [f["entries"] for f in one["figures"] if f["what"] == "runs: whole output"] == [1]
+    assert report(committed, "--session", "nobody")["none"]["spend"] == 0
+    bad = run_patchpack("gain", "--since", "soon", cwd=committed)
+    assert bad.returncode == 2 and "--since: not a date" in bad.stderr
+
+
+def test_the_views_of_a_log_read_in_bounded_memory_are_those_of_the_whole(
+        tmp_path: Path) -> None:
+    rng = random.Random(7)
+    for text in (output(rng) for _ in range(12)):
+        log = write(tmp_path / "1.log", text + "é" * rng.randrange(70_000) + "\ntail\n")
+        whole = log.read_text()
+        parts = gain.read_log(log)
+        assert gain.views(parts, parts, get_counter()) == gain.views(
+            gain.Output.of(whole), gain.Output.of(whole), get_counter())
