@@ -20,11 +20,20 @@ so a second export of the same entries sends the same spans (a collector can dro
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from patchpack import __version__
 from patchpack.entries import Entry
+from patchpack.errors import BadInput, Failed
+
+BATCH = 1000  # spans (and entries' points) per request
+TIMEOUT = 10.0
+_SCOPE = {"name": "patchpack.ledger", "version": __version__}
 
 
 def _text(value: str) -> str:
@@ -96,3 +105,66 @@ def points(e: Entry, provider: str) -> list[dict[str, Any]]:
              "attributes": _attrs([*_common(e, provider), ("gen_ai.token.type", kind),
                                    ("patchpack.counter", e.counter)])}
             for kind, tokens in (("input", e.tokens_in), ("output", e.tokens_out))]
+
+
+def _resource(repository: str) -> dict[str, Any]:
+    return {"attributes": _attrs([("service.name", "patchpack"),
+                                  ("patchpack.repository", repository)])}
+
+
+def requests(noted: Sequence[tuple[str | None, Entry]], *, provider: str, repository: str
+             ) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(signal, OTLP JSON request) pairs for the entries, ``BATCH`` entries a request; each
+    id once."""
+    seen: set[str] = set()
+    unique = []
+    for commit, e in noted:
+        if e.id not in seen:
+            seen.add(e.id)
+            unique.append((commit, e))
+    for start in range(0, len(unique), BATCH):
+        batch = unique[start:start + BATCH]
+        yield "traces", {"resourceSpans": [{
+            "resource": _resource(repository),
+            "scopeSpans": [{"scope": _SCOPE,
+                            "spans": [span(e, c, provider) for c, e in batch]}]}]}
+        yield "metrics", {"resourceMetrics": [{
+            "resource": _resource(repository),
+            "scopeMetrics": [{"scope": _SCOPE, "metrics": [{
+                "name": "gen_ai.client.token.usage", "unit": "{token}",
+                "description": "Number of input and output tokens used.",
+                "histogram": {"aggregationTemporality": 1,  # DELTA: each point is one entry
+                              "dataPoints": [p for _, e in batch
+                                             for p in points(e, provider)]}}]}]}]}
+
+
+def send(url: str, payloads: Iterable[tuple[str, dict[str, Any]]], *,
+         timeout: float = TIMEOUT) -> int:
+    """POST each request to ``url``/v1/<signal>; the number sent. Failed on the first the
+    collector refuses or that cannot reach it."""
+    if not url.startswith(("http://", "https://")):
+        raise BadInput(f"--otlp takes an http:// or https:// URL, got {url[:80]!r}",
+                       hint="e.g. `patchpack ledger export --format otel "
+                            "--otlp http://127.0.0.1:4318`")
+    base = url.rstrip("/")
+    sent = 0
+    for signal, body in payloads:
+        target = f"{base}/v1/{signal}"
+        request = urllib.request.Request(target, data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"},
+                                         method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                answer.read()
+        except urllib.error.HTTPError as e:
+            raise Failed(f"the collector at {target} refused the export: HTTP {e.code} "
+                         f"{e.reason} (after {sent} requests)",
+                         hint="check the collector's log, then run the export again "
+                              "(ids are stable: copies are the same spans)") from None
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise Failed(f"cannot reach the collector at {target}: {reason}",
+                         hint="start the collector, or check the URL (OTLP/HTTP listens on "
+                              "port 4318)") from None
+        sent += 1
+    return sent
