@@ -217,6 +217,9 @@ def ledger_group() -> None:
     """The token ledger in git notes (refs/notes/patchpack)."""
 
 
+ledger_group.add_command(ledger_cli.export)
+
+
 @ledger_group.command()
 @click.argument("rev", default="HEAD")
 @click.option("--from", "old", metavar="OLD",
