@@ -30,6 +30,7 @@ from typing import Any
 
 from patchpack.entries import Entry
 from patchpack.git import Repo
+from patchpack.safejson import loads
 from patchpack.tokens import Counter
 
 VIEWS = Path("patchpack", "views.jsonl")
@@ -139,25 +140,28 @@ def keep_views(repo: Repo, entry: Entry, log: Path, printed: bytes, counter: Cou
                        "views": views(full, Output.of(printed.decode("utf-8", "replace")),
                                       counter)})
     path = repo.common_dir / VIEWS
-    path.parent.mkdir(parents=True, exist_ok=True)
     # One short line in one append: whole, whatever other runs append beside it.
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # the command ran and its figures are in the ledger: the run stays not measured
 
 
 def read_views(repo: Repo) -> dict[str, dict[str, list[int]]]:
     """The views kept, by entry id; lines that are not views are skipped."""
     try:
         text = (repo.common_dir / VIEWS).read_text("utf-8", "replace")
-    except FileNotFoundError:
+    except OSError:  # none kept, or not a file to read: every run is not measured
         return {}
     out: dict[str, dict[str, list[int]]] = {}
     for line in text.split("\n"):
         try:
-            data = json.loads(line)
+            data = loads(line, max_depth=8, max_chars=4096)
             kept = {name: [int(raw), int(shown)] for name, (raw, shown) in data["views"].items()
                     if name in AGENTS and min(raw, shown) >= 0}
             out.setdefault(str(data["id"]), kept)

@@ -140,3 +140,19 @@ def test_the_views_of_a_log_read_in_bounded_memory_are_those_of_the_whole(
         parts = gain.read_log(log)
         assert gain.views(parts, parts, get_counter()) == gain.views(
             gain.Output.of(whole), gain.Output.of(whole), get_counter())
+
+
+def test_hostile_views_are_skipped_and_an_unwritable_one_costs_only_the_figures(
+        committed: Path) -> None:
+    run_patchpack("record", "--in", "1", "--out", "1", cwd=committed)
+    views = committed / ".git" / "patchpack" / "views.jsonl"
+    write(views, "[" * 100_000 + "\n" + '{"id": "x", "views": {"claude-code": ["a", 1]}}\n'
+          + '{"id": 1, "views": []}\n' + '{"id": "y", "views": {"none": [1, 2, 3]}}\n')
+    shown = run_patchpack("gain", cwd=committed)
+    assert shown.returncode == 0 and "saved 0 tokens" in shown.stdout
+    views.unlink()
+    views.mkdir()  # no file can be written there
+    run(committed, "x\n" * 500)
+    figures = report(committed)
+    assert figures["claude-code"]["not_measured_runs"] == 1
+    assert figures["none"]["saved"] > 0  # the run's own figures are in the ledger
