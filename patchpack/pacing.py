@@ -77,7 +77,7 @@ def reserve(settings: Settings, profile: Provider) -> int:
 def minute_charge(entry: Entry, profile: Provider, reserved: int) -> int:
     """Tokens ``entry`` holds in the provider's per-minute window."""
     if profile.reserves:
-        return entry.tokens_in + max(entry.tokens_out, reserved * max(entry.requests, 1))
+        return entry.tokens_in + max(entry.tokens_out, reserved * entry.requests)
     return entry.tokens_in + entry.tokens_out
 
 
@@ -131,7 +131,7 @@ def _spends(entries: Iterable[Entry], profile: Provider, reserved: int, *,
         if e.kind not in BILLED or e.ts < floor or e.id in seen:
             continue
         seen.add(e.id)
-        out.append(_Spend(spent_at(e), minute_charge(e, profile, reserved), max(e.requests, 1),
+        out.append(_Spend(spent_at(e), minute_charge(e, profile, reserved), e.requests,
                           e.ts[:10], e.tokens, e.agent))
     return sorted(out, key=lambda s: s.at)
 

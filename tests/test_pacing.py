@@ -119,11 +119,13 @@ def test_cerebras_counts_the_reserved_completion_anthropic_what_was_written(
 
     assert minute("cerebras") == (1000 + 40_960, "cerebras")  # the model's maximum
     assert minute("anthropic") == (1050, "anthropic")
+    assert cli("record", "--in", "7", "--out", "0", "--requests", "0").exit_code == 0
+    assert minute("cerebras") == (1007 + 40_960, "cerebras")  # no request: nothing reserved
     monkeypatch.setenv("PATCHPACK_MAX_COMPLETION_TOKENS", "8192")
-    assert minute("cerebras") == (1000 + 8192, "cerebras")
-    assert minute("openai") == (1000 + 8192, "openai")
+    assert minute("cerebras") == (1007 + 8192, "cerebras")
+    assert minute("openai") == (1007 + 8192, "openai")
     text = cli("budget").stdout
-    assert "last minute: 9,192 of 1,000,000 tokens as openai counts them" in text
+    assert "last minute: 9,199 of 1,000,000 tokens as openai counts them" in text
 
 
 def test_a_request_that_never_fits_fails_and_a_provider_not_known_is_bad_input(
