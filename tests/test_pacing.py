@@ -194,3 +194,15 @@ def test_ctrl_c_during_sleep_exits_130(repo: Path) -> None:
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130 and "interrupted" in err
+
+
+def test_the_budget_line_weighs_the_minute_as_the_provider_counts_it(
+        committed: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATCHPACK_NOW", "2026-11-24T10:00:00Z")
+    monkeypatch.setenv("PATCHPACK_MINUTE_TOKENS", "50000")
+    assert cli("record", "--in", "100", "--out", "20").exit_code == 0
+    reserved = cli("context")
+    assert reserved.exit_code == 0
+    assert "budget: per-minute 41,060/50,000 tokens (82%, 8,940 left)" in reserved.stderr
+    monkeypatch.setenv("PATCHPACK_PROVIDER", "anthropic")  # 120 tokens written: no line
+    assert "budget:" not in cli("context").stderr
