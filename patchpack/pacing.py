@@ -210,7 +210,8 @@ def wait_for(entries: Iterable[Entry], tokens: int, *, now: datetime, limits: Li
         at = max(later, at)
     else:  # pragma: no cover - the bound above is never reached
         raise AssertionError("pacing did not settle")
-    wait = 0.0 if at <= start else math.ceil((at - start) * 1000) / 1000
+    # Whole microseconds first: float noise (1.2000000476 s) must not round up a millisecond.
+    wait = 0.0 if at <= start else math.ceil(round((at - start) * 1e6) / 1000) / 1000
     return Wait(wait, charge, held if wait else "", used if wait else 0, limit if wait else 0)
 
 

@@ -206,3 +206,15 @@ def test_the_budget_line_weighs_the_minute_as_the_provider_counts_it(
     assert "budget: per-minute 41,060/50,000 tokens (82%, 8,940 left)" in reserved.stderr
     monkeypatch.setenv("PATCHPACK_PROVIDER", "anthropic")  # 120 tokens written: no line
     assert "budget:" not in cli("context").stderr
+
+
+@pytest.mark.parametrize(("recorded", "asked", "printed"), [
+    ("10:00:00.014", "10:00:58.815", "1.2"), ("10:00:00.000", "10:00:47.656", "12.345")])
+def test_waits_are_exact_to_the_millisecond(repo: Path, cli: Callable[..., Result],
+                                            monkeypatch: pytest.MonkeyPatch, recorded: str,
+                                            asked: str, printed: str) -> None:
+    monkeypatch.setenv("PATCHPACK_MINUTE_REQUESTS", "1")
+    monkeypatch.setenv("PATCHPACK_NOW", f"2026-11-24T{recorded}Z")
+    assert cli("record", "--in", "1", "--out", "1").exit_code == 0
+    monkeypatch.setenv("PATCHPACK_NOW", f"2026-11-24T{asked}Z")
+    assert cli("budget", "--wait-for", "1").stdout == f"{printed}\n"  # not a millisecond more
