@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from patchpack import gain
+from patchpack.ledger import gain
 from patchpack.tokens import get_counter
 
 from conftest import git, run_patchpack, write
