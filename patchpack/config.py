@@ -46,6 +46,10 @@ class Settings:
     daily_budget: int = 24_000_000
     minute_tokens: int = 1_000_000
     minute_requests: int = 50
+    provider: str = "cerebras"
+    """How requests are charged against the limits: cerebras, anthropic, openai or none."""
+    max_completion_tokens: int = 0
+    """Tokens each request reserves for its answer; 0: the provider's default."""
     # The truncation cadence: every `truncate_every` iterations (0: never) `next` and `apply`
     # remind the agent to run `truncate_command` with {keep} filled in.
     truncate_every: int = 2

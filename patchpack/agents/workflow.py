@@ -93,6 +93,9 @@ def run(argv: Sequence[str], repo: Repo | None, settings: Settings, *, head: int
         dir_max=settings.run_dir_max)
     if record and repo is not None and result.tokens is not None:
         t = result.tokens
-        ledger.add_pending(repo, kind="run", tokens_in=t.printed, saved=t.not_printed,
-                           estimated=t.estimated, counter=t.counter)
+        entry = ledger.add_pending(repo, kind="run", tokens_in=t.printed, saved=t.not_printed,
+                                   estimated=t.estimated, counter=t.counter)
+        from patchpack.ledger import gain
+
+        gain.keep_views(repo, entry, result.log, result.printed, get_counter(t.counter))
     return result

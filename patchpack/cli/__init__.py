@@ -25,7 +25,7 @@ COMMANDS = {
     "tokens": "context:tokens", "context": "context:context",
     "run": "output:run", "test": "output:test_command",
     "record": "ledger:record", "ledger": "ledger:ledger_group", "budget": "ledger:budget",
-    "sync": "ledger:sync",
+    "sync": "ledger:sync", "gain": "pacing:gain",
     "guard": "agents:guard", "prompt": "agents:prompt", "integrate": "agents:integrate_group",
     "mcp": "agents:mcp", "status": "agents:status",
     "demo": "demo:demo",

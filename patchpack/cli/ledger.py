@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
+from patchpack.cli import pacing
 from patchpack.cli.common import (
     load_settings,
 )
@@ -56,6 +59,7 @@ def ledger_group() -> None:
 
 
 ledger_group.add_command(import_usage)
+ledger_group.add_command(pacing.export)
 
 
 @ledger_group.command()
@@ -95,9 +99,10 @@ def attach(rev: str, old: str | None, quiet: bool) -> None:
 @click.option("--check", is_flag=True, help="Exit 1 when a budget is exhausted.")
 @click.option("--daily-budget", type=click.IntRange(min=0), metavar="N",
               help="Tokens per UTC day (patchpack.dailyBudget).")
+@pacing.budget_options
 @click.pass_context
-def budget(ctx: click.Context, rev_range: str | None, since: str | None, by: str,
-           as_json: bool, check: bool, daily_budget: int | None) -> None:
+def budget(ctx: click.Context, /, rev_range: str | None, since: str | None, by: str,
+           as_json: bool, check: bool, daily_budget: int | None, **extra: Any) -> None:
     """Tokens spent per group, and today's spend against the limits.
 
     With REV_RANGE (A..B, or one revision and its history) only the notes of those commits
@@ -106,6 +111,9 @@ def budget(ctx: click.Context, rev_range: str | None, since: str | None, by: str
     from patchpack.ledger import budget as budgeting
 
     repo = Repo.discover()
+    if pacing.budget_extras(ctx, settings=load_settings(repo, daily_budget=daily_budget),
+                            as_json=as_json, **extra):
+        return
     report = budgeting.for_repo(repo, settings=load_settings(repo, daily_budget=daily_budget),
                                 by=by, since=since, rev_range=rev_range)
     click.echo(budgeting.render_json(report) if as_json else budgeting.render_text(report))

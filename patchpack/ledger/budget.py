@@ -7,6 +7,7 @@ by id, wherever copies of it sit (amend, rebase and merges copy notes).
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 import re
@@ -21,6 +22,7 @@ from patchpack import clock
 from patchpack.config import Settings
 from patchpack.errors import BadInput
 from patchpack.git import Oid, Repo
+from patchpack.ledger import pacing
 from patchpack.ledger import store as ledger
 from patchpack.ledger.cache import add_counts
 from patchpack.ledger.entries import Entry, Skipped, timestamp
@@ -85,6 +87,7 @@ class Report:
     minute_reset_in: int | None  # seconds until the oldest spend leaves the minute window
     notes: int
     skipped: list[Skipped] = field(default_factory=list)
+    provider: str = ""  # how the minute window charged the spend (`pacing`)
 
     @property
     def exhausted(self) -> list[Spend]:
@@ -133,13 +136,16 @@ def tally(on: Sequence[str], columns: Sequence[Sequence[Any]], pending: list[Ent
           commits: Collection[str] | None = None, notes: int = 0,
           agent_budget: Callable[[str], int | None] = lambda name: None,
           subject: Callable[[Oid], str] = lambda oid: "",
-          skipped: list[Skipped] | None = None, totals: ledger.Totals | None = None) -> Report:
+          skipped: list[Skipped] | None = None, totals: ledger.Totals | None = None,
+          minute_charge: Callable[[Entry], int] = operator.attrgetter("tokens"),
+          provider: str = "") -> Report:
     """Group the entries (``columns``, in `Entry`'s field order, entry j on commit ``on[j]``)
     and ``pending``, and weigh the limits.
 
     ``since`` and ``commits`` narrow the groups and totals; the limits always weigh all
     spend, since a provider bills all of it. Every id counts once: its first copy.
     ``totals`` (`ledger.totals_of` the columns) spare a pass over every entry.
+    ``minute_charge`` is what an entry holds in the per-minute window (`pacing`).
     """
     # Whole columns at a time, in C loops: this runs over 100,000+ entries.
     ids, ts, kinds = columns[0], columns[1], columns[2]
@@ -203,7 +209,7 @@ def tally(on: Sequence[str], columns: Sequence[Sequence[Any]], pending: list[Ent
     used_today = _accumulate(today).tokens
     weighed = [
         Spend("today", used_today, limits.daily),
-        Spend("minute tokens", last_minute.tokens, limits.minute_tokens),
+        Spend("minute tokens", sum(map(minute_charge, in_minute)), limits.minute_tokens),
         Spend("minute requests", last_minute.requests, limits.minute_requests),
     ]
     for agent in sorted({e.agent for e in today if e.agent}):
@@ -225,7 +231,7 @@ def tally(on: Sequence[str], columns: Sequence[Sequence[Any]], pending: list[Ent
                   pending=_accumulate(waiting), counters=counters, limits=weighed,
                   hour_tokens=hour_tokens, runs_out_at=runs_out_at,
                   minute_reset_in=reset_in, notes=notes,
-                  skipped=skipped or [])
+                  skipped=skipped or [], provider=provider)
 
 
 _ENTRY = Entry._make
@@ -284,6 +290,7 @@ def for_repo(repo: Repo, *, settings: Settings, by: str = "day", since: str | No
                            hint=f"fix it, e.g. `git config {key} 5000000`")
         return int(raw)
 
+    profile = pacing.provider(settings)
     with ledger.no_gc():
         return tally(
             held.commits, held.columns, waiting, by=by, since=floor, commits=commits,
@@ -292,6 +299,9 @@ def for_repo(repo: Repo, *, settings: Settings, by: str = "day", since: str | No
                           settings.minute_requests),
             agent_budget=agent_budget, subject=repo.commit_subject,
             skipped=held.skipped + bad_pending, totals=held.totals,
+            minute_charge=functools.partial(pacing.minute_charge, profile=profile,
+                                            reserved=pacing.reserve(settings, profile)),
+            provider=profile.name,
         )
 
 
@@ -347,6 +357,8 @@ def _spend_line(spend: Spend, report: Report) -> str:
         unit = "tokens"
     elif spend.what.startswith("minute"):
         what, unit = "last minute", spend.what.split()[1]
+        if unit == "tokens" and report.provider:
+            unit = f"tokens as {report.provider} counts them"
     else:
         what, unit = f"{spend.what} today", "tokens"
     mark = " EXHAUSTED" if spend.exhausted else " warning" if spend.share >= WARN_AT[0] else ""
@@ -387,6 +399,7 @@ def render_json(report: Report) -> str:
                    for s in report.limits],
         "last_hour_tokens": report.hour_tokens,
         "runs_out_at": report.runs_out_at,
+        "provider": report.provider or None,
         "notes": report.notes,
         "skipped": [s._asdict() for s in report.skipped],
     }

@@ -8,6 +8,7 @@ Python loop per line: that is what keeps 80 MB of output within 1.5x the time of
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections import deque
 from collections.abc import Sequence
@@ -101,6 +102,8 @@ class RunResult:
     """Why tokens were asked for but not counted (the counter could not load)."""
     reader_gone: bool = False
     """The reader of patchpack's output went away (`| head`): the command was stopped."""
+    printed: builtins.bytes = b""  # builtins: the field `bytes` hides the type
+    """What patchpack printed, when tokens were counted (`gain` weighs the agents' views)."""
 
 
 # -- printing ---------------------------------------------------------------------------------

@@ -246,7 +246,8 @@ def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
     return RunResult(run_id=run_id, log=log_path, exit_code=exit_code, lines=limiter.lines,
                      bytes=limiter.bytes, printed_lines=output.lines, omitted_lines=omitted,
                      timed_out=control.timed_out, interrupted_by=control.received, tokens=tokens,
-                     tokens_error=problem, reader_gone=output.broken)
+                     tokens_error=problem, reader_gone=output.broken,
+                     printed=b"".join(output.printed) if tokens is not None else b"")
 
 
 # -- showing a kept log -----------------------------------------------------------------------
