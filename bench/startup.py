@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,3 +105,59 @@ class Bench:
         if done.returncode != 0:  # a failing command is not the command being measured
             sys.exit(f"{' '.join(argv)} exited {done.returncode}:\n{done.stderr}")
         return ms
+
+    def round(self, times: dict[str, list[float]]) -> None:
+        """One run of every row and baseline, in the state each needs."""
+        def add(label: str, ms: float) -> None:
+            times.setdefault(label, []).append(ms)
+
+        add("python -c pass", self.timed([self.python, "-c", "pass"]))
+        add("patchpack guard (Read)", self.ours("guard", stdin=self.read))
+        for label, argv, base, _ in ROWS[1:4]:
+            add(label, self.ours(*argv))
+            add(base, self.timed(["git", *base.split()[1:]]))
+        self.git("reset", "-q", "--hard", self.base)
+        add("patchpack apply", self.ours("apply"))
+        self.git("reset", "-q", "--hard", self.base)
+        self.git("apply", "--index", str(self.patch))
+        add("git commit", self.timed(["git", "commit", "-q", "-F", str(self.message)]))
+        self.ready()
+
+
+def measure(runs: int, files: int, patchpack: str, python: str) -> list[Row]:
+    times: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="patchpack-startup-") as tmp:
+        bench = Bench(Path(tmp), files, patchpack, python)
+        for _ in range(runs):
+            bench.round(times)
+    median = {label: statistics.median(ms) for label, ms in times.items()}
+    rows = [Row("python -c pass", median["python -c pass"], "python -c pass",
+                median["python -c pass"], 1.0, None, None)]
+    for label, _, base, target in ROWS:
+        ms, base_ms = median[label], median[base]
+        ratio = ms / base_ms
+        if target is None:
+            rows.append(Row(label, ms, base, base_ms, ratio, None, None))
+            continue
+        kind, limit = target
+        met = ratio <= limit if kind == "ratio" else ms < limit
+        rows.append(Row(label, ms, base, base_ms, ratio,
+                        f"<= {limit:g}x" if kind == "ratio" else f"< {limit:g} ms",
+                        "PASS" if met else "MISS"))
+        if base != "python -c pass":  # each git command once, as a row of its own too
+            rows.append(Row(base, base_ms, base, base_ms, 1.0, None, None))
+    return rows
+
+
+def render(rows: list[Row], runs: int, files: int) -> str:
+    out = [f"median of {runs} runs, a repository of {files} files; "
+           f"ratio = the command / its baseline",
+           f"{'command':<28} {'ms':>7}  {'baseline':<26} {'ms':>7} {'ratio':>7}  target"]
+    for r in rows:
+        if r.command == r.baseline:
+            out.append(f"{r.command:<28} {r.ms:7.1f}")
+            continue
+        verdict = f"{r.target} {r.verdict}" if r.target else ""
+        out.append(f"{r.command:<28} {r.ms:7.1f}  {r.baseline:<26} {r.baseline_ms:7.1f} "
+                   f"{r.ratio:6.2f}x  {verdict}")
+    return "\n".join(out)
