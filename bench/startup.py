@@ -13,14 +13,16 @@ alike. Targets (issue 16): guard at most 1.7x `python -c pass`; status, next, ch
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ENV = {"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
@@ -161,3 +163,33 @@ def render(rows: list[Row], runs: int, files: int) -> str:
         out.append(f"{r.command:<28} {r.ms:7.1f}  {r.baseline:<26} {r.baseline_ms:7.1f} "
                    f"{r.ratio:6.2f}x  {verdict}")
     return "\n".join(out)
+
+
+def interpreter(script: str) -> str:
+    """The Python the console script runs on (its #! line): the fair `python -c pass`."""
+    with open(script, "rb") as f:
+        first = f.readline().decode(errors="replace")
+    return first[2:].strip().split()[0] if first.startswith("#!") else sys.executable
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=15, help="runs of each command (median)")
+    parser.add_argument("--files", type=int, default=100, help="files in the repository")
+    parser.add_argument("--patchpack", default=shutil.which("patchpack"),
+                        help="the console script to time (default: patchpack on PATH)")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    args = parser.parse_args()
+    if not args.patchpack:
+        sys.exit("no patchpack on PATH: `pip install -e .` first, or give --patchpack")
+    python = interpreter(args.patchpack)
+    rows = measure(args.runs, args.files, args.patchpack, python)
+    if args.json:
+        print(json.dumps({"runs": args.runs, "files": args.files, "patchpack": args.patchpack,
+                          "python": python, "rows": [asdict(r) for r in rows]}, indent=1))
+    else:
+        print(render(rows, args.runs, args.files))
+
+
+if __name__ == "__main__":
+    main()
