@@ -14,6 +14,7 @@ from patchpack.git import TREE_MODE, DoesNotFit, Oid, Patcher, QueueGit, encode
 from patchpack.hunks import unquote
 from patchpack.queue import Op, Patch, State
 from patchpack.text import counted
+from patchpack.tokens import DEFAULT
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,10 @@ class _Change:
 
 
 def add(qg: QueueGit, *, text: str, source: str, title: str | None, limits: Limits,
-        split_big: bool) -> Added:
+        split_big: bool, tokenizer: str = DEFAULT) -> Added:
     """Queue the change(s) in ``text``: refused (nothing queued) if one does not fit the tree it
-    targets, or is over ``limits`` without ``split_big``."""
+    targets, or is over ``limits`` without ``split_big``. Each patch's tokens are counted with
+    ``tokenizer`` and kept in the queue."""
     head = queue.require_head(qg.repo)
     mails = diffs.split_mails(text)
     if mails is None:
@@ -76,13 +78,14 @@ def add(qg: QueueGit, *, text: str, source: str, title: str | None, limits: Limi
         parent = qg.commit_info(single.commit).parents[0]
         patches += split.cut(qg, parent, trees[n - 1], title=change.given,
                              author=change.author, limits=limits)
+    patches = queue.with_tokens(qg, patches, tokenizer)
     state = queue.append(qg, patches, Op("add", f"{len(patches)} from {source}",
                                          head_before=head))
     return Added(state, tuple(patches))
 
 
 def split_worktree(qg: QueueGit, *, title: str | None, limits: Limits,
-                   untracked: bool) -> Added:
+                   untracked: bool, tokenizer: str = DEFAULT) -> Added:
     """Queue the work tree's uncommitted changes as micro-patches and return it to HEAD.
 
     One split of a work tree runs at a time, and one that a kill stopped after queueing is
@@ -92,11 +95,12 @@ def split_worktree(qg: QueueGit, *, title: str | None, limits: Limits,
     if busy:
         raise Failed(f"a {busy} is in progress", hint=f"finish or abort the {busy} first")
     with recovery.exclusive(qg):
-        return _split_worktree(qg, head, title=title, limits=limits, untracked=untracked)
+        return _split_worktree(qg, head, title=title, limits=limits, untracked=untracked,
+                               tokenizer=tokenizer)
 
 
 def _split_worktree(qg: QueueGit, head: Oid, *, title: str | None, limits: Limits,
-                    untracked: bool) -> Added:
+                    untracked: bool, tokenizer: str = DEFAULT) -> Added:
     recovery.carry_on(qg)  # a patch a killed apply left staged is not a change to split
     lock = qg.index_lock()
     if lock is not None:  # checked again, with no harm done, where it counts (take_back)
@@ -113,7 +117,8 @@ def _split_worktree(qg: QueueGit, head: Oid, *, title: str | None, limits: Limit
     paths = qg.paths_between(head_tree, worktree)
     for path in paths:
         _check_path(qg, head_tree, path)
-    patches = split.cut(qg, head, worktree, title=title, author=None, limits=limits)
+    patches = queue.with_tokens(qg, split.cut(qg, head, worktree, title=title, author=None,
+                                              limits=limits), tokenizer)
     op = Op("split", f"{len(patches)} from the work tree", head_before=head,
             index_tree=index_tree, worktree_tree=worktree)
     state = queue.append(qg, patches, op)

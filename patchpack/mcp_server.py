@@ -113,7 +113,8 @@ class Tools:
         queue; with split, one over the limits is cut into micro-patches."""
         qg, settings = self.open_queue()
         added = intake.add(qg, text=diff, source="diff", title=title, split_big=split,
-                           limits=Limits(settings.max_files, settings.max_lines))
+                           limits=Limits(settings.max_files, settings.max_lines),
+                           tokenizer=settings.tokenizer)
         return self._added(added)
 
     def queue_split(self, title: str | None = None, tracked_only: bool = False) -> Result:
@@ -122,7 +123,8 @@ class Tools:
         its files and lines."""
         qg, settings = self.open_queue()
         added = intake.split_worktree(qg, title=title, untracked=not tracked_only,
-                                      limits=Limits(settings.max_files, settings.max_lines))
+                                      limits=Limits(settings.max_files, settings.max_lines),
+                                      tokenizer=settings.tokenizer)
         return self._added(added)
 
     def queue_next(self) -> Result:
