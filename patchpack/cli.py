@@ -588,7 +588,8 @@ def add(diff_file: BinaryIO, title: str | None, split_big: bool, max_files: int 
     # Quoted as git shows names: one that is not UTF-8 cannot go into the commit message.
     source = "stdin" if name in ("<stdin>", "-") else quote(name)
     added = intake.add(qg, text=decode(diff_file.read()), source=source, title=title,
-                       limits=_limits(qg, max_files, max_lines), split_big=split_big)
+                       limits=_limits(qg, max_files, max_lines), split_big=split_big,
+                       tokenizer=_settings(qg.repo).tokenizer)
     _echo_added(added)
 
 
@@ -611,7 +612,8 @@ def split(title: str | None, tracked_only: bool, max_files: int | None,
 
     qg = _queue_git()
     added = intake.split_worktree(qg, title=title, limits=_limits(qg, max_files, max_lines),
-                                  untracked=not tracked_only)
+                                  untracked=not tracked_only,
+                                  tokenizer=_settings(qg.repo).tokenizer)
     _echo_added(added)
 
 

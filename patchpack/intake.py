@@ -14,7 +14,6 @@ from patchpack.git import TREE_MODE, DoesNotFit, Oid, Patcher, QueueGit, encode
 from patchpack.hunks import unquote
 from patchpack.queue import Op, Patch, State
 from patchpack.text import counted
-from patchpack.tokens import DEFAULT
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ class _Change:
 
 
 def add(qg: QueueGit, *, text: str, source: str, title: str | None, limits: Limits,
-        split_big: bool, tokenizer: str = DEFAULT) -> Added:
+        split_big: bool, tokenizer: str) -> Added:
     """Queue the change(s) in ``text``: refused (nothing queued) if one does not fit the tree it
     targets, or is over ``limits`` without ``split_big``. Each patch's tokens are counted with
     ``tokenizer`` and kept in the queue."""
@@ -85,7 +84,7 @@ def add(qg: QueueGit, *, text: str, source: str, title: str | None, limits: Limi
 
 
 def split_worktree(qg: QueueGit, *, title: str | None, limits: Limits,
-                   untracked: bool, tokenizer: str = DEFAULT) -> Added:
+                   untracked: bool, tokenizer: str) -> Added:
     """Queue the work tree's uncommitted changes as micro-patches and return it to HEAD.
 
     One split of a work tree runs at a time, and one that a kill stopped after queueing is
@@ -100,7 +99,7 @@ def split_worktree(qg: QueueGit, *, title: str | None, limits: Limits,
 
 
 def _split_worktree(qg: QueueGit, head: Oid, *, title: str | None, limits: Limits,
-                    untracked: bool, tokenizer: str = DEFAULT) -> Added:
+                    untracked: bool, tokenizer: str) -> Added:
     recovery.carry_on(qg)  # a patch a killed apply left staged is not a change to split
     lock = qg.index_lock()
     if lock is not None:  # checked again, with no harm done, where it counts (take_back)
