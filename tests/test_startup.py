@@ -1,0 +1,83 @@
+"""Start-up fit for a hook (#16): `apply` of a queued patch loads no tokenizer, its tokens
+having been counted when it was queued, and the figures stay what they were."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import git, lines, write
+
+REF = "refs/patchpack/queue/main"
+# The command run as the console script runs it, then whether the tokenizer was imported.
+PROBE = ("import sys\nfrom patchpack.cli import main\ntry:\n    main(sys.argv[1:])\n"
+         "except SystemExit as e:\n    print(e.code, 'tiktoken' in sys.modules)")
+
+
+def _probe(repo: Path, *argv: str) -> str:
+    r = subprocess.run([sys.executable, "-c", PROBE, *argv], cwd=repo, capture_output=True,
+                       text=True)
+    return r.stdout.splitlines()[-1] + (f"  ({r.stderr})" if r.stderr else "")
+
+
+def _split_two(repo: Path, cli) -> list[int]:
+    """Two patches queued by `split`; their tokens as `list` counts them (cl100k_base)."""
+    write(repo / "a.txt", lines(30, "a"))
+    write(repo / "b.txt", lines(30, "b"))
+    assert cli("split", "-m", "Two", "--max-files", "1").exit_code == 0
+    listed = json.loads(cli("list", "--json").stdout)
+    assert listed["counter"] == "cl100k_base"
+    return [p["tokens"] for p in listed["patches"]]
+
+
+def _entries(repo: Path, rev: str) -> list[dict[str, object]]:
+    note = git(repo, "notes", "--ref=patchpack", "show", rev)
+    return [json.loads(line) for line in note.splitlines()]
+
+
+def _series(repo: Path) -> list[dict[str, object]]:
+    names = git(repo, "ls-tree", "-r", "--name-only", f"{REF}:series").split()
+    return [json.loads(git(repo, "show", f"{REF}:series/{n}")) for n in names]
+
+
+def _edit_series(repo: Path, **fields: object) -> None:
+    """A new state whose patches have ``fields`` set (None: removed), as an older patchpack
+    or a hand edit would leave them."""
+    env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "edit-index")}
+    run = lambda *a, input=None: subprocess.run(  # noqa: E731
+        ["git", *a], cwd=repo, env=env, input=input, check=True, capture_output=True,
+        text=True).stdout.strip()
+    run("read-tree", REF)
+    for name in run("ls-tree", "-r", "--name-only", f"{REF}:series").split():
+        data = json.loads(run("show", f"{REF}:series/{name}"))
+        for key, value in fields.items():
+            data.pop(key, None) if value is None else data.__setitem__(key, value)
+        blob = run("hash-object", "-w", "--stdin", input=json.dumps(data))
+        run("update-index", "--cacheinfo", f"100644,{blob},series/{name}")
+    old = run("rev-parse", REF)
+    state = run("commit-tree", run("write-tree"), "-p", old, "-m", "edited")
+    run("update-ref", REF, state, old)
+
+
+def test_split_keeps_each_patchs_tokens_in_the_queue(committed: Path, cli) -> None:
+    counts = _split_two(committed, cli)
+    assert [(p["tokens"], p["counter"]) for p in _series(committed)] == [
+        (n, "cl100k_base") for n in counts]
+
+
+def test_apply_of_a_queued_patch_loads_no_tokenizer(committed: Path, cli) -> None:
+    counts = _split_two(committed, cli)
+    assert _probe(committed, "apply") == "0 False"
+    assert [(e["kind"], e["in"], e["counter"]) for e in _entries(committed, "HEAD")] == [
+        ("apply", counts[0], "cl100k_base")]
+    assert git(committed, "log", "--format=%s", "-1") == "Two (1/2): a.txt\n"
+
+
+def test_a_queue_from_before_counts_at_apply_as_it_did(committed: Path, cli) -> None:
+    counts = _split_two(committed, cli)
+    _edit_series(committed, tokens=None, counter=None)
+    assert _probe(committed, "apply", "--all") == "0 True"
+    assert [_entries(committed, rev)[0]["in"] for rev in ("HEAD~1", "HEAD")] == counts
