@@ -9,6 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from patchpack.errors import BadInput
+from patchpack.tokens import counter_name, get_counter
+
 from conftest import git, lines, write
 
 REF = "refs/patchpack/queue/main"
@@ -81,3 +86,38 @@ def test_a_queue_from_before_counts_at_apply_as_it_did(committed: Path, cli) -> 
     _edit_series(committed, tokens=None, counter=None)
     assert _probe(committed, "apply", "--all") == "0 True"
     assert [_entries(committed, rev)[0]["in"] for rev in ("HEAD~1", "HEAD")] == counts
+
+
+@pytest.mark.parametrize("tokens", ["12", -1, True, 1.5, [3]])
+def test_kept_tokens_that_are_not_a_count_are_counted_again(committed: Path, cli,
+                                                             tokens: object) -> None:
+    counts = _split_two(committed, cli)
+    _edit_series(committed, tokens=tokens, counter="cl100k_base")
+    assert _probe(committed, "apply") == "0 True"
+    assert _entries(committed, "HEAD")[0]["in"] == counts[0]
+
+
+def test_tokens_kept_by_another_counter_are_counted_with_todays(committed: Path, cli,
+                                                                monkeypatch) -> None:
+    monkeypatch.setenv("PATCHPACK_TOKENIZER", "chars:4")
+    write(committed / "a.txt", lines(30, "a"))
+    assert cli("split", "-m", "One").exit_code == 0
+    assert _series(committed)[0]["counter"] == "chars:4"
+    monkeypatch.delenv("PATCHPACK_TOKENIZER")
+    expected = json.loads(cli("list", "--json").stdout)["patches"][0]["tokens"]
+    assert _probe(committed, "apply") == "0 True"
+    entry = _entries(committed, "HEAD")[0]
+    assert (entry["in"], entry["counter"]) == (expected, "cl100k_base")
+
+
+@pytest.mark.parametrize("spec", ["cl100k_base", " cl100k_base ", "chars:4", "chars:2.50",
+                                  "chars:1e1"])
+def test_a_counters_name_is_known_without_loading_it(spec: str) -> None:
+    assert counter_name(spec) == get_counter(spec).name
+
+
+@pytest.mark.parametrize("spec", ["chars:0", "chars:x", "chars:inf"])
+def test_a_bad_chars_counter_is_bad_input_either_way(spec: str) -> None:
+    for make in (counter_name, get_counter):
+        with pytest.raises(BadInput, match="chars:N needs a number"):
+            make(spec)
