@@ -112,3 +112,8 @@ def _parse(field: dataclasses.Field[Any], kind: type, raw: str, source: str) -> 
 
 def _describe(kind: type) -> str:
     return {int: "a whole number", float: "a number", bool: "true or false"}.get(kind, "a string")
+
+
+def names() -> tuple[str, ...]:
+    """Every setting's name, in the order of :class:`Settings`."""
+    return tuple(f.name for f in dataclasses.fields(Settings))

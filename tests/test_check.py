@@ -394,13 +394,11 @@ def test_every_command_has_help(cli):
 
 
 def test_readme_settings_table_covers_every_setting():
-    import dataclasses
-
-    from patchpack.config import Settings, env_name, git_key
+    from patchpack.config import env_name, git_key, names
 
     from conftest import ROOT
 
     readme = (ROOT / "README.md").read_text()
     table = readme[readme.index("\n## Settings"):readme.index("\n## Exit codes")]
-    for field in dataclasses.fields(Settings):
-        assert f"| `{git_key(field.name)}` | `{env_name(field.name)}` |" in table, field.name
+    for name in names():
+        assert f"| `{git_key(name)}` | `{env_name(name)}` |" in table, name
