@@ -121,3 +121,48 @@ def test_a_bad_chars_counter_is_bad_input_either_way(spec: str) -> None:
     for make in (counter_name, get_counter):
         with pytest.raises(BadInput, match="chars:N needs a number"):
             make(spec)
+
+
+# -- what a hot command imports ------------------------------------------------------------------
+
+
+def _imported(code: str, *modules: str) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has loaded after running ``code``."""
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {modules!r} if m in sys.modules))"
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                       check=True)
+    return r.stdout.split()
+
+
+def test_settings_load_without_dataclasses_or_typing(committed: Path) -> None:
+    # A fifth and a tenth of the guard's start-up (#16); the interpreter alone loads neither.
+    assert _imported("pass", "dataclasses", "typing", "inspect") == []
+    code = ("from patchpack.config import Settings\n"
+            "assert Settings.load(lambda key: None).max_file_lines == 200")
+    assert _imported(code, "dataclasses", "typing", "inspect") == []
+
+
+def test_settings_stay_immutable_values(monkeypatch) -> None:
+    from patchpack.config import Settings, names
+
+    monkeypatch.setenv("PATCHPACK_MAX_FILES", "3")
+    loaded = Settings.load(lambda key: "0.5" if key == "patchpack.runTimeout" else None)
+    assert (loaded.max_files, loaded.run_timeout, loaded.max_lines) == (3, 0.5, 120)
+    assert loaded == Settings(max_files=3, run_timeout=0.5) != Settings()
+    assert hash(loaded) == hash(Settings(max_files=3, run_timeout=0.5))
+    assert names()[:2] == ("max_files", "max_lines") and "truncate_command" in names()
+    with pytest.raises(AttributeError, match="immutable"):
+        loaded.max_files = 4  # type: ignore[misc]
+    with pytest.raises(TypeError, match="unknown settings"):
+        Settings.load(None, max_filez=3)
+
+
+def test_a_bad_setting_names_its_source_and_a_fix(monkeypatch) -> None:
+    from patchpack.config import Settings
+
+    monkeypatch.setenv("PATCHPACK_CONTEXT_RELATED", "maybe")
+    with pytest.raises(BadInput) as e:
+        Settings.load(None)
+    assert e.value.render() == ("patchpack: PATCHPACK_CONTEXT_RELATED: expected true or "
+                                "false, got 'maybe'\nhint: fix the value, e.g. `git config "
+                                "patchpack.contextRelated True`")
