@@ -142,6 +142,11 @@ def test_settings_load_without_dataclasses_or_typing(committed: Path) -> None:
     assert _imported(code, "dataclasses", "typing", "inspect") == []
 
 
+def test_a_hook_payload_is_parsed_without_typing() -> None:
+    code = "from patchpack.safejson import loads\nassert loads('[{}]', max_depth=3) == [{}]"
+    assert _imported(code, "dataclasses", "typing", "inspect") == []
+
+
 def test_settings_stay_immutable_values(monkeypatch) -> None:
     from patchpack.config import Settings, names
 
