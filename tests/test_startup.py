@@ -171,3 +171,45 @@ def test_a_bad_setting_names_its_source_and_a_fix(monkeypatch) -> None:
     assert e.value.render() == ("patchpack: PATCHPACK_CONTEXT_RELATED: expected true or "
                                 "false, got 'maybe'\nhint: fix the value, e.g. `git config "
                                 "patchpack.contextRelated True`")
+
+
+HEAVY = ("click", "pygit2._pygit2", "tiktoken", "unidiff")  # pygit2 itself: lazy
+
+
+def _guard(repo: Path, event: dict[str, object], *argv: str) -> tuple[int, str, str, list[str]]:
+    """`patchpack guard ARGV` through the console script's entry point, in a fresh
+    interpreter: exit code, stdout, stderr and which of HEAVY it loaded."""
+    probe = ("import sys\nfrom patchpack.__main__ import main\nsys.argv[1:] = sys.argv[2:]\n"
+             "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+             f"print(code, *[m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", probe, "-", "guard", *argv], cwd=repo,
+                       input=json.dumps(event), capture_output=True, text=True)
+    *told, last = r.stderr.splitlines()
+    code, *loaded = last.split()
+    return int(code), r.stdout, "\n".join(told), loaded
+
+
+def _read(repo: Path, name: str) -> dict[str, object]:
+    return {"session_id": "s", "cwd": str(repo), "permission_mode": "default",
+            "hook_event_name": "PreToolUse", "tool_name": "Read",
+            "tool_input": {"file_path": str(repo / name)}, "tool_use_id": "t"}
+
+
+def test_the_guard_answers_an_allowed_read_without_click_or_libgit2(committed: Path) -> None:
+    assert _guard(committed, _read(committed, "README.md")) == (0, "", "", [])
+
+
+def test_the_guard_denies_a_large_read_without_them_too(committed: Path) -> None:
+    write(committed / "big.txt", lines(300))
+    code, out, err, loaded = _guard(committed, _read(committed, "big.txt"), "--limit-all")
+    assert (code, err, loaded) == (0, "", [])
+    answer = json.loads(out)["hookSpecificOutput"]
+    assert answer["permissionDecision"] == "deny" and "big.txt has 300 lines" in answer[
+        "permissionDecisionReason"]
+
+
+def test_guard_help_and_unknown_options_still_go_to_click(committed: Path) -> None:
+    code, out, err, loaded = _guard(committed, {}, "--help")
+    assert code == 0 and "Usage: patchpack guard" in out and "click" in loaded
+    code, out, err, loaded = _guard(committed, {}, "--limit-some")
+    assert code == 2 and "No such option '--limit-some'" in err
