@@ -46,6 +46,8 @@ class Row:
     baseline: str
     baseline_ms: float
     ratio: float
+    per_python: float
+    """The command's time in interpreter start-ups: an ms target over a busy machine's."""
     target: str | None
     verdict: str | None
     """PASS or MISS against ``target``; None when the row has none."""
@@ -133,34 +135,37 @@ def measure(runs: int, files: int, patchpack: str, python: str) -> list[Row]:
         for _ in range(runs):
             bench.round(times)
     median = {label: statistics.median(ms) for label, ms in times.items()}
-    rows = [Row("python -c pass", median["python -c pass"], "python -c pass",
-                median["python -c pass"], 1.0, None, None)]
+    python = median["python -c pass"]
+    rows = [Row("python -c pass", python, "python -c pass", python, 1.0, 1.0, None, None)]
     for label, _, base, target in ROWS:
         ms, base_ms = median[label], median[base]
         ratio = ms / base_ms
         if target is None:
-            rows.append(Row(label, ms, base, base_ms, ratio, None, None))
+            rows.append(Row(label, ms, base, base_ms, ratio, ms / python, None, None))
             continue
         kind, limit = target
         met = ratio <= limit if kind == "ratio" else ms < limit
-        rows.append(Row(label, ms, base, base_ms, ratio,
+        rows.append(Row(label, ms, base, base_ms, ratio, ms / python,
                         f"<= {limit:g}x" if kind == "ratio" else f"< {limit:g} ms",
                         "PASS" if met else "MISS"))
         if base != "python -c pass":  # each git command once, as a row of its own too
-            rows.append(Row(base, base_ms, base, base_ms, 1.0, None, None))
+            rows.append(Row(base, base_ms, base, base_ms, 1.0, base_ms / python, None, None))
     return rows
 
 
 def render(rows: list[Row], runs: int, files: int) -> str:
     out = [f"median of {runs} runs, a repository of {files} files; "
-           f"ratio = the command / its baseline",
-           f"{'command':<28} {'ms':>7}  {'baseline':<26} {'ms':>7} {'ratio':>7}  target"]
+           f"ratio = the command / its baseline; x py = the command / python -c pass; "
+           f"load average {os.getloadavg()[0]:.1f}",
+           f"{'command':<28} {'ms':>7} {'x py':>6}  {'baseline':<26} {'ms':>7} {'ratio':>7}"
+           f"  target"]
     for r in rows:
         if r.command == r.baseline:
-            out.append(f"{r.command:<28} {r.ms:7.1f}")
+            out.append(f"{r.command:<28} {r.ms:7.1f} {r.per_python:5.2f}x")
             continue
         verdict = f"{r.target} {r.verdict}" if r.target else ""
-        out.append(f"{r.command:<28} {r.ms:7.1f}  {r.baseline:<26} {r.baseline_ms:7.1f} "
+        out.append(f"{r.command:<28} {r.ms:7.1f} {r.per_python:5.2f}x  {r.baseline:<26} "
+                   f"{r.baseline_ms:7.1f} "
                    f"{r.ratio:6.2f}x  {verdict}")
     return "\n".join(out)
 
