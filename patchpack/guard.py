@@ -22,11 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from patchpack import git as gitmod
 from patchpack.config import Settings
@@ -35,7 +31,13 @@ from patchpack.git import Repo, decode, encode, global_config_get
 from patchpack.safejson import Refused, loads
 from patchpack.text import counted
 
+# What the guard imports is what every tool call of the agent waits for (#16): no typing, no
+# dataclasses (they load inspect), shlex where it is used.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from patchpack import diffs
 
 CLAUDE_EDITS = {"Edit", "MultiEdit", "Write"}
@@ -50,26 +52,31 @@ _NOT_TEXT = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".pdf", ".ipynb"}
 MAX_DEPTH = 100
 
 
-@dataclass(frozen=True)
 class Answer:
     """What `patchpack guard` prints and how it exits."""
 
-    stdout: str = ""
-    stderr: str = ""
-    exit_code: int = 0
+    __slots__ = ("exit_code", "stderr", "stdout")
+
+    def __init__(self, stdout: str = "", stderr: str = "", exit_code: int = 0) -> None:
+        self.stdout, self.stderr, self.exit_code = stdout, stderr, exit_code
+
+    def __repr__(self) -> str:
+        return f"Answer({self.stdout!r}, {self.stderr!r}, {self.exit_code})"
 
 
-@dataclass(frozen=True)
 class Deny:
-    reason: str
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
 
 
-@dataclass(frozen=True)
 class Rewrite:
-    command: str
-    reason: str
-    approve: bool
-    """Claude Code: "allow" (run it without asking) rather than "ask"."""
+    __slots__ = ("approve", "command", "reason")
+
+    def __init__(self, command: str, reason: str, *, approve: bool) -> None:
+        self.command, self.reason = command, reason
+        self.approve = approve  # Claude Code: "allow" (run it without asking), not "ask"
 
 
 Decision = Deny | Rewrite | None
@@ -131,12 +138,12 @@ def _render(decision: Decision, args: Mapping[str, Any], *, puppy: bool) -> Answ
 # -- where a path is --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class _Located:
-    repo: Repo
-    path: Path
-    rel: str
-    """The path relative to the work tree, with / separators."""
+    __slots__ = ("path", "rel", "repo")
+
+    def __init__(self, repo: Repo, path: Path, rel: str) -> None:
+        self.repo, self.path = repo, path
+        self.rel = rel  # relative to the work tree, with / separators
 
 
 def _locate(file_path: object, cwd: Path) -> _Located | None:
@@ -336,12 +343,16 @@ def via_patchpack_run(command: str) -> str | None:
     if not words or (words[0] in _STATEFUL and not _CONTROL.search(rest)):
         return None
     if _CONTROL.search(rest) or not _parses("", rest):
+        import shlex
+
         return f"patchpack run -- bash -c {shlex.quote(command.strip())}"
     return f"{env.lstrip()}patchpack run -- {rest.strip()}"
 
 
 def _parses(*texts: str) -> bool:
     """Whether each text splits into words on its own (no quote left open across a split)."""
+    import shlex
+
     try:
         for text in texts:
             shlex.split(text.rstrip("&;"))
