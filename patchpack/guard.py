@@ -60,8 +60,17 @@ class Answer:
     def __init__(self, stdout: str = "", stderr: str = "", exit_code: int = 0) -> None:
         self.stdout, self.stderr, self.exit_code = stdout, stderr, exit_code
 
+    def _values(self) -> tuple[str, str, int]:
+        return (self.stdout, self.stderr, self.exit_code)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Answer) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
     def __repr__(self) -> str:
-        return f"Answer({self.stdout!r}, {self.stderr!r}, {self.exit_code})"
+        return "Answer({!r}, {!r}, {!r})".format(*self._values())
 
 
 class Deny:
