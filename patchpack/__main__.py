@@ -31,7 +31,7 @@ def _guard(*, limit_all: bool) -> int:
     import io
 
     try:
-        from patchpack.guard import answer
+        from patchpack.agents.guard import answer
 
         # A reason may name a path that is not UTF-8: its bytes go out as git prints them.
         for stream in (sys.stdout, sys.stderr):
