@@ -14,7 +14,7 @@ from patchpack.errors import BadInput, Failed, NotARepository
 
 TYPE_CHECKING = False  # typing costs the guard a tenth of its start-up
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 # Decoding that keeps every byte (non-UTF-8 content and paths) and round-trips to bytes.
 ENCODING = "utf-8"
@@ -105,3 +105,14 @@ def config_key(name: str) -> str:
     middle, _, variable = rest.rpartition(".")
     return ".".join(p for p in (section.lower(), middle, variable.lower()) if p)
 
+
+def config_getter(cwd: str | os.PathLike[str] | None = None) -> Callable[[str], str | None]:
+    """The value git takes for a key, seen from ``cwd`` (None: outside any repository); the
+    config is read once, when this is called."""
+    config = read_config(cwd)
+
+    def get(name: str) -> str | None:
+        values = config.get(config_key(name))
+        return values[-1] if values else None
+
+    return get
