@@ -28,6 +28,7 @@ from patchpack import git as gitmod
 from patchpack.config import Settings
 from patchpack.errors import NotARepository
 from patchpack.git import Repo, decode, encode, global_config_get
+from patchpack.git.where import config_getter, find
 from patchpack.safejson import Refused, loads
 from patchpack.text import counted
 
@@ -304,10 +305,11 @@ def _shell(args: Mapping[str, Any], cwd: Path, *, limit_all: bool, bypass: bool)
     if isinstance(args.get("cwd"), str):  # Code Puppy's shell tool takes its own cwd
         cwd = cwd / args["cwd"]
     try:
-        repo: Repo | None = Repo.discover(cwd)
+        git_dir, top, _ = find(cwd)
+        at: str | None = top or git_dir
     except NotARepository:
-        repo = None
-    rewritten = via_patchpack_test(command, _settings(repo).test_command)
+        at = None
+    rewritten = via_patchpack_test(command, Settings.load(config_getter(at)).test_command)
     if rewritten is not None:
         return Rewrite(rewritten, "patchpack: the test run goes through `patchpack test`, "
                                   "which caps its output", approve=True)
