@@ -24,11 +24,9 @@ import os
 import re
 from pathlib import Path
 
-from patchpack import git as gitmod
 from patchpack.config import Settings
 from patchpack.errors import NotARepository
-from patchpack.git import Repo, decode, encode, global_config_get
-from patchpack.git.where import config_getter, find
+from patchpack.git.where import config_getter, decode, encode, find
 from patchpack.safejson import Refused, loads
 from patchpack.text import counted
 
@@ -39,6 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
+    from patchpack.git import Repo
     from patchpack.limits import diffs
 
 CLAUDE_EDITS = {"Edit", "MultiEdit", "Write"}
@@ -149,11 +148,16 @@ def _render(decision: Decision, args: Mapping[str, Any], *, puppy: bool) -> Answ
 
 
 class _Located:
-    __slots__ = ("path", "rel", "repo")
+    __slots__ = ("git_dir", "path", "rel", "top")
 
-    def __init__(self, repo: Repo, path: Path, rel: str) -> None:
-        self.repo, self.path = repo, path
+    def __init__(self, git_dir: str, top: str, path: Path, rel: str) -> None:
+        self.git_dir, self.top, self.path = git_dir, top, path
         self.rel = rel  # relative to the work tree, with / separators
+
+    def repo(self) -> Repo:  # the whole door, libgit2 and all: only an edit needs it
+        from patchpack.git import Repo
+
+        return Repo(Path(self.git_dir), Path(self.top), bare=False)
 
 
 def _locate(file_path: object, cwd: Path) -> _Located | None:
@@ -166,23 +170,24 @@ def _locate(file_path: object, cwd: Path) -> _Located | None:
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     try:
-        repo = Repo.discover(parent)
+        git_dir, top, _ = find(parent)
     except NotARepository:
         return None
-    if repo.workdir is None:
+    if top is None:
         return None
     real = Path(os.path.realpath(path.parent)) / path.name
     try:
-        rel = real.relative_to(os.path.realpath(repo.workdir)).as_posix()
+        rel = real.relative_to(os.path.realpath(top)).as_posix()
     except ValueError:
         return None
     if rel == "." or rel.split("/")[0] == ".git":
         return None
-    return _Located(repo, real, rel)
+    return _Located(git_dir, top, real, rel)
 
 
-def _settings(repo: Repo | None) -> Settings:
-    return Settings.load(repo.config_get if repo is not None else global_config_get)
+def _settings(at: str | None) -> Settings:
+    """The settings as seen from ``at`` (a work tree or git dir; None: no repository)."""
+    return Settings.load(config_getter(at))
 
 
 # -- edits: keep the uncommitted change a micro-patch -----------------------------------------
@@ -191,6 +196,7 @@ def _settings(repo: Repo | None) -> Settings:
 def _edit(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
     # Imported here: unidiff is only needed for edits, and the guard runs on every tool call.
     from patchpack.agents.integrate import SET_UP_FILES
+    from patchpack.git import diff_against_head, uncommitted_diff
     from patchpack.limits import diffs
     from patchpack.limits.diffs import Limits, Measure, Verdict
 
@@ -206,12 +212,13 @@ def _edit(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
     new = _edited(tool, args, current)
     if new is None or new == current:
         return None  # the tool itself will refuse, or nothing changes
-    settings = _settings(where.repo)
+    settings = _settings(where.top)
+    repo = where.repo()
     limits = Limits(settings.max_files, settings.max_lines)
     # patchpack's own set-up files, waiting to be landed, are not the agent's change.
-    now = Measure(tuple(f for f in diffs.measure(gitmod.uncommitted_diff(where.repo)).files
+    now = Measure(tuple(f for f in diffs.measure(uncommitted_diff(repo)).files
                         if f.path not in SET_UP_FILES))
-    mine = diffs.measure(gitmod.diff_against_head(where.repo, where.rel, encode(new)))
+    mine = diffs.measure(diff_against_head(repo, where.rel, encode(new)))
     after = Measure(tuple(f for f in now.files if where.rel not in (f.path, f.old_path))
                     + mine.files)
     grows = after.lines > now.lines or after.file_count > now.file_count
@@ -309,7 +316,7 @@ def _shell(args: Mapping[str, Any], cwd: Path, *, limit_all: bool, bypass: bool)
         at: str | None = top or git_dir
     except NotARepository:
         at = None
-    rewritten = via_patchpack_test(command, Settings.load(config_getter(at)).test_command)
+    rewritten = via_patchpack_test(command, _settings(at).test_command)
     if rewritten is not None:
         return Rewrite(rewritten, "patchpack: the test run goes through `patchpack test`, "
                                   "which caps its output", approve=True)
@@ -383,7 +390,7 @@ def _read(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
     if where is None or where.path.suffix.lower() in _NOT_TEXT or not where.path.is_file():
         return None
     count = _text_lines(where.path)
-    limit = _settings(where.repo).max_file_lines
+    limit = _settings(where.top).max_file_lines
     if count is None or count <= limit:
         return None
     hint = "Read with offset and limit" if tool == "Read" else "read_file with start_line " \
