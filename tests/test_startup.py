@@ -173,7 +173,9 @@ def test_a_bad_setting_names_its_source_and_a_fix(monkeypatch) -> None:
                                 "patchpack.contextRelated True`")
 
 
-HEAVY = ("click", "pygit2._pygit2", "tiktoken", "unidiff")  # pygit2 itself: lazy
+# pygit2 itself is lazy; dataclasses (inspect) and typing cost a fifth and a tenth of a start-up.
+HEAVY = ("click", "pygit2._pygit2", "tiktoken", "unidiff", "dataclasses", "typing",
+         "patchpack.git.objects")
 
 
 def _guard(repo: Path, event: dict[str, object], *argv: str) -> tuple[int, str, str, list[str]]:
@@ -206,6 +208,14 @@ def test_the_guard_denies_a_large_read_without_them_too(committed: Path) -> None
     answer = json.loads(out)["hookSpecificOutput"]
     assert answer["permissionDecision"] == "deny" and "big.txt has 300 lines" in answer[
         "permissionDecisionReason"]
+
+
+def test_the_guard_rewrites_a_test_run_without_them(committed: Path) -> None:
+    event = {**_read(committed, "x"), "tool_name": "Bash",
+             "tool_input": {"command": "pytest -x"}}
+    code, out, err, loaded = _guard(committed, event)
+    assert (code, err, loaded) == (0, "", [])
+    assert json.loads(out)["hookSpecificOutput"]["updatedInput"]["command"] == "patchpack test -x"
 
 
 def test_guard_help_and_unknown_options_still_go_to_click(committed: Path) -> None:
