@@ -2,8 +2,10 @@
 
 Both sides start from the same commit and end at the same tree. patchpack queues the patches
 with one `patchpack add MBOX` and commits them with one `patchpack apply --all` (the commit hooks
-of `git commit` run for each patch); the baseline is one `git am MBOX`. Every hook each side
-can run is installed as the same tiny shell script, and the script logs its name, so the hooks
+of `git commit` run for each patch); the baselines are one `git am MBOX`, and what a user
+would run by hand to commit each micro-patch through the same four hooks: `git apply --index P`
+then `git commit -q -F MSG`, per patch (issue 16: patchpack at most 0.6x of it). Every hook
+each side can run is installed as the same tiny shell script, and the script logs its name, so the hooks
 that really ran are printed. Both sides are timed again with no hooks installed, which shows
 each side's own work apart from the hooks it runs (`git am` three per patch, `git commit`
 four). Last, each side's hooks are run alone, one after another per patch: git runs a commit's
@@ -56,6 +58,12 @@ def build(root: Path, files: int, patches: int) -> tuple[Path, str]:
         git(repo, "commit", "-q", "-am", f"Patch {n}")
     mbox = root / "series.mbox"
     mbox.write_text(git(repo, "format-patch", "--stdout", f"HEAD~{patches}"))
+    # The same series as a user would commit it by hand: a diff and a message per patch.
+    by_hand = root / "by-hand"
+    by_hand.mkdir()
+    for n, oid in enumerate(git(repo, "rev-list", "--reverse", f"HEAD~{patches}..").split()):
+        (by_hand / f"{n:05d}.diff").write_text(git(repo, "diff-tree", "-p", "--root", oid))
+        (by_hand / f"{n:05d}.msg").write_text(git(repo, "log", "-1", "--format=%B", oid))
     return repo, git(repo, "rev-parse", "HEAD^{tree}").strip()
 
 
@@ -80,6 +88,18 @@ def timed(repo: Path, *argv: str, stdin: Path | None = None) -> float:
     start = time.perf_counter()
     with open(stdin) if stdin else open(os.devnull) as data:
         subprocess.run(argv, cwd=repo, env=ENV, stdin=data, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def by_hand(repo: Path, patches: Path) -> float:
+    """Seconds to commit each patch as a user would without a queue: `git apply --index P`,
+    then `git commit -q -F MSG` (its four hooks run), one patch after another."""
+    start = time.perf_counter()
+    for diff in sorted(patches.glob("*.diff")):
+        for argv in (["git", "apply", "--index", str(diff)],
+                     ["git", "commit", "-q", "-F", str(diff.with_suffix(".msg"))]):
+            subprocess.run(argv, cwd=repo, env=ENV, stdin=subprocess.DEVNULL, check=True,
+                           capture_output=True)
     return time.perf_counter() - start
 
 
@@ -125,6 +145,10 @@ def main() -> None:
                 if added + applied < best["add" + side] + best["apply" + side]:
                     best["add" + side], best["apply" + side] = added, applied
                 assert git(pp, "rev-parse", "HEAD^{tree}").strip() == expected
+
+                hand = clone(root, origin, f"hand{n}{side}", hooks=hooks)
+                best["hand" + side] = min(best["hand" + side], by_hand(hand, root / "by-hand"))
+                assert git(hand, "rev-parse", "HEAD^{tree}").strip() == expected
                 if hooks:
                     am_hooks, pp_hooks = ran(am), ran(pp)
                     for side, names in (("commit", HOOKS[:4]), ("am", HOOKS[4:])):
@@ -142,6 +166,11 @@ def main() -> None:
               f"(add {per(add_s):.1f}, apply {per(apply_s):.1f})"
               + (f"   hooks: {pp_hooks}" if not side else ""))
         print(f"  ratio patchpack / git am     {(add_s + apply_s) / am_s:7.2f}x")
+        hand_s = best["hand" + side]
+        print(f"  by hand: git apply --index, git commit -F, per patch "
+              f"{per(hand_s):7.1f} ms/patch")
+        print(f"  ratio patchpack / by hand    {(add_s + apply_s) / hand_s:7.2f}x"
+              f"   (target: at most 0.6x)")
     print("the hooks alone, spawned one after another per patch and nothing else done:")
     print(f"  git am's three               {per(best['hooks am']):7.1f} ms/patch")
     print(f"  git commit's four            {per(best['hooks commit']):7.1f} ms/patch   "

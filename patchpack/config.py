@@ -7,17 +7,24 @@ derived from the field name, so adding a setting is adding a field:
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import typing
-from collections.abc import Callable, Mapping
-from typing import Any
 
 from patchpack.errors import BadInput
 
+TYPE_CHECKING = False  # typing itself costs the guard a tenth of its start-up (#16)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
-@dataclasses.dataclass(frozen=True)
+
 class Settings:
+    """Every setting, resolved by :meth:`load`; immutable once made.
+
+    A plain class, not a dataclass: `dataclasses` imports `inspect`, a fifth of the start-up
+    of the guard an agent runs before each tool call (#16). The annotated class attributes
+    are the settings and their defaults; their type is the type of the default.
+    """
+
     # the micro-patch check
     max_files: int = 2
     max_lines: int = 120
@@ -67,21 +74,46 @@ class Settings:
         """Resolve every setting; ``flags`` set to None are ignored (the option was not given)."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
-        kinds = typing.get_type_hints(cls)
-        for field in dataclasses.fields(cls):
+        for name in names():
             raw, source = None, ""
             if git_config is not None:
-                raw, source = git_config(git_key(field.name)), f"git config {git_key(field.name)}"
-            if env.get(env_name(field.name)) not in (None, ""):
-                raw, source = env[env_name(field.name)], env_name(field.name)
+                raw, source = git_config(git_key(name)), f"git config {git_key(name)}"
+            if env.get(env_name(name)) not in (None, ""):
+                raw, source = env[env_name(name)], env_name(name)
             if raw is not None:
-                values[field.name] = _parse(field, kinds[field.name], raw, source)
-            if flags.get(field.name) is not None:
-                values[field.name] = flags[field.name]
-        unknown = set(flags) - {f.name for f in dataclasses.fields(cls)}
+                values[name] = _parse(name, raw, source)
+            if flags.get(name) is not None:
+                values[name] = flags[name]
+        unknown = set(flags) - set(names())
         if unknown:
             raise TypeError(f"unknown settings: {sorted(unknown)}")
         return cls(**values)
+
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - set(names())
+        if unknown:
+            raise TypeError(f"unknown settings: {sorted(unknown)}")
+        self.__dict__.update(values)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"settings are immutable: cannot set {name}")
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in names())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Settings) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return "Settings(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in names()) + ")"
+
+
+def names() -> tuple[str, ...]:
+    """Every setting's name, in the order of :class:`Settings`."""
+    return tuple(Settings.__annotations__)
 
 
 def git_key(name: str) -> str:
@@ -93,7 +125,9 @@ def env_name(name: str) -> str:
     return "PATCHPACK_" + name.upper()
 
 
-def _parse(field: dataclasses.Field[Any], kind: type, raw: str, source: str) -> Any:
+def _parse(name: str, raw: str, source: str) -> Any:
+    default = getattr(Settings, name)
+    kind = type(default)
     raw = raw.strip()
     try:
         if kind is bool:
@@ -107,7 +141,7 @@ def _parse(field: dataclasses.Field[Any], kind: type, raw: str, source: str) -> 
     except ValueError:
         raise BadInput(
             f"{source}: expected {_describe(kind)}, got {raw!r}",
-            hint=f"fix the value, e.g. `git config {git_key(field.name)} {field.default}`",
+            hint=f"fix the value, e.g. `git config {git_key(name)} {default}`",
         ) from None
     if kind in (int, float) and value < 0:
         raise BadInput(f"{source}: must not be negative, got {raw!r}")

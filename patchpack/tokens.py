@@ -54,14 +54,7 @@ def get_counter(spec: str = DEFAULT) -> Counter:
     """The counter named ``spec``; BadInput (exit 2) when it cannot load."""
     spec = spec.strip()
     if spec.startswith("chars:"):
-        try:
-            per_token = float(spec.removeprefix("chars:"))
-        except ValueError:
-            per_token = 0.0
-        if not per_token > 0 or math.isinf(per_token):
-            raise BadInput(f"bad token counter {spec!r}: chars:N needs a number N > 0",
-                           hint="use e.g. `--tokenizer chars:2.5`")
-        return CharsCounter(per_token)
+        return CharsCounter(_chars_per_token(spec))
     import tiktoken
 
     try:
@@ -76,6 +69,24 @@ def get_counter(spec: str = DEFAULT) -> Counter:
             hint="use the offline default `--tokenizer cl100k_base`, or `chars:N` as an estimate",
         ) from None
     return TiktokenCounter(spec, encoding)
+
+
+def counter_name(spec: str = DEFAULT) -> str:
+    """The name :func:`get_counter` gives the counter ``spec``, without loading it (tiktoken
+    takes ~0.1 s): a count kept from before is used again when its counter has this name."""
+    spec = spec.strip()
+    return f"chars:{_chars_per_token(spec):g}" if spec.startswith("chars:") else spec
+
+
+def _chars_per_token(spec: str) -> float:
+    try:
+        per_token = float(spec.removeprefix("chars:"))
+    except ValueError:
+        per_token = 0.0
+    if not per_token > 0 or math.isinf(per_token):
+        raise BadInput(f"bad token counter {spec!r}: chars:N needs a number N > 0",
+                       hint="use e.g. `--tokenizer chars:2.5`")
+    return per_token
 
 
 def count_text(data: bytes, counter: Counter) -> int:

@@ -22,20 +22,22 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from patchpack import git as gitmod
 from patchpack.config import Settings
 from patchpack.errors import NotARepository
-from patchpack.git import Repo, decode, encode, global_config_get
+from patchpack.git.where import config_getter, decode, encode, find
 from patchpack.safejson import Refused, loads
 from patchpack.text import counted
 
+# What the guard imports is what every tool call of the agent waits for (#16): no typing, no
+# dataclasses (they load inspect), shlex where it is used.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from patchpack.git import Repo
     from patchpack.limits import diffs
 
 CLAUDE_EDITS = {"Edit", "MultiEdit", "Write"}
@@ -51,26 +53,40 @@ _NOT_TEXT = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".pdf", ".ipynb"}
 MAX_DEPTH = 100
 
 
-@dataclass(frozen=True)
 class Answer:
     """What `patchpack guard` prints and how it exits."""
 
-    stdout: str = ""
-    stderr: str = ""
-    exit_code: int = 0
+    __slots__ = ("exit_code", "stderr", "stdout")
+
+    def __init__(self, stdout: str = "", stderr: str = "", exit_code: int = 0) -> None:
+        self.stdout, self.stderr, self.exit_code = stdout, stderr, exit_code
+
+    def _values(self) -> tuple[str, str, int]:
+        return (self.stdout, self.stderr, self.exit_code)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Answer) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return "Answer({!r}, {!r}, {!r})".format(*self._values())
 
 
-@dataclass(frozen=True)
 class Deny:
-    reason: str
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
 
 
-@dataclass(frozen=True)
 class Rewrite:
-    command: str
-    reason: str
-    approve: bool
-    """Claude Code: "allow" (run it without asking) rather than "ask"."""
+    __slots__ = ("approve", "command", "reason")
+
+    def __init__(self, command: str, reason: str, *, approve: bool) -> None:
+        self.command, self.reason = command, reason
+        self.approve = approve  # Claude Code: "allow" (run it without asking), not "ask"
 
 
 Decision = Deny | Rewrite | None
@@ -132,12 +148,17 @@ def _render(decision: Decision, args: Mapping[str, Any], *, puppy: bool) -> Answ
 # -- where a path is --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class _Located:
-    repo: Repo
-    path: Path
-    rel: str
-    """The path relative to the work tree, with / separators."""
+    __slots__ = ("git_dir", "path", "rel", "top")
+
+    def __init__(self, git_dir: str, top: str, path: Path, rel: str) -> None:
+        self.git_dir, self.top, self.path = git_dir, top, path
+        self.rel = rel  # relative to the work tree, with / separators
+
+    def repo(self) -> Repo:  # the whole door, libgit2 and all: only an edit needs it
+        from patchpack.git import Repo
+
+        return Repo(Path(self.git_dir), Path(self.top), bare=False)
 
 
 def _locate(file_path: object, cwd: Path) -> _Located | None:
@@ -150,23 +171,24 @@ def _locate(file_path: object, cwd: Path) -> _Located | None:
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     try:
-        repo = Repo.discover(parent)
+        git_dir, top, _ = find(parent)
     except NotARepository:
         return None
-    if repo.workdir is None:
+    if top is None:
         return None
     real = Path(os.path.realpath(path.parent)) / path.name
     try:
-        rel = real.relative_to(os.path.realpath(repo.workdir)).as_posix()
+        rel = real.relative_to(os.path.realpath(top)).as_posix()
     except ValueError:
         return None
     if rel == "." or rel.split("/")[0] == ".git":
         return None
-    return _Located(repo, real, rel)
+    return _Located(git_dir, top, real, rel)
 
 
-def _settings(repo: Repo | None) -> Settings:
-    return Settings.load(repo.config_get if repo is not None else global_config_get)
+def _settings(at: str | None) -> Settings:
+    """The settings as seen from ``at`` (a work tree or git dir; None: no repository)."""
+    return Settings.load(config_getter(at))
 
 
 # -- edits: keep the uncommitted change a micro-patch -----------------------------------------
@@ -175,6 +197,7 @@ def _settings(repo: Repo | None) -> Settings:
 def _edit(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
     # Imported here: unidiff is only needed for edits, and the guard runs on every tool call.
     from patchpack.agents.integrate import SET_UP_FILES
+    from patchpack.git import diff_against_head, uncommitted_diff
     from patchpack.limits import diffs
     from patchpack.limits.diffs import Limits, Measure, Verdict
 
@@ -190,12 +213,13 @@ def _edit(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
     new = _edited(tool, args, current)
     if new is None or new == current:
         return None  # the tool itself will refuse, or nothing changes
-    settings = _settings(where.repo)
+    settings = _settings(where.top)
+    repo = where.repo()
     limits = Limits(settings.max_files, settings.max_lines)
     # patchpack's own set-up files, waiting to be landed, are not the agent's change.
-    now = Measure(tuple(f for f in diffs.measure(gitmod.uncommitted_diff(where.repo)).files
+    now = Measure(tuple(f for f in diffs.measure(uncommitted_diff(repo)).files
                         if f.path not in SET_UP_FILES))
-    mine = diffs.measure(gitmod.diff_against_head(where.repo, where.rel, encode(new)))
+    mine = diffs.measure(diff_against_head(repo, where.rel, encode(new)))
     after = Measure(tuple(f for f in now.files if where.rel not in (f.path, f.old_path))
                     + mine.files)
     grows = after.lines > now.lines or after.file_count > now.file_count
@@ -289,10 +313,11 @@ def _shell(args: Mapping[str, Any], cwd: Path, *, limit_all: bool, bypass: bool)
     if isinstance(args.get("cwd"), str):  # Code Puppy's shell tool takes its own cwd
         cwd = cwd / args["cwd"]
     try:
-        repo: Repo | None = Repo.discover(cwd)
+        git_dir, top, _ = find(cwd)
+        at: str | None = top or git_dir
     except NotARepository:
-        repo = None
-    rewritten = via_patchpack_test(command, _settings(repo).test_command)
+        at = None
+    rewritten = via_patchpack_test(command, _settings(at).test_command)
     if rewritten is not None:
         return Rewrite(rewritten, "patchpack: the test run goes through `patchpack test`, "
                                   "which caps its output", approve=True)
@@ -339,12 +364,16 @@ def via_patchpack_run(command: str) -> str | None:
     if not words or (words[0] in _STATEFUL and not _CONTROL.search(rest)):
         return None
     if _CONTROL.search(rest) or not _parses("", rest):
+        import shlex
+
         return f"patchpack run -- bash -c {shlex.quote(command.strip())}"
     return f"{env.lstrip()}patchpack run -- {rest.strip()}"
 
 
 def _parses(*texts: str) -> bool:
     """Whether each text splits into words on its own (no quote left open across a split)."""
+    import shlex
+
     try:
         for text in texts:
             shlex.split(text.rstrip("&;"))
@@ -364,7 +393,7 @@ def _read(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
     if where is None or where.path.suffix.lower() in _NOT_TEXT or not where.path.is_file():
         return None
     count = _text_lines(where.path)
-    limit = _settings(where.repo).max_file_lines
+    limit = _settings(where.top).max_file_lines
     if count is None or count <= limit:
         return None
     hint = "Read with offset and limit" if tool == "Read" else "read_file with start_line " \

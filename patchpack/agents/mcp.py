@@ -121,7 +121,8 @@ class Tools:
         queue; with split, one over the limits is cut into micro-patches."""
         repo, settings = self.open_queue()
         added = intake.add(repo, text=diff, source="diff", title=title, split_big=split,
-                           limits=Limits(settings.max_files, settings.max_lines))
+                           limits=Limits(settings.max_files, settings.max_lines),
+                           tokenizer=settings.tokenizer)
         return self._added(added)
 
     def queue_split(self, title: str | None = None, tracked_only: bool = False) -> Result:
@@ -130,7 +131,8 @@ class Tools:
         its files and lines."""
         repo, settings = self.open_queue()
         added = intake.split_worktree(repo, title=title, untracked=not tracked_only,
-                                      limits=Limits(settings.max_files, settings.max_lines))
+                                      limits=Limits(settings.max_files, settings.max_lines),
+                                      tokenizer=settings.tokenizer)
         return self._added(added)
 
     def queue_next(self) -> Result:

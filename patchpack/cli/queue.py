@@ -70,7 +70,8 @@ def add(diff_file: BinaryIO, title: str | None, split_big: bool, max_files: int 
     # Quoted as git shows names: one that is not UTF-8 cannot go into the commit message.
     source = "stdin" if name in ("<stdin>", "-") else quote(name)
     added = intake.add(repo, text=decode(diff_file.read()), source=source, title=title,
-                       limits=_limits(repo, max_files, max_lines), split_big=split_big)
+                       limits=_limits(repo, max_files, max_lines), split_big=split_big,
+                       tokenizer=load_settings(repo).tokenizer)
     _echo_added(added)
 
 
@@ -93,7 +94,8 @@ def split(title: str | None, tracked_only: bool, max_files: int | None,
 
     repo = _queue_git()
     added = intake.split_worktree(repo, title=title, limits=_limits(repo, max_files, max_lines),
-                                  untracked=not tracked_only)
+                                  untracked=not tracked_only,
+                                  tokenizer=load_settings(repo).tokenizer)
     _echo_added(added)
 
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Self
 
-from patchpack.errors import BadInput, Failed, NotARepository
+from patchpack.errors import BadInput, Failed
 from patchpack.git.run import (
     DIFF_OPTIONS,
     CommitDiff,
@@ -19,6 +19,9 @@ from patchpack.git.run import (
     pygit2,
     run_git,
 )
+from patchpack.git.where import config_key as config_key
+from patchpack.git.where import find
+from patchpack.git.where import read_config as read_config
 
 
 class RepoCore:
@@ -40,30 +43,9 @@ class RepoCore:
     @classmethod
     def discover(cls, start: str | os.PathLike[str] = ".") -> Self:
         """The repository at or above ``start``, found as git finds it (``GIT_DIR`` too)."""
-        start = os.path.abspath(start)
-        if not os.path.isdir(start):
-            raise NotARepository(start)
-        proc = run_git(["rev-parse", "--absolute-git-dir", "--is-bare-repository",
-                        "--show-object-format", "--show-toplevel"], cwd=start, check=False)
-        out = decode(proc.stdout).splitlines()
-        if len(out) < 3:  # git said why on stderr: not a repository, dubious ownership...
-            message = decode(proc.stderr).strip()
-            if "not a git repository" in message:
-                raise NotARepository(start)
-            raise Failed(f"git cannot open the repository at {start}: {message}",
-                         hint="see `git status` there")
-        if out[2] != "sha1":
-            # libgit2 (pygit2 1.21, libgit2 1.9) opens no sha256 repository: refused here,
-            # before any command reads or writes a thing (issue 15).
-            raise BadInput(f"{out[0]} is a {out[2]} repository; patchpack works in sha1 "
-                           "repositories only (libgit2, which it uses, cannot read "
-                           f"{out[2]} ones yet)",
-                           hint="use git itself in this repository, or patchpack in one "
-                           "made by `git init --object-format=sha1`")
-        bare = out[1] == "true"
+        git_dir, top, bare = find(start)
         # No top level from inside the git dir of a work tree: libgit2 knows where it is.
-        workdir = Path(out[3]) if len(out) > 3 else None
-        return cls(Path(out[0]), workdir, bare=bare)
+        return cls(Path(git_dir), Path(top) if top is not None else None, bare=bare)
 
     @functools.cached_property
     def _raw(self) -> pygit2.Repository:
@@ -288,28 +270,6 @@ def require_workdir(repo: RepoCore) -> Path:
     if repo.workdir is None:
         raise Failed("this is a bare repository: there is no work tree to act on")
     return repo.workdir
-
-
-def read_config(cwd: str | os.PathLike[str] | None = None) -> dict[str, list[str]]:
-    """Every config value git sees from ``cwd``, all levels in git's order (last one wins).
-
-    Read through the git program, not libgit2, so GIT_CONFIG_GLOBAL, GIT_CONFIG_NOSYSTEM,
-    includes and worktree config mean exactly what they mean to git.
-    """
-    out = run_git(["config", "--list", "-z"], cwd=cwd, check=False).stdout
-    config: dict[str, list[str]] = {}
-    for item in decode(out).split("\0"):
-        if item:
-            key, _, value = item.partition("\n")
-            config.setdefault(config_key(key), []).append(value)
-    return config
-
-
-def config_key(name: str) -> str:
-    """Normalise a key: section and variable names are case-insensitive, subsections not."""
-    section, _, rest = name.partition(".")
-    middle, _, variable = rest.rpartition(".")
-    return ".".join(p for p in (section.lower(), middle, variable.lower()) if p)
 
 
 def global_config_get(name: str) -> str | None:

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import os
 import re
-import subprocess
 import sys
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, NewType
 
-from patchpack.errors import BadInput
+from patchpack.git.where import ENCODING as ENCODING
+from patchpack.git.where import ERRORS as ERRORS
+from patchpack.git.where import GitFailed as GitFailed
+from patchpack.git.where import decode as decode
+from patchpack.git.where import encode as encode
+from patchpack.git.where import run_git as run_git
 
 
 def _lazy(name: str) -> ModuleType:
@@ -56,52 +58,11 @@ DIFF_OPTIONS = (
     "--dst-prefix=b/",
 )
 
-# Decoding that keeps every byte (non-UTF-8 content and paths) and round-trips to bytes.
-ENCODING = "utf-8"
-ERRORS = "surrogateescape"
-
-
-def decode(data: bytes) -> str:
-    return data.decode(ENCODING, ERRORS)
-
-
-def encode(text: str) -> bytes:
-    return text.encode(ENCODING, ERRORS)
-
-
-class GitFailed(BadInput):
-    """The git program refused what it was asked (bad revision, bad range, ...)."""
-
-
 @dataclass(frozen=True)
 class CommitDiff:
     oid: Oid
     title: str
     diff: str
-
-
-def run_git(
-    args: Sequence[str],
-    *,
-    cwd: str | os.PathLike[str] | None = None,
-    input: bytes | None = None,
-    env: Mapping[str, str] | None = None,
-    check: bool = True,
-) -> subprocess.CompletedProcess[bytes]:
-    """Run the git program; on failure raise :class:`GitFailed` with git's own message."""
-    proc = subprocess.run(
-        ["git", "-c", "core.quotePath=false", *args],
-        cwd=cwd,
-        input=input,
-        env=None if env is None else {**os.environ, **env},
-        capture_output=True,
-    )
-    if check and proc.returncode != 0:
-        message = decode(proc.stderr).strip().splitlines()
-        raise GitFailed(
-            f"git {args[0]} failed: {message[-1] if message else f'exit {proc.returncode}'}"
-        )
-    return proc
 
 
 ZERO_OID = Oid("0" * 40)

@@ -57,8 +57,6 @@ def apply(repo: Repo, *, count: int | None, verify: bool, counter_spec: str,
     ``on_commit`` is told of each commit as soon as HEAD has moved to it (while the
     post-commit hook runs), so that what it keeps survives an interrupted series.
     """
-    from patchpack.tokens import get_counter
-
     require_workdir(repo)
     busy = repo.operation_in_progress()
     if busy:
@@ -73,17 +71,14 @@ def apply(repo: Repo, *, count: int | None, verify: bool, counter_spec: str,
     if not todo:
         raise Failed("queue empty: nothing to apply",
                      hint="queue a change with `patchpack add FILE` or `patchpack split`")
-    counter = get_counter(counter_spec)
-    texts = queue.patch_texts(repo, [state.patches[i - 1] for i in todo])  # kept ones: #15
+    # Counted when queued (#16): the tokenizer loads only for a queue from before then.
+    tokens = queue.counted(repo, [state.patches[i - 1] for i in todo], counter_spec)
     series = state.patches
-
-    # Counted once a patch: ``on_commit`` and the result both report it.
-    tokens = functools.cache(lambda commit: counter.count(texts[commit]))
 
     def applied(position: int, made: Oid | None) -> Applied:
         patch = series[position - 1]
         return Applied(position, patch.title, made, patch.files, patch.lines,
-                       tokens(patch.commit), counter.name)
+                       *tokens[patch.commit])
 
     done: list[Applied] = []
     failure: PatchpackError | None = None

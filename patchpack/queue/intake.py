@@ -38,9 +38,10 @@ class _Change:
 
 
 def add(repo: Repo, *, text: str, source: str, title: str | None, limits: Limits,
-        split_big: bool) -> Added:
+        split_big: bool, tokenizer: str) -> Added:
     """Queue the change(s) in ``text``: refused (nothing queued) if one does not fit the tree it
-    targets, or is over ``limits`` without ``split_big``."""
+    targets, or is over ``limits`` without ``split_big``. Each patch's tokens are counted with
+    ``tokenizer`` and kept in the queue."""
     head = queue.require_head(repo)
     mails = diffs.split_mails(text)
     if mails is None:
@@ -78,13 +79,14 @@ def add(repo: Repo, *, text: str, source: str, title: str | None, limits: Limits
         parent = repo.commit_info(single.commit).parents[0]
         patches += split.cut(repo, parent, trees[n - 1], title=change.given,
                              author=change.author, limits=limits)
+    patches = queue.with_tokens(repo, patches, tokenizer)
     state = queue.append(repo, patches, Op("add", f"{len(patches)} from {source}",
                                          head_before=head))
     return Added(state, tuple(patches))
 
 
 def split_worktree(repo: Repo, *, title: str | None, limits: Limits,
-                   untracked: bool) -> Added:
+                   untracked: bool, tokenizer: str) -> Added:
     """Queue the work tree's uncommitted changes as micro-patches and return it to HEAD.
 
     One split of a work tree runs at a time, and one that a kill stopped after queueing is
@@ -94,11 +96,12 @@ def split_worktree(repo: Repo, *, title: str | None, limits: Limits,
     if busy:
         raise Failed(f"a {busy} is in progress", hint=f"finish or abort the {busy} first")
     with recovery.exclusive(repo):
-        return _split_worktree(repo, head, title=title, limits=limits, untracked=untracked)
+        return _split_worktree(repo, head, title=title, limits=limits, untracked=untracked,
+                               tokenizer=tokenizer)
 
 
 def _split_worktree(repo: Repo, head: Oid, *, title: str | None, limits: Limits,
-                    untracked: bool) -> Added:
+                    untracked: bool, tokenizer: str) -> Added:
     recovery.carry_on(repo)  # a patch a killed apply left staged is not a change to split
     lock = repo.index_lock()
     if lock is not None:  # checked again, with no harm done, where it counts (take_back)
@@ -115,7 +118,8 @@ def _split_worktree(repo: Repo, head: Oid, *, title: str | None, limits: Limits,
     paths = repo.paths_between(head_tree, worktree)
     for path in paths:
         _check_path(repo, head_tree, path)
-    patches = split.cut(repo, head, worktree, title=title, author=None, limits=limits)
+    patches = queue.with_tokens(repo, split.cut(repo, head, worktree, title=title, author=None,
+                                                limits=limits), tokenizer)
     op = Op("split", f"{len(patches)} from the work tree", head_before=head,
             index_tree=index_tree, worktree_tree=worktree)
     state = queue.append(repo, patches, op)

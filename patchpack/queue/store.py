@@ -25,7 +25,7 @@ from patchpack.errors import BadInput, Failed
 from patchpack.git import FILE_MODE, TREE_MODE, GitFailed, Oid, RefMoved, Repo, decode
 from patchpack.limits.hunks import quote
 from patchpack.queue import recovery
-from patchpack.tokens import Counter
+from patchpack.tokens import Counter, counter_name, get_counter
 
 PREFIX = "refs/patchpack/queue/"
 DETACHED = "detached"
@@ -55,6 +55,11 @@ class Patch:
     diff: Oid | None = None
     """A blob holding the patch commit's diff as it was measured: `list` reads it instead of
     diffing the files again, which on a 5 MB file cut into 2,000 pieces took minutes (#15)."""
+    tokens: int | None = None
+    """Tokens of that diff, counted when it was queued (``counted``), so that `apply` loads
+    no tokenizer (#16); None in a queue from before."""
+    counter: str | None = None
+    """The counter that counted ``tokens``."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,12 @@ def _number(item: tuple[str, Oid]) -> int:
 
 
 def _patch(fields: dict[str, Any]) -> Patch:
-    return Patch(**{**fields, "files": tuple(fields["files"])})
+    fields = {**fields, "files": tuple(fields["files"])}
+    # A count that is not one (a hand edit) is dropped: `apply` counts that patch again.
+    if not (type(fields.get("tokens")) is int and fields["tokens"] >= 0
+            and isinstance(fields.get("counter"), str)):
+        fields["tokens"] = fields["counter"] = None
+    return Patch(**fields)
 
 
 def _series_path(index: int, top: str = _SERIES) -> str:
@@ -268,6 +278,27 @@ def patch_texts(repo: Repo, patches: Sequence[Patch]) -> dict[Oid, str]:
     for patch, data in zip(kept, repo.blobs([p.diff for p in kept if p.diff])):
         texts[patch.commit] = decode(data)
     return texts
+
+
+def counted(repo: Repo, patches: Sequence[Patch], spec: str) -> dict[Oid, tuple[int, str]]:
+    """The tokens of each patch's diff and the counter's name: those kept with the patch when
+    the counter ``spec`` made them, the others counted now (the tokenizer loaded only then)."""
+    name = counter_name(spec)
+    found = {p.commit: (p.tokens, name) for p in patches
+             if p.tokens is not None and p.counter == name}
+    rest = [p for p in patches if p.commit not in found]
+    if rest:
+        counter = get_counter(spec)
+        texts = patch_texts(repo, rest)
+        found.update((p.commit, (counter.count(texts[p.commit]), counter.name)) for p in rest)
+    return found
+
+
+def with_tokens(repo: Repo, patches: Sequence[Patch], spec: str) -> list[Patch]:
+    """``patches`` with their tokens kept, as `add` and `split` queue them (#16)."""
+    found = counted(repo, patches, spec)
+    return [dataclasses.replace(p, tokens=found[p.commit][0], counter=found[p.commit][1])
+            for p in patches]
 
 
 @dataclass(frozen=True)

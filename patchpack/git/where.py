@@ -1,0 +1,118 @@
+"""Where a repository is and what its config says, asked of the git program alone.
+
+This is the part of the door the guard needs, and the guard runs before each tool call of an
+agent (#16): it loads neither libgit2 nor `dataclasses` nor `typing`, and the rest of the door
+(``run``, ``repo``) takes these functions from here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from patchpack.errors import BadInput, Failed, NotARepository
+
+TYPE_CHECKING = False  # typing costs the guard a tenth of its start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+# Decoding that keeps every byte (non-UTF-8 content and paths) and round-trips to bytes.
+ENCODING = "utf-8"
+ERRORS = "surrogateescape"
+
+
+def decode(data: bytes) -> str:
+    return data.decode(ENCODING, ERRORS)
+
+
+def encode(text: str) -> bytes:
+    return text.encode(ENCODING, ERRORS)
+
+
+class GitFailed(BadInput):
+    """The git program refused what it was asked (bad revision, bad range, ...)."""
+
+
+def run_git(
+    args: Sequence[str],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the git program; on failure raise :class:`GitFailed` with git's own message."""
+    proc = subprocess.run(
+        ["git", "-c", "core.quotePath=false", *args],
+        cwd=cwd,
+        input=input,
+        env=None if env is None else {**os.environ, **env},
+        capture_output=True,
+    )
+    if check and proc.returncode != 0:
+        message = decode(proc.stderr).strip().splitlines()
+        raise GitFailed(
+            f"git {args[0]} failed: {message[-1] if message else f'exit {proc.returncode}'}"
+        )
+    return proc
+
+
+def find(start: str | os.PathLike[str] = ".") -> tuple[str, str | None, bool]:
+    """The repository at or above ``start`` as git finds it (``GIT_DIR`` too): its git dir,
+    the top of its work tree (None from inside the git dir, or when bare), and whether it is
+    bare. NotARepository outside any."""
+    start = os.path.abspath(start)
+    if not os.path.isdir(start):
+        raise NotARepository(start)
+    proc = run_git(["rev-parse", "--absolute-git-dir", "--is-bare-repository",
+                    "--show-object-format", "--show-toplevel"], cwd=start, check=False)
+    out = decode(proc.stdout).splitlines()
+    if len(out) < 3:  # git said why on stderr: not a repository, dubious ownership...
+        message = decode(proc.stderr).strip()
+        if "not a git repository" in message:
+            raise NotARepository(start)
+        raise Failed(f"git cannot open the repository at {start}: {message}",
+                     hint="see `git status` there")
+    if out[2] != "sha1":
+        # libgit2 (pygit2 1.21, libgit2 1.9) opens no sha256 repository: refused here,
+        # before any command reads or writes a thing (issue 15).
+        raise BadInput(f"{out[0]} is a {out[2]} repository; patchpack works in sha1 "
+                       "repositories only (libgit2, which it uses, cannot read "
+                       f"{out[2]} ones yet)",
+                       hint="use git itself in this repository, or patchpack in one "
+                       "made by `git init --object-format=sha1`")
+    return out[0], out[3] if len(out) > 3 else None, out[1] == "true"
+
+
+def read_config(cwd: str | os.PathLike[str] | None = None) -> dict[str, list[str]]:
+    """Every config value git sees from ``cwd``, all levels in git's order (last one wins).
+
+    Read through the git program, not libgit2, so GIT_CONFIG_GLOBAL, GIT_CONFIG_NOSYSTEM,
+    includes and worktree config mean exactly what they mean to git.
+    """
+    out = run_git(["config", "--list", "-z"], cwd=cwd, check=False).stdout
+    config: dict[str, list[str]] = {}
+    for item in decode(out).split("\0"):
+        if item:
+            key, _, value = item.partition("\n")
+            config.setdefault(config_key(key), []).append(value)
+    return config
+
+
+def config_key(name: str) -> str:
+    """Normalise a key: section and variable names are case-insensitive, subsections not."""
+    section, _, rest = name.partition(".")
+    middle, _, variable = rest.rpartition(".")
+    return ".".join(p for p in (section.lower(), middle, variable.lower()) if p)
+
+
+def config_getter(cwd: str | os.PathLike[str] | None = None) -> Callable[[str], str | None]:
+    """The value git takes for a key, seen from ``cwd`` (None: outside any repository); the
+    config is read once, when this is called."""
+    config = read_config(cwd)
+
+    def get(name: str) -> str | None:
+        values = config.get(config_key(name))
+        return values[-1] if values else None
+
+    return get
