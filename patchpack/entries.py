@@ -51,6 +51,10 @@ class Entry(NamedTuple):
     """Tokens patchpack kept out of the context (a run's output it did not print)."""
     estimated: bool = False
     """``saved`` is an estimate (a run's output too long to count whole)."""
+    cache_read: int = 0
+    """Of ``tokens_in``, those read from the provider's prompt cache (billed apart, #17)."""
+    cache_write: int = 0
+    """Of ``tokens_in``, those written to the provider's prompt cache."""
 
     def to_json(self) -> str:
         """The one-line form, keys in a fixed order, absent optional fields left out."""
@@ -60,6 +64,10 @@ class Entry(NamedTuple):
                 fields[key] = getattr(self, key)
         fields["in"] = self.tokens_in
         fields["out"] = self.tokens_out
+        if self.cache_read:
+            fields["cache_read"] = self.cache_read
+        if self.cache_write:
+            fields["cache_write"] = self.cache_write
         if self.requests:
             fields["requests"] = self.requests
         if self.saved:
@@ -110,7 +118,7 @@ def _parse_json(line: str) -> Entry:
     entry = Entry(get("id"), get("ts"), _intern(get("kind")), get("in", 0), get("out", 0),
                   _intern(get("counter")), _intern(get("model")), _intern(get("agent")),
                   _intern(get("session")), get("requests", 0), get("saved", 0),
-                  get("estimated", False))
+                  get("estimated", False), get("cache_read", 0), get("cache_write", 0))
     problem = _problem(entry)
     if problem:
         raise ValueError(problem)
@@ -128,12 +136,13 @@ _INT = r"(?:0|[1-9][0-9]{0,14})"  # below MAX_COUNT; longer numbers: the JSON pa
 # different ones (each is read once, by `_MIDDLE` and `_TAIL`).
 _MIDDLE = re.compile(r'"kind":"(C)"(?:,"model":"(C)")?(?:,"agent":"(C)")?(?:,"session":"(C)")?'
                      .replace("C", _CHARS))
-_TAIL = re.compile(r'(?:,"requests":(I))?(?:,"saved":(I))?(?:,"estimated":(true))?,"counter":"(C)"'
+_TAIL = re.compile(r'(?:,"cache_read":(I))?(?:,"cache_write":(I))?'
+                   r'(?:,"requests":(I))?(?:,"saved":(I))?(?:,"estimated":(true))?,"counter":"(C)"'
                    .replace("I", _INT).replace("C", _CHARS))
 CANONICAL_LINE = (
     r'\{"v":1,"id":"(C)","ts":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)",'
     r'("kind":"C"(?:,"model":"C")?(?:,"agent":"C")?(?:,"session":"C")?),'
-    r'"in":(I),"out":(I)((?:,"requests":I)?(?:,"saved":I)?(?:,"estimated":true)?,"counter":"C")\}'
+    r'"in":(I),"out":(I)((?:,"cache_read":I)?(?:,"cache_write":I)?(?:,"requests":I)?(?:,"saved":I)?(?:,"estimated":true)?,"counter":"C")\}'
     ).replace("I", _INT)
 # The same for text without a backslash, quicker: a string is then all but quotes, and
 # `canonical_columns` refuses control characters in ids and checks the two wide groups.
@@ -155,7 +164,8 @@ def _problem(e: Entry) -> str | None:
         if value is not None and not _encodable(value):  # "\ud800": no bytes to write it back
             return f"{key!r} holds a lone surrogate"
     for key, number in (("in", e.tokens_in), ("out", e.tokens_out), ("requests", e.requests),
-                        ("saved", e.saved)):
+                        ("saved", e.saved), ("cache_read", e.cache_read),
+                        ("cache_write", e.cache_write)):
         if type(number) is not int or not 0 <= number < MAX_COUNT:
             return f"{key!r} must be a whole number >= 0 and below 10**15"
     if type(e.estimated) is not bool:
@@ -204,13 +214,17 @@ def new_id(now: datetime) -> str:
 def new_entry(*, kind: str, tokens_in: int = 0, tokens_out: int = 0, counter: str,
               now: datetime | None = None, model: str | None = None, agent: str | None = None,
               session: str | None = None, requests: int = 0, saved: int = 0,
-              estimated: bool = False) -> Entry:
-    """A new entry, checked; BadInput when a field is out of range."""
+              estimated: bool = False, cache_read: int = 0, cache_write: int = 0,
+              id: str | None = None) -> Entry:
+    """A new entry, checked; BadInput when a field is out of range. ``id`` is one derived
+    from what the provider named the spend (a captured response), so that a second capture
+    of it is known; by default a new one."""
     if not _KIND.match(kind):
         raise BadInput(f"bad entry kind {kind!r}: use lowercase letters, digits, - and _")
-    if min(tokens_in, tokens_out, requests, saved) < 0:
+    counts = (tokens_in, tokens_out, requests, saved, cache_read, cache_write)
+    if min(counts) < 0:
         raise BadInput("token and request counts must not be negative")
-    if max(tokens_in, tokens_out, requests, saved) >= MAX_COUNT:
+    if max(counts) >= MAX_COUNT:
         raise BadInput("token and request counts must be below 10**15 "
                        "(1,000,000,000,000,000: no quota comes near)",
                        hint="record the figures the provider reported, e.g. "
@@ -220,8 +234,8 @@ def new_entry(*, kind: str, tokens_in: int = 0, tokens_out: int = 0, counter: st
         if value is not None and not value.strip():
             raise BadInput(f"{name} must not be empty")
     now = now or clock.now()
-    entry = Entry(new_id(now), timestamp(now), kind, tokens_in, tokens_out, counter,
-                  model, agent, session, requests, saved, estimated)
+    entry = Entry(id or new_id(now), timestamp(now), kind, tokens_in, tokens_out, counter,
+                  model, agent, session, requests, saved, estimated, cache_read, cache_write)
     line = entry.to_json()
     # What a reader would skip must not be written: it would be lost.
     if len(line) > MAX_LINE:
@@ -265,10 +279,11 @@ def canonical_columns(fields: Sequence[Sequence[str]], known: dict[str, Any]
         match = _TAIL.fullmatch(tail)
         if match is None:
             raise ValueError(f"not in patchpack's form: {tail}")
-        requests, saved, estimated, counter = match.groups()
+        cache_read, cache_write, requests, saved, estimated, counter = match.groups()
         known[tail] = (int(requests or 0), int(saved or 0), estimated is not None,
-                       _intern(counter))
+                       _intern(counter), int(cache_read or 0), int(cache_write or 0))
     kinds, models, agents, sessions = map(list, zip(*map(known.__getitem__, middles)))
-    requests, saved, estimated, counters = map(list, zip(*map(known.__getitem__, tails)))
+    requests, saved, estimated, counters, cache_read, cache_write = map(
+        list, zip(*map(known.__getitem__, tails)))
     return [list(ids), list(ts), kinds, list(map(int, ins)), list(map(int, outs)), counters,
-            models, agents, sessions, requests, saved, estimated]
+            models, agents, sessions, requests, saved, estimated, cache_read, cache_write]

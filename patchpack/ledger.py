@@ -72,6 +72,27 @@ def add_pending(repo: Repo, *, kind: str, tokens_in: int = 0, tokens_out: int = 
     return entry
 
 
+def add_new(repo: Repo, entries: Sequence[Entry]) -> list[Entry]:
+    """Record those of ``entries`` whose id the ledger does not hold yet: not in a note, the
+    spool or the entries bound to commits. A capture run twice adds nothing the second time
+    (its ids derive from the provider's, #17). Under the spool's lock, so two hooks that
+    capture the same response at once write it once."""
+    with _locked(repo) as spool:
+        have = set(read(repo).columns[0])
+        with contextlib.suppress(FileNotFoundError):
+            have.update(e.id for e in parse_note(_text(spool), "pending")[0])
+        have.update(e.id for bound in _bound(spool)[0].values() for e in bound)
+        new = []
+        for entry in entries:
+            if entry.id not in have:
+                have.add(entry.id)
+                new.append(entry)
+        if new:
+            with open(spool, "a", encoding="utf-8") as f:
+                f.writelines(e.to_json() + "\n" for e in new)
+    return new
+
+
 def bind(repo: Repo, commit: Oid, entries: Sequence[Entry]) -> None:
     """Keep ``entries`` for the note of ``commit``; the next attach (of any commit) puts them
     there."""

@@ -66,7 +66,9 @@ through 100,000 entries again."""
 # `Entry._make` without its Python frame: the rows have the right length.
 _ENTRY = functools.partial(tuple.__new__, Entry)
 _DAY = operator.itemgetter(slice(0, 10))  # of a timestamp
-_CACHE_VERSION = 10  # 10: counts bounded (issue 15); 9: totals; columns; the notes commit, tops
+# 11: cache_read, cache_write (#17); 10: counts bounded (issue 15); 9: totals; columns; the
+# notes commit, tops
+_CACHE_VERSION = 11
 # Past this many top-level entries to read, read the whole tree and drop what is cached:
 # naming each to git costs more (a notes tree fans out into 256 directories, but a tool
 # other than git may write 100,000 notes side by side).

@@ -71,11 +71,28 @@ names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_siz
                  tokens_in=st.integers(0, 10**9), tokens_out=st.integers(0, 10**9),
                  counter=names, model=st.none() | names, agent=st.none() | names,
                  session=st.none() | names, requests=st.integers(0, 1000),
-                 saved=st.integers(0, 10**9)))
+                 saved=st.integers(0, 10**9), cache_read=st.integers(0, 10**9),
+                 cache_write=st.integers(0, 10**9)))
 def test_an_entry_survives_its_line(entry: ledger.Entry) -> None:
     line = entry.to_json()
     assert "\n" not in line
     assert ledger.parse_line(line) == entry
+
+
+def test_cache_figures_are_kept_apart_and_old_lines_read_as_none_cached() -> None:
+    entry = ledger.Entry("c", "2026-11-24T10:00:00Z", "request", 5400, 820, "usage",
+                         requests=1, cache_read=4000, cache_write=1000)
+    line = entry.to_json()
+    assert line == ('{"v":1,"id":"c","ts":"2026-11-24T10:00:00Z","kind":"request","in":5400,'
+                    '"out":820,"cache_read":4000,"cache_write":1000,"requests":1,'
+                    '"counter":"usage"}')
+    assert ledger.parse_line(line) == _parse_json(line) == entry
+    old = ledger.parse_line('{"v":1,"id":"o","ts":"2026-11-24T10:00:00Z","kind":"request",'
+                            '"in":5,"out":1,"counter":"usage"}')
+    assert (old.cache_read, old.cache_write) == (0, 0)
+    bad = line.replace('"cache_read":4000', '"cache_read":-4')
+    with pytest.raises(ValueError, match="cache_read"):
+        ledger.parse_line(bad)
 
 
 @pytest.mark.parametrize("line, reason", [
