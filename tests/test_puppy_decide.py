@@ -1,0 +1,71 @@
+"""The Code Puppy plugin's decisions on one tool call, without Code Puppy (#18)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from patchpack.puppy_plugin import actions
+from patchpack.puppy_plugin.plugin import shell_command, shell_output
+
+from conftest import git, lines, write
+
+
+@pytest.fixture
+def app(committed: Path) -> Path:
+    write(committed / "big.py", lines(300))
+    write(committed / "util.py", lines(10))
+    git(committed, "add", ".")
+    git(committed, "commit", "-q", "-m", "app")
+    return committed
+
+
+def logged(repo: Path) -> list[dict[str, str]]:
+    log = repo / ".git" / actions.LOG
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_a_test_run_is_rewritten_through_patchpack_test(app: Path) -> None:
+    assert shell_command("pytest -x tests/", None) == {
+        "rewrite": "patchpack test -x tests/",
+        "rewrite_reason": "patchpack (output capped, full log kept)"}
+    assert shell_command("cd sub && python -m pytest -q | tail -5", None) == {
+        "rewrite": "cd sub && patchpack test -q",
+        "rewrite_reason": "patchpack (output capped, full log kept)"}
+    assert logged(app)[0]["kind"] == "rewrite"
+
+
+def test_any_other_command_goes_through_patchpack_run(app: Path) -> None:
+    assert shell_command("seq 1 1000", None)["rewrite"] == "patchpack run -- seq 1 1000"  # type: ignore[index]
+    assert shell_command("make 2>&1 | grep error", ".")["rewrite"] == \
+        "patchpack run -- bash -c 'make 2>&1 | grep error'"  # type: ignore[index]
+
+
+def test_commands_already_through_patchpack_and_builtins_run_as_they_are(app: Path) -> None:
+    for command in ("patchpack test -q", "patchpack run -- ls", "cd sub", "export A=1", ""):
+        assert shell_command(command, None) is None, command
+    assert shell_command(["not", "a", "command"], None) is None
+    assert logged(app) == []
+
+
+def test_output_that_comes_back_long_is_capped_head_and_tail(app: Path) -> None:
+    result = SimpleNamespace(command="cat x", stdout=lines(1000).rstrip("\n"), stderr="oops")
+    shell_output(result)
+    out = result.stdout.split("\n")
+    assert len(out) == 201 and out[0] == "line 1" and out[49] == "line 50"
+    assert out[50].startswith("... 800 lines omitted by patchpack") and out[-1] == "line 1000"
+    assert result.stderr == "oops"
+    assert [e["kind"] for e in logged(app)] == ["cap"]
+    short = SimpleNamespace(command="ls", stdout=lines(200), stderr=None)
+    shell_output(short)
+    assert short.stdout == lines(200)
+
+
+def test_the_cap_follows_output_lines(app: Path) -> None:
+    git(app, "config", "patchpack.outputLines", "20")
+    result = SimpleNamespace(stdout=lines(100), stderr="")
+    shell_output(result)
+    assert len(result.stdout.split("\n")) == 21
