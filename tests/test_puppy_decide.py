@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from patchpack.puppy_plugin import actions
-from patchpack.puppy_plugin.plugin import shell_command, shell_output
+from patchpack.puppy_plugin import actions, decide, plugin
+from patchpack.puppy_plugin.plugin import pre_tool_call, shell_command, shell_output
 
 from conftest import git, lines, write
 
@@ -69,3 +69,51 @@ def test_the_cap_follows_output_lines(app: Path) -> None:
     result = SimpleNamespace(stdout=lines(100), stderr="")
     shell_output(result)
     assert len(result.stdout.split("\n")) == 21
+
+
+def test_an_edit_over_the_limits_is_refused_naming_the_next_command(app: Path) -> None:
+    args = {"file_path": "util.py", "content": lines(200)}
+    out = pre_tool_call("create_file", args)
+    assert out is not None and out["blocked"] is True
+    assert out["error_message"].startswith("[BLOCKED] this edit of util.py would make")
+    assert "patchpack split && patchpack apply --all" in out["error_message"]
+    assert (app / "util.py").read_text() == lines(10)
+    assert pre_tool_call("create_file", {"file_path": "util.py", "content": lines(20)}) is None
+    assert pre_tool_call("replace_in_file", {"file_path": "util.py", "replacements": [
+        {"old_str": "line 3\n", "new_str": lines(150, "new")}]})["blocked"]  # type: ignore[index]
+    assert pre_tool_call("delete_file", {"file_path": "big.py"})["blocked"]  # type: ignore[index]
+    assert [e["kind"] for e in logged(app)] == ["refuse"] * 3
+
+
+def test_a_whole_read_of_a_large_file_is_narrowed_in_place(app: Path) -> None:
+    args: dict[str, object] = {"file_path": "big.py"}
+    out = pre_tool_call("read_file", args)
+    assert args == {"file_path": "big.py", "start_line": 1, "num_lines": 200}
+    assert out is not None and "blocked" not in out
+    assert out["context_message"].startswith("patchpack: showing lines 1-200 only. big.py has 300")
+    ranged: dict[str, object] = {"file_path": "big.py", "start_line": 250, "num_lines": 40}
+    assert pre_tool_call("read_file", ranged) is None and ranged["start_line"] == 250
+    assert pre_tool_call("read_file", {"file_path": "util.py"}) is None
+
+
+def test_other_tools_and_hostile_arguments_pass(app: Path) -> None:
+    assert pre_tool_call("grep", {"search_string": "x"}) is None
+    assert pre_tool_call("create_file", "not a dict") is None
+    assert pre_tool_call(None, {}) is None
+    assert pre_tool_call("create_file", {"file_path": ["x"], "content": 3}) is None
+    assert pre_tool_call("replace_in_file", {"file_path": "util.py", "replacements": "[[["}) is None
+
+
+def test_a_broken_repository_lets_every_call_through(app: Path) -> None:
+    (app / ".git" / "config").write_text("[broken\n")
+    assert pre_tool_call("create_file", {"file_path": "util.py", "content": lines(300)}) is None
+    assert shell_command("pytest", None) is None
+    assert plugin.fail_open(7, "x", lambda: 1 // 0) == 7
+
+
+def test_outside_a_repository_nothing_is_rewritten_but_tests(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert shell_command("pytest -q", None) == {
+        "rewrite": "patchpack test -q", "rewrite_reason": "patchpack (output capped, full log kept)"}
+    assert decide.settings_at(tmp_path).output_lines == 200
