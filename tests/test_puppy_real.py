@@ -1,0 +1,88 @@
+"""The plugin inside the real Code Puppy (installed from PyPI by tests/puppy_env.py): its own
+loader finds patchpack through the entry point, and each callback, fired through its own
+callback machinery with real arguments, has its effect (#18).
+
+Importing Code Puppy takes 10-30 s, so one Code Puppy process runs every scenario, each in a
+repository of its own, and the tests below read what each scenario did.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from puppy_env import drive
+
+from conftest import git, lines, write
+
+PHASES = ("run_shell_command", "run_shell_command_output", "pre_tool_call",
+          "transform_model_messages", "model_select", "agent_run_start", "agent_run_context",
+          "agent_run_end")
+USAGE = {"model": "qwen-3-coder-480b", "usage_input_tokens": 5400, "usage_output_tokens": 820,
+         "usage_cached_read_tokens": 1200, "usage_cached_write_tokens": None}
+
+
+def repository(path: Path) -> Path:
+    path.mkdir()
+    git(path, "init", "-q")
+    write(path / "big.py", lines(300))
+    write(path / "util.py", lines(10))
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "app")
+    return path
+
+
+@pytest.fixture(scope="module")
+def puppy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    base = tmp_path_factory.mktemp("puppy")
+    with pytest.MonkeyPatch.context() as mp:  # conftest's hermetic seal, for a module
+        for name in list(os.environ):
+            if name.startswith(("GIT_", "PATCHPACK_")) and name != "PATCHPACK_NOW":
+                mp.delenv(name)
+        (base / "home").mkdir()
+        (base / "home" / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
+        mp.setenv("HOME", str(base / "home"))
+        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        mp.setenv("GIT_CONFIG_GLOBAL", str(base / "home" / ".gitconfig"))
+        for who in ("AUTHOR", "COMMITTER"):
+            mp.setenv(f"GIT_{who}_NAME", "Test User")
+            mp.setenv(f"GIT_{who}_EMAIL", "test@example.com")
+        tools, history, runs = (repository(base / n) for n in ("tools", "history", "runs"))
+        git(runs, "config", "patchpack.route.test-fix", "qwen-3-coder-480b")
+        out = drive([
+            {"scenario": "shell", "cwd": tools,
+             "args": {"command": "pytest -q tests", "stdout": lines(1000).rstrip("\n")}},
+            {"scenario": "tool", "cwd": tools,
+             "args": {"tool": "create_file", "args": {"file_path": "util.py",
+                                                      "content": lines(200)}}},
+            {"scenario": "tool", "cwd": tools,
+             "args": {"tool": "read_file", "args": {"file_path": "big.py"}}},
+            {"scenario": "history", "cwd": history, "args": {"outputs": 10,
+                                                             "iterations": [0, 1, 2]}},
+            {"scenario": "run", "cwd": runs, "args": {"agent": "code-puppy", "requests": 3,
+                                                      "prompt": "the tests fail",
+                                                      "metadata": USAGE}},
+            {"scenario": "git", "cwd": runs, "args": {"args": ["config",
+                                                               "patchpack.dailyBudget", "6000"]}},
+            {"scenario": "run", "cwd": runs, "args": {"agent": "code-puppy", "requests": 0,
+                                                      "prompt": "go on", "metadata": {}}},
+        ], tmp=base)
+        yield {**out, "tools": tools, "runs": runs}
+
+
+def test_code_puppys_loader_finds_the_plugin_and_its_callbacks(puppy: dict[str, Any]) -> None:
+    assert "patchpack" in puppy["loaded"]["builtin"]  # the installed tier: the entry point
+    for phase in PHASES:
+        assert puppy["owners"][phase].count("patchpack") == 1, phase
+
+
+def test_a_test_command_is_rewritten_and_long_output_capped(puppy: dict[str, Any]) -> None:
+    out = puppy["results"][0]
+    mine = [r for r in out["rewrites"] if r and "patchpack" in r.get("rewrite", "")]
+    assert mine == [{"rewrite": "patchpack test -q tests",
+                     "rewrite_reason": "patchpack (output capped, full log kept)"}]
+    shown = out["stdout"].split("\n")
+    assert len(shown) == 201 and shown[0] == "line 1" and shown[-1] == "line 1000"
