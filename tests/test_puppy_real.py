@@ -8,6 +8,7 @@ repository of its own, and the tests below read what each scenario did.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,3 +87,44 @@ def test_a_test_command_is_rewritten_and_long_output_capped(puppy: dict[str, Any
                      "rewrite_reason": "patchpack (output capped, full log kept)"}]
     shown = out["stdout"].split("\n")
     assert len(shown) == 201 and shown[0] == "line 1" and shown[-1] == "line 1000"
+
+
+def test_an_oversized_edit_is_blocked_and_a_large_read_narrowed(puppy: dict[str, Any]) -> None:
+    blocks = [r for r in puppy["results"][1]["results"] if r and r.get("blocked")]
+    assert len(blocks) == 1
+    assert blocks[0]["error_message"].startswith("[BLOCKED] this edit of util.py would make")
+    assert "patchpack split && patchpack apply --all" in blocks[0]["error_message"]
+    assert (puppy["tools"] / "util.py").read_text() == lines(10)
+    read = puppy["results"][2]
+    assert read["args"] == {"file_path": "big.py", "start_line": 1, "num_lines": 200}
+    notes = [r["context_message"] for r in read["results"] if r and "context_message" in r]
+    assert len(notes) == 1 and notes[0].startswith("patchpack: showing lines 1-200 only.")
+
+
+def test_old_tool_outputs_are_masked_after_the_cadence(puppy: dict[str, Any]) -> None:
+    out = puppy["results"][3]
+    before, between, after = out["sent"]
+    assert before == between == out["history"]  # nothing masked before the cadence
+    returns = [parts[0] for parts in after[2::2]]
+    assert returns[:4] == [f"[patchpack masked this agent_run_shell_command output (3 lines) "
+                           f"of `cat part{i}`; run it again if you need it]" for i in range(4)]
+    assert returns[4:] == [f"output {i}\n" * 3 for i in range(4, 10)]  # the last 6 whole
+    assert after[0] == ["be brief", "fix it"]
+    assert out["history"][2][0] == "output 0\n" * 3  # Code Puppy's own history is untouched
+
+
+def test_a_run_is_routed_its_usage_recorded_and_a_spent_budget_stops_it(
+        puppy: dict[str, Any]) -> None:
+    assert puppy["results"][4] == {"model": "qwen-3-coder-480b", "stops": []}
+    spool = puppy["runs"] / ".git" / "patchpack" / "pending.jsonl"
+    entries = [json.loads(line) for line in spool.read_text().splitlines()]
+    assert [(e["kind"], e["model"], e["in"], e["out"]) for e in entries] == [
+        ("route", "qwen-3-coder-480b", 0, 0), ("request", "qwen-3-coder-480b", 5400, 820)]
+    assert entries[1]["requests"] == 3 and entries[1]["agent"] == "code-puppy"
+    assert entries[1]["cache_read"] == 1200
+    assert puppy["results"][6]["stops"] == [
+        "BudgetSpent: patchpack: over budget (daily 6,220/6,000 tokens); the run was not "
+        "started. See `patchpack budget`; land what you have (`patchpack apply --all`), or "
+        "raise the budget (`git config patchpack.dailyBudget N`, "
+        "`git config patchpack.agent.NAME.dailyBudget N`)."]
+    assert len(spool.read_text().splitlines()) == 2  # the stopped run recorded nothing
