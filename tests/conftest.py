@@ -20,6 +20,8 @@ from click.testing import CliRunner, Result
 from patchpack import clock
 from patchpack.cli import cli as cli_group
 
+import clients.install
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -141,3 +143,24 @@ def run_killed_after_git(*args: str, cwd: Path, after: int,
     wrapper.chmod(0o755)
     return run_patchpack(*args, cwd=cwd,
                          env={"PATH": f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}"})
+
+
+# -- the real agents (tests/clients/): installed once per machine, cached, never skipped ------
+
+
+@pytest.fixture(scope="session")
+def npm_clients() -> clients.install.NpmClients:
+    """Claude Code and ccusage from npm, at the versions tests/clients/install.py pins."""
+    try:
+        return clients.install.npm_clients()
+    except clients.install.InstallError as e:
+        pytest.fail(f"installing Claude Code and ccusage failed: {e}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def code_puppy() -> clients.install.CodePuppy:
+    """Code Puppy from PyPI in its own virtual environment, at the pinned version."""
+    try:
+        return clients.install.code_puppy()
+    except clients.install.InstallError as e:
+        pytest.fail(f"installing Code Puppy failed: {e}", pytrace=False)
