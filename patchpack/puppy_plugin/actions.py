@@ -70,10 +70,7 @@ def counts(repo: Repo) -> dict[str, int]:
     return {k: seen[k] for k in KINDS if seen[k]}
 
 
-def summary(repo: Repo) -> str | None:
-    """One line for `patchpack status`, e.g. ``plugin: 3 commands rewritten, 1 edit refused``."""
-    seen = counts(repo)
-    if not seen:
-        return None
-    return "plugin: " + ", ".join(f"{n} " + LABELS[kind].format(s="s" if n != 1 else "")
-                                  for kind, n in seen.items())
+def describe(seen: dict[str, int]) -> str:
+    """``counts`` in words for `patchpack status`: ``3 commands rewritten, 1 edit refused``."""
+    return ", ".join(f"{n} " + LABELS[kind].format(s="s" if n != 1 else "")
+                     for kind, n in seen.items())
