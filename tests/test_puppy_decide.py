@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from click.testing import Result
 
 from patchpack.puppy_plugin import actions, decide, plugin
 from patchpack.puppy_plugin.plugin import pre_tool_call, shell_command, shell_output
@@ -117,3 +119,16 @@ def test_outside_a_repository_nothing_is_rewritten_but_tests(tmp_path: Path,
     assert shell_command("pytest -q", None) == {
         "rewrite": "patchpack test -q", "rewrite_reason": "patchpack (output capped, full log kept)"}
     assert decide.settings_at(tmp_path).output_lines == 200
+
+
+def test_status_shows_what_the_plugin_did(app: Path, cli: Callable[..., Result]) -> None:
+    assert "plugin:" not in cli("status").stdout
+    shell_command("pytest", None)
+    shell_command("ls -la", None)
+    pre_tool_call("create_file", {"file_path": "util.py", "content": lines(300)})
+    with (app / ".git" / actions.LOG).open("a") as log:
+        log.write("not json\n{\"kind\": \"other\"}\n")  # a damaged log line is skipped
+    status = cli("status")
+    assert status.exit_code == 0, status.stderr
+    assert "plugin:      2 commands rewritten, 1 edit refused\n" in status.stdout
+    assert json.loads(cli("status", "--json").stdout)["plugin"] == {"rewrite": 2, "refuse": 1}
