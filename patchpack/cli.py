@@ -347,8 +347,11 @@ def integrate() -> None:
 @click.option("--mcp", "with_mcp", is_flag=True,
               help="Also register `patchpack mcp` in the user's mcp_servers.json (in "
                    "~/.code_puppy, or $XDG_CONFIG_HOME/code_puppy) and bind it to the agent.")
+@click.option("--plugin", is_flag=True,
+              help="Also install patchpack's plugin as a user plugin (~/.code_puppy/plugins), "
+                   "for a Code Puppy installed outside this Python environment.")
 def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool,
-                         with_mcp: bool) -> None:
+                         with_mcp: bool, plugin: bool) -> None:
     """Write a Code Puppy agent (pack-leader-token-efficient) whose prompt is `patchpack prompt`."""
     import pathlib
 
@@ -361,6 +364,10 @@ def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool,
         _report(agents.register_mcp(agents.code_puppy_mcp_path(home=home, env=env),
                                     keys=agents.CODE_PUPPY_MCP_KEYS, dry_run=dry_run),
                 dry_run=dry_run)
+    if plugin:
+        from patchpack.puppy_plugin import install
+
+        _report(install.install(home, dry_run=dry_run), dry_run=dry_run)
     written = agents.integrate_code_puppy(path, _settings(repo), model=model, dry_run=dry_run,
                                           mcp=with_mcp)
     _report(written, dry_run=dry_run)
