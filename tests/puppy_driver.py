@@ -17,7 +17,7 @@ import subprocess
 import sys
 from typing import Any
 
-sys.path.extend(os.environ["PATCHPACK_TEST_PATHS"].split(os.pathsep))
+sys.path.extend(p for p in os.environ["PATCHPACK_TEST_PATHS"].split(os.pathsep) if p)
 
 from code_puppy import callbacks
 from code_puppy.plugins import load_plugin_callbacks

@@ -53,14 +53,17 @@ def paths() -> str:
                             sysconfig.get_paths()["platlib"]])
 
 
-def drive(steps: list[dict[str, Any]], *, tmp: Path) -> dict[str, Any]:
+def drive(steps: list[dict[str, Any]], *, tmp: Path, beside: bool = True) -> dict[str, Any]:
     """Run ``steps`` (scenario, args, cwd) of puppy_driver.py in Code Puppy's interpreter, in
-    one process; its JSON output: what loaded, the callbacks' owners, each step's result."""
+    one process; its JSON output: what loaded, the callbacks' owners, each step's result.
+    Without ``beside``, patchpack is not importable there (a Code Puppy installed elsewhere)."""
+    env = {**os.environ, "PATCHPACK_TEST_PATHS": paths() if beside else ""}
+    if not beside:
+        env.pop("PYTHONPATH", None)
     plan = tmp / "steps.json"
     plan.write_text(json.dumps([{**s, "cwd": str(s["cwd"])} for s in steps]))
     done = subprocess.run([str(python()), str(DRIVER), str(plan)], capture_output=True,
-                          text=True, timeout=600,
-                          env={**os.environ, "PATCHPACK_TEST_PATHS": paths()})
+                          text=True, timeout=600, env=env)
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr[-4000:]}"
     out: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     return out
