@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 from puppy_env import drive
 
 from conftest import git, lines, write
@@ -128,3 +129,19 @@ def test_a_run_is_routed_its_usage_recorded_and_a_spent_budget_stops_it(
         "raise the budget (`git config patchpack.dailyBudget N`, "
         "`git config patchpack.agent.NAME.dailyBudget N`)."]
     assert len(spool.read_text().splitlines()) == 2  # the stopped run recorded nothing
+
+
+def test_integrate_plugin_makes_a_user_plugin_a_code_puppy_elsewhere_loads(
+        committed: Path, tmp_path: Path, cli: Callable[..., Result]) -> None:
+    done = cli("integrate", "code-puppy", "--plugin")
+    assert done.exit_code == 0, done.stderr
+    plugin = Path.home() / ".code_puppy" / "plugins" / "patchpack" / "register_callbacks.py"
+    assert f"wrote {plugin}\n" in done.stdout and plugin.exists()
+    again = cli("integrate", "code-puppy", "--plugin")
+    assert f"unchanged {plugin}\n" in again.stdout
+    # Code Puppy without patchpack in its environment: the user plugin brings it in.
+    out = drive([{"scenario": "shell", "cwd": committed,
+                  "args": {"command": "pytest", "stdout": "ok"}}], tmp=tmp_path, beside=False)
+    assert "patchpack" in out["loaded"]["user"] and "patchpack" not in out["loaded"]["builtin"]
+    assert {"rewrite": "patchpack test", "rewrite_reason": "patchpack (output capped, full log "
+            "kept)"} in out["results"][0]["rewrites"]
