@@ -16,7 +16,7 @@ from clients.endpoint import OUTPUT_TOKENS, Endpoint, call, say
 from clients.install import CodePuppy
 from clients.projects import MANY_TESTS
 from clients.sessions import PUPPY_MODEL, puppy_home, run_code_puppy
-from conftest import ROOT, git, lines, write
+from conftest import ROOT, git, lines, run_patchpack, write
 
 ROUTED = "routed"
 
@@ -88,3 +88,17 @@ def test_code_puppy_with_the_plugin_caps_refuses_masks_routes_and_records(
         (sum(r.tokens for r in served), OUTPUT_TOKENS * len(served), ROUTED)]
     assert json.loads(usage.read_text())["input_tokens"] == runs[0]["in"]
     assert [e["model"] for e in entries if e["kind"] == "route"] == [ROUTED]
+
+
+def test_a_spent_daily_budget_stops_code_puppy_before_any_request(
+        code_puppy: CodePuppy, project: Path, tmp_path: Path) -> None:
+    git(project, "config", "patchpack.dailyBudget", "100")
+    recorded = run_patchpack("record", "--in", "500", "--out", "10", cwd=project)
+    assert recorded.returncode == 0, recorded.stderr
+    with Endpoint([call("shell", command="echo hi"), say("Finished.")]) as ep:
+        puppy_home(tmp_path / "puppy-home", endpoint=ep.url)
+        run = run_code_puppy(code_puppy, "Go on.", cwd=project, home=tmp_path / "puppy-home")
+    assert ep.requests == [], run.describe()  # not one token spent
+    said = " ".join(run.proc.stdout.split())
+    assert "patchpack: over budget (daily 510/100 tokens); the run was not started." in said
+    assert "git config patchpack.dailyBudget N" in said
