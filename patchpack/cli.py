@@ -364,16 +364,20 @@ def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool,
         _report(agents.register_mcp(agents.code_puppy_mcp_path(home=home, env=env),
                                     keys=agents.CODE_PUPPY_MCP_KEYS, dry_run=dry_run),
                 dry_run=dry_run)
-    if plugin:
-        from patchpack.puppy_plugin import install
+    if plugin:  # the plugin enforces the rules: the profile's prompt is the workflow only
+        from patchpack.puppy_plugin import install, profile
 
         _report(install.install(home, dry_run=dry_run), dry_run=dry_run)
-    written = agents.integrate_code_puppy(path, _settings(repo), model=model, dry_run=dry_run,
-                                          mcp=with_mcp)
+        written = install.write_agent(path.with_name(f"{profile.NAME}.json"),
+                                      profile.agent(_settings(repo), model=model), dry_run=dry_run)
+    else:
+        written = agents.integrate_code_puppy(path, _settings(repo), model=model,
+                                              dry_run=dry_run, mcp=with_mcp)
     _report(written, dry_run=dry_run)
     if not dry_run:
         _steps(agents.code_puppy_steps(_project_root(repo), global_=global_,
-                                       land=agents.to_land(repo, [written])))
+                                       land=agents.to_land(repo, [written]),
+                                       agent=written.path.stem))
 
 
 @integrate.command("claude-code")

@@ -14,9 +14,11 @@ why in Code Puppy's log.
 
 from __future__ import annotations
 
+import json
 import sys
 import sysconfig
 from pathlib import Path
+from typing import Any
 
 import patchpack
 from patchpack.agents import Integration
@@ -64,6 +66,18 @@ def install(home: Path, *, dry_run: bool) -> Integration:
     try:
         changed = path.read_text(encoding="utf-8") != text
     except FileNotFoundError:
+        changed = True
+    if changed and not dry_run:
+        write_atomically(path, text.encode())
+    return Integration(path, text, changed)
+
+
+def write_agent(path: Path, agent: dict[str, Any], *, dry_run: bool) -> Integration:
+    """Write (or with ``dry_run`` only render) a Code Puppy JSON agent, as `integrate` does."""
+    text = json.dumps(agent, indent=2, ensure_ascii=False) + "\n"
+    try:
+        changed = path.read_text(encoding="utf-8") != text
+    except (FileNotFoundError, UnicodeDecodeError):
         changed = True
     if changed and not dry_run:
         write_atomically(path, text.encode())
