@@ -132,3 +132,21 @@ def test_status_shows_what_the_plugin_did(app: Path, cli: Callable[..., Result])
     assert status.exit_code == 0, status.stderr
     assert "plugin:      2 commands rewritten, 1 edit refused\n" in status.stdout
     assert json.loads(cli("status", "--json").stdout)["plugin"] == {"rewrite": 2, "refuse": 1}
+
+
+def test_integrate_plugin_writes_the_workflow_only_profile(app: Path,
+                                                           cli: Callable[..., Result]) -> None:
+    done = cli("integrate", "code-puppy", "--plugin")
+    assert done.exit_code == 0, done.stderr
+    path = app / ".code_puppy" / "agents" / "pack-leader-cerebras-efficient.json"
+    agent = json.loads(path.read_text())
+    assert agent["name"] == "pack-leader-cerebras-efficient"
+    prompt = "\n".join(agent["system_prompt"])
+    # What the plugin enforces in code is not asked of the model any more.
+    for gone in ("patchpack record", "/truncate", "Never read a whole file", "patchpack run -- "):
+        assert gone not in prompt, gone
+    assert "patchpack split && patchpack apply --all" in prompt
+    assert "`/agent pack-leader-cerebras-efficient`" in done.stdout
+    assert not (app / ".code_puppy" / "agents" / "pack-leader-token-efficient.json").exists()
+    # The profile is set-up, not the agent's first micro-patch.
+    assert pre_tool_call("create_file", {"file_path": "util.py", "content": lines(100)}) is None
