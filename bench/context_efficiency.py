@@ -49,7 +49,8 @@ import unidiff
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from patchpack import context, locate
+from patchpack.context import locate
+from patchpack.context import pack as context
 from patchpack.git import Repo
 from patchpack.tokens import get_counter
 

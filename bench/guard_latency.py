@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from patchpack.guard import answer
+from patchpack.agents.guard import answer
 
 
 def git(cwd: Path, *args: str) -> None:

@@ -105,7 +105,7 @@ def main() -> None:
                 spool = repo / ".git" / "patchpack" / "pending.jsonl"
                 if mode == "ledger":
                     spool.parent.mkdir(exist_ok=True)
-                    spool.touch()  # `patchpack.ledger.in_use`: a pending spool exists
+                    spool.touch()  # `patchpack.ledger.store.in_use`: a pending spool exists
                 results = [timed([sys.executable, "-c", MEASURED, "run", *extra, "--", *command],
                                  repo) for _ in range(args.runs)]
                 wall = statistics.median(r[0] for r in results)

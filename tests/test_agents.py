@@ -13,8 +13,8 @@ from click.testing import Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchpack import agents
-from patchpack.agents import Budget
+from patchpack.agents import loop as agents
+from patchpack.agents.loop import Budget
 from patchpack.config import Settings
 from patchpack.errors import BadInput, Failed
 from patchpack.git import Repo

@@ -60,10 +60,10 @@ def test_apply_commits_the_next_patch_through_the_hooks(queued: Path, cli) -> No
 
 
 def test_apply_result_names_commits_and_tokens(queued: Path) -> None:
-    from patchpack import apply
-    from patchpack.git import QueueGit, Repo
+    from patchpack.git import Repo
+    from patchpack.queue import apply
 
-    result = apply.apply(QueueGit(Repo.discover(queued)), count=None, verify=True,
+    result = apply.apply(Repo.discover(queued), count=None, verify=True,
                          counter_spec="chars:4")
     assert [a.commit for a in result.commits] == git(
         queued, "rev-list", "--reverse", "HEAD~2..HEAD").split()

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchpack import budget, ledger
 from patchpack.config import Settings
 from patchpack.git import Repo
+from patchpack.ledger import budget
+from patchpack.ledger import store as ledger
 
 from conftest import git, run_patchpack, write
 
@@ -232,7 +233,7 @@ def test_budget_reads_the_cache_and_sees_new_notes(committed: Path) -> None:
 
 
 def test_figures_feed_the_agents_budget_line() -> None:
-    from patchpack import agents
+    from patchpack.agents import loop as agents
 
     noted = [("c" * 40, entry(1, ago=timedelta(seconds=20), tokens_in=900, agent="bot"))]
     report = budget.summarise(noted, [entry(2, ago=timedelta(seconds=50))], limits=LIMITS,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from patchpack import context
+from patchpack.context import pack as context
 from patchpack.git import Repo
 from patchpack.tokens import get_counter
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from patchpack.demo import capped
+from patchpack.cli.demo import capped
 
 from conftest import git
 

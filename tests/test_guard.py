@@ -12,11 +12,11 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchpack import diffs
 from patchpack import git as gitmod
+from patchpack.agents.guard import answer, via_patchpack_run, via_patchpack_test
 from patchpack.cli import cli as cli_group
 from patchpack.git import Repo
-from patchpack.guard import answer, via_patchpack_run, via_patchpack_test
+from patchpack.limits import diffs
 
 from conftest import git, lines, run_patchpack, write
 
@@ -113,7 +113,7 @@ def test_measure_of_the_would_be_change_is_what_git_measures_after_it(app: Path,
     path = Path(event["file_path"])
     repo = Repo.discover(app)
     rel = path.relative_to(app).as_posix()
-    from patchpack.guard import _edited
+    from patchpack.agents.guard import _edited
 
     old = path.read_text() if path.exists() else None
     new = _edited({"edit": "Edit", "write": "Write", "multi_edit": "MultiEdit"}[name], event, old)
@@ -292,7 +292,7 @@ def test_code_puppy_delete_snippet_is_guarded(app: Path) -> None:
     assert result.exit_code == 1 and "this edit of app.py" in result.stderr
     missing = {**event, "tool_input": {"file_path": "app.py", "snippet": "not there"}}
     assert answer(json.dumps(missing)).exit_code == 0  # the tool itself will refuse it
-    from patchpack.agents import GUARD_MATCHER
+    from patchpack.agents.integrate import GUARD_MATCHER
 
     for tool in ("create_file", "replace_in_file", "delete_snippet", "edit_file"):
         assert any(re.fullmatch(part, tool) for part in GUARD_MATCHER.split("|")), tool

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from patchpack import hooks
+from patchpack.limits import hooks
 
 from conftest import ROOT, git, lines, write
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 from pathlib import Path
@@ -11,9 +12,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from patchpack import hunks, intake
 from patchpack.errors import BadInput
-from patchpack.git import DoesNotFit, Oid, QueueGit, Repo
+from patchpack.git import DoesNotFit, Oid, Repo
+from patchpack.limits import hunks
+from patchpack.queue import intake
 
 from conftest import git, lines, write
 
@@ -24,9 +26,9 @@ content = st.builds(lambda body, tail: b"".join(body) + tail,
                     st.sampled_from([b"", b"", b"z", b"a", b"\r"]))
 
 
-def _tree(qg: QueueGit, files: dict[str, bytes]) -> Oid:
-    return qg.tree_with(qg.repo.empty_tree(),
-                        {p: (qg.write_blob(data), 0o100644) for p, data in files.items()})
+def _tree(git_repo: Repo, files: dict[str, bytes]) -> Oid:
+    return git_repo.tree_with(git_repo.empty_tree(),
+                        {p: (git_repo.write_blob(data), 0o100644) for p, data in files.items()})
 
 
 def _diff(repo: Path, old: Oid, new: Oid, *args: str) -> bytes:
@@ -34,8 +36,8 @@ def _diff(repo: Path, old: Oid, new: Oid, *args: str) -> bytes:
                           check=True, capture_output=True).stdout
 
 
-def _by_git(qg: QueueGit, tree: Oid, diff: bytes) -> Oid | None:
-    with qg.patcher() as patcher:
+def _by_git(git_repo: Repo, tree: Oid, diff: bytes) -> Oid | None:
+    with git_repo.patcher() as patcher:
         try:
             return patcher.apply(tree, diff)
         except DoesNotFit:
@@ -83,7 +85,7 @@ def _corrupt(data: st.DataObject, diff: bytes) -> bytes:
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_in_process_fit_is_git_apply_or_declines(repo: Path, data: st.DataObject) -> None:
-    qg = QueueGit(Repo.discover(repo))
+    git_repo = Repo.discover(repo)
     paths = data.draw(st.lists(st.sampled_from(PATHS), min_size=1, max_size=3, unique=True))
     old = {p: data.draw(content) for p in paths[:-1]}
     new = dict(old)
@@ -96,18 +98,18 @@ def test_in_process_fit_is_git_apply_or_declines(repo: Path, data: st.DataObject
     new[paths[-1]] = data.draw(content)  # a file added
     quoted = data.draw(st.sampled_from([[], ["-c", "core.quotePath=false"]]))
     context = data.draw(st.sampled_from(["-U3", "-U3", "-U1", "-U0", "-U5"]))
-    diff = _diff(repo, _tree(qg, old), _tree(qg, new), *quoted, "-c", "diff.noprefix=false") \
+    diff = _diff(repo, _tree(git_repo, old), _tree(git_repo, new), *quoted, "-c", "diff.noprefix=false") \
         if context == "-U3" else \
-        subprocess.run(["git", *quoted, "diff-tree", "-p", context, "-r", _tree(qg, old),
-                        _tree(qg, new)], cwd=repo, check=True, capture_output=True).stdout
+        subprocess.run(["git", *quoted, "diff-tree", "-p", context, "-r", _tree(git_repo, old),
+                        _tree(git_repo, new)], cwd=repo, check=True, capture_output=True).stdout
     diff = _corrupt(data, diff)
     target = {p: _drift(data, text) for p, text in old.items()}
     if data.draw(st.booleans()):
         target[paths[-1]] = b"in the way\n"  # the file the diff adds is there already
-    tree = _tree(qg, target)
+    tree = _tree(git_repo, target)
 
-    mine = intake._fit_in_process(qg, tree, diff)
-    theirs = _by_git(qg, tree, diff)
+    mine = intake._fit_in_process(git_repo, tree, diff)
+    theirs = _by_git(git_repo, tree, diff)
     event("in process" if mine else "declined")
     event("git applied" if theirs else "git refused")
     if mine is not None:
@@ -120,7 +122,7 @@ def test_in_process_fit_is_git_apply_or_declines(repo: Path, data: st.DataObject
 def test_hunks_that_moved_land_where_git_puts_them(repo: Path, data: st.DataObject) -> None:
     """Files of few distinct lines (every hunk could match in many places), edited in several
     places, applied to a copy edited elsewhere in between."""
-    qg = QueueGit(Repo.discover(repo))
+    git_repo = Repo.discover(repo)
     rows = st.lists(st.sampled_from([b"a\n", b"b\n", b"a\n", b"c\n"]), min_size=0, max_size=6)
     old = data.draw(st.lists(st.sampled_from([b"a\n", b"b\n"]), min_size=4, max_size=40))
 
@@ -132,10 +134,10 @@ def test_hunks_that_moved_land_where_git_puts_them(repo: Path, data: st.DataObje
         return out
 
     new = edited(old)
-    diff = _diff(repo, _tree(qg, {"f": b"".join(old)}), _tree(qg, {"f": b"".join(new)}))
-    tree = _tree(qg, {"f": b"".join(edited(old) if data.draw(st.booleans()) else old)})
-    mine = intake._fit_in_process(qg, tree, diff) if diff else None
-    theirs = _by_git(qg, tree, diff) if diff else None
+    diff = _diff(repo, _tree(git_repo, {"f": b"".join(old)}), _tree(git_repo, {"f": b"".join(new)}))
+    tree = _tree(git_repo, {"f": b"".join(edited(old) if data.draw(st.booleans()) else old)})
+    mine = intake._fit_in_process(git_repo, tree, diff) if diff else None
+    theirs = _by_git(git_repo, tree, diff) if diff else None
     event("in process" if mine else "declined")
     event("git applied" if theirs else "git refused")
     if mine is not None:
@@ -175,12 +177,14 @@ def test_a_series_of_real_diffs_is_fitted_in_process(committed: Path,
     write(committed / "a.txt", "top\n" + text)
     git(committed, "commit", "-qam", "moved")
     expected = _with(committed, expected, "a.txt", ("top\n" + changed["a.txt"].decode()).encode())
-    qg = QueueGit(Repo.discover(committed))
-    head = qg.tree_of(qg.repo.head_oid())
-    qg.repo.config_get("apply.ignoreWhitespace")  # read once per command, with git
-    monkeypatch.setattr("patchpack.git.run_git", _no_git)
+    git_repo = Repo.discover(committed)
+    head = git_repo.tree_of(git_repo.head_oid())
+    git_repo.config_get("apply.ignoreWhitespace")  # read once per command, with git
+    for door in ("run", "repo", "objects", "notes", "worktree", "commit"):
+        module = importlib.import_module(f"patchpack.git.{door}")
+        monkeypatch.setattr(module, "run_git", _no_git)
     for diff in diffs:
-        assert intake._fit_in_process(qg, head, diff) == expected
+        assert intake._fit_in_process(git_repo, head, diff) == expected
 
 
 def _no_git(*args: object, **kwargs: object) -> None:
@@ -188,8 +192,8 @@ def _no_git(*args: object, **kwargs: object) -> None:
 
 
 def _with(repo: Path, tree: str, path: str, data: bytes) -> str:
-    qg = QueueGit(Repo.discover(repo))
-    return qg.tree_with(Oid(tree), {path: (qg.write_blob(data), 0o100644)})
+    git_repo = Repo.discover(repo)
+    return git_repo.tree_with(Oid(tree), {path: (git_repo.write_blob(data), 0o100644)})
 
 
 @pytest.mark.parametrize("diff", [
@@ -225,27 +229,27 @@ def test_declines_a_file_in_the_way_of_a_new_directory_and_a_symlink(committed: 
     (committed / "link").symlink_to("README.md")
     git(committed, "add", "link")
     git(committed, "commit", "-qm", "link")
-    qg = QueueGit(Repo.discover(committed))
-    head = qg.tree_of(qg.repo.head_oid())
+    git_repo = Repo.discover(committed)
+    head = git_repo.tree_of(git_repo.head_oid())
     new_under_file = (b"diff --git a/README.md/x b/README.md/x\nnew file mode 100644\n"
                       b"--- /dev/null\n+++ b/README.md/x\n@@ -0,0 +1 @@\n+x\n")
-    assert intake._fit_in_process(qg, head, new_under_file) is None
+    assert intake._fit_in_process(git_repo, head, new_under_file) is None
     edit_link = (b"diff --git a/link b/link\n--- a/link\n+++ b/link\n@@ -1 +1 @@\n"
                  b"-README.md\n\\ No newline at end of file\n+other\n"
                  b"\\ No newline at end of file\n")
-    assert intake._fit_in_process(qg, head, edit_link) is None
+    assert intake._fit_in_process(git_repo, head, edit_link) is None
     through_link = (b"diff --git a/link/x b/link/x\nnew file mode 100644\n--- /dev/null\n"
                     b"+++ b/link/x\n@@ -0,0 +1 @@\n+x\n")
     with pytest.raises(BadInput, match="symbolic link"):
-        intake._fit_in_process(qg, head, through_link)
+        intake._fit_in_process(git_repo, head, through_link)
 
 
 def test_ignore_whitespace_config_leaves_it_to_git(committed: Path) -> None:
     git(committed, "config", "apply.ignoreWhitespace", "change")
-    qg = QueueGit(Repo.discover(committed))
+    git_repo = Repo.discover(committed)
     diff = b"diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n" \
            b"@@ -1 +1 @@\n-# test\n+# x\n"
-    assert intake._fit_in_process(qg, qg.tree_of(qg.repo.head_oid()), diff) is None
+    assert intake._fit_in_process(git_repo, git_repo.tree_of(git_repo.head_oid()), diff) is None
 
 
 @pytest.mark.parametrize(("old", "hunk"), [
@@ -267,16 +271,16 @@ def test_ignore_whitespace_config_leaves_it_to_git(committed: Path) -> None:
 ])
 def test_apply_matches_git_on_the_cases_that_matter(repo: Path, old: bytes,
                                                      hunk: bytes) -> None:
-    qg = QueueGit(Repo.discover(repo))
-    tree = _tree(qg, {"f": old})
+    git_repo = Repo.discover(repo)
+    tree = _tree(git_repo, {"f": old})
     diff = b"diff --git a/f b/f\n--- a/f\n+++ b/f\n" + hunk
-    theirs = _by_git(qg, tree, diff)
+    theirs = _by_git(git_repo, tree, diff)
     [patch] = hunks.parse(diff) or []
     mine = hunks.apply(old, patch.hunks)
     if theirs is None:
         assert mine is None
     else:
-        assert mine is not None and qg.entry(theirs, "f") == (qg.write_blob(mine), 0o100644)
+        assert mine is not None and git_repo.entry(theirs, "f") == (git_repo.write_blob(mine), 0o100644)
 
 
 def test_unquote_reads_git_quoting() -> None:
@@ -303,29 +307,29 @@ def test_a_path_that_is_not_utf8_is_left_to_git(committed: Path, cli) -> None:
 
 
 def test_tree_with_takes_any_path(repo: Path) -> None:
-    qg = QueueGit(Repo.discover(repo))
-    blob = qg.write_blob(b"x\n")
-    tree = qg.tree_with(qg.repo.empty_tree(), {"caf\udce9/x.txt": (blob, 0o100644),
+    git_repo = Repo.discover(repo)
+    blob = git_repo.write_blob(b"x\n")
+    tree = git_repo.tree_with(git_repo.empty_tree(), {"caf\udce9/x.txt": (blob, 0o100644),
                                                "d/e\u00e9.txt": (blob, 0o100644)})
     listed = subprocess.run(["git", "ls-tree", "-r", "-z", "--name-only", tree], cwd=repo,
                             capture_output=True, check=True).stdout
     assert listed.split(b"\0")[:-1] == [b"caf\xe9/x.txt", "d/e\u00e9.txt".encode()]
-    assert qg.tree_with(tree, {"caf\udce9/x.txt": None, "d/e\u00e9.txt": None}) \
-        == qg.repo.empty_tree()
+    assert git_repo.tree_with(tree, {"caf\udce9/x.txt": None, "d/e\u00e9.txt": None}) \
+        == git_repo.empty_tree()
 
 
 def test_tree_with_replaces_files_and_directories_as_an_index_does(repo: Path) -> None:
-    qg = QueueGit(Repo.discover(repo))
+    git_repo = Repo.discover(repo)
 
     def blob(text: bytes) -> tuple[Oid, int]:
-        return qg.write_blob(text), 0o100644
+        return git_repo.write_blob(text), 0o100644
 
-    base = qg.tree_with(qg.repo.empty_tree(), {"d/x": blob(b"1"), "d/y": blob(b"2"),
+    base = git_repo.tree_with(git_repo.empty_tree(), {"d/x": blob(b"1"), "d/y": blob(b"2"),
                                                "f": blob(b"3"), "e/g/h": blob(b"4")})
     for changes in ({"d/x": None, "d/y": None, "d": blob(b"a file now")},
                     {"f": None, "f/inner": blob(b"a directory now")},
                     {"e/g/h": None}, {"d/x": None}, {"new/deep/z": blob(b"6")}):
-        listed = git(repo, "ls-tree", "-r", "--name-only", qg.tree_with(base, changes))
+        listed = git(repo, "ls-tree", "-r", "--name-only", git_repo.tree_with(base, changes))
         expected = {"d/x", "d/y", "f", "e/g/h"} - set(changes) | {
             path for path, value in changes.items() if value is not None}
         assert set(listed.split()) == expected

@@ -15,9 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchpack import ledger, ledger_cache
-from patchpack.entries import _parse_json
 from patchpack.git import Oid, Repo
+from patchpack.ledger import cache as ledger_cache
+from patchpack.ledger import store as ledger
+from patchpack.ledger.entries import _parse_json
 
 from conftest import git, run_patchpack, write
 
@@ -330,7 +331,7 @@ def test_init_show_notes_makes_git_log_show_the_ledger(committed: Path, cli) -> 
 # recorder is done, so the entries spread over many commits however the machine schedules them.
 _RECORDER = textwrap.dedent("""
     import pathlib, sys, time
-    from patchpack import ledger
+    from patchpack.ledger import store as ledger
     from patchpack.git import Repo
     repo, signals = Repo.discover(sys.argv[1]), pathlib.Path(sys.argv[3])
     for _ in range(6000):
@@ -346,7 +347,7 @@ _RECORDER = textwrap.dedent("""
 
 _COMMITTER = textwrap.dedent("""
     import pathlib, subprocess, sys, time
-    from patchpack import ledger
+    from patchpack.ledger import store as ledger
     from patchpack.git import Repo
     where = pathlib.Path(sys.argv[1])
     repo, signals = Repo.discover(where), pathlib.Path(sys.argv[3])

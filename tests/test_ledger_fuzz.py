@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from test_ledger_hostile import HOSTILE, TS, set_note
 
 from patchpack.cli import cli as cli_group
-from patchpack.entries import Entry
+from patchpack.ledger.entries import Entry
 
 from conftest import git, write
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from patchpack import entries as entries_module
+from patchpack.ledger import entries as entries_module
 
 from conftest import git, lines, run_patchpack, write
 

@@ -6,7 +6,8 @@ import ast
 import json
 from pathlib import Path
 
-from patchpack import context, locate
+from patchpack.context import locate
+from patchpack.context import pack as context
 from patchpack.git import Repo
 from patchpack.tokens import get_counter
 
@@ -200,7 +201,7 @@ def test_at_unknown_symbol_exits_1(cli, repo: Path) -> None:
 
 
 def test_python_scopes_qualified_names_and_function_of() -> None:
-    from patchpack.locate import function_of, python_scopes
+    from patchpack.context.locate import function_of, python_scopes
 
     scopes = python_scopes(PY)
     assert scopes is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from patchpack import packs
+from patchpack.git import packs
 
 from conftest import git
 

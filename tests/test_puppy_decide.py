@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 from click.testing import Result
 
-from patchpack.puppy_plugin import actions, decide, plugin
-from patchpack.puppy_plugin.plugin import pre_tool_call, shell_command, shell_output
+from patchpack.agents.code_puppy import actions, decide, plugin
+from patchpack.agents.code_puppy.plugin import pre_tool_call, shell_command, shell_output
 
 from conftest import git, lines, write
 

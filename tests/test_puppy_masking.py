@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from patchpack.puppy_plugin.masking import Masker, Observation, stub
+from patchpack.agents.code_puppy.masking import Masker, Observation, stub
 
 
 def outputs(n: int) -> list[Observation]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from patchpack.agents import Budget
-from patchpack.puppy_plugin import gate
-from patchpack.puppy_plugin.router import Route, choose, task_kind
+from patchpack.agents.code_puppy import gate
+from patchpack.agents.code_puppy.router import Route, choose, task_kind
+from patchpack.agents.loop import Budget
 
 TABLE = {"edit": "zai-glm-4.7", "test-fix": "qwen-3-coder-480b", "plan": "gpt-oss-120b",
          "cheap": "llama3.1-8b"}

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from patchpack import runlog
-from patchpack.runner import Limiter, Limits, Output
+from patchpack.output import runlog
+from patchpack.output.runner import Limiter, Limits, Output
 
 from conftest import git
 

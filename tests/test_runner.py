@@ -18,8 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchpack import ledger, runlog, runner
-from patchpack.runner import EXACT_BYTES, Limiter, Limits, Output, argv_for_tests, cut
+from patchpack.ledger import store as ledger
+from patchpack.output import runlog, runner
+from patchpack.output.runner import EXACT_BYTES, Limiter, Limits, Output, argv_for_tests, cut
 from patchpack.tokens import count_file, get_counter
 
 from conftest import git, run_patchpack, write

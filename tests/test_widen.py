@@ -9,9 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from patchpack import context, locate, widen
-from patchpack.files import Worktree
+from patchpack.context import locate, widen
+from patchpack.context import pack as context
 from patchpack.git import Repo
+from patchpack.git.files import Worktree
 from patchpack.tokens import get_counter
 
 from conftest import git, run_patchpack, write

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from patchpack import windows
+from patchpack.queue import windows
 
 from conftest import git, write
 

@@ -1,0 +1,1 @@
+"""The agents' side: the guard, the prompt and cadence, integrations, status and the MCP server."""

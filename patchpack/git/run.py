@@ -1,0 +1,168 @@
+"""Running git, and the plain values the door hands out: object ids, decoded text, git's
+errors. pygit2 is loaded here, lazily, for the rest of the door."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, NewType
+
+from patchpack.errors import BadInput
+
+
+def _lazy(name: str) -> ModuleType:
+    """``name`` imported on first use of one of its attributes (importlib's LazyLoader)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None, name
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+if TYPE_CHECKING:
+    import pygit2 as pygit2  # re-exported: the door's other modules take it from here
+else:
+    # libgit2 costs 30 ms of start-up and 17 MB: `check` (the pre-commit hook) and `run` do
+    # their work with the git program and never load it.
+    pygit2 = _lazy("pygit2")
+
+Oid = NewType("Oid", str)
+"""A full hexadecimal object id."""
+FULL_OID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")
+"""A full object id, sha1 or sha256 (``.match`` it)."""
+
+# The measure of DESIGN.md: `git diff -M` with 3 lines of context, whatever the user's config
+# says about context, hunk merging, prefixes, colour, external diff drivers or path quoting.
+DIFF_OPTIONS = (
+    "-M",
+    "-U3",
+    "--inter-hunk-context=0",
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+)
+
+# Decoding that keeps every byte (non-UTF-8 content and paths) and round-trips to bytes.
+ENCODING = "utf-8"
+ERRORS = "surrogateescape"
+
+
+def decode(data: bytes) -> str:
+    return data.decode(ENCODING, ERRORS)
+
+
+def encode(text: str) -> bytes:
+    return text.encode(ENCODING, ERRORS)
+
+
+class GitFailed(BadInput):
+    """The git program refused what it was asked (bad revision, bad range, ...)."""
+
+
+@dataclass(frozen=True)
+class CommitDiff:
+    oid: Oid
+    title: str
+    diff: str
+
+
+def run_git(
+    args: Sequence[str],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the git program; on failure raise :class:`GitFailed` with git's own message."""
+    proc = subprocess.run(
+        ["git", "-c", "core.quotePath=false", *args],
+        cwd=cwd,
+        input=input,
+        env=None if env is None else {**os.environ, **env},
+        capture_output=True,
+    )
+    if check and proc.returncode != 0:
+        message = decode(proc.stderr).strip().splitlines()
+        raise GitFailed(
+            f"git {args[0]} failed: {message[-1] if message else f'exit {proc.returncode}'}"
+        )
+    return proc
+
+
+ZERO_OID = Oid("0" * 40)
+FILE_MODE = 0o100644
+TREE_MODE = 0o040000
+
+
+def _signature(ident: str) -> pygit2.Signature:
+    """A signature from `git var`'s ``Name <email> 1700000000 +0000``."""
+    who, _, when = ident.rpartition("> ")
+    name, _, mail = who.partition(" <")
+    seconds, zone = when.split()
+    minutes = int(zone[1:3]) * 60 + int(zone[3:5])
+    return pygit2.Signature(name, mail, int(seconds), -minutes if zone[0] == "-" else minutes)
+
+
+@functools.lru_cache(maxsize=64)  # a series has few authors and many commits
+def _person(text: str) -> tuple[str, str]:
+    """Name and address of ``Name <address>`` as git splits an ident (the name is what comes
+    before the ``<``: it may hold commas or brackets, ``dependabot[bot]``)."""
+    m = re.fullmatch(r"([^<>]*?)\s*<([^<>]*)>\s*", text)
+    if m:
+        return (m[1].strip() or m[2], m[2])
+    import email.utils
+
+    name, mail = email.utils.parseaddr(text)
+    return (name or mail, mail)
+
+
+
+def _zone(offset: int) -> str:
+    sign = "-" if offset < 0 else "+"
+    return f"{sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is rewritten (git writes a new index and renames it)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+
+_SHOWN = ("-c", "core.quotePath=true")  # over run_git's false: names as people see them
+_SHOW_SPLIT = re.compile(rb"(?:\A|(?<=\n))\0([0-9a-f]{40}(?:[0-9a-f]{24})?)\n")
+
+
+def _utf8(text: str) -> bool:
+    """Whether ``text`` is valid UTF-8 as it came (no bytes kept by surrogateescape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _prune_empty_dirs(directory: Path, top: Path) -> None:
+    while directory != top and directory.is_dir() and not any(directory.iterdir()):
+        directory.rmdir()
+        directory = directory.parent
+
+

@@ -1,0 +1,216 @@
+"""Claude Code's transcripts: the usage of each API response, counted once (#17).
+
+A transcript (``<config dir>/projects/<project>/<session>.jsonl``, subagents' in files of
+their own) holds one JSON object a line. One API response is written as several assistant
+lines, one per content block, each repeating ``message.usage`` as it stood when the line was
+written: ``output_tokens`` grows up to the last line, the other figures stay. So each
+``(message.id, requestId)`` counts once, across all files, with the largest figures any of
+its lines holds. A response with no stop reason and no line after it may still be streaming:
+it is left for the next read (and the next read starts no later than its first line).
+Sidechain lines belong to a subagent, named by the ``subagent_type`` of the Task call that
+started it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from patchpack.ledger.usage import (
+    MAIN_AGENT,
+    MAX_DEPTH,
+    MAX_LINE,
+    Problem,
+    Read,
+    Usage,
+    _count,
+    _name,
+    _timestamp,
+)
+from patchpack.safejson import loads
+
+_CHUNK = 1 << 20
+_COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
+           "cache_creation_input_tokens")
+
+
+class _Reader:
+    def __init__(self) -> None:
+        # key -> [input, output, cache read, cache write, model, session, ts, agentId or None
+        # for the main thread, settled]
+        self.found: dict[str, list[Any]] = {}
+        self.nameless: list[Usage] = []
+        self.problems: list[Problem] = []
+        self.agent_of_call: dict[str, str] = {}  # Task tool_use id -> subagent_type
+        self.call_of_agent: dict[str, str] = {}  # agentId -> Task tool_use id
+
+    def file(self, path: Path, start: int) -> int:
+        """Read ``path`` from byte ``start``; where the next read of it may start."""
+        open_keys: dict[str, int] = {}  # responses of this file not settled: first line
+        end = start
+        for number, line_start, line in _lines(path, start, self.problems):
+            if line is None:
+                continue  # too long: reported
+            end = line_start + len(line)
+            if b'"usage"' in line or b'"agentId"' in line:
+                self.line(path, number, line, line_start, open_keys)
+            elif b'"type":"user"' in line:
+                self.settle(open_keys)
+        return min([end, *open_keys.values()])
+
+    def settle(self, open_keys: dict[str, int], keep: str | None = None) -> None:
+        for key in [k for k in open_keys if k != keep]:
+            self.found[key][8] = True
+            del open_keys[key]
+
+    def line(self, path: Path, number: int, line: bytes, line_start: int,
+             open_keys: dict[str, int]) -> None:
+        try:
+            raw = loads(line.decode("utf-8"), max_depth=MAX_DEPTH)
+            if type(raw) is not dict:
+                raise ValueError("not a JSON object")
+            kind = raw.get("type")
+            if kind == "user":
+                self.settle(open_keys)
+                self.link(raw)
+            elif kind == "assistant":
+                self.assistant(raw, line_start, open_keys)
+        except ValueError as e:
+            self.problems.append(Problem(str(path), number, str(e) or "not JSON"))
+        except UnicodeDecodeError:
+            self.problems.append(Problem(str(path), number, "not UTF-8"))
+
+    def assistant(self, raw: dict[str, Any], line_start: int, open_keys: dict[str, int]) -> None:
+        message = raw.get("message")
+        if type(message) is not dict:
+            raise ValueError("an assistant line without a message object")
+        self.calls(message.get("content"))
+        usage = message.get("usage")
+        if usage is None:
+            return
+        if type(usage) is not dict:
+            raise ValueError("message.usage is not an object")
+        counts = [_count(usage, name) for name in _COUNTS]
+        message_id, request_id = message.get("id"), raw.get("requestId")
+        for name, value in (("message.id", message_id), ("requestId", request_id)):
+            if value is not None and type(value) is not str:
+                raise ValueError(f"{name} is not a string")
+        agent = _name(raw.get("agentId")) or "" if raw.get("isSidechain") is True else None
+        fields = [*counts, _name(message.get("model")), _name(raw.get("sessionId")),
+                  _timestamp(raw.get("timestamp")), agent, message.get("stop_reason") is not None]
+        if not message_id:
+            self.nameless.append(_usage(None, fields, self))
+            return
+        key = f"claude-code:{message_id}:{request_id or ''}"
+        self.settle(open_keys, keep=key)
+        held = self.found.get(key)
+        if held is None:
+            self.found[key] = fields
+        else:
+            for i in range(4):
+                held[i] = max(held[i], counts[i])
+            held[8] = held[8] or fields[8]
+        if self.found[key][8]:
+            open_keys.pop(key, None)
+        else:
+            open_keys.setdefault(key, line_start)
+
+    def calls(self, content: object) -> None:
+        for block in content if type(content) is list else ():
+            if type(block) is dict and block.get("type") == "tool_use":
+                kind = _name((block.get("input") or {}).get("subagent_type")
+                             if type(block.get("input")) is dict else None)
+                ident = _name(block.get("id"))
+                if kind and ident:
+                    self.agent_of_call[ident] = kind
+
+    def link(self, raw: dict[str, Any]) -> None:
+        result, message = raw.get("toolUseResult"), raw.get("message")
+        agent = _name(result.get("agentId")) if type(result) is dict else None
+        content = message.get("content") if type(message) is dict else None
+        if agent is None or type(content) is not list:
+            return
+        for block in content:
+            call = _name(block.get("tool_use_id")) if type(block) is dict else None
+            if call:
+                self.call_of_agent[agent] = call
+
+    def result(self, offsets: dict[str, int]) -> Read:
+        settled = [_usage(key, fields, self) for key, fields in self.found.items() if fields[8]]
+        unfinished = len(self.found) - len(settled)
+        return Read(settled + self.nameless, self.problems, unfinished, offsets)
+
+    def agent(self, agent_id: str | None) -> str:
+        if agent_id is None:
+            return MAIN_AGENT
+        kind = self.agent_of_call.get(self.call_of_agent.get(agent_id, ""))
+        return f"{MAIN_AGENT}:{kind or 'subagent'}"
+
+
+def _usage(key: str | None, fields: list[Any], reader: _Reader) -> Usage:
+    fresh, out, cache_read, cache_write, model, session, ts, agent_id, _ = fields
+    return Usage(key, fresh + cache_read + cache_write, out, cache_read, cache_write, model,
+                 session, reader.agent(agent_id), ts)
+
+
+def _lines(path: Path, start: int, problems: list[Problem]
+           ) -> Iterator[tuple[int, int, bytes | None]]:
+    """(line number, where it starts, the line or None when too long) of the complete lines
+    from ``start``; a last line without its end is being written: not yet."""
+    with open(path, "rb") as f:
+        if start > os.fstat(f.fileno()).st_size:
+            start = 0  # the file was cut or replaced: read it again
+        f.seek(start)
+        where, number = start, 0
+        while True:
+            line = f.readline(MAX_LINE + 1)
+            if not line.endswith(b"\n"):
+                if len(line) <= MAX_LINE:
+                    return
+                number += 1
+                problems.append(Problem(str(path), number, f"longer than {MAX_LINE:,} bytes"))
+                length = len(line)
+                while not line.endswith(b"\n"):
+                    line = f.readline(_CHUNK)
+                    if not line:
+                        return
+                    length += len(line)
+                yield number, where, None
+                where += length
+                continue
+            number += 1
+            yield number, where, line
+            where += len(line)
+
+
+def read(paths: Iterable[Path], offsets: Mapping[str, int]) -> Read:
+    """The responses of ``paths`` read from ``offsets`` (a file not named there: whole)."""
+    reader = _Reader()
+    ends = {}
+    for path in paths:
+        try:
+            ends[str(path)] = reader.file(path, offsets.get(str(path), 0))
+        except OSError as e:
+            reader.problems.append(Problem(str(path), 0, e.strerror or str(e)))
+    return reader.result(ends)
+
+
+def project_dirs(root: Path, env: Mapping[str, str], home: Path) -> list[Path]:
+    """Where Claude Code keeps the transcripts of sessions started in ``root``:
+    ``projects/<root with each character other than a letter or digit as ->`` under
+    ``$CLAUDE_CONFIG_DIR`` (several, comma-separated) or ``~/.claude`` and
+    ``$XDG_CONFIG_HOME/claude``."""
+    configured = env.get("CLAUDE_CONFIG_DIR", "")
+    bases = [Path(p) for p in configured.split(",") if p.strip()] or [
+        home / ".claude", Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "claude"]
+    names = dict.fromkeys(re.sub(r"[^A-Za-z0-9]", "-", str(p)) for p in (root, root.resolve()))
+    return [base / "projects" / name for base in bases for name in names]
+
+
+def project_transcripts(root: Path, env: Mapping[str, str], home: Path) -> list[Path]:
+    """Every transcript of the project, subagents' included, oldest name first."""
+    return sorted({p for d in project_dirs(root, env, home) if d.is_dir()
+                   for p in d.rglob("*.jsonl") if p.is_file()})

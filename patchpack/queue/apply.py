@@ -1,0 +1,256 @@
+"""`patchpack apply`: land queued micro-patches as commits that pass the repository's hooks.
+
+Per patch, as `git am` does: the result tree is built in memory (a 3-way merge of trees when
+HEAD moved since the patch was made), the index and the touched paths of the work tree are
+carried to it (refused if that would overwrite local changes), and the commit is made in
+process while the commit hooks run exactly as `git commit` runs them (``Repo.commit``). If
+a hook refuses, HEAD, the index file and the touched paths of the work tree are put back as
+they were, and the queue ref has not moved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from patchpack.errors import Failed, PatchpackError
+from patchpack.git import CommitInfo, GitFailed, Oid, RefMoved, Repo, require_workdir
+from patchpack.queue import recovery
+from patchpack.queue import store as queue
+from patchpack.queue.store import Op, Patch, State
+from patchpack.text import counted
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One patch `apply` dealt with: the commit it made (None: already in HEAD, skipped)."""
+
+    position: int
+    title: str
+    commit: Oid | None
+    files: tuple[str, ...]
+    lines: int
+    tokens: int
+    """Tokens of the patch text, counted with ``counter``."""
+    counter: str
+
+
+@dataclass(frozen=True)
+class Result:
+    applied: tuple[Applied, ...]
+    remaining: int
+    """Patches still queued."""
+    failure: PatchpackError | None
+    """Why `apply` stopped early; everything in ``applied`` is committed regardless."""
+
+    @property
+    def commits(self) -> list[Applied]:
+        return [a for a in self.applied if a.commit is not None]
+
+
+def apply(repo: Repo, *, count: int | None, verify: bool, counter_spec: str,
+          on_commit: Callable[[Applied], None] | None = None) -> Result:
+    """Apply the next ``count`` queued patches (None: all), stopping at the first failure.
+
+    ``on_commit`` is told of each commit as soon as HEAD has moved to it (while the
+    post-commit hook runs), so that what it keeps survives an interrupted series.
+    """
+    from patchpack.tokens import get_counter
+
+    require_workdir(repo)
+    busy = repo.operation_in_progress()
+    if busy:
+        raise Failed(f"a {busy} is in progress: apply will not commit in the middle of it",
+                     hint=f"finish or abort the {busy} first (`git {busy} --abort`)")
+    head = queue.require_head(repo)
+    with recovery.exclusive(repo):  # what a killed apply or split left is finished first
+        recovery.carry_on(repo)
+        queue.finish_split(repo, head)
+    state = queue.load(repo)
+    todo = [i for i, p in enumerate(state.patches, 1) if p.state == "queued"][:count]
+    if not todo:
+        raise Failed("queue empty: nothing to apply",
+                     hint="queue a change with `patchpack add FILE` or `patchpack split`")
+    counter = get_counter(counter_spec)
+    texts = queue.patch_texts(repo, [state.patches[i - 1] for i in todo])  # kept ones: #15
+    series = state.patches
+
+    # Counted once a patch: ``on_commit`` and the result both report it.
+    tokens = functools.cache(lambda commit: counter.count(texts[commit]))
+
+    def applied(position: int, made: Oid | None) -> Applied:
+        patch = series[position - 1]
+        return Applied(position, patch.title, made, patch.files, patch.lines,
+                       tokens(patch.commit), counter.name)
+
+    done: list[Applied] = []
+    failure: PatchpackError | None = None
+    plan: _Plan | PatchpackError | None = _try_plan(repo, state, todo[0], head)
+    for n, position in enumerate(todo):
+        try:
+            if isinstance(plan, PatchpackError):
+                raise plan
+            assert plan is not None  # a plan is made for every position of todo
+            state, made, plan = _apply_one(
+                repo, state, plan, verify=verify, then=todo[n + 1] if n + 1 < len(todo) else None,
+                committed=None if on_commit is None else functools.partial(
+                    lambda at, made: on_commit(applied(at, made)), position))
+        except PatchpackError as e:
+            if not done:
+                raise
+            failure = e
+            break
+        done.append(applied(position, made))
+    if any(a.commit for a in done):
+        repo.auto_maintenance()  # once for the series, as `git am` does
+    return Result(tuple(done), len(state.queued()), failure)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Applying one patch onto ``head``, worked out from objects alone."""
+
+    position: int
+    head: Oid
+    head_tree: Oid
+    tree: Oid
+    """The tree the commit will have; ``head_tree`` when the patch is already in HEAD."""
+    touched: tuple[str, ...]
+    info: CommitInfo
+    """The patch commit: its message and author are the new commit's."""
+
+
+def _plan(repo: Repo, state: State, position: int, head: Oid) -> _Plan:
+    patch = state.patches[position - 1]
+    replayed = queue.replay(repo, patch, head)
+    if replayed.tree is None:
+        raise Failed(
+            f"{_where(state, position)} conflicts with HEAD in {', '.join(replayed.conflicts)}; "
+            "nothing changed",
+            hint="see it with `patchpack next`; make the change by hand and `patchpack drop`, "
+                 "or `patchpack drop` it")
+    head_tree = repo.tree_of(head)
+    touched = repo.paths_between(head_tree, replayed.tree) if replayed.tree != head_tree else []
+    return _Plan(position, head, head_tree, replayed.tree, tuple(touched),
+                 repo.commit_info(patch.commit))
+
+
+def _try_plan(repo: Repo, state: State, position: int, head: Oid) -> _Plan | PatchpackError:
+    # The conflict of the next patch is raised when its turn comes, not while this one ends.
+    try:
+        return _plan(repo, state, position, head)
+    except PatchpackError as e:
+        return e
+
+
+def _where(state: State, position: int) -> str:
+    return f"patch {position}/{len(state.patches)} ({state.patches[position - 1].title})"
+
+
+def _apply_one(repo: Repo, state: State, plan: _Plan, *, verify: bool, then: int | None,
+               committed: Callable[[Oid], None] | None
+               ) -> tuple[State, Oid | None, _Plan | PatchpackError | None]:
+    """Apply the planned patch: the new state, the commit made (None: already in HEAD,
+    skipped), and the plan of patch ``then`` (made while the post-commit hook ran).
+    ``committed`` is called with the new commit as soon as HEAD is on it."""
+    where = _where(state, plan.position)
+    head = queue.require_head(repo)
+    if head != plan.head:  # a hook moved HEAD since the plan was made
+        plan = _plan(repo, state, plan.position, head)
+    if plan.tree == plan.head_tree:
+        state = queue.save(repo, state, *_recorded(state, plan, None))
+        return state, None, _try_plan(repo, state, then, head) if then else None
+    if repo.index_tree() != plan.head_tree:
+        raise Failed("the index has staged changes: apply commits the patch and nothing else",
+                     hint="commit them, or put them aside with `git stash`, then apply again")
+    dirty = repo.dirty(plan.touched)
+    if dirty:
+        raise Failed(f"{where} touches files with local changes: {', '.join(dirty)}",
+                     hint="commit or `git stash` those changes, then apply again")
+    saved_index = repo.snapshot_index()
+    # Recorded first: a kill from here on leaves the patch staged, which the next apply
+    # recognises and puts back (recovery.carry_on).
+    recovery.begin(repo, recovery.InFlight(state.patches[plan.position - 1].title, head,
+                                         plan.head_tree, plan.tree, plan.touched))
+    try:
+        return _write_and_commit(repo, state, plan, head, saved_index, verify=verify, then=then,
+                                 committed=committed)
+    except KeyboardInterrupt:
+        # Ctrl-C: put the patch back now, unless its commit was made (the next apply skips it).
+        if repo.head_oid() == head:
+            repo.restore(head=head, index=saved_index, paths=plan.touched)
+        recovery.end(repo)
+        raise
+
+
+def _write_and_commit(repo: Repo, state: State, plan: _Plan, head: Oid,
+                      saved_index: bytes | None, *, verify: bool, then: int | None,
+                      committed: Callable[[Oid], None] | None
+                      ) -> tuple[State, Oid | None, _Plan | PatchpackError | None]:
+    where = _where(state, plan.position)
+    try:
+        repo.checkout_paths(plan.head_tree, plan.tree, plan.touched)
+    except GitFailed as e:
+        _put_back(repo, head, saved_index, plan)
+        raise Failed(f"{where} could not be written to the work tree: {e.message}",
+                     hint="commit or `git stash` local changes, then apply again") from None
+    ahead: list[State | _Plan | PatchpackError] = []
+
+    def meanwhile(made: Oid) -> None:
+        # While the post-commit hook runs, work nobody sees: what ``committed`` keeps, the
+        # next state's objects (its ref moves once the hook is done), the next patch's plan.
+        if committed is not None:
+            committed(made)
+        ahead.append(queue.write(repo, state, *_recorded(state, plan, made)))
+        if then:
+            ahead.append(_try_plan(repo, state, then, made))
+
+    run = repo.commit(plan.info.message, tree=plan.tree, author=plan.info.author, verify=verify,
+                    meanwhile=meanwhile)
+    if run.oid is None:
+        _put_back(repo, head, saved_index, plan)
+        raise Failed(f"the commit of {where} was refused; nothing changed:\n"
+                     f"{run.output}",
+                     hint="fix what the hook reports in the queue (`patchpack drop`, then "
+                          "`patchpack add`), or skip the hooks with `patchpack apply --no-verify`")
+    written, *following = ahead
+    assert isinstance(written, State)
+    try:
+        state = queue.publish(repo, written)
+    except RefMoved:
+        _put_back(repo, head, saved_index, plan)
+        raise Failed("the queue changed while applying (another patchpack ran); nothing changed",
+                     hint="run `patchpack apply` again") from None
+    recovery.end(repo)
+    nxt = following[0] if following else None
+    assert not isinstance(nxt, State)
+    return state, run.oid, nxt
+
+
+def _put_back(repo: Repo, head: Oid, saved_index: bytes | None, plan: _Plan) -> None:
+    repo.restore(head=head, index=saved_index, paths=plan.touched)
+    recovery.end(repo)
+
+
+def _recorded(state: State, plan: _Plan, made: Oid | None) -> tuple[list[Patch], Op]:
+    """The series and the operation that record ``plan``'s patch as applied (or skipped)."""
+    i = plan.position - 1
+    patch = state.patches[i]
+    done = dataclasses.replace(patch, state="applied" if made else "skipped", applied_as=made)
+    summary = f"{plan.position}/{len(state.patches)} {patch.title}"
+    return ([*state.patches[:i], done, *state.patches[i + 1:]],
+            Op("apply", summary, head_before=plan.head, head_after=made or plan.head))
+
+
+def render(result: Result) -> str:
+    """What `apply` prints (stdout); reminders from other features join here."""
+    out = []
+    for a in result.applied:
+        what = f"committed {a.commit[:12]}" if a.commit else "already in HEAD, skipped"
+        out.append(f"{a.position}  {what}  {a.title}  ({counted(len(a.files), 'file')}, "
+                   f"{a.lines} lines, "
+                   f"{a.tokens} tokens {a.counter})")
+    out.append(f"{result.remaining} queued" if result.remaining else "queue done: all applied")
+    return "\n".join(out)
