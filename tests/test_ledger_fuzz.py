@@ -24,7 +24,8 @@ valid = st.builds(
     tokens_in=st.integers(0, 10**15 - 1), tokens_out=st.integers(0, 10**15 - 1),
     counter=names, model=st.none() | names, agent=st.none() | names, session=st.none() | names,
     requests=st.integers(0, 10**15 - 1), saved=st.integers(0, 10**15 - 1),
-    estimated=st.booleans())
+    estimated=st.booleans(), cache_read=st.integers(0, 10**15 - 1),
+    cache_write=st.integers(0, 10**15 - 1))
 
 
 def _not_an_entry(chunk: bytes) -> bool:
