@@ -374,7 +374,9 @@ def test_ctrl_c_while_modules_load_exits_130_with_one_line(committed, tmp_path, 
     exit 130 and one line, through `python -m patchpack` and the console script pip
     writes for the entry point pyproject.toml declares."""
     write(tmp_path / "fake" / "click" / "__init__.py", "raise KeyboardInterrupt\n")
-    [target] = re.findall(r'^patchpack = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    # The console script's entry, not the Code Puppy plugin's of the same name.
+    scripts = (ROOT / "pyproject.toml").read_text().split("[project.scripts]\n")[1]
+    [target] = re.findall(r'^patchpack = "(.+)"$', scripts.split("\n[")[0], re.M)
     module, _, function = target.partition(":")
     script = write(tmp_path / "patchpack-script",
                    f"import sys\nfrom {module} import {function}\nsys.exit({function}())\n")

@@ -298,6 +298,20 @@ def test_code_puppy_delete_snippet_is_guarded(app: Path) -> None:
         assert any(re.fullmatch(part, tool) for part in GUARD_MATCHER.split("|")), tool
 
 
+
+def test_code_puppy_delete_file_of_a_big_file_is_refused(app: Path) -> None:
+    # Deleting big.py is 306 diff lines (as `git rm` then `git diff --cached` counts them).
+    event = {"hook_event_name": "PreToolUse", "tool_name": "delete_file", "cwd": str(app),
+             "tool_input": {"file_path": "big.py"}}
+    result = answer(json.dumps(event))
+    assert result.exit_code == 1 and "this edit of big.py" in result.stderr
+    assert "The edit alone is 306 diff lines" in result.stderr
+    assert (app / "big.py").read_text() == lines(300)
+    small = {**event, "tool_input": {"file_path": "util.py"}}
+    assert answer(json.dumps(small)).exit_code == 0
+    gone = {**event, "tool_input": {"file_path": "nothing.py"}}
+    assert answer(json.dumps(gone)).exit_code == 0  # the tool itself will refuse it
+
 def test_patchpack_set_up_files_do_not_count_against_the_next_edit(app: Path) -> None:
     # The documented set-up writes 3 files; a 1-line edit after it was refused.
     for args in (["claude-code", "--mcp"], ["code-puppy"]):

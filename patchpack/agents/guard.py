@@ -41,11 +41,12 @@ if TYPE_CHECKING:
     from patchpack.limits import diffs
 
 CLAUDE_EDITS = {"Edit", "MultiEdit", "Write"}
-# Code Puppy expands edit_file into the other three (code_puppy/tools/__init__.py).
-PUPPY_EDITS = {"edit_file", "create_file", "replace_in_file", "delete_snippet"}
+# Code Puppy expands edit_file into the next three (code_puppy/tools/__init__.py).
+PUPPY_EDITS = {"edit_file", "create_file", "replace_in_file", "delete_snippet", "delete_file"}
 # Code Puppy 0.0.946 names its own agent's shell tool `shell`; JSON agents still list the old name.
 SHELLS = {"Bash": "claude", "agent_run_shell_command": "puppy", "shell": "puppy"}
 READS = {"Read": "claude", "read_file": "puppy"}
+_KNOWN = CLAUDE_EDITS | PUPPY_EDITS | SHELLS.keys() | READS.keys()
 # Read shows these as images or pages, not as lines of text.
 _NOT_TEXT = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".pdf", ".ipynb"}
 # Hook payloads nest a few levels (MultiEdit: 4); deeper is refused before json.loads would
@@ -111,19 +112,29 @@ def _answer(event: Mapping[str, Any], *, limit_all: bool) -> Answer:
     tool, args = event.get("tool_name"), event.get("tool_input")
     if event.get("hook_event_name") != "PreToolUse" or not isinstance(args, dict):
         return Answer()
-    cwd = Path(str(event.get("cwd") or os.getcwd()))
-    if tool in CLAUDE_EDITS or tool in PUPPY_EDITS:
-        decision = _edit(str(tool), args, cwd)
-    elif tool in SHELLS:
-        decision = _shell(args, cwd, limit_all=limit_all,
-                          bypass=event.get("permission_mode") == "bypassPermissions")
-    elif tool in READS:
-        decision = _read(str(tool), args, cwd)
-    else:
+    if not isinstance(tool, str) or tool not in _KNOWN:
         return Answer()
+    decision = decide(tool, args, Path(str(event.get("cwd") or os.getcwd())),
+                      limit_all=limit_all,
+                      bypass=event.get("permission_mode") == "bypassPermissions")
     puppy = tool in PUPPY_EDITS or SHELLS.get(str(tool)) == "puppy" \
         or READS.get(str(tool)) == "puppy"
     return _render(decision, args, puppy=puppy)
+
+
+def decide(tool: str, args: Mapping[str, Any], cwd: Path, *, limit_all: bool = False,
+           bypass: bool = False) -> Decision:
+    """The guard's decision on one tool call: the hook and the Code Puppy plugin both ask here.
+
+    May raise on a broken repository or hostile arguments: callers fail open.
+    """
+    if tool in CLAUDE_EDITS or tool in PUPPY_EDITS:
+        return _edit(tool, args, cwd)
+    if tool in SHELLS:
+        return _shell(args, cwd, limit_all=limit_all, bypass=bypass)
+    if tool in READS:
+        return _read(tool, args, cwd)
+    return None
 
 
 def _render(decision: Decision, args: Mapping[str, Any], *, puppy: bool) -> Answer:
@@ -210,16 +221,21 @@ def _edit(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
         current: str | None = decode(where.path.read_bytes())
     except FileNotFoundError:
         current = None
-    new = _edited(tool, args, current)
-    if new is None or new == current:
-        return None  # the tool itself will refuse, or nothing changes
+    if tool == "delete_file":
+        new = None
+        if current is None:
+            return None
+    else:
+        new = _edited(tool, args, current)
+        if new is None or new == current:
+            return None  # the tool itself will refuse, or nothing changes
     settings = _settings(where.top)
     repo = where.repo()
     limits = Limits(settings.max_files, settings.max_lines)
     # patchpack's own set-up files, waiting to be landed, are not the agent's change.
     now = Measure(tuple(f for f in diffs.measure(uncommitted_diff(repo)).files
                         if f.path not in SET_UP_FILES))
-    mine = diffs.measure(diff_against_head(repo, where.rel, encode(new)))
+    mine = diffs.measure(diff_against_head(repo, where.rel, None if new is None else encode(new)))
     after = Measure(tuple(f for f in now.files if where.rel not in (f.path, f.old_path))
                     + mine.files)
     grows = after.lines > now.lines or after.file_count > now.file_count

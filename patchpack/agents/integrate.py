@@ -18,7 +18,8 @@ from patchpack.git.files import write_atomically
 
 CODE_PUPPY_AGENT = "pack-leader-token-efficient"
 SET_UP_FILES = frozenset({".claude/settings.json", ".mcp.json",
-                          f".code_puppy/agents/{CODE_PUPPY_AGENT}.json"})
+                          f".code_puppy/agents/{CODE_PUPPY_AGENT}.json",
+                          ".code_puppy/agents/pack-leader-cerebras-efficient.json"})
 """What `integrate` writes into a project: the guard leaves them out of the uncommitted change
 it measures, so that setting up does not use up the agent's first micro-patch."""
 # Code Puppy's own tool names (code_puppy/tools/__init__.py TOOL_REGISTRY): enough to read,
@@ -186,11 +187,12 @@ def claude_code_steps(root: Path, *, land: Sequence[str], mcp: bool) -> list[str
     return [*steps, _TRUST_HOOKS.format(root=root)]
 
 
-def code_puppy_steps(root: Path, *, land: Sequence[str], global_: bool) -> list[str]:
+def code_puppy_steps(root: Path, *, land: Sequence[str], global_: bool,
+                     agent: str = CODE_PUPPY_AGENT) -> list[str]:
     """What to do after `integrate code-puppy`."""
     steps = [_land(land, "Code Puppy")] if land else []
     where = "" if global_ else f" started in {root}"
-    steps.append(f"switch to the agent in Code Puppy{where}: `/agent {CODE_PUPPY_AGENT}`")
+    steps.append(f"switch to the agent in Code Puppy{where}: `/agent {agent}`")
     steps.append("the guard is a hook: `patchpack integrate claude-code` writes it. "
                  + _TRUST_HOOKS.format(root=root))
     return steps

@@ -8,10 +8,11 @@ today's spend against the daily budget, and the truncation cadence.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from patchpack.agents import loop as agents
+from patchpack.agents.code_puppy import actions
 from patchpack.config import Settings
 from patchpack.git import Oid, Repo, uncommitted_diff
 from patchpack.ledger import budget
@@ -47,6 +48,8 @@ class Status:
     budget_line: str | None
     """The budget guard's line when any budget is over 70%, else None."""
     counter: str
+    plugin: dict[str, int] = field(default_factory=dict)
+    """What the Code Puppy plugin did in this worktree, by kind (puppy_plugin.actions)."""
 
     def as_dict(self) -> dict[str, Any]:
         nxt = self.next_patch
@@ -70,6 +73,7 @@ class Status:
             "cadence": self.cadence.as_dict(),
             "budget_line": self.budget_line,
             "counter": self.counter,
+            "plugin": self.plugin,
         }
 
 
@@ -103,6 +107,7 @@ def read(repo: Repo, settings: Settings, *, untracked: bool = True) -> Status:
         budget_line=agents.budget_line(agents.budgets(settings, **spent),
                                        counter=settings.tokenizer),
         counter=settings.tokenizer,
+        plugin=actions.counts(repo),
     )
 
 
@@ -132,6 +137,8 @@ def render_text(s: Status) -> str:
     share = f" ({s.today_tokens / s.daily_budget:.0%})" if s.daily_budget else ""
     out.append(f"today:       {s.today_tokens:,}/{s.daily_budget:,} tokens{share}")
     out.append(f"cadence:     {_cadence(s.cadence)}")
+    if s.plugin:
+        out.append(f"plugin:      {actions.describe(s.plugin)}")
     hint = _next_step(s)
     if hint:
         out.append(f"next step:   {hint}")

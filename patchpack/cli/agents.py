@@ -68,8 +68,11 @@ def integrate_group() -> None:
 @click.option("--mcp", "with_mcp", is_flag=True,
               help="Also register `patchpack mcp` in the user's mcp_servers.json (in "
                    "~/.code_puppy, or $XDG_CONFIG_HOME/code_puppy) and bind it to the agent.")
+@click.option("--plugin", is_flag=True,
+              help="Also install patchpack's plugin as a user plugin (~/.code_puppy/plugins), "
+                   "for a Code Puppy installed outside this Python environment.")
 def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool,
-                         with_mcp: bool) -> None:
+                         with_mcp: bool, plugin: bool) -> None:
     """Write a Code Puppy agent (pack-leader-token-efficient) whose prompt is `patchpack prompt`."""
     import pathlib
 
@@ -82,12 +85,21 @@ def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool,
         _report(integrate.register_mcp(integrate.code_puppy_mcp_path(home=home, env=env),
                                     keys=integrate.CODE_PUPPY_MCP_KEYS, dry_run=dry_run),
                 dry_run=dry_run)
-    written = integrate.integrate_code_puppy(path, load_settings(repo), model=model, dry_run=dry_run,
-                                          mcp=with_mcp)
+    if plugin:  # the plugin enforces the rules: the profile's prompt is the workflow only
+        from patchpack.agents.code_puppy import install, profile
+
+        _report(install.install(home, dry_run=dry_run), dry_run=dry_run)
+        written = install.write_agent(path.with_name(f"{profile.NAME}.json"),
+                                      profile.agent(load_settings(repo), model=model),
+                                      dry_run=dry_run)
+    else:
+        written = integrate.integrate_code_puppy(path, load_settings(repo), model=model,
+                                                 dry_run=dry_run, mcp=with_mcp)
     _report(written, dry_run=dry_run)
     if not dry_run:
         _steps(integrate.code_puppy_steps(_project_root(repo), global_=global_,
-                                       land=integrate.to_land(repo, [written])))
+                                          land=integrate.to_land(repo, [written]),
+                                          agent=written.path.stem))
 
 
 @integrate_group.command("claude-code")
