@@ -87,7 +87,7 @@ def code_puppy_mcp_path(*, home: Path, env: Mapping[str, str]) -> Path:
 def integrate_code_puppy(path: Path, settings: Settings, *, model: str | None,
                          dry_run: bool, mcp: bool = False) -> Integration:
     """Write (or with ``dry_run`` only render) the Code Puppy agent file."""
-    return _write_json(path, code_puppy_agent(settings, model=model, mcp=mcp), dry_run=dry_run)
+    return write_json(path, code_puppy_agent(settings, model=model, mcp=mcp), dry_run=dry_run)
 
 
 def guard_command(*, limit_all: bool) -> str:
@@ -148,7 +148,7 @@ def integrate_claude_code(path: Path, *, limit_all: bool, dry_run: bool) -> Inte
     """Merge the guard hook and the capture hooks into ``path`` (.claude/settings.json),
     keeping what is there."""
     merged = merge_claude_settings(_load_object(path), command=guard_command(limit_all=limit_all))
-    return _write_json(path, merge_capture_hooks(merged), dry_run=dry_run)
+    return write_json(path, merge_capture_hooks(merged), dry_run=dry_run)
 
 
 # -- what the user does next: both agents gate what integrate writes ------------------------
@@ -221,7 +221,7 @@ def register_mcp(path: Path, *, keys: tuple[str, ...], dry_run: bool) -> Integra
         raise BadInput(f"\"{key}\" in {path} is not an object",
                        hint="fix the file by hand, then run this again")
     merged = {**existing, key: {**servers, MCP_NAME: {**servers.get(MCP_NAME, {}), **MCP_SERVER}}}
-    return _write_json(path, merged, dry_run=dry_run)
+    return write_json(path, merged, dry_run=dry_run)
 
 
 def _load_object(path: Path) -> dict[str, Any]:
@@ -238,8 +238,14 @@ def _load_object(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def _write_json(path: Path, data: dict[str, Any], *, dry_run: bool) -> Integration:
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+def write_json(path: Path, data: dict[str, Any], *, dry_run: bool) -> Integration:
+    """Write (or with ``dry_run`` only render) ``data`` as the JSON file an agent reads."""
+    return write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n",
+                      dry_run=dry_run)
+
+
+def write_text(path: Path, text: str, *, dry_run: bool) -> Integration:
+    """Write ``text`` to ``path`` whole, unless ``dry_run`` or it holds exactly that already."""
     try:
         changed = path.read_text(encoding="utf-8") != text
     except (FileNotFoundError, UnicodeDecodeError):

@@ -89,9 +89,9 @@ def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool,
         from patchpack.agents.code_puppy import install, profile
 
         _report(install.install(home, dry_run=dry_run), dry_run=dry_run)
-        written = install.write_agent(path.with_name(f"{profile.NAME}.json"),
-                                      profile.agent(load_settings(repo), model=model),
-                                      dry_run=dry_run)
+        written = integrate.write_json(path.with_name(f"{profile.NAME}.json"),
+                                        profile.agent(load_settings(repo), model=model),
+                                        dry_run=dry_run)
     else:
         written = integrate.integrate_code_puppy(path, load_settings(repo), model=model,
                                                  dry_run=dry_run, mcp=with_mcp)
