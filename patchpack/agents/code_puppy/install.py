@@ -14,15 +14,12 @@ why in Code Puppy's log.
 
 from __future__ import annotations
 
-import json
 import sys
 import sysconfig
 from pathlib import Path
-from typing import Any
 
 import patchpack
-from patchpack.agents.integrate import Integration
-from patchpack.git.files import write_atomically
+from patchpack.agents.integrate import Integration, write_text
 
 NAME = "patchpack"
 
@@ -62,23 +59,4 @@ def render() -> str:
 
 def install(home: Path, *, dry_run: bool) -> Integration:
     """Write (or with ``dry_run`` only render) the user plugin under ``home``."""
-    path, text = plugin_path(home), render()
-    try:
-        changed = path.read_text(encoding="utf-8") != text
-    except FileNotFoundError:
-        changed = True
-    if changed and not dry_run:
-        write_atomically(path, text.encode())
-    return Integration(path, text, changed)
-
-
-def write_agent(path: Path, agent: dict[str, Any], *, dry_run: bool) -> Integration:
-    """Write (or with ``dry_run`` only render) a Code Puppy JSON agent, as `integrate` does."""
-    text = json.dumps(agent, indent=2, ensure_ascii=False) + "\n"
-    try:
-        changed = path.read_text(encoding="utf-8") != text
-    except (FileNotFoundError, UnicodeDecodeError):
-        changed = True
-    if changed and not dry_run:
-        write_atomically(path, text.encode())
-    return Integration(path, text, changed)
+    return write_text(plugin_path(home), render(), dry_run=dry_run)
