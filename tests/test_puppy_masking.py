@@ -58,3 +58,13 @@ def test_stubs_say_how_to_get_the_output_back() -> None:
     assert stub(other).endswith("call the tool again if you need it]")
     long = Observation("e", "agent_run_shell_command", {"command": "echo " + "y" * 300}, "")
     assert len(stub(long)) < 250
+
+
+def test_a_stub_counts_the_lines_inside_a_tools_json_output() -> None:
+    # Code Puppy's shell returns one line of JSON; the model saw the lines of its streams.
+    shell = Observation("f", "shell", {"command": "cat a"},
+                        '{"success":true,"stdout":"1\\n2\\n3\\n","stderr":"warn\\n"}')
+    assert "(4 lines)" in stub(shell)
+    read = Observation("g", "read_file", {"file_path": "a.py"}, '{"content":"x\\ny\\n"}')
+    assert "(2 lines)" in stub(read)
+    assert "(1 line)" in stub(Observation("h", "grep", {}, '["not", "an object"]'))

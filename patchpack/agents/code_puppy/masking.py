@@ -16,6 +16,7 @@ once a cadence, not on every request.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,7 +68,7 @@ class Masker:
 def stub(o: Observation) -> str:
     """The one line that stands for a masked output: what it was, and how to get it back."""
     found = _RUN_ID.search(o.text)
-    what = f"[patchpack masked this {o.tool} output ({counted(len(o.text.splitlines()), 'line')})"
+    what = f"[patchpack masked this {o.tool} output ({counted(_lines(o.text), 'line')})"
     if found:
         return f"{what}; `patchpack run --show {found[1]}` prints it again]"
     command = o.args.get("command")
@@ -80,6 +81,20 @@ def stub(o: Observation) -> str:
             isinstance(count, int) else ""
         return f"{what} of {_short(path)}{where}; read it again if you need it]"
     return f"{what}; call the tool again if you need it]"
+
+
+def _lines(text: str) -> int:
+    # Code Puppy's tools return a JSON object (a shell's stdout and stderr, a read's content)
+    # that comes to the model on one line: count the lines of the text inside it.
+    try:
+        fields = json.loads(text)
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict):
+        return len(text.splitlines())
+    inner = [v for k, v in fields.items() if k in ("stdout", "stderr", "content")
+             and isinstance(v, str)]
+    return sum(len(v.splitlines()) for v in inner) if inner else len(text.splitlines())
 
 
 def _short(text: str, most: int = 120) -> str:
