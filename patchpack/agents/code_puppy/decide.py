@@ -8,12 +8,13 @@ rewritten rather than refused, a whole-file read is narrowed rather than refused
 from __future__ import annotations
 
 import os
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from patchpack.agents import guard
+from patchpack.agents.code_puppy import reads
 from patchpack.config import Settings
 from patchpack.errors import NotARepository
 from patchpack.git import Repo, global_config_get
@@ -47,15 +48,42 @@ def edit_refusal(tool: str, args: MutableMapping[str, Any], cwd: Path) -> str | 
     return decision.reason if isinstance(decision, guard.Deny) else None
 
 
-def narrow_read(args: MutableMapping[str, Any], cwd: Path) -> Narrowed | None:
-    """Narrow a whole read of a large file in ``args`` (changed in place) to its first
-    ``patchpack.maxFileLines`` lines; None when the read is left as it is."""
+def narrow_read(args: MutableMapping[str, Any], cwd: Path,
+                recent: Sequence[str] = ()) -> Narrowed | None:
+    """Narrow a whole read of a large file in ``args`` (changed in place) to the part the
+    ``recent`` context names (reads.py), else to its first ``patchpack.maxFileLines`` lines
+    with an outline of the rest; None when the read is left as it is."""
     decision = guard.decide(READ, args, cwd)
     if not isinstance(decision, guard.Deny):
         return None
     limit = settings_at(cwd).max_file_lines
+    given = str(args["file_path"])
+    path = Path(given) if os.path.isabs(given) else cwd / given
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    part = reads.wanted(_rel(path, cwd), lines, recent, cap=limit)
+    if part is not None:
+        args["start_line"], args["num_lines"] = part.start, part.end - part.start + 1
+        return Narrowed(part.end - part.start + 1, (
+            f"patchpack: showing lines {part.start}-{part.end} of {len(lines)} only: "
+            f"{part.why}. The start of the file: {reads.call(given, 1, limit)}"))
     args["start_line"], args["num_lines"] = 1, limit
-    return Narrowed(limit, f"patchpack: showing lines 1-{limit} only. {decision.reason}")
+    shape = reads.outline(lines, limit)
+    rest = "Outline of the rest (line: definition):\n" + "\n".join(shape) + "\n" \
+        if shape else ""
+    return Narrowed(limit, f"patchpack: showing lines 1-{limit} only. {decision.reason}\n"
+                           f"{rest}Read on: {reads.call(given, limit + 1, limit)}")
+
+
+def _rel(path: Path, cwd: Path) -> str:
+    """``path`` relative to its work tree's top, with / separators (as a `file:line` names
+    it); the path as given when that is not known."""
+    try:
+        top = Repo.discover(cwd).workdir
+        if top is not None:
+            return Path(os.path.realpath(path)).relative_to(os.path.realpath(top)).as_posix()
+    except (NotARepository, ValueError):
+        pass
+    return path.as_posix()
 
 
 def settings_at(cwd: Path) -> Settings:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -83,9 +83,11 @@ def shell_output(result: Any) -> None:
 # -- pre_tool_call ----------------------------------------------------------------------------
 
 
-def pre_tool_call(tool: object, args: object) -> dict[str, Any] | None:
+def pre_tool_call(tool: object, args: object,
+                  recent: Sequence[str] = ()) -> dict[str, Any] | None:
     """``pre_tool_call``: refuse an edit over the limits; narrow a whole read of a large file
-    (the arguments are changed in place: Code Puppy runs the tool with them)."""
+    to the part the ``recent`` context names (the arguments are changed in place: Code Puppy
+    runs the tool with them)."""
     if not isinstance(tool, str) or not isinstance(args, MutableMapping):
         return None
     where = Path(os.getcwd())
@@ -97,7 +99,7 @@ def pre_tool_call(tool: object, args: object) -> dict[str, Any] | None:
         # Code Puppy shows what follows [BLOCKED] to the model (_block_reason).
         return {"blocked": True, "error_message": f"[BLOCKED] {reason}"}
     if tool == decide.READ:
-        narrowed = fail_open(None, "the read check", lambda: decide.narrow_read(args, where))
+        narrowed = fail_open(None, "the read check", lambda: decide.narrow_read(args, where, recent))
         if narrowed is None:
             return None
         note(repo_at(where), "narrow", narrowed.note)
