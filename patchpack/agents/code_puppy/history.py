@@ -42,6 +42,27 @@ def _args(raw: object) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
+RECENT = 4
+"""The texts a narrowed read looks in for what the agent is after (reads.py), newest last."""
+# Outputs that point at code the agent will read next; a read's own output names every def of
+# its file, and would point each read at the file's first def.
+_POINTERS = frozenset({"shell", "agent_run_shell_command", "run_shell_command", "grep"})
+
+
+def recent(messages: MutableSequence[Any]) -> list[str]:
+    """The user's prompts and the shell and grep outputs among ``messages``: the last
+    ``RECENT``."""
+    texts = []
+    for message in messages:
+        for part in getattr(message, "parts", ()):
+            kind = getattr(part, "part_kind", None)
+            if kind == "user-prompt" and isinstance(getattr(part, "content", None), str):
+                texts.append(part.content)
+            elif kind == "tool-return" and getattr(part, "tool_name", None) in _POINTERS:
+                texts.append(_text(part))
+    return texts[-RECENT:]
+
+
 @dataclass
 class History:
     maskers: dict[str, masking.Masker] = field(default_factory=dict)

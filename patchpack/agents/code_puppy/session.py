@@ -10,7 +10,7 @@ from collections.abc import MutableSequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from patchpack.agents.code_puppy import gate, plugin, router
+from patchpack.agents.code_puppy import gate, history, plugin, router
 from patchpack.agents.code_puppy.history import History
 from patchpack.ledger import store as ledger
 from patchpack.ledger import usage
@@ -21,6 +21,9 @@ class Session:
     history: History = field(default_factory=History)
     requests: dict[str, int] = field(default_factory=dict)
     """Requests made by each agent's current run (usage on agent_run_end has no count)."""
+    recent: list[str] = field(default_factory=list)
+    """What the last request showed the model that may point at code: a narrowed read looks
+    there for the part wanted (reads.py)."""
 
     # -- transform_model_messages: masking, pacing, counting ----------------------------------
 
@@ -31,6 +34,7 @@ class Session:
             return
         size = plugin.fail_open(0, "counting the request", lambda: History.size(repo, messages))
         plugin.fail_open(None, "masking", lambda: self.history.mask(agent, messages, repo, size))
+        self.recent = plugin.fail_open([], "reading the context", lambda: history.recent(messages))
         wait = plugin.fail_open(0.0, "pacing", lambda: gate.wait_seconds(
             plugin.spend(repo), request_tokens=size))
         if wait > 0:
