@@ -150,3 +150,52 @@ def test_integrate_plugin_writes_the_workflow_only_profile(app: Path,
     assert not (app / ".code_puppy" / "agents" / "pack-leader-token-efficient.json").exists()
     # The profile is set-up, not the agent's first micro-patch.
     assert pre_tool_call("create_file", {"file_path": "util.py", "content": lines(100)}) is None
+
+
+SOURCE = "".join(f"def fn{i}(x):\n" + "    y = x\n" * 28 + "    return y\n\n\n" for i in range(12))
+
+
+@pytest.fixture
+def code(committed: Path) -> Path:
+    write(committed / "src" / "mod.py", SOURCE)  # 12 functions of 32 lines: 384 lines
+    git(committed, "add", ".")
+    git(committed, "commit", "-q", "-m", "mod")
+    return committed
+
+
+def test_a_read_is_narrowed_to_the_line_a_test_failure_names(code: Path) -> None:
+    args: dict[str, object] = {"file_path": "src/mod.py"}
+    failure = '{"stdout": "FAILED tests/test_mod.py::test_f - x\\nsrc/mod.py:200: AssertionError"}'
+    out = pre_tool_call("read_file", args, ["fix the failing test", failure])
+    assert args == {"file_path": "src/mod.py", "start_line": 193, "num_lines": 30}  # def fn6
+    assert out is not None and out["context_message"] == (
+        "patchpack: showing lines 193-222 of 384 only: line 200 (def fn6), named in the "
+        'context. The start of the file: read_file(file_path="src/mod.py", start_line=1, '
+        "num_lines=200)")
+    assert logged(code)[-1]["kind"] == "narrow"
+
+
+def test_a_read_is_narrowed_to_the_def_the_prompt_names(code: Path) -> None:
+    args: dict[str, object] = {"file_path": str(code / "src" / "mod.py")}
+    pre_tool_call("read_file", args, ["Rename the argument of fn9 to value."])
+    assert (args["start_line"], args["num_lines"]) == (289, 30)
+    # The newest text wins: a traceback after the prompt.
+    args = {"file_path": "src/mod.py"}
+    pre_tool_call("read_file", args, ["Look at fn9.", 'File "/x/src/mod.py", line 3, in fn0'])
+    assert (args["start_line"], args["num_lines"]) == (1, 30)
+    # A line of another file, or past this one's end, is not this file's part.
+    args = {"file_path": "src/mod.py"}
+    pre_tool_call("read_file", args, ["src/other.py:40 and src/mod.py:9999 and f"])
+    assert (args["start_line"], args["num_lines"]) == (1, 200)
+
+
+def test_with_nothing_named_a_read_gets_the_start_an_outline_and_the_call_for_more(
+        code: Path) -> None:
+    args: dict[str, object] = {"file_path": "src/mod.py"}
+    out = pre_tool_call("read_file", args, ["tidy this module"])
+    assert args == {"file_path": "src/mod.py", "start_line": 1, "num_lines": 200}
+    note = out["context_message"] if out else ""
+    assert note.startswith("patchpack: showing lines 1-200 only. src/mod.py has 384 lines")
+    outline = note.split("Outline of the rest (line: definition):\n")[1].splitlines()
+    assert outline[:-1] == [f"{32 * i + 1:>6}: def fn{i}(x):" for i in range(7, 12)]
+    assert outline[-1] == 'Read on: read_file(file_path="src/mod.py", start_line=201, num_lines=200)'

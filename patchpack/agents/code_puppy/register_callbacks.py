@@ -41,7 +41,7 @@ async def _run_shell_command_output(result: Any) -> None:
 
 
 async def _pre_tool_call(tool_name: Any, tool_args: Any, context: Any = None) -> Any:
-    return plugin.pre_tool_call(tool_name, tool_args)
+    return plugin.pre_tool_call(tool_name, tool_args, SESSION.recent)
 
 
 async def _transform_model_messages(agent_name: Any, messages: Any) -> None:
