@@ -68,6 +68,18 @@ async def history(args: dict[str, Any]) -> Any:
     return {"sent": sent, "history": kept}
 
 
+async def located(args: dict[str, Any]) -> Any:
+    """A request whose history holds a prompt and a shell output, then a whole read."""
+    import pydantic_ai.messages as pm
+
+    messages: list[Any] = [
+        pm.ModelRequest(parts=[pm.UserPromptPart(args["prompt"])]),
+        pm.ModelResponse(parts=[pm.ToolCallPart("shell", {"command": "pytest -q"}, "t1")]),
+        pm.ModelRequest(parts=[pm.ToolReturnPart("shell", args["output"], "t1")])]
+    await callbacks.on_transform_model_messages("code-puppy", messages)
+    return await tool({"tool": "read_file", "args": {"file_path": args["file"]}})
+
+
 async def run(args: dict[str, Any]) -> Any:
     chosen = callbacks.on_model_select(agent_name=args["agent"], current_model="zai-glm-4.7",
                                        prompt=args["prompt"], messages=[], session_id="run-1")
@@ -91,7 +103,8 @@ async def git(args: dict[str, Any]) -> Any:
     return subprocess.run(["git", *args["args"]], check=True, capture_output=True).returncode
 
 
-SCENARIOS = {"shell": shell, "tool": tool, "history": history, "run": run, "git": git}
+SCENARIOS = {"shell": shell, "tool": tool, "history": history, "run": run, "git": git,
+             "located": located}
 
 
 def main() -> None:

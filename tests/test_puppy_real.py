@@ -32,6 +32,8 @@ def repository(path: Path) -> Path:
     git(path, "init", "-q")
     write(path / "big.py", lines(300))
     write(path / "util.py", lines(10))
+    write(path / "mod.py", "".join(f"def step{i}(x):\n" + "    x += 1\n" * 28 + "    return x\n\n\n"
+                                   for i in range(10)))  # 320 lines, a def each 32
     git(path, "add", ".")
     git(path, "commit", "-q", "-m", "app")
     return path
@@ -71,6 +73,9 @@ def puppy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                                                                "patchpack.dailyBudget", "6000"]}},
             {"scenario": "run", "cwd": runs, "args": {"agent": "code-puppy", "requests": 0,
                                                       "prompt": "go on", "metadata": {}}},
+            {"scenario": "located", "cwd": tools, "args": {
+                "prompt": "Make the tests pass.", "file": "mod.py",
+                "output": {"stdout": "F\nmod.py:230: in step7\nE  assert 1 == 2", "stderr": ""}}},
         ], tmp=base)
         yield {**out, "tools": tools, "runs": runs}
 
@@ -100,6 +105,17 @@ def test_an_oversized_edit_is_blocked_and_a_large_read_narrowed(puppy: dict[str,
     assert read["args"] == {"file_path": "big.py", "start_line": 1, "num_lines": 200}
     notes = [r["context_message"] for r in read["results"] if r and "context_message" in r]
     assert len(notes) == 1 and notes[0].startswith("patchpack: showing lines 1-200 only.")
+
+
+def test_a_read_is_narrowed_to_the_def_a_test_failure_names(puppy: dict[str, Any]) -> None:
+    # The shell output reached the plugin through Code Puppy's transform_model_messages, as
+    # pydantic-ai's ToolReturnPart; the read through its pre_tool_call.
+    read = puppy["results"][7]
+    assert read["args"] == {"file_path": "mod.py", "start_line": 225, "num_lines": 30}
+    notes = [r["context_message"] for r in read["results"] if r and "context_message" in r]
+    assert notes == ["patchpack: showing lines 225-254 of 320 only: line 230 (def step7), "
+                     "named in the context. The start of the file: read_file(file_path="
+                     '"mod.py", start_line=1, num_lines=200)']
 
 
 def test_old_tool_outputs_are_masked_after_the_cadence(puppy: dict[str, Any]) -> None:
