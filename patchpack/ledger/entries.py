@@ -82,6 +82,25 @@ class Entry(NamedTuple):
         return self.tokens_in + self.tokens_out
 
 
+class Reasoned(Entry):
+    """An entry that says why a choice was made (a ``route`` entry: the model a run went to,
+    #18), the reason last on its note line for people reading the ledger. Sums, the columnar
+    reader and the ledger cache use `Entry`'s fields only: a reason is never summed."""
+
+    reason: str
+
+    @classmethod
+    def of(cls, entry: Entry, reason: str) -> Reasoned:
+        made = cls._make(entry)
+        made.__dict__["reason"] = reason
+        return made
+
+    def to_json(self) -> str:
+        # After the counter, so the line is not in `CANONICAL_LINE`'s form: it is read by the
+        # JSON path, which keeps the reason.
+        return f"{Entry.to_json(self)[:-1]},\"reason\":{json.dumps(self.reason, ensure_ascii=False)}}}"
+
+
 class Skipped(NamedTuple):
     """A line that is not a ledger entry: reported, never fatal."""
 
@@ -122,6 +141,9 @@ def _parse_json(line: str) -> Entry:
     problem = _problem(entry)
     if problem:
         raise ValueError(problem)
+    reason = get("reason")
+    if type(reason) is str and reason and _encodable(reason):
+        return Reasoned.of(entry, reason)
     return entry
 
 

@@ -26,7 +26,7 @@ from patchpack.git.files import write_atomically
 from patchpack.ledger.cache import Ledger, Totals, cache_written, no_gc, read, totals_of  # noqa: F401
 
 # Entry, Skipped, new_entry, parse_line, parse_note and timestamp are the ledger's API too.
-from patchpack.ledger.entries import Entry, Skipped, new_entry, parse_line, parse_note, timestamp  # noqa: F401
+from patchpack.ledger.entries import Entry, Reasoned, Skipped, new_entry, parse_line, parse_note, timestamp  # noqa: F401
 from patchpack.limits.hooks import NOTES_REF
 
 _CAS_ATTEMPTS = 50
@@ -63,11 +63,17 @@ def _locked(repo: Repo) -> Iterator[Path]:
 def add_pending(repo: Repo, *, kind: str, tokens_in: int = 0, tokens_out: int = 0,
                 counter: str, now: datetime | None = None, model: str | None = None,
                 agent: str | None = None, session: str | None = None,
-                requests: int = 0, saved: int = 0, estimated: bool = False) -> Entry:
-    """Record a spend in the pending spool; it joins the note of the next attached commit."""
+                requests: int = 0, saved: int = 0, estimated: bool = False,
+                reason: str | None = None) -> Entry:
+    """Record a spend in the pending spool; it joins the note of the next attached commit.
+    A ``reason`` (why a choice was made) is kept on the entry's line."""
     entry = new_entry(kind=kind, tokens_in=tokens_in, tokens_out=tokens_out, counter=counter,
                       now=now, model=model, agent=agent, session=session, requests=requests,
                       saved=saved, estimated=estimated)
+    if reason:
+        # Short, and UTF-8 (a config value may hold bytes that are not): a line a reader
+        # would skip must not be written.
+        entry = Reasoned.of(entry, reason[:1000].encode("utf-8", "replace").decode("utf-8"))
     with _locked(repo) as spool, open(spool, "a", encoding="utf-8") as f:
         f.write(entry.to_json() + "\n")
     return entry
