@@ -37,12 +37,21 @@ class Route:
 
 def task_kind(agent: str | None, prompt: str) -> str:
     """The kind of task a run is: the agent's name decides when it says, else the prompt."""
-    for text in (agent or "", prompt):
+    return detect(agent, prompt)[0]
+
+
+def detect(agent: str | None, prompt: str) -> tuple[str, str]:
+    """The kind of task and what told it: ``the agent's name ("code reviewer")``,
+    ``the prompt ("test fails")``, or the default."""
+    for where, text in (("the agent's name", agent or ""), ("the prompt", prompt)):
         low = text.lower().replace("-", " ").replace("_", " ")
         for kind, pattern in _RULES:
-            if re.search(pattern, low, re.S):
-                return kind
-    return "edit"
+            found = re.search(pattern, low, re.S)
+            if found:
+                said = " ".join(found[0].split())
+                said = said if len(said) <= 40 else said[:37] + "..."
+                return kind, f'{where} ("{said}")'
+    return "edit", "the default: nothing else named"
 
 
 def choose(*, agent: str | None, prompt: str, current: str | None,
@@ -51,13 +60,14 @@ def choose(*, agent: str | None, prompt: str, current: str | None,
 
     ``rule(name)`` reads ``patchpack.route.<name>``.
     """
-    kind = task_kind(agent, prompt)
+    kind, told = detect(agent, prompt)
     model = (rule(kind) or "").strip()
-    reason = f"task kind {kind}: patchpack.route.{kind}"
+    reason = f"task kind {kind} from {told}: patchpack.route.{kind}"
     hot = _near_limit(budgets)
     cheap = (rule("cheap") or "").strip()
     if hot is not None and cheap:
-        model, reason = cheap, f"task kind {kind}, stepped down to patchpack.route.cheap: {hot}"
+        model, reason = cheap, (f"task kind {kind} from {told}, stepped down to "
+                                f"patchpack.route.cheap: {hot}")
     if not model or model == current:
         return None
     return Route(model, kind, reason)
@@ -67,8 +77,9 @@ def _near_limit(budgets: Iterable[Budget]) -> str | None:
     for b in budgets:
         if b.limit <= 0:
             continue
+        figure = f"{b.used:,}/{b.limit:,} {b.unit}, {b.share:.0%}"
         if b.kind in ("daily", "agent") and b.share >= STEP_DOWN_DAY:
-            return f"{b.name} {b.share:.0%} used"
+            return f"{b.name} {figure} used"
         if b.kind == "minute" and b.share >= STEP_DOWN_MINUTE:
-            return f"{b.name} window {b.share:.0%} full"
+            return f"{b.name} window {figure} full"
     return None

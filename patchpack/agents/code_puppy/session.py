@@ -55,9 +55,10 @@ class Session:
         if route is None:
             return None
         plugin.note(repo, "route", f"{route.model}: {route.reason}")
-        # Every choice is a ledger entry too: a spend of nothing, by the model chosen.
+        # Every choice is a ledger entry too, with its reason: a spend of nothing, by the
+        # model chosen.
         ledger.add_pending(repo, kind="route", counter=usage.COUNTER, model=route.model,
-                           agent=agent or None, session=session or None)
+                           agent=agent or None, session=session or None, reason=route.reason)
         return route.model
 
     # -- agent_run_start, agent_run_context, agent_run_end ------------------------------------
