@@ -50,6 +50,8 @@ class Status:
     counter: str
     plugin: dict[str, int] = field(default_factory=dict)
     """What the Code Puppy plugin did in this worktree, by kind (puppy_plugin.actions)."""
+    routed: dict[str, int] = field(default_factory=dict)
+    """The models the plugin's router sent runs to, and how many each."""
 
     def as_dict(self) -> dict[str, Any]:
         nxt = self.next_patch
@@ -74,6 +76,7 @@ class Status:
             "budget_line": self.budget_line,
             "counter": self.counter,
             "plugin": self.plugin,
+            "routed": self.routed,
         }
 
 
@@ -108,6 +111,7 @@ def read(repo: Repo, settings: Settings, *, untracked: bool = True) -> Status:
                                        counter=settings.tokenizer),
         counter=settings.tokenizer,
         plugin=actions.counts(repo),
+        routed=actions.routed(repo),
     )
 
 
@@ -138,7 +142,7 @@ def render_text(s: Status) -> str:
     out.append(f"today:       {s.today_tokens:,}/{s.daily_budget:,} tokens{share}")
     out.append(f"cadence:     {_cadence(s.cadence)}")
     if s.plugin:
-        out.append(f"plugin:      {actions.describe(s.plugin)}")
+        out.append(f"plugin:      {actions.describe(s.plugin, s.routed)}")
     hint = _next_step(s)
     if hint:
         out.append(f"next step:   {hint}")

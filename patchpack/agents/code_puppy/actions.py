@@ -53,24 +53,42 @@ def _keep_newest_half(path: Path) -> None:
     os.replace(tmp, path)
 
 
-def counts(repo: Repo) -> dict[str, int]:
-    """How many actions of each kind the log holds (kinds with none left out)."""
+def _read(repo: Repo) -> list[dict[str, object]]:
     try:
         text = (repo.git_dir / LOG).read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
-        return {}
-    seen: Counter[str] = Counter()
+        return []
+    found = []
     for line in text.splitlines():
         try:
-            kind = json.loads(line).get("kind")
-        except (ValueError, AttributeError):
+            action = json.loads(line)
+        except ValueError:
             continue  # a damaged or foreign line: this is a log, not a record
-        if kind in KINDS:
-            seen[kind] += 1
+        if isinstance(action, dict) and action.get("kind") in KINDS:
+            found.append(action)
+    return found
+
+
+def counts(repo: Repo) -> dict[str, int]:
+    """How many actions of each kind the log holds (kinds with none left out)."""
+    seen = Counter(str(a["kind"]) for a in _read(repo))
     return {k: seen[k] for k in KINDS if seen[k]}
 
 
-def describe(seen: dict[str, int]) -> str:
-    """``counts`` in words for `patchpack status`: ``3 commands rewritten, 1 edit refused``."""
-    return ", ".join(f"{n} " + LABELS[kind].format(s="s" if n != 1 else "")
-                     for kind, n in seen.items())
+def routed(repo: Repo) -> dict[str, int]:
+    """How many runs the router sent to each model, most first (a route's detail is
+    ``MODEL: reason``)."""
+    models = Counter(str(a.get("detail", "")).split(": ", 1)[0] for a in _read(repo)
+                     if a["kind"] == "route")
+    return dict(models.most_common())
+
+
+def describe(seen: dict[str, int], routed: dict[str, int] | None = None) -> str:
+    """``counts`` in words for `patchpack status`: ``3 commands rewritten, 1 edit refused``,
+    the models runs were routed to after theirs."""
+    def words(kind: str, n: int) -> str:
+        said = f"{n} " + LABELS[kind].format(s="s" if n != 1 else "")
+        if kind == "route" and routed:
+            said += " (" + ", ".join(f"{model} {k}" for model, k in routed.items()) + ")"
+        return said
+    return ", ".join(words(kind, n) for kind, n in seen.items())
