@@ -127,3 +127,17 @@ def test_a_route_is_a_ledger_entry_with_its_reason_kept_through_attach(
         [r["reason"] for r in routes]
     budget = run_patchpack("budget", "--by", "kind", cwd=committed)
     assert budget.returncode == 0 and "route" in budget.stdout, budget.stderr
+
+
+def test_status_shows_the_models_runs_were_routed_to(committed: Path) -> None:
+    git(committed, "config", "patchpack.route.test-fix", "qwen-3-coder-480b")
+    git(committed, "config", "patchpack.route.plan", "gpt-oss-120b")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(committed)
+        for prompt in ("the test fails", "plan it", "the tests are broken", "add a flag"):
+            Session().select("code-puppy", "zai-glm-4.7", prompt, None)
+    shown = run_patchpack("status", cwd=committed)
+    assert shown.returncode == 0, shown.stderr
+    assert "plugin:      3 runs routed (qwen-3-coder-480b 2, gpt-oss-120b 1)\n" in shown.stdout
+    as_json = run_patchpack("status", "--json", cwd=committed)
+    assert json.loads(as_json.stdout)["routed"] == {"qwen-3-coder-480b": 2, "gpt-oss-120b": 1}
