@@ -64,6 +64,12 @@ def find(start: str | os.PathLike[str] = ".") -> tuple[str, str | None, bool]:
     start = os.path.abspath(start)
     if not os.path.isdir(start):
         raise NotARepository(start)
+    if _found is not None:
+        return _found_at(start)
+    return _find(start)
+
+
+def _find(start: str) -> tuple[str, str | None, bool]:
     proc = run_git(["rev-parse", "--absolute-git-dir", "--is-bare-repository",
                     "--show-object-format", "--show-toplevel"], cwd=start, check=False)
     out = decode(proc.stdout).splitlines()
@@ -90,6 +96,12 @@ def read_config(cwd: str | os.PathLike[str] | None = None) -> dict[str, list[str
     Read through the git program, not libgit2, so GIT_CONFIG_GLOBAL, GIT_CONFIG_NOSYSTEM,
     includes and worktree config mean exactly what they mean to git.
     """
+    if _found is not None:
+        return _config_at(os.path.abspath(cwd or "."))
+    return _read_config(cwd)
+
+
+def _read_config(cwd: str | os.PathLike[str] | None) -> dict[str, list[str]]:
     out = run_git(["config", "--list", "-z"], cwd=cwd, check=False).stdout
     config: dict[str, list[str]] = {}
     for item in decode(out).split("\0"):
@@ -116,3 +128,69 @@ def config_getter(cwd: str | os.PathLike[str] | None = None) -> Callable[[str], 
         return values[-1] if values else None
 
     return get
+
+
+# -- remembered in a long-lived process (the Code Puppy plugin, #18) ----------------------------
+
+_found: dict[tuple[str, ...], tuple[str, str | None, bool]] | None = None
+_configs: dict[str, tuple[tuple[object, ...], dict[str, list[str]]]] = {}
+_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM",
+        "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_COUNT", "HOME", "XDG_CONFIG_HOME")
+
+
+def remember() -> None:
+    """From now on, in this process, remember each repository found and each config read.
+
+    The plugin asks both on every tool call, and they were two git processes a call. A found
+    repository is asked again when its git dir is gone; a config is read again when a file
+    it comes from changes (size, time or inode: `git config` replaces the file), or the
+    environment that names them does. A file an ``include`` names is not watched.
+    """
+    global _found
+    if _found is None:
+        _found = {}
+
+
+def _found_at(start: str) -> tuple[str, str | None, bool]:
+    assert _found is not None
+    key = (start, *(os.environ.get(name, "") for name in _ENV))
+    hit = _found.get(key)
+    if hit is None or not os.path.isdir(hit[0]):
+        hit = _found[key] = _find(start)
+    return hit
+
+
+def _stamp(where: str) -> tuple[object, ...]:
+    """What the config seen from ``where`` depends on: its files' stat, the environment."""
+    files = [os.environ.get("GIT_CONFIG_GLOBAL") or os.path.expanduser("~/.gitconfig"),
+             os.path.join(os.environ.get("XDG_CONFIG_HOME") or
+                          os.path.expanduser("~/.config"), "git", "config"),
+             os.environ.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig"]
+    try:
+        git_dir: str | None = find(where)[0]
+    except (NotARepository, Failed, BadInput):
+        git_dir = None
+    if git_dir is not None:
+        common = git_dir
+        try:
+            with open(os.path.join(git_dir, "commondir")) as f:
+                common = os.path.join(git_dir, f.read().strip())
+        except OSError:
+            pass  # not a linked worktree: its git dir is the common one
+        files += [os.path.join(common, "config"), os.path.join(git_dir, "config.worktree")]
+    stats: list[object] = [git_dir, *(os.environ.get(name, "") for name in _ENV)]
+    for path in files:
+        try:
+            st = os.stat(path)
+            stats.append((st.st_mtime_ns, st.st_size, st.st_ino))
+        except OSError:
+            stats.append(None)
+    return tuple(stats)
+
+
+def _config_at(where: str) -> dict[str, list[str]]:
+    stamp = _stamp(where)
+    held = _configs.get(where)
+    if held is None or held[0] != stamp:
+        held = _configs[where] = (stamp, _read_config(where))
+    return held[1]
