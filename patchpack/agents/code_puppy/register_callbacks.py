@@ -18,6 +18,7 @@ from typing import Any
 
 from patchpack.agents.code_puppy import gate, plugin
 from patchpack.agents.code_puppy.session import Session
+from patchpack.git import where
 
 SESSION = Session()
 register_callback: Any = importlib.import_module("code_puppy.callbacks").register_callback
@@ -79,6 +80,9 @@ async def _agent_run_end(agent_name: Any, model_name: Any, session_id: Any = Non
 
 
 _patchpack_on_path()
+# Code Puppy's process lives for the session: find the repository and read its config once,
+# again only when they change (where.remember), not two git processes every tool call.
+where.remember()
 register_callback("run_shell_command", _run_shell_command)
 register_callback("run_shell_command_output", _run_shell_command_output)
 register_callback("pre_tool_call", _pre_tool_call)
