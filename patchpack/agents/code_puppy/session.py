@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import MutableSequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from patchpack import clock
 from patchpack.agents.code_puppy import gate, history, plugin, router
 from patchpack.agents.code_puppy.history import History
 from patchpack.ledger import store as ledger
@@ -21,6 +23,9 @@ class Session:
     history: History = field(default_factory=History)
     requests: dict[str, int] = field(default_factory=dict)
     """Requests made by each agent's current run (usage on agent_run_end has no count)."""
+    in_flight: dict[str, list[tuple[datetime, int]]] = field(default_factory=dict)
+    """The requests let through in each agent's current run (when, estimated tokens): its
+    usage reaches the ledger only when it ends, and pacing must count them till then."""
     recent: list[str] = field(default_factory=list)
     """What the last request showed the model that may point at code: a narrowed read looks
     there for the part wanted (reads.py)."""
@@ -35,11 +40,17 @@ class Session:
         size = plugin.fail_open(0, "counting the request", lambda: History.size(repo, messages))
         plugin.fail_open(None, "masking", lambda: self.history.mask(agent, messages, repo, size))
         self.recent = plugin.fail_open([], "reading the context", lambda: history.recent(messages))
-        wait = plugin.fail_open(0.0, "pacing", lambda: gate.wait_seconds(
-            plugin.spend(repo), request_tokens=size))
+        wait = plugin.fail_open(0.0, "pacing", lambda: self.pace(repo, agent, size))
         if wait > 0:
             plugin.note(repo, "wait", f"{wait:.0f} s for the per-minute window")
             await asyncio.sleep(wait)
+        self.in_flight.setdefault(agent or "", []).append((clock.now(), size))
+
+    def pace(self, repo: Any, agent: str | None, size: int) -> float:
+        """Seconds a request of ``size`` tokens waits for the per-minute window, counting
+        what the ledger holds and the requests of runs not recorded yet."""
+        return gate.wait_seconds(plugin.spend(repo), request_tokens=size, now=clock.now(),
+                                 in_flight=[r for runs in self.in_flight.values() for r in runs])
 
     # -- model_select -------------------------------------------------------------------------
 
@@ -80,6 +91,8 @@ class Session:
         """The run's usage, as the provider reported it, into the ledger: once, under an id
         derived from Code Puppy's run id (``session_id``, a fresh uuid a run)."""
         requests = self.requests.pop(agent if isinstance(agent, str) else "", 0)
+        # Recorded below (or lost with a run that reported nothing): no longer in flight.
+        self.in_flight.pop(agent if isinstance(agent, str) else "", None)
         repo = plugin.repo_at()
         if repo is None:
             return
