@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from click.testing import Result
 
-from patchpack.agents.code_puppy import actions, decide, plugin
+from patchpack.agents.code_puppy import actions, decide, history, plugin
 from patchpack.agents.code_puppy.plugin import pre_tool_call, shell_command, shell_output
 
 from conftest import git, lines, write
@@ -199,3 +199,15 @@ def test_with_nothing_named_a_read_gets_the_start_an_outline_and_the_call_for_mo
     outline = note.split("Outline of the rest (line: definition):\n")[1].splitlines()
     assert outline[:-1] == [f"{32 * i + 1:>6}: def fn{i}(x):" for i in range(7, 12)]
     assert outline[-1] == 'Read on: read_file(file_path="src/mod.py", start_line=201, num_lines=200)'
+
+
+def test_the_recent_context_is_the_last_prompts_and_shell_outputs_cut_to_their_ends() -> None:
+    def part(kind: str, content: str, tool: str = "") -> SimpleNamespace:
+        return SimpleNamespace(part_kind=kind, content=content, tool_name=tool)
+    messages = [SimpleNamespace(parts=[part("system-prompt", "be brief"),
+                                       part("user-prompt", "fix f")]),
+                SimpleNamespace(parts=[part("tool-return", "def g(): ...", "read_file")]),
+                SimpleNamespace(parts=[part("tool-return", "x" * 30_000 + "a.py:3", "shell")])]
+    assert history.recent(messages) == ["fix f", "x" * (history.RECENT_CHARS - 6) + "a.py:3"]
+    many = [SimpleNamespace(parts=[part("user-prompt", str(i))]) for i in range(9)]
+    assert history.recent(many) == ["5", "6", "7", "8"]

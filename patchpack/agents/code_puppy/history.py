@@ -44,6 +44,8 @@ def _args(raw: object) -> dict[str, Any]:
 
 RECENT = 4
 """The texts a narrowed read looks in for what the agent is after (reads.py), newest last."""
+RECENT_CHARS = 20_000
+"""Of each, the end: a failure's file:line is near it, and a read never scans megabytes."""
 # Outputs that point at code the agent will read next; a read's own output names every def of
 # its file, and would point each read at the file's first def.
 _POINTERS = frozenset({"shell", "agent_run_shell_command", "run_shell_command", "grep"})
@@ -60,7 +62,7 @@ def recent(messages: MutableSequence[Any]) -> list[str]:
                 texts.append(part.content)
             elif kind == "tool-return" and getattr(part, "tool_name", None) in _POINTERS:
                 texts.append(_text(part))
-    return texts[-RECENT:]
+    return [text[-RECENT_CHARS:] for text in texts[-RECENT:]]
 
 
 @dataclass
