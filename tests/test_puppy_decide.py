@@ -169,7 +169,7 @@ def test_a_read_is_narrowed_to_the_line_a_test_failure_names(code: Path) -> None
     out = pre_tool_call("read_file", args, ["fix the failing test", failure])
     assert args == {"file_path": "src/mod.py", "start_line": 193, "num_lines": 30}  # def fn6
     assert out is not None and out["context_message"] == (
-        "patchpack: showing lines 193-222 of 384 only: line 200 (def fn6), named in the "
+        "patchpack: showing lines 193-222 only: line 200 (def fn6), named in the "
         'context. The start of the file: read_file(file_path="src/mod.py", start_line=1, '
         "num_lines=200)")
     assert logged(code)[-1]["kind"] == "narrow"

@@ -23,6 +23,8 @@ SHELL = "agent_run_shell_command"
 # The names Code Puppy registers its edit tools under (code_puppy/tools/__init__.py).
 EDITS = frozenset({"create_file", "replace_in_file", "delete_snippet", "delete_file", "edit_file"})
 READ = "read_file"
+LOCATE_BYTES = 4 << 20
+"""Of a large file, what a narrowed read looks through for the part named and the outline."""
 
 
 @dataclass(frozen=True)
@@ -59,12 +61,13 @@ def narrow_read(args: MutableMapping[str, Any], cwd: Path,
     limit = settings_at(cwd).max_file_lines
     given = str(args["file_path"])
     path = Path(given) if os.path.isabs(given) else cwd / given
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    with path.open("rb") as f:  # a huge file (a log): located and outlined in its start only
+        lines = f.read(LOCATE_BYTES).decode("utf-8", "replace").splitlines()
     part = reads.wanted(_rel(path, cwd), lines, recent, cap=limit)
     if part is not None:
         args["start_line"], args["num_lines"] = part.start, part.end - part.start + 1
         return Narrowed(part.end - part.start + 1, (
-            f"patchpack: showing lines {part.start}-{part.end} of {len(lines)} only: "
+            f"patchpack: showing lines {part.start}-{part.end} only: "
             f"{part.why}. The start of the file: {reads.call(given, 1, limit)}"))
     args["start_line"], args["num_lines"] = 1, limit
     shape = reads.outline(lines, limit)
