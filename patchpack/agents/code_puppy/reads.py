@@ -83,4 +83,4 @@ def outline(lines: Sequence[str], after: int) -> list[str]:
 
 def call(path: str, start: int, count: int) -> str:
     """The exact ``read_file`` call that reads ``count`` lines from ``start``."""
-    return f'read_file(file_path="{path}", start_line={start}, num_lines={count})'
+    return f"read_file(file_path={json.dumps(path)}, start_line={start}, num_lines={count})"

@@ -14,6 +14,7 @@ from typing import Any
 from patchpack import clock
 from patchpack.agents.code_puppy import gate, history, plugin, router
 from patchpack.agents.code_puppy.history import History
+from patchpack.git import Repo
 from patchpack.ledger import store as ledger
 from patchpack.ledger import usage
 
@@ -46,7 +47,7 @@ class Session:
             await asyncio.sleep(wait)
         self.in_flight.setdefault(agent or "", []).append((clock.now(), size))
 
-    def pace(self, repo: Any, agent: str | None, size: int) -> float:
+    def pace(self, repo: Repo, agent: str | None, size: int) -> float:
         """Seconds a request of ``size`` tokens waits for the per-minute window, counting
         what the ledger holds and the requests of runs not recorded yet."""
         return gate.wait_seconds(plugin.spend(repo), request_tokens=size, now=clock.now(),
