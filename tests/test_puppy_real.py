@@ -113,7 +113,7 @@ def test_a_read_is_narrowed_to_the_def_a_test_failure_names(puppy: dict[str, Any
     read = puppy["results"][7]
     assert read["args"] == {"file_path": "mod.py", "start_line": 225, "num_lines": 30}
     notes = [r["context_message"] for r in read["results"] if r and "context_message" in r]
-    assert notes == ["patchpack: showing lines 225-254 of 320 only: line 230 (def step7), "
+    assert notes == ["patchpack: showing lines 225-254 only: line 230 (def step7), "
                      "named in the context. The start of the file: read_file(file_path="
                      '"mod.py", start_line=1, num_lines=200)']
 
