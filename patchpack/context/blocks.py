@@ -112,3 +112,84 @@ def python_scopes(source: str) -> tuple[Scope, ...] | None:
 
     visit(tree, "")
     return tuple(found)
+
+
+def function_of(scopes: Sequence[Scope], line: int) -> Scope | None:
+    """What function context widens ``line`` to: the innermost def around it; else the class
+    whose own statement (an attribute, not a method nor a blank line between them) holds it;
+    else None, at module level or between definitions."""
+    holding = [s for s in scopes if s.start <= line <= s.end
+               and (s.kind == "def" or any(a <= line <= b for a, b in s.members))]
+    return max(holding, key=lambda s: s.start, default=None)
+
+
+def unbound(tree: ast.Module) -> set[int]:
+    """The lines that read a name the module binds nowhere: no import, assignment, ``def``,
+    ``class``, parameter or other target binds it, and it is not a builtin. Code that parses
+    and runs has few (an annotation under ``from __future__ import annotations``, a name
+    left behind when its import went); a change that names one likely fixes it. Nothing for a
+    module that imports ``*``, which may bind anything."""
+    bound = set(dir(builtins)) | _MODULE_NAMES
+    reads: dict[str, set[int]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                reads.setdefault(node.id, set()).add(node.lineno)
+            else:
+                bound.add(node.id)
+        elif isinstance(node, ast.alias):
+            if node.name == "*":
+                return set()
+            bound.add(node.asname or node.name.split(".")[0])
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            bound.update(node.names)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            bound.add(node.rest)
+        elif isinstance(node, _NAMED) and node.name:
+            bound.add(node.name)
+    return {n for name, lines in reads.items() if name not in bound for n in lines}
+
+
+def import_block(tree: ast.Module) -> Block | None:
+    """The lines from the first to the last import before the first def or class."""
+    found = []
+    for stmt in tree.body:
+        if isinstance(stmt, DEFS):
+            break
+        if any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(stmt)):
+            found.append(stmt)  # an import, or an `if TYPE_CHECKING:`/`try:` around imports
+    if not found:
+        return None
+    return Block(found[0].lineno, found[-1].end_lineno or found[-1].lineno)
+
+
+def defines(stmt: ast.stmt) -> tuple[str, list[str]]:
+    """What a module-level statement defines: how to call it, and the names it binds."""
+    if isinstance(stmt, DEFS):
+        kind = "class" if isinstance(stmt, ast.ClassDef) else "def"
+        return f"{kind} {stmt.name}", [stmt.name]
+    targets = (stmt.targets if isinstance(stmt, ast.Assign)
+               else [stmt.target] if isinstance(stmt, ast.AnnAssign) else [])
+    names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    return ", ".join(names), names
+
+
+def symbol(lines: Sequence[str], name: str) -> Block | None:
+    """The def or class named ``name`` (dotted for nesting: ``Class.method``) in Python lines."""
+    tree = parse(lines)
+    if tree is None:
+        return None
+    scope: list[ast.stmt] = tree.body
+    found: ast.stmt | None = None
+    for part in name.split("."):
+        found = next((node for node in scope
+                      if isinstance(node, DEFS) and node.name == part), None)
+        if found is None:
+            return None
+        scope = found.body
+    assert isinstance(found, DEFS)
+    start = first_line(found)
+    kind = "class" if isinstance(found, ast.ClassDef) else "def"
+    return Block(start, found.end_lineno or found.lineno, f"{kind} {name}")
