@@ -8,12 +8,23 @@ control flow nor a continued expression). Line numbers are 1-based and ranges in
 from __future__ import annotations
 
 import ast
-import builtins
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from patchpack import git
+from patchpack.context.blocks import (
+    DEFS,
+    Block,
+    cut,
+    defines,
+    first_line,
+    import_block,
+    parse,
+    python_blocks,
+    symbol,
+    unbound,
+)
 from patchpack.errors import BadInput, Failed
 from patchpack.git.files import Private, Worktree
 
@@ -26,15 +37,6 @@ _CONTROL = re.compile(
 )
 # A line that continues an expression on the next lines (call arguments, operators).
 _CONTINUED = re.compile(r"(?:[(,\\+\-*/%&|.]|&&|\|\||=)\s*$")
-DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-# Nodes that bind their ``name`` (type parameters from Python 3.12 on).
-_NAMED = tuple(getattr(ast, kind) for kind in (
-    "FunctionDef", "AsyncFunctionDef", "ClassDef", "ExceptHandler", "MatchAs", "MatchStar",
-    "TypeVar", "ParamSpec", "TypeVarTuple") if hasattr(ast, kind))
-# Names every module reads without binding them.
-_MODULE_NAMES = frozenset({"__name__", "__file__", "__doc__", "__spec__", "__loader__",
-                           "__package__", "__builtins__", "__path__", "__annotations__",
-                           "__dict__", "__class__", "__debug__"})
 # A function or class the located code uses is shown whole up to this many lines, else only
 # its signature: what calling it needs, at a cost that does not grow with its body.
 _WHOLE = 12
@@ -117,44 +119,6 @@ def _hunk(path: str, lines: Sequence[str], start: int, end: int, **extra: object
 # -- blocks -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Block:
-    start: int
-    end: int
-    label: str = ""
-    head: int = 0
-    """The line that names a labelled block (``def``/``class``, the header), 0 if none."""
-
-
-def first_line(node: ast.stmt) -> int:
-    """Where a statement starts, a def's or class's decorators included."""
-    return min([node.lineno, *(int(d.lineno) for d in getattr(node, "decorator_list", ()))])
-
-
-def parse(lines: Sequence[str]) -> ast.Module | None:
-    """The ``ast`` of Python lines; None if they do not parse."""
-    try:
-        return ast.parse("\n".join(lines))
-    except (SyntaxError, ValueError):
-        return None
-
-
-def python_blocks(tree: ast.Module) -> list[Block]:
-    """Every function and class of a Python module (decorators included)."""
-    blocks = []
-    for node in ast.walk(tree):
-        if isinstance(node, DEFS):
-            kind = "class" if isinstance(node, ast.ClassDef) else "def"
-            start = first_line(node)
-            blocks.append(Block(start, node.end_lineno or node.lineno, f"{kind} {node.name}",
-                                node.lineno))
-    # Statements at module level, for hits outside any function.
-    for node in tree.body:
-        if not isinstance(node, DEFS):
-            blocks.append(Block(node.lineno, node.end_lineno or node.lineno))
-    return blocks
-
-
 def enclosing(path: str, lines: Sequence[str], line: int, *,
               py_blocks: list[Block] | None = None) -> Block:
     """The block around ``line``: Python's innermost def/class, else the heuristic's block."""
@@ -172,28 +136,6 @@ def block_for(path: str, lines: Sequence[str], line: int, *, cap: int,
     """:func:`enclosing` cut to at most ``cap`` lines holding ``line``, its start kept if it can."""
     return cut(enclosing(path, lines, line, py_blocks=py_blocks), line, cap)
 
-
-def cut(block: Block, line: int, cap: int) -> Block:
-    """``block`` cut to at most ``cap`` lines holding ``line``, its start kept if it can."""
-    if block.end - block.start + 1 <= cap:
-        return block
-    start = block.start if line - block.start < cap else max(block.start, line - cap // 2)
-    return replace(block, start=start, end=min(block.end, start + cap - 1))
-
-
-@dataclass(frozen=True)
-class Scope:
-    """A Python def or class: its lines (decorators included) and its qualified name."""
-
-    start: int
-    end: int
-    name: str
-    """Dotted through the classes and functions around it: ``Class.method``."""
-    kind: str
-    """``def`` or ``class``."""
-    members: tuple[tuple[int, int], ...] = ()
-    """A class's header and own statements (attributes, docstring), not its methods nor the
-    blank lines and comments between them."""
 
     @property
     def block(self) -> Block:
