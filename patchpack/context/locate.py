@@ -137,50 +137,6 @@ def block_for(path: str, lines: Sequence[str], line: int, *, cap: int,
     return cut(enclosing(path, lines, line, py_blocks=py_blocks), line, cap)
 
 
-    @property
-    def block(self) -> Block:
-        return Block(self.start, self.end, f"{self.kind} {self.name}")
-
-
-def python_scopes(source: str) -> tuple[Scope, ...] | None:
-    """Every def and class of a Python source, outermost first; None if it won't parse."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return None
-    found: list[Scope] = []
-
-    def visit(node: ast.AST, prefix: str) -> None:
-        for child in ast.iter_child_nodes(node):  # defs under if/try/with count too
-            if not isinstance(child, DEFS):
-                visit(child, prefix)
-                continue
-            name = prefix + child.name
-            start = first_line(child)
-            end = child.end_lineno or child.lineno
-            if isinstance(child, ast.ClassDef):
-                bases: list[ast.expr | ast.keyword] = [*child.bases, *child.keywords]  # may span lines
-                header = max([child.lineno, *(b.end_lineno or b.lineno for b in bases)])
-                own = [(m.lineno, m.end_lineno or m.lineno) for m in child.body
-                       if not isinstance(m, DEFS)]
-                found.append(Scope(start, end, name, "class", ((start, header), *own)))
-            else:
-                found.append(Scope(start, end, name, "def"))
-            visit(child, name + ".")
-
-    visit(tree, "")
-    return tuple(found)
-
-
-def function_of(scopes: Sequence[Scope], line: int) -> Scope | None:
-    """What function context widens ``line`` to: the innermost def around it; else the class
-    whose own statement (an attribute, not a method nor a blank line between them) holds it;
-    else None, at module level or between definitions."""
-    holding = [s for s in scopes if s.start <= line <= s.end
-               and (s.kind == "def" or any(a <= line <= b for a, b in s.members))]
-    return max(holding, key=lambda s: s.start, default=None)
-
-
 def _around(lines: Sequence[str], line: int) -> Block:
     return Block(max(1, line - _AROUND), min(len(lines), line + _AROUND))
 
@@ -327,11 +283,11 @@ def related(lines: Sequence[str], tree: ast.Module, hunks: Sequence[Hunk], *, ca
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
             used.setdefault(node.id, []).extend(users(node.lineno))
     wanted: list[tuple[Block, tuple[str, ...], tuple[str, ...]]] = []
-    imports = _import_block(tree)
+    imports = import_block(tree)
     if imports is not None:
         wanted.append((imports, ("imports",), ()))
     for stmt in tree.body:
-        what, names = _defines(stmt)
+        what, names = defines(stmt)
         readers = [u for name in names for u in used.get(name, ())]
         if readers:
             start = first_line(stmt)
@@ -357,50 +313,6 @@ def related(lines: Sequence[str], tree: ast.Module, hunks: Sequence[Hunk], *, ca
     return out
 
 
-def unbound(tree: ast.Module) -> set[int]:
-    """The lines that read a name the module binds nowhere: no import, assignment, ``def``,
-    ``class``, parameter or other target binds it, and it is not a builtin. Code that parses
-    and runs has few (an annotation under ``from __future__ import annotations``, a name
-    left behind when its import went); a change that names one likely fixes it. Nothing for a
-    module that imports ``*``, which may bind anything."""
-    bound = set(dir(builtins)) | _MODULE_NAMES
-    reads: dict[str, set[int]] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            if isinstance(node.ctx, ast.Load):
-                reads.setdefault(node.id, set()).add(node.lineno)
-            else:
-                bound.add(node.id)
-        elif isinstance(node, ast.alias):
-            if node.name == "*":
-                return set()
-            bound.add(node.asname or node.name.split(".")[0])
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            bound.update(node.names)
-        elif isinstance(node, ast.MatchMapping) and node.rest:
-            bound.add(node.rest)
-        elif isinstance(node, _NAMED) and node.name:
-            bound.add(node.name)
-    return {n for name, lines in reads.items() if name not in bound for n in lines}
-
-
-def _import_block(tree: ast.Module) -> Block | None:
-    """The lines from the first to the last import before the first def or class."""
-    found = []
-    for stmt in tree.body:
-        if isinstance(stmt, DEFS):
-            break
-        if any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(stmt)):
-            found.append(stmt)  # an import, or an `if TYPE_CHECKING:`/`try:` around imports
-    if not found:
-        return None
-    return Block(found[0].lineno, found[-1].end_lineno or found[-1].lineno)
-
-
-def _defines(stmt: ast.stmt) -> tuple[str, list[str]]:
-    """What a module-level statement defines: how to call it, and the names it binds."""
     if isinstance(stmt, DEFS):
         kind = "class" if isinstance(stmt, ast.ClassDef) else "def"
         return f"{kind} {stmt.name}", [stmt.name]
