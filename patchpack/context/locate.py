@@ -313,15 +313,6 @@ def related(lines: Sequence[str], tree: ast.Module, hunks: Sequence[Hunk], *, ca
     return out
 
 
-    if isinstance(stmt, DEFS):
-        kind = "class" if isinstance(stmt, ast.ClassDef) else "def"
-        return f"{kind} {stmt.name}", [stmt.name]
-    targets = (stmt.targets if isinstance(stmt, ast.Assign)
-               else [stmt.target] if isinstance(stmt, ast.AnnAssign) else [])
-    names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
-    return ", ".join(names), names
-
-
 def _merged(wanted: Sequence[tuple[Block, tuple[str, ...], tuple[str, ...]]]
             ) -> list[tuple[Block, tuple[str, ...], tuple[str, ...]]]:
     """Overlapping or adjacent blocks merged, what they hold and who uses it joined."""
@@ -390,22 +381,3 @@ def at(repo: git.Repo, spec: str, *, max_file_lines: int) -> Hunk:
         raise Failed(f"--at {spec}: no def or class {where} in {rel}",
                      hint=f"find it with `patchpack context --grep '{where}' --path {rel}`")
     return _hunk(rel, lines, block.start, block.end, label=block.label)
-
-
-def symbol(lines: Sequence[str], name: str) -> Block | None:
-    """The def or class named ``name`` (dotted for nesting: ``Class.method``) in Python lines."""
-    tree = parse(lines)
-    if tree is None:
-        return None
-    scope: list[ast.stmt] = tree.body
-    found: ast.stmt | None = None
-    for part in name.split("."):
-        found = next((node for node in scope
-                      if isinstance(node, DEFS) and node.name == part), None)
-        if found is None:
-            return None
-        scope = found.body
-    assert isinstance(found, DEFS)
-    start = first_line(found)
-    kind = "class" if isinstance(found, ast.ClassDef) else "def"
-    return Block(start, found.end_lineno or found.lineno, f"{kind} {name}")
