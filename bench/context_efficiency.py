@@ -49,7 +49,7 @@ import unidiff
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from patchpack.context import locate
+from patchpack.context import blocks
 from patchpack.context import pack as context
 from patchpack.git import Repo
 from patchpack.tokens import get_counter
@@ -199,14 +199,14 @@ def review(repo: Path, oid: str, parent: str, *, unstaged_new: bool = False,
     for pf in patch:
         if not pf.path.endswith(".py") or pf.is_removed_file:
             continue
-        new = locate.python_scopes(_text(repo / pf.path)) or ()
-        old = () if pf.is_added_file else locate.python_scopes(
+        new = blocks.python_scopes(_text(repo / pf.path)) or ()
+        old = () if pf.is_added_file else blocks.python_scopes(
             git(repo, "show", f"{parent}:{pf.source_file[2:]}")) or ()
         for r in (r for h in pf for r in h):
             if r.line_type == "+":
-                now = [locate.function_of(new, r.target_line_no)]
+                now = [blocks.function_of(new, r.target_line_no)]
             elif r.line_type == "-":
-                was = locate.function_of(old, r.source_line_no)
+                was = blocks.function_of(old, r.source_line_no)
                 now = [s for s in new if was and (s.name, s.kind) == (was.name, was.kind)]
             else:
                 continue

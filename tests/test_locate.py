@@ -6,7 +6,7 @@ import ast
 import json
 from pathlib import Path
 
-from patchpack.context import locate
+from patchpack.context import blocks, locate
 from patchpack.context import pack as context
 from patchpack.git import Repo
 from patchpack.tokens import get_counter
@@ -201,7 +201,7 @@ def test_at_unknown_symbol_exits_1(cli, repo: Path) -> None:
 
 
 def test_python_scopes_qualified_names_and_function_of() -> None:
-    from patchpack.context.locate import function_of, python_scopes
+    from patchpack.context.blocks import function_of, python_scopes
 
     scopes = python_scopes(PY)
     assert scopes is not None
@@ -372,12 +372,12 @@ class C:
 
 
 def test_unbound_names_are_those_no_import_assignment_def_or_parameter_binds() -> None:
-    tree = locate.parse(BINDS.splitlines())
+    tree = blocks.parse(BINDS.splitlines())
     assert tree is not None
-    assert locate.unbound(tree) == {n for n, text in enumerate(BINDS.splitlines(), 1)
+    assert blocks.unbound(tree) == {n for n, text in enumerate(BINDS.splitlines(), 1)
                                     if "Missing" in text or "Path" in text}
     # A module that imports * may bind anything.
-    assert locate.unbound(ast.parse("from os import *\nprint(sep)\n")) == set()
+    assert blocks.unbound(ast.parse("from os import *\nprint(sep)\n")) == set()
 
 
 def test_a_file_that_reads_the_name_without_binding_it_ranks_first(cli, repo: Path) -> None:

@@ -22,7 +22,7 @@ from pathlib import PurePosixPath
 import unidiff
 
 from patchpack import git
-from patchpack.context import locate, untracked, widen
+from patchpack.context import blocks, locate, untracked, widen
 from patchpack.context.parts import (
     ASK_AT,
     TITLES,
@@ -155,7 +155,7 @@ def _function_keep(path: str, rows: list[unidiff.patch.Line],
                    cap: int) -> Callable[[unidiff.patch.Line], bool]:
     """Keep changed rows and the function each sits in (new side), else 3 lines around.
 
-    ``rows`` are a whole-file diff's. For Python the function is :func:`locate.function_of`:
+    ``rows`` are a whole-file diff's. For Python the function is :func:`blocks.function_of`:
     the innermost def, or the class for a class-level statement; a removed line widens to the
     function it sat in, as that function is now (found by name). Changes at module level or
     between definitions get the 3 lines. Other languages, and Python that does not parse (work
@@ -164,8 +164,8 @@ def _function_keep(path: str, rows: list[unidiff.patch.Line],
     new = [r.value.rstrip("\n") for r in rows if r.line_type in "+ "]
     if not new:
         return lambda r: r.line_type in "+-"
-    scopes = locate.python_scopes("\n".join(new)) if path.endswith((".py", ".pyi")) else None
-    old_scopes = None if scopes is None else locate.python_scopes(
+    scopes = blocks.python_scopes("\n".join(new)) if path.endswith((".py", ".pyi")) else None
+    old_scopes = None if scopes is None else blocks.python_scopes(
         "\n".join(r.value.rstrip("\n") for r in rows if r.line_type in "- "))
     keep: set[int] = set()
     anchor = 0  # the last line of the new side seen
@@ -175,26 +175,26 @@ def _function_keep(path: str, rows: list[unidiff.patch.Line],
         if row.line_type not in "+-":
             continue
         line = max(1, anchor if row.line_type == "+" else min(anchor + 1, len(new)))
-        block: locate.Block | None = None
+        block: blocks.Block | None = None
         if scopes is None:
             found = locate.block_for(path, new, line, cap=cap)
             block = found if found.label else None
         else:
-            scope = (locate.function_of(scopes, line) if row.line_type == "+"
+            scope = (blocks.function_of(scopes, line) if row.line_type == "+"
                      else _now(scopes, old_scopes, row.source_line_no, line))
             if scope is not None:
-                block = locate.cut(scope.block, min(max(line, scope.start), scope.end), cap)
+                block = blocks.cut(scope.block, min(max(line, scope.start), scope.end), cap)
         keep.update(range(block.start, block.end + 1) if block else range(line - 3, line + 4))
     return lambda r: r.line_type in "+-" or r.target_line_no in keep
 
 
-def _now(scopes: Sequence[locate.Scope], old_scopes: Sequence[locate.Scope] | None,
-         old_line: int | None, line: int) -> locate.Scope | None:
+def _now(scopes: Sequence[blocks.Scope], old_scopes: Sequence[blocks.Scope] | None,
+         old_line: int | None, line: int) -> blocks.Scope | None:
     """The function a removed line sat in, as it is now: same name, the nearest if several."""
     if old_scopes is None or old_line is None:
         # The old side does not parse: where the line was, in the new side.
-        return locate.function_of(scopes, line)
-    was = locate.function_of(old_scopes, old_line)
+        return blocks.function_of(scopes, line)
+    was = blocks.function_of(old_scopes, old_line)
     if was is None:
         return None
     same = [s for s in scopes if s.name == was.name and s.kind == was.kind]

@@ -36,7 +36,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from patchpack.context import locate
+from patchpack.context import blocks, locate
 from patchpack.git.files import Worktree
 
 # Steps of the order in the module doc.
@@ -179,7 +179,7 @@ def _ordered(path: str, lines: Sequence[str], hits: Sequence[int], *, cap: int,
 
 
 def _pieces(path: str, lines: Sequence[str]) -> list[_Piece]:
-    tree = locate.parse(lines) if path.endswith((".py", ".pyi")) else None
+    tree = blocks.parse(lines) if path.endswith((".py", ".pyi")) else None
     return _python_pieces(tree, lines) if tree is not None else _paragraphs(lines)
 
 
@@ -273,7 +273,7 @@ def _header_length(run: Sequence[ast.stmt]) -> int:
     (an ``if TYPE_CHECKING:`` or ``try:`` around imports included)."""
     length = 0
     for i, stmt in enumerate(run):
-        if isinstance(stmt, locate.DEFS):
+        if isinstance(stmt, blocks.DEFS):
             break
         docstring = i == 0 and isinstance(stmt, ast.Expr) and isinstance(
             stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
@@ -303,20 +303,20 @@ def _python_pieces(tree: ast.Module, lines: Sequence[str]) -> list[_Piece]:
                 run = []
                 name = f"{cls}.{stmt.name}" if cls else stmt.name
                 first = stmt.body[0]
-                own = [] if isinstance(first, locate.DEFS) else [first]
+                own = [] if isinstance(first, blocks.DEFS) else [first]
                 header_end = (first.end_lineno or first.lineno) if own else (
-                    locate.first_line(first) - 1)
+                    blocks.first_line(first) - 1)
                 # What the header runs: its decorators, bases and first statement.
                 header = ast.Module(body=[*own, *(ast.Expr(e) for e in (
                     *stmt.decorator_list, *stmt.bases))], type_ignores=[])
-                pieces.append(_Piece(locate.first_line(stmt), header_end, f"class {name}",
+                pieces.append(_Piece(blocks.first_line(stmt), header_end, f"class {name}",
                                      "class", _read_as(stmt.name, cls), cls=name, node=header))
                 walk(stmt.body[len(own):], name)
             elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
                 add_run(run, cls)
                 run = []
                 name = f"{cls}.{stmt.name}" if cls else stmt.name
-                pieces.append(_Piece(locate.first_line(stmt), stmt.end_lineno or stmt.lineno,
+                pieces.append(_Piece(blocks.first_line(stmt), stmt.end_lineno or stmt.lineno,
                                      f"def {name}", "def", _read_as(stmt.name, cls), cls=cls,
                                      node=stmt))
             else:
