@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from patchpack.errors import BadInput
-from patchpack.git import decode, encode
+from patchpack.git.where import decode, encode
 
 _OCTAL = re.compile(r"[0-3][0-7]{2}")
 _ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
