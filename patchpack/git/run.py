@@ -96,11 +96,6 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-
-_SHOWN = ("-c", "core.quotePath=true")  # over run_git's false: names as people see them
-_SHOW_SPLIT = re.compile(rb"(?:\A|(?<=\n))\0([0-9a-f]{40}(?:[0-9a-f]{24})?)\n")
-
-
 def _utf8(text: str) -> bool:
     """Whether ``text`` is valid UTF-8 as it came (no bytes kept by surrogateescape)."""
     try:
