@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from patchpack.git import Repo
 from patchpack.limits import diffs
 from patchpack.limits.diffs import Limits, Verdict
 from patchpack.limits.hunks import quote
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from patchpack.git import Repo  # the door: `check --staged` runs git without it (#16)
+    from patchpack.git.plain import Plain
 
 
 @dataclass(frozen=True)
@@ -18,7 +22,7 @@ class Checked:
     verdict: Verdict
 
 
-def staged(repo: Repo, limits: Limits) -> list[Checked]:
+def staged(repo: Repo | Plain, limits: Limits) -> list[Checked]:
     return [Checked("staged change", Verdict(diffs.measure(repo.staged_diff()), limits))]
 
 
