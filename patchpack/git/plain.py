@@ -9,9 +9,12 @@ names and results, so their parsing serves both (``repo: Repo | Plain``).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from patchpack.git.where import (
     DIFF_OPTIONS,
     ENCODING,
     ERRORS,
+    GitFailed,
     config_getter,
     decode,
     find,
@@ -128,6 +132,48 @@ class NotesReads:
             if name:  # "MODE TYPE OID\tNAME"
                 tops.append(NotesTop(name, f"{name} {meta.rpartition(' ')[2]}"))
         return head, tops
+
+    def note_lines(self, notes_commit: Oid, paths: Sequence[str] | None = None
+                   ) -> Iterator[str]:
+        """Every line of every note in the notes tree of ``notes_commit`` (or only at
+        ``paths``: top-level entries, or notes), in chunks of whole lines that arrive while
+        git is still reading the rest. Each line reads
+        ``f"{notes_commit}:{path}\\0{number}\\0{text}\\n"``: git puts the path and line
+        number in front of every line, so no note can pass for another, whatever it holds.
+        An empty note has no line.
+
+        `git grep` reads a tree's blobs in one process, for less than `ls-tree | cat-file
+        --batch`: `patchpack budget` reads 100,000 notes this way when it has no cache (#6).
+        Measured no faster: two greps on halves of the tree (git spends 35% more: each
+        resolves deltas the other needs), a forked second parser fed half of one grep's
+        output, git writing into a file instead of a pipe.
+        """
+        if paths is not None and not paths:
+            return  # no pathspec would mean the whole tree
+        read_end, write_end = os.pipe()
+        with contextlib.suppress(AttributeError, OSError):  # Linux: fewer, bigger reads
+            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1 << 20)
+        try:
+            proc = subprocess.Popen(
+                ["git", "grep", "--threads=1", "--text", "--null", "--line-number",
+                 "--fixed-strings", "--no-color", "--no-column", "--no-recurse-submodules",
+                 "-e", "", notes_commit, "--", *(f":(literal){path}" for path in paths or ())],
+                cwd=self.workdir or self.git_dir, stdout=write_end, stderr=subprocess.PIPE)
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        try:
+            yield from _chunks(read_end)
+        finally:
+            os.close(read_end)  # a consumer that stopped early: git gets EPIPE, not a hang
+            proc.wait()
+        if proc.returncode > 1:  # 1: no line at all (no notes, or only empty ones)
+            assert proc.stderr is not None
+            message = decode(proc.stderr.read()).strip().splitlines()
+            raise GitFailed(f"git grep failed: {message[-1] if message else 'no output'}",
+                            hint="check the notes tree with `git fsck`")
 
 
 class Plain:
