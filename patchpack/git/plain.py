@@ -175,6 +175,40 @@ class NotesReads:
             raise GitFailed(f"git grep failed: {message[-1] if message else 'no output'}",
                             hint="check the notes tree with `git fsck`")
 
+    def changed_files(self, old: Oid, new: Oid, *, limit: int
+                      ) -> list[tuple[str, Oid | None]] | None:
+        """The files added, changed or removed from the tree of ``old`` to that of ``new``,
+        each as (path, its blob in ``new``, None when removed or not a file, as `git grep`
+        sees files); None when ``old`` is gone or more than ``limit`` changed."""
+        proc = run_git(["diff-tree", "-r", "-z", "--no-renames", "--raw", old, new],
+                       cwd=self.workdir or self.git_dir, check=False)
+        # ":OLDMODE NEWMODE OLDOID NEWOID STATUS\0PATH\0" per file
+        fields = decode(proc.stdout).split("\0")[:-1]
+        if proc.returncode != 0 or len(fields) > 2 * limit:
+            return None
+        changed = []
+        for meta, path in zip(fields[::2], fields[1::2]):
+            _, mode, _, blob, _ = meta.split(" ")
+            changed.append((path, Oid(blob) if mode.startswith(("100", "120")) else None))
+        return changed
+
+    def blobs(self, oids: Sequence[Oid]) -> list[bytes]:
+        """The content of each blob of ``oids``, in order (a few hundred: one `cat-file`)."""
+        if not oids:
+            return []
+        out = run_git(["cat-file", "--batch"], cwd=self.workdir or self.git_dir,
+                      input="".join(f"{oid}\n" for oid in oids).encode()).stdout
+        texts, at = [], 0
+        for _ in oids:  # "OID TYPE SIZE\n", SIZE bytes, "\n": framed by the sizes git gives
+            header_end = out.index(b"\n", at)
+            oid, kind, size = out[at:header_end].split(b" ")
+            if kind != b"blob":
+                raise GitFailed(f"git cat-file: {decode(oid)} is a {decode(kind)}, not a blob")
+            start = header_end + 1
+            texts.append(out[start:start + int(size)])
+            at = start + int(size) + 1
+        return texts
+
 
 class Plain:
     """The repository at or above ``start`` as git finds it (``GIT_DIR`` too)."""
