@@ -8,10 +8,11 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 
 from patchpack.errors import BadInput
 from patchpack.git.objects import ObjectsOps, _edit_tree
+from patchpack.git.plain import NotesReads
+from patchpack.git.plain import NotesTop as NotesTop
 from patchpack.git.run import (
     ENCODING,
     ERRORS,
@@ -57,38 +58,7 @@ def _chunks(fd: int) -> Iterator[str]:
             return
 
 
-@dataclass(frozen=True)
-class NotesTop:
-    """One entry at the top of a notes tree: a note, or a fan-out directory of notes.
-
-    ``key`` names its content (path and object id): equal keys hold equal notes, which is
-    what lets the ledger cache what it read from a subtree that has not changed.
-    """
-
-    name: str
-    key: str
-
-
-
-
-class NotesOps(ObjectsOps):
-    def notes_top(self, ref: str) -> tuple[Oid, list[NotesTop]] | None:
-        """The notes commit ``ref`` points at and the top level of its tree; None when there
-        is no such ref. Asks the git program: loading libgit2 would cost `patchpack budget`
-        more than reading a warm ledger cache."""
-        cwd = self.workdir or self.git_dir
-        found = run_git(["rev-parse", "--verify", "--quiet", "--end-of-options",
-                         f"{ref}^{{commit}}"], cwd=cwd, check=False)
-        if found.returncode != 0:
-            return None
-        head = Oid(decode(found.stdout).strip())
-        tops = []
-        for item in decode(run_git(["ls-tree", "-z", head], cwd=cwd).stdout).split("\0"):
-            meta, _, name = item.partition("\t")
-            if name:  # "MODE TYPE OID\tNAME"
-                tops.append(NotesTop(name, f"{name} {meta.rpartition(' ')[2]}"))
-        return head, tops
-
+class NotesOps(ObjectsOps, NotesReads):
     def note_lines(self, notes_commit: Oid, paths: Sequence[str] | None = None
                    ) -> Iterator[str]:
         """Every line of every note in the notes tree of ``notes_commit`` (or only at
@@ -130,40 +100,6 @@ class NotesOps(ObjectsOps):
             message = decode(proc.stderr.read()).strip().splitlines()
             raise GitFailed(f"git grep failed: {message[-1] if message else 'no output'}",
                             hint="check the notes tree with `git fsck`")
-
-    def changed_files(self, old: Oid, new: Oid, *, limit: int
-                      ) -> list[tuple[str, Oid | None]] | None:
-        """The files added, changed or removed from the tree of ``old`` to that of ``new``,
-        each as (path, its blob in ``new``, None when removed or not a file, as `git grep`
-        sees files); None when ``old`` is gone or more than ``limit`` changed."""
-        proc = run_git(["diff-tree", "-r", "-z", "--no-renames", "--raw", old, new],
-                       cwd=self.workdir or self.git_dir, check=False)
-        # ":OLDMODE NEWMODE OLDOID NEWOID STATUS\0PATH\0" per file
-        fields = decode(proc.stdout).split("\0")[:-1]
-        if proc.returncode != 0 or len(fields) > 2 * limit:
-            return None
-        changed = []
-        for meta, path in zip(fields[::2], fields[1::2]):
-            _, mode, _, blob, _ = meta.split(" ")
-            changed.append((path, Oid(blob) if mode.startswith(("100", "120")) else None))
-        return changed
-
-    def blobs(self, oids: Sequence[Oid]) -> list[bytes]:
-        """The content of each blob of ``oids``, in order (a few hundred: one `cat-file`)."""
-        if not oids:
-            return []
-        out = run_git(["cat-file", "--batch"], cwd=self.workdir or self.git_dir,
-                      input="".join(f"{oid}\n" for oid in oids).encode()).stdout
-        texts, at = [], 0
-        for _ in oids:  # "OID TYPE SIZE\n", SIZE bytes, "\n": framed by the sizes git gives
-            header_end = out.index(b"\n", at)
-            oid, kind, size = out[at:header_end].split(b" ")
-            if kind != b"blob":
-                raise GitFailed(f"git cat-file: {decode(oid)} is a {decode(kind)}, not a blob")
-            start = header_end + 1
-            texts.append(out[start:start + int(size)])
-            at = start + int(size) + 1
-        return texts
 
     def note_text(self, notes_commit: Oid | None, annotated: Oid) -> bytes | None:
         """The note on ``annotated`` in ``notes_commit``'s tree, wherever fan-out put it."""
