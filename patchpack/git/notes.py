@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
-import subprocess
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 
 from patchpack.errors import BadInput
 from patchpack.git.objects import ObjectsOps, _edit_tree
 from patchpack.git.plain import NotesReads
 from patchpack.git.plain import NotesTop as NotesTop
 from patchpack.git.run import (
-    ENCODING,
-    ERRORS,
     GitFailed,
     Oid,
     decode,
@@ -28,79 +22,7 @@ from patchpack.git.run import (
 _FANOUT_AT = 256  # entries in one notes tree level before new notes go one level down
 
 
-_CHUNK = 1 << 16  # bytes of whole lines passed on at once, at least
-
-
-def _chunks(fd: int) -> Iterator[str]:
-    # Read into one buffer, and pass on the whole lines once it holds 64 KiB (each small
-    # piece a pipe returns, parsed on its own, cost more than the reading): no new bytes per
-    # read, for 26 MB on 100,000 notes. After a short read (the writer is slower than the
-    # reader) a moment's wait lets the pipe fill: 3,600 reads of 7 KiB each cost 45 ms of CPU.
-    buf, filled = bytearray(1 << 20), 0
-    while True:
-        if filled == len(buf):  # a line longer than the buffer
-            buf.extend(bytes(len(buf)))
-        with memoryview(buf) as view:
-            got = os.readv(fd, [view[filled:]])
-        filled += got
-        if got and filled < _CHUNK:
-            if got < _CHUNK:
-                time.sleep(0.001)
-            continue
-        cut = buf.rfind(b"\n", 0, filled) + 1 if got else filled
-        if cut:
-            with memoryview(buf) as view:
-                text = str(view[:cut], ENCODING, ERRORS)
-            buf[:filled - cut] = buf[cut:filled]  # the start of the next line
-            filled -= cut
-            yield text
-        if not got:
-            return
-
-
 class NotesOps(ObjectsOps, NotesReads):
-    def note_lines(self, notes_commit: Oid, paths: Sequence[str] | None = None
-                   ) -> Iterator[str]:
-        """Every line of every note in the notes tree of ``notes_commit`` (or only at
-        ``paths``: top-level entries, or notes), in chunks of whole lines that arrive while
-        git is still reading the rest. Each line reads
-        ``f"{notes_commit}:{path}\\0{number}\\0{text}\\n"``: git puts the path and line
-        number in front of every line, so no note can pass for another, whatever it holds.
-        An empty note has no line.
-
-        `git grep` reads a tree's blobs in one process, for less than `ls-tree | cat-file
-        --batch`: `patchpack budget` reads 100,000 notes this way when it has no cache (#6).
-        Measured no faster: two greps on halves of the tree (git spends 35% more: each
-        resolves deltas the other needs), a forked second parser fed half of one grep's
-        output, git writing into a file instead of a pipe.
-        """
-        if paths is not None and not paths:
-            return  # no pathspec would mean the whole tree
-        read_end, write_end = os.pipe()
-        with contextlib.suppress(AttributeError, OSError):  # Linux: fewer, bigger reads
-            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1 << 20)
-        try:
-            proc = subprocess.Popen(
-                ["git", "grep", "--threads=1", "--text", "--null", "--line-number",
-                 "--fixed-strings", "--no-color", "--no-column", "--no-recurse-submodules",
-                 "-e", "", notes_commit, "--", *(f":(literal){path}" for path in paths or ())],
-                cwd=self.workdir or self.git_dir, stdout=write_end, stderr=subprocess.PIPE)
-        except BaseException:
-            os.close(read_end)
-            raise
-        finally:
-            os.close(write_end)
-        try:
-            yield from _chunks(read_end)
-        finally:
-            os.close(read_end)  # a consumer that stopped early: git gets EPIPE, not a hang
-            proc.wait()
-        if proc.returncode > 1:  # 1: no line at all (no notes, or only empty ones)
-            assert proc.stderr is not None
-            message = decode(proc.stderr.read()).strip().splitlines()
-            raise GitFailed(f"git grep failed: {message[-1] if message else 'no output'}",
-                            hint="check the notes tree with `git fsck`")
-
     def note_text(self, notes_commit: Oid | None, annotated: Oid) -> bytes | None:
         """The note on ``annotated`` in ``notes_commit``'s tree, wherever fan-out put it."""
         if notes_commit is None:
