@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from patchpack.errors import BadInput
 from patchpack.git.where import (
     DIFF_OPTIONS,
     ENCODING,
@@ -25,6 +26,7 @@ from patchpack.git.where import (
     GitFailed,
     config_getter,
     decode,
+    encode,
     find,
     run_git,
 )
@@ -209,15 +211,19 @@ class NotesReads:
             at = start + int(size) + 1
         return texts
 
-
-class Plain:
+class Plain(NotesReads):
     """The repository at or above ``start`` as git finds it (``GIT_DIR`` too)."""
 
     def __init__(self, start: str = ".") -> None:
         git_dir, top, self.is_bare = find(start)
         self.git_dir = Path(git_dir)
-        self.workdir = Path(top) if top is not None else None
+        self._top = Path(top) if top is not None else None
         self._cwd = top or git_dir  # where the door runs git (``Repo.git``)
+        self._batch: subprocess.Popen[bytes] | None = None
+
+    @property
+    def workdir(self) -> Path | None:
+        return self._top
 
     def git(self, *args: str) -> str:
         return decode(run_git(args, cwd=self._cwd).stdout)
@@ -243,3 +249,68 @@ class Plain:
     def commit_diffs(self, oids: Sequence[Oid], *, shown: bool = False) -> dict[Oid, str]:
         """Each commit's diff against its first parent (see the door's ``commit_diffs``)."""
         return show_diffs(self._cwd, oids, shown=shown)
+
+    # -- HEAD, refs and objects, from one `git cat-file --batch` ------------------------------
+
+    @functools.cached_property
+    def _head(self) -> tuple[str | None, Oid | None]:
+        proc = run_git(["symbolic-ref", "-q", "HEAD"], cwd=self._cwd, check=False)
+        ref = decode(proc.stdout).strip() if proc.returncode == 0 else ""
+        found = self.object("HEAD")
+        oid = found[0] if found is not None and found[1] == "commit" else None
+        return ref.removeprefix("refs/heads/") or None, oid
+
+    def branch(self) -> str | None:
+        """The short name of the checked-out branch, or None on a detached HEAD."""
+        return self._head[0]
+
+    def head_oid(self) -> Oid | None:
+        """The commit HEAD points at, or None in a repository with no commits yet."""
+        return self._head[1]
+
+    def read_ref(self, name: str) -> Oid | None:
+        """The object a ref (a full name, ``refs/...``) points at, or None."""
+        if not name.startswith("refs/"):
+            raise ValueError(f"not a full ref name: {name!r}")  # no revision syntax
+        found = self.object(name)
+        return found[0] if found is not None else None
+
+    def has_ref(self, name: str) -> bool:
+        return self.git_ok("show-ref", "--verify", "--quiet", name)
+
+    def is_ancestor(self, ancestor: Oid, descendant: Oid) -> bool:
+        """True when ``ancestor`` is ``descendant`` or in its history."""
+        return ancestor == descendant or self.git_ok("merge-base", "--is-ancestor",
+                                                     ancestor, descendant)
+
+    def rev_list(self, spec: str) -> list[Oid]:
+        """The commits of a revision range (``A..B``, or one revision and its history)."""
+        try:
+            return [Oid(o) for o in self.git("rev-list", spec, "--").split()]
+        except GitFailed:
+            raise BadInput(f"bad revision range: {spec}",
+                           hint="give a range such as `HEAD~3..HEAD` or `origin/main..`") from None
+
+    def object(self, name: str) -> tuple[Oid, str, bytes] | None:
+        """The id, type and content of the object ``name`` names, or None when none."""
+        if "\n" in name or not name:
+            raise ValueError(f"not an object name: {name!r}")
+        if self._batch is None:
+            self._batch = subprocess.Popen(
+                ["git", "cat-file", "--batch"], cwd=self._cwd, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        batch = self._batch
+        assert batch.stdin is not None and batch.stdout is not None
+        batch.stdin.write(encode(name) + b"\n")
+        batch.stdin.flush()
+        header = batch.stdout.readline().split()
+        if len(header) != 3:  # "NAME missing", "NAME ambiguous"
+            return None
+        data = batch.stdout.read(int(header[2]) + 1)[:-1]
+        return Oid(decode(header[0])), decode(header[1]), data
+
+    def _read(self, oid: Oid, kind: str) -> bytes:
+        found = self.object(oid)
+        if found is None or found[1] != kind:
+            raise GitFailed(f"git cat-file: {oid} is not a {kind}")
+        return found[2]
