@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 else:
     Oid = str  # typing.NewType at check time; a plain str is what it is at run time
 
+_TREE_MODE = 0o040000
 _SHOWN = ("-c", "core.quotePath=true")  # over run_git's false: names as people see them
 # A text file may hold NUL bytes, but never at the start of a diff line (each begins with a
 # space, + or -): a NUL there is the format's, before each commit's id.
@@ -55,6 +56,20 @@ def show_diffs(cwd: str | Path, oids: Sequence[Oid], *, shown: bool = False) -> 
     parts = _SHOW_SPLIT.split(output)
     return {Oid(decode(oid)): decode(diff.lstrip(b"\n"))
             for oid, diff in zip(parts[1::2], parts[2::2])}
+
+
+class Moved(Exception):
+    """What was asked needs more than the git program's reading (a 3-way merge of trees):
+    nothing was printed, and the door answers the command."""
+
+
+class CommitHead:
+    """What the queue reads of a commit: its tree and its parents."""
+
+    __slots__ = ("parents", "tree")
+
+    def __init__(self, tree: Oid, parents: tuple[Oid, ...]) -> None:
+        self.tree, self.parents = tree, parents
 
 
 class NotesTop:
@@ -314,3 +329,61 @@ class Plain(NotesReads):
         if found is None or found[1] != kind:
             raise GitFailed(f"git cat-file: {oid} is not a {kind}")
         return found[2]
+
+    def commit_info(self, oid: Oid) -> CommitHead:
+        tree, parents = "", []
+        for line in self._read(oid, "commit").split(b"\n"):
+            if not line:
+                break  # the headers end at the first empty line
+            key, _, value = line.partition(b" ")
+            if key == b"tree":
+                tree = decode(value)
+            elif key == b"parent":
+                parents.append(Oid(decode(value)))
+        return CommitHead(Oid(tree), tuple(parents))
+
+    def commit_subject(self, oid: Oid) -> str:
+        found = self.object(oid)
+        if found is None or found[1] != "commit":
+            return ""
+        return decode(found[2].partition(b"\n\n")[2]).partition("\n")[0]
+
+    def tree_of(self, rev: Oid) -> Oid:
+        return self.commit_info(rev).tree
+
+    def read_blob(self, oid: Oid) -> bytes:
+        return self._read(oid, "blob")
+
+    def _entries(self, tree: Oid) -> list[tuple[str, Oid, int]]:
+        # "MODE NAME\0" and the 20 bytes of the id, entry after entry (sha1 only: `find`)
+        data, out, at = self._read(tree, "tree"), [], 0
+        while at < len(data):
+            space = data.index(b" ", at)
+            nul = data.index(b"\0", space)
+            out.append((decode(data[space + 1:nul]), Oid(data[nul + 1:nul + 21].hex()),
+                        int(data[at:space], 8)))
+            at = nul + 21
+        return out
+
+    def tree_items(self, tree: Oid) -> list[tuple[str, Oid]]:
+        """The (name, object) entries of ``tree``, in git's order."""
+        return [(name, oid) for name, oid, _ in self._entries(tree)]
+
+    def entry(self, tree: Oid, path: str) -> tuple[Oid, int] | None:
+        """The object at ``path`` in ``tree`` with its mode, or None."""
+        found: tuple[Oid, int] | None = (tree, _TREE_MODE)
+        for part in path.split("/"):
+            if found is None or found[1] != _TREE_MODE:
+                return None
+            found = next(((oid, mode) for name, oid, mode in self._entries(found[0])
+                          if name == part), None)
+        return found
+
+    def empty_tree(self) -> Oid:
+        raise Moved("a patch made on no commit")
+
+    def merge(self, ancestor: Oid, ours: Oid, theirs: Oid) -> tuple[Oid | None, list[str]]:
+        raise Moved("a 3-way merge")
+
+    def diff_trees(self, old: Oid, new: Oid, *, context: int = 3, shown: bool = False) -> str:
+        raise Moved("a replayed patch")
