@@ -24,6 +24,7 @@ from patchpack.git.run import (
     pygit2,
     run_git,
 )
+from patchpack.git.where import RefMoved as RefMoved
 
 
 def _edit_tree(raw: pygit2.Repository, tree: pygit2.Tree | None,
@@ -59,10 +60,6 @@ def _edit_tree(raw: pygit2.Repository, tree: pygit2.Tree | None,
             builder.remove(name)
     return builder.write() if len(builder) else None
 
-
-
-class RefMoved(Failed):
-    """A ref was not at the value an update expected: another process moved it."""
 
 
 class DoesNotFit(Failed):

@@ -46,6 +46,10 @@ class GitFailed(BadInput):
     """The git program refused what it was asked (bad revision, bad range, ...)."""
 
 
+class RefMoved(Failed):
+    """A ref was not at the value an update expected: another process moved it."""
+
+
 def run_git(
     args: Sequence[str],
     *,
