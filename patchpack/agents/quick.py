@@ -15,8 +15,8 @@ import re
 import sys
 
 from patchpack.config import Settings
-from patchpack.errors import EXIT_FAILED
-from patchpack.git.plain import Plain
+from patchpack.errors import EXIT_FAILED, PatchpackError
+from patchpack.git.plain import Moved, Plain
 
 TYPE_CHECKING = False  # typing costs these commands a tenth of their start-up
 if TYPE_CHECKING:
@@ -37,9 +37,30 @@ def echo(text: str, stream: TextIO) -> None:
 def answer(command: str, options: set[str]) -> int | None:
     """The exit code of ``command`` with ``options`` (flags of it), answered here; None, with
     nothing printed, when the door has to answer it."""
-    if command == "check":
-        return check_staged(as_json="--json" in options)
+    try:
+        if command == "check":
+            return check_staged(as_json="--json" in options)
+        if command == "next":
+            return next_(as_json="--json" in options)
+    except Moved:
+        return None
     return None
+
+
+class _Said:
+    """What a command has to say, kept until it is known that the door need not say it;
+    then said in click's order, an error where click would have stopped."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, bool]] = []
+
+    def add(self, text: str | None, *, err: bool = False) -> None:
+        if text:
+            self.lines.append((text, err))
+
+    def say(self) -> None:
+        for text, err in self.lines:
+            echo(text, sys.stderr if err else sys.stdout)
 
 
 def check_staged(*, as_json: bool) -> int:
@@ -55,4 +76,26 @@ def check_staged(*, as_json: bool) -> int:
     if not checking.all_ok(results):
         echo(checking.next_step(results, staged_change=True), sys.stderr)
         return EXIT_FAILED
+    return 0
+
+
+def next_(*, as_json: bool) -> int:
+    """`patchpack next [--json]`: the next patch, the truncation reminder, the budget line."""
+    from patchpack.agents import loop as agents
+    from patchpack.queue import store as queue
+
+    repo = Plain(os.curdir)
+    found = queue.next_patch(repo, queue.load(repo))
+    said = _Said()
+    said.add(queue.next_json(found) if as_json else queue.render_next(found))
+    try:
+        settings = Settings.load(repo.config_get)
+        if agents.cadence(repo, settings).reminder_due:
+            said.add(agents.reminder(settings), err=True)
+        said.add(agents.budget_line(agents.spend(repo, settings), counter=settings.tokenizer),
+                 err=True)
+    except PatchpackError:
+        said.say()  # what click printed before it stopped there
+        raise
+    said.say()
     return 0
