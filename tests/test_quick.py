@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, lines, write
+from conftest import git, lines, run_patchpack, write
 
 # The console script's entry point, then which of these it loaded (on a last stderr line).
 WATCHED = ("click", "pygit2._pygit2", "tiktoken", "patchpack.git.objects")
@@ -92,3 +92,67 @@ def test_other_forms_of_check_still_go_to_click(committed: Path) -> None:
         code, out, _, loaded = _run(ENTRY, committed, argv)
         assert code == "0" and "click" in loaded, argv
         assert out.startswith(b"Usage: patchpack check") == (argv[1] == "--help")
+
+
+# -- next -------------------------------------------------------------------------------------
+
+
+def _queue_three(repo: Path) -> None:
+    for i in range(1, 4):
+        write(repo / f"f{i}.txt", lines(5, f"f{i}"))
+    assert run_patchpack("split", "-m", "three", "--max-files", "1", cwd=repo).returncode == 0
+
+
+@pytest.mark.parametrize("argv", [("next",), ("next", "--json")])
+def test_next_of_a_queued_patch(committed: Path, argv) -> None:
+    _queue_three(committed)
+    code, out, err = same(committed, *argv)
+    assert code == "0" and err == b"" and b"f1.txt" in out and b"f2.txt" not in out
+
+
+def test_next_of_an_empty_queue_and_of_no_commit_fail_the_same(repo: Path) -> None:
+    code, out, err = same(repo, "next")
+    assert code == "1" and out == b"" and err.startswith(b"patchpack: queue empty")
+    write(repo / "a.txt", "a\n")
+    git(repo, "add", "a.txt")
+    git(repo, "commit", "-q", "-m", "a")
+    assert same(repo, "next")[0] == "1"
+
+
+def test_next_with_the_reminder_and_the_budget_line(committed: Path) -> None:
+    _queue_three(committed)
+    assert run_patchpack("apply", cwd=committed).returncode == 0
+    assert run_patchpack("apply", cwd=committed).returncode == 0  # a reminder every 2
+    git(committed, "config", "patchpack.dailyBudget", "100")
+    record = ("record", "--in", "90", "--out", "5", "--model", "m\x1b[31m", "--agent", "a")
+    assert run_patchpack(*record, cwd=committed).returncode == 0
+    code, out, err = same(committed, "next")
+    assert code == "0" and b"reminder: run /truncate" in err and b"budget: daily" in err
+    git(committed, "config", "patchpack.truncateCommand", "/truncate {oops}")
+    code, out, err = same(committed, "next")  # the patch was printed before the error
+    assert code == "2" and b"f3.txt" in out and b"truncateCommand" in err
+
+
+def test_next_of_a_patch_whose_base_moved_is_answered_by_the_door(committed: Path) -> None:
+    _queue_three(committed)
+    write(committed / "other.txt", "other\n")
+    git(committed, "add", "other.txt")
+    git(committed, "commit", "-q", "-m", "other")
+    code, out, err, loaded = _run(ENTRY, committed, ("next",))
+    assert code == "0" and b"HEAD moved" in out and "pygit2._pygit2" in loaded
+    assert (code, out, err) == _run(CLICK, committed, ("next",))[:3]
+
+
+def test_next_with_hostile_bytes_in_the_queue_and_the_notes(committed: Path) -> None:
+    name = "caf\xe9 \x1b[1m.txt".encode("latin-1").decode("utf-8", "surrogateescape")
+    (committed / name).write_bytes(b"\x1b[31mred\x1b[0m\n\xff\xfe\n")
+    assert run_patchpack("split", "-m", "\x1b[32mgreen", cwd=committed).returncode == 0
+    notes = "refs/notes/patchpack"
+    (committed.parent / "note").write_bytes(b'{"v":1,"id":"\xff\n\x00{\x1b[2J\n')
+    blob = git(committed, "hash-object", "-w", str(committed.parent / "note")).strip()
+    head = git(committed, "rev-parse", "HEAD").strip()
+    tree = git(committed, "mktree", input=f"100644 blob {blob}\t{head}\n").strip()
+    notes_commit = git(committed, "commit-tree", tree, "-m", "notes").strip()
+    git(committed, "update-ref", notes, notes_commit)
+    code, out, err = same(committed, "next")
+    assert code == "0" and b"\\033[1m" in out and b"\x1b" not in out + err
