@@ -387,3 +387,15 @@ class Plain(NotesReads):
 
     def diff_trees(self, old: Oid, new: Oid, *, context: int = 3, shown: bool = False) -> str:
         raise Moved("a replayed patch")
+
+
+def plain_uncommitted_diff(repo: Plain, *, untracked: bool = True) -> str:
+    """The door's ``uncommitted_diff`` (the work tree against HEAD) through the git program:
+    Moved when a new untracked file is to be shown, whose diff libgit2 makes, or when there
+    is no commit yet."""
+    head = repo.head_oid()
+    if head is None:
+        raise Moved("no commit yet")
+    if untracked and repo.git("ls-files", "-z", "--others", "--exclude-standard"):
+        raise Moved("untracked files")
+    return repo.git("diff", *DIFF_OPTIONS, head, "--")
