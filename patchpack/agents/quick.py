@@ -42,6 +42,8 @@ def answer(command: str, options: set[str]) -> int | None:
             return check_staged(as_json="--json" in options)
         if command == "next":
             return next_(as_json="--json" in options)
+        if command == "status":
+            return status(tracked_only="--tracked-only" in options, as_json="--json" in options)
     except Moved:
         return None
     return None
@@ -98,4 +100,14 @@ def next_(*, as_json: bool) -> int:
         said.say()  # what click printed before it stopped there
         raise
     said.say()
+    return 0
+
+
+def status(*, tracked_only: bool, as_json: bool) -> int:
+    """`patchpack status [--tracked-only] [--json]`: where the agent stands."""
+    from patchpack.agents import status as stating
+
+    repo = Plain(os.curdir)
+    found = stating.read(repo, Settings.load(repo.config_get), untracked=not tracked_only)
+    echo(stating.render_json(found) if as_json else stating.render_text(found), sys.stdout)
     return 0
