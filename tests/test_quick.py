@@ -4,6 +4,7 @@ two must print the same bytes on stdout and stderr and exit with the same code."
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +157,64 @@ def test_next_with_hostile_bytes_in_the_queue_and_the_notes(committed: Path) -> 
     git(committed, "update-ref", notes, notes_commit)
     code, out, err = same(committed, "next")
     assert code == "0" and b"\\033[1m" in out and b"\x1b" not in out + err
+
+
+# -- status -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [("status",), ("status", "--json"), ("status", "--tracked-only"),
+                                  ("status", "--json", "--tracked-only")])
+def test_status_with_a_queue_a_change_and_a_ledger(committed: Path, argv) -> None:
+    _queue_three(committed)
+    assert run_patchpack("apply", cwd=committed).returncode == 0
+    write(committed / "README.md", lines(200))
+    git(committed, "config", "patchpack.dailyBudget", "1000")
+    for agent in ("a", "b\x1b[31m"):
+        record = ("record", "--in", "400", "--out", "20", "--model", "m", "--agent", agent)
+        assert run_patchpack(*record, cwd=committed).returncode == 0
+    git(committed, "commit", "-q", "-am", "big")  # the spend moves into the note
+    record = ("record", "--in", "7", "--out", "0", "--model", "m")
+    assert run_patchpack(*record, cwd=committed).returncode == 0
+    write(committed / "README.md", lines(400))
+    code, out, err = same(committed, *argv)
+    assert code == "0" and err == b""
+    if "--json" in argv:
+        found = json.loads(out)
+        assert (found["queue"]["applied"], found["today"]["tokens"]) == (1, 847)
+        assert found["budget_line"].startswith("budget: daily 847/1,000")
+    else:
+        assert b"queue:       1/3 applied" in out and b"OVER the limits" in out
+        assert b"today:       847/1,000 tokens (85%)" in out and b"\nbudget: daily" in out
+
+
+def test_status_of_an_empty_queue_and_of_a_detached_head(committed: Path) -> None:
+    code, out, err = same(committed, "status")
+    assert code == "0" and b"queue:       empty" in out and err == b""
+    git(committed, "checkout", "-q", "--detach")
+    assert b"HEAD detached" in same(committed, "status")[1]
+
+
+def test_status_with_untracked_files_or_no_commit_is_answered_by_the_door(repo: Path) -> None:
+    write(repo / "new.txt", "new\n")
+    for argv in (("status",), ("status", "--tracked-only")):  # no commit yet
+        code, out, err, loaded = _run(ENTRY, repo, argv)
+        assert code == "0" and "click" in loaded
+        assert (code, out, err) == _run(CLICK, repo, argv)[:3]
+    git(repo, "add", "new.txt")
+    git(repo, "commit", "-q", "-m", "new")
+    write(repo / "newer.txt", "newer\n")
+    code, out, err, loaded = _run(ENTRY, repo, ("status",))
+    assert code == "0" and b"1/2 files" in out and "pygit2._pygit2" in loaded
+    assert (code, out, err) == _run(CLICK, repo, ("status",))[:3]
+    assert b"0/2 files" in same(repo, "status", "--tracked-only")[1]
+
+
+def test_status_with_a_bad_setting_or_outside_a_repository(committed: Path, tmp_path: Path
+                                                           ) -> None:
+    git(committed, "config", "patchpack.dailyBudget", "lots")
+    code, out, err = same(committed, "status")
+    assert code == "2" and out == b"" and b"patchpack.dailyBudget" in err
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    code, out, err = same(outside, "status", "--json")
+    assert code == "2" and out == b"" and b"not a git repository" in err
