@@ -218,3 +218,17 @@ def test_status_with_a_bad_setting_or_outside_a_repository(committed: Path, tmp_
     outside.mkdir()
     code, out, err = same(outside, "status", "--json")
     assert code == "2" and out == b"" and b"not a git repository" in err
+
+
+def test_status_and_next_read_the_ledger_through_the_open_cat_file(committed: Path,
+                                                                   tmp_path: Path) -> None:
+    _queue_three(committed)
+    assert run_patchpack("apply", cwd=committed).returncode == 0  # a note on HEAD
+    for argv in (("status", "--tracked-only"), ("next",)):
+        trace = tmp_path / f"{argv[0]}.trace"
+        r = run_patchpack(*argv, cwd=committed, env={"GIT_TRACE": str(trace)})
+        assert r.returncode == 0, r.stderr
+        ran = [line.split("built-in: git ", 1)[1].split()[0]
+               for line in trace.read_text().splitlines() if "built-in: git " in line]
+        # Each process costs about a tenth of the command's budget (#16).
+        assert "ls-tree" not in ran and len(ran) <= 6, ran

@@ -72,6 +72,19 @@ class CommitHead:
         self.tree, self.parents = tree, parents
 
 
+def _commit_head(data: bytes) -> CommitHead:
+    tree, parents = "", []
+    for line in data.split(b"\n"):
+        if not line:
+            break  # the headers end at the first empty line
+        key, _, value = line.partition(b" ")
+        if key == b"tree":
+            tree = decode(value)
+        elif key == b"parent":
+            parents.append(Oid(decode(value)))
+    return CommitHead(Oid(tree), tuple(parents))
+
+
 class NotesTop:
     """One entry at the top of a notes tree: a note, or a fan-out directory of notes.
 
@@ -331,16 +344,16 @@ class Plain(NotesReads):
         return found[2]
 
     def commit_info(self, oid: Oid) -> CommitHead:
-        tree, parents = "", []
-        for line in self._read(oid, "commit").split(b"\n"):
-            if not line:
-                break  # the headers end at the first empty line
-            key, _, value = line.partition(b" ")
-            if key == b"tree":
-                tree = decode(value)
-            elif key == b"parent":
-                parents.append(Oid(decode(value)))
-        return CommitHead(Oid(tree), tuple(parents))
+        return _commit_head(self._read(oid, "commit"))
+
+    def notes_top(self, ref: str) -> tuple[Oid, list[NotesTop]] | None:
+        """NotesReads.notes_top through the open `git cat-file --batch`: two processes fewer
+        for each `status` and `next`."""
+        found = self.object(f"{ref}^{{commit}}")
+        if found is None:
+            return None
+        return found[0], [NotesTop(name, f"{name} {oid}")
+                          for name, oid, _ in self._entries(_commit_head(found[2]).tree)]
 
     def commit_subject(self, oid: Oid) -> str:
         found = self.object(oid)
