@@ -9,7 +9,7 @@ context, headers included. A binary file counts as one file and as the lines git
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import unidiff
 
@@ -38,8 +38,7 @@ _CORRUPT_HUNK_HEADER = re.compile(
 _SUBJECT_TAG = re.compile(r"^\s*\[[^\]]*PATCH[^\]]*\]\s*")
 
 
-@dataclass(frozen=True)
-class FileChange:
+class FileChange(NamedTuple):
     path: str
     old_path: str | None
     """The path before a rename or copy; None when the path did not change."""
@@ -52,8 +51,7 @@ class FileChange:
     """This file's share of the diff lines."""
 
 
-@dataclass(frozen=True)
-class Measure:
+class Measure(NamedTuple):
     files: tuple[FileChange, ...]
 
     @property
@@ -82,14 +80,12 @@ def describe_measure(m: Measure) -> str:
                      sum(f.added for f in m.files), sum(f.removed for f in m.files))
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     max_files: int
     max_lines: int
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     measure: Measure
     limits: Limits
 
@@ -120,8 +116,7 @@ class Verdict:
         }
 
 
-@dataclass(frozen=True)
-class Mail:
+class Mail(NamedTuple):
     """One patch of a `git format-patch` mail or mbox."""
 
     title: str
