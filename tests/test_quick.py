@@ -88,6 +88,13 @@ def test_check_outside_a_repository_is_bad_input_the_same(tmp_path: Path) -> Non
     assert code == "2" and out == b"" and err.startswith(b"patchpack: not a git repository")
 
 
+def test_check_loads_no_dataclasses_nor_inspect(committed: Path) -> None:
+    write(committed / "a.py", lines(10))
+    git(committed, "add", "a.py")
+    probe = ENTRY.replace(repr(WATCHED), repr(("dataclasses", "inspect", "email")))
+    assert _run(probe, committed, ("check", "--staged"))[0::3] == ("0", [])
+
+
 def test_other_forms_of_check_still_go_to_click(committed: Path) -> None:
     for argv in (("check", "--help"), ("check", "HEAD"), ("check", "--max-files", "3")):
         code, out, _, loaded = _run(ENTRY, committed, argv)

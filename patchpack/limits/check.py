@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from patchpack.limits import diffs
 from patchpack.limits.diffs import Limits, Verdict
@@ -15,8 +15,7 @@ if TYPE_CHECKING:
     from patchpack.git.plain import Plain
 
 
-@dataclass(frozen=True)
-class Checked:
+class Checked(NamedTuple):
     label: str
     """What was measured: ``staged``, a commit, a file or a mail."""
     verdict: Verdict
