@@ -21,7 +21,7 @@ def main() -> None:
     try:
         if argv[:1] == ["guard"] and set(argv[1:]) <= _GUARD_OPTIONS:
             sys.exit(_guard(limit_all="--limit-all" in argv))
-        if argv and set(argv[1:]) <= _QUICK_OPTIONS.get(argv[0], set()):
+        if argv and argv[0] in _QUICK_OPTIONS and set(argv[1:]) <= _QUICK_OPTIONS[argv[0]]:
             code = _quick(argv[0], set(argv[1:]))
             if code is not None:
                 sys.exit(code)

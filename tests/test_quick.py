@@ -95,6 +95,11 @@ def test_check_loads_no_dataclasses_nor_inspect(committed: Path) -> None:
     assert _run(probe, committed, ("check", "--staged"))[0::3] == ("0", [])
 
 
+def test_other_commands_do_not_pay_for_the_quick_path(committed: Path) -> None:
+    probe = ENTRY.replace(repr(WATCHED), repr(("patchpack.agents.quick",)))
+    assert _run(probe, committed, ("list",))[0::3] == ("0", [])
+
+
 def test_other_forms_of_check_still_go_to_click(committed: Path) -> None:
     for argv in (("check", "--help"), ("check", "HEAD"), ("check", "--max-files", "3")):
         code, out, _, loaded = _run(ENTRY, committed, argv)
