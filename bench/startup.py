@@ -8,7 +8,7 @@ The rows are timed round-robin, one run of each per round, so that a busy machin
 alike. Targets (issue 16): guard at most 1.7x `python -c pass`; status, next, check under
 80 ms. The verdicts are printed, never asserted: a number depends on the machine.
 
-    python bench/startup.py [--runs 15] [--files 100] [--json]
+    python bench/startup.py [--runs 15] [--files 100] [--against SCRIPT] [--json]
 """
 
 from __future__ import annotations
@@ -56,8 +56,10 @@ class Row:
 class Bench:
     """A repository with a queued patch and a staged change, and the commands to time in it."""
 
-    def __init__(self, root: Path, files: int, patchpack: str, python: str) -> None:
+    def __init__(self, root: Path, files: int, patchpack: str, python: str,
+                 against: str | None = None) -> None:
         self.repo, self.patchpack, self.python = root / "repo", patchpack, python
+        self.against = against
         self.env = {**os.environ, **ENV, "HOME": str(root / "home")}
         for name in ("GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE"):
             self.env.pop(name, None)
@@ -115,11 +117,20 @@ class Bench:
         def add(label: str, ms: float) -> None:
             times.setdefault(label, []).append(ms)
 
+        def both(label: str, *argv: str, stdin: str | None = None) -> None:
+            add(label, self.ours(*argv, stdin=stdin))
+            if self.against:  # the other script in the same round: the same load on both
+                add(AGAINST + label, self.timed([self.against, *argv], stdin))
+
         add("python -c pass", self.timed([self.python, "-c", "pass"]))
-        add("patchpack guard (Read)", self.ours("guard", stdin=self.read))
+        both("patchpack guard (Read)", "guard", stdin=self.read)
         for label, argv, base, _ in ROWS[1:4]:
-            add(label, self.ours(*argv))
+            both(label, *argv)
             add(base, self.timed(["git", *base.split()[1:]]))
+        if self.against:
+            self.git("reset", "-q", "--hard", self.base)
+            add(AGAINST + "patchpack apply", self.timed([self.against, "apply"]))
+            self.ready()
         self.git("reset", "-q", "--hard", self.base)
         add("patchpack apply", self.ours("apply"))
         self.git("reset", "-q", "--hard", self.base)
@@ -128,16 +139,22 @@ class Bench:
         self.ready()
 
 
-def measure(runs: int, files: int, patchpack: str, python: str) -> list[Row]:
+AGAINST = "against: "
+"""The label of a row timed with ``--against``'s script."""
+
+
+def measure(runs: int, files: int, patchpack: str, python: str,
+            against: str | None = None) -> list[Row]:
     times: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="patchpack-startup-") as tmp:
-        bench = Bench(Path(tmp), files, patchpack, python)
+        bench = Bench(Path(tmp), files, patchpack, python, against)
         for _ in range(runs):
             bench.round(times)
     median = {label: statistics.median(ms) for label, ms in times.items()}
     python = median["python -c pass"]
     rows = [Row("python -c pass", python, "python -c pass", python, 1.0, 1.0, None, None)]
-    for label, _, base, target in ROWS:
+    for label, _, base, target in [(AGAINST + label, *rest) for label, *rest in ROWS
+                                   if against] + ROWS:
         ms, base_ms = median[label], median[base]
         ratio = ms / base_ms
         if target is None:
@@ -148,7 +165,8 @@ def measure(runs: int, files: int, patchpack: str, python: str) -> list[Row]:
         rows.append(Row(label, ms, base, base_ms, ratio, ms / python,
                         f"<= {limit:g}x" if kind == "ratio" else f"< {limit:g} ms",
                         "PASS" if met else "MISS"))
-        if base != "python -c pass":  # each git command once, as a row of its own too
+        # Each git command once, as a row of its own too.
+        if base != "python -c pass" and not label.startswith(AGAINST):
             rows.append(Row(base, base_ms, base, base_ms, 1.0, base_ms / python, None, None))
     return rows
 
@@ -157,14 +175,14 @@ def render(rows: list[Row], runs: int, files: int) -> str:
     out = [f"median of {runs} runs, a repository of {files} files; "
            f"ratio = the command / its baseline; x py = the command / python -c pass; "
            f"load average {os.getloadavg()[0]:.1f}",
-           f"{'command':<28} {'ms':>7} {'x py':>6}  {'baseline':<26} {'ms':>7} {'ratio':>7}"
+           f"{'command':<36} {'ms':>7} {'x py':>6}  {'baseline':<26} {'ms':>7} {'ratio':>7}"
            f"  target"]
     for r in rows:
         if r.command == r.baseline:
-            out.append(f"{r.command:<28} {r.ms:7.1f} {r.per_python:5.2f}x")
+            out.append(f"{r.command:<36} {r.ms:7.1f} {r.per_python:5.2f}x")
             continue
         verdict = f"{r.target} {r.verdict}" if r.target else ""
-        out.append(f"{r.command:<28} {r.ms:7.1f} {r.per_python:5.2f}x  {r.baseline:<26} "
+        out.append(f"{r.command:<36} {r.ms:7.1f} {r.per_python:5.2f}x  {r.baseline:<26} "
                    f"{r.baseline_ms:7.1f} "
                    f"{r.ratio:6.2f}x  {verdict}")
     return "\n".join(out)
@@ -183,12 +201,15 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=100, help="files in the repository")
     parser.add_argument("--patchpack", default=shutil.which("patchpack"),
                         help="the console script to time (default: patchpack on PATH)")
+    parser.add_argument("--against", metavar="SCRIPT",
+                        help="another console script (a checkout from before a change) timed "
+                        "in the same rounds, its rows first")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args()
     if not args.patchpack:
         sys.exit("no patchpack on PATH: `pip install -e .` first, or give --patchpack")
     python = interpreter(args.patchpack)
-    rows = measure(args.runs, args.files, args.patchpack, python)
+    rows = measure(args.runs, args.files, args.patchpack, python, args.against)
     if args.json:
         print(json.dumps({"runs": args.runs, "files": args.files, "patchpack": args.patchpack,
                           "python": python, "rows": [asdict(r) for r in rows]}, indent=1))

@@ -16,9 +16,13 @@ from pathlib import Path
 
 from patchpack.config import Settings, git_key
 from patchpack.errors import BadInput, Failed
-from patchpack.git import Repo
 from patchpack.git.files import write_atomically
 from patchpack.text import counted
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the door: the quick path reads through git/plain (#16)
+    from patchpack.git import Repo
+    from patchpack.git.plain import Plain
 
 ITERATIONS = Path("patchpack", "iterations")
 
@@ -61,7 +65,7 @@ def reminder(settings: Settings) -> str:
     return f"reminder: run {command} to keep the history short"
 
 
-def cadence(repo: Repo, settings: Settings) -> Cadence:
+def cadence(repo: Repo | Plain, settings: Settings) -> Cadence:
     """The cadence state of this worktree, for `patchpack status`."""
     return Cadence(_read_count(repo.git_dir / ITERATIONS), settings.truncate_every)
 
@@ -144,7 +148,7 @@ def budgets(settings: Settings, *, context_tokens: int | None = None,
     return out
 
 
-def spend(repo: Repo, settings: Settings, *, context_tokens: int | None = None) -> list[Budget]:
+def spend(repo: Repo | Plain, settings: Settings, *, context_tokens: int | None = None) -> list[Budget]:
     """Every budget with what the ledger (notes and pending spool) says is spent on it."""
     from patchpack.ledger import budget
 

@@ -14,13 +14,18 @@ from typing import Any
 from patchpack.agents import loop as agents
 from patchpack.agents.code_puppy import actions
 from patchpack.config import Settings
-from patchpack.git import Oid, Repo, uncommitted_diff
+from patchpack.git import Oid
+from patchpack.git.plain import Plain, plain_uncommitted_diff
 from patchpack.ledger import budget
 from patchpack.ledger import store as ledger
 from patchpack.limits import diffs
 from patchpack.queue import store as queue
 from patchpack.queue.store import Patch
 from patchpack.text import counted
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from patchpack.git import Repo  # the door: `status` reads through git/plain (#16)
 
 
 @dataclass(frozen=True)
@@ -80,14 +85,20 @@ class Status:
         }
 
 
-def read(repo: Repo, settings: Settings, *, untracked: bool = True) -> Status:
+def read(repo: Repo | Plain, settings: Settings, *, untracked: bool = True) -> Status:
     """The status of the worktree ``repo`` was opened in; the uncommitted change counts
     untracked files that are not ignored unless not ``untracked``, as context packs show it."""
     state = queue.load(repo)
     position = state.next_position()
     verdict = None
     if repo.workdir is not None:
-        verdict = diffs.Verdict(diffs.measure(uncommitted_diff(repo, untracked=untracked)),
+        if isinstance(repo, Plain):
+            text = plain_uncommitted_diff(repo, untracked=untracked)
+        else:
+            from patchpack.git import uncommitted_diff
+
+            text = uncommitted_diff(repo, untracked=untracked)
+        verdict = diffs.Verdict(diffs.measure(text),
                                 diffs.Limits(settings.max_files, settings.max_lines))
     waiting, _ = ledger.pending(repo)
     # One read of the ledger serves both today's figure and the budget line.

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from patchpack.git.commit import stripspace
     from patchpack.git.door import Repo
     from patchpack.git.notes import NotesTop
-    from patchpack.git.objects import CommitInfo, CommitRun, DoesNotFit, RawChange, RefMoved
+    from patchpack.git.objects import CommitInfo, CommitRun, DoesNotFit, RawChange
     from patchpack.git.repo import global_config_get, read_config, require_workdir
     from patchpack.git.run import (
         DIFF_OPTIONS,
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         encode,
         run_git,
     )
+    from patchpack.git.where import RefMoved
     from patchpack.git.worktree import (
         WHOLE_FILE_CONTEXT,
         BadPattern,
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 
 _HOME = {
     "stripspace": "commit", "Repo": "door", "NotesTop": "notes", "CommitInfo": "objects",
-    "CommitRun": "objects", "DoesNotFit": "objects", "RawChange": "objects", "RefMoved": "objects",
+    "CommitRun": "objects", "DoesNotFit": "objects", "RawChange": "objects", "RefMoved": "where",
     "global_config_get": "repo", "read_config": "repo", "require_workdir": "repo",
     "CommitDiff": "run", "DIFF_OPTIONS": "run", "FILE_MODE": "run", "FULL_OID": "run",
     "GitFailed": "run", "Oid": "run", "TREE_MODE": "run", "ZERO_OID": "run", "decode": "run",

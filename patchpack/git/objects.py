@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING
 
 from patchpack.errors import Failed
 from patchpack.git import packs
+from patchpack.git.plain import _SHOWN, show_diffs
 from patchpack.git.repo import RepoCore
 from patchpack.git.run import (
-    _SHOW_SPLIT,
-    _SHOWN,
     DIFF_OPTIONS,
     Oid,
     _person,
@@ -25,6 +24,7 @@ from patchpack.git.run import (
     pygit2,
     run_git,
 )
+from patchpack.git.where import RefMoved as RefMoved
 
 
 def _edit_tree(raw: pygit2.Repository, tree: pygit2.Tree | None,
@@ -60,10 +60,6 @@ def _edit_tree(raw: pygit2.Repository, tree: pygit2.Tree | None,
             builder.remove(name)
     return builder.write() if len(builder) else None
 
-
-
-class RefMoved(Failed):
-    """A ref was not at the value an update expected: another process moved it."""
 
 
 class DoesNotFit(Failed):
@@ -230,15 +226,7 @@ class ObjectsOps(RepoCore):
         ``shown``: names quoted as git shows them to people."""
         if not oids:
             return {}
-        quoting = _SHOWN if shown else ()
-        output = run_git([*quoting, "show", "--format=%x00%H", *DIFF_OPTIONS, "--first-parent",
-                          "--root", *oids, "--"],
-                         cwd=self.workdir or self.git_dir).stdout
-        # A text file may hold NUL bytes, but never at the start of a diff line (each begins
-        # with a space, + or -): a NUL there is the format's, before each commit's id.
-        parts = _SHOW_SPLIT.split(output)
-        return {Oid(decode(oid)): decode(diff.lstrip(b"\n"))
-                for oid, diff in zip(parts[1::2], parts[2::2])}
+        return show_diffs(self.workdir or self.git_dir, oids, shown=shown)
 
     def blob_abbrevs(self, commits: Sequence[Oid]) -> dict[Oid, tuple[str, str]]:
         """The blobs before and after of the file each commit changes (the first, if more),

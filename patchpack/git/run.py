@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, NewType
 
+from patchpack.git.where import DIFF_OPTIONS as DIFF_OPTIONS
 from patchpack.git.where import ENCODING as ENCODING
 from patchpack.git.where import ERRORS as ERRORS
 from patchpack.git.where import GitFailed as GitFailed
@@ -45,18 +46,6 @@ Oid = NewType("Oid", str)
 FULL_OID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")
 """A full object id, sha1 or sha256 (``.match`` it)."""
 
-# The measure of DESIGN.md: `git diff -M` with 3 lines of context, whatever the user's config
-# says about context, hunk merging, prefixes, colour, external diff drivers or path quoting.
-DIFF_OPTIONS = (
-    "-M",
-    "-U3",
-    "--inter-hunk-context=0",
-    "--no-color",
-    "--no-ext-diff",
-    "--no-textconv",
-    "--src-prefix=a/",
-    "--dst-prefix=b/",
-)
 
 @dataclass(frozen=True)
 class CommitDiff:
@@ -105,11 +94,6 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
     except FileNotFoundError:
         return None
     return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-
-_SHOWN = ("-c", "core.quotePath=true")  # over run_git's false: names as people see them
-_SHOW_SPLIT = re.compile(rb"(?:\A|(?<=\n))\0([0-9a-f]{40}(?:[0-9a-f]{24})?)\n")
 
 
 def _utf8(text: str) -> bool:

@@ -20,6 +20,19 @@ if TYPE_CHECKING:
 ENCODING = "utf-8"
 ERRORS = "surrogateescape"
 
+# The measure of DESIGN.md: `git diff -M` with 3 lines of context, whatever the user's config
+# says about context, hunk merging, prefixes, colour, external diff drivers or path quoting.
+DIFF_OPTIONS = (
+    "-M",
+    "-U3",
+    "--inter-hunk-context=0",
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+)
+
 
 def decode(data: bytes) -> str:
     return data.decode(ENCODING, ERRORS)
@@ -31,6 +44,10 @@ def encode(text: str) -> bytes:
 
 class GitFailed(BadInput):
     """The git program refused what it was asked (bad revision, bad range, ...)."""
+
+
+class RefMoved(Failed):
+    """A ref was not at the value an update expected: another process moved it."""
 
 
 def run_git(

@@ -21,11 +21,16 @@ from typing import Any
 from patchpack import clock
 from patchpack.config import Settings
 from patchpack.errors import BadInput
-from patchpack.git import Oid, Repo
+from patchpack.git import Oid
 from patchpack.ledger import pacing
 from patchpack.ledger import store as ledger
 from patchpack.ledger.cache import add_counts
 from patchpack.ledger.entries import Entry, Skipped, timestamp
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the door: the quick path reads through git/plain (#16)
+    from patchpack.git import Repo
+    from patchpack.git.plain import Plain
 
 WARN_AT = (0.7, 0.9)
 
@@ -266,7 +271,7 @@ def _first_copies(ids: Sequence[str], indices: Sequence[int]) -> list[int]:
     return sorted(first.values()) if len(first) < len(indices) else list(indices)
 
 
-def for_repo(repo: Repo, *, settings: Settings, by: str = "day", since: str | None = None,
+def for_repo(repo: Repo | Plain, *, settings: Settings, by: str = "day", since: str | None = None,
              rev_range: str | None = None, now: datetime | None = None) -> Report:
     """The report on ``repo``'s ledger and this worktree's pending spool."""
     now = now or clock.now()

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
-from patchpack.git import FULL_OID, Oid, Repo, decode
+from patchpack.git import FULL_OID, Oid, decode
 from patchpack.git.files import write_atomically
 from patchpack.ledger.entries import (
     CANONICAL_LINE,
@@ -34,6 +34,11 @@ from patchpack.ledger.entries import (
     parse_note,
 )
 from patchpack.limits.hooks import NOTES_REF
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the door: the quick path reads through git/plain (#16)
+    from patchpack.git import Repo
+    from patchpack.git.plain import Plain
 
 _OID_LENGTHS = {40, 64}
 _FIELDS = len(Entry._fields)
@@ -97,7 +102,7 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def read(repo: Repo) -> Ledger:
+def read(repo: Repo | Plain) -> Ledger:
     """The whole ledger, read from the notes tree directly (`repo.notes()` is ~100x slower).
 
     What each top-level entry of the tree holds is cached by its object id in the common git
@@ -110,7 +115,7 @@ def read(repo: Repo) -> Ledger:
         return _read(repo)
 
 
-def _read(repo: Repo) -> Ledger:
+def _read(repo: Repo | Plain) -> Ledger:
     found = repo.notes_top(NOTES_REF)
     if found is None:
         return Ledger(0, [], _no_columns(), [], {})
@@ -155,7 +160,7 @@ def _no_columns() -> Columns:
     return [[] for _ in range(_FIELDS)]
 
 
-def _refresh(repo: Repo, base: Oid, head: Oid, missing: dict[str, str],
+def _refresh(repo: Repo | Plain, base: Oid, head: Oid, missing: dict[str, str],
              stored: Mapping[str, bytes | memoryview]) -> dict[str, Any]:
     """Those of the top-level entries ``missing`` (name: cache key) of ``head`` that the
     cache holds at ``base``, brought up to date by reading only the notes that changed

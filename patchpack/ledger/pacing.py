@@ -25,9 +25,12 @@ from datetime import datetime, timedelta, timezone
 from patchpack import clock
 from patchpack.config import Settings
 from patchpack.errors import BadInput, Failed
-from patchpack.git import Repo
 from patchpack.ledger import store as ledger
 from patchpack.ledger.entries import Entry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from patchpack.git import Repo  # the door: loaded by what uses it, not by an import (#16)
 
 WINDOW = 60.0  # seconds of a per-minute window
 _BUDGET = re.compile(r"[0-9]{1,15}")  # as budget's agent budgets

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from patchpack.errors import BadInput, Failed
-from patchpack.git import FULL_OID, Oid, Repo, decode, encode
+from patchpack.git import FULL_OID, Oid, decode, encode
 from patchpack.git.files import write_atomically
 
 # So are reading the whole ledger and its cache.
@@ -30,6 +30,11 @@ from patchpack.ledger.entries import Entry, Reasoned, Skipped, new_entry, parse_
 from patchpack.limits.hooks import NOTES_REF
 
 _CAS_ATTEMPTS = 50
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the door: the quick path reads through git/plain (#16)
+    from patchpack.git import Repo
+    from patchpack.git.plain import Plain
 
 
 # -- the pending spool ------------------------------------------------------------------------
@@ -42,12 +47,12 @@ attach: `apply --all` writes a whole series' notes in one notes commit at the en
 interrupted series loses none of them."""
 
 
-def _spool_dir(repo: Repo) -> Path:
+def _spool_dir(repo: Repo | Plain) -> Path:
     return repo.git_dir / "patchpack"
 
 
 @contextlib.contextmanager
-def _locked(repo: Repo) -> Iterator[Path]:
+def _locked(repo: Repo | Plain) -> Iterator[Path]:
     """Hold the spool's lock (one worktree's recorders and attachers take turns)."""
     where = _spool_dir(repo)
     where.mkdir(parents=True, exist_ok=True)
@@ -152,7 +157,7 @@ def in_use(repo: Repo) -> bool:
     return (_spool_dir(repo) / SPOOL).exists() or repo.has_ref(NOTES_REF)
 
 
-def pending(repo: Repo) -> tuple[list[Entry], list[Skipped]]:
+def pending(repo: Repo | Plain) -> tuple[list[Entry], list[Skipped]]:
     """The entries waiting in this worktree's spool for a commit."""
     with _locked(repo) as spool:  # never half a line that a recorder is writing
         try:
@@ -239,7 +244,7 @@ def _append(repo: Repo, notes: Mapping[Oid, Sequence[Entry]], *,
                  hint="run `patchpack ledger attach` again")
 
 
-def _recover(repo: Repo, where: Path) -> None:
+def _recover(repo: Repo | Plain, where: Path) -> None:
     # An attach that stopped after moving the ref but before emptying the spool left
     # `attaching`: if its notes commit made it into the ref, those entries are in, so the
     # spool is spent; otherwise the ref never moved and the spool still counts.

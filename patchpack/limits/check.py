@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from patchpack.git import Repo
 from patchpack.limits import diffs
 from patchpack.limits.diffs import Limits, Verdict
 from patchpack.limits.hunks import quote
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from patchpack.git import Repo  # the door: `check --staged` runs git without it (#16)
+    from patchpack.git.plain import Plain
 
-@dataclass(frozen=True)
-class Checked:
+
+class Checked(NamedTuple):
     label: str
     """What was measured: ``staged``, a commit, a file or a mail."""
     verdict: Verdict
 
 
-def staged(repo: Repo, limits: Limits) -> list[Checked]:
+def staged(repo: Repo | Plain, limits: Limits) -> list[Checked]:
     return [Checked("staged change", Verdict(diffs.measure(repo.staged_diff()), limits))]
 
 

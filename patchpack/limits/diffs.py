@@ -8,20 +8,19 @@ context, headers included. A binary file counts as one file and as the lines git
 
 from __future__ import annotations
 
-import binascii
-import contextlib
-import email.message
-import email.parser
-import quopri
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import unidiff
 
 from patchpack.errors import BadInput
-from patchpack.git import decode, encode
+from patchpack.git.where import decode, encode
 from patchpack.limits.hunks import quote, unquote
+
+TYPE_CHECKING = False  # `check --staged` and `status` measure with none of the below (#16)
+if TYPE_CHECKING:
+    import email.message
+    from collections.abc import Callable, Sequence
 
 # Extended header lines of a git diff, as git prints them (see git-diff(1)).
 _GIT_HEADER = re.compile(
@@ -39,8 +38,7 @@ _CORRUPT_HUNK_HEADER = re.compile(
 _SUBJECT_TAG = re.compile(r"^\s*\[[^\]]*PATCH[^\]]*\]\s*")
 
 
-@dataclass(frozen=True)
-class FileChange:
+class FileChange(NamedTuple):
     path: str
     old_path: str | None
     """The path before a rename or copy; None when the path did not change."""
@@ -53,8 +51,7 @@ class FileChange:
     """This file's share of the diff lines."""
 
 
-@dataclass(frozen=True)
-class Measure:
+class Measure(NamedTuple):
     files: tuple[FileChange, ...]
 
     @property
@@ -83,14 +80,12 @@ def describe_measure(m: Measure) -> str:
                      sum(f.added for f in m.files), sum(f.removed for f in m.files))
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     max_files: int
     max_lines: int
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     measure: Measure
     limits: Limits
 
@@ -121,8 +116,7 @@ class Verdict:
         }
 
 
-@dataclass(frozen=True)
-class Mail:
+class Mail(NamedTuple):
     """One patch of a `git format-patch` mail or mbox."""
 
     title: str
@@ -210,6 +204,8 @@ def split_mails(text: str) -> list[Mail] | None:
     starts = [m.start() for m in _MAIL_START.finditer(data)]
     if not starts or data[: starts[0]].strip():
         return None
+    import email.parser  # mails only: a measure of a plain diff does without it (#16)
+
     mails = []
     for begin, end in zip(starts, [*starts[1:], len(data)]):
         chunk = data[begin:end]
@@ -237,11 +233,15 @@ def split_mails(text: str) -> list[Mail] | None:
 def _body(message: email.message.Message, chunk: bytes, body: bytes) -> bytes:
     """A mail's body as bytes, its transfer encoding undone (as git mailinfo undoes it)."""
     if message.get_content_maintype() == "multipart":  # `format-patch --attach`
+        import email.parser
+
         whole = email.parser.BytesParser().parsebytes(chunk)
         parts = [p.get_payload(decode=True) for p in whole.walk() if not p.is_multipart()]
         return b"\n".join(p for p in parts if isinstance(p, bytes))
     encoding = str(message.get("Content-Transfer-Encoding", "")).lower()
     if "base64" in encoding:
+        import binascii
+
         try:
             return binascii.a2b_base64(body)
         except binascii.Error as e:
@@ -249,6 +249,8 @@ def _body(message: email.message.Message, chunk: bytes, body: bytes) -> bytes:
                            hint="save the mail again from the mail client, or use "
                            "`git format-patch` output") from None
     if "quoted-printable" in encoding:
+        import quopri
+
         return quopri.decodestring(body)
     return body
 
@@ -282,6 +284,7 @@ def _author(value: str) -> str | None:
     is the word around the @, the rest the name, the address again where the name is none),
     then trimmed as git's ident.c trims it. ``dependabot[bot] <1+dependabot[bot]@users...>``
     stays as it is, where an RFC 5322 parser reads another address."""
+    import contextlib
     import email.errors
     import email.header
 

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patchpack.errors import Failed
-from patchpack.git import Repo
 from patchpack.git.files import write_atomically
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from patchpack.git import Repo  # the door: loaded by what uses it, not by an import (#16)
 
 MARKER = "# patchpack-managed-hook"
 LEGACY_SUFFIX = ".pre-patchpack"

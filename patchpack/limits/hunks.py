@@ -13,10 +13,10 @@ message, is always git's. Paths are decoded with ``surrogateescape``, as everywh
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from patchpack.errors import BadInput
-from patchpack.git import decode, encode
+from patchpack.git.where import decode, encode
 
 _OCTAL = re.compile(r"[0-3][0-7]{2}")
 _ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
@@ -32,8 +32,7 @@ _OTHER_HEADERS = (b"old mode ", b"new mode ", b"copy ", b"rename ", b"similarity
 _LOOKS_LIKE_PATCH = (b"--- ", b"+++ ", b"@@ ", b"diff ", b"*** ", b"Index: ", b"GIT binary")
 
 
-@dataclass(frozen=True)
-class Hunk:
+class Hunk(NamedTuple):
     old_start: int
     new_start: int
     before: tuple[bytes, ...]
@@ -44,8 +43,7 @@ class Hunk:
     """Context lines after its last change: none means it must match at the end of the file."""
 
 
-@dataclass(frozen=True)
-class FilePatch:
+class FilePatch(NamedTuple):
     path: str
     status: str
     """``modified``, ``added`` or ``deleted``."""

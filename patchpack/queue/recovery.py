@@ -21,7 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patchpack.errors import Failed
-from patchpack.git import Oid, Repo
+from patchpack.git import Oid
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from patchpack.git import Repo  # the door: loaded by what uses it, not by an import (#16)
 
 _APPLYING = "applying.json"
 

@@ -22,10 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from patchpack.errors import BadInput, Failed
-from patchpack.git import FILE_MODE, TREE_MODE, GitFailed, Oid, RefMoved, Repo, decode
+from patchpack.git import FILE_MODE, TREE_MODE, GitFailed, Oid, RefMoved, decode
 from patchpack.limits.hunks import quote
 from patchpack.queue import recovery
 from patchpack.tokens import Counter, counter_name, get_counter
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the door: the quick path reads through git/plain (#16)
+    from patchpack.git import Repo
+    from patchpack.git.plain import Plain
 
 PREFIX = "refs/patchpack/queue/"
 DETACHED = "detached"
@@ -115,11 +120,11 @@ class State:
 # such states are still read, and the next operation writes the new layout.
 
 
-def queue_name(repo: Repo) -> str:
+def queue_name(repo: Repo | Plain) -> str:
     return repo.branch() or DETACHED
 
 
-def load(repo: Repo, name: str | None = None, *, oid: Oid | None = None) -> State:
+def load(repo: Repo | Plain, name: str | None = None, *, oid: Oid | None = None) -> State:
     """The queue's current state (or the state commit ``oid``)."""
     name = name or queue_name(repo)
     if oid is None:
@@ -145,13 +150,13 @@ def load(repo: Repo, name: str | None = None, *, oid: Oid | None = None) -> Stat
                  previous=data.get("previous"), tree=edited)
 
 
-def _read_series(repo: Repo, series: Oid) -> tuple[Patch, ...]:
+def _read_series(repo: Repo | Plain, series: Oid) -> tuple[Patch, ...]:
     return tuple(patch for _, chunk in sorted(repo.tree_items(series), key=_number)
                  for patch in _read_chunk(repo, chunk))
 
 
 @functools.lru_cache(maxsize=4096)
-def _read_chunk(repo: Repo, chunk: Oid) -> tuple[Patch, ...]:
+def _read_chunk(repo: Repo | Plain, chunk: Oid) -> tuple[Patch, ...]:
     # By object id: the states of one series share all but a chunk or two, so `log` reads
     # each chunk once.
     return tuple(_patch(json.loads(repo.read_blob(blob)))
@@ -311,7 +316,7 @@ class Replay:
     """HEAD is not what the patch was made against: a 3-way merge was needed."""
 
 
-def replay(repo: Repo, patch: Patch, head: Oid) -> Replay:
+def replay(repo: Repo | Plain, patch: Patch, head: Oid) -> Replay:
     info = repo.commit_info(patch.commit)
     base = repo.tree_of(info.parents[0]) if info.parents else repo.empty_tree()
     head_tree = repo.tree_of(head)
@@ -330,7 +335,7 @@ class Next:
     note: str | None
 
 
-def next_patch(repo: Repo, state: State) -> Next:
+def next_patch(repo: Repo | Plain, state: State) -> Next:
     """The next queued patch and the diff `apply` will commit for it."""
     position = state.next_position()
     if position is None:
@@ -510,7 +515,7 @@ def unpublish(repo: Repo, state: State) -> bool:
                               message="patchpack: roll back a failed operation")
 
 
-def require_head(repo: Repo) -> Oid:
+def require_head(repo: Repo | Plain) -> Oid:
     head = repo.head_oid()
     if head is None:
         raise BadInput("this repository has no commits yet: the queue needs a HEAD to work on",

@@ -16,8 +16,12 @@ from collections import Counter
 from pathlib import Path
 
 from patchpack import clock
-from patchpack.git import Repo
 from patchpack.ledger.entries import timestamp
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from patchpack.git import Repo  # the door: `status` counts through git/plain (#16)
+    from patchpack.git.plain import Plain
 
 LOG = Path("patchpack", "plugin-actions.jsonl")
 MAX_BYTES = 1 << 20
@@ -53,7 +57,7 @@ def _keep_newest_half(path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _read(repo: Repo) -> list[dict[str, object]]:
+def _read(repo: Repo | Plain) -> list[dict[str, object]]:
     try:
         text = (repo.git_dir / LOG).read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
@@ -69,13 +73,13 @@ def _read(repo: Repo) -> list[dict[str, object]]:
     return found
 
 
-def counts(repo: Repo) -> dict[str, int]:
+def counts(repo: Repo | Plain) -> dict[str, int]:
     """How many actions of each kind the log holds (kinds with none left out)."""
     seen = Counter(str(a["kind"]) for a in _read(repo))
     return {k: seen[k] for k in KINDS if seen[k]}
 
 
-def routed(repo: Repo) -> dict[str, int]:
+def routed(repo: Repo | Plain) -> dict[str, int]:
     """How many runs the router sent to each model, most first (a route's detail is
     ``MODEL: reason``)."""
     models = Counter(str(a.get("detail", "")).split(": ", 1)[0] for a in _read(repo)
