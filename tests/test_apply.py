@@ -73,6 +73,19 @@ def test_apply_writes_a_new_message_file_and_leaves_a_link_to_the_last_one_alone
     assert edit.read_text() == "Two files (1/2): a.txt\n"
 
 
+def test_apply_writes_only_the_trees_of_the_queue_state_that_change(queued: Path, cli) -> None:
+    # Recording an apply changes a patch's entry under series/, not its diff under diffs/:
+    # that tree is kept as it is, not written again (each loose object written or touched is
+    # a file system write on every patch, #16).
+    diffs = git(queued, "rev-parse", f"{REF}:diffs/0000").strip()
+    loose = queued / ".git" / "objects" / diffs[:2] / diffs[2:]
+    os.utime(loose, (1, 1))
+    assert cli("apply").exit_code == 0
+    assert git(queued, "rev-parse", f"{REF}:diffs/0000").strip() == diffs
+    assert git(queued, "log", "-1", "--format=%s", REF).startswith("patchpack apply: 1/2")
+    assert loose.stat().st_mtime == 1
+
+
 def test_apply_result_names_commits_and_tokens(queued: Path) -> None:
     from patchpack.git import Repo
     from patchpack.queue import apply
