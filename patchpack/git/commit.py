@@ -117,6 +117,9 @@ class _HookedCommit:
         if tree == self._repo.tree_of(head):
             return self._refused("nothing to commit: the index is at HEAD")
         edit = self._git_dir / "COMMIT_EDITMSG"
+        # A new file, not the last one truncated: ext4 (auto_da_alloc) flushes a file
+        # rewritten after a truncation when it is closed, 2.5 ms a patch against 0.1 (#16).
+        edit.unlink(missing_ok=True)
         edit.write_bytes(encode(stripspace(message)))
         if not self._hook("prepare-commit-msg", self._shown(edit), "message"):
             return self._refused()

@@ -50,6 +50,8 @@ def _edit_tree(raw: pygit2.Repository, tree: pygit2.Tree | None,
         if changes.get(name) is not None:
             continue  # a file set at ``name`` takes the place of the directory
         old = tree[name] if tree is not None and name in tree else None
+        if old is not None and old.type_str == "tree" and _holds(raw[old.id], inner):
+            continue  # kept as it is: written again, it would be hashed and touched (#16)
         sub = _edit_tree(raw, raw[old.id].peel(pygit2.Tree) if old is not None and old.type_str == "tree"
                          else None, inner)
         if sub is not None:
@@ -59,6 +61,21 @@ def _edit_tree(raw: pygit2.Repository, tree: pygit2.Tree | None,
             # files go later, see #15) has nothing below it to remove: it stays.
             builder.remove(name)
     return builder.write() if len(builder) else None
+
+
+def _holds(tree: pygit2.Object, changes: Mapping[str, tuple[pygit2.Oid, int] | None]) -> bool:
+    """Whether ``tree`` already has each path as ``changes`` sets it (None: not there)."""
+    assert isinstance(tree, pygit2.Tree)
+    for path, value in changes.items():
+        try:
+            entry = tree[path]
+        except KeyError:
+            if value is not None:
+                return False
+            continue
+        if value is None or (entry.id, entry.filemode) != value:
+            return False
+    return True
 
 
 
