@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from patchpack.ledger.entries import MAX_COUNT
 from patchpack.ledger.usage import (
@@ -35,6 +35,7 @@ from patchpack.ledger.usage import (
 from patchpack.safejson import loads
 
 _CHUNK = 1 << 20
+_BLOCK = 1 << 22
 _COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
            "cache_creation_input_tokens")
 
@@ -211,6 +212,58 @@ def _lines(path: Path, start: int, problems: list[Problem]
             number += 1
             yield number, where, line
             where += len(line)
+
+
+def _blocks(f: BinaryIO, start: int, bad: list[tuple[int, str]]
+            ) -> Iterator[tuple[int, bytes, int]]:
+    """(where it starts in the file, a block, where its last complete line ends) from
+    ``start``; a last line without its end is being written: not yet. A line longer than
+    ``MAX_LINE`` is reported and passed over, never held whole."""
+    base, carried, held = start, b"", 0
+    parts: list[bytes] = []
+    skipping = False
+    while chunk := f.read(_BLOCK):
+        if skipping:  # the rest of a line too long to read
+            cut = chunk.find(b"\n") + 1
+            base += cut or len(chunk)
+            if not cut:
+                continue
+            skipping, chunk = False, chunk[cut:]
+        cut = chunk.rfind(b"\n") + 1
+        if not cut:  # no line ends in it: keep it, unless the line is too long already
+            parts.append(chunk)
+            held += len(chunk)
+            if len(carried) + held > MAX_LINE:
+                bad.append((base, f"longer than {MAX_LINE:,} bytes"))
+                base += len(carried) + held
+                carried, parts, held, skipping = b"", [], 0, True
+            continue
+        block = b"".join([carried, *parts, chunk])
+        parts, held = [], 0
+        stop = len(block) - (len(chunk) - cut)
+        first = block.find(b"\n") + 1
+        if first > MAX_LINE + 1:  # the first line is too long: report it, read past it
+            bad.append((base, f"longer than {MAX_LINE:,} bytes"))
+            block, stop, base = block[first:], stop - first, base + first
+        yield base, block, stop
+        base += stop
+        carried = block[stop:]
+
+
+def _numbered(path: Path, bad: list[tuple[int, str]]) -> list[Problem]:
+    """Problems named by their line number: newlines counted up to each line, only when
+    there is something to report (an import of clean transcripts never counts them)."""
+    out, number, done = [], 1, 0
+    with open(path, "rb") as f:
+        for where, reason in sorted(bad):
+            while done < where:
+                chunk = f.read(min(_BLOCK, where - done))
+                if not chunk:
+                    break
+                number += chunk.count(b"\n")
+                done += len(chunk)
+            out.append(Problem(str(path), number, reason))
+    return out
 
 
 def read(paths: Iterable[Path], offsets: Mapping[str, int]) -> Read:
