@@ -36,6 +36,8 @@ from patchpack.safejson import loads
 
 _CHUNK = 1 << 20
 _BLOCK = 1 << 22
+_MARKS = (b'"usage"', b'"agentId"', b"\\u00")
+_PRINTABLE_ESCAPE = (b"2", b"3", b"4", b"5", b"6", b"7")  # "\u0020" to "\u007f"
 _COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
            "cache_creation_input_tokens")
 
@@ -53,24 +55,61 @@ class _Reader:
     def file(self, path: Path, start: int) -> int:
         """Read ``path`` from byte ``start``; where the next read of it may start."""
         open_keys: dict[str, int] = {}  # responses of this file not settled: first line
+        bad: list[tuple[int, str]] = []  # (where the line starts, why): numbered at the end
         end = start
-        for number, line_start, line in _lines(path, start, self.problems):
-            if line is None:
-                continue  # too long: reported
-            end = line_start + len(line)
-            if b'"usage"' in line or b'"agentId"' in line:
-                self.line(path, number, line, line_start, open_keys)
-            elif b'"type":"user"' in line:
-                self.settle(open_keys)
+        with open(path, "rb") as f:
+            if start > os.fstat(f.fileno()).st_size:
+                start = end = 0  # the file was cut or replaced: read it again
+            f.seek(start)
+            for base, block, stop in _blocks(f, start, bad):
+                self.block(block, stop, base, open_keys, bad)
+                end = base + stop
+        if bad:
+            self.problems += _numbered(path, bad)
         return min([end, *open_keys.values()])
+
+    def block(self, block: bytes, stop: int, base: int, open_keys: dict[str, int],
+              bad: list[tuple[int, str]]) -> None:
+        """The complete lines of ``block[:stop]``: only those that may hold usage or name a
+        subagent are parsed, found by searching the bytes, not line by line. A line holds
+        usage only under the key ``"usage"``, written so or with escaped letters (``\\u0075``):
+        a line with an escape of a printable character is parsed too, whatever it holds."""
+        find = block.find
+        usage, agent, escape = (find(mark, 0, stop) for mark in _MARKS)
+        done = 0  # where the lines not yet looked at start
+        while True:
+            at = usage
+            if agent >= 0 and (at < 0 or agent < at):
+                at = agent
+            if escape >= 0 and (at < 0 or escape < at):
+                if block[escape + 4:escape + 5] not in _PRINTABLE_ESCAPE:
+                    escape = find(b"\\u00", escape + 1, stop)  # "\\u001b": a colour, no key
+                    continue
+                at = escape
+            if at < 0:
+                break
+            line_start = block.rfind(b"\n", 0, at) + 1
+            line_end = find(b"\n", at) + 1  # within ``stop``: it ends a line
+            if open_keys and find(b'"type":"user"', done, line_start) >= 0:
+                self.settle(open_keys)  # a user's line came in between: what was open ended
+            self.line(block[line_start:line_end], base + line_start, open_keys, bad)
+            done = line_end
+            if 0 <= usage < line_end:
+                usage = find(b'"usage"', line_end, stop)
+            if 0 <= agent < line_end:
+                agent = find(b'"agentId"', line_end, stop)
+            if 0 <= escape < line_end:
+                escape = find(b"\\u00", line_end, stop)
+        if open_keys and find(b'"type":"user"', done, stop) >= 0:
+            self.settle(open_keys)
 
     def settle(self, open_keys: dict[str, int], keep: str | None = None) -> None:
         for key in [k for k in open_keys if k != keep]:
             self.found[key][8] = True
             del open_keys[key]
 
-    def line(self, path: Path, number: int, line: bytes, line_start: int,
-             open_keys: dict[str, int]) -> None:
+    def line(self, line: bytes, line_start: int, open_keys: dict[str, int],
+             bad: list[tuple[int, str]]) -> None:
         try:
             text = line.rstrip(b"\r\n").decode("utf-8")
             # Nesting is measured only when the brackets could reach the limit (safejson).
@@ -84,10 +123,10 @@ class _Reader:
                 self.link(raw)
             elif kind == "assistant":
                 self.assistant(raw, line_start, open_keys)
-        except ValueError as e:
-            self.problems.append(Problem(str(path), number, str(e) or "not JSON"))
         except UnicodeDecodeError:
-            self.problems.append(Problem(str(path), number, "not UTF-8"))
+            bad.append((line_start, "not UTF-8"))
+        except ValueError as e:
+            bad.append((line_start, str(e) or "not JSON"))
 
     def assistant(self, raw: dict[str, Any], line_start: int, open_keys: dict[str, int]) -> None:
         # Written out field by field: this runs for every assistant line (#17, the import's
