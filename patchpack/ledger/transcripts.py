@@ -34,7 +34,6 @@ from patchpack.ledger.usage import (
 )
 from patchpack.safejson import loads
 
-_CHUNK = 1 << 20
 _BLOCK = 1 << 22
 _MARKS = (b'"usage"', b'"agentId"', b"\\u00")
 _PRINTABLE_ESCAPE = (b"2", b"3", b"4", b"5", b"6", b"7")  # "\u0020" to "\u007f"
@@ -221,36 +220,6 @@ def _usage(key: str | None, fields: list[Any], reader: _Reader) -> Usage:
     fresh, out, cache_read, cache_write, model, session, ts, agent_id, _ = fields
     return Usage(key, fresh + cache_read + cache_write, out, cache_read, cache_write, model,
                  session, reader.agent(agent_id), ts)
-
-
-def _lines(path: Path, start: int, problems: list[Problem]
-           ) -> Iterator[tuple[int, int, bytes | None]]:
-    """(line number, where it starts, the line or None when too long) of the complete lines
-    from ``start``; a last line without its end is being written: not yet."""
-    with open(path, "rb") as f:
-        if start > os.fstat(f.fileno()).st_size:
-            start = 0  # the file was cut or replaced: read it again
-        f.seek(start)
-        where, number = start, 0
-        while True:
-            line = f.readline(MAX_LINE + 1)
-            if not line.endswith(b"\n"):
-                if len(line) <= MAX_LINE:
-                    return
-                number += 1
-                problems.append(Problem(str(path), number, f"longer than {MAX_LINE:,} bytes"))
-                length = len(line)
-                while not line.endswith(b"\n"):
-                    line = f.readline(_CHUNK)
-                    if not line:
-                        return
-                    length += len(line)
-                yield number, where, None
-                where += length
-                continue
-            number += 1
-            yield number, where, line
-            where += len(line)
 
 
 def _blocks(f: BinaryIO, start: int, bad: list[tuple[int, str]]
