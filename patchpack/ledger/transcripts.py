@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import orjson
+
 from patchpack.ledger.entries import MAX_COUNT
 from patchpack.ledger.usage import (
     MAIN_AGENT,
@@ -110,10 +112,17 @@ class _Reader:
     def line(self, line: bytes, line_start: int, open_keys: dict[str, int],
              bad: list[tuple[int, str]]) -> None:
         try:
-            text = line.rstrip(b"\r\n").decode("utf-8")
-            # Nesting is measured only when the brackets could reach the limit (safejson).
-            raw = json.loads(text) if line.count(b"[") + line.count(b"{") <= MAX_DEPTH \
-                else loads(text, max_depth=MAX_DEPTH)
+            try:
+                # orjson is stricter than json: what it refuses (a lone surrogate's escape,
+                # NaN, a byte order mark) is read by json as before, or reported the same way.
+                if line.count(b"[") + line.count(b"{") > MAX_DEPTH:
+                    raise ValueError("deep: measured by safejson")
+                raw = orjson.loads(line)
+            except ValueError:
+                text = line.rstrip(b"\r\n").decode("utf-8")
+                # Nesting is measured only when the brackets could reach the limit (safejson).
+                raw = json.loads(text) if line.count(b"[") + line.count(b"{") <= MAX_DEPTH \
+                    else loads(text, max_depth=MAX_DEPTH)
             if type(raw) is not dict:
                 raise ValueError("not a JSON object")
             kind = raw.get("type")
