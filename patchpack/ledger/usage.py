@@ -186,8 +186,13 @@ def _count(raw: object, name: str) -> int:
 
 def _name(value: object) -> str | None:
     """A name fit for a ledger entry, or None: hostile text never reaches the ledger."""
-    if type(value) is not str or not value.strip() or len(value) > MAX_NAME \
-            or not value.isprintable():
+    # Only short text reaches the cache: it never holds a hostile line's megabytes.
+    return _checked(value) if type(value) is str and len(value) <= MAX_NAME else None
+
+
+@functools.lru_cache(maxsize=256)  # a model, a session, an agent: the same few on every line
+def _checked(value: str) -> str | None:
+    if not value.strip() or not value.isprintable():
         return None
     try:
         value.encode("utf-8")
