@@ -48,7 +48,7 @@ class _Reader:
         # key -> [input, output, cache read, cache write, model, session, ts, agentId or None
         # for the main thread, settled]
         self.found: dict[str, list[Any]] = {}
-        self.nameless: list[Usage] = []
+        self.nameless: list[list[Any]] = []  # responses nothing names: never deduplicated
         self.problems: list[Problem] = []
         self.agent_of_call: dict[str, str] = {}  # Task tool_use id -> subagent_type
         self.call_of_agent: dict[str, str] = {}  # agentId -> Task tool_use id
@@ -183,7 +183,7 @@ class _Reader:
                     _name(raw.get("sessionId")), _timestamp(raw.get("timestamp")), agent,
                     stopped]
             if not key:
-                self.nameless.append(_usage(None, held, self))
+                self.nameless.append(held)
                 return
             self.found[key] = held
         if open_keys:
@@ -216,7 +216,8 @@ class _Reader:
     def result(self, offsets: dict[str, int]) -> Read:
         settled = [_usage(key, fields, self) for key, fields in self.found.items() if fields[8]]
         unfinished = len(self.found) - len(settled)
-        return Read(settled + self.nameless, self.problems, unfinished, offsets)
+        nameless = [_usage(None, fields, self) for fields in self.nameless]
+        return Read(settled + nameless, self.problems, unfinished, offsets)
 
     def agent(self, agent_id: str | None) -> str:
         if agent_id is None:
