@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
@@ -53,8 +53,9 @@ class _Reader:
         self.agent_of_call: dict[str, str] = {}  # Task tool_use id -> subagent_type
         self.call_of_agent: dict[str, str] = {}  # agentId -> Task tool_use id
 
-    def file(self, path: Path, start: int) -> int:
-        """Read ``path`` from byte ``start``; where the next read of it may start."""
+    def file(self, path: Path, start: int) -> tuple[int, dict[str, int]]:
+        """Read ``path`` from byte ``start``: where its last complete line ends, and the
+        responses left open in it (by where their first line starts)."""
         open_keys: dict[str, int] = {}  # responses of this file not settled: first line
         bad: list[tuple[int, str]] = []  # (where the line starts, why): numbered at the end
         end = start
@@ -67,7 +68,31 @@ class _Reader:
                 end = base + stop
         if bad:
             self.problems += _numbered(path, bad)
-        return min([end, *open_keys.values()])
+        return end, open_keys
+
+    def merge(self, part: _Part) -> int:
+        """Add what one file held, read by a reader of its own, as if this reader had read
+        it after the files before; where the next read of that file may start (-1: none)."""
+        found = self.found
+        # A response settled in an earlier file is not held open by this one.
+        ended = {k for k in part.open_keys if k in found and found[k][8]}
+        for key, fields in part.found.items():
+            held = found.get(key)
+            if held is None:
+                found[key] = fields
+                continue
+            for i in range(4):
+                if fields[i] > held[i]:
+                    held[i] = fields[i]
+            if fields[8]:
+                held[8] = True
+        self.nameless += part.nameless
+        self.problems += part.problems
+        self.agent_of_call.update(part.agent_of_call)
+        self.call_of_agent.update(part.call_of_agent)
+        if part.end < 0:
+            return -1
+        return min([part.end, *(v for k, v in part.open_keys.items() if k not in ended)])
 
     def block(self, block: bytes, stop: int, base: int, open_keys: dict[str, int],
               bad: list[tuple[int, str]]) -> None:
@@ -284,15 +309,41 @@ def _numbered(path: Path, bad: list[tuple[int, str]]) -> list[Problem]:
     return out
 
 
+class _Part(NamedTuple):
+    """What one file held, read on its own."""
+
+    found: dict[str, list[Any]]
+    nameless: list[list[Any]]
+    problems: list[Problem]
+    agent_of_call: dict[str, str]
+    call_of_agent: dict[str, str]
+    end: int
+    open_keys: dict[str, int]
+
+
+def _read_file(job: tuple[Path, int]) -> _Part:
+    path, start = job
+    reader = _Reader()
+    try:
+        end, open_keys = reader.file(path, start)
+    except OSError as e:
+        reader.problems.append(Problem(str(path), 0, e.strerror or str(e)))
+        end, open_keys = -1, {}
+    return _Part(reader.found, reader.nameless, reader.problems, reader.agent_of_call,
+                 reader.call_of_agent, end, open_keys)
+
+
 def read(paths: Iterable[Path], offsets: Mapping[str, int]) -> Read:
-    """The responses of ``paths`` read from ``offsets`` (a file not named there: whole)."""
+    """The responses of ``paths`` read from ``offsets`` (a file not named there: whole).
+    Each file is read on its own and the parts are added up in order: each response once
+    across all files."""
+    jobs = [(path, offsets.get(str(path), 0)) for path in paths]
     reader = _Reader()
     ends = {}
-    for path in paths:
-        try:
-            ends[str(path)] = reader.file(path, offsets.get(str(path), 0))
-        except OSError as e:
-            reader.problems.append(Problem(str(path), 0, e.strerror or str(e)))
+    for (path, _), part in zip(jobs, map(_read_file, jobs)):
+        end = reader.merge(part)
+        if end >= 0:
+            ends[str(path)] = end
     return reader.result(ends)
 
 
