@@ -14,8 +14,10 @@ started it.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
+import signal
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
@@ -37,6 +39,9 @@ from patchpack.ledger.usage import (
 from patchpack.safejson import loads
 
 _BLOCK = 1 << 22
+PARALLEL_BYTES = 64 << 20
+"""Past this much to read in several files, a pool of processes reads them (one a CPU)."""
+_WORKERS = 4
 _MARKS = (b'"usage"', b'"agentId"', b"\\u00")
 _PRINTABLE_ESCAPE = (b"2", b"3", b"4", b"5", b"6", b"7")  # "\u0020" to "\u007f"
 _COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
@@ -310,7 +315,7 @@ def _numbered(path: Path, bad: list[tuple[int, str]]) -> list[Problem]:
 
 
 class _Part(NamedTuple):
-    """What one file held, read on its own."""
+    """What one file held, read on its own (in a worker process, when there are many)."""
 
     found: dict[str, list[Any]]
     nameless: list[list[Any]]
@@ -333,14 +338,39 @@ def _read_file(job: tuple[Path, int]) -> _Part:
                  reader.call_of_agent, end, open_keys)
 
 
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it ends the pool
+
+
+def _parts(jobs: list[tuple[Path, int]]) -> Iterator[_Part]:
+    """Each file's part, in the order of ``jobs``: read by a pool of processes when there are
+    many megabytes in several files and more than one CPU, else here, one after the other."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    workers = min(cpus, len(jobs), _WORKERS)
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods() \
+            or sum(_unread(path, start) for path, start in jobs) < PARALLEL_BYTES:
+        yield from map(_read_file, jobs)
+        return
+    # fork: a worker needs nothing loaded again; it only reads files and returns plain data.
+    with multiprocessing.get_context("fork").Pool(workers, _ignore_interrupts) as pool:
+        yield from pool.imap(_read_file, jobs)
+
+
+def _unread(path: Path, start: int) -> int:
+    try:
+        return max(0, path.stat().st_size - start)
+    except OSError:
+        return 0
+
+
 def read(paths: Iterable[Path], offsets: Mapping[str, int]) -> Read:
     """The responses of ``paths`` read from ``offsets`` (a file not named there: whole).
-    Each file is read on its own and the parts are added up in order: each response once
-    across all files."""
+    Each file is read on its own and the parts are added up in order, so that a pool of
+    processes reads the same as one reader: each response once across all files."""
     jobs = [(path, offsets.get(str(path), 0)) for path in paths]
     reader = _Reader()
     ends = {}
-    for (path, _), part in zip(jobs, map(_read_file, jobs)):
+    for (path, _), part in zip(jobs, _parts(jobs)):
         end = reader.merge(part)
         if end >= 0:
             ends[str(path)] = end
