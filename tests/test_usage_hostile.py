@@ -158,3 +158,25 @@ def test_any_block_size_reads_the_same_and_a_line_too_long_is_named(
         (truth.tokens_in, truth.out)
     assert cut.problems == [transcripts.Problem(str(paths[0]), at + 1, "longer than 3,000 bytes")]
     assert cut.offsets == whole.offsets
+
+
+def test_a_pool_of_processes_reads_what_one_reader_reads(tmp_path: Path) -> None:
+    """Many megabytes in several files are read by a process a CPU (#17); the parts add up to
+    what one reader finds: each response once across files, with its largest figures, the
+    same problems, the same offsets for the next read."""
+    truth, files = good_lines("/p")
+    rows = files["a1.jsonl"].encode().splitlines()
+    rows.insert(3, b'{"type":"assistant","message":{"usage":{"output_tokens":-5}}}')
+    paths = [write(tmp_path / name, text) for name, text in files.items()]
+    write(paths[0], b"\n".join(rows) + b"\n")
+    paths.insert(1, tmp_path / "gone.jsonl")
+    offsets = {str(paths[2]): 0, str(paths[3]): 10**9}  # past its end: it was cut, read whole
+    alone = transcripts.read(paths, offsets)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(transcripts, "PARALLEL_BYTES", 0)
+        pooled = transcripts.read(paths, offsets)
+    assert pooled == alone
+    assert [p.where for p in pooled.problems] == [str(paths[0]), str(paths[1])]
+    assert (sum(u.tokens_in for u in pooled.usages), sum(u.tokens_out for u in pooled.usages),
+            len(pooled.usages)) == (truth.tokens_in, truth.out, truth.responses)
+    assert {u.agent for u in pooled.usages} == set(truth.by_agent)
