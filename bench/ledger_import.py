@@ -1,7 +1,8 @@
 """Benchmark: `patchpack ledger import --claude-code` on 200 MB of Claude Code transcripts.
 
-Baseline: `ccusage daily --json --offline` on the same files, when installed (the tests put
-ccusage 20.0.24 in <tmp>/patchpack-test-clients; or --ccusage PATH). The transcripts, built
+Baseline: `ccusage daily --json --offline` on the same files: the ccusage the tests install
+(tests/clients/install.py, in $PATCHPACK_CLIENTS_CACHE or <repo>/.cache/clients), or
+--ccusage PATH. The transcripts, built
 once under bench/.cache by tests/claude_fixture.py, hold turns of realistic sizes: a prompt, a
 response as 3 lines of growing output, a tool's output of 3 KB; one session in 25 resumed.
 
@@ -28,9 +29,12 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from claude_fixture import Session, Truth  # noqa: E402
 
+from clients import install  # noqa: E402
+
 ROOT = "/bench/project"
-CACHED_CCUSAGE = (Path(tempfile.gettempdir()) / "patchpack-test-clients" / "ccusage-20.0.24"
-                  / "node_modules" / ".bin" / "ccusage")
+# Where the tests install it; not installed here (npm_clients() would, a minute and 400 MB).
+CACHED_CCUSAGE = install.NpmClients(install.cache_dir() / f"npm-claude-code-{install.CLAUDE_CODE}"
+                                    f"-ccusage-{install.CCUSAGE}").ccusage
 
 
 def build(config: Path, megabytes: int) -> Truth:
