@@ -13,6 +13,7 @@ started it.
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
@@ -193,8 +194,15 @@ class _Reader:
             raise ValueError("message.id is not a string")
         if request_id is not None and type(request_id) is not str:
             raise ValueError("requestId is not a string")
-        stopped = message.get("stop_reason") is not None
         key = f"claude-code:{message_id}:{request_id or ''}" if message_id else ""
+        self.response(key, fresh, out, read, write, message.get("stop_reason") is not None,
+                      raw, message.get("model"), line_start, open_keys)
+
+    def response(self, key: str, fresh: int, out: int, read: int, write: int, stopped: bool,
+                 line: Any, model: object, line_start: int, open_keys: dict[str, int]) -> None:
+        """One assistant line's figures, checked; ``line`` gives its other fields
+        (``agentId``, ``isSidechain``, ``sessionId``, ``timestamp``) by ``.get`` or as
+        attributes, read only for a response's first line."""
         held = self.found.get(key)
         if held is not None:  # a later line of a response: only its figures can have grown
             if fresh > held[0]:
@@ -208,10 +216,10 @@ class _Reader:
             if stopped:
                 held[8] = True
         else:
-            agent = _name(raw.get("agentId")) or "" if raw.get("isSidechain") is True else None
-            held = [fresh, out, read, write, _name(message.get("model")),
-                    _name(raw.get("sessionId")), _timestamp(raw.get("timestamp")), agent,
-                    stopped]
+            get = line.get if type(line) is dict else functools.partial(getattr, line)
+            agent = _name(get("agentId")) or "" if get("isSidechain") is True else None
+            held = [fresh, out, read, write, _name(model), _name(get("sessionId")),
+                    _timestamp(get("timestamp")), agent, stopped]
             if not key:
                 self.nameless.append(held)
                 return
