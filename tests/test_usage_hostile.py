@@ -180,3 +180,36 @@ def test_a_pool_of_processes_reads_what_one_reader_reads(tmp_path: Path) -> None
     assert (sum(u.tokens_in for u in pooled.usages), sum(u.tokens_out for u in pooled.usages),
             len(pooled.usages)) == (truth.tokens_in, truth.out, truth.responses)
     assert {u.agent for u in pooled.usages} == set(truth.by_agent)
+
+
+ODD = [  # (old, new) edits of an assistant line that JSON readers may take differently
+    ('"usage":{', '"usage":{"input_tokens":7,'), ('"requestId":', '"requestId":null,"requestId":'),
+    ('"model":', '"model":"\\ud800","model":'), ('"text":"part', '"text":"\\u00e9\\ud800 part'),
+    ('"text":"part', '"text":"\udcff part'), ('"text":"part', '"text":"é part'),
+    ('"output_tokens":', '"output_tokens":123456789012345678901234567890,"output_tokens":'),
+    ('"stop_reason":', '"stop_reason":1e400,"stop_reason":'), ('"message":{', '"message":3,"x":{'),
+    ('"message":{', '"message":null,"message":{'), ('"isSidechain":false', '"isSidechain":true'),
+    ('"input_tokens":', '"input_tokens":null,"input_tokens":'), ('"id":"msg_', '"id":5,"i\\u0064":"msg_'),
+]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(ODD), st.integers(0, 40)), min_size=1, max_size=5))
+def test_the_fast_reader_of_assistant_lines_reads_what_the_whole_line_reader_reads(
+        tmp_path_factory: pytest.TempPathFactory,
+        edits: list[tuple[tuple[str, str], int]]) -> None:
+    """Assistant lines in Claude Code's form are read by decoding only the fields that count
+    (#17); any line, odd or hostile, comes out as the whole-line reader has it."""
+    where = tmp_path_factory.mktemp("f")
+    _, files = good_lines("/p")
+    rows = files["a1.jsonl"].encode().splitlines()
+    for (old, new), at in edits:
+        i = [n for n, row in enumerate(rows) if b'"usage"' in row][at % 5]
+        rows[i] = rows[i].replace(old.encode(), new.encode("utf-8", "surrogateescape"), 1)
+    paths = [write(where / name, text) for name, text in files.items()]
+    write(paths[0], b"\n".join(rows) + b"\n")
+    fast = transcripts.read(paths, {})
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(transcripts._Reader, "regular", lambda *_: False)
+        whole = transcripts.read(paths, {})
+    assert fast == whole
