@@ -153,7 +153,7 @@ class _Reader:
                 break
             line_start = block.rfind(b"\n", 0, at) + 1
             line_end = find(b"\n", at) + 1  # within ``stop``: it ends a line
-            if open_keys and find(b'"type":"user"', done, line_start) >= 0:
+            if open_keys and done < line_start and find(b'"type":"user"', done, line_start) >= 0:
                 self.settle(open_keys)  # a user's line came in between: what was open ended
             self.line(block[line_start:line_end], base + line_start, open_keys, bad)
             done = line_end
@@ -287,7 +287,7 @@ class _Reader:
                 self.nameless.append(held)
                 return
             self.found[key] = held
-        if open_keys:
+        if open_keys and not (len(open_keys) == 1 and key in open_keys):
             self.settle(open_keys, keep=key)
         if held[8]:
             open_keys.pop(key, None)
