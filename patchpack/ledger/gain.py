@@ -16,6 +16,11 @@ would have kept, and negative when patchpack printed more than the agent would h
 The views are counted when the run ends, while its log is whole, and kept by entry id in
 ``<common git dir>/patchpack/views.jsonl``; a run entry without them (an older patchpack,
 another clone) is counted as not measured, never guessed.
+
+A context pack is weighed the same way against the whole files its parts come from, as the
+agent's own read tool would have put them in its context (Claude Code's Read: the first
+2,000 lines numbered, at most 25,000 tokens; Code Puppy's read_file: 10,000 characters, past
+which a return is spilled), and the agent's view of the pack as printed.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from patchpack.git import Repo
+from patchpack.git.files import Private, Worktree
 from patchpack.ledger.entries import Entry
 from patchpack.safejson import loads
 from patchpack.tokens import Counter
@@ -36,6 +42,12 @@ from patchpack.tokens import Counter
 VIEWS = Path("patchpack", "views.jsonl")
 CLAUDE_CODE_CHARS, CLAUDE_CODE_MAX_CHARS = 30_000, 150_000
 PUPPY_LINES, PUPPY_WIDTH, PUPPY_SPILL, PUPPY_PREVIEW = 256, 256, 10_000, 1_000
+# What a read of a whole file puts in the context instead of a pack (#17): Claude Code 2.1's
+# Read, the first 2,000 lines as `cat -n` prints them, and no file past 25,000 tokens in one
+# read; Code Puppy 0.0.946's read_file, the file, of which a return past 10,000 characters is
+# spilled (one read puts no more in the context: its figure errs low).
+CLAUDE_CODE_READ_LINES, CLAUDE_CODE_READ_TOKENS = 2_000, 25_000
+_FILE_MAX = 1 << 20  # of a file: more than either agent's read keeps (and `none` weighs)
 _READ = 1 << 16
 
 
@@ -130,15 +142,59 @@ def views(full: Output, printed: Output, counter: Counter) -> dict[str, list[int
                            counter.count(code_puppy_view(printed.tail))]}
 
 
+def claude_code_read(text: str) -> str:
+    """What Claude Code's Read tool hands the model of a whole file ``text``."""
+    lines = text.split("\n")[:CLAUDE_CODE_READ_LINES]
+    return "\n".join(f"{n:>6}\t{line}" for n, line in enumerate(lines, 1))
+
+
+def pack_views(files: Iterable[str], pack: str, counter: Counter) -> dict[str, list[int]]:
+    """Per agent, and ``none`` for no agent's limits: [tokens of the whole ``files`` a pack's
+    parts come from, as the agent's own read of each shows it, tokens of its view of the
+    ``pack`` as printed]."""
+    files = list(files)
+    return {"claude-code": [sum(min(counter.count(claude_code_read(t)), CLAUDE_CODE_READ_TOKENS)
+                                for t in files),
+                            counter.count(claude_code_view(pack, _claude_code_limit()))],
+            "code-puppy": [sum(counter.count(t[:PUPPY_SPILL]) for t in files),
+                           counter.count(code_puppy_view(pack))],
+            "none": [sum(counter.count(t) for t in files), counter.count(pack)]}
+
+
+def work_files(repo: Repo, paths: Iterable[str]) -> list[str]:
+    """The text of each of ``paths`` in the work tree, each once; those not there (deleted,
+    outside the work tree, unreadable) are left out: no agent could have read them."""
+    where = Worktree.of(repo)
+    out = []
+    for path in dict.fromkeys(paths):
+        try:
+            with open(where.root / where.real(path), "rb") as f:
+                out.append(f.read(_FILE_MAX).decode("utf-8", "replace"))
+        except (OSError, Private):
+            continue
+    return out
+
+
+def keep_pack_views(repo: Repo, entry: Entry, files: list[str], pack: str,
+                    counter: Counter) -> None:
+    """Count and keep the agents' views of a context pack (`entry`) against the whole
+    ``files`` its parts come from: what each agent would have read instead."""
+    _keep(repo, json.dumps({"id": entry.id, "counter": counter.name,
+                            "views": pack_views(files, pack, counter)}))
+
+
 def keep_views(repo: Repo, entry: Entry, log: Path, printed: bytes, counter: Counter) -> None:
     """Count and keep the agents' views of a run (`entry`, its `log`, what was `printed`)."""
     try:
         full = read_log(log)
     except OSError:
         return  # the log was pruned already: the run stays not measured
-    line = json.dumps({"id": entry.id, "counter": counter.name,
-                       "views": views(full, Output.of(printed.decode("utf-8", "replace")),
-                                      counter)})
+    _keep(repo, json.dumps({"id": entry.id, "counter": counter.name,
+                            "views": views(full, Output.of(printed.decode("utf-8", "replace")),
+                                           counter)}))
+
+
+def _keep(repo: Repo, line: str) -> None:
     path = repo.common_dir / VIEWS
     # One short line in one append: whole, whatever other runs append beside it.
     try:
