@@ -219,7 +219,7 @@ def read_views(repo: Repo) -> dict[str, dict[str, list[int]]]:
         try:
             data = loads(line, max_depth=8, max_chars=4096)
             kept = {name: [int(raw), int(shown)] for name, (raw, shown) in data["views"].items()
-                    if name in AGENTS and min(raw, shown) >= 0}
+                    if name in (*AGENTS, "none") and min(raw, shown) >= 0}
             out.setdefault(str(data["id"]), kept)
         except (ValueError, TypeError, KeyError, AttributeError):
             continue
@@ -244,12 +244,14 @@ class Gain:
     counter: str
     spend: int  # billed tokens (usage) of the same entries' span
     not_measured: int  # runs without views
+    packs_not_measured: int = 0  # context packs without views (an older patchpack's)
 
     def as_json(self) -> dict[str, Any]:
         return {"agent": self.agent, "saved": self.saved, "counter": self.counter,
                 "spend": self.spend, "spend_counter": "usage",
                 "share_of_spend": round(self.saved / self.spend, 4) if self.spend else None,
                 "not_measured_runs": self.not_measured,
+                "not_measured_packs": self.packs_not_measured,
                 "figures": [vars(f) for f in self.figures]}
 
 
@@ -258,6 +260,7 @@ def gain(entries: Iterable[Entry], kept: dict[str, dict[str, list[int]]], agent:
     seen: set[str] = set()
     raw = shown = runs = measured = 0
     printed = full = packs = pack_tokens = spend = rewrites = 0
+    read = sent = packs_measured = 0
     counters: set[str] = set()
     for e in entries:
         if e.id in seen:
@@ -267,6 +270,11 @@ def gain(entries: Iterable[Entry], kept: dict[str, dict[str, list[int]]], agent:
             spend += e.tokens
         elif e.kind == "context":
             packs, pack_tokens = packs + 1, pack_tokens + e.tokens_in
+            counters.add(e.counter)
+            view = kept.get(e.id, {}).get(agent)
+            if view is not None:
+                packs_measured += 1
+                read, sent = read + view[0], sent + view[1]
         elif e.kind == "run":
             runs += 1
             printed, full = printed + e.tokens_in, full + e.tokens_in + e.saved
@@ -283,12 +291,17 @@ def gain(entries: Iterable[Entry], kept: dict[str, dict[str, list[int]]], agent:
         Figure("runs: printed by patchpack", printed, counter, runs),
         Figure(f"runs: the agent would have read ({label})", raw, counter, measured),
         Figure(f"runs: the agent read of patchpack's print ({label})", shown, counter, measured),
-        Figure("context packs sent (no baseline recorded: no saving counted)", pack_tokens,
-               counter, packs),
+        Figure("context packs sent", pack_tokens, counter, packs),
+        Figure("context packs: the whole files instead ("
+               + ("no agent limit" if agent == "none" else f"as {agent} reads them") + ")",
+               read, counter, packs_measured),
+        Figure(f"context packs: the agent read of them ({label})", sent, counter,
+               packs_measured),
         Figure("guard rewrites (counted as the runs they became)", 0, counter, rewrites),
         Figure("billed spend", spend, "usage"),
     ]
-    return Gain(agent, figures, raw - shown, counter, spend, runs - measured)
+    return Gain(agent, figures, raw - shown + read - sent, counter, spend, runs - measured,
+                packs - packs_measured)
 
 
 def render_text(gains: list[Gain]) -> str:
@@ -303,6 +316,9 @@ def render_text(gains: list[Gain]) -> str:
             out.append(f"  {f.what}: {f.tokens:,} ({f.counter}){count}")
         if g.not_measured:
             out.append(f"  runs not measured (no views kept): {g.not_measured:,}")
+        if g.packs_not_measured:
+            out.append(f"  context packs not measured (no views kept): "
+                       f"{g.packs_not_measured:,}")
     return "\n".join(out)
 
 
