@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import multiprocessing
 import os
 import re
 import signal
@@ -420,6 +419,8 @@ def _parts(jobs: list[tuple[Path, int]]) -> Iterator[_Part]:
     many megabytes in several files and more than one CPU, else here, one after the other."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     workers = min(cpus, len(jobs), _WORKERS)
+    import multiprocessing  # here: a hook's import of a turn never starts a pool
+
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods() \
             or sum(_unread(path, start) for path, start in jobs) < PARALLEL_BYTES:
         yield from map(_read_file, jobs)
