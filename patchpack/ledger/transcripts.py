@@ -43,6 +43,8 @@ from patchpack.safejson import loads
 
 _BLOCK = 1 << 22
 PARALLEL_BYTES = 64 << 20
+FAST_BYTES = 1 << 20
+"""From this much to read in a file, its assistant lines are decoded field by field."""
 """Past this much to read in several files, a pool of processes reads them (one a CPU)."""
 _WORKERS = 4
 _MARKS = (b'"usage"', b'"agentId"', b"\\u00")
@@ -82,7 +84,8 @@ _DECODE = msgspec.json.Decoder(_Line).decode
 
 
 class _Reader:
-    def __init__(self) -> None:
+    def __init__(self, fast: bool = False) -> None:
+        self.fast = fast  # assistant lines read by `regular` first
         # key -> [input, output, cache read, cache write, model, session, ts, agentId or None
         # for the main thread, settled]
         self.found: dict[str, list[Any]] = {}
@@ -174,7 +177,7 @@ class _Reader:
 
     def line(self, line: bytes, line_start: int, open_keys: dict[str, int],
              bad: list[tuple[int, str]]) -> None:
-        if self.regular(line, line_start, open_keys):
+        if self.fast and self.regular(line, line_start, open_keys):
             return
         try:
             try:
@@ -400,7 +403,7 @@ class _Part(NamedTuple):
 
 def _read_file(job: tuple[Path, int]) -> _Part:
     path, start = job
-    reader = _Reader()
+    reader = _Reader(fast=_unread(path, start) >= FAST_BYTES)
     try:
         end, open_keys = reader.file(path, start)
     except OSError as e:
