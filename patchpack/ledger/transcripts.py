@@ -20,11 +20,10 @@ import os
 import re
 import signal
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
-import msgspec
 import orjson
 
 from patchpack.ledger.entries import MAX_COUNT
@@ -53,34 +52,31 @@ _COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
            "cache_creation_input_tokens")
 
 
-class _Usage(msgspec.Struct):
-    input_tokens: Any = 0
-    output_tokens: Any = 0
-    cache_read_input_tokens: Any = 0
-    cache_creation_input_tokens: Any = 0
+@functools.cache
+def _decoder() -> Callable[[bytes], Any]:
+    """msgspec's decoder of the fields of an assistant line that count: decoding them alone
+    takes half the time of the whole line (#17). What does not fit these types is read
+    whole. Made on first use: msgspec takes longer to load than a hook's few lines to read."""
+    import msgspec
 
+    # defstruct: the types are objects here, not the strings annotations are in this module.
+    usage = msgspec.defstruct("Usage", [(name, Any, 0) for name in _COUNTS])
+    message = msgspec.defstruct("Message", [("id", Any, None), ("model", Any, None),
+                                            ("stop_reason", Any, None),
+                                            ("usage", usage | None, None)])
+    line = msgspec.defstruct("Line", [("type", Any, None), ("message", message | None, None),
+                                      *((name, Any, None) for name in (
+                                          "requestId", "isSidechain", "agentId", "sessionId",
+                                          "timestamp"))])
+    decode = msgspec.json.Decoder(line).decode
 
-class _Message(msgspec.Struct):
-    id: Any = None
-    model: Any = None
-    stop_reason: Any = None
-    usage: _Usage | None = None
+    def read(text: bytes) -> Any:
+        try:
+            return decode(text)
+        except msgspec.DecodeError:
+            return None
 
-
-class _Line(msgspec.Struct):
-    """The fields of an assistant line that count: decoding them alone takes half the time
-    of the whole line (#17). What does not fit these types is read whole."""
-
-    type: Any = None
-    message: _Message | None = None
-    requestId: Any = None  # Claude Code's names
-    isSidechain: Any = None
-    agentId: Any = None
-    sessionId: Any = None
-    timestamp: Any = None
-
-
-_DECODE = msgspec.json.Decoder(_Line).decode
+    return read
 
 
 class _Reader:
@@ -208,13 +204,15 @@ class _Reader:
         """Read an assistant line in the form Claude Code writes, decoding only the fields
         counted; False for any other line (a user's, one that may start a subagent, one
         with anything out of the ordinary), which the whole-line reader then reads."""
-        try:
-            if not line.isascii():
+        if not line.isascii():
+            try:
                 line.decode("utf-8")  # msgspec does not check the text of what it skips
-            if line.count(b"[") + line.count(b"{") > MAX_DEPTH:
+            except UnicodeDecodeError:
                 return False
-            parsed = _DECODE(line)
-        except (ValueError, msgspec.DecodeError):  # UnicodeDecodeError is a ValueError
+        if line.count(b"[") + line.count(b"{") > MAX_DEPTH:
+            return False
+        parsed = _decoder()(line)
+        if parsed is None:
             return False
         message = parsed.message
         if parsed.type != "assistant" or message is None or message.usage is None \
