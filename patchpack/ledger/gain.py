@@ -19,8 +19,8 @@ another clone) is counted as not measured, never guessed.
 
 A context pack is weighed the same way against the whole files its parts come from, as the
 agent's own read tool would have put them in its context (Claude Code's Read: the first
-2,000 lines numbered, at most 25,000 tokens; Code Puppy's read_file: 10,000 characters, past
-which a return is spilled), and the agent's view of the pack as printed.
+2,000 lines numbered, at most 25,000 tokens; Code Puppy's read_file: refused past 10,000
+tokens, spilled past 10,000 characters), and the agent's view of the pack as printed.
 """
 
 from __future__ import annotations
@@ -42,11 +42,12 @@ from patchpack.tokens import Counter
 VIEWS = Path("patchpack", "views.jsonl")
 CLAUDE_CODE_CHARS, CLAUDE_CODE_MAX_CHARS = 30_000, 150_000
 PUPPY_LINES, PUPPY_WIDTH, PUPPY_SPILL, PUPPY_PREVIEW = 256, 256, 10_000, 1_000
-# What a read of a whole file puts in the context instead of a pack (#17): Claude Code 2.1's
-# Read, the first 2,000 lines as `cat -n` prints them, and no file past 25,000 tokens in one
-# read; Code Puppy 0.0.946's read_file, the file, of which a return past 10,000 characters is
-# spilled (one read puts no more in the context: its figure errs low).
-CLAUDE_CODE_READ_LINES, CLAUDE_CODE_READ_TOKENS = 2_000, 25_000
+# What one read of a whole file puts in the context instead of a pack (#17): Claude Code 2.1's
+# Read, the first 2,000 lines as `cat -n` prints them, no more than 25,000 tokens; Code Puppy
+# 0.0.946's read_file, the file, refused past 10,000 tokens (length / 4), its return spilled
+# past 10,000 characters as a shell output's is (the pack is weighed as that same agent's
+# shell tool shows it, so both sides are what one tool call puts in the context).
+CLAUDE_CODE_READ_LINES, CLAUDE_CODE_READ_TOKENS, PUPPY_READ_TOKENS = 2_000, 25_000, 10_000
 _FILE_MAX = 1 << 20  # of a file: more than either agent's read keeps (and `none` weighs)
 _READ = 1 << 16
 
@@ -67,7 +68,20 @@ def code_puppy_view(text: str) -> str:
     and the saving counted here smaller)."""
     lines = [line if len(line) <= PUPPY_WIDTH else line[:PUPPY_WIDTH] + "... [truncated]"
              for line in text.split("\n")[-PUPPY_LINES:]]
-    kept = "\n".join(lines)
+    return _puppy_return("\n".join(lines))
+
+
+def code_puppy_read(text: str) -> str:
+    """What Code Puppy's read_file hands the model of a whole file ``text`` in one call: past
+    10,000 tokens (its length / 4) a refusal, and a return past its 10,000-character limit
+    spilled to a file, as a shell output's is."""
+    if len(text) // 4 > PUPPY_READ_TOKENS:
+        return ("The file is massive, greater than 10,000 tokens which is dangerous to read "
+                "entirely. Please read this file in chunks.")
+    return _puppy_return(text)
+
+
+def _puppy_return(kept: str) -> str:
     # The limit weighs the tool's serialised return: the output as a JSON string, among the
     # return's other fields (~150 characters).
     size = len(json.dumps(kept)) + 150
@@ -156,7 +170,7 @@ def pack_views(files: Iterable[str], pack: str, counter: Counter) -> dict[str, l
     return {"claude-code": [sum(min(counter.count(claude_code_read(t)), CLAUDE_CODE_READ_TOKENS)
                                 for t in files),
                             counter.count(claude_code_view(pack, _claude_code_limit()))],
-            "code-puppy": [sum(counter.count(t[:PUPPY_SPILL]) for t in files),
+            "code-puppy": [sum(counter.count(code_puppy_read(t)) for t in files),
                            counter.count(code_puppy_view(pack))],
             "none": [sum(counter.count(t) for t in files), counter.count(pack)]}
 
