@@ -426,7 +426,9 @@ def _parts(jobs: list[tuple[Path, int]]) -> Iterator[_Part]:
             or sum(_unread(path, start) for path, start in jobs) < PARALLEL_BYTES:
         yield from map(_read_file, jobs)
         return
-    # fork: a worker needs nothing loaded again; it only reads files and returns plain data.
+    # fork: a worker needs nothing loaded again (msgspec is, once, here, not in each); it
+    # only reads files and returns plain data.
+    _decoder()
     with multiprocessing.get_context("fork").Pool(workers, _ignore_interrupts) as pool:
         yield from pool.imap(_read_file, jobs)
 
