@@ -14,6 +14,7 @@ started it.
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import json
 import os
@@ -53,7 +54,7 @@ _COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
 
 
 @functools.cache
-def _decoder() -> Callable[[bytes], Any]:
+def _decoder() -> tuple[Callable[[bytes], Any], type[Exception]]:
     """msgspec's decoder of the fields of an assistant line that count: decoding them alone
     takes half the time of the whole line (#17). What does not fit these types is read
     whole. Made on first use: msgspec takes longer to load than a hook's few lines to read."""
@@ -68,20 +69,17 @@ def _decoder() -> Callable[[bytes], Any]:
                                       *((name, Any, None) for name in (
                                           "requestId", "isSidechain", "agentId", "sessionId",
                                           "timestamp"))])
-    decode = msgspec.json.Decoder(line).decode
+    return msgspec.json.Decoder(line).decode, msgspec.DecodeError
 
-    def read(text: bytes) -> Any:
-        try:
-            return decode(text)
-        except msgspec.DecodeError:
-            return None
 
-    return read
+def _no_decode(line: bytes) -> Any:
+    raise ValueError("not read field by field")
 
 
 class _Reader:
     def __init__(self, fast: bool = False) -> None:
         self.fast = fast  # assistant lines read by `regular` first
+        self.decode, self.refused = _decoder() if fast else (_no_decode, ValueError)
         # key -> [input, output, cache read, cache write, model, session, ts, agentId or None
         # for the main thread, settled]
         self.found: dict[str, list[Any]] = {}
@@ -211,8 +209,9 @@ class _Reader:
                 return False
         if line.count(b"[") + line.count(b"{") > MAX_DEPTH:
             return False
-        parsed = _decoder()(line)
-        if parsed is None:
+        try:
+            parsed = self.decode(line)
+        except self.refused:
             return False
         message = parsed.message
         if parsed.type != "assistant" or message is None or message.usage is None \
@@ -458,6 +457,18 @@ def read(paths: Iterable[Path], offsets: Mapping[str, int]) -> Read:
     processes reads the same as one reader: each response once across all files."""
     jobs = [(path, offsets.get(str(path), 0)) for path in paths]
     reader = _Reader()
+    # What a read makes (a list a response, its names) holds no cycle: the collector's passes
+    # over a growing heap were a tenth of a 200 MB import, for nothing to collect.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _read(jobs, reader)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _read(jobs: list[tuple[Path, int]], reader: _Reader) -> Read:
     ends = {}
     for (path, _), part in zip(jobs, _parts(jobs)):
         end = reader.merge(part)

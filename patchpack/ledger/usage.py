@@ -14,6 +14,7 @@ bill them differently; ``out`` is every output token, thinking included.
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import os
 import re
@@ -82,6 +83,16 @@ def entry_id(key: str) -> str:
 def capture(repo: Repo, usages: Iterable[Usage]) -> int:
     """Record ``usages`` in the ledger's pending spool; the number of entries added (those
     already in the ledger, by their derived ids, are not added again)."""
+    collecting = gc.isenabled()
+    gc.disable()  # an entry a response, and no cycle among them (as transcripts.read)
+    try:
+        return _capture(repo, usages)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _capture(repo: Repo, usages: Iterable[Usage]) -> int:
     entries = []
     for u in usages:
         if not (u.tokens_in or u.tokens_out):
