@@ -149,3 +149,17 @@ def test_code_puppy_usage_file_and_run_end_are_captured_once(committed: Path) ->
     last = spool(committed)[-1]
     assert (last.tokens_in, last.cache_read, last.agent, last.session) == \
         (5000, 4000, "pack-leader", "g1")
+
+
+def test_a_hook_with_nothing_new_reads_no_ledger(committed: Path, tmp_path: Path) -> None:
+    """A Stop hook after a turn that spent nothing neither reads nor writes the spool: a
+    spool it could not read changes nothing and is not reported (#17)."""
+    s = Session("q", str(committed), Truth())
+    s.user("hi")
+    path = write(tmp_path / "q.jsonl", s.text())
+    spool_file = committed / ".git" / "patchpack" / "pending.jsonl"
+    spool_file.parent.mkdir(parents=True, exist_ok=True)
+    spool_file.mkdir()  # not a file: reading it fails
+    hook = json.dumps({"transcript_path": str(path), "cwd": str(committed)})
+    proc = run_patchpack("ledger", "import", "--hook", cwd=committed, input=hook)
+    assert proc.returncode == 0 and proc.stderr == "" and spool_file.is_dir()

@@ -112,7 +112,8 @@ def _capture(repo: Repo, usages: Iterable[Usage]) -> int:
             now=_when(u.ts), model=u.model, agent=u.agent, session=u.session,
             requests=u.requests, cache_read=u.cache_read, cache_write=u.cache_write,
             id=entry_id(u.key) if u.key is not None else None))
-    return len(ledger.add_new(repo, entries))
+    # Nothing to add: the ledger and the spool are not read (a hook after a quiet turn).
+    return len(ledger.add_new(repo, entries)) if entries else 0
 
 
 def _when(ts: str | None) -> datetime:
