@@ -157,3 +157,26 @@ def test_a_collector_that_refuses_or_is_not_there_fails_and_changes_nothing(
                         cwd=committed)
     assert bad.returncode == 2 and "--otlp takes an http:// or https:// URL" in bad.stderr
     assert ledger_state(committed) == state
+
+
+def test_cache_reads_and_writes_go_out_as_the_genai_cache_attributes(
+        committed: Path, collector: Collector) -> None:
+    anthropic = {"id": "msg_1", "model": "claude-sonnet-4-5", "usage": {
+        "input_tokens": 10, "output_tokens": 80, "cache_read_input_tokens": 15000,
+        "cache_creation_input_tokens": 2000}}
+    recorded = run_patchpack("record", "--usage-json", "-", cwd=committed,
+                             input=json.dumps(anthropic))
+    assert recorded.returncode == 0, recorded.stderr
+    run_patchpack("record", "--in", "5", "--out", "6", cwd=committed)
+    printed = run_patchpack("ledger", "export", "--format", "otel", cwd=committed)
+    sent = run_patchpack("ledger", "export", "--format", "otel", "--otlp", collector.url,
+                         cwd=committed)
+    assert printed.returncode == 0 and sent.returncode == 0, sent.stderr
+    [traces] = collector.signal("traces")
+    assert traces == json.loads(printed.stdout.splitlines()[0])
+    otlp(traces, ExportTraceServiceRequest())
+    cached, plain = (attrs(s["attributes"]) for s in
+                     traces["resourceSpans"][0]["scopeSpans"][0]["spans"])
+    assert (cached["gen_ai.usage.input_tokens"], cached["gen_ai.usage.cache_read.input_tokens"],
+            cached["gen_ai.usage.cache_creation.input_tokens"]) == ("17010", "15000", "2000")
+    assert not {k for k in plain if "cache" in k} and plain["gen_ai.usage.input_tokens"] == "5"

@@ -156,3 +156,57 @@ def test_hostile_views_are_skipped_and_an_unwritable_one_costs_only_the_figures(
     figures = report(committed)
     assert figures["claude-code"]["not_measured_runs"] == 1
     assert figures["none"]["saved"] > 0  # the run's own figures are in the ledger
+
+
+def pack_figures(g: dict[str, Any]) -> tuple[int, int, int]:
+    got = {f["what"].split(" (")[0]: f["tokens"] for f in g["figures"]}
+    return (got["context packs sent"], got["context packs: the whole files instead"],
+            got["context packs: the agent read of them"])
+
+
+def test_a_context_pack_saves_what_reading_its_files_whole_would_have_cost(
+        committed: Path) -> None:
+    """The baseline of a pack is the whole files its hunks come from, as each agent's own
+    read tool shows them (Claude Code: 2,000 numbered lines; Code Puppy: 10,000
+    characters); the saving is that less the agent's view of the pack, and may be
+    negative (#17)."""
+    big = "".join(f"def f{i}(x):\n    return x + {i}  # {'pad ' * (i % 9)}\n"
+                  for i in range(1_500))  # 3,000 lines
+    write(committed / "big.py", big)
+    write(committed / "small.py", "def needle_small():\n    return 1\n")
+    git(committed, "add", ".")
+    git(committed, "commit", "-q", "-m", "code")
+    run_patchpack("record", "--in", "9000", "--out", "100", cwd=committed)
+    before = report(committed)
+    assert pack_figures(before["claude-code"]) == (0, 0, 0)
+    packed = run_patchpack("context", "--grep", "def f1499", cwd=committed)
+    assert packed.returncode == 0, packed.stderr
+    lines = big.split("\n")[:2_000]
+    claude_read = COUNT("\n".join(f"{n:>6}\t{line}" for n, line in enumerate(lines, 1)))
+    got = report(committed)
+    shown = COUNT(packed.stdout)
+    assert pack_figures(got["claude-code"])[1:] == (min(claude_read, 25_000), shown)
+    refused = ("The file is massive, greater than 10,000 tokens which is dangerous to read "
+               "entirely. Please read this file in chunks.")  # Code Puppy's read_file, past them
+    assert len(big) // 4 > 10_000
+    # (its shell tool's view of the pack is the runs' view, checked against puppy_kept above)
+    assert pack_figures(got["code-puppy"])[1:] == (COUNT(refused), COUNT(gain.code_puppy_view(
+        packed.stdout)))
+    assert pack_figures(got["none"])[1:] == (COUNT(big), shown)
+    for agent, g in got.items():
+        saved = g["saved"] - before[agent]["saved"]
+        assert saved == pack_figures(g)[1] - pack_figures(g)[2], agent
+        assert (saved < 0) == (agent == "code-puppy"), agent  # it would have read a refusal
+        assert g["spend"] == 9_100 and g["not_measured_packs"] == 0
+    # A pack larger than the file it comes from: a negative saving, counted as such.
+    small = run_patchpack("context", "--grep", "needle_small", cwd=committed)
+    assert small.returncode == 0, small.stderr
+    after = report(committed)
+    source = "def needle_small():\n    return 1\n"
+    numbered = "\n".join(f"{n:>6}\t{line}" for n, line in enumerate(source.split("\n"), 1))
+    for agent, g in after.items():
+        file_side = pack_figures(g)[1] - pack_figures(got[agent])[1]
+        assert file_side == COUNT(numbered if agent == "claude-code" else source), agent
+        assert g["saved"] - got[agent]["saved"] == file_side - COUNT(small.stdout) < 0, agent
+    text = run_patchpack("gain", "--agent", "claude-code", cwd=committed).stdout
+    assert "context packs: the whole files instead (as claude-code reads them): " in text

@@ -80,6 +80,23 @@ def test_an_entry_survives_its_line(entry: ledger.Entry) -> None:
     assert ledger.parse_line(line) == entry
 
 
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(st.characters(exclude_categories=()), max_size=12),
+       count=st.integers(0, 2**70), estimated=st.booleans())
+def test_an_entry_line_is_byte_for_byte_what_json_dumps_writes(text: str, count: int,
+                                                               estimated: bool) -> None:
+    """orjson writes the lines (#17): what notes already hold and `cat_sort_uniq` sorts
+    stays the same bytes, lone surrogates and counts past 64 bits included."""
+    entry = ledger.Entry(text, text, text, count, count, text, text, text, text, count,
+                         count, estimated, count, count)
+    fields = {"v": 1, "id": text, "ts": text, "kind": text, "model": text, "agent": text,
+              "session": text, "in": count, "out": count}
+    fields |= {k: count for k in ("cache_read", "cache_write", "requests", "saved") if count}
+    fields |= {"estimated": True} if estimated else {}
+    fields["counter"] = text
+    assert entry.to_json() == json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+
 def test_cache_figures_are_kept_apart_and_old_lines_read_as_none_cached() -> None:
     entry = ledger.Entry("c", "2026-11-24T10:00:00Z", "request", 5400, 820, "usage",
                          requests=1, cache_read=4000, cache_write=1000)

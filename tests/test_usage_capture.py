@@ -33,7 +33,7 @@ def test_the_stop_hook_imports_what_was_spent_since_the_last_import(committed: P
     assert [(e.tokens_in, e.tokens_out, e.cache_write) for e in spool(committed)] == \
         [(1003, 50, 1000)]
     offsets = json.loads((committed / ".git" / "patchpack" / "transcripts.json").read_text())
-    assert offsets == {str(path): len(s.text().encode())}
+    assert list(offsets) == [str(path)] and offsets[str(path)][0] == len(s.text().encode())
     s.user("more")
     s.respond(2, fresh=4, write=10, read=1000, out=70)
     write(path, s.text())
@@ -41,6 +41,40 @@ def test_the_stop_hook_imports_what_was_spent_since_the_last_import(committed: P
     assert run_patchpack("ledger", "import", "--hook", cwd=committed, input=hook).returncode == 0
     entries = spool(committed)
     assert sum(e.tokens for e in entries) == truth.tokens_in + truth.out and len(entries) == 2
+
+
+
+def test_the_stop_hook_reads_a_rewritten_transcript_whole(committed: Path,
+                                                          tmp_path: Path) -> None:
+    """A transcript replaced by another (more bytes, other ones before the mark) is read from
+    its start, not from where the old one was read to (#17)."""
+    truth = Truth()
+    s = Session("s", str(committed), truth)
+    s.user("hi")
+    s.respond(1, fresh=3, write=1000, read=0, out=50)
+    path = write(tmp_path / "s.jsonl", s.text())
+    hook = json.dumps({"session_id": "s", "transcript_path": str(path), "cwd": str(committed)})
+    assert run_patchpack("ledger", "import", "--hook", cwd=committed, input=hook).stderr == ""
+    other = Session("t", str(committed), truth)
+    other.user("a longer first prompt, so the old offset falls inside a line" * 3)
+    other.respond(1, fresh=5, write=20, read=3000, out=90)
+    other.user("and more")
+    other.respond(2, fresh=6, write=30, read=3100, out=20)
+    marks = (committed / ".git" / "patchpack" / "transcripts.json").read_bytes()
+    path.unlink()
+    write(path, other.text())  # another file at the same path
+    proc = run_patchpack("ledger", "import", "--hook", cwd=committed, input=hook)
+    assert proc.returncode == 0 and proc.stderr == ""
+    entries = spool(committed)
+    assert len(entries) == 3 and sum(e.tokens for e in entries) == truth.tokens_in + truth.out
+    # Rewritten in place: same inode, the same size or more, other bytes before the mark.
+    assert (committed / ".git" / "patchpack" / "transcripts.json").read_bytes() != marks
+    text = path.read_bytes()
+    path.write_bytes(text.replace(b'"msg_t', b'"msg_u').replace(b'"req_t', b'"req_u'))
+    assert run_patchpack("ledger", "import", "--hook", cwd=committed, input=hook).stderr == ""
+    assert len(spool(committed)) == 5
+    assert run_patchpack("ledger", "import", "--hook", cwd=committed, input=hook).stderr == ""
+    assert len(spool(committed)) == 5  # unchanged since: nothing read, nothing added
 
 
 def test_a_hook_input_patchpack_cannot_use_never_fails_the_agent(committed: Path,
@@ -115,3 +149,17 @@ def test_code_puppy_usage_file_and_run_end_are_captured_once(committed: Path) ->
     last = spool(committed)[-1]
     assert (last.tokens_in, last.cache_read, last.agent, last.session) == \
         (5000, 4000, "pack-leader", "g1")
+
+
+def test_a_hook_with_nothing_new_reads_no_ledger(committed: Path, tmp_path: Path) -> None:
+    """A Stop hook after a turn that spent nothing neither reads nor writes the spool: a
+    spool it could not read changes nothing and is not reported (#17)."""
+    s = Session("q", str(committed), Truth())
+    s.user("hi")
+    path = write(tmp_path / "q.jsonl", s.text())
+    spool_file = committed / ".git" / "patchpack" / "pending.jsonl"
+    spool_file.parent.mkdir(parents=True, exist_ok=True)
+    spool_file.mkdir()  # not a file: reading it fails
+    hook = json.dumps({"transcript_path": str(path), "cwd": str(committed)})
+    proc = run_patchpack("ledger", "import", "--hook", cwd=committed, input=hook)
+    assert proc.returncode == 0 and proc.stderr == "" and spool_file.is_dir()

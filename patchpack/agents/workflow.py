@@ -72,7 +72,12 @@ def context(repo: Repo, settings: Settings, request: parts.Request, counter: Cou
 
     agents.refuse_when_exhausted(agents.spend(repo, settings), over_budget=over_budget)
     pack = packing.build(repo, request, counter)
-    ledger.add_pending(repo, kind="context", tokens_in=pack.tokens, counter=pack.counter)
+    entry = ledger.add_pending(repo, kind="context", tokens_in=pack.tokens, counter=pack.counter)
+    from patchpack.ledger import gain
+
+    # What the agent would have read instead, the whole files, for `gain` (#17).
+    gain.keep_pack_views(repo, entry, gain.work_files(repo, (p.path for p in pack.parts)),
+                         pack.text, counter)
     return pack
 
 

@@ -16,7 +16,8 @@ from patchpack.ledger import transcripts, usage
 from patchpack.safejson import Refused, loads
 
 OFFSETS = Path("patchpack", "transcripts.json")
-"""Per transcript, where the `Stop` hook's next import starts (in the worktree's git dir)."""
+"""Per transcript, where the `Stop` hook's next import starts and what tells whether the file
+is still the one read (`transcripts.marks`), in the worktree's git dir."""
 _SHOWN = 10
 _MAX_JSON = 1 << 20
 
@@ -103,22 +104,26 @@ def _hook() -> None:
         repo = Repo.discover(Path(raw["cwd"])) if type(raw.get("cwd")) is str else \
             Repo.discover()
         where = repo.git_dir / OFFSETS
-        offsets = _offsets(where)
-        read = transcripts.read(files, offsets)
+        marks = _marks(where)
+        # After each turn only what the turn wrote is read; an unchanged file is not opened.
+        todo, starts, seen = transcripts.resume(files, marks)
+        read = transcripts.read(todo, starts)
         usage.capture(repo, read.usages)
-        write_atomically(where, json.dumps({**offsets, **read.offsets}).encode())
+        if read.offsets:
+            write_atomically(where, json.dumps(
+                {**marks, **transcripts.marks(read.offsets, seen)}).encode())
     except (PatchpackError, OSError, ValueError) as e:
         click.echo(f"patchpack ledger import --hook: {e}", err=True)
 
 
-def _offsets(where: Path) -> dict[str, int]:
+def _marks(where: Path) -> dict[str, object]:
     try:
         raw = loads(where.read_text(encoding="utf-8"), max_depth=2, max_chars=_MAX_JSON)
     except (OSError, ValueError):
         return {}  # only a shortcut: without it the hook reads the transcripts whole
     if type(raw) is not dict:
         return {}
-    return {k: v for k, v in raw.items() if type(v) is int and v >= 0}
+    return {k: v for k, v in raw.items() if type(v) in (int, list)}  # resume() checks them
 
 
 def record_usage_json(source: str, *, model: str | None, agent: str | None,

@@ -75,7 +75,14 @@ class Entry(NamedTuple):
         if self.estimated:
             fields["estimated"] = True
         fields["counter"] = self.counter
-        return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+        import orjson  # here: the guard, which never writes an entry, does not load it (#16)
+
+        try:
+            # Byte for byte json.dumps(fields, separators=(",", ":"), ensure_ascii=False),
+            # five times faster: an import writes an entry per response (#17).
+            return orjson.dumps(fields).decode()
+        except TypeError:  # a lone surrogate, a count past 64 bits: as json writes them
+            return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
 
     @property
     def tokens(self) -> int:

@@ -3,11 +3,13 @@
 Each entry becomes a span, and a billed entry's tokens data points of the
 ``gen_ai.client.token.usage`` histogram (``gen_ai.token.type`` input or output), with the
 GenAI semantic conventions' names (``gen_ai.usage.input_tokens``,
-``gen_ai.usage.output_tokens``, ``gen_ai.request.model``, ``gen_ai.agent.name``,
-``gen_ai.conversation.id``, ...) and patchpack's own under ``patchpack.*`` (the entry's id,
-kind, counter and commit). A billed entry (``request``) is a ``chat`` operation; the others
-are spans of patchpack's (``patchpack run``), their tokens under ``patchpack.input_tokens``,
-out of the GenAI usage (they reach the bill inside requests).
+``gen_ai.usage.output_tokens``, ``gen_ai.usage.cache_read.input_tokens`` and
+``gen_ai.usage.cache_creation.input_tokens`` (parts of the input),
+``gen_ai.request.model``, ``gen_ai.agent.name``, ``gen_ai.conversation.id``, ...) and
+patchpack's own under ``patchpack.*`` (the entry's id, kind, counter and commit). A billed
+entry (``request``) is a ``chat`` operation; the others are spans of patchpack's
+(``patchpack run``), their tokens under ``patchpack.input_tokens``, out of the GenAI usage
+(they reach the bill inside requests).
 
 The encoding is OTLP's JSON (the protobuf JSON mapping, ids in hex, 64-bit numbers as
 strings), written by hand rather than through the OpenTelemetry SDK: the SDK stamps metric
@@ -87,6 +89,12 @@ def span(e: Entry, commit: str | None, provider: str) -> dict[str, Any]:
             *_common(e, provider),
             ("gen_ai.conversation.id", e.session),
             (f"{usage}.input_tokens", e.tokens_in), (f"{usage}.output_tokens", e.tokens_out),
+            # Parts of input_tokens, as the conventions have them; only where the provider
+            # counted some (a run's or a pack's tokens never came from a cache).
+            ("gen_ai.usage.cache_read.input_tokens", e.cache_read if billed and e.cache_read
+             else None),
+            ("gen_ai.usage.cache_creation.input_tokens", e.cache_write
+             if billed and e.cache_write else None),
             ("patchpack.entry.id", e.id), ("patchpack.kind", e.kind),
             ("patchpack.counter", e.counter), ("patchpack.commit", commit),
             ("patchpack.requests", e.requests or None), ("patchpack.saved", e.saved or None),

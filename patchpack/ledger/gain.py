@@ -16,6 +16,11 @@ would have kept, and negative when patchpack printed more than the agent would h
 The views are counted when the run ends, while its log is whole, and kept by entry id in
 ``<common git dir>/patchpack/views.jsonl``; a run entry without them (an older patchpack,
 another clone) is counted as not measured, never guessed.
+
+A context pack is weighed the same way against the whole files its parts come from, as the
+agent's own read tool would have put them in its context (Claude Code's Read: the first
+2,000 lines numbered, at most 25,000 tokens; Code Puppy's read_file: refused past 10,000
+tokens, spilled past 10,000 characters), and the agent's view of the pack as printed.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from patchpack.git import Repo
+from patchpack.git.files import Private, Worktree
 from patchpack.ledger.entries import Entry
 from patchpack.safejson import loads
 from patchpack.tokens import Counter
@@ -36,6 +42,13 @@ from patchpack.tokens import Counter
 VIEWS = Path("patchpack", "views.jsonl")
 CLAUDE_CODE_CHARS, CLAUDE_CODE_MAX_CHARS = 30_000, 150_000
 PUPPY_LINES, PUPPY_WIDTH, PUPPY_SPILL, PUPPY_PREVIEW = 256, 256, 10_000, 1_000
+# What one read of a whole file puts in the context instead of a pack (#17): Claude Code 2.1's
+# Read, the first 2,000 lines as `cat -n` prints them, no more than 25,000 tokens; Code Puppy
+# 0.0.946's read_file, the file, refused past 10,000 tokens (length / 4), its return spilled
+# past 10,000 characters as a shell output's is (the pack is weighed as that same agent's
+# shell tool shows it, so both sides are what one tool call puts in the context).
+CLAUDE_CODE_READ_LINES, CLAUDE_CODE_READ_TOKENS, PUPPY_READ_TOKENS = 2_000, 25_000, 10_000
+_FILE_MAX = 1 << 20  # of a file: more than either agent's read keeps (and `none` weighs)
 _READ = 1 << 16
 
 
@@ -55,7 +68,20 @@ def code_puppy_view(text: str) -> str:
     and the saving counted here smaller)."""
     lines = [line if len(line) <= PUPPY_WIDTH else line[:PUPPY_WIDTH] + "... [truncated]"
              for line in text.split("\n")[-PUPPY_LINES:]]
-    kept = "\n".join(lines)
+    return _puppy_return("\n".join(lines))
+
+
+def code_puppy_read(text: str) -> str:
+    """What Code Puppy's read_file hands the model of a whole file ``text`` in one call: past
+    10,000 tokens (its length / 4) a refusal, and a return past its 10,000-character limit
+    spilled to a file, as a shell output's is."""
+    if len(text) // 4 > PUPPY_READ_TOKENS:
+        return ("The file is massive, greater than 10,000 tokens which is dangerous to read "
+                "entirely. Please read this file in chunks.")
+    return _puppy_return(text)
+
+
+def _puppy_return(kept: str) -> str:
     # The limit weighs the tool's serialised return: the output as a JSON string, among the
     # return's other fields (~150 characters).
     size = len(json.dumps(kept)) + 150
@@ -130,15 +156,59 @@ def views(full: Output, printed: Output, counter: Counter) -> dict[str, list[int
                            counter.count(code_puppy_view(printed.tail))]}
 
 
+def claude_code_read(text: str) -> str:
+    """What Claude Code's Read tool hands the model of a whole file ``text``."""
+    lines = text.split("\n")[:CLAUDE_CODE_READ_LINES]
+    return "\n".join(f"{n:>6}\t{line}" for n, line in enumerate(lines, 1))
+
+
+def pack_views(files: Iterable[str], pack: str, counter: Counter) -> dict[str, list[int]]:
+    """Per agent, and ``none`` for no agent's limits: [tokens of the whole ``files`` a pack's
+    parts come from, as the agent's own read of each shows it, tokens of its view of the
+    ``pack`` as printed]."""
+    files = list(files)
+    return {"claude-code": [sum(min(counter.count(claude_code_read(t)), CLAUDE_CODE_READ_TOKENS)
+                                for t in files),
+                            counter.count(claude_code_view(pack, _claude_code_limit()))],
+            "code-puppy": [sum(counter.count(code_puppy_read(t)) for t in files),
+                           counter.count(code_puppy_view(pack))],
+            "none": [sum(counter.count(t) for t in files), counter.count(pack)]}
+
+
+def work_files(repo: Repo, paths: Iterable[str]) -> list[str]:
+    """The text of each of ``paths`` in the work tree, each once; those not there (deleted,
+    outside the work tree, unreadable) are left out: no agent could have read them."""
+    where = Worktree.of(repo)
+    out = []
+    for path in dict.fromkeys(paths):
+        try:
+            with open(where.root / where.real(path), "rb") as f:
+                out.append(f.read(_FILE_MAX).decode("utf-8", "replace"))
+        except (OSError, Private):
+            continue
+    return out
+
+
+def keep_pack_views(repo: Repo, entry: Entry, files: list[str], pack: str,
+                    counter: Counter) -> None:
+    """Count and keep the agents' views of a context pack (`entry`) against the whole
+    ``files`` its parts come from: what each agent would have read instead."""
+    _keep(repo, json.dumps({"id": entry.id, "counter": counter.name,
+                            "views": pack_views(files, pack, counter)}))
+
+
 def keep_views(repo: Repo, entry: Entry, log: Path, printed: bytes, counter: Counter) -> None:
     """Count and keep the agents' views of a run (`entry`, its `log`, what was `printed`)."""
     try:
         full = read_log(log)
     except OSError:
         return  # the log was pruned already: the run stays not measured
-    line = json.dumps({"id": entry.id, "counter": counter.name,
-                       "views": views(full, Output.of(printed.decode("utf-8", "replace")),
-                                      counter)})
+    _keep(repo, json.dumps({"id": entry.id, "counter": counter.name,
+                            "views": views(full, Output.of(printed.decode("utf-8", "replace")),
+                                           counter)}))
+
+
+def _keep(repo: Repo, line: str) -> None:
     path = repo.common_dir / VIEWS
     # One short line in one append: whole, whatever other runs append beside it.
     try:
@@ -163,7 +233,7 @@ def read_views(repo: Repo) -> dict[str, dict[str, list[int]]]:
         try:
             data = loads(line, max_depth=8, max_chars=4096)
             kept = {name: [int(raw), int(shown)] for name, (raw, shown) in data["views"].items()
-                    if name in AGENTS and min(raw, shown) >= 0}
+                    if name in (*AGENTS, "none") and min(raw, shown) >= 0}
             out.setdefault(str(data["id"]), kept)
         except (ValueError, TypeError, KeyError, AttributeError):
             continue
@@ -188,12 +258,14 @@ class Gain:
     counter: str
     spend: int  # billed tokens (usage) of the same entries' span
     not_measured: int  # runs without views
+    packs_not_measured: int = 0  # context packs without views (an older patchpack's)
 
     def as_json(self) -> dict[str, Any]:
         return {"agent": self.agent, "saved": self.saved, "counter": self.counter,
                 "spend": self.spend, "spend_counter": "usage",
                 "share_of_spend": round(self.saved / self.spend, 4) if self.spend else None,
                 "not_measured_runs": self.not_measured,
+                "not_measured_packs": self.packs_not_measured,
                 "figures": [vars(f) for f in self.figures]}
 
 
@@ -202,6 +274,7 @@ def gain(entries: Iterable[Entry], kept: dict[str, dict[str, list[int]]], agent:
     seen: set[str] = set()
     raw = shown = runs = measured = 0
     printed = full = packs = pack_tokens = spend = rewrites = 0
+    read = sent = packs_measured = 0
     counters: set[str] = set()
     for e in entries:
         if e.id in seen:
@@ -211,6 +284,11 @@ def gain(entries: Iterable[Entry], kept: dict[str, dict[str, list[int]]], agent:
             spend += e.tokens
         elif e.kind == "context":
             packs, pack_tokens = packs + 1, pack_tokens + e.tokens_in
+            counters.add(e.counter)
+            view = kept.get(e.id, {}).get(agent)
+            if view is not None:
+                packs_measured += 1
+                read, sent = read + view[0], sent + view[1]
         elif e.kind == "run":
             runs += 1
             printed, full = printed + e.tokens_in, full + e.tokens_in + e.saved
@@ -227,12 +305,17 @@ def gain(entries: Iterable[Entry], kept: dict[str, dict[str, list[int]]], agent:
         Figure("runs: printed by patchpack", printed, counter, runs),
         Figure(f"runs: the agent would have read ({label})", raw, counter, measured),
         Figure(f"runs: the agent read of patchpack's print ({label})", shown, counter, measured),
-        Figure("context packs sent (no baseline recorded: no saving counted)", pack_tokens,
-               counter, packs),
+        Figure("context packs sent", pack_tokens, counter, packs),
+        Figure("context packs: the whole files instead ("
+               + ("no agent limit" if agent == "none" else f"as {agent} reads them") + ")",
+               read, counter, packs_measured),
+        Figure(f"context packs: the agent read of them ({label})", sent, counter,
+               packs_measured),
         Figure("guard rewrites (counted as the runs they became)", 0, counter, rewrites),
         Figure("billed spend", spend, "usage"),
     ]
-    return Gain(agent, figures, raw - shown, counter, spend, runs - measured)
+    return Gain(agent, figures, raw - shown + read - sent, counter, spend, runs - measured,
+                packs - packs_measured)
 
 
 def render_text(gains: list[Gain]) -> str:
@@ -247,6 +330,9 @@ def render_text(gains: list[Gain]) -> str:
             out.append(f"  {f.what}: {f.tokens:,} ({f.counter}){count}")
         if g.not_measured:
             out.append(f"  runs not measured (no views kept): {g.not_measured:,}")
+        if g.packs_not_measured:
+            out.append(f"  context packs not measured (no views kept): "
+                       f"{g.packs_not_measured:,}")
     return "\n".join(out)
 
 

@@ -14,6 +14,7 @@ bill them differently; ``out`` is every output token, thinking included.
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import os
 import re
@@ -82,6 +83,16 @@ def entry_id(key: str) -> str:
 def capture(repo: Repo, usages: Iterable[Usage]) -> int:
     """Record ``usages`` in the ledger's pending spool; the number of entries added (those
     already in the ledger, by their derived ids, are not added again)."""
+    collecting = gc.isenabled()
+    gc.disable()  # an entry a response, and no cycle among them (as transcripts.read)
+    try:
+        return _capture(repo, usages)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _capture(repo: Repo, usages: Iterable[Usage]) -> int:
     entries = []
     for u in usages:
         if not (u.tokens_in or u.tokens_out):
@@ -101,7 +112,8 @@ def capture(repo: Repo, usages: Iterable[Usage]) -> int:
             now=_when(u.ts), model=u.model, agent=u.agent, session=u.session,
             requests=u.requests, cache_read=u.cache_read, cache_write=u.cache_write,
             id=entry_id(u.key) if u.key is not None else None))
-    return len(ledger.add_new(repo, entries))
+    # Nothing to add: the ledger and the spool are not read (a hook after a quiet turn).
+    return len(ledger.add_new(repo, entries)) if entries else 0
 
 
 def _when(ts: str | None) -> datetime:
@@ -186,8 +198,13 @@ def _count(raw: object, name: str) -> int:
 
 def _name(value: object) -> str | None:
     """A name fit for a ledger entry, or None: hostile text never reaches the ledger."""
-    if type(value) is not str or not value.strip() or len(value) > MAX_NAME \
-            or not value.isprintable():
+    # Only short text reaches the cache: it never holds a hostile line's megabytes.
+    return _checked(value) if type(value) is str and len(value) <= MAX_NAME else None
+
+
+@functools.lru_cache(maxsize=256)  # a model, a session, an agent: the same few on every line
+def _checked(value: str) -> str | None:
+    if not value.strip() or not value.isprintable():
         return None
     try:
         value.encode("utf-8")
