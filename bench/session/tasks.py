@@ -1,0 +1,109 @@
+"""Tasks for the session bench: real commits of a repository, each to be made again by an agent.
+
+A session replays N consecutive commits of the first-parent history, oldest first, in one
+clone: each task starts where the one before it ended, at its commit's parent, so that the
+agent's history grows over the session as a working day's does. The newest run of N
+consecutive commits that all make tasks is taken, so the choice is the same every run.
+
+A task is a commit C (not a merge) that modifies 1 or 2 text files in place, within the
+micro-patch limits (so that either agent may land it as one commit), and whose change has a
+Python test file to run: one C touches, else the smallest test file at C^ that names a touched
+module. Commits are taken newest first, so the choice is the same every run. The agent starts
+from a clone at C^; its edits are C's own hunks, each an exact replacement of old text by new.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+MAX_FILES = 2  # the micro-patch rule's: a task either agent can land as one commit
+MAX_DIFF_LINES = 120
+MAX_HUNKS = 6  # a session of a few edits, as an agent's one step is
+TEST_FILE = re.compile(r"(^|/)(test_[^/]*|[^/]*_test)\.py$")
+
+
+class TaskError(RuntimeError):
+    """The repository cannot give a task (not a repository, no commit fits)."""
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One replacement in a file: ``old`` occurs exactly once in the file before the edit."""
+
+    path: str
+    old: str
+    new: str
+    old_start: int  # 1-based line of ``old`` in the file at C^
+    old_lines: int
+    symbol: str  # the function the hunk sits in, as git's hunk header names it, or ""
+
+
+@dataclass(frozen=True)
+class Task:
+    commit: str
+    subject: str
+    paths: tuple[str, ...]
+    edits: tuple[Edit, ...]
+    tests: tuple[str, ...]
+    before: tuple[str, ...]  # the text of each of ``paths`` at C^
+
+    @property
+    def symbol(self) -> str:
+        """What an agent would search for first: the first hunk's function, else a word of it."""
+        for edit in self.edits:
+            if edit.symbol:
+                return edit.symbol
+        words = re.findall(r"[A-Za-z_][A-Za-z_0-9]{3,}", self.edits[0].old or self.edits[0].new)
+        return words[0] if words else PurePosixPath(self.paths[0]).stem
+
+
+def git(repo: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
+                          errors="replace")
+    if proc.returncode != 0:
+        raise TaskError(f"git {' '.join(args)} failed in {repo}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@ ?(.*)$")
+_SYMBOL = re.compile(r"\b(?:def|class)\s+[A-Za-z_][A-Za-z_0-9]*")
+
+
+def edits_of(path: str, before: str, diff: str) -> list[Edit] | None:
+    """The hunks of a one-file ``diff`` as replacements; None when one is not unique in
+    ``before`` (an agent could not make it with an exact replacement)."""
+    edits: list[Edit] = []
+    hunk: tuple[int, int, str] | None = None
+    old: list[str] = []
+    new: list[str] = []
+
+    def close() -> bool:
+        if hunk is None:
+            return True
+        text = "".join(old)
+        if not text.strip() or before.count(text) != 1:
+            return False
+        edits.append(Edit(path, text, "".join(new), hunk[0], hunk[1], hunk[2]))
+        return True
+
+    for line in diff.splitlines(keepends=True):
+        match = _HUNK.match(line)
+        if match:
+            if not close():
+                return None
+            symbol = _SYMBOL.search(match[3])
+            hunk = (int(match[1]), int(match[2] or 1), symbol[0] if symbol else "")
+            old, new = [], []
+        elif hunk is not None and line.startswith("\\"):
+            return None  # no newline at the end of a file: leave such commits out
+        elif hunk is not None and line[:1] in (" ", "-", "+"):
+            if line[0] != "+":
+                old.append(line[1:])
+            if line[0] != "-":
+                new.append(line[1:])
+    return edits if close() else None
+
+
