@@ -107,3 +107,72 @@ def edits_of(path: str, before: str, diff: str) -> list[Edit] | None:
     return edits if close() else None
 
 
+def apply_edits(text: str, edits: list[Edit]) -> str:
+    for edit in edits:
+        text = text.replace(edit.old, edit.new, 1)
+    return text
+
+
+def tests_for(repo: Path, rev: str, paths: tuple[str, ...]) -> tuple[str, ...]:
+    """The Python test files a change to ``paths`` runs: those it touches, else the smallest
+    test file at ``rev`` that names a touched module."""
+    touched = tuple(p for p in paths if TEST_FILE.search(p))
+    if touched:
+        return touched
+    stems = {PurePosixPath(p).stem for p in paths if p.endswith(".py")}
+    stems.discard("__init__")
+    if not stems:
+        return ()
+    files = [f for f in git(repo, "ls-tree", "-r", "--name-only", rev).splitlines()
+             if TEST_FILE.search(f)]
+    # Best first: a test file named for the module, then one naming its dotted path (a.b.stem),
+    # then one naming the module's word; the smallest within a rank.
+    dotted = {".".join(PurePosixPath(p).with_suffix("").parts[-2:]) for p in paths
+              if p.endswith(".py")}
+    ranked: list[tuple[int, int, str]] = []
+    for name in files:
+        text = git(repo, "show", f"{rev}:{name}")
+        if any(f"test_{stem}" in name or f"{stem}_test" in name for stem in stems):
+            ranked.append((0, len(text), name))
+        elif any(d in text for d in dotted):
+            ranked.append((1, len(text), name))
+        elif any(re.search(rf"\b{re.escape(stem)}\b", text) for stem in stems):
+            ranked.append((2, len(text), name))
+    return (min(ranked)[2],) if ranked else ()
+
+
+def task_of(repo: Path, commit: str) -> Task | None:
+    """The task commit ``commit`` makes, or None when it does not make one."""
+    parents = git(repo, "rev-list", "--parents", "-n", "1", commit).split()[1:]
+    if len(parents) != 1:
+        return None
+    status = git(repo, "diff-tree", "-r", "--no-commit-id", "--name-status", "-M",
+                 parents[0], commit).splitlines()
+    if not 1 <= len(status) <= MAX_FILES or any(not s.startswith("M\t") for s in status):
+        return None
+    paths = tuple(s.split("\t", 1)[1] for s in status)
+    numstat = git(repo, "diff", "--numstat", parents[0], commit).splitlines()
+    if any(line.startswith("-\t") for line in numstat):  # binary
+        return None
+    diff = git(repo, "diff", "-M", parents[0], commit)
+    if len(diff.splitlines()) > MAX_DIFF_LINES:
+        return None
+    edits: list[Edit] = []
+    texts: list[str] = []
+    for path in paths:
+        before = git(repo, "show", f"{parents[0]}:{path}")
+        texts.append(before)
+        after = git(repo, "show", f"{commit}:{path}")
+        file_edits = edits_of(path, before, git(repo, "diff", parents[0], commit, "--", path))
+        if file_edits is None or apply_edits(before, file_edits) != after:
+            return None
+        edits += file_edits
+    if not 1 <= len(edits) <= MAX_HUNKS:
+        return None
+    tests = tests_for(repo, parents[0], paths)
+    if not tests:
+        return None
+    subject = git(repo, "log", "-1", "--format=%s", commit).strip()
+    return Task(commit, subject, paths, tuple(edits), tests, tuple(texts))
+
+
