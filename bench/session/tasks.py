@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -176,3 +178,46 @@ def task_of(repo: Path, commit: str) -> Task | None:
     return Task(commit, subject, paths, tuple(edits), tests, tuple(texts))
 
 
+def find_tasks(repo: Path, count: int, *, scan: int = 400,
+               accept: Callable[[Task], bool] = lambda task: True) -> list[Task]:
+    """The newest ``count`` consecutive first-parent commits among the last ``scan`` that all
+    make tasks ``accept`` takes, oldest first; fewer when no run is that long (the longest,
+    newest first)."""
+    best: list[Task] = []
+    run: list[Task] = []
+    for commit in git(repo, "rev-list", "--first-parent", f"--max-count={scan}",
+                      "HEAD").split():
+        task = task_of(repo, commit)
+        run = [*run, task] if task is not None and accept(task) else []
+        if len(run) > len(best):
+            best = run
+        if len(best) == count:
+            break
+    return best[::-1]
+
+
+def clone_at(repo: Path, task: Task, into: Path) -> Path:
+    """A clone of ``repo`` with its work tree at C^ on a branch of its own (no notes: a fresh
+    ledger)."""
+    git(Path("/"), "clone", "-q", "--no-checkout", str(repo.resolve()), str(into))
+    git(into, "checkout", "-q", "-b", "task", f"{task.commit}^")
+    return into
+
+
+def tests_finish(repo: Path, scratch: Path, seconds: float) -> Callable[[Task], bool]:
+    """Whether a task's tests finish within ``seconds`` at C^ (pass or fail): a session runs
+    them four times, so a suite that starts real agents of its own makes no task."""
+    clone: list[Path] = []
+
+    def accept(task: Task) -> bool:
+        if not clone:
+            clone.append(clone_at(repo, task, scratch / "probe"))
+        git(clone[0], "checkout", "-q", "-f", f"{task.commit}^")
+        try:
+            proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", *task.tests],
+                                  cwd=clone[0], capture_output=True, timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return False
+        return proc.returncode in (0, 1)  # 1: a test failed; anything else did not run
+
+    return accept
