@@ -22,6 +22,8 @@ from collections.abc import Sequence
 
 from session.tasks import Edit, Task
 
+from clients.endpoint import Turn, call
+
 PUPPY_READ_CHARS = 9_000  # under Code Puppy's 10,000-character tool output limit
 CLAUDE_READ_LINES = 2_000  # Claude Code's Read returns up to 2,000 lines a call
 AT_MARGIN = 3  # lines of margin around a hunk asked for with --at
@@ -75,5 +77,47 @@ def _tests(task: Task) -> str:
 
 def _message(task: Task) -> str:
     return shlex.quote(task.subject)
+
+
+# -- Code Puppy -------------------------------------------------------------------------------
+
+
+def puppy_naive(task: Task) -> list[Turn]:
+    """Code Puppy's own agent (tools `grep`, `read_file`, `shell`, `replace_in_file`)."""
+    turns = [call("grep", search_string=grep_pattern(task))]
+    for path, text in zip(task.paths, task.before, strict=True):
+        for start, count in windows(text, PUPPY_READ_CHARS):
+            turns.append(call("read_file", file_path=path, start_line=start, num_lines=count))
+    turns.append(call("shell", command=f"python -m pytest {_tests(task)}",
+                      timeout=SHELL_TIMEOUT))
+    turns += _puppy_edits(task)
+    turns += [call("shell", command="git diff", timeout=SHELL_TIMEOUT),
+              call("shell", command=f"python -m pytest {_tests(task)}", timeout=SHELL_TIMEOUT),
+              call("shell", command=f"git add {_files(task)} && git commit -q -m {_message(task)}",
+                   timeout=SHELL_TIMEOUT)]
+    return turns
+
+
+def puppy_patchpack(task: Task) -> list[Turn]:
+    """The agent `patchpack integrate code-puppy --plugin` writes (its shell tool is
+    `agent_run_shell_command`), with the plugin loaded."""
+    shell = "agent_run_shell_command"
+    turns = [call(shell, command=f"patchpack context --grep {shlex.quote(grep_pattern(task))}",
+                  timeout=SHELL_TIMEOUT)]
+    turns.append(call(shell, command="patchpack context " + " ".join(at_ranges(task.edits)),
+                      timeout=SHELL_TIMEOUT))
+    turns.append(call(shell, command=f"patchpack test {_tests(task)}", timeout=SHELL_TIMEOUT))
+    turns += _puppy_edits(task)
+    turns += [call(shell, command=f"patchpack test {_tests(task)}", timeout=SHELL_TIMEOUT),
+              call(shell, command=f"git add {_files(task)} && patchpack split -m "
+                                  f"{_message(task)} && patchpack apply --all",
+                   timeout=SHELL_TIMEOUT)]
+    return turns
+
+
+def _puppy_edits(task: Task) -> list[Turn]:
+    return [call("replace_in_file", file_path=path,
+                 replacements=[{"old_str": e.old, "new_str": e.new} for e in edits])
+            for path, edits in _by_file(task)]
 
 
