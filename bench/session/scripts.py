@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from session.tasks import Edit, Task
 
-from clients.endpoint import Turn, call
+from clients.endpoint import ToolCall, Turn, call, say
 
 PUPPY_READ_CHARS = 9_000  # under Code Puppy's 10,000-character tool output limit
 CLAUDE_READ_LINES = 2_000  # Claude Code's Read returns up to 2,000 lines a call
@@ -121,3 +121,73 @@ def _puppy_edits(task: Task) -> list[Turn]:
             for path, edits in _by_file(task)]
 
 
+# -- Claude Code ------------------------------------------------------------------------------
+
+
+def claude_naive(task: Task, root: str) -> list[Turn]:
+    """Claude Code's own tools: Grep, Read (whole), Bash, Edit."""
+    turns = [call("Grep", pattern=grep_pattern(task), output_mode="content", **{"-n": True})]
+    for path, text in zip(task.paths, task.before, strict=True):
+        total = len(text.splitlines())
+        for offset in range(1, total + 1, CLAUDE_READ_LINES):
+            args = {"file_path": f"{root}/{path}"}
+            if total > CLAUDE_READ_LINES:
+                args |= {"offset": offset, "limit": CLAUDE_READ_LINES}
+            turns.append(call("Read", **args))
+    turns.append(_bash(f"python -m pytest {_tests(task)}", "Run the tests"))
+    turns += _claude_edits(task, root)
+    turns += [_bash("git diff", "Show the change"),
+              _bash(f"python -m pytest {_tests(task)}", "Run the tests again"),
+              _bash(f"git add {_files(task)} && git commit -q -m {_message(task)}", "Commit")]
+    return turns
+
+
+def claude_patchpack(task: Task, root: str) -> list[Turn]:
+    """The same tools after `patchpack integrate claude-code`: context packs through Bash, then
+    a Read of each hunk's lines (Claude Code edits only a file it has read; a narrow Read is
+    what the guard lets through), `patchpack test`, split and apply."""
+    turns = [_bash(f"patchpack context --grep {shlex.quote(grep_pattern(task))}", "Locate"),
+             _bash("patchpack context " + " ".join(at_ranges(task.edits)), "The hunks")]
+    for path, edits in _by_file(task):
+        start = max(1, min(e.old_start for e in edits) - AT_MARGIN)
+        end = max(e.old_start + e.old_lines for e in edits) + AT_MARGIN
+        turns.append(call("Read", file_path=f"{root}/{path}", offset=start, limit=end - start))
+    turns.append(_bash(f"patchpack test {_tests(task)}", "Run the tests"))
+    turns += _claude_edits(task, root)
+    turns += [_bash(f"patchpack test {_tests(task)}", "Run the tests again"),
+              _bash(f"git add {_files(task)} && patchpack split -m {_message(task)} && "
+                    "patchpack apply --all", "Land the change")]
+    return turns
+
+
+def session(tasks: Sequence[Task], trajectory: Callable[[Task], list[Turn]]) -> list[Turn]:
+    """One session making ``tasks`` one after another, then saying it is done."""
+    turns = [turn for task in tasks for turn in trajectory(task)]
+    return [*turns, say(f"Done: {len(tasks)} changes made, tested and committed.")]
+
+
+def _bash(command: str, description: str) -> Turn:
+    return call("Bash", command=command, description=description, timeout=SHELL_TIMEOUT * 1000)
+
+
+def _claude_edits(task: Task, root: str) -> list[Turn]:
+    return [call("Edit", file_path=f"{root}/{e.path}", old_string=e.old, new_string=e.new)
+            for e in task.edits]
+
+
+def edits_in(turn: Turn) -> list[tuple[str, str]]:
+    """(path, text replaced) for each edit a turn makes, in either client's tool."""
+    found: list[tuple[str, str]] = []
+    for c in turn.calls:
+        found += _edits_of(c)
+    return found
+
+
+def _edits_of(c: ToolCall) -> list[tuple[str, str]]:
+    args = c.arguments
+    if c.name == "replace_in_file":
+        return [(str(args["file_path"]), str(r["old_str"])) for r in args["replacements"]]
+    if c.name in ("Edit", "MultiEdit"):
+        edits = args.get("edits") or [args]
+        return [(str(args["file_path"]), str(e["old_string"])) for e in edits]
+    return []
