@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from session import fairness
-from session.tasks import Task, git
+from session import fairness, scripts
+from session.tasks import Task, clone_at, git
 
 from clients.endpoint import OUTPUT_TOKENS, Endpoint, Request, Turn
-from clients.sessions import Run
+from clients.install import CodePuppy, NpmClients
+from clients.sessions import Run, puppy_home, run_claude, run_code_puppy
 
 PUPPY_AGENT = "pack-leader-cerebras-efficient"  # what `integrate code-puppy --plugin` writes
 SESSION_TIMEOUT = 1800  # seconds: a session of a few tasks runs each one's tests twice
@@ -81,3 +85,65 @@ def prompt(tasks: list[Task]) -> str:
                   for i, t in enumerate(tasks, 1))
 
 
+def code_puppy_session(puppy: CodePuppy, repo: Path, tasks: list[Task], agent: str, *,
+                       work: Path) -> Session:
+    """``agent`` ("naive" or "patchpack") makes ``tasks`` in one Code Puppy session."""
+    clone = clone_at(repo, tasks[0], work / "repo")
+    home, usage = work / "home", work / "usage.json"
+    home.mkdir()
+    if agent == "patchpack":
+        _patchpack("integrate", "code-puppy", "--plugin", cwd=clone, home=home)
+        script = scripts.session(tasks, scripts.puppy_patchpack)
+    else:
+        script = scripts.session(tasks, scripts.puppy_naive)
+    with Endpoint(script) as ep:
+        puppy_home(home, endpoint=ep.url)
+        run = run_code_puppy(puppy, prompt(tasks), cwd=clone, home=home, usage_file=usage,
+                             agent=PUPPY_AGENT if agent == "patchpack" else None,
+                             timeout=SESSION_TIMEOUT)
+    _check(run, ep, script, f"code-puppy {agent}")
+    session = _tally(billed(ep, "openai"))
+    reported: dict[str, Any] = json.loads(usage.read_text()) if usage.exists() else {}
+    session.client_input = reported.get("input_tokens")
+    session.cache_read = reported.get("cache_read_tokens")
+    if agent == "patchpack":
+        session.ledger_total = ledger_total(clone)
+    return session
+
+
+def claude_session(clients: NpmClients, repo: Path, tasks: list[Task], agent: str, *,
+                   work: Path) -> Session:
+    """``agent`` makes ``tasks`` in one Claude Code session (`claude -p`)."""
+    clone = clone_at(repo, tasks[0], work / "repo")
+    home = work / "home"
+    home.mkdir()
+    root = str(clone.resolve())
+    if agent == "patchpack":
+        _patchpack("integrate", "claude-code", cwd=clone, home=home)
+        script = scripts.session(tasks, lambda t: scripts.claude_patchpack(t, root))
+    else:
+        script = scripts.session(tasks, lambda t: scripts.claude_naive(t, root))
+    with Endpoint(script) as ep:
+        run = run_claude(clients, prompt(tasks), cwd=clone, home=home, endpoint=ep.url,
+                         allowed=("Bash", "Edit", "Read", "Grep"), timeout=SESSION_TIMEOUT)
+    _check(run, ep, script, f"claude-code {agent}")
+    session = _tally(billed(ep, "anthropic"))
+    usage = (run.result or {}).get("usage") or {}
+    session.client_input = usage.get("input_tokens")
+    session.cache_read = usage.get("cache_read_input_tokens")
+    if agent == "patchpack":
+        session.ledger_total = ledger_total(clone)
+    return session
+
+
+def run_agents(agents: tuple[str, ...], one: Callable[[str, Path], Session],
+               progress: Callable[[str], None]) -> dict[str, Session]:
+    """Each agent's session, each in a scratch directory of its own."""
+    done: dict[str, Session] = {}
+    for agent in agents:
+        with tempfile.TemporaryDirectory(prefix="session-bench-") as scratch:
+            progress(f"{agent} agent: session started")
+            done[agent] = one(agent, Path(scratch))
+            progress(f"{agent} agent: {len(done[agent].requests)} requests, "
+                     f"{sum(done[agent].requests):,} input tokens")
+    return done
