@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from session.run import Session
@@ -92,3 +93,27 @@ def table(clients: dict[str, dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def png(clients: dict[str, dict[str, Any]], path: Path) -> str:
+    """Input tokens per request over the session, both agents, a panel per client. Returns
+    what was done, for the bench to print."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "no PNG: matplotlib is not installed (pip install -e '.[bench]')"
+    fig, axes = plt.subplots(1, len(clients), figsize=(6 * len(clients), 4), squeeze=False)
+    for ax, (client, result) in zip(axes[0], clients.items(), strict=True):
+        for agent, style in (("naive", "o-"), ("patchpack", "s-")):
+            flat = result[agent]["per_request"]
+            ax.plot(range(1, len(flat) + 1), flat, style, markersize=3,
+                    label=f"{agent}: {sum(flat):,} tokens")
+        ax.set_title(f"{client}: input tokens per request")
+        ax.set_xlabel("request")
+        ax.set_ylabel("tokens (cl100k)")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return f"PNG written: {path}"
