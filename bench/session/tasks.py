@@ -102,6 +102,12 @@ def edits_of(path: str, before: str, diff: str) -> list[Edit] | None:
         elif hunk is not None and line.startswith("\\"):
             return None  # no newline at the end of a file: leave such commits out
         elif hunk is not None and line[:1] in (" ", "-", "+"):
+            # The function the change is in: a def the hunk's context opens before its first
+            # changed line is nearer than the one git's header names.
+            opened = _SYMBOL.match(line[1:].strip())
+            if opened and not any(o != n for o, n in zip(old, new, strict=False)) \
+                    and len(old) == len(new):
+                hunk = (hunk[0], hunk[1], opened[0])
             if line[0] != "+":
                 old.append(line[1:])
             if line[0] != "-":
