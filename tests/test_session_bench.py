@@ -4,6 +4,8 @@ it gives the model, the fairness check, and one small session per real client.""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from clients.endpoint import Endpoint, call, say
+from clients.install import CodePuppy, NpmClients
 from conftest import ROOT, git, write
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -127,3 +130,52 @@ def test_the_fairness_check_catches_an_edit_of_code_no_tool_result_showed() -> N
             _post(ep.url, [{"role": "tool", "tool_call_id": "1", "content": seen}])
         assert fairness.check(script, ep.scripted) == []
 
+
+def test_the_bench_refuses_a_directory_that_is_not_a_repository(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(BENCH), str(tmp_path)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert f"{tmp_path} is not a git repository" in proc.stderr and proc.stdout == ""
+
+
+def bench(history: Path, client: str, cache: Path, png: Path) -> dict[str, object]:
+    env = {**os.environ, "PATCHPACK_CLIENTS_CACHE": str(cache)}
+    proc = subprocess.run([sys.executable, str(BENCH), str(history), "1", "--clients", client,
+                           "--json", "--png", str(png)], capture_output=True, text=True,
+                          env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    figures: dict[str, object] = json.loads(proc.stdout)
+    return figures
+
+
+def test_one_task_through_the_real_code_puppy(history: Path, code_puppy: CodePuppy,
+                                              tmp_path: Path) -> None:
+    figures = bench(history, "code-puppy", code_puppy.venv.parent, tmp_path / "s.png")
+    result = figures["clients"]["code-puppy"]  # type: ignore[index]
+    naive, packed = result["naive"], result["patchpack"]
+    # Both made f41's change (the newest run of one commit) through their real edit tool, and
+    # every request of the session was counted: Code Puppy's own total is the endpoint's.
+    assert figures["tasks"] == [git(history, "rev-parse", "HEAD").strip()]
+    for agent in (naive, packed):
+        assert agent["client_input_tokens"] == agent["input_tokens"] == sum(agent["per_request"])
+        assert agent["max_request"] == max(agent["per_request"])
+    # The plugin put the session into the clone's ledger, to the token.
+    assert packed["ledger_total"] == packed["input_tokens"] and naive["ledger_total"] is None
+    # The naive agent read calc.py whole; the patchpack agent asked for f41's lines.
+    assert naive["input_tokens"] > packed["input_tokens"]
+    assert result["ratio"] == round(naive["input_tokens"] / packed["input_tokens"], 2)
+
+
+def test_one_task_through_the_real_claude_code(history: Path, npm_clients: NpmClients,
+                                               tmp_path: Path) -> None:
+    figures = bench(history, "claude-code", npm_clients.prefix.parent, tmp_path / "s.png")
+    result = figures["clients"]["claude-code"]  # type: ignore[index]
+    naive, packed = result["naive"], result["patchpack"]
+    for agent in (naive, packed):
+        assert agent["client_input_tokens"] == agent["input_tokens"] == sum(agent["per_request"])
+    # The guard's Stop hook imported the session's transcript into the clone's ledger.
+    assert packed["ledger_total"] == packed["input_tokens"] and naive["ledger_total"] is None
+    assert naive["input_tokens"] > packed["input_tokens"]
+    # Claude Code's fixed overhead on every request bounds the ratio; the bench says how far.
+    assert result["overhead_floor_tokens"] == packed["first_request"] * packed["requests"]
+    assert result["ratio"] <= result["ratio_cap"]
