@@ -179,3 +179,18 @@ def test_one_task_through_the_real_claude_code(history: Path, npm_clients: NpmCl
     # Claude Code's fixed overhead on every request bounds the ratio; the bench says how far.
     assert result["overhead_floor_tokens"] == packed["first_request"] * packed["requests"]
     assert result["ratio"] <= result["ratio_cap"]
+
+
+def test_claude_codes_patchpack_agent_reads_the_first_hunks_lines_not_the_span(
+        history: Path) -> None:
+    text = (history / "calc.py").read_text()
+    write(history / "calc.py", text.replace("x + 10\n", "x - 10\n").replace("x + 50\n", "x - 50\n"))
+    git(history, "commit", "-q", "-am", "calc: f10 and f50 subtract")
+    [task] = find_tasks(history, 1)
+    assert [e.symbol for e in task.edits] == ["def f10", "def f50"]
+    calls = [c for turn in scripts.claude_patchpack(task, "/r") for c in turn.calls]
+    # Claude Code edits only a file it has read: one narrow Read, the pack shows the rest.
+    [read] = [c.arguments for c in calls if c.name == "Read"]
+    assert read == {"file_path": "/r/calc.py", "offset": 36, "limit": 13}
+    assert calls[1].arguments["command"] == ("patchpack context --at calc.py:36-48 "
+                                             "--at calc.py:196-208")

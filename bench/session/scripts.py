@@ -149,9 +149,12 @@ def claude_patchpack(task: Task, root: str) -> list[Turn]:
     turns = [_bash(f"patchpack context --grep {shlex.quote(grep_pattern(task))}", "Locate"),
              _bash("patchpack context " + " ".join(at_ranges(task.edits)), "The hunks")]
     for path, edits in _by_file(task):
-        start = max(1, min(e.old_start for e in edits) - AT_MARGIN)
-        end = max(e.old_start + e.old_lines for e in edits) + AT_MARGIN
-        turns.append(call("Read", file_path=f"{root}/{path}", offset=start, limit=end - start))
+        # The first hunk's lines only: the pack above showed the others, and a Read of the
+        # span from the first hunk to the last would be most of the file.
+        first = min(edits, key=lambda e: e.old_start)
+        start = max(1, first.old_start - AT_MARGIN)
+        turns.append(call("Read", file_path=f"{root}/{path}", offset=start,
+                          limit=first.old_lines + 2 * AT_MARGIN))
     turns.append(_bash(f"patchpack test {_tests(task)}", "Run the tests"))
     turns += _claude_edits(task, root)
     turns += [_bash(f"patchpack test {_tests(task)}", "Run the tests again"),
