@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from patchpack.context import locate
+from patchpack.context.blocks import cut, parse, python_blocks
 
 # `path:line` (grep -n, pytest, compilers) or a Python traceback's `File "path", line N`.
 _FILE_LINE = re.compile(r"""(?:File ")?([\w./-]*[\w-]\.\w+)(?::|", line )(\d+)""")
@@ -54,8 +55,8 @@ def _plain(text: str) -> str:
 def wanted(rel: str, lines: Sequence[str], recent: Sequence[str], *, cap: int) -> Part | None:
     """The part of ``rel`` (its ``lines``) that ``recent`` texts (oldest first) point at, at
     most ``cap`` lines; None when they name none of it."""
-    tree = locate.parse(lines) if rel.endswith(".py") else None
-    blocks = locate.python_blocks(tree) if tree is not None else None
+    tree = parse(lines) if rel.endswith(".py") else None
+    blocks = python_blocks(tree) if tree is not None else None
     defined = {b.label.split()[1]: b for b in blocks or () if b.label}
     for text in map(_plain, reversed(recent)):
         for path, number in _FILE_LINE.findall(text):
@@ -67,7 +68,7 @@ def wanted(rel: str, lines: Sequence[str], recent: Sequence[str], *, cap: int) -
         for name in _NAME.findall(text):
             found = defined.get(name) if len(name) > 2 else None
             if found is not None:
-                block = locate.cut(found, found.head or found.start, cap)
+                block = cut(found, found.head or found.start, cap)
                 return Part(block.start, block.end, f"{found.label}, named in the context")
     return None
 
