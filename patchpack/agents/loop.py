@@ -10,7 +10,7 @@ its own count.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,10 +156,12 @@ def spend(repo: Repo | Plain, settings: Settings, *, context_tokens: int | None 
     return budgets(settings, context_tokens=context_tokens, **budget.figures(report))
 
 
-def budget_line(budgets: Iterable[Budget], *, counter: str) -> str | None:
+def budget_line(budgets: Iterable[Budget], *, counter: str,
+                plugin: Callable[[], str] = str) -> str | None:
     """One line of budget state and what to do, when any budget is over 70%; else None.
 
-    ``counter`` is the name of the token counter that made the figures.
+    ``counter`` is the name of the token counter that made the figures; ``plugin`` says what
+    the Code Puppy plugin did (its waits, stops, routed runs), asked only when the line is due.
     """
     hot = sorted((b for b in budgets if b.limit > 0 and b.share > WARN_AT),
                  key=lambda b: b.share, reverse=True)
@@ -167,7 +169,20 @@ def budget_line(budgets: Iterable[Budget], *, counter: str) -> str | None:
         return None
     parts = [f"{b.name} {b.used:,}/{b.limit:,} {b.unit} ({b.share:.0%}, {b.left:,} left)"
              for b in hot]
-    return f"budget: {'; '.join(parts)} [{counter}]; next: {_action(hot[0])}"
+    did = plugin()
+    return (f"budget: {'; '.join(parts)} [{counter}]; {f'plugin: {did}; ' if did else ''}"
+            f"next: {_action(hot[0])}")
+
+
+def line_for(repo: Repo | Plain, settings: Settings, *, context_tokens: int | None = None,
+             budgets: Iterable[Budget] | None = None) -> str | None:
+    """``repo``'s budget line: :func:`budget_line` over :func:`spend` (or ``budgets``), with
+    the plugin's actions in its worktree."""
+    from patchpack.agents.code_puppy import actions
+
+    return budget_line(spend(repo, settings, context_tokens=context_tokens)
+                       if budgets is None else budgets, counter=settings.tokenizer,
+                       plugin=lambda: actions.describe(actions.counts(repo), actions.routed(repo)))
 
 
 def _action(worst: Budget) -> str:

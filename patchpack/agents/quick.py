@@ -94,7 +94,7 @@ def next_(*, as_json: bool) -> int:
         settings = Settings.load(repo.config_get)
         if agents.cadence(repo, settings).reminder_due:
             said.add(agents.reminder(settings), err=True)
-        said.add(agents.budget_line(agents.spend(repo, settings), counter=settings.tokenizer),
+        said.add(agents.line_for(repo, settings),
                  err=True)
     except PatchpackError:
         said.say()  # what click printed before it stopped there
