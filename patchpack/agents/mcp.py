@@ -290,7 +290,7 @@ def _as_tool(tools: Tools, body: Callable[..., Result],
         try:
             text, data = body(**arguments)
             repo, settings = tools.open()
-            line = agents.budget_line(agents.spend(repo, settings), counter=settings.tokenizer)
+            line = agents.line_for(repo, settings)
         except PatchpackError as e:
             raise ToolError(e.render()) from None
         if line:
