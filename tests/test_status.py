@@ -92,6 +92,22 @@ def test_budget_line_over_70_percent(committed: Path, cli: CLI) -> None:
     assert status_json(cli)["budget_line"] == last
 
 
+def test_budget_line_names_what_the_code_puppy_plugin_did(committed: Path, cli: CLI) -> None:
+    git(committed, "config", "patchpack.dailyBudget", "1000")
+    cli("record", "--in", "700", "--out", "100")
+    log = committed / ".git" / "patchpack" / "plugin-actions.jsonl"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text('{"ts": "t", "kind": "route", "detail": "llama3.1-8b: daily 800/1,000"}\n'
+                   '{"ts": "t", "kind": "wait", "detail": "12 s"}\n')
+    line = cli("status").stdout.rstrip().splitlines()[-1]
+    assert line.startswith("budget: daily 800/1,000 tokens (80%")
+    assert "; plugin: 1 run routed (llama3.1-8b 1), 1 wait for the minute window; next: " in line
+    # The same through the quick path, which answers `status` before click loads.
+    assert run_patchpack("status", cwd=committed).stdout.rstrip().splitlines()[-1] == line
+    log.unlink()
+    assert "plugin:" not in cli("status").stdout
+
+
 def test_outside_a_repository_is_exit_2(tmp_path: Path) -> None:
     r = run_patchpack("status", cwd=tmp_path)
     assert r.returncode == 2

@@ -45,8 +45,7 @@ def budget_line(repo: Repo, settings: Settings, *, context_tokens: int | None = 
     """The budget guard: one line on stderr when any budget is over 70%."""
     from patchpack.agents import loop as agents
 
-    line = agents.budget_line(agents.spend(repo, settings, context_tokens=context_tokens),
-                              counter=settings.tokenizer)
+    line = agents.line_for(repo, settings, context_tokens=context_tokens)
     if line:
         click.echo(line, err=True)
 
