@@ -119,7 +119,11 @@ def read_config(cwd: str | os.PathLike[str] | None = None) -> dict[str, list[str
 
 
 def _read_config(cwd: str | os.PathLike[str] | None) -> dict[str, list[str]]:
-    out = run_git(["config", "--list", "-z"], cwd=cwd, check=False).stdout
+    return parse_config(run_git(["config", "--list", "-z"], cwd=cwd, check=False).stdout)
+
+
+def parse_config(out: bytes) -> dict[str, list[str]]:
+    """What `git config --list -z` printed, each key (normalised) with its values."""
     config: dict[str, list[str]] = {}
     for item in decode(out).split("\0"):
         if item:
@@ -166,6 +170,11 @@ def remember() -> None:
     global _found
     if _found is None:
         _found = {}
+
+
+def remembering() -> bool:
+    """Whether :func:`remember` was called: then configs come from its cache."""
+    return _found is not None
 
 
 def _found_at(start: str) -> tuple[str, str | None, bool]:
