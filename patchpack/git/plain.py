@@ -25,9 +25,12 @@ from patchpack.git.where import (
     ERRORS,
     GitFailed,
     config_getter,
+    config_key,
     decode,
     encode,
     find,
+    parse_config,
+    remembering,
     run_git,
 )
 
@@ -56,6 +59,18 @@ def show_diffs(cwd: str | Path, oids: Sequence[Oid], *, shown: bool = False) -> 
     parts = _SHOW_SPLIT.split(output)
     return {Oid(decode(oid)): decode(diff.lstrip(b"\n"))
             for oid, diff in zip(parts[1::2], parts[2::2])}
+
+
+_FIND = ("rev-parse", "--absolute-git-dir", "--is-bare-repository", "--show-object-format",
+         "--show-toplevel")  # where.find's question
+_CONFIG = ("-c", "core.quotePath=false", "config", "--list", "-z")  # where.read_config's
+
+
+def _spawn(args: Sequence[str], cwd: str, *, stdin: bool) -> subprocess.Popen[bytes]:
+    """git started and left to run while the caller does something else."""
+    return subprocess.Popen(["git", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
 
 
 class Moved(Exception):
@@ -242,12 +257,33 @@ class NotesReads:
 class Plain(NotesReads):
     """The repository at or above ``start`` as git finds it (``GIT_DIR`` too)."""
 
-    def __init__(self, start: str = ".") -> None:
-        git_dir, top, self.is_bare = find(start)
+    def __init__(self, start: str = ".", *, objects: bool = False) -> None:
+        # One `rev-parse` finds the repository, its common dir and HEAD's branch (each was a
+        # process of its own); it fails with no commit yet, where `find` says as before.
+        self._ref: str | None = None
+        out: list[str] = []
+        if os.path.isdir(start):
+            proc = run_git([*_FIND, "--path-format=absolute", "--git-common-dir",
+                            "--symbolic-full-name", "HEAD"],
+                           cwd=os.path.abspath(start), check=False)
+            out = decode(proc.stdout).splitlines() if proc.returncode == 0 else []
+        top: str | None
+        self._common = Path(out[4]) if len(out) == 6 and out[2] == "sha1" else None
+        if self._common is not None:
+            git_dir, top, self.is_bare, self._ref = out[0], out[3], out[1] == "true", out[5]
+        else:
+            git_dir, top, self.is_bare = find(start)
         self.git_dir = Path(git_dir)
         self._top = Path(top) if top is not None else None
         self._cwd = top or git_dir  # where the door runs git (``Repo.git``)
         self._batch: subprocess.Popen[bytes] | None = None
+        # Every command here reads the config, and ``objects`` the ones that read objects:
+        # git reads them while Python loads the modules that ask for them.
+        self._config: subprocess.Popen[bytes] | None = None
+        if not remembering():
+            self._config = _spawn(_CONFIG, self._cwd, stdin=False)
+        if objects:
+            self._batch = _spawn(["cat-file", "--batch"], self._cwd, stdin=True)
 
     @property
     def workdir(self) -> Path | None:
@@ -262,10 +298,20 @@ class Plain(NotesReads):
     @functools.cached_property
     def config_get(self) -> Callable[[str], str | None]:
         """The value git takes for a key (the config read once)."""
-        return config_getter(self._cwd)
+        if self._config is None:
+            return config_getter(self._cwd)
+        config = parse_config(self._config.communicate()[0])  # as `run_git(_CONFIG)` reads
+
+        def get(name: str) -> str | None:
+            values = config.get(config_key(name))
+            return values[-1] if values else None
+
+        return get
 
     @functools.cached_property
     def common_dir(self) -> Path:
+        if self._common is not None:
+            return self._common
         out = run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"],
                       cwd=self.git_dir).stdout
         return Path(decode(out).strip())
@@ -282,8 +328,12 @@ class Plain(NotesReads):
 
     @functools.cached_property
     def _head(self) -> tuple[str | None, Oid | None]:
-        proc = run_git(["symbolic-ref", "-q", "HEAD"], cwd=self._cwd, check=False)
-        ref = decode(proc.stdout).strip() if proc.returncode == 0 else ""
+        ref = self._ref
+        if ref is None:
+            proc = run_git(["symbolic-ref", "-q", "HEAD"], cwd=self._cwd, check=False)
+            ref = decode(proc.stdout).strip() if proc.returncode == 0 else ""
+        elif not ref.startswith("refs/"):
+            ref = ""  # "HEAD": detached, as `symbolic-ref` fails then
         found = self.object("HEAD")
         oid = found[0] if found is not None and found[1] == "commit" else None
         return ref.removeprefix("refs/heads/") or None, oid
@@ -324,9 +374,7 @@ class Plain(NotesReads):
         if "\n" in name or not name:
             raise ValueError(f"not an object name: {name!r}")
         if self._batch is None:
-            self._batch = subprocess.Popen(
-                ["git", "cat-file", "--batch"], cwd=self._cwd, stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            self._batch = _spawn(["cat-file", "--batch"], self._cwd, stdin=True)
         batch = self._batch
         assert batch.stdin is not None and batch.stdout is not None
         batch.stdin.write(encode(name) + b"\n")
