@@ -66,11 +66,12 @@ _FIND = ("rev-parse", "--absolute-git-dir", "--is-bare-repository", "--show-obje
 _CONFIG = ("-c", "core.quotePath=false", "config", "--list", "-z")  # where.read_config's
 
 
-def _spawn(args: Sequence[str], cwd: str, *, stdin: bool) -> subprocess.Popen[bytes]:
+def _spawn(args: Sequence[str], cwd: str, *, stdin: bool, errors: bool = False
+           ) -> subprocess.Popen[bytes]:
     """git started and left to run while the caller does something else."""
     return subprocess.Popen(["git", *args], cwd=cwd, stdout=subprocess.PIPE,
                             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.PIPE if errors else subprocess.DEVNULL)
 
 
 class Moved(Exception):
@@ -273,6 +274,8 @@ class Plain(NotesReads):
             git_dir, top, self.is_bare, self._ref = out[0], out[3], out[1] == "true", out[5]
         else:
             git_dir, top, self.is_bare = find(start)
+            if top is None and not self.is_bare:  # in the git dir: libgit2 finds the work tree
+                raise Moved("a work tree seen from its git dir")
         self.git_dir = Path(git_dir)
         self._top = Path(top) if top is not None else None
         self._cwd = top or git_dir  # where the door runs git (``Repo.git``)
@@ -288,6 +291,11 @@ class Plain(NotesReads):
     @property
     def workdir(self) -> Path | None:
         return self._top
+
+    @property
+    def cwd(self) -> str:
+        """Where git runs for this repository."""
+        return self._cwd
 
     def git(self, *args: str) -> str:
         return decode(run_git(args, cwd=self._cwd).stdout)
@@ -457,6 +465,18 @@ def plain_uncommitted_diff(repo: Plain, *, untracked: bool = True) -> str:
     head = repo.head_oid()
     if head is None:
         raise Moved("no commit yet")
-    if untracked and repo.git("ls-files", "-z", "--others", "--exclude-standard"):
-        raise Moved("untracked files")
-    return repo.git("diff", *DIFF_OPTIONS, head, "--")
+    # Both at once: the diff is most of the wait, and the answer to ls-files seldom stops it.
+    diff = _spawn(["-c", "core.quotePath=false", "diff", *DIFF_OPTIONS, head, "--"],
+                  repo.cwd, stdin=False, errors=True)
+    try:
+        if untracked and repo.git("ls-files", "-z", "--others", "--exclude-standard"):
+            raise Moved("untracked files")
+        out, err = diff.communicate()
+    except BaseException:
+        diff.kill()
+        diff.communicate()
+        raise
+    if diff.returncode != 0:  # as run_git says it
+        message = decode(err).strip().splitlines()
+        raise GitFailed(f"git diff failed: {message[-1] if message else f'exit {diff.returncode}'}")
+    return decode(out)
