@@ -83,10 +83,10 @@ def check_staged(*, as_json: bool) -> int:
 
 def next_(*, as_json: bool) -> int:
     """`patchpack next [--json]`: the next patch, the truncation reminder, the budget line."""
+    repo = Plain(os.curdir, objects=True)  # git reads while the modules below load
     from patchpack.agents import loop as agents
     from patchpack.queue import store as queue
 
-    repo = Plain(os.curdir)
     found = queue.next_patch(repo, queue.load(repo))
     said = _Said()
     said.add(queue.next_json(found) if as_json else queue.render_next(found))
@@ -105,9 +105,9 @@ def next_(*, as_json: bool) -> int:
 
 def status(*, tracked_only: bool, as_json: bool) -> int:
     """`patchpack status [--tracked-only] [--json]`: where the agent stands."""
+    repo = Plain(os.curdir, objects=True)  # git reads while the modules below load
     from patchpack.agents import status as stating
 
-    repo = Plain(os.curdir)
     found = stating.read(repo, Settings.load(repo.config_get), untracked=not tracked_only)
     echo(stating.render_json(found) if as_json else stating.render_text(found), sys.stdout)
     return 0
