@@ -244,3 +244,41 @@ def test_status_and_next_read_the_ledger_through_the_open_cat_file(committed: Pa
                for line in trace.read_text().splitlines() if "built-in: git " in line]
         # Each process costs about a tenth of the command's budget (#16).
         assert "ls-tree" not in ran and len(ran) <= 6, ran
+
+
+def test_status_and_next_ask_git_for_the_branch_with_the_repository(committed: Path,
+                                                                   tmp_path: Path) -> None:
+    _queue_three(committed)
+    assert run_patchpack("apply", cwd=committed).returncode == 0
+    # The branch comes with the `rev-parse` that finds the repository, the config and the
+    # objects are read while the modules load, the untracked files beside the diff (#16).
+    for argv, expected in ((("status",), ["rev-parse", "config", "cat-file", "diff",
+                                          "ls-files"]),
+                           (("status", "--tracked-only"), ["rev-parse", "config", "cat-file",
+                                                           "diff"]),
+                           (("next",), ["rev-parse", "config", "cat-file", "show"])):
+        trace = tmp_path / f"{'-'.join(argv)}.trace"
+        r = run_patchpack(*argv, cwd=committed, env={"GIT_TRACE": str(trace)})
+        assert r.returncode == 0, r.stderr
+        ran = [line.split("built-in: git ", 1)[1].split()[0]
+               for line in trace.read_text().splitlines() if "built-in: git " in line]
+        assert sorted(ran) == sorted(expected), (argv, ran)
+
+
+def test_status_and_next_the_same_in_a_worktree_a_subdirectory_and_the_git_dir(
+        committed: Path, tmp_path: Path) -> None:
+    write(committed / "sub" / "a.txt", "a\n")
+    git(committed, "add", "sub")
+    git(committed, "commit", "-q", "-m", "sub")
+    _queue_three(committed)
+    other = tmp_path / "other"
+    git(committed, "worktree", "add", "-q", "-b", "other", str(other))
+    for where in (committed / "sub", other):
+        for argv in (("status", "--tracked-only"), ("status", "--json"), ("next",)):
+            same(where, *argv)
+    assert b"on other at" in same(other, "status", "--tracked-only")[1]
+    # From inside the git dir libgit2 finds the work tree, which git does not: the door.
+    for argv in (("status", "--tracked-only"), ("next",), ("check", "--staged")):
+        code, out, err, loaded = _run(ENTRY, committed / ".git", argv)
+        assert code == "0" and "click" in loaded and b"bare" not in out, argv
+        assert (code, out, err) == _run(CLICK, committed / ".git", argv)[:3]
