@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     sets = [dict(kv.split("=", 1) for kv in s.split(",") if kv) for s in args.sets or [""]]
     if any(not k.startswith("PATCHPACK_") for s in sets for k in s):
         parser.error("--set takes PATCHPACK_NAME=VALUE pairs (docs/settings.md)")
+    if not (args.repo / ".git").exists():
+        print(f"session_cadence: {args.repo} is not a git repository", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="session-cadence-") as scratch:
         tasks = find_tasks(args.repo, args.n, accept=tests_finish(args.repo, Path(scratch), 60))
     tasks = tasks[:args.first or len(tasks)]
