@@ -138,6 +138,18 @@ def test_the_bench_refuses_a_directory_that_is_not_a_repository(tmp_path: Path) 
     assert f"{tmp_path} is not a git repository" in proc.stderr and proc.stdout == ""
 
 
+def test_the_cadence_bench_takes_only_patchpack_settings_and_a_repository(
+        history: Path, tmp_path: Path) -> None:
+    cadence = ROOT / "bench" / "session_cadence.py"
+    proc = subprocess.run([sys.executable, str(cadence), str(history), "--set", "HOME=/"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "PATCHPACK_NAME=VALUE" in proc.stderr, proc.stderr
+    proc = subprocess.run([sys.executable, str(cadence), str(tmp_path)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert f"{tmp_path} is not a git repository" in proc.stderr and proc.stdout == ""
+
+
 def bench(history: Path, client: str, cache: Path, png: Path) -> dict[str, object]:
     env = {**os.environ, "PATCHPACK_CLIENTS_CACHE": str(cache)}
     proc = subprocess.run([sys.executable, str(BENCH), str(history), "1", "--clients", client,
