@@ -188,13 +188,18 @@ def claude_code_steps(root: Path, *, land: Sequence[str], mcp: bool) -> list[str
 
 
 def code_puppy_steps(root: Path, *, land: Sequence[str], global_: bool,
-                     agent: str = CODE_PUPPY_AGENT) -> list[str]:
-    """What to do after `integrate code-puppy`."""
+                     agent: str = CODE_PUPPY_AGENT, plugin: bool = False) -> list[str]:
+    """What to do after `integrate code-puppy`: with the plugin, no hook is needed, since
+    the plugin makes the guard's decisions inside Code Puppy's loop."""
     steps = [_land(land, "Code Puppy")] if land else []
     where = "" if global_ else f" started in {root}"
     steps.append(f"switch to the agent in Code Puppy{where}: `/agent {agent}`")
-    steps.append("the guard is a hook: `patchpack integrate claude-code` writes it. "
-                 + _TRUST_HOOKS.format(root=root))
+    if plugin:
+        steps.append("Code Puppy loads the plugin when it starts; `patchpack status` shows "
+                     "what it did")
+    else:
+        steps.append("the guard is a hook: `patchpack integrate claude-code` writes it. "
+                     + _TRUST_HOOKS.format(root=root))
     return steps
 
 

@@ -73,7 +73,8 @@ def integrate_group() -> None:
                    "for a Code Puppy installed outside this Python environment.")
 def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool,
                          with_mcp: bool, plugin: bool) -> None:
-    """Write a Code Puppy agent (pack-leader-token-efficient) whose prompt is `patchpack prompt`."""
+    """Write a Code Puppy agent whose prompt is `patchpack prompt` (with the plugin: whose
+    prompt is the workflow only), and the plugin or the MCP server when asked."""
     import pathlib
 
     from patchpack.agents import integrate
@@ -99,7 +100,7 @@ def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool,
     if not dry_run:
         _steps(integrate.code_puppy_steps(_project_root(repo), global_=global_,
                                           land=integrate.to_land(repo, [written]),
-                                          agent=written.path.stem))
+                                          agent=written.path.stem, plugin=plugin))
 
 
 @integrate_group.command("claude-code")
