@@ -147,6 +147,7 @@ def test_integrate_plugin_writes_the_workflow_only_profile(app: Path,
         assert gone not in prompt, gone
     assert "patchpack split && patchpack apply --all" in prompt
     assert "`/agent pack-leader-cerebras-efficient`" in done.stdout
+    assert "Code Puppy loads the plugin" in done.stdout and "/hooks trust" not in done.stdout
     assert not (app / ".code_puppy" / "agents" / "pack-leader-token-efficient.json").exists()
     # The profile is set-up, not the agent's first micro-patch.
     assert pre_tool_call("create_file", {"file_path": "util.py", "content": lines(100)}) is None
