@@ -144,6 +144,18 @@ def test_group_keys() -> None:
                     "agent": ["-", "x"], "model": ["m2", "m1"], "kind": ["request", "run"]}
 
 
+
+def test_text_prints_an_agents_name_whole_and_a_commit_in_12_digits() -> None:
+    noted = [("a" * 40, entry(1, agent="claude-code:general-purpose")),
+             ("b" * 40, entry(2, agent="x"))]
+    by_agent = budget.render_text(budget.summarise(noted, [], limits=LIMITS, now=NOW, by="agent"))
+    rows = by_agent.splitlines()
+    assert rows[1].split()[0] == "claude-code:general-purpose"
+    assert len({len(row) for row in rows[:4]}) == 1  # header, 2 agents, total: lined up
+    by_commit = budget.render_text(budget.summarise(noted, [], limits=LIMITS, now=NOW,
+                                                    by="commit"))
+    assert {row.split()[0] for row in by_commit.splitlines()[1:3]} == {"a" * 12, "b" * 12}
+
 def test_parse_since() -> None:
     assert budget.parse_since("3d", NOW) == NOW - timedelta(days=3)
     assert budget.parse_since("today", NOW) == NOW.replace(hour=0)

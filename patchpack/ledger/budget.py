@@ -327,15 +327,18 @@ def figures(report: Report) -> dict[str, Any]:
 
 
 def render_text(report: Report) -> str:
-    out = [f"{report.by:<12} {'entries':>8} {'in':>13} {'out':>13} {'requests':>9}"]
+    # A commit is named by 12 hex digits; an agent's or a model's name is printed whole.
+    keys = [g.key[:12] if report.by == "commit" else g.key for g in report.groups]
+    width = max([12, *map(len, keys)])
+    out = [f"{report.by:<{width}} {'entries':>8} {'in':>13} {'out':>13} {'requests':>9}"]
 
     def row(key: str, t: Totals, label: str = "") -> str:
-        text = (f"{key:<12} {t.entries:>8,} {t.tokens_in:>13,} {t.tokens_out:>13,} "
+        text = (f"{key:<{width}} {t.entries:>8,} {t.tokens_in:>13,} {t.tokens_out:>13,} "
                 f"{t.requests:>9,}")
         return f"{text}  {label}" if label else text
 
-    for g in report.groups:
-        out.append(row(g.key[:12], g.totals, g.label))
+    for key, g in zip(keys, report.groups):
+        out.append(row(key, g.totals, g.label))
     out.append(row("total", report.total))
     out.append(row("pending", report.pending, "(not yet on a commit)"))
     if report.counters:
