@@ -25,7 +25,7 @@ from patchpack.git.packs import Version
 from patchpack.limits import diffs
 from patchpack.limits.diffs import Limits
 from patchpack.limits.hunks import quote
-from patchpack.queue import windows
+from patchpack.queue import cuts, windows
 from patchpack.queue.store import Patch
 
 _CONTEXT = 3
@@ -107,6 +107,32 @@ class FileWork:
         ``text_after(i)`` (i < j): the new text before atom i, the old text after atom j."""
         head = self.new_at[self.atoms[i - 1].n2] if i else 0
         return head, len(self.old_text) - self.old_at[self.atoms[j - 1].o2]
+
+    @functools.cached_property
+    def python(self) -> cuts.PythonCuts | None:
+        return cuts.for_file(self.path, self.old_text, self.new_text)
+
+    def best_cut(self, i: int, j: int) -> int:
+        """Where to end a piece that starts at atom i and may go up to atom j (not the last):
+        the latest cut between two hunks, so that each piece holds whole edits; in a Python
+        file, one after which the file still parses (:mod:`cuts`), between hunks or else inside
+        one; else j."""
+        py = self.python
+        for between in (True, False) if py else (True,):
+            tries = 8  # parses a cut may cost, when the lines allow it but the text does not
+            for k in range(j, i, -1):
+                last = self.atoms[k - 1]
+                if between and self.atoms[k].o1 == last.o2:
+                    continue
+                if py is None:
+                    return k
+                if py.allows(last.o2, last.n2):
+                    if py.keeps(self.text_after(k)):
+                        return k
+                    tries -= 1
+                    if not tries:
+                        break
+        return j
 
     @functools.cached_property
     def old_text(self) -> bytes:
@@ -336,6 +362,7 @@ def _pack(works: Sequence[FileWork], limits: Limits) -> list[list[Slice]]:
             if j >= n:
                 current, used = [(w, i, n)], w.cost(i, n)
                 break
+            j = w.best_cut(i, j)
             pieces.append([(w, i, j)])
             i = j
     flush()
