@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import random
@@ -10,6 +11,8 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from patchpack.queue import cuts
 
 from conftest import git, lines, run_patchpack, write
 
@@ -527,3 +530,68 @@ def test_a_file_cut_into_many_pieces_writes_what_they_change(committed: Path, cl
     assert cli("apply", "--all").exit_code == 0
     assert (committed / "big.txt").read_text() == text
     git(committed, "fsck", "--strict")
+
+
+def _pieces_of(repo: Path, path: str, base: str) -> list[str]:
+    """The text of ``path`` after each commit of ``base..HEAD``."""
+    commits = git(repo, "rev-list", "--reverse", f"{base}..HEAD").split()
+    return [git(repo, "show", f"{c}:{path}") for c in commits]
+
+
+def test_a_file_is_cut_between_hunks_where_they_fit(committed: Path, cli) -> None:
+    # Six separate edits of 40 diff lines: a cut at the budget would end a piece in the
+    # middle of the third; the cut goes between two edits instead.
+    old = [f"line {i}\n" for i in range(400)]
+    write(committed / "notes.txt", "".join(old))
+    git(committed, "add", "notes.txt")
+    git(committed, "commit", "-q", "-m", "notes")
+    base = git(committed, "rev-parse", "HEAD").strip()
+    new = list(old)
+    for start in range(20, 380, 60):
+        new[start:start + 20] = [f"edited {i}\n" for i in range(start, start + 20)]
+    write(committed / "notes.txt", "".join(new))
+    assert cli("split").exit_code == 0
+    assert cli("apply", "--all").exit_code == 0
+    for text in _pieces_of(committed, "notes.txt", base):
+        rows = text.splitlines()
+        for start in range(20, 380, 60):  # each edit whole in a piece, or not yet there
+            assert rows[start:start + 20] in ([f"edited {i}" for i in range(start, start + 20)],
+                                              [f"line {i}" for i in range(start, start + 20)])
+
+
+def test_a_python_file_re_wrapped_is_cut_where_every_piece_parses(committed: Path,
+                                                                  cli) -> None:
+    # What a formatter does: every call re-wrapped, one long hunk; a cut inside a statement
+    # would leave a file that does not parse, or names a variable it no longer defines.
+    old = "".join(f"value_{i} = compute({i}, 'a', 'b',\n                    'c')\n"
+                  f"print(value_{i})\n" for i in range(120))
+    new = "".join(f"value_{i} = compute(\n    {i},\n    'a',\n    'b',\n    'c',\n)\n"
+                  f"print(value_{i})\n" for i in range(120))
+    write(committed / "mod.py", old)
+    git(committed, "add", "mod.py")
+    git(committed, "commit", "-q", "-m", "mod")
+    base = git(committed, "rev-parse", "HEAD").strip()
+    write(committed / "mod.py", new)
+    assert cli("split").exit_code == 0
+    assert cli("apply", "--all").exit_code == 0
+    pieces = _pieces_of(committed, "mod.py", base)
+    assert len(pieces) > 4 and pieces[-1] == new
+    for text in pieces:
+        tree = ast.parse(text)
+        assigned = {t.id for node in tree.body if isinstance(node, ast.Assign)
+                    for t in node.targets if isinstance(t, ast.Name)}
+        printed = {node.value.args[0].id for node in tree.body if isinstance(node, ast.Expr)
+                   and isinstance(node.value, ast.Call) and isinstance(node.value.args[0],
+                                                                       ast.Name)}
+        assert printed <= assigned
+
+
+def test_python_cuts_by_logical_lines() -> None:
+    text = b"x = f(1,\n      2)\ny = '''a\nb'''\nz = 1 + \\\n    2\n# note\n\ndef g():\n    return 1\n"
+    assert cuts.starts(text) == {0, 2, 4, 6, 7, 8, 9, 10}
+    assert cuts.starts(b"x = (\n") is None  # does not tokenize: any cut will do
+    assert cuts.for_file("a.txt", b"x = 1\n", b"x = 2\n") is None
+    assert cuts.for_file("a.py", b"x = 1\n", b"x = (\n") is None  # the target does not parse
+    py = cuts.for_file("a.py", b"x = f(1,\n      2)\n", b"x = f(1, 2)\n")
+    assert py is not None and py.allows(0, 0) and not py.allows(1, 0)
+    assert py.keeps(b"x = 1\n") and not py.keeps(b"x = (\n")
