@@ -106,7 +106,7 @@ def test_a_rejecting_hook_leaves_everything_as_it_was(queued: Path, cli, hook: s
     before = _snapshot(queued)
     r = cli("apply")
     assert r.exit_code == 1
-    assert "hook says no" in r.stderr and "--no-verify" in r.stderr
+    assert "hook says no" in r.stderr and "--no-verify" in r.stderr and "--amend" in r.stderr
     assert _snapshot(queued) == before
     r = cli("apply", "--no-verify")
     assert r.exit_code == 0, r.stderr

@@ -208,8 +208,9 @@ def _write_and_commit(repo: Repo, state: State, plan: _Plan, head: Oid,
         _put_back(repo, head, saved_index, plan)
         raise Failed(f"the commit of {where} was refused; nothing changed:\n"
                      f"{run.output}",
-                     hint="fix what the hook reports in the queue (`patchpack drop`, then "
-                          "`patchpack add`), or skip the hooks with `patchpack apply --no-verify`")
+                     hint="commit it without the hooks (`patchpack apply --no-verify`), fix "
+                          "what they report and `git commit --amend` (its hooks run), or take it "
+                          "off the queue with `patchpack drop`")
     written, *following = ahead
     assert isinstance(written, State)
     try:
