@@ -84,11 +84,8 @@ class History:
         masker = self.maskers.setdefault(agent or "", masking.Masker(
             keep=settings.truncate_keep, every=settings.truncate_every))
         calls: dict[str, Any] = {}
-        outputs: list[Observation] = []
-        answered: set[str] = set()  # outputs the model has replied to since
+        outputs = []
         for message in messages:
-            if getattr(message, "kind", None) == "response":
-                answered.update(o.call_id for o in outputs)
             for part in getattr(message, "parts", ()):
                 kind = getattr(part, "part_kind", None)
                 if kind == "tool-call":
@@ -99,7 +96,7 @@ class History:
                 elif kind == "tool-return":
                     outputs.append(Observation(part.tool_call_id, part.tool_name, {}, ""))
         iterations = agents.cadence(repo, settings).iterations
-        for o in masker.update(outputs, iterations=iterations, answered=answered,
+        for o in masker.update(outputs, iterations=iterations,
                                over_budget=size > settings.context_budget):
             self.stubs[o.call_id] = masking.stub(o)
             plugin.note(repo, "mask", self.stubs[o.call_id])
