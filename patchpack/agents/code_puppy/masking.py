@@ -9,9 +9,6 @@ model's own replies and the last outputs are sent whole. Masking, not summarisin
 results on SWE-bench agents found masking halves cost at an equal solve rate, where LLM
 summaries lost solve rate on GLM models.
 
-An edit tool's output is the diff of what the model's own call, which stays in the history,
-wrote: once the model has answered it, it is masked at once, whatever the cadence.
-
 A masked output stays masked for the rest of the session (the masker remembers its call id):
 the model's view of the history only ever shrinks, so the provider's prompt cache is broken
 once a cadence, not on every request.
@@ -21,15 +18,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from patchpack.text import counted
 
 _RUN_ID = re.compile(r"patchpack run --show (\w+)")
-EDITS = frozenset({"create_file", "replace_in_file", "delete_snippet", "edit_file"})
-"""Code Puppy's edit tools, whose output is the diff of the edit their call made."""
 
 
 @dataclass(frozen=True)
@@ -54,16 +49,15 @@ class Masker:
     of ``every``."""
 
     def update(self, outputs: Sequence[Observation], *, iterations: int,
-               over_budget: bool, answered: Collection[str] = ()) -> list[Observation]:
-        """Mask what is due before a request; return the outputs masked now. ``answered``:
-        the call ids of outputs the model has replied to since (their edits are due)."""
+               over_budget: bool) -> list[Observation]:
+        """Mask what is due before a request; return the outputs masked now."""
         due = over_budget or (self.every > 0 and self.seen is not None
                               and iterations // self.every > self.seen // self.every)
         self.seen = iterations
+        if not due:
+            return []
         old = outputs[:-self.keep] if self.keep > 0 else outputs
-        old_ids = {o.call_id for o in old} if due else set()
-        new = [o for o in outputs if o.call_id not in self.masked and (
-            o.call_id in old_ids or (o.call_id in answered and edit_made(o)))]
+        new = [o for o in old if o.call_id not in self.masked]
         self.masked.update(o.call_id for o in new)
         return new
 
@@ -71,30 +65,16 @@ class Masker:
         return call_id in self.masked
 
 
-def edit_made(o: Observation) -> bool:
-    """Whether ``o`` is an edit tool's report of an edit made (an error is left whole)."""
-    if o.tool not in EDITS:
-        return False
-    try:
-        fields = json.loads(o.text)
-    except ValueError:
-        return False
-    return isinstance(fields, dict) and fields.get("success") is True
-
-
 def stub(o: Observation) -> str:
     """The one line that stands for a masked output: what it was, and how to get it back."""
     found = _RUN_ID.search(o.text)
     what = f"[patchpack masked this {o.tool} output ({counted(_lines(o.text), 'line')})"
-    path = o.args.get("file_path")
-    if edit_made(o) and isinstance(path, str):
-        return (f"{what}: the diff of the edit your call made to {_short(path)}; "
-                f"`git diff -- {_short(path)}` shows the file's change]")
     if found:
         return f"{what}; `patchpack run --show {found[1]}` prints it again]"
     command = o.args.get("command")
     if isinstance(command, str):
         return f"{what} of `{_short(command)}`; run it again if you need it]"
+    path = o.args.get("file_path")
     if isinstance(path, str):
         start, count = o.args.get("start_line"), o.args.get("num_lines")
         where = f" lines {start}-{start + count - 1}" if isinstance(start, int) and \
@@ -112,7 +92,7 @@ def _lines(text: str) -> int:
         fields = None
     if not isinstance(fields, dict):
         return len(text.splitlines())
-    inner = [v for k, v in fields.items() if k in ("stdout", "stderr", "content", "diff")
+    inner = [v for k, v in fields.items() if k in ("stdout", "stderr", "content")
              and isinstance(v, str)]
     return sum(len(v.splitlines()) for v in inner) if inner else len(text.splitlines())
 
