@@ -68,23 +68,6 @@ async def history(args: dict[str, Any]) -> Any:
     return {"sent": sent, "history": kept}
 
 
-async def edits(args: dict[str, Any]) -> Any:
-    """A request after three edits: one answered since, one that failed, the last unanswered."""
-    import pydantic_ai.messages as pm
-
-    messages: list[Any] = [pm.ModelRequest(parts=[pm.UserPromptPart("fix it")])]
-    for call, result in (("e0", {"success": True, "diff": "+x = 1\n" * 40}),
-                         ("e1", {"success": False, "error": "old_str not found"}),
-                         ("e2", {"success": True, "diff": "+y = 2\n"})):
-        messages.append(pm.ModelResponse(parts=[pm.ToolCallPart(
-            "replace_in_file", {"file_path": "util.py", "replacements": []}, call)]))
-        messages.append(pm.ModelRequest(parts=[pm.ToolReturnPart("replace_in_file", result,
-                                                                 call)]))
-    outbound = list(messages)
-    await callbacks.on_transform_model_messages("editor", outbound)
-    return [getattr(m.parts[0], "content", None) for m in outbound[2::2]]
-
-
 async def located(args: dict[str, Any]) -> Any:
     """A request whose history holds a prompt and a shell output, then a whole read."""
     import pydantic_ai.messages as pm
@@ -121,7 +104,7 @@ async def git(args: dict[str, Any]) -> Any:
 
 
 SCENARIOS = {"shell": shell, "tool": tool, "history": history, "run": run, "git": git,
-             "located": located, "edits": edits}
+             "located": located}
 
 
 def main() -> None:
