@@ -68,20 +68,3 @@ def test_a_stub_counts_the_lines_inside_a_tools_json_output() -> None:
     read = Observation("g", "read_file", {"file_path": "a.py"}, '{"content":"x\\ny\\n"}')
     assert "(2 lines)" in stub(read)
     assert "(1 line)" in stub(Observation("h", "grep", {}, '["not", "an object"]'))
-
-
-def edit(call_id: str, text: str = '{"success": true, "diff": "+a\\n+b\\n"}') -> Observation:
-    return Observation(call_id, "replace_in_file", {"file_path": "src/a.py"}, text)
-
-
-def test_an_edits_diff_is_masked_once_the_model_has_answered_it() -> None:
-    masker = Masker(keep=6, every=2)
-    failed = edit("bad", '{"success": false, "error": "old_str not found"}')
-    history = [edit("e1"), *outputs(2), failed, edit("e2")]
-    masked = masker.update(history, iterations=0, over_budget=False,
-                           answered={"e1", "call1", "call2", "bad"})
-    assert [o.call_id for o in masked] == ["e1"]  # not a shell's, a failure, nor the newest
-    assert masker.update(history, iterations=0, over_budget=False, answered={"e1"}) == []
-    assert stub(edit("e1")) == ("[patchpack masked this replace_in_file output (2 lines): the "
-                                "diff of the edit your call made to src/a.py; `git diff -- "
-                                "src/a.py` shows the file's change]")

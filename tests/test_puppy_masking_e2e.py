@@ -49,10 +49,9 @@ def test_masked_requests_are_smaller_by_the_masked_outputs_less_their_stubs(
         results_on, results_off = on[i].tool_results(), off[i].tool_results()
         stubbed = [j for j, text in enumerate(results_on)
                    if text.startswith("[patchpack masked this ")]
-        # What the cadence masked (every output but the last KEEP then) stays masked, with
-        # the diff of b.txt's edit just after them (answered since, masked in both runs);
-        # newer outputs wait for the next cadence.
-        assert stubbed == list(range(masking.MASKED_FROM - masking.KEEP + 1)), results_on
+        # What the cadence masked (every output but the last KEEP then) stays masked; newer
+        # outputs wait for the next cadence.
+        assert stubbed == list(range(masking.MASKED_FROM - masking.KEEP)), results_on
         kept = range(len(stubbed), len(results_on))
         saved = sum(size(results_off[j]) - size(results_on[j]) for j in stubbed)
         assert saved > 3 * 1500  # the three data files alone are ~2,000 tokens each
