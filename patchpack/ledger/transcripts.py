@@ -27,6 +27,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
+from patchpack.ledger.assistant_lines import regular
 from patchpack.ledger.entries import MAX_COUNT
 from patchpack.ledger.usage import (
     MAIN_AGENT,
@@ -171,8 +172,14 @@ class _Reader:
 
     def line(self, line: bytes, line_start: int, open_keys: dict[str, int],
              bad: list[tuple[int, str]]) -> None:
-        if self.fast and self.regular(line, line_start, open_keys):
-            return
+        if self.fast:
+            parsed = regular(line)
+            if parsed is not None and self.regular(parsed, line_start, open_keys):
+                return
+        self.whole(line, line_start, open_keys, bad)
+
+    def whole(self, line: bytes, line_start: int, open_keys: dict[str, int],
+              bad: list[tuple[int, str]]) -> None:
         try:
             try:
                 # orjson is stricter than json: what it refuses (a lone surrogate's escape,
@@ -198,37 +205,20 @@ class _Reader:
         except ValueError as e:
             bad.append((line_start, str(e) or "not JSON"))
 
-    def regular(self, line: bytes, line_start: int, open_keys: dict[str, int]) -> bool:
-        """Read an assistant line in the form Claude Code writes, decoding only the fields
-        counted; False for any other line (a user's, one that may start a subagent, one
-        with anything out of the ordinary), which the whole-line reader then reads."""
-        if not line.isascii():
-            try:
-                line.decode("utf-8")  # msgspec does not check the text of what it skips
-            except UnicodeDecodeError:
-                return False
-        if line.count(b"[") + line.count(b"{") > MAX_DEPTH:
-            return False
-        try:
-            parsed = self.decode(line)
-        except self.refused:
-            return False
+    def regular(self, parsed: Any, line_start: int, open_keys: dict[str, int]) -> bool:
+        """Take a line `assistant_lines` decoded, if it is an assistant's line with usage;
+        False for any other (a user's, one that may start a subagent), which the whole-line
+        reader then reads."""
         message = parsed.message
         if parsed.type != "assistant" or message is None or message.usage is None \
-                or b"subagent_type" in line or b"\\u00" in line:
-            return False  # no usage, or a Task call may be in it: read whole
-        usage = message.usage
-        fresh, out = usage.input_tokens, usage.output_tokens
-        read, write = usage.cache_read_input_tokens, usage.cache_creation_input_tokens
-        message_id, request_id = message.id, parsed.requestId
-        if not (type(fresh) is int and type(out) is int and type(read) is int
-                and type(write) is int and 0 <= fresh < MAX_COUNT and 0 <= out < MAX_COUNT
-                and 0 <= read < MAX_COUNT and 0 <= write < MAX_COUNT
-                and type(message_id) is str and type(request_id) in (str, type(None))):
+                or message.id is None:
             return False
+        usage, message_id, request_id = message.usage, message.id, parsed.requestId
         key = f"claude-code:{message_id}:{request_id or ''}" if message_id else ""
-        self.response(key, fresh, out, read, write, message.stop_reason is not None, parsed,
-                      message.model, line_start, open_keys)
+        self.response(key, usage.input_tokens, usage.output_tokens,
+                      usage.cache_read_input_tokens, usage.cache_creation_input_tokens,
+                      message.stop_reason is not None, parsed, message.model, line_start,
+                      open_keys)
         return True
 
     def assistant(self, raw: dict[str, Any], line_start: int, open_keys: dict[str, int]) -> None:
