@@ -21,13 +21,13 @@ import os
 import re
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
-from patchpack.ledger.assistant_lines import regular
+from patchpack.ledger.assistant_lines import COUNTS, decoder, regular
 from patchpack.ledger.entries import MAX_COUNT
 from patchpack.ledger.usage import (
     MAIN_AGENT,
@@ -50,37 +50,11 @@ FAST_BYTES = 1 << 20
 _WORKERS = 4
 _MARKS = (b'"usage"', b'"agentId"', b"\\u00")
 _PRINTABLE_ESCAPE = (b"2", b"3", b"4", b"5", b"6", b"7")  # "\u0020" to "\u007f"
-_COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
-           "cache_creation_input_tokens")
-
-
-@functools.cache
-def _decoder() -> tuple[Callable[[bytes], Any], type[Exception]]:
-    """msgspec's decoder of the fields of an assistant line that count: decoding them alone
-    takes half the time of the whole line (#17). What does not fit these types is read
-    whole. Made on first use: msgspec takes longer to load than a hook's few lines to read."""
-    import msgspec
-
-    # defstruct: the types are objects here, not the strings annotations are in this module.
-    usage = msgspec.defstruct("Usage", [(name, Any, 0) for name in _COUNTS])
-    message = msgspec.defstruct("Message", [("id", Any, None), ("model", Any, None),
-                                            ("stop_reason", Any, None),
-                                            ("usage", usage | None, None)])
-    line = msgspec.defstruct("Line", [("type", Any, None), ("message", message | None, None),
-                                      *((name, Any, None) for name in (
-                                          "requestId", "isSidechain", "agentId", "sessionId",
-                                          "timestamp"))])
-    return msgspec.json.Decoder(line).decode, msgspec.DecodeError
-
-
-def _no_decode(line: bytes) -> Any:
-    raise ValueError("not read field by field")
 
 
 class _Reader:
     def __init__(self, fast: bool = False) -> None:
-        self.fast = fast  # assistant lines read by `regular` first
-        self.decode, self.refused = _decoder() if fast else (_no_decode, ValueError)
+        self.fast = fast  # assistant lines decoded field by field first (`assistant_lines`)
         # key -> [input, output, cache read, cache write, model, session, ts, agentId or None
         # for the main thread, settled]
         self.found: dict[str, list[Any]] = {}
@@ -242,7 +216,7 @@ class _Reader:
                 and type(write) is int and 0 <= fresh < MAX_COUNT and 0 <= out < MAX_COUNT
                 and 0 <= read < MAX_COUNT and 0 <= write < MAX_COUNT):
             # null is 0; anything else says why
-            fresh, out, read, write = (_count(usage, name) for name in _COUNTS)
+            fresh, out, read, write = (_count(usage, name) for name in COUNTS)
         message_id, request_id = message.get("id"), raw.get("requestId")
         if message_id is not None and type(message_id) is not str:
             raise ValueError("message.id is not a string")
@@ -417,7 +391,7 @@ def _parts(jobs: list[tuple[Path, int]]) -> Iterator[_Part]:
         return
     # fork: a worker needs nothing loaded again (msgspec is, once, here, not in each); it
     # only reads files and returns plain data.
-    _decoder()
+    decoder()
     with multiprocessing.get_context("fork").Pool(workers, _ignore_interrupts) as pool:
         yield from pool.imap(_read_file, jobs)
 
