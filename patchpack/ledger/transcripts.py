@@ -27,7 +27,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
-from patchpack.ledger.assistant_lines import COUNTS, decoder, regular
+from patchpack.ledger.assistant_lines import COUNTS, decoder, marked, regular
 from patchpack.ledger.entries import MAX_COUNT
 from patchpack.ledger.usage import (
     MAIN_AGENT,
@@ -48,8 +48,6 @@ FAST_BYTES = 1 << 20
 """From this much to read in a file, its assistant lines are decoded field by field."""
 """Past this much to read in several files, a pool of processes reads them (one a CPU)."""
 _WORKERS = 4
-_MARKS = (b'"usage"', b'"agentId"', b"\\u00")
-_PRINTABLE_ESCAPE = (b"2", b"3", b"4", b"5", b"6", b"7")  # "\u0020" to "\u007f"
 
 
 class _Reader:
@@ -107,35 +105,15 @@ class _Reader:
     def block(self, block: bytes, stop: int, base: int, open_keys: dict[str, int],
               bad: list[tuple[int, str]]) -> None:
         """The complete lines of ``block[:stop]``: only those that may hold usage or name a
-        subagent are parsed, found by searching the bytes, not line by line. A line holds
-        usage only under the key ``"usage"``, written so or with escaped letters (``\\u0075``):
-        a line with an escape of a printable character is parsed too, whatever it holds."""
+        subagent are parsed (`assistant_lines.marked`)."""
+        spans = marked(block, stop)
         find = block.find
-        usage, agent, escape = (find(mark, 0, stop) for mark in _MARKS)
         done = 0  # where the lines not yet looked at start
-        while True:
-            at = usage
-            if agent >= 0 and (at < 0 or agent < at):
-                at = agent
-            if escape >= 0 and (at < 0 or escape < at):
-                if block[escape + 4:escape + 5] not in _PRINTABLE_ESCAPE:
-                    escape = find(b"\\u00", escape + 1, stop)  # "\\u001b": a colour, no key
-                    continue
-                at = escape
-            if at < 0:
-                break
-            line_start = block.rfind(b"\n", 0, at) + 1
-            line_end = find(b"\n", at) + 1  # within ``stop``: it ends a line
+        for line_start, line_end in spans:
             if open_keys and done < line_start and find(b'"type":"user"', done, line_start) >= 0:
                 self.settle(open_keys)  # a user's line came in between: what was open ended
-            self.line(block[line_start:line_end], base + line_start, open_keys, bad)
             done = line_end
-            if 0 <= usage < line_end:
-                usage = find(b'"usage"', line_end, stop)
-            if 0 <= agent < line_end:
-                agent = find(b'"agentId"', line_end, stop)
-            if 0 <= escape < line_end:
-                escape = find(b"\\u00", line_end, stop)
+            self.line(block[line_start:line_end], base + line_start, open_keys, bad)
         if open_keys and find(b'"type":"user"', done, stop) >= 0:
             self.settle(open_keys)
 
