@@ -3,8 +3,9 @@
 A transcript reader parses only the lines a byte search marks (`marked`). The assistant lines
 among them are decoded by msgspec, only the fields that count (the message's id, model, stop
 reason and usage; the line's ids, time and sidechain mark), the rest skipped: half the time of
-the whole line. What does not fit the types here (a count that is not a whole number below
-10**15, an id that is not a string), or anything else out of the ordinary, is read whole.
+the whole line. A block's marked lines are decoded in one call, as one text; what does not
+fit the types here (a count that is not a whole number below 10**15, an id that is not a
+string), or anything else out of the ordinary, makes the reader read line by line instead.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
 USAGE, AGENT, ESCAPE = b'"usage"', b'"agentId"', b"\\u00"
 _PRINTABLE_ESCAPE = (b"2", b"3", b"4", b"5", b"6", b"7")  # "\u0020" to "\u007f"
 _UNUSUAL = (b"subagent_type", ESCAPE)  # a Task call, an escaped character: read whole
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[{\n")))
 
 
 @functools.cache
@@ -93,3 +95,31 @@ def regular(line: bytes) -> Any:
         return decode(line)
     except refused:
         return None
+
+
+def regular_lines(block: bytes, spans: list[tuple[int, int]]) -> list[Any] | None:
+    """The lines of ``block`` at ``spans`` decoded in one call, each as `regular` decodes it
+    (None: to be read whole); None for all when one of them would not decode."""
+    lines = [block[start:end] for start, end in spans]
+    text = b"".join(lines)
+    if not text.isascii():
+        try:
+            text.decode("utf-8")  # the whole is UTF-8 only when each line is
+        except UnicodeDecodeError:
+            return None
+    # The brackets of each line, the other bytes deleted: past MAX_DEPTH on a line, the lines
+    # are read one by one, and that one whole, where its depth is measured.
+    if max(map(len, text.translate(None, _NOT_BRACKETS).split(b"\n"))) > MAX_DEPTH:
+        return None
+    _, decode_lines, refused = decoder()
+    try:
+        parsed: list[Any] = decode_lines(text)
+    except refused:
+        return None
+    if len(parsed) != len(lines):  # a line of blanks only: not one a search marks
+        return None
+    if b"subagent_type" in text or (b"\\" in text and ESCAPE in text):  # one search, mostly
+        for i, line in enumerate(lines):
+            if any(m in line for m in _UNUSUAL):
+                parsed[i] = None
+    return parsed
