@@ -27,7 +27,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
-from patchpack.ledger.assistant_lines import COUNTS, decoder, marked, regular
+from patchpack.ledger.assistant_lines import COUNTS, decoder, marked, regular, regular_lines
 from patchpack.ledger.entries import MAX_COUNT
 from patchpack.ledger.usage import (
     MAIN_AGENT,
@@ -105,15 +105,20 @@ class _Reader:
     def block(self, block: bytes, stop: int, base: int, open_keys: dict[str, int],
               bad: list[tuple[int, str]]) -> None:
         """The complete lines of ``block[:stop]``: only those that may hold usage or name a
-        subagent are parsed (`assistant_lines.marked`)."""
+        subagent are parsed (`assistant_lines.marked`); in a file read fast, a block's
+        assistant lines are decoded in one call, field by field."""
         spans = marked(block, stop)
+        parsed = regular_lines(block, spans) if self.fast and spans else None
         find = block.find
         done = 0  # where the lines not yet looked at start
-        for line_start, line_end in spans:
+        for i, (line_start, line_end) in enumerate(spans):
             if open_keys and done < line_start and find(b'"type":"user"', done, line_start) >= 0:
                 self.settle(open_keys)  # a user's line came in between: what was open ended
             done = line_end
-            self.line(block[line_start:line_end], base + line_start, open_keys, bad)
+            if parsed is None:
+                self.line(block[line_start:line_end], base + line_start, open_keys, bad)
+            elif parsed[i] is None or not self.regular(parsed[i], base + line_start, open_keys):
+                self.whole(block[line_start:line_end], base + line_start, open_keys, bad)
         if open_keys and find(b'"type":"user"', done, stop) >= 0:
             self.settle(open_keys)
 
