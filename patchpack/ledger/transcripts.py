@@ -41,9 +41,10 @@ from patchpack.safejson import loads
 
 _BLOCK = 1 << 22
 PARALLEL_BYTES = 64 << 20
-FAST_BYTES = 1 << 20
-"""From this much to read in a file, its assistant lines are decoded field by field."""
 """Past this much to read in several files, a pool of processes reads them (one a CPU)."""
+FAST_BYTES = 1 << 20
+"""From this much to read in a file, its assistant lines are decoded field by field, a
+block's in one call (`assistant_lines`)."""
 _WORKERS = 4
 
 
