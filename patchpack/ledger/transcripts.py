@@ -360,21 +360,32 @@ def _ignore_interrupts() -> None:
 
 
 def _parts(jobs: list[tuple[Path, int]]) -> Iterator[_Part]:
-    """Each file's part, in the order of ``jobs``: read by a pool of processes when there are
-    many megabytes in several files and more than one free CPU, else here, one after the
-    other."""
+    """Each file's part, in the order of ``jobs``: with many megabytes in several files and
+    more than one free CPU, this process reads the first files while others read the rest
+    (one a CPU), else it reads them all, one after the other."""
+    sizes = [_unread(path, start) for path, start in jobs]
     workers = min(free_cpus(), len(jobs), _WORKERS)
-    import multiprocessing  # here: a hook's import of a turn never starts a pool
-
-    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods() \
-            or sum(_unread(path, start) for path, start in jobs) < PARALLEL_BYTES:
+    if workers < 2 or sum(sizes) < PARALLEL_BYTES:
         yield from map(_read_file, jobs)
         return
+    import multiprocessing  # here: a hook's import of a turn never loads it
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        yield from map(_read_file, jobs)
+        return
+    # This process's share first: it reads them and adds up the parts while the others read
+    # (its CPU not left idle, one process fewer), then adds up theirs.
+    cut, mine = 0, 0
+    while cut < len(jobs) - 1 and mine < sum(sizes) / workers:
+        mine += sizes[cut]
+        cut += 1
     # fork: a worker needs nothing loaded again (msgspec is, once, here, not in each); it
     # only reads files and returns plain data.
     decoder()
-    with multiprocessing.get_context("fork").Pool(workers, _ignore_interrupts) as pool:
-        yield from pool.imap(_read_file, jobs)
+    with multiprocessing.get_context("fork").Pool(workers - 1, _ignore_interrupts) as pool:
+        theirs = pool.imap(_read_file, jobs[cut:])
+        yield from map(_read_file, jobs[:cut])
+        yield from theirs
 
 
 def free_cpus() -> int:
