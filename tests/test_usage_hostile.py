@@ -178,7 +178,7 @@ def test_a_pool_of_processes_reads_what_one_reader_reads(tmp_path: Path) -> None
     alone = transcripts.read(paths, offsets)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(transcripts, "PARALLEL_BYTES", 0)
-        m.setattr(transcripts, "free_cpus", lambda: 2)  # however busy the machine is
+        m.setattr(transcripts, "usable_cpus", lambda: 2)  # however many the machine has
         pooled = transcripts.read(paths, offsets)
     assert pooled == alone
     assert [p.where for p in pooled.problems] == [str(paths[0]), str(paths[1])]
