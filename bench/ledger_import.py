@@ -6,11 +6,13 @@ Baseline: `ccusage daily --json --offline` on the same files: the ccusage the te
 hold turns of realistic sizes: a prompt, a response as 3 lines of growing output, a tool's
 output of 3 KB; one session in 25 resumed.
 
-    python bench/ledger_import.py [--mb 200] [--repeat 5] [--ccusage PATH]
+    python bench/ledger_import.py [--mb 200] [--repeat 5] [--ccusage PATH] [--before DIR]
 
 Runs the two in turn, --repeat times, and prints the best time of each, MB/s, CPU, peak
 memory (all processes of a run together, sampled; and the largest one's max RSS) and the
-ratio. Target (#17): as fast as ccusage, under 100 MB.
+ratio. Target (#17): as fast as ccusage, under 100 MB. --before DIR also runs the patchpack
+of another checkout (`git worktree add DIR main`) in the same turns: before and after, at
+the same load.
 """
 
 from __future__ import annotations
@@ -116,6 +118,13 @@ def run(argv: list[str], env: dict[str, str], cwd: str | None = None) -> Run:
                    usage.ru_maxrss * 1024, out.read().decode())
 
 
+def patchpack(files: list[Path], env: dict[str, str]) -> Run:
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["git", "init", "-q", tmp], check=True)
+        return run([sys.executable, "-m", "patchpack", "ledger", "import", "--claude-code",
+                    *map(str, files)], env, cwd=tmp)
+
+
 def show(name: str, r: Run, size: float) -> str:
     return (f"{name:10} {r.seconds:6.2f} s  {size / r.seconds:7.1f} MB/s  cpu {r.cpu:6.2f} s  "
             f"peak {r.peak / 1e6:5.0f} MB (largest process {r.largest / 1e6:4.0f} MB)")
@@ -126,6 +135,7 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--ccusage", default=str(CACHED_CCUSAGE))
+    parser.add_argument("--before", metavar="DIR", help="a checkout whose patchpack to run too")
     args = parser.parse_args()
     cache = HERE / ".cache" / f"transcripts-{args.mb}mb"
     config = cache / "claude"
@@ -140,11 +150,11 @@ def main() -> None:
     binary = Path(args.ccusage)
     ours: list[Run] = []
     theirs: list[Run] = []
-    for _ in range(args.repeat):  # interleaved: a busy spell of the machine hits both
-        with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run(["git", "init", "-q", tmp], check=True)
-            ours.append(run([sys.executable, "-m", "patchpack", "ledger", "import",
-                             "--claude-code", *map(str, files)], env, cwd=tmp))
+    before: list[Run] = []
+    for _ in range(args.repeat):  # interleaved: a busy spell of the machine hits all
+        ours.append(patchpack(files, env))
+        if args.before:
+            before.append(patchpack(files, {**env, "PYTHONPATH": args.before}))
         if binary.exists():
             theirs.append(run([str(binary), "daily", "--json", "--offline"],
                               {**env, "HOME": str(cache / "home")}))
@@ -152,6 +162,12 @@ def main() -> None:
     print(f"{size:,.0f} MB in {len(files)} transcripts, {truth.responses:,} responses; "
           f"best of {args.repeat}; load average {os.getloadavg()[0]:.2f}\n"
           f"{show('patchpack:', mine, size)}\n  {mine.out.strip()}")
+    if before:
+        old = min(before, key=lambda r: r.seconds)
+        print(f"{show('before:', old, size)}\n"
+              f"ratio (before / patchpack): time {old.seconds / mine.seconds:.2f}x, "
+              f"cpu {old.cpu / mine.cpu:.2f}x; the same figures imported: "
+              f"{'yes' if old.out == mine.out else 'NO'}")
     if not theirs:
         print(f"ccusage not installed at {binary}: no ratio (run the tests once, or --ccusage)")
         return

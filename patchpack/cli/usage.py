@@ -12,12 +12,12 @@ import click
 from patchpack.errors import BadInput, Failed, PatchpackError
 from patchpack.git import Repo
 from patchpack.git.files import write_atomically
-from patchpack.ledger import transcripts, usage
+from patchpack.ledger import transcript_files, transcripts, usage
 from patchpack.safejson import Refused, loads
 
 OFFSETS = Path("patchpack", "transcripts.json")
 """Per transcript, where the `Stop` hook's next import starts and what tells whether the file
-is still the one read (`transcripts.marks`), in the worktree's git dir."""
+is still the one read (`transcript_files.marks`), in the worktree's git dir."""
 _SHOWN = 10
 _MAX_JSON = 1 << 20
 
@@ -63,9 +63,9 @@ def import_usage(paths: tuple[str, ...], claude_code: bool, usage_files: tuple[s
 
 def _project_transcripts(repo: Repo) -> list[Path]:
     root = repo.workdir if repo.workdir is not None else Path.cwd()
-    files = transcripts.project_transcripts(root, os.environ, Path.home())
+    files = transcript_files.project_transcripts(root, os.environ, Path.home())
     if not files:
-        where = transcripts.project_dirs(root, os.environ, Path.home())[0]
+        where = transcript_files.project_dirs(root, os.environ, Path.home())[0]
         raise Failed(f"no Claude Code transcripts of this project in {where}",
                      hint="name them: `patchpack ledger import --claude-code FILE.jsonl`")
     return files
@@ -106,12 +106,12 @@ def _hook() -> None:
         where = repo.git_dir / OFFSETS
         marks = _marks(where)
         # After each turn only what the turn wrote is read; an unchanged file is not opened.
-        todo, starts, seen = transcripts.resume(files, marks)
+        todo, starts, seen = transcript_files.resume(files, marks)
         read = transcripts.read(todo, starts)
         usage.capture(repo, read.usages)
         if read.offsets:
             write_atomically(where, json.dumps(
-                {**marks, **transcripts.marks(read.offsets, seen)}).encode())
+                {**marks, **transcript_files.marks(read.offsets, seen)}).encode())
     except (PatchpackError, OSError, ValueError) as e:
         click.echo(f"patchpack ledger import --hook: {e}", err=True)
 

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import functools
 import gc
-import hashlib
 import json
 import os
-import re
 import signal
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
+from patchpack.ledger.assistant_lines import COUNTS, decoder, marked, regular, regular_lines
 from patchpack.ledger.entries import MAX_COUNT
 from patchpack.ledger.usage import (
     MAIN_AGENT,
@@ -43,43 +41,16 @@ from patchpack.safejson import loads
 
 _BLOCK = 1 << 22
 PARALLEL_BYTES = 64 << 20
-FAST_BYTES = 1 << 20
-"""From this much to read in a file, its assistant lines are decoded field by field."""
 """Past this much to read in several files, a pool of processes reads them (one a CPU)."""
+FAST_BYTES = 1 << 20
+"""From this much to read in a file, its assistant lines are decoded field by field, a
+block's in one call (`assistant_lines`)."""
 _WORKERS = 4
-_MARKS = (b'"usage"', b'"agentId"', b"\\u00")
-_PRINTABLE_ESCAPE = (b"2", b"3", b"4", b"5", b"6", b"7")  # "\u0020" to "\u007f"
-_COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
-           "cache_creation_input_tokens")
-
-
-@functools.cache
-def _decoder() -> tuple[Callable[[bytes], Any], type[Exception]]:
-    """msgspec's decoder of the fields of an assistant line that count: decoding them alone
-    takes half the time of the whole line (#17). What does not fit these types is read
-    whole. Made on first use: msgspec takes longer to load than a hook's few lines to read."""
-    import msgspec
-
-    # defstruct: the types are objects here, not the strings annotations are in this module.
-    usage = msgspec.defstruct("Usage", [(name, Any, 0) for name in _COUNTS])
-    message = msgspec.defstruct("Message", [("id", Any, None), ("model", Any, None),
-                                            ("stop_reason", Any, None),
-                                            ("usage", usage | None, None)])
-    line = msgspec.defstruct("Line", [("type", Any, None), ("message", message | None, None),
-                                      *((name, Any, None) for name in (
-                                          "requestId", "isSidechain", "agentId", "sessionId",
-                                          "timestamp"))])
-    return msgspec.json.Decoder(line).decode, msgspec.DecodeError
-
-
-def _no_decode(line: bytes) -> Any:
-    raise ValueError("not read field by field")
 
 
 class _Reader:
     def __init__(self, fast: bool = False) -> None:
-        self.fast = fast  # assistant lines read by `regular` first
-        self.decode, self.refused = _decoder() if fast else (_no_decode, ValueError)
+        self.fast = fast  # assistant lines decoded field by field first (`assistant_lines`)
         # key -> [input, output, cache read, cache write, model, session, ts, agentId or None
         # for the main thread, settled]
         self.found: dict[str, list[Any]] = {}
@@ -132,35 +103,20 @@ class _Reader:
     def block(self, block: bytes, stop: int, base: int, open_keys: dict[str, int],
               bad: list[tuple[int, str]]) -> None:
         """The complete lines of ``block[:stop]``: only those that may hold usage or name a
-        subagent are parsed, found by searching the bytes, not line by line. A line holds
-        usage only under the key ``"usage"``, written so or with escaped letters (``\\u0075``):
-        a line with an escape of a printable character is parsed too, whatever it holds."""
+        subagent are parsed (`assistant_lines.marked`); in a file read fast, a block's
+        assistant lines are decoded in one call, field by field."""
+        spans = marked(block, stop)
+        parsed = regular_lines(block, spans) if self.fast and spans else None
         find = block.find
-        usage, agent, escape = (find(mark, 0, stop) for mark in _MARKS)
         done = 0  # where the lines not yet looked at start
-        while True:
-            at = usage
-            if agent >= 0 and (at < 0 or agent < at):
-                at = agent
-            if escape >= 0 and (at < 0 or escape < at):
-                if block[escape + 4:escape + 5] not in _PRINTABLE_ESCAPE:
-                    escape = find(b"\\u00", escape + 1, stop)  # "\\u001b": a colour, no key
-                    continue
-                at = escape
-            if at < 0:
-                break
-            line_start = block.rfind(b"\n", 0, at) + 1
-            line_end = find(b"\n", at) + 1  # within ``stop``: it ends a line
+        for i, (line_start, line_end) in enumerate(spans):
             if open_keys and done < line_start and find(b'"type":"user"', done, line_start) >= 0:
                 self.settle(open_keys)  # a user's line came in between: what was open ended
-            self.line(block[line_start:line_end], base + line_start, open_keys, bad)
             done = line_end
-            if 0 <= usage < line_end:
-                usage = find(b'"usage"', line_end, stop)
-            if 0 <= agent < line_end:
-                agent = find(b'"agentId"', line_end, stop)
-            if 0 <= escape < line_end:
-                escape = find(b"\\u00", line_end, stop)
+            if parsed is None:
+                self.line(block[line_start:line_end], base + line_start, open_keys, bad)
+            elif parsed[i] is None or not self.regular(parsed[i], base + line_start, open_keys):
+                self.whole(block[line_start:line_end], base + line_start, open_keys, bad)
         if open_keys and find(b'"type":"user"', done, stop) >= 0:
             self.settle(open_keys)
 
@@ -171,8 +127,14 @@ class _Reader:
 
     def line(self, line: bytes, line_start: int, open_keys: dict[str, int],
              bad: list[tuple[int, str]]) -> None:
-        if self.fast and self.regular(line, line_start, open_keys):
-            return
+        if self.fast:
+            parsed = regular(line)
+            if parsed is not None and self.regular(parsed, line_start, open_keys):
+                return
+        self.whole(line, line_start, open_keys, bad)
+
+    def whole(self, line: bytes, line_start: int, open_keys: dict[str, int],
+              bad: list[tuple[int, str]]) -> None:
         try:
             try:
                 # orjson is stricter than json: what it refuses (a lone surrogate's escape,
@@ -198,37 +160,20 @@ class _Reader:
         except ValueError as e:
             bad.append((line_start, str(e) or "not JSON"))
 
-    def regular(self, line: bytes, line_start: int, open_keys: dict[str, int]) -> bool:
-        """Read an assistant line in the form Claude Code writes, decoding only the fields
-        counted; False for any other line (a user's, one that may start a subagent, one
-        with anything out of the ordinary), which the whole-line reader then reads."""
-        if not line.isascii():
-            try:
-                line.decode("utf-8")  # msgspec does not check the text of what it skips
-            except UnicodeDecodeError:
-                return False
-        if line.count(b"[") + line.count(b"{") > MAX_DEPTH:
-            return False
-        try:
-            parsed = self.decode(line)
-        except self.refused:
-            return False
+    def regular(self, parsed: Any, line_start: int, open_keys: dict[str, int]) -> bool:
+        """Take a line `assistant_lines` decoded, if it is an assistant's line with usage;
+        False for any other (a user's, one that may start a subagent), which the whole-line
+        reader then reads."""
         message = parsed.message
         if parsed.type != "assistant" or message is None or message.usage is None \
-                or b"subagent_type" in line or b"\\u00" in line:
-            return False  # no usage, or a Task call may be in it: read whole
-        usage = message.usage
-        fresh, out = usage.input_tokens, usage.output_tokens
-        read, write = usage.cache_read_input_tokens, usage.cache_creation_input_tokens
-        message_id, request_id = message.id, parsed.requestId
-        if not (type(fresh) is int and type(out) is int and type(read) is int
-                and type(write) is int and 0 <= fresh < MAX_COUNT and 0 <= out < MAX_COUNT
-                and 0 <= read < MAX_COUNT and 0 <= write < MAX_COUNT
-                and type(message_id) is str and type(request_id) in (str, type(None))):
+                or message.id is None:
             return False
+        usage, message_id, request_id = message.usage, message.id, parsed.requestId
         key = f"claude-code:{message_id}:{request_id or ''}" if message_id else ""
-        self.response(key, fresh, out, read, write, message.stop_reason is not None, parsed,
-                      message.model, line_start, open_keys)
+        self.response(key, usage.input_tokens, usage.output_tokens,
+                      usage.cache_read_input_tokens, usage.cache_creation_input_tokens,
+                      message.stop_reason is not None, parsed, message.model, line_start,
+                      open_keys)
         return True
 
     def assistant(self, raw: dict[str, Any], line_start: int, open_keys: dict[str, int]) -> None:
@@ -252,7 +197,7 @@ class _Reader:
                 and type(write) is int and 0 <= fresh < MAX_COUNT and 0 <= out < MAX_COUNT
                 and 0 <= read < MAX_COUNT and 0 <= write < MAX_COUNT):
             # null is 0; anything else says why
-            fresh, out, read, write = (_count(usage, name) for name in _COUNTS)
+            fresh, out, read, write = (_count(usage, name) for name in COUNTS)
         message_id, request_id = message.get("id"), raw.get("requestId")
         if message_id is not None and type(message_id) is not str:
             raise ValueError("message.id is not a string")
@@ -415,33 +360,39 @@ def _ignore_interrupts() -> None:
 
 
 def _parts(jobs: list[tuple[Path, int]]) -> Iterator[_Part]:
-    """Each file's part, in the order of ``jobs``: read by a pool of processes when there are
-    many megabytes in several files and more than one free CPU, else here, one after the
-    other."""
-    workers = min(free_cpus(), len(jobs), _WORKERS)
-    import multiprocessing  # here: a hook's import of a turn never starts a pool
-
-    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods() \
-            or sum(_unread(path, start) for path, start in jobs) < PARALLEL_BYTES:
+    """Each file's part, in the order of ``jobs``: with many megabytes in several files and
+    more than one CPU, this process reads the first files while others read the rest
+    (one a CPU), else it reads them all, one after the other."""
+    sizes = [_unread(path, start) for path, start in jobs]
+    workers = min(usable_cpus(), len(jobs), _WORKERS)
+    if workers < 2 or sum(sizes) < PARALLEL_BYTES:
         yield from map(_read_file, jobs)
         return
+    import multiprocessing  # here: a hook's import of a turn never loads it
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        yield from map(_read_file, jobs)
+        return
+    # This process's share first: it reads them and adds up the parts while the others read
+    # (its CPU not left idle, one process fewer), then adds up theirs.
+    cut, mine = 0, 0
+    while cut < len(jobs) - 1 and mine < sum(sizes) / workers:
+        mine += sizes[cut]
+        cut += 1
     # fork: a worker needs nothing loaded again (msgspec is, once, here, not in each); it
     # only reads files and returns plain data.
-    _decoder()
-    with multiprocessing.get_context("fork").Pool(workers, _ignore_interrupts) as pool:
-        yield from pool.imap(_read_file, jobs)
+    decoder()
+    with multiprocessing.get_context("fork").Pool(workers - 1, _ignore_interrupts) as pool:
+        theirs = pool.imap(_read_file, jobs[cut:])
+        yield from map(_read_file, jobs[:cut])
+        yield from theirs
 
 
-def free_cpus() -> int:
-    """The CPUs this process may use that other work leaves free (by the load average, which
-    counts this process): on a busy machine a pool only adds its own cost (forks, parts
-    sent back) to the same CPU time (#17, measured on 2 CPUs at load 7)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        return 1
-    return max(1, min(cpus, round(cpus - load + 1)))
+def usable_cpus() -> int:
+    """The CPUs this process may run on. The load average is not asked: with this process
+    reading its share, a pool costs a fork and the parts sent back (0.1 to 0.2 s of CPU on
+    200 MB) and took less time than one process even at load 4 on 2 CPUs (#17)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
 
 
 def _unread(path: Path, start: int) -> int:
@@ -475,85 +426,3 @@ def _read(jobs: list[tuple[Path, int]], reader: _Reader) -> Read:
         if end >= 0:
             ends[str(path)] = end
     return reader.result(ends)
-
-
-_TAIL = 64
-_RACY = 2_000_000_000  # ns
-
-
-def resume(files: Iterable[Path], marks: Mapping[str, object]
-           ) -> tuple[list[Path], dict[str, int], dict[str, os.stat_result]]:
-    """The files with bytes not read yet, where to start each, and each one's state before
-    this read, from the ``marks`` an earlier read left (`marks`). A file unchanged since
-    (size and time) is not opened; one cut, replaced or rewritten (fewer bytes, another
-    inode, other bytes before the mark) is read whole. What a mark does not say, it does not
-    vouch for: an offset alone (an older patchpack's) is taken as it is."""
-    todo, starts, seen = [], {}, {}
-    for path in files:
-        try:
-            seen[str(path)] = stat = path.stat()
-        except OSError:
-            todo.append(path)  # read() reports it
-            continue
-        mark = marks.get(str(path))
-        if type(mark) is int:
-            mark = [mark]
-        if not (type(mark) is list and mark and type(mark[0]) is int and mark[0] >= 0):
-            todo.append(path)
-            continue
-        offset, *known = mark
-        if known[:3] == [stat.st_size, stat.st_mtime_ns, stat.st_ino]:
-            continue  # nothing written since
-        if known and (len(known) != 4 or known[2] != stat.st_ino or stat.st_size < offset
-                      or _tail(path, offset) != known[3]):
-            offset = 0
-        todo.append(path)
-        starts[str(path)] = offset
-    return todo, starts, seen
-
-
-def marks(offsets: Mapping[str, int], seen: Mapping[str, os.stat_result]
-          ) -> dict[str, list[int | str]]:
-    """Where each file's next read starts, with what tells a later read whether the file
-    is the one read: its size and time before this read, its inode, the bytes before the
-    offset (hashed)."""
-    out: dict[str, list[int | str]] = {}
-    for name, offset in offsets.items():
-        stat = seen.get(name)
-        tail = _tail(Path(name), offset) if stat is not None else None
-        # A file changed within a tick of the clock after its stat can keep its size and
-        # time (git's "racy" entries): those are checked by their bytes next time.
-        # (The file system's clock, not the ledger's: PATCHPACK_NOW has no say in it.)
-        racy = stat is not None and time.time_ns() - stat.st_mtime_ns < _RACY
-        out[name] = [offset] if stat is None or tail is None else \
-            [offset, stat.st_size, -1 if racy else stat.st_mtime_ns, stat.st_ino, tail]
-    return out
-
-
-def _tail(path: Path, offset: int) -> str | None:
-    """The first and the last bytes before ``offset``, hashed: what a rewrite changes."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(min(offset, _TAIL))
-            f.seek(max(0, offset - _TAIL))
-            return hashlib.sha256(head + f.read(min(offset, _TAIL))).hexdigest()[:16]
-    except OSError:
-        return None
-
-
-def project_dirs(root: Path, env: Mapping[str, str], home: Path) -> list[Path]:
-    """Where Claude Code keeps the transcripts of sessions started in ``root``:
-    ``projects/<root with each character other than a letter or digit as ->`` under
-    ``$CLAUDE_CONFIG_DIR`` (several, comma-separated) or ``~/.claude`` and
-    ``$XDG_CONFIG_HOME/claude``."""
-    configured = env.get("CLAUDE_CONFIG_DIR", "")
-    bases = [Path(p) for p in configured.split(",") if p.strip()] or [
-        home / ".claude", Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "claude"]
-    names = dict.fromkeys(re.sub(r"[^A-Za-z0-9]", "-", str(p)) for p in (root, root.resolve()))
-    return [base / "projects" / name for base in bases for name in names]
-
-
-def project_transcripts(root: Path, env: Mapping[str, str], home: Path) -> list[Path]:
-    """Every transcript of the project, subagents' included, oldest name first."""
-    return sorted({p for d in project_dirs(root, env, home) if d.is_dir()
-                   for p in d.rglob("*.jsonl") if p.is_file()})
