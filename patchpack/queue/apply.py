@@ -10,7 +10,6 @@ they were, and the queue ref has not moved.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -233,7 +232,7 @@ def _recorded(state: State, plan: _Plan, made: Oid | None) -> tuple[list[Patch],
     """The series and the operation that record ``plan``'s patch as applied (or skipped)."""
     i = plan.position - 1
     patch = state.patches[i]
-    done = dataclasses.replace(patch, state="applied" if made else "skipped", applied_as=made)
+    done = patch._replace(state="applied" if made else "skipped", applied_as=made)
     summary = f"{plan.position}/{len(state.patches)} {patch.title}"
     return ([*state.patches[:i], done, *state.patches[i + 1:]],
             Op("apply", summary, head_before=plan.head, head_after=made or plan.head))

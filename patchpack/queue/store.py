@@ -11,15 +11,13 @@ goes back along it.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from patchpack.errors import BadInput, Failed
 from patchpack.git import FILE_MODE, TREE_MODE, GitFailed, Oid, RefMoved, decode
@@ -43,8 +41,7 @@ _VERSION = 2
 _RETRIES = 20
 
 
-@dataclass(frozen=True)
-class Patch:
+class Patch(NamedTuple):
     """One micro-patch of the series."""
 
     commit: Oid
@@ -67,8 +64,7 @@ class Patch:
     """The counter that counted ``tokens``."""
 
 
-@dataclass(frozen=True)
-class Op:
+class Op(NamedTuple):
     """What made a queue state; enough to undo it."""
 
     kind: str
@@ -84,8 +80,7 @@ class Op:
     """``undo``: the state whose series this one carries."""
 
 
-@dataclass(frozen=True)
-class State:
+class State(NamedTuple):
     name: str
     """The queue's name: the branch, or ``detached``."""
     oid: Oid | None
@@ -228,8 +223,7 @@ def _reason(op: Op) -> str:
 
 
 def _fields(value: Patch | Op) -> dict[str, object]:
-    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)
-            if getattr(value, f.name) is not None}
+    return {name: item for name, item in value._asdict().items() if item is not None}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -263,8 +257,7 @@ def append(repo: Repo, patches: Sequence[Patch], op: Op) -> State:
 # -- reading ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Listed:
+class Listed(NamedTuple):
     position: int
     patch: Patch
     tokens: int
@@ -302,12 +295,11 @@ def counted(repo: Repo, patches: Sequence[Patch], spec: str) -> dict[Oid, tuple[
 def with_tokens(repo: Repo, patches: Sequence[Patch], spec: str) -> list[Patch]:
     """``patches`` with their tokens kept, as `add` and `split` queue them (#16)."""
     found = counted(repo, patches, spec)
-    return [dataclasses.replace(p, tokens=found[p.commit][0], counter=found[p.commit][1])
+    return [p._replace(tokens=found[p.commit][0], counter=found[p.commit][1])
             for p in patches]
 
 
-@dataclass(frozen=True)
-class Replay:
+class Replay(NamedTuple):
     """A patch replayed onto HEAD: the tree it gives, or the paths that conflict."""
 
     tree: Oid | None
@@ -326,8 +318,7 @@ def replay(repo: Repo | Plain, patch: Patch, head: Oid) -> Replay:
     return Replay(tree, tuple(conflicts), True)
 
 
-@dataclass(frozen=True)
-class Next:
+class Next(NamedTuple):
     position: int
     total: int
     patch: Patch
