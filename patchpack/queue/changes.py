@@ -8,15 +8,17 @@ Split out of :mod:`patchpack.queue.store`, which reads and writes the states the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from patchpack.errors import BadInput, Failed
-from patchpack.git import Oid
+from patchpack.git import GitFailed, Oid
 from patchpack.queue import recovery
 from patchpack.queue.store import Op, Patch, State, load, require_head, save, update
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from patchpack.git import Repo
+
 
 def drop(repo: Repo, position: int | None) -> Patch:
     """Take a queued patch off the series (the next one by default); undo brings it back."""
@@ -40,11 +42,13 @@ def drop(repo: Repo, position: int | None) -> Patch:
     update(repo, change)
     return dropped[0]
 
+
 def undo(repo: Repo) -> tuple[State, Op]:
     """Go back to the queue state before the last operation, and undo what it did outside
     the queue: a split gives the work tree back, an apply moves HEAD back."""
     with recovery.exclusive(repo):  # not while a split of this work tree runs
         return _undo(repo)
+
 
 def _undo(repo: Repo) -> tuple[State, Op]:
     current = load(repo)
@@ -77,6 +81,7 @@ def _undo(repo: Repo) -> tuple[State, Op]:
                                                 restores=before.oid))
     return saved, op
 
+
 def _give_back(repo: Repo, head_tree: Oid, worktree: Oid, index: Oid) -> None:
     """The work tree and the index as a split found them, from HEAD's (or from a state an
     undo killed half-way left). Refused, changing nothing, when a file the split took has
@@ -90,3 +95,71 @@ def _give_back(repo: Repo, head_tree: Oid, worktree: Oid, index: Oid) -> None:
     repo.put_paths(worktree, paths)
     repo.read_index(index)
 
+
+def finish_split(repo: Repo, head: Oid) -> bool:
+    """Finish the last operation if it is a split that a kill stopped after it queued the
+    change, before the work tree was back at HEAD: the paths it took hold, in the index and
+    the work tree, HEAD's version, the split's or the index's it found. True when there was
+    one to finish; the change is not queued again."""
+    op = load(repo).op
+    if op is None or op.kind != "split" or op.head_before != head or not (
+            op.worktree_tree and op.index_tree):
+        return False
+    head_tree = repo.tree_of(head)
+    paths = repo.paths_between(head_tree, op.worktree_tree)
+    found = recovery.versions(repo, paths)
+    if recovery.changed_since(repo, paths, head_tree, op.worktree_tree, op.index_tree,
+                              found=found):
+        return False  # edited since: a change of its own
+    if not recovery.changed_since(repo, paths, head_tree, found=found):
+        return False  # the split ended (what the index holds elsewhere is the user's)
+    try:
+        repo.put_paths(head_tree, paths)  # those paths only: what is staged elsewhere stays
+    except GitFailed as e:
+        raise Failed(f"{_index_locked(repo, e)}: an interrupted split could not be finished",
+                     hint="once the lock is gone, run the command again") from None
+    return True
+
+
+def take_back(repo: Repo, state: State | None, head_tree: Oid, paths: Sequence[str]) -> None:
+    """End a split that queued ``paths`` (``state``): the index goes to HEAD, then those
+    files of the work tree. If git's index lock stops the first step, the queue goes back
+    to the state before ``state`` and nothing has changed (Failed)."""
+    try:
+        repo.read_index(head_tree)  # the one step another git process can make fail
+    except GitFailed as e:
+        what = _index_locked(repo, e)
+        if state is not None and not unpublish(repo, state):
+            raise Failed(f"{what}; the change is queued but the work tree still holds it, and "
+                         "the queue changed meanwhile", hint="once the lock is gone, see the "
+                         "queue with `patchpack list` and `patchpack drop` what is there twice"
+                         ) from None
+        raise Failed(f"{what}; nothing changed", hint=locked_hint(repo.index_lock())) from None
+    repo.write_worktree(head_tree, paths)
+
+
+def _index_locked(repo: Repo, e: GitFailed) -> str:
+    """What stopped git: its index lock (named) as a rule, else git's own words."""
+    lock = repo.index_lock()
+    return locked(lock) if lock or "index.lock" in e.message else e.message
+
+
+def locked(lock: Path | None) -> str:
+    """What went wrong when git's index lock is held."""
+    return (f"the index is locked ({lock or 'index.lock'} exists: another git process is "
+            "running, or one died holding it)")
+
+
+def locked_hint(lock: Path | None) -> str:
+    return (f"wait for it to end (or, if no git is running, delete {lock or 'the lock'}), "
+            "then `patchpack split` again")
+
+
+def unpublish(repo: Repo, state: State) -> bool:
+    """Move the queue's ref back from ``state`` to the state before it (or delete it); False
+    when another process moved it meanwhile."""
+    assert state.oid is not None
+    if state.previous is None:
+        return repo.delete_ref(state.ref, state.oid)
+    return repo.update_ref(state.ref, state.previous, state.oid,
+                              message="patchpack: roll back a failed operation")
