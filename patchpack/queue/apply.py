@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from patchpack.errors import Failed, PatchpackError
 from patchpack.git import CommitInfo, GitFailed, Oid, RefMoved, Repo, require_workdir
-from patchpack.queue import recovery
+from patchpack.queue import changes, recovery
 from patchpack.queue import store as queue
 from patchpack.queue.store import Op, Patch, State
 from patchpack.text import counted
@@ -64,7 +64,7 @@ def apply(repo: Repo, *, count: int | None, verify: bool, counter_spec: str,
     head = queue.require_head(repo)
     with recovery.exclusive(repo):  # what a killed apply or split left is finished first
         recovery.carry_on(repo)
-        queue.finish_split(repo, head)
+        changes.finish_split(repo, head)
     state = queue.load(repo)
     todo = [i for i, p in enumerate(state.patches, 1) if p.state == "queued"][:count]
     if not todo:
