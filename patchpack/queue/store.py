@@ -386,23 +386,6 @@ def finish_split(repo: Repo, head: Oid) -> bool:
     return True
 
 
-def take_back(repo: Repo, state: State | None, head_tree: Oid, paths: Sequence[str]) -> None:
-    """End a split that queued ``paths`` (``state``): the index goes to HEAD, then those
-    files of the work tree. If git's index lock stops the first step, the queue goes back
-    to the state before ``state`` and nothing has changed (Failed)."""
-    try:
-        repo.read_index(head_tree)  # the one step another git process can make fail
-    except GitFailed as e:
-        what = _index_locked(repo, e)
-        if state is not None and not unpublish(repo, state):
-            raise Failed(f"{what}; the change is queued but the work tree still holds it, and "
-                         "the queue changed meanwhile", hint="once the lock is gone, see the "
-                         "queue with `patchpack list` and `patchpack drop` what is there twice"
-                         ) from None
-        raise Failed(f"{what}; nothing changed", hint=locked_hint(repo.index_lock())) from None
-    repo.write_worktree(head_tree, paths)
-
-
 def _index_locked(repo: Repo, e: GitFailed) -> str:
     """What stopped git: its index lock (named) as a rule, else git's own words."""
     lock = repo.index_lock()
@@ -413,21 +396,6 @@ def locked(lock: Path | None) -> str:
     """What went wrong when git's index lock is held."""
     return (f"the index is locked ({lock or 'index.lock'} exists: another git process is "
             "running, or one died holding it)")
-
-
-def locked_hint(lock: Path | None) -> str:
-    return (f"wait for it to end (or, if no git is running, delete {lock or 'the lock'}), "
-            "then `patchpack split` again")
-
-
-def unpublish(repo: Repo, state: State) -> bool:
-    """Move the queue's ref back from ``state`` to the state before it (or delete it); False
-    when another process moved it meanwhile."""
-    assert state.oid is not None
-    if state.previous is None:
-        return repo.delete_ref(state.ref, state.oid)
-    return repo.update_ref(state.ref, state.previous, state.oid,
-                              message="patchpack: roll back a failed operation")
 
 
 def require_head(repo: Repo | Plain) -> Oid:
