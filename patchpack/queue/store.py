@@ -6,29 +6,26 @@ against.
 Every operation writes a new state commit whose first parent is the previous state and whose
 other parents are the patch commits it added, so every patch ever queued stays reachable through
 `git gc`, and the ref moves once, checking its old value. ``log`` walks that history and ``undo``
-goes back along it.
+(:mod:`patchpack.queue.changes`) goes back along it.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import random
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from patchpack.errors import BadInput, Failed
-from patchpack.git import FILE_MODE, TREE_MODE, GitFailed, Oid, RefMoved, decode
+from patchpack.git import FILE_MODE, TREE_MODE, Oid, RefMoved, decode
 from patchpack.limits.hunks import quote
-from patchpack.queue import recovery
-from patchpack.tokens import Counter, counter_name, get_counter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the door: the quick path reads through git/plain (#16)
     from patchpack.git import Repo
     from patchpack.git.plain import Plain
+    from patchpack.tokens import Counter
 
 PREFIX = "refs/patchpack/queue/"
 DETACHED = "detached"
@@ -241,6 +238,8 @@ def update(repo: Repo, change: Callable[[State], tuple[list[Patch], Op, Sequence
         try:
             return save(repo, current, patches, op, new_commits=new_commits)
         except RefMoved:
+            import random  # not for status and next (#16)
+
             # A random, growing pause: writers that collided do not collide again in lockstep
             # (eight concurrent `add`s could otherwise use up the retries within milliseconds).
             time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 7)))
@@ -281,6 +280,8 @@ def patch_texts(repo: Repo, patches: Sequence[Patch]) -> dict[Oid, str]:
 def counted(repo: Repo, patches: Sequence[Patch], spec: str) -> dict[Oid, tuple[int, str]]:
     """The tokens of each patch's diff and the counter's name: those kept with the patch when
     the counter ``spec`` made them, the others counted now (the tokenizer loaded only then)."""
+    from patchpack.tokens import counter_name, get_counter  # hashlib: not for status (#16)
+
     name = counter_name(spec)
     found = {p.commit: (p.tokens, name) for p in patches
              if p.tokens is not None and p.counter == name}
@@ -356,46 +357,6 @@ def history(repo: Repo, state: State, limit: int | None = None) -> list[State]:
         out.append(found)
         oid = found.previous
     return out
-
-
-# -- changing ---------------------------------------------------------------------------------------
-
-
-def finish_split(repo: Repo, head: Oid) -> bool:
-    """Finish the last operation if it is a split that a kill stopped after it queued the
-    change, before the work tree was back at HEAD: the paths it took hold, in the index and
-    the work tree, HEAD's version, the split's or the index's it found. True when there was
-    one to finish; the change is not queued again."""
-    op = load(repo).op
-    if op is None or op.kind != "split" or op.head_before != head or not (
-            op.worktree_tree and op.index_tree):
-        return False
-    head_tree = repo.tree_of(head)
-    paths = repo.paths_between(head_tree, op.worktree_tree)
-    found = recovery.versions(repo, paths)
-    if recovery.changed_since(repo, paths, head_tree, op.worktree_tree, op.index_tree,
-                              found=found):
-        return False  # edited since: a change of its own
-    if not recovery.changed_since(repo, paths, head_tree, found=found):
-        return False  # the split ended (what the index holds elsewhere is the user's)
-    try:
-        repo.put_paths(head_tree, paths)  # those paths only: what is staged elsewhere stays
-    except GitFailed as e:
-        raise Failed(f"{_index_locked(repo, e)}: an interrupted split could not be finished",
-                     hint="once the lock is gone, run the command again") from None
-    return True
-
-
-def _index_locked(repo: Repo, e: GitFailed) -> str:
-    """What stopped git: its index lock (named) as a rule, else git's own words."""
-    lock = repo.index_lock()
-    return locked(lock) if lock or "index.lock" in e.message else e.message
-
-
-def locked(lock: Path | None) -> str:
-    """What went wrong when git's index lock is held."""
-    return (f"the index is locked ({lock or 'index.lock'} exists: another git process is "
-            "running, or one died holding it)")
 
 
 def require_head(repo: Repo | Plain) -> Oid:
