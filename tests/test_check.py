@@ -376,6 +376,7 @@ def test_ctrl_c_while_modules_load_exits_130_with_one_line(committed, tmp_path, 
     exit 130 and one line, through `python -m patchpack` and the console script pip
     writes for the entry point pyproject.toml declares; `status` loads no click (#16)."""
     write(tmp_path / "fake" / cut / "__init__.py", "raise KeyboardInterrupt\n")
+    write(committed / "README.md", "# changed\n")  # status parses a change with unidiff
     # The console script's entry, not the Code Puppy plugin's of the same name.
     scripts = (ROOT / "pyproject.toml").read_text().split("[project.scripts]\n")[1]
     [target] = re.findall(r'^patchpack = "(.+)"$', scripts.split("\n[")[0], re.M)

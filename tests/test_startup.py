@@ -223,3 +223,36 @@ def test_guard_help_and_unknown_options_still_go_to_click(committed: Path) -> No
     assert code == 0 and "Usage: patchpack guard" in out and "click" in loaded
     code, out, err, loaded = _guard(committed, {}, "--limit-some")
     assert code == 2 and "No such option '--limit-some'" in err
+
+
+# What `next` and `status` leave out: dataclasses (inspect) was a sixth of their start-up; the
+# tokenizer's checks (hashlib), the retry pause (random), a split's recovery and drop and undo
+# serve other commands; unidiff only a work tree with a change.
+NOT_FOR_THE_LOOP = ("click", "pygit2._pygit2", "dataclasses", "inspect", "random", "hashlib",
+                    "unidiff", "patchpack.tokens", "patchpack.queue.recovery",
+                    "patchpack.queue.changes")
+
+
+def _loaded(repo: Path, *argv: str) -> tuple[int, list[str]]:
+    """``patchpack ARGV`` through the console script's entry point in a fresh interpreter:
+    its exit code and which of NOT_FOR_THE_LOOP it loaded."""
+    probe = ("import sys\nfrom patchpack.__main__ import main\nsys.argv[1:] = sys.argv[2:]\n"
+             "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+             f"print(code, *[m for m in {NOT_FOR_THE_LOOP!r} if m in sys.modules], "
+             "file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", probe, "-", *argv], cwd=repo,
+                       capture_output=True, text=True)
+    code, *loaded = r.stderr.splitlines()[-1].split()
+    return int(code), loaded
+
+
+@pytest.mark.parametrize("argv", [("next",), ("next", "--json"), ("status",),
+                                  ("status", "--json"), ("status", "--tracked-only")])
+def test_next_and_status_of_a_queue_load_no_dataclasses(committed: Path, cli, argv) -> None:
+    _split_two(committed, cli)
+    assert _loaded(committed, *argv) == (0, [])
+
+
+def test_status_of_a_change_loads_unidiff_only(committed: Path) -> None:
+    write(committed / "README.md", "# changed\n")
+    assert _loaded(committed, "status") == (0, ["unidiff"])

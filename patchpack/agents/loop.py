@@ -11,8 +11,8 @@ its own count.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from patchpack.config import Settings, git_key
 from patchpack.errors import BadInput, Failed
@@ -29,8 +29,7 @@ ITERATIONS = Path("patchpack", "iterations")
 # -- cadence ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Cadence:
+class Cadence(NamedTuple):
     """How many iterations this worktree has seen, and when the next reminder comes."""
 
     iterations: int
@@ -97,8 +96,7 @@ def _read_count(path: Path) -> int:
 WARN_AT = 0.70
 
 
-@dataclass(frozen=True)
-class Budget:
+class Budget(NamedTuple):
     """One budget and how much of it is used."""
 
     kind: str

@@ -36,7 +36,7 @@ from patchpack.limits import check as checking
 from patchpack.limits.diffs import Limits
 from patchpack.output import runner
 from patchpack.queue import apply as applying
-from patchpack.queue import intake
+from patchpack.queue import changes, intake
 from patchpack.queue import store as queue
 from patchpack.tokens import get_counter
 
@@ -173,7 +173,7 @@ class Tools:
         """Go back to the queue state before the last operation (a split gives the work tree
         back; an apply moves HEAD back)."""
         repo, _ = self.open_queue()
-        state, op = queue.undo(repo)
+        state, op = changes.undo(repo)
         queued = len(state.queued())
         return (f"undid {op.kind}: {op.summary}; {queued} queued",
                 {"undid": op.kind, "summary": op.summary, "queued": queued})

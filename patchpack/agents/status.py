@@ -8,8 +8,7 @@ today's spend against the daily budget, and the truncation cadence.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from patchpack.agents import loop as agents
 from patchpack.agents.code_puppy import actions
@@ -28,8 +27,7 @@ if TYPE_CHECKING:
     from patchpack.git import Repo  # the door: `status` reads through git/plain (#16)
 
 
-@dataclass(frozen=True)
-class Status:
+class Status(NamedTuple):
     """One snapshot of a worktree's state, as `patchpack status` shows it."""
 
     branch: str | None
@@ -53,9 +51,9 @@ class Status:
     budget_line: str | None
     """The budget guard's line when any budget is over 70%, else None."""
     counter: str
-    plugin: dict[str, int] = field(default_factory=dict)
+    plugin: dict[str, int]
     """What the Code Puppy plugin did in this worktree, by kind (puppy_plugin.actions)."""
-    routed: dict[str, int] = field(default_factory=dict)
+    routed: dict[str, int]
     """The models the plugin's router sent runs to, and how many each."""
 
     def as_dict(self) -> dict[str, Any]:

@@ -167,9 +167,9 @@ def apply(ctx: click.Context, count: int | None, all_: bool, no_verify: bool,
 @click.argument("position", type=click.IntRange(min=1), required=False)
 def drop(position: int | None) -> None:
     """Take queued patch POSITION (default: the next one) off the queue; `undo` brings it back."""
-    from patchpack.queue import store as queue
+    from patchpack.queue import changes
 
-    dropped = queue.drop(_queue_git(), position)
+    dropped = changes.drop(_queue_git(), position)
     click.echo(f"dropped  {dropped.title}")
 
 
@@ -180,9 +180,9 @@ def undo() -> None:
     Undoing a split gives the work tree back; undoing an apply moves HEAD back (keeping local
     changes). Run it again to go further back.
     """
-    from patchpack.queue import store as queue
+    from patchpack.queue import changes
 
-    state, op = queue.undo(_queue_git())
+    state, op = changes.undo(_queue_git())
     click.echo(f"undid {op.kind}: {op.summary}; {len(state.queued())} queued")
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from patchpack.git import Repo
@@ -70,8 +69,7 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-@dataclass(frozen=True)
-class Worktree:
+class Worktree(NamedTuple):
     """Where packs read files from: a work tree, never its git dirs (config holds credentials
     in remote URLs) nor anything a symlink reaches outside it (issue 15)."""
 

@@ -7,10 +7,9 @@ import functools
 import importlib.util
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, NewType
+from typing import TYPE_CHECKING, NamedTuple, NewType
 
 from patchpack.git.where import DIFF_OPTIONS as DIFF_OPTIONS
 from patchpack.git.where import ENCODING as ENCODING
@@ -47,8 +46,7 @@ FULL_OID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")
 """A full object id, sha1 or sha256 (``.match`` it)."""
 
 
-@dataclass(frozen=True)
-class CommitDiff:
+class CommitDiff(NamedTuple):
     oid: Oid
     title: str
     diff: str

@@ -13,10 +13,9 @@ import operator
 import re
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from itertools import compress
-from typing import Any
+from typing import Any, NamedTuple
 
 from patchpack import clock
 from patchpack.config import Settings
@@ -35,15 +34,13 @@ if TYPE_CHECKING:  # the door: the quick path reads through git/plain (#16)
 WARN_AT = (0.7, 0.9)
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     daily: int
     minute_tokens: int
     minute_requests: int
 
 
-@dataclass(frozen=True)
-class Totals:
+class Totals(NamedTuple):
     entries: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
@@ -54,15 +51,13 @@ class Totals:
         return self.tokens_in + self.tokens_out
 
 
-@dataclass(frozen=True)
-class Group:
+class Group(NamedTuple):
     key: str
     totals: Totals
     label: str = ""  # e.g. a commit's subject
 
 
-@dataclass(frozen=True)
-class Spend:
+class Spend(NamedTuple):
     """Spend against one limit."""
 
     what: str  # "today", "minute tokens", "agent pack-leader", ...
@@ -78,8 +73,7 @@ class Spend:
         return self.used >= self.limit
 
 
-@dataclass(frozen=True)
-class Report:
+class Report(NamedTuple):
     by: str
     now: str
     groups: list[Group]
@@ -91,7 +85,7 @@ class Report:
     runs_out_at: str | None  # when today's budget runs out at the last hour's rate
     minute_reset_in: int | None  # seconds until the oldest spend leaves the minute window
     notes: int
-    skipped: list[Skipped] = field(default_factory=list)
+    skipped: list[Skipped]
     provider: str = ""  # how the minute window charged the spend (`pacing`)
 
     @property
@@ -403,7 +397,7 @@ def render_json(report: Report) -> str:
         "total": totals(report.total),
         "pending": totals(report.pending),
         "counters": report.counters,
-        "limits": [{**asdict(s), "share": round(s.share, 4), "exhausted": s.exhausted}
+        "limits": [{**s._asdict(), "share": round(s.share, 4), "exhausted": s.exhausted}
                    for s in report.limits],
         "last_hour_tokens": report.hour_tokens,
         "runs_out_at": report.runs_out_at,

@@ -19,8 +19,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
 
 from patchpack import clock
 from patchpack.config import Settings
@@ -37,8 +37,7 @@ _BUDGET = re.compile(r"[0-9]{1,15}")  # as budget's agent budgets
 BILLED = frozenset({"request"})  # as budget.BILLED: what a provider admitted
 
 
-@dataclass(frozen=True)
-class Provider:
+class Provider(NamedTuple):
     """How one provider charges a request against its limits."""
 
     name: str
@@ -97,16 +96,14 @@ def spent_at(entry: Entry) -> float:
     return start + 1
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     minute_tokens: int
     minute_requests: int
     daily: int
     agent: int | None = None  # the agent's own daily budget, when it has one
 
 
-@dataclass(frozen=True)
-class Wait:
+class Wait(NamedTuple):
     """How long until a request fits, and which limit holds it back."""
 
     seconds: float
@@ -116,8 +113,7 @@ class Wait:
     limit: int = 0
 
 
-@dataclass(frozen=True)
-class _Spend:
+class _Spend(NamedTuple):
     at: float
     minute: int  # tokens in the per-minute window
     requests: int

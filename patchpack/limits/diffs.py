@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-import unidiff
-
 from patchpack.errors import BadInput
 from patchpack.git.where import decode, encode
 from patchpack.limits.hunks import quote, unquote
@@ -21,6 +19,8 @@ TYPE_CHECKING = False  # `check --staged` and `status` measure with none of the 
 if TYPE_CHECKING:
     import email.message
     from collections.abc import Callable, Sequence
+
+    import unidiff  # loaded by parse: a clean work tree's `status` has nothing to parse
 
 # Extended header lines of a git diff, as git prints them (see git-diff(1)).
 _GIT_HEADER = re.compile(
@@ -133,6 +133,8 @@ def parse(text: str) -> unidiff.PatchSet:
         raise BadInput(f"malformed diff: corrupt hunk header {corrupt[1]!r}",
                        hint="a hunk header reads `@@ -START,COUNT +START,COUNT @@`; "
                        "regenerate the diff with `git diff`")
+    import unidiff
+
     try:
         # unidiff splits on "\n" only when given a str, so CR, form feeds and other odd
         # characters inside lines stay where they are.
@@ -143,6 +145,8 @@ def parse(text: str) -> unidiff.PatchSet:
 
 def measure(text: str) -> Measure:
     """Measure a diff text; an empty text measures zero files and zero lines."""
+    if not text:
+        return Measure(())
     return Measure(tuple(_file_change(pf) for pf in parse(text)))
 
 

@@ -8,8 +8,8 @@ second `init` recognises them.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from patchpack.errors import Failed
 from patchpack.git.files import write_atomically
@@ -46,8 +46,7 @@ exit 1
 """
 
 
-@dataclass(frozen=True)
-class Action:
+class Action(NamedTuple):
     hook: str
     what: str
 

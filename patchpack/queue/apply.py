@@ -10,14 +10,13 @@ they were, and the queue ref has not moved.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from patchpack.errors import Failed, PatchpackError
 from patchpack.git import CommitInfo, GitFailed, Oid, RefMoved, Repo, require_workdir
-from patchpack.queue import recovery
+from patchpack.queue import changes, recovery
 from patchpack.queue import store as queue
 from patchpack.queue.store import Op, Patch, State
 from patchpack.text import counted
@@ -65,7 +64,7 @@ def apply(repo: Repo, *, count: int | None, verify: bool, counter_spec: str,
     head = queue.require_head(repo)
     with recovery.exclusive(repo):  # what a killed apply or split left is finished first
         recovery.carry_on(repo)
-        queue.finish_split(repo, head)
+        changes.finish_split(repo, head)
     state = queue.load(repo)
     todo = [i for i, p in enumerate(state.patches, 1) if p.state == "queued"][:count]
     if not todo:
@@ -234,7 +233,7 @@ def _recorded(state: State, plan: _Plan, made: Oid | None) -> tuple[list[Patch],
     """The series and the operation that record ``plan``'s patch as applied (or skipped)."""
     i = plan.position - 1
     patch = state.patches[i]
-    done = dataclasses.replace(patch, state="applied" if made else "skipped", applied_as=made)
+    done = patch._replace(state="applied" if made else "skipped", applied_as=made)
     summary = f"{plan.position}/{len(state.patches)} {patch.title}"
     return ([*state.patches[:i], done, *state.patches[i + 1:]],
             Op("apply", summary, head_before=plan.head, head_after=made or plan.head))

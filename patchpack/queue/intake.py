@@ -12,7 +12,7 @@ from patchpack.git import TREE_MODE, DoesNotFit, Oid, Patcher, Repo, encode
 from patchpack.limits import diffs, hunks
 from patchpack.limits.diffs import Limits
 from patchpack.limits.hunks import unquote
-from patchpack.queue import recovery, split
+from patchpack.queue import changes, recovery, split
 from patchpack.queue import store as queue
 from patchpack.queue.store import Op, Patch, State
 from patchpack.text import counted
@@ -105,8 +105,8 @@ def _split_worktree(repo: Repo, head: Oid, *, title: str | None, limits: Limits,
     recovery.carry_on(repo)  # a patch a killed apply left staged is not a change to split
     lock = repo.index_lock()
     if lock is not None:  # checked again, with no harm done, where it counts (take_back)
-        raise Failed(f"{queue.locked(lock)}; nothing changed", hint=queue.locked_hint(lock))
-    finished = queue.finish_split(repo, head)
+        raise Failed(f"{changes.locked(lock)}; nothing changed", hint=changes.locked_hint(lock))
+    finished = changes.finish_split(repo, head)
     index_tree = repo.index_tree()
     worktree = repo.worktree_tree(untracked=untracked)
     head_tree = repo.tree_of(head)
@@ -124,8 +124,8 @@ def _split_worktree(repo: Repo, head: Oid, *, title: str | None, limits: Limits,
             index_tree=index_tree, worktree_tree=worktree)
     state = queue.append(repo, patches, op)
     # The changes are safe in the queue now (`undo` puts them back); a kill from here on
-    # leaves a split the next one finishes (queue.finish_split).
-    queue.take_back(repo, state, head_tree, paths)
+    # leaves a split the next one finishes (changes.finish_split).
+    changes.take_back(repo, state, head_tree, paths)
     return Added(state, tuple(patches))
 
 

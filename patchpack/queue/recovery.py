@@ -17,8 +17,8 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from patchpack.errors import Failed
 from patchpack.git import Oid
@@ -30,8 +30,7 @@ if TYPE_CHECKING:
 _APPLYING = "applying.json"
 
 
-@dataclass(frozen=True)
-class InFlight:
+class InFlight(NamedTuple):
     """A patch `apply` is writing and committing."""
 
     title: str
