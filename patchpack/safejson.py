@@ -61,8 +61,9 @@ def loads(text: str, *, max_depth: int, max_chars: int | None = None) -> Any:
         if make_scanner is not None:
             try:
                 return _scan(text)
-            except (StopIteration, ValueError):
-                pass  # not JSON: json.loads says why
+            except (StopIteration, ValueError, SystemError):
+                pass  # not JSON: json.loads says why (Python 3.11's scanner raises SystemError
+                # for an error found before `json.decoder` is loaded)
         import json
 
         return json.loads(text)
@@ -83,7 +84,8 @@ _SPACE = " \t\n\r"  # JSON's white space, all json.loads skips
 
 
 def _scan(text: str) -> Any:
-    """``json.loads(text)`` for JSON text; StopIteration or ValueError for the rest."""
+    """``json.loads(text)`` for JSON text; StopIteration, ValueError or SystemError for the
+    rest."""
     start = len(text) - len(text.lstrip(_SPACE))
     scan = make_scanner(_Decoding())  # type: ignore[arg-type]  # it reads these attributes
     value, end = scan(text, start)
