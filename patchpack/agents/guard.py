@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 from patchpack.config import Settings
@@ -309,14 +308,16 @@ def _replace(text: str | None, edit: Mapping[str, Any]) -> str | None:
 
 # -- shell commands: tests through `patchpack test`, the rest through `patchpack run` ---------
 
+# Patterns, compiled (and `re` loaded) by the first call that needs one: a shell command
+# that names neither patchpack nor its test runner is let through without (#16).
 _ENV = r"(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*"
-_LEAD = re.compile(rf"^\s*{_ENV}")
+_LEAD = rf"^\s*{_ENV}"
 _PYTEST = r"(?:pytest|py\.test|python(?:3(?:\.\d+)?)?\s+-m\s+pytest)"
-_THROUGH_US = re.compile(rf"^\s*{_ENV}(?:patchpack|python(?:3(?:\.\d+)?)?\s+-m\s+patchpack)"
-                         rf"(?:\s|$)")
+_THROUGH_US = (rf"^\s*{_ENV}(?:patchpack|python(?:3(?:\.\d+)?)?\s+-m\s+patchpack)"
+               rf"(?:\s|$)")
 # What `patchpack test` does anyway: cap the output. Dropped from the end of a test command.
-_CAP = re.compile(r"(?:\s+2>&1)?\s*\|\s*(?:tail|head)(?:\s+-n)?\s+-?\d+\s*$")
-_CONTROL = re.compile(r"[|&;<>()`\n]|\$\(")
+_CAP = r"(?:\s+2>&1)?\s*\|\s*(?:tail|head)(?:\s+-n)?\s+-?\d+\s*$"
+_CONTROL = r"[|&;<>()`\n]|\$\("
 # Builtins that change the shell the agent keeps between calls: wrapping them would lose that.
 _STATEFUL = {"cd", "pushd", "popd", "export", "unset", "set", "source", ".", "alias",
              "unalias", "shopt", "umask", "ulimit", "trap", "exec", "exit"}
@@ -324,8 +325,13 @@ _STATEFUL = {"cd", "pushd", "popd", "export", "unset", "set", "source", ".", "al
 
 def _shell(args: Mapping[str, Any], cwd: Path, *, limit_all: bool, bypass: bool) -> Decision:
     command = args.get("command")
-    if not isinstance(command, str) or not command.strip() or _THROUGH_US.match(command):
+    if not isinstance(command, str) or not command.strip():
         return None
+    if "patchpack" in command:
+        import re
+
+        if re.match(_THROUGH_US, command):
+            return None
     if isinstance(args.get("cwd"), str):  # Code Puppy's shell tool takes its own cwd
         cwd = cwd / args["cwd"]
     try:
@@ -357,15 +363,19 @@ def via_patchpack_test(command: str, test_command: str = "") -> str | None:
     With a runner other than pytest configured, only that runner is recognised: `patchpack
     test` would not run pytest.
     """
+    if not any(word in command for word in ("pytest", "py.test", *test_command.split()[:1])):
+        return None  # what the patterns below would say, without loading `re`
+    import re
+
     runner = _PYTEST
     if test_command.strip() and not re.fullmatch(_PYTEST + r"(?:\s.*)?", test_command.strip()):
         runner = r"\s+".join(re.escape(word) for word in test_command.split())
     pattern = re.compile(rf"^(?P<lead>\s*{_ENV}){runner}(?P<args>(?:\s.*)?)$", re.S)
     splits = [0] + [m.end() for m in re.finditer(r"&&|;", command)]
     for at in reversed(splits):
-        head, tail = command[:at], _CAP.sub("", command[at:])
+        head, tail = command[:at], re.sub(_CAP, "", command[at:])
         found = pattern.match(tail)
-        if found is None or _CONTROL.search(found["args"]) or not _parses(head, tail):
+        if found is None or re.search(_CONTROL, found["args"]) or not _parses(head, tail):
             continue
         return f"{head}{found['lead']}patchpack test{found['args']}"
     return None
@@ -373,13 +383,15 @@ def via_patchpack_test(command: str, test_command: str = "") -> str | None:
 
 def via_patchpack_run(command: str) -> str | None:
     """``command`` run through `patchpack run --`, quoted so the shell does what it did."""
-    lead = _LEAD.match(command)
+    import re
+
+    lead = re.match(_LEAD, command)
     env = lead.group(0) if lead else ""
     rest = command[len(env):]
     words = rest.split()
-    if not words or (words[0] in _STATEFUL and not _CONTROL.search(rest)):
+    if not words or (words[0] in _STATEFUL and not re.search(_CONTROL, rest)):
         return None
-    if _CONTROL.search(rest) or not _parses("", rest):
+    if re.search(_CONTROL, rest) or not _parses("", rest):
         import shlex
 
         return f"patchpack run -- bash -c {shlex.quote(command.strip())}"
