@@ -413,12 +413,13 @@ def _parses(*texts: str) -> bool:
 # -- reads: no whole large files --------------------------------------------------------------
 
 
-def _read(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
+def _read(tool: str, args: Mapping[str, Any], cwd: str) -> Decision:
     ranged = ("offset", "limit") if tool == "Read" else ("start_line", "num_lines")
     if any(args.get(key) is not None for key in ranged):
         return None
     where = _locate(args.get("file_path"), cwd)
-    if where is None or where.path.suffix.lower() in _NOT_TEXT or not where.path.is_file():
+    if where is None or _suffix(where.path).lower() in _NOT_TEXT or not os.path.isfile(
+            where.path):
         return None
     count = _text_lines(where.path)
     limit = _settings(where.top).max_file_lines
@@ -432,10 +433,17 @@ def _read(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
                 f"(or {hint}).")
 
 
-def _text_lines(path: Path) -> int | None:
+def _suffix(path: str) -> str:
+    """The file's suffix as pathlib has it: ``.png``, not for ``.bashrc``."""
+    name = os.path.basename(path)
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
+def _text_lines(path: str) -> int | None:
     """The number of lines of a text file; None for a binary file."""
     count, last = 0, b"\n"
-    with path.open("rb") as f:
+    with open(path, "rb") as f:
         for i, block in enumerate(iter(lambda: f.read(1 << 16), b"")):
             if i == 0 and b"\0" in block[:8000]:
                 return None
