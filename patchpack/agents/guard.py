@@ -30,7 +30,7 @@ from patchpack.safejson import Refused, loads
 from patchpack.text import counted
 
 # What the guard imports is what every tool call of the agent waits for (#16): no typing, no
-# dataclasses (they load inspect), shlex where it is used.
+# dataclasses (they load inspect); re and shlex only where they are used.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -161,7 +161,7 @@ def _render(decision: Decision, args: Mapping[str, Any], *, puppy: bool) -> Answ
 class _Located:
     __slots__ = ("git_dir", "path", "rel", "top")
 
-    def __init__(self, git_dir: str, top: str, path: Path, rel: str) -> None:
+    def __init__(self, git_dir: str, top: str, path: str, rel: str) -> None:
         self.git_dir, self.top, self.path = git_dir, top, path
         self.rel = rel  # relative to the work tree, with / separators
 
@@ -171,29 +171,36 @@ class _Located:
         return Repo(Path(self.git_dir), Path(self.top), bare=False)
 
 
-def _locate(file_path: object, cwd: Path) -> _Located | None:
+def _locate(file_path: object, cwd: str) -> _Located | None:
     """The repository and work-tree path of a tool's file; None outside any work tree."""
     if not isinstance(file_path, str) or not file_path:
         return None
-    path = Path(file_path) if os.path.isabs(file_path) else cwd / file_path
+    # As pathlib spells it (no empty or "." parts), without loading pathlib.
+    path = os.path.join(cwd, file_path)
+    path = "/" * path.startswith("/") + "/".join(
+        part for part in path.split("/") if part not in ("", ".")) or "."
     # Resolve the directory, not the file: the file may not exist yet, or be a symlink.
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    parent = _parent(path)
+    while not os.path.exists(parent) and parent != _parent(parent):
+        parent = _parent(parent)
     try:
         git_dir, top, _ = find(parent)
     except NotARepository:
         return None
     if top is None:
         return None
-    real = Path(os.path.realpath(path.parent)) / path.name
-    try:
-        rel = real.relative_to(os.path.realpath(top)).as_posix()
-    except ValueError:
+    real = os.path.join(os.path.realpath(_parent(path)), os.path.basename(path))
+    under = os.path.join(os.path.realpath(top), "")
+    if not real.startswith(under) or real == under:
         return None
-    if rel == "." or rel.split("/")[0] == ".git":
+    rel = real[len(under):]
+    if rel.split("/")[0] == ".git":
         return None
     return _Located(git_dir, top, real, rel)
+
+
+def _parent(path: str) -> str:
+    return os.path.dirname(path) or "."
 
 
 def _settings(at: str | None) -> Settings:
@@ -204,7 +211,7 @@ def _settings(at: str | None) -> Settings:
 # -- edits: keep the uncommitted change a micro-patch -----------------------------------------
 
 
-def _edit(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
+def _edit(tool: str, args: Mapping[str, Any], cwd: str) -> Decision:
     # Imported here: unidiff is only needed for edits, and the guard runs on every tool call.
     from patchpack.agents.integrate import SET_UP_FILES
     from patchpack.git import diff_against_head, uncommitted_diff
@@ -217,7 +224,8 @@ def _edit(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
     if where is None:
         return None
     try:
-        current: str | None = decode(where.path.read_bytes())
+        with open(where.path, "rb") as f:
+            current: str | None = decode(f.read())
     except FileNotFoundError:
         current = None
     if tool == "delete_file":
@@ -323,7 +331,7 @@ _STATEFUL = {"cd", "pushd", "popd", "export", "unset", "set", "source", ".", "al
              "unalias", "shopt", "umask", "ulimit", "trap", "exec", "exit"}
 
 
-def _shell(args: Mapping[str, Any], cwd: Path, *, limit_all: bool, bypass: bool) -> Decision:
+def _shell(args: Mapping[str, Any], cwd: str, *, limit_all: bool, bypass: bool) -> Decision:
     command = args.get("command")
     if not isinstance(command, str) or not command.strip():
         return None
@@ -333,7 +341,7 @@ def _shell(args: Mapping[str, Any], cwd: Path, *, limit_all: bool, bypass: bool)
         if re.match(_THROUGH_US, command):
             return None
     if isinstance(args.get("cwd"), str):  # Code Puppy's shell tool takes its own cwd
-        cwd = cwd / args["cwd"]
+        cwd = os.path.join(cwd, args["cwd"])
     try:
         git_dir, top, _ = find(cwd)
         at: str | None = top or git_dir
