@@ -19,9 +19,7 @@ a bug in patchpack must never stop the agent.
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 from patchpack.config import Settings
 from patchpack.errors import NotARepository
@@ -30,7 +28,7 @@ from patchpack.safejson import Refused, loads
 from patchpack.text import counted
 
 # What the guard imports is what every tool call of the agent waits for (#16): no typing, no
-# dataclasses (they load inspect); re and shlex only where they are used.
+# dataclasses (they load inspect), no pathlib; json, re and shlex only where they are used.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -113,7 +111,7 @@ def _answer(event: Mapping[str, Any], *, limit_all: bool) -> Answer:
         return Answer()
     if not isinstance(tool, str) or tool not in _KNOWN:
         return Answer()
-    decision = decide(tool, args, Path(str(event.get("cwd") or os.getcwd())),
+    decision = decide(tool, args, str(event.get("cwd") or os.getcwd()),
                       limit_all=limit_all,
                       bypass=event.get("permission_mode") == "bypassPermissions")
     puppy = tool in PUPPY_EDITS or SHELLS.get(str(tool)) == "puppy" \
@@ -121,12 +119,13 @@ def _answer(event: Mapping[str, Any], *, limit_all: bool) -> Answer:
     return _render(decision, args, puppy=puppy)
 
 
-def decide(tool: str, args: Mapping[str, Any], cwd: Path, *, limit_all: bool = False,
-           bypass: bool = False) -> Decision:
+def decide(tool: str, args: Mapping[str, Any], cwd: str | os.PathLike[str], *,
+           limit_all: bool = False, bypass: bool = False) -> Decision:
     """The guard's decision on one tool call: the hook and the Code Puppy plugin both ask here.
 
     May raise on a broken repository or hostile arguments: callers fail open.
     """
+    cwd = os.fspath(cwd)
     if tool in CLAUDE_EDITS or tool in PUPPY_EDITS:
         return _edit(tool, args, cwd)
     if tool in SHELLS:
@@ -152,6 +151,8 @@ def _render(decision: Decision, args: Mapping[str, Any], *, puppy: bool) -> Answ
                 "permissionDecisionReason": decision.reason,
                 # the whole input, so it is right whether the agent merges or replaces it
                 "updatedInput": {**args, "command": decision.command}}
+    import json  # only to say something: an allowed call goes without it
+
     return Answer(stdout=json.dumps({"hookSpecificOutput": out}))
 
 
@@ -166,6 +167,8 @@ class _Located:
         self.rel = rel  # relative to the work tree, with / separators
 
     def repo(self) -> Repo:  # the whole door, libgit2 and all: only an edit needs it
+        from pathlib import Path
+
         from patchpack.git import Repo
 
         return Repo(Path(self.git_dir), Path(self.top), bare=False)
