@@ -256,3 +256,37 @@ def test_next_and_status_of_a_queue_load_no_dataclasses(committed: Path, cli, ar
 def test_status_of_a_change_loads_unidiff_only(committed: Path) -> None:
     write(committed / "README.md", "# changed\n")
     assert _loaded(committed, "status") == (0, ["unidiff"])
+
+
+# What a plain install's interpreter does not load at start-up, and an allowed call's guard no
+# longer either: each was 7-15 ms of its start-up (#16). Run without `site`, as the editable
+# install's finder loads `re` and more for every interpreter of the test venv.
+STDLIB_HEAVY = ("json", "re", "pathlib", "subprocess", "typing", "dataclasses")
+
+
+def _guard_bare(repo: Path, event: dict[str, object]) -> tuple[str, list[str]]:
+    probe = ("import sys\nfrom patchpack.__main__ import main\nsys.argv[1:] = ['guard']\n"
+             "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+             f"print(code, *[m for m in {STDLIB_HEAVY!r} if m in sys.modules], file=sys.stderr)")
+    import patchpack
+
+    env = {**os.environ, "PYTHONPATH": str(Path(patchpack.__file__).parent.parent)}
+    r = subprocess.run([sys.executable, "-S", "-c", probe], cwd=repo, input=json.dumps(event),
+                       capture_output=True, text=True, env=env)
+    code, *loaded = r.stderr.splitlines()[-1].split()
+    return r.stdout + code, loaded
+
+
+@pytest.mark.parametrize("command", ["ls -la", "git status", "make lint | head -5"])
+def test_an_allowed_call_loads_no_json_re_pathlib_or_subprocess(committed: Path,
+                                                                 command: str) -> None:
+    assert _guard_bare(committed, _read(committed, "README.md")) == ("0", [])
+    shell = {**_read(committed, "x"), "tool_name": "Bash", "tool_input": {"command": command}}
+    assert _guard_bare(committed, shell) == ("0", [])
+
+
+def test_a_test_run_rewritten_loads_re_and_json_only_then(committed: Path) -> None:
+    event = {**_read(committed, "x"), "tool_name": "Bash",
+             "tool_input": {"command": "pytest -x"}}
+    out, loaded = _guard_bare(committed, event)
+    assert '"patchpack test -x"' in out and loaded == ["json", "re"]

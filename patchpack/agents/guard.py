@@ -19,10 +19,7 @@ a bug in patchpack must never stop the agent.
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from pathlib import Path
 
 from patchpack.config import Settings
 from patchpack.errors import NotARepository
@@ -31,7 +28,7 @@ from patchpack.safejson import Refused, loads
 from patchpack.text import counted
 
 # What the guard imports is what every tool call of the agent waits for (#16): no typing, no
-# dataclasses (they load inspect), shlex where it is used.
+# dataclasses (they load inspect), no pathlib; json, re and shlex only where they are used.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -114,7 +111,7 @@ def _answer(event: Mapping[str, Any], *, limit_all: bool) -> Answer:
         return Answer()
     if not isinstance(tool, str) or tool not in _KNOWN:
         return Answer()
-    decision = decide(tool, args, Path(str(event.get("cwd") or os.getcwd())),
+    decision = decide(tool, args, str(event.get("cwd") or os.getcwd()),
                       limit_all=limit_all,
                       bypass=event.get("permission_mode") == "bypassPermissions")
     puppy = tool in PUPPY_EDITS or SHELLS.get(str(tool)) == "puppy" \
@@ -122,12 +119,13 @@ def _answer(event: Mapping[str, Any], *, limit_all: bool) -> Answer:
     return _render(decision, args, puppy=puppy)
 
 
-def decide(tool: str, args: Mapping[str, Any], cwd: Path, *, limit_all: bool = False,
-           bypass: bool = False) -> Decision:
+def decide(tool: str, args: Mapping[str, Any], cwd: str | os.PathLike[str], *,
+           limit_all: bool = False, bypass: bool = False) -> Decision:
     """The guard's decision on one tool call: the hook and the Code Puppy plugin both ask here.
 
     May raise on a broken repository or hostile arguments: callers fail open.
     """
+    cwd = os.fspath(cwd)
     if tool in CLAUDE_EDITS or tool in PUPPY_EDITS:
         return _edit(tool, args, cwd)
     if tool in SHELLS:
@@ -153,6 +151,8 @@ def _render(decision: Decision, args: Mapping[str, Any], *, puppy: bool) -> Answ
                 "permissionDecisionReason": decision.reason,
                 # the whole input, so it is right whether the agent merges or replaces it
                 "updatedInput": {**args, "command": decision.command}}
+    import json  # only to say something: an allowed call goes without it
+
     return Answer(stdout=json.dumps({"hookSpecificOutput": out}))
 
 
@@ -162,39 +162,48 @@ def _render(decision: Decision, args: Mapping[str, Any], *, puppy: bool) -> Answ
 class _Located:
     __slots__ = ("git_dir", "path", "rel", "top")
 
-    def __init__(self, git_dir: str, top: str, path: Path, rel: str) -> None:
+    def __init__(self, git_dir: str, top: str, path: str, rel: str) -> None:
         self.git_dir, self.top, self.path = git_dir, top, path
         self.rel = rel  # relative to the work tree, with / separators
 
     def repo(self) -> Repo:  # the whole door, libgit2 and all: only an edit needs it
+        from pathlib import Path
+
         from patchpack.git import Repo
 
         return Repo(Path(self.git_dir), Path(self.top), bare=False)
 
 
-def _locate(file_path: object, cwd: Path) -> _Located | None:
+def _locate(file_path: object, cwd: str) -> _Located | None:
     """The repository and work-tree path of a tool's file; None outside any work tree."""
     if not isinstance(file_path, str) or not file_path:
         return None
-    path = Path(file_path) if os.path.isabs(file_path) else cwd / file_path
+    # As pathlib spells it (no empty or "." parts), without loading pathlib.
+    path = os.path.join(cwd, file_path)
+    path = "/" * path.startswith("/") + "/".join(
+        part for part in path.split("/") if part not in ("", ".")) or "."
     # Resolve the directory, not the file: the file may not exist yet, or be a symlink.
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    parent = _parent(path)
+    while not os.path.exists(parent) and parent != _parent(parent):
+        parent = _parent(parent)
     try:
         git_dir, top, _ = find(parent)
     except NotARepository:
         return None
     if top is None:
         return None
-    real = Path(os.path.realpath(path.parent)) / path.name
-    try:
-        rel = real.relative_to(os.path.realpath(top)).as_posix()
-    except ValueError:
+    real = os.path.join(os.path.realpath(_parent(path)), os.path.basename(path))
+    under = os.path.join(os.path.realpath(top), "")
+    if not real.startswith(under) or real == under:
         return None
-    if rel == "." or rel.split("/")[0] == ".git":
+    rel = real[len(under):]
+    if rel.split("/")[0] == ".git":
         return None
     return _Located(git_dir, top, real, rel)
+
+
+def _parent(path: str) -> str:
+    return os.path.dirname(path) or "."
 
 
 def _settings(at: str | None) -> Settings:
@@ -205,7 +214,7 @@ def _settings(at: str | None) -> Settings:
 # -- edits: keep the uncommitted change a micro-patch -----------------------------------------
 
 
-def _edit(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
+def _edit(tool: str, args: Mapping[str, Any], cwd: str) -> Decision:
     # Imported here: unidiff is only needed for edits, and the guard runs on every tool call.
     from patchpack.agents.integrate import SET_UP_FILES
     from patchpack.git import diff_against_head, uncommitted_diff
@@ -218,7 +227,8 @@ def _edit(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
     if where is None:
         return None
     try:
-        current: str | None = decode(where.path.read_bytes())
+        with open(where.path, "rb") as f:
+            current: str | None = decode(f.read())
     except FileNotFoundError:
         current = None
     if tool == "delete_file":
@@ -309,25 +319,32 @@ def _replace(text: str | None, edit: Mapping[str, Any]) -> str | None:
 
 # -- shell commands: tests through `patchpack test`, the rest through `patchpack run` ---------
 
+# Patterns, compiled (and `re` loaded) by the first call that needs one: a shell command
+# that names neither patchpack nor its test runner is let through without (#16).
 _ENV = r"(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*"
-_LEAD = re.compile(rf"^\s*{_ENV}")
+_LEAD = rf"^\s*{_ENV}"
 _PYTEST = r"(?:pytest|py\.test|python(?:3(?:\.\d+)?)?\s+-m\s+pytest)"
-_THROUGH_US = re.compile(rf"^\s*{_ENV}(?:patchpack|python(?:3(?:\.\d+)?)?\s+-m\s+patchpack)"
-                         rf"(?:\s|$)")
+_THROUGH_US = (rf"^\s*{_ENV}(?:patchpack|python(?:3(?:\.\d+)?)?\s+-m\s+patchpack)"
+               rf"(?:\s|$)")
 # What `patchpack test` does anyway: cap the output. Dropped from the end of a test command.
-_CAP = re.compile(r"(?:\s+2>&1)?\s*\|\s*(?:tail|head)(?:\s+-n)?\s+-?\d+\s*$")
-_CONTROL = re.compile(r"[|&;<>()`\n]|\$\(")
+_CAP = r"(?:\s+2>&1)?\s*\|\s*(?:tail|head)(?:\s+-n)?\s+-?\d+\s*$"
+_CONTROL = r"[|&;<>()`\n]|\$\("
 # Builtins that change the shell the agent keeps between calls: wrapping them would lose that.
 _STATEFUL = {"cd", "pushd", "popd", "export", "unset", "set", "source", ".", "alias",
              "unalias", "shopt", "umask", "ulimit", "trap", "exec", "exit"}
 
 
-def _shell(args: Mapping[str, Any], cwd: Path, *, limit_all: bool, bypass: bool) -> Decision:
+def _shell(args: Mapping[str, Any], cwd: str, *, limit_all: bool, bypass: bool) -> Decision:
     command = args.get("command")
-    if not isinstance(command, str) or not command.strip() or _THROUGH_US.match(command):
+    if not isinstance(command, str) or not command.strip():
         return None
+    if "patchpack" in command:
+        import re
+
+        if re.match(_THROUGH_US, command):
+            return None
     if isinstance(args.get("cwd"), str):  # Code Puppy's shell tool takes its own cwd
-        cwd = cwd / args["cwd"]
+        cwd = os.path.join(cwd, args["cwd"])
     try:
         git_dir, top, _ = find(cwd)
         at: str | None = top or git_dir
@@ -357,15 +374,19 @@ def via_patchpack_test(command: str, test_command: str = "") -> str | None:
     With a runner other than pytest configured, only that runner is recognised: `patchpack
     test` would not run pytest.
     """
+    if not any(word in command for word in ("pytest", "py.test", *test_command.split()[:1])):
+        return None  # what the patterns below would say, without loading `re`
+    import re
+
     runner = _PYTEST
     if test_command.strip() and not re.fullmatch(_PYTEST + r"(?:\s.*)?", test_command.strip()):
         runner = r"\s+".join(re.escape(word) for word in test_command.split())
     pattern = re.compile(rf"^(?P<lead>\s*{_ENV}){runner}(?P<args>(?:\s.*)?)$", re.S)
     splits = [0] + [m.end() for m in re.finditer(r"&&|;", command)]
     for at in reversed(splits):
-        head, tail = command[:at], _CAP.sub("", command[at:])
+        head, tail = command[:at], re.sub(_CAP, "", command[at:])
         found = pattern.match(tail)
-        if found is None or _CONTROL.search(found["args"]) or not _parses(head, tail):
+        if found is None or re.search(_CONTROL, found["args"]) or not _parses(head, tail):
             continue
         return f"{head}{found['lead']}patchpack test{found['args']}"
     return None
@@ -373,13 +394,15 @@ def via_patchpack_test(command: str, test_command: str = "") -> str | None:
 
 def via_patchpack_run(command: str) -> str | None:
     """``command`` run through `patchpack run --`, quoted so the shell does what it did."""
-    lead = _LEAD.match(command)
+    import re
+
+    lead = re.match(_LEAD, command)
     env = lead.group(0) if lead else ""
     rest = command[len(env):]
     words = rest.split()
-    if not words or (words[0] in _STATEFUL and not _CONTROL.search(rest)):
+    if not words or (words[0] in _STATEFUL and not re.search(_CONTROL, rest)):
         return None
-    if _CONTROL.search(rest) or not _parses("", rest):
+    if re.search(_CONTROL, rest) or not _parses("", rest):
         import shlex
 
         return f"patchpack run -- bash -c {shlex.quote(command.strip())}"
@@ -401,12 +424,13 @@ def _parses(*texts: str) -> bool:
 # -- reads: no whole large files --------------------------------------------------------------
 
 
-def _read(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
+def _read(tool: str, args: Mapping[str, Any], cwd: str) -> Decision:
     ranged = ("offset", "limit") if tool == "Read" else ("start_line", "num_lines")
     if any(args.get(key) is not None for key in ranged):
         return None
     where = _locate(args.get("file_path"), cwd)
-    if where is None or where.path.suffix.lower() in _NOT_TEXT or not where.path.is_file():
+    if where is None or _suffix(where.path).lower() in _NOT_TEXT or not os.path.isfile(
+            where.path):
         return None
     count = _text_lines(where.path)
     limit = _settings(where.top).max_file_lines
@@ -420,10 +444,17 @@ def _read(tool: str, args: Mapping[str, Any], cwd: Path) -> Decision:
                 f"(or {hint}).")
 
 
-def _text_lines(path: Path) -> int | None:
+def _suffix(path: str) -> str:
+    """The file's suffix as pathlib has it: ``.png``, not for ``.bashrc``."""
+    name = os.path.basename(path)
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
+
+
+def _text_lines(path: str) -> int | None:
     """The number of lines of a text file; None for a binary file."""
     count, last = 0, b"\n"
-    with path.open("rb") as f:
+    with open(path, "rb") as f:
         for i, block in enumerate(iter(lambda: f.read(1 << 16), b"")):
             if i == 0 and b"\0" in block[:8000]:
                 return None

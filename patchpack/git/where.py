@@ -2,18 +2,21 @@
 
 This is the part of the door the guard needs, and the guard runs before each tool call of an
 agent (#16): it loads neither libgit2 nor `dataclasses` nor `typing`, and the rest of the door
-(``run``, ``repo``) takes these functions from here.
+(``run``, ``repo``) takes these functions from here. Nor `subprocess` (threads, selectors,
+signal and more: 10 ms of the guard's start-up): :func:`find` and :func:`read_config` start
+git with `os.posix_spawnp` (:func:`_git_output`); the rest of patchpack runs git through
+:func:`run_git`.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 
 from patchpack.errors import BadInput, Failed, NotARepository
 
 TYPE_CHECKING = False  # typing costs the guard a tenth of its start-up
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Callable, Mapping, Sequence
 
 # Decoding that keeps every byte (non-UTF-8 content and paths) and round-trips to bytes.
@@ -59,6 +62,8 @@ def run_git(
     check: bool = True,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run the git program; on failure raise :class:`GitFailed` with git's own message."""
+    import subprocess
+
     proc = subprocess.run(
         ["git", "-c", "core.quotePath=false", *args],
         cwd=cwd,
@@ -87,11 +92,11 @@ def find(start: str | os.PathLike[str] = ".") -> tuple[str, str | None, bool]:
 
 
 def _find(start: str) -> tuple[str, str | None, bool]:
-    proc = run_git(["rev-parse", "--absolute-git-dir", "--is-bare-repository",
-                    "--show-object-format", "--show-toplevel"], cwd=start, check=False)
-    out = decode(proc.stdout).splitlines()
+    stdout, stderr = _git_output(["rev-parse", "--absolute-git-dir", "--is-bare-repository",
+                                  "--show-object-format", "--show-toplevel"], start)
+    out = decode(stdout).splitlines()
     if len(out) < 3:  # git said why on stderr: not a repository, dubious ownership...
-        message = decode(proc.stderr).strip()
+        message = decode(stderr).strip()
         if "not a git repository" in message:
             raise NotARepository(start)
         raise Failed(f"git cannot open the repository at {start}: {message}",
@@ -119,7 +124,42 @@ def read_config(cwd: str | os.PathLike[str] | None = None) -> dict[str, list[str
 
 
 def _read_config(cwd: str | os.PathLike[str] | None) -> dict[str, list[str]]:
-    return parse_config(run_git(["config", "--list", "-z"], cwd=cwd, check=False).stdout)
+    return parse_config(_git_output(["config", "--list", "-z"], cwd)[0])
+
+
+def _git_output(args: list[str], cwd: str | os.PathLike[str] | None) -> tuple[bytes, bytes]:
+    """What ``git ARGS`` run in ``cwd`` prints on stdout and stderr, whatever its exit status
+    (the callers read the output), as `run_git` runs it, without `subprocess`: stdin from
+    /dev/null, the rest of the environment inherited. FileNotFoundError with no git."""
+    where = [] if cwd is None else ["-C", os.fspath(cwd)]
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        pid = os.posix_spawnp("git", ["git", *where, "-c", "core.quotePath=false", *args],
+                              os.environ, file_actions=[
+                                  (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                                  (os.POSIX_SPAWN_DUP2, out_w, 1),
+                                  (os.POSIX_SPAWN_DUP2, err_w, 2)])
+    except BaseException:
+        os.close(out_r)
+        os.close(err_r)
+        raise
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    try:  # stderr after stdout: git says little there, far less than a pipe holds
+        return _read_all(out_r), _read_all(err_r)
+    finally:
+        os.close(out_r)
+        os.close(err_r)
+        os.waitpid(pid, 0)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def parse_config(out: bytes) -> dict[str, list[str]]:
