@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Mapping, Sequence
+import shutil
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,10 @@ it measures, so that setting up does not use up the agent's first micro-patch.""
 CODE_PUPPY_TOOLS = ("list_files", "read_file", "grep", "edit_file", "delete_file",
                     "agent_run_shell_command", "agent_share_your_reasoning")
 GUARD_COMMAND = "patchpack guard"
+GUARD_SCRIPT = "patchpack-guard"
+"""The guard's own launcher (bin/patchpack-guard): `patchpack guard` without the `import re`
+of pip's console script, 8-9 ms of each tool call (#16). An install puts it beside
+`patchpack`; the hook names it when it is on PATH, else `patchpack guard`."""
 # Claude Code's tool names, then Code Puppy's (its hook engine reads .claude/settings.json
 # too and matches a `|` list against its own names). No "timeout": Claude Code reads it in
 # seconds and Code Puppy in milliseconds, so any value is wrong for one of them. `shell` is
@@ -90,8 +95,9 @@ def integrate_code_puppy(path: Path, settings: Settings, *, model: str | None,
     return write_json(path, code_puppy_agent(settings, model=model, mcp=mcp), dry_run=dry_run)
 
 
-def guard_command(*, limit_all: bool) -> str:
-    return GUARD_COMMAND + (" --limit-all" if limit_all else "")
+def guard_command(*, limit_all: bool, which: Callable[[str], str | None] = shutil.which) -> str:
+    base = GUARD_SCRIPT if which(GUARD_SCRIPT) else GUARD_COMMAND
+    return base + (" --limit-all" if limit_all else "")
 
 
 def merge_claude_settings(existing: dict[str, Any], *, command: str) -> dict[str, Any]:
@@ -121,7 +127,8 @@ def merge_claude_settings(existing: dict[str, Any], *, command: str) -> dict[str
 
 
 def _is_guard(command: object) -> bool:
-    return isinstance(command, str) and command.split()[:2] == GUARD_COMMAND.split()
+    words = command.split() if isinstance(command, str) else []
+    return words[:2] == GUARD_COMMAND.split() or words[:1] == [GUARD_SCRIPT]
 
 
 CAPTURE_COMMAND = "patchpack ledger import --hook"
