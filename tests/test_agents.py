@@ -13,6 +13,7 @@ from click.testing import Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from patchpack.agents import integrate
 from patchpack.agents import loop as agents
 from patchpack.agents.loop import Budget
 from patchpack.config import Settings
@@ -222,7 +223,8 @@ def test_claude_code_fresh_settings(committed: Path, cli: CLI) -> None:
     assert r.exit_code == 0 and r.stdout.startswith(f"wrote {path}\n")
     data = json.loads(path.read_text())
     [entry] = data["hooks"]["PreToolUse"]
-    assert entry["hooks"] == [{"type": "command", "command": "patchpack guard"}]
+    # The guard's launcher, installed beside `patchpack`, is on the tests' PATH.
+    assert entry["hooks"] == [{"type": "command", "command": "patchpack-guard"}]
     assert set(entry["matcher"].split("|")) >= {"Edit", "Write", "MultiEdit", "Bash", "Read"}
     for event in ("Stop", "SubagentStop"):  # the billed usage, captured from the transcript
         assert data["hooks"][event] == [
@@ -238,7 +240,7 @@ def test_claude_code_merges_keeps_user_hooks_and_is_idempotent(committed: Path,
     assert data["hooks"]["PostToolUse"] == USER_SETTINGS["hooks"]["PostToolUse"]
     pre = data["hooks"]["PreToolUse"]
     assert pre[0] == USER_SETTINGS["hooks"]["PreToolUse"][0]
-    assert pre[1]["hooks"][0]["command"] == "patchpack guard"
+    assert pre[1]["hooks"][0]["command"] == "patchpack-guard"
     assert len(data["hooks"]["Stop"]) == len(data["hooks"]["SubagentStop"]) == 1
     first = path.read_bytes()
     again = cli("integrate", "claude-code")
@@ -246,13 +248,23 @@ def test_claude_code_merges_keeps_user_hooks_and_is_idempotent(committed: Path,
     cli("integrate", "claude-code", "--limit-all")  # updated in place, not added twice
     pre = json.loads(path.read_text())["hooks"]["PreToolUse"]
     assert [h["command"] for e in pre for h in e["hooks"]] == ["~/bin/audit.sh",
-                                                              "patchpack guard --limit-all"]
+                                                              "patchpack-guard --limit-all"]
+
+
+def test_the_guard_hook_without_its_launcher_and_an_older_hook_updated() -> None:
+    assert integrate.guard_command(limit_all=True, which=lambda name: None) == \
+        "patchpack guard --limit-all"
+    old = {"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
+        {"type": "command", "command": "patchpack guard"}]}]}}
+    merged = integrate.merge_claude_settings(old, command="patchpack-guard")
+    assert [h["command"] for e in merged["hooks"]["PreToolUse"] for h in e["hooks"]] == \
+        ["patchpack-guard"]
 
 
 def test_claude_code_dry_run_writes_nothing(committed: Path, cli: CLI) -> None:
     path = write(committed / ".claude" / "settings.json", json.dumps(USER_SETTINGS))
     r = cli("integrate", "claude-code", "--dry-run")
-    assert r.stdout.startswith("would write ") and "patchpack guard" in r.stdout
+    assert r.stdout.startswith("would write ") and "patchpack-guard" in r.stdout
     assert json.loads(path.read_text()) == USER_SETTINGS
 
 
