@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -290,3 +291,19 @@ def test_a_test_run_rewritten_loads_re_and_json_only_then(committed: Path) -> No
              "tool_input": {"command": "pytest -x"}}
     out, loaded = _guard_bare(committed, event)
     assert '"patchpack test -x"' in out and loaded == ["json", "re"]
+
+
+def test_the_guards_launcher_answers_as_patchpack_guard(committed: Path) -> None:
+    # bin/patchpack-guard, installed beside `patchpack`: the same answers without pip's `re`.
+    launcher = shutil.which("patchpack-guard")
+    assert launcher is not None, "pip install the project: its launcher is not on PATH"
+    write(committed / "big.txt", lines(300))
+    for event, argv in ((_read(committed, "README.md"), []),
+                        (_read(committed, "big.txt"), ["--limit-all"])):
+        ran = [subprocess.run(command, cwd=committed, input=json.dumps(event),
+                              capture_output=True, text=True)
+               for command in ([launcher, *argv], [sys.executable, "-m", "patchpack", "guard",
+                                                   *argv])]
+        assert [(r.returncode, r.stdout, r.stderr) for r in ran] == \
+            [(ran[1].returncode, ran[1].stdout, ran[1].stderr)] * 2
+    assert '"permissionDecision": "deny"' in ran[0].stdout
