@@ -37,6 +37,8 @@ ROWS = [
      ("ms", 80.0)),
     ("patchpack apply", ["apply"], "git commit", None),
 ]
+# The hook's command (`integrate claude-code` writes it): the guard without pip's script's `re`.
+LAUNCHER = "patchpack-guard (Read)"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class Bench:
                  against: str | None = None) -> None:
         self.repo, self.patchpack, self.python = root / "repo", patchpack, python
         self.against = against
+        launcher = Path(patchpack).with_name("patchpack-guard")
+        self.launcher = str(launcher) if launcher.exists() else None
         self.env = {**os.environ, **ENV, "HOME": str(root / "home")}
         for name in ("GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE"):
             self.env.pop(name, None)
@@ -124,6 +128,8 @@ class Bench:
 
         add("python -c pass", self.timed([self.python, "-c", "pass"]))
         both("patchpack guard (Read)", "guard", stdin=self.read)
+        if self.launcher:
+            add(LAUNCHER, self.timed([self.launcher], self.read))
         for label, argv, base, _ in ROWS[1:4]:
             both(label, *argv)
             add(base, self.timed(["git", *base.split()[1:]]))
@@ -168,6 +174,10 @@ def measure(runs: int, files: int, patchpack: str, python: str,
         # Each git command once, as a row of its own too.
         if base != "python -c pass" and not label.startswith(AGAINST):
             rows.append(Row(base, base_ms, base, base_ms, 1.0, base_ms / python, None, None))
+    if LAUNCHER in median:
+        ratio = median[LAUNCHER] / python
+        rows.insert(1, Row(LAUNCHER, median[LAUNCHER], "python -c pass", python, ratio, ratio,
+                           "<= 1.7x", "PASS" if ratio <= 1.7 else "MISS"))
     return rows
 
 
