@@ -56,16 +56,28 @@ from patchpack.tokens import get_counter
 
 COUNTER = get_counter("cl100k_base")
 IDENT = re.compile(r"`([A-Za-z_][\w.]*)(?:\(\))?`|\b([A-Za-z_]\w*(?:_\w+|[a-z][A-Z]\w*)|\w+\(\))")
-ENV = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-       "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com",
-       "GIT_CONFIG_NOSYSTEM": "1"}
+ENV = {
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
 
 
 def git(repo: Path, *args: str, input: str | None = None) -> str:
     import os
-    return subprocess.run(["git", "-c", "core.quotePath=false", *args], cwd=repo, input=input,
-                          capture_output=True, text=True, check=True,
-                          env={**os.environ, **ENV}, errors="surrogateescape").stdout
+
+    return subprocess.run(
+        ["git", "-c", "core.quotePath=false", *args],
+        cwd=repo,
+        input=input,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **ENV},
+        errors="surrogateescape",
+    ).stdout
 
 
 # -- repositories -----------------------------------------------------------------------------
@@ -89,9 +101,26 @@ def generate(where: Path, source: Path | None, commits: int, seed: int = 4) -> P
                 f"def {w}_{m}_{f}(value):\n    total = value\n"
                 + "".join(f"    total = total * {k} + {f}\n" for k in range(rng.randint(3, 15)))
                 + "    return total\n\n\n"
-                for f, w in enumerate(rng.sample(["parse", "render", "load", "save", "check",
-                                                  "merge", "split", "count", "fetch", "apply",
-                                                  "plan", "score"], 10)))
+                for f, w in enumerate(
+                    rng.sample(
+                        [
+                            "parse",
+                            "render",
+                            "load",
+                            "save",
+                            "check",
+                            "merge",
+                            "split",
+                            "count",
+                            "fetch",
+                            "apply",
+                            "plan",
+                            "score",
+                        ],
+                        10,
+                    )
+                )
+            )
     for path, text in files.items():
         (repo / path).parent.mkdir(parents=True, exist_ok=True)
         (repo / path).write_text(text)
@@ -123,8 +152,11 @@ def _functions(text: str) -> list[tuple[str, int, int]]:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return []
-    return sorted((n.name, n.body[0].lineno, n.end_lineno or n.lineno) for n in ast.walk(tree)
-                  if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
+    return sorted(
+        (n.name, n.body[0].lineno, n.end_lineno or n.lineno)
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+    )
 
 
 def candidates(repo: Path, n: int) -> list[tuple[str, str, str]]:
@@ -169,20 +201,21 @@ def _text(path: Path) -> str:
         return ""
 
 
-def review(repo: Path, oid: str, parent: str, *, unstaged_new: bool = False,
-           tracked_only: bool = False) -> Result:
+def review(
+    repo: Path, oid: str, parent: str, *, unstaged_new: bool = False, tracked_only: bool = False
+) -> Result:
     git(repo, "checkout", "-qf", "--detach", parent)
     git(repo, "clean", "-qfd")  # what --unstaged-new left untracked for the commit before
     git(repo, "read-tree", "-u", "--reset", oid)  # the change, uncommitted, on its parent
     diff = git(repo, "diff", "-M", "HEAD")
     patch = unidiff.PatchSet(diff)
-    naive = diff + "".join(_text(repo / f.path) or git(repo, "show", f"{parent}:{f.path}")
-                           for f in patch)
+    naive = diff + "".join(_text(repo / f.path) or git(repo, "show", f"{parent}:{f.path}") for f in patch)
     added = [f.path for f in patch if f.is_added_file]
     if unstaged_new and added:  # as an agent leaves the files it creates: untracked
         git(repo, "rm", "-q", "--cached", "--", *added)
-    pack = context.build(Repo.discover(repo), context.Request(
-        function_context=True, untracked=not tracked_only), COUNTER)
+    pack = context.build(
+        Repo.discover(repo), context.Request(function_context=True, untracked=not tracked_only), COUNTER
+    )
     shown: set[tuple[str, str, int]] = set()
     for part in pack.parts:
         for pf in unidiff.PatchSet(part.body):
