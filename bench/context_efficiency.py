@@ -224,8 +224,13 @@ def review(
                     shown.add((pf.path, "+", row.target_line_no))
                 if row.line_type == "-":
                     shown.add((pf.path, "-", row.source_line_no))
-    changed = {(pf.path, r.line_type, r.target_line_no or r.source_line_no)
-               for pf in patch for h in pf for r in h if r.line_type in "+-"}
+    changed = {
+        (pf.path, r.line_type, r.target_line_no or r.source_line_no)
+        for pf in patch
+        for h in pf
+        for r in h
+        if r.line_type in "+-"
+    }
     # The function each changed line sits in, as function context defines it: the innermost
     # def, or the class for a class-level statement; a removed line's function as it is now.
     funcs = set()
@@ -233,8 +238,11 @@ def review(
         if not pf.path.endswith(".py") or pf.is_removed_file:
             continue
         new = blocks.python_scopes(_text(repo / pf.path)) or ()
-        old = () if pf.is_added_file else blocks.python_scopes(
-            git(repo, "show", f"{parent}:{pf.source_file[2:]}")) or ()
+        old = (
+            ()
+            if pf.is_added_file
+            else blocks.python_scopes(git(repo, "show", f"{parent}:{pf.source_file[2:]}")) or ()
+        )
         for r in (r for h in pf for r in h):
             if r.line_type == "+":
                 now = [blocks.function_of(new, r.target_line_no)]
@@ -247,9 +255,14 @@ def review(
     whole = [f for f in funcs if all((f[0], "+", n) in shown for n in range(f[1], f[2] + 1))]
     missed = [f"line {p}:{sign}{n}" for p, sign, n in sorted(changed - shown)]
     missed += [f"function {p}:{a}-{b}" for p, a, b in sorted(funcs - set(whole))]
-    return Result(COUNTER.count(naive), pack.tokens, len(changed & shown) / max(1, len(changed)),
-                  len(whole) / len(funcs) if funcs else None, missed=tuple(missed),
-                  floor=COUNTER.count(git(repo, "diff", "-M", "-U0", "HEAD")))
+    return Result(
+        COUNTER.count(naive),
+        pack.tokens,
+        len(changed & shown) / max(1, len(changed)),
+        len(whole) / len(funcs) if funcs else None,
+        missed=tuple(missed),
+        floor=COUNTER.count(git(repo, "diff", "-M", "-U0", "HEAD")),
+    )
 
 
 # Locate with --fill at budgets that are fractions of the naive context, which an agent knows
@@ -261,8 +274,9 @@ def _fill_name(share: float) -> str:
     return f"--fill --budget {share:.0%} of naive"
 
 
-def locate_scenario(repo: Path, oid: str, parent: str, message: str, *,
-                    related: bool = True) -> dict[str, Result] | None:
+def locate_scenario(
+    repo: Path, oid: str, parent: str, message: str, *, related: bool = True
+) -> dict[str, Result] | None:
     """The locate results of one commit: without fill, then each of :data:`FILLS`."""
     git(repo, "checkout", "-qf", "--detach", parent)
     git(repo, "clean", "-qfd")
@@ -271,13 +285,15 @@ def locate_scenario(repo: Path, oid: str, parent: str, message: str, *,
         word = (m.group(1) or m.group(2)).rstrip("()").split(".")[-1]
         if len(word) > 2 and word not in words:
             words.append(word)
-    idents = [w for w in words if subprocess.run(
-        ["git", "grep", "-q", "-w", "-F", w], cwd=repo).returncode == 0]
+    idents = [
+        w for w in words if subprocess.run(["git", "grep", "-q", "-w", "-F", w], cwd=repo).returncode == 0
+    ]
     if not idents:
         return None
     greps = tuple(f"(^|[^A-Za-z0-9_]){re.escape(w)}([^A-Za-z0-9_]|$)" for w in idents)
-    matched = sorted(set(git(repo, "grep", "-l", "-w", *(arg for w in idents for arg in ("-e", w)))
-                         .split("\n")) - {""})
+    matched = sorted(
+        set(git(repo, "grep", "-l", "-w", *(arg for w in idents for arg in ("-e", w))).split("\n")) - {""}
+    )
     naive = COUNTER.count("".join(_text(repo / p) for p in matched))
     targets = set()
     for pf in unidiff.PatchSet(git(repo, "diff", "-M", parent, oid)):
@@ -296,19 +312,25 @@ def locate_scenario(repo: Path, oid: str, parent: str, message: str, *,
     requests = {"": context.Request(greps=greps, related=related)}
     for share in FILLS:
         requests[_fill_name(share)] = context.Request(
-            greps=greps, related=related, fill=True, budget=int(naive * share))
+            greps=greps, related=related, fill=True, budget=int(naive * share)
+        )
     out = {}
     for name, request in requests.items():
         pack = context.build(Repo.discover(repo), request, COUNTER)
         # A hunk shortened to its matching lines shows those lines only.
-        inside = {(p.path, n) for p in pack.parts
-                  for n in (p.only or range(p.start, p.end + 1))}
+        inside = {(p.path, n) for p in pack.parts for n in (p.only or range(p.start, p.end + 1))}
         # What naive has and the pack does not: lines of the matching files.
         missed = [f"line {p}:{n}" for p, n in sorted(targets - inside) if p in matched]
         missed += [f"dropped {d.what}" for d in pack.dropped]
-        out[name] = Result(naive, pack.tokens, len(targets & inside) / max(1, len(targets)),
-                           naive_recall=naive_recall, missed=tuple(missed),
-                           note=f"grep {' '.join(idents)}", budget=request.budget)
+        out[name] = Result(
+            naive,
+            pack.tokens,
+            len(targets & inside) / max(1, len(targets)),
+            naive_recall=naive_recall,
+            missed=tuple(missed),
+            note=f"grep {' '.join(idents)}",
+            budget=request.budget,
+        )
     return out
 
 
