@@ -337,10 +337,14 @@ def locate_scenario(
 def falls(results: dict[str, Result]) -> list[str]:
     """Where one commit's recall falls as the budget rises (issue 15): a pack without fill
     stands at its own size (any budget from there gives it), each --fill pack at its budget."""
-    points = sorted((r.packed if not name else r.budget, r.recall, name or "no fill")
-                    for name, r in results.items())
-    return [f"{a[2]} ({a[0]} tokens) {a[1]:.0%} > {b[2]} ({b[0]} tokens) {b[1]:.0%}"
-            for a, b in itertools.pairwise(points) if b[0] > a[0] and b[1] < a[1]]
+    points = sorted(
+        (r.packed if not name else r.budget, r.recall, name or "no fill") for name, r in results.items()
+    )
+    return [
+        f"{a[2]} ({a[0]} tokens) {a[1]:.0%} > {b[2]} ({b[0]} tokens) {b[1]:.0%}"
+        for a, b in itertools.pairwise(points)
+        if b[0] > a[0] and b[1] < a[1]
+    ]
 
 
 def fill_report(results: list[dict[str, Result]], verbose: bool = False) -> None:
@@ -350,9 +354,11 @@ def fill_report(results: list[dict[str, Result]], verbose: bool = False) -> None
         return
     fills = [name for name in results[0] if name]
     for r in results if verbose else ():
-        print(f"  {r[''].name[:50]:50} fill recall "
-              + ", ".join(f"{s:.0%}: {r[n].recall:.0%}" for s, n in zip(FILLS, fills))
-              + f"; naive {r[''].naive_recall:.0%}")
+        print(
+            f"  {r[''].name[:50]:50} fill recall "
+            + ", ".join(f"{s:.0%}: {r[n].recall:.0%}" for s, n in zip(FILLS, fills))
+            + f"; naive {r[''].naive_recall:.0%}"
+        )
         for what in r[fills[-1]].missed[:8]:
             print(f"      missed at {FILLS[-1]:.0%}: {what}")
     print("  with --fill (budget from the naive context's size, known before the change):")
@@ -369,15 +375,22 @@ def fill_report(results: list[dict[str, Result]], verbose: bool = False) -> None
         verdict = "below naive" if recall < naive_recall else "equal or better"
         if name and smallest is None and recall >= naive_recall and total > 1:
             smallest = name
-        print(f"    {name or 'no fill (default)':36} {statistics.median(ratios):6.1f}x "
-              f"{total:6.1f}x {recall:6.1%}  {equal} of {len(rs)} commits; {verdict}")
+        print(
+            f"    {name or 'no fill (default)':36} {statistics.median(ratios):6.1f}x "
+            f"{total:6.1f}x {recall:6.1%}  {equal} of {len(rs)} commits; {verdict}"
+        )
     print(f"    {'naive (every matching file whole)':36} {1:6.1f}x {1:6.1f}x {naive_recall:6.1%}")
     shares = ", ".join(f"{s:.0%}" for s in FILLS)
-    print(f"  smallest fill budget at naive's recall with fewer tokens: {smallest}" if smallest
-          else f"  no fill budget ({shares} of naive) reaches naive's recall with fewer tokens")
+    print(
+        f"  smallest fill budget at naive's recall with fewer tokens: {smallest}"
+        if smallest
+        else f"  no fill budget ({shares} of naive) reaches naive's recall with fewer tokens"
+    )
     fallen = [(r[""].name, f) for r in results for f in falls(r)]
-    print(f"  recall never falls as the budget rises: {'yes' if not fallen else 'NO'}, "
-          f"{len(results) - len({n for n, _ in fallen})} of {len(results)} commits")
+    print(
+        f"  recall never falls as the budget rises: {'yes' if not fallen else 'NO'}, "
+        f"{len(results) - len({n for n, _ in fallen})} of {len(results)} commits"
+    )
     for name, what in fallen:
         print(f"    falls: {name[:40]}: {what}")
 
@@ -389,27 +402,33 @@ def report(name: str, results: list[Result], verbose: bool = False) -> None:
     for r in results if verbose else ():
         funcs = "" if r.recall_functions is None else f" functions {r.recall_functions:4.0%}"
         note = f"ceiling {r.naive / max(1, r.floor):5.1f}x" if r.floor else r.note
-        print(f"  {r.name[:50]:50} {r.naive:6} / {r.packed:6} = "
-              f"{r.naive / max(1, r.packed):5.1f}x  recall {r.recall:4.0%}{funcs}  {note}")
+        print(
+            f"  {r.name[:50]:50} {r.naive:6} / {r.packed:6} = "
+            f"{r.naive / max(1, r.packed):5.1f}x  recall {r.recall:4.0%}{funcs}  {note}"
+        )
         for what in r.missed[:8]:
             print(f"      missed {what}")
     ratios = [r.naive / max(1, r.packed) for r in results]
     naive, packed = sum(r.naive for r in results), sum(r.packed for r in results)
     funcs = [r.recall_functions for r in results if r.recall_functions is not None]
-    print(f"{name}: {len(results)} commits; naive {naive} vs patchpack {packed} tokens "
-          f"({COUNTER.name})")
-    print(f"  ratio naive/patchpack: median {statistics.median(ratios):.1f}x, "
-          f"total {naive / max(1, packed):.1f}x")
+    print(f"{name}: {len(results)} commits; naive {naive} vs patchpack {packed} tokens ({COUNTER.name})")
+    print(
+        f"  ratio naive/patchpack: median {statistics.median(ratios):.1f}x, "
+        f"total {naive / max(1, packed):.1f}x"
+    )
     if all(r.floor for r in results):
         ceilings = [r.naive / r.floor for r in results]
         floor = sum(r.floor for r in results)
-        print(f"  ceiling at 100% recall, naive/changed lines alone (git diff -U0): median "
-              f"{statistics.median(ceilings):.1f}x, total {naive / floor:.1f}x; "
-              f"{sum(c < 5 for c in ceilings)} of {len(results)} commits under 5x")
-    print(f"  recall: changed lines {statistics.mean(r.recall for r in results):.1%}"
-          + (f", functions {statistics.mean(funcs):.1%}" if funcs else "")
-          + (f"; naive {statistics.mean(r.naive_recall for r in results):.1%}"
-             if name == "locate" else ""))
+        print(
+            f"  ceiling at 100% recall, naive/changed lines alone (git diff -U0): median "
+            f"{statistics.median(ceilings):.1f}x, total {naive / floor:.1f}x; "
+            f"{sum(c < 5 for c in ceilings)} of {len(results)} commits under 5x"
+        )
+    print(
+        f"  recall: changed lines {statistics.mean(r.recall for r in results):.1%}"
+        + (f", functions {statistics.mean(funcs):.1%}" if funcs else "")
+        + (f"; naive {statistics.mean(r.naive_recall for r in results):.1%}" if name == "locate" else "")
+    )
 
 
 def _title(oid: str, message: str) -> str:
