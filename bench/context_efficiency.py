@@ -452,14 +452,22 @@ def main(argv: list[str]) -> None:
             subprocess.run(["git", "clone", "-q", "--no-local", argv[0], str(repo)], check=True)
         commits = candidates(repo, n)
         print(f"{argv[0]}: {len(commits)} commits changing 1-5 text files")
-        report("review", [replace(review(repo, oid, parent, **options), name=_title(oid, msg))
-                          for oid, parent, msg in commits], verbose)
+        report(
+            "review",
+            [
+                replace(review(repo, oid, parent, **options), name=_title(oid, msg))
+                for oid, parent, msg in commits
+            ],
+            verbose,
+        )
         if options["unstaged_new"]:  # a review scenario; locate is the same as without
             return
-        located = [locate_scenario(repo, oid, parent, msg, related=related)
-                   for oid, parent, msg in commits]
-        found = [{k: replace(r, name=_title(oid, msg)) for k, r in rs.items()}
-                 for rs, (oid, _, msg) in zip(located, commits) if rs is not None]
+        located = [locate_scenario(repo, oid, parent, msg, related=related) for oid, parent, msg in commits]
+        found = [
+            {k: replace(r, name=_title(oid, msg)) for k, r in rs.items()}
+            for rs, (oid, _, msg) in zip(located, commits)
+            if rs is not None
+        ]
         print(f"  ({len(located) - len(found)} commits name no identifier for locate)")
         report("locate", [r[""] for r in found], verbose)
         fill_report(found, verbose)

@@ -48,19 +48,32 @@ def main() -> None:
         for i in range(files):
             sub = root / f"pkg{i % 50}"
             sub.mkdir(exist_ok=True)
-            (sub / f"mod{i}.py").write_text("".join(f"def f{j}():\n    return {j}\n\n"
-                                                    for j in range(40)))
+            (sub / f"mod{i}.py").write_text("".join(f"def f{j}():\n    return {j}\n\n" for j in range(40)))
         git(root, "add", ".")
         git(root, "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "base")
         target = root / "pkg1" / "mod1.py"
         target.write_text(target.read_text().replace("return 3\n", "return 3 + 0\n"))
         (root / "pkg2" / "new.py").write_text("x = 1\n")  # an untracked file
-        edit = json.dumps({
-            "hook_event_name": "PreToolUse", "cwd": str(root), "tool_name": "Edit",
-            "tool_input": {"file_path": str(target), "old_string": "return 5\n",
-                           "new_string": "return 5 * 1\n"}})
-        bash = json.dumps({"hook_event_name": "PreToolUse", "cwd": str(root),
-                           "tool_name": "Bash", "tool_input": {"command": "pytest -x"}})
+        edit = json.dumps(
+            {
+                "hook_event_name": "PreToolUse",
+                "cwd": str(root),
+                "tool_name": "Edit",
+                "tool_input": {
+                    "file_path": str(target),
+                    "old_string": "return 5\n",
+                    "new_string": "return 5 * 1\n",
+                },
+            }
+        )
+        bash = json.dumps(
+            {
+                "hook_event_name": "PreToolUse",
+                "cwd": str(root),
+                "tool_name": "Bash",
+                "tool_input": {"command": "pytest -x"},
+            }
+        )
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
 
         def run(*args: str, input: str | None = None) -> None:
@@ -70,21 +83,19 @@ def main() -> None:
         startup = timed(lambda: run(sys.executable, "-c", "pass"), rounds)
         edit_in = timed(lambda: answer(edit), rounds)
         bash_in = timed(lambda: answer(bash), rounds)
-        edit_cmd = timed(lambda: run(sys.executable, "-m", "patchpack", "guard", input=edit),
-                         rounds)
-        bash_cmd = timed(lambda: run(sys.executable, "-m", "patchpack", "guard", input=bash),
-                         rounds)
+        edit_cmd = timed(lambda: run(sys.executable, "-m", "patchpack", "guard", input=edit), rounds)
+        bash_cmd = timed(lambda: run(sys.executable, "-m", "patchpack", "guard", input=bash), rounds)
     print(f"repository: {files} files, median of {rounds} rounds")
     print(f"baseline `git diff HEAD --stat`:        {baseline:7.1f} ms")
     print(f"python startup (`python -c pass`):      {startup:7.1f} ms")
-    print(f"guard Edit decision, in process:        {edit_in:7.1f} ms  "
-          f"({edit_in / baseline:.2f}x baseline)")
-    print(f"guard Bash decision, in process:        {bash_in:7.1f} ms  "
-          f"({bash_in / baseline:.2f}x baseline)")
-    print(f"`patchpack guard` Edit, fresh process:  {edit_cmd:7.1f} ms  "
-          f"({edit_cmd / baseline:.2f}x baseline)")
-    print(f"`patchpack guard` Bash, fresh process:  {bash_cmd:7.1f} ms  "
-          f"({bash_cmd / baseline:.2f}x baseline)")
+    print(f"guard Edit decision, in process:        {edit_in:7.1f} ms  ({edit_in / baseline:.2f}x baseline)")
+    print(f"guard Bash decision, in process:        {bash_in:7.1f} ms  ({bash_in / baseline:.2f}x baseline)")
+    print(
+        f"`patchpack guard` Edit, fresh process:  {edit_cmd:7.1f} ms  ({edit_cmd / baseline:.2f}x baseline)"
+    )
+    print(
+        f"`patchpack guard` Bash, fresh process:  {bash_cmd:7.1f} ms  ({bash_cmd / baseline:.2f}x baseline)"
+    )
 
 
 if __name__ == "__main__":
