@@ -39,8 +39,9 @@ from clients import install  # noqa: E402
 
 ROOT = "/bench/project"
 # Where the tests install it; not installed here (npm_clients() would, a minute and 400 MB).
-CACHED_CCUSAGE = install.NpmClients(install.cache_dir() / f"npm-claude-code-{install.CLAUDE_CODE}"
-                                    f"-ccusage-{install.CCUSAGE}").ccusage
+CACHED_CCUSAGE = install.NpmClients(
+    install.cache_dir() / f"npm-claude-code-{install.CLAUDE_CODE}-ccusage-{install.CCUSAGE}"
+).ccusage
 
 
 def build(config: Path, megabytes: int) -> Truth:
@@ -56,15 +57,22 @@ def build(config: Path, megabytes: int) -> Truth:
             s.lines += previous  # a resumed session repeats the last response
         for turn in range(200):
             s.user(f"turn {turn}: change the thing in module {turn % 17}")
-            previous = s.respond(turn, fresh=3 + turn % 7, write=200 + turn, out=50 + turn % 300,
-                                 read=10_000 + 40 * turn, blocks=3)
+            previous = s.respond(
+                turn,
+                fresh=3 + turn % 7,
+                write=200 + turn,
+                out=50 + turn % 300,
+                read=10_000 + 40 * turn,
+                blocks=3,
+            )
             if turn % 10 == 0:  # a subagent's result now and then; else a tool's output
                 s.task_result(f"toolu_{n}_{turn}", f"ag{n}_{turn}")
             else:
                 s.user("")
-                s.lines[-1] = s.lines[-1].replace('"content":""', '"content":[{"type":'
-                                                  '"tool_result","tool_use_id":"t","content":'
-                                                  f'"{filler}"}}]')
+                s.lines[-1] = s.lines[-1].replace(
+                    '"content":""',
+                    f'"content":[{{"type":"tool_result","tool_use_id":"t","content":"{filler}"}}]',
+                )
         text = s.text()
         (where / f"{s.session}.jsonl").write_text(text)
         written += len(text.encode())
@@ -89,8 +97,9 @@ def _tree_rss(pid: int) -> int:
             children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
         except OSError:
             continue
-        total += next((int(line.split()[1]) * 1024 for line in status.splitlines()
-                       if line.startswith("VmRSS:")), 0)
+        total += next(
+            (int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0
+        )
         todo += map(int, children)
     return total
 
@@ -114,20 +123,30 @@ def run(argv: list[str], env: dict[str, str], cwd: str | None = None) -> Run:
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"{argv[0]} exited {os.waitstatus_to_exitcode(status)}")
         out.seek(0)
-        return Run(seconds, usage.ru_utime + usage.ru_stime, max(peak[0], usage.ru_maxrss * 1024),
-                   usage.ru_maxrss * 1024, out.read().decode())
+        return Run(
+            seconds,
+            usage.ru_utime + usage.ru_stime,
+            max(peak[0], usage.ru_maxrss * 1024),
+            usage.ru_maxrss * 1024,
+            out.read().decode(),
+        )
 
 
 def patchpack(files: list[Path], env: dict[str, str]) -> Run:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["git", "init", "-q", tmp], check=True)
-        return run([sys.executable, "-m", "patchpack", "ledger", "import", "--claude-code",
-                    *map(str, files)], env, cwd=tmp)
+        return run(
+            [sys.executable, "-m", "patchpack", "ledger", "import", "--claude-code", *map(str, files)],
+            env,
+            cwd=tmp,
+        )
 
 
 def show(name: str, r: Run, size: float) -> str:
-    return (f"{name:10} {r.seconds:6.2f} s  {size / r.seconds:7.1f} MB/s  cpu {r.cpu:6.2f} s  "
-            f"peak {r.peak / 1e6:5.0f} MB (largest process {r.largest / 1e6:4.0f} MB)")
+    return (
+        f"{name:10} {r.seconds:6.2f} s  {size / r.seconds:7.1f} MB/s  cpu {r.cpu:6.2f} s  "
+        f"peak {r.peak / 1e6:5.0f} MB (largest process {r.largest / 1e6:4.0f} MB)"
+    )
 
 
 def main() -> None:
@@ -156,12 +175,15 @@ def main() -> None:
         if args.before:
             before.append(patchpack(files, {**env, "PYTHONPATH": args.before}))
         if binary.exists():
-            theirs.append(run([str(binary), "daily", "--json", "--offline"],
-                              {**env, "HOME": str(cache / "home")}))
+            theirs.append(
+                run([str(binary), "daily", "--json", "--offline"], {**env, "HOME": str(cache / "home")})
+            )
     mine = min(ours, key=lambda r: r.seconds)
-    print(f"{size:,.0f} MB in {len(files)} transcripts, {truth.responses:,} responses; "
-          f"best of {args.repeat}; load average {os.getloadavg()[0]:.2f}\n"
-          f"{show('patchpack:', mine, size)}\n  {mine.out.strip()}")
+    print(
+        f"{size:,.0f} MB in {len(files)} transcripts, {truth.responses:,} responses; "
+        f"best of {args.repeat}; load average {os.getloadavg()[0]:.2f}\n"
+        f"{show('patchpack:', mine, size)}\n  {mine.out.strip()}"
+    )
     if before:
         old = min(before, key=lambda r: r.seconds)
         print(f"{show('before:', old, size)}\n"
