@@ -186,21 +186,27 @@ def main() -> None:
     )
     if before:
         old = min(before, key=lambda r: r.seconds)
-        print(f"{show('before:', old, size)}\n"
-              f"ratio (before / patchpack): time {old.seconds / mine.seconds:.2f}x, "
-              f"cpu {old.cpu / mine.cpu:.2f}x; the same figures imported: "
-              f"{'yes' if old.out == mine.out else 'NO'}")
+        print(
+            f"{show('before:', old, size)}\n"
+            f"ratio (before / patchpack): time {old.seconds / mine.seconds:.2f}x, "
+            f"cpu {old.cpu / mine.cpu:.2f}x; the same figures imported: "
+            f"{'yes' if old.out == mine.out else 'NO'}"
+        )
     if not theirs:
         print(f"ccusage not installed at {binary}: no ratio (run the tests once, or --ccusage)")
         return
     best = min(theirs, key=lambda r: r.seconds)
     totals = json.loads(best.out)["totals"]
     print(show("ccusage:", best, size))
-    agree = (totals["inputTokens"] + totals["cacheReadTokens"] + totals["cacheCreationTokens"],
-             totals["outputTokens"]) == (truth.tokens_in, truth.out)
-    print(f"ratio (ccusage / patchpack): time {best.seconds / mine.seconds:.2f}x, "
-          f"cpu {best.cpu / mine.cpu:.2f}x\n"
-          f"totals agree with the truth: ccusage {'yes' if agree else 'NO'} ({totals})")
+    agree = (
+        totals["inputTokens"] + totals["cacheReadTokens"] + totals["cacheCreationTokens"],
+        totals["outputTokens"],
+    ) == (truth.tokens_in, truth.out)
+    print(
+        f"ratio (ccusage / patchpack): time {best.seconds / mine.seconds:.2f}x, "
+        f"cpu {best.cpu / mine.cpu:.2f}x\n"
+        f"totals agree with the truth: ccusage {'yes' if agree else 'NO'} ({totals})"
+    )
 
 
 if __name__ == "__main__":
