@@ -50,16 +50,27 @@ def build(path: Path, commits: int) -> None:
         return b"data %d\n%s\n" % (len(raw), raw)
 
     for i in range(1, commits + 1):
-        out.write(b"commit refs/heads/main\nmark :%d\ncommitter Bench <b@example.com> %d +0000\n"
-                  % (i, START + 20 * i))
+        out.write(
+            b"commit refs/heads/main\nmark :%d\ncommitter Bench <b@example.com> %d +0000\n"
+            % (i, START + 20 * i)
+        )
         out.write(data(f"change {i}") + b"M 644 inline file.txt\n" + data(f"version {i}"))
     out.write(b"commit refs/notes/patchpack\ncommitter Bench <b@example.com> %d +0000\n" % START)
     out.write(data("ledger"))
     for i in range(1, commits + 1):
         ts = datetime.fromtimestamp(START + 20 * i, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        entry = {"v": 1, "id": f"{(START + 20 * i) * 1000:011x}{i:010x}", "ts": ts,
-                 "kind": "request", "model": "zai-glm-4.7", "agent": f"agent-{i % 4}",
-                 "in": 5000 + i % 997, "out": 800 + i % 97, "requests": 1, "counter": "usage"}
+        entry = {
+            "v": 1,
+            "id": f"{(START + 20 * i) * 1000:011x}{i:010x}",
+            "ts": ts,
+            "kind": "request",
+            "model": "zai-glm-4.7",
+            "agent": f"agent-{i % 4}",
+            "in": 5000 + i % 997,
+            "out": 800 + i % 97,
+            "requests": 1,
+            "counter": "usage",
+        }
         out.write(b"N inline :%d\n" % i + data(json.dumps(entry, separators=(",", ":"))))
     out.close()
     if proc.wait() != 0:
@@ -71,21 +82,33 @@ def build(path: Path, commits: int) -> None:
 def foreign_change(path: Path, changed: int) -> str:
     """A notes commit on top of the ledger that rewrites ``changed`` notes (made once)."""
     ref = f"refs/bench/foreign-{changed}"
-    found = subprocess.run(["git", "rev-parse", "-q", "--verify", ref], cwd=path,
-                           capture_output=True, text=True)
+    found = subprocess.run(
+        ["git", "rev-parse", "-q", "--verify", ref], cwd=path, capture_output=True, text=True
+    )
     if found.returncode == 0:
         return found.stdout.strip()
-    commits = subprocess.run(["git", "rev-list", "main"], cwd=path, check=True,
-                             capture_output=True, text=True).stdout.split()
-    stream = [f"commit {ref}\ncommitter Bench <b@example.com> {START} +0000\ndata 8\nforeign\n"
-              "from refs/notes/patchpack^0\n"]
-    for i, oid in enumerate(commits[::len(commits) // changed][:changed]):
-        entry = json.dumps({"v": 1, "id": f"f{i:020x}", "ts": "2025-11-24T00:00:00Z",
-                            "kind": "request", "in": 1, "out": 1, "counter": "usage"},
-                           separators=(",", ":"))
+    commits = subprocess.run(
+        ["git", "rev-list", "main"], cwd=path, check=True, capture_output=True, text=True
+    ).stdout.split()
+    stream = [
+        f"commit {ref}\ncommitter Bench <b@example.com> {START} +0000\ndata 8\nforeign\n"
+        "from refs/notes/patchpack^0\n"
+    ]
+    for i, oid in enumerate(commits[:: len(commits) // changed][:changed]):
+        entry = json.dumps(
+            {
+                "v": 1,
+                "id": f"f{i:020x}",
+                "ts": "2025-11-24T00:00:00Z",
+                "kind": "request",
+                "in": 1,
+                "out": 1,
+                "counter": "usage",
+            },
+            separators=(",", ":"),
+        )
         stream.append(f"N inline {oid}\ndata {len(entry) + 1}\n{entry}\n\n")
-    subprocess.run(["git", "fast-import", "--quiet"], cwd=path, check=True, text=True,
-                   input="".join(stream))
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=path, check=True, text=True, input="".join(stream))
     return foreign_change(path, changed)
 
 
@@ -111,8 +134,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commits", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--changed", type=int, default=100,
-                        help="notes a foreign change rewrites (default 100)")
+    parser.add_argument(
+        "--changed", type=int, default=100, help="notes a foreign change rewrites (default 100)"
+    )
     args = parser.parse_args()
     repo = HERE / ".cache" / f"ledger-{args.commits}"
     if not repo.exists():
@@ -125,8 +149,9 @@ def main() -> None:
     os.environ["PYTHONPATH"] = env_root + os.pathsep + os.environ.get("PYTHONPATH", "")
     patchpack = [sys.executable, "-m", "patchpack", "budget", "--by", "day"]
     cache = repo / ".git" / "patchpack" / "ledger-cache"
-    ledger = subprocess.run(["git", "rev-parse", "refs/notes/patchpack"], cwd=repo, check=True,
-                            capture_output=True, text=True).stdout.strip()
+    ledger = subprocess.run(
+        ["git", "rev-parse", "refs/notes/patchpack"], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
     foreign = foreign_change(repo, args.changed)
 
     def move_notes(to: str) -> None:
