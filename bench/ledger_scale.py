@@ -158,8 +158,14 @@ def main() -> None:
         subprocess.run(["git", "update-ref", "refs/notes/patchpack", to], cwd=repo, check=True)
 
     # Interleaved rounds, best of each: a busy machine slows all of them alike.
-    times: dict[str, list[float]] = {"baseline": [], "cold": [], "warm": [], "foreign": [],
-                                     "log piped": [], "grep piped": []}
+    times: dict[str, list[float]] = {
+        "baseline": [],
+        "cold": [],
+        "warm": [],
+        "foreign": [],
+        "log piped": [],
+        "grep piped": [],
+    }
     log = ["git", "log", "--notes=patchpack", "--format=%N"]
     # What a cold read waits for: the notes tree's blobs, read by git in one process.
     grep = ["git", "grep", "--threads=1", "--text", "--null", "--line-number", "-e", "", ledger]
@@ -176,19 +182,21 @@ def main() -> None:
             move_notes(ledger)
     finally:
         move_notes(ledger)
-    baseline, cold, warm, after = (min(times[k]) for k in ("baseline", "cold", "warm",
-                                                           "foreign"))
+    baseline, cold, warm, after = (min(times[k]) for k in ("baseline", "cold", "warm", "foreign"))
     print(f"ledger of {args.commits:,} notes, best of {args.rounds} interleaved rounds")
     print(f"baseline  git log --notes=patchpack --format=%N   {baseline:6.3f} s")
-    for name, took in (("cold, no cache", cold), ("warm cache", warm),
-                       (f"{args.changed} changed", after)):
+    for name, took in (("cold, no cache", cold), ("warm cache", warm), (f"{args.changed} changed", after)):
         verdict = "ok" if took <= baseline and took < LIMIT else "MISSED"
-        print(f"patchpack budget --by day ({name + ')':<15} {took:6.3f} s  "
-              f"ratio {took / baseline:.2f}x of baseline  [{verdict}: target <= 1.00x "
-              f"and < {LIMIT:.0f} s]")
+        print(
+            f"patchpack budget --by day ({name + ')':<15} {took:6.3f} s  "
+            f"ratio {took / baseline:.2f}x of baseline  [{verdict}: target <= 1.00x "
+            f"and < {LIMIT:.0f} s]"
+        )
     print("for reference, read through a pipe:")
-    for name, key in (("git log --notes=patchpack --format=%N", "log piped"),
-                      ("git grep of the notes tree (a cold read's git side)", "grep piped")):
+    for name, key in (
+        ("git log --notes=patchpack --format=%N", "log piped"),
+        ("git grep of the notes tree (a cold read's git side)", "grep piped"),
+    ):
         took = min(times[key])
         print(f"  {name:<52} {took:6.3f} s  ratio {took / baseline:.2f}x of baseline")
 
