@@ -44,11 +44,13 @@ PRODUCERS = {
     "firehose": (
         "import sys\nw = sys.stdout.write\nfor start in range(0, {n}, 10000):\n"
         "    w(''.join(f'{{i:09d}} tests/test_output.py::test_case PASSED '"
-        " f'[value={{i * 7 % 1000:03d}}] ok ...............\\n' for i in range(start, start + 10000)))"),
+        " f'[value={{i * 7 % 1000:03d}}] ok ...............\\n' for i in range(start, start + 10000)))"
+    ),
     "line by line": (
         "for i in range({n}):\n"
         "    print(f'{{i:09d}} tests/test_output.py::test_case PASSED '"
-        " f'[value={{i * 7 % 1000:03d}}] ok ...............')"),
+        " f'[value={{i * 7 % 1000:03d}}] ok ...............')"
+    ),
 }
 
 # patchpack's own peak memory, written to fd $BENCH_FD when it exits: VmHWM (kB) of its
@@ -67,9 +69,14 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, int | None]:
     """Wall seconds of ``cmd`` and the maxrss (KB) it reported on fd $BENCH_FD, if any."""
     read, write = os.pipe()
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                          pass_fds=(write,), env={**os.environ, "PYTHONPATH": str(ROOT),
-                                                    "BENCH_FD": str(write)})
+    proc = subprocess.run(
+        cmd,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        pass_fds=(write,),
+        env={**os.environ, "PYTHONPATH": str(ROOT), "BENCH_FD": str(write)},
+    )
     elapsed = time.perf_counter() - start
     os.close(write)
     with os.fdopen(read) as f:
@@ -83,8 +90,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--modes", default="plain,stats,ledger",
-                        help="comma-separated: plain, stats, ledger (default: all three)")
+    parser.add_argument(
+        "--modes",
+        default="plain,stats,ledger",
+        help="comma-separated: plain, stats, ledger (default: all three)",
+    )
     args = parser.parse_args()
     modes = args.modes.split(",")
     if unknown := set(modes) - set(MODES):
@@ -97,8 +107,8 @@ def main() -> None:
             size = len(subprocess.run(command, capture_output=True, check=True).stdout)
             print(f"{name}: {args.lines:,} lines, {size / 1e6:.1f} MB")
             tail = statistics.median(
-                timed(["sh", "-c", f"{shlex.join(command)} | tail -n 200"], repo)[0]
-                for _ in range(args.runs))
+                timed(["sh", "-c", f"{shlex.join(command)} | tail -n 200"], repo)[0] for _ in range(args.runs)
+            )
             print(f"  {'CMD | tail -n 200':<30} {tail:6.2f} s")
             for mode in modes:
                 label, extra = MODES[mode]
@@ -106,18 +116,23 @@ def main() -> None:
                 if mode == "ledger":
                     spool.parent.mkdir(exist_ok=True)
                     spool.touch()  # `patchpack.ledger.store.in_use`: a pending spool exists
-                results = [timed([sys.executable, "-c", MEASURED, "run", *extra, "--", *command],
-                                 repo) for _ in range(args.runs)]
+                results = [
+                    timed([sys.executable, "-c", MEASURED, "run", *extra, "--", *command], repo)
+                    for _ in range(args.runs)
+                ]
                 wall = statistics.median(r[0] for r in results)
                 peak = max(r[1] or 0 for r in results) / 1024
-                logs = sorted((repo / ".git" / "patchpack" / "runs").glob("*.log"),
-                              key=lambda p: int(p.stem))
-                print(f"  {label:<30} {wall:6.2f} s   {wall / tail:4.2f}x tail   "
-                      f"peak memory {peak:.0f} MB   log {logs[-1].stat().st_size / 1e6:.1f} MB")
+                logs = sorted((repo / ".git" / "patchpack" / "runs").glob("*.log"), key=lambda p: int(p.stem))
+                print(
+                    f"  {label:<30} {wall:6.2f} s   {wall / tail:4.2f}x tail   "
+                    f"peak memory {peak:.0f} MB   log {logs[-1].stat().st_size / 1e6:.1f} MB"
+                )
                 if mode == "ledger":
                     entry = json.loads(spool.read_text().splitlines()[-1])
-                    print(f"  {'':<30} entry: in {entry['in']:,}, saved {entry.get('saved', 0):,}"
-                          f"{' (estimated)' if entry.get('estimated') else ''}")
+                    print(
+                        f"  {'':<30} entry: in {entry['in']:,}, saved {entry.get('saved', 0):,}"
+                        f"{' (estimated)' if entry.get('estimated') else ''}"
+                    )
                 spool.unlink(missing_ok=True)
 
 
