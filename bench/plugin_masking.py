@@ -42,20 +42,23 @@ def main() -> None:
             masking.prepare(repo, masked=masked)
             run, requests = masking.session(puppy, repo, Path(tmp) / f"home-{masked}")
             if run.proc.returncode != 0 or len(requests) != len(masking.script()):
-                sys.exit(f"the {'masked' if masked else 'unmasked'} session failed:\n"
-                         f"{run.describe()}")
+                sys.exit(f"the {'masked' if masked else 'unmasked'} session failed:\n{run.describe()}")
             sent[masked] = [r.tokens for r in requests]
             repo.rename(Path(tmp) / f"repo-{masked}")
     on, off = sent[True], sent[False]
-    print(f"Code Puppy {puppy.python.parent.parent.name}, one scripted session, input tokens "
-          f"(cl100k) of each request as the endpoint received it\n"
-          f"{'request':<9}{'unmasked':>10}{'masked':>10}{'saved':>10}")
+    print(
+        f"Code Puppy {puppy.python.parent.parent.name}, one scripted session, input tokens "
+        f"(cl100k) of each request as the endpoint received it\n"
+        f"{'request':<9}{'unmasked':>10}{'masked':>10}{'saved':>10}"
+    )
     for i, (a, b) in enumerate(zip(off, on), 1):
         mark = "  <- cadence" if i == masking.MASKED_FROM + 1 else ""
         print(f"{i:<9}{a:>10,}{b:>10,}{a - b:>10,}{mark}")
-    print(f"{'total':<9}{sum(off):>10,}{sum(on):>10,}{sum(off) - sum(on):>10,}\n"
-          f"masked / unmasked: {sum(on) / sum(off):.3f} of the input tokens "
-          f"(keep {masking.KEEP}, every 2 iterations)")
+    print(
+        f"{'total':<9}{sum(off):>10,}{sum(on):>10,}{sum(off) - sum(on):>10,}\n"
+        f"masked / unmasked: {sum(on) / sum(off):.3f} of the input tokens "
+        f"(keep {masking.KEEP}, every 2 iterations)"
+    )
 
 
 if __name__ == "__main__":
