@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from clients.install import code_puppy  # noqa: E402
 
-INSIDE = r'''
+INSIDE = r"""
 import asyncio, json, statistics, sys, time; sys.path.extend(p for p in sys.argv[2].split(":") if p)
 from code_puppy import callbacks
 from code_puppy.plugins import load_plugin_callbacks
@@ -60,14 +60,21 @@ async def main():
         result[name] = statistics.median(spent) * 1000
     return result
 print(json.dumps({"patchpack": "patchpack" in loaded["builtin"], "ms": asyncio.run(main())}))
-'''
+"""
 
 
 def inside(python: Path, repo: Path, calls: int, *, beside: bool) -> dict[str, float]:
     paths = ":".join([str(ROOT), sysconfig.get_paths()["purelib"]]) if beside else ""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([str(python), "-c", INSIDE, str(calls), paths], cwd=repo, env=env,
-                          capture_output=True, text=True, check=True, timeout=1800)
+    done = subprocess.run(
+        [str(python), "-c", INSIDE, str(calls), paths],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
+    )
     out = json.loads(done.stdout.splitlines()[-1])
     assert out["patchpack"] is beside, out  # the plugin loaded, or not, as asked
     return dict(out["ms"])
@@ -92,26 +99,38 @@ def main() -> None:
         subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
         # The calls are a run that never ends: with the provider's 50 requests a minute, pacing
         # would (rightly) hold the 51st request for the window. Time the work, not the wait.
-        subprocess.run(["git", "config", "patchpack.minuteRequests", str(10 * args.calls)],
-                       cwd=repo, check=True)
+        subprocess.run(
+            ["git", "config", "patchpack.minuteRequests", str(10 * args.calls)], cwd=repo, check=True
+        )
         (repo / "app.py").write_text("a = 1\n")
         without = inside(python, repo, args.calls, beside=False)
         with_plugin = inside(python, repo, args.calls, beside=True)
-        event = json.dumps({"hook_event_name": "PreToolUse", "tool_name": "create_file",
-                            "cwd": str(repo), "tool_input": {"file_path": "app.py",
-                                                             "content": "a = 1\nb = 2\n"}})
+        event = json.dumps(
+            {
+                "hook_event_name": "PreToolUse",
+                "tool_name": "create_file",
+                "cwd": str(repo),
+                "tool_input": {"file_path": "app.py", "content": "a = 1\nb = 2\n"},
+            }
+        )
         hook = median_ms([sys.executable, "-m", "patchpack", "guard"], repo, 15, event)
         run = median_ms([sys.executable, "-m", "patchpack", "run", "--", "true"], repo, 15)
         run -= median_ms(["true"], repo, 15)
-    print(f"Code Puppy {python.parent.parent.name}, median of {args.calls} calls each (ms)\n"
-          f"{'call':<14}{'without':>10}{'with':>10}{'added':>10}")
+    print(
+        f"Code Puppy {python.parent.parent.name}, median of {args.calls} calls each (ms)\n"
+        f"{'call':<14}{'without':>10}{'with':>10}{'added':>10}"
+    )
     for name in without:
         added = with_plugin[name] - without[name]
         print(f"{name:<14}{without[name]:>10.2f}{with_plugin[name]:>10.2f}{added:>10.2f}")
-    print(f"worst added per call: {max(with_plugin[n] - without[n] for n in without):.2f} ms "
-          f"(target: under 20 ms)")
-    print(f"the JSON hook instead (`patchpack guard`, one process a call): {hook:.0f} ms\n"
-          f"patchpack run start-up (a rewritten command, once): {run:.0f} ms")
+    print(
+        f"worst added per call: {max(with_plugin[n] - without[n] for n in without):.2f} ms "
+        f"(target: under 20 ms)"
+    )
+    print(
+        f"the JSON hook instead (`patchpack guard`, one process a call): {hook:.0f} ms\n"
+        f"patchpack run start-up (a rewritten command, once): {run:.0f} ms"
+    )
 
 
 if __name__ == "__main__":
