@@ -27,16 +27,28 @@ import tempfile
 import time
 from pathlib import Path
 
-HOOKS = ["pre-commit", "prepare-commit-msg", "commit-msg", "post-commit",  # git commit
-         "applypatch-msg", "pre-applypatch", "post-applypatch"]            # git am
-ENV = {**os.environ, "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-       "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com",
-       "GIT_CONFIG_NOSYSTEM": "1", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+HOOKS = [
+    "pre-commit",
+    "prepare-commit-msg",
+    "commit-msg",
+    "post-commit",  # git commit
+    "applypatch-msg",
+    "pre-applypatch",
+    "post-applypatch",
+]  # git am
+ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+}
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, env=ENV, check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(["git", *args], cwd=cwd, env=ENV, check=True, capture_output=True, text=True).stdout
 
 
 def build(root: Path, files: int, patches: int) -> tuple[Path, str]:
@@ -96,10 +108,11 @@ def by_hand(repo: Path, patches: Path) -> float:
     then `git commit -q -F MSG` (its four hooks run), one patch after another."""
     start = time.perf_counter()
     for diff in sorted(patches.glob("*.diff")):
-        for argv in (["git", "apply", "--index", str(diff)],
-                     ["git", "commit", "-q", "-F", str(diff.with_suffix(".msg"))]):
-            subprocess.run(argv, cwd=repo, env=ENV, stdin=subprocess.DEVNULL, check=True,
-                           capture_output=True)
+        for argv in (
+            ["git", "apply", "--index", str(diff)],
+            ["git", "commit", "-q", "-F", str(diff.with_suffix(".msg"))],
+        ):
+            subprocess.run(argv, cwd=repo, env=ENV, stdin=subprocess.DEVNULL, check=True, capture_output=True)
     return time.perf_counter() - start
 
 
@@ -110,8 +123,14 @@ def hooks_alone(repo: Path, hooks: list[str], patches: int) -> float:
     start = time.perf_counter()
     for _ in range(patches):
         for hook in hooks:
-            subprocess.run([str(repo / ".git" / "hooks" / hook)], cwd=repo, env=env,
-                           stdin=subprocess.DEVNULL, capture_output=True, check=True)
+            subprocess.run(
+                [str(repo / ".git" / "hooks" / hook)],
+                cwd=repo,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                check=True,
+            )
     return time.perf_counter() - start
 
 
@@ -120,15 +139,18 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="500 patches (the issue's size)")
     parser.add_argument("--patches", type=int, help="number of patches (default 100)")
     parser.add_argument("--files", type=int, default=3000, help="files in the repository")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="runs of each side, alternating; the fastest of each is shown "
-                             "(a shared machine's load only ever adds time)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of each side, alternating; the fastest of each is shown "
+        "(a shared machine's load only ever adds time)",
+    )
     args = parser.parse_args()
     patches = args.patches or (500 if args.full else 100)
     # Byte code compiled first, as an installed package has it: with PYTHONDONTWRITEBYTECODE
     # set (as on the development machine) each run would compile patchpack again (0.1-0.2 s).
-    subprocess.run([sys.executable, "-m", "compileall", "-q", ENV["PYTHONPATH"] + "/patchpack"],
-                   check=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", ENV["PYTHONPATH"] + "/patchpack"], check=True)
     best: dict[str, float] = collections.defaultdict(lambda: float("inf"))
     with tempfile.TemporaryDirectory(prefix="patchpack-bench-") as tmp:
         root = Path(tmp)
@@ -138,8 +160,7 @@ def main() -> None:
             for hooks in (True, False):
                 side = "" if hooks else " bare"
                 am = clone(root, origin, f"am{n}{side}", hooks=hooks)
-                best["am" + side] = min(best["am" + side],
-                                        timed(am, "git", "am", "-q", str(mbox)))
+                best["am" + side] = min(best["am" + side], timed(am, "git", "am", "-q", str(mbox)))
                 assert git(am, "rev-parse", "HEAD^{tree}").strip() == expected
 
                 pp = clone(root, origin, f"pp{n}{side}", hooks=hooks)
@@ -156,8 +177,7 @@ def main() -> None:
                 if hooks:
                     am_hooks, pp_hooks = ran(am), ran(pp)
                     for side, names in (("commit", HOOKS[:4]), ("am", HOOKS[4:])):
-                        best["hooks " + side] = min(best["hooks " + side],
-                                                    hooks_alone(pp, names, patches))
+                        best["hooks " + side] = min(best["hooks " + side], hooks_alone(pp, names, patches))
 
     per = lambda seconds: seconds * 1000 / patches  # noqa: E731
     print(f"{patches} patches on a repository of {args.files} files")
