@@ -184,22 +184,27 @@ def main() -> None:
     for side, title in (("", "hooks installed"), (" bare", "no hooks (each side's own work)")):
         am_s, add_s, apply_s = best["am" + side], best["add" + side], best["apply" + side]
         print(f"{title}:")
-        print(f"  git am (baseline)            {per(am_s):7.1f} ms/patch"
-              + (f"   hooks: {am_hooks}" if not side else ""))
-        print(f"  patchpack add + apply --all  {per(add_s + apply_s):7.1f} ms/patch   "
-              f"(add {per(add_s):.1f}, apply {per(apply_s):.1f})"
-              + (f"   hooks: {pp_hooks}" if not side else ""))
+        print(
+            f"  git am (baseline)            {per(am_s):7.1f} ms/patch"
+            + (f"   hooks: {am_hooks}" if not side else "")
+        )
+        print(
+            f"  patchpack add + apply --all  {per(add_s + apply_s):7.1f} ms/patch   "
+            f"(add {per(add_s):.1f}, apply {per(apply_s):.1f})"
+            + (f"   hooks: {pp_hooks}" if not side else "")
+        )
         print(f"  ratio patchpack / git am     {(add_s + apply_s) / am_s:7.2f}x")
         hand_s = best["hand" + side]
-        print(f"  by hand: git apply --index, git commit -F, per patch "
-              f"{per(hand_s):7.1f} ms/patch")
-        print(f"  ratio patchpack / by hand    {(add_s + apply_s) / hand_s:7.2f}x"
-              f"   (target: at most 0.6x)")
+        print(f"  by hand: git apply --index, git commit -F, per patch {per(hand_s):7.1f} ms/patch")
+        print(f"  ratio patchpack / by hand    {(add_s + apply_s) / hand_s:7.2f}x   (target: at most 0.6x)")
     print("the hooks alone, spawned one after another per patch and nothing else done:")
     print(f"  git am's three               {per(best['hooks am']):7.1f} ms/patch")
-    print(f"  git commit's four            {per(best['hooks commit']):7.1f} ms/patch   "
-          f"(a floor for patchpack, which runs them in order as `git commit` does; "
-          f"{best['hooks commit'] / best['am']:.2f}x git am's whole run)")
+    print(
+        f"  git commit's four            {per(best['hooks commit']):7.1f} ms/patch   "
+        f"(a floor for patchpack, which runs them in order as `git commit` does; "
+        f"{best['hooks commit'] / best['am']:.2f}x git am's whole run)"
+    )
+
 
 if __name__ == "__main__":
     main()

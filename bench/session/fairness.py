@@ -29,8 +29,10 @@ class Violation:
     unseen: str  # the first line of the replaced text that no tool result showed
 
     def __str__(self) -> str:
-        return (f"request {self.request + 1} edits {self.path} at {self.unseen.strip()!r}, "
-                "a line no tool result in its history showed")
+        return (
+            f"request {self.request + 1} edits {self.path} at {self.unseen.strip()!r}, "
+            "a line no tool result in its history showed"
+        )
 
 
 def seen_lines(results: Sequence[str]) -> set[str]:
@@ -76,8 +78,7 @@ def check(script: Sequence[Turn], scripted: Sequence[Request]) -> list[Violation
             continue
         seen = seen_lines(request.tool_results())
         for path, old in edits:
-            unseen = [line for line in old.splitlines() if line.strip()
-                      and line.rstrip() not in seen]
+            unseen = [line for line in old.splitlines() if line.strip() and line.rstrip() not in seen]
             if unseen:
                 violations.append(Violation(index, path, unseen[0]))
     return violations
