@@ -25,8 +25,9 @@ def summary(session: Session, tasks: int) -> dict[str, Any]:
         "request_10": requests[9] if len(requests) >= 10 else None,
         "first_request": requests[0] if requests else 0,
         "client_input_tokens": session.client_input,
-        "cache_read_share": (None if session.cache_read is None or not total
-                             else round(session.cache_read / total, 4)),
+        "cache_read_share": (
+            None if session.cache_read is None or not total else round(session.cache_read / total, 4)
+        ),
         "ledger_total": session.ledger_total,
         "tasks_per_day": round(DAY_TOKENS / (total / tasks), 1) if total else None,
         "per_request": requests,
@@ -39,23 +40,39 @@ def client_result(naive: Session, patchpack: Session, tasks: int) -> dict[str, A
     # Every request carries the system prompt and tool schemas: with only that left, the
     # ratio could reach no higher than naive's total over patchpack's first requests.
     floor = b["first_request"] * b["requests"]
-    return {"tasks": tasks, "naive": a, "patchpack": b, "ratio": ratio,
-            "overhead_floor_tokens": floor,
-            "ratio_cap": round(a["input_tokens"] / floor, 2) if floor else None}
+    return {
+        "tasks": tasks,
+        "naive": a,
+        "patchpack": b,
+        "ratio": ratio,
+        "overhead_floor_tokens": floor,
+        "ratio_cap": round(a["input_tokens"] / floor, 2) if floor else None,
+    }
 
 
 def targets(client: str, result: dict[str, Any]) -> list[tuple[str, bool]]:
     naive, pp = result["naive"], result["patchpack"]
     checks: list[tuple[str, bool]] = []
     if client == "code-puppy":
-        checks.append((f"input tokens naive/patchpack >= {PUPPY_RATIO_TARGET:g}x",
-                       (result["ratio"] or 0) >= PUPPY_RATIO_TARGET))
-    checks.append((f"patchpack request 10 < {REQUEST_10_TARGET:,}",
-                   pp["request_10"] is not None and pp["request_10"] < REQUEST_10_TARGET))
-    checks.append((f"naive request 10 > {NAIVE_REQUEST_10:,}",
-                   naive["request_10"] is not None and naive["request_10"] > NAIVE_REQUEST_10))
-    checks.append(("patchpack ledger total == endpoint count",
-                   pp["ledger_total"] == pp["input_tokens"]))
+        checks.append(
+            (
+                f"input tokens naive/patchpack >= {PUPPY_RATIO_TARGET:g}x",
+                (result["ratio"] or 0) >= PUPPY_RATIO_TARGET,
+            )
+        )
+    checks.append(
+        (
+            f"patchpack request 10 < {REQUEST_10_TARGET:,}",
+            pp["request_10"] is not None and pp["request_10"] < REQUEST_10_TARGET,
+        )
+    )
+    checks.append(
+        (
+            f"naive request 10 > {NAIVE_REQUEST_10:,}",
+            naive["request_10"] is not None and naive["request_10"] > NAIVE_REQUEST_10,
+        )
+    )
+    checks.append(("patchpack ledger total == endpoint count", pp["ledger_total"] == pp["input_tokens"]))
     return checks
 
 
@@ -67,11 +84,17 @@ def _n(value: object) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-ROWS = (("requests", "requests"), ("input tokens", "input_tokens"),
-        ("output tokens", "output_tokens"), ("largest request", "max_request"),
-        ("request 10", "request_10"), ("client's own input total", "client_input_tokens"),
-        ("cache-read share", "cache_read_share"), ("ledger total", "ledger_total"),
-        ("tasks per 24M-token day", "tasks_per_day"))
+ROWS = (
+    ("requests", "requests"),
+    ("input tokens", "input_tokens"),
+    ("output tokens", "output_tokens"),
+    ("largest request", "max_request"),
+    ("request 10", "request_10"),
+    ("client's own input total", "client_input_tokens"),
+    ("cache-read share", "cache_read_share"),
+    ("ledger total", "ledger_total"),
+    ("tasks per 24M-token day", "tasks_per_day"),
+)
 
 
 def table(clients: dict[str, dict[str, Any]]) -> str:
@@ -80,13 +103,14 @@ def table(clients: dict[str, dict[str, Any]]) -> str:
         out.append(f"\n{client}: one session of {result['tasks']} tasks")
         out.append(f"  {'':26} {'naive':>12} {'patchpack':>12}")
         for label, key in ROWS:
-            out.append(f"  {label:26} {_n(result['naive'][key]):>12} "
-                       f"{_n(result['patchpack'][key]):>12}")
+            out.append(f"  {label:26} {_n(result['naive'][key]):>12} {_n(result['patchpack'][key]):>12}")
         line = f"  ratio naive/patchpack: {_n(result['ratio'])}x"
         if client == "claude-code":
-            line += (f" (fixed-overhead floor: patchpack's first request x its requests = "
-                     f"{_n(result['overhead_floor_tokens'])} tokens, a ratio of at most "
-                     f"{_n(result['ratio_cap'])}x)")
+            line += (
+                f" (fixed-overhead floor: patchpack's first request x its requests = "
+                f"{_n(result['overhead_floor_tokens'])} tokens, a ratio of at most "
+                f"{_n(result['ratio_cap'])}x)"
+            )
         out.append(line)
         for name, ok in targets(client, result):
             out.append(f"  {'PASS' if ok else 'MISS'} {name}")
@@ -98,6 +122,7 @@ def png(clients: dict[str, dict[str, Any]], path: Path) -> str:
     what was done, for the bench to print."""
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
