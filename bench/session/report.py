@@ -131,8 +131,9 @@ def png(clients: dict[str, dict[str, Any]], path: Path) -> str:
     for ax, (client, result) in zip(axes[0], clients.items(), strict=True):
         for agent, style in (("naive", "o-"), ("patchpack", "s-")):
             flat = result[agent]["per_request"]
-            ax.plot(range(1, len(flat) + 1), flat, style, markersize=3,
-                    label=f"{agent}: {sum(flat):,} tokens")
+            ax.plot(
+                range(1, len(flat) + 1), flat, style, markersize=3, label=f"{agent}: {sum(flat):,} tokens"
+            )
         ax.set_title(f"{client}: input tokens per request")
         ax.set_xlabel("request")
         ax.set_ylabel("tokens (cl100k)")
