@@ -44,17 +44,14 @@ def billed(ep: Endpoint, api: str) -> list[Request]:
 
 def _patchpack(*args: str, cwd: Path, home: Path) -> None:
     env = {**os.environ, "HOME": str(home)}
-    proc = subprocess.run(["patchpack", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(["patchpack", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
-        raise SessionFailed(f"patchpack {' '.join(args)} exited {proc.returncode}: "
-                            f"{proc.stderr.strip()}")
+        raise SessionFailed(f"patchpack {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()}")
 
 
 def _check(run: Run, ep: Endpoint, script: list[Turn], what: str) -> None:
     if run.proc.returncode != 0 or len(ep.scripted) != len(script):
-        raise SessionFailed(f"{what}: {len(ep.scripted)} of {len(script)} turns taken\n"
-                            + run.describe())
+        raise SessionFailed(f"{what}: {len(ep.scripted)} of {len(script)} turns taken\n" + run.describe())
     violations = fairness.check(script, ep.scripted)
     if violations:
         raise SessionFailed(f"{what}: unfair trajectory: " + "; ".join(map(str, violations)))
@@ -75,18 +72,16 @@ def ledger_total(clone: Path) -> int:
 
 
 def _tally(requests: list[Request]) -> Session:
-    return Session(requests=[r.tokens for r in requests],
-                   output_tokens=OUTPUT_TOKENS * len(requests))
+    return Session(requests=[r.tokens for r in requests], output_tokens=OUTPUT_TOKENS * len(requests))
 
 
 def prompt(tasks: list[Task]) -> str:
-    return "Make these changes, one commit each, running each one's tests before and after:\n" + \
-        "\n".join(f"{i}. {t.subject} (tests: {' '.join(t.tests)})"
-                  for i, t in enumerate(tasks, 1))
+    return "Make these changes, one commit each, running each one's tests before and after:\n" + "\n".join(
+        f"{i}. {t.subject} (tests: {' '.join(t.tests)})" for i, t in enumerate(tasks, 1)
+    )
 
 
-def code_puppy_session(puppy: CodePuppy, repo: Path, tasks: list[Task], agent: str, *,
-                       work: Path) -> Session:
+def code_puppy_session(puppy: CodePuppy, repo: Path, tasks: list[Task], agent: str, *, work: Path) -> Session:
     """``agent`` ("naive" or "patchpack") makes ``tasks`` in one Code Puppy session."""
     clone = clone_at(repo, tasks[0], work / "repo")
     home, usage = work / "home", work / "usage.json"
@@ -98,9 +93,15 @@ def code_puppy_session(puppy: CodePuppy, repo: Path, tasks: list[Task], agent: s
         script = scripts.session(tasks, scripts.puppy_naive)
     with Endpoint(script) as ep:
         puppy_home(home, endpoint=ep.url)
-        run = run_code_puppy(puppy, prompt(tasks), cwd=clone, home=home, usage_file=usage,
-                             agent=PUPPY_AGENT if agent == "patchpack" else None,
-                             timeout=SESSION_TIMEOUT)
+        run = run_code_puppy(
+            puppy,
+            prompt(tasks),
+            cwd=clone,
+            home=home,
+            usage_file=usage,
+            agent=PUPPY_AGENT if agent == "patchpack" else None,
+            timeout=SESSION_TIMEOUT,
+        )
     _check(run, ep, script, f"code-puppy {agent}")
     session = _tally(billed(ep, "openai"))
     reported: dict[str, Any] = json.loads(usage.read_text()) if usage.exists() else {}
@@ -111,8 +112,7 @@ def code_puppy_session(puppy: CodePuppy, repo: Path, tasks: list[Task], agent: s
     return session
 
 
-def claude_session(clients: NpmClients, repo: Path, tasks: list[Task], agent: str, *,
-                   work: Path) -> Session:
+def claude_session(clients: NpmClients, repo: Path, tasks: list[Task], agent: str, *, work: Path) -> Session:
     """``agent`` makes ``tasks`` in one Claude Code session (`claude -p`)."""
     clone = clone_at(repo, tasks[0], work / "repo")
     home = work / "home"
@@ -124,8 +124,15 @@ def claude_session(clients: NpmClients, repo: Path, tasks: list[Task], agent: st
     else:
         script = scripts.session(tasks, lambda t: scripts.claude_naive(t, root))
     with Endpoint(script) as ep:
-        run = run_claude(clients, prompt(tasks), cwd=clone, home=home, endpoint=ep.url,
-                         allowed=("Bash", "Edit", "Read", "Grep"), timeout=SESSION_TIMEOUT)
+        run = run_claude(
+            clients,
+            prompt(tasks),
+            cwd=clone,
+            home=home,
+            endpoint=ep.url,
+            allowed=("Bash", "Edit", "Read", "Grep"),
+            timeout=SESSION_TIMEOUT,
+        )
     _check(run, ep, script, f"claude-code {agent}")
     session = _tally(billed(ep, "anthropic"))
     usage = (run.result or {}).get("usage") or {}
@@ -136,14 +143,17 @@ def claude_session(clients: NpmClients, repo: Path, tasks: list[Task], agent: st
     return session
 
 
-def run_agents(agents: tuple[str, ...], one: Callable[[str, Path], Session],
-               progress: Callable[[str], None]) -> dict[str, Session]:
+def run_agents(
+    agents: tuple[str, ...], one: Callable[[str, Path], Session], progress: Callable[[str], None]
+) -> dict[str, Session]:
     """Each agent's session, each in a scratch directory of its own."""
     done: dict[str, Session] = {}
     for agent in agents:
         with tempfile.TemporaryDirectory(prefix="session-bench-") as scratch:
             progress(f"{agent} agent: session started")
             done[agent] = one(agent, Path(scratch))
-            progress(f"{agent} agent: {len(done[agent].requests)} requests, "
-                     f"{sum(done[agent].requests):,} input tokens")
+            progress(
+                f"{agent} agent: {len(done[agent].requests)} requests, "
+                f"{sum(done[agent].requests):,} input tokens"
+            )
     return done
