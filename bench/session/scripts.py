@@ -88,13 +88,17 @@ def puppy_naive(task: Task) -> list[Turn]:
     for path, text in zip(task.paths, task.before, strict=True):
         for start, count in windows(text, PUPPY_READ_CHARS):
             turns.append(call("read_file", file_path=path, start_line=start, num_lines=count))
-    turns.append(call("shell", command=f"python -m pytest {_tests(task)}",
-                      timeout=SHELL_TIMEOUT))
+    turns.append(call("shell", command=f"python -m pytest {_tests(task)}", timeout=SHELL_TIMEOUT))
     turns += _puppy_edits(task)
-    turns += [call("shell", command="git diff", timeout=SHELL_TIMEOUT),
-              call("shell", command=f"python -m pytest {_tests(task)}", timeout=SHELL_TIMEOUT),
-              call("shell", command=f"git add {_files(task)} && git commit -q -m {_message(task)}",
-                   timeout=SHELL_TIMEOUT)]
+    turns += [
+        call("shell", command="git diff", timeout=SHELL_TIMEOUT),
+        call("shell", command=f"python -m pytest {_tests(task)}", timeout=SHELL_TIMEOUT),
+        call(
+            "shell",
+            command=f"git add {_files(task)} && git commit -q -m {_message(task)}",
+            timeout=SHELL_TIMEOUT,
+        ),
+    ]
     return turns
 
 
@@ -102,23 +106,38 @@ def puppy_patchpack(task: Task) -> list[Turn]:
     """The agent `patchpack integrate code-puppy --plugin` writes (its shell tool is
     `agent_run_shell_command`), with the plugin loaded."""
     shell = "agent_run_shell_command"
-    turns = [call(shell, command=f"patchpack context --grep {shlex.quote(grep_pattern(task))}",
-                  timeout=SHELL_TIMEOUT)]
-    turns.append(call(shell, command="patchpack context " + " ".join(at_ranges(task.edits)),
-                      timeout=SHELL_TIMEOUT))
+    turns = [
+        call(
+            shell,
+            command=f"patchpack context --grep {shlex.quote(grep_pattern(task))}",
+            timeout=SHELL_TIMEOUT,
+        )
+    ]
+    turns.append(
+        call(shell, command="patchpack context " + " ".join(at_ranges(task.edits)), timeout=SHELL_TIMEOUT)
+    )
     turns.append(call(shell, command=f"patchpack test {_tests(task)}", timeout=SHELL_TIMEOUT))
     turns += _puppy_edits(task)
-    turns += [call(shell, command=f"patchpack test {_tests(task)}", timeout=SHELL_TIMEOUT),
-              call(shell, command=f"git add {_files(task)} && patchpack split -m "
-                                  f"{_message(task)} && patchpack apply --all",
-                   timeout=SHELL_TIMEOUT)]
+    turns += [
+        call(shell, command=f"patchpack test {_tests(task)}", timeout=SHELL_TIMEOUT),
+        call(
+            shell,
+            command=f"git add {_files(task)} && patchpack split -m {_message(task)} && patchpack apply --all",
+            timeout=SHELL_TIMEOUT,
+        ),
+    ]
     return turns
 
 
 def _puppy_edits(task: Task) -> list[Turn]:
-    return [call("replace_in_file", file_path=path,
-                 replacements=[{"old_str": e.old, "new_str": e.new} for e in edits])
-            for path, edits in _by_file(task)]
+    return [
+        call(
+            "replace_in_file",
+            file_path=path,
+            replacements=[{"old_str": e.old, "new_str": e.new} for e in edits],
+        )
+        for path, edits in _by_file(task)
+    ]
 
 
 # -- Claude Code ------------------------------------------------------------------------------
@@ -136,9 +155,11 @@ def claude_naive(task: Task, root: str) -> list[Turn]:
             turns.append(call("Read", **args))
     turns.append(_bash(f"python -m pytest {_tests(task)}", "Run the tests"))
     turns += _claude_edits(task, root)
-    turns += [_bash("git diff", "Show the change"),
-              _bash(f"python -m pytest {_tests(task)}", "Run the tests again"),
-              _bash(f"git add {_files(task)} && git commit -q -m {_message(task)}", "Commit")]
+    turns += [
+        _bash("git diff", "Show the change"),
+        _bash(f"python -m pytest {_tests(task)}", "Run the tests again"),
+        _bash(f"git add {_files(task)} && git commit -q -m {_message(task)}", "Commit"),
+    ]
     return turns
 
 
@@ -146,15 +167,18 @@ def claude_patchpack(task: Task, root: str) -> list[Turn]:
     """The same tools after `patchpack integrate claude-code`: context packs through Bash, then
     a Read of each hunk's lines (Claude Code edits only a file it has read; a narrow Read is
     what the guard lets through), `patchpack test`, split and apply."""
-    turns = [_bash(f"patchpack context --grep {shlex.quote(grep_pattern(task))}", "Locate"),
-             _bash("patchpack context " + " ".join(at_ranges(task.edits)), "The hunks")]
+    turns = [
+        _bash(f"patchpack context --grep {shlex.quote(grep_pattern(task))}", "Locate"),
+        _bash("patchpack context " + " ".join(at_ranges(task.edits)), "The hunks"),
+    ]
     for path, edits in _by_file(task):
         # The first hunk's lines only: the pack above showed the others, and a Read of the
         # span from the first hunk to the last would be most of the file.
         first = min(edits, key=lambda e: e.old_start)
         start = max(1, first.old_start - AT_MARGIN)
-        turns.append(call("Read", file_path=f"{root}/{path}", offset=start,
-                          limit=first.old_lines + 2 * AT_MARGIN))
+        turns.append(
+            call("Read", file_path=f"{root}/{path}", offset=start, limit=first.old_lines + 2 * AT_MARGIN)
+        )
     turns.append(_bash(f"patchpack test {_tests(task)}", "Run the tests"))
     turns += _claude_edits(task, root)
     turns += [_bash(f"patchpack test {_tests(task)}", "Run the tests again"),
