@@ -181,9 +181,13 @@ def claude_patchpack(task: Task, root: str) -> list[Turn]:
         )
     turns.append(_bash(f"patchpack test {_tests(task)}", "Run the tests"))
     turns += _claude_edits(task, root)
-    turns += [_bash(f"patchpack test {_tests(task)}", "Run the tests again"),
-              _bash(f"git add {_files(task)} && patchpack split -m {_message(task)} && "
-                    "patchpack apply --all", "Land the change")]
+    turns += [
+        _bash(f"patchpack test {_tests(task)}", "Run the tests again"),
+        _bash(
+            f"git add {_files(task)} && patchpack split -m {_message(task)} && patchpack apply --all",
+            "Land the change",
+        ),
+    ]
     return turns
 
 
@@ -198,8 +202,9 @@ def _bash(command: str, description: str) -> Turn:
 
 
 def _claude_edits(task: Task, root: str) -> list[Turn]:
-    return [call("Edit", file_path=f"{root}/{e.path}", old_string=e.old, new_string=e.new)
-            for e in task.edits]
+    return [
+        call("Edit", file_path=f"{root}/{e.path}", old_string=e.old, new_string=e.new) for e in task.edits
+    ]
 
 
 def edits_in(turn: Turn) -> list[tuple[str, str]]:

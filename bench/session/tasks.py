@@ -63,8 +63,7 @@ class Task:
 
 
 def git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
-                          errors="replace")
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, errors="replace")
     if proc.returncode != 0:
         raise TaskError(f"git {' '.join(args)} failed in {repo}: {proc.stderr.strip()}")
     return proc.stdout
@@ -105,8 +104,7 @@ def edits_of(path: str, before: str, diff: str) -> list[Edit] | None:
             # The function the change is in: a def the hunk's context opens before its first
             # changed line is nearer than the one git's header names.
             opened = _SYMBOL.match(line[1:].strip())
-            if opened and not any(o != n for o, n in zip(old, new, strict=False)) \
-                    and len(old) == len(new):
+            if opened and not any(o != n for o, n in zip(old, new, strict=False)) and len(old) == len(new):
                 hunk = (hunk[0], hunk[1], opened[0])
             if line[0] != "+":
                 old.append(line[1:])
@@ -131,12 +129,10 @@ def tests_for(repo: Path, rev: str, paths: tuple[str, ...]) -> tuple[str, ...]:
     stems.discard("__init__")
     if not stems:
         return ()
-    files = [f for f in git(repo, "ls-tree", "-r", "--name-only", rev).splitlines()
-             if TEST_FILE.search(f)]
+    files = [f for f in git(repo, "ls-tree", "-r", "--name-only", rev).splitlines() if TEST_FILE.search(f)]
     # Best first: a test file named for the module, then one naming its dotted path (a.b.stem),
     # then one naming the module's word; the smallest within a rank.
-    dotted = {".".join(PurePosixPath(p).with_suffix("").parts[-2:]) for p in paths
-              if p.endswith(".py")}
+    dotted = {".".join(PurePosixPath(p).with_suffix("").parts[-2:]) for p in paths if p.endswith(".py")}
     ranked: list[tuple[int, int, str]] = []
     for name in files:
         text = git(repo, "show", f"{rev}:{name}")
@@ -154,8 +150,9 @@ def task_of(repo: Path, commit: str) -> Task | None:
     parents = git(repo, "rev-list", "--parents", "-n", "1", commit).split()[1:]
     if len(parents) != 1:
         return None
-    status = git(repo, "diff-tree", "-r", "--no-commit-id", "--name-status", "-M",
-                 parents[0], commit).splitlines()
+    status = git(
+        repo, "diff-tree", "-r", "--no-commit-id", "--name-status", "-M", parents[0], commit
+    ).splitlines()
     if not 1 <= len(status) <= MAX_FILES or any(not s.startswith("M\t") for s in status):
         return None
     paths = tuple(s.split("\t", 1)[1] for s in status)
@@ -184,15 +181,15 @@ def task_of(repo: Path, commit: str) -> Task | None:
     return Task(commit, subject, paths, tuple(edits), tests, tuple(texts))
 
 
-def find_tasks(repo: Path, count: int, *, scan: int = 400,
-               accept: Callable[[Task], bool] = lambda task: True) -> list[Task]:
+def find_tasks(
+    repo: Path, count: int, *, scan: int = 400, accept: Callable[[Task], bool] = lambda task: True
+) -> list[Task]:
     """The newest ``count`` consecutive first-parent commits among the last ``scan`` that all
     make tasks ``accept`` takes, oldest first; fewer when no run is that long (the longest,
     newest first)."""
     best: list[Task] = []
     run: list[Task] = []
-    for commit in git(repo, "rev-list", "--first-parent", f"--max-count={scan}",
-                      "HEAD").split():
+    for commit in git(repo, "rev-list", "--first-parent", f"--max-count={scan}", "HEAD").split():
         task = task_of(repo, commit)
         run = [*run, task] if task is not None and accept(task) else []
         if len(run) > len(best):
@@ -220,8 +217,12 @@ def tests_finish(repo: Path, scratch: Path, seconds: float) -> Callable[[Task], 
             clone.append(clone_at(repo, task, scratch / "probe"))
         git(clone[0], "checkout", "-q", "-f", f"{task.commit}^")
         try:
-            proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", *task.tests],
-                                  cwd=clone[0], capture_output=True, timeout=seconds)
+            proc = subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-x", *task.tests],
+                cwd=clone[0],
+                capture_output=True,
+                timeout=seconds,
+            )
         except subprocess.TimeoutExpired:
             return False
         return proc.returncode in (0, 1)  # 1: a test failed; anything else did not run
