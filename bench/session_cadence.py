@@ -32,8 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("repo", type=Path)
     parser.add_argument("n", type=int, nargs="?", default=4)
     parser.add_argument("--first", type=int, default=0, help="replay only the first K tasks")
-    parser.add_argument("--set", action="append", default=[], dest="sets",
-                        help="NAME=VALUE,... environment of one session (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="sets",
+        help="NAME=VALUE,... environment of one session (repeatable)",
+    )
     args = parser.parse_args(argv)
     sets = [dict(kv.split("=", 1) for kv in s.split(",") if kv) for s in args.sets or [""]]
     if any(not k.startswith("PATCHPACK_") for s in sets for k in s):
@@ -43,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="session-cadence-") as scratch:
         tasks = find_tasks(args.repo, args.n, accept=tests_finish(args.repo, Path(scratch), 60))
-    tasks = tasks[:args.first or len(tasks)]
+    tasks = tasks[: args.first or len(tasks)]
     print(f"tasks {' '.join(t.commit[:7] for t in tasks)}, load {os.getloadavg()[0]:.1f}")
     puppy = install.code_puppy()
     base = 0
@@ -52,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(setting)
         try:
             with tempfile.TemporaryDirectory(prefix="session-cadence-") as scratch:
-                s = run.code_puppy_session(puppy, args.repo, tasks, "patchpack",
-                                           work=Path(scratch))
+                s = run.code_puppy_session(puppy, args.repo, tasks, "patchpack", work=Path(scratch))
         except run.SessionFailed as e:
             print(f"session_cadence: {setting or 'defaults'} failed: {e}", file=sys.stderr)
             return 1
@@ -63,9 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         total = sum(s.requests)
         base = base or total
         tenth = s.requests[9] if len(s.requests) >= 10 else 0
-        print(f"{','.join(f'{k}={v}' for k, v in setting.items()) or 'defaults':45} "
-              f"requests {len(s.requests):3}  input {total:9,}  largest {max(s.requests):7,}  "
-              f"request 10 {tenth:7,}  x{base / total:.2f}  load {os.getloadavg()[0]:.1f}")
+        print(
+            f"{','.join(f'{k}={v}' for k, v in setting.items()) or 'defaults':45} "
+            f"requests {len(s.requests):3}  input {total:9,}  largest {max(s.requests):7,}  "
+            f"request 10 {tenth:7,}  x{base / total:.2f}  load {os.getloadavg()[0]:.1f}"
+        )
         print("  per request: " + " ".join(str(t) for t in s.requests), flush=True)
     return 0
 
