@@ -38,8 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("repo", type=Path)
     parser.add_argument("n", type=int, nargs="?", default=4)
     parser.add_argument("--clients", default=",".join(CLIENTS))
-    parser.add_argument("--max-test-seconds", type=float, default=60,
-                        help="leave out a commit whose tests take longer (default 60)")
+    parser.add_argument(
+        "--max-test-seconds",
+        type=float,
+        default=60,
+        help="leave out a commit whose tests take longer (default 60)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--png", type=Path, default=Path("session_tokens.png"))
     args = parser.parse_args(argv)
@@ -54,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"session_tokens: {text}", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="session-bench-") as scratch:
-        say(f"choosing {args.n} consecutive commits whose tests run in "
-            f"{args.max_test_seconds:g} s")
-        tasks = find_tasks(args.repo, args.n, accept=tests_finish(
-            args.repo, Path(scratch), args.max_test_seconds))
+        say(f"choosing {args.n} consecutive commits whose tests run in {args.max_test_seconds:g} s")
+        tasks = find_tasks(
+            args.repo, args.n, accept=tests_finish(args.repo, Path(scratch), args.max_test_seconds)
+        )
     if not tasks:
         say(f"no commit of {args.repo} makes a task (bench/session/tasks.py says which do)")
         return 1
@@ -67,21 +71,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "code-puppy" in chosen:
             puppy = install.code_puppy()
-            done = run.run_agents(AGENTS, lambda a, w: run.code_puppy_session(
-                puppy, args.repo, tasks, a, work=w), say)
-            results["code-puppy"] = report.client_result(done["naive"], done["patchpack"],
-                                                         len(tasks))
+            done = run.run_agents(
+                AGENTS, lambda a, w: run.code_puppy_session(puppy, args.repo, tasks, a, work=w), say
+            )
+            results["code-puppy"] = report.client_result(done["naive"], done["patchpack"], len(tasks))
         if "claude-code" in chosen:
             npm = install.npm_clients()
-            done = run.run_agents(AGENTS, lambda a, w: run.claude_session(
-                npm, args.repo, tasks, a, work=w), say)
-            results["claude-code"] = report.client_result(done["naive"], done["patchpack"],
-                                                          len(tasks))
+            done = run.run_agents(
+                AGENTS, lambda a, w: run.claude_session(npm, args.repo, tasks, a, work=w), say
+            )
+            results["claude-code"] = report.client_result(done["naive"], done["patchpack"], len(tasks))
     except run.SessionFailed as e:
         say(f"a session failed, no figures: {e}")
         return 1
-    figures = {"repo": str(args.repo), "tasks": [t.commit for t in tasks],
-               "load_average": os.getloadavg()[0], "clients": results}
+    figures = {
+        "repo": str(args.repo),
+        "tasks": [t.commit for t in tasks],
+        "load_average": os.getloadavg()[0],
+        "clients": results,
+    }
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
