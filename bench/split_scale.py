@@ -22,9 +22,15 @@ import tempfile
 import time
 from pathlib import Path
 
-ENV = {**os.environ, "GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-       "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com",
-       "GIT_CONFIG_NOSYSTEM": "1", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+}
 
 
 def git(cwd: Path, *args: str) -> None:
@@ -50,8 +56,14 @@ def timed(repo: Path, *args: str) -> tuple[float, float, str]:
     """Wall seconds, CPU seconds (with every process it ran), stdout."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "patchpack", *args], cwd=repo, env=ENV,
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "patchpack", *args],
+        cwd=repo,
+        env=ENV,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
@@ -60,8 +72,9 @@ def timed(repo: Path, *args: str) -> tuple[float, float, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--lines", type=int, default=20000,
-                        help="the baseline's lines; the large case has ten times as many")
+    parser.add_argument(
+        "--lines", type=int, default=20000, help="the baseline's lines; the large case has ten times as many"
+    )
     args = parser.parse_args()
     sizes = (args.lines, args.lines * 10)
     with tempfile.TemporaryDirectory(prefix="patchpack-bench-") as tmp:
@@ -73,14 +86,18 @@ def main() -> None:
                 listed = timed(repo, "list")
                 pieces = listed[2].count(" queued ")
                 results[lines] = (split, listed)
-                print(f"{shape:<7} {lines:>7,} lines, {pieces:>5} patches: "
-                      f"split {split[0]:6.1f} s wall {split[1]:6.1f} s CPU, "
-                      f"list {listed[0]:5.1f} s wall {listed[1]:5.1f} s CPU")
+                print(
+                    f"{shape:<7} {lines:>7,} lines, {pieces:>5} patches: "
+                    f"split {split[0]:6.1f} s wall {split[1]:6.1f} s CPU, "
+                    f"list {listed[0]:5.1f} s wall {listed[1]:5.1f} s CPU"
+                )
             small, large = results[sizes[0]], results[sizes[1]]
             for k, what in ((0, "split"), (1, "list")):
-                print(f"  {what}: {sizes[1]:,} lines / ({sizes[0]:,} lines x10): "
-                      f"{large[k][1] / (10 * small[k][1]):.2f}x CPU, "
-                      f"{large[k][0] / (10 * small[k][0]):.2f}x wall (1.00x: linear)")
+                print(
+                    f"  {what}: {sizes[1]:,} lines / ({sizes[0]:,} lines x10): "
+                    f"{large[k][1] / (10 * small[k][1]):.2f}x CPU, "
+                    f"{large[k][0] / (10 * small[k][0]):.2f}x wall (1.00x: linear)"
+                )
 
 
 if __name__ == "__main__":
