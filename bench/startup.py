@@ -25,16 +25,19 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-ENV = {"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-       "GIT_COMMITTER_NAME": "Bench", "GIT_COMMITTER_EMAIL": "bench@example.com",
-       "GIT_CONFIG_NOSYSTEM": "1"}
+ENV = {
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
 # (label, argv, baseline label, target: ("ratio", x) to the baseline or ("ms", limit))
 ROWS = [
     ("patchpack guard (Read)", ["guard"], "python -c pass", ("ratio", 1.7)),
     ("patchpack status", ["status"], "git status", ("ms", 80.0)),
     ("patchpack next", ["next"], "git log -1", ("ms", 80.0)),
-    ("patchpack check --staged", ["check", "--staged"], "git diff --cached --stat",
-     ("ms", 80.0)),
+    ("patchpack check --staged", ["check", "--staged"], "git diff --cached --stat", ("ms", 80.0)),
     ("patchpack apply", ["apply"], "git commit", None),
 ]
 # The hook's command (`integrate claude-code` writes it): the guard without pip's script's `re`.
@@ -58,8 +61,9 @@ class Row:
 class Bench:
     """A repository with a queued patch and a staged change, and the commands to time in it."""
 
-    def __init__(self, root: Path, files: int, patchpack: str, python: str,
-                 against: str | None = None) -> None:
+    def __init__(
+        self, root: Path, files: int, patchpack: str, python: str, against: str | None = None
+    ) -> None:
         self.repo, self.patchpack, self.python = root / "repo", patchpack, python
         self.against = against
         launcher = Path(patchpack).with_name("patchpack-guard")
@@ -84,18 +88,25 @@ class Bench:
         self.message = root / "MSG"
         self.message.write_text("f0000: return 3 + 1\n")
         self.git("checkout", "-q", "--", ".")
-        self.read = json.dumps({
-            "session_id": "bench", "transcript_path": str(root / "t.jsonl"),
-            "cwd": str(self.repo), "permission_mode": "default",
-            "hook_event_name": "PreToolUse", "tool_name": "Read",
-            "tool_input": {"file_path": str(self.repo / "src/m1/f0001.py")},
-            "tool_use_id": "toolu_bench"})
+        self.read = json.dumps(
+            {
+                "session_id": "bench",
+                "transcript_path": str(root / "t.jsonl"),
+                "cwd": str(self.repo),
+                "permission_mode": "default",
+                "hook_event_name": "PreToolUse",
+                "tool_name": "Read",
+                "tool_input": {"file_path": str(self.repo / "src/m1/f0001.py")},
+                "tool_use_id": "toolu_bench",
+            }
+        )
         self.staged = self.repo / "src/m2/f0002.py"
         self.ready()
 
     def git(self, *args: str) -> str:
-        return subprocess.run(["git", *args], cwd=self.repo, env=self.env, check=True,
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            ["git", *args], cwd=self.repo, env=self.env, check=True, capture_output=True, text=True
+        ).stdout
 
     def ready(self) -> None:
         """HEAD at the base, one patch queued, one small change staged."""
@@ -109,8 +120,7 @@ class Bench:
 
     def timed(self, argv: list[str], stdin: str | None = None) -> float:
         start = time.perf_counter()
-        done = subprocess.run(argv, cwd=self.repo, env=self.env, input=stdin, text=True,
-                              capture_output=True)
+        done = subprocess.run(argv, cwd=self.repo, env=self.env, input=stdin, text=True, capture_output=True)
         ms = (time.perf_counter() - start) * 1000
         if done.returncode != 0:  # a failing command is not the command being measured
             sys.exit(f"{' '.join(argv)} exited {done.returncode}:\n{done.stderr}")
@@ -118,6 +128,7 @@ class Bench:
 
     def round(self, times: dict[str, list[float]]) -> None:
         """One run of every row and baseline, in the state each needs."""
+
         def add(label: str, ms: float) -> None:
             times.setdefault(label, []).append(ms)
 
@@ -149,8 +160,7 @@ AGAINST = "against: "
 """The label of a row timed with ``--against``'s script."""
 
 
-def measure(runs: int, files: int, patchpack: str, python: str,
-            against: str | None = None) -> list[Row]:
+def measure(runs: int, files: int, patchpack: str, python: str, against: str | None = None) -> list[Row]:
     times: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="patchpack-startup-") as tmp:
         bench = Bench(Path(tmp), files, patchpack, python, against)
@@ -159,8 +169,7 @@ def measure(runs: int, files: int, patchpack: str, python: str,
     median = {label: statistics.median(ms) for label, ms in times.items()}
     python = median["python -c pass"]
     rows = [Row("python -c pass", python, "python -c pass", python, 1.0, 1.0, None, None)]
-    for label, _, base, target in [(AGAINST + label, *rest) for label, *rest in ROWS
-                                   if against] + ROWS:
+    for label, _, base, target in [(AGAINST + label, *rest) for label, *rest in ROWS if against] + ROWS:
         ms, base_ms = median[label], median[base]
         ratio = ms / base_ms
         if target is None:
