@@ -177,33 +177,56 @@ def measure(runs: int, files: int, patchpack: str, python: str, against: str | N
             continue
         kind, limit = target
         met = ratio <= limit if kind == "ratio" else ms < limit
-        rows.append(Row(label, ms, base, base_ms, ratio, ms / python,
-                        f"<= {limit:g}x" if kind == "ratio" else f"< {limit:g} ms",
-                        "PASS" if met else "MISS"))
+        rows.append(
+            Row(
+                label,
+                ms,
+                base,
+                base_ms,
+                ratio,
+                ms / python,
+                f"<= {limit:g}x" if kind == "ratio" else f"< {limit:g} ms",
+                "PASS" if met else "MISS",
+            )
+        )
         # Each git command once, as a row of its own too.
         if base != "python -c pass" and not label.startswith(AGAINST):
             rows.append(Row(base, base_ms, base, base_ms, 1.0, base_ms / python, None, None))
     if LAUNCHER in median:
         ratio = median[LAUNCHER] / python
-        rows.insert(1, Row(LAUNCHER, median[LAUNCHER], "python -c pass", python, ratio, ratio,
-                           "<= 1.7x", "PASS" if ratio <= 1.7 else "MISS"))
+        rows.insert(
+            1,
+            Row(
+                LAUNCHER,
+                median[LAUNCHER],
+                "python -c pass",
+                python,
+                ratio,
+                ratio,
+                "<= 1.7x",
+                "PASS" if ratio <= 1.7 else "MISS",
+            ),
+        )
     return rows
 
 
 def render(rows: list[Row], runs: int, files: int) -> str:
-    out = [f"median of {runs} runs, a repository of {files} files; "
-           f"ratio = the command / its baseline; x py = the command / python -c pass; "
-           f"load average {os.getloadavg()[0]:.1f}",
-           f"{'command':<36} {'ms':>7} {'x py':>6}  {'baseline':<26} {'ms':>7} {'ratio':>7}"
-           f"  target"]
+    out = [
+        f"median of {runs} runs, a repository of {files} files; "
+        f"ratio = the command / its baseline; x py = the command / python -c pass; "
+        f"load average {os.getloadavg()[0]:.1f}",
+        f"{'command':<36} {'ms':>7} {'x py':>6}  {'baseline':<26} {'ms':>7} {'ratio':>7}  target",
+    ]
     for r in rows:
         if r.command == r.baseline:
             out.append(f"{r.command:<36} {r.ms:7.1f} {r.per_python:5.2f}x")
             continue
         verdict = f"{r.target} {r.verdict}" if r.target else ""
-        out.append(f"{r.command:<36} {r.ms:7.1f} {r.per_python:5.2f}x  {r.baseline:<26} "
-                   f"{r.baseline_ms:7.1f} "
-                   f"{r.ratio:6.2f}x  {verdict}")
+        out.append(
+            f"{r.command:<36} {r.ms:7.1f} {r.per_python:5.2f}x  {r.baseline:<26} "
+            f"{r.baseline_ms:7.1f} "
+            f"{r.ratio:6.2f}x  {verdict}"
+        )
     return "\n".join(out)
 
 
@@ -218,11 +241,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15, help="runs of each command (median)")
     parser.add_argument("--files", type=int, default=100, help="files in the repository")
-    parser.add_argument("--patchpack", default=shutil.which("patchpack"),
-                        help="the console script to time (default: patchpack on PATH)")
-    parser.add_argument("--against", metavar="SCRIPT",
-                        help="another console script (a checkout from before a change) timed "
-                        "in the same rounds, its rows first")
+    parser.add_argument(
+        "--patchpack",
+        default=shutil.which("patchpack"),
+        help="the console script to time (default: patchpack on PATH)",
+    )
+    parser.add_argument(
+        "--against",
+        metavar="SCRIPT",
+        help="another console script (a checkout from before a change) timed "
+        "in the same rounds, its rows first",
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args()
     if not args.patchpack:
@@ -230,8 +259,18 @@ def main() -> None:
     python = interpreter(args.patchpack)
     rows = measure(args.runs, args.files, args.patchpack, python, args.against)
     if args.json:
-        print(json.dumps({"runs": args.runs, "files": args.files, "patchpack": args.patchpack,
-                          "python": python, "rows": [asdict(r) for r in rows]}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "runs": args.runs,
+                    "files": args.files,
+                    "patchpack": args.patchpack,
+                    "python": python,
+                    "rows": [asdict(r) for r in rows],
+                },
+                indent=1,
+            )
+        )
     else:
         print(render(rows, args.runs, args.files))
 
