@@ -12,8 +12,7 @@ forms of `check`, `next` and `status` an agent runs at each step (patchpack.agen
 import sys
 
 _GUARD_OPTIONS = {"--limit-all"}
-_QUICK_OPTIONS = {"check": {"--staged", "--json"}, "next": {"--json"},
-                  "status": {"--json", "--tracked-only"}}
+_QUICK_OPTIONS = {"check": {"--staged", "--json"}, "next": {"--json"}, "status": {"--json", "--tracked-only"}}
 
 
 def main() -> None:
@@ -44,8 +43,7 @@ def _guard(*, limit_all: bool) -> int:
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, io.TextIOWrapper):
                 stream.reconfigure(errors="surrogateescape")
-        result = answer(sys.stdin.buffer.read().decode("utf-8", "surrogateescape"),
-                        limit_all=limit_all)
+        result = answer(sys.stdin.buffer.read().decode("utf-8", "surrogateescape"), limit_all=limit_all)
         if result.stdout:
             print(result.stdout, flush=True)
         if result.stderr:
