@@ -26,10 +26,16 @@ if TYPE_CHECKING:
 LOG = Path("patchpack", "plugin-actions.jsonl")
 MAX_BYTES = 1 << 20
 # How `status` names each kind; {s} is the plural's s.
-LABELS = {"rewrite": "command{s} rewritten", "refuse": "edit{s} refused",
-          "narrow": "read{s} narrowed", "cap": "output{s} capped", "mask": "output{s} masked",
-          "route": "run{s} routed", "wait": "wait{s} for the minute window",
-          "stop": "run{s} stopped over budget"}
+LABELS = {
+    "rewrite": "command{s} rewritten",
+    "refuse": "edit{s} refused",
+    "narrow": "read{s} narrowed",
+    "cap": "output{s} capped",
+    "mask": "output{s} masked",
+    "route": "run{s} routed",
+    "wait": "wait{s} for the minute window",
+    "stop": "run{s} stopped over budget",
+}
 KINDS = tuple(LABELS)
 
 
@@ -37,8 +43,10 @@ def record(repo: Repo, kind: str, detail: str) -> None:
     """Add one action to the log of ``repo``'s worktree."""
     path = repo.git_dir / LOG
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({"ts": timestamp(clock.now()), "kind": kind, "detail": detail[:500]},
-                      ensure_ascii=True) + "\n"
+    line = (
+        json.dumps({"ts": timestamp(clock.now()), "kind": kind, "detail": detail[:500]}, ensure_ascii=True)
+        + "\n"
+    )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         os.write(fd, line.encode())
@@ -51,9 +59,9 @@ def record(repo: Repo, kind: str, detail: str) -> None:
 
 def _keep_newest_half(path: Path) -> None:
     data = path.read_bytes()
-    rest = data[len(data) // 2:]
+    rest = data[len(data) // 2 :]
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_bytes(rest[rest.find(b"\n") + 1:])
+    tmp.write_bytes(rest[rest.find(b"\n") + 1 :])
     os.replace(tmp, path)
 
 
@@ -82,17 +90,18 @@ def counts(repo: Repo | Plain) -> dict[str, int]:
 def routed(repo: Repo | Plain) -> dict[str, int]:
     """How many runs the router sent to each model, most first (a route's detail is
     ``MODEL: reason``)."""
-    models = Counter(str(a.get("detail", "")).split(": ", 1)[0] for a in _read(repo)
-                     if a["kind"] == "route")
+    models = Counter(str(a.get("detail", "")).split(": ", 1)[0] for a in _read(repo) if a["kind"] == "route")
     return dict(models.most_common())
 
 
 def describe(seen: dict[str, int], routed: dict[str, int] | None = None) -> str:
     """``counts`` in words for `patchpack status`: ``3 commands rewritten, 1 edit refused``,
     the models runs were routed to after theirs."""
+
     def words(kind: str, n: int) -> str:
         said = f"{n} " + LABELS[kind].format(s="s" if n != 1 else "")
         if kind == "route" and routed:
             said += " (" + ", ".join(f"{model} {k}" for model, k in routed.items()) + ")"
         return said
+
     return ", ".join(words(kind, n) for kind, n in seen.items())
