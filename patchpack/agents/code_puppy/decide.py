@@ -50,8 +50,7 @@ def edit_refusal(tool: str, args: MutableMapping[str, Any], cwd: Path) -> str | 
     return decision.reason if isinstance(decision, guard.Deny) else None
 
 
-def narrow_read(args: MutableMapping[str, Any], cwd: Path,
-                recent: Sequence[str] = ()) -> Narrowed | None:
+def narrow_read(args: MutableMapping[str, Any], cwd: Path, recent: Sequence[str] = ()) -> Narrowed | None:
     """Narrow a whole read of a large file in ``args`` (changed in place) to the part the
     ``recent`` context names (reads.py), else to its first ``patchpack.maxFileLines`` lines
     with an outline of the rest; None when the read is left as it is."""
@@ -66,15 +65,21 @@ def narrow_read(args: MutableMapping[str, Any], cwd: Path,
     part = reads.wanted(_rel(path, cwd), lines, recent, cap=limit)
     if part is not None:
         args["start_line"], args["num_lines"] = part.start, part.end - part.start + 1
-        return Narrowed(part.end - part.start + 1, (
-            f"patchpack: showing lines {part.start}-{part.end} only: "
-            f"{part.why}. The start of the file: {reads.call(given, 1, limit)}"))
+        return Narrowed(
+            part.end - part.start + 1,
+            (
+                f"patchpack: showing lines {part.start}-{part.end} only: "
+                f"{part.why}. The start of the file: {reads.call(given, 1, limit)}"
+            ),
+        )
     args["start_line"], args["num_lines"] = 1, limit
     shape = reads.outline(lines, limit)
-    rest = "Outline of the rest (line: definition):\n" + "\n".join(shape) + "\n" \
-        if shape else ""
-    return Narrowed(limit, f"patchpack: showing lines 1-{limit} only. {decision.reason}\n"
-                           f"{rest}Read on: {reads.call(given, limit + 1, limit)}")
+    rest = "Outline of the rest (line: definition):\n" + "\n".join(shape) + "\n" if shape else ""
+    return Narrowed(
+        limit,
+        f"patchpack: showing lines 1-{limit} only. {decision.reason}\n"
+        f"{rest}Read on: {reads.call(given, limit + 1, limit)}",
+    )
 
 
 def _rel(path: Path, cwd: Path) -> str:
@@ -106,8 +111,10 @@ def cap(text: str, lines: int) -> str | None:
     head = max(1, lines // 4)
     tail = lines - head
     left_out = len(parts) - head - tail
-    marker = (f"... {left_out} lines omitted by patchpack; run the command through "
-              f"`patchpack run -- CMD` to keep its full output ...")
+    marker = (
+        f"... {left_out} lines omitted by patchpack; run the command through "
+        f"`patchpack run -- CMD` to keep its full output ..."
+    )
     return "\n".join([*parts[:head], marker, *parts[-tail:]])
 
 

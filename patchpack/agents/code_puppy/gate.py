@@ -28,15 +28,21 @@ def stop_reason(budgets: Iterable[Budget], agent: str | None) -> str | None:
     if not spent:
         return None
     what = ", ".join(f"{b.name} {b.used:,}/{b.limit:,} {b.unit}" for b in spent)
-    return (f"patchpack: over budget ({what}); the run was not started. "
-            f"See `patchpack budget`; land what you have (`patchpack apply --all`), or raise "
-            f"the budget (`git config patchpack.dailyBudget N`, "
-            f"`git config patchpack.agent.NAME.dailyBudget N`).")
+    return (
+        f"patchpack: over budget ({what}); the run was not started. "
+        f"See `patchpack budget`; land what you have (`patchpack apply --all`), or raise "
+        f"the budget (`git config patchpack.dailyBudget N`, "
+        f"`git config patchpack.agent.NAME.dailyBudget N`)."
+    )
 
 
-def wait_seconds(budgets: Iterable[Budget], *, request_tokens: int,
-                 in_flight: Sequence[tuple[datetime, int]] = (),
-                 now: datetime | None = None) -> float:
+def wait_seconds(
+    budgets: Iterable[Budget],
+    *,
+    request_tokens: int,
+    in_flight: Sequence[tuple[datetime, int]] = (),
+    now: datetime | None = None,
+) -> float:
     """How long a request of ``request_tokens`` must wait for the per-minute window: 0 when
     it fits now.
 
@@ -44,8 +50,9 @@ def wait_seconds(budgets: Iterable[Budget], *, request_tokens: int,
     tokens) whose run's usage is not in the ledger yet: a run's usage is recorded when it
     ends, so without them a long run would not see its own requests in the window.
     """
-    recent = sorted((at, n) for at, n in in_flight
-                    if now is None or 0 <= (now - at).total_seconds() < MAX_WAIT)
+    recent = sorted(
+        (at, n) for at, n in in_flight if now is None or 0 <= (now - at).total_seconds() < MAX_WAIT
+    )
     wait = 0.0
     for b in budgets:
         if b.kind != "minute" or b.limit <= 0:
