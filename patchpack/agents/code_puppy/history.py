@@ -77,12 +77,12 @@ class History:
         counter = tokens.get_counter(plugin.settings(repo).tokenizer)
         return sum(counter.count(_text(p)) for m in messages for p in getattr(m, "parts", ()))
 
-    def mask(self, agent: str | None, messages: MutableSequence[Any], repo: Repo,
-             size: int) -> None:
+    def mask(self, agent: str | None, messages: MutableSequence[Any], repo: Repo, size: int) -> None:
         """Replace, in ``messages``, the outputs the masker of ``agent`` has masked."""
         settings = plugin.settings(repo)
-        masker = self.maskers.setdefault(agent or "", masking.Masker(
-            keep=settings.truncate_keep, every=settings.truncate_every))
+        masker = self.maskers.setdefault(
+            agent or "", masking.Masker(keep=settings.truncate_keep, every=settings.truncate_every)
+        )
         calls: dict[str, Any] = {}
         outputs = []
         for message in messages:
@@ -91,23 +91,31 @@ class History:
                 if kind == "tool-call":
                     calls[part.tool_call_id] = part.args
                 elif kind == "tool-return" and part.tool_call_id not in self.stubs:
-                    outputs.append(Observation(part.tool_call_id, part.tool_name,
-                                               _args(calls.get(part.tool_call_id)), _text(part)))
+                    outputs.append(
+                        Observation(
+                            part.tool_call_id,
+                            part.tool_name,
+                            _args(calls.get(part.tool_call_id)),
+                            _text(part),
+                        )
+                    )
                 elif kind == "tool-return":
                     outputs.append(Observation(part.tool_call_id, part.tool_name, {}, ""))
         iterations = agents.cadence(repo, settings).iterations
-        for o in masker.update(outputs, iterations=iterations,
-                               over_budget=size > settings.context_budget):
+        for o in masker.update(outputs, iterations=iterations, over_budget=size > settings.context_budget):
             self.stubs[o.call_id] = masking.stub(o)
             plugin.note(repo, "mask", self.stubs[o.call_id])
         for i, message in enumerate(messages):
             parts = getattr(message, "parts", None)
             if parts is None or not any(self._masked(p) for p in parts):
                 continue
-            messages[i] = dataclasses.replace(message, parts=[
-                dataclasses.replace(p, content=self.stubs[p.tool_call_id])
-                if self._masked(p) else p for p in parts])
+            messages[i] = dataclasses.replace(
+                message,
+                parts=[
+                    dataclasses.replace(p, content=self.stubs[p.tool_call_id]) if self._masked(p) else p
+                    for p in parts
+                ],
+            )
 
     def _masked(self, part: Any) -> bool:
-        return getattr(part, "part_kind", None) == "tool-return" and \
-            part.tool_call_id in self.stubs
+        return getattr(part, "part_kind", None) == "tool-return" and part.tool_call_id in self.stubs

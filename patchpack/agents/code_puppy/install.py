@@ -50,11 +50,11 @@ def plugin_path(home: Path) -> Path:
 def render() -> str:
     """The user plugin's text for this patchpack and this Python."""
     package_dir = str(Path(patchpack.__file__).resolve().parent.parent)
-    paths = list(dict.fromkeys([package_dir, sysconfig.get_paths()["purelib"],
-                                sysconfig.get_paths()["platlib"]]))
+    paths = list(
+        dict.fromkeys([package_dir, sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    )
     version = sys.version_info[:2]
-    return _TEMPLATE.format(paths=paths, version=f"{version[0]}.{version[1]}",
-                            version_tuple=tuple(version))
+    return _TEMPLATE.format(paths=paths, version=f"{version[0]}.{version[1]}", version_tuple=tuple(version))
 
 
 def install(home: Path, *, dry_run: bool) -> Integration:
