@@ -48,15 +48,17 @@ class Masker:
     """The iteration count at the last request: the cadence is due when it passes a multiple
     of ``every``."""
 
-    def update(self, outputs: Sequence[Observation], *, iterations: int,
-               over_budget: bool) -> list[Observation]:
+    def update(
+        self, outputs: Sequence[Observation], *, iterations: int, over_budget: bool
+    ) -> list[Observation]:
         """Mask what is due before a request; return the outputs masked now."""
-        due = over_budget or (self.every > 0 and self.seen is not None
-                              and iterations // self.every > self.seen // self.every)
+        due = over_budget or (
+            self.every > 0 and self.seen is not None and iterations // self.every > self.seen // self.every
+        )
         self.seen = iterations
         if not due:
             return []
-        old = outputs[:-self.keep] if self.keep > 0 else outputs
+        old = outputs[: -self.keep] if self.keep > 0 else outputs
         new = [o for o in old if o.call_id not in self.masked]
         self.masked.update(o.call_id for o in new)
         return new
@@ -77,8 +79,9 @@ def stub(o: Observation) -> str:
     path = o.args.get("file_path")
     if isinstance(path, str):
         start, count = o.args.get("start_line"), o.args.get("num_lines")
-        where = f" lines {start}-{start + count - 1}" if isinstance(start, int) and \
-            isinstance(count, int) else ""
+        where = (
+            f" lines {start}-{start + count - 1}" if isinstance(start, int) and isinstance(count, int) else ""
+        )
         return f"{what} of {_short(path)}{where}; read it again if you need it]"
     return f"{what}; call the tool again if you need it]"
 
@@ -92,11 +95,10 @@ def _lines(text: str) -> int:
         fields = None
     if not isinstance(fields, dict):
         return len(text.splitlines())
-    inner = [v for k, v in fields.items() if k in ("stdout", "stderr", "content")
-             and isinstance(v, str)]
+    inner = [v for k, v in fields.items() if k in ("stdout", "stderr", "content") and isinstance(v, str)]
     return sum(len(v.splitlines()) for v in inner) if inner else len(text.splitlines())
 
 
 def _short(text: str, most: int = 120) -> str:
     one = " ".join(text.split())
-    return one if len(one) <= most else one[:most - 3] + "..."
+    return one if len(one) <= most else one[: most - 3] + "..."

@@ -43,8 +43,7 @@ def fail_open(default: T, what: str, work: Callable[[], T]) -> T:
     try:
         return work()
     except Exception as e:
-        log.warning("patchpack plugin: %s failed (%s: %s); letting it through", what,
-                    type(e).__name__, e)
+        log.warning("patchpack plugin: %s failed (%s: %s); letting it through", what, type(e).__name__, e)
         return default
 
 
@@ -66,6 +65,7 @@ def shell_command(command: object, cwd: object) -> dict[str, str] | None:
 def shell_output(result: Any) -> None:
     """``run_shell_command_output``: cap, in place, what still comes back too long (its return
     value is ignored; the result object is what the model gets)."""
+
     def cap() -> None:
         limit = decide.settings_at(Path(os.getcwd())).output_lines
         capped = False
@@ -77,14 +77,14 @@ def shell_output(result: Any) -> None:
                 capped = True
         if capped:
             note(repo_at(), "cap", str(getattr(result, "command", "")))
+
     fail_open(None, "capping the output", cap)
 
 
 # -- pre_tool_call ----------------------------------------------------------------------------
 
 
-def pre_tool_call(tool: object, args: object,
-                  recent: Sequence[str] = ()) -> dict[str, Any] | None:
+def pre_tool_call(tool: object, args: object, recent: Sequence[str] = ()) -> dict[str, Any] | None:
     """``pre_tool_call``: refuse an edit over the limits; narrow a whole read of a large file
     to the part the ``recent`` context names (the arguments are changed in place: Code Puppy
     runs the tool with them)."""
