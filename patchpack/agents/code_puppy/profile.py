@@ -16,8 +16,17 @@ from patchpack.text import counted
 NAME = "pack-leader-cerebras-efficient"
 # Code Puppy's own tool names; its default shell tool name, `shell`, is not in the registry
 # an agent file may name (agent_run_shell_command is).
-TOOLS = ("list_files", "read_file", "grep", "create_file", "replace_in_file", "delete_snippet",
-         "delete_file", "agent_run_shell_command", "agent_share_your_reasoning")
+TOOLS = (
+    "list_files",
+    "read_file",
+    "grep",
+    "create_file",
+    "replace_in_file",
+    "delete_snippet",
+    "delete_file",
+    "agent_run_shell_command",
+    "agent_share_your_reasoning",
+)
 
 _PROMPT = """\
 You work in a git repository managed by patchpack; its Code Puppy plugin enforces the limits.
@@ -44,9 +53,10 @@ def agent(settings: Settings, *, model: str | None = None) -> dict[str, Any]:
         "name": NAME,
         "display_name": "Pack Leader (Cerebras, token-efficient)",
         "description": "Micro-patch workflow; patchpack's plugin caps output, refuses big edits, "
-                       "masks old outputs, routes models and keeps the token ledger.",
-        "system_prompt": _PROMPT.format(max_files=counted(settings.max_files, "file"),
-                                        max_lines=settings.max_lines).splitlines(),
+        "masks old outputs, routes models and keeps the token ledger.",
+        "system_prompt": _PROMPT.format(
+            max_files=counted(settings.max_files, "file"), max_lines=settings.max_lines
+        ).splitlines(),
         "tools": list(TOOLS),
         "user_prompt": "What should we change? I will work in micro-patches.",
     }

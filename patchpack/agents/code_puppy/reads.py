@@ -75,8 +75,9 @@ def wanted(rel: str, lines: Sequence[str], recent: Sequence[str], *, cap: int) -
 
 def outline(lines: Sequence[str], after: int) -> list[str]:
     """The def and class lines past line ``after``, each with its number (``  120: def f``)."""
-    found = [f"{n:>6}: {line.strip()}" for n, line in enumerate(lines, 1)
-             if n > after and _OUTLINE.match(line)]
+    found = [
+        f"{n:>6}: {line.strip()}" for n, line in enumerate(lines, 1) if n > after and _OUTLINE.match(line)
+    ]
     if len(found) > OUTLINE_MAX:
         found = [*found[:OUTLINE_MAX], f"  ... {len(found) - OUTLINE_MAX} more"]
     return found
