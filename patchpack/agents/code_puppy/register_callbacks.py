@@ -32,8 +32,9 @@ def _patchpack_on_path() -> None:
         os.environ["PATH"] = f"{here}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
-async def _run_shell_command(context: Any, command: Any, cwd: Any = None,
-                             timeout: Any = None) -> dict[str, str] | None:
+async def _run_shell_command(
+    context: Any, command: Any, cwd: Any = None, timeout: Any = None
+) -> dict[str, str] | None:
     return plugin.shell_command(command, cwd)
 
 
@@ -49,10 +50,21 @@ async def _transform_model_messages(agent_name: Any, messages: Any) -> None:
     await SESSION.before_request(agent_name if isinstance(agent_name, str) else None, messages)
 
 
-def _model_select(*, agent_name: Any = None, current_model: Any = None, prompt: Any = "",
-                  messages: Any = None, session_id: Any = None) -> str | None:
-    return plugin.fail_open(None, "routing", lambda: SESSION.select(
-        agent_name, current_model, prompt if isinstance(prompt, str) else "", session_id))
+def _model_select(
+    *,
+    agent_name: Any = None,
+    current_model: Any = None,
+    prompt: Any = "",
+    messages: Any = None,
+    session_id: Any = None,
+) -> str | None:
+    return plugin.fail_open(
+        None,
+        "routing",
+        lambda: SESSION.select(
+            agent_name, current_model, prompt if isinstance(prompt, str) else "", session_id
+        ),
+    )
 
 
 async def _agent_run_start(agent_name: Any, model_name: Any, session_id: Any = None) -> None:
@@ -65,17 +77,23 @@ async def _stop(reason: str) -> AsyncIterator[None]:
     yield  # an async generator, for asynccontextmanager
 
 
-def _agent_run_context(agent: Any, pydantic_agent: Any, group_id: Any,
-                       mcp_servers: Any) -> Any:
+def _agent_run_context(agent: Any, pydantic_agent: Any, group_id: Any, mcp_servers: Any) -> Any:
     name = getattr(agent, "name", None)
-    reason = plugin.fail_open(None, "the budget check",
-                              lambda: SESSION.stop_reason(name if isinstance(name, str) else None))
+    reason = plugin.fail_open(
+        None, "the budget check", lambda: SESSION.stop_reason(name if isinstance(name, str) else None)
+    )
     return None if reason is None else _stop(reason)
 
 
-async def _agent_run_end(agent_name: Any, model_name: Any, session_id: Any = None,
-                         success: Any = True, error: Any = None, response_text: Any = None,
-                         metadata: Any = None) -> None:
+async def _agent_run_end(
+    agent_name: Any,
+    model_name: Any,
+    session_id: Any = None,
+    success: Any = True,
+    error: Any = None,
+    response_text: Any = None,
+    metadata: Any = None,
+) -> None:
     SESSION.end(agent_name, model_name, session_id, metadata)
 
 
