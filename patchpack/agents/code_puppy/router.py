@@ -19,12 +19,18 @@ STEP_DOWN_DAY = 0.80
 STEP_DOWN_MINUTE = 0.90
 # The first rule whose pattern is found wins; the agent's name is tried before the prompt.
 _RULES = (
-    ("test-fix", r"\b(?:failing|fails?|failed|failure|broken)\b.*\btests?\b|\btests?\b.*"
-                 r"\b(?:failing|fails?|failed|failure|broken)\b|\btraceback\b|\bpytest\b"),
+    (
+        "test-fix",
+        r"\b(?:failing|fails?|failed|failure|broken)\b.*\btests?\b|\btests?\b.*"
+        r"\b(?:failing|fails?|failed|failure|broken)\b|\btraceback\b|\bpytest\b",
+    ),
     ("review", r"\breview(?:er|ing)?\b|\bcode review\b|\bcritique\b"),
     ("plan", r"\bplan(?:ner|ning)?\b|\bdesign\b|\barchitect"),
-    ("research", r"\bresearch(?:er)?\b|\binvestigate\b|\bexplain\b|\bwhy does\b|\bhow does\b"
-                 r"|\bfind out\b|\bretriever\b"),
+    (
+        "research",
+        r"\bresearch(?:er)?\b|\binvestigate\b|\bexplain\b|\bwhy does\b|\bhow does\b"
+        r"|\bfind out\b|\bretriever\b",
+    ),
 )
 
 
@@ -54,8 +60,14 @@ def detect(agent: str | None, prompt: str) -> tuple[str, str]:
     return "edit", "the default: nothing else named"
 
 
-def choose(*, agent: str | None, prompt: str, current: str | None,
-           rule: Callable[[str], str | None], budgets: Iterable[Budget]) -> Route | None:
+def choose(
+    *,
+    agent: str | None,
+    prompt: str,
+    current: str | None,
+    rule: Callable[[str], str | None],
+    budgets: Iterable[Budget],
+) -> Route | None:
     """The model for this run and why; None to keep ``current`` (no rule, or it is the one).
 
     ``rule(name)`` reads ``patchpack.route.<name>``.
@@ -66,8 +78,7 @@ def choose(*, agent: str | None, prompt: str, current: str | None,
     hot = _near_limit(budgets)
     cheap = (rule("cheap") or "").strip()
     if hot is not None and cheap:
-        model, reason = cheap, (f"task kind {kind} from {told}, stepped down to "
-                                f"patchpack.route.cheap: {hot}")
+        model, reason = cheap, (f"task kind {kind} from {told}, stepped down to patchpack.route.cheap: {hot}")
     if not model or model == current:
         return None
     return Route(model, kind, reason)
