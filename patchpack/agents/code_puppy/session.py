@@ -50,27 +50,41 @@ class Session:
     def pace(self, repo: Repo, agent: str | None, size: int) -> float:
         """Seconds a request of ``size`` tokens waits for the per-minute window, counting
         what the ledger holds and the requests of runs not recorded yet."""
-        return gate.wait_seconds(plugin.spend(repo), request_tokens=size, now=clock.now(),
-                                 in_flight=[r for runs in self.in_flight.values() for r in runs])
+        return gate.wait_seconds(
+            plugin.spend(repo),
+            request_tokens=size,
+            now=clock.now(),
+            in_flight=[r for runs in self.in_flight.values() for r in runs],
+        )
 
     # -- model_select -------------------------------------------------------------------------
 
-    def select(self, agent: str | None, current: str | None, prompt: str,
-               session: str | None) -> str | None:
+    def select(self, agent: str | None, current: str | None, prompt: str, session: str | None) -> str | None:
         """The routed model for this run, or None to keep Code Puppy's."""
         repo = plugin.repo_at()
         if repo is None:
             return None
-        route = router.choose(agent=agent, prompt=prompt, current=current,
-                              rule=lambda kind: repo.config_get(f"patchpack.route.{kind}"),
-                              budgets=plugin.spend(repo))
+        route = router.choose(
+            agent=agent,
+            prompt=prompt,
+            current=current,
+            rule=lambda kind: repo.config_get(f"patchpack.route.{kind}"),
+            budgets=plugin.spend(repo),
+        )
         if route is None:
             return None
         plugin.note(repo, "route", f"{route.model}: {route.reason}")
         # Every choice is a ledger entry too, with its reason: a spend of nothing, by the
         # model chosen.
-        ledger.add_pending(repo, kind="route", counter=usage.COUNTER, model=route.model,
-                           agent=agent or None, session=session or None, reason=route.reason)
+        ledger.add_pending(
+            repo,
+            kind="route",
+            counter=usage.COUNTER,
+            model=route.model,
+            agent=agent or None,
+            session=session or None,
+            reason=route.reason,
+        )
         return route.model
 
     # -- agent_run_start, agent_run_context, agent_run_end ------------------------------------
@@ -100,8 +114,13 @@ class Session:
 
         def capture() -> None:
             run = usage.from_code_puppy_run(
-                agent_name=agent, model_name=model, session_id=session, metadata=metadata,
-                key=f"code-puppy:{session}" if isinstance(session, str) and session else None)
+                agent_name=agent,
+                model_name=model,
+                session_id=session,
+                metadata=metadata,
+                key=f"code-puppy:{session}" if isinstance(session, str) and session else None,
+            )
             if run is not None:
                 usage.capture(repo, [run._replace(requests=max(requests, 1))])
+
         plugin.fail_open(None, "recording the usage", capture)
