@@ -97,8 +97,7 @@ def answer(raw: str, *, limit_all: bool = False) -> Answer:
     except ValueError as e:
         return Answer(stderr=f"patchpack guard: malformed hook input ({e}); letting it through")
     if not isinstance(event, dict):
-        return Answer(stderr="patchpack guard: hook input is not a JSON object; "
-                             "letting it through")
+        return Answer(stderr="patchpack guard: hook input is not a JSON object; letting it through")
     try:
         return _answer(event, limit_all=limit_all)
     except Exception as e:  # fail open: see the module docstring
@@ -111,16 +110,25 @@ def _answer(event: Mapping[str, Any], *, limit_all: bool) -> Answer:
         return Answer()
     if not isinstance(tool, str) or tool not in _KNOWN:
         return Answer()
-    decision = decide(tool, args, str(event.get("cwd") or os.getcwd()),
-                      limit_all=limit_all,
-                      bypass=event.get("permission_mode") == "bypassPermissions")
-    puppy = tool in PUPPY_EDITS or SHELLS.get(str(tool)) == "puppy" \
-        or READS.get(str(tool)) == "puppy"
+    decision = decide(
+        tool,
+        args,
+        str(event.get("cwd") or os.getcwd()),
+        limit_all=limit_all,
+        bypass=event.get("permission_mode") == "bypassPermissions",
+    )
+    puppy = tool in PUPPY_EDITS or SHELLS.get(str(tool)) == "puppy" or READS.get(str(tool)) == "puppy"
     return _render(decision, args, puppy=puppy)
 
 
-def decide(tool: str, args: Mapping[str, Any], cwd: str | os.PathLike[str], *,
-           limit_all: bool = False, bypass: bool = False) -> Decision:
+def decide(
+    tool: str,
+    args: Mapping[str, Any],
+    cwd: str | os.PathLike[str],
+    *,
+    limit_all: bool = False,
+    bypass: bool = False,
+) -> Decision:
     """The guard's decision on one tool call: the hook and the Code Puppy plugin both ask here.
 
     May raise on a broken repository or hostile arguments: callers fail open.
@@ -140,17 +148,20 @@ def _render(decision: Decision, args: Mapping[str, Any], *, puppy: bool) -> Answ
         return Answer()
     if puppy:  # exit 1 blocks in Code Puppy, and it has no way to take a rewritten call
         if isinstance(decision, Rewrite):
-            return Answer(stderr=f"patchpack: run this instead: {decision.command}\n"
-                                 f"({decision.reason})", exit_code=1)
+            return Answer(
+                stderr=f"patchpack: run this instead: {decision.command}\n({decision.reason})", exit_code=1
+            )
         return Answer(stderr=f"patchpack: {decision.reason}", exit_code=1)
     out: dict[str, Any] = {"hookEventName": "PreToolUse"}
     if isinstance(decision, Deny):
         out |= {"permissionDecision": "deny", "permissionDecisionReason": decision.reason}
     else:
-        out |= {"permissionDecision": "allow" if decision.approve else "ask",
-                "permissionDecisionReason": decision.reason,
-                # the whole input, so it is right whether the agent merges or replaces it
-                "updatedInput": {**args, "command": decision.command}}
+        out |= {
+            "permissionDecision": "allow" if decision.approve else "ask",
+            "permissionDecisionReason": decision.reason,
+            # the whole input, so it is right whether the agent merges or replaces it
+            "updatedInput": {**args, "command": decision.command},
+        }
     import json  # only to say something: an allowed call goes without it
 
     return Answer(stdout=json.dumps({"hookSpecificOutput": out}))
@@ -180,8 +191,10 @@ def _locate(file_path: object, cwd: str) -> _Located | None:
         return None
     # As pathlib spells it (no empty or "." parts), without loading pathlib.
     path = os.path.join(cwd, file_path)
-    path = "/" * path.startswith("/") + "/".join(
-        part for part in path.split("/") if part not in ("", ".")) or "."
+    path = (
+        "/" * path.startswith("/") + "/".join(part for part in path.split("/") if part not in ("", "."))
+        or "."
+    )
     # Resolve the directory, not the file: the file may not exist yet, or be a symlink.
     parent = _parent(path)
     while not os.path.exists(parent) and parent != _parent(parent):
@@ -196,7 +209,7 @@ def _locate(file_path: object, cwd: str) -> _Located | None:
     under = os.path.join(os.path.realpath(top), "")
     if not real.startswith(under) or real == under:
         return None
-    rel = real[len(under):]
+    rel = real[len(under) :]
     if rel.split("/")[0] == ".git":
         return None
     return _Located(git_dir, top, real, rel)
@@ -243,11 +256,9 @@ def _edit(tool: str, args: Mapping[str, Any], cwd: str) -> Decision:
     repo = where.repo()
     limits = Limits(settings.max_files, settings.max_lines)
     # patchpack's own set-up files, waiting to be landed, are not the agent's change.
-    now = Measure(tuple(f for f in diffs.measure(uncommitted_diff(repo)).files
-                        if f.path not in SET_UP_FILES))
+    now = Measure(tuple(f for f in diffs.measure(uncommitted_diff(repo)).files if f.path not in SET_UP_FILES))
     mine = diffs.measure(diff_against_head(repo, where.rel, None if new is None else encode(new)))
-    after = Measure(tuple(f for f in now.files if where.rel not in (f.path, f.old_path))
-                    + mine.files)
+    after = Measure(tuple(f for f in now.files if where.rel not in (f.path, f.old_path)) + mine.files)
     grows = after.lines > now.lines or after.file_count > now.file_count
     if Verdict(after, limits).ok or not grows:
         return None
