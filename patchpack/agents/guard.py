@@ -262,22 +262,28 @@ def _edit(tool: str, args: Mapping[str, Any], cwd: str) -> Decision:
     grows = after.lines > now.lines or after.file_count > now.file_count
     if Verdict(after, limits).ok or not grows:
         return None
-    return Deny(_too_big(where.rel, after, mine, limits,
-                         alone_fits=Verdict(mine, limits).ok))
+    return Deny(_too_big(where.rel, after, mine, limits, alone_fits=Verdict(mine, limits).ok))
 
 
-def _too_big(rel: str, after: diffs.Measure, mine: diffs.Measure, limits: diffs.Limits, *,
-             alone_fits: bool) -> str:
-    text = (f"this edit of {rel} would make the uncommitted change "
-            f"{counted(after.file_count, 'file')} and {after.lines} diff lines, over the "
-            f"micro-patch limits ({counted(limits.max_files, 'file')}, "
-            f"{limits.max_lines} diff lines). ")
+def _too_big(
+    rel: str, after: diffs.Measure, mine: diffs.Measure, limits: diffs.Limits, *, alone_fits: bool
+) -> str:
+    text = (
+        f"this edit of {rel} would make the uncommitted change "
+        f"{counted(after.file_count, 'file')} and {after.lines} diff lines, over the "
+        f"micro-patch limits ({counted(limits.max_files, 'file')}, "
+        f"{limits.max_lines} diff lines). "
+    )
     if not alone_fits:
-        return text + (f"The edit alone is {mine.lines} diff lines: make it in smaller "
-                       f"steps, landing each one (commit, or `patchpack split && patchpack "
-                       f"apply --all`) before the next.")
-    return text + ("Land what you have first: `patchpack split && patchpack apply --all` "
-                   "(or commit it), then make this edit.")
+        return text + (
+            f"The edit alone is {mine.lines} diff lines: make it in smaller "
+            f"steps, landing each one (commit, or `patchpack split && patchpack "
+            f"apply --all`) before the next."
+        )
+    return text + (
+        "Land what you have first: `patchpack split && patchpack apply --all` "
+        "(or commit it), then make this edit."
+    )
 
 
 def _puppy_payload(payload: object) -> Mapping[str, Any]:
@@ -301,8 +307,11 @@ def _edited(tool: str, args: Mapping[str, Any], current: str | None) -> str | No
     elif tool == "MultiEdit":
         edits = args["edits"] if isinstance(args.get("edits"), list) else []
     elif "replacements" in args:
-        edits = [{"old_string": r.get("old_str"), "new_string": r.get("new_str")}
-                 for r in args["replacements"] if isinstance(r, dict)]
+        edits = [
+            {"old_string": r.get("old_str"), "new_string": r.get("new_str")}
+            for r in args["replacements"]
+            if isinstance(r, dict)
+        ]
     elif "delete_snippet" in args:  # edit_file's payload
         edits = [{"old_string": args["delete_snippet"], "new_string": ""}]
     elif tool == "delete_snippet":  # removes the first occurrence, as Edit does
@@ -335,14 +344,32 @@ def _replace(text: str | None, edit: Mapping[str, Any]) -> str | None:
 _ENV = r"(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*"
 _LEAD = rf"^\s*{_ENV}"
 _PYTEST = r"(?:pytest|py\.test|python(?:3(?:\.\d+)?)?\s+-m\s+pytest)"
-_THROUGH_US = (rf"^\s*{_ENV}(?:patchpack|python(?:3(?:\.\d+)?)?\s+-m\s+patchpack)"
-               rf"(?:\s|$)")
+_THROUGH_US = (
+    rf"^\s*{_ENV}(?:patchpack|python(?:3(?:\.\d+)?)?\s+-m\s+patchpack)"
+    rf"(?:\s|$)"
+)
 # What `patchpack test` does anyway: cap the output. Dropped from the end of a test command.
 _CAP = r"(?:\s+2>&1)?\s*\|\s*(?:tail|head)(?:\s+-n)?\s+-?\d+\s*$"
 _CONTROL = r"[|&;<>()`\n]|\$\("
 # Builtins that change the shell the agent keeps between calls: wrapping them would lose that.
-_STATEFUL = {"cd", "pushd", "popd", "export", "unset", "set", "source", ".", "alias",
-             "unalias", "shopt", "umask", "ulimit", "trap", "exec", "exit"}
+_STATEFUL = {
+    "cd",
+    "pushd",
+    "popd",
+    "export",
+    "unset",
+    "set",
+    "source",
+    ".",
+    "alias",
+    "unalias",
+    "shopt",
+    "umask",
+    "ulimit",
+    "trap",
+    "exec",
+    "exit",
+}
 
 
 def _shell(args: Mapping[str, Any], cwd: str, *, limit_all: bool, bypass: bool) -> Decision:
@@ -363,8 +390,11 @@ def _shell(args: Mapping[str, Any], cwd: str, *, limit_all: bool, bypass: bool) 
         at = None
     rewritten = via_patchpack_test(command, _settings(at).test_command)
     if rewritten is not None:
-        return Rewrite(rewritten, "patchpack: the test run goes through `patchpack test`, "
-                                  "which caps its output", approve=True)
+        return Rewrite(
+            rewritten,
+            "patchpack: the test run goes through `patchpack test`, which caps its output",
+            approve=True,
+        )
     if limit_all:
         rewritten = via_patchpack_run(command)
         if rewritten is not None:
