@@ -401,8 +401,11 @@ def _shell(args: Mapping[str, Any], cwd: str, *, limit_all: bool, bypass: bool) 
             # Not auto-approved: the user's permission prompt still sees the command. Headless
             # (`claude -p`) no one can answer "ask" and the call is refused with this reason, so
             # it names the command that runs.
-            return Rewrite(rewritten, f"patchpack: output capped by `patchpack run`; if this "
-                                      f"call is refused, run `{rewritten}`", approve=bypass)
+            return Rewrite(
+                rewritten,
+                f"patchpack: output capped by `patchpack run`; if this call is refused, run `{rewritten}`",
+                approve=bypass,
+            )
     return None
 
 
@@ -439,7 +442,7 @@ def via_patchpack_run(command: str) -> str | None:
 
     lead = re.match(_LEAD, command)
     env = lead.group(0) if lead else ""
-    rest = command[len(env):]
+    rest = command[len(env) :]
     words = rest.split()
     if not words or (words[0] in _STATEFUL and not re.search(_CONTROL, rest)):
         return None
@@ -470,19 +473,19 @@ def _read(tool: str, args: Mapping[str, Any], cwd: str) -> Decision:
     if any(args.get(key) is not None for key in ranged):
         return None
     where = _locate(args.get("file_path"), cwd)
-    if where is None or _suffix(where.path).lower() in _NOT_TEXT or not os.path.isfile(
-            where.path):
+    if where is None or _suffix(where.path).lower() in _NOT_TEXT or not os.path.isfile(where.path):
         return None
     count = _text_lines(where.path)
     limit = _settings(where.top).max_file_lines
     if count is None or count <= limit:
         return None
-    hint = "Read with offset and limit" if tool == "Read" else "read_file with start_line " \
-                                                               "and num_lines"
-    return Deny(f"{where.rel} has {count} lines, over the {limit} a whole-file read may have. "
-                f"Read the part you need: `patchpack context --at {where.rel}:START-END`, or "
-                f"find it with `patchpack context --grep PATTERN --path {where.rel}` "
-                f"(or {hint}).")
+    hint = "Read with offset and limit" if tool == "Read" else "read_file with start_line and num_lines"
+    return Deny(
+        f"{where.rel} has {count} lines, over the {limit} a whole-file read may have. "
+        f"Read the part you need: `patchpack context --at {where.rel}:START-END`, or "
+        f"find it with `patchpack context --grep PATTERN --path {where.rel}` "
+        f"(or {hint})."
+    )
 
 
 def _suffix(path: str) -> str:
@@ -502,4 +505,3 @@ def _text_lines(path: str) -> int | None:
             count += block.count(b"\n")
             last = block[-1:]
     return count + (last != b"\n")
-
