@@ -159,11 +159,17 @@ def merge_capture_hooks(existing: dict[str, Any]) -> dict[str, Any]:
     for event in CAPTURE_EVENTS:
         entries = merged.setdefault("hooks", {}).setdefault(event, [])
         if not isinstance(entries, list):
-            raise BadInput(f"\"hooks.{event}\" in .claude/settings.json is not a list",
-                           hint="fix the file by hand, then run this again")
-        if not any(isinstance(hook, dict) and hook.get("command") == CAPTURE_COMMAND
-                   for entry in entries if isinstance(entry, dict)
-                   for hook in entry.get("hooks", []) if isinstance(entry.get("hooks"), list)):
+            raise BadInput(
+                f'"hooks.{event}" in .claude/settings.json is not a list',
+                hint="fix the file by hand, then run this again",
+            )
+        if not any(
+            isinstance(hook, dict) and hook.get("command") == CAPTURE_COMMAND
+            for entry in entries
+            if isinstance(entry, dict)
+            for hook in entry.get("hooks", [])
+            if isinstance(entry.get("hooks"), list)
+        ):
             entries.append({"hooks": [{"type": "command", "command": CAPTURE_COMMAND}]})
     return dict(merged)
 
@@ -177,9 +183,11 @@ def integrate_claude_code(path: Path, *, limit_all: bool, dry_run: bool) -> Inte
 
 # -- what the user does next: both agents gate what integrate writes ------------------------
 
-_TRUST_HOOKS = ("Code Puppy runs the hooks of .claude/settings.json only once trusted: "
-                "`/hooks trust accept` in Code Puppy started in {root}, again after each change "
-                "of .claude/settings.json")
+_TRUST_HOOKS = (
+    "Code Puppy runs the hooks of .claude/settings.json only once trusted: "
+    "`/hooks trust accept` in Code Puppy started in {root}, again after each change "
+    "of .claude/settings.json"
+)
 
 
 def to_land(repo: Repo | None, written: Sequence[Integration]) -> list[str]:
@@ -187,43 +195,53 @@ def to_land(repo: Repo | None, written: Sequence[Integration]) -> list[str]:
     if repo is None or repo.workdir is None:
         return []
     root = repo.workdir.resolve()
-    rels = [i.path.resolve().relative_to(root).as_posix() for i in written
-            if i.path.resolve().is_relative_to(root)]
+    rels = [
+        i.path.resolve().relative_to(root).as_posix()
+        for i in written
+        if i.path.resolve().is_relative_to(root)
+    ]
     return repo.dirty(rels)
 
 
 def _land(paths: Sequence[str], agent: str) -> str:
     # At most 2 files a run, so one commit that passes patchpack's own hook; landing all
     # the set-up at once (3 files) would not.
-    return (f"land the set-up as a micro-patch: git add {' '.join(shlex.quote(p) for p in paths)}"
-            f" && git commit -m 'Set up patchpack for {agent}'")
+    return (
+        f"land the set-up as a micro-patch: git add {' '.join(shlex.quote(p) for p in paths)}"
+        f" && git commit -m 'Set up patchpack for {agent}'"
+    )
 
 
 def claude_code_steps(root: Path, *, land: Sequence[str], mcp: bool) -> list[str]:
     """What to do after `integrate claude-code`."""
     steps = [_land(land, "Claude Code")] if land else []
-    steps.append(f"Claude Code takes the hook in the sessions it starts from now on: start "
-                 f"`claude` in {root}")
+    steps.append(
+        f"Claude Code takes the hook in the sessions it starts from now on: start `claude` in {root}"
+    )
     if mcp:
-        steps.append(f"Claude Code starts the project's MCP server only once approved: accept "
-                     f"its prompt when you start `claude` in {root}, or add "
-                     f'"enabledMcpjsonServers": ["{MCP_NAME}"] to .claude/settings.local.json')
+        steps.append(
+            f"Claude Code starts the project's MCP server only once approved: accept "
+            f"its prompt when you start `claude` in {root}, or add "
+            f'"enabledMcpjsonServers": ["{MCP_NAME}"] to .claude/settings.local.json'
+        )
     return [*steps, _TRUST_HOOKS.format(root=root)]
 
 
-def code_puppy_steps(root: Path, *, land: Sequence[str], global_: bool,
-                     agent: str = CODE_PUPPY_AGENT, plugin: bool = False) -> list[str]:
+def code_puppy_steps(
+    root: Path, *, land: Sequence[str], global_: bool, agent: str = CODE_PUPPY_AGENT, plugin: bool = False
+) -> list[str]:
     """What to do after `integrate code-puppy`: with the plugin, no hook is needed, since
     the plugin makes the guard's decisions inside Code Puppy's loop."""
     steps = [_land(land, "Code Puppy")] if land else []
     where = "" if global_ else f" started in {root}"
     steps.append(f"switch to the agent in Code Puppy{where}: `/agent {agent}`")
     if plugin:
-        steps.append("Code Puppy loads the plugin when it starts; `patchpack status` shows "
-                     "what it did")
+        steps.append("Code Puppy loads the plugin when it starts; `patchpack status` shows what it did")
     else:
-        steps.append("the guard is a hook: `patchpack integrate claude-code` writes it. "
-                     + _TRUST_HOOKS.format(root=root))
+        steps.append(
+            "the guard is a hook: `patchpack integrate claude-code` writes it. "
+            + _TRUST_HOOKS.format(root=root)
+        )
     return steps
 
 
