@@ -265,8 +265,9 @@ def register_mcp(path: Path, *, keys: tuple[str, ...], dry_run: bool) -> Integra
     key = next((k for k in keys if existing.get(k) is not None), keys[0])
     servers = existing.get(key, {})
     if not isinstance(servers, dict):
-        raise BadInput(f"\"{key}\" in {path} is not an object",
-                       hint="fix the file by hand, then run this again")
+        raise BadInput(
+            f'"{key}" in {path} is not an object', hint="fix the file by hand, then run this again"
+        )
     merged = {**existing, key: {**servers, MCP_NAME: {**servers.get(MCP_NAME, {}), **MCP_SERVER}}}
     return write_json(path, merged, dry_run=dry_run)
 
@@ -278,8 +279,9 @@ def _load_object(path: Path) -> dict[str, Any]:
     try:
         loaded = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
-        raise BadInput(f"{path}: not valid JSON ({e})",
-                       hint="fix the file, or move it aside and run this again") from None
+        raise BadInput(
+            f"{path}: not valid JSON ({e})", hint="fix the file, or move it aside and run this again"
+        ) from None
     if not isinstance(loaded, dict):
         raise BadInput(f"{path}: expected a JSON object")
     return loaded
@@ -287,8 +289,7 @@ def _load_object(path: Path) -> dict[str, Any]:
 
 def write_json(path: Path, data: dict[str, Any], *, dry_run: bool) -> Integration:
     """Write (or with ``dry_run`` only render) ``data`` as the JSON file an agent reads."""
-    return write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n",
-                      dry_run=dry_run)
+    return write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", dry_run=dry_run)
 
 
 def write_text(path: Path, text: str, *, dry_run: bool) -> Integration:
