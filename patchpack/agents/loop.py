@@ -47,8 +47,12 @@ class Cadence(NamedTuple):
         return bool(self.every and self.iterations and self.iterations % self.every == 0)
 
     def as_dict(self) -> dict[str, int | bool | None]:
-        return {"iterations": self.iterations, "every": self.every,
-                "until_reminder": self.until_reminder, "reminder_due": self.reminder_due}
+        return {
+            "iterations": self.iterations,
+            "every": self.every,
+            "until_reminder": self.until_reminder,
+            "reminder_due": self.reminder_due,
+        }
 
 
 def reminder(settings: Settings) -> str:
@@ -59,7 +63,7 @@ def reminder(settings: Settings) -> str:
         raise BadInput(
             f"{git_key('truncate_command')}: cannot fill in {settings.truncate_command!r} ({e})",
             hint=f"use {{keep}} for the number, e.g. "
-                 f"`git config {git_key('truncate_command')} '/truncate {{keep}}'`",
+            f"`git config {git_key('truncate_command')} '/truncate {{keep}}'`",
         ) from None
     return f"reminder: run {command} to keep the history short"
 
@@ -122,10 +126,16 @@ class Budget(NamedTuple):
         return self.limit > 0 and self.used >= self.limit
 
 
-def budgets(settings: Settings, *, context_tokens: int | None = None,
-            day_tokens: int | None = None, minute_tokens: int | None = None,
-            minute_requests: int | None = None, minute_reset_in: int | None = None,
-            agents: Mapping[str, tuple[int, int]] | None = None) -> list[Budget]:
+def budgets(
+    settings: Settings,
+    *,
+    context_tokens: int | None = None,
+    day_tokens: int | None = None,
+    minute_tokens: int | None = None,
+    minute_requests: int | None = None,
+    minute_reset_in: int | None = None,
+    agents: Mapping[str, tuple[int, int]] | None = None,
+) -> list[Budget]:
     """The budgets of ``settings`` with the figures given (a figure left None is skipped).
 
     ``agents`` maps an agent's name to (tokens it used today, its daily budget).
@@ -136,11 +146,20 @@ def budgets(settings: Settings, *, context_tokens: int | None = None,
     if day_tokens is not None:
         out.append(Budget("daily", "daily", day_tokens, settings.daily_budget))
     if minute_tokens is not None:
-        out.append(Budget("minute", "per-minute", minute_tokens, settings.minute_tokens,
-                          reset_in=minute_reset_in))
+        out.append(
+            Budget("minute", "per-minute", minute_tokens, settings.minute_tokens, reset_in=minute_reset_in)
+        )
     if minute_requests is not None:
-        out.append(Budget("minute", "per-minute requests", minute_requests,
-                          settings.minute_requests, unit="requests", reset_in=minute_reset_in))
+        out.append(
+            Budget(
+                "minute",
+                "per-minute requests",
+                minute_requests,
+                settings.minute_requests,
+                unit="requests",
+                reset_in=minute_reset_in,
+            )
+        )
     for name, (used, limit) in sorted((agents or {}).items()):
         out.append(Budget("agent", f"agent {name}", used, limit))
     return out
@@ -154,26 +173,31 @@ def spend(repo: Repo | Plain, settings: Settings, *, context_tokens: int | None 
     return budgets(settings, context_tokens=context_tokens, **budget.figures(report))
 
 
-def budget_line(budgets: Iterable[Budget], *, counter: str,
-                plugin: Callable[[], str] = str) -> str | None:
+def budget_line(budgets: Iterable[Budget], *, counter: str, plugin: Callable[[], str] = str) -> str | None:
     """One line of budget state and what to do, when any budget is over 70%; else None.
 
     ``counter`` is the name of the token counter that made the figures; ``plugin`` says what
     the Code Puppy plugin did (its waits, stops, routed runs), asked only when the line is due.
     """
-    hot = sorted((b for b in budgets if b.limit > 0 and b.share > WARN_AT),
-                 key=lambda b: b.share, reverse=True)
+    hot = sorted(
+        (b for b in budgets if b.limit > 0 and b.share > WARN_AT), key=lambda b: b.share, reverse=True
+    )
     if not hot:
         return None
-    parts = [f"{b.name} {b.used:,}/{b.limit:,} {b.unit} ({b.share:.0%}, {b.left:,} left)"
-             for b in hot]
+    parts = [f"{b.name} {b.used:,}/{b.limit:,} {b.unit} ({b.share:.0%}, {b.left:,} left)" for b in hot]
     did = plugin()
-    return (f"budget: {'; '.join(parts)} [{counter}]; {f'plugin: {did}; ' if did else ''}"
-            f"next: {_action(hot[0])}")
+    return (
+        f"budget: {'; '.join(parts)} [{counter}]; {f'plugin: {did}; ' if did else ''}next: {_action(hot[0])}"
+    )
 
 
-def line_for(repo: Repo | Plain, settings: Settings, *, context_tokens: int | None = None,
-             budgets: Iterable[Budget] | None = None) -> str | None:
+def line_for(
+    repo: Repo | Plain,
+    settings: Settings,
+    *,
+    context_tokens: int | None = None,
+    budgets: Iterable[Budget] | None = None,
+) -> str | None:
     """``repo``'s budget line: :func:`budget_line` over :func:`spend` (or ``budgets``), with
     the plugin's actions in its worktree."""
     from patchpack.agents.code_puppy import actions
