@@ -202,21 +202,20 @@ def line_for(
     the plugin's actions in its worktree."""
     from patchpack.agents.code_puppy import actions
 
-    return budget_line(spend(repo, settings, context_tokens=context_tokens)
-                       if budgets is None else budgets, counter=settings.tokenizer,
-                       plugin=lambda: actions.describe(actions.counts(repo), actions.routed(repo)))
+    return budget_line(
+        spend(repo, settings, context_tokens=context_tokens) if budgets is None else budgets,
+        counter=settings.tokenizer,
+        plugin=lambda: actions.describe(actions.counts(repo), actions.routed(repo)),
+    )
 
 
 def _action(worst: Budget) -> str:
     if worst.kind == "minute":
-        return f"wait {worst.reset_in if worst.reset_in is not None else 60} s " \
-               f"for the per-minute window"
+        return f"wait {worst.reset_in if worst.reset_in is not None else 60} s for the per-minute window"
     if worst.kind == "context":
-        return "narrow the request (`patchpack context --grep`/`--at`, a smaller --budget) " \
-               "or /compact"
+        return "narrow the request (`patchpack context --grep`/`--at`, a smaller --budget) or /compact"
     if worst.exhausted:
-        return "stop: land what you have (`patchpack apply --all`) and report; " \
-               "`--over-budget` overrides"
+        return "stop: land what you have (`patchpack apply --all`) and report; `--over-budget` overrides"
     return "/compact, keep requests small, and land what you have before starting more"
 
 
@@ -230,8 +229,9 @@ def refuse_when_exhausted(budgets: Iterable[Budget], *, over_budget: bool) -> No
     spent = exhausted(budgets)
     if spent and not over_budget:
         what = ", ".join(f"{b.name} {b.used:,}/{b.limit:,} {b.unit}" for b in spent)
-        raise Failed(f"over budget: {what}",
-                     hint="see `patchpack budget`; pass --over-budget to go on anyway")
+        raise Failed(
+            f"over budget: {what}", hint="see `patchpack budget`; pass --over-budget to go on anyway"
+        )
 
 
 # -- prompt -----------------------------------------------------------------------------------
@@ -298,7 +298,9 @@ def prompt(settings: Settings) -> str:
 def _cadence_text(settings: Settings) -> str:
     if not settings.truncate_every:
         return "- An iteration is one `patchpack apply`. No truncation reminders are configured."
-    return (f"- An iteration is one `patchpack apply`. Every {settings.truncate_every} "
-            f"iterations `next` and `apply` print:\n  {reminder(settings)}\n"
-            f"  When you see it, stop and say so in one line, so that the history is cut "
-            f"before you go on.")
+    return (
+        f"- An iteration is one `patchpack apply`. Every {settings.truncate_every} "
+        f"iterations `next` and `apply` print:\n  {reminder(settings)}\n"
+        f"  When you see it, stop and say so in one line, so that the history is cut "
+        f"before you go on."
+    )
