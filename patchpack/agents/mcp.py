@@ -69,7 +69,7 @@ def cap_lines(text: str, limit: int) -> str:
     head = (limit - 1) // 4 or 1
     tail = limit - 1 - head
     marker = f"... {len(lines) - head - tail:,} lines omitted ..."
-    return "\n".join([*lines[:head], marker, *lines[len(lines) - tail:]])
+    return "\n".join([*lines[:head], marker, *lines[len(lines) - tail :]])
 
 
 class Tools:
@@ -88,41 +88,72 @@ class Tools:
         micro-patch limits (files and diff lines)."""
         repo, settings = self.open()
         limits = Limits(settings.max_files, settings.max_lines)
-        results = (checking.diff_text(diff, "diff", limits) if diff is not None
-                   else checking.staged(repo, limits))
+        results = (
+            checking.diff_text(diff, "diff", limits) if diff is not None else checking.staged(repo, limits)
+        )
         return checking.render_text(results), json.loads(checking.render_json(results))
 
-    def context(self, base: str | None = None, grep: list[str] | None = None,
-                at: list[str] | None = None, path: list[str] | None = None,
-                budget: Count | None = None, function_context: bool = False,
-                fill: bool | None = None, tracked_only: bool = False) -> Result:
+    def context(
+        self,
+        base: str | None = None,
+        grep: list[str] | None = None,
+        at: list[str] | None = None,
+        path: list[str] | None = None,
+        budget: Count | None = None,
+        function_context: bool = False,
+        fill: bool | None = None,
+        tracked_only: bool = False,
+    ) -> Result:
         """Build a context pack: the work diff against BASE (default HEAD; untracked files as
         new files unless tracked_only), the code around each GREP regex match (widened to its
         function), and AT ranges (FILE:START-END or FILE:SYMBOL), fitted to a token budget;
         with fill, what the budget leaves goes to the code around the GREP matches (headers,
         file ends, their classes, call trees, neighbours)."""
         repo, settings = self.open()
-        pack = workflow.context(repo, settings, parts.Request(
-            base=base, side="both", function_context=function_context,
-            greps=tuple(grep or ()), paths=tuple(path or ()), ats=tuple(at or ()),
-            budget=budget if budget is not None else settings.context_budget,
-            max_file_lines=settings.max_file_lines, max_hunk_lines=settings.max_hunk_lines,
-            related=settings.context_related,
-            fill=settings.context_fill if fill is None else fill, untracked=not tracked_only,
-        ), get_counter(settings.tokenizer), over_budget=False)
+        pack = workflow.context(
+            repo,
+            settings,
+            parts.Request(
+                base=base,
+                side="both",
+                function_context=function_context,
+                greps=tuple(grep or ()),
+                paths=tuple(path or ()),
+                ats=tuple(at or ()),
+                budget=budget if budget is not None else settings.context_budget,
+                max_file_lines=settings.max_file_lines,
+                max_hunk_lines=settings.max_hunk_lines,
+                related=settings.context_related,
+                fill=settings.context_fill if fill is None else fill,
+                untracked=not tracked_only,
+            ),
+            get_counter(settings.tokenizer),
+            over_budget=False,
+        )
         data = json.loads(pack.as_json())
-        text = "\n".join([pack.text.rstrip("\n"), *pack.notes, *pack.warnings(),
-                          f"context {pack.tokens} tokens ({pack.counter}) of budget "
-                          f"{pack.budget}"])
+        text = "\n".join(
+            [
+                pack.text.rstrip("\n"),
+                *pack.notes,
+                *pack.warnings(),
+                f"context {pack.tokens} tokens ({pack.counter}) of budget {pack.budget}",
+            ]
+        )
         return text, data
 
     def queue_add(self, diff: str, title: str | None = None, split: bool = False) -> Result:
         """Put a change (a unified diff or format-patch mails, as text) on the micro-patch
         queue; with split, one over the limits is cut into micro-patches."""
         repo, settings = self.open_queue()
-        added = intake.add(repo, text=diff, source="diff", title=title, split_big=split,
-                           limits=Limits(settings.max_files, settings.max_lines),
-                           tokenizer=settings.tokenizer)
+        added = intake.add(
+            repo,
+            text=diff,
+            source="diff",
+            title=title,
+            split_big=split,
+            limits=Limits(settings.max_files, settings.max_lines),
+            tokenizer=settings.tokenizer,
+        )
         return self._added(added)
 
     def queue_split(self, title: str | None = None, tracked_only: bool = False) -> Result:
