@@ -161,9 +161,13 @@ class Tools:
         work tree goes back to HEAD (queue_undo gives it back). Untitled, each is titled by
         its files and lines."""
         repo, settings = self.open_queue()
-        added = intake.split_worktree(repo, title=title, untracked=not tracked_only,
-                                      limits=Limits(settings.max_files, settings.max_lines),
-                                      tokenizer=settings.tokenizer)
+        added = intake.split_worktree(
+            repo,
+            title=title,
+            untracked=not tracked_only,
+            limits=Limits(settings.max_files, settings.max_lines),
+            tokenizer=settings.tokenizer,
+        )
         return self._added(added)
 
     def queue_next(self) -> Result:
@@ -181,17 +185,26 @@ class Tools:
         if n < 1:
             raise BadInput("n must be at least 1")
         repo, settings = self.open_queue()
-        applied = workflow.apply(repo, settings, count=None if all else n, verify=True,
-                                 over_budget=False)
+        applied = workflow.apply(repo, settings, count=None if all else n, verify=True, over_budget=False)
         result = applied.result
         text = "\n".join(line for line in (applying.render(result), applied.reminder) if line)
         if result.failure is not None:
             raise ToolError(f"{text}\n{result.failure.render()}")
-        return text, {"applied": [{"position": a.position, "title": a.title,
-                                   "commit": a.commit, "files": list(a.files),
-                                   "diff_lines": a.lines, "tokens": a.tokens}
-                                  for a in result.applied],
-                      "remaining": result.remaining, "reminder": applied.reminder}
+        return text, {
+            "applied": [
+                {
+                    "position": a.position,
+                    "title": a.title,
+                    "commit": a.commit,
+                    "files": list(a.files),
+                    "diff_lines": a.lines,
+                    "tokens": a.tokens,
+                }
+                for a in result.applied
+            ],
+            "remaining": result.remaining,
+            "reminder": applied.reminder,
+        }
 
     def queue_list(self) -> Result:
         """The series: position, state (applied/queued), title, files, diff lines, tokens."""
@@ -206,19 +219,21 @@ class Tools:
         repo, _ = self.open_queue()
         state, op = changes.undo(repo)
         queued = len(state.queued())
-        return (f"undid {op.kind}: {op.summary}; {queued} queued",
-                {"undid": op.kind, "summary": op.summary, "queued": queued})
+        return (
+            f"undid {op.kind}: {op.summary}; {queued} queued",
+            {"undid": op.kind, "summary": op.summary, "queued": queued},
+        )
 
     def open_queue(self) -> tuple[Repo, Settings]:
         repo, settings = self.open()
         return repo, settings
 
     def _added(self, added: intake.Added) -> Result:
-        patches = [{"title": p.title, "files": list(p.files), "diff_lines": p.lines}
-                   for p in added.patches]
+        patches = [{"title": p.title, "files": list(p.files), "diff_lines": p.lines} for p in added.patches]
         queued = len(added.state.queued())
-        text = "\n".join([*(f"queued  {p.lines:>4} lines  {p.title}" for p in added.patches),
-                          f"{queued} queued"])
+        text = "\n".join(
+            [*(f"queued  {p.lines:>4} lines  {p.title}" for p in added.patches), f"{queued} queued"]
+        )
         return text, {"queued": patches, "total_queued": queued}
 
     def run(self, command: list[str], lines: Positive | None = None) -> Result:
@@ -233,20 +248,25 @@ class Tools:
         """Run the test suite (`pytest -q --tb=short` plus ARGS, or patchpack.testCommand)
         with its output capped."""
         repo, settings = self.open()
-        argv = runner.argv_for_tests(settings.test_command or runner.DEFAULT_TEST_COMMAND,
-                                     args or ())
+        argv = runner.argv_for_tests(settings.test_command or runner.DEFAULT_TEST_COMMAND, args or ())
         return self._run(argv, repo, settings)
 
     def _run(self, argv: list[str], repo: Repo, settings: Settings) -> Result:
         output = io.BytesIO()  # one buffer for both streams keeps their order
         # stdin is the protocol's own pipe: the command must not read it.
-        result = workflow.run(argv, repo, settings, head=None, stats=False, out=output,
-                              err=output, stdin=subprocess.DEVNULL)
+        result = workflow.run(
+            argv, repo, settings, head=None, stats=False, out=output, err=output, stdin=subprocess.DEVNULL
+        )
         text = output.getvalue().decode("utf-8", "replace")
         return f"{text}exit code {result.exit_code}; full log: {result.log}", {
-            "exit_code": result.exit_code, "run_id": result.run_id, "log": str(result.log),
-            "lines": result.lines, "printed_lines": result.printed_lines,
-            "timed_out": result.timed_out, "output": text}
+            "exit_code": result.exit_code,
+            "run_id": result.run_id,
+            "log": str(result.log),
+            "lines": result.lines,
+            "printed_lines": result.printed_lines,
+            "timed_out": result.timed_out,
+            "output": text,
+        }
 
     def status(self, tracked_only: bool = False) -> Result:
         """One screen: branch, queue position, the next patch, the uncommitted change against
