@@ -276,15 +276,29 @@ class Tools:
         found = status.read(repo, settings, untracked=not tracked_only)
         return status.render_text(found), found.as_dict()
 
-    def record(self, tokens_in: Count, tokens_out: Count, model: str | None = None,
-               agent: str | None = None, session: str | None = None,
-               requests: Count = 1) -> Result:
+    def record(
+        self,
+        tokens_in: Count,
+        tokens_out: Count,
+        model: str | None = None,
+        agent: str | None = None,
+        session: str | None = None,
+        requests: Count = 1,
+    ) -> Result:
         """Record an agent's billed usage (tokens in and out) in the ledger's pending spool;
         it joins the note of the next commit."""
         repo, _ = self.open()
-        entry = ledger.add_pending(repo, kind="request", tokens_in=tokens_in,
-                                   tokens_out=tokens_out, counter="usage", model=model,
-                                   agent=agent, session=session, requests=requests)
+        entry = ledger.add_pending(
+            repo,
+            kind="request",
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            counter="usage",
+            model=model,
+            agent=agent,
+            session=session,
+            requests=requests,
+        )
         return f"recorded {entry.tokens} tokens ({entry.id})", json.loads(entry.to_json())
 
     def budget(self, by: str = "day", since: str | None = None) -> Result:
@@ -328,13 +342,11 @@ def build_server(root: Path) -> MCPServer:
     server: MCPServer = MCPServer("patchpack", version=__version__, instructions=INSTRUCTIONS)
     tools = Tools(root)
     for name, (shape, hints) in TOOLS.items():
-        server.add_tool(_as_tool(tools, getattr(tools, name), shape), name=name,
-                        annotations=hints)
+        server.add_tool(_as_tool(tools, getattr(tools, name), shape), name=name, annotations=hints)
     return server
 
 
-def _as_tool(tools: Tools, body: Callable[..., Result],
-             shape: type) -> Callable[..., CallToolResult]:
+def _as_tool(tools: Tools, body: Callable[..., Result], shape: type) -> Callable[..., CallToolResult]:
     """Wrap a tool body: capped text, the budget line, errors as tool errors."""
 
     def call(**arguments: Any) -> CallToolResult:
@@ -348,14 +360,14 @@ def _as_tool(tools: Tools, body: Callable[..., Result],
             text, data = f"{text}\n{line}", {**data, "budget_line": line}
         text = cap_lines(text, settings.output_lines)
         data = _cap_strings(data, settings.output_lines)
-        return CallToolResult(content=[TextContent(type="text", text=text)],
-                              structured_content=data)
+        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
     # The SDK reads the tool's parameters and description from the signature and docstring
     # (evaluated: the bounds are in the annotations), and its outputSchema from the type after
     # CallToolResult, which it checks each result against.
     call.__signature__ = inspect.signature(body, eval_str=True).replace(  # type: ignore[attr-defined]
-        return_annotation=Annotated[CallToolResult, shape])
+        return_annotation=Annotated[CallToolResult, shape]
+    )
     call.__doc__ = body.__doc__
     call.__name__ = body.__name__
     return call

@@ -158,8 +158,7 @@ class RecordResult(_EntryOptional, _Tokens):
     counter: str
 
 
-_Totals = TypedDict("_Totals", {"entries": int, "in": int, "out": int, "requests": int,
-                                "tokens": int})
+_Totals = TypedDict("_Totals", {"entries": int, "in": int, "out": int, "requests": int, "tokens": int})
 
 
 class _Subject(TypedDict, total=False):
