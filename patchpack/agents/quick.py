@@ -73,8 +73,7 @@ def check_staged(*, as_json: bool) -> int:
     repo = Plain(os.curdir)
     settings = Settings.load(repo.config_get)
     results = checking.staged(repo, Limits(settings.max_files, settings.max_lines))
-    echo(checking.render_json(results) if as_json else checking.render_text(results),
-         sys.stdout)
+    echo(checking.render_json(results) if as_json else checking.render_text(results), sys.stdout)
     if not checking.all_ok(results):
         echo(checking.next_step(results, staged_change=True), sys.stderr)
         return EXIT_FAILED
@@ -94,8 +93,7 @@ def next_(*, as_json: bool) -> int:
         settings = Settings.load(repo.config_get)
         if agents.cadence(repo, settings).reminder_due:
             said.add(agents.reminder(settings), err=True)
-        said.add(agents.line_for(repo, settings),
-                 err=True)
+        said.add(agents.line_for(repo, settings), err=True)
     except PatchpackError:
         said.say()  # what click printed before it stopped there
         raise

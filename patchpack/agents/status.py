@@ -63,16 +63,21 @@ class Status(NamedTuple):
             "detached": self.branch is None,
             "head": self.head,
             "queue": {
-                "name": self.queue, "applied": self.done, "total": self.total,
-                "next": None if nxt is None else {
-                    "position": self.next_position, "title": nxt.title,
-                    "files": list(nxt.files), "diff_lines": nxt.lines,
+                "name": self.queue,
+                "applied": self.done,
+                "total": self.total,
+                "next": None
+                if nxt is None
+                else {
+                    "position": self.next_position,
+                    "title": nxt.title,
+                    "files": list(nxt.files),
+                    "diff_lines": nxt.lines,
                 },
             },
-            "uncommitted": None if self.uncommitted is None else {
-                key: value for key, value in self.uncommitted.as_dict().items()
-                if key != "changes"
-            },
+            "uncommitted": None
+            if self.uncommitted is None
+            else {key: value for key, value in self.uncommitted.as_dict().items() if key != "changes"},
             "pending": {"entries": self.pending_entries, "tokens": self.pending_tokens},
             "today": {"tokens": self.today_tokens, "daily_budget": self.daily_budget},
             "cadence": self.cadence.as_dict(),
@@ -96,8 +101,7 @@ def read(repo: Repo | Plain, settings: Settings, *, untracked: bool = True) -> S
             from patchpack.git import uncommitted_diff
 
             text = uncommitted_diff(repo, untracked=untracked)
-        verdict = diffs.Verdict(diffs.measure(text),
-                                diffs.Limits(settings.max_files, settings.max_lines))
+        verdict = diffs.Verdict(diffs.measure(text), diffs.Limits(settings.max_files, settings.max_lines))
     waiting, _ = ledger.pending(repo)
     # One read of the ledger serves both today's figure and the budget line.
     report = budget.for_repo(repo, settings=settings)
@@ -134,18 +138,21 @@ def render_text(s: Status) -> str:
         out.append("queue:       empty")
     if s.next_patch is not None:
         p = s.next_patch
-        out.append(f"next:        {s.next_position}/{s.total} {p.title} "
-                   f"({counted(len(p.files), 'file')}, {p.lines} diff lines)")
+        out.append(
+            f"next:        {s.next_position}/{s.total} {p.title} "
+            f"({counted(len(p.files), 'file')}, {p.lines} diff lines)"
+        )
     if s.uncommitted is None:
         out.append("uncommitted: none (bare repository)")
     else:
         v = s.uncommitted
         verdict = "ok" if v.ok else "OVER the limits"
-        out.append(f"uncommitted: {v.measure.file_count}/{counted(v.limits.max_files, 'file')}, "
-                   f"{v.measure.lines}/{v.limits.max_lines} diff lines  {verdict}")
+        out.append(
+            f"uncommitted: {v.measure.file_count}/{counted(v.limits.max_files, 'file')}, "
+            f"{v.measure.lines}/{v.limits.max_lines} diff lines  {verdict}"
+        )
     entries = "1 entry" if s.pending_entries == 1 else f"{s.pending_entries} entries"
-    out.append(f"pending:     {s.pending_tokens:,} tokens in {entries} "
-               f"(join the next commit's note)")
+    out.append(f"pending:     {s.pending_tokens:,} tokens in {entries} (join the next commit's note)")
     share = f" ({s.today_tokens / s.daily_budget:.0%})" if s.daily_budget else ""
     out.append(f"today:       {s.today_tokens:,}/{s.daily_budget:,} tokens{share}")
     out.append(f"cadence:     {_cadence(s.cadence)}")
