@@ -26,8 +26,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.option("--limit-all", is_flag=True,
-              help="Send every other shell command through `patchpack run` too.")
+@click.option("--limit-all", is_flag=True, help="Send every other shell command through `patchpack run` too.")
 @click.pass_context
 def guard(ctx: click.Context, limit_all: bool) -> None:
     """Answer an agent's PreToolUse hook: the event as JSON on stdin.
@@ -60,19 +59,31 @@ def integrate_group() -> None:
 
 
 @integrate_group.command("code-puppy")
-@click.option("--global", "global_", is_flag=True,
-              help="Write to the user's agents directory (~/.code_puppy/agents, or "
-                   "$XDG_DATA_HOME/code_puppy/agents) instead of the project's.")
+@click.option(
+    "--global",
+    "global_",
+    is_flag=True,
+    help="Write to the user's agents directory (~/.code_puppy/agents, or "
+    "$XDG_DATA_HOME/code_puppy/agents) instead of the project's.",
+)
 @click.option("--model", help="Pin the agent to this model.")
 @click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
-@click.option("--mcp", "with_mcp", is_flag=True,
-              help="Also register `patchpack mcp` in the user's mcp_servers.json (in "
-                   "~/.code_puppy, or $XDG_CONFIG_HOME/code_puppy) and bind it to the agent.")
-@click.option("--plugin", is_flag=True,
-              help="Also install patchpack's plugin as a user plugin (~/.code_puppy/plugins), "
-                   "for a Code Puppy installed outside this Python environment.")
-def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool,
-                         with_mcp: bool, plugin: bool) -> None:
+@click.option(
+    "--mcp",
+    "with_mcp",
+    is_flag=True,
+    help="Also register `patchpack mcp` in the user's mcp_servers.json (in "
+    "~/.code_puppy, or $XDG_CONFIG_HOME/code_puppy) and bind it to the agent.",
+)
+@click.option(
+    "--plugin",
+    is_flag=True,
+    help="Also install patchpack's plugin as a user plugin (~/.code_puppy/plugins), "
+    "for a Code Puppy installed outside this Python environment.",
+)
+def integrate_code_puppy(
+    global_: bool, model: str | None, dry_run: bool, with_mcp: bool, plugin: bool
+) -> None:
     """Write a Code Puppy agent whose prompt is `patchpack prompt` (with the plugin: whose
     prompt is the workflow only), and the plugin or the MCP server when asked."""
     import pathlib
@@ -83,29 +94,44 @@ def integrate_code_puppy(global_: bool, model: str | None, dry_run: bool,
     home, env = pathlib.Path.home(), dict(os.environ)
     path = integrate.code_puppy_path(root=_project_root(repo), home=home, global_=global_, env=env)
     if with_mcp:
-        _report(integrate.register_mcp(integrate.code_puppy_mcp_path(home=home, env=env),
-                                    keys=integrate.CODE_PUPPY_MCP_KEYS, dry_run=dry_run),
-                dry_run=dry_run)
+        _report(
+            integrate.register_mcp(
+                integrate.code_puppy_mcp_path(home=home, env=env),
+                keys=integrate.CODE_PUPPY_MCP_KEYS,
+                dry_run=dry_run,
+            ),
+            dry_run=dry_run,
+        )
     if plugin:  # the plugin enforces the rules: the profile's prompt is the workflow only
         from patchpack.agents.code_puppy import install, profile
 
         _report(install.install(home, dry_run=dry_run), dry_run=dry_run)
-        written = integrate.write_json(path.with_name(f"{profile.NAME}.json"),
-                                        profile.agent(load_settings(repo), model=model),
-                                        dry_run=dry_run)
+        written = integrate.write_json(
+            path.with_name(f"{profile.NAME}.json"),
+            profile.agent(load_settings(repo), model=model),
+            dry_run=dry_run,
+        )
     else:
-        written = integrate.integrate_code_puppy(path, load_settings(repo), model=model,
-                                                 dry_run=dry_run, mcp=with_mcp)
+        written = integrate.integrate_code_puppy(
+            path, load_settings(repo), model=model, dry_run=dry_run, mcp=with_mcp
+        )
     _report(written, dry_run=dry_run)
     if not dry_run:
-        _steps(integrate.code_puppy_steps(_project_root(repo), global_=global_,
-                                          land=integrate.to_land(repo, [written]),
-                                          agent=written.path.stem, plugin=plugin))
+        _steps(
+            integrate.code_puppy_steps(
+                _project_root(repo),
+                global_=global_,
+                land=integrate.to_land(repo, [written]),
+                agent=written.path.stem,
+                plugin=plugin,
+            )
+        )
 
 
 @integrate_group.command("claude-code")
-@click.option("--limit-all", is_flag=True,
-              help="Have the guard send every shell command through `patchpack run`.")
+@click.option(
+    "--limit-all", is_flag=True, help="Have the guard send every shell command through `patchpack run`."
+)
 @click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
 @click.option("--mcp", "with_mcp", is_flag=True,
               help="Also register `patchpack mcp` in the project's .mcp.json.")
