@@ -133,8 +133,9 @@ def integrate_code_puppy(
     "--limit-all", is_flag=True, help="Have the guard send every shell command through `patchpack run`."
 )
 @click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
-@click.option("--mcp", "with_mcp", is_flag=True,
-              help="Also register `patchpack mcp` in the project's .mcp.json.")
+@click.option(
+    "--mcp", "with_mcp", is_flag=True, help="Also register `patchpack mcp` in the project's .mcp.json."
+)
 def integrate_claude_code(limit_all: bool, dry_run: bool, with_mcp: bool) -> None:
     """Add the `patchpack guard` PreToolUse hook to .claude/settings.json, keeping what is there."""
     from patchpack.agents import integrate
@@ -143,15 +144,18 @@ def integrate_claude_code(limit_all: bool, dry_run: bool, with_mcp: bool) -> Non
     root = _project_root(repo)
     written = []
     if with_mcp:
-        written.append(integrate.register_mcp(root / ".mcp.json", keys=integrate.CLAUDE_MCP_KEYS,
-                                           dry_run=dry_run))
+        written.append(
+            integrate.register_mcp(root / ".mcp.json", keys=integrate.CLAUDE_MCP_KEYS, dry_run=dry_run)
+        )
         _report(written[-1], dry_run=dry_run)
-    written.append(integrate.integrate_claude_code(root / ".claude" / "settings.json",
-                                                limit_all=limit_all, dry_run=dry_run))
+    written.append(
+        integrate.integrate_claude_code(
+            root / ".claude" / "settings.json", limit_all=limit_all, dry_run=dry_run
+        )
+    )
     _report(written[-1], dry_run=dry_run)
     if not dry_run:
-        _steps(integrate.claude_code_steps(root, mcp=with_mcp,
-                                        land=integrate.to_land(repo, written)))
+        _steps(integrate.claude_code_steps(root, mcp=with_mcp, land=integrate.to_land(repo, written)))
 
 
 def _project_root(repo: Repo | None) -> Path:
@@ -178,15 +182,21 @@ def _report(result: Integration, *, dry_run: bool) -> None:
 
 
 @click.command()
-@click.option("--repo", "repo_path", type=click.Path(exists=True, file_okay=False),
-              help="The repository to serve (default: the current directory's).")
+@click.option(
+    "--repo",
+    "repo_path",
+    type=click.Path(exists=True, file_okay=False),
+    help="The repository to serve (default: the current directory's).",
+)
 def mcp(repo_path: str | None) -> None:
     """Serve patchpack's tools over MCP on stdin/stdout (needs `pip install patchpack[mcp]`)."""
     try:
         from patchpack.agents import mcp as mcp_server
     except ImportError as e:
-        raise BadInput(f"the MCP server needs the `mcp` package ({e.name} is missing)",
-                       hint="pip install 'patchpack[mcp]'") from None
+        raise BadInput(
+            f"the MCP server needs the `mcp` package ({e.name} is missing)",
+            hint="pip install 'patchpack[mcp]'",
+        ) from None
     Repo.discover(repo_path or ".")  # fail early, with exit 2, outside a repository
     mcp_server.serve(repo_path)
 

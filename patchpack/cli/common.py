@@ -37,8 +37,8 @@ def load_settings(repo: Repo | None, **flags: Any) -> Settings:
 
 
 over_budget_option = click.option(
-    "--over-budget", is_flag=True,
-    help="Go on although the daily or per-agent token budget is used up.")
+    "--over-budget", is_flag=True, help="Go on although the daily or per-agent token budget is used up."
+)
 
 
 def budget_line(repo: Repo, settings: Settings, *, context_tokens: int | None = None) -> None:
