@@ -21,8 +21,11 @@ from patchpack.git import Repo
 @click.command()
 @click.argument("files", nargs=-1, type=click.File("rb"))
 @click.option("-v", "--verbose", is_flag=True, help="Print a count per file, then the total.")
-@click.option("--tokenizer", metavar="NAME",
-              help="cl100k_base (default, offline), another tiktoken encoding, or chars:N.")
+@click.option(
+    "--tokenizer",
+    metavar="NAME",
+    help="cl100k_base (default, offline), another tiktoken encoding, or chars:N.",
+)
 def tokens(files: tuple[BinaryIO, ...], verbose: bool, tokenizer: str | None) -> None:
     """Count the tokens of FILES (standard input when none or -)."""
     from patchpack.tokens import count_text, get_counter
@@ -35,38 +38,64 @@ def tokens(files: tuple[BinaryIO, ...], verbose: bool, tokenizer: str | None) ->
         total += n
         if verbose:
             click.echo(f"{n:>8}  {source.name}")
-    click.echo(f"{total:>8}  total ({counter.name})" if verbose
-               else f"{total} tokens ({counter.name})")
+    click.echo(f"{total:>8}  total ({counter.name})" if verbose else f"{total} tokens ({counter.name})")
 
 
 @click.command()
 @click.option("--base", metavar="REV", help="Diff the work against REV (default HEAD).")
 @click.option("--cached", is_flag=True, help="Only the staged change.")
 @click.option("--worktree", is_flag=True, help="Only the unstaged change (work tree vs index).")
-@click.option("--tracked-only", is_flag=True,
-              help="Leave untracked files out of the diff (by default they show as new files).")
-@click.option("-W", "--function-context", is_flag=True,
-              help="Widen each diff hunk to its enclosing function or class.")
-@click.option("--grep", "greps", multiple=True, metavar="PATTERN",
-              help="Add the code around each match of this regex (git grep -E) in tracked "
-                   "files, widened to its function or block. Repeatable.")
-@click.option("--path", "paths", multiple=True, metavar="GLOB",
-              help="Limit --grep to these pathspecs (e.g. '*.py', src/). Repeatable.")
-@click.option("--at", "ats", multiple=True, metavar="FILE[:START-END|:SYMBOL]",
-              help="Add these lines of FILE, or a Python def/class. Repeatable.")
+@click.option(
+    "--tracked-only",
+    is_flag=True,
+    help="Leave untracked files out of the diff (by default they show as new files).",
+)
+@click.option(
+    "-W", "--function-context", is_flag=True, help="Widen each diff hunk to its enclosing function or class."
+)
+@click.option(
+    "--grep",
+    "greps",
+    multiple=True,
+    metavar="PATTERN",
+    help="Add the code around each match of this regex (git grep -E) in tracked "
+    "files, widened to its function or block. Repeatable.",
+)
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    metavar="GLOB",
+    help="Limit --grep to these pathspecs (e.g. '*.py', src/). Repeatable.",
+)
+@click.option(
+    "--at",
+    "ats",
+    multiple=True,
+    metavar="FILE[:START-END|:SYMBOL]",
+    help="Add these lines of FILE, or a Python def/class. Repeatable.",
+)
 @click.option("--budget", type=click.IntRange(min=0), help="Most tokens (default 50000).")
-@click.option("--max-file-lines", type=click.IntRange(min=1),
-              help="Refuse whole files longer than this (default 200).")
-@click.option("--max-hunk-lines", type=click.IntRange(min=1),
-              help="Cut located blocks to this many lines (default 80).")
-@click.option("--related/--no-related", default=None,
-              help="With --grep, add each located Python file's imports and the module-level "
-                   "definitions the located code uses, dropped first (default on).")
-@click.option("--fill/--no-fill", default=None,
-              help="With --grep, spend what the budget leaves on the code around the located "
-                   "hunks: headers, file ends, the last test of their test files, module "
-                   "level, the rest of their blocks, their classes, call trees, then "
-                   "neighbours (default off).")
+@click.option(
+    "--max-file-lines", type=click.IntRange(min=1), help="Refuse whole files longer than this (default 200)."
+)
+@click.option(
+    "--max-hunk-lines", type=click.IntRange(min=1), help="Cut located blocks to this many lines (default 80)."
+)
+@click.option(
+    "--related/--no-related",
+    default=None,
+    help="With --grep, add each located Python file's imports and the module-level "
+    "definitions the located code uses, dropped first (default on).",
+)
+@click.option(
+    "--fill/--no-fill",
+    default=None,
+    help="With --grep, spend what the budget leaves on the code around the located "
+    "hunks: headers, file ends, the last test of their test files, module "
+    "level, the rest of their blocks, their classes, call trees, then "
+    "neighbours (default off).",
+)
 @click.option("--tokenizer", metavar="NAME", help="The token counter (default cl100k_base).")
 @click.option("--json", "as_json", is_flag=True, help="Print sections, ranges and counts as JSON.")
 @over_budget_option
