@@ -100,12 +100,25 @@ def tokens(files: tuple[BinaryIO, ...], verbose: bool, tokenizer: str | None) ->
 @click.option("--json", "as_json", is_flag=True, help="Print sections, ranges and counts as JSON.")
 @over_budget_option
 @click.pass_context
-def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
-            tracked_only: bool, function_context: bool, greps: tuple[str, ...], paths: tuple[str, ...],
-            ats: tuple[str, ...], budget: int | None, max_file_lines: int | None,
-            max_hunk_lines: int | None, related: bool | None, fill: bool | None,
-            tokenizer: str | None,
-            as_json: bool, over_budget: bool) -> None:
+def context(
+    ctx: click.Context,
+    base: str | None,
+    cached: bool,
+    worktree: bool,
+    tracked_only: bool,
+    function_context: bool,
+    greps: tuple[str, ...],
+    paths: tuple[str, ...],
+    ats: tuple[str, ...],
+    budget: int | None,
+    max_file_lines: int | None,
+    max_hunk_lines: int | None,
+    related: bool | None,
+    fill: bool | None,
+    tokenizer: str | None,
+    as_json: bool,
+    over_budget: bool,
+) -> None:
     """Print the context an agent needs: the work diff and located code, within a token budget.
 
     Sections by priority: the diff against --base (staged and unstaged), the blocks around
@@ -119,16 +132,29 @@ def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
     if cached and worktree:
         raise BadInput("give only one of --cached and --worktree")
     repo = Repo.discover()
-    settings = load_settings(repo, context_budget=budget, max_file_lines=max_file_lines,
-                         max_hunk_lines=max_hunk_lines, context_related=related,
-                         context_fill=fill, tokenizer=tokenizer)
+    settings = load_settings(
+        repo,
+        context_budget=budget,
+        max_file_lines=max_file_lines,
+        max_hunk_lines=max_hunk_lines,
+        context_related=related,
+        context_fill=fill,
+        tokenizer=tokenizer,
+    )
     counter = get_counter(settings.tokenizer)
     request = parts.Request(
-        base=base, side="cached" if cached else "worktree" if worktree else "both",
-        function_context=function_context, greps=greps, paths=paths, ats=ats,
-        budget=settings.context_budget, max_file_lines=settings.max_file_lines,
-        max_hunk_lines=settings.max_hunk_lines, related=settings.context_related,
-        fill=settings.context_fill, untracked=not tracked_only,
+        base=base,
+        side="cached" if cached else "worktree" if worktree else "both",
+        function_context=function_context,
+        greps=greps,
+        paths=paths,
+        ats=ats,
+        budget=settings.context_budget,
+        max_file_lines=settings.max_file_lines,
+        max_hunk_lines=settings.max_hunk_lines,
+        related=settings.context_related,
+        fill=settings.context_fill,
+        untracked=not tracked_only,
     )
     pack = workflow.context(repo, settings, request, counter, over_budget=over_budget)
     if as_json:
@@ -137,13 +163,13 @@ def context(ctx: click.Context, base: str | None, cached: bool, worktree: bool,
         click.echo(pack.text, nl=False)
     for line in [*pack.notes, *pack.warnings()]:
         click.echo(f"patchpack: {line}", err=True)
-    click.echo(f"patchpack: context {pack.tokens} tokens ({pack.counter}) of budget "
-               f"{pack.budget}", err=True)
+    click.echo(f"patchpack: context {pack.tokens} tokens ({pack.counter}) of budget {pack.budget}", err=True)
     # A filled pack is near its budget on purpose: no advice to narrow it.
     budget_line(repo, settings, context_tokens=None if pack.filled else pack.tokens)
     if pack.unmatched:
-        click.echo("patchpack: no match in tracked files for --grep "
-                   + ", ".join(repr(u) for u in pack.unmatched), err=True)
-        click.echo("hint: check the pattern with `git grep -n -E PATTERN`, or widen --path",
-                   err=True)
+        click.echo(
+            "patchpack: no match in tracked files for --grep " + ", ".join(repr(u) for u in pack.unmatched),
+            err=True,
+        )
+        click.echo("hint: check the pattern with `git grep -n -E PATTERN`, or widen --path", err=True)
         ctx.exit(EXIT_FAILED)
