@@ -27,19 +27,30 @@ CAP = 15
 _MODULES = {
     f"shop/{name}.py": "\n".join(
         [f'"""The {name} part of the shop."""', ""]
-        + [line for i in range(15) for line in (
-            f"def {name}_step_{i}(value):",
-            f"    # step {i} of {name}",
-            f"    return value * {i + 1} + {len(name)}",
-            "",
-        )]
-    ) + "\n"
+        + [
+            line
+            for i in range(15)
+            for line in (
+                f"def {name}_step_{i}(value):",
+                f"    # step {i} of {name}",
+                f"    return value * {i + 1} + {len(name)}",
+                "",
+            )
+        ]
+    )
+    + "\n"
     for name in ("cart", "prices", "stock", "orders", "invoices")
 }
 
 # Variables that would point git or patchpack somewhere else than the demo's repository.
-_FOREIGN = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
-            "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES")
+_FOREIGN = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_COMMON_DIR",
+    "GIT_CEILING_DIRECTORIES",
+)
 
 
 def run(directory: str | None, *, echo: Callable[[str], None]) -> None:
@@ -50,22 +61,27 @@ def run(directory: str | None, *, echo: Callable[[str], None]) -> None:
         return
     root = Path(directory).resolve()
     if (root / "repo").exists():
-        raise BadInput(f"{root / 'repo'} already exists",
-                       hint="give `patchpack demo --dir` a new or empty directory")
+        raise BadInput(
+            f"{root / 'repo'} already exists", hint="give `patchpack demo --dir` a new or empty directory"
+        )
     root.mkdir(parents=True, exist_ok=True)
     _walk(root, echo)
 
 
 def _environment(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in _FOREIGN and not k.startswith("PATCHPACK_")}
-    env.update({
-        # No global identity is needed, and the user's own git config (signing, hooksPath,
-        # patchpack.* limits) stays out of the demo, which shows the defaults.
-        "GIT_AUTHOR_NAME": "Demo Agent", "GIT_AUTHOR_EMAIL": "agent@example.com",
-        "GIT_COMMITTER_NAME": "Demo Agent", "GIT_COMMITTER_EMAIL": "agent@example.com",
-        "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
-    })
+    env = {k: v for k, v in os.environ.items() if k not in _FOREIGN and not k.startswith("PATCHPACK_")}
+    env.update(
+        {
+            # No global identity is needed, and the user's own git config (signing, hooksPath,
+            # patchpack.* limits) stays out of the demo, which shows the defaults.
+            "GIT_AUTHOR_NAME": "Demo Agent",
+            "GIT_AUTHOR_EMAIL": "agent@example.com",
+            "GIT_COMMITTER_NAME": "Demo Agent",
+            "GIT_COMMITTER_EMAIL": "agent@example.com",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+        }
+    )
     # The hooks call `patchpack`; make sure they find this very installation.
     shim = root / ".demo-bin"
     shim.mkdir(exist_ok=True)
@@ -94,8 +110,10 @@ def _walk(root: Path, echo: Callable[[str], None]) -> None:
         for line in capped(proc.stdout + proc.stderr, cap):
             echo(f"    {line}")
         if (proc.returncode != 0) != expect_fail:
-            raise RuntimeError(f"demo step failed unexpectedly (exit {proc.returncode}): "
-                               f"{shlex.join(argv)}\n{proc.stdout}{proc.stderr}")
+            raise RuntimeError(
+                f"demo step failed unexpectedly (exit {proc.returncode}): "
+                f"{shlex.join(argv)}\n{proc.stdout}{proc.stderr}"
+            )
 
     echo(f"patchpack demo in {repo}")
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True, env=env)
@@ -110,10 +128,14 @@ def _walk(root: Path, echo: Callable[[str], None]) -> None:
     lines = sum(text.count("\n") for text in _MODULES.values())
     echo(f"\n## an agent writes {len(_MODULES)} files, {lines} lines, in one go")
     step("", "git", "add", "shop")
-    step("the change is far over the micro-patch limits", "patchpack", "check",
-         expect_fail=True)
-    step("queue it as micro-patches instead (the work tree goes back to HEAD)",
-         "patchpack", "split", "-m", "Add the shop")
+    step("the change is far over the micro-patch limits", "patchpack", "check", expect_fail=True)
+    step(
+        "queue it as micro-patches instead (the work tree goes back to HEAD)",
+        "patchpack",
+        "split",
+        "-m",
+        "Add the shop",
+    )
     step("the series", "patchpack", "list")
     step("what the next commit will hold", "patchpack", "next")
     step("the agent reports what its requests cost", "patchpack", "record", "--in", "5400",
