@@ -138,13 +138,31 @@ def _walk(root: Path, echo: Callable[[str], None]) -> None:
     )
     step("the series", "patchpack", "list")
     step("what the next commit will hold", "patchpack", "next")
-    step("the agent reports what its requests cost", "patchpack", "record", "--in", "5400",
-         "--out", "820", "--model", "zai-glm-4.7", "--agent", "pack-leader")
-    step("commit the whole queue, one micro-patch per commit, through the hooks",
-         "patchpack", "apply", "--all")
+    step(
+        "the agent reports what its requests cost",
+        "patchpack",
+        "record",
+        "--in",
+        "5400",
+        "--out",
+        "820",
+        "--model",
+        "zai-glm-4.7",
+        "--agent",
+        "pack-leader",
+    )
+    step(
+        "commit the whole queue, one micro-patch per commit, through the hooks", "patchpack", "apply", "--all"
+    )
     # Longer than the other steps: the agent's spend is on the first (the lowest) commit.
-    step("every commit carries its ledger note; the agent's spend joined the first",
-         "git", "log", "--notes=patchpack", "--oneline", cap=30)
+    step(
+        "every commit carries its ledger note; the agent's spend joined the first",
+        "git",
+        "log",
+        "--notes=patchpack",
+        "--oneline",
+        cap=30,
+    )
     step("spend against the limits", "patchpack", "budget")
     step("where things stand", "patchpack", "status")
 
@@ -153,8 +171,13 @@ def _walk(root: Path, echo: Callable[[str], None]) -> None:
 
 
 @click.command()
-@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
-              help="Build the demo repository here instead of a temporary directory.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Build the demo repository here instead of a temporary directory.",
+)
 def demo(directory: str | None) -> None:
     """Play the whole loop on a throw-away repository: an agent's 5-file change checked, split,
     applied through the hooks, and its spend in the ledger (no network, a few seconds)."""
