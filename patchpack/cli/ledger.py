@@ -18,39 +18,72 @@ from patchpack.git import Repo
 
 
 @click.command()
-@click.option("--in", "tokens_in", type=click.IntRange(min=0), metavar="N",
-              help="Input (prompt) tokens spent.")
-@click.option("--out", "tokens_out", type=click.IntRange(min=0), metavar="M",
-              help="Output (completion) tokens spent.")
-@click.option("--usage-json", metavar="FILE|-",
-              help="Instead of --in/--out: a response's `usage` object (OpenAI, Cerebras, "
-                   "Anthropic) or the whole response, as the provider sent it.")
+@click.option(
+    "--in", "tokens_in", type=click.IntRange(min=0), metavar="N", help="Input (prompt) tokens spent."
+)
+@click.option(
+    "--out", "tokens_out", type=click.IntRange(min=0), metavar="M", help="Output (completion) tokens spent."
+)
+@click.option(
+    "--usage-json",
+    metavar="FILE|-",
+    help="Instead of --in/--out: a response's `usage` object (OpenAI, Cerebras, "
+    "Anthropic) or the whole response, as the provider sent it.",
+)
 @click.option("--model", help="The model that spent them.")
 @click.option("--agent", help="The agent that spent them (per-agent budgets use this name).")
 @click.option("--session", help="The agent session they belong to.")
-@click.option("--requests", type=click.IntRange(min=0), default=1, show_default=True,
-              metavar="K",
-              help="Requests these tokens took (per-minute request limit).")
+@click.option(
+    "--requests",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    metavar="K",
+    help="Requests these tokens took (per-minute request limit).",
+)
 @click.option("--kind", default="request", show_default=True, help="What the spend was.")
-@click.option("--counter", default="usage", show_default=True,
-              help="What made the figures: `usage` as billed by the provider, or a tokenizer.")
-def record(tokens_in: int | None, tokens_out: int | None, usage_json: str | None,
-           model: str | None, agent: str | None, session: str | None, requests: int, kind: str,
-           counter: str) -> None:
+@click.option(
+    "--counter",
+    default="usage",
+    show_default=True,
+    help="What made the figures: `usage` as billed by the provider, or a tokenizer.",
+)
+def record(
+    tokens_in: int | None,
+    tokens_out: int | None,
+    usage_json: str | None,
+    model: str | None,
+    agent: str | None,
+    session: str | None,
+    requests: int,
+    kind: str,
+    counter: str,
+) -> None:
     """Record tokens spent; they join the ledger note of the next commit."""
     from patchpack.ledger import store as ledger
 
     if usage_json is not None:
         return record_usage_json(usage_json, model=model, agent=agent, session=session)
     if tokens_in is None or tokens_out is None:
-        raise BadInput("give --in N and --out M, or --usage-json FILE",
-                       hint="`patchpack record --in 5400 --out 820`")
+        raise BadInput(
+            "give --in N and --out M, or --usage-json FILE", hint="`patchpack record --in 5400 --out 820`"
+        )
 
-    entry = ledger.add_pending(Repo.discover(), kind=kind, tokens_in=tokens_in,
-                               tokens_out=tokens_out, counter=counter, model=model, agent=agent,
-                               session=session, requests=requests)
-    click.echo(f"pending {entry.id}: {entry.tokens_in:,} in, {entry.tokens_out:,} out "
-               f"({entry.counter}); it joins the note of the next commit")
+    entry = ledger.add_pending(
+        Repo.discover(),
+        kind=kind,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        counter=counter,
+        model=model,
+        agent=agent,
+        session=session,
+        requests=requests,
+    )
+    click.echo(
+        f"pending {entry.id}: {entry.tokens_in:,} in, {entry.tokens_out:,} out "
+        f"({entry.counter}); it joins the note of the next commit"
+    )
 
 
 @click.group(name="ledger")
@@ -64,9 +97,13 @@ ledger_group.add_command(pacing.export)
 
 @ledger_group.command()
 @click.argument("rev", default="HEAD")
-@click.option("--from", "old", metavar="OLD",
-              help="Copy OLD's entries instead: OLD was rewritten into REV in a way notes do "
-                   "not follow (cherry-pick, reset --soft and commit).")
+@click.option(
+    "--from",
+    "old",
+    metavar="OLD",
+    help="Copy OLD's entries instead: OLD was rewritten into REV in a way notes do "
+    "not follow (cherry-pick, reset --soft and commit).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing (for the post-commit hook).")
 def attach(rev: str, old: str | None, quiet: bool) -> None:
     """Move the pending entries into the note of REV (default HEAD), appending to it."""
