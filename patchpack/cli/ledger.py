@@ -122,24 +122,46 @@ def attach(rev: str, old: str | None, quiet: bool) -> None:
         entries = ledger.attach_pending(repo, oid)
     if not quiet:
         tokens = sum(e.tokens for e in entries)
-        click.echo(f"attached {len(entries)} entries ({tokens:,} tokens) to {oid[:12]}"
-                   if entries else "nothing to attach")
+        click.echo(
+            f"attached {len(entries)} entries ({tokens:,} tokens) to {oid[:12]}"
+            if entries
+            else "nothing to attach"
+        )
 
 
 @click.command()
 @click.argument("rev_range", required=False)
-@click.option("--since", metavar="DATE",
-              help="Only entries from DATE on: 2026-11-24, 2026-11-24T10:00, today, 3d, 12h.")
-@click.option("--by", type=click.Choice(["commit", "day", "agent", "model", "kind"]),
-              default="day", show_default=True, help="Group the totals by this.")
+@click.option(
+    "--since", metavar="DATE", help="Only entries from DATE on: 2026-11-24, 2026-11-24T10:00, today, 3d, 12h."
+)
+@click.option(
+    "--by",
+    type=click.Choice(["commit", "day", "agent", "model", "kind"]),
+    default="day",
+    show_default=True,
+    help="Group the totals by this.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--check", is_flag=True, help="Exit 1 when a budget is exhausted.")
-@click.option("--daily-budget", type=click.IntRange(min=0), metavar="N",
-              help="Tokens per UTC day (patchpack.dailyBudget).")
+@click.option(
+    "--daily-budget",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Tokens per UTC day (patchpack.dailyBudget).",
+)
 @pacing.budget_options
 @click.pass_context
-def budget(ctx: click.Context, /, rev_range: str | None, since: str | None, by: str,
-           as_json: bool, check: bool, daily_budget: int | None, **extra: Any) -> None:
+def budget(
+    ctx: click.Context,
+    /,
+    rev_range: str | None,
+    since: str | None,
+    by: str,
+    as_json: bool,
+    check: bool,
+    daily_budget: int | None,
+    **extra: Any,
+) -> None:
     """Tokens spent per group, and today's spend against the limits.
 
     With REV_RANGE (A..B, or one revision and its history) only the notes of those commits
@@ -148,24 +170,32 @@ def budget(ctx: click.Context, /, rev_range: str | None, since: str | None, by: 
     from patchpack.ledger import budget as budgeting
 
     repo = Repo.discover()
-    if pacing.budget_extras(ctx, settings=load_settings(repo, daily_budget=daily_budget),
-                            as_json=as_json, **extra):
+    if pacing.budget_extras(
+        ctx, settings=load_settings(repo, daily_budget=daily_budget), as_json=as_json, **extra
+    ):
         return
-    report = budgeting.for_repo(repo, settings=load_settings(repo, daily_budget=daily_budget),
-                                by=by, since=since, rev_range=rev_range)
+    report = budgeting.for_repo(
+        repo, settings=load_settings(repo, daily_budget=daily_budget), by=by, since=since, rev_range=rev_range
+    )
     click.echo(budgeting.render_json(report) if as_json else budgeting.render_text(report))
     for line in budgeting.problems(report):
         click.echo(line, err=True)
     if check and report.exhausted:
-        click.echo("hint: wait for the window to pass (a minute, or UTC midnight), or raise "
-                   "the limit, e.g. `git config patchpack.dailyBudget N`", err=True)
+        click.echo(
+            "hint: wait for the window to pass (a minute, or UTC midnight), or raise "
+            "the limit, e.g. `git config patchpack.dailyBudget N`",
+            err=True,
+        )
         ctx.exit(EXIT_FAILED)
 
 
 @click.command()
 @click.argument("remote", required=False)
-@click.option("--configure", is_flag=True,
-              help="Also add a fetch refspec so plain `git fetch REMOTE` brings the ledger.")
+@click.option(
+    "--configure",
+    is_flag=True,
+    help="Also add a fetch refspec so plain `git fetch REMOTE` brings the ledger.",
+)
 def sync(remote: str | None, configure: bool) -> None:
     """Share the ledger: fetch REMOTE's notes, merge them (cat_sort_uniq), push the union.
 
