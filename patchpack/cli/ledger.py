@@ -204,10 +204,14 @@ def sync(remote: str | None, configure: bool) -> None:
     from patchpack.ledger import store as ledger
 
     done = ledger.sync(Repo.discover(), remote, configure=configure)
-    click.echo(f"{done.remote}: " + ", ".join([
-        "merged its entries into ours" if done.merged else "nothing new from it",
-        "pushed ours" if done.pushed else "nothing new to push",
-    ]))
+    click.echo(
+        f"{done.remote}: "
+        + ", ".join(
+            [
+                "merged its entries into ours" if done.merged else "nothing new from it",
+                "pushed ours" if done.pushed else "nothing new to push",
+            ]
+        )
+    )
     if configure:
-        click.echo(f"`git fetch {done.remote}` now brings the ledger to "
-                   f"{ledger.tracking_ref(done.remote)}")
+        click.echo(f"`git fetch {done.remote}` now brings the ledger to {ledger.tracking_ref(done.remote)}")

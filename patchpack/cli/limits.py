@@ -18,14 +18,25 @@ from patchpack.git import Repo
 @click.command()
 @click.argument("rev_range", required=False)
 @click.option("--staged", is_flag=True, help="Check the staged change (the default).")
-@click.option("--diff", "diff_file", metavar="FILE",
-              help="Check a unified diff file or `git format-patch` mails; - reads stdin.")
+@click.option(
+    "--diff",
+    "diff_file",
+    metavar="FILE",
+    help="Check a unified diff file or `git format-patch` mails; - reads stdin.",
+)
 @click.option("--max-files", type=click.IntRange(min=0), help="Most files a change may touch.")
 @click.option("--max-lines", type=click.IntRange(min=0), help="Most diff lines a change may have.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def check(ctx: click.Context, rev_range: str | None, staged: bool, diff_file: str | None,
-          max_files: int | None, max_lines: int | None, as_json: bool) -> None:
+def check(
+    ctx: click.Context,
+    rev_range: str | None,
+    staged: bool,
+    diff_file: str | None,
+    max_files: int | None,
+    max_lines: int | None,
+    as_json: bool,
+) -> None:
     """Judge a change against the micro-patch limits.
 
     With no argument (or --staged): the staged change, what the next commit will hold.
@@ -43,12 +54,16 @@ def check(ctx: click.Context, rev_range: str | None, staged: bool, diff_file: st
         results = checking.diff_text(read_input(diff_file), diff_file, limits)
     else:
         assert repo is not None  # discovered above: only --diff may go without one
-        results = (checking.revision_range(repo, rev_range, limits) if rev_range is not None
-                   else checking.staged(repo, limits))
+        results = (
+            checking.revision_range(repo, rev_range, limits)
+            if rev_range is not None
+            else checking.staged(repo, limits)
+        )
     click.echo(checking.render_json(results) if as_json else checking.render_text(results))
     if not checking.all_ok(results):
-        click.echo(checking.next_step(results, staged_change=rev_range is None
-                                      and diff_file is None), err=True)
+        click.echo(
+            checking.next_step(results, staged_change=rev_range is None and diff_file is None), err=True
+        )
         ctx.exit(EXIT_FAILED)
 
 
@@ -57,8 +72,9 @@ def check(ctx: click.Context, rev_range: str | None, staged: bool, diff_file: st
 
 @click.command()
 @click.option("--uninstall", is_flag=True, help="Remove patchpack's hooks, and only those.")
-@click.option("--show-notes", is_flag=True,
-              help="Also make plain `git log` show the token ledger (notes.displayRef).")
+@click.option(
+    "--show-notes", is_flag=True, help="Also make plain `git log` show the token ledger (notes.displayRef)."
+)
 def init(uninstall: bool, show_notes: bool) -> None:
     """Install patchpack's git hooks and the git config its ledger needs.
 
