@@ -26,56 +26,80 @@ _COMMAND_CONTEXT = {"ignore_unknown_options": True, "allow_interspersed_args": F
 
 def _limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option("--lines", type=click.IntRange(min=1),
-                     help="Most lines to print (default patchpack.outputLines, 200)."),
-        click.option("--head", type=click.IntRange(min=0),
-                     help="Of which the first lines of the output (default a quarter)."),
-        click.option("--max-line-chars", type=click.IntRange(min=1),
-                     help="Cut longer lines, with a marker (default 400)."),
-        click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
-                     metavar="SECONDS", help="Kill the command's process group; exit 124."),
-        click.option("--stats", is_flag=True,
-                     help="Count tokens of the printed and the full output (estimated beyond "
-                          "2 MB); print on stderr."),
+        click.option(
+            "--lines",
+            type=click.IntRange(min=1),
+            help="Most lines to print (default patchpack.outputLines, 200).",
+        ),
+        click.option(
+            "--head",
+            type=click.IntRange(min=0),
+            help="Of which the first lines of the output (default a quarter).",
+        ),
+        click.option(
+            "--max-line-chars",
+            type=click.IntRange(min=1),
+            help="Cut longer lines, with a marker (default 400).",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="SECONDS",
+            help="Kill the command's process group; exit 124.",
+        ),
+        click.option(
+            "--stats",
+            is_flag=True,
+            help="Count tokens of the printed and the full output (estimated beyond 2 MB); print on stderr.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def _run_limited(ctx: click.Context, argv: list[str], repo: Repo | None, settings: Settings,
-                 head: int | None, stats: bool) -> None:
+def _run_limited(
+    ctx: click.Context, argv: list[str], repo: Repo | None, settings: Settings, head: int | None, stats: bool
+) -> None:
     import signal
 
     from patchpack.agents import workflow
 
     sys.stdout.flush()
-    result = workflow.run(argv, repo, settings, head=head, stats=stats,
-                          out=sys.stdout.buffer, err=sys.stderr.buffer)
+    result = workflow.run(
+        argv, repo, settings, head=head, stats=stats, out=sys.stdout.buffer, err=sys.stderr.buffer
+    )
     if result.reader_gone:
         # Quiet, as a writer a pipe stopped: what is left in stdout's buffer goes nowhere
         # (flushing it at exit would print a BrokenPipeError and exit 120).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         ctx.exit(result.exit_code)
     if result.timed_out:
-        click.echo(f"patchpack: timed out after {settings.run_timeout:g}s; the command's "
-                   "process group was killed", err=True)
+        click.echo(
+            f"patchpack: timed out after {settings.run_timeout:g}s; the command's process group was killed",
+            err=True,
+        )
     if result.interrupted_by is not None:
         name = signal.Signals(result.interrupted_by).name
         click.echo(f"patchpack: interrupted ({name} passed to the command)", err=True)
     if stats and result.tokens is not None:
         t = result.tokens
         about = "~" if t.estimated else ""  # the part not printed was estimated from a sample
-        click.echo(f"patchpack: run {result.run_id}: {result.lines:,} lines, printed "
-                   f"{result.printed_lines:,}; tokens ({t.counter}): full output "
-                   f"{about}{t.full:,}, printed {t.printed:,}, not printed {about}"
-                   f"{t.not_printed:,}" + (" (estimated: the output not printed, from a sample "
-                                           "of it)" if t.estimated else ""), err=True)
+        click.echo(
+            f"patchpack: run {result.run_id}: {result.lines:,} lines, printed "
+            f"{result.printed_lines:,}; tokens ({t.counter}): full output "
+            f"{about}{t.full:,}, printed {t.printed:,}, not printed {about}"
+            f"{t.not_printed:,}"
+            + (" (estimated: the output not printed, from a sample of it)" if t.estimated else ""),
+            err=True,
+        )
     if result.tokens_error is not None:
         problem = result.tokens_error
-        click.echo(f"patchpack: warning: run {result.run_id} has no token figures: "
-                   f"{problem.message}" + (f"\nhint: {problem.hint}" if problem.hint else ""),
-                   err=True)
+        click.echo(
+            f"patchpack: warning: run {result.run_id} has no token figures: "
+            f"{problem.message}" + (f"\nhint: {problem.hint}" if problem.hint else ""),
+            err=True,
+        )
     ctx.exit(result.exit_code)
 
 
