@@ -107,14 +107,30 @@ def _run_limited(
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @_limit_options
 @click.option("--shell", "script", metavar="SCRIPT", help="Run SCRIPT with `sh -c` instead.")
-@click.option("--show", "show_id", metavar="ID",
-              help="Print kept log ID (or `last`) through the same limits; runs nothing.")
-@click.option("--at", metavar="START-END",
-              help="With --show: print lines START to END of the log (END may be left out).")
+@click.option(
+    "--show",
+    "show_id",
+    metavar="ID",
+    help="Print kept log ID (or `last`) through the same limits; runs nothing.",
+)
+@click.option(
+    "--at",
+    metavar="START-END",
+    help="With --show: print lines START to END of the log (END may be left out).",
+)
 @click.pass_context
-def run(ctx: click.Context, command: tuple[str, ...], lines: int | None, head: int | None,
-        max_line_chars: int | None, timeout: float | None, stats: bool, script: str | None,
-        show_id: str | None, at: str | None) -> None:
+def run(
+    ctx: click.Context,
+    command: tuple[str, ...],
+    lines: int | None,
+    head: int | None,
+    max_line_chars: int | None,
+    timeout: float | None,
+    stats: bool,
+    script: str | None,
+    show_id: str | None,
+    at: str | None,
+) -> None:
     """Run COMMAND and print at most N lines of its output: its head and its tail.
 
     Lines go to the stream they came from, a marker says what was left out, and the full
@@ -134,19 +150,25 @@ def run(ctx: click.Context, command: tuple[str, ...], lines: int | None, head: i
     from patchpack.output import limiter, runlog, runner
 
     if sum([bool(command), script is not None, show_id is not None]) != 1:
-        raise BadInput("give one of COMMAND, --shell SCRIPT and --show ID",
-                       hint="e.g. `patchpack run -- pytest -q`")
+        raise BadInput(
+            "give one of COMMAND, --shell SCRIPT and --show ID", hint="e.g. `patchpack run -- pytest -q`"
+        )
     if at is not None and show_id is None:
         raise BadInput("--at goes with --show ID", hint="e.g. `patchpack run --show last --at 1-40`")
     repo = repo_or_none()
-    settings = load_settings(repo, output_lines=lines, max_line_chars=max_line_chars,
-                         run_timeout=timeout)
+    settings = load_settings(repo, output_lines=lines, max_line_chars=max_line_chars, run_timeout=timeout)
     if show_id is not None:
         directory = runlog.log_dir(repo.git_dir if repo is not None else None)
-        limits = limiter.Limits.make(lines=settings.output_lines, head=head,
-                                    max_line_chars=settings.max_line_chars)
-        runner.show(runlog.find(directory, show_id), show_id, limits=limits,
-                    at=None if at is None else runlog.parse_range(at), out=sys.stdout.buffer)
+        limits = limiter.Limits.make(
+            lines=settings.output_lines, head=head, max_line_chars=settings.max_line_chars
+        )
+        runner.show(
+            runlog.find(directory, show_id),
+            show_id,
+            limits=limits,
+            at=None if at is None else runlog.parse_range(at),
+            out=sys.stdout.buffer,
+        )
         return
     argv = ["/bin/sh", "-c", script] if script is not None else list(command)
     _run_limited(ctx, argv, repo, settings, head, stats)
@@ -156,9 +178,15 @@ def run(ctx: click.Context, command: tuple[str, ...], lines: int | None, head: i
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @_limit_options
 @click.pass_context
-def test_command(ctx: click.Context, args: tuple[str, ...], lines: int | None,
-                 head: int | None, max_line_chars: int | None, timeout: float | None,
-                 stats: bool) -> None:
+def test_command(
+    ctx: click.Context,
+    args: tuple[str, ...],
+    lines: int | None,
+    head: int | None,
+    max_line_chars: int | None,
+    timeout: float | None,
+    stats: bool,
+) -> None:
     """Run the tests through the output limiter: `pytest -q --tb=short ARGS` by default.
 
     Your flags win over the defaults: --tb=long replaces --tb=short, -v drops -q.
@@ -168,7 +196,6 @@ def test_command(ctx: click.Context, args: tuple[str, ...], lines: int | None,
     from patchpack.output import runner
 
     repo = repo_or_none()
-    settings = load_settings(repo, output_lines=lines, max_line_chars=max_line_chars,
-                         run_timeout=timeout)
+    settings = load_settings(repo, output_lines=lines, max_line_chars=max_line_chars, run_timeout=timeout)
     argv = runner.argv_for_tests(settings.test_command or runner.DEFAULT_TEST_COMMAND, args)
     _run_limited(ctx, argv, repo, settings, head, stats)
