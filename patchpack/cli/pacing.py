@@ -21,36 +21,64 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def budget_options(f: F) -> F:
     """The options `budget` takes for pacing and savings."""
-    for option in reversed((
-        click.option("--wait-for", "wait_for", type=click.IntRange(min=0), metavar="N",
-                     help="Print the seconds until a request of N prompt tokens fits every "
-                          "window (0: now), as patchpack.provider counts them."),
-        click.option("--sleep", is_flag=True, help="With --wait-for: wait that long, then "
-                                                   "exit 0 (Ctrl-C: 130)."),
-        click.option("--agent", metavar="NAME",
-                     help="With --wait-for: weigh this agent's daily budget too."),
-    )):
+    for option in reversed(
+        (
+            click.option(
+                "--wait-for",
+                "wait_for",
+                type=click.IntRange(min=0),
+                metavar="N",
+                help="Print the seconds until a request of N prompt tokens fits every "
+                "window (0: now), as patchpack.provider counts them.",
+            ),
+            click.option(
+                "--sleep", is_flag=True, help="With --wait-for: wait that long, then exit 0 (Ctrl-C: 130)."
+            ),
+            click.option(
+                "--agent", metavar="NAME", help="With --wait-for: weigh this agent's daily budget too."
+            ),
+        )
+    ):
         f = option(f)
     return f
 
 
-def budget_extras(ctx: click.Context, *, settings: Settings, as_json: bool,
-                  wait_for: int | None, sleep: bool, agent: str | None) -> bool:
+def budget_extras(
+    ctx: click.Context,
+    *,
+    settings: Settings,
+    as_json: bool,
+    wait_for: int | None,
+    sleep: bool,
+    agent: str | None,
+) -> bool:
     """Run what the options of `budget_options` ask for; False when they ask for nothing."""
     from patchpack.errors import BadInput
 
     if wait_for is None:
         if sleep or agent is not None:
-            raise BadInput("--sleep and --agent go with --wait-for N",
-                           hint="e.g. `patchpack budget --wait-for 20000 --sleep`")
+            raise BadInput(
+                "--sleep and --agent go with --wait-for N",
+                hint="e.g. `patchpack budget --wait-for 20000 --sleep`",
+            )
         return False
     from patchpack.ledger import pacing
 
     wait, profile, reserved = pacing.for_repo(Repo.discover(), settings, wait_for, agent=agent)
     if as_json:
-        click.echo(json.dumps({"wait": wait.seconds, "held_by": wait.held_by or None,
-                               "used": wait.used, "limit": wait.limit, "charge": wait.charge,
-                               "reserved": reserved, "provider": profile.name}))
+        click.echo(
+            json.dumps(
+                {
+                    "wait": wait.seconds,
+                    "held_by": wait.held_by or None,
+                    "used": wait.used,
+                    "limit": wait.limit,
+                    "charge": wait.charge,
+                    "reserved": reserved,
+                    "provider": profile.name,
+                }
+            )
+        )
     else:
         click.echo(pacing.seconds(wait))
         click.echo(pacing.render(wait, profile, wait_for, reserved), err=True)
@@ -60,16 +88,19 @@ def budget_extras(ctx: click.Context, *, settings: Settings, as_json: bool,
 
 
 @click.command()
-@click.option("--agent", "agents", multiple=True,
-              type=click.Choice(["claude-code", "code-puppy", "none"]),
-              help="Weigh against this agent's own truncation (default: each; none: the "
-                   "whole output).")
-@click.option("--session", metavar="ID",
-              help="Only this session: its billed entries, and runs and packs in its span.")
+@click.option(
+    "--agent",
+    "agents",
+    multiple=True,
+    type=click.Choice(["claude-code", "code-puppy", "none"]),
+    help="Weigh against this agent's own truncation (default: each; none: the whole output).",
+)
+@click.option(
+    "--session", metavar="ID", help="Only this session: its billed entries, and runs and packs in its span."
+)
 @click.option("--since", metavar="DATE", help="Only entries from DATE on (as budget --since).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def gain(agents: tuple[str, ...], session: str | None, since: str | None,
-         as_json: bool) -> None:
+def gain(agents: tuple[str, ...], session: str | None, since: str | None, as_json: bool) -> None:
     """Tokens patchpack kept out of the agent's context, against what it would have read.
 
     A run's saving is the agent's view of the whole output less its view of what patchpack
