@@ -127,18 +127,25 @@ def gain(agents: tuple[str, ...], session: str | None, since: str | None, as_jso
     if session is not None:
         entries = gaining.of_session(entries, session)
     kept = gaining.read_views(repo)
-    gains = [gaining.gain(entries, kept, agent)
-             for agent in agents or ("claude-code", "code-puppy", "none")]
-    click.echo(json.dumps([g.as_json() for g in gains], indent=2) if as_json
-               else gaining.render_text(gains))
+    gains = [gaining.gain(entries, kept, agent) for agent in agents or ("claude-code", "code-puppy", "none")]
+    click.echo(json.dumps([g.as_json() for g in gains], indent=2) if as_json else gaining.render_text(gains))
 
 
 @click.command("export")
-@click.option("--format", "form", type=click.Choice(["otel"]), required=True,
-              help="otel: OpenTelemetry GenAI spans and metrics, OTLP's JSON encoding.")
-@click.option("--otlp", "url", metavar="URL",
-              help="Send to this OTLP/HTTP collector (URL/v1/traces, URL/v1/metrics) instead "
-                   "of printing one request a line.")
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(["otel"]),
+    required=True,
+    help="otel: OpenTelemetry GenAI spans and metrics, OTLP's JSON encoding.",
+)
+@click.option(
+    "--otlp",
+    "url",
+    metavar="URL",
+    help="Send to this OTLP/HTTP collector (URL/v1/traces, URL/v1/metrics) instead "
+    "of printing one request a line.",
+)
 @click.option("--since", metavar="DATE", help="Only entries from DATE on (as budget --since).")
 def export(form: str, url: str | None, since: str | None) -> None:
     """Export the ledger's entries (notes and pending) for the tools a team already runs."""
@@ -160,12 +167,12 @@ def export(form: str, url: str | None, since: str | None) -> None:
         except ValueError as e:
             raise BadInput(f"--since: {e}", hint="e.g. `--since 1d`") from None
         noted = [(c, e) for c, e in noted if e.ts >= floor]
-    payloads = exporting.requests(noted, provider=pacing.provider(settings).name,
-                                  repository=(repo.workdir or repo.git_dir).name)
+    payloads = exporting.requests(
+        noted, provider=pacing.provider(settings).name, repository=(repo.workdir or repo.git_dir).name
+    )
     if url is None:
         for _, body in payloads:
             click.echo(json.dumps(body, separators=(",", ":")))
         return
     sent = exporting.send(url, payloads)
-    click.echo(f"exported {len({e.id for _, e in noted}):,} entries in {sent} requests to {url}",
-               err=True)
+    click.echo(f"exported {len({e.id for _, e in noted}):,} entries in {sent} requests to {url}", err=True)
