@@ -33,30 +33,40 @@ def _limits(repo: Repo, max_files: int | None, max_lines: int | None) -> Limits:
     return Limits(settings.max_files, settings.max_lines)
 
 
-_max_files = click.option("--max-files", type=click.IntRange(min=1),
-                          help="Most files a micro-patch may touch.")
-_max_lines = click.option("--max-lines", type=click.IntRange(min=1),
-                          help="Most diff lines a micro-patch may have.")
+_max_files = click.option(
+    "--max-files", type=click.IntRange(min=1), help="Most files a micro-patch may touch."
+)
+_max_lines = click.option(
+    "--max-lines", type=click.IntRange(min=1), help="Most diff lines a micro-patch may have."
+)
 
 
 def _echo_added(added: Added) -> None:
     for patch in added.patches:
         click.echo(f"queued  {patch.lines:>4} lines  {patch.title}")
     queued = len(added.state.queued())
-    click.echo(f"{queued} queued; see the next with `patchpack next`, "
-               f"commit it with `patchpack apply`")
+    click.echo(f"{queued} queued; see the next with `patchpack next`, commit it with `patchpack apply`")
 
 
 @click.command()
 @click.argument("diff_file", type=click.File("rb"), default="-", metavar="[FILE|-]")
-@click.option("-m", "--message", "title", help="Title of the change (default: the mail's "
-              "subject, or its files and lines, `a.py, b.py: +12 -3`).")
-@click.option("--split", "split_big", is_flag=True,
-              help="Cut a change over the limits into micro-patches instead of refusing it.")
+@click.option(
+    "-m",
+    "--message",
+    "title",
+    help="Title of the change (default: the mail's subject, or its files and lines, `a.py, b.py: +12 -3`).",
+)
+@click.option(
+    "--split",
+    "split_big",
+    is_flag=True,
+    help="Cut a change over the limits into micro-patches instead of refusing it.",
+)
 @_max_files
 @_max_lines
-def add(diff_file: BinaryIO, title: str | None, split_big: bool, max_files: int | None,
-        max_lines: int | None) -> None:
+def add(
+    diff_file: BinaryIO, title: str | None, split_big: bool, max_files: int | None, max_lines: int | None
+) -> None:
     """Put a change on the queue: a git diff, a plain `diff -u`, or `git format-patch` mails.
 
     FILE is read from stdin when it is - or not given. A change that does not apply to
@@ -69,21 +79,30 @@ def add(diff_file: BinaryIO, title: str | None, split_big: bool, max_files: int 
     name = getattr(diff_file, "name", "<stdin>")
     # Quoted as git shows names: one that is not UTF-8 cannot go into the commit message.
     source = "stdin" if name in ("<stdin>", "-") else quote(name)
-    added = intake.add(repo, text=decode(diff_file.read()), source=source, title=title,
-                       limits=_limits(repo, max_files, max_lines), split_big=split_big,
-                       tokenizer=load_settings(repo).tokenizer)
+    added = intake.add(
+        repo,
+        text=decode(diff_file.read()),
+        source=source,
+        title=title,
+        limits=_limits(repo, max_files, max_lines),
+        split_big=split_big,
+        tokenizer=load_settings(repo).tokenizer,
+    )
     _echo_added(added)
 
 
 @click.command()
-@click.option("-m", "--message", "title",
-              help="Title of the change; each micro-patch is titled `TITLE (3/7): FILES` "
-                   "(default: `FILES: +12 -3 (3/7)`).")
+@click.option(
+    "-m",
+    "--message",
+    "title",
+    help="Title of the change; each micro-patch is titled `TITLE (3/7): FILES` "
+    "(default: `FILES: +12 -3 (3/7)`).",
+)
 @click.option("--tracked-only", is_flag=True, help="Leave untracked files out.")
 @_max_files
 @_max_lines
-def split(title: str | None, tracked_only: bool, max_files: int | None,
-          max_lines: int | None) -> None:
+def split(title: str | None, tracked_only: bool, max_files: int | None, max_lines: int | None) -> None:
     """Move the uncommitted changes into the queue as micro-patches; the work tree goes back
     to HEAD.
 
@@ -93,9 +112,13 @@ def split(title: str | None, tracked_only: bool, max_files: int | None,
     from patchpack.queue import intake
 
     repo = _queue_git()
-    added = intake.split_worktree(repo, title=title, limits=_limits(repo, max_files, max_lines),
-                                  untracked=not tracked_only,
-                                  tokenizer=load_settings(repo).tokenizer)
+    added = intake.split_worktree(
+        repo,
+        title=title,
+        limits=_limits(repo, max_files, max_lines),
+        untracked=not tracked_only,
+        tokenizer=load_settings(repo).tokenizer,
+    )
     _echo_added(added)
 
 
