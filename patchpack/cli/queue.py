@@ -153,15 +153,19 @@ def next_(as_json: bool) -> None:
 
 
 @click.command()
-@click.option("-n", "count", type=click.IntRange(min=1), default=None,
-              help="Apply the next N patches (default 1).")
-@click.option("--all", "all_", is_flag=True, help="Apply every queued patch, stopping at the "
-              "first failure with everything before it committed.")
+@click.option(
+    "-n", "count", type=click.IntRange(min=1), default=None, help="Apply the next N patches (default 1)."
+)
+@click.option(
+    "--all",
+    "all_",
+    is_flag=True,
+    help="Apply every queued patch, stopping at the first failure with everything before it committed.",
+)
 @click.option("--no-verify", is_flag=True, help="Skip the pre-commit and commit-msg hooks.")
 @over_budget_option
 @click.pass_context
-def apply(ctx: click.Context, count: int | None, all_: bool, no_verify: bool,
-          over_budget: bool) -> None:
+def apply(ctx: click.Context, count: int | None, all_: bool, no_verify: bool, over_budget: bool) -> None:
     """Commit the next queued micro-patch, its commit hooks run as `git commit` runs them.
 
     When HEAD moved since the patch was made it is replayed with a 3-way merge. On a conflict
@@ -174,8 +178,9 @@ def apply(ctx: click.Context, count: int | None, all_: bool, no_verify: bool,
         raise BadInput("give -n N or --all, not both")
     repo = _queue_git()
     settings = load_settings(repo)
-    applied = workflow.apply(repo, settings, count=None if all_ else (count or 1),
-                             verify=not no_verify, over_budget=over_budget)
+    applied = workflow.apply(
+        repo, settings, count=None if all_ else (count or 1), verify=not no_verify, over_budget=over_budget
+    )
     result = applied.result
     click.echo(applying.render(result))
     if applied.reminder:
