@@ -24,35 +24,50 @@ _MAX_JSON = 1 << 20
 
 @click.command("import")
 @click.argument("paths", nargs=-1, metavar="[TRANSCRIPT...]", type=click.Path(dir_okay=False))
-@click.option("--claude-code", is_flag=True,
-              help="Claude Code transcripts: those named, else all of this project's.")
-@click.option("--usage-file", "usage_files", multiple=True, metavar="FILE",
-              help="A Code Puppy `--usage-file` (one headless run's totals). Repeatable.")
-@click.option("--hook", is_flag=True,
-              help="Read a Claude Code Stop/SubagentStop hook's input on stdin and import what "
-                   "its transcripts gained since the last import. Never fails the agent.")
-def import_usage(paths: tuple[str, ...], claude_code: bool, usage_files: tuple[str, ...],
-                 hook: bool) -> None:
+@click.option(
+    "--claude-code", is_flag=True, help="Claude Code transcripts: those named, else all of this project's."
+)
+@click.option(
+    "--usage-file",
+    "usage_files",
+    multiple=True,
+    metavar="FILE",
+    help="A Code Puppy `--usage-file` (one headless run's totals). Repeatable.",
+)
+@click.option(
+    "--hook",
+    is_flag=True,
+    help="Read a Claude Code Stop/SubagentStop hook's input on stdin and import what "
+    "its transcripts gained since the last import. Never fails the agent.",
+)
+def import_usage(paths: tuple[str, ...], claude_code: bool, usage_files: tuple[str, ...], hook: bool) -> None:
     """Import the tokens the provider billed into the ledger; a second import adds nothing."""
     if hook:
         _hook()
         return
     if not (claude_code or paths or usage_files):
-        raise BadInput("nothing to import", hint="`patchpack ledger import --claude-code` or "
-                                                 "`patchpack ledger import --usage-file FILE`")
+        raise BadInput(
+            "nothing to import",
+            hint="`patchpack ledger import --claude-code` or `patchpack ledger import --usage-file FILE`",
+        )
     repo = Repo.discover()
     for name in paths:
         if not Path(name).is_file():
-            raise BadInput(f"no transcript at {name}", hint="name Claude Code's .jsonl files, "
-                           "or none for this project's: `patchpack ledger import --claude-code`")
+            raise BadInput(
+                f"no transcript at {name}",
+                hint="name Claude Code's .jsonl files, "
+                "or none for this project's: `patchpack ledger import --claude-code`",
+            )
     found: list[usage.Usage] = []
     for name in usage_files:
         try:
             found.append(usage.read_usage_file(Path(name)))
         except (OSError, ValueError) as e:
             reason = getattr(e, "strerror", None) or str(e)
-            raise BadInput(f"{name}: not a usage file ({reason})", hint="give the file "
-                           "`code-puppy -p PROMPT --usage-file FILE` wrote") from None
+            raise BadInput(
+                f"{name}: not a usage file ({reason})",
+                hint="give the file `code-puppy -p PROMPT --usage-file FILE` wrote",
+            ) from None
     read = None
     if claude_code or paths:
         files = [Path(p) for p in paths] or _project_transcripts(repo)
@@ -66,24 +81,32 @@ def _project_transcripts(repo: Repo) -> list[Path]:
     files = transcript_files.project_transcripts(root, os.environ, Path.home())
     if not files:
         where = transcript_files.project_dirs(root, os.environ, Path.home())[0]
-        raise Failed(f"no Claude Code transcripts of this project in {where}",
-                     hint="name them: `patchpack ledger import --claude-code FILE.jsonl`")
+        raise Failed(
+            f"no Claude Code transcripts of this project in {where}",
+            hint="name them: `patchpack ledger import --claude-code FILE.jsonl`",
+        )
     return files
 
 
 def _report(found: list[usage.Usage], added: int, read: usage.Read | None) -> None:
     billed = [u for u in found if u.tokens_in or u.tokens_out]
-    total = [sum(u.tokens_in for u in billed), sum(u.tokens_out for u in billed),
-             sum(u.cache_read for u in billed), sum(u.cache_write for u in billed)]
-    click.echo(f"imported {added} of {len(billed)} responses ({total[0]:,} in, {total[1]:,} "
-               f"out, {total[2]:,} cache read, {total[3]:,} cache write in all); "
-               f"{len(billed) - added} were already in the ledger" if billed
-               else "no billed responses found")
+    total = [
+        sum(u.tokens_in for u in billed),
+        sum(u.tokens_out for u in billed),
+        sum(u.cache_read for u in billed),
+        sum(u.cache_write for u in billed),
+    ]
+    click.echo(
+        f"imported {added} of {len(billed)} responses ({total[0]:,} in, {total[1]:,} "
+        f"out, {total[2]:,} cache read, {total[3]:,} cache write in all); "
+        f"{len(billed) - added} were already in the ledger"
+        if billed
+        else "no billed responses found"
+    )
     if read is None:
         return
     if read.unfinished:
-        click.echo(f"{read.unfinished} response(s) still being written: the next import "
-                   f"takes them", err=True)
+        click.echo(f"{read.unfinished} response(s) still being written: the next import takes them", err=True)
     for p in read.problems[:_SHOWN]:
         click.echo(f"skipped {p.where}:{p.line}: {p.reason}", err=True)
     if len(read.problems) > _SHOWN:
