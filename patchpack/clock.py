@@ -40,9 +40,10 @@ def _moved(real: datetime, text: str) -> datetime:
             return datetime.fromtimestamp(int(text[1:]), timezone.utc)
         fixed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, OverflowError, OSError):
-        raise BadInput(f"{ENV}={text!r} is neither an instant nor an offset",
-                       hint=f"use e.g. `{ENV}=2027-12-03T10:00:00Z` or `{ENV}=+365d`, "
-                            f"or unset it") from None
+        raise BadInput(
+            f"{ENV}={text!r} is neither an instant nor an offset",
+            hint=f"use e.g. `{ENV}=2027-12-03T10:00:00Z` or `{ENV}=+365d`, or unset it",
+        ) from None
     if fixed.tzinfo is None:
         fixed = fixed.replace(tzinfo=timezone.utc)
     return fixed.astimezone(timezone.utc)

@@ -120,12 +120,14 @@ def _hook() -> None:
         raw = loads(sys.stdin.buffer.read(_MAX_JSON).decode("utf-8", "replace"), max_depth=16)
         if type(raw) is not dict:
             raise ValueError("the hook input is not a JSON object")
-        files = [Path(raw[k]) for k in ("transcript_path", "agent_transcript_path")
-                 if type(raw.get(k)) is str and raw[k]]
+        files = [
+            Path(raw[k])
+            for k in ("transcript_path", "agent_transcript_path")
+            if type(raw.get(k)) is str and raw[k]
+        ]
         if not files:
             raise ValueError("the hook input names no transcript_path")
-        repo = Repo.discover(Path(raw["cwd"])) if type(raw.get("cwd")) is str else \
-            Repo.discover()
+        repo = Repo.discover(Path(raw["cwd"])) if type(raw.get("cwd")) is str else Repo.discover()
         where = repo.git_dir / OFFSETS
         marks = _marks(where)
         # After each turn only what the turn wrote is read; an unchanged file is not opened.
@@ -133,8 +135,9 @@ def _hook() -> None:
         read = transcripts.read(todo, starts)
         usage.capture(repo, read.usages)
         if read.offsets:
-            write_atomically(where, json.dumps(
-                {**marks, **transcript_files.marks(read.offsets, seen)}).encode())
+            write_atomically(
+                where, json.dumps({**marks, **transcript_files.marks(read.offsets, seen)}).encode()
+            )
     except (PatchpackError, OSError, ValueError) as e:
         click.echo(f"patchpack ledger import --hook: {e}", err=True)
 
@@ -149,25 +152,28 @@ def _marks(where: Path) -> dict[str, object]:
     return {k: v for k, v in raw.items() if type(v) in (int, list)}  # resume() checks them
 
 
-def record_usage_json(source: str, *, model: str | None, agent: str | None,
-                      session: str | None) -> None:
+def record_usage_json(source: str, *, model: str | None, agent: str | None, session: str | None) -> None:
     """`patchpack record --usage-json FILE|-`: one response's usage object (or the response)."""
     repo = Repo.discover()
     try:
-        data = sys.stdin.buffer.read(_MAX_JSON + 1) if source == "-" else \
-            Path(source).read_bytes()
+        data = sys.stdin.buffer.read(_MAX_JSON + 1) if source == "-" else Path(source).read_bytes()
         if len(data) > _MAX_JSON:
             raise Refused("longer than 1 MiB")
-        found = usage.from_usage_object(loads(data.decode("utf-8"), max_depth=32),
-                                         model=model, session=session, agent=agent)
+        found = usage.from_usage_object(
+            loads(data.decode("utf-8"), max_depth=32), model=model, session=session, agent=agent
+        )
     except OSError as e:
         raise BadInput(f"cannot read {source}: {e.strerror}") from None
     except ValueError as e:  # UnicodeDecodeError and Refused too
-        raise BadInput(f"{source}: not a usage object ({e})",
-                       hint="give a response's `usage` JSON, e.g. "
-                            '{"prompt_tokens": 5400, "completion_tokens": 820}') from None
+        raise BadInput(
+            f"{source}: not a usage object ({e})",
+            hint='give a response\'s `usage` JSON, e.g. {"prompt_tokens": 5400, "completion_tokens": 820}',
+        ) from None
     added = usage.capture(repo, [found])
-    click.echo(f"pending: {found.tokens_in:,} in ({found.cache_read:,} cache read, "
-               f"{found.cache_write:,} cache write), {found.tokens_out:,} out (usage); it "
-               f"joins the note of the next commit" if added
-               else "already in the ledger: nothing recorded")
+    click.echo(
+        f"pending: {found.tokens_in:,} in ({found.cache_read:,} cache read, "
+        f"{found.cache_write:,} cache write), {found.tokens_out:,} out (usage); it "
+        f"joins the note of the next commit"
+        if added
+        else "already in the ledger: nothing recorded"
+    )
