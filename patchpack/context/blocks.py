@@ -10,13 +10,38 @@ from dataclasses import dataclass, replace
 
 DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 # Nodes that bind their ``name`` (type parameters from Python 3.12 on).
-_NAMED = tuple(getattr(ast, kind) for kind in (
-    "FunctionDef", "AsyncFunctionDef", "ClassDef", "ExceptHandler", "MatchAs", "MatchStar",
-    "TypeVar", "ParamSpec", "TypeVarTuple") if hasattr(ast, kind))
+_NAMED = tuple(
+    getattr(ast, kind)
+    for kind in (
+        "FunctionDef",
+        "AsyncFunctionDef",
+        "ClassDef",
+        "ExceptHandler",
+        "MatchAs",
+        "MatchStar",
+        "TypeVar",
+        "ParamSpec",
+        "TypeVarTuple",
+    )
+    if hasattr(ast, kind)
+)
 # Names every module reads without binding them.
-_MODULE_NAMES = frozenset({"__name__", "__file__", "__doc__", "__spec__", "__loader__",
-                           "__package__", "__builtins__", "__path__", "__annotations__",
-                           "__dict__", "__class__", "__debug__"})
+_MODULE_NAMES = frozenset(
+    {
+        "__name__",
+        "__file__",
+        "__doc__",
+        "__spec__",
+        "__loader__",
+        "__package__",
+        "__builtins__",
+        "__path__",
+        "__annotations__",
+        "__dict__",
+        "__class__",
+        "__debug__",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -48,8 +73,7 @@ def python_blocks(tree: ast.Module) -> list[Block]:
         if isinstance(node, DEFS):
             kind = "class" if isinstance(node, ast.ClassDef) else "def"
             start = first_line(node)
-            blocks.append(Block(start, node.end_lineno or node.lineno, f"{kind} {node.name}",
-                                node.lineno))
+            blocks.append(Block(start, node.end_lineno or node.lineno, f"{kind} {node.name}", node.lineno))
     # Statements at module level, for hits outside any function.
     for node in tree.body:
         if not isinstance(node, DEFS):
@@ -103,8 +127,7 @@ def python_scopes(source: str) -> tuple[Scope, ...] | None:
             if isinstance(child, ast.ClassDef):
                 bases: list[ast.expr | ast.keyword] = [*child.bases, *child.keywords]  # may span lines
                 header = max([child.lineno, *(b.end_lineno or b.lineno for b in bases)])
-                own = [(m.lineno, m.end_lineno or m.lineno) for m in child.body
-                       if not isinstance(m, DEFS)]
+                own = [(m.lineno, m.end_lineno or m.lineno) for m in child.body if not isinstance(m, DEFS)]
                 found.append(Scope(start, end, name, "class", ((start, header), *own)))
             else:
                 found.append(Scope(start, end, name, "def"))
@@ -118,8 +141,11 @@ def function_of(scopes: Sequence[Scope], line: int) -> Scope | None:
     """What function context widens ``line`` to: the innermost def around it; else the class
     whose own statement (an attribute, not a method nor a blank line between them) holds it;
     else None, at module level or between definitions."""
-    holding = [s for s in scopes if s.start <= line <= s.end
-               and (s.kind == "def" or any(a <= line <= b for a, b in s.members))]
+    holding = [
+        s
+        for s in scopes
+        if s.start <= line <= s.end and (s.kind == "def" or any(a <= line <= b for a, b in s.members))
+    ]
     return max(holding, key=lambda s: s.start, default=None)
 
 
@@ -170,8 +196,13 @@ def defines(stmt: ast.stmt) -> tuple[str, list[str]]:
     if isinstance(stmt, DEFS):
         kind = "class" if isinstance(stmt, ast.ClassDef) else "def"
         return f"{kind} {stmt.name}", [stmt.name]
-    targets = (stmt.targets if isinstance(stmt, ast.Assign)
-               else [stmt.target] if isinstance(stmt, ast.AnnAssign) else [])
+    targets = (
+        stmt.targets
+        if isinstance(stmt, ast.Assign)
+        else [stmt.target]
+        if isinstance(stmt, ast.AnnAssign)
+        else []
+    )
     names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
     return ", ".join(names), names
 
@@ -184,8 +215,7 @@ def symbol(lines: Sequence[str], name: str) -> Block | None:
     scope: list[ast.stmt] = tree.body
     found: ast.stmt | None = None
     for part in name.split("."):
-        found = next((node for node in scope
-                      if isinstance(node, DEFS) and node.name == part), None)
+        found = next((node for node in scope if isinstance(node, DEFS) and node.name == part), None)
         if found is None:
             return None
         scope = found.body
