@@ -112,15 +112,14 @@ def read_lines(tree: Worktree, path: str) -> list[str]:
 
 
 def _hunk(path: str, lines: Sequence[str], start: int, end: int, **extra: object) -> Hunk:
-    text = "".join(line + "\n" for line in lines[start - 1:end])
+    text = "".join(line + "\n" for line in lines[start - 1 : end])
     return Hunk(path, start, end, text, **extra)  # type: ignore[arg-type]
 
 
 # -- blocks -----------------------------------------------------------------------------------
 
 
-def enclosing(path: str, lines: Sequence[str], line: int, *,
-              py_blocks: list[Block] | None = None) -> Block:
+def enclosing(path: str, lines: Sequence[str], line: int, *, py_blocks: list[Block] | None = None) -> Block:
     """The block around ``line``: Python's innermost def/class, else the heuristic's block."""
     if py_blocks is not None:
         around = [b for b in py_blocks if b.start <= line <= b.end]
@@ -131,8 +130,9 @@ def enclosing(path: str, lines: Sequence[str], line: int, *,
     return _heuristic(lines, line)
 
 
-def block_for(path: str, lines: Sequence[str], line: int, *, cap: int,
-              py_blocks: list[Block] | None = None) -> Block:
+def block_for(
+    path: str, lines: Sequence[str], line: int, *, cap: int, py_blocks: list[Block] | None = None
+) -> Block:
     """:func:`enclosing` cut to at most ``cap`` lines holding ``line``, its start kept if it can."""
     return cut(enclosing(path, lines, line, py_blocks=py_blocks), line, cap)
 
@@ -214,8 +214,14 @@ def merge(blocks: Iterable[Block]) -> list[Block]:
 # -- grep -------------------------------------------------------------------------------------
 
 
-def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = (),
-           cap: int = 80, with_related: bool = False) -> Located:
+def locate(
+    repo: git.Repo,
+    patterns: Sequence[str],
+    *,
+    paths: Sequence[str] = (),
+    cap: int = 80,
+    with_related: bool = False,
+) -> Located:
     """Each pattern's matches in tracked files, widened to their blocks and merged per file;
     with ``with_related``, what the Python hunks use from their file (:func:`related`)."""
     work = Worktree.of(repo)
@@ -241,8 +247,9 @@ def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = ()
         py = python_blocks(tree) if tree is not None else None
         loose = unbound(tree) if tree is not None else set()
         by_line = hits[path]
-        blocks = [block_for(path, lines, n, cap=cap, py_blocks=py)
-                  for n in sorted(by_line) if n <= len(lines)]
+        blocks = [
+            block_for(path, lines, n, cap=cap, py_blocks=py) for n in sorted(by_line) if n <= len(lines)
+        ]
         heads = {b.head for b in blocks}
         first = len(hunks)
         for b in merge(blocks):
@@ -250,10 +257,20 @@ def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = ()
             found_by = sorted({p for n in inside for p in by_line[n]})
             defines = sorted({p for n in inside if n in heads for p in by_line[n]})
             misses = sorted({p for n in inside if n in loose for p in by_line[n]})
-            hunks.append(_hunk(path, lines, b.start, b.end, label=b.label, hits=tuple(inside),
-                               patterns=tuple(found_by), defines=tuple(defines),
-                               unbound=tuple(misses),
-                               heads=tuple(sorted(n for n in heads if b.start <= n <= b.end))))
+            hunks.append(
+                _hunk(
+                    path,
+                    lines,
+                    b.start,
+                    b.end,
+                    label=b.label,
+                    hits=tuple(inside),
+                    patterns=tuple(found_by),
+                    defines=tuple(defines),
+                    unbound=tuple(misses),
+                    heads=tuple(sorted(n for n in heads if b.start <= n <= b.end)),
+                )
+            )
         if with_related and tree is not None:
             extra += related(lines, tree, hunks[first:], cap=cap)
     return Located(tuple(hunks), tuple(dict.fromkeys(notes)), tuple(unmatched), tuple(extra))
@@ -262,8 +279,13 @@ def locate(repo: git.Repo, patterns: Sequence[str], *, paths: Sequence[str] = ()
 # -- related: what located Python code uses from its own file ---------------------------------
 
 
-def related(lines: Sequence[str], tree: ast.Module, hunks: Sequence[Hunk], *, cap: int,
-            ) -> list[Hunk]:
+def related(
+    lines: Sequence[str],
+    tree: ast.Module,
+    hunks: Sequence[Hunk],
+    *,
+    cap: int,
+) -> list[Hunk]:
     """What an agent changing the ``hunks`` of one Python file (``lines``, parsed as ``tree``)
     needs from the rest of it.
 
@@ -313,8 +335,9 @@ def related(lines: Sequence[str], tree: ast.Module, hunks: Sequence[Hunk], *, ca
     return out
 
 
-def _merged(wanted: Sequence[tuple[Block, tuple[str, ...], tuple[str, ...]]]
-            ) -> list[tuple[Block, tuple[str, ...], tuple[str, ...]]]:
+def _merged(
+    wanted: Sequence[tuple[Block, tuple[str, ...], tuple[str, ...]]],
+) -> list[tuple[Block, tuple[str, ...], tuple[str, ...]]]:
     """Overlapping or adjacent blocks merged, what they hold and who uses it joined."""
     out: list[tuple[Block, tuple[str, ...], tuple[str, ...]]] = []
     for block, whats, by in sorted(wanted, key=lambda w: (w[0].start, w[0].end)):
