@@ -343,8 +343,7 @@ def _merged(
     for block, whats, by in sorted(wanted, key=lambda w: (w[0].start, w[0].end)):
         if out and block.start <= out[-1][0].end + 1:
             last, last_whats, last_by = out[-1]
-            out[-1] = (Block(last.start, max(last.end, block.end)), last_whats + whats,
-                       last_by + by)
+            out[-1] = (Block(last.start, max(last.end, block.end)), last_whats + whats, last_by + by)
         else:
             out.append((block, whats, by))
     return out
@@ -369,12 +368,15 @@ def at(repo: git.Repo, spec: str, *, max_file_lines: int) -> Hunk:
     except Private as e:
         if not e.git_dir:
             raise BadInput(f"--at {spec}: {path} is outside the repository") from None
-        raise BadInput(f"--at {spec}: {path} is inside the git directory; patchpack never packs "
-                       "git's own files (its config holds credentials in remote URLs)",
-                       hint="give a file of the work tree, e.g. `--at README.md:1-40`") from None
+        raise BadInput(
+            f"--at {spec}: {path} is inside the git directory; patchpack never packs "
+            "git's own files (its config holds credentials in remote URLs)",
+            hint="give a file of the work tree, e.g. `--at README.md:1-40`",
+        ) from None
     if not (tree.root / rel).is_file():
-        raise BadInput(f"--at {spec}: no such file {path}",
-                       hint="give a path relative to the repository root")
+        raise BadInput(
+            f"--at {spec}: no such file {path}", hint="give a path relative to the repository root"
+        )
     try:
         lines = read_lines(tree, rel)
     except Unreadable as e:
@@ -385,7 +387,7 @@ def at(repo: git.Repo, spec: str, *, max_file_lines: int) -> Hunk:
                 f"{rel} has {len(lines)} lines, over --max-file-lines {max_file_lines}: "
                 "patchpack does not send whole large files",
                 hint=f"ask for the part you need: `--at {rel}:1-{min(len(lines), 80)}`, "
-                     f"`--at {rel}:SYMBOL` or `--grep PATTERN --path {rel}`",
+                f"`--at {rel}:SYMBOL` or `--grep PATTERN --path {rel}`",
             )
         return _hunk(rel, lines, 1, len(lines), label="whole file")
     match = _RANGE.fullmatch(where)
@@ -393,14 +395,20 @@ def at(repo: git.Repo, spec: str, *, max_file_lines: int) -> Hunk:
         start = int(match[1])
         end = min(int(match[2] or start), len(lines))
         if start < 1 or start > end:
-            raise BadInput(f"--at {spec}: bad range for a file of {len(lines)} lines",
-                           hint=f"give START-END with 1 <= START <= END, e.g. `--at {rel}:1-40`")
+            raise BadInput(
+                f"--at {spec}: bad range for a file of {len(lines)} lines",
+                hint=f"give START-END with 1 <= START <= END, e.g. `--at {rel}:1-40`",
+            )
         return _hunk(rel, lines, start, end)
     if not rel.endswith((".py", ".pyi")):
-        raise BadInput(f"--at {spec}: FILE:SYMBOL works for Python files only",
-                       hint=f"give a line range, e.g. `--at {rel}:1-40`, or `--grep {where}`")
+        raise BadInput(
+            f"--at {spec}: FILE:SYMBOL works for Python files only",
+            hint=f"give a line range, e.g. `--at {rel}:1-40`, or `--grep {where}`",
+        )
     block = symbol(lines, where)
     if block is None:
-        raise Failed(f"--at {spec}: no def or class {where} in {rel}",
-                     hint=f"find it with `patchpack context --grep '{where}' --path {rel}`")
+        raise Failed(
+            f"--at {spec}: no def or class {where} in {rel}",
+            hint=f"find it with `patchpack context --grep '{where}' --path {rel}`",
+        )
     return _hunk(rel, lines, block.start, block.end, label=block.label)
