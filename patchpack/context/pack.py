@@ -46,26 +46,32 @@ _FILL_ROUNDS = 3
 _NEAR = 20
 
 
-
-
 def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
     """Gather the sections of ``request`` and fit them to its budget."""
     base_name = request.base or "HEAD"
-    diff_cmd = {"both": f"git diff {base_name}", "cached": f"git diff --cached {base_name}",
-                "worktree": "git diff"}[request.side]
-    new, notes = (untracked.select(repo) if request.untracked and request.side != "cached"
-                  else ([], []))
+    diff_cmd = {
+        "both": f"git diff {base_name}",
+        "cached": f"git diff --cached {base_name}",
+        "worktree": "git diff",
+    }[request.side]
+    new, notes = untracked.select(repo) if request.untracked and request.side != "cached" else ([], [])
     diff_parts, changed, shown = _diff_parts(
-        git.work_diff(repo, base=request.base, side=request.side,
-                      whole_files=request.function_context, untracked=new),
-        counter, diff_cmd=diff_cmd, function_context=request.function_context,
-        max_block_lines=request.max_file_lines, untracked=frozenset(new))
+        git.work_diff(
+            repo, base=request.base, side=request.side, whole_files=request.function_context, untracked=new
+        ),
+        counter,
+        diff_cmd=diff_cmd,
+        function_context=request.function_context,
+        max_block_lines=request.max_file_lines,
+        untracked=frozenset(new),
+    )
     located_parts: list[Part] = []
     related_parts: list[Part] = []
     unmatched: tuple[str, ...] = ()
     if request.greps:
-        found = locate.locate(repo, request.greps, paths=request.paths,
-                              cap=request.max_hunk_lines, with_related=request.related)
+        found = locate.locate(
+            repo, request.greps, paths=request.paths, cap=request.max_hunk_lines, with_related=request.related
+        )
         notes += found.notes
         unmatched = found.unmatched
 
@@ -79,30 +85,45 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
         order: dict[str, int] = {}
         for i, h in enumerate(ranked):
             order.setdefault(h.path, i)
-        related = sorted(filter(fresh, found.related),
-                         key=lambda h: (order.get(h.path, len(order)), h.path, h.start))
+        related = sorted(
+            filter(fresh, found.related), key=lambda h: (order.get(h.path, len(order)), h.path, h.start)
+        )
         related_parts = [_hunk_part("related", h, counter) for h in related]
-    explicit = [_hunk_part("explicit", locate.at(repo, spec, max_file_lines=request.max_file_lines),
-                           counter) for spec in request.ats]
-    sources = {"diff": diff_cmd + (", untracked files as new" if new else ""),
-               "located": " ".join(f"--grep {_quote(g)}" for g in request.greps)
-               + "".join(f" --path {_quote(p)}" for p in request.paths),
-               "explicit": " ".join(f"--at {a}" for a in request.ats),
-               "related": "imports and module-level definitions the located code uses",
-               "widened": "--fill: headers, file ends, paired tests, module level, the rest of "
-                          "matched blocks, their classes, calls, neighbours"}
-    pack = fit(diff_parts, located_parts, explicit, related_parts, counter=counter,
-               budget=request.budget, sources=sources, notes=tuple(notes), unmatched=unmatched)
+    explicit = [
+        _hunk_part("explicit", locate.at(repo, spec, max_file_lines=request.max_file_lines), counter)
+        for spec in request.ats
+    ]
+    sources = {
+        "diff": diff_cmd + (", untracked files as new" if new else ""),
+        "located": " ".join(f"--grep {_quote(g)}" for g in request.greps)
+        + "".join(f" --path {_quote(p)}" for p in request.paths),
+        "explicit": " ".join(f"--at {a}" for a in request.ats),
+        "related": "imports and module-level definitions the located code uses",
+        "widened": "--fill: headers, file ends, paired tests, module level, the rest of "
+        "matched blocks, their classes, calls, neighbours",
+    }
+    pack = fit(
+        diff_parts,
+        located_parts,
+        explicit,
+        related_parts,
+        counter=counter,
+        budget=request.budget,
+        sources=sources,
+        notes=tuple(notes),
+        unmatched=unmatched,
+    )
     if request.fill and request.greps and not pack.dropped:
         tests = widen.paired_tests({h.path for h in found.hunks}, git.tracked_files(repo))
-        units, texts = widen.plan(Worktree.of(repo),
-                                  sorted(found.hunks, key=lambda h: _rank(h, changed)),
-                                  cap=request.max_hunk_lines, tests=tests,
-                                  strength=lambda h: _strength(h, changed))
-        shown |= {(p.path, n) for p in pack.parts if p.section != "diff"
-                  for n in range(p.start, p.end + 1)}
-        pack = _fill(pack, units, texts, shown, counter=counter,
-                     max_file_lines=request.max_file_lines)
+        units, texts = widen.plan(
+            Worktree.of(repo),
+            sorted(found.hunks, key=lambda h: _rank(h, changed)),
+            cap=request.max_hunk_lines,
+            tests=tests,
+            strength=lambda h: _strength(h, changed),
+        )
+        shown |= {(p.path, n) for p in pack.parts if p.section != "diff" for n in range(p.start, p.end + 1)}
+        pack = _fill(pack, units, texts, shown, counter=counter, max_file_lines=request.max_file_lines)
     return pack
 
 
