@@ -131,7 +131,12 @@ def build(repo: git.Repo, request: Request, counter: Counter) -> Pack:
 
 
 def _diff_parts(
-    text: str, counter: Counter, *, diff_cmd: str, function_context: bool, max_block_lines: int,
+    text: str,
+    counter: Counter,
+    *,
+    diff_cmd: str,
+    function_context: bool,
+    max_block_lines: int,
     untracked: frozenset[str] = frozenset(),
 ) -> tuple[list[Part], dict[str, list[int]], set[tuple[str, int]]]:
     """One part per file of the diff, each file's changed lines and the (path, line) it shows.
@@ -153,27 +158,31 @@ def _diff_parts(
         pf = diffs.parse(chunk)[0]
         header = chunk.split("\n@@ ", 1)[0] + "\n" if "\n@@ " in chunk else chunk
         rows = [row for hunk in pf for row in hunk]
-        changed[change.path] = [r.target_line_no for r in rows
-                                if r.line_type == "+" and r.target_line_no is not None]
-        want = (_function_keep(change.path, rows, max_block_lines) if function_context
-                else lambda r: True)
+        changed[change.path] = [
+            r.target_line_no for r in rows if r.line_type == "+" and r.target_line_no is not None
+        ]
+        want = _function_keep(change.path, rows, max_block_lines) if function_context else lambda r: True
         if function_context:
             chunk = header + diffs.windows(pf, want)
-        shown.update((change.path, r.target_line_no) for r in rows
-                     if r.target_line_no is not None and want(r))
+        shown.update(
+            (change.path, r.target_line_no) for r in rows if r.target_line_no is not None and want(r)
+        )
         short = header + diffs.windows(pf, lambda r: r.line_type in "+-")
-        ask = (f"git diff --no-index -- /dev/null {_quote(change.path)}"
-               if change.path in untracked else f"{diff_cmd} -- {change.path}")
+        ask = (
+            f"git diff --no-index -- /dev/null {_quote(change.path)}"
+            if change.path in untracked
+            else f"{diff_cmd} -- {change.path}"
+        )
         short_part = None
         if short != chunk:
-            short_part = counted(Part("diff", change.path, short, ask, label="shortened"),
-                                  counter)
+            short_part = counted(Part("diff", change.path, short, ask, label="shortened"), counter)
         parts.append(counted(Part("diff", change.path, chunk, ask, short=short_part), counter))
     return parts, changed, shown
 
 
-def _function_keep(path: str, rows: list[unidiff.patch.Line],
-                   cap: int) -> Callable[[unidiff.patch.Line], bool]:
+def _function_keep(
+    path: str, rows: list[unidiff.patch.Line], cap: int
+) -> Callable[[unidiff.patch.Line], bool]:
     """Keep changed rows and the function each sits in (new side), else 3 lines around.
 
     ``rows`` are a whole-file diff's. For Python the function is :func:`blocks.function_of`:
@@ -186,8 +195,11 @@ def _function_keep(path: str, rows: list[unidiff.patch.Line],
     if not new:
         return lambda r: r.line_type in "+-"
     scopes = blocks.python_scopes("\n".join(new)) if path.endswith((".py", ".pyi")) else None
-    old_scopes = None if scopes is None else blocks.python_scopes(
-        "\n".join(r.value.rstrip("\n") for r in rows if r.line_type in "- "))
+    old_scopes = (
+        None
+        if scopes is None
+        else blocks.python_scopes("\n".join(r.value.rstrip("\n") for r in rows if r.line_type in "- "))
+    )
     keep: set[int] = set()
     anchor = 0  # the last line of the new side seen
     for row in rows:
@@ -201,16 +213,20 @@ def _function_keep(path: str, rows: list[unidiff.patch.Line],
             found = locate.block_for(path, new, line, cap=cap)
             block = found if found.label else None
         else:
-            scope = (blocks.function_of(scopes, line) if row.line_type == "+"
-                     else _now(scopes, old_scopes, row.source_line_no, line))
+            scope = (
+                blocks.function_of(scopes, line)
+                if row.line_type == "+"
+                else _now(scopes, old_scopes, row.source_line_no, line)
+            )
             if scope is not None:
                 block = blocks.cut(scope.block, min(max(line, scope.start), scope.end), cap)
         keep.update(range(block.start, block.end + 1) if block else range(line - 3, line + 4))
     return lambda r: r.line_type in "+-" or r.target_line_no in keep
 
 
-def _now(scopes: Sequence[blocks.Scope], old_scopes: Sequence[blocks.Scope] | None,
-         old_line: int | None, line: int) -> blocks.Scope | None:
+def _now(
+    scopes: Sequence[blocks.Scope], old_scopes: Sequence[blocks.Scope] | None, old_line: int | None, line: int
+) -> blocks.Scope | None:
     """The function a removed line sat in, as it is now: same name, the nearest if several."""
     if old_scopes is None or old_line is None:
         # The old side does not parse: where the line was, in the new side.
@@ -247,8 +263,9 @@ def _strength(h: locate.Hunk, changed: dict[str, list[int]]) -> tuple[int, ...]:
 
 
 def _hunk_part(section: str, h: locate.Hunk, counter: Counter) -> Part:
-    part = Part(section, h.path, h.text, f"patchpack context --at {h.where}", start=h.start,
-                end=h.end, label=h.label)
+    part = Part(
+        section, h.path, h.text, f"patchpack context --at {h.where}", start=h.start, end=h.end, label=h.label
+    )
     keep = sorted({*h.hits, *h.heads}) if section == "located" else []
     if keep and len(keep) < h.end - h.start + 1:  # the matches and their def, for a tight budget
         rows = h.text.splitlines(keepends=True)
