@@ -269,12 +269,20 @@ def _hunk_part(section: str, h: locate.Hunk, counter: Counter) -> Part:
     keep = sorted({*h.hits, *h.heads}) if section == "located" else []
     if keep and len(keep) < h.end - h.start + 1:  # the matches and their def, for a tight budget
         rows = h.text.splitlines(keepends=True)
-        body = "".join(("...\n" if n > (keep[i - 1] if i else h.start - 1) + 1 else "")
-                       + rows[n - h.start] for i, n in enumerate(keep))
+        body = "".join(
+            ("...\n" if n > (keep[i - 1] if i else h.start - 1) + 1 else "") + rows[n - h.start]
+            for i, n in enumerate(keep)
+        )
         label = "; ".join(filter(None, (h.label, "matching lines")))
-        part = replace(part, short=counted(replace(
-            part, body=body + ("...\n" if keep[-1] < h.end else ""), label=label,
-            only=tuple(keep)), counter))
+        part = replace(
+            part,
+            short=counted(
+                replace(
+                    part, body=body + ("...\n" if keep[-1] < h.end else ""), label=label, only=tuple(keep)
+                ),
+                counter,
+            ),
+        )
     return counted(part, counter)
 
 
@@ -285,10 +293,18 @@ def _quote(text: str) -> str:
 # -- fitting ----------------------------------------------------------------------------------
 
 
-def fit(diff_parts: Sequence[Part], located: Sequence[Part], explicit: Sequence[Part],
-        related: Sequence[Part] = (), *, counter: Counter, budget: int,
-        sources: dict[str, str] | None = None, notes: tuple[str, ...] = (),
-        unmatched: tuple[str, ...] = ()) -> Pack:
+def fit(
+    diff_parts: Sequence[Part],
+    located: Sequence[Part],
+    explicit: Sequence[Part],
+    related: Sequence[Part] = (),
+    *,
+    counter: Counter,
+    budget: int,
+    sources: dict[str, str] | None = None,
+    notes: tuple[str, ...] = (),
+    unmatched: tuple[str, ...] = (),
+) -> Pack:
     """The largest pack that fits ``budget`` by the order of degradation in the module doc.
 
     ``located`` and ``related`` are ranked strongest first. The total is counted on the final
@@ -307,8 +323,7 @@ def fit(diff_parts: Sequence[Part], located: Sequence[Part], explicit: Sequence[
         assert part.short is not None
         current[current.index(part)] = part.short
         kind = "changed" if part.section == "diff" else "matching"
-        dropped[part.ask] = Dropped(f"{part.describe()} shortened to its {kind} lines",
-                                    part.ask)
+        dropped[part.ask] = Dropped(f"{part.describe()} shortened to its {kind} lines", part.ask)
 
     biggest = sorted(diff_parts, key=lambda p: (-p.tokens, p.path))
     # Every located hunk keeps its matches and their def before any is dropped whole (#15):
@@ -320,11 +335,15 @@ def fit(diff_parts: Sequence[Part], located: Sequence[Part], explicit: Sequence[
         *(partial(shorten, p) for p in biggest if p.short is not None),
         *(partial(drop, p) for p in biggest),
     ]
+
     # First on the sum of the parts (cheap), then on the whole text, which the counter's
     # merges across parts can make a little different.
     def estimate() -> int:
-        return (_HEADING * len({p.section for p in current}) + sum(p.tokens for p in current)
-                + counter.count(_render_dropped(list(dropped.values()))))
+        return (
+            _HEADING * len({p.section for p in current})
+            + sum(p.tokens for p in current)
+            + counter.count(_render_dropped(list(dropped.values())))
+        )
 
     while steps and estimate() > budget:
         steps.pop(0)()
@@ -342,13 +361,14 @@ def fit(diff_parts: Sequence[Part], located: Sequence[Part], explicit: Sequence[
         at = next((i for i, p in enumerate(current) if p is part.short), None)
         if at is None or part.short is None or tokens + part.tokens - part.short.tokens > budget:
             continue
-        trial = [*current[:at], part, *current[at + 1:]]
+        trial = [*current[:at], part, *current[at + 1 :]]
         left = {k: d for k, d in dropped.items() if k != part.ask}
         trial_text = _render(trial, list(left.values()), sources, unmatched)
         if (trial_tokens := counter.count(trial_text)) <= budget:
             current, dropped, text, tokens = trial, left, trial_text, trial_tokens
-    return Pack(text, tokens, counter.name, budget, tuple(current), tuple(dropped.values()),
-                notes, unmatched, sources)
+    return Pack(
+        text, tokens, counter.name, budget, tuple(current), tuple(dropped.values()), notes, unmatched, sources
+    )
 
 
 def _trim_dropped(dropped: list[Dropped], counter: Counter, budget: int) -> tuple[str, int]:
@@ -362,8 +382,9 @@ def _trim_dropped(dropped: list[Dropped], counter: Counter, budget: int) -> tupl
     return "", 0
 
 
-def _render(parts: Sequence[Part], dropped: Sequence[Dropped], sources: dict[str, str],
-            unmatched: tuple[str, ...]) -> str:
+def _render(
+    parts: Sequence[Part], dropped: Sequence[Dropped], sources: dict[str, str], unmatched: tuple[str, ...]
+) -> str:
     out = []
     for name, title in TITLES.items():
         chosen = [p for p in parts if p.section == name]
