@@ -393,9 +393,11 @@ def _render(
         if chosen:
             body = "\n".join(p.text for p in chosen)
             noun = "file" if name == "diff" else "hunk"
-            out.append(f"## {title}: {sources.get(name, '')} ({len(chosen)} {noun}"
-                       f"{'s' if len(chosen) > 1 else ''}, "
-                       f"{sum(p.tokens for p in chosen)} tokens)\n\n{body}")
+            out.append(
+                f"## {title}: {sources.get(name, '')} ({len(chosen)} {noun}"
+                f"{'s' if len(chosen) > 1 else ''}, "
+                f"{sum(p.tokens for p in chosen)} tokens)\n\n{body}"
+            )
     if unmatched and parts:
         out.append("no match: " + ", ".join(_quote(u) for u in unmatched) + "\n")
     if dropped:
@@ -406,19 +408,27 @@ def _render(
 def _render_dropped(dropped: Sequence[Dropped]) -> str:
     if not dropped:
         return ""
-    shown = dropped if len(dropped) <= _DROPPED_LINES else dropped[:_DROPPED_LINES - 1]
+    shown = dropped if len(dropped) <= _DROPPED_LINES else dropped[: _DROPPED_LINES - 1]
     more = len(dropped) - len(shown)
-    return (f"## dropped to fit the budget; ask for a hunk with `{ASK_AT}PATH:START-END`\n"
-            + "".join(d.line() + "\n" for d in shown)
-            + (f"- {more} more: see `patchpack context --json`, or narrow the request\n"
-               if more else ""))
+    return (
+        f"## dropped to fit the budget; ask for a hunk with `{ASK_AT}PATH:START-END`\n"
+        + "".join(d.line() + "\n" for d in shown)
+        + (f"- {more} more: see `patchpack context --json`, or narrow the request\n" if more else "")
+    )
 
 
 # -- filling the budget -----------------------------------------------------------------------
 
 
-def _fill(pack: Pack, units: Sequence[widen.Unit], texts: dict[str, list[str]],
-          shown: set[tuple[str, int]], *, counter: Counter, max_file_lines: int) -> Pack:
+def _fill(
+    pack: Pack,
+    units: Sequence[widen.Unit],
+    texts: dict[str, list[str]],
+    shown: set[tuple[str, int]],
+    *,
+    counter: Counter,
+    max_file_lines: int,
+) -> Pack:
     """``pack`` with the ``units`` that fit what its budget leaves, taken in order, a unit
     that does not fit passed over for the smaller ones after it. A file over
     ``max_file_lines`` is never shown whole: when the units would show every line of it, the
@@ -433,15 +443,21 @@ def _fill(pack: Pack, units: Sequence[widen.Unit], texts: dict[str, list[str]],
     for i, unit in enumerate(units):
         lines = texts[unit.path]
         if len(lines) > max_file_lines:
-            code = {n for n in range(unit.start, unit.end + 1)
-                    if (unit.path, n) not in seen and lines[n - 1].strip()}
+            code = {
+                n
+                for n in range(unit.start, unit.end + 1)
+                if (unit.path, n) not in seen and lines[n - 1].strip()
+            }
             if code:
                 first.setdefault(unit.path, {})[i] = code
                 seen.update((unit.path, n) for n in code)
     # Only where the units would show the file whole: the end of a paired test file is not.
-    kept_out = {(path, n) for path, owned in first.items()
-                if all((path, n) in seen for n, text in enumerate(texts[path], 1) if text.strip())
-                for n in owned[max(owned)]}
+    kept_out = {
+        (path, n)
+        for path, owned in first.items()
+        if all((path, n) in seen for n, text in enumerate(texts[path], 1) if text.strip())
+        for n in owned[max(owned)]
+    }
     shown = shown | kept_out
     taken: list[tuple[widen.Unit, list[int]]] = []
     result, left = pack, list(units)
@@ -453,14 +469,18 @@ def _fill(pack: Pack, units: Sequence[widen.Unit], texts: dict[str, list[str]],
         passed: list[widen.Unit] = []
         for unit in left:
             lines = texts[unit.path]
-            new = [n for n in range(unit.start, unit.end + 1)
-                   if (unit.path, n) not in shown and (unit.path, n) not in chosen]
+            new = [
+                n
+                for n in range(unit.start, unit.end + 1)
+                if (unit.path, n) not in shown and (unit.path, n) not in chosen
+            ]
             if not new:
                 continue
             cost = counter.count("".join(lines[n - 1] + "\n" for n in new))
-            if not any(((unit.path, n) in shown and (unit.path, n) not in kept_out)
-                       or (unit.path, n) in chosen
-                       for n in (new[0] - 1, new[-1] + 1)):  # a hunk of its own
+            if not any(
+                ((unit.path, n) in shown and (unit.path, n) not in kept_out) or (unit.path, n) in chosen
+                for n in (new[0] - 1, new[-1] + 1)
+            ):  # a hunk of its own
                 cost += _HEADING
             if cost > room:
                 passed.append(unit)
@@ -484,8 +504,12 @@ def _fill(pack: Pack, units: Sequence[widen.Unit], texts: dict[str, list[str]],
     return result
 
 
-def _widened_parts(taken: Sequence[tuple[widen.Unit, list[int]]], texts: dict[str, list[str]],
-                   others: Sequence[Part], counter: Counter) -> tuple[list[Part], set[Part]]:
+def _widened_parts(
+    taken: Sequence[tuple[widen.Unit, list[int]]],
+    texts: dict[str, list[str]],
+    others: Sequence[Part],
+    counter: Counter,
+) -> tuple[list[Part], set[Part]]:
     """The lines ``taken`` as hunks, one per run of lines, labelled with what they hold, and
     the hunks of ``others`` they take in: a located, related or explicit hunk that widened
     lines touch prints inside the widened hunk around it, which saves a heading and reads as
