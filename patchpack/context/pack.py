@@ -539,13 +539,13 @@ def _widened_parts(
             inside = [p for p in held.get(path, ()) if run[0] <= p.start <= run[-1]]
             absorbed.update(inside)
             # What the hunk holds: the matches first, then in line order.
-            names = [" ".join(filter(None, (p.label, f"[{TITLES[p.section]}]")))
-                     for p in sorted(inside, key=lambda p: (p.section != "located", p.start))]
+            names = [
+                " ".join(filter(None, (p.label, f"[{TITLES[p.section]}]")))
+                for p in sorted(inside, key=lambda p: (p.section != "located", p.start))
+            ]
             names += [labels[path, n] for n in run if (path, n) in labels]
             names = list(dict.fromkeys(names))
             label = names[0] + (f" and {len(names) - 1} more" if len(names) > 1 else "")
-            h = locate.Hunk(path, run[0], run[-1],
-                            "".join(lines[n - 1] + "\n" for n in run), label=label)
+            h = locate.Hunk(path, run[0], run[-1], "".join(lines[n - 1] + "\n" for n in run), label=label)
             parts.append(_hunk_part("widened", h, counter))
     return parts, absorbed
-

@@ -13,12 +13,32 @@ from patchpack.tokens import Counter
 WARN_AT = (0.9, 0.7)
 ASK_AT = "patchpack context --at "
 # Sections in the order printed, with their titles.
-TITLES = {"diff": "diff", "located": "located", "related": "related", "explicit": "ranges",
-           "widened": "widened"}
-_LANGS = {".py": "python", ".pyi": "python", ".js": "javascript", ".ts": "typescript",
-          ".go": "go", ".rs": "rust", ".c": "c", ".h": "c", ".cpp": "cpp", ".java": "java",
-          ".rb": "ruby", ".sh": "sh", ".md": "markdown", ".toml": "toml", ".yaml": "yaml",
-          ".yml": "yaml", ".json": "json"}
+TITLES = {
+    "diff": "diff",
+    "located": "located",
+    "related": "related",
+    "explicit": "ranges",
+    "widened": "widened",
+}
+_LANGS = {
+    ".py": "python",
+    ".pyi": "python",
+    ".js": "javascript",
+    ".ts": "typescript",
+    ".go": "go",
+    ".rs": "rust",
+    ".c": "c",
+    ".h": "c",
+    ".cpp": "cpp",
+    ".java": "java",
+    ".rb": "ruby",
+    ".sh": "sh",
+    ".md": "markdown",
+    ".toml": "toml",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".json": "json",
+}
 
 
 @dataclass(frozen=True)
@@ -131,24 +151,37 @@ class Pack:
         if level is None and not self.dropped:
             return []
         what = "dropped or shortened parts to fit; " if self.dropped else ""
-        return [f"warning: the context pack is at {used:.0%} of its budget ({self.tokens} of "
-                f"{self.budget} tokens, {self.counter}); {what}narrow the request with "
-                "--path GLOB, a tighter --grep, --at FILE:START-END, or --cached/--worktree"]
+        return [
+            f"warning: the context pack is at {used:.0%} of its budget ({self.tokens} of "
+            f"{self.budget} tokens, {self.counter}); {what}narrow the request with "
+            "--path GLOB, a tighter --grep, --at FILE:START-END, or --cached/--worktree"
+        ]
 
     def as_json(self) -> str:
         sections = []
         for name in TITLES:
             parts = [p for p in self.parts if p.section == name]
             if parts:
-                sections.append({"kind": name, "source": self.sources.get(name, ""),
-                                 "tokens": sum(p.tokens for p in parts),
-                                 "parts": [p.as_dict() for p in parts]})
-        return json.dumps({
-            "tokens": self.tokens, "counter": self.counter, "budget": self.budget,
-            "sections": sections,
-            "dropped": [{"what": d.what, "ask": d.ask} for d in self.dropped],
-            "notes": list(self.notes), "unmatched": list(self.unmatched),
-        }, indent=2)
+                sections.append(
+                    {
+                        "kind": name,
+                        "source": self.sources.get(name, ""),
+                        "tokens": sum(p.tokens for p in parts),
+                        "parts": [p.as_dict() for p in parts],
+                    }
+                )
+        return json.dumps(
+            {
+                "tokens": self.tokens,
+                "counter": self.counter,
+                "budget": self.budget,
+                "sections": sections,
+                "dropped": [{"what": d.what, "ask": d.ask} for d in self.dropped],
+                "notes": list(self.notes),
+                "unmatched": list(self.unmatched),
+            },
+            indent=2,
+        )
 
 
 def fence(text: str, lang: str) -> str:
