@@ -43,6 +43,8 @@ def select(repo: git.Repo) -> tuple[list[str], list[str]]:
             shown.append(path)
             continue
         ask = f"; ask for a part with `patchpack context --at {shlex.quote(path + ':1-80')}`"
-        notes.append(f"{path}: untracked, {st.st_size / MAX_BYTES:.1f} MiB: left out of the "
-                     f"diff{'' if binary else ask}")
+        notes.append(
+            f"{path}: untracked, {st.st_size / MAX_BYTES:.1f} MiB: left out of the "
+            f"diff{'' if binary else ask}"
+        )
     return shown, notes
