@@ -47,13 +47,21 @@ _TAIL_LINES = 3
 _LAST = 1 << 16
 _TEST_FILE = re.compile(r"(^|/)(tests?|spec)/|(^|/)test_[^/]*$|_test\.\w+$|\.(test|spec)\.\w+$")
 # How a module's tests are named after it (pytest, Go, Jest/Vitest, JUnit), in any directory.
-_TEST_NAMES = ("test_{stem}{ext}", "{stem}_test{ext}", "{stem}.test{ext}", "{stem}.spec{ext}",
-               "{stem}Test{ext}", "{stem}Tests{ext}")
+_TEST_NAMES = (
+    "test_{stem}{ext}",
+    "{stem}_test{ext}",
+    "{stem}.test{ext}",
+    "{stem}.spec{ext}",
+    "{stem}Test{ext}",
+    "{stem}Tests{ext}",
+)
 # Directories that hold tests: they say nothing about which module a test file is for.
 _TEST_DIRS = frozenset({"test", "tests", "spec", "specs", "__tests__", "testing"})
 # A paragraph of other languages that belongs to the header.
-_IMPORTS = re.compile(r"\s*(import|from|#\s*include|#\s*import|use|using|require|package|"
-                      r"extern crate|@import)\b")
+_IMPORTS = re.compile(
+    r"\s*(import|from|#\s*include|#\s*import|use|using|require|package|"
+    r"extern crate|@import)\b"
+)
 
 
 @dataclass(frozen=True)
@@ -83,10 +91,14 @@ class _Piece:
     node: ast.AST | None = None
 
 
-def plan(tree: Worktree, ranked: Sequence[locate.Hunk], *, cap: int,
-         tests: Mapping[str, Sequence[str]] | None = None,
-         strength: Callable[[locate.Hunk], tuple[int, ...]] | None = None,
-         ) -> tuple[list[Unit], dict[str, list[str]]]:
+def plan(
+    tree: Worktree,
+    ranked: Sequence[locate.Hunk],
+    *,
+    cap: int,
+    tests: Mapping[str, Sequence[str]] | None = None,
+    strength: Callable[[locate.Hunk], tuple[int, ...]] | None = None,
+) -> tuple[list[Unit], dict[str, list[str]]]:
     """Units around the ``ranked`` hunks (strongest first) in the order of the module doc,
     with the lines of every file they come from. ``tests`` maps a file to the test files that
     pair with it (:func:`paired_tests`). ``strength`` ranks hunks without tie-breaks (smaller
@@ -121,8 +133,7 @@ def plan(tree: Worktree, ranked: Sequence[locate.Hunk], *, cap: int,
             # The cheap steps go across files; the call tree and neighbours tier by tier;
             # a test file's other tests last of all.
             phase = 0 if step < CALLS else 2 if ring >= _LAST else 1
-            add((phase, tier if phase == 1 else 0, step, ring, rank, distance),
-                path, start, end, label)
+            add((phase, tier if phase == 1 else 0, step, ring, rank, distance), path, start, end, label)
     for path, rank in order.items():
         for test in (tests or {}).get(path, ()):
             if test in texts or test in order:  # a file of its own, or paired already
@@ -133,14 +144,18 @@ def plan(tree: Worktree, ranked: Sequence[locate.Hunk], *, cap: int,
                 continue
             if pieces := _pieces(test, lines):
                 texts[test] = lines
-                add((0, 0, PAIRED, 0, rank, 0), test,
-                    *_tail(lines, pieces, cap=cap, test=True, of=path))
+                add((0, 0, PAIRED, 0, rank, 0), test, *_tail(lines, pieces, cap=cap, test=True, of=path))
     keyed.sort(key=lambda kv: (kv[0], kv[1].path, kv[1].start))
     return [unit for _, unit in keyed], texts
 
 
-def _ordered(path: str, lines: Sequence[str], hits: Sequence[int], *, cap: int,
-             ) -> Iterable[tuple[tuple[int, int, int], int, int, str]]:
+def _ordered(
+    path: str,
+    lines: Sequence[str],
+    hits: Sequence[int],
+    *,
+    cap: int,
+) -> Iterable[tuple[tuple[int, int, int], int, int, str]]:
     """((step, ring, nearness), start, end, label) of each piece of one file."""
     pieces = _pieces(path, lines)
     if not pieces or not hits:
@@ -148,8 +163,7 @@ def _ordered(path: str, lines: Sequence[str], hits: Sequence[int], *, cap: int,
     at = [next((i for i, p in enumerate(pieces) if p.start <= n <= p.end), None) for n in hits]
     matched = sorted({i for i in at if i is not None})
     if not matched:  # hits only between pieces (blank lines, comments): the nearest piece
-        matched = [min(range(len(pieces)), key=lambda i: min(
-            abs(pieces[i].start - n) for n in hits))]
+        matched = [min(range(len(pieces)), key=lambda i: min(abs(pieces[i].start - n) for n in hits))]
     classes = {pieces[i].cls for i in matched if pieces[i].cls}
     levels = _call_levels(pieces, matched)
 
@@ -183,15 +197,15 @@ def _pieces(path: str, lines: Sequence[str]) -> list[_Piece]:
     return _python_pieces(tree, lines) if tree is not None else _paragraphs(lines)
 
 
-def _tail(lines: Sequence[str], pieces: Sequence[_Piece], *, cap: int, test: bool,
-          of: str = "") -> tuple[int, int, str]:
+def _tail(
+    lines: Sequence[str], pieces: Sequence[_Piece], *, cap: int, test: bool, of: str = ""
+) -> tuple[int, int, str]:
     """(start, end, label) of a file's end: the last test of a test file (at most ``cap``
     lines of it; ``of``: the file it tests), else the last code lines."""
     last = pieces[-1]
     if test:
         whose = f" of the tests of {of}" if of else ""
-        return (max(last.start, last.end - cap + 1), last.end,
-                f"{last.label} [end: last test{whose}]")
+        return (max(last.start, last.end - cap + 1), last.end, f"{last.label} [end: last test{whose}]")
     code = max((n for n, text in enumerate(lines, 1) if text.strip()), default=1)
     return max(1, code - _TAIL_LINES + 1), len(lines), "[end of file]"
 
