@@ -258,8 +258,7 @@ def _call_levels(pieces: Sequence[_Piece], matched: Sequence[int]) -> dict[int, 
             for i in frontier:
                 me = pieces[i].name.lstrip(".") or pieces[i].label
                 for j in range(len(pieces)):
-                    if j not in seen and j not in reached and (
-                            calls(i, j) if down else calls(j, i)):
+                    if j not in seen and j not in reached and (calls(i, j) if down else calls(j, i)):
                         reached[j] = f"called by {me}" if down else f"calls {me}"
             for j, why in reached.items():
                 if j not in found or found[j][0] > level:
@@ -278,8 +277,11 @@ def _loads(node: ast.AST | None) -> set[str]:
     so that a method is called through an attribute and a module-level function by name."""
     if node is None:
         return set()
-    return {n.id if isinstance(n, ast.Name) else "." + n.attr for n in ast.walk(node)
-            if isinstance(n, ast.Name | ast.Attribute) and isinstance(n.ctx, ast.Load)}
+    return {
+        n.id if isinstance(n, ast.Name) else "." + n.attr
+        for n in ast.walk(node)
+        if isinstance(n, ast.Name | ast.Attribute) and isinstance(n.ctx, ast.Load)
+    }
 
 
 def _header_length(run: Sequence[ast.stmt]) -> int:
@@ -289,8 +291,12 @@ def _header_length(run: Sequence[ast.stmt]) -> int:
     for i, stmt in enumerate(run):
         if isinstance(stmt, blocks.DEFS):
             break
-        docstring = i == 0 and isinstance(stmt, ast.Expr) and isinstance(
-            stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
+        docstring = (
+            i == 0
+            and isinstance(stmt, ast.Expr)
+            and isinstance(stmt.value, ast.Constant)
+            and isinstance(stmt.value.value, str)
+        )
         if docstring or any(isinstance(n, ast.Import | ast.ImportFrom) for n in ast.walk(stmt)):
             length = i + 1
     return length
@@ -306,8 +312,16 @@ def _python_pieces(tree: ast.Module, lines: Sequence[str]) -> list[_Piece]:
             return
         end = run[-1].end_lineno or run[-1].lineno
         label = f"class {cls}" if cls else _first(run[0], lines)
-        pieces.append(_Piece(run[0].lineno, end, label, "class" if cls else "module", cls=cls,
-                             node=ast.Module(body=list(run), type_ignores=[])))
+        pieces.append(
+            _Piece(
+                run[0].lineno,
+                end,
+                label,
+                "class" if cls else "module",
+                cls=cls,
+                node=ast.Module(body=list(run), type_ignores=[]),
+            )
+        )
 
     def walk(body: Sequence[ast.stmt], cls: str) -> None:
         run: list[ast.stmt] = []
@@ -318,21 +332,38 @@ def _python_pieces(tree: ast.Module, lines: Sequence[str]) -> list[_Piece]:
                 name = f"{cls}.{stmt.name}" if cls else stmt.name
                 first = stmt.body[0]
                 own = [] if isinstance(first, blocks.DEFS) else [first]
-                header_end = (first.end_lineno or first.lineno) if own else (
-                    blocks.first_line(first) - 1)
+                header_end = (first.end_lineno or first.lineno) if own else (blocks.first_line(first) - 1)
                 # What the header runs: its decorators, bases and first statement.
-                header = ast.Module(body=[*own, *(ast.Expr(e) for e in (
-                    *stmt.decorator_list, *stmt.bases))], type_ignores=[])
-                pieces.append(_Piece(blocks.first_line(stmt), header_end, f"class {name}",
-                                     "class", _read_as(stmt.name, cls), cls=name, node=header))
-                walk(stmt.body[len(own):], name)
+                header = ast.Module(
+                    body=[*own, *(ast.Expr(e) for e in (*stmt.decorator_list, *stmt.bases))], type_ignores=[]
+                )
+                pieces.append(
+                    _Piece(
+                        blocks.first_line(stmt),
+                        header_end,
+                        f"class {name}",
+                        "class",
+                        _read_as(stmt.name, cls),
+                        cls=name,
+                        node=header,
+                    )
+                )
+                walk(stmt.body[len(own) :], name)
             elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
                 add_run(run, cls)
                 run = []
                 name = f"{cls}.{stmt.name}" if cls else stmt.name
-                pieces.append(_Piece(blocks.first_line(stmt), stmt.end_lineno or stmt.lineno,
-                                     f"def {name}", "def", _read_as(stmt.name, cls), cls=cls,
-                                     node=stmt))
+                pieces.append(
+                    _Piece(
+                        blocks.first_line(stmt),
+                        stmt.end_lineno or stmt.lineno,
+                        f"def {name}",
+                        "def",
+                        _read_as(stmt.name, cls),
+                        cls=cls,
+                        node=stmt,
+                    )
+                )
             else:
                 run.append(stmt)
         add_run(run, cls)
