@@ -371,8 +371,15 @@ def _python_pieces(tree: ast.Module, lines: Sequence[str]) -> list[_Piece]:
     head = _header_length(tree.body)
     if head:
         last = tree.body[head - 1]
-        pieces.append(_Piece(1, last.end_lineno or last.lineno, "header", "head",
-                             node=ast.Module(body=tree.body[:head], type_ignores=[])))
+        pieces.append(
+            _Piece(
+                1,
+                last.end_lineno or last.lineno,
+                "header",
+                "head",
+                node=ast.Module(body=tree.body[:head], type_ignores=[]),
+            )
+        )
     walk(tree.body[head:], "")
     pieces.sort(key=lambda p: p.start)
     # Every line in one piece: the comments above a piece belong to it, the blank lines after
@@ -384,8 +391,10 @@ def _python_pieces(tree: ast.Module, lines: Sequence[str]) -> list[_Piece]:
             start += 1
         starts.append(start)
     ends = [s - 1 for s in starts[1:]] + [len(lines)]
-    return [_Piece(start, end, p.label, p.kind, p.name, p.cls, p.node)
-            for start, end, p in zip(starts, ends, pieces)]
+    return [
+        _Piece(start, end, p.label, p.kind, p.name, p.cls, p.node)
+        for start, end, p in zip(starts, ends, pieces)
+    ]
 
 
 def _read_as(name: str, cls: str) -> str:
@@ -403,13 +412,15 @@ def _paragraphs(lines: Sequence[str]) -> list[_Piece]:
     """Runs of lines from one unindented line after a blank line to the next: a function, a
     type, a section of a document. The first, and the import paragraphs right after it, are
     the header."""
-    starts = [i + 1 for i, text in enumerate(lines)
-              if _UNINDENTED.match(text) and (i == 0 or not lines[i - 1].strip())]
+    starts = [
+        i + 1
+        for i, text in enumerate(lines)
+        if _UNINDENTED.match(text) and (i == 0 or not lines[i - 1].strip())
+    ]
     if not starts or starts[0] != 1:
         starts.insert(0, 1)
     pieces: list[_Piece] = []
     for start, after in zip(starts, [*starts[1:], len(lines) + 1]):
         head = not pieces or (pieces[-1].kind == "head" and _IMPORTS.match(lines[start - 1]))
-        pieces.append(_Piece(start, after - 1, lines[start - 1].strip()[:50],
-                             "head" if head else "code"))
+        pieces.append(_Piece(start, after - 1, lines[start - 1].strip()[:50], "head" if head else "code"))
     return pieces
