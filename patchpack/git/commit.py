@@ -33,8 +33,15 @@ class CommitOps(WorktreeOps):
         when = self.ident(who)
         return None if when is None else (when.time, when.offset)
 
-    def commit(self, message: str, *, tree: Oid, author: str, verify: bool,
-               meanwhile: Callable[[Oid], None] | None = None) -> CommitRun:
+    def commit(
+        self,
+        message: str,
+        *,
+        tree: Oid,
+        author: str,
+        verify: bool,
+        meanwhile: Callable[[Oid], None] | None = None,
+    ) -> CommitRun:
         """Commit the index (which holds ``tree``) on HEAD as `git commit --cleanup=whitespace
         -F` would, its hooks run the same way; on refusal, what the hooks said.
 
@@ -48,13 +55,13 @@ class CommitOps(WorktreeOps):
             if run.oid is not None and meanwhile is not None:
                 meanwhile(run.oid)
             return run
-        return _HookedCommit(self, author).run(message, tree=tree, verify=verify,
-                                               meanwhile=meanwhile)
+        return _HookedCommit(self, author).run(message, tree=tree, verify=verify, meanwhile=meanwhile)
 
     def _git_commit(self, message: str, *, author: str, verify: bool) -> CommitRun:
         args = ["commit", "--quiet", "--cleanup=whitespace", f"--author={author}", "-F", "-"]
-        proc = run_git([*args, *([] if verify else ["--no-verify"])], cwd=self._top(),
-                       input=encode(message), check=False)
+        proc = run_git(
+            [*args, *([] if verify else ["--no-verify"])], cwd=self._top(), input=encode(message), check=False
+        )
         output = decode(proc.stdout + proc.stderr).strip()
         if proc.returncode != 0:
             return CommitRun(None, output)
@@ -86,23 +93,29 @@ class _HookedCommit:
         now = (int(clock.now().timestamp()), me.offset)
         name, mail = _person(author)
         self.author = pygit2.Signature(name, mail, *(repo.fixed_date("AUTHOR") or now))
-        self.committer = pygit2.Signature(me.name, me.email,
-                                          *(repo.fixed_date("COMMITTER") or now))
+        self.committer = pygit2.Signature(me.name, me.email, *(repo.fixed_date("COMMITTER") or now))
         # Paths as git gives them: relative to the top in a plain repository, absolute (and
         # GIT_DIR exported) from a linked worktree or a separate git dir.
         linked = self._git_dir != self._workdir / ".git"
-        self._shown: Callable[[Path], str] = (lambda p: str(p)) if linked else (
-            lambda p: str(p.relative_to(self._workdir)))
-        self._env = {**os.environ, "GIT_INDEX_FILE": self._shown(self._index),
-                     "GIT_EDITOR": ":", "GIT_PREFIX": "", "GIT_AUTHOR_NAME": name,
-                     "GIT_AUTHOR_EMAIL": mail,
-                     "GIT_AUTHOR_DATE": f"@{self.author.time} {_zone(self.author.offset)}"}
+        self._shown: Callable[[Path], str] = (
+            (lambda p: str(p)) if linked else (lambda p: str(p.relative_to(self._workdir)))
+        )
+        self._env = {
+            **os.environ,
+            "GIT_INDEX_FILE": self._shown(self._index),
+            "GIT_EDITOR": ":",
+            "GIT_PREFIX": "",
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": mail,
+            "GIT_AUTHOR_DATE": f"@{self.author.time} {_zone(self.author.offset)}",
+        }
         if linked:
             self._env["GIT_DIR"] = str(self._git_dir)
         self._said: list[str] = []
 
-    def run(self, message: str, *, tree: Oid, verify: bool,
-            meanwhile: Callable[[Oid], None] | None = None) -> CommitRun:
+    def run(
+        self, message: str, *, tree: Oid, verify: bool, meanwhile: Callable[[Oid], None] | None = None
+    ) -> CommitRun:
         head = self._repo.head_oid()
         assert head is not None
         self._repo.index_holds(tree)
@@ -128,8 +141,18 @@ class _HookedCommit:
         message = stripspace(decode(edit.read_bytes()))  # commit-msg may have rewritten it
         if not message:
             return self._refused("Aborting commit due to empty commit message.")
-        oid = Oid(str(self._raw.create_commit(None, self.author, self.committer, encode(message),
-                                              pygit2.Oid(hex=tree), [pygit2.Oid(hex=head)])))
+        oid = Oid(
+            str(
+                self._raw.create_commit(
+                    None,
+                    self.author,
+                    self.committer,
+                    encode(message),
+                    pygit2.Oid(hex=tree),
+                    [pygit2.Oid(hex=head)],
+                )
+            )
+        )
         ref = "HEAD" if self._raw.head_is_detached else self._raw.head.name
         title = message.split("\n", 1)[0]
         if not self._repo.update_ref(ref, oid, head, message=f"commit: {title}"):
@@ -178,9 +201,14 @@ class _HookedCommit:
 
     def _spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
         # git sends a hook's stdout to stderr; both are collected here, in order.
-        return subprocess.Popen(argv, cwd=self._workdir, env=self._env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            argv,
+            cwd=self._workdir,
+            env=self._env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def stripspace(text: str) -> str:
