@@ -226,5 +226,3 @@ def stripspace(text: str) -> str:
         out.append(line)
         gap = False
     return "".join(line + "\n" for line in out)
-
-

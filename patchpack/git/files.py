@@ -11,8 +11,9 @@ if TYPE_CHECKING:
     from patchpack.git import Repo
 
 
-def write_atomically(path: Path, data: bytes | Iterable[bytes | memoryview], *,
-                     mode: int | None = None) -> None:
+def write_atomically(
+    path: Path, data: bytes | Iterable[bytes | memoryview], *, mode: int | None = None
+) -> None:
     """Write ``data`` (or its parts, one after the other) to a temporary file beside
     ``path``, then rename it over ``path``.
 
@@ -52,8 +53,9 @@ class Private(Exception):
 
 # What file systems ignore in a name (HFS+: these code points; NTFS: trailing dots and spaces,
 # an alternate stream after ':', the 8.3 name), as git's verify_path folds a ".git".
-_IGNORED = frozenset("\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
-                     "\u206a\u206b\u206c\u206d\u206e\u206f\ufeff")
+_IGNORED = frozenset(
+    "\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u206a\u206b\u206c\u206d\u206e\u206f\ufeff"
+)
 
 
 def _dotgit(name: str) -> bool:
@@ -83,8 +85,7 @@ class Worktree(NamedTuple):
         from patchpack.git import require_workdir
 
         ids = (_identity(repo.git_dir), _identity(repo.common_dir))
-        return cls(Path(os.path.realpath(require_workdir(repo))),
-                   frozenset(i for i in ids if i is not None))
+        return cls(Path(os.path.realpath(require_workdir(repo))), frozenset(i for i in ids if i is not None))
 
     def real(self, path: str) -> str:
         """``path`` (root-relative or absolute) as a root-relative path to the file it names,
@@ -96,9 +97,10 @@ class Worktree(NamedTuple):
         outside = not real.is_relative_to(self.root)
         parts = () if outside else real.relative_to(self.root).parts
         # Above the root only a git dir's identity counts (a linked worktree's is elsewhere).
-        above = real.parents if outside else real.parents[:len(parts) - 1]
+        above = real.parents if outside else real.parents[: len(parts) - 1]
         if any(_dotgit(part) for part in parts) or any(
-                _identity(where) in self.git_dirs for where in (real, *above)):
+            _identity(where) in self.git_dirs for where in (real, *above)
+        ):
             raise Private(f"{path}: inside the git directory", git_dir=True)
         if outside:
             raise Private(f"{path}: outside the work tree", git_dir=False)
