@@ -31,8 +31,7 @@ class NotesOps(ObjectsOps, NotesReads):
         path = self._note_path(tree, annotated)
         return None if path is None else bytes(self._raw[tree[path].id].peel(pygit2.Blob).data)
 
-    def write_notes(self, notes_commit: Oid | None, notes: Mapping[Oid, bytes], *,
-                    message: str) -> Oid:
+    def write_notes(self, notes_commit: Oid | None, notes: Mapping[Oid, bytes], *, message: str) -> Oid:
         """One notes commit on top of ``notes_commit`` with each text as the note on its
         object (a whole series' notes in one commit). Built in memory; no ref moves."""
         raw = self._raw
@@ -48,14 +47,13 @@ class NotesOps(ObjectsOps, NotesReads):
         tree = _edit_tree(raw, root, changes)
         assert tree is not None, "no notes to write"
         signature = self.committer()
-        commit = raw.create_commit(None, signature, signature, message, tree,
-                                   [p.id for p in parents])
+        commit = raw.create_commit(None, signature, signature, message, tree, [p.id for p in parents])
         return Oid(str(commit))
 
     def _note_path(self, root: pygit2.Tree, annotated: str) -> str | None:
         tree, done = root, ""
         while True:
-            rest = annotated[len(done.replace("/", "")):]
+            rest = annotated[len(done.replace("/", "")) :]
             if rest in tree:
                 return done + rest
             step = rest[:2]
@@ -63,8 +61,7 @@ class NotesOps(ObjectsOps, NotesReads):
                 return None
             tree, done = self._raw[tree[step].id].peel(pygit2.Tree), done + step + "/"
 
-    def _new_note_path(self, root: pygit2.Tree | None, annotated: str,
-                       added: dict[str, int]) -> str:
+    def _new_note_path(self, root: pygit2.Tree | None, annotated: str, added: dict[str, int]) -> str:
         """Where a new note goes, ``added`` counting the entries the same notes commit adds
         to each directory (``""``, ``"ab/"``...) before it."""
         # Follow the fan-out git already made, or this commit is making; start one when a
@@ -72,7 +69,7 @@ class NotesOps(ObjectsOps, NotesReads):
         # 100,000-entry tree.
         tree, done = root, ""
         while True:
-            rest = annotated[len(done.replace("/", "")):]
+            rest = annotated[len(done.replace("/", "")) :]
             below = done + rest[:2] + "/"
             if tree is not None and rest[:2] in tree and tree[rest[:2]].type_str == "tree":
                 tree, done = self._raw[tree[rest[:2]].id].peel(pygit2.Tree), below
@@ -96,10 +93,12 @@ class NotesOps(ObjectsOps, NotesReads):
         for name in (configured, "origin", *(names if len(names) == 1 else [])):
             if name in names:
                 return name
-        raise BadInput("no remote to sync with" if not names else
-                       f"several remotes ({', '.join(names)}) and none is origin",
-                       hint="name one: `patchpack sync REMOTE`" if names else
-                       "add one: `git remote add origin URL`")
+        raise BadInput(
+            "no remote to sync with"
+            if not names
+            else f"several remotes ({', '.join(names)}) and none is origin",
+            hint="name one: `patchpack sync REMOTE`" if names else "add one: `git remote add origin URL`",
+        )
 
     def remote_ref(self, remote: str, ref: str) -> Oid | None:
         """What ``ref`` points at on ``remote`` (one round trip), or None if it has none."""
@@ -110,13 +109,15 @@ class NotesOps(ObjectsOps, NotesReads):
         return None
 
     def fetch_ref(self, remote: str, ref: str, into: str) -> None:
-        self.git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote,
-                 f"+{ref}:{into}")
+        self.git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, f"+{ref}:{into}")
 
     def push_ref(self, remote: str, ref: str) -> bool:
         """Push ``ref`` without force; False when the remote moved on (fetch and retry)."""
-        proc = run_git(["push", "--porcelain", "--quiet", remote, f"{ref}:{ref}"],
-                       cwd=self.workdir or self.git_dir, check=False)
+        proc = run_git(
+            ["push", "--porcelain", "--quiet", remote, f"{ref}:{ref}"],
+            cwd=self.workdir or self.git_dir,
+            check=False,
+        )
         out = decode(proc.stdout)
         if proc.returncode == 0:
             return True
@@ -136,10 +137,7 @@ class NotesOps(ObjectsOps, NotesReads):
         scratch = f"refs/notes/patchpack-merge-{os.getpid()}"
         self.git("update-ref", scratch, ours)
         try:
-            self.git("notes", f"--ref={scratch}", "merge", "--quiet", "-s", "cat_sort_uniq",
-                     theirs_ref)
+            self.git("notes", f"--ref={scratch}", "merge", "--quiet", "-s", "cat_sort_uniq", theirs_ref)
             return self.read_ref(scratch)
         finally:
             self.git("update-ref", "-d", scratch)
-
-
