@@ -27,8 +27,9 @@ from patchpack.git.run import (
 from patchpack.git.where import RefMoved as RefMoved
 
 
-def _edit_tree(raw: pygit2.Repository, tree: pygit2.Tree | None,
-               changes: Mapping[str, tuple[pygit2.Oid, int] | None]) -> pygit2.Oid | None:
+def _edit_tree(
+    raw: pygit2.Repository, tree: pygit2.Tree | None, changes: Mapping[str, tuple[pygit2.Oid, int] | None]
+) -> pygit2.Oid | None:
     """``tree`` (None: empty) with each path set to (object, mode), or removed where the value
     is None; a directory left empty goes too, and a file where a directory was (or the
     reverse) replaces it, as in an index. None when the result is empty.
@@ -52,8 +53,9 @@ def _edit_tree(raw: pygit2.Repository, tree: pygit2.Tree | None,
         old = tree[name] if tree is not None and name in tree else None
         if old is not None and old.type_str == "tree" and _holds(raw[old.id], inner):
             continue  # kept as it is: written again, it would be hashed and touched (#16)
-        sub = _edit_tree(raw, raw[old.id].peel(pygit2.Tree) if old is not None and old.type_str == "tree"
-                         else None, inner)
+        sub = _edit_tree(
+            raw, raw[old.id].peel(pygit2.Tree) if old is not None and old.type_str == "tree" else None, inner
+        )
         if sub is not None:
             builder.insert(name, sub, pygit2.GIT_FILEMODE_TREE)
         elif old is not None and old.type_str == "tree" and builder.get(name) is not None:
@@ -76,7 +78,6 @@ def _holds(tree: pygit2.Object, changes: Mapping[str, tuple[pygit2.Oid, int] | N
         if value is None or (entry.id, entry.filemode) != value:
             return False
     return True
-
 
 
 class DoesNotFit(Failed):
@@ -126,22 +127,28 @@ class ObjectsOps(RepoCore):
 
     _store: _MemoryStore | None = None  # the objects of a batch under way
 
-    def create_commit(self, tree: Oid, parents: Sequence[Oid], message: str,
-                      author: str | None = None) -> Oid:
+    def create_commit(
+        self, tree: Oid, parents: Sequence[Oid], message: str, author: str | None = None
+    ) -> Oid:
         """Write a commit object (no ref moves)."""
         me = self.committer()
         who = me if author is None else pygit2.Signature(*_person(author), me.time, me.offset)
         # As bytes: a title from the command line may hold bytes that are not UTF-8.
-        oid = self._odb.create_commit(None, who, me, encode(message), pygit2.Oid(hex=tree),
-                                      [pygit2.Oid(hex=p) for p in parents])
+        oid = self._odb.create_commit(
+            None, who, me, encode(message), pygit2.Oid(hex=tree), [pygit2.Oid(hex=p) for p in parents]
+        )
         return Oid(str(oid))
 
     def commit_info(self, oid: Oid) -> CommitInfo:
         c = self._odb[oid]
         assert isinstance(c, pygit2.Commit)
-        return CommitInfo(Oid(str(c.id)), Oid(str(c.tree_id)),
-                          tuple(Oid(str(p)) for p in c.parent_ids), decode(c.raw_message),
-                          f"{c.author.name} <{c.author.email}>")
+        return CommitInfo(
+            Oid(str(c.id)),
+            Oid(str(c.tree_id)),
+            tuple(Oid(str(p)) for p in c.parent_ids),
+            decode(c.raw_message),
+            f"{c.author.name} <{c.author.email}>",
+        )
 
     def tree_of(self, rev: Oid) -> Oid:
         return Oid(str(self._odb[rev].peel(pygit2.Tree).id))
@@ -149,8 +156,7 @@ class ObjectsOps(RepoCore):
     def write_blob(self, data: bytes) -> Oid:
         return Oid(str(self._odb.create_blob(data)))
 
-    def write_blob_series(self, versions: Iterable[packs.Version], *, count: int
-                          ) -> list[Oid]:
+    def write_blob_series(self, versions: Iterable[packs.Version], *, count: int) -> list[Oid]:
         """Blobs of the ``count`` ``versions`` (each sharing its head and tail with the one
         before it in its chain), in order. Many go into one pack of deltas: a large file cut
         into many pieces writes what the pieces change, not the whole file each time (#15).
@@ -159,8 +165,7 @@ class ObjectsOps(RepoCore):
         if count < _SERIES_PACK_AT_LEAST or "GIT_OBJECT_DIRECTORY" in os.environ:
             return [self.write_blob(v.data) for v in versions]
         self.flush()  # a batch's objects first: git reads them before the pack
-        return [Oid(oid) for oid in
-                packs.write_pack(self.common_dir / "objects" / "pack", versions)]
+        return [Oid(oid) for oid in packs.write_pack(self.common_dir / "objects" / "pack", versions)]
 
     def read_blob(self, oid: Oid) -> bytes:
         blob = self._odb[oid]
@@ -177,14 +182,18 @@ class ObjectsOps(RepoCore):
             return None
         return Oid(str(e.id)), int(e.filemode)
 
-    def edit_tree(self, base: Oid | None, changes: Mapping[str, tuple[Oid, int] | None]
-                  ) -> Oid | None:
+    def edit_tree(self, base: Oid | None, changes: Mapping[str, tuple[Oid, int] | None]) -> Oid | None:
         """``base`` (None: empty) with each path set to (object, mode), or removed where the
         value is None; only the trees along the changed paths are written. None: empty."""
         tree = self._odb[base].peel(pygit2.Tree) if base is not None else None
-        edited = _edit_tree(self._odb, tree, {
-            path: None if value is None else (pygit2.Oid(hex=value[0]), value[1])
-            for path, value in changes.items()})
+        edited = _edit_tree(
+            self._odb,
+            tree,
+            {
+                path: None if value is None else (pygit2.Oid(hex=value[0]), value[1])
+                for path, value in changes.items()
+            },
+        )
         return None if edited is None else Oid(str(edited))
 
     def tree_items(self, tree: Oid) -> list[tuple[str, Oid]]:
