@@ -211,8 +211,7 @@ class ObjectsOps(RepoCore):
             return self._tree_with_index(base, changes)
         return self.edit_tree(base, changes) or self.empty_tree()
 
-    def _tree_with_index(self, base: Oid,
-                         changes: Mapping[str, tuple[Oid, int] | None]) -> Oid:
+    def _tree_with_index(self, base: Oid, changes: Mapping[str, tuple[Oid, int] | None]) -> Oid:
         # A tree builder takes UTF-8 names only; an index takes any bytes.
         index = pygit2.Index()
         index.read_tree(self._odb[base].peel(pygit2.Tree))
@@ -220,8 +219,7 @@ class ObjectsOps(RepoCore):
             if value is None:
                 index.remove(path)
             else:
-                index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=value[0]),
-                                            pygit2.enums.FileMode(value[1])))
+                index.add(pygit2.IndexEntry(path, pygit2.Oid(hex=value[0]), pygit2.enums.FileMode(value[1])))
         return Oid(str(index.write_tree(self._odb)))
 
     # diffs ---------------------------------------------------------------------------------
@@ -230,21 +228,30 @@ class ObjectsOps(RepoCore):
         """`git diff -M` between two trees, with the measure's options; ``shown``: names
         quoted as git shows them to people (core.quotePath)."""
         quoting = _SHOWN if shown else ()
-        return self.git(*quoting, "diff-tree", "-p", *DIFF_OPTIONS, f"-U{context}", "-r",
-                             old, new, "--")
+        return self.git(*quoting, "diff-tree", "-p", *DIFF_OPTIONS, f"-U{context}", "-r", old, new, "--")
 
     def changes(self, old: Oid, new: Oid) -> list[RawChange]:
         """The files that differ between two trees, renames found, in git's order."""
-        out = decode(run_git(["diff-tree", "-r", "-z", "-M", "--no-ext-diff", old, new],
-                             cwd=self.workdir or self.git_dir).stdout).split("\0")
+        out = decode(
+            run_git(
+                ["diff-tree", "-r", "-z", "-M", "--no-ext-diff", old, new], cwd=self.workdir or self.git_dir
+            ).stdout
+        ).split("\0")
         found, i = [], 0
         while i + 1 < len(out):
             old_mode, new_mode, _, new_oid, status = out[i].lstrip(":").split()
-            paths = out[i + 1: i + (3 if status[0] in "RC" else 2)]
+            paths = out[i + 1 : i + (3 if status[0] in "RC" else 2)]
             i += 1 + len(paths)
-            found.append(RawChange(status[0], paths[0] if len(paths) == 2 else None, paths[-1],
-                                   int(old_mode, 8) or None, int(new_mode, 8) or None,
-                                   Oid(new_oid)))
+            found.append(
+                RawChange(
+                    status[0],
+                    paths[0] if len(paths) == 2 else None,
+                    paths[-1],
+                    int(old_mode, 8) or None,
+                    int(new_mode, 8) or None,
+                    Oid(new_oid),
+                )
+            )
         return found
 
     def commit_diffs(self, oids: Sequence[Oid], *, shown: bool = False) -> dict[Oid, str]:
@@ -259,8 +266,17 @@ class ObjectsOps(RepoCore):
         abbreviated as the ``index`` line of its diff names them: a diff of trees alone."""
         if not commits:
             return {}
-        shown = self.git("show", "--format=%x00%H", "--raw", "--abbrev", "--no-renames",
-                              "--first-parent", "--root", *commits, "--")
+        shown = self.git(
+            "show",
+            "--format=%x00%H",
+            "--raw",
+            "--abbrev",
+            "--no-renames",
+            "--first-parent",
+            "--root",
+            *commits,
+            "--",
+        )
         out = {}
         for chunk in shown.split("\0")[1:]:
             oid, _, raw = chunk.partition("\n")
@@ -273,8 +289,11 @@ class ObjectsOps(RepoCore):
         name of the diff driver that .gitattributes gives it."""
         if not paths:
             return {}
-        out = run_git(["check-attr", "-z", "--stdin", "diff"], cwd=self.workdir
-                      or self.git_dir, input=b"".join(encode(p) + b"\0" for p in paths))
+        out = run_git(
+            ["check-attr", "-z", "--stdin", "diff"],
+            cwd=self.workdir or self.git_dir,
+            input=b"".join(encode(p) + b"\0" for p in paths),
+        )
         fields = decode(out.stdout).split("\0")
         return {fields[k]: fields[k + 2] for k in range(0, len(fields) - 2, 3)}
 
@@ -326,6 +345,7 @@ class ObjectsOps(RepoCore):
 
     # the work tree, the index and HEAD -----------------------------------------------------
 
+
 # -- objects written in a batch ---------------------------------------------------------------
 # A series of 500 mails makes 2,000 objects; as loose objects that is 2,000 files written, and
 # as many read again by the `git show` that measures the series.
@@ -336,6 +356,7 @@ _SERIES_PACK_AT_LEAST = 16
 
 
 if TYPE_CHECKING:
+
     class _MemoryStore(pygit2.OdbBackend):
         objects: dict[pygit2.Oid, tuple[int, bytes]]
 
