@@ -87,8 +87,7 @@ def _unlink(path: str) -> None:
         os.unlink(path)
 
 
-def _write_objects(fd: int, versions: Iterable[Version]
-                   ) -> tuple[list[str], dict[bytes, tuple[int, int]]]:
+def _write_objects(fd: int, versions: Iterable[Version]) -> tuple[list[str], dict[bytes, tuple[int, int]]]:
     oids: list[str] = []
     entries: dict[bytes, tuple[int, int]] = {}  # object id -> (offset, CRC-32 of its bytes)
     written: dict[bytes, _Written] = {}
@@ -103,14 +102,21 @@ def _write_objects(fd: int, versions: Iterable[Version]
                 last[v.chain] = written[oid]
                 continue
             before = last.get(v.chain)
-            if (before is None or before.depth >= _DEPTH or before.size > _OFFSET_MAX
-                    or v.head + v.tail > min(before.size, len(v.data))):
+            if (
+                before is None
+                or before.depth >= _DEPTH
+                or before.size > _OFFSET_MAX
+                or v.head + v.tail > min(before.size, len(v.data))
+            ):
                 raw = _header(_BLOB, len(v.data)) + zlib.compress(v.data, 1)
                 depth = 0
             else:
                 delta = _delta(before.size, v.data, v.head, v.tail)
-                raw = (_header(_OFS_DELTA, len(delta)) + _distance(offset - before.offset)
-                       + zlib.compress(delta, 1))
+                raw = (
+                    _header(_OFS_DELTA, len(delta))
+                    + _distance(offset - before.offset)
+                    + zlib.compress(delta, 1)
+                )
                 depth = before.depth + 1
             out.write(raw)
             entries[oid] = (offset, zlib.crc32(raw))
@@ -169,9 +175,9 @@ def _size(n: int) -> bytes:
 def _delta(base_size: int, data: bytes, head: int, tail: int) -> bytes:
     out = bytearray(_size(base_size) + _size(len(data)))
     _copy(out, 0, head)
-    middle = memoryview(data)[head:len(data) - tail]
+    middle = memoryview(data)[head : len(data) - tail]
     for at in range(0, len(middle), _INSERT_MAX):
-        chunk = middle[at:at + _INSERT_MAX]
+        chunk = middle[at : at + _INSERT_MAX]
         out.append(len(chunk))
         out += chunk
     _copy(out, base_size - tail, tail)
@@ -213,7 +219,16 @@ def _index(entries: dict[bytes, tuple[int, int]], checksum: bytes) -> bytes:
         else:
             offsets += struct.pack(">I", 0x80000000 | len(large) // 8)
             large += struct.pack(">Q", offset)
-    body = b"".join([b"\377tOc", struct.pack(">I", 2), struct.pack(">256I", *counts), *oids,
-                     *(struct.pack(">I", entries[oid][1]) for oid in oids),
-                     bytes(offsets), bytes(large), checksum])
+    body = b"".join(
+        [
+            b"\377tOc",
+            struct.pack(">I", 2),
+            struct.pack(">256I", *counts),
+            *oids,
+            *(struct.pack(">I", entries[oid][1]) for oid in oids),
+            bytes(offsets),
+            bytes(large),
+            checksum,
+        ]
+    )
     return body + hashlib.sha1(body).digest()
