@@ -54,24 +54,42 @@ def show_diffs(cwd: str | Path, oids: Sequence[Oid], *, shown: bool = False) -> 
     ``shown``: names quoted as git shows them to people."""
     if not oids:
         return {}
-    output = run_git([*(_SHOWN if shown else ()), "show", "--format=%x00%H", *DIFF_OPTIONS,
-                      "--first-parent", "--root", *oids, "--"], cwd=cwd).stdout
+    output = run_git(
+        [
+            *(_SHOWN if shown else ()),
+            "show",
+            "--format=%x00%H",
+            *DIFF_OPTIONS,
+            "--first-parent",
+            "--root",
+            *oids,
+            "--",
+        ],
+        cwd=cwd,
+    ).stdout
     parts = _SHOW_SPLIT.split(output)
-    return {Oid(decode(oid)): decode(diff.lstrip(b"\n"))
-            for oid, diff in zip(parts[1::2], parts[2::2])}
+    return {Oid(decode(oid)): decode(diff.lstrip(b"\n")) for oid, diff in zip(parts[1::2], parts[2::2])}
 
 
-_FIND = ("rev-parse", "--absolute-git-dir", "--is-bare-repository", "--show-object-format",
-         "--show-toplevel")  # where.find's question
+_FIND = (
+    "rev-parse",
+    "--absolute-git-dir",
+    "--is-bare-repository",
+    "--show-object-format",
+    "--show-toplevel",
+)  # where.find's question
 _CONFIG = ("-c", "core.quotePath=false", "config", "--list", "-z")  # where.read_config's
 
 
-def _spawn(args: Sequence[str], cwd: str, *, stdin: bool, errors: bool = False
-           ) -> subprocess.Popen[bytes]:
+def _spawn(args: Sequence[str], cwd: str, *, stdin: bool, errors: bool = False) -> subprocess.Popen[bytes]:
     """git started and left to run while the caller does something else."""
-    return subprocess.Popen(["git", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                            stderr=subprocess.PIPE if errors else subprocess.DEVNULL)
+    return subprocess.Popen(
+        ["git", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stderr=subprocess.PIPE if errors else subprocess.DEVNULL,
+    )
 
 
 class Moved(Exception):
@@ -146,7 +164,7 @@ def _chunks(fd: int) -> Iterator[str]:
         if cut:
             with memoryview(buf) as view:
                 text = str(view[:cut], ENCODING, ERRORS)
-            buf[:filled - cut] = buf[cut:filled]  # the start of the next line
+            buf[: filled - cut] = buf[cut:filled]  # the start of the next line
             filled -= cut
             yield text
         if not got:
@@ -159,6 +177,7 @@ class NotesReads:
 
     git_dir: Path
     if TYPE_CHECKING:
+
         @property
         def workdir(self) -> Path | None: ...
 
@@ -167,8 +186,11 @@ class NotesReads:
         is no such ref. Asks the git program: loading libgit2 would cost `patchpack budget`
         more than reading a warm ledger cache."""
         cwd = self.workdir or self.git_dir
-        found = run_git(["rev-parse", "--verify", "--quiet", "--end-of-options",
-                         f"{ref}^{{commit}}"], cwd=cwd, check=False)
+        found = run_git(
+            ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+            cwd=cwd,
+            check=False,
+        )
         if found.returncode != 0:
             return None
         head = Oid(decode(found.stdout).strip())
@@ -179,8 +201,7 @@ class NotesReads:
                 tops.append(NotesTop(name, f"{name} {meta.rpartition(' ')[2]}"))
         return head, tops
 
-    def note_lines(self, notes_commit: Oid, paths: Sequence[str] | None = None
-                   ) -> Iterator[str]:
+    def note_lines(self, notes_commit: Oid, paths: Sequence[str] | None = None) -> Iterator[str]:
         """Every line of every note in the notes tree of ``notes_commit`` (or only at
         ``paths``: top-level entries, or notes), in chunks of whole lines that arrive while
         git is still reading the rest. Each line reads
