@@ -222,10 +222,27 @@ class NotesReads:
             fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1 << 20)
         try:
             proc = subprocess.Popen(
-                ["git", "grep", "--threads=1", "--text", "--null", "--line-number",
-                 "--fixed-strings", "--no-color", "--no-column", "--no-recurse-submodules",
-                 "-e", "", notes_commit, "--", *(f":(literal){path}" for path in paths or ())],
-                cwd=self.workdir or self.git_dir, stdout=write_end, stderr=subprocess.PIPE)
+                [
+                    "git",
+                    "grep",
+                    "--threads=1",
+                    "--text",
+                    "--null",
+                    "--line-number",
+                    "--fixed-strings",
+                    "--no-color",
+                    "--no-column",
+                    "--no-recurse-submodules",
+                    "-e",
+                    "",
+                    notes_commit,
+                    "--",
+                    *(f":(literal){path}" for path in paths or ()),
+                ],
+                cwd=self.workdir or self.git_dir,
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+            )
         except BaseException:
             os.close(read_end)
             raise
@@ -239,16 +256,20 @@ class NotesReads:
         if proc.returncode > 1:  # 1: no line at all (no notes, or only empty ones)
             assert proc.stderr is not None
             message = decode(proc.stderr.read()).strip().splitlines()
-            raise GitFailed(f"git grep failed: {message[-1] if message else 'no output'}",
-                            hint="check the notes tree with `git fsck`")
+            raise GitFailed(
+                f"git grep failed: {message[-1] if message else 'no output'}",
+                hint="check the notes tree with `git fsck`",
+            )
 
-    def changed_files(self, old: Oid, new: Oid, *, limit: int
-                      ) -> list[tuple[str, Oid | None]] | None:
+    def changed_files(self, old: Oid, new: Oid, *, limit: int) -> list[tuple[str, Oid | None]] | None:
         """The files added, changed or removed from the tree of ``old`` to that of ``new``,
         each as (path, its blob in ``new``, None when removed or not a file, as `git grep`
         sees files); None when ``old`` is gone or more than ``limit`` changed."""
-        proc = run_git(["diff-tree", "-r", "-z", "--no-renames", "--raw", old, new],
-                       cwd=self.workdir or self.git_dir, check=False)
+        proc = run_git(
+            ["diff-tree", "-r", "-z", "--no-renames", "--raw", old, new],
+            cwd=self.workdir or self.git_dir,
+            check=False,
+        )
         # ":OLDMODE NEWMODE OLDOID NEWOID STATUS\0PATH\0" per file
         fields = decode(proc.stdout).split("\0")[:-1]
         if proc.returncode != 0 or len(fields) > 2 * limit:
@@ -263,8 +284,11 @@ class NotesReads:
         """The content of each blob of ``oids``, in order (a few hundred: one `cat-file`)."""
         if not oids:
             return []
-        out = run_git(["cat-file", "--batch"], cwd=self.workdir or self.git_dir,
-                      input="".join(f"{oid}\n" for oid in oids).encode()).stdout
+        out = run_git(
+            ["cat-file", "--batch"],
+            cwd=self.workdir or self.git_dir,
+            input="".join(f"{oid}\n" for oid in oids).encode(),
+        ).stdout
         texts, at = [], 0
         for _ in oids:  # "OID TYPE SIZE\n", SIZE bytes, "\n": framed by the sizes git gives
             header_end = out.index(b"\n", at)
@@ -272,9 +296,10 @@ class NotesReads:
             if kind != b"blob":
                 raise GitFailed(f"git cat-file: {decode(oid)} is a {decode(kind)}, not a blob")
             start = header_end + 1
-            texts.append(out[start:start + int(size)])
+            texts.append(out[start : start + int(size)])
             at = start + int(size) + 1
         return texts
+
 
 class Plain(NotesReads):
     """The repository at or above ``start`` as git finds it (``GIT_DIR`` too)."""
@@ -285,9 +310,11 @@ class Plain(NotesReads):
         self._ref: str | None = None
         out: list[str] = []
         if os.path.isdir(start):
-            proc = run_git([*_FIND, "--path-format=absolute", "--git-common-dir",
-                            "--symbolic-full-name", "HEAD"],
-                           cwd=os.path.abspath(start), check=False)
+            proc = run_git(
+                [*_FIND, "--path-format=absolute", "--git-common-dir", "--symbolic-full-name", "HEAD"],
+                cwd=os.path.abspath(start),
+                check=False,
+            )
             out = decode(proc.stdout).splitlines() if proc.returncode == 0 else []
         top: str | None
         self._common = Path(out[4]) if len(out) == 6 and out[2] == "sha1" else None
@@ -341,8 +368,7 @@ class Plain(NotesReads):
     def common_dir(self) -> Path:
         if self._common is not None:
             return self._common
-        out = run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"],
-                      cwd=self.git_dir).stdout
+        out = run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"], cwd=self.git_dir).stdout
         return Path(decode(out).strip())
 
     def staged_diff(self) -> str:
