@@ -413,16 +413,16 @@ class Plain(NotesReads):
 
     def is_ancestor(self, ancestor: Oid, descendant: Oid) -> bool:
         """True when ``ancestor`` is ``descendant`` or in its history."""
-        return ancestor == descendant or self.git_ok("merge-base", "--is-ancestor",
-                                                     ancestor, descendant)
+        return ancestor == descendant or self.git_ok("merge-base", "--is-ancestor", ancestor, descendant)
 
     def rev_list(self, spec: str) -> list[Oid]:
         """The commits of a revision range (``A..B``, or one revision and its history)."""
         try:
             return [Oid(o) for o in self.git("rev-list", spec, "--").split()]
         except GitFailed:
-            raise BadInput(f"bad revision range: {spec}",
-                           hint="give a range such as `HEAD~3..HEAD` or `origin/main..`") from None
+            raise BadInput(
+                f"bad revision range: {spec}", hint="give a range such as `HEAD~3..HEAD` or `origin/main..`"
+            ) from None
 
     def object(self, name: str) -> tuple[Oid, str, bytes] | None:
         """The id, type and content of the object ``name`` names, or None when none."""
@@ -455,8 +455,9 @@ class Plain(NotesReads):
         found = self.object(f"{ref}^{{commit}}")
         if found is None:
             return None
-        return found[0], [NotesTop(name, f"{name} {oid}")
-                          for name, oid, _ in self._entries(_commit_head(found[2]).tree)]
+        return found[0], [
+            NotesTop(name, f"{name} {oid}") for name, oid, _ in self._entries(_commit_head(found[2]).tree)
+        ]
 
     def commit_subject(self, oid: Oid) -> str:
         found = self.object(oid)
@@ -476,8 +477,9 @@ class Plain(NotesReads):
         while at < len(data):
             space = data.index(b" ", at)
             nul = data.index(b"\0", space)
-            out.append((decode(data[space + 1:nul]), Oid(data[nul + 1:nul + 21].hex()),
-                        int(data[at:space], 8)))
+            out.append(
+                (decode(data[space + 1 : nul]), Oid(data[nul + 1 : nul + 21].hex()), int(data[at:space], 8))
+            )
             at = nul + 21
         return out
 
@@ -491,8 +493,7 @@ class Plain(NotesReads):
         for part in path.split("/"):
             if found is None or found[1] != _TREE_MODE:
                 return None
-            found = next(((oid, mode) for name, oid, mode in self._entries(found[0])
-                          if name == part), None)
+            found = next(((oid, mode) for name, oid, mode in self._entries(found[0]) if name == part), None)
         return found
 
     def empty_tree(self) -> Oid:
@@ -513,8 +514,9 @@ def plain_uncommitted_diff(repo: Plain, *, untracked: bool = True) -> str:
     if head is None:
         raise Moved("no commit yet")
     # Both at once: the diff is most of the wait, and the answer to ls-files seldom stops it.
-    diff = _spawn(["-c", "core.quotePath=false", "diff", *DIFF_OPTIONS, head, "--"],
-                  repo.cwd, stdin=False, errors=True)
+    diff = _spawn(
+        ["-c", "core.quotePath=false", "diff", *DIFF_OPTIONS, head, "--"], repo.cwd, stdin=False, errors=True
+    )
     try:
         if untracked and repo.git("ls-files", "-z", "--others", "--exclude-standard"):
             raise Moved("untracked files")
