@@ -66,8 +66,7 @@ class RepoCore:
     @property
     def common_dir(self) -> Path:
         """The git dir shared by all worktrees (refs, objects, config)."""
-        out = run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"],
-                      cwd=self.git_dir).stdout
+        out = run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"], cwd=self.git_dir).stdout
         return Path(decode(out).strip())
 
     @functools.cached_property
@@ -95,8 +94,7 @@ class RepoCore:
         """``AUTHOR`` or ``COMMITTER`` as `git var` gives it (environment, config, dates set
         by GIT_*_DATE in any format git takes); None when git knows no identity."""
         if who not in self._idents:
-            proc = run_git(["var", f"GIT_{who}_IDENT"], cwd=self.workdir or self.git_dir,
-                           check=False)
+            proc = run_git(["var", f"GIT_{who}_IDENT"], cwd=self.workdir or self.git_dir, check=False)
             ident = decode(proc.stdout).strip()
             self._idents[who] = _signature(ident) if proc.returncode == 0 and ident else None
         return self._idents[who]
@@ -166,9 +164,7 @@ class RepoCore:
             ) from None
         out = []
         for oid in listed.split():
-            shown = self.git(
-                "show", "--format=%s", *DIFF_OPTIONS, "--first-parent", "--root", oid, "--"
-            )
+            shown = self.git("show", "--format=%s", *DIFF_OPTIONS, "--first-parent", "--root", oid, "--")
             title, _, diff = shown.partition("\n")
             out.append(CommitDiff(Oid(oid), title, diff.lstrip("\n")))
         return out
@@ -203,8 +199,11 @@ class RepoCore:
         first: the caller rebuilds on what won and retries."""
         if old is None:
             # git creates the ref with its reflog, which libgit2 then keeps writing to.
-            proc = run_git(["update-ref", "--create-reflog", "-m", message, name, new, ""],
-                           cwd=self.workdir or self.git_dir, check=False)
+            proc = run_git(
+                ["update-ref", "--create-reflog", "-m", message, name, new, ""],
+                cwd=self.workdir or self.git_dir,
+                check=False,
+            )
             return proc.returncode == 0
         ref = self._raw.references.get(name)
         if ref is None or str(ref.resolve().target) != old:
@@ -229,8 +228,7 @@ class RepoCore:
 
     def delete_ref(self, name: str, old: Oid) -> bool:
         """Delete ``name`` only if it still points at ``old``; False, and no change, if not."""
-        proc = run_git(["update-ref", "-d", name, old], cwd=self.workdir or self.git_dir,
-                       check=False)
+        proc = run_git(["update-ref", "-d", name, old], cwd=self.workdir or self.git_dir, check=False)
         return proc.returncode == 0
 
     def is_ancestor(self, ancestor: Oid, descendant: Oid) -> bool:
@@ -247,8 +245,7 @@ class RepoCore:
         try:
             commit = self._raw.revparse_single(rev).peel(pygit2.Commit)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
-            raise BadInput(f"not a commit: {rev}",
-                           hint="give a revision such as HEAD or HEAD~1") from None
+            raise BadInput(f"not a commit: {rev}", hint="give a revision such as HEAD or HEAD~1") from None
         return Oid(str(commit.id))
 
     def rev_list(self, spec: str) -> list[Oid]:
@@ -256,8 +253,9 @@ class RepoCore:
         try:
             return [Oid(o) for o in self.git("rev-list", spec, "--").split()]
         except GitFailed:
-            raise BadInput(f"bad revision range: {spec}",
-                           hint="give a range such as `HEAD~3..HEAD` or `origin/main..`") from None
+            raise BadInput(
+                f"bad revision range: {spec}", hint="give a range such as `HEAD~3..HEAD` or `origin/main..`"
+            ) from None
 
     def commit_subject(self, oid: Oid) -> str:
         try:
@@ -276,5 +274,3 @@ def global_config_get(name: str) -> str | None:
     """A config value outside any repository (system and global levels)."""
     values = read_config().get(config_key(name), [])
     return values[-1] if values else None
-
-

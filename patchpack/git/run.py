@@ -79,7 +79,6 @@ def _person(text: str) -> tuple[str, str]:
     return (name or mail, mail)
 
 
-
 def _zone(offset: int) -> str:
     sign = "-" if offset < 0 else "+"
     return f"{sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
@@ -107,5 +106,3 @@ def _prune_empty_dirs(directory: Path, top: Path) -> None:
     while directory != top and directory.is_dir() and not any(directory.iterdir()):
         directory.rmdir()
         directory = directory.parent
-
-
