@@ -73,9 +73,7 @@ def run_git(
     )
     if check and proc.returncode != 0:
         message = decode(proc.stderr).strip().splitlines()
-        raise GitFailed(
-            f"git {args[0]} failed: {message[-1] if message else f'exit {proc.returncode}'}"
-        )
+        raise GitFailed(f"git {args[0]} failed: {message[-1] if message else f'exit {proc.returncode}'}")
     return proc
 
 
@@ -92,23 +90,32 @@ def find(start: str | os.PathLike[str] = ".") -> tuple[str, str | None, bool]:
 
 
 def _find(start: str) -> tuple[str, str | None, bool]:
-    stdout, stderr = _git_output(["rev-parse", "--absolute-git-dir", "--is-bare-repository",
-                                  "--show-object-format", "--show-toplevel"], start)
+    stdout, stderr = _git_output(
+        [
+            "rev-parse",
+            "--absolute-git-dir",
+            "--is-bare-repository",
+            "--show-object-format",
+            "--show-toplevel",
+        ],
+        start,
+    )
     out = decode(stdout).splitlines()
     if len(out) < 3:  # git said why on stderr: not a repository, dubious ownership...
         message = decode(stderr).strip()
         if "not a git repository" in message:
             raise NotARepository(start)
-        raise Failed(f"git cannot open the repository at {start}: {message}",
-                     hint="see `git status` there")
+        raise Failed(f"git cannot open the repository at {start}: {message}", hint="see `git status` there")
     if out[2] != "sha1":
         # libgit2 (pygit2 1.21, libgit2 1.9) opens no sha256 repository: refused here,
         # before any command reads or writes a thing (issue 15).
-        raise BadInput(f"{out[0]} is a {out[2]} repository; patchpack works in sha1 "
-                       "repositories only (libgit2, which it uses, cannot read "
-                       f"{out[2]} ones yet)",
-                       hint="use git itself in this repository, or patchpack in one "
-                       "made by `git init --object-format=sha1`")
+        raise BadInput(
+            f"{out[0]} is a {out[2]} repository; patchpack works in sha1 "
+            "repositories only (libgit2, which it uses, cannot read "
+            f"{out[2]} ones yet)",
+            hint="use git itself in this repository, or patchpack in one "
+            "made by `git init --object-format=sha1`",
+        )
     return out[0], out[3] if len(out) > 3 else None, out[1] == "true"
 
 
@@ -135,11 +142,16 @@ def _git_output(args: list[str], cwd: str | os.PathLike[str] | None) -> tuple[by
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
-        pid = os.posix_spawnp("git", ["git", *where, "-c", "core.quotePath=false", *args],
-                              os.environ, file_actions=[
-                                  (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                                  (os.POSIX_SPAWN_DUP2, out_w, 1),
-                                  (os.POSIX_SPAWN_DUP2, err_w, 2)])
+        pid = os.posix_spawnp(
+            "git",
+            ["git", *where, "-c", "core.quotePath=false", *args],
+            os.environ,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, out_w, 1),
+                (os.POSIX_SPAWN_DUP2, err_w, 2),
+            ],
+        )
     except BaseException:
         os.close(out_r)
         os.close(err_r)
@@ -195,8 +207,17 @@ def config_getter(cwd: str | os.PathLike[str] | None = None) -> Callable[[str], 
 
 _found: dict[tuple[str, ...], tuple[str, str | None, bool]] | None = None
 _configs: dict[str, tuple[tuple[object, ...], dict[str, list[str]]]] = {}
-_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM",
-        "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_COUNT", "HOME", "XDG_CONFIG_HOME")
+_ENV = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_COMMON_DIR",
+    "GIT_CONFIG_GLOBAL",
+    "GIT_CONFIG_SYSTEM",
+    "GIT_CONFIG_NOSYSTEM",
+    "GIT_CONFIG_COUNT",
+    "HOME",
+    "XDG_CONFIG_HOME",
+)
 
 
 def remember() -> None:
@@ -228,10 +249,11 @@ def _found_at(start: str) -> tuple[str, str | None, bool]:
 
 def _stamp(where: str) -> tuple[object, ...]:
     """What the config seen from ``where`` depends on: its files' stat, the environment."""
-    files = [os.environ.get("GIT_CONFIG_GLOBAL") or os.path.expanduser("~/.gitconfig"),
-             os.path.join(os.environ.get("XDG_CONFIG_HOME") or
-                          os.path.expanduser("~/.config"), "git", "config"),
-             os.environ.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig"]
+    files = [
+        os.environ.get("GIT_CONFIG_GLOBAL") or os.path.expanduser("~/.gitconfig"),
+        os.path.join(os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"), "git", "config"),
+        os.environ.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig",
+    ]
     try:
         git_dir: str | None = find(where)[0]
     except (NotARepository, Failed, BadInput):
