@@ -106,8 +106,14 @@ class BadPattern(BadInput):
     """git grep refused the regular expression."""
 
 
-def work_diff(repo: RepoCore, *, base: str | None = None, side: str = "both",
-              whole_files: bool = False, untracked: Sequence[str] = ()) -> str:
+def work_diff(
+    repo: RepoCore,
+    *,
+    base: str | None = None,
+    side: str = "both",
+    whole_files: bool = False,
+    untracked: Sequence[str] = (),
+) -> str:
     """The diff of the work in progress, as `git diff -M` prints it.
 
     ``side`` is ``both`` (`git diff BASE`: staged and unstaged), ``cached`` (`git diff --cached
@@ -124,8 +130,9 @@ def work_diff(repo: RepoCore, *, base: str | None = None, side: str = "both",
     if base is None:
         base = "HEAD" if repo.head_oid() is not None else repo.empty_tree()
     if not repo.git_ok("rev-parse", "--verify", "--quiet", "--end-of-options", f"{base}^{{tree}}"):
-        raise BadInput(f"bad revision for --base: {base}",
-                       hint="give a commit, e.g. `--base HEAD~1` or `--base main`")
+        raise BadInput(
+            f"bad revision for --base: {base}", hint="give a commit, e.g. `--base HEAD~1` or `--base main`"
+        )
     if side == "cached":
         return repo.git("diff", "--cached", *options, base, "--")
     return _diff_with(repo, untracked, [*options, base])
@@ -145,9 +152,20 @@ def _diff_with(repo: RepoCore, untracked: Sequence[str], args: Sequence[str]) ->
             shutil.copyfile(index, env["GIT_INDEX_FILE"])
         cwd = require_workdir(repo)
         # A path git cannot index (`.Git/x`, gone since it was listed) is left out, not the rest.
-        run_git(["--literal-pathspecs", "add", "--intent-to-add", "--ignore-errors",
-                 "--pathspec-from-file=-", "--pathspec-file-nul"], cwd=cwd, env=env,
-                input=encode("\0".join(untracked)), check=False)
+        run_git(
+            [
+                "--literal-pathspecs",
+                "add",
+                "--intent-to-add",
+                "--ignore-errors",
+                "--pathspec-from-file=-",
+                "--pathspec-file-nul",
+            ],
+            cwd=cwd,
+            env=env,
+            input=encode("\0".join(untracked)),
+            check=False,
+        )
         return decode(run_git(["diff", *args, "--"], cwd=cwd, env=env).stdout)
 
 
@@ -158,15 +176,29 @@ def grep(repo: RepoCore, pattern: str, *, paths: Sequence[str] = ()) -> GrepResu
     a regular expression git refuses raises :class:`BadPattern` (exit 2).
     """
     proc = run_git(
-        ["grep", "--no-color", "-n", "-z", "-E", "--full-name", "--no-recurse-submodules",
-         "-e", pattern, "--", *paths],
-        cwd=repo.workdir or repo.git_dir, check=False,
+        [
+            "grep",
+            "--no-color",
+            "-n",
+            "-z",
+            "-E",
+            "--full-name",
+            "--no-recurse-submodules",
+            "-e",
+            pattern,
+            "--",
+            *paths,
+        ],
+        cwd=repo.workdir or repo.git_dir,
+        check=False,
     )
     if proc.returncode not in (0, 1):
         message = decode(proc.stderr).strip().splitlines()
         reason = message[-1].removeprefix("fatal: ") if message else f"exit {proc.returncode}"
-        raise BadPattern(f"bad --grep pattern {pattern!r}: {reason}",
-                         hint="give an extended regular expression as `git grep -E` takes it")
+        raise BadPattern(
+            f"bad --grep pattern {pattern!r}: {reason}",
+            hint="give an extended regular expression as `git grep -E` takes it",
+        )
     hits, binary = [], []
     for line in decode(proc.stdout).splitlines():
         path, sep, rest = line.partition("\0")
@@ -187,8 +219,6 @@ def untracked_files(repo: RepoCore) -> list[str]:
 def tracked_files(repo: RepoCore) -> list[str]:
     """Every tracked path of the index, root-relative (`git ls-files`), in git's order."""
     return [p for p in repo.git("ls-files", "-z", "--full-name").split("\0") if p]
-
-
 
 
 class WorktreeOps(ObjectsOps):
@@ -234,10 +264,8 @@ class WorktreeOps(ObjectsOps):
                 copy.write_bytes(index_file.read_bytes())
                 stamp = index_file.stat().st_mtime_ns
                 os.utime(copy, ns=(stamp, stamp))
-            run_git(["add", "--all" if untracked else "--update", "--", "."],
-                    cwd=self._top(), env=env)
-            return Oid(decode(run_git(["write-tree"], cwd=self._top(), env=env).stdout)
-                       .strip())
+            run_git(["add", "--all" if untracked else "--update", "--", "."], cwd=self._top(), env=env)
+            return Oid(decode(run_git(["write-tree"], cwd=self._top(), env=env).stdout).strip())
 
     def dirty(self, paths: Sequence[str]) -> list[str]:
         """The paths among ``paths`` with staged, unstaged or untracked changes."""
