@@ -303,15 +303,29 @@ class WorktreeOps(ObjectsOps):
         name a path that is not UTF-8."""
         if not paths:
             return []
-        shown = run_git(["--literal-pathspecs", "status", "--porcelain", "-z",
-                         "--untracked-files=all", "--ignored=matching", "--no-renames",
-                         "--ignore-submodules=dirty", "--", *paths], cwd=self._top())
+        shown = run_git(
+            [
+                "--literal-pathspecs",
+                "status",
+                "--porcelain",
+                "-z",
+                "--untracked-files=all",
+                "--ignored=matching",
+                "--no-renames",
+                "--ignore-submodules=dirty",
+                "--",
+                *paths,
+            ],
+            cwd=self._top(),
+        )
         return sorted(line[3:] for line in decode(shown.stdout).split("\0") if line)
 
     def _has_gitlink(self, trees: Sequence[Oid], paths: Sequence[str]) -> bool:
-        return any((found := self.entry(tree, path)) is not None
-                   and found[1] == pygit2.enums.FileMode.COMMIT
-                   for tree in trees for path in paths)
+        return any(
+            (found := self.entry(tree, path)) is not None and found[1] == pygit2.enums.FileMode.COMMIT
+            for tree in trees
+            for path in paths
+        )
 
     def _gitlink(self, path: str) -> bool:
         """Whether the index holds a submodule (its commit) at ``path``."""
@@ -321,8 +335,9 @@ class WorktreeOps(ObjectsOps):
 
     def _files_under(self, directory: str) -> list[str]:
         top = self._top()
-        return [str((Path(d) / f).relative_to(top)) for d, _, files in os.walk(top / directory)
-                for f in files]
+        return [
+            str((Path(d) / f).relative_to(top)) for d, _, files in os.walk(top / directory) for f in files
+        ]
 
     def switch_tree(self, old: Oid, new: Oid) -> None:
         """Carry the index and work tree from ``old`` to ``new`` (`git read-tree -m -u`).
@@ -367,13 +382,19 @@ class WorktreeOps(ObjectsOps):
         A submodule is git's too: libgit2 will not record a new one over the directory that
         holds its checkout, git records it and leaves the checkout alone (#15).
         """
-        if (self._needs_git_checkout() or not all(_utf8(path) for path in paths)
-                or self._has_gitlink((old, new), paths)):
+        if (
+            self._needs_git_checkout()
+            or not all(_utf8(path) for path in paths)
+            or self._has_gitlink((old, new), paths)
+        ):
             self.switch_tree(old, new)  # libgit2 takes only UTF-8 paths
             return
         try:
-            self._odb.checkout_tree(self._odb[new], paths=list(paths),  # type: ignore[no-untyped-call]
-                                    strategy=_checkout_strategy())
+            self._odb.checkout_tree(
+                self._odb[new],
+                paths=list(paths),  # type: ignore[no-untyped-call]
+                strategy=_checkout_strategy(),
+            )
         except pygit2.GitError as e:
             raise GitFailed(f"checkout failed: {e}") from None
 
@@ -381,8 +402,7 @@ class WorktreeOps(ObjectsOps):
         return self.config_true("commit.gpgSign") or bool(self.config_names("hook."))
 
     def _needs_git_checkout(self) -> bool:
-        return (self.config_true("core.sparseCheckout")
-                or bool(self.config_names("filter.")))
+        return self.config_true("core.sparseCheckout") or bool(self.config_names("filter."))
 
     def reset_keep(self, rev: Oid) -> None:
         """Move HEAD to ``rev`` keeping local changes; git refuses if they would be lost."""
@@ -418,16 +438,20 @@ class WorktreeOps(ObjectsOps):
         zero = "0" * len(tree)
         # Removals first: a file may take the place of a directory the tree no longer has.
         info = [f"0 {zero}\t{p}" for p, e in entries.items() if e is None] + [
-            f"{e[1]:o} {e[0]}\t{p}" for p, e in entries.items() if e is not None]
-        run_git(["update-index", "-z", "--index-info"], cwd=self._top(),
-                input=b"".join(encode(line) + b"\0" for line in info))
+            f"{e[1]:o} {e[0]}\t{p}" for p, e in entries.items() if e is not None
+        ]
+        run_git(
+            ["update-index", "-z", "--index-info"],
+            cwd=self._top(),
+            input=b"".join(encode(line) + b"\0" for line in info),
+        )
         self._odb.index.read(True)
         # Their stat data is refreshed: a file written here does not look changed to git.
-        self._checkout_index([p for p, e in entries.items() if e is not None], paths,
-                             ["--index"])
+        self._checkout_index([p for p, e in entries.items() if e is not None], paths, ["--index"])
 
-    def _checkout_index(self, tracked: Sequence[str], paths: Sequence[str],
-                        options: Sequence[str] = ()) -> None:
+    def _checkout_index(
+        self, tracked: Sequence[str], paths: Sequence[str], options: Sequence[str] = ()
+    ) -> None:
         """Write ``tracked`` from the index to the work tree, and delete the rest of
         ``paths`` (with the directories that leaves empty)."""
         workdir = self._top()
