@@ -464,12 +464,9 @@ class WorktreeOps(ObjectsOps):
             run_git(["checkout-index", "--force", *options, "--", *tracked], cwd=workdir)
 
 
-
 def _checkout_strategy() -> pygit2.enums.CheckoutStrategy:
     # Paths are exact paths, not pathspecs: a file named ``*.py`` is that file only.
-    return (pygit2.enums.CheckoutStrategy.SAFE
-            | pygit2.enums.CheckoutStrategy.DISABLE_PATHSPEC_MATCH)
-
+    return pygit2.enums.CheckoutStrategy.SAFE | pygit2.enums.CheckoutStrategy.DISABLE_PATHSPEC_MATCH
 
 
 class Patcher:
@@ -496,13 +493,13 @@ class Patcher:
             run_git(["read-tree", tree], cwd=cwd, env=self._env)
             self._tree = tree
         # git apply changes nothing when it fails, so the index still holds ``tree`` then.
-        proc = run_git(["apply", "--cached", "--whitespace=nowarn", "-"], cwd=cwd,
-                       env=self._env, input=diff, check=False)
+        proc = run_git(
+            ["apply", "--cached", "--whitespace=nowarn", "-"], cwd=cwd, env=self._env, input=diff, check=False
+        )
         if proc.returncode != 0:
             raise DoesNotFit(decode(proc.stderr).strip())
         self._tree = Oid(decode(run_git(["write-tree"], cwd=cwd, env=self._env).stdout).strip())
         return self._tree
-
 
 
 class _TempIndex:
@@ -525,5 +522,3 @@ class _TempIndex:
         for leftover in (self._path, self._path + ".lock"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(leftover)
-
-

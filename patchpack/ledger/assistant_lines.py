@@ -17,8 +17,7 @@ from typing import Annotated, Any
 from patchpack.ledger.entries import MAX_COUNT
 from patchpack.ledger.usage import MAX_DEPTH
 
-COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
-          "cache_creation_input_tokens")
+COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 USAGE, AGENT, ESCAPE = b'"usage"', b'"agentId"', b"\\u00"
 _PRINTABLE_ESCAPE = (b"2", b"3", b"4", b"5", b"6", b"7")  # "\u0020" to "\u007f"
 _UNUSUAL = (b"subagent_type", ESCAPE)  # a Task call, an escaped character: read whole
@@ -26,8 +25,7 @@ _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[{\n")))
 
 
 @functools.cache
-def decoder() -> tuple[Callable[[bytes], Any], Callable[[bytes], list[Any]],
-                       tuple[type[Exception], ...]]:
+def decoder() -> tuple[Callable[[bytes], Any], Callable[[bytes], list[Any]], tuple[type[Exception], ...]]:
     """msgspec's decoders of one line and of lines, and what they raise on a line that is
     not of these types. Made on first use: msgspec takes longer to load than a hook's few
     lines to read."""
@@ -36,14 +34,26 @@ def decoder() -> tuple[Callable[[bytes], Any], Callable[[bytes], list[Any]],
     count = Annotated[int, msgspec.Meta(ge=0, lt=MAX_COUNT)]
     # defstruct: the types are objects here, not the strings annotations are in this module.
     usage = msgspec.defstruct("Usage", [(name, count, 0) for name in COUNTS], gc=False)
-    message = msgspec.defstruct("Message", [("id", str | None, None), ("model", Any, None),
-                                            ("stop_reason", Any, None),
-                                            ("usage", usage | None, None)], gc=False)
-    line = msgspec.defstruct("Line", [("type", Any, None), ("message", message | None, None),
-                                      ("requestId", str | None, None),
-                                      *((name, Any, None) for name in (
-                                          "isSidechain", "agentId", "sessionId",
-                                          "timestamp"))], gc=False)
+    message = msgspec.defstruct(
+        "Message",
+        [
+            ("id", str | None, None),
+            ("model", Any, None),
+            ("stop_reason", Any, None),
+            ("usage", usage | None, None),
+        ],
+        gc=False,
+    )
+    line = msgspec.defstruct(
+        "Line",
+        [
+            ("type", Any, None),
+            ("message", message | None, None),
+            ("requestId", str | None, None),
+            *((name, Any, None) for name in ("isSidechain", "agentId", "sessionId", "timestamp")),
+        ],
+        gc=False,
+    )
     decode = msgspec.json.Decoder(line)
     # RecursionError: nesting deeper than msgspec follows, in a field it skips.
     return decode.decode, decode.decode_lines, (msgspec.DecodeError, RecursionError)
@@ -63,7 +73,7 @@ def marked(block: bytes, stop: int) -> list[tuple[int, int]]:
         if agent >= 0 and (at < 0 or agent < at):
             at = agent
         if escape >= 0 and (at < 0 or escape < at):
-            if block[escape + 4:escape + 5] not in _PRINTABLE_ESCAPE:
+            if block[escape + 4 : escape + 5] not in _PRINTABLE_ESCAPE:
                 escape = find(ESCAPE, escape + 1, stop)  # "\\u001b": a colour, no key
                 continue
             at = escape
