@@ -122,22 +122,32 @@ GROUPINGS = tuple(_KEYS)
 BILLED = frozenset({"request"})
 
 
-def summarise(noted: Sequence[tuple[str, Entry]], pending: list[Entry], **options: Any
-              ) -> Report:
+def summarise(noted: Sequence[tuple[str, Entry]], pending: list[Entry], **options: Any) -> Report:
     """`tally` of (commit, entry) pairs."""
-    columns = [list(column) for column in zip(*(e for _, e in noted))] if noted else \
-        [[] for _ in Entry._fields]
+    columns = (
+        [list(column) for column in zip(*(e for _, e in noted))] if noted else [[] for _ in Entry._fields]
+    )
     return tally([commit for commit, _ in noted], columns, pending, **options)
 
 
-def tally(on: Sequence[str], columns: Sequence[Sequence[Any]], pending: list[Entry], *,
-          limits: Limits, now: datetime, by: str = "day", since: datetime | None = None,
-          commits: Collection[str] | None = None, notes: int = 0,
-          agent_budget: Callable[[str], int | None] = lambda name: None,
-          subject: Callable[[Oid], str] = lambda oid: "",
-          skipped: list[Skipped] | None = None, totals: ledger.Totals | None = None,
-          minute_charge: Callable[[Entry], int] = operator.attrgetter("tokens"),
-          provider: str = "") -> Report:
+def tally(
+    on: Sequence[str],
+    columns: Sequence[Sequence[Any]],
+    pending: list[Entry],
+    *,
+    limits: Limits,
+    now: datetime,
+    by: str = "day",
+    since: datetime | None = None,
+    commits: Collection[str] | None = None,
+    notes: int = 0,
+    agent_budget: Callable[[str], int | None] = lambda name: None,
+    subject: Callable[[Oid], str] = lambda oid: "",
+    skipped: list[Skipped] | None = None,
+    totals: ledger.Totals | None = None,
+    minute_charge: Callable[[Entry], int] = operator.attrgetter("tokens"),
+    provider: str = "",
+) -> Report:
     """Group the entries (``columns``, in `Entry`'s field order, entry j on commit ``on[j]``)
     and ``pending``, and weigh the limits.
 
@@ -155,8 +165,7 @@ def tally(on: Sequence[str], columns: Sequence[Sequence[Any]], pending: list[Ent
     waiting = [e for e in pending if e.id not in every_id]
     chosen = everything
     if commits is not None:  # a copy in the range counts, wherever the first copy sits
-        chosen = _first_copies(ids, list(compress(range(len(ids)), map(commits.__contains__,
-                                                                          on))))
+        chosen = _first_copies(ids, list(compress(range(len(ids)), map(commits.__contains__, on))))
     if since is not None:
         floor = timestamp(since)
         chosen = list(compress(chosen, map(floor.__le__, map(ts.__getitem__, chosen))))
@@ -170,8 +179,7 @@ def tally(on: Sequence[str], columns: Sequence[Sequence[Any]], pending: list[Ent
     else:
         sums = {}
         keys = _KEYS[by](pick, on, columns)
-        for k, t_in, t_out, requests in zip(keys, pick(columns[3]), pick(columns[4]),
-                                            pick(columns[9])):
+        for k, t_in, t_out, requests in zip(keys, pick(columns[3]), pick(columns[4]), pick(columns[9])):
             acc = sums.get(k)
             if acc is None:
                 acc = sums[k] = [0, 0, 0, 0]
@@ -182,8 +190,7 @@ def tally(on: Sequence[str], columns: Sequence[Sequence[Any]], pending: list[Ent
         counters = dict(Counter(pick(columns[5])))
     grouped = {k: Totals(*acc) for k, acc in sums.items()}
     # Time reads best in order; the others biggest first.
-    order = (sorted(grouped) if by == "day"
-             else sorted(grouped, key=lambda k: (-grouped[k].tokens, k)))
+    order = sorted(grouped) if by == "day" else sorted(grouped, key=lambda k: (-grouped[k].tokens, k))
     groups = [Group(k, grouped[k], subject(Oid(k)) if by == "commit" else "") for k in order]
 
     # Timestamps in one form sort by time, so the recent spend is a string comparison away.
@@ -191,10 +198,11 @@ def tally(on: Sequence[str], columns: Sequence[Sequence[Any]], pending: list[Ent
     minute_ago = timestamp(now - timedelta(minutes=1))
     hour_ago = timestamp(now - timedelta(hours=1))
     since_recent = min(day, hour_ago)
-    recent = [_ENTRY(column[i] for column in columns)
-              for i in compress(everything, map(since_recent.__le__,
-                                                map(ts.__getitem__, everything)))
-              if kinds[i] in BILLED]
+    recent = [
+        _ENTRY(column[i] for column in columns)
+        for i in compress(everything, map(since_recent.__le__, map(ts.__getitem__, everything)))
+        if kinds[i] in BILLED
+    ]
     recent += [e for e in waiting if e.kind in BILLED]
     today = [e for e in recent if e.ts.startswith(day)]
     in_minute = [e for e in recent if e.ts > minute_ago]
