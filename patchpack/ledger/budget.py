@@ -233,29 +233,42 @@ def tally(
         if timestamp(at)[:10] == day:
             runs_out_at = timestamp(at)
 
-    return Report(by=by, now=timestamp(now), groups=groups,
-                  total=Totals(*(sum(acc[i] for acc in sums.values()) for i in range(4))),
-                  pending=_accumulate(waiting), counters=counters, limits=weighed,
-                  hour_tokens=hour_tokens, runs_out_at=runs_out_at,
-                  minute_reset_in=reset_in, notes=notes,
-                  skipped=skipped or [], provider=provider)
+    return Report(
+        by=by,
+        now=timestamp(now),
+        groups=groups,
+        total=Totals(*(sum(acc[i] for acc in sums.values()) for i in range(4))),
+        pending=_accumulate(waiting),
+        counters=counters,
+        limits=weighed,
+        hour_tokens=hour_tokens,
+        runs_out_at=runs_out_at,
+        minute_reset_in=reset_in,
+        notes=notes,
+        skipped=skipped or [],
+        provider=provider,
+    )
 
 
 _ENTRY = Entry._make
 _PART = {"day": 0, "kind": 1, "model": 2, "agent": 3}  # of a key of `ledger.Totals`
 
 
-def _from_totals(totals: ledger.Totals, columns: Sequence[Sequence[Any]],
-                 everything: Sequence[int], by: str
-                 ) -> tuple[dict[str, list[int]], dict[str, int]]:
+def _from_totals(
+    totals: ledger.Totals, columns: Sequence[Sequence[Any]], everything: Sequence[int], by: str
+) -> tuple[dict[str, list[int]], dict[str, int]]:
     """The sums per group and the entries per counter, from the totals of every entry
     (``columns``), less the copies of an id after its first (not in ``everything``)."""
     if len(everything) < len(columns[0]):
         totals = {group: acc.copy() for group, acc in totals.items()}
         _, ts, kinds, t_in, t_out, counters, models, agents, _, requests = columns[:10]
         for i in set(range(len(columns[0]))).difference(everything):
-            add_counts(totals, (ts[i][:10], kinds[i], models[i], agents[i], counters[i]),
-                       (1, t_in[i], t_out[i], requests[i]), -1)
+            add_counts(
+                totals,
+                (ts[i][:10], kinds[i], models[i], agents[i], counters[i]),
+                (1, t_in[i], t_out[i], requests[i]),
+                -1,
+            )
     sums: dict[str, list[int]] = {}
     entries: dict[str, int] = {}
     part = _PART[by]
@@ -273,15 +286,23 @@ def _first_copies(ids: Sequence[str], indices: Sequence[int]) -> list[int]:
     return sorted(first.values()) if len(first) < len(indices) else list(indices)
 
 
-def for_repo(repo: Repo | Plain, *, settings: Settings, by: str = "day", since: str | None = None,
-             rev_range: str | None = None, now: datetime | None = None) -> Report:
+def for_repo(
+    repo: Repo | Plain,
+    *,
+    settings: Settings,
+    by: str = "day",
+    since: str | None = None,
+    rev_range: str | None = None,
+    now: datetime | None = None,
+) -> Report:
     """The report on ``repo``'s ledger and this worktree's pending spool."""
     now = now or clock.now()
     try:
         floor = parse_since(since, now) if since is not None else None
     except ValueError as e:
-        raise BadInput(f"--since: {e}",
-                       hint="give a date or a span, e.g. `patchpack budget --since 1d`") from None
+        raise BadInput(
+            f"--since: {e}", hint="give a date or a span, e.g. `patchpack budget --since 1d`"
+        ) from None
     commits = set(repo.rev_list(rev_range)) if rev_range is not None else None
     held = ledger.read(repo)
     waiting, bad_pending = ledger.pending(repo)
@@ -292,9 +313,11 @@ def for_repo(repo: Repo | Plain, *, settings: Settings, by: str = "day", since: 
         if raw is None:
             return None
         if not _BUDGET.fullmatch(raw.strip()):  # not isdigit: "²" is a digit int() refuses
-            raise BadInput(f"git config {key}: expected a whole number below 10**15, got "
-                           f"{raw[:40]!r}{'...' if len(raw) > 40 else ''}",
-                           hint=f"fix it, e.g. `git config {key} 5000000`")
+            raise BadInput(
+                f"git config {key}: expected a whole number below 10**15, got "
+                f"{raw[:40]!r}{'...' if len(raw) > 40 else ''}",
+                hint=f"fix it, e.g. `git config {key} 5000000`",
+            )
         return int(raw)
 
     profile = pacing.provider(settings)
