@@ -323,14 +323,22 @@ def for_repo(
     profile = pacing.provider(settings)
     with ledger.no_gc():
         return tally(
-            held.commits, held.columns, waiting, by=by, since=floor, commits=commits,
-            notes=held.notes, now=now,
-            limits=Limits(settings.daily_budget, settings.minute_tokens,
-                          settings.minute_requests),
-            agent_budget=agent_budget, subject=repo.commit_subject,
-            skipped=held.skipped + bad_pending, totals=held.totals,
-            minute_charge=functools.partial(pacing.minute_charge, profile=profile,
-                                            reserved=pacing.reserve(settings, profile)),
+            held.commits,
+            held.columns,
+            waiting,
+            by=by,
+            since=floor,
+            commits=commits,
+            notes=held.notes,
+            now=now,
+            limits=Limits(settings.daily_budget, settings.minute_tokens, settings.minute_requests),
+            agent_budget=agent_budget,
+            subject=repo.commit_subject,
+            skipped=held.skipped + bad_pending,
+            totals=held.totals,
+            minute_charge=functools.partial(
+                pacing.minute_charge, profile=profile, reserved=pacing.reserve(settings, profile)
+            ),
             provider=profile.name,
         )
 
@@ -343,8 +351,11 @@ def figures(report: Report) -> dict[str, Any]:
         "minute_tokens": spent["minute tokens"].used,
         "minute_requests": spent["minute requests"].used,
         "minute_reset_in": report.minute_reset_in,
-        "agents": {s.what.removeprefix("agent "): (s.used, s.limit) for s in report.limits
-                   if s.what.startswith("agent ")},
+        "agents": {
+            s.what.removeprefix("agent "): (s.used, s.limit)
+            for s in report.limits
+            if s.what.startswith("agent ")
+        },
     }
 
 
@@ -358,8 +369,7 @@ def render_text(report: Report) -> str:
     out = [f"{report.by:<{width}} {'entries':>8} {'in':>13} {'out':>13} {'requests':>9}"]
 
     def row(key: str, t: Totals, label: str = "") -> str:
-        text = (f"{key:<{width}} {t.entries:>8,} {t.tokens_in:>13,} {t.tokens_out:>13,} "
-                f"{t.requests:>9,}")
+        text = f"{key:<{width}} {t.entries:>8,} {t.tokens_in:>13,} {t.tokens_out:>13,} {t.requests:>9,}"
         return f"{text}  {label}" if label else text
 
     for key, g in zip(keys, report.groups):
@@ -367,9 +377,13 @@ def render_text(report: Report) -> str:
     out.append(row("total", report.total))
     out.append(row("pending", report.pending, "(not yet on a commit)"))
     if report.counters:
-        out.append("counted with: " + ", ".join(
-            f"{name} ({n:,} entr{'y' if n == 1 else 'ies'})"
-            for name, n in sorted(report.counters.items())))
+        out.append(
+            "counted with: "
+            + ", ".join(
+                f"{name} ({n:,} entr{'y' if n == 1 else 'ies'})"
+                for name, n in sorted(report.counters.items())
+            )
+        )
     out.append("")
     for spend in report.limits:
         out.append(_spend_line(spend, report))
@@ -400,25 +414,33 @@ def _spend_line(spend: Spend, report: Report) -> str:
 
 def problems(report: Report, *, show: int = 10) -> list[str]:
     """Lines for stderr: skipped ledger lines, warnings, exhausted budgets."""
-    out = [f"warning: {'pending spool' if s.where == 'pending' else 'note on ' + s.where[:12]} "
-           f"line {s.line}: {s.reason} (skipped)" for s in report.skipped[:show]]
+    out = [
+        f"warning: {'pending spool' if s.where == 'pending' else 'note on ' + s.where[:12]} "
+        f"line {s.line}: {s.reason} (skipped)"
+        for s in report.skipped[:show]
+    ]
     if len(report.skipped) > show:
-        out.append(f"warning: ... and {len(report.skipped) - show} more lines skipped "
-                   "(see `budget --json`)")
+        out.append(f"warning: ... and {len(report.skipped) - show} more lines skipped (see `budget --json`)")
     for spend in report.limits:
         if spend.exhausted:
             out.append(f"budget exhausted: {spend.what}: {spend.used:,} of {spend.limit:,}")
         elif spend.share >= WARN_AT[0]:
             past = max(w for w in WARN_AT if spend.share >= w)
-            out.append(f"warning: {spend.what} is past {past:.0%} of its budget "
-                       f"({spend.used:,} of {spend.limit:,})")
+            out.append(
+                f"warning: {spend.what} is past {past:.0%} of its budget ({spend.used:,} of {spend.limit:,})"
+            )
     return out
 
 
 def render_json(report: Report) -> str:
     def totals(t: Totals) -> dict[str, int]:
-        return {"entries": t.entries, "in": t.tokens_in, "out": t.tokens_out,
-                "requests": t.requests, "tokens": t.tokens}
+        return {
+            "entries": t.entries,
+            "in": t.tokens_in,
+            "out": t.tokens_out,
+            "requests": t.requests,
+            "tokens": t.tokens,
+        }
 
     data: dict[str, Any] = {
         "now": report.now,
