@@ -445,13 +445,16 @@ def render_json(report: Report) -> str:
     data: dict[str, Any] = {
         "now": report.now,
         "by": report.by,
-        "groups": [{"key": g.key, **({"subject": g.label} if g.label else {}),
-                    **totals(g.totals)} for g in report.groups],
+        "groups": [
+            {"key": g.key, **({"subject": g.label} if g.label else {}), **totals(g.totals)}
+            for g in report.groups
+        ],
         "total": totals(report.total),
         "pending": totals(report.pending),
         "counters": report.counters,
-        "limits": [{**s._asdict(), "share": round(s.share, 4), "exhausted": s.exhausted}
-                   for s in report.limits],
+        "limits": [
+            {**s._asdict(), "share": round(s.share, 4), "exhausted": s.exhausted} for s in report.limits
+        ],
         "last_hour_tokens": report.hour_tokens,
         "runs_out_at": report.runs_out_at,
         "provider": report.provider or None,
@@ -484,6 +487,7 @@ def _since(text: str, now: datetime) -> datetime:
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"not a date: {text!r} (use 2026-11-24, 2026-11-24T10:00, today, "
-                         "or 3d / 12h / 30m)") from None
+        raise ValueError(
+            f"not a date: {text!r} (use 2026-11-24, 2026-11-24T10:00, today, or 3d / 12h / 30m)"
+        ) from None
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
