@@ -131,8 +131,9 @@ def _read(repo: Repo | Plain) -> Ledger:
     unread = {name: key for name, key in missing.items() if key not in read}
     if unread:
         # All of them: the whole tree (no pathspec to match) is quicker for git.
-        chunks = repo.note_lines(head, None if len(unread) == len(tops)
-                                 or len(unread) > _ALL_AT else list(unread))
+        chunks = repo.note_lines(
+            head, None if len(unread) == len(tops) or len(unread) > _ALL_AT else list(unread)
+        )
         for key, value in _read_tops(chunks, head, unread):
             read[key] = value
             dumped[key] = marshal.dumps(value)  # while git reads on
@@ -150,9 +151,14 @@ def _read(repo: Repo | Plain) -> Ledger:
         skipped.extend(map(Skipped._make, bad))
         _add_totals(totals, sums, 1)
     if base != head or fresh.keys() != stored.keys():
-        _save_cache(cache_path, head, {
-            key: raw if raw is not None else dumped.get(key) or marshal.dumps(read[key])
-            for key, raw in fresh.items()})
+        _save_cache(
+            cache_path,
+            head,
+            {
+                key: raw if raw is not None else dumped.get(key) or marshal.dumps(read[key])
+                for key, raw in fresh.items()
+            },
+        )
     return Ledger(notes, commits, columns, skipped, totals)
 
 
@@ -160,8 +166,13 @@ def _no_columns() -> Columns:
     return [[] for _ in range(_FIELDS)]
 
 
-def _refresh(repo: Repo | Plain, base: Oid, head: Oid, missing: dict[str, str],
-             stored: Mapping[str, bytes | memoryview]) -> dict[str, Any]:
+def _refresh(
+    repo: Repo | Plain,
+    base: Oid,
+    head: Oid,
+    missing: dict[str, str],
+    stored: Mapping[str, bytes | memoryview],
+) -> dict[str, Any]:
     """Those of the top-level entries ``missing`` (name: cache key) of ``head`` that the
     cache holds at ``base``, brought up to date by reading only the notes that changed
     since; none when too many changed (reading them whole is then as cheap) or ``base`` is
@@ -171,8 +182,11 @@ def _refresh(repo: Repo | Plain, base: Oid, head: Oid, missing: dict[str, str],
     changed = repo.changed_files(base, head, limit=_REFRESH_AT) if patched else None
     if changed is None:
         return {}
-    changed = [(path, blob) for path, blob in changed if path.partition("/")[0] in patched
-               and FULL_OID.match(path.replace("/", ""))]
+    changed = [
+        (path, blob)
+        for path, blob in changed
+        if path.partition("/")[0] in patched and FULL_OID.match(path.replace("/", ""))
+    ]
     gone: dict[str, list[Oid]] = {}  # the notes that changed or went, by top-level entry
     for path, _ in changed:
         gone.setdefault(path.partition("/")[0], []).append(Oid(path.replace("/", "")))
@@ -205,8 +219,7 @@ def _refresh(repo: Repo | Plain, base: Oid, head: Oid, missing: dict[str, str],
                 for column, values in zip(columns, added):
                     column[at:at] = values
         stale = set(gone.get(name, ()))
-        out[key] = _filed(commits, columns, [b for b in bad if b[0] not in stale]
-                          + skips.get(name, []), sums)
+        out[key] = _filed(commits, columns, [b for b in bad if b[0] not in stale] + skips.get(name, []), sums)
     return out
 
 
@@ -222,8 +235,7 @@ def _add_totals(totals: Totals, more: Totals, sign: int) -> None:
             del totals[group]
 
 
-def add_counts(sums: dict[Any, list[int]], key: Any, counts: Sequence[int],
-               sign: int = 1) -> list[int]:
+def add_counts(sums: dict[Any, list[int]], key: Any, counts: Sequence[int], sign: int = 1) -> list[int]:
     """Add (or with ``sign`` -1 take away) ``counts`` to ``sums[key]``, a new list when there
     is none (never one of ``counts``' own); the sums of that key."""
     acc = sums.get(key)
@@ -239,8 +251,9 @@ def _held() -> tuple[list[Oid], Columns, list[tuple[Any, ...]]]:
     return [], _no_columns(), []
 
 
-def _filed(commits: list[Oid], columns: Columns, bad: list[tuple[Any, ...]],
-           sums: Totals | None = None) -> tuple[Any, ...]:
+def _filed(
+    commits: list[Oid], columns: Columns, bad: list[tuple[Any, ...]], sums: Totals | None = None
+) -> tuple[Any, ...]:
     """What the cache holds for one top-level entry: (notes, commits, columns, skipped,
     totals), in commit order whichever way it was read (the first copy of an id wins in
     `budget`). ``sums``: the totals of ``columns``, when known."""
@@ -256,8 +269,9 @@ def totals_of(columns: Columns) -> Totals:
     """The `Totals` of the entries of ``columns``."""
     sums: Totals = {}
     _, ts, kinds, t_in, t_out, counters, models, agents, _, requests = columns[:10]
-    for group, n_in, n_out, n_requests in zip(zip(map(_DAY, ts), kinds, models, agents,
-                                                  counters), t_in, t_out, requests):
+    for group, n_in, n_out, n_requests in zip(
+        zip(map(_DAY, ts), kinds, models, agents, counters), t_in, t_out, requests
+    ):
         acc = sums.get(group)
         if acc is None:
             sums[group] = [1, n_in, n_out, n_requests]
@@ -269,8 +283,9 @@ def totals_of(columns: Columns) -> Totals:
     return sums
 
 
-def _read_tops(chunks: Iterable[str], head: Oid, missing: dict[str, str]
-               ) -> Iterator[tuple[str, tuple[Any, ...]]]:
+def _read_tops(
+    chunks: Iterable[str], head: Oid, missing: dict[str, str]
+) -> Iterator[tuple[str, tuple[Any, ...]]]:
     """What the top-level entries ``missing`` (name: cache key, in the tree's order) hold,
     each as (cache key, (notes, commits, columns, skipped)): commit i holds the entry whose
     fields are row i of the columns. ``chunks`` are `Repo.note_lines` of ``head``, or part
