@@ -309,7 +309,7 @@ def _read_tops(
         last = chunk.rfind("\n", 0, -1) + 1
         end = chunk.find("\0", last)
         if chunk.startswith(prefix, last) and end > 0:
-            path = chunk[last + len(prefix):end]
+            path = chunk[last + len(prefix) : end]
             at = place.get(path.partition("/")[0], done)
             for name in names[done:at]:
                 yield missing[name], _filed(*held.pop(name))
@@ -318,8 +318,7 @@ def _read_tops(
         yield missing[name], _filed(*held.pop(name))
 
 
-def _in_bulk(found: list[tuple[str, ...]], held: dict[str, Any],
-             known: dict[str, Any]) -> bool:
+def _in_bulk(found: list[tuple[str, ...]], held: dict[str, Any], known: dict[str, Any]) -> bool:
     """File lines that all hold an entry in patchpack's form (a cold `budget` reads 100,000):
     column by column, with no Python code run per line. False, and nothing filed, when a
     path is not a note's."""
@@ -339,8 +338,9 @@ def _in_bulk(found: list[tuple[str, ...]], held: dict[str, Any],
     return True
 
 
-def _columns(found: list[tuple[str, ...]], known: dict[str, Any]
-             ) -> tuple[tuple[str, ...], list[Oid], Columns] | None:
+def _columns(
+    found: list[tuple[str, ...]], known: dict[str, Any]
+) -> tuple[tuple[str, ...], list[Oid], Columns] | None:
     """The top-level entry, commit and entry fields of the lines that `_read_tops`'s pattern
     found; None when a path is not a note's."""
     tops, rests, *fields = zip(*found)
@@ -354,8 +354,9 @@ def _columns(found: list[tuple[str, ...]], known: dict[str, Any]
         return None
 
 
-def _one_by_one(lines: list[str], head: Oid, held: dict[str, Any], known: dict[str, Any],
-                one: re.Pattern[str]) -> None:
+def _one_by_one(
+    lines: list[str], head: Oid, held: dict[str, Any], known: dict[str, Any], one: re.Pattern[str]
+) -> None:
     # Lines in patchpack's form mixed with others (another tool's note, a foreign key order,
     # a corrupt line, a file that is not a note): the first still column by column, then all
     # filed in line order. A few such lines must not make a cold read 5x slower.
@@ -372,12 +373,13 @@ def _one_by_one(lines: list[str], head: Oid, held: dict[str, Any], known: dict[s
             continue
         if not line.startswith(prefix):
             continue  # git cut a path with a newline in it in two: not a note's path
-        path, _, rest = line[len(prefix):].partition("\0")
+        path, _, rest = line[len(prefix) :].partition("\0")
         number, _, text = rest.partition("\0")
         oid = Oid(path.replace("/", ""))
         top = path.partition("/")[0]
-        if top not in held or not number.isdigit() or not FULL_OID.match(oid) \
-                or not text.strip():  # blank lines (from concatenation) are fine
+        if (
+            top not in held or not number.isdigit() or not FULL_OID.match(oid) or not text.strip()
+        ):  # blank lines (from concatenation) are fine
             continue
         try:
             entry = parse_line(text)
@@ -409,7 +411,7 @@ def _load_cache(path: Path) -> tuple[Oid | None, dict[str, memoryview]]:
         return None, {}
     stored = {}
     for key, size in zip(keys, sizes):
-        stored[key] = view[start:start + size]
+        stored[key] = view[start : start + size]
         start += size
     return head, stored
 
