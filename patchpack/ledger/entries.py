@@ -105,7 +105,7 @@ class Reasoned(Entry):
     def to_json(self) -> str:
         # After the counter, so the line is not in `CANONICAL_LINE`'s form: it is read by the
         # JSON path, which keeps the reason.
-        return f"{Entry.to_json(self)[:-1]},\"reason\":{json.dumps(self.reason, ensure_ascii=False)}}}"
+        return f'{Entry.to_json(self)[:-1]},"reason":{json.dumps(self.reason, ensure_ascii=False)}}}'
 
 
 class Skipped(NamedTuple):
@@ -122,8 +122,7 @@ def parse_line(line: str) -> Entry:
         raise ValueError(f"longer than {MAX_LINE:,} characters")
     canonical = _CANONICAL.fullmatch(line)
     if canonical is not None:
-        return Entry._make(column[0] for column in
-                           canonical_columns([[g] for g in canonical.groups("")], {}))
+        return Entry._make(column[0] for column in canonical_columns([[g] for g in canonical.groups("")], {}))
     return _parse_json(line)
 
 
@@ -141,10 +140,22 @@ def _parse_json(line: str) -> Entry:
         raise ValueError(f"unknown version {raw.get('v')!r}")
     get: Callable[..., Any] = raw.get
     # Interned: the same few names repeat on every line (and the ledger cache stores them once).
-    entry = Entry(get("id"), get("ts"), _intern(get("kind")), get("in", 0), get("out", 0),
-                  _intern(get("counter")), _intern(get("model")), _intern(get("agent")),
-                  _intern(get("session")), get("requests", 0), get("saved", 0),
-                  get("estimated", False), get("cache_read", 0), get("cache_write", 0))
+    entry = Entry(
+        get("id"),
+        get("ts"),
+        _intern(get("kind")),
+        get("in", 0),
+        get("out", 0),
+        _intern(get("counter")),
+        _intern(get("model")),
+        _intern(get("agent")),
+        _intern(get("session")),
+        get("requests", 0),
+        get("saved", 0),
+        get("estimated", False),
+        get("cache_read", 0),
+        get("cache_write", 0),
+    )
     problem = _problem(entry)
     if problem:
         raise ValueError(problem)
@@ -163,16 +174,20 @@ _CHARS = r'[^"\\\x00-\x1f]+'
 _INT = r"(?:0|[1-9][0-9]{0,14})"  # below MAX_COUNT; longer numbers: the JSON path refuses them
 # kind to session, and requests to counter: one group each, since a ledger holds few
 # different ones (each is read once, by `_MIDDLE` and `_TAIL`).
-_MIDDLE = re.compile(r'"kind":"(C)"(?:,"model":"(C)")?(?:,"agent":"(C)")?(?:,"session":"(C)")?'
-                     .replace("C", _CHARS))
-_TAIL = re.compile(r'(?:,"cache_read":(I))?(?:,"cache_write":(I))?'
-                   r'(?:,"requests":(I))?(?:,"saved":(I))?(?:,"estimated":(true))?,"counter":"(C)"'
-                   .replace("I", _INT).replace("C", _CHARS))
+_MIDDLE = re.compile(
+    r'"kind":"(C)"(?:,"model":"(C)")?(?:,"agent":"(C)")?(?:,"session":"(C)")?'.replace("C", _CHARS)
+)
+_TAIL = re.compile(
+    r'(?:,"cache_read":(I))?(?:,"cache_write":(I))?'
+    r'(?:,"requests":(I))?(?:,"saved":(I))?(?:,"estimated":(true))?,"counter":"(C)"'.replace(
+        "I", _INT
+    ).replace("C", _CHARS)
+)
 CANONICAL_LINE = (
     r'\{"v":1,"id":"(C)","ts":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)",'
     r'("kind":"C"(?:,"model":"C")?(?:,"agent":"C")?(?:,"session":"C")?),'
     r'"in":(I),"out":(I)((?:,"cache_read":I)?(?:,"cache_write":I)?(?:,"requests":I)?(?:,"saved":I)?(?:,"estimated":true)?,"counter":"C")\}'
-    ).replace("I", _INT)
+).replace("I", _INT)
 # The same for text without a backslash, quicker: a string is then all but quotes, and
 # `canonical_columns` refuses control characters in ids and checks the two wide groups.
 CANONICAL_LINE_UNESCAPED = CANONICAL_LINE.replace("C", '[^"]+')
@@ -185,16 +200,27 @@ _CANONICAL = re.compile(CANONICAL_LINE)
 
 
 def _problem(e: Entry) -> str | None:
-    for key, value, required in (("id", e.id, True), ("ts", e.ts, True), ("kind", e.kind, True),
-                                 ("counter", e.counter, True), ("model", e.model, False),
-                                 ("agent", e.agent, False), ("session", e.session, False)):
+    for key, value, required in (
+        ("id", e.id, True),
+        ("ts", e.ts, True),
+        ("kind", e.kind, True),
+        ("counter", e.counter, True),
+        ("model", e.model, False),
+        ("agent", e.agent, False),
+        ("session", e.session, False),
+    ):
         if (value is not None or required) and (type(value) is not str or not value):
             return f"{key!r} must be a non-empty string"
         if value is not None and not _encodable(value):  # "\ud800": no bytes to write it back
             return f"{key!r} holds a lone surrogate"
-    for key, number in (("in", e.tokens_in), ("out", e.tokens_out), ("requests", e.requests),
-                        ("saved", e.saved), ("cache_read", e.cache_read),
-                        ("cache_write", e.cache_write)):
+    for key, number in (
+        ("in", e.tokens_in),
+        ("out", e.tokens_out),
+        ("requests", e.requests),
+        ("saved", e.saved),
+        ("cache_read", e.cache_read),
+        ("cache_write", e.cache_write),
+    ):
         if type(number) is not int or not 0 <= number < MAX_COUNT:
             return f"{key!r} must be a whole number >= 0 and below 10**15"
     if type(e.estimated) is not bool:
