@@ -266,11 +266,23 @@ def new_id(now: datetime) -> str:
     return f"{int(now.timestamp() * 1000):011x}{os.urandom(5).hex()}"
 
 
-def new_entry(*, kind: str, tokens_in: int = 0, tokens_out: int = 0, counter: str,
-              now: datetime | None = None, model: str | None = None, agent: str | None = None,
-              session: str | None = None, requests: int = 0, saved: int = 0,
-              estimated: bool = False, cache_read: int = 0, cache_write: int = 0,
-              id: str | None = None) -> Entry:
+def new_entry(
+    *,
+    kind: str,
+    tokens_in: int = 0,
+    tokens_out: int = 0,
+    counter: str,
+    now: datetime | None = None,
+    model: str | None = None,
+    agent: str | None = None,
+    session: str | None = None,
+    requests: int = 0,
+    saved: int = 0,
+    estimated: bool = False,
+    cache_read: int = 0,
+    cache_write: int = 0,
+    id: str | None = None,
+) -> Entry:
     """A new entry, checked; BadInput when a field is out of range. ``id`` is one derived
     from what the provider named the spend (a captured response), so that a second capture
     of it is known; by default a new one."""
@@ -280,35 +292,50 @@ def new_entry(*, kind: str, tokens_in: int = 0, tokens_out: int = 0, counter: st
     if min(counts) < 0:
         raise BadInput("token and request counts must not be negative")
     if max(counts) >= MAX_COUNT:
-        raise BadInput("token and request counts must be below 10**15 "
-                       "(1,000,000,000,000,000: no quota comes near)",
-                       hint="record the figures the provider reported, e.g. "
-                            "`patchpack record --in 5400 --out 820`")
-    for name, value in (("counter", counter), ("model", model), ("agent", agent),
-                        ("session", session)):
+        raise BadInput(
+            "token and request counts must be below 10**15 (1,000,000,000,000,000: no quota comes near)",
+            hint="record the figures the provider reported, e.g. `patchpack record --in 5400 --out 820`",
+        )
+    for name, value in (("counter", counter), ("model", model), ("agent", agent), ("session", session)):
         if value is not None and not value.strip():
             raise BadInput(f"{name} must not be empty")
     now = now or clock.now()
-    entry = Entry(id or new_id(now), timestamp(now), kind, tokens_in, tokens_out, counter,
-                  model, agent, session, requests, saved, estimated, cache_read, cache_write)
+    entry = Entry(
+        id or new_id(now),
+        timestamp(now),
+        kind,
+        tokens_in,
+        tokens_out,
+        counter,
+        model,
+        agent,
+        session,
+        requests,
+        saved,
+        estimated,
+        cache_read,
+        cache_write,
+    )
     line = entry.to_json()
     # What a reader would skip must not be written: it would be lost.
     if len(line) > MAX_LINE:
-        raise BadInput(f"the entry would be a line of {len(line):,} characters; a ledger line "
-                       f"holds at most {MAX_LINE:,}",
-                       hint="shorten the --model, --agent, --session or --counter name")
+        raise BadInput(
+            f"the entry would be a line of {len(line):,} characters; a ledger line "
+            f"holds at most {MAX_LINE:,}",
+            hint="shorten the --model, --agent, --session or --counter name",
+        )
     if not line.isascii():
         try:
             line.encode("utf-8")  # the spool is UTF-8; bytes a terminal passed may not be
         except UnicodeEncodeError:
-            raise BadInput("a name of the entry is not UTF-8 text",
-                           hint="give the --model, --agent, --session and --counter names in "
-                                "UTF-8") from None
+            raise BadInput(
+                "a name of the entry is not UTF-8 text",
+                hint="give the --model, --agent, --session and --counter names in UTF-8",
+            ) from None
     return entry
 
 
-def canonical_columns(fields: Sequence[Sequence[str]], known: dict[str, Any]
-                      ) -> list[list[Any]]:
+def canonical_columns(fields: Sequence[Sequence[str]], known: dict[str, Any]) -> list[list[Any]]:
     """The fields of many entries, column by column in `Entry`'s order (column i holds field i
     of every entry), from the columns of `CANONICAL_LINE`'s groups. No Python code runs per
     line: `budget` reads 100,000 lines when it has no cache. ValueError when a line holds
@@ -320,8 +347,10 @@ def canonical_columns(fields: Sequence[Sequence[str]], known: dict[str, Any]
     ids, ts, middles, ins, outs, tails = fields
     # The longest parts of any line, summed: exact for one line, else no less than the
     # longest line. Past MAX_LINE a caller reads each line on its own (`parse_line`).
-    if sum(max(map(len, column), default=0) for column in (ids, middles, ins, outs, tails)) \
-            + _FRAME > MAX_LINE:
+    if (
+        sum(max(map(len, column), default=0) for column in (ids, middles, ins, outs, tails)) + _FRAME
+        > MAX_LINE
+    ):
         raise ValueError(f"longer than {MAX_LINE:,} characters")
     if _CONTROL.search("".join(ids)):
         raise ValueError("a control character in an id")
