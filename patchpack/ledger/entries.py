@@ -364,10 +364,31 @@ def canonical_columns(fields: Sequence[Sequence[str]], known: dict[str, Any]) ->
         if match is None:
             raise ValueError(f"not in patchpack's form: {tail}")
         cache_read, cache_write, requests, saved, estimated, counter = match.groups()
-        known[tail] = (int(requests or 0), int(saved or 0), estimated is not None,
-                       _intern(counter), int(cache_read or 0), int(cache_write or 0))
+        known[tail] = (
+            int(requests or 0),
+            int(saved or 0),
+            estimated is not None,
+            _intern(counter),
+            int(cache_read or 0),
+            int(cache_write or 0),
+        )
     kinds, models, agents, sessions = map(list, zip(*map(known.__getitem__, middles)))
     requests, saved, estimated, counters, cache_read, cache_write = map(
-        list, zip(*map(known.__getitem__, tails)))
-    return [list(ids), list(ts), kinds, list(map(int, ins)), list(map(int, outs)), counters,
-            models, agents, sessions, requests, saved, estimated, cache_read, cache_write]
+        list, zip(*map(known.__getitem__, tails))
+    )
+    return [
+        list(ids),
+        list(ts),
+        kinds,
+        list(map(int, ins)),
+        list(map(int, outs)),
+        counters,
+        models,
+        agents,
+        sessions,
+        requests,
+        saved,
+        estimated,
+        cache_read,
+        cache_write,
+    ]
