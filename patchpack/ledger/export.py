@@ -61,44 +61,55 @@ def _nanos(ts: str) -> str:
 
 
 def _id(entry_id: str, size: int, salt: str) -> str:
-    return hashlib.sha256(f"{salt}:{entry_id}".encode("utf-8", "surrogateescape")
-                          ).hexdigest()[:size * 2]
+    return hashlib.sha256(f"{salt}:{entry_id}".encode("utf-8", "surrogateescape")).hexdigest()[: size * 2]
 
 
 def _common(e: Entry, provider: str) -> list[tuple[str, str | int | None]]:
     billed = e.kind == "request"
-    return [("gen_ai.operation.name", "chat" if billed else None),
-            ("gen_ai.provider.name", provider if billed else None),
-            ("gen_ai.request.model", e.model), ("gen_ai.agent.name", e.agent)]
+    return [
+        ("gen_ai.operation.name", "chat" if billed else None),
+        ("gen_ai.provider.name", provider if billed else None),
+        ("gen_ai.request.model", e.model),
+        ("gen_ai.agent.name", e.agent),
+    ]
 
 
 def span(e: Entry, commit: str | None, provider: str) -> dict[str, Any]:
     """The span of one entry (a request's own duration is not known: it starts as it ends)."""
     at = _nanos(e.ts)
     billed = e.kind == "request"
-    name = ("chat" if billed else f"patchpack {e.kind}") + (f" {_text(e.model)}" if e.model
-                                                             else "")
+    name = ("chat" if billed else f"patchpack {e.kind}") + (f" {_text(e.model)}" if e.model else "")
     # Only billed tokens are GenAI usage: a run's or a pack's reach the bill inside requests,
     # and a dashboard summing gen_ai.usage.* would count them twice (budget.BILLED).
     usage = "gen_ai.usage" if billed else "patchpack"
     return {
-        "traceId": _id(e.id, 16, "trace"), "spanId": _id(e.id, 8, "span"), "name": name,
+        "traceId": _id(e.id, 16, "trace"),
+        "spanId": _id(e.id, 8, "span"),
+        "name": name,
         "kind": 3 if e.kind == "request" else 1,  # SPAN_KIND_CLIENT, SPAN_KIND_INTERNAL
-        "startTimeUnixNano": at, "endTimeUnixNano": at,
-        "attributes": _attrs([
-            *_common(e, provider),
-            ("gen_ai.conversation.id", e.session),
-            (f"{usage}.input_tokens", e.tokens_in), (f"{usage}.output_tokens", e.tokens_out),
-            # Parts of input_tokens, as the conventions have them; only where the provider
-            # counted some (a run's or a pack's tokens never came from a cache).
-            ("gen_ai.usage.cache_read.input_tokens", e.cache_read if billed and e.cache_read
-             else None),
-            ("gen_ai.usage.cache_creation.input_tokens", e.cache_write
-             if billed and e.cache_write else None),
-            ("patchpack.entry.id", e.id), ("patchpack.kind", e.kind),
-            ("patchpack.counter", e.counter), ("patchpack.commit", commit),
-            ("patchpack.requests", e.requests or None), ("patchpack.saved", e.saved or None),
-        ]),
+        "startTimeUnixNano": at,
+        "endTimeUnixNano": at,
+        "attributes": _attrs(
+            [
+                *_common(e, provider),
+                ("gen_ai.conversation.id", e.session),
+                (f"{usage}.input_tokens", e.tokens_in),
+                (f"{usage}.output_tokens", e.tokens_out),
+                # Parts of input_tokens, as the conventions have them; only where the provider
+                # counted some (a run's or a pack's tokens never came from a cache).
+                ("gen_ai.usage.cache_read.input_tokens", e.cache_read if billed and e.cache_read else None),
+                (
+                    "gen_ai.usage.cache_creation.input_tokens",
+                    e.cache_write if billed and e.cache_write else None,
+                ),
+                ("patchpack.entry.id", e.id),
+                ("patchpack.kind", e.kind),
+                ("patchpack.counter", e.counter),
+                ("patchpack.commit", commit),
+                ("patchpack.requests", e.requests or None),
+                ("patchpack.saved", e.saved or None),
+            ]
+        ),
     }
 
 
@@ -108,16 +119,24 @@ def points(e: Entry, provider: str) -> list[dict[str, Any]]:
     if e.kind != "request":
         return []
     at = _nanos(e.ts)
-    return [{"startTimeUnixNano": at, "timeUnixNano": at, "count": "1", "sum": tokens,
-             "bucketCounts": ["1"], "explicitBounds": [],
-             "attributes": _attrs([*_common(e, provider), ("gen_ai.token.type", kind),
-                                   ("patchpack.counter", e.counter)])}
-            for kind, tokens in (("input", e.tokens_in), ("output", e.tokens_out))]
+    return [
+        {
+            "startTimeUnixNano": at,
+            "timeUnixNano": at,
+            "count": "1",
+            "sum": tokens,
+            "bucketCounts": ["1"],
+            "explicitBounds": [],
+            "attributes": _attrs(
+                [*_common(e, provider), ("gen_ai.token.type", kind), ("patchpack.counter", e.counter)]
+            ),
+        }
+        for kind, tokens in (("input", e.tokens_in), ("output", e.tokens_out))
+    ]
 
 
 def _resource(repository: str) -> dict[str, Any]:
-    return {"attributes": _attrs([("service.name", "patchpack"),
-                                  ("patchpack.repository", repository)])}
+    return {"attributes": _attrs([("service.name", "patchpack"), ("patchpack.repository", repository)])}
 
 
 def requests(noted: Sequence[tuple[str | None, Entry]], *, provider: str, repository: str
