@@ -139,8 +139,9 @@ def _resource(repository: str) -> dict[str, Any]:
     return {"attributes": _attrs([("service.name", "patchpack"), ("patchpack.repository", repository)])}
 
 
-def requests(noted: Sequence[tuple[str | None, Entry]], *, provider: str, repository: str
-             ) -> Iterator[tuple[str, dict[str, Any]]]:
+def requests(
+    noted: Sequence[tuple[str | None, Entry]], *, provider: str, repository: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """(signal, OTLP JSON request) pairs for the entries, ``BATCH`` entries a request; each
     id once."""
     seen: set[str] = set()
@@ -150,44 +151,74 @@ def requests(noted: Sequence[tuple[str | None, Entry]], *, provider: str, reposi
             seen.add(e.id)
             unique.append((commit, e))
     for start in range(0, len(unique), BATCH):
-        batch = unique[start:start + BATCH]
-        yield "traces", {"resourceSpans": [{
-            "resource": _resource(repository),
-            "scopeSpans": [{"scope": _SCOPE,
-                            "spans": [span(e, c, provider) for c, e in batch]}]}]}
-        yield "metrics", {"resourceMetrics": [{
-            "resource": _resource(repository),
-            "scopeMetrics": [{"scope": _SCOPE, "metrics": [{
-                "name": "gen_ai.client.token.usage", "unit": "{token}",
-                "description": "Number of input and output tokens used.",
-                "histogram": {"aggregationTemporality": 1,  # DELTA: each point is one entry
-                              "dataPoints": [p for _, e in batch
-                                             for p in points(e, provider)]}}]}]}]}
+        batch = unique[start : start + BATCH]
+        yield (
+            "traces",
+            {
+                "resourceSpans": [
+                    {
+                        "resource": _resource(repository),
+                        "scopeSpans": [{"scope": _SCOPE, "spans": [span(e, c, provider) for c, e in batch]}],
+                    }
+                ]
+            },
+        )
+        yield (
+            "metrics",
+            {
+                "resourceMetrics": [
+                    {
+                        "resource": _resource(repository),
+                        "scopeMetrics": [
+                            {
+                                "scope": _SCOPE,
+                                "metrics": [
+                                    {
+                                        "name": "gen_ai.client.token.usage",
+                                        "unit": "{token}",
+                                        "description": "Number of input and output tokens used.",
+                                        "histogram": {
+                                            "aggregationTemporality": 1,  # DELTA: each point is one entry
+                                            "dataPoints": [p for _, e in batch for p in points(e, provider)],
+                                        },
+                                    }
+                                ],
+                            }
+                        ],
+                    }
+                ]
+            },
+        )
 
 
-def send(url: str, payloads: Iterable[tuple[str, dict[str, Any]]], *,
-         timeout: float = TIMEOUT) -> int:
+def send(url: str, payloads: Iterable[tuple[str, dict[str, Any]]], *, timeout: float = TIMEOUT) -> int:
     """POST each request to ``url``/v1/<signal>; the number sent. Failed on the first the
     collector refuses or that cannot reach it."""
     if not url.startswith(("http://", "https://")):
-        raise BadInput(f"--otlp takes an http:// or https:// URL, got {url[:80]!r}",
-                       hint="e.g. `patchpack ledger export --format otel "
-                            "--otlp http://127.0.0.1:4318`")
+        raise BadInput(
+            f"--otlp takes an http:// or https:// URL, got {url[:80]!r}",
+            hint="e.g. `patchpack ledger export --format otel --otlp http://127.0.0.1:4318`",
+        )
     base = url.rstrip("/")
     sent = 0
     for signal, body in payloads:
         target = f"{base}/v1/{signal}"
-        request = urllib.request.Request(target, data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"},
-                                         method="POST")
+        request = urllib.request.Request(
+            target,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as answer:
                 answer.read()
         except urllib.error.HTTPError as e:
-            raise Failed(f"the collector at {target} refused the export: HTTP {e.code} "
-                         f"{e.reason} (after {sent} requests)",
-                         hint="check the collector's log, then run the export again "
-                              "(ids are stable: copies are the same spans)") from None
+            raise Failed(
+                f"the collector at {target} refused the export: HTTP {e.code} "
+                f"{e.reason} (after {sent} requests)",
+                hint="check the collector's log, then run the export again "
+                "(ids are stable: copies are the same spans)",
+            ) from None
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
             raise Failed(f"cannot reach the collector at {target}: {reason}",
