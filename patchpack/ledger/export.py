@@ -221,8 +221,9 @@ def send(url: str, payloads: Iterable[tuple[str, dict[str, Any]]], *, timeout: f
             ) from None
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
-            raise Failed(f"cannot reach the collector at {target}: {reason}",
-                         hint="start the collector, or check the URL (OTLP/HTTP listens on "
-                              "port 4318)") from None
+            raise Failed(
+                f"cannot reach the collector at {target}: {reason}",
+                hint="start the collector, or check the URL (OTLP/HTTP listens on port 4318)",
+            ) from None
         sent += 1
     return sent
