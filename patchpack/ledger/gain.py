@@ -52,8 +52,7 @@ _FILE_MAX = 1 << 20  # of a file: more than either agent's read keeps (and `none
 _READ = 1 << 16
 
 
-def claude_code_view(text: str, limit: int = CLAUDE_CODE_CHARS, *, lines: int | None = None
-                     ) -> str:
+def claude_code_view(text: str, limit: int = CLAUDE_CODE_CHARS, *, lines: int | None = None) -> str:
     """What Claude Code's Bash tool hands the model of an output ``text`` (the first
     characters of one of ``lines`` lines, when ``text`` is only its head)."""
     if len(text) <= limit:
@@ -66,8 +65,10 @@ def code_puppy_view(text: str) -> str:
     """What Code Puppy's shell tool hands the model of an output ``text`` (both streams as
     one: it keeps 256 lines of each, so its view of a command writing to both is larger,
     and the saving counted here smaller)."""
-    lines = [line if len(line) <= PUPPY_WIDTH else line[:PUPPY_WIDTH] + "... [truncated]"
-             for line in text.split("\n")[-PUPPY_LINES:]]
+    lines = [
+        line if len(line) <= PUPPY_WIDTH else line[:PUPPY_WIDTH] + "... [truncated]"
+        for line in text.split("\n")[-PUPPY_LINES:]
+    ]
     return _puppy_return("\n".join(lines))
 
 
@@ -76,8 +77,10 @@ def code_puppy_read(text: str) -> str:
     10,000 tokens (its length / 4) a refusal, and a return past its 10,000-character limit
     spilled to a file, as a shell output's is."""
     if len(text) // 4 > PUPPY_READ_TOKENS:
-        return ("The file is massive, greater than 10,000 tokens which is dangerous to read "
-                "entirely. Please read this file in chunks.")
+        return (
+            "The file is massive, greater than 10,000 tokens which is dangerous to read "
+            "entirely. Please read this file in chunks."
+        )
     return _puppy_return(text)
 
 
@@ -89,11 +92,15 @@ def _puppy_return(kept: str) -> str:
         return kept
     head = PUPPY_PREVIEW // 2
     tail = PUPPY_PREVIEW - head
-    preview = (kept if len(kept) <= PUPPY_PREVIEW else
-               f"{kept[:head]}\n...[{len(kept) - PUPPY_PREVIEW:,} chars omitted]...\n"
-               f"{kept[-tail:]}")
-    return (f"[Tool output too large ({size:,} chars); stored to handle "
-            f"'tool_output_spill/0123456789abcdef'.]\n{preview}")
+    preview = (
+        kept
+        if len(kept) <= PUPPY_PREVIEW
+        else f"{kept[:head]}\n...[{len(kept) - PUPPY_PREVIEW:,} chars omitted]...\n{kept[-tail:]}"
+    )
+    return (
+        f"[Tool output too large ({size:,} chars); stored to handle "
+        f"'tool_output_spill/0123456789abcdef'.]\n{preview}"
+    )
 
 
 AGENTS = ("claude-code", "code-puppy")
@@ -131,17 +138,16 @@ def read_log(log: Path) -> Output:
     with open(log, "rb") as f:
         while chunk := f.read(_READ):
             if len(head) < head_bytes:
-                head += chunk[:head_bytes - len(head)]
+                head += chunk[: head_bytes - len(head)]
             *ended, rest = chunk.split(b"\n")
             for part in ended:
-                line += part[:max(0, keep - len(line))]
+                line += part[: max(0, keep - len(line))]
                 tail.append(bytes(line))
                 line.clear()
             lines += len(ended)
-            line += rest[:max(0, keep - len(line))]
+            line += rest[: max(0, keep - len(line))]
     tail.append(bytes(line))
-    return Output(head.decode("utf-8", "replace"), b"\n".join(tail).decode("utf-8", "replace"),
-                  lines)
+    return Output(head.decode("utf-8", "replace"), b"\n".join(tail).decode("utf-8", "replace"), lines)
 
 
 def views(full: Output, printed: Output, counter: Counter) -> dict[str, list[int]]:
@@ -151,9 +157,13 @@ def views(full: Output, printed: Output, counter: Counter) -> dict[str, list[int
     def claude(o: Output) -> str:
         return claude_code_view(o.head, limit, lines=o.lines)
 
-    return {"claude-code": [counter.count(claude(full)), counter.count(claude(printed))],
-            "code-puppy": [counter.count(code_puppy_view(full.tail)),
-                           counter.count(code_puppy_view(printed.tail))]}
+    return {
+        "claude-code": [counter.count(claude(full)), counter.count(claude(printed))],
+        "code-puppy": [
+            counter.count(code_puppy_view(full.tail)),
+            counter.count(code_puppy_view(printed.tail)),
+        ],
+    }
 
 
 def claude_code_read(text: str) -> str:
