@@ -177,12 +177,17 @@ def pack_views(files: Iterable[str], pack: str, counter: Counter) -> dict[str, l
     parts come from, as the agent's own read of each shows it, tokens of its view of the
     ``pack`` as printed]."""
     files = list(files)
-    return {"claude-code": [sum(min(counter.count(claude_code_read(t)), CLAUDE_CODE_READ_TOKENS)
-                                for t in files),
-                            counter.count(claude_code_view(pack, _claude_code_limit()))],
-            "code-puppy": [sum(counter.count(code_puppy_read(t)) for t in files),
-                           counter.count(code_puppy_view(pack))],
-            "none": [sum(counter.count(t) for t in files), counter.count(pack)]}
+    return {
+        "claude-code": [
+            sum(min(counter.count(claude_code_read(t)), CLAUDE_CODE_READ_TOKENS) for t in files),
+            counter.count(claude_code_view(pack, _claude_code_limit())),
+        ],
+        "code-puppy": [
+            sum(counter.count(code_puppy_read(t)) for t in files),
+            counter.count(code_puppy_view(pack)),
+        ],
+        "none": [sum(counter.count(t) for t in files), counter.count(pack)],
+    }
 
 
 def work_files(repo: Repo, paths: Iterable[str]) -> list[str]:
@@ -199,12 +204,12 @@ def work_files(repo: Repo, paths: Iterable[str]) -> list[str]:
     return out
 
 
-def keep_pack_views(repo: Repo, entry: Entry, files: list[str], pack: str,
-                    counter: Counter) -> None:
+def keep_pack_views(repo: Repo, entry: Entry, files: list[str], pack: str, counter: Counter) -> None:
     """Count and keep the agents' views of a context pack (`entry`) against the whole
     ``files`` its parts come from: what each agent would have read instead."""
-    _keep(repo, json.dumps({"id": entry.id, "counter": counter.name,
-                            "views": pack_views(files, pack, counter)}))
+    _keep(
+        repo, json.dumps({"id": entry.id, "counter": counter.name, "views": pack_views(files, pack, counter)})
+    )
 
 
 def keep_views(repo: Repo, entry: Entry, log: Path, printed: bytes, counter: Counter) -> None:
@@ -213,9 +218,16 @@ def keep_views(repo: Repo, entry: Entry, log: Path, printed: bytes, counter: Cou
         full = read_log(log)
     except OSError:
         return  # the log was pruned already: the run stays not measured
-    _keep(repo, json.dumps({"id": entry.id, "counter": counter.name,
-                            "views": views(full, Output.of(printed.decode("utf-8", "replace")),
-                                           counter)}))
+    _keep(
+        repo,
+        json.dumps(
+            {
+                "id": entry.id,
+                "counter": counter.name,
+                "views": views(full, Output.of(printed.decode("utf-8", "replace")), counter),
+            }
+        ),
+    )
 
 
 def _keep(repo: Repo, line: str) -> None:
@@ -242,8 +254,11 @@ def read_views(repo: Repo) -> dict[str, dict[str, list[int]]]:
     for line in text.split("\n"):
         try:
             data = loads(line, max_depth=8, max_chars=4096)
-            kept = {name: [int(raw), int(shown)] for name, (raw, shown) in data["views"].items()
-                    if name in (*AGENTS, "none") and min(raw, shown) >= 0}
+            kept = {
+                name: [int(raw), int(shown)]
+                for name, (raw, shown) in data["views"].items()
+                if name in (*AGENTS, "none") and min(raw, shown) >= 0
+            }
             out.setdefault(str(data["id"]), kept)
         except (ValueError, TypeError, KeyError, AttributeError):
             continue
@@ -271,12 +286,17 @@ class Gain:
     packs_not_measured: int = 0  # context packs without views (an older patchpack's)
 
     def as_json(self) -> dict[str, Any]:
-        return {"agent": self.agent, "saved": self.saved, "counter": self.counter,
-                "spend": self.spend, "spend_counter": "usage",
-                "share_of_spend": round(self.saved / self.spend, 4) if self.spend else None,
-                "not_measured_runs": self.not_measured,
-                "not_measured_packs": self.packs_not_measured,
-                "figures": [vars(f) for f in self.figures]}
+        return {
+            "agent": self.agent,
+            "saved": self.saved,
+            "counter": self.counter,
+            "spend": self.spend,
+            "spend_counter": "usage",
+            "share_of_spend": round(self.saved / self.spend, 4) if self.spend else None,
+            "not_measured_runs": self.not_measured,
+            "not_measured_packs": self.packs_not_measured,
+            "figures": [vars(f) for f in self.figures],
+        }
 
 
 def gain(entries: Iterable[Entry], kept: dict[str, dict[str, list[int]]], agent: str) -> Gain:
@@ -303,8 +323,7 @@ def gain(entries: Iterable[Entry], kept: dict[str, dict[str, list[int]]], agent:
             runs += 1
             printed, full = printed + e.tokens_in, full + e.tokens_in + e.saved
             counters.add(e.counter)
-            view = kept.get(e.id, {}).get(agent) if agent != "none" else \
-                [e.tokens_in + e.saved, e.tokens_in]
+            view = kept.get(e.id, {}).get(agent) if agent != "none" else [e.tokens_in + e.saved, e.tokens_in]
             if view is not None:
                 measured += 1
                 raw, shown = raw + view[0], shown + view[1]
