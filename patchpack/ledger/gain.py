@@ -335,33 +335,39 @@ def gain(entries: Iterable[Entry], kept: dict[str, dict[str, list[int]]], agent:
         Figure(f"runs: the agent would have read ({label})", raw, counter, measured),
         Figure(f"runs: the agent read of patchpack's print ({label})", shown, counter, measured),
         Figure("context packs sent", pack_tokens, counter, packs),
-        Figure("context packs: the whole files instead ("
-               + ("no agent limit" if agent == "none" else f"as {agent} reads them") + ")",
-               read, counter, packs_measured),
-        Figure(f"context packs: the agent read of them ({label})", sent, counter,
-               packs_measured),
+        Figure(
+            "context packs: the whole files instead ("
+            + ("no agent limit" if agent == "none" else f"as {agent} reads them")
+            + ")",
+            read,
+            counter,
+            packs_measured,
+        ),
+        Figure(f"context packs: the agent read of them ({label})", sent, counter, packs_measured),
         Figure("guard rewrites (counted as the runs they became)", 0, counter, rewrites),
         Figure("billed spend", spend, "usage"),
     ]
-    return Gain(agent, figures, raw - shown + read - sent, counter, spend, runs - measured,
-                packs - packs_measured)
+    return Gain(
+        agent, figures, raw - shown + read - sent, counter, spend, runs - measured, packs - packs_measured
+    )
 
 
 def render_text(gains: list[Gain]) -> str:
     out = []
     for g in gains:
-        share = f" = {g.saved / g.spend:.1%} of {g.spend:,} billed tokens (usage)" if g.spend \
+        share = (
+            f" = {g.saved / g.spend:.1%} of {g.spend:,} billed tokens (usage)"
+            if g.spend
             else " (no billed spend captured to weigh it against)"
+        )
         out.append(f"{g.agent}: saved {g.saved:,} tokens ({g.counter}){share}")
         for f in g.figures:
-            count = f" in {f.entries:,} entr{'y' if f.entries == 1 else 'ies'}" if f.entries \
-                else ""
+            count = f" in {f.entries:,} entr{'y' if f.entries == 1 else 'ies'}" if f.entries else ""
             out.append(f"  {f.what}: {f.tokens:,} ({f.counter}){count}")
         if g.not_measured:
             out.append(f"  runs not measured (no views kept): {g.not_measured:,}")
         if g.packs_not_measured:
-            out.append(f"  context packs not measured (no views kept): "
-                       f"{g.packs_not_measured:,}")
+            out.append(f"  context packs not measured (no views kept): {g.packs_not_measured:,}")
     return "\n".join(out)
 
 
@@ -371,5 +377,4 @@ def of_session(entries: list[Entry], session: str) -> list[Entry]:
     if not own:
         return []
     first, last = min(e.ts for e in own), max(e.ts for e in own)
-    return own + [e for e in entries
-                  if e.session is None and e.kind != "request" and first <= e.ts <= last]
+    return own + [e for e in entries if e.session is None and e.kind != "request" and first <= e.ts <= last]
