@@ -54,8 +54,9 @@ class Provider(NamedTuple):
 PROVIDERS = {
     # zai-glm-4.6, the Cerebras Code model, writes at most 40,960 tokens: a request that names
     # no max_completion_tokens reserves all of them.
-    "cerebras": Provider("cerebras", True, 40_960,
-                         note="charges prompt + max_completion_tokens at admission"),
+    "cerebras": Provider(
+        "cerebras", True, 40_960, note="charges prompt + max_completion_tokens at admission"
+    ),
     "openai": Provider("openai", True, 0, note="charges prompt + max_tokens at admission"),
     "anthropic": Provider("anthropic", False, 0, note="charges the tokens read and written"),
     "none": Provider("none", False, 0, paced=False, note="no provider limits"),
@@ -66,9 +67,10 @@ def provider(settings: Settings) -> Provider:
     """The profile `patchpack.provider` names; BadInput for a name there is no profile for."""
     name = settings.provider.strip().lower()
     if name not in PROVIDERS:
-        raise BadInput(f"unknown provider {settings.provider[:40]!r}: use one of "
-                       f"{', '.join(PROVIDERS)}",
-                       hint="e.g. `git config patchpack.provider cerebras`")
+        raise BadInput(
+            f"unknown provider {settings.provider[:40]!r}: use one of {', '.join(PROVIDERS)}",
+            hint="e.g. `git config patchpack.provider cerebras`",
+        )
     return PROVIDERS[name]
 
 
@@ -122,8 +124,9 @@ class _Spend(NamedTuple):
     agent: str | None
 
 
-def _spends(entries: Iterable[Entry], profile: Provider, reserved: int, *,
-            not_before: datetime) -> list[_Spend]:
+def _spends(
+    entries: Iterable[Entry], profile: Provider, reserved: int, *, not_before: datetime
+) -> list[_Spend]:
     floor = not_before.strftime("%Y-%m-%dT%H:%M:%SZ")
     seen: set[str] = set()
     out = []
@@ -131,8 +134,9 @@ def _spends(entries: Iterable[Entry], profile: Provider, reserved: int, *,
         if e.kind not in BILLED or e.ts < floor or e.id in seen:
             continue
         seen.add(e.id)
-        out.append(_Spend(spent_at(e), minute_charge(e, profile, reserved), e.requests,
-                          e.ts[:10], e.tokens, e.agent))
+        out.append(
+            _Spend(spent_at(e), minute_charge(e, profile, reserved), e.requests, e.ts[:10], e.tokens, e.agent)
+        )
     return sorted(out, key=lambda s: s.at)
 
 
@@ -141,13 +145,13 @@ def _day(at: float) -> str:
 
 
 def _midnight_after(at: float) -> float:
-    day = datetime.fromtimestamp(at, timezone.utc).replace(hour=0, minute=0, second=0,
-                                                          microsecond=0)
+    day = datetime.fromtimestamp(at, timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     return (day + timedelta(days=1)).timestamp()
 
 
-def _blocked(spends: Sequence[_Spend], at: float, charge: int, limits: Limits,
-             profile: Provider, agent: str | None) -> tuple[str, float, int, int] | None:
+def _blocked(
+    spends: Sequence[_Spend], at: float, charge: int, limits: Limits, profile: Provider, agent: str | None
+) -> tuple[str, float, int, int] | None:
     """The limit a request at ``at`` would break, when it frees, its use and its limit."""
     day = _day(at)
     today = [s for s in spends if s.day == day]
@@ -164,8 +168,9 @@ def _blocked(spends: Sequence[_Spend], at: float, charge: int, limits: Limits,
     # `at` is a bound: it may have happened before `at`).
     window = [s for s in spends if at < s.at + WINDOW]
     for what, used, need, limit in (
-            ("tokens/minute", sum(s.minute for s in window), charge, limits.minute_tokens),
-            ("requests/minute", sum(s.requests for s in window), 1, limits.minute_requests)):
+        ("tokens/minute", sum(s.minute for s in window), charge, limits.minute_tokens),
+        ("requests/minute", sum(s.requests for s in window), 1, limits.minute_requests),
+    ):
         if used + need > limit:
             # Free enough by letting the oldest spends leave the window, in order.
             left = used + need - limit
@@ -176,8 +181,16 @@ def _blocked(spends: Sequence[_Spend], at: float, charge: int, limits: Limits,
     return None
 
 
-def wait_for(entries: Iterable[Entry], tokens: int, *, now: datetime, limits: Limits,
-             profile: Provider, reserved: int, agent: str | None = None) -> Wait:
+def wait_for(
+    entries: Iterable[Entry],
+    tokens: int,
+    *,
+    now: datetime,
+    limits: Limits,
+    profile: Provider,
+    reserved: int,
+    agent: str | None = None,
+) -> Wait:
     """How long from ``now`` until a request of ``tokens`` prompt tokens fits every window.
 
     Failed when it never fits (a request larger than a limit). ``entries`` may hold copies
@@ -189,8 +202,10 @@ def wait_for(entries: Iterable[Entry], tokens: int, *, now: datetime, limits: Li
     if agent is not None and limits.agent is not None:
         checks.append((f"agent {agent} tokens/day", charge, limits.agent))
     if profile.paced:
-        checks += [("tokens/minute", charge, limits.minute_tokens),
-                   ("requests/minute", 1, limits.minute_requests)]
+        checks += [
+            ("tokens/minute", charge, limits.minute_tokens),
+            ("requests/minute", 1, limits.minute_requests),
+        ]
     for what, need, limit in checks:
         if need > limit:
             raise Failed(f"a request of {tokens:,} tokens never fits: it is charged {need:,} "
