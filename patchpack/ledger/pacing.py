@@ -208,10 +208,12 @@ def wait_for(
         ]
     for what, need, limit in checks:
         if need > limit:
-            raise Failed(f"a request of {tokens:,} tokens never fits: it is charged {need:,} "
-                         f"against {what} of {limit:,} ({profile.name} {profile.note})",
-                         hint="send a smaller request (`patchpack context --budget N`), lower "
-                              "`git config patchpack.maxCompletionTokens`, or raise the limit")
+            raise Failed(
+                f"a request of {tokens:,} tokens never fits: it is charged {need:,} "
+                f"against {what} of {limit:,} ({profile.name} {profile.note})",
+                hint="send a smaller request (`patchpack context --budget N`), lower "
+                "`git config patchpack.maxCompletionTokens`, or raise the limit",
+            )
     start = now.timestamp()
     at, held = start, ""
     used = limit = 0
@@ -230,8 +232,9 @@ def wait_for(
     return Wait(wait, charge, held if wait else "", used if wait else 0, limit if wait else 0)
 
 
-def for_repo(repo: Repo, settings: Settings, tokens: int, *, agent: str | None = None,
-             now: datetime | None = None) -> tuple[Wait, Provider, int]:
+def for_repo(
+    repo: Repo, settings: Settings, tokens: int, *, agent: str | None = None, now: datetime | None = None
+) -> tuple[Wait, Provider, int]:
     """`wait_for` on ``repo``'s ledger and this worktree's pending spool, with ``settings``."""
     now = now or clock.now()
     profile = provider(settings)
@@ -241,21 +244,22 @@ def for_repo(repo: Repo, settings: Settings, tokens: int, *, agent: str | None =
         key = f"patchpack.agent.{agent}.dailyBudget"
         raw = repo.config_get(key)
         if raw is not None and not _BUDGET.fullmatch(raw.strip()):
-            raise BadInput(f"git config {key}: expected a whole number below 10**15, got "
-                           f"{raw[:40]!r}", hint=f"fix it, e.g. `git config {key} 5000000`")
+            raise BadInput(
+                f"git config {key}: expected a whole number below 10**15, got {raw[:40]!r}",
+                hint=f"fix it, e.g. `git config {key} 5000000`",
+            )
         agent_limit = None if raw is None else int(raw)
     floor = (now - timedelta(days=1, minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     with ledger.no_gc():
         held = ledger.read(repo)
     ts = held.columns[1]
     # Only the last day's entries become `Entry`s: a ledger holds 100,000+.
-    recent = [Entry._make(column[i] for column in held.columns)
-              for i in range(len(ts)) if ts[i] >= floor]
+    recent = [Entry._make(column[i] for column in held.columns) for i in range(len(ts)) if ts[i] >= floor]
     waiting, _ = ledger.pending(repo)
-    limits = Limits(settings.minute_tokens, settings.minute_requests, settings.daily_budget,
-                    agent_limit)
-    wait = wait_for(recent + waiting, tokens, now=now, limits=limits, profile=profile,
-                    reserved=reserved, agent=agent)
+    limits = Limits(settings.minute_tokens, settings.minute_requests, settings.daily_budget, agent_limit)
+    wait = wait_for(
+        recent + waiting, tokens, now=now, limits=limits, profile=profile, reserved=reserved, agent=agent
+    )
     return wait, profile, reserved
 
 
@@ -266,8 +270,10 @@ def seconds(wait: Wait) -> str:
 
 def render(wait: Wait, profile: Provider, tokens: int, reserved: int) -> str:
     """The line for stderr that says why a request waits."""
-    charged = (f"{tokens:,} + {reserved:,} reserved" if reserved else f"{tokens:,}")
+    charged = f"{tokens:,} + {reserved:,} reserved" if reserved else f"{tokens:,}"
     if not wait.held_by:
         return f"fits now: a request charged {charged} tokens ({profile.name})"
-    return (f"wait {wait.seconds:g} s: {wait.held_by} holds {wait.used:,} of {wait.limit:,}; "
-            f"this request is charged {charged} ({profile.name} {profile.note})")
+    return (
+        f"wait {wait.seconds:g} s: {wait.held_by} holds {wait.used:,} of {wait.limit:,}; "
+        f"this request is charged {charged} ({profile.name} {profile.note})"
+    )
