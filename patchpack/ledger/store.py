@@ -65,16 +65,37 @@ def _locked(repo: Repo | Plain) -> Iterator[Path]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def add_pending(repo: Repo, *, kind: str, tokens_in: int = 0, tokens_out: int = 0,
-                counter: str, now: datetime | None = None, model: str | None = None,
-                agent: str | None = None, session: str | None = None,
-                requests: int = 0, saved: int = 0, estimated: bool = False,
-                reason: str | None = None) -> Entry:
+def add_pending(
+    repo: Repo,
+    *,
+    kind: str,
+    tokens_in: int = 0,
+    tokens_out: int = 0,
+    counter: str,
+    now: datetime | None = None,
+    model: str | None = None,
+    agent: str | None = None,
+    session: str | None = None,
+    requests: int = 0,
+    saved: int = 0,
+    estimated: bool = False,
+    reason: str | None = None,
+) -> Entry:
     """Record a spend in the pending spool; it joins the note of the next attached commit.
     A ``reason`` (why a choice was made) is kept on the entry's line."""
-    entry = new_entry(kind=kind, tokens_in=tokens_in, tokens_out=tokens_out, counter=counter,
-                      now=now, model=model, agent=agent, session=session, requests=requests,
-                      saved=saved, estimated=estimated)
+    entry = new_entry(
+        kind=kind,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        counter=counter,
+        now=now,
+        model=model,
+        agent=agent,
+        session=session,
+        requests=requests,
+        saved=saved,
+        estimated=estimated,
+    )
     if reason:
         # Short, and UTF-8 (a config value may hold bytes that are not): a line a reader
         # would skip must not be written.
@@ -122,8 +143,10 @@ def unbind(repo: Repo, commits: Collection[Oid]) -> None:
             lines = _text(kept).split("\n")
         except FileNotFoundError:
             return
-        write_atomically(kept, encode("".join(
-            line + "\n" for line in lines if line and line.partition(" ")[0] not in commits)))
+        write_atomically(
+            kept,
+            encode("".join(line + "\n" for line in lines if line and line.partition(" ")[0] not in commits)),
+        )
 
 
 def _bound(spool: Path) -> tuple[dict[Oid, list[Entry]], list[str]]:
@@ -167,8 +190,7 @@ def pending(repo: Repo | Plain) -> tuple[list[Entry], list[Skipped]]:
     return parse_note(text, "pending")
 
 
-def attach_pending(repo: Repo, oid: Oid, *,
-                   also: Mapping[Oid, Sequence[Entry]] | None = None) -> list[Entry]:
+def attach_pending(repo: Repo, oid: Oid, *, also: Mapping[Oid, Sequence[Entry]] | None = None) -> list[Entry]:
     """Move every pending entry into the note of commit ``oid`` (appended to its note), and
     the entries of ``also`` into the notes of their commits, in one move of the notes ref
     (`apply --all` attaches a whole series at once).
@@ -210,14 +232,14 @@ def attach_from(repo: Repo, old: Oid, new: Oid) -> list[Entry]:
     """Copy the entries of ``old``'s note into ``new``'s note (a rewrite git did not follow)."""
     text = repo.note_text(repo.read_ref(NOTES_REF), old)
     if text is None:
-        raise Failed(f"commit {old[:12]} has no ledger note",
-                     hint="check with `git log --notes=patchpack -1 OLD`")
+        raise Failed(
+            f"commit {old[:12]} has no ledger note", hint="check with `git log --notes=patchpack -1 OLD`"
+        )
     entries, _ = parse_note(decode(text), old)
     return _append(repo, {new: entries}, inflight=None)
 
 
-def _append(repo: Repo, notes: Mapping[Oid, Sequence[Entry]], *,
-            inflight: Path | None) -> list[Entry]:
+def _append(repo: Repo, notes: Mapping[Oid, Sequence[Entry]], *, inflight: Path | None) -> list[Entry]:
     """Append each commit's entries (those not already there) to its note; move the ref once."""
     for _ in range(_CAS_ATTEMPTS):
         parent = repo.read_ref(NOTES_REF)
@@ -234,14 +256,19 @@ def _append(repo: Repo, notes: Mapping[Oid, Sequence[Entry]], *,
         if not texts:
             return []
         where = f"{next(iter(texts))[:12]}" if len(texts) == 1 else f"{len(texts)} commits"
-        commit = repo.write_notes(parent, texts, message=f"patchpack: {len(added)} "
-                                  f"entr{'y' if len(added) == 1 else 'ies'} on {where}\n")
+        commit = repo.write_notes(
+            parent,
+            texts,
+            message=f"patchpack: {len(added)} entr{'y' if len(added) == 1 else 'ies'} on {where}\n",
+        )
         if inflight is not None:
             inflight.write_text(commit)
         if repo.update_ref(NOTES_REF, commit, parent, message="patchpack ledger attach"):
             return added
-    raise Failed(f"{NOTES_REF} kept moving under {_CAS_ATTEMPTS} attempts to write it",
-                 hint="run `patchpack ledger attach` again")
+    raise Failed(
+        f"{NOTES_REF} kept moving under {_CAS_ATTEMPTS} attempts to write it",
+        hint="run `patchpack ledger attach` again",
+    )
 
 
 def _recover(repo: Repo | Plain, where: Path) -> None:
