@@ -299,8 +299,7 @@ def tracking_ref(remote: str) -> str:
     return f"refs/notes/remotes/{remote}/patchpack"
 
 
-def sync(repo: Repo, remote: str | None = None, *, configure: bool = False,
-         attempts: int = 5) -> Synced:
+def sync(repo: Repo, remote: str | None = None, *, configure: bool = False, attempts: int = 5) -> Synced:
     """Fetch ``remote``'s ledger, merge it into ours (cat_sort_uniq), push the union.
 
     Never forces: when the remote moves between our fetch and our push, fetch and merge
@@ -321,8 +320,9 @@ def sync(repo: Repo, remote: str | None = None, *, configure: bool = False,
         union = ours
         if theirs is not None and (ours is None or not repo.is_ancestor(theirs, ours)):
             union = repo.notes_merge(ours, tracking)
-            if union is None or not repo.update_ref(NOTES_REF, union, ours,
-                                                    message=f"patchpack sync {remote}"):
+            if union is None or not repo.update_ref(
+                NOTES_REF, union, ours, message=f"patchpack sync {remote}"
+            ):
                 continue  # a local attach moved our ref meanwhile: merge again
             merged = True
             # A merge touches most fan-out directories: refresh the cache now, so the next
@@ -334,5 +334,7 @@ def sync(repo: Repo, remote: str | None = None, *, configure: bool = False,
             return Synced(remote, merged, pushed=False)
         if repo.push_ref(remote, NOTES_REF):
             return Synced(remote, merged, pushed=True)
-    raise Failed(f"the ledger on {remote} kept moving under {attempts} attempts to sync",
-                 hint="run `patchpack sync` again")
+    raise Failed(
+        f"the ledger on {remote} kept moving under {attempts} attempts to sync",
+        hint="run `patchpack sync` again",
+    )

@@ -15,8 +15,9 @@ _TAIL = 64
 _RACY = 2_000_000_000  # ns
 
 
-def resume(files: Iterable[Path], marks: Mapping[str, object]
-           ) -> tuple[list[Path], dict[str, int], dict[str, os.stat_result]]:
+def resume(
+    files: Iterable[Path], marks: Mapping[str, object]
+) -> tuple[list[Path], dict[str, int], dict[str, os.stat_result]]:
     """The files with bytes not read yet, where to start each, and each one's state before
     this read, from the ``marks`` an earlier read left (`marks`). A file unchanged since
     (size and time) is not opened; one cut, replaced or rewritten (fewer bytes, another
@@ -38,16 +39,19 @@ def resume(files: Iterable[Path], marks: Mapping[str, object]
         offset, *known = mark
         if known[:3] == [stat.st_size, stat.st_mtime_ns, stat.st_ino]:
             continue  # nothing written since
-        if known and (len(known) != 4 or known[2] != stat.st_ino or stat.st_size < offset
-                      or _tail(path, offset) != known[3]):
+        if known and (
+            len(known) != 4
+            or known[2] != stat.st_ino
+            or stat.st_size < offset
+            or _tail(path, offset) != known[3]
+        ):
             offset = 0
         todo.append(path)
         starts[str(path)] = offset
     return todo, starts, seen
 
 
-def marks(offsets: Mapping[str, int], seen: Mapping[str, os.stat_result]
-          ) -> dict[str, list[int | str]]:
+def marks(offsets: Mapping[str, int], seen: Mapping[str, os.stat_result]) -> dict[str, list[int | str]]:
     """Where each file's next read starts, with what tells a later read whether the file
     is the one read: its size and time before this read, its inode, the bytes before the
     offset (hashed)."""
@@ -59,8 +63,11 @@ def marks(offsets: Mapping[str, int], seen: Mapping[str, os.stat_result]
         # time (git's "racy" entries): those are checked by their bytes next time.
         # (The file system's clock, not the ledger's: PATCHPACK_NOW has no say in it.)
         racy = stat is not None and time.time_ns() - stat.st_mtime_ns < _RACY
-        out[name] = [offset] if stat is None or tail is None else \
-            [offset, stat.st_size, -1 if racy else stat.st_mtime_ns, stat.st_ino, tail]
+        out[name] = (
+            [offset]
+            if stat is None or tail is None
+            else [offset, stat.st_size, -1 if racy else stat.st_mtime_ns, stat.st_ino, tail]
+        )
     return out
 
 
@@ -82,12 +89,15 @@ def project_dirs(root: Path, env: Mapping[str, str], home: Path) -> list[Path]:
     ``$XDG_CONFIG_HOME/claude``."""
     configured = env.get("CLAUDE_CONFIG_DIR", "")
     bases = [Path(p) for p in configured.split(",") if p.strip()] or [
-        home / ".claude", Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "claude"]
+        home / ".claude",
+        Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "claude",
+    ]
     names = dict.fromkeys(re.sub(r"[^A-Za-z0-9]", "-", str(p)) for p in (root, root.resolve()))
     return [base / "projects" / name for base in bases for name in names]
 
 
 def project_transcripts(root: Path, env: Mapping[str, str], home: Path) -> list[Path]:
     """Every transcript of the project, subagents' included, oldest name first."""
-    return sorted({p for d in project_dirs(root, env, home) if d.is_dir()
-                   for p in d.rglob("*.jsonl") if p.is_file()})
+    return sorted(
+        {p for d in project_dirs(root, env, home) if d.is_dir() for p in d.rglob("*.jsonl") if p.is_file()}
+    )
