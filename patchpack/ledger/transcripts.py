@@ -100,8 +100,9 @@ class _Reader:
             return -1
         return min([part.end, *(v for k, v in part.open_keys.items() if k not in ended)])
 
-    def block(self, block: bytes, stop: int, base: int, open_keys: dict[str, int],
-              bad: list[tuple[int, str]]) -> None:
+    def block(
+        self, block: bytes, stop: int, base: int, open_keys: dict[str, int], bad: list[tuple[int, str]]
+    ) -> None:
         """The complete lines of ``block[:stop]``: only those that may hold usage or name a
         subagent are parsed (`assistant_lines.marked`); in a file read fast, a block's
         assistant lines are decoded in one call, field by field."""
@@ -125,16 +126,18 @@ class _Reader:
             self.found[key][8] = True
             del open_keys[key]
 
-    def line(self, line: bytes, line_start: int, open_keys: dict[str, int],
-             bad: list[tuple[int, str]]) -> None:
+    def line(
+        self, line: bytes, line_start: int, open_keys: dict[str, int], bad: list[tuple[int, str]]
+    ) -> None:
         if self.fast:
             parsed = regular(line)
             if parsed is not None and self.regular(parsed, line_start, open_keys):
                 return
         self.whole(line, line_start, open_keys, bad)
 
-    def whole(self, line: bytes, line_start: int, open_keys: dict[str, int],
-              bad: list[tuple[int, str]]) -> None:
+    def whole(
+        self, line: bytes, line_start: int, open_keys: dict[str, int], bad: list[tuple[int, str]]
+    ) -> None:
         try:
             try:
                 # orjson is stricter than json: what it refuses (a lone surrogate's escape,
@@ -145,8 +148,11 @@ class _Reader:
             except ValueError:
                 text = line.rstrip(b"\r\n").decode("utf-8")
                 # Nesting is measured only when the brackets could reach the limit (safejson).
-                raw = json.loads(text) if line.count(b"[") + line.count(b"{") <= MAX_DEPTH \
+                raw = (
+                    json.loads(text)
+                    if line.count(b"[") + line.count(b"{") <= MAX_DEPTH
                     else loads(text, max_depth=MAX_DEPTH)
+                )
             if type(raw) is not dict:
                 raise ValueError("not a JSON object")
             kind = raw.get("type")
@@ -165,15 +171,22 @@ class _Reader:
         False for any other (a user's, one that may start a subagent), which the whole-line
         reader then reads."""
         message = parsed.message
-        if parsed.type != "assistant" or message is None or message.usage is None \
-                or message.id is None:
+        if parsed.type != "assistant" or message is None or message.usage is None or message.id is None:
             return False
         usage, message_id, request_id = message.usage, message.id, parsed.requestId
         key = f"claude-code:{message_id}:{request_id or ''}" if message_id else ""
-        self.response(key, usage.input_tokens, usage.output_tokens,
-                      usage.cache_read_input_tokens, usage.cache_creation_input_tokens,
-                      message.stop_reason is not None, parsed, message.model, line_start,
-                      open_keys)
+        self.response(
+            key,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_input_tokens,
+            usage.cache_creation_input_tokens,
+            message.stop_reason is not None,
+            parsed,
+            message.model,
+            line_start,
+            open_keys,
+        )
         return True
 
     def assistant(self, raw: dict[str, Any], line_start: int, open_keys: dict[str, int]) -> None:
@@ -193,9 +206,16 @@ class _Reader:
         get = usage.get
         fresh, out = get("input_tokens", 0), get("output_tokens", 0)
         read, write = get("cache_read_input_tokens", 0), get("cache_creation_input_tokens", 0)
-        if not (type(fresh) is int and type(out) is int and type(read) is int
-                and type(write) is int and 0 <= fresh < MAX_COUNT and 0 <= out < MAX_COUNT
-                and 0 <= read < MAX_COUNT and 0 <= write < MAX_COUNT):
+        if not (
+            type(fresh) is int
+            and type(out) is int
+            and type(read) is int
+            and type(write) is int
+            and 0 <= fresh < MAX_COUNT
+            and 0 <= out < MAX_COUNT
+            and 0 <= read < MAX_COUNT
+            and 0 <= write < MAX_COUNT
+        ):
             # null is 0; anything else says why
             fresh, out, read, write = (_count(usage, name) for name in COUNTS)
         message_id, request_id = message.get("id"), raw.get("requestId")
