@@ -224,11 +224,32 @@ class _Reader:
         if request_id is not None and type(request_id) is not str:
             raise ValueError("requestId is not a string")
         key = f"claude-code:{message_id}:{request_id or ''}" if message_id else ""
-        self.response(key, fresh, out, read, write, message.get("stop_reason") is not None,
-                      raw, message.get("model"), line_start, open_keys)
+        self.response(
+            key,
+            fresh,
+            out,
+            read,
+            write,
+            message.get("stop_reason") is not None,
+            raw,
+            message.get("model"),
+            line_start,
+            open_keys,
+        )
 
-    def response(self, key: str, fresh: int, out: int, read: int, write: int, stopped: bool,
-                 line: Any, model: object, line_start: int, open_keys: dict[str, int]) -> None:
+    def response(
+        self,
+        key: str,
+        fresh: int,
+        out: int,
+        read: int,
+        write: int,
+        stopped: bool,
+        line: Any,
+        model: object,
+        line_start: int,
+        open_keys: dict[str, int],
+    ) -> None:
         """One assistant line's figures, checked; ``line`` gives its other fields
         (``agentId``, ``isSidechain``, ``sessionId``, ``timestamp``) by ``.get`` or as
         attributes, read only for a response's first line."""
@@ -247,8 +268,17 @@ class _Reader:
         else:
             get = line.get if type(line) is dict else functools.partial(getattr, line)
             agent = _name(get("agentId")) or "" if get("isSidechain") is True else None
-            held = [fresh, out, read, write, _name(model), _name(get("sessionId")),
-                    _timestamp(get("timestamp")), agent, stopped]
+            held = [
+                fresh,
+                out,
+                read,
+                write,
+                _name(model),
+                _name(get("sessionId")),
+                _timestamp(get("timestamp")),
+                agent,
+                stopped,
+            ]
             if not key:
                 self.nameless.append(held)
                 return
@@ -263,8 +293,11 @@ class _Reader:
     def calls(self, content: list[Any]) -> None:
         for block in content:
             if type(block) is dict and block.get("type") == "tool_use":
-                kind = _name((block.get("input") or {}).get("subagent_type")
-                             if type(block.get("input")) is dict else None)
+                kind = _name(
+                    (block.get("input") or {}).get("subagent_type")
+                    if type(block.get("input")) is dict
+                    else None
+                )
                 ident = _name(block.get("id"))
                 if kind and ident:
                     self.agent_of_call[ident] = kind
@@ -295,12 +328,20 @@ class _Reader:
 
 def _usage(key: str | None, fields: list[Any], reader: _Reader) -> Usage:
     fresh, out, cache_read, cache_write, model, session, ts, agent_id, _ = fields
-    return Usage(key, fresh + cache_read + cache_write, out, cache_read, cache_write, model,
-                 session, reader.agent(agent_id), ts)
+    return Usage(
+        key,
+        fresh + cache_read + cache_write,
+        out,
+        cache_read,
+        cache_write,
+        model,
+        session,
+        reader.agent(agent_id),
+        ts,
+    )
 
 
-def _blocks(f: BinaryIO, start: int, bad: list[tuple[int, str]]
-            ) -> Iterator[tuple[int, bytes, int]]:
+def _blocks(f: BinaryIO, start: int, bad: list[tuple[int, str]]) -> Iterator[tuple[int, bytes, int]]:
     """(where it starts in the file, a block, where its last complete line ends) from
     ``start``; a last line without its end is being written: not yet. A line longer than
     ``MAX_LINE`` is reported and passed over, never held whole."""
