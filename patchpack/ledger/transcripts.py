@@ -412,8 +412,15 @@ def _read_file(job: tuple[Path, int]) -> _Part:
     except OSError as e:
         reader.problems.append(Problem(str(path), 0, e.strerror or str(e)))
         end, open_keys = -1, {}
-    return _Part(reader.found, reader.nameless, reader.problems, reader.agent_of_call,
-                 reader.call_of_agent, end, open_keys)
+    return _Part(
+        reader.found,
+        reader.nameless,
+        reader.problems,
+        reader.agent_of_call,
+        reader.call_of_agent,
+        end,
+        open_keys,
+    )
 
 
 def _ignore_interrupts() -> None:
