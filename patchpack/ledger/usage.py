@@ -37,8 +37,10 @@ MAX_LINE = 64 * 1024 * 1024
 MAX_DEPTH = 256  # tool inputs nest; json.loads recurses once a level
 MAX_NAME = 200
 _CHUNK = 1 << 20
-_UTC = re.compile(r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
-                  r"(?:\.\d+)?Z\Z")
+_UTC = re.compile(
+    r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+    r"(?:\.\d+)?Z\Z"
+)
 _FRACTION = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)\Z")
 
 
@@ -98,20 +100,51 @@ def _capture(repo: Repo, usages: Iterable[Usage]) -> int:
         if not (u.tokens_in or u.tokens_out):
             continue  # a synthetic message (an API error, an interruption): nothing billed
         counts = (u.tokens_in, u.tokens_out, u.cache_read, u.cache_write, u.requests)
-        if u.key is not None and u.ts is not None and _timestamp(u.ts) == u.ts \
-                and all(_name(n) == n for n in (u.model, u.agent, u.session) if n is not None) \
-                and min(counts) >= 0 and max(counts) < MAX_COUNT:
+        if (
+            u.key is not None
+            and u.ts is not None
+            and _timestamp(u.ts) == u.ts
+            and all(_name(n) == n for n in (u.model, u.agent, u.session) if n is not None)
+            and min(counts) >= 0
+            and max(counts) < MAX_COUNT
+        ):
             # What a reader made, every field checked: `new_entry` would build its line once
             # more and a datetime for the time (a third of an import of 200 MB).
-            entries.append(Entry(entry_id(u.key), u.ts, "request", u.tokens_in, u.tokens_out,
-                                 COUNTER, u.model, u.agent, u.session, u.requests, 0, False,
-                                 u.cache_read, u.cache_write))
+            entries.append(
+                Entry(
+                    entry_id(u.key),
+                    u.ts,
+                    "request",
+                    u.tokens_in,
+                    u.tokens_out,
+                    COUNTER,
+                    u.model,
+                    u.agent,
+                    u.session,
+                    u.requests,
+                    0,
+                    False,
+                    u.cache_read,
+                    u.cache_write,
+                )
+            )
             continue
-        entries.append(new_entry(
-            kind="request", tokens_in=u.tokens_in, tokens_out=u.tokens_out, counter=COUNTER,
-            now=_when(u.ts), model=u.model, agent=u.agent, session=u.session,
-            requests=u.requests, cache_read=u.cache_read, cache_write=u.cache_write,
-            id=entry_id(u.key) if u.key is not None else None))
+        entries.append(
+            new_entry(
+                kind="request",
+                tokens_in=u.tokens_in,
+                tokens_out=u.tokens_out,
+                counter=COUNTER,
+                now=_when(u.ts),
+                model=u.model,
+                agent=u.agent,
+                session=u.session,
+                requests=u.requests,
+                cache_read=u.cache_read,
+                cache_write=u.cache_write,
+                id=entry_id(u.key) if u.key is not None else None,
+            )
+        )
     # Nothing to add: the ledger and the spool are not read (a hook after a quiet turn).
     return len(ledger.add_new(repo, entries)) if entries else 0
 
@@ -125,8 +158,14 @@ def _when(ts: str | None) -> datetime:
 # -- one usage object: OpenAI, Cerebras, Anthropic, Code Puppy (pydantic-ai) ------------------
 
 
-def from_usage_object(raw: object, *, key: str | None = None, model: str | None = None,
-                      session: str | None = None, agent: str | None = None) -> Usage:
+def from_usage_object(
+    raw: object,
+    *,
+    key: str | None = None,
+    model: str | None = None,
+    session: str | None = None,
+    agent: str | None = None,
+) -> Usage:
     """The usage of one response, from its ``usage`` object or the whole response (whose
     ``id`` and ``model`` then name it). ValueError saying why when it holds none."""
     if type(raw) is not dict:
@@ -141,8 +180,16 @@ def from_usage_object(raw: object, *, key: str | None = None, model: str | None 
         raw = usage
     if "prompt_tokens" in raw:  # OpenAI chat completions, Cerebras: cached are part of prompt
         details = raw.get("prompt_tokens_details") or {}
-        return Usage(key, _count(raw, "prompt_tokens"), _count(raw, "completion_tokens"),
-                     _count(details, "cached_tokens"), 0, model, session, agent)
+        return Usage(
+            key,
+            _count(raw, "prompt_tokens"),
+            _count(raw, "completion_tokens"),
+            _count(details, "cached_tokens"),
+            0,
+            model,
+            session,
+            agent,
+        )
     if "input_tokens_details" in raw:  # OpenAI responses: input_tokens includes cached
         details = raw.get("input_tokens_details") or {}
         return Usage(key, _count(raw, "input_tokens"), _count(raw, "output_tokens"),
