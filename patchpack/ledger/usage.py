@@ -192,18 +192,42 @@ def from_usage_object(
         )
     if "input_tokens_details" in raw:  # OpenAI responses: input_tokens includes cached
         details = raw.get("input_tokens_details") or {}
-        return Usage(key, _count(raw, "input_tokens"), _count(raw, "output_tokens"),
-                     _count(details, "cached_tokens"), 0, model, session, agent)
+        return Usage(
+            key,
+            _count(raw, "input_tokens"),
+            _count(raw, "output_tokens"),
+            _count(details, "cached_tokens"),
+            0,
+            model,
+            session,
+            agent,
+        )
     if "cache_read_tokens" in raw or "cache_write_tokens" in raw:
         # pydantic-ai's RunUsage (Code Puppy): input_tokens already holds the cached ones.
-        return Usage(key, _count(raw, "input_tokens"), _count(raw, "output_tokens"),
-                     _count(raw, "cache_read_tokens"), _count(raw, "cache_write_tokens"),
-                     model, session, agent, None, _count(raw, "requests") or 1)
+        return Usage(
+            key,
+            _count(raw, "input_tokens"),
+            _count(raw, "output_tokens"),
+            _count(raw, "cache_read_tokens"),
+            _count(raw, "cache_write_tokens"),
+            model,
+            session,
+            agent,
+            None,
+            _count(raw, "requests") or 1,
+        )
     if "input_tokens" in raw or "output_tokens" in raw:  # Anthropic: cached ones apart
-        read, write = _count(raw, "cache_read_input_tokens"), \
-            _count(raw, "cache_creation_input_tokens")
-        return Usage(key, _count(raw, "input_tokens") + read + write,
-                     _count(raw, "output_tokens"), read, write, model, session, agent)
+        read, write = _count(raw, "cache_read_input_tokens"), _count(raw, "cache_creation_input_tokens")
+        return Usage(
+            key,
+            _count(raw, "input_tokens") + read + write,
+            _count(raw, "output_tokens"),
+            read,
+            write,
+            model,
+            session,
+            agent,
+        )
     raise ValueError("no token counts (prompt_tokens, input_tokens or output_tokens)")
 
 
@@ -218,20 +242,24 @@ def read_usage_file(path: Path) -> Usage:
     return from_usage_object(raw, key=key, agent="code-puppy")
 
 
-def from_code_puppy_run(*, agent_name: object, model_name: object, session_id: object,
-                        metadata: object, key: str | None) -> Usage | None:
+def from_code_puppy_run(
+    *, agent_name: object, model_name: object, session_id: object, metadata: object, key: str | None
+) -> Usage | None:
     """The usage Code Puppy's ``agent_run_end`` callback carries in ``metadata``
     (``usage_input_tokens``, ``usage_output_tokens``, ``usage_cached_read_tokens``,
     ``usage_cached_write_tokens``); None when it carries none (a run that failed early)."""
-    if type(metadata) is not dict or not any(
-            metadata.get(f"usage_{k}_tokens") for k in ("input", "output")):
+    if type(metadata) is not dict or not any(metadata.get(f"usage_{k}_tokens") for k in ("input", "output")):
         return None
-    return Usage(key, _count(metadata, "usage_input_tokens"),
-                 _count(metadata, "usage_output_tokens"),
-                 _count(metadata, "usage_cached_read_tokens"),
-                 _count(metadata, "usage_cached_write_tokens"),
-                 _name(model_name) or _name(metadata.get("model")), _name(session_id),
-                 _name(agent_name) or "code-puppy")
+    return Usage(
+        key,
+        _count(metadata, "usage_input_tokens"),
+        _count(metadata, "usage_output_tokens"),
+        _count(metadata, "usage_cached_read_tokens"),
+        _count(metadata, "usage_cached_write_tokens"),
+        _name(model_name) or _name(metadata.get("model")),
+        _name(session_id),
+        _name(agent_name) or "code-puppy",
+    )
 
 
 def _count(raw: object, name: str) -> int:
@@ -281,4 +309,3 @@ def _timestamp(value: object) -> str | None:
     except ValueError:
         return None
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
