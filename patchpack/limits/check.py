@@ -37,9 +37,10 @@ def diff_text(text: str, source: str, limits: Limits) -> list[Checked]:
     if mails is None:
         return [Checked(source, Verdict(diffs.measure_input(text, source=source), limits))]
     return [
-        Checked(f"{source} patch {i}/{len(mails)} {mail.title}",
-                Verdict(diffs.measure_input(mail.diff, source=f"{source} patch {i}/{len(mails)}"),
-                        limits))
+        Checked(
+            f"{source} patch {i}/{len(mails)} {mail.title}",
+            Verdict(diffs.measure_input(mail.diff, source=f"{source} patch {i}/{len(mails)}"), limits),
+        )
         for i, mail in enumerate(mails, 1)
     ]
 
@@ -54,10 +55,8 @@ def render_text(results: list[Checked]) -> str:
         v = r.verdict
         if len(results) > 1:
             out.append(r.label)
-        out.append(f"files: {v.measure.file_count} / {v.limits.max_files}  "
-                   f"{'ok' if v.files_ok else 'FAIL'}")
-        out.append(f"diff lines: {v.measure.lines} / {v.limits.max_lines}  "
-                   f"{'ok' if v.lines_ok else 'FAIL'}")
+        out.append(f"files: {v.measure.file_count} / {v.limits.max_files}  {'ok' if v.files_ok else 'FAIL'}")
+        out.append(f"diff lines: {v.measure.lines} / {v.limits.max_lines}  {'ok' if v.lines_ok else 'FAIL'}")
         for f in v.measure.files:
             name = f"{quote(f.old_path)} -> {quote(f.path)}" if f.old_path else quote(f.path)
             tags = [f.status] if f.status != "modified" else []
@@ -68,8 +67,7 @@ def render_text(results: list[Checked]) -> str:
 
 def render_json(results: list[Checked]) -> str:
     return json.dumps(
-        {"ok": all_ok(results),
-         "results": [{"label": r.label, **r.verdict.as_dict()} for r in results]},
+        {"ok": all_ok(results), "results": [{"label": r.label, **r.verdict.as_dict()} for r in results]},
         indent=2,
     )
 
@@ -77,8 +75,12 @@ def render_json(results: list[Checked]) -> str:
 def next_step(results: list[Checked], *, staged_change: bool) -> str:
     """What to do when a change is over the limits."""
     if staged_change:
-        return ("the change is over the micro-patch limits: queue it as micro-patches with "
-                "`patchpack split`, or unstage part of it with `git reset -p` and commit the "
-                "rest first")
-    return ("over the micro-patch limits: cut the change into micro-patches with "
-            "`patchpack add --split FILE`, or split the commits with `git rebase -i`")
+        return (
+            "the change is over the micro-patch limits: queue it as micro-patches with "
+            "`patchpack split`, or unstage part of it with `git reset -p` and commit the "
+            "rest first"
+        )
+    return (
+        "over the micro-patch limits: cut the change into micro-patches with "
+        "`patchpack add --split FILE`, or split the commits with `git rebase -i`"
+    )
