@@ -29,12 +29,10 @@ _GIT_HEADER = re.compile(
     r"index |Binary files )"
 )
 # The first line of each mail written by `git format-patch`.
-_MAIL_START = re.compile(rb"^From [0-9a-f]{40}(?:[0-9a-f]{24})? Mon Sep 17 00:00:00 2001\r?$",
-                         re.MULTILINE)
+_MAIL_START = re.compile(rb"^From [0-9a-f]{40}(?:[0-9a-f]{24})? Mon Sep 17 00:00:00 2001\r?$", re.MULTILINE)
 # A line that starts with @@ where a hunk header is due (after a +++ line or a hunk's line)
 # but is not one: git calls the patch corrupt.
-_CORRUPT_HUNK_HEADER = re.compile(
-    r"^[ +\-\\].*\n(@@(?!@| -\d+(?:,\d+)? \+\d+(?:,\d+)? @@).*)$", re.MULTILINE)
+_CORRUPT_HUNK_HEADER = re.compile(r"^[ +\-\\].*\n(@@(?!@| -\d+(?:,\d+)? \+\d+(?:,\d+)? @@).*)$", re.MULTILINE)
 _SUBJECT_TAG = re.compile(r"^\s*\[[^\]]*PATCH[^\]]*\]\s*")
 
 
@@ -68,16 +66,19 @@ def describe(names: Sequence[str], added: int, removed: int) -> str:
     (a rename named ``old -> new``; no counts when no line changes, as for a pure rename)."""
     # A path that is not UTF-8 (its bytes kept as surrogates) would make a message git
     # cannot write: its odd bytes read as U+FFFD in a title.
-    text = ", ".join(dict.fromkeys(
-        n.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for n in names))
+    text = ", ".join(
+        dict.fromkeys(n.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for n in names)
+    )
     return f"{text}: +{added} -{removed}" if added or removed else text
 
 
 def describe_measure(m: Measure) -> str:
     # Names as git shows them: one that is not UTF-8 quoted, in octal escapes.
-    return describe([f"{quote(f.old_path)} -> {quote(f.path)}" if f.old_path else quote(f.path)
-                     for f in m.files],
-                     sum(f.added for f in m.files), sum(f.removed for f in m.files))
+    return describe(
+        [f"{quote(f.old_path)} -> {quote(f.path)}" if f.old_path else quote(f.path) for f in m.files],
+        sum(f.added for f in m.files),
+        sum(f.removed for f in m.files),
+    )
 
 
 class Limits(NamedTuple):
@@ -104,13 +105,18 @@ class Verdict(NamedTuple):
     def as_dict(self) -> dict[str, object]:
         return {
             "ok": self.ok,
-            "files": {"count": self.measure.file_count, "max": self.limits.max_files,
-                      "ok": self.files_ok},
-            "diff_lines": {"count": self.measure.lines, "max": self.limits.max_lines,
-                           "ok": self.lines_ok},
+            "files": {"count": self.measure.file_count, "max": self.limits.max_files, "ok": self.files_ok},
+            "diff_lines": {"count": self.measure.lines, "max": self.limits.max_lines, "ok": self.lines_ok},
             "changes": [
-                {"path": f.path, "old_path": f.old_path, "status": f.status,
-                 "binary": f.binary, "added": f.added, "removed": f.removed, "lines": f.lines}
+                {
+                    "path": f.path,
+                    "old_path": f.old_path,
+                    "status": f.status,
+                    "binary": f.binary,
+                    "added": f.added,
+                    "removed": f.removed,
+                    "lines": f.lines,
+                }
                 for f in self.measure.files
             ],
         }
@@ -130,9 +136,10 @@ def parse(text: str) -> unidiff.PatchSet:
     corrupt = _CORRUPT_HUNK_HEADER.search(text)
     if corrupt:
         # unidiff would take it for garbage between files, and the hunk's lines with it.
-        raise BadInput(f"malformed diff: corrupt hunk header {corrupt[1]!r}",
-                       hint="a hunk header reads `@@ -START,COUNT +START,COUNT @@`; "
-                       "regenerate the diff with `git diff`")
+        raise BadInput(
+            f"malformed diff: corrupt hunk header {corrupt[1]!r}",
+            hint="a hunk header reads `@@ -START,COUNT +START,COUNT @@`; regenerate the diff with `git diff`",
+        )
     import unidiff
 
     try:
@@ -164,7 +171,7 @@ def measure_input(text: str, *, source: str) -> Measure:
 def _file_change(pf: unidiff.PatchedFile) -> FileChange:
     info = [str(line) for line in pf.patch_info or []]
     starts = [i for i, line in enumerate(info) if line.startswith("diff ")]
-    headers = [line for line in info[starts[-1]:] if _GIT_HEADER.match(line)] if starts else []
+    headers = [line for line in info[starts[-1] :] if _GIT_HEADER.match(line)] if starts else []
     lines = len(headers)
     if pf.is_binary_file and not any(h.startswith("Binary files ") for h in headers):
         lines += 1  # git diff prints one line for a binary change; a mail carries the data
@@ -195,7 +202,7 @@ def _strip_prefix(name: str) -> str:
     name = unquote(name.strip())  # a path git quoted is the path, as bytes kept in a str
     for prefix in ("a/", "b/"):
         if name.startswith(prefix):
-            return name[len(prefix):]
+            return name[len(prefix) :]
     return name
 
 
@@ -249,9 +256,10 @@ def _body(message: email.message.Message, chunk: bytes, body: bytes) -> bytes:
         try:
             return binascii.a2b_base64(body)
         except binascii.Error as e:
-            raise BadInput(f"a mail's base64 body does not decode: {e}",
-                           hint="save the mail again from the mail client, or use "
-                           "`git format-patch` output") from None
+            raise BadInput(
+                f"a mail's base64 body does not decode: {e}",
+                hint="save the mail again from the mail client, or use `git format-patch` output",
+            ) from None
     if "quoted-printable" in encoding:
         import quopri
 
