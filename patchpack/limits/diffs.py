@@ -309,17 +309,18 @@ def _author(value: str) -> str | None:
     if at < 0:  # parse_bogus_from: ``Name <address>`` without an @
         bra = decoded.find("<")
         ket = decoded.find(">", bra + 1) if bra >= 0 else -1
-        name, mail = (decoded[:bra].strip(_SPACE), decoded[bra + 1:ket]) if ket >= 0 else (
-            decoded.strip(_SPACE), "")
+        name, mail = (
+            (decoded[:bra].strip(_SPACE), decoded[bra + 1 : ket]) if ket >= 0 else (decoded.strip(_SPACE), "")
+        )
     else:
         start = at
         while start > 0 and text[start - 1] not in _SPACE + "<":
             start -= 1
         if start > 0 and text[start - 1] == "<":
-            text = text[:start - 1] + " " + text[start:]
+            text = text[: start - 1] + " " + text[start:]
         size = len(re.match(r"[^ \n\t\r\v\f>]*", text[start:])[0])  # type: ignore[index]
-        mail = text[start:start + size]
-        text = text[:start] + text[start + size + (1 if start + size < len(text) else 0):]
+        mail = text[start : start + size]
+        text = text[:start] + text[start + size + (1 if start + size < len(text) else 0) :]
         name = re.sub(r"[ \t\n\v\f\r]+", " ", text).strip(_SPACE)
         if name.startswith("(") and name.endswith(")"):
             name = name[1:-1]
@@ -338,7 +339,7 @@ def _unquote_pairs(text: str) -> str:
         c = text[i]
         i += 1
         if (quoted or depth) and c == "\\":
-            out.append(text[i:i + 1])
+            out.append(text[i : i + 1])
             i += 1
         elif quoted:
             if c == '"':
