@@ -25,9 +25,18 @@ _INDEX = re.compile(rb"index [0-9a-f]{4,64}\.\.[0-9a-f]{4,64}(?: ([0-7]{6}))?\n\
 REGULAR_MODES = (0o100644, 0o100755)
 """The modes of the files this module patches (not links, submodules or trees)."""
 # Header lines of a git diff this module leaves to git (see gitdiff_* in git's apply.c).
-_OTHER_HEADERS = (b"old mode ", b"new mode ", b"copy ", b"rename ", b"similarity index ",
-                  b"dissimilarity index ", b"GIT binary patch", b"Binary files ", b"literal ",
-                  b"delta ")
+_OTHER_HEADERS = (
+    b"old mode ",
+    b"new mode ",
+    b"copy ",
+    b"rename ",
+    b"similarity index ",
+    b"dissimilarity index ",
+    b"GIT binary patch",
+    b"Binary files ",
+    b"literal ",
+    b"delta ",
+)
 # Lines that would make git read something this module did not (another patch's header).
 _LOOKS_LIKE_PATCH = (b"--- ", b"+++ ", b"@@ ", b"diff ", b"*** ", b"Index: ", b"GIT binary")
 
@@ -65,14 +74,13 @@ def unquote(name: str) -> str:
             raw += encode(body[i])
             i += 1
         elif _OCTAL.match(body, i + 1):
-            raw.append(int(body[i + 1:i + 4], 8))
+            raw.append(int(body[i + 1 : i + 4], 8))
             i += 4
-        elif body[i + 1:i + 2] in _ESCAPES:
+        elif body[i + 1 : i + 2] in _ESCAPES:
             raw.append(_ESCAPES[body[i + 1]])
             i += 2
         else:
-            raise BadInput(f"{name}: a quoted path with an escape git does not read "
-                           f"({body[i:i + 4]!r})")
+            raise BadInput(f"{name}: a quoted path with an escape git does not read ({body[i : i + 4]!r})")
     return decode(bytes(raw))
 
 
@@ -86,8 +94,7 @@ def quote(path: str) -> str:
     raw = encode(path)
     if _utf8(raw) and not any(b < 32 or b in b'"\\\x7f' for b in raw):
         return path
-    out = [f"\\{_QUOTED[b]}" if b in _QUOTED else chr(b) if 32 <= b < 127 else f"\\{b:03o}"
-           for b in raw]
+    out = [f"\\{_QUOTED[b]}" if b in _QUOTED else chr(b) if 32 <= b < 127 else f"\\{b:03o}" for b in raw]
     return '"' + "".join(out) + '"'
 
 
@@ -147,7 +154,7 @@ class _Parser:
             self.i += 1
 
     def _file(self) -> FilePatch:
-        path = _header_path(self.lines[self.i][len(b"diff --git "):-1])
+        path = _header_path(self.lines[self.i][len(b"diff --git ") : -1])
         self.i += 1
         status, mode, index_mode = "modified", None, None
         names: list[str | None] = []  # of the ---/+++ lines; None for /dev/null
@@ -177,8 +184,7 @@ class _Parser:
             mode = index_mode
         hunks: list[Hunk] = []
         if names:
-            want = [None if status == "added" else "a/" + path,
-                    None if status == "deleted" else "b/" + path]
+            want = [None if status == "added" else "a/" + path, None if status == "deleted" else "b/" + path]
             if names != want:
                 raise _Decline  # names that disagree: git says how
             while self.i < len(self.lines) and self.lines[self.i].startswith(b"@@ -"):
@@ -253,8 +259,8 @@ def _header_path(rest: bytes) -> str:
         old, new = unquote(m[1]), unquote(m[2])
     else:
         half = (len(text) - 1) // 2
-        old, new = text[:half], text[half + 1:]
-        if text[half:half + 1] != " ":
+        old, new = text[:half], text[half + 1 :]
+        if text[half : half + 1] != " ":
             raise _Decline
     if not (old.startswith("a/") and new.startswith("b/") and old[2:] == new[2:]):
         raise _Decline
@@ -368,18 +374,21 @@ def _find(image: list[bytes], patched: list[bool], hunk: Hunk) -> int | None:
         step += 1
 
 
-def _matches(image: list[bytes], patched: list[bool], hunk: Hunk, at: int, *,
-             at_end: bool) -> bool:
+def _matches(image: list[bytes], patched: list[bool], hunk: Hunk, at: int, *, at_end: bool) -> bool:
     want = len(hunk.before)
     if at + want > len(image) or (at_end and at + want != len(image)):
         return False
-    if any(patched[at:at + want]):
+    if any(patched[at : at + want]):
         return False
-    here = image[at:at + want]
+    here = image[at : at + want]
     if here == list(hunk.before):
         return True
-    if want and not hunk.before[-1].endswith(b"\n") and here[:-1] == list(hunk.before[:-1]) \
-            and here[-1].startswith(hunk.before[-1]):
+    if (
+        want
+        and not hunk.before[-1].endswith(b"\n")
+        and here[:-1] == list(hunk.before[:-1])
+        and here[-1].startswith(hunk.before[-1])
+    ):
         # git compares bytes, so a last line without its newline also matches the start of
         # a longer line; what it makes of that is left to it.
         raise _Decline
