@@ -50,9 +50,10 @@ class Limits:
         """Limits with head defaulting to a quarter of lines; BadInput when they do not fit."""
         head = lines // 4 if head is None else head
         if lines < 1 or max_line_chars < 1 or not 0 <= head <= lines:
-            raise BadInput(f"bad output limits: {lines} lines, {head} of them head, "
-                           f"{max_line_chars} chars a line",
-                           hint="use --lines N >= 1, --head H <= N, --max-line-chars C >= 1")
+            raise BadInput(
+                f"bad output limits: {lines} lines, {head} of them head, {max_line_chars} chars a line",
+                hint="use --lines N >= 1, --head H <= N, --max-line-chars C >= 1",
+            )
         return cls(lines, head, max_line_chars)
 
 
@@ -209,11 +210,11 @@ class Limiter:
         start = 0
         if p.buf or p.spilled:  # the first newline ends a line begun in an earlier read
             start = data.find(b"\n") + 1
-            self._end_partial(tag, p, data[:start - 1])
+            self._end_partial(tag, p, data[: start - 1])
         if last >= start:
-            self._block(tag, data[start:last + 1])
+            self._block(tag, data[start : last + 1])
         if last + 1 < len(data):
-            self._grow(p, data[last + 1:])
+            self._grow(p, data[last + 1 :])
         if self._log is not None:
             self._log.flush()  # `--show` from another shell sees the lines so far
 
@@ -233,7 +234,7 @@ class Limiter:
             return
         # A line too long to hold: keep its first bytes, send the rest to the log now.
         if p.prefix is None:
-            p.prefix = bytes(p.buf + piece[:self._cap])[:self._cap]
+            p.prefix = bytes(p.buf + piece[: self._cap])[: self._cap]
         self._write_log(p.buf)
         self._write_log(piece)
         p.spilled += len(p.buf) + len(piece)
@@ -243,9 +244,9 @@ class Limiter:
         self._write_log(p.buf)
         self._write_log(rest + (b"" if tag & NO_NEWLINE else b"\n"), int(not tag & NO_NEWLINE))
         length = p.spilled + len(p.buf) + len(rest)
-        prefix = p.prefix if p.prefix is not None else bytes(p.buf) + rest[:self._cap]
+        prefix = p.prefix if p.prefix is not None else bytes(p.buf) + rest[: self._cap]
         p.buf, p.spilled, p.prefix = bytearray(), 0, None
-        line = cut(prefix[:self._cap], length, self.limits.max_line_chars)
+        line = cut(prefix[: self._cap], length, self.limits.max_line_chars)
         self._add(tag, [line])
 
     def _block(self, tag: int, block: bytes) -> None:
@@ -254,13 +255,12 @@ class Limiter:
         self._write_log(block, len(lines))
         limit = self.limits.max_line_chars
         if max(map(len, lines)) > limit:  # bytes, so only a hint that some line is too long
-            lines = [ln if len(ln) <= limit else cut(ln[:self._cap], len(ln), limit)
-                     for ln in lines]
+            lines = [ln if len(ln) <= limit else cut(ln[: self._cap], len(ln), limit) for ln in lines]
         self._add(tag, lines)
 
     def _add(self, tag: int, lines: list[bytes]) -> None:
         if self._head_left:
-            head, lines = lines[:self._head_left], lines[self._head_left:]
+            head, lines = lines[: self._head_left], lines[self._head_left :]
             self._out.lines_of(tag, head)
             self._head_left -= len(head)
             self.lines += len(head)
@@ -270,9 +270,16 @@ class Limiter:
         if keep:
             self._ring.extend(zip(repeat(tag), lines[-keep:]))
 
-    def finish(self, *, failed: bool, run_id: str, log: Path, counter: Counter | None = None,
-               exact_bytes: int = EXACT_BYTES, cut: runlog.Cut | None = None,
-               ) -> tuple[int, FullCount | None]:
+    def finish(
+        self,
+        *,
+        failed: bool,
+        run_id: str,
+        log: Path,
+        counter: Counter | None = None,
+        exact_bytes: int = EXACT_BYTES,
+        cut: runlog.Cut | None = None,
+    ) -> tuple[int, FullCount | None]:
         """Print the marker, the failure lines (when ``failed``) and the tail; return the number
         of lines omitted and, with a ``counter``, the tokens of the full output (given in the
         marker too; without a counter the marker gives a declared estimate). Line numbers
@@ -284,11 +291,9 @@ class Limiter:
         first_in_ring = self.lines - len(ring) + 1
         omitted = first_in_ring - 1 - self.limits.head
         picks = self._pick_failures(ring, first_in_ring, log) if failed and omitted > 0 else []
-        ring = ring[len(picks):]
-        not_printed = max(0, self.bytes - self._out.bytes
-                          - sum(len(ln) + 1 for _, ln in picks + ring))
-        full = None if counter is None else self._count(counter, log, picks, ring, not_printed,
-                                                        exact_bytes)
+        ring = ring[len(picks) :]
+        not_printed = max(0, self.bytes - self._out.bytes - sum(len(ln) + 1 for _, ln in picks + ring))
+        full = None if counter is None else self._count(counter, log, picks, ring, not_printed, exact_bytes)
         if omitted <= 0:
             for tag, line in ring:
                 self._out.lines_of(tag, [line])
@@ -297,8 +302,10 @@ class Limiter:
         omitted = self.lines - self.limits.head - len(ring) - len(picks)
         start, end = self._line(self.limits.head + 1), self._line(self.lines - len(ring))
         if full is not None:
-            size = (f"{_size(not_printed)}; the full output is "
-                    f"{'~' if full.estimated else ''}{full.tokens:,} tokens by {full.counter}")
+            size = (
+                f"{_size(not_printed)}; the full output is "
+                f"{'~' if full.estimated else ''}{full.tokens:,} tokens by {full.counter}"
+            )
             if full.estimated:
                 size += ", estimated from a sample of the omitted lines"
         else:
