@@ -309,12 +309,16 @@ class Limiter:
             if full.estimated:
                 size += ", estimated from a sample of the omitted lines"
         else:
-            size = (f"{_size(not_printed)}, ~{not_printed // ESTIMATE_BYTES_PER_TOKEN:,} tokens "
-                    f"estimated at {ESTIMATE_BYTES_PER_TOKEN} bytes a token")
-        marker = (f"... {omitted:,} lines omitted ({size}); see them with "
-                  f"`patchpack run --show {run_id} --at {start}-{end}` (log: {_shown(log)}"
-                  + ("" if cut is None else f"; {cut.lines:,} of them not kept in it, over "
-                     "patchpack.runLogMax") + ") ...")
+            size = (
+                f"{_size(not_printed)}, ~{not_printed // ESTIMATE_BYTES_PER_TOKEN:,} tokens "
+                f"estimated at {ESTIMATE_BYTES_PER_TOKEN} bytes a token"
+            )
+        marker = (
+            f"... {omitted:,} lines omitted ({size}); see them with "
+            f"`patchpack run --show {run_id} --at {start}-{end}` (log: {_shown(log)}"
+            + ("" if cut is None else f"; {cut.lines:,} of them not kept in it, over patchpack.runLogMax")
+            + ") ..."
+        )
         if picks:
             lines = "line" if len(picks) == 1 else "lines"
             marker += f"\n... {len(picks)} failure {lines} from them, numbered as in the log: ..."
@@ -327,8 +331,15 @@ class Limiter:
         self._out.flush()
         return omitted, full
 
-    def _count(self, counter: Counter, log: Path, picks: list[tuple[int, bytes]],
-               tail: list[tuple[int, bytes]], not_printed: int, exact_bytes: int) -> FullCount:
+    def _count(
+        self,
+        counter: Counter,
+        log: Path,
+        picks: list[tuple[int, bytes]],
+        tail: list[tuple[int, bytes]],
+        not_printed: int,
+        exact_bytes: int,
+    ) -> FullCount:
         """Tokens of the full output: the whole log when it is small; else the lines printed,
         exactly, plus the bytes not printed at the tokens per byte of a sample of them."""
         if self.bytes <= exact_bytes and self._cut is None:
@@ -342,11 +353,14 @@ class Limiter:
         if end - start < runlog.SAMPLE_WINDOW or self._cut is not None:
             start, end = 0, log.stat().st_size  # what a cut log kept is a sample too
         rate = runlog.tokens_per_byte(counter, log, start, end)
-        return FullCount(count_text(printed, counter) + round(not_printed * rate), counter.name,
-                         True)
+        return FullCount(count_text(printed, counter) + round(not_printed * rate), counter.name, True)
 
-    def _pick_failures(self, ring: list[tuple[int, bytes]], first_in_ring: int, log: Path,
-                       ) -> list[tuple[int, bytes]]:
+    def _pick_failures(
+        self,
+        ring: list[tuple[int, bytes]],
+        first_in_ring: int,
+        log: Path,
+    ) -> list[tuple[int, bytes]]:
         """Failure lines of the middle that take the place of as many tail lines.
 
         The tail gives up its first k lines for k failure lines; those given-up lines are
@@ -356,8 +370,10 @@ class Limiter:
         k = 0
         while True:
             candidates = middle + [
-                (self._line(first_in_ring + i), line) for i, (_, line) in enumerate(ring[:k])
-                if any(m in line for m in MARKERS)]
+                (self._line(first_in_ring + i), line)
+                for i, (_, line) in enumerate(ring[:k])
+                if any(m in line for m in MARKERS)
+            ]
             wanted = min(self._failures_max, len(candidates))
             if wanted <= k:
                 return candidates[:k]
@@ -375,23 +391,28 @@ class Limiter:
         found: list[tuple[int, bytes]] = []
         number, carry, carry_len = 1, b"", 0  # the first line of `data`; the line begun before
         with path.open("rb") as f:
-            while len(found) < self._failures_max and number <= last and (
-                    chunk := f.read(CHUNK)):
+            while len(found) < self._failures_max and number <= last and (chunk := f.read(CHUNK)):
                 nl = chunk.rfind(b"\n")
                 if nl < 0:
-                    carry += chunk[:max(0, self._cap - len(carry))]
+                    carry += chunk[: max(0, self._cap - len(carry))]
                     carry_len += len(chunk)
                     continue
-                data = carry + chunk[:nl + 1]
+                data = carry + chunk[: nl + 1]
                 extra = carry_len - len(carry)  # bytes of the first line left out of data
                 if any(m in data for m in MARKERS):
                     found += self._failures_in(data, number, extra, last, len(found))
                 number += data.count(b"\n")
-                carry, carry_len = chunk[nl + 1:nl + 1 + self._cap], len(chunk) - nl - 1
+                carry, carry_len = chunk[nl + 1 : nl + 1 + self._cap], len(chunk) - nl - 1
         return found
 
-    def _failures_in(self, data: bytes, number: int, extra: int, last: int, have: int,
-                     ) -> list[tuple[int, bytes]]:
+    def _failures_in(
+        self,
+        data: bytes,
+        number: int,
+        extra: int,
+        last: int,
+        have: int,
+    ) -> list[tuple[int, bytes]]:
         found: list[tuple[int, bytes]] = []
         pos, seen = 0, self.limits.head
         for m in _MARKER.finditer(data):
