@@ -424,8 +424,12 @@ class Limiter:
             if number > seen:
                 end = data.find(b"\n", start)
                 length = end - start + (extra if start == 0 else 0)
-                found.append((number, cut(data[start:min(end, start + self._cap)], length,
-                                          self.limits.max_line_chars)))
+                found.append(
+                    (
+                        number,
+                        cut(data[start : min(end, start + self._cap)], length, self.limits.max_line_chars),
+                    )
+                )
                 seen = number
         return found
 
@@ -443,5 +447,3 @@ def _shown(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except (ValueError, OSError):
         return str(path)
-
-
