@@ -67,12 +67,12 @@ class Cut:
 def caps(log_max: int, dir_max: int) -> int:
     """The cap of one log (0: none): patchpack.runLogMax, and never more than the directory's
     cap patchpack.runDirMax; BadInput for a cap too small to hold a head, a note and a tail."""
-    for name, cap, default in (("runLogMax", log_max, 32 << 20),
-                               ("runDirMax", dir_max, 256 << 20)):
+    for name, cap, default in (("runLogMax", log_max, 32 << 20), ("runDirMax", dir_max, 256 << 20)):
         if 0 < cap < MIN_CAP:
-            raise BadInput(f"patchpack.{name} is {cap:,} bytes: it must be at least "
-                           f"{MIN_CAP} bytes, or 0 for no cap",
-                           hint=f"git config patchpack.{name} {default} (the default)")
+            raise BadInput(
+                f"patchpack.{name} is {cap:,} bytes: it must be at least {MIN_CAP} bytes, or 0 for no cap",
+                hint=f"git config patchpack.{name} {default} (the default)",
+            )
     return min(cap for cap in (log_max, dir_max) if cap) if log_max or dir_max else 0
 
 
@@ -102,8 +102,7 @@ class Log:
         """Add ``data`` of the output, which holds ``newlines`` newlines (the caller counted
         them already; counting again would cost ~40% of `tail`'s time on a fast command)."""
         if self._limit and self.bytes + len(self._pending) < self._head:
-            self._head_newlines += data[:self._head - self.bytes - len(self._pending)].count(
-                b"\n")
+            self._head_newlines += data[: self._head - self.bytes - len(self._pending)].count(b"\n")
         self._pending += data
         self._newlines += newlines
         if len(self._pending) >= _HELD:  # a long line comes in many writes before a flush
@@ -113,13 +112,13 @@ class Log:
         data, at = memoryview(self._pending), self.bytes
         if self._limit and at + len(data) > self._limit:
             if at < self._head:
-                _pwrite(self._fd, data[:self._head - at], at)
-                data, at = data[self._head - at:], self._head
+                _pwrite(self._fd, data[: self._head - at], at)
+                data, at = data[self._head - at :], self._head
             if len(data) > self._ring:  # only its last bytes would stay
-                data, at = data[len(data) - self._ring:], at + len(data) - self._ring
+                data, at = data[len(data) - self._ring :], at + len(data) - self._ring
             pos = (at - self._head) % self._ring
-            _pwrite(self._fd, data[:self._ring - pos], self._head + pos)
-            _pwrite(self._fd, data[self._ring - pos:], self._head)
+            _pwrite(self._fd, data[: self._ring - pos], self._head + pos)
+            _pwrite(self._fd, data[self._ring - pos :], self._head)
         else:
             _pwrite(self._fd, data, at)
         self.bytes += len(self._pending)
@@ -156,13 +155,17 @@ class Log:
         partial = head_end == 0  # one line longer than the head: keep its start anyway
         kept = head if partial else head_end
         cut_newlines = self._newlines - self._head_newlines - tail_newlines
-        self.cut = Cut(head_lines=self._head_newlines + partial, lines=cut_newlines,
-                       bytes=self.bytes - kept - (self.bytes - start),
-                       first_tail=self._newlines - tail_newlines + 1)
+        self.cut = Cut(
+            head_lines=self._head_newlines + partial,
+            lines=cut_newlines,
+            bytes=self.bytes - kept - (self.bytes - start),
+            first_tail=self._newlines - tail_newlines + 1,
+        )
         lines = "line" if cut_newlines == 1 else "lines"
         note = (b"\n" if partial else b"") + (
             f"[patchpack: {cut_newlines:,} {lines} ({self.cut.bytes:,} bytes) cut here to keep "
-            f"this log within {self._limit:,} bytes (patchpack.runLogMax)]\n").encode()
+            f"this log within {self._limit:,} bytes (patchpack.runLogMax)]\n"
+        ).encode()
         _pwrite(fd, note, kept)
         _copy(fd, at + start, kept + len(note), self.bytes - start)
         os.ftruncate(fd, kept + len(note) + self.bytes - start)
@@ -181,8 +184,7 @@ def _copy(fd: int, src: int, dst: int, size: int) -> None:
 
 
 def _count(fd: int, start: int, end: int) -> int:
-    return sum(os.pread(fd, min(_PIECE, end - at), at).count(b"\n")
-               for at in range(start, end, _PIECE))
+    return sum(os.pread(fd, min(_PIECE, end - at), at).count(b"\n") for at in range(start, end, _PIECE))
 
 
 def _after_newline(fd: int, start: int, end: int) -> int:
@@ -259,8 +261,10 @@ def find(directory: Path, run_id: str) -> Path:
     if run_id.isdigit() and int(run_id) in ids:
         return directory / f"{int(run_id)}{SUFFIX}"
     kept = f"kept: {ids[0]}..{ids[-1]}" if ids else "no runs are kept here"
-    raise BadInput(f"no kept run log {run_id!r} in {directory} ({kept})",
-                   hint="run `patchpack run -- CMD` first, or give one of the kept ids")
+    raise BadInput(
+        f"no kept run log {run_id!r} in {directory} ({kept})",
+        hint="run `patchpack run -- CMD` first, or give one of the kept ids",
+    )
 
 
 def parse_range(text: str) -> tuple[int, int | None]:
@@ -268,8 +272,10 @@ def parse_range(text: str) -> tuple[int, int | None]:
     m = re.fullmatch(r"\s*([0-9]+)\s*-\s*([0-9]*)\s*", text)
     start, end = (int(m.group(1)), int(m.group(2)) if m.group(2) else None) if m else (0, None)
     if start < 1 or (end is not None and end < start):
-        raise BadInput(f"bad line range {text!r}: expected START-END with 1 <= START <= END",
-                       hint="e.g. `--at 120-180`, or `--at 120-` for the rest of the log")
+        raise BadInput(
+            f"bad line range {text!r}: expected START-END with 1 <= START <= END",
+            hint="e.g. `--at 120-180`, or `--at 120-` for the rest of the log",
+        )
     return start, end
 
 
@@ -283,7 +289,7 @@ def iter_lines(f: BinaryIO, *, cap: int, chunk: int = 1 << 20) -> Iterator[tuple
         start = 0
         while (nl := data.find(b"\n", start)) >= 0:
             if len(prefix) < cap:
-                prefix += data[start:min(nl, start + cap - len(prefix))]
+                prefix += data[start : min(nl, start + cap - len(prefix))]
             yield bytes(prefix), length + nl - start, True
             prefix, length, start = bytearray(), 0, nl + 1
         if len(prefix) < cap:
