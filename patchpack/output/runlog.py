@@ -293,7 +293,7 @@ def iter_lines(f: BinaryIO, *, cap: int, chunk: int = 1 << 20) -> Iterator[tuple
             yield bytes(prefix), length + nl - start, True
             prefix, length, start = bytearray(), 0, nl + 1
         if len(prefix) < cap:
-            prefix += data[start:start + cap - len(prefix)]
+            prefix += data[start : start + cap - len(prefix)]
         length += len(data) - start
     if length:
         yield bytes(prefix), length, False
@@ -305,8 +305,15 @@ SAMPLE_WINDOWS = 64
 SAMPLE_WINDOW = 4096
 
 
-def tokens_per_byte(counter: Counter, path: Path, start: int, end: int, *,
-                    windows: int = SAMPLE_WINDOWS, window: int = SAMPLE_WINDOW) -> float:
+def tokens_per_byte(
+    counter: Counter,
+    path: Path,
+    start: int,
+    end: int,
+    *,
+    windows: int = SAMPLE_WINDOWS,
+    window: int = SAMPLE_WINDOW,
+) -> float:
     """Tokens per byte of bytes ``start``..``end`` of a log, measured on a stride sample.
 
     ``windows`` windows of ``window`` bytes, evenly spaced over the range, each trimmed to
