@@ -53,7 +53,6 @@ class NotExecutable(PatchpackError):
     exit_code = EXIT_NOT_EXECUTABLE
 
 
-
 # -- running a command ------------------------------------------------------------------------
 
 
@@ -117,15 +116,18 @@ class _Control:
 
 def _spawn(argv: Sequence[str], stdin: int | None) -> subprocess.Popen[bytes]:
     try:
-        return subprocess.Popen(list(argv), stdin=stdin, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True)
+        return subprocess.Popen(
+            list(argv), stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+        )
     except FileNotFoundError:
-        raise CommandNotFound(f"command not found: {argv[0]}",
-                              hint="check the name and PATH, or use --shell 'SCRIPT'") from None
+        raise CommandNotFound(
+            f"command not found: {argv[0]}", hint="check the name and PATH, or use --shell 'SCRIPT'"
+        ) from None
     except PermissionError:
-        raise NotExecutable(f"command not executable: {argv[0]}",
-                            hint=f"chmod +x {shlex.quote(argv[0])}, or run it with its "
-                                 "interpreter") from None
+        raise NotExecutable(
+            f"command not executable: {argv[0]}",
+            hint=f"chmod +x {shlex.quote(argv[0])}, or run it with its interpreter",
+        ) from None
 
 
 def _widen(fd: int) -> None:
@@ -138,8 +140,7 @@ def _widen(fd: int) -> None:
         pass
 
 
-def _pump(proc: subprocess.Popen[bytes], limiter: Limiter, control: _Control,
-          output: Output) -> int:
+def _pump(proc: subprocess.Popen[bytes], limiter: Limiter, control: _Control, output: Output) -> int:
     """Read both pipes until they close (or the command exited DRAIN seconds ago); the status.
 
     When the reader of patchpack's output goes away (a write failed, or poll says so while
@@ -189,10 +190,21 @@ def _pump(proc: subprocess.Popen[bytes], limiter: Limiter, control: _Control,
     return proc.returncode
 
 
-def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
-        timeout: float | None, counter: Callable[[], Counter] | None, out: BinaryIO,
-        err: BinaryIO, stdin: int | None = None, exact_bytes: int = EXACT_BYTES,
-        log_max: int = 0, dir_max: int = 0) -> RunResult:
+def run(
+    argv: Sequence[str],
+    *,
+    limits: Limits,
+    log_dir: Path,
+    keep: int,
+    timeout: float | None,
+    counter: Callable[[], Counter] | None,
+    out: BinaryIO,
+    err: BinaryIO,
+    stdin: int | None = None,
+    exact_bytes: int = EXACT_BYTES,
+    log_max: int = 0,
+    dir_max: int = 0,
+) -> RunResult:
     """Run ``argv`` through the limiter; its summary goes to ``out``/``err`` as it was printed.
 
     ``stdin`` is the command's standard input (None: patchpack's own). The log is kept within
@@ -234,20 +246,35 @@ def run(argv: Sequence[str], *, limits: Limits, log_dir: Path, keep: int,
                 loaded = counter()
             except PatchpackError as e:
                 problem = e
-        omitted, full = limiter.finish(failed=exit_code != 0, run_id=run_id, log=log_path,
-                                       counter=loaded, exact_bytes=exact_bytes, cut=log.cut)
+        omitted, full = limiter.finish(
+            failed=exit_code != 0,
+            run_id=run_id,
+            log=log_path,
+            counter=loaded,
+            exact_bytes=exact_bytes,
+            cut=log.cut,
+        )
     finally:
         log.close()
     tokens = None
     if loaded is not None and full is not None:
         printed = count_text(b"".join(output.printed), loaded)
-        tokens = Tokens(full=full.tokens, printed=printed, counter=full.counter,
-                        estimated=full.estimated)
-    return RunResult(run_id=run_id, log=log_path, exit_code=exit_code, lines=limiter.lines,
-                     bytes=limiter.bytes, printed_lines=output.lines, omitted_lines=omitted,
-                     timed_out=control.timed_out, interrupted_by=control.received, tokens=tokens,
-                     tokens_error=problem, reader_gone=output.broken,
-                     printed=b"".join(output.printed) if tokens is not None else b"")
+        tokens = Tokens(full=full.tokens, printed=printed, counter=full.counter, estimated=full.estimated)
+    return RunResult(
+        run_id=run_id,
+        log=log_path,
+        exit_code=exit_code,
+        lines=limiter.lines,
+        bytes=limiter.bytes,
+        printed_lines=output.lines,
+        omitted_lines=omitted,
+        timed_out=control.timed_out,
+        interrupted_by=control.received,
+        tokens=tokens,
+        tokens_error=problem,
+        reader_gone=output.broken,
+        printed=b"".join(output.printed) if tokens is not None else b"",
+    )
 
 
 # -- showing a kept log -----------------------------------------------------------------------
