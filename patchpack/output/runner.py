@@ -280,8 +280,9 @@ def run(
 # -- showing a kept log -----------------------------------------------------------------------
 
 
-def show(path: Path, run_id: str, *, limits: Limits, at: tuple[int, int | None] | None,
-         out: BinaryIO) -> None:
+def show(
+    path: Path, run_id: str, *, limits: Limits, at: tuple[int, int | None] | None, out: BinaryIO
+) -> None:
     """Print lines ``at`` (START, END or None) of a kept log, or all of it through the limiter."""
     output = Output(out, out, remember=False)
     with path.open("rb") as f:
@@ -293,7 +294,8 @@ def show(path: Path, run_id: str, *, limits: Limits, at: tuple[int, int | None] 
             return
         start, end = at
         for number, (prefix, length, newline) in enumerate(
-                runlog.iter_lines(f, cap=4 * limits.max_line_chars + 4), 1):
+            runlog.iter_lines(f, cap=4 * limits.max_line_chars + 4), 1
+        ):
             if end is not None and number > end:
                 break
             if number >= start:
@@ -317,21 +319,21 @@ def argv_for_tests(command: str, args: Iterable[str]) -> list[str]:
     try:
         base = shlex.split(command)
     except ValueError as e:
-        raise BadInput(f"bad test command {command!r}: {e}",
-                       hint="fix it with `git config patchpack.testCommand '...'`") from None
+        raise BadInput(
+            f"bad test command {command!r}: {e}", hint="fix it with `git config patchpack.testCommand '...'`"
+        ) from None
     if not base:
-        raise BadInput("the test command is empty",
-                       hint="set one with `git config patchpack.testCommand 'pytest -q'`")
+        raise BadInput(
+            "the test command is empty", hint="set one with `git config patchpack.testCommand 'pytest -q'`"
+        )
     args = list(args)
-    options = args[:args.index("--")] if "--" in args else args
+    options = args[: args.index("--")] if "--" in args else args
     names = {a.split("=", 1)[0] for a in options if a.startswith("--")}
     verbosity = any(_VERBOSITY.fullmatch(a) for a in options)
 
     def overridden(default: str) -> bool:
         if _VERBOSITY.fullmatch(default):
             return verbosity
-        return default in options or (default.startswith("--")
-                                      and default.split("=", 1)[0] in names)
+        return default in options or (default.startswith("--") and default.split("=", 1)[0] in names)
 
     return [base[0], *(word for word in base[1:] if not overridden(word)), *args]
-
