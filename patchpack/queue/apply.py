@@ -49,8 +49,14 @@ class Result:
         return [a for a in self.applied if a.commit is not None]
 
 
-def apply(repo: Repo, *, count: int | None, verify: bool, counter_spec: str,
-          on_commit: Callable[[Applied], None] | None = None) -> Result:
+def apply(
+    repo: Repo,
+    *,
+    count: int | None,
+    verify: bool,
+    counter_spec: str,
+    on_commit: Callable[[Applied], None] | None = None,
+) -> Result:
     """Apply the next ``count`` queued patches (None: all), stopping at the first failure.
 
     ``on_commit`` is told of each commit as soon as HEAD has moved to it (while the
@@ -59,8 +65,10 @@ def apply(repo: Repo, *, count: int | None, verify: bool, counter_spec: str,
     require_workdir(repo)
     busy = repo.operation_in_progress()
     if busy:
-        raise Failed(f"a {busy} is in progress: apply will not commit in the middle of it",
-                     hint=f"finish or abort the {busy} first (`git {busy} --abort`)")
+        raise Failed(
+            f"a {busy} is in progress: apply will not commit in the middle of it",
+            hint=f"finish or abort the {busy} first (`git {busy} --abort`)",
+        )
     head = queue.require_head(repo)
     with recovery.exclusive(repo):  # what a killed apply or split left is finished first
         recovery.carry_on(repo)
@@ -68,16 +76,17 @@ def apply(repo: Repo, *, count: int | None, verify: bool, counter_spec: str,
     state = queue.load(repo)
     todo = [i for i, p in enumerate(state.patches, 1) if p.state == "queued"][:count]
     if not todo:
-        raise Failed("queue empty: nothing to apply",
-                     hint="queue a change with `patchpack add FILE` or `patchpack split`")
+        raise Failed(
+            "queue empty: nothing to apply",
+            hint="queue a change with `patchpack add FILE` or `patchpack split`",
+        )
     # Counted when queued (#16): the tokenizer loads only for a queue from before then.
     tokens = queue.counted(repo, [state.patches[i - 1] for i in todo], counter_spec)
     series = state.patches
 
     def applied(position: int, made: Oid | None) -> Applied:
         patch = series[position - 1]
-        return Applied(position, patch.title, made, patch.files, patch.lines,
-                       *tokens[patch.commit])
+        return Applied(position, patch.title, made, patch.files, patch.lines, *tokens[patch.commit])
 
     done: list[Applied] = []
     failure: PatchpackError | None = None
@@ -88,9 +97,15 @@ def apply(repo: Repo, *, count: int | None, verify: bool, counter_spec: str,
                 raise plan
             assert plan is not None  # a plan is made for every position of todo
             state, made, plan = _apply_one(
-                repo, state, plan, verify=verify, then=todo[n + 1] if n + 1 < len(todo) else None,
-                committed=None if on_commit is None else functools.partial(
-                    lambda at, made: on_commit(applied(at, made)), position))
+                repo,
+                state,
+                plan,
+                verify=verify,
+                then=todo[n + 1] if n + 1 < len(todo) else None,
+                committed=None
+                if on_commit is None
+                else functools.partial(lambda at, made: on_commit(applied(at, made)), position),
+            )
         except PatchpackError as e:
             if not done:
                 raise
@@ -124,11 +139,11 @@ def _plan(repo: Repo, state: State, position: int, head: Oid) -> _Plan:
             f"{_where(state, position)} conflicts with HEAD in {', '.join(replayed.conflicts)}; "
             "nothing changed",
             hint="see it with `patchpack next`; make the change by hand and `patchpack drop`, "
-                 "or `patchpack drop` it")
+            "or `patchpack drop` it",
+        )
     head_tree = repo.tree_of(head)
     touched = repo.paths_between(head_tree, replayed.tree) if replayed.tree != head_tree else []
-    return _Plan(position, head, head_tree, replayed.tree, tuple(touched),
-                 repo.commit_info(patch.commit))
+    return _Plan(position, head, head_tree, replayed.tree, tuple(touched), repo.commit_info(patch.commit))
 
 
 def _try_plan(repo: Repo, state: State, position: int, head: Oid) -> _Plan | PatchpackError:
@@ -143,9 +158,15 @@ def _where(state: State, position: int) -> str:
     return f"patch {position}/{len(state.patches)} ({state.patches[position - 1].title})"
 
 
-def _apply_one(repo: Repo, state: State, plan: _Plan, *, verify: bool, then: int | None,
-               committed: Callable[[Oid], None] | None
-               ) -> tuple[State, Oid | None, _Plan | PatchpackError | None]:
+def _apply_one(
+    repo: Repo,
+    state: State,
+    plan: _Plan,
+    *,
+    verify: bool,
+    then: int | None,
+    committed: Callable[[Oid], None] | None,
+) -> tuple[State, Oid | None, _Plan | PatchpackError | None]:
     """Apply the planned patch: the new state, the commit made (None: already in HEAD,
     skipped), and the plan of patch ``then`` (made while the post-commit hook ran).
     ``committed`` is called with the new commit as soon as HEAD is on it."""
