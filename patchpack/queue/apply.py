@@ -178,20 +178,29 @@ def _apply_one(
         state = queue.save(repo, state, *_recorded(state, plan, None))
         return state, None, _try_plan(repo, state, then, head) if then else None
     if repo.index_tree() != plan.head_tree:
-        raise Failed("the index has staged changes: apply commits the patch and nothing else",
-                     hint="commit them, or put them aside with `git stash`, then apply again")
+        raise Failed(
+            "the index has staged changes: apply commits the patch and nothing else",
+            hint="commit them, or put them aside with `git stash`, then apply again",
+        )
     dirty = repo.dirty(plan.touched)
     if dirty:
-        raise Failed(f"{where} touches files with local changes: {', '.join(dirty)}",
-                     hint="commit or `git stash` those changes, then apply again")
+        raise Failed(
+            f"{where} touches files with local changes: {', '.join(dirty)}",
+            hint="commit or `git stash` those changes, then apply again",
+        )
     saved_index = repo.snapshot_index()
     # Recorded first: a kill from here on leaves the patch staged, which the next apply
     # recognises and puts back (recovery.carry_on).
-    recovery.begin(repo, recovery.InFlight(state.patches[plan.position - 1].title, head,
-                                         plan.head_tree, plan.tree, plan.touched))
+    recovery.begin(
+        repo,
+        recovery.InFlight(
+            state.patches[plan.position - 1].title, head, plan.head_tree, plan.tree, plan.touched
+        ),
+    )
     try:
-        return _write_and_commit(repo, state, plan, head, saved_index, verify=verify, then=then,
-                                 committed=committed)
+        return _write_and_commit(
+            repo, state, plan, head, saved_index, verify=verify, then=then, committed=committed
+        )
     except KeyboardInterrupt:
         # Ctrl-C: put the patch back now, unless its commit was made (the next apply skips it).
         if repo.head_oid() == head:
@@ -200,17 +209,26 @@ def _apply_one(
         raise
 
 
-def _write_and_commit(repo: Repo, state: State, plan: _Plan, head: Oid,
-                      saved_index: bytes | None, *, verify: bool, then: int | None,
-                      committed: Callable[[Oid], None] | None
-                      ) -> tuple[State, Oid | None, _Plan | PatchpackError | None]:
+def _write_and_commit(
+    repo: Repo,
+    state: State,
+    plan: _Plan,
+    head: Oid,
+    saved_index: bytes | None,
+    *,
+    verify: bool,
+    then: int | None,
+    committed: Callable[[Oid], None] | None,
+) -> tuple[State, Oid | None, _Plan | PatchpackError | None]:
     where = _where(state, plan.position)
     try:
         repo.checkout_paths(plan.head_tree, plan.tree, plan.touched)
     except GitFailed as e:
         _put_back(repo, head, saved_index, plan)
-        raise Failed(f"{where} could not be written to the work tree: {e.message}",
-                     hint="commit or `git stash` local changes, then apply again") from None
+        raise Failed(
+            f"{where} could not be written to the work tree: {e.message}",
+            hint="commit or `git stash` local changes, then apply again",
+        ) from None
     ahead: list[State | _Plan | PatchpackError] = []
 
     def meanwhile(made: Oid) -> None:
@@ -222,23 +240,27 @@ def _write_and_commit(repo: Repo, state: State, plan: _Plan, head: Oid,
         if then:
             ahead.append(_try_plan(repo, state, then, made))
 
-    run = repo.commit(plan.info.message, tree=plan.tree, author=plan.info.author, verify=verify,
-                    meanwhile=meanwhile)
+    run = repo.commit(
+        plan.info.message, tree=plan.tree, author=plan.info.author, verify=verify, meanwhile=meanwhile
+    )
     if run.oid is None:
         _put_back(repo, head, saved_index, plan)
-        raise Failed(f"the commit of {where} was refused; nothing changed:\n"
-                     f"{run.output}",
-                     hint="commit it without the hooks (`patchpack apply --no-verify`), fix "
-                          "what they report and `git commit --amend` (its hooks run), or take it "
-                          "off the queue with `patchpack drop`")
+        raise Failed(
+            f"the commit of {where} was refused; nothing changed:\n{run.output}",
+            hint="commit it without the hooks (`patchpack apply --no-verify`), fix "
+            "what they report and `git commit --amend` (its hooks run), or take it "
+            "off the queue with `patchpack drop`",
+        )
     written, *following = ahead
     assert isinstance(written, State)
     try:
         state = queue.publish(repo, written)
     except RefMoved:
         _put_back(repo, head, saved_index, plan)
-        raise Failed("the queue changed while applying (another patchpack ran); nothing changed",
-                     hint="run `patchpack apply` again") from None
+        raise Failed(
+            "the queue changed while applying (another patchpack ran); nothing changed",
+            hint="run `patchpack apply` again",
+        ) from None
     recovery.end(repo)
     nxt = following[0] if following else None
     assert not isinstance(nxt, State)
