@@ -278,8 +278,10 @@ def _recorded(state: State, plan: _Plan, made: Oid | None) -> tuple[list[Patch],
     patch = state.patches[i]
     done = patch._replace(state="applied" if made else "skipped", applied_as=made)
     summary = f"{plan.position}/{len(state.patches)} {patch.title}"
-    return ([*state.patches[:i], done, *state.patches[i + 1:]],
-            Op("apply", summary, head_before=plan.head, head_after=made or plan.head))
+    return (
+        [*state.patches[:i], done, *state.patches[i + 1 :]],
+        Op("apply", summary, head_before=plan.head, head_after=made or plan.head),
+    )
 
 
 def render(result: Result) -> str:
@@ -287,8 +289,10 @@ def render(result: Result) -> str:
     out = []
     for a in result.applied:
         what = f"committed {a.commit[:12]}" if a.commit else "already in HEAD, skipped"
-        out.append(f"{a.position}  {what}  {a.title}  ({counted(len(a.files), 'file')}, "
-                   f"{a.lines} lines, "
-                   f"{a.tokens} tokens {a.counter})")
+        out.append(
+            f"{a.position}  {what}  {a.title}  ({counted(len(a.files), 'file')}, "
+            f"{a.lines} lines, "
+            f"{a.tokens} tokens {a.counter})"
+        )
     out.append(f"{result.remaining} queued" if result.remaining else "queue done: all applied")
     return "\n".join(out)
