@@ -29,12 +29,16 @@ def drop(repo: Repo, position: int | None) -> Patch:
         if where is None:
             raise Failed("queue empty: nothing to drop")
         if not 1 <= where <= len(state.patches):
-            raise BadInput(f"no patch {where}: the queue has {len(state.patches)}",
-                           hint="see the positions with `patchpack list`")
+            raise BadInput(
+                f"no patch {where}: the queue has {len(state.patches)}",
+                hint="see the positions with `patchpack list`",
+            )
         patch = state.patches[where - 1]
         if patch.state != "queued":
-            raise Failed(f"patch {where} is {patch.state}, not queued: drop takes queued patches",
-                         hint="undo the apply with `patchpack undo`, or `git revert` its commit")
+            raise Failed(
+                f"patch {where} is {patch.state}, not queued: drop takes queued patches",
+                hint="undo the apply with `patchpack undo`, or `git revert` its commit",
+            )
         dropped[:] = [patch]
         rest = [p for i, p in enumerate(state.patches, 1) if i != where]
         return rest, Op("drop", f"{where}/{len(state.patches)} {patch.title}"), ()
@@ -57,8 +61,9 @@ def _undo(repo: Repo) -> tuple[State, Op]:
         # An undo carries an older state: undoing again goes one step further back.
         undone = load(repo, oid=current.op.restores) if current.op.restores else None
     if undone is None or undone.op is None:
-        raise Failed("nothing to undo: the queue is at its beginning",
-                     hint="see its history with `patchpack log`")
+        raise Failed(
+            "nothing to undo: the queue is at its beginning", hint="see its history with `patchpack log`"
+        )
     before = load(repo, oid=undone.previous) if undone.previous else State(current.name, None)
     op = undone.op
     recovery.carry_on(repo)  # a patch a killed apply left staged goes back first
@@ -70,15 +75,17 @@ def _undo(repo: Repo) -> tuple[State, Op]:
             raise Failed(
                 f"HEAD moved since that apply (it is {head[:12]}, the apply left "
                 f"{op.head_after[:12]}): undo will not move it back",
-                hint="move HEAD yourself with `git reset --keep` and drop patches as needed")
+                hint="move HEAD yourself with `git reset --keep` and drop patches as needed",
+            )
         repo.reset_keep(op.head_before)
     if op.kind == "split" and op.worktree_tree and op.index_tree:
         if head != op.head_before:
-            raise Failed("HEAD moved since the split: undo the later operations first",
-                         hint="see them with `patchpack log`")
+            raise Failed(
+                "HEAD moved since the split: undo the later operations first",
+                hint="see them with `patchpack log`",
+            )
         _give_back(repo, repo.tree_of(head), op.worktree_tree, op.index_tree)
-    saved = save(repo, current, before.patches, Op("undo", f"{op.kind} {op.summary}",
-                                                restores=before.oid))
+    saved = save(repo, current, before.patches, Op("undo", f"{op.kind} {op.summary}", restores=before.oid))
     return saved, op
 
 
@@ -89,9 +96,10 @@ def _give_back(repo: Repo, head_tree: Oid, worktree: Oid, index: Oid) -> None:
     paths = repo.paths_between(head_tree, worktree)
     changed = recovery.changed_since(repo, paths, head_tree, worktree, index)
     if changed:
-        raise Failed(f"{', '.join(changed)} changed since the split: undo would overwrite "
-                     "them; nothing changed",
-                     hint="commit or `git stash -u` those changes, then `patchpack undo` again")
+        raise Failed(
+            f"{', '.join(changed)} changed since the split: undo would overwrite them; nothing changed",
+            hint="commit or `git stash -u` those changes, then `patchpack undo` again",
+        )
     repo.put_paths(worktree, paths)
     repo.read_index(index)
 
@@ -102,22 +110,22 @@ def finish_split(repo: Repo, head: Oid) -> bool:
     the work tree, HEAD's version, the split's or the index's it found. True when there was
     one to finish; the change is not queued again."""
     op = load(repo).op
-    if op is None or op.kind != "split" or op.head_before != head or not (
-            op.worktree_tree and op.index_tree):
+    if op is None or op.kind != "split" or op.head_before != head or not (op.worktree_tree and op.index_tree):
         return False
     head_tree = repo.tree_of(head)
     paths = repo.paths_between(head_tree, op.worktree_tree)
     found = recovery.versions(repo, paths)
-    if recovery.changed_since(repo, paths, head_tree, op.worktree_tree, op.index_tree,
-                              found=found):
+    if recovery.changed_since(repo, paths, head_tree, op.worktree_tree, op.index_tree, found=found):
         return False  # edited since: a change of its own
     if not recovery.changed_since(repo, paths, head_tree, found=found):
         return False  # the split ended (what the index holds elsewhere is the user's)
     try:
         repo.put_paths(head_tree, paths)  # those paths only: what is staged elsewhere stays
     except GitFailed as e:
-        raise Failed(f"{_index_locked(repo, e)}: an interrupted split could not be finished",
-                     hint="once the lock is gone, run the command again") from None
+        raise Failed(
+            f"{_index_locked(repo, e)}: an interrupted split could not be finished",
+            hint="once the lock is gone, run the command again",
+        ) from None
     return True
 
 
@@ -130,10 +138,12 @@ def take_back(repo: Repo, state: State | None, head_tree: Oid, paths: Sequence[s
     except GitFailed as e:
         what = _index_locked(repo, e)
         if state is not None and not unpublish(repo, state):
-            raise Failed(f"{what}; the change is queued but the work tree still holds it, and "
-                         "the queue changed meanwhile", hint="once the lock is gone, see the "
-                         "queue with `patchpack list` and `patchpack drop` what is there twice"
-                         ) from None
+            raise Failed(
+                f"{what}; the change is queued but the work tree still holds it, and "
+                "the queue changed meanwhile",
+                hint="once the lock is gone, see the "
+                "queue with `patchpack list` and `patchpack drop` what is there twice",
+            ) from None
         raise Failed(f"{what}; nothing changed", hint=locked_hint(repo.index_lock())) from None
     repo.write_worktree(head_tree, paths)
 
