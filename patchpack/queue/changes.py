@@ -156,13 +156,17 @@ def _index_locked(repo: Repo, e: GitFailed) -> str:
 
 def locked(lock: Path | None) -> str:
     """What went wrong when git's index lock is held."""
-    return (f"the index is locked ({lock or 'index.lock'} exists: another git process is "
-            "running, or one died holding it)")
+    return (
+        f"the index is locked ({lock or 'index.lock'} exists: another git process is "
+        "running, or one died holding it)"
+    )
 
 
 def locked_hint(lock: Path | None) -> str:
-    return (f"wait for it to end (or, if no git is running, delete {lock or 'the lock'}), "
-            "then `patchpack split` again")
+    return (
+        f"wait for it to end (or, if no git is running, delete {lock or 'the lock'}), "
+        "then `patchpack split` again"
+    )
 
 
 def unpublish(repo: Repo, state: State) -> bool:
@@ -171,5 +175,6 @@ def unpublish(repo: Repo, state: State) -> bool:
     assert state.oid is not None
     if state.previous is None:
         return repo.delete_ref(state.ref, state.oid)
-    return repo.update_ref(state.ref, state.previous, state.oid,
-                              message="patchpack: roll back a failed operation")
+    return repo.update_ref(
+        state.ref, state.previous, state.oid, message="patchpack: roll back a failed operation"
+    )

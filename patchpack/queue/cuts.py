@@ -48,8 +48,7 @@ def parses(text: bytes) -> bool:
 class PythonCuts:
     """The cuts a Python file allows: :meth:`allows` by its lines, :meth:`keeps` by parsing."""
 
-    def __init__(self, old_starts: frozenset[int], new_starts: frozenset[int],
-                 check: bool) -> None:
+    def __init__(self, old_starts: frozenset[int], new_starts: frozenset[int], check: bool) -> None:
         self.old_starts, self.new_starts, self.check = old_starts, new_starts, check
 
     def allows(self, old_line: int, new_line: int) -> bool:
