@@ -37,8 +37,9 @@ class _Change:
         return self.given or diffs.describe_measure(diffs.measure(self.diff))
 
 
-def add(repo: Repo, *, text: str, source: str, title: str | None, limits: Limits,
-        split_big: bool, tokenizer: str) -> Added:
+def add(
+    repo: Repo, *, text: str, source: str, title: str | None, limits: Limits, split_big: bool, tokenizer: str
+) -> Added:
     """Queue the change(s) in ``text``: refused (nothing queued) if one does not fit the tree it
     targets, or is over ``limits`` without ``split_big``. Each patch's tokens are counted with
     ``tokenizer`` and kept in the queue."""
@@ -59,8 +60,9 @@ def add(repo: Repo, *, text: str, source: str, title: str | None, limits: Limits
                 tree = _fit(repo, patcher, tree, change.diff, _label(source, n, changes))
             if tree == (trees[-1] if trees else repo.tree_of(base)):
                 raise Failed(f"{_label(source, n, changes)} changes nothing")
-            singles.append(repo.create_commit(tree, [singles[-1] if singles else base],
-                                            change.title, change.author))
+            singles.append(
+                repo.create_commit(tree, [singles[-1] if singles else base], change.title, change.author)
+            )
             trees.append(tree)
     patches: list[Patch] = []
     measured = split.measured(repo, singles, [c.title for c in changes])
@@ -74,19 +76,21 @@ def add(repo: Repo, *, text: str, source: str, title: str | None, limits: Limits
                 f"({counted(len(single.files), 'file')}, {single.lines} diff lines; "
                 f"at most {counted(limits.max_files, 'file')} and {limits.max_lines} "
                 f"lines)",
-                hint="queue it cut into micro-patches with `patchpack add --split`")
+                hint="queue it cut into micro-patches with `patchpack add --split`",
+            )
         # The next mail's commit keeps this one as parent: same tree as the last piece.
         parent = repo.commit_info(single.commit).parents[0]
-        patches += split.cut(repo, parent, trees[n - 1], title=change.given,
-                             author=change.author, limits=limits)
+        patches += split.cut(
+            repo, parent, trees[n - 1], title=change.given, author=change.author, limits=limits
+        )
     patches = queue.with_tokens(repo, patches, tokenizer)
-    state = queue.append(repo, patches, Op("add", f"{len(patches)} from {source}",
-                                         head_before=head))
+    state = queue.append(repo, patches, Op("add", f"{len(patches)} from {source}", head_before=head))
     return Added(state, tuple(patches))
 
 
-def split_worktree(repo: Repo, *, title: str | None, limits: Limits,
-                   untracked: bool, tokenizer: str) -> Added:
+def split_worktree(
+    repo: Repo, *, title: str | None, limits: Limits, untracked: bool, tokenizer: str
+) -> Added:
     """Queue the work tree's uncommitted changes as micro-patches and return it to HEAD.
 
     One split of a work tree runs at a time, and one that a kill stopped after queueing is
@@ -96,12 +100,14 @@ def split_worktree(repo: Repo, *, title: str | None, limits: Limits,
     if busy:
         raise Failed(f"a {busy} is in progress", hint=f"finish or abort the {busy} first")
     with recovery.exclusive(repo):
-        return _split_worktree(repo, head, title=title, limits=limits, untracked=untracked,
-                               tokenizer=tokenizer)
+        return _split_worktree(
+            repo, head, title=title, limits=limits, untracked=untracked, tokenizer=tokenizer
+        )
 
 
-def _split_worktree(repo: Repo, head: Oid, *, title: str | None, limits: Limits,
-                    untracked: bool, tokenizer: str) -> Added:
+def _split_worktree(
+    repo: Repo, head: Oid, *, title: str | None, limits: Limits, untracked: bool, tokenizer: str
+) -> Added:
     recovery.carry_on(repo)  # a patch a killed apply left staged is not a change to split
     lock = repo.index_lock()
     if lock is not None:  # checked again, with no harm done, where it counts (take_back)
@@ -113,15 +119,23 @@ def _split_worktree(repo: Repo, head: Oid, *, title: str | None, limits: Limits,
     if worktree == head_tree:
         if finished:
             return Added(queue.load(repo), ())
-        raise Failed("nothing to split: the work tree is at HEAD",
-                     hint="make changes first, or queue a diff with `patchpack add FILE`")
+        raise Failed(
+            "nothing to split: the work tree is at HEAD",
+            hint="make changes first, or queue a diff with `patchpack add FILE`",
+        )
     paths = repo.paths_between(head_tree, worktree)
     for path in paths:
         _check_path(repo, head_tree, path)
-    patches = queue.with_tokens(repo, split.cut(repo, head, worktree, title=title, author=None,
-                                                limits=limits), tokenizer)
-    op = Op("split", f"{len(patches)} from the work tree", head_before=head,
-            index_tree=index_tree, worktree_tree=worktree)
+    patches = queue.with_tokens(
+        repo, split.cut(repo, head, worktree, title=title, author=None, limits=limits), tokenizer
+    )
+    op = Op(
+        "split",
+        f"{len(patches)} from the work tree",
+        head_before=head,
+        index_tree=index_tree,
+        worktree_tree=worktree,
+    )
     state = queue.append(repo, patches, op)
     # The changes are safe in the queue now (`undo` puts them back); a kill from here on
     # leaves a split the next one finishes (changes.finish_split).
@@ -136,8 +150,7 @@ def _label(source: str, n: int, changes: list[_Change]) -> str:
     return f"{source} patch {n}/{len(changes)}" if len(changes) > 1 else source
 
 
-def _first_fit(repo: Repo, patcher: Patcher, head: Oid, diff: str,
-               label: str) -> tuple[Oid, Oid]:
+def _first_fit(repo: Repo, patcher: Patcher, head: Oid, diff: str, label: str) -> tuple[Oid, Oid]:
     """What a new diff was made against and the tree it makes: HEAD, or else the end of the
     queued series (a diff written on top of patches still in the queue)."""
     try:
