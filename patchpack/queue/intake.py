@@ -187,12 +187,14 @@ def _fit(repo: Repo, patcher: Patcher, tree: Oid, diff: str, label: str) -> Oid:
         if "invalid path" in e.message or "beyond a symbolic link" in e.message:
             raise BadInput(f"{label}: unsafe path: {e.message}") from None
         if "corrupt patch" in e.message or "No valid patches" in e.message:
-            raise BadInput(f"{label} is a malformed diff: {e.message}",
-                           hint="regenerate the diff with `git diff`, then add it again") from None
-        raise DiffRefused(f"{label} does not apply to the tree it targets:\n{e.message}"
-                     f"{_failed_hunk(text, e.message)}",
-                     hint="regenerate the diff against HEAD (`git diff`), then add it again"
-                     ) from None
+            raise BadInput(
+                f"{label} is a malformed diff: {e.message}",
+                hint="regenerate the diff with `git diff`, then add it again",
+            ) from None
+        raise DiffRefused(
+            f"{label} does not apply to the tree it targets:\n{e.message}{_failed_hunk(text, e.message)}",
+            hint="regenerate the diff against HEAD (`git diff`), then add it again",
+        ) from None
 
 
 def _fit_in_process(repo: Repo, tree: Oid, diff: bytes) -> Oid | None:
@@ -213,8 +215,7 @@ def _fit_in_process(repo: Repo, tree: Oid, diff: bytes) -> Oid | None:
             if found is not None or _blocked(repo, tree, f.path):
                 return None
             old, mode = b"", f.mode
-        elif (found is None or found[1] not in hunks.REGULAR_MODES
-              or f.mode not in (None, found[1])):
+        elif found is None or found[1] not in hunks.REGULAR_MODES or f.mode not in (None, found[1]):
             return None  # no regular file there, or not of the mode the diff says
         else:
             old, mode = repo.read_blob(found[0]), found[1]
@@ -226,7 +227,8 @@ def _fit_in_process(repo: Repo, tree: Oid, diff: bytes) -> Oid | None:
     # Blobs are written once every file has applied.
     changes: dict[str, tuple[Oid, int] | None] = {
         path: None if value is None else (repo.write_blob(value[0]), value[1])
-        for path, value in contents.items()}
+        for path, value in contents.items()
+    }
     return repo.tree_with(tree, changes)
 
 
@@ -306,5 +308,7 @@ def _check_path(repo: Repo, tree: Oid, path: str) -> None:
                 why = f"a path through the symbolic link {'/'.join(parts[:k])}"
                 break
     if why:
-        raise BadInput(f"unsafe path {path!r}: {why}; nothing was queued",
-                       hint="fix the paths in the diff and add it again")
+        raise BadInput(
+            f"unsafe path {path!r}: {why}; nothing was queued",
+            hint="fix the paths in the diff and add it again",
+        )

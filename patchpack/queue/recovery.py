@@ -48,8 +48,13 @@ def _record(repo: Repo) -> Path:
 
 def begin(repo: Repo, flight: InFlight) -> None:
     """Record ``flight`` before the index or the work tree is touched."""
-    data = {"title": flight.title, "head": flight.head, "head_tree": flight.head_tree,
-            "tree": flight.tree, "paths": list(flight.paths)}
+    data = {
+        "title": flight.title,
+        "head": flight.head,
+        "head_tree": flight.head_tree,
+        "tree": flight.tree,
+        "paths": list(flight.paths),
+    }
     # Written whole, then renamed: a kill never leaves half a record. The temporary name is
     # the process's own (write_atomically's random one cost 1 ms more a patch, loaded).
     record = _record(repo)
@@ -70,8 +75,9 @@ def _read(repo: Repo) -> InFlight | None:
         data = json.loads(_record(repo).read_bytes())
     except FileNotFoundError:
         return None
-    return InFlight(data["title"], Oid(data["head"]), Oid(data["head_tree"]),
-                    Oid(data["tree"]), tuple(data["paths"]))
+    return InFlight(
+        data["title"], Oid(data["head"]), Oid(data["head_tree"]), Oid(data["tree"]), tuple(data["paths"])
+    )
 
 
 def carry_on(repo: Repo) -> None:
@@ -96,8 +102,9 @@ def carry_on(repo: Repo) -> None:
             f"an interrupted apply of {flight.title} left its files in the index and the work "
             f"tree, and {', '.join(changed)} changed since: patchpack will not overwrite them",
             hint="keep what you need, then give them HEAD's version (`git restore "
-                 f"--source=HEAD --staged --worktree -- {' '.join(changed)}`) and run "
-                 "`patchpack apply` again")
+            f"--source=HEAD --staged --worktree -- {' '.join(changed)}`) and run "
+            "`patchpack apply` again",
+        )
     repo.put_paths(flight.head_tree, flight.paths)
     end(repo)
 
@@ -112,14 +119,16 @@ def versions(repo: Repo, paths: Sequence[str]) -> Versions:
     return {path: (repo.entry(index, path), repo.entry(worktree, path)) for path in paths}
 
 
-def changed_since(repo: Repo, paths: Sequence[str], *trees: Oid,
-                  found: Versions | None = None) -> list[str]:
+def changed_since(repo: Repo, paths: Sequence[str], *trees: Oid, found: Versions | None = None) -> list[str]:
     """The paths among ``paths`` whose index entry or work-tree file is the version of none
     of ``trees``: changed since, by someone else. ``found``: their :func:`versions`, when
     already read."""
     found = versions(repo, paths) if found is None else found
-    return [path for path in paths
-            if any(v not in [repo.entry(tree, path) for tree in trees] for v in found[path])]
+    return [
+        path
+        for path in paths
+        if any(v not in [repo.entry(tree, path) for tree in trees] for v in found[path])
+    ]
 
 
 @contextlib.contextmanager
