@@ -100,7 +100,7 @@ class FileWork:
         last = self.atoms[j - 1]
         # Two slices of the joined texts: a join of every line each time made a file cut
         # into n pieces cost n times its lines (#15).
-        return self.new_text[:self.new_at[last.n2]] + self.old_text[self.old_at[last.o2]:]
+        return self.new_text[: self.new_at[last.n2]] + self.old_text[self.old_at[last.o2] :]
 
     def shared(self, i: int, j: int) -> tuple[int, int]:
         """Bytes at the start and at the end that ``text_after(j)`` has in common with
@@ -152,8 +152,9 @@ class FileWork:
         return [0, *itertools.accumulate(map(len, self.new))]
 
 
-def cut(repo: Repo, base: Oid, target: Oid, *, title: str | None, author: str | None,
-        limits: Limits) -> list[Patch]:
+def cut(
+    repo: Repo, base: Oid, target: Oid, *, title: str | None, author: str | None, limits: Limits
+) -> list[Patch]:
     """Micro-patch commits from commit ``base`` to tree ``target``, chained, each within
     ``limits``; the last one's tree is ``target``. Titles read ``<title> (3/7): <files>``, or
     without a title ``<files>: +12 -3 (3/7)``."""
@@ -166,8 +167,10 @@ def cut(repo: Repo, base: Oid, target: Oid, *, title: str | None, author: str | 
             assert not patches or repo.commit_info(patches[-1].commit).tree == target
             return patches
         budget -= max(over, 1)
-    raise Failed("could not cut the change within the limits",
-                 hint="cut it by hand: `git add -p` part of it and `patchpack split` the rest")
+    raise Failed(
+        "could not cut the change within the limits",
+        hint="cut it by hand: `git add -p` part of it and `patchpack split` the rest",
+    )
 
 
 @dataclass(frozen=True)
@@ -178,22 +181,25 @@ class _StandIn:
     start: int
 
 
-def measured(repo: Repo, commits: Sequence[Oid], titles: Sequence[str],
-             stand_ins: Mapping[Oid, _StandIn] | None = None) -> list[Patch]:
+def measured(
+    repo: Repo, commits: Sequence[Oid], titles: Sequence[str], stand_ins: Mapping[Oid, _StandIn] | None = None
+) -> list[Patch]:
     """Patches for ``commits``, measured as `patchpack check` measures a commit (a commit
     with a stand-in through the stand-in's window)."""
     stand_ins = stand_ins or {}
     shown = repo.commit_diffs([stand_ins[c].commit if c in stand_ins else c for c in commits])
     short = repo.blob_abbrevs(list(stand_ins))
-    texts = {c: windows.relabel(shown[s.commit], s.start, *short[c])
-             for c, s in stand_ins.items()}
+    texts = {c: windows.relabel(shown[s.commit], s.start, *short[c]) for c, s in stand_ins.items()}
     out = []
     for oid, title in zip(commits, titles):
         texts.setdefault(oid, shown.get(oid, ""))
         m = diffs.measure(texts[oid])
         # The text is kept with the patch: `list` counts its tokens without a diff (#15).
-        out.append(Patch(oid, title, tuple(f.path for f in m.files), m.lines,
-                         diff=repo.write_blob(encode(texts[oid]))))
+        out.append(
+            Patch(
+                oid, title, tuple(f.path for f in m.files), m.lines, diff=repo.write_blob(encode(texts[oid]))
+            )
+        )
     return out
 
 
@@ -201,8 +207,7 @@ def measured(repo: Repo, commits: Sequence[Oid], titles: Sequence[str],
 
 
 def _read(repo: Repo, base: Oid, target: Oid) -> list[FileWork]:
-    chunks = re.split(r"^(?=diff --git )", repo.diff_trees(base, target, context=0),
-                      flags=re.MULTILINE)[1:]
+    chunks = re.split(r"^(?=diff --git )", repo.diff_trees(base, target, context=0), flags=re.MULTILINE)[1:]
     works = []
     for change, chunk in zip(repo.changes(base, target), chunks):
         old_path = change.old_path or change.path
@@ -210,15 +215,19 @@ def _read(repo: Repo, base: Oid, target: Oid) -> list[FileWork]:
         new_entry = (change.new_blob, change.new_mode) if change.new_mode else None
         binary = bool(re.search(r"^(Binary files |GIT binary patch)", chunk, re.MULTILINE))
         if binary or change.old_mode in _LINK_OR_MODULE or change.new_mode in _LINK_OR_MODULE:
-            works.append(FileWork(change.path, change.old_path, [], [], [], new_entry,
-                                  change.old_mode, atomic=True))
+            works.append(
+                FileWork(change.path, change.old_path, [], [], [], new_entry, change.old_mode, atomic=True)
+            )
             continue
         atoms = _atoms(chunk)
         if change.old_path and old_entry:
             # A rename with edits: the pure rename first, on its own, then the edits.
             mode = new_entry[1] if new_entry else old_entry[1]
-            works.append(FileWork(change.path, change.old_path, [], [], [],
-                                  (old_entry[0], mode), old_entry[1], atomic=True))
+            works.append(
+                FileWork(
+                    change.path, change.old_path, [], [], [], (old_entry[0], mode), old_entry[1], atomic=True
+                )
+            )
             if not atoms:
                 continue
             old_entry = (old_entry[0], mode)
