@@ -235,8 +235,19 @@ def _read(repo: Repo, base: Oid, target: Oid) -> list[FileWork]:
         new = _lines(repo.read_blob(new_entry[0])) if new_entry else []
         old_mode = old_entry[1] if old_entry else None
         modes = 2 if old_mode and new_entry and old_mode != new_entry[1] else 0
-        works.append(FileWork(change.path, None, old, new, atoms, new_entry, old_mode,
-                              added_text=b"".join(new), extra_header=modes))
+        works.append(
+            FileWork(
+                change.path,
+                None,
+                old,
+                new,
+                atoms,
+                new_entry,
+                old_mode,
+                added_text=b"".join(new),
+                extra_header=modes,
+            )
+        )
     return works
 
 
@@ -259,8 +270,9 @@ def _atoms(chunk: str) -> list[Atom]:
         o1 = o_start - 1 if o_len else o_start
         n1 = n_start - 1 if n_len else n_start
         for k in range(max(o_len, n_len)):
-            atoms.append(Atom(o1 + min(k, o_len), o1 + min(k + 1, o_len),
-                              n1 + min(k, n_len), n1 + min(k + 1, n_len)))
+            atoms.append(
+                Atom(o1 + min(k, o_len), o1 + min(k + 1, o_len), n1 + min(k, n_len), n1 + min(k + 1, n_len))
+            )
     return atoms
 
 
@@ -308,8 +320,7 @@ def _make_room(works: list[FileWork]) -> list[FileWork]:
                 break
             first.add(id(removed[q]))
         parts = w.path.split("/")
-        first |= {id(removed[a]) for a in ("/".join(parts[:k]) for k in range(1, len(parts)))
-                  if a in removed}
+        first |= {id(removed[a]) for a in ("/".join(parts[:k]) for k in range(1, len(parts))) if a in removed}
         first.discard(id(w))
         if first:
             waits[id(w)] = first
@@ -365,8 +376,10 @@ def _pack(works: Sequence[FileWork], limits: Limits) -> list[list[Slice]]:
             while j < n and w.cost(i, j + 1) <= limits.max_lines:
                 j += 1
             if n and w.cost(i, min(j, n)) > limits.max_lines:
-                raise Failed(f"cannot cut {w.path} within {limits.max_lines} diff lines",
-                             hint="raise the limit with `--max-lines`, or edit it by hand")
+                raise Failed(
+                    f"cannot cut {w.path} within {limits.max_lines} diff lines",
+                    hint="raise the limit with `--max-lines`, or edit it by hand",
+                )
             j = min(j, n) if n else 0
             if j >= n:
                 current, used = [(w, i, n)], w.cost(i, n)
@@ -378,8 +391,9 @@ def _pack(works: Sequence[FileWork], limits: Limits) -> list[list[Slice]]:
     return pieces
 
 
-def _commit(repo: Repo, base: Oid, packed: list[list[Slice]], title: str | None,
-            author: str | None) -> list[Patch]:
+def _commit(
+    repo: Repo, base: Oid, packed: list[list[Slice]], title: str | None, author: str | None
+) -> list[Patch]:
     blobs = _write_texts(repo, packed)
     windowed = _may_window(repo, packed)
     tree, parent = repo.tree_of(base), base
@@ -390,20 +404,28 @@ def _commit(repo: Repo, base: Oid, packed: list[list[Slice]], title: str | None,
     with repo.batch():
         for k, slices in enumerate(packed, 1):
             before = tree
-            tree, parent = _piece(repo, slices, blobs, tree, parent, title, k, len(packed),
-                                  author, titles)
+            tree, parent = _piece(repo, slices, blobs, tree, parent, title, k, len(packed), author, titles)
             commits.append(parent)
-            found = windower.window(*slices[0]) if (
-                len(slices) == 1 and id(slices[0][0]) in windowed) else None
+            found = (
+                windower.window(*slices[0]) if (len(slices) == 1 and id(slices[0][0]) in windowed) else None
+            )
             if found is not None:
                 stand_ins[parent] = _stand_in(repo, slices[0][0].path, found, before, tree)
     return measured(repo, commits, titles, stand_ins)
 
 
-def _piece(repo: Repo, slices: list[Slice], blobs: Mapping[tuple[int, int], Oid],
-           tree: Oid, parent: Oid, title: str | None, k: int, total: int,
-           author: str | None,
-           titles: list[str]) -> tuple[Oid, Oid]:
+def _piece(
+    repo: Repo,
+    slices: list[Slice],
+    blobs: Mapping[tuple[int, int], Oid],
+    tree: Oid,
+    parent: Oid,
+    title: str | None,
+    k: int,
+    total: int,
+    author: str | None,
+    titles: list[str],
+) -> tuple[Oid, Oid]:
     """The tree and the commit of piece ``k`` (its title added to ``titles``)."""
     changes: dict[str, tuple[Oid, int] | None] = {}
     for w, _, j in slices:
