@@ -447,24 +447,28 @@ def _piece(
 def _may_window(repo: Repo, packed: list[list[Slice]]) -> set[int]:
     """The large files whose pieces git may measure on a window (``windows``): not those
     a diff driver or another diff algorithm would lay out otherwise."""
-    large = {w.path: w for slices in packed for w, _, _ in slices
-             if not w.atomic and len(w.old) + len(w.new) >= windows.MIN_LINES}
-    if not large or (repo.config_get("diff.algorithm") or "myers") not in ("myers",
-                                                                                "default"):
+    large = {
+        w.path: w
+        for slices in packed
+        for w, _, _ in slices
+        if not w.atomic and len(w.old) + len(w.new) >= windows.MIN_LINES
+    }
+    if not large or (repo.config_get("diff.algorithm") or "myers") not in ("myers", "default"):
         return set()
     drivers = repo.diff_drivers(list(large))
     return {id(w) for path, w in large.items() if drivers.get(path) in ("unspecified", "set")}
 
 
-def _stand_in(repo: Repo, path: str, found: windows.Window, before: Oid,
-              after: Oid) -> _StandIn:
+def _stand_in(repo: Repo, path: str, found: windows.Window, before: Oid, after: Oid) -> _StandIn:
     old, new = repo.entry(before, path), repo.entry(after, path)
     assert old is not None and new is not None
     empty = repo.empty_tree()
     first = repo.create_commit(
-        repo.tree_with(empty, {path: (repo.write_blob(found.old), old[1])}), [], "window")
+        repo.tree_with(empty, {path: (repo.write_blob(found.old), old[1])}), [], "window"
+    )
     second = repo.create_commit(
-        repo.tree_with(empty, {path: (repo.write_blob(found.new), new[1])}), [first], "window")
+        repo.tree_with(empty, {path: (repo.write_blob(found.new), new[1])}), [first], "window"
+    )
     return _StandIn(second, found.start)
 
 
@@ -488,12 +492,10 @@ def _title(slices: list[Slice], title: str | None, k: int, count: int) -> str:
     """``title`` for the only piece; else it numbered, with the piece's files; without a
     title, the piece's files and lines (a rename names both paths)."""
     # Quoted as git shows them: a name that is not UTF-8 cannot go into a message.
-    names = [f"{quote(w.old_path)} -> {quote(w.path)}" if w.old_path else quote(w.path)
-             for w, _, _ in slices]
+    names = [f"{quote(w.old_path)} -> {quote(w.path)}" if w.old_path else quote(w.path) for w, _, _ in slices]
     if title is not None:
         files = diffs.describe(names, 0, 0)
         return title if count == 1 else f"{title} ({k}/{count}): {files}"
     atoms = [a for w, i, j in slices for a in w.atoms[i:j]]
-    text = diffs.describe(names, sum(a.n2 - a.n1 for a in atoms),
-                          sum(a.o2 - a.o1 for a in atoms))
+    text = diffs.describe(names, sum(a.n2 - a.n1 for a in atoms), sum(a.o2 - a.o1 for a in atoms))
     return text if count == 1 else f"{text} ({k}/{count})"
