@@ -133,26 +133,30 @@ def load(repo: Repo | Plain, name: str | None = None, *, oid: Oid | None = None)
     else:
         found = repo.entry(tree, _OLD_STATE_FILE)
         if found is None:
-            raise BadInput(f"{PREFIX + name} does not point at a patchpack queue state "
-                           f"({oid[:12]})")
+            raise BadInput(f"{PREFIX + name} does not point at a patchpack queue state ({oid[:12]})")
         data = json.loads(repo.read_blob(found[0]))
         patches = tuple(_patch(p) for p in data["patches"])
         edited = None  # nothing to edit: the next state is written whole
-    return State(name=name, oid=oid, patches=patches, op=Op(**data["op"]),
-                 previous=data.get("previous"), tree=edited)
+    return State(
+        name=name, oid=oid, patches=patches, op=Op(**data["op"]), previous=data.get("previous"), tree=edited
+    )
 
 
 def _read_series(repo: Repo | Plain, series: Oid) -> tuple[Patch, ...]:
-    return tuple(patch for _, chunk in sorted(repo.tree_items(series), key=_number)
-                 for patch in _read_chunk(repo, chunk))
+    return tuple(
+        patch
+        for _, chunk in sorted(repo.tree_items(series), key=_number)
+        for patch in _read_chunk(repo, chunk)
+    )
 
 
 @functools.lru_cache(maxsize=4096)
 def _read_chunk(repo: Repo | Plain, chunk: Oid) -> tuple[Patch, ...]:
     # By object id: the states of one series share all but a chunk or two, so `log` reads
     # each chunk once.
-    return tuple(_patch(json.loads(repo.read_blob(blob)))
-                 for _, blob in sorted(repo.tree_items(chunk), key=_number))
+    return tuple(
+        _patch(json.loads(repo.read_blob(blob))) for _, blob in sorted(repo.tree_items(chunk), key=_number)
+    )
 
 
 def _number(item: tuple[str, Oid]) -> int:
@@ -162,8 +166,9 @@ def _number(item: tuple[str, Oid]) -> int:
 def _patch(fields: dict[str, Any]) -> Patch:
     fields = {**fields, "files": tuple(fields["files"])}
     # A count that is not one (a hand edit) is dropped: `apply` counts that patch again.
-    if not (type(fields.get("tokens")) is int and fields["tokens"] >= 0
-            and isinstance(fields.get("counter"), str)):
+    if not (
+        type(fields.get("tokens")) is int and fields["tokens"] >= 0 and isinstance(fields.get("counter"), str)
+    ):
         fields["tokens"] = fields["counter"] = None
     return Patch(**fields)
 
@@ -172,12 +177,14 @@ def _series_path(index: int, top: str = _SERIES) -> str:
     return f"{top}/{index // _CHUNK:04d}/{index % _CHUNK:02d}"
 
 
-def write(repo: Repo, current: State, patches: Sequence[Patch], op: Op,
-          *, new_commits: Sequence[Oid] = ()) -> State:
+def write(
+    repo: Repo, current: State, patches: Sequence[Patch], op: Op, *, new_commits: Sequence[Oid] = ()
+) -> State:
     """The state that follows ``current``, written as objects only: :func:`publish` makes it
     the queue's state."""
-    text = json.dumps({"version": _VERSION, "previous": current.oid, "op": _fields(op)},
-                      separators=(",", ":"))
+    text = json.dumps(
+        {"version": _VERSION, "previous": current.oid, "op": _fields(op)}, separators=(",", ":")
+    )
     changes: dict[str, tuple[Oid, int] | None] = {
         _STATE_FILE: (repo.write_blob(text.encode()), FILE_MODE),
         # The split's snapshot trees hang off the state tree so that gc keeps them.
@@ -191,8 +198,7 @@ def write(repo: Repo, current: State, patches: Sequence[Patch], op: Op,
         if i >= len(old) or (old[i] is not patch and old[i] != patch):
             changes[_series_path(i)] = (repo.write_blob(_patch_json(patch).encode()), FILE_MODE)
             # In the tree too, so that gc keeps it.
-            changes[_series_path(i, _DIFFS)] = (
-                (patch.diff, FILE_MODE) if patch.diff else None)
+            changes[_series_path(i, _DIFFS)] = (patch.diff, FILE_MODE) if patch.diff else None
     tree = repo.edit_tree(current.tree, changes)
     assert tree is not None  # it holds state.json
     parents = ([current.oid] if current.oid else []) + list(dict.fromkeys(new_commits))
@@ -209,8 +215,9 @@ def publish(repo: Repo, state: State) -> State:
     return state
 
 
-def save(repo: Repo, current: State, patches: Sequence[Patch], op: Op,
-         *, new_commits: Sequence[Oid] = ()) -> State:
+def save(
+    repo: Repo, current: State, patches: Sequence[Patch], op: Op, *, new_commits: Sequence[Oid] = ()
+) -> State:
     """Write a new state after ``current`` and move the ref from ``current.oid`` (RefMoved)."""
     return publish(repo, write(repo, current, patches, op, new_commits=new_commits))
 
@@ -228,8 +235,9 @@ def _patch_json(patch: Patch) -> str:
     return json.dumps(_fields(patch), separators=(",", ":"))
 
 
-def update(repo: Repo, change: Callable[[State], tuple[list[Patch], Op, Sequence[Oid]]],
-           name: str | None = None) -> State:
+def update(
+    repo: Repo, change: Callable[[State], tuple[list[Patch], Op, Sequence[Oid]]], name: str | None = None
+) -> State:
     """Apply ``change`` to the current state and save it, starting again if another process
     moved the queue in between (the change is recomputed on the state that won)."""
     for attempt in range(_RETRIES):
