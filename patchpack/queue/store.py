@@ -251,8 +251,10 @@ def update(
             # A random, growing pause: writers that collided do not collide again in lockstep
             # (eight concurrent `add`s could otherwise use up the retries within milliseconds).
             time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 7)))
-    raise Failed("the queue kept changing under patchpack (other processes are writing it)",
-                 hint="run the command again")
+    raise Failed(
+        "the queue kept changing under patchpack (other processes are writing it)",
+        hint="run the command again",
+    )
 
 
 def append(repo: Repo, patches: Sequence[Patch], op: Op) -> State:
@@ -291,8 +293,7 @@ def counted(repo: Repo, patches: Sequence[Patch], spec: str) -> dict[Oid, tuple[
     from patchpack.tokens import counter_name, get_counter  # hashlib: not for status (#16)
 
     name = counter_name(spec)
-    found = {p.commit: (p.tokens, name) for p in patches
-             if p.tokens is not None and p.counter == name}
+    found = {p.commit: (p.tokens, name) for p in patches if p.tokens is not None and p.counter == name}
     rest = [p for p in patches if p.commit not in found]
     if rest:
         counter = get_counter(spec)
@@ -304,8 +305,7 @@ def counted(repo: Repo, patches: Sequence[Patch], spec: str) -> dict[Oid, tuple[
 def with_tokens(repo: Repo, patches: Sequence[Patch], spec: str) -> list[Patch]:
     """``patches`` with their tokens kept, as `add` and `split` queue them (#16)."""
     found = counted(repo, patches, spec)
-    return [p._replace(tokens=found[p.commit][0], counter=found[p.commit][1])
-            for p in patches]
+    return [p._replace(tokens=found[p.commit][0], counter=found[p.commit][1]) for p in patches]
 
 
 class Replay(NamedTuple):
@@ -339,8 +339,10 @@ def next_patch(repo: Repo | Plain, state: State) -> Next:
     """The next queued patch and the diff `apply` will commit for it."""
     position = state.next_position()
     if position is None:
-        raise Failed("queue empty: nothing to apply",
-                     hint="queue a change with `patchpack add FILE` or `patchpack split`")
+        raise Failed(
+            "queue empty: nothing to apply",
+            hint="queue a change with `patchpack add FILE` or `patchpack split`",
+        )
     patch = state.patches[position - 1]
     head = require_head(repo)
     result = replay(repo, patch, head)
@@ -370,8 +372,10 @@ def history(repo: Repo, state: State, limit: int | None = None) -> list[State]:
 def require_head(repo: Repo | Plain) -> Oid:
     head = repo.head_oid()
     if head is None:
-        raise BadInput("this repository has no commits yet: the queue needs a HEAD to work on",
-                       hint="make a first commit, e.g. `git commit --allow-empty -m init`")
+        raise BadInput(
+            "this repository has no commits yet: the queue needs a HEAD to work on",
+            hint="make a first commit, e.g. `git commit --allow-empty -m init`",
+        )
     return head
 
 
@@ -384,8 +388,10 @@ def render_list(rows: Sequence[Listed], counter_name: str) -> str:
     width = len(str(len(rows)))
     out = []
     for r in rows:
-        out.append(f"{r.position:>{width}}/{len(rows)}  {r.patch.state:<7}  "
-                   f"{r.patch.lines:>4} lines  {r.tokens:>5} tokens  {r.patch.title}")
+        out.append(
+            f"{r.position:>{width}}/{len(rows)}  {r.patch.state:<7}  "
+            f"{r.patch.lines:>4} lines  {r.tokens:>5} tokens  {r.patch.title}"
+        )
         if _names(r.patch.files) not in r.patch.title:
             out.append(" " * (width * 2 + 3) + _names(r.patch.files))
     out.append(f"(tokens counted with {counter_name})")
@@ -398,18 +404,32 @@ def _names(paths: Sequence[str]) -> str:
 
 
 def list_json(rows: Sequence[Listed], counter_name: str) -> str:
-    return json.dumps({
-        "counter": counter_name,
-        "patches": [{"position": r.position, "state": r.patch.state, "title": r.patch.title,
-                     "files": list(r.patch.files), "diff_lines": r.patch.lines,
-                     "tokens": r.tokens, "commit": r.patch.commit,
-                     "applied_as": r.patch.applied_as} for r in rows],
-    }, indent=2)
+    return json.dumps(
+        {
+            "counter": counter_name,
+            "patches": [
+                {
+                    "position": r.position,
+                    "state": r.patch.state,
+                    "title": r.patch.title,
+                    "files": list(r.patch.files),
+                    "diff_lines": r.patch.lines,
+                    "tokens": r.tokens,
+                    "commit": r.patch.commit,
+                    "applied_as": r.patch.applied_as,
+                }
+                for r in rows
+            ],
+        },
+        indent=2,
+    )
 
 
 def render_next(n: Next) -> str:
-    head = [f"{n.position}/{n.total}  {n.patch.title}",
-            f"files: {_names(n.patch.files)}  ({n.patch.lines} diff lines)"]
+    head = [
+        f"{n.position}/{n.total}  {n.patch.title}",
+        f"files: {_names(n.patch.files)}  ({n.patch.lines} diff lines)",
+    ]
     if n.note:
         head.append(f"note: {n.note}")
     return "\n".join(head) + "\n\n" + n.diff.rstrip("\n")
