@@ -436,9 +436,19 @@ def render_next(n: Next) -> str:
 
 
 def next_json(n: Next) -> str:
-    return json.dumps({"position": n.position, "total": n.total, "title": n.patch.title,
-                       "files": list(n.patch.files), "diff_lines": n.patch.lines,
-                       "commit": n.patch.commit, "note": n.note, "diff": n.diff}, indent=2)
+    return json.dumps(
+        {
+            "position": n.position,
+            "total": n.total,
+            "title": n.patch.title,
+            "files": list(n.patch.files),
+            "diff_lines": n.patch.lines,
+            "commit": n.patch.commit,
+            "note": n.note,
+            "diff": n.diff,
+        },
+        indent=2,
+    )
 
 
 def render_log(states: Sequence[State]) -> str:
@@ -448,6 +458,8 @@ def render_log(states: Sequence[State]) -> str:
     for s in states:
         assert s.oid is not None and s.op is not None
         queued = len(s.queued())
-        out.append(f"{s.oid[:12]}  {s.op.kind:<5}  {s.op.summary}  "
-                   f"[{queued} queued, {len(s.patches) - queued} applied]")
+        out.append(
+            f"{s.oid[:12]}  {s.op.kind:<5}  {s.op.summary}  "
+            f"[{queued} queued, {len(s.patches) - queued} applied]"
+        )
     return "\n".join(out)
