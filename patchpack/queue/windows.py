@@ -63,9 +63,9 @@ class _Side:
 
     def text(self, a: int, b: int) -> bytes:
         w, n, o = self.w, self.n, self.o
-        out = w.new_text[w.new_at[min(a, n)]:w.new_at[min(b, n)]]
+        out = w.new_text[w.new_at[min(a, n)] : w.new_at[min(b, n)]]
         if b > n:
-            out += w.old_text[w.old_at[o + max(a, n) - n]:w.old_at[o + b - n]]
+            out += w.old_text[w.old_at[o + max(a, n) - n] : w.old_at[o + b - n]]
         return out
 
 
@@ -103,8 +103,7 @@ class Windower:
         after = _Side(w, w.atoms[j - 1].n2, w.atoms[j - 1].o2)
         top = w.atoms[i].n1  # lines above the piece, the same on both sides
         ends = (before.n + after.o - before.o, after.n)  # where the lines below it start
-        core = ([before.line(t) for t in range(top, ends[0])],
-                [after.line(t) for t in range(top, ends[1])])
+        core = ([before.line(t) for t in range(top, ends[0])], [after.line(t) for t in range(top, ends[1])])
         piece = set(core[0]) | set(core[1])
         wall = top - 1
         while wall >= 0 and after.line(wall) in piece:
@@ -124,15 +123,19 @@ class Windower:
         stop = min(below, wall + _MARGIN)
         if not start and stop == below:
             return None  # the window is the whole file
-        lines = ([before.line(t) for t in range(start, ends[0] + stop)],
-                 [after.line(t) for t in range(start, ends[1] + stop)])
+        lines = (
+            [before.line(t) for t in range(start, ends[0] + stop)],
+            [after.line(t) for t in range(start, ends[1] + stop)],
+        )
         counts = self._counts_at(w, i)
         change = _delta(w, i, j)
         whole = (counts, _Plus(counts, change))
         sizes = (len(w.old) + before.n - before.o, len(w.old) + after.n - after.o)
         # A line of the old side is classed by its count in the new side, and the reverse.
-        need = ({line: _class(whole[1][line], _limit(sizes[0])) for line in core[0]},
-                {line: _class(whole[0][line], _limit(sizes[1])) for line in core[1]})
+        need = (
+            {line: _class(whole[1][line], _limit(sizes[0])) for line in core[0]},
+            {line: _class(whole[0][line], _limit(sizes[1])) for line in core[1]},
+        )
         pad = _padding(need, (Counter(lines[0]), Counter(lines[1])), piece)
         self._counts_at(w, j)
         if pad is None or (start and not named and any(_names(p) for p in pad)):
@@ -160,8 +163,8 @@ def _delta(w: FileWork, i: int, j: int) -> Counter[bytes]:
     """How often each line occurs more (or less) once atoms [i, j) are in."""
     out: Counter[bytes] = Counter()
     for a in w.atoms[i:j]:
-        out.update(w.new[a.n1:a.n2])
-        out.subtract(w.old[a.o1:a.o2])
+        out.update(w.new[a.n1 : a.n2])
+        out.subtract(w.old[a.o1 : a.o2])
     return out
 
 
@@ -186,24 +189,32 @@ def _names(line: bytes) -> bool:
     return first.isalpha() or first in (b"_", b"$")  # ASCII letters only, as git's isalpha
 
 
-def _padding(need: tuple[dict[bytes, int], dict[bytes, int]],
-             counts: tuple[Counter[bytes], Counter[bytes]],
-             piece: set[bytes]) -> list[bytes] | None:
+def _padding(
+    need: tuple[dict[bytes, int], dict[bytes, int]],
+    counts: tuple[Counter[bytes], Counter[bytes]],
+    piece: set[bytes],
+) -> list[bytes] | None:
     """Lines to add to both sides of a window (whose lines occur ``counts`` times) so that
     git classes each line of the piece as ``need`` says; None when no padding can."""
-    if all(_class(counts[1 - side][line], _limit(sum(counts[side].values()))) == c
-           for side in (0, 1) for line, c in need[side].items()):
+    if all(
+        _class(counts[1 - side][line], _limit(sum(counts[side].values()))) == c
+        for side in (0, 1)
+        for line, c in need[side].items()
+    ):
         return []
     filler = next(f for f in (b"\x1e" * k + b"\n" for k in range(1, 99)) if f not in piece)
     sizes = (sum(counts[0].values()), sum(counts[1].values()))
     for k in range(1, 11):
-        limit, low, high = 1 << k, 4 ** (k - 1), 4 ** k - 1
+        limit, low, high = 1 << k, 4 ** (k - 1), 4**k - 1
         copies: dict[bytes, int] = {}
         for line in need[0].keys() | need[1].keys():
             wanted = [(need[side].get(line), counts[1 - side][line]) for side in (0, 1)]
             p = max([0] + [limit - n if c == 2 else 1 - n for c, n in wanted if c])
-            if any((c == 0 and n + p) or (c == 1 and not 1 <= n + p < limit) or (c == 2
-                   and n + p < limit) for c, n in wanted if c is not None):
+            if any(
+                (c == 0 and n + p) or (c == 1 and not 1 <= n + p < limit) or (c == 2 and n + p < limit)
+                for c, n in wanted
+                if c is not None
+            ):
                 break
             if p:
                 copies[line] = p
@@ -230,5 +241,4 @@ def relabel(text: str, start: int, old: str, new: str) -> str:
     """The diff git printed for a window, as it prints it for the file: hunks numbered from
     the top of the file, the index line naming the file's blobs (abbreviated as git does)."""
     text = _INDEX.sub(f"index {old}..{new}", text, count=1)
-    return _HUNK.sub(lambda m: f"@@ -{int(m[1]) + start}{m[2]} +{int(m[3]) + start}{m[4]} @@",
-                     text)
+    return _HUNK.sub(lambda m: f"@@ -{int(m[1]) + start}{m[2]} +{int(m[3]) + start}{m[4]} @@", text)
