@@ -69,8 +69,10 @@ def get_counter(spec: str = DEFAULT) -> Counter:
     try:
         encoding = tiktoken.get_encoding(_OFFLINE.get(spec, spec))
     except ValueError as e:
-        raise BadInput(f"unknown token counter {spec!r}: {str(e).splitlines()[0]}",
-                       hint="use cl100k_base, another tiktoken encoding, or chars:N") from None
+        raise BadInput(
+            f"unknown token counter {spec!r}: {str(e).splitlines()[0]}",
+            hint="use cl100k_base, another tiktoken encoding, or chars:N",
+        ) from None
     except Exception as e:  # tiktoken fetches data files over the network on first use
         raise BadInput(
             f"token counter {spec!r} could not load its data ({type(e).__name__}); "
@@ -88,8 +90,10 @@ def _load_bpe(path: str, expected_hash: str | None = None) -> dict[bytes, int]:
     data = Path(path).read_bytes()
     if expected_hash is not None and hashlib.sha256(data).hexdigest() != expected_hash:
         raise ValueError(f"hash mismatch for the token counter's data file {path}")
-    return {binascii.a2b_base64(token): int(rank)
-            for token, rank in (line.split() for line in data.splitlines() if line)}
+    return {
+        binascii.a2b_base64(token): int(rank)
+        for token, rank in (line.split() for line in data.splitlines() if line)
+    }
 
 
 def counter_name(spec: str = DEFAULT) -> str:
@@ -105,8 +109,10 @@ def _chars_per_token(spec: str) -> float:
     except ValueError:
         per_token = 0.0
     if not per_token > 0 or math.isinf(per_token):
-        raise BadInput(f"bad token counter {spec!r}: chars:N needs a number N > 0",
-                       hint="use e.g. `--tokenizer chars:2.5`")
+        raise BadInput(
+            f"bad token counter {spec!r}: chars:N needs a number N > 0",
+            hint="use e.g. `--tokenizer chars:2.5`",
+        )
     return per_token
 
 
