@@ -49,30 +49,55 @@ class Session:
         self.clock += 1
         minute, second = divmod(self.clock, 60)
         base: dict[str, Any] = {
-            "parentUuid": None, "isSidechain": self.sidechain is not None,
-            "userType": "external", "cwd": self.cwd, "sessionId": self.session,
-            "version": VERSION, "gitBranch": "main", "type": kind,
+            "parentUuid": None,
+            "isSidechain": self.sidechain is not None,
+            "userType": "external",
+            "cwd": self.cwd,
+            "sessionId": self.session,
+            "version": VERSION,
+            "gitBranch": "main",
+            "type": kind,
             "uuid": f"{self.session}-{self.clock}",
-            "timestamp": f"2026-11-24T10:{minute % 60:02d}:{second:02d}.{self.clock % 1000:03d}Z"}
+            "timestamp": f"2026-11-24T10:{minute % 60:02d}:{second:02d}.{self.clock % 1000:03d}Z",
+        }
         if self.sidechain is not None:
             base["agentId"] = self.sidechain
         return base
 
     def user(self, text: str) -> None:
-        self.lines.append(_line({**self._base("user"),
-                                      "message": {"role": "user", "content": text}}))
+        self.lines.append(_line({**self._base("user"), "message": {"role": "user", "content": text}}))
 
     def task_result(self, call: str, agent_id: str) -> None:
-        line = {**self._base("user"), "message": {"role": "user", "content": [
-            {"tool_use_id": call, "type": "tool_result", "content": [{"type": "text",
-                                                                       "text": "done"}]}]},
-                "toolUseResult": {"status": "completed", "agentId": agent_id,
-                                  "totalTokens": 1234}}
+        line = {
+            **self._base("user"),
+            "message": {
+                "role": "user",
+                "content": [
+                    {
+                        "tool_use_id": call,
+                        "type": "tool_result",
+                        "content": [{"type": "text", "text": "done"}],
+                    }
+                ],
+            },
+            "toolUseResult": {"status": "completed", "agentId": agent_id, "totalTokens": 1234},
+        }
         self.lines.append(_line(line))
 
-    def respond(self, n: int, *, fresh: int, write: int, read: int, out: int, blocks: int = 3,
-                stop: str | None = "end_turn", task: tuple[str, str] | None = None,
-                count: bool = True, agent: str = "claude-code") -> list[str]:
+    def respond(
+        self,
+        n: int,
+        *,
+        fresh: int,
+        write: int,
+        read: int,
+        out: int,
+        blocks: int = 3,
+        stop: str | None = "end_turn",
+        task: tuple[str, str] | None = None,
+        count: bool = True,
+        agent: str = "claude-code",
+    ) -> list[str]:
         """The ``blocks`` lines of response ``n``; the last holds the final output count and
         ``stop`` (None: interrupted, every line without one). ``task``: (tool_use id,
         subagent_type) of a Task call in its last block."""
@@ -81,15 +106,20 @@ class Session:
             last = b == blocks - 1
             block: dict[str, Any] = {"type": "text", "text": f"part {b} of {n}"}
             if last and task is not None:
-                block = {"type": "tool_use", "id": task[0], "name": "Task",
-                         "input": {"description": "look", "prompt": "find it",
-                                   "subagent_type": task[1]}}
-            usage = {"input_tokens": fresh, "cache_creation_input_tokens": write,
-                     "cache_read_input_tokens": read,
-                     "cache_creation": {"ephemeral_5m_input_tokens": write,
-                                        "ephemeral_1h_input_tokens": 0},
-                     "output_tokens": out if last else min(out, 1 + b),
-                     "service_tier": "standard"}
+                block = {
+                    "type": "tool_use",
+                    "id": task[0],
+                    "name": "Task",
+                    "input": {"description": "look", "prompt": "find it", "subagent_type": task[1]},
+                }
+            usage = {
+                "input_tokens": fresh,
+                "cache_creation_input_tokens": write,
+                "cache_read_input_tokens": read,
+                "cache_creation": {"ephemeral_5m_input_tokens": write, "ephemeral_1h_input_tokens": 0},
+                "output_tokens": out if last else min(out, 1 + b),
+                "service_tier": "standard",
+            }
             ident = f"{self.session}{self.sidechain or ''}_{n}"
             message = {"id": f"msg_{ident}", "type": "message", "role": "assistant",
                        "model": MODEL, "content": [block],
