@@ -121,17 +121,23 @@ class Session:
                 "service_tier": "standard",
             }
             ident = f"{self.session}{self.sidechain or ''}_{n}"
-            message = {"id": f"msg_{ident}", "type": "message", "role": "assistant",
-                       "model": MODEL, "content": [block],
-                       "stop_reason": stop if last else None, "stop_sequence": None,
-                       "usage": usage}
-            written.append(_line({**self._base("assistant"), "message": message,
-                                       "requestId": f"req_{ident}"}))
+            message = {
+                "id": f"msg_{ident}",
+                "type": "message",
+                "role": "assistant",
+                "model": MODEL,
+                "content": [block],
+                "stop_reason": stop if last else None,
+                "stop_sequence": None,
+                "usage": usage,
+            }
+            written.append(
+                _line({**self._base("assistant"), "message": message, "requestId": f"req_{ident}"})
+            )
         self.lines += written
         if count:
             t = self.truth
-            t.fresh, t.cache_write, t.cache_read = t.fresh + fresh, t.cache_write + write, \
-                t.cache_read + read
+            t.fresh, t.cache_write, t.cache_read = t.fresh + fresh, t.cache_write + write, t.cache_read + read
             t.out += out
             t.responses += 1
             t.by_agent[agent] = t.by_agent.get(agent, 0) + fresh + write + read + out
@@ -147,8 +153,7 @@ def project(cwd: str, truth: Truth) -> dict[str, str]:
     a response whose lines are split across two files."""
     a = Session("a1", cwd, truth)
     a.user("fix the bug")
-    a.respond(1, fresh=10, write=2000, read=15000, out=180, stop="tool_use",
-              task=("toolu_1", "Explore"))
+    a.respond(1, fresh=10, write=2000, read=15000, out=180, stop="tool_use", task=("toolu_1", "Explore"))
     a.task_result("toolu_1", "ag1")
     a.respond(2, fresh=4, write=300, read=17000, out=250)
     a.user("and the other one")
@@ -157,8 +162,7 @@ def project(cwd: str, truth: Truth) -> dict[str, str]:
     repeated = a.respond(4, fresh=5, write=50, read=17400, out=90)
     sub = Session("a1", cwd, truth, sidechain="ag1")
     sub.user("find it")
-    sub.respond(1, fresh=7, write=900, read=0, out=60, stop="tool_use",
-                agent="claude-code:Explore")
+    sub.respond(1, fresh=7, write=900, read=0, out=60, stop="tool_use", agent="claude-code:Explore")
     sub.user("tool output")
     sub.respond(2, fresh=2, write=40, read=900, out=30, agent="claude-code:Explore")
     b = Session("b2", cwd, truth)
@@ -167,5 +171,4 @@ def project(cwd: str, truth: Truth) -> dict[str, str]:
     split = b.respond(5, fresh=6, write=80, read=17500, out=300, blocks=4)
     a.lines += split[:2]  # the first snapshots in one file, the rest in the other
     b.lines[:] = [line for line in b.lines if line not in split[:2]]
-    return {"a1.jsonl": a.text(), "a1/subagents/agent-ag1.jsonl": sub.text(),
-            "b2.jsonl": b.text()}
+    return {"a1.jsonl": a.text(), "a1/subagents/agent-ag1.jsonl": sub.text(), "b2.jsonl": b.text()}
