@@ -86,8 +86,11 @@ class Request:
                 found.append(_text(message.get("content")))
             content = message.get("content")
             if message.get("role") == "user" and isinstance(content, list):  # Anthropic
-                found += [_text(block.get("content")) for block in content
-                          if isinstance(block, dict) and block.get("type") == "tool_result"]
+                found += [
+                    _text(block.get("content"))
+                    for block in content
+                    if isinstance(block, dict) and block.get("type") == "tool_result"
+                ]
         return found
 
 
@@ -95,8 +98,9 @@ def _text(content: object) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(_text(part.get("text", "")) if isinstance(part, dict) else str(part)
-                       for part in content)
+        return "".join(
+            _text(part.get("text", "")) if isinstance(part, dict) else str(part) for part in content
+        )
     return "" if content is None else json.dumps(content)
 
 
@@ -115,8 +119,9 @@ class Endpoint:
         self._counter = get_counter()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -153,8 +158,10 @@ class Endpoint:
         return say(FINAL_TEXT if body.get("tools") else SIDE_TEXT), tokens
 
     def _reply_args(self) -> dict[str, Any]:
-        return {"output_tokens": self.output_tokens,
-                "new_id": lambda prefix: f"{prefix}{next(self._ids):024d}"}
+        return {
+            "output_tokens": self.output_tokens,
+            "new_id": lambda prefix: f"{prefix}{next(self._ids):024d}",
+        }
 
 
 def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
@@ -174,11 +181,13 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                 endpoint.requests.append(Request("anthropic", path, body, tokens, None))
                 self._json(200, {"input_tokens": tokens})
             elif path.endswith("/messages"):
-                self._reply(_anthropic(body, *endpoint._take("anthropic", path, raw, body),
-                                       **endpoint._reply_args()))
+                self._reply(
+                    _anthropic(body, *endpoint._take("anthropic", path, raw, body), **endpoint._reply_args())
+                )
             elif path.endswith("/chat/completions"):
-                self._reply(_openai(body, *endpoint._take("openai", path, raw, body),
-                                    **endpoint._reply_args()))
+                self._reply(
+                    _openai(body, *endpoint._take("openai", path, raw, body), **endpoint._reply_args())
+                )
             else:
                 endpoint.requests.append(Request("other", path, body, 0, None))
                 self._json(404, {"error": {"type": "not_found", "message": path}})
@@ -208,8 +217,9 @@ class _Transport(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            self._json(400, {"error": {"type": "invalid_request_error",
-                                       "message": "body is not a JSON object"}})
+            self._json(
+                400, {"error": {"type": "invalid_request_error", "message": "body is not a JSON object"}}
+            )
             return None
         return raw, body
 
@@ -240,8 +250,9 @@ class _Transport(BaseHTTPRequestHandler):
             self.wfile.flush()
 
 
-def _anthropic(body: dict[str, Any], turn: Turn, tokens: int, *, output_tokens: int,
-               new_id: Callable[[str], str]) -> dict[str, Any] | Iterator[bytes]:
+def _anthropic(
+    body: dict[str, Any], turn: Turn, tokens: int, *, output_tokens: int, new_id: Callable[[str], str]
+) -> dict[str, Any] | Iterator[bytes]:
     """The Messages API's answer: a message, or its stream of server-sent events."""
     blocks: list[dict[str, Any]] = []
     if turn.text:
