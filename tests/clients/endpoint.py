@@ -257,35 +257,57 @@ def _anthropic(
     blocks: list[dict[str, Any]] = []
     if turn.text:
         blocks.append({"type": "text", "text": turn.text})
-    blocks += [{"type": "tool_use", "id": new_id("toolu_"), "name": c.name,
-                "input": c.arguments} for c in turn.calls]
-    usage = {"input_tokens": tokens, "output_tokens": output_tokens,
-             "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
-    message = {"id": new_id("msg_"), "type": "message", "role": "assistant",
-               "model": body.get("model", "scripted"),
-               "stop_reason": "tool_use" if turn.calls else "end_turn", "stop_sequence": None}
+    blocks += [
+        {"type": "tool_use", "id": new_id("toolu_"), "name": c.name, "input": c.arguments} for c in turn.calls
+    ]
+    usage = {
+        "input_tokens": tokens,
+        "output_tokens": output_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
+    message = {
+        "id": new_id("msg_"),
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", "scripted"),
+        "stop_reason": "tool_use" if turn.calls else "end_turn",
+        "stop_sequence": None,
+    }
     if not body.get("stream"):
         return {**message, "content": blocks, "usage": usage}
     return _anthropic_events(message, blocks, usage)
 
 
-def _openai(body: dict[str, Any], turn: Turn, tokens: int, *, output_tokens: int,
-            new_id: Callable[[str], str]) -> dict[str, Any] | Iterator[bytes]:
+def _openai(
+    body: dict[str, Any], turn: Turn, tokens: int, *, output_tokens: int, new_id: Callable[[str], str]
+) -> dict[str, Any] | Iterator[bytes]:
     """The chat completions answer: a completion, or its stream of chunks."""
-    calls = [{"id": new_id("call_"), "type": "function",
-              "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
-             for c in turn.calls]
-    usage = {"prompt_tokens": tokens, "completion_tokens": output_tokens,
-             "total_tokens": tokens + output_tokens}
-    head = {"id": new_id("chatcmpl-"), "created": 1700000000,
-            "model": body.get("model", "scripted")}
+    calls = [
+        {
+            "id": new_id("call_"),
+            "type": "function",
+            "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+        }
+        for c in turn.calls
+    ]
+    usage = {
+        "prompt_tokens": tokens,
+        "completion_tokens": output_tokens,
+        "total_tokens": tokens + output_tokens,
+    }
+    head = {"id": new_id("chatcmpl-"), "created": 1700000000, "model": body.get("model", "scripted")}
     finish = "tool_calls" if calls else "stop"
     if not body.get("stream"):
         message: dict[str, Any] = {"role": "assistant", "content": turn.text or None}
         if calls:
             message["tool_calls"] = calls
-        return {**head, "object": "chat.completion", "usage": usage,
-                "choices": [{"index": 0, "message": message, "finish_reason": finish}]}
+        return {
+            **head,
+            "object": "chat.completion",
+            "usage": usage,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        }
     return _openai_events(head, turn.text, calls, finish, usage)
 
 
@@ -294,12 +316,17 @@ def _sse(event: str | None, data: dict[str, Any] | str) -> bytes:
     return (f"event: {event}\n" if event else "").encode() + f"data: {text}\n\n".encode()
 
 
-def _anthropic_events(message: dict[str, Any], blocks: list[dict[str, Any]],
-                      usage: dict[str, int]) -> Iterator[bytes]:
+def _anthropic_events(
+    message: dict[str, Any], blocks: list[dict[str, Any]], usage: dict[str, int]
+) -> Iterator[bytes]:
     start_usage = {**usage, "output_tokens": 1}
-    yield _sse("message_start", {"type": "message_start",
-                                 "message": {**message, "content": [], "stop_reason": None,
-                                             "usage": start_usage}})
+    yield _sse(
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {**message, "content": [], "stop_reason": None, "usage": start_usage},
+        },
+    )
     for index, block in enumerate(blocks):
         if block["type"] == "text":
             empty: dict[str, Any] = {"type": "text", "text": ""}
@@ -307,10 +334,10 @@ def _anthropic_events(message: dict[str, Any], blocks: list[dict[str, Any]],
         else:
             empty = {**block, "input": {}}
             delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
-        yield _sse("content_block_start", {"type": "content_block_start", "index": index,
-                                           "content_block": empty})
-        yield _sse("content_block_delta", {"type": "content_block_delta", "index": index,
-                                           "delta": delta})
+        yield _sse(
+            "content_block_start", {"type": "content_block_start", "index": index, "content_block": empty}
+        )
+        yield _sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
         yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})
     yield _sse("message_delta", {"type": "message_delta",
                                  "delta": {"stop_reason": message["stop_reason"],
