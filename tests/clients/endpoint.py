@@ -339,18 +339,29 @@ def _anthropic_events(
         )
         yield _sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
         yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})
-    yield _sse("message_delta", {"type": "message_delta",
-                                 "delta": {"stop_reason": message["stop_reason"],
-                                           "stop_sequence": None},
-                                 "usage": {"output_tokens": usage["output_tokens"]}})
+    yield _sse(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+            "usage": {"output_tokens": usage["output_tokens"]},
+        },
+    )
     yield _sse("message_stop", {"type": "message_stop"})
 
 
-def _openai_events(head: dict[str, Any], text: str, calls: list[dict[str, Any]], finish: str,
-                   usage: dict[str, int]) -> Iterator[bytes]:
+def _openai_events(
+    head: dict[str, Any], text: str, calls: list[dict[str, Any]], finish: str, usage: dict[str, int]
+) -> Iterator[bytes]:
     def chunk(delta: dict[str, Any], reason: str | None = None) -> bytes:
-        return _sse(None, {**head, "object": "chat.completion.chunk",
-                           "choices": [{"index": 0, "delta": delta, "finish_reason": reason}]})
+        return _sse(
+            None,
+            {
+                **head,
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": reason}],
+            },
+        )
 
     yield chunk({"role": "assistant", "content": ""})
     if text:
