@@ -79,10 +79,22 @@ def code_puppy(cache: Path | None = None) -> CodePuppy:
     with _installing(cache, venv) as todo:
         if todo:
             _run([sys.executable, "-m", "venv", str(venv)], cache=cache)
-            _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                  f"code-puppy=={CODE_PUPPY}"], cache=cache)
-            _check_version([str(venv / "bin" / "python"), "-m", "pip", "show", "code-puppy"],
-                           f"Version: {CODE_PUPPY}", cache=cache)
+            _run(
+                [
+                    str(venv / "bin" / "python"),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    f"code-puppy=={CODE_PUPPY}",
+                ],
+                cache=cache,
+            )
+            _check_version(
+                [str(venv / "bin" / "python"), "-m", "pip", "show", "code-puppy"],
+                f"Version: {CODE_PUPPY}",
+                cache=cache,
+            )
     return CodePuppy(venv)
 
 
@@ -94,13 +106,24 @@ def npm_clients(cache: Path | None = None) -> NpmClients:
         if todo:
             npm = shutil.which("npm")
             if npm is None:
-                raise InstallError("npm is not on PATH: install node 20+ and npm, then run "
-                                   "the tests again")
+                raise InstallError("npm is not on PATH: install node 20+ and npm, then run the tests again")
             # Claude Code's postinstall copies its native binary into place: scripts must run.
-            _run([npm, "install", "--global", "--prefix", str(prefix), "--no-audit",
-                  "--no-fund", "--loglevel=error", "--ignore-scripts=false",
-                  f"@anthropic-ai/claude-code@{CLAUDE_CODE}", f"ccusage@{CCUSAGE}"],
-                 cache=cache)
+            _run(
+                [
+                    npm,
+                    "install",
+                    "--global",
+                    "--prefix",
+                    str(prefix),
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel=error",
+                    "--ignore-scripts=false",
+                    f"@anthropic-ai/claude-code@{CLAUDE_CODE}",
+                    f"ccusage@{CCUSAGE}",
+                ],
+                cache=cache,
+            )
             clients = NpmClients(prefix)
             _check_version([str(clients.claude), "--version"], CLAUDE_CODE, cache=cache)
             _check_version([str(clients.ccusage), "--version"], CCUSAGE, cache=cache)
@@ -122,9 +145,11 @@ def _installing(cache: Path, target: Path) -> Iterator[bool]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise InstallError(f"another process has held {cache}/.install.lock for "
-                                       f"{LOCK_TIMEOUT} s; end it, or remove the lock file if "
-                                       f"none is running") from None
+                    raise InstallError(
+                        f"another process has held {cache}/.install.lock for "
+                        f"{LOCK_TIMEOUT} s; end it, or remove the lock file if "
+                        f"none is running"
+                    ) from None
                 time.sleep(0.5)
         try:
             done = (target / MARKER).exists()  # installed by whoever held the lock before us
@@ -144,15 +169,26 @@ def _installing(cache: Path, target: Path) -> Iterator[bool]:
 
 def _env(cache: Path) -> dict[str, str]:
     # Downloads are cached beside the installs, not in the user's HOME; nothing is asked.
-    return {**os.environ, "PIP_CACHE_DIR": str(cache / "pip-cache"),
-            "npm_config_cache": str(cache / "npm-cache"), "PIP_NO_INPUT": "1",
-            "PIP_DISABLE_PIP_VERSION_CHECK": "1", "npm_config_update_notifier": "false"}
+    return {
+        **os.environ,
+        "PIP_CACHE_DIR": str(cache / "pip-cache"),
+        "npm_config_cache": str(cache / "npm-cache"),
+        "PIP_NO_INPUT": "1",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "npm_config_update_notifier": "false",
+    }
 
 
 def _run(command: Sequence[str], *, cache: Path) -> str:
     try:
-        proc = subprocess.run(list(command), capture_output=True, text=True, env=_env(cache),
-                              timeout=INSTALL_TIMEOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            list(command),
+            capture_output=True,
+            text=True,
+            env=_env(cache),
+            timeout=INSTALL_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired as e:
         raise InstallError(f"{' '.join(command)} took over {INSTALL_TIMEOUT} s") from e
     if proc.returncode != 0:
