@@ -32,25 +32,35 @@ MASKED_FROM = 7
 
 def data(name: str) -> str:
     # 120 lines of about 60 characters: ~7,000 characters, no line alike.
-    return "".join(f"{name} line {i:03d}: the quick brown fox jumps over dog {i * 7919 % 997}\n"
-                   for i in range(120))
+    return "".join(
+        f"{name} line {i:03d}: the quick brown fox jumps over dog {i * 7919 % 997}\n" for i in range(120)
+    )
 
 
 def script() -> list[Turn]:
     def land(name: str) -> str:
         return f"git add {name} && patchpack split -m 'add {name}' && patchpack apply --all"
-    return [call("shell", command=f"cat {DATA[0]}"), call("shell", command=f"cat {DATA[1]}"),
-            call("shell", command=f"cat {DATA[2]}"),
-            call("create_file", file_path="a.txt", content="a\n"), call("shell", command=land("a.txt")),
-            call("create_file", file_path="b.txt", content="b\n"), call("shell", command=land("b.txt")),
-            call("shell", command=f"cat {DATA[3]}"), say("Finished.")]
+
+    return [
+        call("shell", command=f"cat {DATA[0]}"),
+        call("shell", command=f"cat {DATA[1]}"),
+        call("shell", command=f"cat {DATA[2]}"),
+        call("create_file", file_path="a.txt", content="a\n"),
+        call("shell", command=land("a.txt")),
+        call("create_file", file_path="b.txt", content="b\n"),
+        call("shell", command=land("b.txt")),
+        call("shell", command=f"cat {DATA[3]}"),
+        say("Finished."),
+    ]
 
 
 def prepare(repo: Path, *, masked: bool, env: Mapping[str, str] | None = None) -> None:
     """Make ``repo`` (an empty directory) a repository with the data files committed, the
     cadence on (``masked``) or off."""
+
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env=env)
+
     git("init", "-q", "-b", "main")
     for name in DATA:
         (repo / name).write_text(data(name))
@@ -74,6 +84,5 @@ def session(puppy: CodePuppy, repo: Path, home: Path) -> tuple[Run, list[Request
     received, in order."""
     with Endpoint(script()) as ep:
         puppy_home(home, endpoint=ep.url)
-        run = run_code_puppy(puppy, "Read the data files, then add a and b.", cwd=repo,
-                             home=home)
+        run = run_code_puppy(puppy, "Read the data files, then add a and b.", cwd=repo, home=home)
     return run, ep.scripted
