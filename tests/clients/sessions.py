@@ -21,8 +21,19 @@ from clients.install import CodePuppy, NpmClients
 TIMEOUT = 300  # seconds for one headless session: Code Puppy took 150 on a busy 2-core machine
 FAKE_KEY = "sk-patchpack-test-0000"
 # Variables of the agents and providers that must not leak in from the developer's shell.
-_FOREIGN = ("ANTHROPIC_", "CLAUDE", "CODE_PUPPY", "PUPPY_", "OPENAI_", "CEREBRAS_",
-            "AWS_", "GOOGLE_", "VERTEX", "GEMINI_", "OTEL_")
+_FOREIGN = (
+    "ANTHROPIC_",
+    "CLAUDE",
+    "CODE_PUPPY",
+    "PUPPY_",
+    "OPENAI_",
+    "CEREBRAS_",
+    "AWS_",
+    "GOOGLE_",
+    "VERTEX",
+    "GEMINI_",
+    "OTEL_",
+)
 
 
 def clean_env(base: Mapping[str, str], **extra: str) -> dict[str, str]:
@@ -39,8 +50,10 @@ class Run:
     """Claude Code's ``--output-format json`` result; None for Code Puppy or unparsable."""
 
     def describe(self) -> str:
-        return (f"exit {self.proc.returncode}\n--- stdout\n{self.proc.stdout[-4000:]}\n"
-                f"--- stderr\n{self.proc.stderr[-4000:]}")
+        return (
+            f"exit {self.proc.returncode}\n--- stdout\n{self.proc.stdout[-4000:]}\n"
+            f"--- stderr\n{self.proc.stderr[-4000:]}"
+        )
 
 
 # -- Claude Code ------------------------------------------------------------------------------
@@ -49,24 +62,51 @@ class Run:
 def claude_env(*, home: Path, endpoint: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
     return clean_env(
         os.environ if base is None else base,
-        HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
-        XDG_DATA_HOME=str(home / ".local" / "share"), XDG_CACHE_HOME=str(home / ".cache"),
-        ANTHROPIC_BASE_URL=endpoint, ANTHROPIC_API_KEY=FAKE_KEY,
-        DISABLE_AUTOUPDATER="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
-        DISABLE_TELEMETRY="1", DISABLE_ERROR_REPORTING="1",
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_DATA_HOME=str(home / ".local" / "share"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        ANTHROPIC_BASE_URL=endpoint,
+        ANTHROPIC_API_KEY=FAKE_KEY,
+        DISABLE_AUTOUPDATER="1",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_TELEMETRY="1",
+        DISABLE_ERROR_REPORTING="1",
     )
 
 
-def run_claude(clients: NpmClients, prompt: str, *, cwd: Path, home: Path, endpoint: str,
-               allowed: Sequence[str] = ("Bash", "Write", "Edit", "Read"),
-               args: Sequence[str] = (), timeout: float = TIMEOUT) -> Run:
+def run_claude(
+    clients: NpmClients,
+    prompt: str,
+    *,
+    cwd: Path,
+    home: Path,
+    endpoint: str,
+    allowed: Sequence[str] = ("Bash", "Write", "Edit", "Read"),
+    args: Sequence[str] = (),
+    timeout: float = TIMEOUT,
+) -> Run:
     """``claude -p PROMPT --output-format json`` in ``cwd``, its tools ``allowed`` without a
     prompt (root may not use --dangerously-skip-permissions), under ``home``."""
-    command = [str(clients.claude), "-p", prompt, "--output-format", "json",
-               "--allowedTools", ",".join(allowed), *args]
-    proc = subprocess.run(command, cwd=cwd, env=claude_env(home=home, endpoint=endpoint),
-                          capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    command = [
+        str(clients.claude),
+        "-p",
+        prompt,
+        "--output-format",
+        "json",
+        "--allowedTools",
+        ",".join(allowed),
+        *args,
+    ]
+    proc = subprocess.run(
+        command,
+        cwd=cwd,
+        env=claude_env(home=home, endpoint=endpoint),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         result = json.loads(proc.stdout)
     except ValueError:
