@@ -135,11 +135,16 @@ def puppy_home(home: Path, *, endpoint: str) -> Path:
     config = home / ".code_puppy"
     config.mkdir(parents=True, exist_ok=True)
     (config / "puppy.cfg").write_text(
-        f"[puppy]\npuppy_name = Rex\nowner_name = Tester\nmodel = {PUPPY_MODEL}\n"
-        "yolo_mode = true\n")
-    models = {PUPPY_MODEL: {"type": "custom_openai", "name": f"{PUPPY_MODEL}-model",
-                            "context_length": 128000,
-                            "custom_endpoint": {"url": f"{endpoint}/v1", "api_key": FAKE_KEY}}}
+        f"[puppy]\npuppy_name = Rex\nowner_name = Tester\nmodel = {PUPPY_MODEL}\nyolo_mode = true\n"
+    )
+    models = {
+        PUPPY_MODEL: {
+            "type": "custom_openai",
+            "name": f"{PUPPY_MODEL}-model",
+            "context_length": 128000,
+            "custom_endpoint": {"url": f"{endpoint}/v1", "api_key": FAKE_KEY},
+        }
+    }
     (config / "extra_models.json").write_text(json.dumps(models, indent=2))
     return config
 
@@ -147,25 +152,47 @@ def puppy_home(home: Path, *, endpoint: str) -> Path:
 def trust_project_hooks(puppy: CodePuppy, root: Path, *, home: Path) -> None:
     """What `/hooks trust accept` does in Code Puppy started in ``root``: record the hash of
     .claude/settings.json's hooks in the user's trust store, through Code Puppy's own code."""
-    code = ("import sys; from pathlib import Path\n"
-            "from code_puppy_core_plugins.claude_code_hooks.trust import trust_project_hooks\n"
-            "sys.exit(0 if trust_project_hooks(Path(sys.argv[1])) else 1)\n")
-    proc = subprocess.run([str(puppy.python), "-c", code, str(root)], cwd=root,
-                          env=puppy_env(home=home), capture_output=True, text=True,
-                          timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from code_puppy_core_plugins.claude_code_hooks.trust import trust_project_hooks\n"
+        "sys.exit(0 if trust_project_hooks(Path(sys.argv[1])) else 1)\n"
+    )
+    proc = subprocess.run(
+        [str(puppy.python), "-c", code, str(root)],
+        cwd=root,
+        env=puppy_env(home=home),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        stdin=subprocess.DEVNULL,
+    )
     if proc.returncode != 0:
         raise AssertionError(f"trusting {root}/.claude/settings.json failed:\n{proc.stderr}")
 
 
-def run_code_puppy(puppy: CodePuppy, prompt: str, *, cwd: Path, home: Path,
-                   agent: str | None = None, usage_file: Path | None = None,
-                   timeout: float = TIMEOUT) -> Run:
+def run_code_puppy(
+    puppy: CodePuppy,
+    prompt: str,
+    *,
+    cwd: Path,
+    home: Path,
+    agent: str | None = None,
+    usage_file: Path | None = None,
+    timeout: float = TIMEOUT,
+) -> Run:
     """``code-puppy -p PROMPT`` in ``cwd`` with the config `puppy_home` wrote under ``home``."""
     command = [str(puppy.program), "-p", prompt]
     if agent:
         command += ["--agent", agent]
     if usage_file:
         command += ["--usage-file", str(usage_file)]
-    proc = subprocess.run(command, cwd=cwd, env=puppy_env(home=home), capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        command,
+        cwd=cwd,
+        env=puppy_env(home=home),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     return Run(proc, None)
