@@ -26,9 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def git(cwd: Path, *args: str, input: str | None = None, check: bool = True) -> str:
-    proc = subprocess.run(
-        ["git", *args], cwd=cwd, input=input, capture_output=True, text=True
-    )
+    proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
     return proc.stdout
@@ -48,14 +46,14 @@ def lines(n: int, prefix: str = "line") -> str:
 
 
 @pytest.fixture(autouse=True)
-def hermetic_seal(tmp_path_factory: pytest.TempPathFactory,
-                  monkeypatch: pytest.MonkeyPatch) -> None:
+def hermetic_seal(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path_factory.mktemp("home")
     for name in list(os.environ):
         # PYTHONUNBUFFERED would hide a missing flush in a patchpack subprocess. PATCHPACK_NOW
         # stays: `PATCHPACK_NOW=+365d pytest` runs the suite a year ahead (.ci/run does).
-        if ((name.startswith(("GIT_", "PATCHPACK_", "PRE_COMMIT")) and name != clock.ENV)
-                or name == "PYTHONUNBUFFERED"):
+        if (
+            name.startswith(("GIT_", "PATCHPACK_", "PRE_COMMIT")) and name != clock.ENV
+        ) or name == "PYTHONUNBUFFERED":
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
@@ -119,17 +117,23 @@ def cli() -> Callable[..., Result]:
     return invoke
 
 
-def run_patchpack(*args: str, cwd: Path, input: str | None = None,
-                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_patchpack(
+    *args: str, cwd: Path, input: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the installed entry point as a subprocess."""
     return subprocess.run(
-        ["patchpack", *args], cwd=cwd, input=input, capture_output=True, text=True,
+        ["patchpack", *args],
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        text=True,
         env=None if env is None else {**os.environ, **env},
     )
 
 
-def run_killed_after_git(*args: str, cwd: Path, after: int,
-                         tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def run_killed_after_git(
+    *args: str, cwd: Path, after: int, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
     """Run patchpack ``args`` and SIGKILL it as soon as the ``after``-th git process it
     started has ended: a kill at that moment. Returns code 0 when it ran fewer."""
     import shutil
@@ -137,12 +141,14 @@ def run_killed_after_git(*args: str, cwd: Path, after: int,
     wrapper = tmp_path / "kill-after-git" / "git"
     count = wrapper.with_name("count")
     count.unlink(missing_ok=True)
-    write(wrapper, f'#!/bin/sh\n"{shutil.which("git")}" "$@"\nstatus=$?\necho >> "{count}"\n'
-                   f'[ "$(wc -l < "{count}")" -eq {after} ] && kill -9 $PPID\n'
-                   'exit $status\n')
+    write(
+        wrapper,
+        f'#!/bin/sh\n"{shutil.which("git")}" "$@"\nstatus=$?\necho >> "{count}"\n'
+        f'[ "$(wc -l < "{count}")" -eq {after} ] && kill -9 $PPID\n'
+        "exit $status\n",
+    )
     wrapper.chmod(0o755)
-    return run_patchpack(*args, cwd=cwd,
-                         env={"PATH": f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}"})
+    return run_patchpack(*args, cwd=cwd, env={"PATH": f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}"})
 
 
 # -- the real agents (tests/clients/): installed once per machine, cached, never skipped ------
