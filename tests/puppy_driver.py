@@ -24,18 +24,28 @@ from code_puppy.plugins import load_plugin_callbacks
 
 
 def owners() -> dict[str, list[str | None]]:
-    return {phase: [callbacks.get_callback_owner(f) for f in callbacks.get_callbacks(phase)]
-            for phase in ("run_shell_command", "run_shell_command_output", "pre_tool_call",
-                          "transform_model_messages", "model_select", "agent_run_start",
-                          "agent_run_context", "agent_run_end")}
+    return {
+        phase: [callbacks.get_callback_owner(f) for f in callbacks.get_callbacks(phase)]
+        for phase in (
+            "run_shell_command",
+            "run_shell_command_output",
+            "pre_tool_call",
+            "transform_model_messages",
+            "model_select",
+            "agent_run_start",
+            "agent_run_context",
+            "agent_run_end",
+        )
+    }
 
 
 async def shell(args: dict[str, Any]) -> Any:
     from code_puppy.tools.command_runner import ShellCommandOutput
 
     rewrites = await callbacks.on_run_shell_command(None, args["command"], None, 60)
-    out = ShellCommandOutput(success=True, command=args["command"], stdout=args["stdout"],
-                             stderr="", exit_code=0)
+    out = ShellCommandOutput(
+        success=True, command=args["command"], stdout=args["stdout"], stderr="", exit_code=0
+    )
     await callbacks.on_run_shell_command_output(out)
     return {"rewrites": rewrites, "stdout": out.stdout}
 
@@ -49,13 +59,20 @@ async def tool(args: dict[str, Any]) -> Any:
 async def history(args: dict[str, Any]) -> Any:
     import pydantic_ai.messages as pm
 
-    messages: list[Any] = [pm.ModelRequest(parts=[pm.SystemPromptPart("be brief"),
-                                                  pm.UserPromptPart("fix it")])]
+    messages: list[Any] = [
+        pm.ModelRequest(parts=[pm.SystemPromptPart("be brief"), pm.UserPromptPart("fix it")])
+    ]
     for i in range(args["outputs"]):
-        messages.append(pm.ModelResponse(parts=[pm.ToolCallPart(
-            "agent_run_shell_command", {"command": f"cat part{i}"}, f"call{i}")]))
-        messages.append(pm.ModelRequest(parts=[pm.ToolReturnPart(
-            "agent_run_shell_command", f"output {i}\n" * 3, f"call{i}")]))
+        messages.append(
+            pm.ModelResponse(
+                parts=[pm.ToolCallPart("agent_run_shell_command", {"command": f"cat part{i}"}, f"call{i}")]
+            )
+        )
+        messages.append(
+            pm.ModelRequest(
+                parts=[pm.ToolReturnPart("agent_run_shell_command", f"output {i}\n" * 3, f"call{i}")]
+            )
+        )
     sent = []
     for iterations in args["iterations"]:
         os.makedirs(".git/patchpack", exist_ok=True)
@@ -75,14 +92,20 @@ async def located(args: dict[str, Any]) -> Any:
     messages: list[Any] = [
         pm.ModelRequest(parts=[pm.UserPromptPart(args["prompt"])]),
         pm.ModelResponse(parts=[pm.ToolCallPart("shell", {"command": "pytest -q"}, "t1")]),
-        pm.ModelRequest(parts=[pm.ToolReturnPart("shell", args["output"], "t1")])]
+        pm.ModelRequest(parts=[pm.ToolReturnPart("shell", args["output"], "t1")]),
+    ]
     await callbacks.on_transform_model_messages("code-puppy", messages)
     return await tool({"tool": "read_file", "args": {"file_path": args["file"]}})
 
 
 async def run(args: dict[str, Any]) -> Any:
-    chosen = callbacks.on_model_select(agent_name=args["agent"], current_model="zai-glm-4.7",
-                                       prompt=args["prompt"], messages=[], session_id="run-1")
+    chosen = callbacks.on_model_select(
+        agent_name=args["agent"],
+        current_model="zai-glm-4.7",
+        prompt=args["prompt"],
+        messages=[],
+        session_id="run-1",
+    )
     agent = type("Agent", (), {"name": args["agent"]})()
     stops = []
     for context in callbacks.on_agent_run_context(agent, None, "run-1", []):
@@ -94,8 +117,9 @@ async def run(args: dict[str, Any]) -> Any:
     await callbacks.on_agent_run_start(args["agent"], chosen, "run-1")
     for _ in range(args["requests"]):
         await callbacks.on_transform_model_messages(args["agent"], [])
-    await callbacks.on_agent_run_end(args["agent"], chosen or "zai-glm-4.7", "run-1", True, None,
-                                     "done", args["metadata"])
+    await callbacks.on_agent_run_end(
+        args["agent"], chosen or "zai-glm-4.7", "run-1", True, None, "done", args["metadata"]
+    )
     return {"model": chosen, "stops": stops}
 
 
@@ -103,8 +127,7 @@ async def git(args: dict[str, Any]) -> Any:
     return subprocess.run(["git", *args["args"]], check=True, capture_output=True).returncode
 
 
-SCENARIOS = {"shell": shell, "tool": tool, "history": history, "run": run, "git": git,
-             "located": located}
+SCENARIOS = {"shell": shell, "tool": tool, "history": history, "run": run, "git": git, "located": located}
 
 
 def main() -> None:
