@@ -37,9 +37,10 @@ def _own_install() -> Path:
     with (cache / ".install.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second pytest waits, then finds it done
         if not (venv / ".installed").exists():
-            for command in ([sys.executable, "-m", "venv", "--clear", str(venv)],
-                            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                             f"code-puppy=={VERSION}"]):
+            for command in (
+                [sys.executable, "-m", "venv", "--clear", str(venv)],
+                [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", f"code-puppy=={VERSION}"],
+            ):
                 done = subprocess.run(command, capture_output=True, text=True, timeout=1200)
                 assert done.returncode == 0, f"{command} failed:\n{done.stderr[-3000:]}"
             (venv / ".installed").write_text("ok\n")
@@ -49,8 +50,7 @@ def _own_install() -> Path:
 def paths() -> str:
     """Where patchpack and its dependencies are: this checkout, then the tests' own packages
     (appended after Code Puppy's, so that its own versions of shared packages win)."""
-    return os.pathsep.join([str(ROOT), sysconfig.get_paths()["purelib"],
-                            sysconfig.get_paths()["platlib"]])
+    return os.pathsep.join([str(ROOT), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
 
 
 def drive(steps: list[dict[str, Any]], *, tmp: Path, beside: bool = True) -> dict[str, Any]:
@@ -62,8 +62,9 @@ def drive(steps: list[dict[str, Any]], *, tmp: Path, beside: bool = True) -> dic
         env.pop("PYTHONPATH", None)
     plan = tmp / "steps.json"
     plan.write_text(json.dumps([{**s, "cwd": str(s["cwd"])} for s in steps]))
-    done = subprocess.run([str(python()), str(DRIVER), str(plan)], capture_output=True,
-                          text=True, timeout=600, env=env)
+    done = subprocess.run(
+        [str(python()), str(DRIVER), str(plan)], capture_output=True, text=True, timeout=600, env=env
+    )
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr[-4000:]}"
     out: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     return out
