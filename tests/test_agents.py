@@ -35,8 +35,7 @@ def test_reminder_at_iterations_2_4_6_and_not_between(committed: Path) -> None:
     assert (repo.git_dir / "patchpack" / "iterations").read_text() == "7\n"
     state = agents.cadence(repo, s)
     assert (state.iterations, state.until_reminder) == (7, 1)
-    assert state.as_dict() == {"iterations": 7, "every": 2, "until_reminder": 1,
-                               "reminder_due": False}
+    assert state.as_dict() == {"iterations": 7, "every": 2, "until_reminder": 1, "reminder_due": False}
 
 
 def test_cadence_follows_settings(committed: Path) -> None:
@@ -87,41 +86,55 @@ def test_each_worktree_counts_its_own(committed: Path, tmp_path: Path) -> None:
 
 def test_no_line_at_or_under_70_percent() -> None:
     s = Settings.load()
-    assert agents.budget_line(agents.budgets(s, context_tokens=35_000, day_tokens=16_800_000,
-                                             minute_requests=35), counter="cl100k_base") is None
+    assert (
+        agents.budget_line(
+            agents.budgets(s, context_tokens=35_000, day_tokens=16_800_000, minute_requests=35),
+            counter="cl100k_base",
+        )
+        is None
+    )
 
 
 def test_daily_line_says_used_left_and_what_to_do() -> None:
     s = Settings.load()
     line = agents.budget_line(agents.budgets(s, day_tokens=18_000_000), counter="cl100k_base")
-    assert line == ("budget: daily 18,000,000/24,000,000 tokens (75%, 6,000,000 left) "
-                    "[cl100k_base]; next: /compact, keep requests small, and land what you "
-                    "have before starting more")
+    assert line == (
+        "budget: daily 18,000,000/24,000,000 tokens (75%, 6,000,000 left) "
+        "[cl100k_base]; next: /compact, keep requests small, and land what you "
+        "have before starting more"
+    )
 
 
 def test_the_worst_budget_comes_first_and_picks_the_action() -> None:
     s = Settings.load()
-    found = agents.budgets(s, context_tokens=40_000, day_tokens=17_500_000,
-                           minute_requests=48, minute_reset_in=23)
+    found = agents.budgets(
+        s, context_tokens=40_000, day_tokens=17_500_000, minute_requests=48, minute_reset_in=23
+    )
     line = agents.budget_line(found, counter="cl100k_base")
     assert line is not None
-    assert line.startswith("budget: per-minute requests 48/50 requests (96%, 2 left); "
-                           "context 40,000/50,000 tokens (80%, 10,000 left); daily")
+    assert line.startswith(
+        "budget: per-minute requests 48/50 requests (96%, 2 left); "
+        "context 40,000/50,000 tokens (80%, 10,000 left); daily"
+    )
     assert line.endswith("next: wait 23 s for the per-minute window")
 
 
 def test_context_budget_suggests_narrowing() -> None:
-    line = agents.budget_line(agents.budgets(Settings.load(), context_tokens=45_000),
-                              counter="o200k_base")
+    line = agents.budget_line(agents.budgets(Settings.load(), context_tokens=45_000), counter="o200k_base")
     assert line is not None and "[o200k_base]" in line and "narrow the request" in line
 
 
 def test_over_budget_refusal_and_override() -> None:
-    found = agents.budgets(Settings.load(), day_tokens=24_000_000, minute_tokens=2_000_000,
-                           agents={"pack-leader": (900, 1_000), "husky": (1_200, 1_000)})
+    found = agents.budgets(
+        Settings.load(),
+        day_tokens=24_000_000,
+        minute_tokens=2_000_000,
+        agents={"pack-leader": (900, 1_000), "husky": (1_200, 1_000)},
+    )
     assert [b.name for b in agents.exhausted(found)] == ["daily", "agent husky"]
-    with pytest.raises(Failed, match="over budget: daily 24,000,000/24,000,000 tokens, "
-                                     "agent husky 1,200/1,000 tokens") as e:
+    with pytest.raises(
+        Failed, match="over budget: daily 24,000,000/24,000,000 tokens, agent husky 1,200/1,000 tokens"
+    ) as e:
         agents.refuse_when_exhausted(found, over_budget=False)
     assert e.value.hint is not None and "--over-budget" in e.value.hint
     agents.refuse_when_exhausted(found, over_budget=True)
@@ -135,10 +148,17 @@ def test_per_minute_over_100_percent_does_not_refuse() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["context", "daily", "minute", "agent"]),
-                          st.integers(0, 10**8), st.integers(0, 10**8)), max_size=5))
-def test_a_line_exactly_when_something_is_over_70_percent(
-        raw: list[tuple[str, int, int]]) -> None:
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["context", "daily", "minute", "agent"]),
+            st.integers(0, 10**8),
+            st.integers(0, 10**8),
+        ),
+        max_size=5,
+    )
+)
+def test_a_line_exactly_when_something_is_over_70_percent(raw: list[tuple[str, int, int]]) -> None:
     found = [Budget(kind, kind, used, limit) for kind, used, limit in raw]
     line = agents.budget_line(found, counter="c")
     hot = [b for b in found if b.limit > 0 and b.used / b.limit > 0.7]
