@@ -175,9 +175,17 @@ def test_prompt_names_the_commands_and_fills_in_settings(committed: Path, cli: C
     git(committed, "config", "patchpack.outputLines", "150")
     r = cli("prompt")
     assert r.exit_code == 0
-    for command in ("patchpack context --grep", "patchpack context --at", "patchpack run --",
-                    "patchpack test", "patchpack split", "patchpack next", "patchpack apply",
-                    "patchpack budget", "patchpack status"):
+    for command in (
+        "patchpack context --grep",
+        "patchpack context --at",
+        "patchpack run --",
+        "patchpack test",
+        "patchpack split",
+        "patchpack next",
+        "patchpack apply",
+        "patchpack budget",
+        "patchpack status",
+    ):
         assert command in r.stdout
     assert "patchpack record" not in r.stdout  # a model cannot know its tokens (#17)
     assert "80 diff lines" in r.stdout and "150 lines" in r.stdout
@@ -201,9 +209,15 @@ def test_code_puppy_agent_is_valid_json_with_required_fields(committed: Path, cl
     assert agent["name"] == "pack-leader-token-efficient"
     assert agent["display_name"] and agent["description"]
     assert "\n".join(agent["system_prompt"]) + "\n" == cli("prompt").stdout
-    assert set(agent["tools"]) <= {"list_files", "read_file", "grep", "edit_file",
-                                   "delete_file", "agent_run_shell_command",
-                                   "agent_share_your_reasoning"}
+    assert set(agent["tools"]) <= {
+        "list_files",
+        "read_file",
+        "grep",
+        "edit_file",
+        "delete_file",
+        "agent_run_shell_command",
+        "agent_share_your_reasoning",
+    }
     assert "model" not in agent
     printed, end = json.JSONDecoder().raw_decode(r.stdout.split("\n", 1)[1])
     assert printed == agent  # prints what it wrote, then the next steps
@@ -228,10 +242,10 @@ def test_code_puppy_global_model_and_dry_run(committed: Path, cli: CLI) -> None:
 USER_SETTINGS = {
     "permissions": {"allow": ["Bash(npm run lint)"], "deny": ["Read(./.env)"]},
     "hooks": {
-        "PreToolUse": [{"matcher": "Bash",
-                        "hooks": [{"type": "command", "command": "~/bin/audit.sh"}]}],
-        "PostToolUse": [{"matcher": "Write|Edit",
-                         "hooks": [{"type": "command", "command": "prettier --write"}]}],
+        "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "~/bin/audit.sh"}]}],
+        "PostToolUse": [
+            {"matcher": "Write|Edit", "hooks": [{"type": "command", "command": "prettier --write"}]}
+        ],
     },
     "model": "sonnet",
 }
@@ -248,11 +262,11 @@ def test_claude_code_fresh_settings(committed: Path, cli: CLI) -> None:
     assert set(entry["matcher"].split("|")) >= {"Edit", "Write", "MultiEdit", "Bash", "Read"}
     for event in ("Stop", "SubagentStop"):  # the billed usage, captured from the transcript
         assert data["hooks"][event] == [
-            {"hooks": [{"type": "command", "command": "patchpack ledger import --hook"}]}]
+            {"hooks": [{"type": "command", "command": "patchpack ledger import --hook"}]}
+        ]
 
 
-def test_claude_code_merges_keeps_user_hooks_and_is_idempotent(committed: Path,
-                                                               cli: CLI) -> None:
+def test_claude_code_merges_keeps_user_hooks_and_is_idempotent(committed: Path, cli: CLI) -> None:
     path = write(committed / ".claude" / "settings.json", json.dumps(USER_SETTINGS, indent=4))
     assert cli("integrate", "claude-code").exit_code == 0
     data = json.loads(path.read_text())
@@ -267,18 +281,21 @@ def test_claude_code_merges_keeps_user_hooks_and_is_idempotent(committed: Path,
     assert again.stdout.startswith("unchanged ") and path.read_bytes() == first
     cli("integrate", "claude-code", "--limit-all")  # updated in place, not added twice
     pre = json.loads(path.read_text())["hooks"]["PreToolUse"]
-    assert [h["command"] for e in pre for h in e["hooks"]] == ["~/bin/audit.sh",
-                                                              "patchpack-guard --limit-all"]
+    assert [h["command"] for e in pre for h in e["hooks"]] == [
+        "~/bin/audit.sh",
+        "patchpack-guard --limit-all",
+    ]
 
 
 def test_the_guard_hook_without_its_launcher_and_an_older_hook_updated() -> None:
-    assert integrate.guard_command(limit_all=True, which=lambda name: None) == \
-        "patchpack guard --limit-all"
-    old = {"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [
-        {"type": "command", "command": "patchpack guard"}]}]}}
+    assert integrate.guard_command(limit_all=True, which=lambda name: None) == "patchpack guard --limit-all"
+    old = {
+        "hooks": {
+            "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "patchpack guard"}]}]
+        }
+    }
     merged = integrate.merge_claude_settings(old, command="patchpack-guard")
-    assert [h["command"] for e in merged["hooks"]["PreToolUse"] for h in e["hooks"]] == \
-        ["patchpack-guard"]
+    assert [h["command"] for e in merged["hooks"]["PreToolUse"] for h in e["hooks"]] == ["patchpack-guard"]
 
 
 def test_claude_code_dry_run_writes_nothing(committed: Path, cli: CLI) -> None:
@@ -288,10 +305,10 @@ def test_claude_code_dry_run_writes_nothing(committed: Path, cli: CLI) -> None:
     assert json.loads(path.read_text()) == USER_SETTINGS
 
 
-@pytest.mark.parametrize("text", ["{not json", "[]", '{"hooks": []}',
-                                  '{"hooks": {"PreToolUse": {}}}', '{"hooks": {"Stop": {}}}'])
-def test_claude_code_refuses_a_settings_file_it_cannot_merge(committed: Path,
-                                                             text: str) -> None:
+@pytest.mark.parametrize(
+    "text", ["{not json", "[]", '{"hooks": []}', '{"hooks": {"PreToolUse": {}}}', '{"hooks": {"Stop": {}}}']
+)
+def test_claude_code_refuses_a_settings_file_it_cannot_merge(committed: Path, text: str) -> None:
     path = write(committed / ".claude" / "settings.json", text)
     r = run_patchpack("integrate", "claude-code", cwd=committed)
     assert r.returncode == 2 and r.stderr.startswith("patchpack: ") and r.stdout == ""
