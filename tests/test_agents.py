@@ -327,18 +327,18 @@ PUPPY_AGENT = "pack-leader-token-efficient.json"
 OURS = {"type": "stdio", "command": "patchpack", "args": ["mcp"]}
 
 
-def test_code_puppy_mcp_merges_into_the_mcpServers_key_it_finds(
-        committed: Path, cli: CLI) -> None:
+def test_code_puppy_mcp_merges_into_the_mcpServers_key_it_finds(committed: Path, cli: CLI) -> None:
     # Code Puppy reads `mcpServers` only when `mcp_servers` is absent: a second key would
     # hide the user's servers from it.
-    path = write(Path(os.environ["XDG_CONFIG_HOME"]) / "code_puppy" / "mcp_servers.json",
-                 json.dumps({"mcpServers": {"other": {"command": "x"}}, "extra": 1}))
+    path = write(
+        Path(os.environ["XDG_CONFIG_HOME"]) / "code_puppy" / "mcp_servers.json",
+        json.dumps({"mcpServers": {"other": {"command": "x"}}, "extra": 1}),
+    )
     assert cli("integrate", "code-puppy", "--mcp").exit_code == 0
     data = json.loads(path.read_text())
     assert set(data) == {"mcpServers", "extra"}
     assert data["mcpServers"] == {"other": {"command": "x"}, "patchpack": OURS}
-    write(path, json.dumps({"mcp_servers": {"a": {"command": "a"}},
-                            "mcpServers": {"b": {"command": "b"}}}))
+    write(path, json.dumps({"mcp_servers": {"a": {"command": "a"}}, "mcpServers": {"b": {"command": "b"}}}))
     assert cli("integrate", "code-puppy", "--mcp").exit_code == 0
     data = json.loads(path.read_text())  # `mcp_servers` wins when both are there
     assert set(data["mcp_servers"]) == {"a", "patchpack"} and set(data["mcpServers"]) == {"b"}
@@ -346,8 +346,8 @@ def test_code_puppy_mcp_merges_into_the_mcpServers_key_it_finds(
 
 @pytest.mark.parametrize("xdg", [True, False])
 def test_code_puppy_files_go_where_code_puppy_reads_them(
-        committed: Path, cli: CLI, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-        xdg: bool) -> None:
+    committed: Path, cli: CLI, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, xdg: bool
+) -> None:
     home = Path(os.environ["HOME"])
     if xdg:
         monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
@@ -367,8 +367,7 @@ def test_code_puppy_files_go_where_code_puppy_reads_them(
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o027])
-def test_written_files_get_the_usual_mode_and_keep_theirs(committed: Path, cli: CLI,
-                                                          umask: int) -> None:
+def test_written_files_get_the_usual_mode_and_keep_theirs(committed: Path, cli: CLI, umask: int) -> None:
     mcp = write(committed / ".mcp.json", "{}")
     mcp.chmod(0o600)  # the user's own choice for a file that is there
     old = os.umask(umask)
@@ -377,8 +376,7 @@ def test_written_files_get_the_usual_mode_and_keep_theirs(committed: Path, cli: 
         assert cli("integrate", "code-puppy").exit_code == 0
     finally:
         os.umask(old)
-    for path in (committed / ".claude" / "settings.json",
-                 committed / ".code_puppy" / "agents" / PUPPY_AGENT):
+    for path in (committed / ".claude" / "settings.json", committed / ".code_puppy" / "agents" / PUPPY_AGENT):
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
     assert mcp.stat().st_mode & 0o777 == 0o600 and "patchpack" in mcp.read_text()
 
@@ -395,12 +393,17 @@ def test_integrate_says_what_gates_its_files_and_how_to_land_them(committed: Pat
     for out in (claude.stdout, puppy.stdout):
         assert "/hooks trust accept" in out and "each change of .claude/settings.json" in out
     assert "/agent pack-leader-token-efficient" in puppy.stdout
-    lands = [line.split(": ", 1)[1] for out in (claude.stdout, puppy.stdout)
-             for line in out.splitlines() if "git add " in line]
+    lands = [
+        line.split(": ", 1)[1]
+        for out in (claude.stdout, puppy.stdout)
+        for line in out.splitlines()
+        if "git add " in line
+    ]
     assert len(lands) == 2
     for command in lands:  # each lands through the micro-patch hook (3 files at once did not)
-        done = subprocess.run(["sh", "-c", command], cwd=committed, capture_output=True,
-                              text=True, check=False)
+        done = subprocess.run(
+            ["sh", "-c", command], cwd=committed, capture_output=True, text=True, check=False
+        )
         assert done.returncode == 0, done.stderr
     assert git(committed, "status", "--porcelain") == ""
     assert len(git(committed, "log", "--format=%s").splitlines()) == 3
