@@ -26,8 +26,11 @@ def _snapshot(repo: Path, *, stat: bool = True) -> tuple[str, ...]:
         git(repo, "status", "--porcelain", "--untracked-files=all"),
         git(repo, "diff"),
         git(repo, "rev-parse", "-q", "--verify", REF, check=False),
-        "".join(f"{p}:{p.read_bytes()!r}" for p in sorted(repo.rglob("*"))
-                if ".git" not in p.parts and p.is_file()),
+        "".join(
+            f"{p}:{p.read_bytes()!r}"
+            for p in sorted(repo.rglob("*"))
+            if ".git" not in p.parts and p.is_file()
+        ),
     )
 
 
@@ -60,8 +63,7 @@ def test_apply_commits_the_next_patch_through_the_hooks(queued: Path, cli) -> No
     assert not (queued / "b.txt").exists()
 
 
-def test_apply_writes_a_new_message_file_and_leaves_a_link_to_the_last_one_alone(
-        queued: Path, cli) -> None:
+def test_apply_writes_a_new_message_file_and_leaves_a_link_to_the_last_one_alone(queued: Path, cli) -> None:
     # Written anew, not truncated and rewritten, which ext4 flushes at close (2.5 ms a patch,
     # #16): a file linked to the last COMMIT_EDITMSG keeps that message.
     edit = queued / ".git" / "COMMIT_EDITMSG"
@@ -90,10 +92,8 @@ def test_apply_result_names_commits_and_tokens(queued: Path) -> None:
     from patchpack.git import Repo
     from patchpack.queue import apply
 
-    result = apply.apply(Repo.discover(queued), count=None, verify=True,
-                         counter_spec="chars:4")
-    assert [a.commit for a in result.commits] == git(
-        queued, "rev-list", "--reverse", "HEAD~2..HEAD").split()
+    result = apply.apply(Repo.discover(queued), count=None, verify=True, counter_spec="chars:4")
+    assert [a.commit for a in result.commits] == git(queued, "rev-list", "--reverse", "HEAD~2..HEAD").split()
     assert all(a.tokens > 0 and a.counter == "chars:4" for a in result.applied)
     assert result.remaining == 0 and result.failure is None
 
@@ -145,13 +145,11 @@ def test_a_patch_already_in_head_is_skipped(queued: Path, cli) -> None:
     r = cli("apply")
     assert r.exit_code == 0 and "already in HEAD, skipped" in r.stdout
     assert git(queued, "rev-list", "--count", "HEAD") == "2\n"
-    assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == [
-        "skipped", "queued"]
+    assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == ["skipped", "queued"]
 
 
 def test_apply_all_stops_at_the_first_failure(queued: Path, cli) -> None:
-    _hook(queued, "pre-commit", "git diff --cached --name-only | grep -q b.txt && exit 1\n"
-                                "exit 0\n")
+    _hook(queued, "pre-commit", "git diff --cached --name-only | grep -q b.txt && exit 1\nexit 0\n")
     r = cli("apply", "--all")
     assert r.exit_code == 1
     assert "Two files (1/2)" in r.stdout and "the commit of patch 2/2" in r.stderr
@@ -209,8 +207,7 @@ def test_undo_after_apply_moves_head_back(queued: Path, cli) -> None:
     assert git(queued, "rev-parse", "HEAD") != head
     assert cli("undo").exit_code == 0
     assert git(queued, "rev-parse", "HEAD") == head
-    assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == [
-        "queued", "queued"]
+    assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == ["queued", "queued"]
     assert cli("undo").exit_code == 0  # and the split itself
     assert (queued / "a.txt").exists() and (queued / "b.txt").exists()
     assert cli("undo").exit_code == 1
@@ -232,8 +229,7 @@ def _dump_hooks(hooks_dir: Path, log: Path) -> None:
         hook.chmod(0o755)
 
 
-def test_the_commit_and_the_hooks_are_those_of_git_commit(queued: Path, cli,
-                                                          tmp_path: Path) -> None:
+def test_the_commit_and_the_hooks_are_those_of_git_commit(queued: Path, cli, tmp_path: Path) -> None:
     """Same commit id, same reflog entry, same hook arguments and environment as the
     `git commit` fallback (taken when hooks are declared in config)."""
     seen = []
@@ -247,18 +243,25 @@ def test_the_commit_and_the_hooks_are_those_of_git_commit(queued: Path, cli,
         assert r.exit_code == 0, r.stderr
         dumped = log.read_text()
         assert ("GIT_EXEC_PATH=" in dumped) == fallback
-        dumped = "".join(line for line in dumped.splitlines(keepends=True)
-                         if not line.startswith(_GIT_OWN))
-        seen.append((git(queued, "rev-parse", "HEAD"), dumped,
-                     git(queued, "log", "-g", "-1", "--format=%gs", "HEAD"),
-                     git(queued, "log", "-g", "-1", "--format=%gs", "main"),
-                     (queued / ".git" / "COMMIT_EDITMSG").read_text()))
+        dumped = "".join(line for line in dumped.splitlines(keepends=True) if not line.startswith(_GIT_OWN))
+        seen.append(
+            (
+                git(queued, "rev-parse", "HEAD"),
+                dumped,
+                git(queued, "log", "-g", "-1", "--format=%gs", "HEAD"),
+                git(queued, "log", "-g", "-1", "--format=%gs", "main"),
+                (queued / ".git" / "COMMIT_EDITMSG").read_text(),
+            )
+        )
         assert cli("undo").exit_code == 0
     assert seen[0] == seen[1]
     _head, log, reflog_head, reflog_branch, message = seen[0]
     assert [line.split()[1:] for line in log.splitlines() if line.startswith("==")] == [
-        ["pre-commit", "0"], ["prepare-commit-msg", "2", ".git/COMMIT_EDITMSG", "message"],
-        ["commit-msg", "1", ".git/COMMIT_EDITMSG"], ["post-commit", "0"]]
+        ["pre-commit", "0"],
+        ["prepare-commit-msg", "2", ".git/COMMIT_EDITMSG", "message"],
+        ["commit-msg", "1", ".git/COMMIT_EDITMSG"],
+        ["post-commit", "0"],
+    ]
     assert "GIT_INDEX_FILE=.git/index\n" in log and "GIT_EDITOR=:\n" in log
     assert "GIT_AUTHOR_DATE=@1700000000 +0000\n" in log and f"{queued}\n" in log
     assert reflog_head == reflog_branch == "commit: Two files (1/2): a.txt\n"
