@@ -290,8 +290,7 @@ def test_a_message_left_empty_by_commit_msg_refuses_the_commit(queued: Path, cli
     assert _snapshot(queued) == before
 
 
-def test_a_rejecting_prepare_commit_msg_hook_runs_even_without_verify(queued: Path,
-                                                                      cli) -> None:
+def test_a_rejecting_prepare_commit_msg_hook_runs_even_without_verify(queued: Path, cli) -> None:
     _hook(queued, "prepare-commit-msg", "echo 'no message for you' >&2\nexit 3\n")
     before = _snapshot(queued)
     r = cli("apply", "--no-verify")
@@ -300,12 +299,10 @@ def test_a_rejecting_prepare_commit_msg_hook_runs_even_without_verify(queued: Pa
     assert _snapshot(queued) == before
 
 
-def test_no_verify_skips_pre_commit_and_commit_msg_only(queued: Path, cli,
-                                                        tmp_path: Path) -> None:
+def test_no_verify_skips_pre_commit_and_commit_msg_only(queued: Path, cli, tmp_path: Path) -> None:
     _dump_hooks(queued / ".git" / "hooks", tmp_path / "log")
     assert cli("apply", "--no-verify").exit_code == 0
-    ran = [line.split()[1] for line in (tmp_path / "log").read_text().splitlines()
-           if line.startswith("==")]
+    ran = [line.split()[1] for line in (tmp_path / "log").read_text().splitlines() if line.startswith("==")]
     assert ran == ["prepare-commit-msg", "post-commit"]
 
 
@@ -402,8 +399,7 @@ def test_every_kind_of_change_reaches_the_work_tree_and_index(committed: Path, c
     assert git(committed, "rev-parse", "HEAD^{tree}") == expected
     assert git(committed, "status", "--porcelain", "--untracked-files=all") == ""
     assert (committed / "run.sh").stat().st_mode & 0o111
-    assert (committed / "link").is_symlink() and (committed / "crlf.txt").read_bytes() == \
-        b"one\r\ntwo\r\n"
+    assert (committed / "link").is_symlink() and (committed / "crlf.txt").read_bytes() == b"one\r\ntwo\r\n"
 
 
 def test_signed_commits_go_through_git_commit(queued: Path, cli) -> None:
@@ -432,14 +428,14 @@ def test_filter_drivers_are_run_when_the_work_tree_is_written(committed: Path, c
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.sampled_from(["", " ", "\t", "\r", "x", "y z", "  a  ", "\u00e9 ", "\x0b"]),
-                max_size=12))
+@given(st.lists(st.sampled_from(["", " ", "\t", "\r", "x", "y z", "  a  ", "\u00e9 ", "\x0b"]), max_size=12))
 def test_messages_are_cleaned_as_git_stripspace_cleans_them(parts: list[str]) -> None:
     from patchpack.git import stripspace
 
     text = "\n".join(parts)
-    expected = subprocess.run(["git", "stripspace"], input=text.encode(),
-                              capture_output=True, check=True).stdout.decode()
+    expected = subprocess.run(
+        ["git", "stripspace"], input=text.encode(), capture_output=True, check=True
+    ).stdout.decode()
     assert stripspace(text) == expected
 
 
@@ -460,8 +456,7 @@ def _states(repo: Path, n: int) -> list[str]:
     return git(repo, "rev-list", "--first-parent", f"--max-count={n}", REF).split()[::-1]
 
 
-def test_hooks_of_a_series_see_each_commit_as_git_commit_would_leave_it(series: Path,
-                                                                        cli) -> None:
+def test_hooks_of_a_series_see_each_commit_as_git_commit_would_leave_it(series: Path, cli) -> None:
     # The next patch's state and plan are made while the post-commit hook runs: no hook may
     # see any of it. Each sees HEAD, the index, the work tree and the queue as one `apply`
     # after another would leave them.
@@ -469,27 +464,33 @@ def test_hooks_of_a_series_see_each_commit_as_git_commit_would_leave_it(series: 
     for name in ("pre-commit", "post-commit"):
         # HEAD, the queue, the index, local changes (none: the work tree is the index), and
         # what is staged.
-        _hook(series, name, f'echo "{name} $(git rev-parse HEAD {REF} | tr \\\\n " ")'
-                            f'$(git write-tree) $({{ git diff --name-only; git ls-files -o '
-                            f'--exclude-standard; }} | wc -l) $(git diff --cached --name-only '
-                            f'HEAD)" >> "{seen}"\n')
+        _hook(
+            series,
+            name,
+            f'echo "{name} $(git rev-parse HEAD {REF} | tr \\\\n " ")'
+            f"$(git write-tree) $({{ git diff --name-only; git ls-files -o "
+            f"--exclude-standard; }} | wc -l) $(git diff --cached --name-only "
+            f'HEAD)" >> "{seen}"\n',
+        )
     start = git(series, "rev-parse", "HEAD").strip()
     assert cli("apply", "--all").exit_code == 0
     commits = git(series, "rev-list", "--reverse", f"{start}..HEAD").split()
     states = _states(series, 5)  # the split, then one apply each
     assert len(commits) == 4 and git(series, "log", "-1", "--format=%s", states[0]) == (
-        "patchpack split: 4 from the work tree\n")
+        "patchpack split: 4 from the work tree\n"
+    )
     expected = []
     for i, (name, commit) in enumerate(zip("abcd", commits)):
         parent = commits[i - 1] if i else start
         tree = git(series, "rev-parse", f"{commit}^{{tree}}").strip()
-        expected += [f"pre-commit {parent} {states[i]} {tree} 0 {name}.txt",
-                     f"post-commit {commit} {states[i]} {tree} 0 "]
+        expected += [
+            f"pre-commit {parent} {states[i]} {tree} 0 {name}.txt",
+            f"post-commit {commit} {states[i]} {tree} 0 ",
+        ]
     assert seen.read_text().splitlines() == expected
 
 
-def test_a_series_killed_between_commits_loses_nothing_and_carries_on(series: Path,
-                                                                       cli) -> None:
+def test_a_series_killed_between_commits_loses_nothing_and_carries_on(series: Path, cli) -> None:
     assert cli("init").exit_code == 0  # the ledger's hooks and notes config
     # The second commit's post-commit hook kills apply (its parent) as a Ctrl-C or an OOM
     # kill would: HEAD has moved to that commit, the queue has not recorded it yet.
