@@ -495,23 +495,35 @@ def test_a_series_killed_between_commits_loses_nothing_and_carries_on(series: Pa
     # The second commit's post-commit hook kills apply (its parent) as a Ctrl-C or an OOM
     # kill would: HEAD has moved to that commit, the queue has not recorded it yet.
     hook = series / ".git" / "hooks" / "post-commit"
-    hook.write_text(hook.read_text().replace(
-        "#!/bin/sh\n", '#!/bin/sh\n[ "$(git log -1 --format=%s)" = "Four (2/4): b.txt" ] && '
-        "sleep 0.3 && kill -9 $PPID\n", 1))
+    hook.write_text(
+        hook.read_text().replace(
+            "#!/bin/sh\n",
+            '#!/bin/sh\n[ "$(git log -1 --format=%s)" = "Four (2/4): b.txt" ] && '
+            "sleep 0.3 && kill -9 $PPID\n",
+            1,
+        )
+    )
     start = git(series, "rev-parse", "HEAD").strip()
     killed = run_patchpack("apply", "--all", cwd=series)
     assert killed.returncode == -9
     assert git(series, "log", "--format=%s", f"{start}..HEAD").splitlines() == [
-        "Four (2/4): b.txt", "Four (1/4): a.txt"]
+        "Four (2/4): b.txt",
+        "Four (1/4): a.txt",
+    ]
     assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == [
-        "applied", "queued", "queued", "queued"]
+        "applied",
+        "queued",
+        "queued",
+        "queued",
+    ]
 
     r = cli("apply", "--all")
     assert r.exit_code == 0, r.stderr
     assert "2  already in HEAD, skipped" in r.stdout and r.stdout.endswith("all applied\n")
     commits = git(series, "rev-list", "--reverse", f"{start}..HEAD").split()
     assert [git(series, "log", "-1", "--format=%s", c).strip() for c in commits] == [
-        f"Four ({n}/4): {name}.txt" for n, name in zip(range(1, 5), "abcd")]
+        f"Four ({n}/4): {name}.txt" for n, name in zip(range(1, 5), "abcd")
+    ]
     assert git(series, "status", "--porcelain") == ""
     # Every commit has its apply entry, the two of the killed run included, each once.
     for commit in commits:
@@ -520,8 +532,7 @@ def test_a_series_killed_between_commits_loses_nothing_and_carries_on(series: Pa
     assert (series / ".git" / "patchpack" / "bound.jsonl").read_text() == ""
 
 
-def test_a_conflict_found_while_a_series_runs_stops_it_after_the_commits_before(
-        series: Path, cli) -> None:
+def test_a_conflict_found_while_a_series_runs_stops_it_after_the_commits_before(series: Path, cli) -> None:
     write(series / "c.txt", "made by hand\n")  # the third patch creates c.txt too
     git(series, "add", "c.txt")
     git(series, "commit", "-q", "-m", "By hand")
@@ -529,9 +540,16 @@ def test_a_conflict_found_while_a_series_runs_stops_it_after_the_commits_before(
     assert r.exit_code == 1
     assert "patch 3/4 (Four (3/4): c.txt) conflicts with HEAD in c.txt" in r.stderr
     assert git(series, "log", "--format=%s", "-3").splitlines() == [
-        "Four (2/4): b.txt", "Four (1/4): a.txt", "By hand"]
+        "Four (2/4): b.txt",
+        "Four (1/4): a.txt",
+        "By hand",
+    ]
     assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == [
-        "applied", "applied", "queued", "queued"]
+        "applied",
+        "applied",
+        "queued",
+        "queued",
+    ]
     assert git(series, "status", "--porcelain") == ""
 
 
@@ -547,22 +565,26 @@ def test_undo_after_apply_all_takes_back_one_commit_at_a_time(series: Path, cli)
     assert not cli("list").stdout.count("queued")
 
 
-def test_a_commit_taken_back_because_the_queue_moved_keeps_no_ledger_entry(series: Path,
-                                                                           cli) -> None:
+def test_a_commit_taken_back_because_the_queue_moved_keeps_no_ledger_entry(series: Path, cli) -> None:
     # Another patchpack changes the queue while the second commit's post-commit hook runs:
     # apply cannot record that commit, so it takes it back, and its ledger entry with it.
-    _hook(series, "post-commit", '[ "$(git log -1 --format=%s)" = "Four (2/4): b.txt" ] && '
-                                 "patchpack drop 4 >/dev/null\nexit 0\n")
+    _hook(
+        series,
+        "post-commit",
+        '[ "$(git log -1 --format=%s)" = "Four (2/4): b.txt" ] && patchpack drop 4 >/dev/null\nexit 0\n',
+    )
     start = git(series, "rev-parse", "HEAD").strip()
     r = cli("apply", "--all")
     assert r.exit_code == 1
     assert "the queue changed while applying" in r.stderr
     first = git(series, "rev-parse", "HEAD").strip()
-    assert git(series, "log", "--format=%s", f"{start}..HEAD").splitlines() == [
-        "Four (1/4): a.txt"]
+    assert git(series, "log", "--format=%s", f"{start}..HEAD").splitlines() == ["Four (1/4): a.txt"]
     assert git(series, "status", "--porcelain", "--untracked-files=all") == ""
     assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == [
-        "applied", "queued", "queued"]
+        "applied",
+        "queued",
+        "queued",
+    ]
     notes = git(series, "notes", "--ref=patchpack", "list").split()
     assert notes[1::2] == [first]
     assert git(series, "notes", "--ref=patchpack", "show", first).count('"kind":"apply"') == 1
