@@ -594,11 +594,14 @@ def test_a_commit_taken_back_because_the_queue_moved_keeps_no_ledger_entry(serie
 def _blocking_pre_commit(repo: Path, name: str) -> None:
     """A pre-commit hook that, for the patch of ``name``, says so (``.git/blocked``) and waits
     until ``.git/release`` exists."""
-    _hook(repo, "pre-commit",
-          f'if [ "$(git diff --cached --name-only)" = "{name}" ]; then\n'
-          "  touch .git/blocked\n"
-          "  while [ ! -e .git/release ]; do sleep 0.02; done\n"
-          "fi\n")
+    _hook(
+        repo,
+        "pre-commit",
+        f'if [ "$(git diff --cached --name-only)" = "{name}" ]; then\n'
+        "  touch .git/blocked\n"
+        "  while [ ! -e .git/release ]; do sleep 0.02; done\n"
+        "fi\n",
+    )
 
 
 def _stop_while_a_hook_runs(repo: Path, how: str) -> str:
@@ -610,9 +613,14 @@ def _stop_while_a_hook_runs(repo: Path, how: str) -> str:
 
     _blocking_pre_commit(repo, "b.txt")
     # A session of its own: SIGINT to the group is a Ctrl-C, which the hook receives too.
-    proc = subprocess.Popen(["patchpack", "apply", "--all"], cwd=repo,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["patchpack", "apply", "--all"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while not (repo / ".git" / "blocked").exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
@@ -628,13 +636,13 @@ def _stop_while_a_hook_runs(repo: Path, how: str) -> str:
 
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
-def test_a_series_stopped_while_a_hook_runs_is_finished_by_the_next_apply(series: Path, cli,
-                                                                         how: str) -> None:
+def test_a_series_stopped_while_a_hook_runs_is_finished_by_the_next_apply(
+    series: Path, cli, how: str
+) -> None:
     assert cli("init").exit_code == 0  # the ledger's hooks and notes config
     start = git(series, "rev-parse", "HEAD").strip()
     err = _stop_while_a_hook_runs(series, how)
-    assert git(series, "log", "--format=%s", f"{start}..HEAD").splitlines() == [
-        "Four (1/4): a.txt"]
+    assert git(series, "log", "--format=%s", f"{start}..HEAD").splitlines() == ["Four (1/4): a.txt"]
     if how == "SIGINT":  # Ctrl-C puts the patch it was committing back at once
         assert "interrupted" in err
         assert git(series, "status", "--porcelain", "--untracked-files=all") == ""
@@ -646,20 +654,23 @@ def test_a_series_stopped_while_a_hook_runs_is_finished_by_the_next_apply(series
     assert r.stdout.endswith("all applied\n") and "skipped" not in r.stdout
     commits = git(series, "rev-list", "--reverse", f"{start}..HEAD").split()
     assert [git(series, "log", "-1", "--format=%s", c).strip() for c in commits] == [
-        f"Four ({n}/4): {name}.txt" for n, name in zip(range(1, 5), "abcd")]
-    assert [git(series, "diff-tree", "--no-commit-id", "--name-only", "-r", c).strip()
-            for c in commits] == ["a.txt", "b.txt", "c.txt", "d.txt"]
+        f"Four ({n}/4): {name}.txt" for n, name in zip(range(1, 5), "abcd")
+    ]
+    assert [git(series, "diff-tree", "--no-commit-id", "--name-only", "-r", c).strip() for c in commits] == [
+        "a.txt",
+        "b.txt",
+        "c.txt",
+        "d.txt",
+    ]
     assert git(series, "status", "--porcelain", "--untracked-files=all") == ""
-    assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == [
-        "applied"] * 4
+    assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == ["applied"] * 4
     for commit in commits:
         note = git(series, "notes", "--ref=patchpack", "show", commit)
         assert note.count('"kind":"apply"') == 1, note
     assert not (series / ".git" / "patchpack" / "applying.json").exists()
 
 
-def test_a_file_changed_since_an_apply_was_killed_is_not_overwritten(series: Path,
-                                                                     cli) -> None:
+def test_a_file_changed_since_an_apply_was_killed_is_not_overwritten(series: Path, cli) -> None:
     _stop_while_a_hook_runs(series, "SIGKILL")
     write(series / "b.txt", "edited by hand after the kill\n")
     before = _snapshot(series)
@@ -673,11 +684,15 @@ def test_a_file_changed_since_an_apply_was_killed_is_not_overwritten(series: Pat
     git(series, "restore", "--source=HEAD", "--staged", "--worktree", "--", "b.txt")
     assert cli("apply", "--all").exit_code == 0
     assert git(series, "log", "--format=%s", "-3").splitlines() == [
-        "Four (4/4): d.txt", "Four (3/4): c.txt", "Four (2/4): b.txt"]
+        "Four (4/4): d.txt",
+        "Four (3/4): c.txt",
+        "Four (2/4): b.txt",
+    ]
 
 
 def test_an_undo_of_an_apply_killed_at_any_moment_is_finished_by_the_next_undo(
-        queued: Path, cli, tmp_path: Path) -> None:
+    queued: Path, cli, tmp_path: Path
+) -> None:
     from conftest import run_killed_after_git
 
     start = git(queued, "rev-parse", "HEAD")
@@ -693,5 +708,7 @@ def test_an_undo_of_an_apply_killed_at_any_moment_is_finished_by_the_next_undo(
         assert git(queued, "rev-parse", "HEAD") == start
         assert git(queued, "status", "--porcelain", "--untracked-files=all") == ""
         assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == [
-            "queued", "queued"]
+            "queued",
+            "queued",
+        ]
     assert after > 1 and git(queued, "rev-parse", "HEAD") == start
