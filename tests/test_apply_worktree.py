@@ -22,8 +22,7 @@ def with_sub(committed: Path, tmp_path: Path) -> Path:
     write(sub / "s.txt", "one\n")
     git(sub, "add", "s.txt")
     git(sub, "commit", "-q", "-m", "s1")
-    git(committed, "-c", "protocol.file.allow=always", "submodule", "add", "-q",
-        str(sub), "sub")
+    git(committed, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "sub")
     git(committed, "commit", "-q", "-m", "add sub")
     write(committed / "sub" / "s.txt", "two\n")
     git(committed / "sub", "commit", "-q", "-am", "s2")
@@ -46,8 +45,7 @@ def test_a_submodule_moved_to_a_new_commit_is_split_and_applied(with_sub: Path, 
     assert git(with_sub, "status", "--porcelain") == ""
 
 
-def test_a_submodule_checked_out_elsewhere_meanwhile_is_left_there(with_sub: Path,
-                                                                     cli) -> None:
+def test_a_submodule_checked_out_elsewhere_meanwhile_is_left_there(with_sub: Path, cli) -> None:
     # As `git checkout` without --recurse-submodules: the new commit is recorded, the
     # submodule's own checkout is the user's.
     s1 = _gitlink(with_sub, "HEAD")
@@ -67,24 +65,28 @@ def test_a_refused_submodule_commit_changes_nothing(with_sub: Path, cli) -> None
     assert cli("split").exit_code == 0
     hook = write(with_sub / ".git" / "hooks" / "pre-commit", "#!/bin/sh\necho no >&2\nexit 1\n")
     hook.chmod(0o755)
-    before = (git(with_sub, "rev-parse", "HEAD"), git(with_sub, "ls-files", "--stage"),
-              git(with_sub, "status", "--porcelain"))
+    before = (
+        git(with_sub, "rev-parse", "HEAD"),
+        git(with_sub, "ls-files", "--stage"),
+        git(with_sub, "status", "--porcelain"),
+    )
     r = cli("apply")
     assert r.exit_code == 1
     assert "was refused; nothing changed" in r.stderr and "no" in r.stderr
-    assert (git(with_sub, "rev-parse", "HEAD"), git(with_sub, "ls-files", "--stage"),
-            git(with_sub, "status", "--porcelain")) == before
+    assert (
+        git(with_sub, "rev-parse", "HEAD"),
+        git(with_sub, "ls-files", "--stage"),
+        git(with_sub, "status", "--porcelain"),
+    ) == before
     assert git(with_sub / "sub", "rev-parse", "HEAD").strip() == s2
 
 
-def test_a_new_submodule_is_recorded_over_its_checkout(committed: Path, tmp_path: Path,
-                                                       cli) -> None:
+def test_a_new_submodule_is_recorded_over_its_checkout(committed: Path, tmp_path: Path, cli) -> None:
     origin = tmp_path / "origin"
     origin.mkdir()
     git(origin, "init", "-q")
     git(origin, "commit", "-q", "--allow-empty", "-m", "s1")
-    git(committed, "-c", "protocol.file.allow=always", "submodule", "add", "-q",
-        str(origin), "sub")
+    git(committed, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(origin), "sub")
     assert cli("split").exit_code == 0
     assert git(committed, "status", "--porcelain") == "?? sub/\n"  # its checkout stays
     r = cli("apply", "--all")
@@ -120,29 +122,37 @@ def _queue_diff(repo: Path, cli, diff: str) -> None:
 
 def test_a_patch_outside_a_sparse_checkout_is_applied_to_the_index(sparse: Path, cli) -> None:
     base = git(sparse, "rev-parse", "HEAD").strip()
-    _queue_diff(sparse, cli,
-                "diff --git a/out/b.txt b/out/b.txt\n--- a/out/b.txt\n+++ b/out/b.txt\n"
-                "@@ -20 +20,2 @@\n b 20\n+b 21\n"
-                "diff --git a/out/gone.txt b/out/gone.txt\ndeleted file mode 100644\n"
-                "--- a/out/gone.txt\n+++ /dev/null\n@@ -1,5 +0,0 @@\n"
-                + "".join(f"-g {i}\n" for i in range(1, 6)) +
-                "diff --git a/out/new.txt b/out/new.txt\nnew file mode 100644\n"
-                "--- /dev/null\n+++ b/out/new.txt\n@@ -0,0 +1 @@\n+new\n")
+    _queue_diff(
+        sparse,
+        cli,
+        "diff --git a/out/b.txt b/out/b.txt\n--- a/out/b.txt\n+++ b/out/b.txt\n"
+        "@@ -20 +20,2 @@\n b 20\n+b 21\n"
+        "diff --git a/out/gone.txt b/out/gone.txt\ndeleted file mode 100644\n"
+        "--- a/out/gone.txt\n+++ /dev/null\n@@ -1,5 +0,0 @@\n"
+        + "".join(f"-g {i}\n" for i in range(1, 6))
+        + "diff --git a/out/new.txt b/out/new.txt\nnew file mode 100644\n"
+        "--- /dev/null\n+++ b/out/new.txt\n@@ -0,0 +1 @@\n+new\n",
+    )
     r = cli("apply", "--all")
     assert r.exit_code == 0, r.stderr
     assert git(sparse, "show", "HEAD:out/b.txt") == lines(21, "b")
-    assert git(sparse, "diff", "--no-renames", "--name-status", base, "HEAD") == \
-        "M\tout/b.txt\nD\tout/gone.txt\nA\tout/new.txt\n"
+    assert (
+        git(sparse, "diff", "--no-renames", "--name-status", base, "HEAD")
+        == "M\tout/b.txt\nD\tout/gone.txt\nA\tout/new.txt\n"
+    )
     # Still outside the cone: in the index with skip-worktree, not in the work tree.
     assert git(sparse, "ls-files", "-t", "out") == "S out/b.txt\nS out/new.txt\n"
     assert not (sparse / "out").exists()
     assert git(sparse, "status", "--porcelain") == ""
 
 
-def test_a_file_outside_the_cone_that_is_in_the_work_tree_is_checked(sparse: Path,
-                                                                      cli) -> None:
-    _queue_diff(sparse, cli, "diff --git a/out/b.txt b/out/b.txt\n--- a/out/b.txt\n"
-                             "+++ b/out/b.txt\n@@ -20 +20,2 @@\n b 20\n+b 21\n")
+def test_a_file_outside_the_cone_that_is_in_the_work_tree_is_checked(sparse: Path, cli) -> None:
+    _queue_diff(
+        sparse,
+        cli,
+        "diff --git a/out/b.txt b/out/b.txt\n--- a/out/b.txt\n"
+        "+++ b/out/b.txt\n@@ -20 +20,2 @@\n b 20\n+b 21\n",
+    )
     write(sparse / "out" / "b.txt", "mine\n")
     head = git(sparse, "rev-parse", "HEAD")
     r = cli("apply")
