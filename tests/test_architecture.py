@@ -12,8 +12,17 @@ from conftest import ROOT
 PACKAGE = ROOT / "patchpack"
 # Lower layers never import higher ones; the four capabilities share a layer and never import
 # each other, and use the micro-patch rule (limits) below them.
-LAYERS = {"base": 0, "git": 1, "limits": 2, "queue": 3, "context": 3, "output": 3, "ledger": 3,
-          "agents": 4, "cli": 5}
+LAYERS = {
+    "base": 0,
+    "git": 1,
+    "limits": 2,
+    "queue": 3,
+    "context": 3,
+    "output": 3,
+    "ledger": 3,
+    "agents": 4,
+    "cli": 5,
+}
 BASE = {"__init__", "errors", "clock", "text", "safejson", "config", "tokens"}
 
 
@@ -57,8 +66,10 @@ def _violations() -> list[str]:
         importer = _module(path)
         for line, imported in _imports(path):
             if not _allowed(importer, imported):
-                out.append(f"{path.relative_to(ROOT)}:{line}: {importer} ({_layer(importer)}) "
-                           f"imports {imported} ({_layer(imported)})")
+                out.append(
+                    f"{path.relative_to(ROOT)}:{line}: {importer} ({_layer(importer)}) "
+                    f"imports {imported} ({_layer(imported)})"
+                )
     return out
 
 
@@ -66,18 +77,21 @@ def test_imports_point_one_way() -> None:
     assert _violations() == []
 
 
-@pytest.mark.parametrize(("importer", "imported", "allowed"), [
-    ("patchpack.queue.apply", "patchpack.git.Repo", True),
-    ("patchpack.queue.apply", "patchpack.limits.diffs", True),
-    ("patchpack.git.repo", "patchpack.queue.store", False),
-    ("patchpack.limits.check", "patchpack.ledger.store", False),
-    ("patchpack.ledger.store", "patchpack.queue.store", False),  # capabilities side by side
-    ("patchpack.context.pack", "patchpack.agents.loop", False),
-    ("patchpack.agents.status", "patchpack.queue.store", True),
-    ("patchpack.cli.queue", "patchpack.agents.workflow", True),
-    ("patchpack.config", "patchpack.git", False),  # base imports base only
-    ("patchpack.tokens", "patchpack.errors", True),
-])
+@pytest.mark.parametrize(
+    ("importer", "imported", "allowed"),
+    [
+        ("patchpack.queue.apply", "patchpack.git.Repo", True),
+        ("patchpack.queue.apply", "patchpack.limits.diffs", True),
+        ("patchpack.git.repo", "patchpack.queue.store", False),
+        ("patchpack.limits.check", "patchpack.ledger.store", False),
+        ("patchpack.ledger.store", "patchpack.queue.store", False),  # capabilities side by side
+        ("patchpack.context.pack", "patchpack.agents.loop", False),
+        ("patchpack.agents.status", "patchpack.queue.store", True),
+        ("patchpack.cli.queue", "patchpack.agents.workflow", True),
+        ("patchpack.config", "patchpack.git", False),  # base imports base only
+        ("patchpack.tokens", "patchpack.errors", True),
+    ],
+)
 def test_the_rule_itself(importer: str, imported: str, allowed: bool) -> None:
     assert _allowed(importer, imported) is allowed
 
@@ -91,6 +105,9 @@ def test_every_package_is_in_the_layout_document() -> None:
 
 
 def test_no_module_is_over_600_lines() -> None:
-    long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py")
-            if (n := len(p.read_text().splitlines())) > 600}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 600
+    }
     assert long == {}
