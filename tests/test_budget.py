@@ -21,22 +21,36 @@ NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=timezone.utc)
 LIMITS = budget.Limits(daily=24_000_000, minute_tokens=1_000_000, minute_requests=50)
 
 
-def entry(n: int, *, ago: timedelta = timedelta(hours=2), tokens_in: int = 100,
-          tokens_out: int = 10, **fields: object) -> ledger.Entry:
+def entry(
+    n: int,
+    *,
+    ago: timedelta = timedelta(hours=2),
+    tokens_in: int = 100,
+    tokens_out: int = 10,
+    **fields: object,
+) -> ledger.Entry:
     kind = str(fields.pop("kind", "request"))
-    return ledger.Entry(f"id{n}", ledger.timestamp(NOW - ago), kind, tokens_in, tokens_out,
-                        "usage", requests=1, **fields)  # type: ignore[arg-type]
+    return ledger.Entry(
+        f"id{n}", ledger.timestamp(NOW - ago), kind, tokens_in, tokens_out, "usage", requests=1, **fields
+    )  # type: ignore[arg-type]
 
 
 def spend(report: budget.Report, what: str) -> budget.Spend:
     return next(s for s in report.limits if s.what == what)
 
 
-entries = st.lists(st.builds(
-    entry, st.integers(0, 40), ago=st.timedeltas(timedelta(0), timedelta(days=3)),
-    tokens_in=st.integers(0, 10**7), tokens_out=st.integers(0, 10**6),
-    agent=st.sampled_from([None, "a", "b"]), model=st.sampled_from([None, "m1", "m2"])),
-    max_size=30)
+entries = st.lists(
+    st.builds(
+        entry,
+        st.integers(0, 40),
+        ago=st.timedeltas(timedelta(0), timedelta(days=3)),
+        tokens_in=st.integers(0, 10**7),
+        tokens_out=st.integers(0, 10**6),
+        agent=st.sampled_from([None, "a", "b"]),
+        model=st.sampled_from([None, "m1", "m2"]),
+    ),
+    max_size=30,
+)
 
 
 @settings(max_examples=80, deadline=None)
@@ -55,18 +69,20 @@ def test_totals_are_the_sum_of_the_entries_counted_once(es: list[ledger.Entry], 
 
 @settings(max_examples=80, deadline=None)
 @given(entries, st.sampled_from(budget.GROUPINGS), st.data())
-def test_the_ledgers_totals_give_the_report_its_entries_give(es: list[ledger.Entry], by: str,
-                                                             data: st.DataObject) -> None:
+def test_the_ledgers_totals_give_the_report_its_entries_give(
+    es: list[ledger.Entry], by: str, data: st.DataObject
+) -> None:
     # `budget` on a whole ledger sums the totals the ledger cache keeps, less the copies of
     # an id after its first (copies may differ: the same id on two lines).
     noted = [(f"{i % 3:040x}", e) for i, e in enumerate(es)]
     noted += data.draw(st.lists(st.sampled_from(noted), max_size=5)) if noted else []
-    columns = [list(column) for column in zip(*(e for _, e in noted))] or \
-        [[] for _ in ledger.Entry._fields]
+    columns = [list(column) for column in zip(*(e for _, e in noted))] or [[] for _ in ledger.Entry._fields]
     on = [commit for commit, _ in noted]
     report = budget.tally(on, columns, [], limits=LIMITS, now=NOW, by=by)
-    assert budget.tally(on, columns, [], limits=LIMITS, now=NOW, by=by,
-                        totals=ledger.totals_of(columns)) == report
+    assert (
+        budget.tally(on, columns, [], limits=LIMITS, now=NOW, by=by, totals=ledger.totals_of(columns))
+        == report
+    )
 
 
 def test_pending_and_limits_weigh_all_spend() -> None:
@@ -79,8 +95,7 @@ def test_pending_and_limits_weigh_all_spend() -> None:
     assert spend(report, "minute requests").used == 2
     assert report.hour_tokens == 1120
     # Filters narrow the table, never what the limits weigh:
-    narrowed = budget.summarise(noted, waiting, limits=LIMITS, now=NOW,
-                                since=NOW - timedelta(minutes=1))
+    narrowed = budget.summarise(noted, waiting, limits=LIMITS, now=NOW, since=NOW - timedelta(minutes=1))
     assert narrowed.total.entries == 1 and spend(narrowed, "today").used == 1230
 
 
@@ -88,8 +103,7 @@ def test_a_range_counts_its_copy_of_an_entry_wherever_the_first_copy_sits() -> N
     # amend and rebase copy a note: the old commit and the new one hold the same entry.
     old, new = "0" * 40, "f" * 40
     shared, other = entry(1, tokens_in=500), entry(2)
-    for noted in ([(old, shared), (new, shared), (old, other)],
-                  [(new, shared), (old, shared), (old, other)]):
+    for noted in ([(old, shared), (new, shared), (old, other)], [(new, shared), (old, shared), (old, other)]):
         mine = budget.summarise(noted, [], limits=LIMITS, now=NOW, commits={new})
         assert mine.total.entries == 1 and mine.total.tokens_in == 500
         assert budget.summarise(noted, [], limits=LIMITS, now=NOW).total.entries == 2
@@ -98,8 +112,10 @@ def test_a_range_counts_its_copy_of_an_entry_wherever_the_first_copy_sits() -> N
 
 def test_limits_weigh_billed_requests_only() -> None:
     # A context pack's tokens reach the bill inside a request: weighing both would count twice.
-    noted = [("c" * 40, entry(1, ago=timedelta(seconds=5))),
-             ("c" * 40, entry(2, ago=timedelta(seconds=5), kind="context", tokens_in=5000))]
+    noted = [
+        ("c" * 40, entry(1, ago=timedelta(seconds=5))),
+        ("c" * 40, entry(2, ago=timedelta(seconds=5), kind="context", tokens_in=5000)),
+    ]
     waiting = [entry(3, ago=timedelta(seconds=5), kind="run", tokens_in=7000)]
     report = budget.summarise(noted, waiting, limits=LIMITS, now=NOW, by="kind")
     assert spend(report, "today").used == spend(report, "minute tokens").used == 110
