@@ -134,14 +134,25 @@ def test_burn_rate_says_when_the_day_runs_out() -> None:
     assert "runs out at 13:30 UTC" in budget.render_text(report)
 
 
-@pytest.mark.parametrize("used, exhausted, warning", [
-    (6_900, False, None), (7_000, False, "past 70%"), (9_000, False, "past 90%"),
-    (10_000, True, None), (12_000, True, None),
-])
+@pytest.mark.parametrize(
+    "used, exhausted, warning",
+    [
+        (6_900, False, None),
+        (7_000, False, "past 70%"),
+        (9_000, False, "past 90%"),
+        (10_000, True, None),
+        (12_000, True, None),
+    ],
+)
 def test_warnings_and_exhaustion(used: int, exhausted: bool, warning: str | None) -> None:
     noted = [("c" * 40, entry(1, tokens_in=used, tokens_out=0, agent="bot"))]
-    report = budget.summarise(noted, [], limits=budget.Limits(10_000, 10**6, 50), now=NOW,
-                              agent_budget=lambda name: {"bot": 20_000}.get(name))
+    report = budget.summarise(
+        noted,
+        [],
+        limits=budget.Limits(10_000, 10**6, 50),
+        now=NOW,
+        agent_budget=lambda name: {"bot": 20_000}.get(name),
+    )
     assert bool(report.exhausted) is exhausted
     lines = budget.problems(report)
     assert any("budget exhausted: today" in line for line in lines) is exhausted
@@ -151,26 +162,32 @@ def test_warnings_and_exhaustion(used: int, exhausted: bool, warning: str | None
 
 
 def test_group_keys() -> None:
-    noted = [("a" * 40, entry(1, model="m1", agent="x", kind="run")),
-             ("b" * 40, entry(2, ago=timedelta(days=1), tokens_in=5000, model="m2"))]
-    keys = {by: [g.key for g in budget.summarise(noted, [], limits=LIMITS, now=NOW,
-                                                    by=by).groups]
-            for by in budget.GROUPINGS}
-    assert keys == {"commit": ["b" * 40, "a" * 40], "day": ["2026-11-23", "2026-11-24"],
-                    "agent": ["-", "x"], "model": ["m2", "m1"], "kind": ["request", "run"]}
-
+    noted = [
+        ("a" * 40, entry(1, model="m1", agent="x", kind="run")),
+        ("b" * 40, entry(2, ago=timedelta(days=1), tokens_in=5000, model="m2")),
+    ]
+    keys = {
+        by: [g.key for g in budget.summarise(noted, [], limits=LIMITS, now=NOW, by=by).groups]
+        for by in budget.GROUPINGS
+    }
+    assert keys == {
+        "commit": ["b" * 40, "a" * 40],
+        "day": ["2026-11-23", "2026-11-24"],
+        "agent": ["-", "x"],
+        "model": ["m2", "m1"],
+        "kind": ["request", "run"],
+    }
 
 
 def test_text_prints_an_agents_name_whole_and_a_commit_in_12_digits() -> None:
-    noted = [("a" * 40, entry(1, agent="claude-code:general-purpose")),
-             ("b" * 40, entry(2, agent="x"))]
+    noted = [("a" * 40, entry(1, agent="claude-code:general-purpose")), ("b" * 40, entry(2, agent="x"))]
     by_agent = budget.render_text(budget.summarise(noted, [], limits=LIMITS, now=NOW, by="agent"))
     rows = by_agent.splitlines()
     assert rows[1].split()[0] == "claude-code:general-purpose"
     assert len({len(row) for row in rows[:4]}) == 1  # header, 2 agents, total: lined up
-    by_commit = budget.render_text(budget.summarise(noted, [], limits=LIMITS, now=NOW,
-                                                    by="commit"))
+    by_commit = budget.render_text(budget.summarise(noted, [], limits=LIMITS, now=NOW, by="commit"))
     assert {row.split()[0] for row in by_commit.splitlines()[1:3]} == {"a" * 12, "b" * 12}
+
 
 def test_parse_since() -> None:
     assert budget.parse_since("3d", NOW) == NOW - timedelta(days=3)
@@ -264,11 +281,17 @@ def test_figures_feed_the_agents_budget_line() -> None:
     from patchpack.agents import loop as agents
 
     noted = [("c" * 40, entry(1, ago=timedelta(seconds=20), tokens_in=900, agent="bot"))]
-    report = budget.summarise(noted, [entry(2, ago=timedelta(seconds=50))], limits=LIMITS,
-                              now=NOW, agent_budget=lambda name: 1000)
+    report = budget.summarise(
+        noted, [entry(2, ago=timedelta(seconds=50))], limits=LIMITS, now=NOW, agent_budget=lambda name: 1000
+    )
     given = budget.figures(report)
-    assert given == {"day_tokens": 1020, "minute_tokens": 1020, "minute_requests": 2,
-                     "minute_reset_in": 10, "agents": {"bot": (910, 1000)}}
+    assert given == {
+        "day_tokens": 1020,
+        "minute_tokens": 1020,
+        "minute_requests": 2,
+        "minute_reset_in": 10,
+        "agents": {"bot": (910, 1000)},
+    }
     line = agents.budget_line(agents.budgets(Settings(), **given), counter="usage")
     assert line is not None and "agent bot 910/1,000 tokens" in line
 
