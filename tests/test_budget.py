@@ -296,17 +296,20 @@ def test_figures_feed_the_agents_budget_line() -> None:
     assert line is not None and "agent bot 910/1,000 tokens" in line
 
 
-@pytest.mark.parametrize(("args", "config", "message"), [
-    (["--since", "99999999999d"], {}, "--since: out of range"),
-    (["--since", "9999-12-31T23:59:59-23:00"], {}, "--since: out of range"),
-    ([], {"patchpack.agent.bot.dailyBudget": "\u00b2"}, "expected a whole number below 10**15"),
-    ([], {"patchpack.agent.bot.dailyBudget": "9" * 5000}, "expected a whole number below 10**15"),
-    ([], {"patchpack.agent.bot.dailyBudget": str(10**15)}, "expected a whole number below"),
-])
-def test_out_of_range_input_to_budget_is_bad_input(committed: Path, args: list[str],
-                                                   config: dict[str, str], message: str) -> None:
-    assert run_patchpack("record", "--in", "5", "--out", "5", "--agent", "bot",
-                         cwd=committed).returncode == 0
+@pytest.mark.parametrize(
+    ("args", "config", "message"),
+    [
+        (["--since", "99999999999d"], {}, "--since: out of range"),
+        (["--since", "9999-12-31T23:59:59-23:00"], {}, "--since: out of range"),
+        ([], {"patchpack.agent.bot.dailyBudget": "\u00b2"}, "expected a whole number below 10**15"),
+        ([], {"patchpack.agent.bot.dailyBudget": "9" * 5000}, "expected a whole number below 10**15"),
+        ([], {"patchpack.agent.bot.dailyBudget": str(10**15)}, "expected a whole number below"),
+    ],
+)
+def test_out_of_range_input_to_budget_is_bad_input(
+    committed: Path, args: list[str], config: dict[str, str], message: str
+) -> None:
+    assert run_patchpack("record", "--in", "5", "--out", "5", "--agent", "bot", cwd=committed).returncode == 0
     for key, value in config.items():
         git(committed, "config", key, value)
     for command in (["budget", *args], ["status"] if config else ["budget", "--json", *args]):
