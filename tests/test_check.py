@@ -17,8 +17,7 @@ from conftest import ROOT, git, lines, run_patchpack, write
 
 def wc_l_staged(repo: Path) -> int:
     """The reference measure: `git diff --cached -M | wc -l`."""
-    out = subprocess.run(["git", "diff", "--cached", "-M"], cwd=repo, capture_output=True,
-                         check=True).stdout
+    out = subprocess.run(["git", "diff", "--cached", "-M"], cwd=repo, capture_output=True, check=True).stdout
     return out.count(b"\n")
 
 
@@ -69,8 +68,13 @@ def test_pure_rename_of_long_file_is_one_small_file(committed, cli):
     assert result["files"]["count"] == 1
     assert result["diff_lines"]["count"] == wc_l_staged(committed) == 4
     assert result["changes"][0] == {
-        "path": "moved.txt", "old_path": "long.txt", "status": "renamed", "binary": False,
-        "added": 0, "removed": 0, "lines": 4,
+        "path": "moved.txt",
+        "old_path": "long.txt",
+        "status": "renamed",
+        "binary": False,
+        "added": 0,
+        "removed": 0,
+        "lines": 4,
     }
 
 
@@ -147,8 +151,12 @@ def test_diff_lines_equal_git_diff_wc_l(committed, cli):
         _random_change(committed, rng)
         result = check_json(cli)["results"][0]
         assert result["diff_lines"]["count"] == wc_l_staged(committed)
-        names = subprocess.run(["git", "diff", "--cached", "-M", "--name-only", "-z"],
-                               cwd=committed, capture_output=True, check=True).stdout
+        names = subprocess.run(
+            ["git", "diff", "--cached", "-M", "--name-only", "-z"],
+            cwd=committed,
+            capture_output=True,
+            check=True,
+        ).stdout
         assert result["files"]["count"] == len([n for n in names.split(b"\0") if n])
         git(committed, "commit", "-qm", "step", "--allow-empty")
 
@@ -221,8 +229,9 @@ def test_diff_file_plain_diff_u(tmp_path, cli, monkeypatch):
     monkeypatch.chdir(tmp_path)  # outside any repository
     write(tmp_path / "old.txt", lines(5))
     write(tmp_path / "new.txt", lines(6))
-    out = subprocess.run(["diff", "-u", "old.txt", "new.txt"], cwd=tmp_path,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["diff", "-u", "old.txt", "new.txt"], cwd=tmp_path, capture_output=True, text=True
+    ).stdout
     r = cli("check", "--diff", "-", input=out)
     assert r.exit_code == 0
     assert "files: 1 / 2  ok" in r.stdout
@@ -240,10 +249,18 @@ def test_diff_file_format_patch_mails(committed, cli, tmp_path):
     assert r.stdout.count("FAIL") == 1
     # the mail's binary data and signature are not diff lines
     for rev in ("HEAD~1", "HEAD"):
-        assert json.loads(cli("check", "--json", rev).stdout)["results"][0]["diff_lines"] == \
-            json.loads(cli("check", "--json", "--diff", "-", input=git(
-                committed, "format-patch", "--stdout", "--binary", "-1", rev)).stdout
+        assert (
+            json.loads(cli("check", "--json", rev).stdout)["results"][0]["diff_lines"]
+            == json.loads(
+                cli(
+                    "check",
+                    "--json",
+                    "--diff",
+                    "-",
+                    input=git(committed, "format-patch", "--stdout", "--binary", "-1", rev),
+                ).stdout
             )["results"][0]["diff_lines"]
+        )
 
 
 def test_malformed_diff_is_bad_input(cli, tmp_path):
@@ -282,8 +299,20 @@ def test_a_sha256_repository_is_refused_by_every_command(tmp_path, cli, monkeypa
     monkeypatch.chdir(repo)
     before = git(repo, "for-each-ref"), git(repo, "status", "--porcelain")
     diff = git(repo, "diff")
-    for args in (["status"], ["list"], ["add"], ["split"], ["apply"], ["undo"], ["check"],
-                 ["check", "HEAD"], ["budget"], ["context"], ["run", "true"], ["init"]):
+    for args in (
+        ["status"],
+        ["list"],
+        ["add"],
+        ["split"],
+        ["apply"],
+        ["undo"],
+        ["check"],
+        ["check", "HEAD"],
+        ["budget"],
+        ["context"],
+        ["run", "true"],
+        ["init"],
+    ):
         r = cli(*args, input=diff)
         assert r.exit_code == 2, (args, r.stderr)
         assert "is a sha256 repository; patchpack works in sha1 repositories only" in r.stderr
@@ -307,12 +336,13 @@ def test_the_repository_is_found_as_git_finds_it(committed, tmp_path, monkeypatc
 @pytest.mark.parametrize("argv", [["check"], ["run", "--stats", "--", "true"]])
 def test_check_and_run_never_load_libgit2(committed, argv):
     # The pre-commit hook's latency and run's memory (#5) depend on it.
-    probe = ("import sys\nfrom patchpack.cli import main\ntry:\n    main(sys.argv[1:])\n"
-             "except SystemExit:\n    pass\nprint('pygit2._pygit2' in sys.modules)")
+    probe = (
+        "import sys\nfrom patchpack.cli import main\ntry:\n    main(sys.argv[1:])\n"
+        "except SystemExit:\n    pass\nprint('pygit2._pygit2' in sys.modules)"
+    )
     write(committed / "a.txt", "a\n")
     git(committed, "add", "a.txt")
-    out = subprocess.run([sys.executable, "-c", probe, *argv], cwd=committed,
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", probe, *argv], cwd=committed, capture_output=True, text=True)
     assert out.stdout.strip().splitlines()[-1] == "False", out.stderr
 
 
