@@ -400,8 +400,7 @@ def test_entry_point_exit_codes(committed, tmp_path):
 
 @pytest.mark.parametrize("how", ["-m", "script"])
 @pytest.mark.parametrize(("command", "cut"), [("list", "click"), ("status", "unidiff")])
-def test_ctrl_c_while_modules_load_exits_130_with_one_line(committed, tmp_path, how, command,
-                                                           cut):
+def test_ctrl_c_while_modules_load_exits_130_with_one_line(committed, tmp_path, how, command, cut):
     """A Ctrl-C during start-up, stood in for by a module whose import is interrupted, is
     exit 130 and one line, through `python -m patchpack` and the console script pip
     writes for the entry point pyproject.toml declares; `status` loads no click (#16)."""
@@ -411,12 +410,18 @@ def test_ctrl_c_while_modules_load_exits_130_with_one_line(committed, tmp_path, 
     scripts = (ROOT / "pyproject.toml").read_text().split("[project.scripts]\n")[1]
     [target] = re.findall(r'^patchpack = "(.+)"$', scripts.split("\n[")[0], re.M)
     module, _, function = target.partition(":")
-    script = write(tmp_path / "patchpack-script",
-                   f"import sys\nfrom {module} import {function}\nsys.exit({function}())\n")
+    script = write(
+        tmp_path / "patchpack-script",
+        f"import sys\nfrom {module} import {function}\nsys.exit({function}())\n",
+    )
     argv = ["-m", "patchpack"] if how == "-m" else [str(script)]
-    proc = subprocess.run([sys.executable, *argv, command], cwd=committed, capture_output=True,
-                          text=True, env={**os.environ,
-                                          "PYTHONPATH": f"{tmp_path / 'fake'}:{ROOT}"})
+    proc = subprocess.run(
+        [sys.executable, *argv, command],
+        cwd=committed,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": f"{tmp_path / 'fake'}:{ROOT}"},
+    )
     assert (proc.returncode, proc.stderr, proc.stdout) == (130, "patchpack: interrupted\n", "")
 
 
