@@ -40,15 +40,19 @@ def events(raw: bytes) -> list[Any]:
 
 
 def test_anthropic_stream_carries_the_scripted_tool_call_and_the_counted_usage() -> None:
-    body = {"model": "m", "stream": True, "tools": TOOLS,
-            "messages": [{"role": "user", "content": "run it"}]}
+    body = {"model": "m", "stream": True, "tools": TOOLS, "messages": [{"role": "user", "content": "run it"}]}
     with Endpoint([call("Bash", command="pytest -q"), say("done")]) as ep:
         raw, kind = post(f"{ep.url}/v1/messages?beta=true", body)
     assert kind == "text/event-stream"
     got = events(raw)
-    assert [e["type"] for e in got] == ["message_start", "content_block_start",
-                                        "content_block_delta", "content_block_stop",
-                                        "message_delta", "message_stop"]
+    assert [e["type"] for e in got] == [
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
     assert got[1]["content_block"]["name"] == "Bash"
     assert json.loads(got[2]["delta"]["partial_json"]) == {"command": "pytest -q"}
     assert got[4]["delta"]["stop_reason"] == "tool_use"
@@ -59,8 +63,11 @@ def test_anthropic_stream_carries_the_scripted_tool_call_and_the_counted_usage()
 
 
 def test_openai_answers_streaming_and_not_then_ends_past_the_script() -> None:
-    body: dict[str, Any] = {"model": "m", "tools": [{"type": "function"}],
-                            "messages": [{"role": "user", "content": "go"}]}
+    body: dict[str, Any] = {
+        "model": "m",
+        "tools": [{"type": "function"}],
+        "messages": [{"role": "user", "content": "go"}],
+    }
     with Endpoint([call("shell", command="ls")]) as ep:
         raw, _ = post(f"{ep.url}/v1/chat/completions", body)
         streamed, _ = post(f"{ep.url}/v1/chat/completions", {**body, "stream": True})
@@ -69,8 +76,9 @@ def test_openai_answers_streaming_and_not_then_ends_past_the_script() -> None:
     assert json.loads(tool_call["function"]["arguments"]) == {"command": "ls"}
     assert completion["usage"]["prompt_tokens"] == ep.requests[0].tokens > 0
     chunks = events(streamed)  # the script is spent: a final text, then usage in a last chunk
-    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks
-                   if c["choices"]) == FINAL_TEXT
+    assert (
+        "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == FINAL_TEXT
+    )
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0
     assert [r.turn for r in ep.requests] == [0, None]
 
@@ -85,19 +93,30 @@ def test_a_request_without_tools_leaves_the_script_alone() -> None:
 
 
 def test_tool_results_are_read_from_both_apis_histories() -> None:
-    anthropic = {"model": "m", "tools": TOOLS, "messages": [
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t",
-                                      "content": [{"type": "text", "text": "out"}]}]}]}
-    openai = {"model": "m", "tools": TOOLS,
-              "messages": [{"role": "tool", "tool_call_id": "c", "content": "log"}]}
+    anthropic = {
+        "model": "m",
+        "tools": TOOLS,
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "t", "content": [{"type": "text", "text": "out"}]}
+                ],
+            }
+        ],
+    }
+    openai = {
+        "model": "m",
+        "tools": TOOLS,
+        "messages": [{"role": "tool", "tool_call_id": "c", "content": "log"}],
+    }
     with Endpoint([]) as ep:
         post(f"{ep.url}/v1/messages", anthropic)
         post(f"{ep.url}/v1/chat/completions", openai)
     assert [r.tool_results() for r in ep.requests] == [["out"], ["log"]]
 
 
-def test_an_install_that_fails_leaves_nothing_and_one_that_worked_is_not_redone(
-        tmp_path: Path) -> None:
+def test_an_install_that_fails_leaves_nothing_and_one_that_worked_is_not_redone(tmp_path: Path) -> None:
     target = tmp_path / "client-1.0"
     with pytest.raises(install.InstallError), install._installing(tmp_path, target) as todo:
         assert todo
@@ -112,8 +131,7 @@ def test_an_install_that_fails_leaves_nothing_and_one_that_worked_is_not_redone(
         assert not todo
 
 
-def test_a_second_installer_waits_for_the_first_and_finds_the_install_done(
-        tmp_path: Path) -> None:
+def test_a_second_installer_waits_for_the_first_and_finds_the_install_done(tmp_path: Path) -> None:
     target = tmp_path / "client-1.0"
     first = subprocess.Popen(
         [sys.executable, "-c",
