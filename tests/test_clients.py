@@ -134,13 +134,19 @@ def test_an_install_that_fails_leaves_nothing_and_one_that_worked_is_not_redone(
 def test_a_second_installer_waits_for_the_first_and_finds_the_install_done(tmp_path: Path) -> None:
     target = tmp_path / "client-1.0"
     first = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from clients import install\n"
-         "cache = Path(sys.argv[1]); target = cache / 'client-1.0'\n"
-         "with install._installing(cache, target) as todo:\n"
-         "    print(todo, flush=True); time.sleep(1); target.mkdir()\n", str(tmp_path)],
-        stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)})
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from clients import install\n"
+            "cache = Path(sys.argv[1]); target = cache / 'client-1.0'\n"
+            "with install._installing(cache, target) as todo:\n"
+            "    print(todo, flush=True); time.sleep(1); target.mkdir()\n",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)},
+    )
     assert first.stdout is not None and first.stdout.readline() == "True\n"
     start = time.monotonic()
     with install._installing(tmp_path, target) as todo:
