@@ -78,8 +78,7 @@ def test_function_context_widens_to_the_python_function_only(cli, committed: Pat
     write(committed / "f.py", FUNCS)
     git(committed, "add", "f.py")
     git(committed, "commit", "-qm", "funcs")
-    write(committed / "f.py", FUNCS.replace("def f5(x):\n    y0 = x + 0\n",
-                                            "def f5(x):\n    y0 = x + 100\n"))
+    write(committed / "f.py", FUNCS.replace("def f5(x):\n    y0 = x + 0\n", "def f5(x):\n    y0 = x + 100\n"))
     plain = cli("context").stdout
     assert "    y5 = x + 5" not in plain
     widened = cli("context", "--function-context").stdout
@@ -135,11 +134,12 @@ def omega():
 def _shown(repo: Path, text: str) -> set[int]:
     """The new-side lines `context -W` shows for the work tree's f.py set to ``text``."""
     write(repo / "f.py", text)
-    pack = context.build(Repo.discover(repo), context.Request(function_context=True),
-                         get_counter("cl100k_base"))
+    pack = context.build(
+        Repo.discover(repo), context.Request(function_context=True), get_counter("cl100k_base")
+    )
     shown, line = set(), 0
     body = pack.parts[0].body
-    for row in body[body.index("\n@@ ") + 1:].splitlines():
+    for row in body[body.index("\n@@ ") + 1 :].splitlines():
         if row.startswith("@@"):
             line = int(row.split("+")[1].split(",")[0].split(" ")[0])
         elif row[:1] in (" ", "+"):
@@ -159,8 +159,7 @@ def classy(committed: Path) -> Path:
 def _span(text: str, first: str, last: str) -> set[int]:
     rows = text.splitlines()
     start = next(i for i, r in enumerate(rows, 1) if r.startswith(first))
-    return set(range(start, next(i for i, r in enumerate(rows, 1) if r.startswith(last)
-                                 and i >= start) + 1))
+    return set(range(start, next(i for i, r in enumerate(rows, 1) if r.startswith(last) and i >= start) + 1))
 
 
 def test_function_context_a_method_not_its_class(classy: Path) -> None:
@@ -180,8 +179,7 @@ def test_function_context_class_level_statement_takes_the_class(classy: Path) ->
 
 def test_function_context_a_new_method_and_its_blank_lines(classy: Path) -> None:
     # The blank line that comes with a new method sits between methods: not the whole class.
-    text = CLASSY.replace("    def height", "    def depth(self):\n        return 0\n\n"
-                          "    def height")
+    text = CLASSY.replace("    def height", "    def depth(self):\n        return 0\n\n    def height")
     shown = _shown(classy, text)
     assert _span(text, "    def depth", "        return 0") <= shown
     assert not _span(text, "    def width", "        return self.size") <= shown
@@ -199,8 +197,9 @@ def test_function_context_a_removed_line_takes_its_function_as_it_is_now(classy:
     text = CLASSY.replace("        return self.size * 2\n", "")
     assert _shown(classy, text) == _span(text, "    def width", "        b = 2")
     # A whole method removed: the class around it is not widened to.
-    text = CLASSY.replace("    def width(self):\n        a = 1\n        b = 2\n"
-                          "        return self.size * 2\n\n", "")
+    text = CLASSY.replace(
+        "    def width(self):\n        a = 1\n        b = 2\n        return self.size * 2\n\n", ""
+    )
     assert len(_shown(classy, text)) <= 7
 
 
@@ -238,15 +237,20 @@ def test_untracked_files_are_in_the_work_diff_unless_tracked_only(cli, committed
     r = cli("context")
     assert r.exit_code == 0, r.stderr
     # As `git add -N` then `git diff HEAD` shows them: a new file, every line added.
-    assert ("diff --git a/new.py b/new.py\nnew file mode 100644\n" in r.stdout
-            and "--- /dev/null\n+++ b/new.py\n@@ -0,0 +1,2 @@\n+def fresh():\n" in r.stdout)
+    assert (
+        "diff --git a/new.py b/new.py\nnew file mode 100644\n" in r.stdout
+        and "--- /dev/null\n+++ b/new.py\n@@ -0,0 +1,2 @@\n+def fresh():\n" in r.stdout
+    )
     assert "Binary files /dev/null and b/blob.bin differ" in r.stdout
     assert "new file mode 120000" in r.stdout and "+.git/config" in r.stdout
     assert "s3cret" not in r.stdout and "build.log" not in r.stdout
-    assert _diff_paths(cli("context", "--json").stdout) == [
-        ".gitignore", "blob.bin", "cfg", "new.py"]
+    assert _diff_paths(cli("context", "--json").stdout) == [".gitignore", "blob.bin", "cfg", "new.py"]
     assert _diff_paths(cli("context", "--json", "--worktree").stdout) == [
-        ".gitignore", "blob.bin", "cfg", "new.py"]
+        ".gitignore",
+        "blob.bin",
+        "cfg",
+        "new.py",
+    ]
     assert "+def fresh():" in cli("context", "-W").stdout
     assert r.stdout.startswith("## diff: git diff HEAD, untracked files as new (4 files, ")
     tight = cli("context", "--budget", "60")
@@ -268,8 +272,10 @@ def test_large_untracked_files_fit_the_budget_as_any_diff(cli, committed: Path) 
     assert "- diff of big.txt: `git diff --no-index -- /dev/null big.txt`" in r.stdout
     # Past 1 MiB a file is left out unread, with how to ask for a part of a text one.
     assert "patchpack: huge.bin: untracked, 3.0 MiB: left out of the diff\n" in r.stderr
-    assert ("patchpack: huge.log: untracked, 2.2 MiB: left out of the diff; ask for a part "
-            "with `patchpack context --at huge.log:1-80`") in r.stderr
+    assert (
+        "patchpack: huge.log: untracked, 2.2 MiB: left out of the diff; ask for a part "
+        "with `patchpack context --at huge.log:1-80`"
+    ) in r.stderr
 
 
 def test_not_a_repository_exits_2(tmp_path: Path) -> None:
@@ -294,10 +300,8 @@ def busy(committed: Path) -> Path:
     return committed
 
 
-def _build(repo: Path, budget: int, greps: tuple[str, ...] = ("needle[0-3]", "return x")
-           ) -> context.Pack:
-    request = context.Request(function_context=True, greps=greps,
-                              ats=("big.txt:10-40",), budget=budget)
+def _build(repo: Path, budget: int, greps: tuple[str, ...] = ("needle[0-3]", "return x")) -> context.Pack:
+    request = context.Request(function_context=True, greps=greps, ats=("big.txt:10-40",), budget=budget)
     return context.build(Repo.discover(repo), request, get_counter("cl100k_base"))
 
 
