@@ -313,8 +313,7 @@ def test_everything_fits_a_large_budget(busy: Path) -> None:
     assert pack == _build(busy, 50_000)  # deterministic
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(budget=st.integers(min_value=0, max_value=4_000))
 def test_budget_is_never_exceeded(busy: Path, budget: int) -> None:
     pack = _build(busy, budget)
@@ -373,5 +372,6 @@ def test_budget_from_git_config_and_json(cli, busy: Path) -> None:
     located = next(s for s in data["sections"] if s["kind"] == "located")
     assert located["source"] == "--grep needle1"
     assert [(p["path"], p["start"], p["label"]) for p in located["parts"]] == [
-        ("pkg/m1.py", 1 + 10 * i, f"def f{i}") for i in range(12)]
+        ("pkg/m1.py", 1 + 10 * i, f"def f{i}") for i in range(12)
+    ]
     assert all(set(p) >= {"start", "end", "tokens", "text"} for p in located["parts"])

@@ -28,22 +28,36 @@ def section(out: str, command: str) -> str:
 def test_demo_plays_the_whole_loop(tmp_path: Path) -> None:
     # No identity anywhere: the demo brings its own.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_AUTHOR", "GIT_COMMITTER"))}
-    r = subprocess.run([installed_script(), "demo", "--dir", str(tmp_path / "demo")],
-                       capture_output=True, text=True, timeout=120, env=env)
+    r = subprocess.run(
+        [installed_script(), "demo", "--dir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
-    for command in ("patchpack init", "patchpack check", "patchpack split -m 'Add the shop'",
-                    "patchpack list", "patchpack next", "patchpack apply --all",
-                    "git log --notes=patchpack --oneline", "patchpack budget",
-                    "patchpack status"):
+    for command in (
+        "patchpack init",
+        "patchpack check",
+        "patchpack split -m 'Add the shop'",
+        "patchpack list",
+        "patchpack next",
+        "patchpack apply --all",
+        "git log --notes=patchpack --oneline",
+        "patchpack budget",
+        "patchpack status",
+    ):
         assert f"\n$ {command}" in out, command
     assert "record --in 5400 --out 820 --model zai-glm-4.7 --agent pack-leader" in out
     assert "FAIL" in section(out, "patchpack check")
     assert "queue done: all applied" in section(out, "patchpack apply --all")
     assert "queue:       5/5 applied" in section(out, "patchpack status")
     assert "today (" in section(out, "patchpack budget")
-    assert all(len(section(out, c).splitlines()) <= 16
-               for c in ("patchpack next", "patchpack budget", "patchpack status"))
+    assert all(
+        len(section(out, c).splitlines()) <= 16
+        for c in ("patchpack next", "patchpack budget", "patchpack status")
+    )
 
     repo = tmp_path / "demo" / "repo"
     subjects = git(repo, "log", "--format=%s").splitlines()
@@ -59,8 +73,12 @@ def test_demo_plays_the_whole_loop(tmp_path: Path) -> None:
 
 def test_demo_refuses_a_directory_it_already_used(tmp_path: Path) -> None:
     (tmp_path / "demo" / "repo").mkdir(parents=True)
-    r = subprocess.run([installed_script(), "demo", "--dir", str(tmp_path / "demo")],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [installed_script(), "demo", "--dir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and "already exists" in r.stderr
 
 
