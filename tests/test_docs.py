@@ -17,9 +17,12 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 def usage_blocks() -> list[tuple[str, str]]:
     """Every ```text block that shows a patchpack command's help: (page, block)."""
-    return [(page.relative_to(ROOT).as_posix(), m.group(3).rstrip("\n"))
-            for page in PAGES for m in FENCE.finditer(page.read_text())
-            if m.group(2) == "text" and m.group(3).startswith("Usage: patchpack ")]
+    return [
+        (page.relative_to(ROOT).as_posix(), m.group(3).rstrip("\n"))
+        for page in PAGES
+        for m in FENCE.finditer(page.read_text())
+        if m.group(2) == "text" and m.group(3).startswith("Usage: patchpack ")
+    ]
 
 
 def command_of(block: str) -> list[str]:
@@ -30,8 +33,7 @@ def command_of(block: str) -> list[str]:
 BLOCKS = usage_blocks()
 
 
-@pytest.mark.parametrize(("page", "block"), BLOCKS,
-                         ids=[f"{p}:{' '.join(command_of(b))}" for p, b in BLOCKS])
+@pytest.mark.parametrize(("page", "block"), BLOCKS, ids=[f"{p}:{' '.join(command_of(b))}" for p, b in BLOCKS])
 def test_usage_text_is_the_real_help(page: str, block: str, tmp_path: Path) -> None:
     command = command_of(block)
     shown = run_patchpack(*command, "--help", cwd=tmp_path, env={"COLUMNS": "80"})
@@ -42,15 +44,14 @@ def test_usage_text_is_the_real_help(page: str, block: str, tmp_path: Path) -> N
 def test_the_usage_blocks_checked_before_are_still_there() -> None:
     # The commands whose help the README showed when the reference moved to docs/ (issue 16).
     shown = {" ".join(command_of(block)) for _, block in BLOCKS}
-    assert shown >= {"record", "ledger attach", "budget", "sync", "run", "test", "guard",
-                     "status"}
+    assert shown >= {"record", "ledger attach", "budget", "sync", "run", "test", "guard", "status"}
 
 
 def test_settings_table_covers_every_setting() -> None:
     from patchpack.config import env_name, git_key, names
 
     page = (ROOT / "docs" / "settings.md").read_text()
-    table = page[page.index("\n## Settings"):page.index("\n## Exit codes")]
+    table = page[page.index("\n## Settings") : page.index("\n## Exit codes")]
     assert "provider" in names()  # the list is the real one
     for name in names():
         assert f"| `{git_key(name)}` | `{env_name(name)}` |" in table, name
@@ -92,7 +93,9 @@ def test_relative_links_point_at_files_that_exist(page: Path) -> None:
 def test_a_broken_link_is_found(tmp_path: Path) -> None:
     (tmp_path / "there.md").write_text("# Set up: `an agent`\n")
     page = tmp_path / "page.md"
-    page.write_text("[a](there.md) [b](there.md#set-up-an-agent) [c](gone.md)\n"
-                    "[d](there.md#nowhere) [e](https://example.invalid/x) [f](#top)\n"
-                    "```text\n[g](inside-a-block.md)\n```\n# Top\n")
+    page.write_text(
+        "[a](there.md) [b](there.md#set-up-an-agent) [c](gone.md)\n"
+        "[d](there.md#nowhere) [e](https://example.invalid/x) [f](#top)\n"
+        "```text\n[g](inside-a-block.md)\n```\n# Top\n"
+    )
     assert broken_links(page) == ["gone.md", "there.md#nowhere"]
