@@ -22,10 +22,13 @@ from conftest import git, run_patchpack
 def otlp(body: dict[str, Any], message: Any) -> Any:
     """Parse OTLP JSON as the collector does (ids in hex, which protobuf's mapping wants in
     base64): refuses any field the schema lacks."""
+
     def ids(node: Any) -> Any:
         if isinstance(node, dict):
-            return {k: base64.b64encode(bytes.fromhex(v)).decode() if k in ("traceId", "spanId")
-                    else ids(v) for k, v in node.items()}
+            return {
+                k: base64.b64encode(bytes.fromhex(v)).decode() if k in ("traceId", "spanId") else ids(v)
+                for k, v in node.items()
+            }
         return [ids(v) for v in node] if isinstance(node, list) else node
 
     return json_format.ParseDict(ids(body), message)
@@ -43,9 +46,21 @@ def ledger_state(repo: Path) -> tuple[str, bytes]:
 def test_printed_requests_batch_entries_and_carry_any_name(committed: Path) -> None:
     spool = committed / ".git" / "patchpack" / "pending.jsonl"
     spool.parent.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({"v": 1, "id": f"e{i}", "ts": "2026-11-24T10:00:00Z", "kind": "request",
-                         "model": "m\udcff\u2028x", "in": i, "out": 1, "counter": "usage"})
-             for i in range(1_500)]
+    lines = [
+        json.dumps(
+            {
+                "v": 1,
+                "id": f"e{i}",
+                "ts": "2026-11-24T10:00:00Z",
+                "kind": "request",
+                "model": "m\udcff\u2028x",
+                "in": i,
+                "out": 1,
+                "counter": "usage",
+            }
+        )
+        for i in range(1_500)
+    ]
     spool.write_text("\n".join(lines + lines[:3]) + "\n", "utf-8", "surrogateescape")
     printed = run_patchpack("ledger", "export", "--format", "otel", cwd=committed)
     assert printed.returncode == 0, printed.stderr
@@ -58,8 +73,7 @@ def test_printed_requests_batch_entries_and_carry_any_name(committed: Path) -> N
         otlp(body, ExportTraceServiceRequest())
     for body in bodies[1::2]:
         otlp(body, ExportMetricsServiceRequest())
-    since = run_patchpack("ledger", "export", "--format", "otel", "--since", "2026-11-25",
-                          cwd=committed)
+    since = run_patchpack("ledger", "export", "--format", "otel", "--since", "2026-11-25", cwd=committed)
     assert since.returncode == 0 and since.stdout == ""
 
 
@@ -74,8 +88,7 @@ class Collector:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                collector.received.append((self.path, self.headers["Content-Type"],
-                                           json.loads(body)))
+                collector.received.append((self.path, self.headers["Content-Type"], json.loads(body)))
                 self.send_response(collector.status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
@@ -99,17 +112,30 @@ def collector() -> Iterator[Collector]:
     thread.join(timeout=10)
 
 
-def test_entries_reach_a_collector_as_genai_spans_and_token_usage(committed: Path,
-                                                                  collector: Collector) -> None:
+def test_entries_reach_a_collector_as_genai_spans_and_token_usage(
+    committed: Path, collector: Collector
+) -> None:
     now = {"PATCHPACK_NOW": "2026-11-24T10:00:00Z"}
-    run_patchpack("record", "--in", "5400", "--out", "820", "--model", "zai-glm-4.7",
-                  "--agent", "pack-leader", "--session", "s1", cwd=committed, env=now)
+    run_patchpack(
+        "record",
+        "--in",
+        "5400",
+        "--out",
+        "820",
+        "--model",
+        "zai-glm-4.7",
+        "--agent",
+        "pack-leader",
+        "--session",
+        "s1",
+        cwd=committed,
+        env=now,
+    )
     git(committed, "commit", "-q", "--allow-empty", "-m", "one")
     assert run_patchpack("ledger", "attach", "-q", cwd=committed).returncode == 0
     run_patchpack("run", "--", "seq", "1", "500", cwd=committed, env=now)
     state = ledger_state(committed)
-    sent = run_patchpack("ledger", "export", "--format", "otel", "--otlp", collector.url,
-                         cwd=committed)
+    sent = run_patchpack("ledger", "export", "--format", "otel", "--otlp", collector.url, cwd=committed)
     assert sent.returncode == 0, sent.stderr
     assert f"exported 2 entries in 2 requests to {collector.url}" in sent.stderr
     assert {t for _, t, _ in collector.received} == {"application/json"}
@@ -122,12 +148,13 @@ def test_entries_reach_a_collector_as_genai_spans_and_token_usage(committed: Pat
     assert chat["gen_ai.provider.name"] == "cerebras" and chat["gen_ai.agent.name"] == "pack-leader"
     assert chat["gen_ai.conversation.id"] == "s1" and chat["patchpack.counter"] == "usage"
     assert chat["patchpack.commit"] == git(committed, "rev-parse", "HEAD").strip()
-    assert spans[0].start_time_unix_nano == int(datetime(2026, 11, 24, 10, tzinfo=timezone.utc)
-                                                .timestamp()) * 10**9
+    assert (
+        spans[0].start_time_unix_nano
+        == int(datetime(2026, 11, 24, 10, tzinfo=timezone.utc).timestamp()) * 10**9
+    )
     run = attrs(traces["resourceSpans"][0]["scopeSpans"][0]["spans"][1]["attributes"])
     assert "gen_ai.usage.input_tokens" not in run and int(run["patchpack.input_tokens"]) > 0
-    usage = otlp(metrics, ExportMetricsServiceRequest()).resource_metrics[0] \
-        .scope_metrics[0].metrics[0]
+    usage = otlp(metrics, ExportMetricsServiceRequest()).resource_metrics[0].scope_metrics[0].metrics[0]
     assert usage.name == "gen_ai.client.token.usage" and usage.unit == "{token}"
     assert sorted((p.attributes[-2].value.string_value, p.sum)
                   for p in usage.histogram.data_points) == [("input", 5400), ("output", 820)]
