@@ -156,54 +156,62 @@ def test_entries_reach_a_collector_as_genai_spans_and_token_usage(
     assert "gen_ai.usage.input_tokens" not in run and int(run["patchpack.input_tokens"]) > 0
     usage = otlp(metrics, ExportMetricsServiceRequest()).resource_metrics[0].scope_metrics[0].metrics[0]
     assert usage.name == "gen_ai.client.token.usage" and usage.unit == "{token}"
-    assert sorted((p.attributes[-2].value.string_value, p.sum)
-                  for p in usage.histogram.data_points) == [("input", 5400), ("output", 820)]
+    assert sorted((p.attributes[-2].value.string_value, p.sum) for p in usage.histogram.data_points) == [
+        ("input", 5400),
+        ("output", 820),
+    ]
     # Ids derive from the entries: a second export sends the same spans.
-    again = run_patchpack("ledger", "export", "--format", "otel", "--otlp", collector.url + "/",
-                          cwd=committed)
+    again = run_patchpack(
+        "ledger", "export", "--format", "otel", "--otlp", collector.url + "/", cwd=committed
+    )
     assert again.returncode == 0 and collector.signal("traces")[1] == traces
     assert ledger_state(committed) == state
 
 
 def test_a_collector_that_refuses_or_is_not_there_fails_and_changes_nothing(
-        committed: Path, collector: Collector) -> None:
+    committed: Path, collector: Collector
+) -> None:
     run_patchpack("record", "--in", "1", "--out", "1", cwd=committed)
     state = ledger_state(committed)
     collector.status = 500
-    refused = run_patchpack("ledger", "export", "--format", "otel", "--otlp", collector.url,
-                            cwd=committed)
+    refused = run_patchpack("ledger", "export", "--format", "otel", "--otlp", collector.url, cwd=committed)
     assert refused.returncode == 1
-    assert f"the collector at {collector.url}/v1/traces refused the export: HTTP 500" \
-        in refused.stderr
+    assert f"the collector at {collector.url}/v1/traces refused the export: HTTP 500" in refused.stderr
     collector.server.server_close()
-    gone = run_patchpack("ledger", "export", "--format", "otel", "--otlp", collector.url,
-                         cwd=committed)
+    gone = run_patchpack("ledger", "export", "--format", "otel", "--otlp", collector.url, cwd=committed)
     assert gone.returncode == 1 and "cannot reach the collector" in gone.stderr
     assert "hint: start the collector" in gone.stderr
-    bad = run_patchpack("ledger", "export", "--format", "otel", "--otlp", "ftp://127.0.0.1/",
-                        cwd=committed)
+    bad = run_patchpack("ledger", "export", "--format", "otel", "--otlp", "ftp://127.0.0.1/", cwd=committed)
     assert bad.returncode == 2 and "--otlp takes an http:// or https:// URL" in bad.stderr
     assert ledger_state(committed) == state
 
 
 def test_cache_reads_and_writes_go_out_as_the_genai_cache_attributes(
-        committed: Path, collector: Collector) -> None:
-    anthropic = {"id": "msg_1", "model": "claude-sonnet-4-5", "usage": {
-        "input_tokens": 10, "output_tokens": 80, "cache_read_input_tokens": 15000,
-        "cache_creation_input_tokens": 2000}}
-    recorded = run_patchpack("record", "--usage-json", "-", cwd=committed,
-                             input=json.dumps(anthropic))
+    committed: Path, collector: Collector
+) -> None:
+    anthropic = {
+        "id": "msg_1",
+        "model": "claude-sonnet-4-5",
+        "usage": {
+            "input_tokens": 10,
+            "output_tokens": 80,
+            "cache_read_input_tokens": 15000,
+            "cache_creation_input_tokens": 2000,
+        },
+    }
+    recorded = run_patchpack("record", "--usage-json", "-", cwd=committed, input=json.dumps(anthropic))
     assert recorded.returncode == 0, recorded.stderr
     run_patchpack("record", "--in", "5", "--out", "6", cwd=committed)
     printed = run_patchpack("ledger", "export", "--format", "otel", cwd=committed)
-    sent = run_patchpack("ledger", "export", "--format", "otel", "--otlp", collector.url,
-                         cwd=committed)
+    sent = run_patchpack("ledger", "export", "--format", "otel", "--otlp", collector.url, cwd=committed)
     assert printed.returncode == 0 and sent.returncode == 0, sent.stderr
     [traces] = collector.signal("traces")
     assert traces == json.loads(printed.stdout.splitlines()[0])
     otlp(traces, ExportTraceServiceRequest())
-    cached, plain = (attrs(s["attributes"]) for s in
-                     traces["resourceSpans"][0]["scopeSpans"][0]["spans"])
-    assert (cached["gen_ai.usage.input_tokens"], cached["gen_ai.usage.cache_read.input_tokens"],
-            cached["gen_ai.usage.cache_creation.input_tokens"]) == ("17010", "15000", "2000")
+    cached, plain = (attrs(s["attributes"]) for s in traces["resourceSpans"][0]["scopeSpans"][0]["spans"])
+    assert (
+        cached["gen_ai.usage.input_tokens"],
+        cached["gen_ai.usage.cache_read.input_tokens"],
+        cached["gen_ai.usage.cache_creation.input_tokens"],
+    ) == ("17010", "15000", "2000")
     assert not {k for k in plain if "cache" in k} and plain["gen_ai.usage.input_tokens"] == "5"
