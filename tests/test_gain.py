@@ -34,15 +34,22 @@ def output(rng: random.Random) -> str:
     lines = rng.choice([1, 5, 150, 199, 201, 257, 600, 2_000])
     width = rng.choice([0, 3, 40, 120, 255, 257, 700])
     alphabet = rng.choice(["ab c", "é漢 x", "0123456789", "def f(x): return x\t"])
-    return "".join("".join(rng.choice(alphabet) for _ in range(rng.randrange(width + 1)))
-                   + "\n" for _ in range(lines))
+    return "".join(
+        "".join(rng.choice(alphabet) for _ in range(rng.randrange(width + 1))) + "\n" for _ in range(lines)
+    )
 
 
 def run(repo: Path, text: str, *extra: str) -> None:
     source = write(repo.parent / "out.txt", text)
-    shown = run_patchpack("run", *extra, "--", sys.executable, "-c",
-                          f"import sys; sys.stdout.write(open({str(source)!r}).read())",
-                          cwd=repo)
+    shown = run_patchpack(
+        "run",
+        *extra,
+        "--",
+        sys.executable,
+        "-c",
+        f"import sys; sys.stdout.write(open({str(source)!r}).read())",
+        cwd=repo,
+    )
     assert shown.returncode == 0, shown.stderr
 
 
@@ -54,7 +61,8 @@ def report(repo: Path, *args: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("seed", range(2))
 def test_gain_never_reports_a_saving_larger_than_the_output_the_agent_would_have_kept(
-        committed: Path, seed: int) -> None:
+    committed: Path, seed: int
+) -> None:
     rng = random.Random(seed)
     assert run_patchpack("record", "--in", "50000", "--out", "900", cwd=committed).returncode == 0
     kept = {"claude-code": 0, "code-puppy": 0, "none": 0}
@@ -62,8 +70,7 @@ def test_gain_never_reports_a_saving_larger_than_the_output_the_agent_would_have
         text = output(rng)
         run(committed, text)
         one = report(committed)
-        for agent, keeps in (("claude-code", claude_kept), ("code-puppy", puppy_kept),
-                             ("none", str)):
+        for agent, keeps in (("claude-code", claude_kept), ("code-puppy", puppy_kept), ("none", str)):
             kept[agent] += COUNT(keeps(text))
             assert one[agent]["saved"] <= kept[agent], (agent, seed)
     total = report(committed)
@@ -73,8 +80,7 @@ def test_gain_never_reports_a_saving_larger_than_the_output_the_agent_would_have
         assert all(f["counter"] in ("cl100k_base", "usage") for f in g["figures"])
 
 
-def test_a_saving_is_negative_when_patchpack_shows_more_than_the_agent_would_read(
-        committed: Path) -> None:
+def test_a_saving_is_negative_when_patchpack_shows_more_than_the_agent_would_read(committed: Path) -> None:
     run_patchpack("record", "--in", "1000", "--out", "10", cwd=committed)
     # 300 lines of 40 characters: Code Puppy spills its last 256 lines (> 10,000 characters)
     # to a file and reads a 1,000-character preview; patchpack prints 200 lines, which fit.
@@ -114,8 +120,9 @@ def test_claude_codes_limit_is_the_one_its_environment_sets(committed: Path) -> 
 
 def test_a_session_weighs_its_own_spend_and_the_runs_in_its_span(committed: Path) -> None:
     def at(when: str, *args: str) -> None:
-        assert run_patchpack(*args, cwd=committed,
-                             env={"PATCHPACK_NOW": f"2026-11-24T{when}Z"}).returncode == 0
+        assert (
+            run_patchpack(*args, cwd=committed, env={"PATCHPACK_NOW": f"2026-11-24T{when}Z"}).returncode == 0
+        )
 
     at("09:00:00", "record", "--in", "7", "--out", "0", "--session", "old")
     at("10:00:00", "record", "--in", "100", "--out", "5", "--session", "s1")
@@ -131,23 +138,28 @@ def test_a_session_weighs_its_own_spend_and_the_runs_in_its_span(committed: Path
     assert bad.returncode == 2 and "--since: not a date" in bad.stderr
 
 
-def test_the_views_of_a_log_read_in_bounded_memory_are_those_of_the_whole(
-        tmp_path: Path) -> None:
+def test_the_views_of_a_log_read_in_bounded_memory_are_those_of_the_whole(tmp_path: Path) -> None:
     rng = random.Random(7)
     for text in (output(rng) for _ in range(12)):
         log = write(tmp_path / "1.log", text + "é" * rng.randrange(70_000) + "\ntail\n")
         whole = log.read_text()
         parts = gain.read_log(log)
         assert gain.views(parts, parts, get_counter()) == gain.views(
-            gain.Output.of(whole), gain.Output.of(whole), get_counter())
+            gain.Output.of(whole), gain.Output.of(whole), get_counter()
+        )
 
 
-def test_hostile_views_are_skipped_and_an_unwritable_one_costs_only_the_figures(
-        committed: Path) -> None:
+def test_hostile_views_are_skipped_and_an_unwritable_one_costs_only_the_figures(committed: Path) -> None:
     run_patchpack("record", "--in", "1", "--out", "1", cwd=committed)
     views = committed / ".git" / "patchpack" / "views.jsonl"
-    write(views, "[" * 100_000 + "\n" + '{"id": "x", "views": {"claude-code": ["a", 1]}}\n'
-          + '{"id": 1, "views": []}\n' + '{"id": "y", "views": {"none": [1, 2, 3]}}\n')
+    write(
+        views,
+        "[" * 100_000
+        + "\n"
+        + '{"id": "x", "views": {"claude-code": ["a", 1]}}\n'
+        + '{"id": 1, "views": []}\n'
+        + '{"id": "y", "views": {"none": [1, 2, 3]}}\n',
+    )
     shown = run_patchpack("gain", cwd=committed)
     assert shown.returncode == 0 and "saved 0 tokens" in shown.stdout
     views.unlink()
