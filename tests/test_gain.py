@@ -172,18 +172,21 @@ def test_hostile_views_are_skipped_and_an_unwritable_one_costs_only_the_figures(
 
 def pack_figures(g: dict[str, Any]) -> tuple[int, int, int]:
     got = {f["what"].split(" (")[0]: f["tokens"] for f in g["figures"]}
-    return (got["context packs sent"], got["context packs: the whole files instead"],
-            got["context packs: the agent read of them"])
+    return (
+        got["context packs sent"],
+        got["context packs: the whole files instead"],
+        got["context packs: the agent read of them"],
+    )
 
 
-def test_a_context_pack_saves_what_reading_its_files_whole_would_have_cost(
-        committed: Path) -> None:
+def test_a_context_pack_saves_what_reading_its_files_whole_would_have_cost(committed: Path) -> None:
     """The baseline of a pack is the whole files its hunks come from, as each agent's own
     read tool shows them (Claude Code: 2,000 numbered lines; Code Puppy: 10,000
     characters); the saving is that less the agent's view of the pack, and may be
     negative (#17)."""
-    big = "".join(f"def f{i}(x):\n    return x + {i}  # {'pad ' * (i % 9)}\n"
-                  for i in range(1_500))  # 3,000 lines
+    big = "".join(
+        f"def f{i}(x):\n    return x + {i}  # {'pad ' * (i % 9)}\n" for i in range(1_500)
+    )  # 3,000 lines
     write(committed / "big.py", big)
     write(committed / "small.py", "def needle_small():\n    return 1\n")
     git(committed, "add", ".")
@@ -198,12 +201,13 @@ def test_a_context_pack_saves_what_reading_its_files_whole_would_have_cost(
     got = report(committed)
     shown = COUNT(packed.stdout)
     assert pack_figures(got["claude-code"])[1:] == (min(claude_read, 25_000), shown)
-    refused = ("The file is massive, greater than 10,000 tokens which is dangerous to read "
-               "entirely. Please read this file in chunks.")  # Code Puppy's read_file, past them
+    refused = (
+        "The file is massive, greater than 10,000 tokens which is dangerous to read "
+        "entirely. Please read this file in chunks."
+    )  # Code Puppy's read_file, past them
     assert len(big) // 4 > 10_000
     # (its shell tool's view of the pack is the runs' view, checked against puppy_kept above)
-    assert pack_figures(got["code-puppy"])[1:] == (COUNT(refused), COUNT(gain.code_puppy_view(
-        packed.stdout)))
+    assert pack_figures(got["code-puppy"])[1:] == (COUNT(refused), COUNT(gain.code_puppy_view(packed.stdout)))
     assert pack_figures(got["none"])[1:] == (COUNT(big), shown)
     for agent, g in got.items():
         saved = g["saved"] - before[agent]["saved"]
