@@ -71,11 +71,16 @@ def test_edit_that_takes_the_change_over_the_limit_is_denied(app: Path) -> None:
 
 
 def test_edit_that_shrinks_an_oversized_change_passes(app: Path) -> None:
-    write(app / "app.py", functions(60).replace("def line_50():\n    return 50\n",
-                                                "def line_50():\n" + lines(200, "    #")))
+    write(
+        app / "app.py",
+        functions(60).replace("def line_50():\n    return 50\n", "def line_50():\n" + lines(200, "    #")),
+    )
     shrink = json.loads(payload("edit", app))
-    shrink["tool_input"] = {"file_path": str(app / "app.py"),
-                            "old_string": lines(200, "    #"), "new_string": "    return 50\n"}
+    shrink["tool_input"] = {
+        "file_path": str(app / "app.py"),
+        "old_string": lines(200, "    #"),
+        "new_string": "    return 50\n",
+    }
     assert answer(json.dumps(shrink)).stdout == ""
 
 
@@ -105,8 +110,7 @@ def test_edit_whose_old_string_is_missing_is_left_to_the_tool(app: Path) -> None
 
 
 @pytest.mark.parametrize("name", ["edit", "write", "multi_edit"])
-def test_measure_of_the_would_be_change_is_what_git_measures_after_it(app: Path,
-                                                                      name: str) -> None:
+def test_measure_of_the_would_be_change_is_what_git_measures_after_it(app: Path, name: str) -> None:
     write(app / "util.py", functions(5, "helper") + "# pending\n")
     write(app / "notes.txt", "untracked\n")
     event = json.loads(payload(name, app))["tool_input"]
@@ -147,7 +151,9 @@ def test_bash_pytest_is_rewritten_to_patchpack_test(app: Path) -> None:
     assert out["permissionDecision"] == "allow"
     assert out["updatedInput"] == {
         "command": "patchpack test -x -q tests/test_app.py -k 'slow and not net'",
-        "description": "Run the app tests", "timeout": 120000}
+        "description": "Run the app tests",
+        "timeout": 120000,
+    }
 
 
 def test_bash_other_passes_unless_limit_all(app: Path) -> None:
@@ -156,34 +162,35 @@ def test_bash_other_passes_unless_limit_all(app: Path) -> None:
     assert out["permissionDecision"] == "ask"  # never approves a command on the user's behalf
     assert out["updatedInput"]["command"] == "patchpack run -- bash -c 'grep -rn TODO src | sort'"
     bypass = json.loads(payload("bash_other", app)) | {"permission_mode": "bypassPermissions"}
-    assert decision(answer(json.dumps(bypass), limit_all=True).stdout)["permissionDecision"] \
-        == "allow"
+    assert decision(answer(json.dumps(bypass), limit_all=True).stdout)["permissionDecision"] == "allow"
 
 
-@pytest.mark.parametrize(("command", "expected"), [
-    ("pytest", "patchpack test"),
-    ("pytest -x tests/", "patchpack test -x tests/"),
-    ("py.test -q", "patchpack test -q"),
-    ("python3 -m pytest tests -k 'a or b'", "patchpack test tests -k 'a or b'"),
-    ("python3.12 -m pytest", "patchpack test"),
-    ("PYTHONPATH=$PWD pytest \"$T\"", "PYTHONPATH=$PWD patchpack test \"$T\""),
-    ("cd /src && python -m pytest -x 2>&1 | tail -50", "cd /src && patchpack test -x"),
-    ("cd 'a && b'; pytest -q | head -n 20", "cd 'a && b'; patchpack test -q"),
-    ("pytest | grep FAIL", None),
-    ("pytest > out.txt", None),
-    ("pytest-watch", None),
-    (".venv/bin/pytest -x", None),
-    ("echo 'pytest'", None),
-    ("echo \"x && pytest\"", None),
-    ("npm test", None),
-])
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("pytest", "patchpack test"),
+        ("pytest -x tests/", "patchpack test -x tests/"),
+        ("py.test -q", "patchpack test -q"),
+        ("python3 -m pytest tests -k 'a or b'", "patchpack test tests -k 'a or b'"),
+        ("python3.12 -m pytest", "patchpack test"),
+        ('PYTHONPATH=$PWD pytest "$T"', 'PYTHONPATH=$PWD patchpack test "$T"'),
+        ("cd /src && python -m pytest -x 2>&1 | tail -50", "cd /src && patchpack test -x"),
+        ("cd 'a && b'; pytest -q | head -n 20", "cd 'a && b'; patchpack test -q"),
+        ("pytest | grep FAIL", None),
+        ("pytest > out.txt", None),
+        ("pytest-watch", None),
+        (".venv/bin/pytest -x", None),
+        ("echo 'pytest'", None),
+        ('echo "x && pytest"', None),
+        ("npm test", None),
+    ],
+)
 def test_test_runs_go_through_patchpack_test(command: str, expected: str | None) -> None:
     assert via_patchpack_test(command) == expected
 
 
 def test_configured_test_command_is_the_one_recognised() -> None:
-    assert via_patchpack_test("npm test -- --watch=false", "npm test") == \
-        "patchpack test -- --watch=false"
+    assert via_patchpack_test("npm test -- --watch=false", "npm test") == "patchpack test -- --watch=false"
     assert via_patchpack_test("pytest -x", "npm test") is None  # `patchpack test` runs npm here
     assert via_patchpack_test("pytest -x", "pytest -q --tb=short") == "patchpack test -x"
 
