@@ -195,24 +195,29 @@ def test_configured_test_command_is_the_one_recognised() -> None:
     assert via_patchpack_test("pytest -x", "pytest -q --tb=short") == "patchpack test -x"
 
 
-@pytest.mark.parametrize(("command", "expected"), [
-    ("ls -la", "patchpack run -- ls -la"),
-    ("make -j8 'all tests'", "patchpack run -- make -j8 'all tests'"),
-    ("CC=clang make", "CC=clang patchpack run -- make"),
-    ("ls $HOME/*.txt", "patchpack run -- ls $HOME/*.txt"),
-    ("make && make check", "patchpack run -- bash -c 'make && make check'"),
-    ("echo it's", "patchpack run -- bash -c 'echo it'\"'\"'s'"),
-    ("cd src", None),
-    ("export A=1", None),
-    ("cd src && make", "patchpack run -- bash -c 'cd src && make'"),
-    ("   ", None),
-])
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("ls -la", "patchpack run -- ls -la"),
+        ("make -j8 'all tests'", "patchpack run -- make -j8 'all tests'"),
+        ("CC=clang make", "CC=clang patchpack run -- make"),
+        ("ls $HOME/*.txt", "patchpack run -- ls $HOME/*.txt"),
+        ("make && make check", "patchpack run -- bash -c 'make && make check'"),
+        ("echo it's", "patchpack run -- bash -c 'echo it'\"'\"'s'"),
+        ("cd src", None),
+        ("export A=1", None),
+        ("cd src && make", "patchpack run -- bash -c 'cd src && make'"),
+        ("   ", None),
+    ],
+)
 def test_other_commands_go_through_patchpack_run(command: str, expected: str | None) -> None:
     assert via_patchpack_run(command) == expected
 
 
-@pytest.mark.parametrize("command", ["patchpack test -x", "patchpack run -- make",
-                                     "A=1 patchpack context", "python -m patchpack check"])
+@pytest.mark.parametrize(
+    "command",
+    ["patchpack test -x", "patchpack run -- make", "A=1 patchpack context", "python -m patchpack check"],
+)
 def test_commands_already_through_patchpack_are_left_alone(app: Path, command: str) -> None:
     event = json.loads(payload("bash_other", app))
     event["tool_input"]["command"] = command
@@ -291,8 +296,12 @@ def test_code_puppy_edit_over_the_limits_is_refused_with_exit_1(app: Path) -> No
 
 def test_code_puppy_delete_snippet_is_guarded(app: Path) -> None:
     # Code Puppy expands edit_file into create_file, replace_in_file and delete_snippet.
-    event = {"hook_event_name": "PreToolUse", "tool_name": "delete_snippet", "cwd": str(app),
-             "tool_input": {"file_path": "app.py", "snippet": "def line_50():\n"}}
+    event = {
+        "hook_event_name": "PreToolUse",
+        "tool_name": "delete_snippet",
+        "cwd": str(app),
+        "tool_input": {"file_path": "app.py", "snippet": "def line_50():\n"},
+    }
     assert answer(json.dumps(event)).exit_code == 0
     write(app / "util.py", lines(130))
     result = answer(json.dumps(event))
@@ -305,11 +314,14 @@ def test_code_puppy_delete_snippet_is_guarded(app: Path) -> None:
         assert any(re.fullmatch(part, tool) for part in GUARD_MATCHER.split("|")), tool
 
 
-
 def test_code_puppy_delete_file_of_a_big_file_is_refused(app: Path) -> None:
     # Deleting big.py is 306 diff lines (as `git rm` then `git diff --cached` counts them).
-    event = {"hook_event_name": "PreToolUse", "tool_name": "delete_file", "cwd": str(app),
-             "tool_input": {"file_path": "big.py"}}
+    event = {
+        "hook_event_name": "PreToolUse",
+        "tool_name": "delete_file",
+        "cwd": str(app),
+        "tool_input": {"file_path": "big.py"},
+    }
     result = answer(json.dumps(event))
     assert result.exit_code == 1 and "this edit of big.py" in result.stderr
     assert "The edit alone is 306 diff lines" in result.stderr
@@ -318,6 +330,7 @@ def test_code_puppy_delete_file_of_a_big_file_is_refused(app: Path) -> None:
     assert answer(json.dumps(small)).exit_code == 0
     gone = {**event, "tool_input": {"file_path": "nothing.py"}}
     assert answer(json.dumps(gone)).exit_code == 0  # the tool itself will refuse it
+
 
 def test_patchpack_set_up_files_do_not_count_against_the_next_edit(app: Path) -> None:
     # The documented set-up writes 3 files; a 1-line edit after it was refused.
@@ -360,8 +373,8 @@ HOSTILE_PAYLOADS = {
     "nested objects": '{"a":' * 100_000,
     "a deep tool_input": _deep(5000),
     "a Code Puppy payload nested in its string": json.dumps(
-        {"hook_event_name": "PreToolUse", "tool_name": "edit_file",
-         "tool_input": {"payload": "[" * 5000}}),
+        {"hook_event_name": "PreToolUse", "tool_name": "edit_file", "tool_input": {"payload": "[" * 5000}}
+    ),
     "a 5,000-digit number": '{"hook_event_name": "PreToolUse", "n": ' + "9" * 5000 + "}",
 }
 
@@ -385,11 +398,14 @@ def test_a_deep_payload_fails_open_on_a_deep_stack(app: Path) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.binary(max_size=300) | st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                max_size=3),
-    max_leaves=30).map(lambda v: json.dumps(v).encode()))
+@given(
+    st.binary(max_size=300)
+    | st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+        max_leaves=30,
+    ).map(lambda v: json.dumps(v).encode())
+)
 def test_any_bytes_on_stdin_fail_open(raw: bytes) -> None:
     result = CliRunner().invoke(cli_group, ["guard"], input=raw, catch_exceptions=False)
     assert result.exit_code == 0 and result.stdout == ""
