@@ -16,8 +16,7 @@ from conftest import ROOT, git, lines, write
 
 
 def commit(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "commit", "-m", "change", *args], cwd=repo,
-                          capture_output=True, text=True)
+    return subprocess.run(["git", "commit", "-m", "change", *args], cwd=repo, capture_output=True, text=True)
 
 
 def three_tracked_files(repo: Path) -> None:
@@ -62,8 +61,9 @@ def test_hook_sees_lines_over_the_limit(committed, cli):
 
 def test_existing_hook_is_kept_chained_and_restored(committed, cli):
     hooks_dir = committed / ".git" / "hooks"
-    user_hook = write(hooks_dir / "pre-commit",
-                      '#!/bin/sh\necho user-hook-ran >> "$(git rev-parse --git-dir)/ran"\n')
+    user_hook = write(
+        hooks_dir / "pre-commit", '#!/bin/sh\necho user-hook-ran >> "$(git rev-parse --git-dir)/ran"\n'
+    )
     user_hook.chmod(0o755)
     original = user_hook.read_text()
 
@@ -113,7 +113,9 @@ def test_init_sets_notes_rewrite_ref_once(committed, cli):
     cli("init")
     cli("init")
     assert git(committed, "config", "--get-all", "notes.rewriteRef").split() == [
-        "refs/notes/commits", hooks.NOTES_REF]
+        "refs/notes/commits",
+        hooks.NOTES_REF,
+    ]
 
 
 def test_init_refuses_when_both_foreign_hooks_exist(committed, cli):
