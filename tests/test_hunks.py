@@ -21,19 +21,23 @@ from conftest import git, lines, write
 
 PATHS = ["f.txt", "dir/g.txt", "sp ace.txt", "\u00fc/\u00e4 x.txt", "dir/sub/h.txt"]
 LINES = [b"a\n", b"b\n", b"c\n", b"a\r\n", b"\n", b"  x\n", b"\xff\xfe\n", b"d\t\n", b"e\n"]
-content = st.builds(lambda body, tail: b"".join(body) + tail,
-                    st.lists(st.sampled_from(LINES), max_size=14),
-                    st.sampled_from([b"", b"", b"z", b"a", b"\r"]))
+content = st.builds(
+    lambda body, tail: b"".join(body) + tail,
+    st.lists(st.sampled_from(LINES), max_size=14),
+    st.sampled_from([b"", b"", b"z", b"a", b"\r"]),
+)
 
 
 def _tree(git_repo: Repo, files: dict[str, bytes]) -> Oid:
-    return git_repo.tree_with(git_repo.empty_tree(),
-                        {p: (git_repo.write_blob(data), 0o100644) for p, data in files.items()})
+    return git_repo.tree_with(
+        git_repo.empty_tree(), {p: (git_repo.write_blob(data), 0o100644) for p, data in files.items()}
+    )
 
 
 def _diff(repo: Path, old: Oid, new: Oid, *args: str) -> bytes:
-    return subprocess.run(["git", *args, "diff-tree", "-p", "-r", old, new], cwd=repo,
-                          check=True, capture_output=True).stdout
+    return subprocess.run(
+        ["git", *args, "diff-tree", "-p", "-r", old, new], cwd=repo, check=True, capture_output=True
+    ).stdout
 
 
 def _by_git(git_repo: Repo, tree: Oid, diff: bytes) -> Oid | None:
@@ -54,22 +58,22 @@ def _drift(data: st.DataObject, text: bytes) -> bytes:
         return text + (b"\n" if text and not text.endswith(b"\n") else b"") + extra
     if how == "edit" and text:
         at = data.draw(st.integers(0, len(text) - 1))
-        return text[:at] + b"q" + text[at + 1:]
+        return text[:at] + b"q" + text[at + 1 :]
     return text
 
 
 def _corrupt(data: st.DataObject, diff: bytes) -> bytes:
     """The diff, perhaps damaged the ways hand-edited or model-written diffs are."""
-    how = data.draw(st.sampled_from(["none", "none", "none", "byte", "drop", "double", "tail",
-                                     "count"]))
+    how = data.draw(st.sampled_from(["none", "none", "none", "byte", "drop", "double", "tail", "count"]))
     rows = diff.split(b"\n")
     if how == "none" or len(rows) < 2:
         return diff
     at = data.draw(st.integers(0, len(rows) - 2))
     if how == "byte" and rows[at]:
         k = data.draw(st.integers(0, len(rows[at]) - 1))
-        rows[at] = rows[at][:k] + data.draw(st.sampled_from([b" ", b"-", b"+", b"x", b"\\"])) \
-            + rows[at][k + 1:]
+        rows[at] = (
+            rows[at][:k] + data.draw(st.sampled_from([b" ", b"-", b"+", b"x", b"\\"])) + rows[at][k + 1 :]
+        )
     elif how == "drop":
         del rows[at]
     elif how == "double":
@@ -81,8 +85,11 @@ def _corrupt(data: st.DataObject, diff: bytes) -> bytes:
     return b"\n".join(rows)
 
 
-@settings(max_examples=250, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=250,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_in_process_fit_is_git_apply_or_declines(repo: Path, data: st.DataObject) -> None:
     git_repo = Repo.discover(repo)
@@ -98,10 +105,16 @@ def test_in_process_fit_is_git_apply_or_declines(repo: Path, data: st.DataObject
     new[paths[-1]] = data.draw(content)  # a file added
     quoted = data.draw(st.sampled_from([[], ["-c", "core.quotePath=false"]]))
     context = data.draw(st.sampled_from(["-U3", "-U3", "-U1", "-U0", "-U5"]))
-    diff = _diff(repo, _tree(git_repo, old), _tree(git_repo, new), *quoted, "-c", "diff.noprefix=false") \
-        if context == "-U3" else \
-        subprocess.run(["git", *quoted, "diff-tree", "-p", context, "-r", _tree(git_repo, old),
-                        _tree(git_repo, new)], cwd=repo, check=True, capture_output=True).stdout
+    diff = (
+        _diff(repo, _tree(git_repo, old), _tree(git_repo, new), *quoted, "-c", "diff.noprefix=false")
+        if context == "-U3"
+        else subprocess.run(
+            ["git", *quoted, "diff-tree", "-p", context, "-r", _tree(git_repo, old), _tree(git_repo, new)],
+            cwd=repo,
+            check=True,
+            capture_output=True,
+        ).stdout
+    )
     diff = _corrupt(data, diff)
     target = {p: _drift(data, text) for p, text in old.items()}
     if data.draw(st.booleans()):
@@ -116,8 +129,11 @@ def test_in_process_fit_is_git_apply_or_declines(repo: Path, data: st.DataObject
         assert mine == theirs
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_hunks_that_moved_land_where_git_puts_them(repo: Path, data: st.DataObject) -> None:
     """Files of few distinct lines (every hunk could match in many places), edited in several
