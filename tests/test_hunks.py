@@ -146,7 +146,7 @@ def test_hunks_that_moved_land_where_git_puts_them(repo: Path, data: st.DataObje
         out = list(lines)
         for _ in range(data.draw(st.integers(1, 4))):
             at = data.draw(st.integers(0, len(out)))
-            out[at:at + data.draw(st.integers(0, 3))] = data.draw(rows)
+            out[at : at + data.draw(st.integers(0, 3))] = data.draw(rows)
         return out
 
     new = edited(old)
@@ -162,30 +162,43 @@ def test_hunks_that_moved_land_where_git_puts_them(repo: Path, data: st.DataObje
         event("declined, git applied")
 
 
-def test_a_series_of_real_diffs_is_fitted_in_process(committed: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_series_of_real_diffs_is_fitted_in_process(
+    committed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No git process for plain diffs: modified, added, deleted, moved hunks, CRLF, no final
     newline, non-UTF-8 bytes, paths with spaces and non-ASCII characters, quoted or not."""
-    files = {"a.txt": lines(30).encode(), "crlf.txt": b"one\r\ntwo\r\nthree\r\n",
-             "no eol.txt": b"x\ny", "bytes.bin.txt": b"\xff\xfe\n\x80\n", "\u00fc/\u00e4.txt": b"\n",
-             "gone.txt": b"bye\n"}
+    files = {
+        "a.txt": lines(30).encode(),
+        "crlf.txt": b"one\r\ntwo\r\nthree\r\n",
+        "no eol.txt": b"x\ny",
+        "bytes.bin.txt": b"\xff\xfe\n\x80\n",
+        "\u00fc/\u00e4.txt": b"\n",
+        "gone.txt": b"bye\n",
+    }
     for path, data in files.items():
         write(committed / path, data)
     git(committed, "add", "-A")
     git(committed, "commit", "-q", "-m", "files")
-    changed = {"a.txt": lines(30).replace("line 5\n", "five\n").replace("line 25\n", "").encode(),
-               "crlf.txt": b"one\r\n2\r\nthree\r\n", "no eol.txt": b"x\ny\nz",
-               "bytes.bin.txt": b"\xff\xfe\n\x81\n", "\u00fc/\u00e4.txt": b"\n\n",
-               "new dir/n\u00e9w.txt": b"fresh\n"}
+    changed = {
+        "a.txt": lines(30).replace("line 5\n", "five\n").replace("line 25\n", "").encode(),
+        "crlf.txt": b"one\r\n2\r\nthree\r\n",
+        "no eol.txt": b"x\ny\nz",
+        "bytes.bin.txt": b"\xff\xfe\n\x81\n",
+        "\u00fc/\u00e4.txt": b"\n\n",
+        "new dir/n\u00e9w.txt": b"fresh\n",
+    }
     for path, data in changed.items():
         write(committed / path, data)
     (committed / "gone.txt").unlink()
     write(committed / "run.sh", "#!/bin/sh\n").chmod(0o755)
     git(committed, "add", "-A")
     expected = git(committed, "write-tree").strip()
-    diffs = [subprocess.run(["git", *args, "diff", "--cached"], cwd=committed, check=True,
-                            capture_output=True).stdout
-             for args in ([], ["-c", "core.quotePath=false"])]
+    diffs = [
+        subprocess.run(
+            ["git", *args, "diff", "--cached"], cwd=committed, check=True, capture_output=True
+        ).stdout
+        for args in ([], ["-c", "core.quotePath=false"])
+    ]
     assert b'"a/\\303\\274/\\303\\244.txt"' in diffs[0] and b"a/\xc3\xbc/" in diffs[1]
     git(committed, "reset", "-q", "--hard")
     # Lines added above the hunks: they apply at an offset.
