@@ -225,31 +225,30 @@ def _with(repo: Path, tree: str, path: str, data: bytes) -> str:
     return git_repo.tree_with(Oid(tree), {path: (git_repo.write_blob(data), 0o100644)})
 
 
-@pytest.mark.parametrize("diff", [
-    # a mode change, a rename, a binary patch: git's business
-    "diff --git a/README.md b/README.md\nold mode 100644\nnew mode 100755\n",
-    "diff --git a/README.md b/R.md\nsimilarity index 100%\nrename from README.md\n"
-    "rename to R.md\n",
-    "diff --git a/README.md b/README.md\nindex 1..2 100644\nGIT binary patch\nliteral 0\n",
-    # names that disagree, a hunk that changes nothing, counts that do not add up
-    "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/OTHER.md\n@@ -1 +1 @@\n"
-    "-# test\n+# x\n",
-    "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n"
-    " # test\n",
-    "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1,2 +1 @@\n"
-    "-# test\n+# x\n",
-    # one file twice; a path git might refuse on some file system; no newline at the end
-    "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n"
-    "-# test\n+# x\ndiff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n"
-    "@@ -1 +1 @@\n-# x\n+# y\n",
-    "diff --git a/.GIT/x b/.GIT/x\nnew file mode 100644\n--- /dev/null\n+++ b/.GIT/x\n"
-    "@@ -0,0 +1 @@\n+x\n",
-    "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n"
-    "-# test\n+# x",
-    # a traditional patch after a git one
-    "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n"
-    "-# test\n+# x\n--- a/b\n+++ b/b\n@@ -1 +1 @@\n-a\n+b\n",
-])
+@pytest.mark.parametrize(
+    "diff",
+    [
+        # a mode change, a rename, a binary patch: git's business
+        "diff --git a/README.md b/README.md\nold mode 100644\nnew mode 100755\n",
+        "diff --git a/README.md b/R.md\nsimilarity index 100%\nrename from README.md\nrename to R.md\n",
+        "diff --git a/README.md b/README.md\nindex 1..2 100644\nGIT binary patch\nliteral 0\n",
+        # names that disagree, a hunk that changes nothing, counts that do not add up
+        "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/OTHER.md\n@@ -1 +1 @@\n-# test\n+# x\n",
+        "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n # test\n",
+        "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1,2 +1 @@\n"
+        "-# test\n+# x\n",
+        # one file twice; a path git might refuse on some file system; no newline at the end
+        "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n"
+        "-# test\n+# x\ndiff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n"
+        "@@ -1 +1 @@\n-# x\n+# y\n",
+        "diff --git a/.GIT/x b/.GIT/x\nnew file mode 100644\n--- /dev/null\n+++ b/.GIT/x\n"
+        "@@ -0,0 +1 @@\n+x\n",
+        "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n-# test\n+# x",
+        # a traditional patch after a git one
+        "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n"
+        "-# test\n+# x\n--- a/b\n+++ b/b\n@@ -1 +1 @@\n-a\n+b\n",
+    ],
+)
 def test_declines_what_git_should_decide(diff: str) -> None:
     assert hunks.parse(diff.encode()) is None
 
@@ -260,15 +259,21 @@ def test_declines_a_file_in_the_way_of_a_new_directory_and_a_symlink(committed: 
     git(committed, "commit", "-qm", "link")
     git_repo = Repo.discover(committed)
     head = git_repo.tree_of(git_repo.head_oid())
-    new_under_file = (b"diff --git a/README.md/x b/README.md/x\nnew file mode 100644\n"
-                      b"--- /dev/null\n+++ b/README.md/x\n@@ -0,0 +1 @@\n+x\n")
+    new_under_file = (
+        b"diff --git a/README.md/x b/README.md/x\nnew file mode 100644\n"
+        b"--- /dev/null\n+++ b/README.md/x\n@@ -0,0 +1 @@\n+x\n"
+    )
     assert intake._fit_in_process(git_repo, head, new_under_file) is None
-    edit_link = (b"diff --git a/link b/link\n--- a/link\n+++ b/link\n@@ -1 +1 @@\n"
-                 b"-README.md\n\\ No newline at end of file\n+other\n"
-                 b"\\ No newline at end of file\n")
+    edit_link = (
+        b"diff --git a/link b/link\n--- a/link\n+++ b/link\n@@ -1 +1 @@\n"
+        b"-README.md\n\\ No newline at end of file\n+other\n"
+        b"\\ No newline at end of file\n"
+    )
     assert intake._fit_in_process(git_repo, head, edit_link) is None
-    through_link = (b"diff --git a/link/x b/link/x\nnew file mode 100644\n--- /dev/null\n"
-                    b"+++ b/link/x\n@@ -0,0 +1 @@\n+x\n")
+    through_link = (
+        b"diff --git a/link/x b/link/x\nnew file mode 100644\n--- /dev/null\n"
+        b"+++ b/link/x\n@@ -0,0 +1 @@\n+x\n"
+    )
     with pytest.raises(BadInput, match="symbolic link"):
         intake._fit_in_process(git_repo, head, through_link)
 
@@ -276,8 +281,9 @@ def test_declines_a_file_in_the_way_of_a_new_directory_and_a_symlink(committed: 
 def test_ignore_whitespace_config_leaves_it_to_git(committed: Path) -> None:
     git(committed, "config", "apply.ignoreWhitespace", "change")
     git_repo = Repo.discover(committed)
-    diff = b"diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n" \
-           b"@@ -1 +1 @@\n-# test\n+# x\n"
+    diff = (
+        b"diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n-# test\n+# x\n"
+    )
     assert intake._fit_in_process(git_repo, git_repo.tree_of(git_repo.head_oid()), diff) is None
 
 
