@@ -287,25 +287,27 @@ def test_ignore_whitespace_config_leaves_it_to_git(committed: Path) -> None:
     assert intake._fit_in_process(git_repo, git_repo.tree_of(git_repo.head_oid()), diff) is None
 
 
-@pytest.mark.parametrize(("old", "hunk"), [
-    # git's find_pos: where the header says, then the nearest place, after before before
-    (b"a\nx\nm\nx\nb\nx\nm\nx\nc\n", b"@@ -4,3 +4,3 @@\n x\n-m\n+M\n x\n"),
-    (b"x\nm\nx\nm\nx\nm\nx\n", b"@@ -4,3 +4,3 @@\n m\n-x\n+X\n m\n"),
-    (b"top\na\nb\nc\nd\n", b"@@ -2,3 +2,3 @@\n b\n-c\n+C\n d\n"),
-    # a hunk at the top must match at the top, one without trailing context at the end
-    (b"new\na\nb\nc\n", b"@@ -1,2 +1,2 @@\n a\n-b\n+B\n"),
-    (b"a\nb\nc\n", b"@@ -1,2 +1,2 @@\n-a\n+A\n b\n"),
-    (b"a\nb\nafter\n", b"@@ -2,2 +2,2 @@\n a\n-b\n+B\n"),
-    # lines an earlier hunk wrote are not matched again
-    (b"k\nk\nk\nk\n", b"@@ -2,2 +2,2 @@\n k\n-k\n+k\n@@ -2,2 +2,2 @@\n k\n-k\n+j\n"),
-    # a missing final newline is a different line; CR bytes are kept
-    (b"a\nb", b"@@ -1,2 +1,2 @@\n a\n-b\n+c\n"),
-    (b"a\nb", b"@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n+b\n"),
-    (b"a\r\nb\r\n", b"@@ -1,2 +1,2 @@\n a\r\n-b\r\n+c\r\n"),
-    (b"a\nb\n", b"@@ -1,2 +1,2 @@\n a\r\n-b\r\n+c\r\n"),
-])
-def test_apply_matches_git_on_the_cases_that_matter(repo: Path, old: bytes,
-                                                     hunk: bytes) -> None:
+@pytest.mark.parametrize(
+    ("old", "hunk"),
+    [
+        # git's find_pos: where the header says, then the nearest place, after before before
+        (b"a\nx\nm\nx\nb\nx\nm\nx\nc\n", b"@@ -4,3 +4,3 @@\n x\n-m\n+M\n x\n"),
+        (b"x\nm\nx\nm\nx\nm\nx\n", b"@@ -4,3 +4,3 @@\n m\n-x\n+X\n m\n"),
+        (b"top\na\nb\nc\nd\n", b"@@ -2,3 +2,3 @@\n b\n-c\n+C\n d\n"),
+        # a hunk at the top must match at the top, one without trailing context at the end
+        (b"new\na\nb\nc\n", b"@@ -1,2 +1,2 @@\n a\n-b\n+B\n"),
+        (b"a\nb\nc\n", b"@@ -1,2 +1,2 @@\n-a\n+A\n b\n"),
+        (b"a\nb\nafter\n", b"@@ -2,2 +2,2 @@\n a\n-b\n+B\n"),
+        # lines an earlier hunk wrote are not matched again
+        (b"k\nk\nk\nk\n", b"@@ -2,2 +2,2 @@\n k\n-k\n+k\n@@ -2,2 +2,2 @@\n k\n-k\n+j\n"),
+        # a missing final newline is a different line; CR bytes are kept
+        (b"a\nb", b"@@ -1,2 +1,2 @@\n a\n-b\n+c\n"),
+        (b"a\nb", b"@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n+b\n"),
+        (b"a\r\nb\r\n", b"@@ -1,2 +1,2 @@\n a\r\n-b\r\n+c\r\n"),
+        (b"a\nb\n", b"@@ -1,2 +1,2 @@\n a\r\n-b\r\n+c\r\n"),
+    ],
+)
+def test_apply_matches_git_on_the_cases_that_matter(repo: Path, old: bytes, hunk: bytes) -> None:
     git_repo = Repo.discover(repo)
     tree = _tree(git_repo, {"f": old})
     diff = b"diff --git a/f b/f\n--- a/f\n+++ b/f\n" + hunk
@@ -330,27 +332,34 @@ def test_unquote_reads_git_quoting() -> None:
 
 def test_a_path_that_is_not_utf8_is_left_to_git(committed: Path, cli) -> None:
     name = b"caf\xe9.txt"
-    diff = (b"diff --git a/" + name + b" b/" + name + b"\nnew file mode 100644\n--- /dev/null\n"
-            b"+++ b/" + name + b"\n@@ -0,0 +1 @@\n+hello\n")
+    diff = (
+        b"diff --git a/" + name + b" b/" + name + b"\nnew file mode 100644\n--- /dev/null\n"
+        b"+++ b/" + name + b"\n@@ -0,0 +1 @@\n+hello\n"
+    )
     assert hunks.parse(diff) is None
     r = cli("add", input=diff)
     assert r.exit_code == 0, r.stderr
     [patch] = json.loads(cli("list", "--json").stdout)["patches"]
-    listed = subprocess.run(["git", "ls-tree", "-z", "--name-only", patch["commit"]],
-                            cwd=committed, capture_output=True, check=True).stdout
+    listed = subprocess.run(
+        ["git", "ls-tree", "-z", "--name-only", patch["commit"]],
+        cwd=committed,
+        capture_output=True,
+        check=True,
+    ).stdout
     assert name in listed.split(b"\0")
 
 
 def test_tree_with_takes_any_path(repo: Path) -> None:
     git_repo = Repo.discover(repo)
     blob = git_repo.write_blob(b"x\n")
-    tree = git_repo.tree_with(git_repo.empty_tree(), {"caf\udce9/x.txt": (blob, 0o100644),
-                                               "d/e\u00e9.txt": (blob, 0o100644)})
-    listed = subprocess.run(["git", "ls-tree", "-r", "-z", "--name-only", tree], cwd=repo,
-                            capture_output=True, check=True).stdout
+    tree = git_repo.tree_with(
+        git_repo.empty_tree(), {"caf\udce9/x.txt": (blob, 0o100644), "d/e\u00e9.txt": (blob, 0o100644)}
+    )
+    listed = subprocess.run(
+        ["git", "ls-tree", "-r", "-z", "--name-only", tree], cwd=repo, capture_output=True, check=True
+    ).stdout
     assert listed.split(b"\0")[:-1] == [b"caf\xe9/x.txt", "d/e\u00e9.txt".encode()]
-    assert git_repo.tree_with(tree, {"caf\udce9/x.txt": None, "d/e\u00e9.txt": None}) \
-        == git_repo.empty_tree()
+    assert git_repo.tree_with(tree, {"caf\udce9/x.txt": None, "d/e\u00e9.txt": None}) == git_repo.empty_tree()
 
 
 def test_tree_with_replaces_files_and_directories_as_an_index_does(repo: Path) -> None:
@@ -359,11 +368,16 @@ def test_tree_with_replaces_files_and_directories_as_an_index_does(repo: Path) -
     def blob(text: bytes) -> tuple[Oid, int]:
         return git_repo.write_blob(text), 0o100644
 
-    base = git_repo.tree_with(git_repo.empty_tree(), {"d/x": blob(b"1"), "d/y": blob(b"2"),
-                                               "f": blob(b"3"), "e/g/h": blob(b"4")})
-    for changes in ({"d/x": None, "d/y": None, "d": blob(b"a file now")},
-                    {"f": None, "f/inner": blob(b"a directory now")},
-                    {"e/g/h": None}, {"d/x": None}, {"new/deep/z": blob(b"6")}):
+    base = git_repo.tree_with(
+        git_repo.empty_tree(), {"d/x": blob(b"1"), "d/y": blob(b"2"), "f": blob(b"3"), "e/g/h": blob(b"4")}
+    )
+    for changes in (
+        {"d/x": None, "d/y": None, "d": blob(b"a file now")},
+        {"f": None, "f/inner": blob(b"a directory now")},
+        {"e/g/h": None},
+        {"d/x": None},
+        {"new/deep/z": blob(b"6")},
+    ):
         listed = git(repo, "ls-tree", "-r", "--name-only", git_repo.tree_with(base, changes))
         expected = {"d/x", "d/y", "f", "e/g/h"} - set(changes) | {
             path for path, value in changes.items() if value is not None}
