@@ -380,5 +380,6 @@ def test_tree_with_replaces_files_and_directories_as_an_index_does(repo: Path) -
     ):
         listed = git(repo, "ls-tree", "-r", "--name-only", git_repo.tree_with(base, changes))
         expected = {"d/x", "d/y", "f", "e/g/h"} - set(changes) | {
-            path for path, value in changes.items() if value is not None}
+            path for path, value in changes.items() if value is not None
+        }
         assert set(listed.split()) == expected

@@ -73,8 +73,7 @@ def test_mail_titles_and_authors_with_encoded_words_and_folding(committed: Path,
     title = "Caf\u00e9: " + "a long subject that git folds over lines " * 3
     write(committed / "x.txt", "x\n")
     git(committed, "add", "x.txt")
-    git(committed, "commit", "-q", "-m", title,
-        "--author=J\u00f6rg M\u00fcller, Jr. <jorg@example.com>")
+    git(committed, "commit", "-q", "-m", title, "--author=J\u00f6rg M\u00fcller, Jr. <jorg@example.com>")
     write(committed / "y.txt", "y\n")
     git(committed, "add", "y.txt")
     git(committed, "commit", "-q", "-m", "Plain title", "--author=O'Brien <ob@example.com>")
@@ -86,8 +85,7 @@ def test_mail_titles_and_authors_with_encoded_words_and_folding(committed: Path,
     assert cli("add", input=mbox).exit_code == 0
     listed = json.loads(cli("list", "--json").stdout)["patches"]
     assert [p["title"] for p in listed] == [title.strip(), "Plain title"]
-    assert [git(committed, "log", "-1", "--format=%an <%ae>", p["commit"]).strip()
-            for p in listed] == authors
+    assert [git(committed, "log", "-1", "--format=%an <%ae>", p["commit"]).strip() for p in listed] == authors
 
 
 def test_a_series_of_every_kind_of_change_round_trips(committed: Path, cli) -> None:
@@ -112,16 +110,16 @@ def test_a_series_of_every_kind_of_change_round_trips(committed: Path, cli) -> N
         step()
         git(other, "add", "-A")
         git(other, "commit", "-q", "-m", f"Step {n}")
-    mbox = subprocess.run(["git", "format-patch", "--stdout", f"HEAD~{len(steps)}"], cwd=other,
-                          check=True, capture_output=True).stdout  # bytes: CRs kept
+    mbox = subprocess.run(
+        ["git", "format-patch", "--stdout", f"HEAD~{len(steps)}"], cwd=other, check=True, capture_output=True
+    ).stdout  # bytes: CRs kept
     r = cli("add", input=mbox)
     assert r.exit_code == 0, r.stderr
     assert cli("apply", "--all").exit_code == 0
     assert git(committed, "rev-parse", "HEAD^{tree}") == git(other, "rev-parse", "HEAD^{tree}")
 
 
-def test_split_sees_a_change_made_in_the_second_the_index_was_written(committed: Path,
-                                                                      cli) -> None:
+def test_split_sees_a_change_made_in_the_second_the_index_was_written(committed: Path, cli) -> None:
     """git's racy-clean rule: a file whose mtime is not older than the index's is compared by
     content. A copy of the index with a new mtime once hid such a change from `split`."""
     import os
