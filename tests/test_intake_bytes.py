@@ -21,16 +21,18 @@ def _raw(repo: Path, *args: str) -> bytes:
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True).stdout
 
 
-def _every_way(repo: Path, cli, change: Callable[[Path], object], *,
-               message: str = "The change") -> None:
+def _every_way(repo: Path, cli, change: Callable[[Path], object], *, message: str = "The change") -> None:
     other = repo.parent / "other"
     git(repo.parent, "clone", "-q", str(repo), str(other))
     change(other)
     git(other, "add", "-A")
     git(other, "commit", "-q", "-m", message)
     want = git(other, "rev-parse", "HEAD^{tree}")
-    ways = {"diff": _raw(other, "diff", "HEAD~1", "HEAD"),
-            "mail": _raw(other, "format-patch", "--stdout", "HEAD~1"), "split": None}
+    ways = {
+        "diff": _raw(other, "diff", "HEAD~1", "HEAD"),
+        "mail": _raw(other, "format-patch", "--stdout", "HEAD~1"),
+        "split": None,
+    }
     head = git(repo, "rev-parse", "HEAD").strip()
     for way, text in ways.items():
         if text is None:
@@ -66,23 +68,31 @@ def _commit_file(repo: Path, name: str, data: bytes) -> None:
 def test_invalid_utf8_next_to_real_non_ascii(committed: Path, cli) -> None:
     # The email package once decoded such a body and choked on it (exit 3).
     _commit_file(committed, "mixed.txt", b"a\nb\nc\n")
-    _every_way(committed, cli, lambda tree: write(tree / "mixed.txt",
-                                                  b"a caf\xc3\xa9 \xff\xfe\nb\nc\n"))
+    _every_way(committed, cli, lambda tree: write(tree / "mixed.txt", b"a caf\xc3\xa9 \xff\xfe\nb\nc\n"))
 
 
 def test_invalid_utf8_in_a_mail_that_declares_utf8(committed: Path, cli) -> None:
     # A non-ASCII title makes format-patch declare charset=UTF-8; the body's bytes once became
     # U+FFFD, so a removed line no longer matched (exit 1) and an added one was corrupted.
     _commit_file(committed, "latin.txt", b"na\xefve\nb\n")
-    _every_way(committed, cli, lambda tree: write(tree / "latin.txt", b"na\xeff\nb\n"),
-               message="Caf\u00e9: keep the bytes")
+    _every_way(
+        committed,
+        cli,
+        lambda tree: write(tree / "latin.txt", b"na\xeff\nb\n"),
+        message="Caf\u00e9: keep the bytes",
+    )
 
 
 def test_mail_authors_are_kept_as_git_am_keeps_them(committed: Path, cli) -> None:
-    authors = ["dependabot[bot] <49699333+dependabot[bot]@users.noreply.github.com>",
-               "Last, First <lf@example.com>", 'Say "Hi" <hi@example.com>',
-               "John (Jack) Doe <jd@example.com>", "O'Brien <ob@example.com>",
-               "Al <al@example.com>", "J\u00f6rg [m\u00fcller] <jm@example.com>"]
+    authors = [
+        "dependabot[bot] <49699333+dependabot[bot]@users.noreply.github.com>",
+        "Last, First <lf@example.com>",
+        'Say "Hi" <hi@example.com>',
+        "John (Jack) Doe <jd@example.com>",
+        "O'Brien <ob@example.com>",
+        "Al <al@example.com>",
+        "J\u00f6rg [m\u00fcller] <jm@example.com>",
+    ]
     for n, author in enumerate(authors):
         write(committed / f"f{n}.txt", f"{n}\n")
         git(committed, "add", ".")
@@ -119,10 +129,14 @@ def test_an_mbox_with_crlf_line_ends_is_read_as_git_am_reads_it(committed: Path,
 
 
 def test_a_corrupt_hunk_header_is_bad_input(committed: Path, cli) -> None:
-    diff = ("diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n"
-            "@@ -x +y @@\n-# test\n+# best\n")
-    mail = ("From 0123456789012345678901234567890123456789 Mon Sep 17 00:00:00 2001\n"
-            "From: A U Thor <a@example.com>\nSubject: [PATCH] Corrupt\n\n---\n" + diff)
+    diff = (
+        "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n"
+        "@@ -x +y @@\n-# test\n+# best\n"
+    )
+    mail = (
+        "From 0123456789012345678901234567890123456789 Mon Sep 17 00:00:00 2001\n"
+        "From: A U Thor <a@example.com>\nSubject: [PATCH] Corrupt\n\n---\n" + diff
+    )
     for args in (["add"], ["check", "--diff", "-"]):
         for text in (diff, mail):
             r = cli(*args, input=text)
@@ -157,8 +171,10 @@ def test_file_names_that_are_not_utf8(committed: Path, cli) -> None:
     r = cli("apply", "--all")
     assert r.exit_code == 0, r.stderr
     assert git(committed, "status", "--porcelain") == ""
-    named = write(committed.parent / os.fsdecode(b"fix-\xe9.diff"), _raw(
-        committed, "diff", "HEAD~1", "HEAD").replace(b"+x\n", b"+y\n"))
+    named = write(
+        committed.parent / os.fsdecode(b"fix-\xe9.diff"),
+        _raw(committed, "diff", "HEAD~1", "HEAD").replace(b"+x\n", b"+y\n"),
+    )
     git(committed, "reset", "-q", "--hard", "HEAD~1")
     r = cli("add", str(named))
     assert r.exit_code == 0, r.stderr
@@ -166,17 +182,14 @@ def test_file_names_that_are_not_utf8(committed: Path, cli) -> None:
 
 
 @pytest.mark.parametrize("form", ["attach", "quoted-printable", "base64"])
-def test_mail_bodies_in_other_forms_are_read_as_git_am_reads_them(committed: Path, cli,
-                                                                   form: str) -> None:
+def test_mail_bodies_in_other_forms_are_read_as_git_am_reads_them(committed: Path, cli, form: str) -> None:
     _commit_file(committed, "data.txt", b"a = 1\nb\n")
     write(committed / "data.txt", b"a = caf\xc3\xa9 \xff\nb\n")
     git(committed, "commit", "-q", "-a", "-m", "Change data")
-    mail = _raw(committed, "format-patch", "--stdout", "-1",
-                *(["--attach"] if form == "attach" else []))
+    mail = _raw(committed, "format-patch", "--stdout", "-1", *(["--attach"] if form == "attach" else []))
     if form != "attach":
         head, _, body = mail.partition(b"\n\n")
-        body = quopri.encodestring(body) if form == "quoted-printable" else (
-            base64.encodebytes(body))
+        body = quopri.encodestring(body) if form == "quoted-printable" else (base64.encodebytes(body))
         mail = head.replace(b"Content-Transfer-Encoding: 8bit", b"") + (
             f"\nContent-Transfer-Encoding: {form}\n\n".encode() + body)
     assert b"\xff" not in mail or form == "attach"
