@@ -191,7 +191,8 @@ def test_mail_bodies_in_other_forms_are_read_as_git_am_reads_them(committed: Pat
         head, _, body = mail.partition(b"\n\n")
         body = quopri.encodestring(body) if form == "quoted-printable" else (base64.encodebytes(body))
         mail = head.replace(b"Content-Transfer-Encoding: 8bit", b"") + (
-            f"\nContent-Transfer-Encoding: {form}\n\n".encode() + body)
+            f"\nContent-Transfer-Encoding: {form}\n\n".encode() + body
+        )
     assert b"\xff" not in mail or form == "attach"
     want = git(committed, "rev-parse", "HEAD^{tree}")
     git(committed, "reset", "-q", "--hard", "HEAD~1")
@@ -206,9 +207,11 @@ def test_mail_bodies_in_other_forms_are_read_as_git_am_reads_them(committed: Pat
 
 
 def test_a_base64_body_that_does_not_decode_is_bad_input(committed: Path, cli) -> None:
-    mail = ("From 0123456789012345678901234567890123456789 Mon Sep 17 00:00:00 2001\n"
-            "From: A U Thor <a@example.com>\nSubject: [PATCH] Cut\n"
-            "Content-Transfer-Encoding: base64\n\nZGlmZiAtLWdpd\n")
+    mail = (
+        "From 0123456789012345678901234567890123456789 Mon Sep 17 00:00:00 2001\n"
+        "From: A U Thor <a@example.com>\nSubject: [PATCH] Cut\n"
+        "Content-Transfer-Encoding: base64\n\nZGlmZiAtLWdpd\n"
+    )
     r = cli("add", input=mail)
     assert r.exit_code == 2, r.stderr
     assert "base64 body does not decode" in r.stderr and "hint: " in r.stderr
