@@ -43,49 +43,84 @@ def commit(path: Path, name: str, message: str | None = None) -> Oid:
 
 def record(repo: Path, n: int = 1, **fields: object) -> list[ledger.Entry]:
     opened = Repo.discover(repo)
-    return [ledger.add_pending(opened, kind=str(fields.get("kind", "request")), tokens_in=100 + i,
-                               tokens_out=10, counter="usage", now=NOW, requests=1,
-                               agent=fields.get("agent"))  # type: ignore[arg-type]
-            for i in range(n)]
+    return [
+        ledger.add_pending(
+            opened,
+            kind=str(fields.get("kind", "request")),
+            tokens_in=100 + i,
+            tokens_out=10,
+            counter="usage",
+            now=NOW,
+            requests=1,
+            agent=fields.get("agent"),
+        )  # type: ignore[arg-type]
+        for i in range(n)
+    ]
 
 
 # -- the entry format ---------------------------------------------------------------------------
 
 
 def test_entry_line_has_a_fixed_key_order_and_leaves_out_absent_fields() -> None:
-    entry = ledger.Entry("abc", "2026-11-24T10:00:00Z", "request", 5400, 820, "usage",
-                         model="zai-glm-4.7", agent="pack-leader", requests=1)
+    entry = ledger.Entry(
+        "abc",
+        "2026-11-24T10:00:00Z",
+        "request",
+        5400,
+        820,
+        "usage",
+        model="zai-glm-4.7",
+        agent="pack-leader",
+        requests=1,
+    )
     assert entry.to_json() == (
         '{"v":1,"id":"abc","ts":"2026-11-24T10:00:00Z","kind":"request","model":"zai-glm-4.7",'
-        '"agent":"pack-leader","in":5400,"out":820,"requests":1,"counter":"usage"}')
-    assert ledger.Entry("x", "2026-11-24T10:00:00Z", "context", 3, 0, "cl100k_base").to_json() \
-        == '{"v":1,"id":"x","ts":"2026-11-24T10:00:00Z","kind":"context","in":3,"out":0,' \
-           '"counter":"cl100k_base"}'
+        '"agent":"pack-leader","in":5400,"out":820,"requests":1,"counter":"usage"}'
+    )
+    assert (
+        ledger.Entry("x", "2026-11-24T10:00:00Z", "context", 3, 0, "cl100k_base").to_json()
+        == '{"v":1,"id":"x","ts":"2026-11-24T10:00:00Z","kind":"context","in":3,"out":0,'
+        '"counter":"cl100k_base"}'
+    )
 
 
 names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.builds(ledger.Entry, id=st.text("0123456789abcdef", min_size=1, max_size=21),
-                 ts=st.just("2026-11-24T10:00:00Z"), kind=st.sampled_from(["request", "run"]),
-                 tokens_in=st.integers(0, 10**9), tokens_out=st.integers(0, 10**9),
-                 counter=names, model=st.none() | names, agent=st.none() | names,
-                 session=st.none() | names, requests=st.integers(0, 1000),
-                 saved=st.integers(0, 10**9), cache_read=st.integers(0, 10**9),
-                 cache_write=st.integers(0, 10**9)))
+@given(
+    st.builds(
+        ledger.Entry,
+        id=st.text("0123456789abcdef", min_size=1, max_size=21),
+        ts=st.just("2026-11-24T10:00:00Z"),
+        kind=st.sampled_from(["request", "run"]),
+        tokens_in=st.integers(0, 10**9),
+        tokens_out=st.integers(0, 10**9),
+        counter=names,
+        model=st.none() | names,
+        agent=st.none() | names,
+        session=st.none() | names,
+        requests=st.integers(0, 1000),
+        saved=st.integers(0, 10**9),
+        cache_read=st.integers(0, 10**9),
+        cache_write=st.integers(0, 10**9),
+    )
+)
 def test_an_entry_survives_its_line(entry: ledger.Entry) -> None:
     line = entry.to_json()
     assert "\n" not in line
     assert ledger.parse_line(line) == entry
 
 
-
 @settings(max_examples=200, deadline=None)
-@given(text=st.text(st.characters(exclude_categories=()), max_size=12),
-       count=st.integers(0, 2**70), estimated=st.booleans())
-def test_an_entry_line_is_byte_for_byte_what_json_dumps_writes(text: str, count: int,
-                                                               estimated: bool) -> None:
+@given(
+    text=st.text(st.characters(exclude_categories=()), max_size=12),
+    count=st.integers(0, 2**70),
+    estimated=st.booleans(),
+)
+def test_an_entry_line_is_byte_for_byte_what_json_dumps_writes(
+    text: str, count: int, estimated: bool
+) -> None:
     """orjson writes the lines (#17): what notes already hold and `cat_sort_uniq` sorts
     stays the same bytes, lone surrogates and counts past 64 bits included."""
     entry = ledger.Entry(text, text, text, count, count, text, text, text, text, count,
