@@ -123,41 +123,67 @@ def test_an_entry_line_is_byte_for_byte_what_json_dumps_writes(
 ) -> None:
     """orjson writes the lines (#17): what notes already hold and `cat_sort_uniq` sorts
     stays the same bytes, lone surrogates and counts past 64 bits included."""
-    entry = ledger.Entry(text, text, text, count, count, text, text, text, text, count,
-                         count, estimated, count, count)
-    fields = {"v": 1, "id": text, "ts": text, "kind": text, "model": text, "agent": text,
-              "session": text, "in": count, "out": count}
+    entry = ledger.Entry(
+        text, text, text, count, count, text, text, text, text, count, count, estimated, count, count
+    )
+    fields = {
+        "v": 1,
+        "id": text,
+        "ts": text,
+        "kind": text,
+        "model": text,
+        "agent": text,
+        "session": text,
+        "in": count,
+        "out": count,
+    }
     fields |= {k: count for k in ("cache_read", "cache_write", "requests", "saved") if count}
     fields |= {"estimated": True} if estimated else {}
     fields["counter"] = text
     assert entry.to_json() == json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
 
+
 def test_cache_figures_are_kept_apart_and_old_lines_read_as_none_cached() -> None:
-    entry = ledger.Entry("c", "2026-11-24T10:00:00Z", "request", 5400, 820, "usage",
-                         requests=1, cache_read=4000, cache_write=1000)
+    entry = ledger.Entry(
+        "c",
+        "2026-11-24T10:00:00Z",
+        "request",
+        5400,
+        820,
+        "usage",
+        requests=1,
+        cache_read=4000,
+        cache_write=1000,
+    )
     line = entry.to_json()
-    assert line == ('{"v":1,"id":"c","ts":"2026-11-24T10:00:00Z","kind":"request","in":5400,'
-                    '"out":820,"cache_read":4000,"cache_write":1000,"requests":1,'
-                    '"counter":"usage"}')
+    assert line == (
+        '{"v":1,"id":"c","ts":"2026-11-24T10:00:00Z","kind":"request","in":5400,'
+        '"out":820,"cache_read":4000,"cache_write":1000,"requests":1,'
+        '"counter":"usage"}'
+    )
     assert ledger.parse_line(line) == _parse_json(line) == entry
-    old = ledger.parse_line('{"v":1,"id":"o","ts":"2026-11-24T10:00:00Z","kind":"request",'
-                            '"in":5,"out":1,"counter":"usage"}')
+    old = ledger.parse_line(
+        '{"v":1,"id":"o","ts":"2026-11-24T10:00:00Z","kind":"request","in":5,"out":1,"counter":"usage"}'
+    )
     assert (old.cache_read, old.cache_write) == (0, 0)
     bad = line.replace('"cache_read":4000', '"cache_read":-4')
     with pytest.raises(ValueError, match="cache_read"):
         ledger.parse_line(bad)
 
 
-@pytest.mark.parametrize("line, reason", [
-    ("not json", "not JSON"),
-    ("[1]", "not a JSON object"),
-    ('{"v":2,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"x","counter":"c"}', "version"),
-    ('{"v":1,"ts":"2026-11-24T10:00:00Z","kind":"x","counter":"c"}', "'id'"),
-    ('{"v":1,"id":"a","ts":"yesterday","kind":"x","counter":"c"}', "'ts'"),
-    ('{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"x","in":-1,"counter":"c"}', "'in'"),
-    ('{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"x","in":1.5,"counter":"c"}', "'in'"),
-    ('{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"x","in":true,"counter":"c"}', "'in'"),
-])
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("not json", "not JSON"),
+        ("[1]", "not a JSON object"),
+        ('{"v":2,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"x","counter":"c"}', "version"),
+        ('{"v":1,"ts":"2026-11-24T10:00:00Z","kind":"x","counter":"c"}', "'id'"),
+        ('{"v":1,"id":"a","ts":"yesterday","kind":"x","counter":"c"}', "'ts'"),
+        ('{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"x","in":-1,"counter":"c"}', "'in'"),
+        ('{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"x","in":1.5,"counter":"c"}', "'in'"),
+        ('{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"x","in":true,"counter":"c"}', "'in'"),
+    ],
+)
 def test_lines_that_are_not_entries_say_why(line: str, reason: str) -> None:
     entries, skipped = ledger.parse_note(f"\n{line}\n", "abc")
     assert entries == [] and len(skipped) == 1
@@ -179,8 +205,19 @@ def test_add_pending_refuses_bad_values(committed: Path) -> None:
 def test_record_then_commit_attaches_exactly_those_entries(committed: Path, cli) -> None:
     assert cli("init").exit_code == 0
     before = record(committed, 2)
-    first = cli("record", "--in", "5400", "--out", "820", "--model", "zai-glm-4.7",
-                "--agent", "pack-leader", "--session", "s1")
+    first = cli(
+        "record",
+        "--in",
+        "5400",
+        "--out",
+        "820",
+        "--model",
+        "zai-glm-4.7",
+        "--agent",
+        "pack-leader",
+        "--session",
+        "s1",
+    )
     assert first.exit_code == 0 and "next commit" in first.stdout
     commit(committed, "a.txt")  # through the installed post-commit hook
     lines = note_lines(committed)
