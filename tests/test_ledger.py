@@ -223,10 +223,20 @@ def test_record_then_commit_attaches_exactly_those_entries(committed: Path, cli)
     lines = note_lines(committed)
     assert [json.loads(line)["id"] for line in lines[:2]] == [e.id for e in before]
     last = json.loads(lines[2])
-    assert list(last) == ["v", "id", "ts", "kind", "model", "agent", "session", "in", "out",
-                          "requests", "counter"]
-    assert (last["in"], last["out"], last["agent"], last["counter"]) == \
-        (5400, 820, "pack-leader", "usage")
+    assert list(last) == [
+        "v",
+        "id",
+        "ts",
+        "kind",
+        "model",
+        "agent",
+        "session",
+        "in",
+        "out",
+        "requests",
+        "counter",
+    ]
+    assert (last["in"], last["out"], last["agent"], last["counter"]) == (5400, 820, "pack-leader", "usage")
     assert len(lines) == 3 and ledger.pending(Repo.discover(committed)) == ([], [])
     commit(committed, "b.txt")
     assert note_lines(committed) == []  # nothing was pending for the second commit
@@ -303,38 +313,41 @@ def test_notes_in_fan_out_directories_are_found_and_kept(committed: Path) -> Non
     commits = []
     stream = []
     for i in range(300):
-        stream.append(f"commit refs/heads/many\nmark :{i + 1}\ncommitter A <a@b> 1700000000 +0000"
-                      f"\ndata 2\nc\n{'from refs/heads/main^0' if i == 0 else ''}\n")
+        stream.append(
+            f"commit refs/heads/many\nmark :{i + 1}\ncommitter A <a@b> 1700000000 +0000"
+            f"\ndata 2\nc\n{'from refs/heads/main^0' if i == 0 else ''}\n"
+        )
     stream.append("commit refs/notes/patchpack\ncommitter A <a@b> 1700000000 +0000\ndata 2\nn\n")
     for i in range(300):
         line = ledger.Entry(f"id{i}", "2026-11-24T10:00:00Z", "request", i, 0, "usage").to_json()
         stream.append(f"N inline :{i + 1}\ndata {len(line) + 1}\n{line}\n")
-    subprocess.run(["git", "fast-import", "--quiet"], cwd=committed, check=True, text=True,
-                   input="".join(stream) + "\n")
+    subprocess.run(
+        ["git", "fast-import", "--quiet"], cwd=committed, check=True, text=True, input="".join(stream) + "\n"
+    )
     assert "/" in git(committed, "ls-tree", "-r", "--name-only", "refs/notes/patchpack")
     commits = git(committed, "rev-list", "refs/heads/many", "^main").split()
     repo = Repo.discover(committed)
     assert ledger.read(repo).notes == 300
     (entry,) = record(committed)
     ledger.attach_pending(repo, Oid(commits[7]))
-    assert len(note_lines(committed, commits[7])) == 2 and note_ids(committed, commits[7])[1] \
-        == entry.id
+    assert len(note_lines(committed, commits[7])) == 2 and note_ids(committed, commits[7])[1] == entry.id
     paths = git(committed, "ls-tree", "-r", "--name-only", "refs/notes/patchpack").split()
     assert len(paths) == 300 and all("/" in p for p in paths)
     held = ledger.read(repo)
     assert len(held.entries) == 301 and held.skipped == []
 
 
-def test_a_series_of_notes_written_at_once_fans_out_as_one_at_a_time_would(
-        committed: Path) -> None:
+def test_a_series_of_notes_written_at_once_fans_out_as_one_at_a_time_would(committed: Path) -> None:
     # `apply --all` writes a whole series' notes in one notes commit: past 256 entries in a
     # directory, new notes go one level down, as when they come one by one.
     repo = Repo.discover(committed)
     commits = [Oid(f"{i:040x}") for i in range(1, 601)]
-    first = repo.write_notes(None, {c: f"n{i}\n".encode() for i, c in enumerate(commits[:400])},
-                             message="first")
-    second = repo.write_notes(first, {c: f"m{i}\n".encode() for i, c in enumerate(commits[200:])},
-                              message="second")
+    first = repo.write_notes(
+        None, {c: f"n{i}\n".encode() for i, c in enumerate(commits[:400])}, message="first"
+    )
+    second = repo.write_notes(
+        first, {c: f"m{i}\n".encode() for i, c in enumerate(commits[200:])}, message="second"
+    )
     git(committed, "update-ref", ledger.NOTES_REF, second)
     top = git(committed, "ls-tree", "--name-only", ledger.NOTES_REF).split()
     assert len([t for t in top if len(t) == 40]) == 256 and all(len(t) in (2, 40) for t in top)
@@ -379,8 +392,7 @@ def test_amend_and_rebase_keep_notes_after_init(committed: Path, cli) -> None:
     (second,) = record(committed)
     commit(committed, "b.txt")
     git(committed, "rebase", "-q", "main")
-    assert git(committed, "log", "--format=%s", "-2").split("\n")[:2] == ["add b.txt",
-                                                                           "a, amended"]
+    assert git(committed, "log", "--format=%s", "-2").split("\n")[:2] == ["add b.txt", "a, amended"]
     assert note_ids(committed) == [second.id]
     held = ledger.read(Repo.discover(committed))
     assert sorted({e.id for _, e in held.entries}) == sorted([first.id, second.id])
@@ -408,10 +420,8 @@ def test_init_show_notes_makes_git_log_show_the_ledger(committed: Path, cli) -> 
     assert entry.id not in git(committed, "log", "-1")
     assert cli("init", "--show-notes").exit_code == 0
     assert cli("init", "--show-notes").exit_code == 0
-    assert git(committed, "config", "--get-all", "notes.displayRef").split() == \
-        ["refs/notes/patchpack"]
-    assert "Notes (patchpack):" in git(committed, "log", "-1") and \
-        entry.id in git(committed, "log", "-1")
+    assert git(committed, "config", "--get-all", "notes.displayRef").split() == ["refs/notes/patchpack"]
+    assert "Notes (patchpack):" in git(committed, "log", "-1") and entry.id in git(committed, "log", "-1")
 
 
 # -- concurrency --------------------------------------------------------------------------------
@@ -452,8 +462,9 @@ _COMMITTER = textwrap.dedent("""
 """)
 
 
-def test_eight_recorders_and_two_committers_lose_and_duplicate_nothing(committed: Path,
-                                                                        tmp_path: Path) -> None:
+def test_eight_recorders_and_two_committers_lose_and_duplicate_nothing(
+    committed: Path, tmp_path: Path
+) -> None:
     other = tmp_path / "other"
     git(committed, "worktree", "add", "-q", "-b", "other", str(other))
     places, signals = [committed, other], tmp_path / "signals"
