@@ -469,10 +469,13 @@ def test_eight_recorders_and_two_committers_lose_and_duplicate_nothing(
     git(committed, "worktree", "add", "-q", "-b", "other", str(other))
     places, signals = [committed, other], tmp_path / "signals"
     signals.mkdir()
-    procs = [subprocess.Popen([sys.executable, "-c", _COMMITTER, str(p), p.name, str(signals)])
-             for p in places]
-    procs += [subprocess.Popen([sys.executable, "-c", _RECORDER, str(places[n % 2]), f"s{n}",
-                                str(signals)]) for n in range(8)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _COMMITTER, str(p), p.name, str(signals)]) for p in places
+    ]
+    procs += [
+        subprocess.Popen([sys.executable, "-c", _RECORDER, str(places[n % 2]), f"s{n}", str(signals)])
+        for n in range(8)
+    ]
     assert [p.wait(timeout=120) for p in procs] == [0] * 10
     for place in places:
         repo = Repo.discover(place)
@@ -518,13 +521,13 @@ def test_two_clones_sync_both_ways_to_the_union(clones: tuple[Path, Path]) -> No
     assert _ids(a) == _ids(b) == want
     shared = note_lines(b, "origin/main")
     assert len(shared) == 2  # both clones' entries on the shared commit, merged line by line
-    assert run_patchpack("sync", cwd=b).stdout.strip() == \
-        "origin: nothing new from it, nothing new to push"
+    assert run_patchpack("sync", cwd=b).stdout.strip() == "origin: nothing new from it, nothing new to push"
 
 
-def test_sync_retries_when_the_remote_moves_before_the_push(clones: tuple[Path, Path],
-                                                             monkeypatch: pytest.MonkeyPatch,
-                                                             ) -> None:
+def test_sync_retries_when_the_remote_moves_before_the_push(
+    clones: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     a, b = clones
     for path in (a, b):
         record(path, 2)
@@ -549,8 +552,9 @@ def test_sync_retries_when_the_remote_moves_before_the_push(clones: tuple[Path, 
     assert _ids(a) == _ids(b) and len(_ids(a)) == 4
 
 
-def test_sync_configure_makes_plain_fetch_bring_the_ledger(clones: tuple[Path, Path],
-                                                           cli, monkeypatch) -> None:
+def test_sync_configure_makes_plain_fetch_bring_the_ledger(
+    clones: tuple[Path, Path], cli, monkeypatch
+) -> None:
     a, b = clones
     record(a)
     ledger.attach_pending(Repo.discover(a), Repo.discover(a).head_oid())  # type: ignore[arg-type]
@@ -560,8 +564,10 @@ def test_sync_configure_makes_plain_fetch_bring_the_ledger(clones: tuple[Path, P
     assert r.exit_code == 0 and "merged its entries" in r.stdout
     git(b, "update-ref", "-d", ledger.tracking_ref("origin"))
     git(b, "fetch", "-q")
-    assert git(b, "rev-parse", ledger.tracking_ref("origin")).strip() == \
-        git(a, "rev-parse", ledger.NOTES_REF).strip()
+    assert (
+        git(b, "rev-parse", ledger.tracking_ref("origin")).strip()
+        == git(a, "rev-parse", ledger.NOTES_REF).strip()
+    )
 
 
 def test_sync_with_no_remote_is_bad_input(committed: Path) -> None:
@@ -572,8 +578,9 @@ def test_sync_with_no_remote_is_bad_input(committed: Path) -> None:
 # -- the pre-commit framework -------------------------------------------------------------------
 
 
-def test_pre_commit_framework_ledger_and_budget_hooks(committed: Path,
-        frozen_now: Callable[[datetime], datetime]) -> None:
+def test_pre_commit_framework_ledger_and_budget_hooks(
+    committed: Path, frozen_now: Callable[[datetime], datetime]
+) -> None:
     import shutil
 
     import yaml
@@ -584,15 +591,16 @@ def test_pre_commit_framework_ledger_and_budget_hooks(committed: Path,
     assert manifest["patchpack-ledger"]["stages"] == ["post-commit"]
     assert "pre-push" in manifest["patchpack-budget"]["stages"]
     # Run as local `system` hooks so the test needs no network to build an environment.
-    local = [{**manifest[name], "language": "system"} for name in
-             ("patchpack-ledger", "patchpack-budget")]
+    local = [{**manifest[name], "language": "system"} for name in ("patchpack-ledger", "patchpack-budget")]
     for hook in local:
         hook.pop("minimum_pre_commit_version")
-    write(committed / ".pre-commit-config.yaml",
-          yaml.safe_dump({"repos": [{"repo": "local", "hooks": local}]}))
+    write(
+        committed / ".pre-commit-config.yaml", yaml.safe_dump({"repos": [{"repo": "local", "hooks": local}]})
+    )
     exe = shutil.which("pre-commit") or str(Path(sys.executable).with_name("pre-commit"))
-    installed = subprocess.run([exe, "install", "-t", "post-commit"], cwd=committed,
-                               capture_output=True, text=True)
+    installed = subprocess.run(
+        [exe, "install", "-t", "post-commit"], cwd=committed, capture_output=True, text=True
+    )
     assert installed.returncode == 0, installed.stdout + installed.stderr
     (entry,) = record(committed)
     git(committed, "add", ".pre-commit-config.yaml")
@@ -601,8 +609,12 @@ def test_pre_commit_framework_ledger_and_budget_hooks(committed: Path,
     git(committed, "config", "patchpack.dailyBudget", "10")
     # The entry was made at NOW: the gate's "today" is NOW's day, whatever day the suite runs.
     frozen_now(NOW)
-    gate = subprocess.run([exe, "run", "--hook-stage", "manual", "patchpack-budget"],
-                          cwd=committed, capture_output=True, text=True)
+    gate = subprocess.run(
+        [exe, "run", "--hook-stage", "manual", "patchpack-budget"],
+        cwd=committed,
+        capture_output=True,
+        text=True,
+    )
     assert gate.returncode == 1 and "budget exhausted: today" in gate.stdout
 
 
