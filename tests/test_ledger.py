@@ -621,20 +621,43 @@ def test_pre_commit_framework_ledger_and_budget_hooks(
 # -- reading the whole ledger at scale (#6) -----------------------------------------------------
 
 
-_KEYS = ["v", "id", "ts", "kind", "model", "agent", "session", "in", "out", "requests", "saved",
-         "estimated", "counter", "extra"]
-_VALUES = (st.text(max_size=6) | st.sampled_from(["", "a\"b", "a\\b", "\u2028", "\x7f", " x"])
-           | st.integers(-2, 10**20)
-           | st.sampled_from([1, 1.0, True, False, None, "true", "2026-11-24T10:00:00Z"]))
+_KEYS = [
+    "v",
+    "id",
+    "ts",
+    "kind",
+    "model",
+    "agent",
+    "session",
+    "in",
+    "out",
+    "requests",
+    "saved",
+    "estimated",
+    "counter",
+    "extra",
+]
+_VALUES = (
+    st.text(max_size=6)
+    | st.sampled_from(["", 'a"b', "a\\b", "\u2028", "\x7f", " x"])
+    | st.integers(-2, 10**20)
+    | st.sampled_from([1, 1.0, True, False, None, "true", "2026-11-24T10:00:00Z"])
+)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.sampled_from(_KEYS), _VALUES), st.booleans(), st.booleans())
-def test_the_fast_line_parse_agrees_with_json(fields: dict, canonical: bool,
-                                              ascii_only: bool) -> None:
+def test_the_fast_line_parse_agrees_with_json(fields: dict, canonical: bool, ascii_only: bool) -> None:
     # Patchpack's own lines skip the JSON parser; any line must still mean what JSON says.
-    base = {"v": 1, "id": "a1", "ts": "2026-11-24T10:00:00Z", "kind": "request", "in": 1,
-            "out": 2, "counter": "usage"}
+    base = {
+        "v": 1,
+        "id": "a1",
+        "ts": "2026-11-24T10:00:00Z",
+        "kind": "request",
+        "in": 1,
+        "out": 2,
+        "counter": "usage",
+    }
     merged = {**base, **fields}
     if canonical:  # keep the order `to_json` writes, so the fast path is tried for real
         merged = {k: merged[k] for k in _KEYS if k in merged}
@@ -654,29 +677,39 @@ def _through_read_tops(lines: list[str]) -> tuple[list, list, list]:
     output, and as `parse_note` reads each note: (entries read, entries meant, skips)."""
     head = Oid("1" * 40)
     commits = [f"ab{i:038x}" for i in range(len(lines))]
-    chunk = "".join(f"{head}:ab/{commit[2:]}\0001\000{line}\n"
-                    for commit, line in zip(commits, lines))
-    [(_, (notes, on, columns, bad, totals))] = ledger_cache._read_tops([chunk], head,
-                                                                      {"ab": "k"})
+    chunk = "".join(f"{head}:ab/{commit[2:]}\0001\000{line}\n" for commit, line in zip(commits, lines))
+    [(_, (notes, on, columns, bad, totals))] = ledger_cache._read_tops([chunk], head, {"ab": "k"})
     meant = [(commit, ledger.parse_note(line, commit)) for commit, line in zip(commits, lines)]
     assert [ledger.Skipped(*b) for b in bad] == [s for _, (_, skips) in meant for s in skips]
     assert totals == ledger.totals_of(columns) and notes == len(lines)
-    return (list(zip(on, map(ledger.Entry._make, zip(*columns)))),
-            [(commit, e) for commit, (good, _) in meant for e in good], bad)
+    return (
+        list(zip(on, map(ledger.Entry._make, zip(*columns)))),
+        [(commit, e) for commit, (good, _) in meant for e in good],
+        bad,
+    )
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.dictionaries(st.sampled_from(_KEYS), _VALUES), min_size=1, max_size=4),
-       st.booleans())
-def test_the_column_parse_of_many_lines_agrees_with_json(many: list[dict],
-                                                         ascii_only: bool) -> None:
+@given(st.lists(st.dictionaries(st.sampled_from(_KEYS), _VALUES), min_size=1, max_size=4), st.booleans())
+def test_the_column_parse_of_many_lines_agrees_with_json(many: list[dict], ascii_only: bool) -> None:
     # A cold `budget` parses a chunk of git's output at once, with a looser pattern when
     # the chunk holds no backslash, and checks the columns: each line must still mean what
     # JSON says, or be skipped as `parse_note` skips it.
-    base = {"v": 1, "id": "a1", "ts": "2026-11-24T10:00:00Z", "kind": "request", "in": 1,
-            "out": 2, "counter": "usage"}
-    lines = [json.dumps({k: merged[k] for k in _KEYS if k in merged}, separators=(",", ":"),
-                        ensure_ascii=ascii_only) for merged in ({**base, **f} for f in many)]
+    base = {
+        "v": 1,
+        "id": "a1",
+        "ts": "2026-11-24T10:00:00Z",
+        "kind": "request",
+        "in": 1,
+        "out": 2,
+        "counter": "usage",
+    }
+    lines = [
+        json.dumps(
+            {k: merged[k] for k in _KEYS if k in merged}, separators=(",", ":"), ensure_ascii=ascii_only
+        )
+        for merged in ({**base, **f} for f in many)
+    ]
     read, meant, _ = _through_read_tops(lines)
     assert read == meant
 
