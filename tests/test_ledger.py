@@ -714,21 +714,24 @@ def test_the_column_parse_of_many_lines_agrees_with_json(many: list[dict], ascii
     assert read == meant
 
 
-@pytest.mark.parametrize("line", [
-    '{"v":1,"id":"a\x01b","ts":"2026-11-24T10:00:00Z","kind":"request","in":1,"out":2,'
-    '"counter":"usage"}',  # a raw control character in an id: not JSON
-    '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"request","model":"m\tx","in":1,'
-    '"out":2,"counter":"usage"}',  # a raw tab in a name: not JSON
-    '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"request","model":"m\\"x","in":1,'
-    '"out":2,"counter":"usage"}',  # an escaped quote in a name
-    '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"request","in":1,"out":2,'
-    '"counter":"c\\u00e9"}',  # an escape in the counter
-    '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"request","in":1,"out":2,'
-    '"requests":01,"counter":"usage"}',  # a number JSON refuses
-    '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"","in":1,"out":2,"counter":"u"}',
-    r'{"v":1,"id":"a\u0041","ts":"2026-11-24T10:00:00Z","kind":"request","in":1,"out":2,'
-    r'"counter":"usage"}',  # an escape in an id: the id is "aA"
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"v":1,"id":"a\x01b","ts":"2026-11-24T10:00:00Z","kind":"request","in":1,"out":2,'
+        '"counter":"usage"}',  # a raw control character in an id: not JSON
+        '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"request","model":"m\tx","in":1,'
+        '"out":2,"counter":"usage"}',  # a raw tab in a name: not JSON
+        '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"request","model":"m\\"x","in":1,'
+        '"out":2,"counter":"usage"}',  # an escaped quote in a name
+        '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"request","in":1,"out":2,'
+        '"counter":"c\\u00e9"}',  # an escape in the counter
+        '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"request","in":1,"out":2,'
+        '"requests":01,"counter":"usage"}',  # a number JSON refuses
+        '{"v":1,"id":"a","ts":"2026-11-24T10:00:00Z","kind":"","in":1,"out":2,"counter":"u"}',
+        r'{"v":1,"id":"a\u0041","ts":"2026-11-24T10:00:00Z","kind":"request","in":1,"out":2,'
+        r'"counter":"usage"}',  # an escape in an id: the id is "aA"
+    ],
+)
 def test_odd_lines_among_canonical_ones_mean_what_json_says(line: str) -> None:
     good = ledger.Entry("g", "2026-11-24T10:00:00Z", "request", 5, 6, "usage").to_json()
     read, meant, _ = _through_read_tops([good, line, good.replace('"g"', '"h"')])
@@ -737,29 +740,35 @@ def test_odd_lines_among_canonical_ones_mean_what_json_says(line: str) -> None:
 
 def _fast_import_notes(path: Path, notes: dict[str, bytes]) -> None:
     """Put ``notes`` (commit: text) in refs/notes/patchpack through fast-import (fan-out)."""
-    parent = subprocess.run(["git", "rev-parse", "-q", "--verify", "refs/notes/patchpack"],
-                            cwd=path, capture_output=True, text=True).stdout.strip()
-    stream = ["commit refs/notes/patchpack\ncommitter A <a@b> 1700000000 +0000\ndata 2\nn\n"
-              + (f"from {parent}\n" if parent else "")]
+    parent = subprocess.run(
+        ["git", "rev-parse", "-q", "--verify", "refs/notes/patchpack"],
+        cwd=path,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    stream = [
+        "commit refs/notes/patchpack\ncommitter A <a@b> 1700000000 +0000\ndata 2\nn\n"
+        + (f"from {parent}\n" if parent else "")
+    ]
     stream += [f"N inline {oid}\ndata {len(text)}\n" for oid, text in notes.items()]
     chunks = [part.encode() for part in stream[:1]]
     for header, text in zip(stream[1:], notes.values()):
         chunks += [header.encode(), text, b"\n"]
-    subprocess.run(["git", "fast-import", "--quiet"], cwd=path, check=True,
-                   input=b"".join(chunks) + b"\n")
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=path, check=True, input=b"".join(chunks) + b"\n")
 
 
 def _many_commits(path: Path, n: int) -> list[str]:
-    stream = "".join(f"commit refs/heads/many\ncommitter A <a@b> {1700000000 + i} +0000\n"
-                     f"data 2\nc\n{'from refs/heads/main^0' if i == 0 else ''}\n" for i in range(n))
-    subprocess.run(["git", "fast-import", "--quiet"], cwd=path, check=True, text=True,
-                   input=stream)
+    stream = "".join(
+        f"commit refs/heads/many\ncommitter A <a@b> {1700000000 + i} +0000\n"
+        f"data 2\nc\n{'from refs/heads/main^0' if i == 0 else ''}\n"
+        for i in range(n)
+    )
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=path, check=True, text=True, input=stream)
     return git(path, "rev-list", "--reverse", "refs/heads/many", "^main").split()
 
 
 def _line(n: int, **fields: object) -> str:
-    return ledger.Entry(f"id{n}", "2026-11-24T10:00:00Z", "request", n, 1, "usage",
-                        **fields).to_json()  # type: ignore[arg-type]
+    return ledger.Entry(f"id{n}", "2026-11-24T10:00:00Z", "request", n, 1, "usage", **fields).to_json()  # type: ignore[arg-type]
 
 
 def _by_hand(path: Path) -> tuple[list[tuple[str, ledger.Entry]], list[ledger.Skipped]]:
@@ -767,8 +776,9 @@ def _by_hand(path: Path) -> tuple[list[tuple[str, ledger.Entry]], list[ledger.Sk
     entries, skipped = [], []
     for line in git(path, "notes", "--ref=patchpack", "list").splitlines():
         blob, annotated = line.split()
-        text = subprocess.run(["git", "cat-file", "blob", blob], cwd=path, check=True,
-                              capture_output=True).stdout
+        text = subprocess.run(
+            ["git", "cat-file", "blob", blob], cwd=path, check=True, capture_output=True
+        ).stdout
         good, bad = ledger.parse_note(text.decode("utf-8", "surrogateescape"), annotated)
         entries += [(annotated, e) for e in good]
         skipped += bad
@@ -782,8 +792,10 @@ def test_read_agrees_with_note_by_note_on_odd_notes(committed: Path) -> None:
     notes[commits[2]] = b"Reviewed-by: Bob, LGTM\n"  # somebody else's note
     notes[commits[3]] = (_line(3) + "\r\n").encode()  # edited by hand on Windows
     notes[commits[4]] = _line(4, model="modèle", agent="a\u2028b").encode()  # raw, no "\n"
-    notes[commits[5]] = b'{"counter":"usage","v":1,"id":"x5","ts":"2026-11-24T10:00:00Z",' \
-        b'"kind":"run","in":5,"out":0}\n'  # another key order
+    notes[commits[5]] = (
+        b'{"counter":"usage","v":1,"id":"x5","ts":"2026-11-24T10:00:00Z",'
+        b'"kind":"run","in":5,"out":0}\n'
+    )  # another key order
     notes[commits[6]] = b"\xff\xfe not utf-8\n" + _line(6).encode()
     notes[commits[7]] = b""
     _fast_import_notes(committed, notes)
