@@ -804,21 +804,24 @@ def test_read_agrees_with_note_by_note_on_odd_notes(committed: Path) -> None:
     assert sorted(held.entries) == entries and sorted(held.skipped) == skipped
     assert held.notes == 399 and len(entries) == 400 - 2 + 1  # an empty note holds no line
     assert {(s.where, s.line, s.reason) for s in skipped} == {
-        (commits[1], 2, "not JSON"), (commits[2], 1, "not JSON"), (commits[6], 1, "not JSON")}
+        (commits[1], 2, "not JSON"),
+        (commits[2], 1, "not JSON"),
+        (commits[6], 1, "not JSON"),
+    }
     assert {e.id: e.agent for _, e in held.entries}["id4"] == "a\u2028b"
     assert ledger.read(Repo.discover(committed)) == held  # the same from the cache
 
 
-def test_read_ignores_files_that_are_not_notes_and_keeps_notes_on_other_objects(
-        committed: Path) -> None:
+def test_read_ignores_files_that_are_not_notes_and_keeps_notes_on_other_objects(committed: Path) -> None:
     blob = git(committed, "hash-object", "-w", "--stdin", input="some file\n").strip()
     git(committed, "notes", "--ref=patchpack", "add", "-m", _line(1), blob)
     git(committed, "notes", "--ref=patchpack", "add", "-m", _line(2), "HEAD")
     notes_tree = git(committed, "rev-parse", "refs/notes/patchpack^{tree}").strip()
     listing = git(committed, "ls-tree", notes_tree)
     readme = git(committed, "hash-object", "-w", "--stdin", input=_line(3) + "\n").strip()
-    listing += (f"100644 blob {readme}\tREADME\n100644 blob {readme}\tabcdef\n"
-                f"160000 commit {'1' * 40}\tsubmodule\n")
+    listing += (
+        f"100644 blob {readme}\tREADME\n100644 blob {readme}\tabcdef\n160000 commit {'1' * 40}\tsubmodule\n"
+    )
     tree = git(committed, "mktree", input=listing).strip()
     parent = git(committed, "rev-parse", "refs/notes/patchpack").strip()
     notes_commit = git(committed, "commit-tree", tree, "-p", parent, "-m", "odd").strip()
@@ -826,12 +829,13 @@ def test_read_ignores_files_that_are_not_notes_and_keeps_notes_on_other_objects(
     held = ledger.read(Repo.discover(committed))
     assert held.notes == 2 and held.skipped == []
     assert sorted((c, e.id) for c, e in held.entries) == sorted(
-        [(blob, "id1"), (git(committed, "rev-parse", "HEAD").strip(), "id2")])
+        [(blob, "id1"), (git(committed, "rev-parse", "HEAD").strip(), "id2")]
+    )
 
 
-def test_the_cache_follows_the_notes_ref_however_it_moves(committed: Path,
-                                                          monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
+def test_the_cache_follows_the_notes_ref_however_it_moves(
+    committed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     commits = _many_commits(committed, 300)
     _fast_import_notes(committed, {oid: _line(i).encode() for i, oid in enumerate(commits)})
     repo = Repo.discover(committed)
@@ -868,8 +872,9 @@ def test_no_note_can_pass_for_another_whatever_it_holds(committed: Path) -> None
     # NULs and all, is still one note; a path with a newline in it is no note's path.
     commits = _many_commits(committed, 3)
     fake = f"x\n{'f' * 40}:{commits[1]}\0001\000{_line(7)}\n".encode()
-    _fast_import_notes(committed, {commits[0]: fake, commits[1]: _line(1).encode(),
-                                   commits[2]: _line(2).encode()})
+    _fast_import_notes(
+        committed, {commits[0]: fake, commits[1]: _line(1).encode(), commits[2]: _line(2).encode()}
+    )
     notes_tree = git(committed, "rev-parse", "refs/notes/patchpack^{tree}").strip()
     listing = git(committed, "ls-tree", "-z", notes_tree)
     forged = git(committed, "hash-object", "-w", "--stdin", input=_line(8) + "\n").strip()
@@ -880,7 +885,8 @@ def test_no_note_can_pass_for_another_whatever_it_holds(committed: Path) -> None
     git(committed, "update-ref", "refs/notes/patchpack", notes_commit)
     held = ledger.read(Repo.discover(committed))
     assert sorted((c, e.id) for c, e in held.entries) == [
-        (c, i) for c, i in sorted([(commits[1], "id1"), (commits[2], "id2")])]
+        (c, i) for c, i in sorted([(commits[1], "id1"), (commits[2], "id2")])
+    ]
     assert [(s.where, s.line) for s in held.skipped] == [(commits[0], 1), (commits[0], 2)]
     assert held.notes == 3
 
@@ -904,8 +910,9 @@ def test_a_notes_tree_git_cannot_read_fails_with_a_hint(committed: Path) -> None
     assert failed.value.hint is not None and "git fsck" in failed.value.hint
 
 
-def test_sync_leaves_the_cache_warm_for_the_next_budget(clones: tuple[Path, Path],
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sync_leaves_the_cache_warm_for_the_next_budget(
+    clones: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b = clones
     for path in (a, b):
         record(path, 2)
@@ -946,9 +953,9 @@ def _asked(monkeypatch: pytest.MonkeyPatch) -> list[list[str] | None]:
     return asked
 
 
-def test_a_foreign_change_reads_only_the_notes_that_changed(committed: Path,
-                                                            monkeypatch: pytest.MonkeyPatch
-                                                            ) -> None:
+def test_a_foreign_change_reads_only_the_notes_that_changed(
+    committed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     commits = _many_commits(committed, 600)
     _fast_import_notes(committed, {oid: _line(i).encode() for i, oid in enumerate(commits[:500])})
     repo = Repo.discover(committed)
@@ -959,8 +966,15 @@ def test_a_foreign_change_reads_only_the_notes_that_changed(committed: Path,
         # Behind patchpack's back, as a `git fetch` of notes or `git notes` by hand would:
         # appends, removals, new notes, a copy of an entry on a second commit, a bad line.
         for oid in chance.sample(commits, 5):
-            git(committed, "notes", "--ref=patchpack", "append", "-m",
-                _line(chance.randrange(1000, 1010)), oid)
+            git(
+                committed,
+                "notes",
+                "--ref=patchpack",
+                "append",
+                "-m",
+                _line(chance.randrange(1000, 1010)),
+                oid,
+            )
         for oid in chance.sample(commits, 2):
             git(committed, "notes", "--ref=patchpack", "remove", "--ignore-missing", oid)
         git(committed, "notes", "--ref=patchpack", "append", "-m", "{broken",
