@@ -977,8 +977,7 @@ def test_a_foreign_change_reads_only_the_notes_that_changed(
             )
         for oid in chance.sample(commits, 2):
             git(committed, "notes", "--ref=patchpack", "remove", "--ignore-missing", oid)
-        git(committed, "notes", "--ref=patchpack", "append", "-m", "{broken",
-            chance.choice(commits))
+        git(committed, "notes", "--ref=patchpack", "append", "-m", "{broken", chance.choice(commits))
         asked.clear()
         held = ledger.read(repo)
         # The notes that changed, and any directory new since (it holds only new notes).
@@ -991,7 +990,8 @@ def test_a_foreign_change_reads_only_the_notes_that_changed(
 
 
 def test_the_whole_directories_are_read_when_the_cached_notes_commit_is_gone(
-        committed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    committed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     commits = _many_commits(committed, 300)
     _fast_import_notes(committed, {oid: _line(i).encode() for i, oid in enumerate(commits)})
     repo = Repo.discover(committed)
@@ -1024,10 +1024,17 @@ def test_reading_ignores_the_users_grep_config_and_where_it_runs(committed: Path
     commits = _many_commits(committed, 300)
     _fast_import_notes(committed, {oid: _line(i).encode() for i, oid in enumerate(commits)})
     expected = _by_hand(committed)
-    for key, value in (("grep.column", "true"), ("color.ui", "always"), ("color.grep", "always"),
-                       ("grep.patternType", "perl"), ("grep.lineNumber", "false"),
-                       ("grep.fullName", "true"), ("grep.threads", "4"),
-                       ("submodule.recurse", "true"), ("core.quotePath", "true")):
+    for key, value in (
+        ("grep.column", "true"),
+        ("color.ui", "always"),
+        ("color.grep", "always"),
+        ("grep.patternType", "perl"),
+        ("grep.lineNumber", "false"),
+        ("grep.fullName", "true"),
+        ("grep.threads", "4"),
+        ("submodule.recurse", "true"),
+        ("core.quotePath", "true"),
+    ):
         git(committed, "config", key, value)
     (committed / "sub").mkdir()
     for where in (committed / "sub", committed / ".git"):
@@ -1061,8 +1068,11 @@ def test_a_refresh_sees_the_files_a_cold_read_sees(committed: Path) -> None:
     top = commits[9][:2]
     sub = git(committed, "rev-parse", f"{parent}:{top}").strip()
     link = git(committed, "hash-object", "-w", "--stdin", input=_line(2000)).strip()
-    listing = "".join(line + "\n" for line in git(committed, "ls-tree", sub).splitlines()
-                      if not line.endswith(commits[9][2:]))
+    listing = "".join(
+        line + "\n"
+        for line in git(committed, "ls-tree", sub).splitlines()
+        if not line.endswith(commits[9][2:])
+    )
     listing += f"160000 commit {commits[0]}\t{commits[9][2:]}\n"
     listing += f"120000 blob {link}\t{commits[10][2:]}\n" if commits[10][:2] == top else ""
     new_sub = git(committed, "mktree", input=listing).strip()
@@ -1078,8 +1088,7 @@ def test_a_refresh_sees_the_files_a_cold_read_sees(committed: Path) -> None:
 def test_blobs_are_read_in_order_and_only_blobs(committed: Path) -> None:
     repo = Repo.discover(committed)
     texts = [b"", b"one\n", b"two\nlines", b"\x00binary\n\n"]
-    oids = [Oid(git(committed, "hash-object", "-w", "--stdin", input=t.decode()).strip())
-            for t in texts]
+    oids = [Oid(git(committed, "hash-object", "-w", "--stdin", input=t.decode()).strip()) for t in texts]
     assert repo.blobs(oids + oids[:1]) == texts + texts[:1]
     with pytest.raises(ledger.BadInput, match="not a blob"):
         repo.blobs([Oid(git(committed, "rev-parse", "HEAD").strip())])
