@@ -19,13 +19,22 @@ from conftest import git, write
 
 names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8)
 valid = st.builds(
-    Entry, id=st.text("0123456789abcdef", min_size=1, max_size=12),
-    ts=st.sampled_from([TS, "2026-11-23T23:59:59Z"]), kind=st.sampled_from(["request", "run"]),
-    tokens_in=st.integers(0, 10**15 - 1), tokens_out=st.integers(0, 10**15 - 1),
-    counter=names, model=st.none() | names, agent=st.none() | names, session=st.none() | names,
-    requests=st.integers(0, 10**15 - 1), saved=st.integers(0, 10**15 - 1),
-    estimated=st.booleans(), cache_read=st.integers(0, 10**15 - 1),
-    cache_write=st.integers(0, 10**15 - 1))
+    Entry,
+    id=st.text("0123456789abcdef", min_size=1, max_size=12),
+    ts=st.sampled_from([TS, "2026-11-23T23:59:59Z"]),
+    kind=st.sampled_from(["request", "run"]),
+    tokens_in=st.integers(0, 10**15 - 1),
+    tokens_out=st.integers(0, 10**15 - 1),
+    counter=names,
+    model=st.none() | names,
+    agent=st.none() | names,
+    session=st.none() | names,
+    requests=st.integers(0, 10**15 - 1),
+    saved=st.integers(0, 10**15 - 1),
+    estimated=st.booleans(),
+    cache_read=st.integers(0, 10**15 - 1),
+    cache_write=st.integers(0, 10**15 - 1),
+)
 
 
 def _not_an_entry(chunk: bytes) -> bool:
@@ -42,11 +51,10 @@ def _not_an_entry(chunk: bytes) -> bool:
 
 
 # The hostile lines are not entries by construction (JSON reads some of them as objects).
-garbage = ((st.binary(max_size=80) | st.text(max_size=40).map(
-    lambda t: t.encode("utf-8", "surrogatepass"))).filter(_not_an_entry)
-    | st.sampled_from([h.encode() for h in HOSTILE.values()]))
-ledger_text = st.lists(st.tuples(st.booleans(), valid, garbage), max_size=6,
-                       unique_by=lambda t: t[1].id)
+garbage = (
+    st.binary(max_size=80) | st.text(max_size=40).map(lambda t: t.encode("utf-8", "surrogatepass"))
+).filter(_not_an_entry) | st.sampled_from([h.encode() for h in HOSTILE.values()])
+ledger_text = st.lists(st.tuples(st.booleans(), valid, garbage), max_size=6, unique_by=lambda t: t[1].id)
 
 
 def _compose(items: list[tuple[bool, Entry, bytes]]) -> tuple[bytes, list[Entry], list[bytes]]:
@@ -58,8 +66,7 @@ def _compose(items: list[tuple[bool, Entry, bytes]]) -> tuple[bytes, list[Entry]
             kept.append(entry)
         else:
             out.append(junk)
-            bad += [line for line in junk.split(b"\n")
-                    if line.decode("utf-8", "surrogateescape").strip()]
+            bad += [line for line in junk.split(b"\n") if line.decode("utf-8", "surrogateescape").strip()]
     return b"\n".join(out) + b"\n", kept, bad
 
 
@@ -70,8 +77,9 @@ def _run(*args: str) -> Result:
 
 def _note_ids(repo: Path) -> set[str]:
     ids = set()
-    note = subprocess.run(["git", "notes", "--ref=patchpack", "show", "HEAD"], cwd=repo,
-                          capture_output=True, check=False).stdout  # none: no entry attached
+    note = subprocess.run(
+        ["git", "notes", "--ref=patchpack", "show", "HEAD"], cwd=repo, capture_output=True, check=False
+    ).stdout  # none: no entry attached
     for line in note.split(b"\n"):
         try:
             raw = json.loads(line)
@@ -82,15 +90,20 @@ def _note_ids(repo: Path) -> set[str]:
     return ids
 
 
-_FUZZ = settings(max_examples=40, deadline=None,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                        HealthCheck.too_slow, HealthCheck.filter_too_much])
+_FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
 
 
 @_FUZZ
 @given(items=ledger_text)
-def test_any_bytes_in_a_note_are_skipped_and_no_entry_is_lost(committed: Path,
-                                                              items: list) -> None:
+def test_any_bytes_in_a_note_are_skipped_and_no_entry_is_lost(committed: Path, items: list) -> None:
     text, kept, bad = _compose(items)
     set_note(committed, text)
     report = _run("budget", "--json")
@@ -109,8 +122,7 @@ def test_any_bytes_in_a_note_are_skipped_and_no_entry_is_lost(committed: Path,
 
 @_FUZZ
 @given(items=ledger_text)
-def test_any_bytes_in_the_spool_are_kept_aside_and_no_entry_is_lost(committed: Path,
-                                                                    items: list) -> None:
+def test_any_bytes_in_the_spool_are_kept_aside_and_no_entry_is_lost(committed: Path, items: list) -> None:
     git(committed, "notes", "--ref=patchpack", "remove", "--ignore-missing", "HEAD")
     text, kept, bad = _compose(items)
     where = committed / ".git" / "patchpack"
