@@ -20,8 +20,10 @@ TS = "2026-11-24T10:00:00Z"
 
 
 def entry_line(id: str, tokens_in: object = 5, extra: str = "") -> str:
-    return f'{{"v":1,"id":"{id}","ts":"{TS}","kind":"request","in":{tokens_in},"out":1' \
-           f'{extra},"counter":"usage"}}'
+    return (
+        f'{{"v":1,"id":"{id}","ts":"{TS}","kind":"request","in":{tokens_in},"out":1'
+        f'{extra},"counter":"usage"}}'
+    )
 
 
 HOSTILE = {
@@ -74,7 +76,8 @@ def test_a_hostile_note_line_is_skipped_and_reported_by_every_reader(hostile_hea
     report = budget_json(repo)
     assert report["total"]["entries"] == 1  # type: ignore[index]
     assert [(s["line"], s["where"][:7]) for s in report["skipped"]] == [  # type: ignore[attr-defined]
-        (2, git(repo, "rev-parse", "--short=7", "HEAD").strip())]
+        (2, git(repo, "rev-parse", "--short=7", "HEAD").strip())
+    ]
     text = run_patchpack("budget", cwd=repo)
     assert text.returncode == 0 and "line 2" in text.stderr and "(skipped)" in text.stderr
     assert run_patchpack("status", cwd=repo).returncode == 0
@@ -84,8 +87,7 @@ def test_a_hostile_note_line_is_skipped_and_reported_by_every_reader(hostile_hea
     waiting = budget_json(repo)["pending"]["entries"]  # type: ignore[index]
     assert waiting >= 1  # context records its own entry too
     attach = run_patchpack("ledger", "attach", cwd=repo)
-    assert attach.returncode == 0 and f"attached {waiting} entries" in attach.stdout, \
-        attach.stderr
+    assert attach.returncode == 0 and f"attached {waiting} entries" in attach.stdout, attach.stderr
     after = budget_json(repo)
     assert after["total"]["entries"] == 1 + waiting and len(after["skipped"]) == 1  # type: ignore[index,arg-type]
     write(repo / "a.txt", lines(10, "a"))
@@ -114,15 +116,16 @@ def test_sync_brings_a_hostile_line_in_and_goes_on(committed: Path, tmp_path: Pa
 
 @pytest.mark.parametrize("option", ["--in", "--out", "--requests"])
 @pytest.mark.parametrize("number", [10**15, int("9" * 400)], ids=["10**15", "400 digits"])
-def test_record_refuses_a_number_past_the_bound(committed: Path, option: str,
-                                                number: int) -> None:
+def test_record_refuses_a_number_past_the_bound(committed: Path, option: str, number: int) -> None:
     args = {"--in": "1", "--out": "1", option: str(number)}
     r = run_patchpack("record", *(x for pair in args.items() for x in pair), cwd=committed)
     assert r.returncode == 2, r.stderr
     assert "below 10**15" in r.stderr and "hint: " in r.stderr
     assert len(r.stderr) < 400  # the number is not echoed back whole
-    assert not (committed / ".git" / "patchpack" / "pending.jsonl").exists() or \
-        (committed / ".git" / "patchpack" / "pending.jsonl").read_text() == ""
+    assert (
+        not (committed / ".git" / "patchpack" / "pending.jsonl").exists()
+        or (committed / ".git" / "patchpack" / "pending.jsonl").read_text() == ""
+    )
     assert budget_json(committed)["pending"]["entries"] == 0  # type: ignore[index]
 
 
@@ -170,7 +173,7 @@ def test_a_cache_saved_before_the_bounds_is_not_trusted(committed: Path) -> None
     _, head, keys, sizes = marshal.load(f)
     start, parts = f.tell(), []
     for size in sizes:
-        count, commits, columns, bad, sums = marshal.loads(data[start:start + size])
+        count, commits, columns, bad, sums = marshal.loads(data[start : start + size])
         start += size
         columns[3] = [int("9" * 400)] * len(columns[3])
         for counts in sums.values():
@@ -180,21 +183,22 @@ def test_a_cache_saved_before_the_bounds_is_not_trusted(committed: Path) -> None
     assert budget_json(committed)["total"]["in"] == 5  # type: ignore[index]
 
 
-def test_a_note_line_one_character_past_the_limit_is_skipped_on_every_path(
-        committed: Path) -> None:
+def test_a_note_line_one_character_past_the_limit_is_skipped_on_every_path(committed: Path) -> None:
     fill = entries_module.MAX_LINE - len(entry_line(""))
     at, past = entry_line("a" * fill), entry_line("b" * (fill + 1))
     set_note(committed, f"{at}\n{past}\n".encode())
     report = budget_json(committed)  # `git grep` and the bulk parse of canonical lines
     assert report["total"]["entries"] == 1  # type: ignore[index]
     assert [(s["line"], s["reason"]) for s in report["skipped"]] == [  # type: ignore[attr-defined]
-        (2, f"longer than {entries_module.MAX_LINE:,} characters")]
+        (2, f"longer than {entries_module.MAX_LINE:,} characters")
+    ]
     assert [e.id[0] for e in entries_module.parse_note(f"{at}\n{past}\n", "x")[0]] == ["a"]
 
 
 @pytest.mark.parametrize("name", ["x" * 9000, os.fsdecode(b"caf\xe9")], ids=["long", "latin-1"])
-def test_record_refuses_a_name_a_reader_would_skip_or_the_spool_cannot_hold(committed: Path,
-                                                                            name: str) -> None:
+def test_record_refuses_a_name_a_reader_would_skip_or_the_spool_cannot_hold(
+    committed: Path, name: str
+) -> None:
     r = run_patchpack("record", "--in", "1", "--out", "1", "--model", name, cwd=committed)
     assert r.returncode == 2, r.stderr
     assert "--model" in r.stderr and "hint: " in r.stderr and len(r.stderr) < 400
