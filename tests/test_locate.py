@@ -38,7 +38,7 @@ def omega():
     return 1
 '''
 
-JS = '''const a = 1;
+JS = """const a = 1;
 
 function first(x) {
   if (x > 1) {
@@ -50,9 +50,9 @@ function first(x) {
 function second() {
   return 2;
 }
-'''
+"""
 
-C = '''#include <stdio.h>
+C = """#include <stdio.h>
 
 int main(void)
 {
@@ -66,7 +66,7 @@ static int other(void)
 {
     return 1;
 }
-'''
+"""
 
 
 def _commit(repo: Path, files: dict[str, str | bytes]) -> None:
@@ -80,8 +80,12 @@ def _hunks(cli, *args: str) -> list[tuple[str, int, int, str]]:
     r = cli("context", "--json", *args)
     assert r.exit_code == 0, r.stderr
     data = json.loads(r.stdout)
-    return [(p["path"], p["start"], p["end"], p["label"])
-            for s in data["sections"] if s["kind"] in ("located", "explicit") for p in s["parts"]]
+    return [
+        (p["path"], p["start"], p["end"], p["label"])
+        for s in data["sections"]
+        if s["kind"] in ("located", "explicit")
+        for p in s["parts"]
+    ]
 
 
 def test_python_hit_returns_the_whole_function_and_nothing_else(cli, repo: Path) -> None:
@@ -106,30 +110,25 @@ def test_hits_in_one_block_merge_and_adjacent_blocks_merge(cli, repo: Path) -> N
     parts = json.loads(r.stdout)["sections"][0]["parts"]
     assert [(p["start"], p["end"]) for p in parts] == [(4, 8)]
     # The class attribute's block (the class) holds the method's: one range, the class.
-    assert _hunks(cli, "--grep", "size = 3", "--grep", "size \\* 2") == [
-        ("m.py", 11, 19, "class Box")]
+    assert _hunks(cli, "--grep", "size = 3", "--grep", "size \\* 2") == [("m.py", 11, 19, "class Box")]
 
 
 def test_brace_languages_use_the_enclosing_function(cli, repo: Path) -> None:
     _commit(repo, {"web/a.js": JS, "main.c": C})
-    assert _hunks(cli, "--grep", "needle", "--path", "*.js") == [
-        ("web/a.js", 3, 8, "function first(x) {")]
-    assert _hunks(cli, "--grep", "needle", "--path", "*.c") == [
-        ("main.c", 3, 9, "int main(void)")]
+    assert _hunks(cli, "--grep", "needle", "--path", "*.js") == [("web/a.js", 3, 8, "function first(x) {")]
+    assert _hunks(cli, "--grep", "needle", "--path", "*.c") == [("main.c", 3, 9, "int main(void)")]
 
 
 def test_blocks_are_cut_to_max_hunk_lines(cli, repo: Path) -> None:
     body = "".join(f"    x{i} = {i}\n" for i in range(100))
     _commit(repo, {"big.py": f"def big():\n{body}    return needle\n"})
-    assert _hunks(cli, "--grep", "x3 = 3", "--max-hunk-lines", "10") == [
-        ("big.py", 1, 10, "def big")]
-    (_path, start, end, _), = _hunks(cli, "--grep", "needle", "--max-hunk-lines", "10")
+    assert _hunks(cli, "--grep", "x3 = 3", "--max-hunk-lines", "10") == [("big.py", 1, 10, "def big")]
+    ((_path, start, end, _),) = _hunks(cli, "--grep", "needle", "--max-hunk-lines", "10")
     assert end - start + 1 <= 10 and start <= 102 <= end
 
 
 def test_binary_and_non_utf8_files_are_skipped_with_a_note(cli, repo: Path) -> None:
-    _commit(repo, {"data.bin": b"needle\0\1\2", "latin.txt": b"needle caf\xe9\n",
-                   "ok.txt": "needle\n"})
+    _commit(repo, {"data.bin": b"needle\0\1\2", "latin.txt": b"needle caf\xe9\n", "ok.txt": "needle\n"})
     r = cli("context", "--grep", "needle")
     assert r.exit_code == 0
     assert "### ok.txt:1-1" in r.stdout and "latin" not in r.stdout
@@ -185,10 +184,12 @@ def test_at_refuses_a_whole_large_file(cli, repo: Path) -> None:
 
 def test_at_bad_input_exits_2(committed: Path) -> None:
     write(committed / "m.js", JS)
-    for spec, message in [("missing.py:1-2", "no such file"),
-                          ("../outside.txt", "outside the repository"),
-                          ("README.md:5-2", "bad range"),
-                          ("m.js:first", "FILE:SYMBOL works for Python files only")]:
+    for spec, message in [
+        ("missing.py:1-2", "no such file"),
+        ("../outside.txt", "outside the repository"),
+        ("README.md:5-2", "bad range"),
+        ("m.js:first", "FILE:SYMBOL works for Python files only"),
+    ]:
         r = run_patchpack("context", "--at", spec, cwd=committed)
         assert r.returncode == 2, spec
         assert message in r.stderr, (spec, r.stderr)
@@ -206,9 +207,13 @@ def test_python_scopes_qualified_names_and_function_of() -> None:
     scopes = python_scopes(PY)
     assert scopes is not None
     by_name = {s.name: (s.kind, s.start, s.end) for s in scopes}
-    assert by_name == {"alpha": ("def", 4, 8), "Box": ("class", 11, 19),
-                       "Box.width": ("def", 14, 16), "Box.height": ("def", 18, 19),
-                       "omega": ("def", 22, 23)}
+    assert by_name == {
+        "alpha": ("def", 4, 8),
+        "Box": ("class", 11, 19),
+        "Box.width": ("def", 14, 16),
+        "Box.height": ("def", 18, 19),
+        "omega": ("def", 22, 23),
+    }
     names = {n: getattr(function_of(scopes, n), "name", None) for n in (1, 6, 11, 12, 13, 14, 19)}
     # module level, in a def, the class header and attribute, between methods, a decorator
     assert names == {1: None, 6: "alpha", 11: "Box", 12: "Box", 13: None, 14: "Box.width",
