@@ -216,8 +216,7 @@ def test_python_scopes_qualified_names_and_function_of() -> None:
     }
     names = {n: getattr(function_of(scopes, n), "name", None) for n in (1, 6, 11, 12, 13, 14, 19)}
     # module level, in a def, the class header and attribute, between methods, a decorator
-    assert names == {1: None, 6: "alpha", 11: "Box", 12: "Box", 13: None, 14: "Box.width",
-                     19: "Box.height"}
+    assert names == {1: None, 6: "alpha", 11: "Box", 12: "Box", 13: None, 14: "Box.width", 19: "Box.height"}
     assert python_scopes("def (") is None
     guarded = python_scopes("if True:\n    def f():\n        pass\n")
     assert guarded is not None and [s.name for s in guarded] == ["f"]
@@ -227,8 +226,9 @@ def test_under_a_tight_budget_the_definition_of_what_was_searched_stays(repo: Pa
     uses = "".join(f"def use{i}():\n    target()\n    return target()\n\n\n" for i in range(8))
     _commit(repo, {"a_uses.py": uses, "lib.py": "def target():\n    return 1\n"})
     for budget in range(50, 2000, 10):
-        pack = context.build(Repo.discover(repo), context.Request(
-            greps=("target",), budget=budget), get_counter("cl100k_base"))
+        pack = context.build(
+            Repo.discover(repo), context.Request(greps=("target",), budget=budget), get_counter("cl100k_base")
+        )
         if pack.parts:
             break
     # Every hit is shortened to its matching lines before any goes; then the weakest go.
@@ -238,7 +238,8 @@ def test_under_a_tight_budget_the_definition_of_what_was_searched_stays(repo: Pa
 
 # -- related: what located Python code uses from its file -------------------------------------
 
-USES = '''"""A module docstring,
+USES = (
+    '''"""A module docstring,
 over two lines."""
 
 from __future__ import annotations
@@ -257,7 +258,9 @@ def helper(x):
 def long_helper(a,
                 b):
     """Long enough to show only its signature."""
-''' + "".join(f"    a = a + {i}\n" for i in range(12)) + '''    return a
+'''
+    + "".join(f"    a = a + {i}\n" for i in range(12))
+    + """    return a
 
 
 def lonely():
@@ -268,14 +271,19 @@ def target(path):
     if helper(len(path)) > LIMIT:
         return long_helper(os.sep, Path(path))
     return None
-'''
+"""
+)
 
 
 def _related(cli, *args: str) -> list[tuple[str, int, int, str]]:
     r = cli("context", "--json", *args)
     assert r.exit_code == 0, r.stderr
-    return [(p["path"], p["start"], p["end"], p["label"]) for s in json.loads(r.stdout)["sections"]
-            if s["kind"] == "related" for p in s["parts"]]
+    return [
+        (p["path"], p["start"], p["end"], p["label"])
+        for s in json.loads(r.stdout)["sections"]
+        if s["kind"] == "related"
+        for p in s["parts"]
+    ]
 
 
 def test_related_imports_constants_and_helpers_the_hit_uses(cli, repo: Path) -> None:
@@ -285,14 +293,14 @@ def test_related_imports_constants_and_helpers_the_hit_uses(cli, repo: Path) -> 
     # The import block without the docstring; LIMIT, not UNUSED next to it; helper whole;
     # long_helper's signature only; lonely, which target does not call, not at all.
     assert _related(cli, "--grep", "def target") == [
-        ("m.py", 4, 7, "imports"), ("m.py", 9, 9, f"LIMIT; {used}"),
+        ("m.py", 4, 7, "imports"),
+        ("m.py", 9, 9, f"LIMIT; {used}"),
         ("m.py", 13, 14, f"def helper; {used}"),
-        ("m.py", 17, 18, f"def long_helper (signature); {used}")]
+        ("m.py", 17, 18, f"def long_helper (signature); {used}"),
+    ]
     r = cli("context", "--grep", "def target")
-    assert "## related: imports and module-level definitions the located code uses (4 hunks" \
-        in r.stdout
-    assert "### m.py:13-14 (def helper; used by def target)\n```python\ndef helper(x):\n" \
-        in r.stdout
+    assert "## related: imports and module-level definitions the located code uses (4 hunks" in r.stdout
+    assert "### m.py:13-14 (def helper; used by def target)\n```python\ndef helper(x):\n" in r.stdout
     assert "UNUSED" not in r.stdout and "lonely" not in r.stdout
 
 
@@ -303,12 +311,20 @@ def test_related_leaves_out_what_the_hits_show_and_is_one_level_deep(cli, repo: 
     found = _related(cli, "--grep", "def helper", "--grep", "def target")
     assert [(s, e) for _, s, e, _ in found] == [(4, 7), (9, 9), (17, 18)]
     assert _related(cli, "--grep", "return x \\+") == [
-        ("m.py", 4, 7, "imports"), ("m.py", 9, 9, "LIMIT; used by def helper")]
+        ("m.py", 4, 7, "imports"),
+        ("m.py", 9, 9, "LIMIT; used by def helper"),
+    ]
 
 
 def test_related_off_by_flag_setting_and_for_other_files(cli, repo: Path) -> None:
-    _commit(repo, {"m.py": USES, "broken.py": "import os\nLIMIT = 1\ndef f(:\n  LIMIT\n",
-                   "a.js": "import x from 'y';\nconst LIMIT = 1;\nfunction f() { return LIMIT; }\n"})
+    _commit(
+        repo,
+        {
+            "m.py": USES,
+            "broken.py": "import os\nLIMIT = 1\ndef f(:\n  LIMIT\n",
+            "a.js": "import x from 'y';\nconst LIMIT = 1;\nfunction f() { return LIMIT; }\n",
+        },
+    )
     assert _related(cli, "--grep", "def target", "--no-related") == []
     git(repo, "config", "patchpack.contextRelated", "false")
     assert _related(cli, "--grep", "def target") == []
