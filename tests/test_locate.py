@@ -336,14 +336,14 @@ def test_related_off_by_flag_setting_and_for_other_files(cli, repo: Path) -> Non
 
 def test_related_hunks_are_dropped_before_any_hit(repo: Path) -> None:
     _commit(repo, {"m.py": USES, "other.py": "def other():\n    return 'target'\n"})
-    full = context.build(Repo.discover(repo), context.Request(greps=("target",)),
-                         get_counter("cl100k_base"))
+    full = context.build(Repo.discover(repo), context.Request(greps=("target",)), get_counter("cl100k_base"))
     assert {p.section for p in full.parts} == {"located", "related"}
     located = sum(p.tokens for p in full.parts if p.section == "located")
     seen = set()
     for budget in range(located // 2, full.tokens, 5):
-        pack = context.build(Repo.discover(repo), context.Request(
-            greps=("target",), budget=budget), get_counter("cl100k_base"))
+        pack = context.build(
+            Repo.discover(repo), context.Request(greps=("target",), budget=budget), get_counter("cl100k_base")
+        )
         assert pack.tokens <= budget
         kept = [p for p in pack.parts if p.section == "located"]
         if len(kept) < 2:  # a hit dropped: every related hunk went before it
@@ -357,7 +357,7 @@ def test_related_hunks_are_dropped_before_any_hit(repo: Path) -> None:
 
 # -- unbound: names a module reads and binds nowhere ------------------------------------------
 
-BINDS = '''from __future__ import annotations
+BINDS = """from __future__ import annotations
 
 import os.path
 from typing import Any as A
@@ -389,28 +389,34 @@ def f(a, /, b=LIMIT, *args: A, c: Missing, **kw) -> Path:
 
 class C:
     attr: Missing = None
-'''
+"""
 
 
 def test_unbound_names_are_those_no_import_assignment_def_or_parameter_binds() -> None:
     tree = blocks.parse(BINDS.splitlines())
     assert tree is not None
-    assert blocks.unbound(tree) == {n for n, text in enumerate(BINDS.splitlines(), 1)
-                                    if "Missing" in text or "Path" in text}
+    assert blocks.unbound(tree) == {
+        n for n, text in enumerate(BINDS.splitlines(), 1) if "Missing" in text or "Path" in text
+    }
     # A module that imports * may bind anything.
     assert blocks.unbound(ast.parse("from os import *\nprint(sep)\n")) == set()
 
 
 def test_a_file_that_reads_the_name_without_binding_it_ranks_first(cli, repo: Path) -> None:
-    _commit(repo, {
-        "a.py": "from typing import BinaryIO\n\n\ndef read(f: BinaryIO) -> BinaryIO:\n"
-                "    return f\n",
-        "b.py": "from __future__ import annotations\n\n\ndef write(f: BinaryIO) -> None:\n"
-                "    f.write(b'')\n",
-    })
+    _commit(
+        repo,
+        {
+            "a.py": "from typing import BinaryIO\n\n\ndef read(f: BinaryIO) -> BinaryIO:\n    return f\n",
+            "b.py": "from __future__ import annotations\n\n\ndef write(f: BinaryIO) -> None:\n"
+            "    f.write(b'')\n",
+        },
+    )
     found = locate.locate(Repo.discover(repo), ["BinaryIO"])
     assert {(h.path, h.start, h.unbound) for h in found.hunks} == {
-        ("a.py", 1, ()), ("a.py", 4, ()), ("b.py", 4, ("BinaryIO",))}
+        ("a.py", 1, ()),
+        ("a.py", 4, ()),
+        ("b.py", 4, ("BinaryIO",)),
+    }
     # The missing import is what a change naming BinaryIO most likely fixes: b.py's hunk comes
     # first, though a.py has more hits and sorts first.
     assert _hunks(cli, "--grep", "BinaryIO")[0] == ("b.py", 4, 5, "def write")
@@ -445,9 +451,19 @@ def test_at_refuses_the_git_directory_however_it_is_named(repo: Path) -> None:
     (repo / "gd").symlink_to(".git")
     (repo / "cfg").symlink_to(".git/config")
     write(repo / ".Git" / "config", "a directory git itself would refuse to track\n")
-    for spec in [".git/config", ".git/config:1-40", "./.git/config", "sub/../.git/config",
-                 str(repo / ".git" / "config"), "gd/config", "cfg", "cfg:1-3", ".git",
-                 ".Git/config", ".git/HEAD"]:
+    for spec in [
+        ".git/config",
+        ".git/config:1-40",
+        "./.git/config",
+        "sub/../.git/config",
+        str(repo / ".git" / "config"),
+        "gd/config",
+        "cfg",
+        "cfg:1-3",
+        ".git",
+        ".Git/config",
+        ".git/HEAD",
+    ]:
         assert f"--at {spec}: " in _refused(repo, "--at", spec)
 
 
