@@ -19,18 +19,20 @@ from mcp.client.stdio import stdio_client  # noqa: E402
 
 
 def serve_params(repo: Path) -> StdioServerParameters:
-    env = {name: value for name, value in os.environ.items()
-           if name.startswith(("GIT_", "HOME", "PATH", "XDG_"))}
+    env = {
+        name: value for name, value in os.environ.items() if name.startswith(("GIT_", "HOME", "PATH", "XDG_"))
+    }
     env["PYTHONPATH"] = str(ROOT)
-    return StdioServerParameters(command=sys.executable, args=["-m", "patchpack", "mcp"],
-                                 cwd=str(repo), env=env)
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "patchpack", "mcp"], cwd=str(repo), env=env
+    )
 
 
 def drive(repo: Path, calls: list[tuple[str, dict[str, Any]]]) -> tuple[list[str], list[Any]]:
     """List the tools, then make ``calls`` in order on one server; return names and results."""
+
     async def session() -> tuple[list[str], list[Any]]:
-        async with stdio_client(serve_params(repo)) as (read, write_), \
-                ClientSession(read, write_) as client:
+        async with stdio_client(serve_params(repo)) as (read, write_), ClientSession(read, write_) as client:
             await client.initialize()
             names = [t.name for t in (await client.list_tools()).tools]
             results = [await client.call_tool(name, args) for name, args in calls]
@@ -50,13 +52,16 @@ def test_tools_listed_and_check_context_budget(committed):
     git(committed, "commit", "-qm", "app")
     write(committed / "app.py", "def add(a, b):\n    return b + a\n" + sub)
     git(committed, "add", "app.py")
-    names, (check, context, filled, record, budget) = drive(committed, [
-        ("check", {}),
-        ("context", {"grep": ["def add"]}),
-        ("context", {"grep": ["def add"], "fill": True}),
-        ("record", {"tokens_in": 1200, "tokens_out": 300, "agent": "pack-leader"}),
-        ("budget", {"by": "kind"}),
-    ])
+    names, (check, context, filled, record, budget) = drive(
+        committed,
+        [
+            ("check", {}),
+            ("context", {"grep": ["def add"]}),
+            ("context", {"grep": ["def add"], "fill": True}),
+            ("record", {"tokens_in": 1200, "tokens_out": 300, "agent": "pack-leader"}),
+            ("budget", {"by": "kind"}),
+        ],
+    )
     assert {"check", "context", "record", "budget"} <= set(names)
     assert not check.is_error and check.structured_content["ok"] is True
     assert "files: 1 / 2  ok" in text(check)
@@ -70,11 +75,14 @@ def test_tools_listed_and_check_context_budget(committed):
 
 
 def test_errors_are_tool_errors_and_the_server_keeps_serving(committed):
-    _, (bad, good, unknown_by) = drive(committed, [
-        ("check", {"diff": "--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n-one\n"}),
-        ("check", {}),
-        ("budget", {"by": "planet"}),
-    ])
+    _, (bad, good, unknown_by) = drive(
+        committed,
+        [
+            ("check", {"diff": "--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n-one\n"}),
+            ("check", {}),
+            ("budget", {"by": "planet"}),
+        ],
+    )
     assert bad.is_error and "malformed diff" in text(bad)
     assert not good.is_error
     assert unknown_by.is_error
@@ -94,20 +102,22 @@ def test_queue_flow_and_an_empty_queue_error(committed):
         write(committed / f"mod{i}.py", "".join(f"x{j} = {j}\n" for j in range(60)))
     patch = git(committed, "diff", "--no-index", "/dev/null", "mod0.py", check=False)
     (committed / "mod0.py").unlink()
-    names, results = drive(committed, [
-        ("queue_add", {"diff": patch, "title": "Add mod0"}),
-        ("queue_split", {"title": "Two modules"}),
-        ("queue_list", {}),
-        ("queue_next", {}),
-        ("queue_apply", {"all": True}),
-        ("queue_apply", {}),
-        ("queue_undo", {}),
-        ("budget", {"by": "kind"}),
-        ("status", {}),
-    ])
+    names, results = drive(
+        committed,
+        [
+            ("queue_add", {"diff": patch, "title": "Add mod0"}),
+            ("queue_split", {"title": "Two modules"}),
+            ("queue_list", {}),
+            ("queue_next", {}),
+            ("queue_apply", {"all": True}),
+            ("queue_apply", {}),
+            ("queue_undo", {}),
+            ("budget", {"by": "kind"}),
+            ("status", {}),
+        ],
+    )
     add, split, listing, nxt, apply_all, empty, undo, budget, state = results
-    assert {"queue_add", "queue_split", "queue_next", "queue_apply", "queue_list",
-            "queue_undo"} <= set(names)
+    assert {"queue_add", "queue_split", "queue_next", "queue_apply", "queue_list", "queue_undo"} <= set(names)
     assert not add.is_error, text(add)
     assert add.structured_content["total_queued"] == 1
     assert split.structured_content["total_queued"] == 3
