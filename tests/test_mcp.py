@@ -129,11 +129,16 @@ def test_queue_flow_and_an_empty_queue_error(committed):
     assert not undo.is_error and undo.structured_content["undid"] == "apply"
     assert not budget.is_error
     assert not state.is_error
-    assert (state.structured_content["queue"]["applied"],
-            state.structured_content["queue"]["total"]) == (2, 3)
+    assert (state.structured_content["queue"]["applied"], state.structured_content["queue"]["total"]) == (
+        2,
+        3,
+    )
     # each applied patch is a queue state of its own: undo takes back the last one
     assert git(committed, "log", "--format=%s").splitlines() == [
-        "Two modules (1/2): mod1.py", "Add mod0", "initial"]
+        "Two modules (1/2): mod1.py",
+        "Add mod0",
+        "initial",
+    ]
 
 
 def test_integrate_registers_the_server_and_merges(committed, cli):
@@ -142,15 +147,17 @@ def test_integrate_registers_the_server_and_merges(committed, cli):
 
     # Where Code Puppy reads it: conftest sets XDG_CONFIG_HOME.
     config = Path(os.environ["XDG_CONFIG_HOME"]) / "code_puppy"
-    servers = write(config / "mcp_servers.json",
-                    json.dumps({"mcp_servers": {"other": {"type": "stdio", "command": "x"}}}))
+    servers = write(
+        config / "mcp_servers.json", json.dumps({"mcp_servers": {"other": {"type": "stdio", "command": "x"}}})
+    )
     r = cli("integrate", "code-puppy", "--mcp")
     assert r.exit_code == 0, r.stderr
     registered = json.loads(servers.read_text())["mcp_servers"]
     assert registered["other"] == {"type": "stdio", "command": "x"}
     assert registered["patchpack"] == {"type": "stdio", "command": "patchpack", "args": ["mcp"]}
-    agent = json.loads((committed / ".code_puppy" / "agents" /
-                        "pack-leader-token-efficient.json").read_text())
+    agent = json.loads(
+        (committed / ".code_puppy" / "agents" / "pack-leader-token-efficient.json").read_text()
+    )
     assert agent["mcp_servers"] == ["patchpack"]
 
     write(committed / ".mcp.json", json.dumps({"mcpServers": {"db": {"command": "db"}}}))
@@ -163,12 +170,14 @@ def test_integrate_registers_the_server_and_merges(committed, cli):
 
 def test_run_and_test_are_capped(committed):
     write(committed / "test_one.py", "def test_one():\n    assert 1 + 1 == 2\n")
-    _, (run, failing, tests) = drive(committed, [
-        ("run", {"command": [sys.executable, "-c", "for i in range(5000): print(i)"],
-                 "lines": 20}),
-        ("run", {"command": [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"]}),
-        ("test", {"args": ["test_one.py"]}),
-    ])
+    _, (run, failing, tests) = drive(
+        committed,
+        [
+            ("run", {"command": [sys.executable, "-c", "for i in range(5000): print(i)"], "lines": 20}),
+            ("run", {"command": [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"]}),
+            ("test", {"args": ["test_one.py"]}),
+        ],
+    )
     assert not run.is_error and run.structured_content["exit_code"] == 0
     assert run.structured_content["lines"] == 5000
     assert len(text(run).splitlines()) == 22  # 20 lines, the marker between, the exit line
@@ -201,18 +210,27 @@ def test_tools_declare_hints_and_results_match_their_output_schema(committed):
     write(committed / "app.py", "def add(a, b):\n    return a + b\n")
     write(committed / "test_app.py", "def test_one():\n    assert True\n")
     calls: list[tuple[str, dict[str, Any]]] = [
-        ("check", {}), ("context", {"grep": ["def add"]}), ("status", {}),
+        ("check", {}),
+        ("context", {"grep": ["def add"]}),
+        ("status", {}),
         ("record", {"tokens_in": 10, "tokens_out": 2, "model": "m", "agent": "a"}),
-        ("budget", {"by": "kind"}), ("queue_split", {}), ("queue_list", {}),
-        ("queue_next", {}), ("queue_apply", {}), ("budget", {"by": "commit"}),
-        ("queue_undo", {}), ("run", {"command": ["git", "status", "--short"]}),
+        ("budget", {"by": "kind"}),
+        ("queue_split", {}),
+        ("queue_list", {}),
+        ("queue_next", {}),
+        ("queue_apply", {}),
+        ("budget", {"by": "commit"}),
+        ("queue_undo", {}),
+        ("run", {"command": ["git", "status", "--short"]}),
         ("test", {"args": ["test_app.py"]}),
         ("queue_add", {"diff": "--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n-# test\n+# x\n"}),
     ]
 
     async def session() -> tuple[list[Any], list[Any]]:
-        async with stdio_client(serve_params(committed)) as (read, write_), \
-                ClientSession(read, write_) as client:
+        async with (
+            stdio_client(serve_params(committed)) as (read, write_),
+            ClientSession(read, write_) as client,
+        ):
             await client.initialize()
             tools = (await client.list_tools()).tools
             return tools, [await client.call_tool(name, args) for name, args in calls]
