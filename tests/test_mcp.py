@@ -256,10 +256,15 @@ def test_tools_declare_hints_and_results_match_their_output_schema(committed):
         jsonschema.validate(result.structured_content, by_name[name].output_schema)
 
 
-@pytest.mark.parametrize("call", [("context", {"budget": -1}),
-                                  ("record", {"tokens_in": -5, "tokens_out": 1}),
-                                  ("run", {"command": ["true"], "lines": 0}),
-                                  ("queue_apply", {"n": 0})])
+@pytest.mark.parametrize(
+    "call",
+    [
+        ("context", {"budget": -1}),
+        ("record", {"tokens_in": -5, "tokens_out": 1}),
+        ("run", {"command": ["true"], "lines": 0}),
+        ("queue_apply", {"n": 0}),
+    ],
+)
 def test_a_negative_budget_or_count_is_an_error_result_and_records_nothing(committed, call):
     pending = committed / ".git" / "patchpack" / "pending.jsonl"
     names, (result,) = drive(committed, [call])
@@ -271,11 +276,14 @@ def test_a_negative_budget_or_count_is_an_error_result_and_records_nothing(commi
 
 def test_context_refuses_the_git_directory(committed):
     git(committed, "remote", "add", "origin", "https://user:s3cret@example.com/x.git")
-    _, (config, linked, good) = drive(committed, [
-        ("context", {"at": [".git/config"]}),
-        ("context", {"at": ["README.md:1-1", "./.git/../.git/config:1-9"]}),
-        ("context", {"at": ["README.md"]}),
-    ])
+    _, (config, linked, good) = drive(
+        committed,
+        [
+            ("context", {"at": [".git/config"]}),
+            ("context", {"at": ["README.md:1-1", "./.git/../.git/config:1-9"]}),
+            ("context", {"at": ["README.md"]}),
+        ],
+    )
     for refused in (config, linked):
         assert refused.is_error and "s3cret" not in text(refused)
         assert "inside the git directory" in text(refused)
@@ -284,10 +292,15 @@ def test_context_refuses_the_git_directory(committed):
 
 def test_context_and_status_show_untracked_files_unless_tracked_only(committed):
     write(committed / "new.py", "def fresh():\n    return 1\n")
-    _, (pack, tracked, state, tracked_state) = drive(committed, [
-        ("context", {}), ("context", {"tracked_only": True}),
-        ("status", {}), ("status", {"tracked_only": True}),
-    ])
+    _, (pack, tracked, state, tracked_state) = drive(
+        committed,
+        [
+            ("context", {}),
+            ("context", {"tracked_only": True}),
+            ("status", {}),
+            ("status", {"tracked_only": True}),
+        ],
+    )
     assert not pack.is_error and "new file mode 100644" in text(pack)
     assert "+def fresh():" in text(pack)
     assert not tracked.is_error and "new.py" not in text(tracked)
