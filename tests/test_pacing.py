@@ -18,10 +18,12 @@ from click.testing import Result
 from conftest import git, run_patchpack
 
 MINUTE_TOKENS, MINUTE_REQUESTS, DAILY, RESERVE = 12_000, 5, 90_000, 1_000
-LIMITS = {"PATCHPACK_MINUTE_TOKENS": str(MINUTE_TOKENS),
-          "PATCHPACK_MINUTE_REQUESTS": str(MINUTE_REQUESTS),
-          "PATCHPACK_DAILY_BUDGET": str(DAILY),
-          "PATCHPACK_MAX_COMPLETION_TOKENS": str(RESERVE)}
+LIMITS = {
+    "PATCHPACK_MINUTE_TOKENS": str(MINUTE_TOKENS),
+    "PATCHPACK_MINUTE_REQUESTS": str(MINUTE_REQUESTS),
+    "PATCHPACK_DAILY_BUDGET": str(DAILY),
+    "PATCHPACK_MAX_COMPLETION_TOKENS": str(RESERVE),
+}
 
 
 def at(ms: int) -> str:
@@ -38,17 +40,19 @@ class Provider:
         window = [s for s in self.sent if ms - s[0] < 60_000]
         day = at(ms)[:10]
         today = sum(p + o for t, p, o in self.sent if at(t)[:10] == day)
-        return (sum(p + RESERVE for _, p, _ in window) + prompt + RESERVE <= MINUTE_TOKENS
-                and len(window) + 1 <= MINUTE_REQUESTS
-                and today + prompt + RESERVE <= DAILY)
+        return (
+            sum(p + RESERVE for _, p, _ in window) + prompt + RESERVE <= MINUTE_TOKENS
+            and len(window) + 1 <= MINUTE_REQUESTS
+            and today + prompt + RESERVE <= DAILY
+        )
 
     def earliest(self, ms: int, prompt: int) -> int:
         """The first instant from ``ms`` on when the request fits: its window frees when a
         spend leaves it, or at midnight."""
-        midnight = datetime.fromisoformat(at(ms)[:10]).replace(tzinfo=timezone.utc) \
-            + timedelta(days=1)
-        candidates = sorted({ms, int(midnight.timestamp() * 1000)}
-                            | {t + 60_000 for t, _, _ in self.sent if t + 60_000 > ms})
+        midnight = datetime.fromisoformat(at(ms)[:10]).replace(tzinfo=timezone.utc) + timedelta(days=1)
+        candidates = sorted(
+            {ms, int(midnight.timestamp() * 1000)} | {t + 60_000 for t, _, _ in self.sent if t + 60_000 > ms}
+        )
         return next(c for c in candidates if self.fits(c, prompt))
 
     def send(self, ms: int, prompt: int, written: int) -> None:
@@ -63,16 +67,17 @@ def wait_for(cli: Callable[..., Result], ms: int, prompt: int) -> Result:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_generated_streams_never_exceed_a_window_and_wait_at_most_a_second_late(
-        committed: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch,
-        seed: int) -> None:
+    committed: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
     for name, value in LIMITS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("PATCHPACK_NOW", "")
     rng = random.Random(seed)
     truth = Provider()
     # Ten minutes before a UTC midnight: the daily limit is reached, and frees at midnight.
-    ms = int(datetime(2026, 11, 24, 23, 50, 0, 123_000, tzinfo=timezone.utc).timestamp()
-             * 1000) + rng.randrange(1000)
+    ms = int(
+        datetime(2026, 11, 24, 23, 50, 0, 123_000, tzinfo=timezone.utc).timestamp() * 1000
+    ) + rng.randrange(1000)
     spool = git(committed, "rev-parse", "--git-path", "patchpack/pending.jsonl").strip()
     late = []
     for i in range(36):
@@ -90,9 +95,21 @@ def test_generated_streams_never_exceed_a_window_and_wait_at_most_a_second_late(
         truth.send(send, prompt, written)
         if i % 4 == 3:  # as an import writes it: an id without patchpack's milliseconds
             with open(committed / spool, "a") as f:
-                f.write(json.dumps({"v": 1, "id": f"msg_{i}", "ts": at(send)[:19] + "Z",
-                                    "kind": "request", "in": prompt, "out": written,
-                                    "requests": 1, "counter": "usage"}) + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "v": 1,
+                            "id": f"msg_{i}",
+                            "ts": at(send)[:19] + "Z",
+                            "kind": "request",
+                            "in": prompt,
+                            "out": written,
+                            "requests": 1,
+                            "counter": "usage",
+                        }
+                    )
+                    + "\n"
+                )
         else:
             os.environ["PATCHPACK_NOW"] = at(send)
             recorded = cli("record", "--in", str(prompt), "--out", str(written))
@@ -106,7 +123,8 @@ def test_generated_streams_never_exceed_a_window_and_wait_at_most_a_second_late(
 
 
 def test_cerebras_counts_the_reserved_completion_anthropic_what_was_written(
-        repo: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+    repo: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATCHPACK_NOW", "2026-11-24T10:00:00Z")
     assert cli("record", "--in", "1000", "--out", "50").exit_code == 0
 
@@ -114,8 +132,7 @@ def test_cerebras_counts_the_reserved_completion_anthropic_what_was_written(
         monkeypatch.setenv("PATCHPACK_PROVIDER", provider)
         result = cli("budget", "--json")
         data = json.loads(result.stdout)
-        return next(s["used"] for s in data["limits"] if s["what"] == "minute tokens"), \
-            data["provider"]
+        return next(s["used"] for s in data["limits"] if s["what"] == "minute tokens"), data["provider"]
 
     assert minute("cerebras") == (1000 + 40_960, "cerebras")  # the model's maximum
     assert minute("anthropic") == (1050, "anthropic")
