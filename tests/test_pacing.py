@@ -146,7 +146,8 @@ def test_cerebras_counts_the_reserved_completion_anthropic_what_was_written(
 
 
 def test_a_request_that_never_fits_fails_and_a_provider_not_known_is_bad_input(
-        repo: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+    repo: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATCHPACK_NOW", "2026-11-24T10:00:00Z")
     spool = repo / ".git" / "patchpack" / "pending.jsonl"
     assert cli("record", "--in", "10", "--out", "5").exit_code == 0
@@ -167,7 +168,8 @@ def test_a_request_that_never_fits_fails_and_a_provider_not_known_is_bad_input(
 
 
 def test_an_agents_daily_budget_holds_its_requests_until_midnight(
-        repo: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+    repo: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATCHPACK_NOW", "2026-11-24T23:00:00Z")
     monkeypatch.setenv("PATCHPACK_PROVIDER", "anthropic")
     git(repo, "config", "patchpack.agent.bot.dailyBudget", "5000")
@@ -186,8 +188,7 @@ def _full_window(repo: Path, seconds_left: float) -> dict[str, str]:
     """A spool whose minute window frees ``seconds_left`` after the instant returned."""
     env = {"PATCHPACK_NOW": "2026-11-24T10:00:00.500Z", "PATCHPACK_MINUTE_REQUESTS": "1"}
     assert run_patchpack("record", "--in", "1", "--out", "1", cwd=repo, env=env).returncode == 0
-    now = datetime(2026, 11, 24, 10, 1, 0, 501_000, tzinfo=timezone.utc) \
-        - timedelta(seconds=seconds_left)
+    now = datetime(2026, 11, 24, 10, 1, 0, 501_000, tzinfo=timezone.utc) - timedelta(seconds=seconds_left)
     return {**env, "PATCHPACK_NOW": now.isoformat()}
 
 
@@ -203,9 +204,14 @@ def test_sleep_waits_as_long_as_it_prints(repo: Path) -> None:
 
 def test_ctrl_c_during_sleep_exits_130(repo: Path) -> None:
     env = _full_window(repo, 50)
-    proc = subprocess.Popen(["patchpack", "budget", "--wait-for", "1", "--sleep"], cwd=repo,
-                            env={**os.environ, **env}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        ["patchpack", "budget", "--wait-for", "1", "--sleep"],
+        cwd=repo,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline() == "50\n"  # printed before it sleeps
     proc.send_signal(signal.SIGINT)
@@ -214,7 +220,8 @@ def test_ctrl_c_during_sleep_exits_130(repo: Path) -> None:
 
 
 def test_the_budget_line_weighs_the_minute_as_the_provider_counts_it(
-        committed: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+    committed: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATCHPACK_NOW", "2026-11-24T10:00:00Z")
     monkeypatch.setenv("PATCHPACK_MINUTE_TOKENS", "50000")
     assert cli("record", "--in", "100", "--out", "20").exit_code == 0
@@ -225,11 +232,18 @@ def test_the_budget_line_weighs_the_minute_as_the_provider_counts_it(
     assert "budget:" not in cli("context").stderr
 
 
-@pytest.mark.parametrize(("recorded", "asked", "printed"), [
-    ("10:00:00.014", "10:00:58.815", "1.2"), ("10:00:00.000", "10:00:47.656", "12.345")])
-def test_waits_are_exact_to_the_millisecond(repo: Path, cli: Callable[..., Result],
-                                            monkeypatch: pytest.MonkeyPatch, recorded: str,
-                                            asked: str, printed: str) -> None:
+@pytest.mark.parametrize(
+    ("recorded", "asked", "printed"),
+    [("10:00:00.014", "10:00:58.815", "1.2"), ("10:00:00.000", "10:00:47.656", "12.345")],
+)
+def test_waits_are_exact_to_the_millisecond(
+    repo: Path,
+    cli: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+    recorded: str,
+    asked: str,
+    printed: str,
+) -> None:
     monkeypatch.setenv("PATCHPACK_MINUTE_REQUESTS", "1")
     monkeypatch.setenv("PATCHPACK_NOW", f"2026-11-24T{recorded}Z")
     assert cli("record", "--in", "1", "--out", "1").exit_code == 0

@@ -19,7 +19,7 @@ def _versions(rng: random.Random, count: int) -> list[packs.Version]:
     for k in range(1, count + 1):
         n, o = k * len(new) // count, k * len(old) // count
         data = b"".join(new[:n] + old[o:])
-        head = len(b"".join(new[:before[0]]))
+        head = len(b"".join(new[: before[0]]))
         out.append(packs.Version("f", data, head, len(b"".join(old[o:]))))
         before = (n, o)
     return out
@@ -28,13 +28,16 @@ def _versions(rng: random.Random, count: int) -> list[packs.Version]:
 def test_versions_read_back_as_written(repo: Path) -> None:
     rng = random.Random(7)
     versions = _versions(rng, 130)  # longer than a chain of deltas may be
-    versions += [versions[3], packs.Version("g", b"", 0, 0),
-                 packs.Version("g", b"no newline", 0, 0), packs.Version("f", b"x", 5, 5)]
+    versions += [
+        versions[3],
+        packs.Version("g", b"", 0, 0),
+        packs.Version("g", b"no newline", 0, 0),
+        packs.Version("f", b"x", 5, 5),
+    ]
     oids = packs.write_pack(repo / ".git" / "objects" / "pack", versions)
     assert oids == [packs.blob_id(v.data) for v in versions]
     shown = git(repo, "cat-file", "--batch", input="\n".join(oids) + "\n")
-    expected = "".join(f"{oid} blob {len(v.data)}\n{v.data.decode()}\n"
-                       for oid, v in zip(oids, versions))
+    expected = "".join(f"{oid} blob {len(v.data)}\n{v.data.decode()}\n" for oid, v in zip(oids, versions))
     assert shown == expected
     git(repo, "fsck", "--full", "--strict")
     (idx,) = (repo / ".git" / "objects" / "pack").glob("*.idx")
