@@ -30,12 +30,10 @@ def asked(committed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
 
 def runs(log: Path, command: str) -> int:
     # run_git puts `-c core.quotePath=false` first.
-    return sum(command in line for line in log.read_text().splitlines()) \
-        if log.exists() else 0
+    return sum(command in line for line in log.read_text().splitlines()) if log.exists() else 0
 
 
-def test_the_repository_and_its_config_are_read_once_a_process(
-        committed: Path, asked: Path) -> None:
+def test_the_repository_and_its_config_are_read_once_a_process(committed: Path, asked: Path) -> None:
     for _ in range(5):
         assert decide.settings_at(committed).max_file_lines == 200
         assert decide.settings_at(committed / ".git").max_file_lines == 200
@@ -53,8 +51,7 @@ def test_a_config_change_is_seen_at_the_next_call(committed: Path, asked: Path) 
     assert runs(asked, "config --list") == 3
 
 
-def test_a_repository_that_is_gone_is_looked_for_again(committed: Path, asked: Path,
-                                                        tmp_path: Path) -> None:
+def test_a_repository_that_is_gone_is_looked_for_again(committed: Path, asked: Path, tmp_path: Path) -> None:
     assert where.find(committed)[0] == str(committed / ".git")
     shutil.rmtree(committed / ".git")
     git(tmp_path, "init", "-q")  # the directory above is a repository now
