@@ -33,17 +33,21 @@ def logged(repo: Path) -> list[dict[str, str]]:
 def test_a_test_run_is_rewritten_through_patchpack_test(app: Path) -> None:
     assert shell_command("pytest -x tests/", None) == {
         "rewrite": "patchpack test -x tests/",
-        "rewrite_reason": "patchpack (output capped, full log kept)"}
+        "rewrite_reason": "patchpack (output capped, full log kept)",
+    }
     assert shell_command("cd sub && python -m pytest -q | tail -5", None) == {
         "rewrite": "cd sub && patchpack test -q",
-        "rewrite_reason": "patchpack (output capped, full log kept)"}
+        "rewrite_reason": "patchpack (output capped, full log kept)",
+    }
     assert logged(app)[0]["kind"] == "rewrite"
 
 
 def test_any_other_command_goes_through_patchpack_run(app: Path) -> None:
     assert shell_command("seq 1 1000", None)["rewrite"] == "patchpack run -- seq 1 1000"  # type: ignore[index]
-    assert shell_command("make 2>&1 | grep error", ".")["rewrite"] == \
-        "patchpack run -- bash -c 'make 2>&1 | grep error'"  # type: ignore[index]
+    assert (
+        shell_command("make 2>&1 | grep error", ".")["rewrite"]
+        == "patchpack run -- bash -c 'make 2>&1 | grep error'"
+    )  # type: ignore[index]
 
 
 def test_commands_already_through_patchpack_and_builtins_run_as_they_are(app: Path) -> None:
@@ -81,8 +85,10 @@ def test_an_edit_over_the_limits_is_refused_naming_the_next_command(app: Path) -
     assert "patchpack split && patchpack apply --all" in out["error_message"]
     assert (app / "util.py").read_text() == lines(10)
     assert pre_tool_call("create_file", {"file_path": "util.py", "content": lines(20)}) is None
-    assert pre_tool_call("replace_in_file", {"file_path": "util.py", "replacements": [
-        {"old_str": "line 3\n", "new_str": lines(150, "new")}]})["blocked"]  # type: ignore[index]
+    assert pre_tool_call(
+        "replace_in_file",
+        {"file_path": "util.py", "replacements": [{"old_str": "line 3\n", "new_str": lines(150, "new")}]},
+    )["blocked"]  # type: ignore[index]
     assert pre_tool_call("delete_file", {"file_path": "big.py"})["blocked"]  # type: ignore[index]
     assert [e["kind"] for e in logged(app)] == ["refuse"] * 3
 
@@ -113,11 +119,14 @@ def test_a_broken_repository_lets_every_call_through(app: Path) -> None:
     assert plugin.fail_open(7, "x", lambda: 1 // 0) == 7
 
 
-def test_outside_a_repository_nothing_is_rewritten_but_tests(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_outside_a_repository_nothing_is_rewritten_but_tests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert shell_command("pytest -q", None) == {
-        "rewrite": "patchpack test -q", "rewrite_reason": "patchpack (output capped, full log kept)"}
+        "rewrite": "patchpack test -q",
+        "rewrite_reason": "patchpack (output capped, full log kept)",
+    }
     assert decide.settings_at(tmp_path).output_lines == 200
 
 
@@ -127,15 +136,14 @@ def test_status_shows_what_the_plugin_did(app: Path, cli: Callable[..., Result])
     shell_command("ls -la", None)
     pre_tool_call("create_file", {"file_path": "util.py", "content": lines(300)})
     with (app / ".git" / actions.LOG).open("a") as log:
-        log.write("not json\n{\"kind\": \"other\"}\n")  # a damaged log line is skipped
+        log.write('not json\n{"kind": "other"}\n')  # a damaged log line is skipped
     status = cli("status")
     assert status.exit_code == 0, status.stderr
     assert "plugin:      2 commands rewritten, 1 edit refused\n" in status.stdout
     assert json.loads(cli("status", "--json").stdout)["plugin"] == {"rewrite": 2, "refuse": 1}
 
 
-def test_integrate_plugin_writes_the_workflow_only_profile(app: Path,
-                                                           cli: Callable[..., Result]) -> None:
+def test_integrate_plugin_writes_the_workflow_only_profile(app: Path, cli: Callable[..., Result]) -> None:
     done = cli("integrate", "code-puppy", "--plugin")
     assert done.exit_code == 0, done.stderr
     path = app / ".code_puppy" / "agents" / "pack-leader-cerebras-efficient.json"
@@ -172,7 +180,8 @@ def test_a_read_is_narrowed_to_the_line_a_test_failure_names(code: Path) -> None
     assert out is not None and out["context_message"] == (
         "patchpack: showing lines 193-222 only: line 200 (def fn6), named in the "
         'context. The start of the file: read_file(file_path="src/mod.py", start_line=1, '
-        "num_lines=200)")
+        "num_lines=200)"
+    )
     assert logged(code)[-1]["kind"] == "narrow"
 
 
@@ -190,8 +199,7 @@ def test_a_read_is_narrowed_to_the_def_the_prompt_names(code: Path) -> None:
     assert (args["start_line"], args["num_lines"]) == (1, 200)
 
 
-def test_with_nothing_named_a_read_gets_the_start_an_outline_and_the_call_for_more(
-        code: Path) -> None:
+def test_with_nothing_named_a_read_gets_the_start_an_outline_and_the_call_for_more(code: Path) -> None:
     args: dict[str, object] = {"file_path": "src/mod.py"}
     out = pre_tool_call("read_file", args, ["tidy this module"])
     assert args == {"file_path": "src/mod.py", "start_line": 1, "num_lines": 200}
@@ -205,10 +213,12 @@ def test_with_nothing_named_a_read_gets_the_start_an_outline_and_the_call_for_mo
 def test_the_recent_context_is_the_last_prompts_and_shell_outputs_cut_to_their_ends() -> None:
     def part(kind: str, content: str, tool: str = "") -> SimpleNamespace:
         return SimpleNamespace(part_kind=kind, content=content, tool_name=tool)
-    messages = [SimpleNamespace(parts=[part("system-prompt", "be brief"),
-                                       part("user-prompt", "fix f")]),
-                SimpleNamespace(parts=[part("tool-return", "def g(): ...", "read_file")]),
-                SimpleNamespace(parts=[part("tool-return", "x" * 30_000 + "a.py:3", "shell")])]
+
+    messages = [
+        SimpleNamespace(parts=[part("system-prompt", "be brief"), part("user-prompt", "fix f")]),
+        SimpleNamespace(parts=[part("tool-return", "def g(): ...", "read_file")]),
+        SimpleNamespace(parts=[part("tool-return", "x" * 30_000 + "a.py:3", "shell")]),
+    ]
     assert history.recent(messages) == ["fix f", "x" * (history.RECENT_CHARS - 6) + "a.py:3"]
     many = [SimpleNamespace(parts=[part("user-prompt", str(i))]) for i in range(9)]
     assert history.recent(many) == ["5", "6", "7", "8"]
