@@ -37,17 +37,16 @@ def project(committed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_code_puppy_with_the_plugin_caps_refuses_masks_routes_and_records(
-        code_puppy: CodePuppy, project: Path, tmp_path: Path) -> None:
+    code_puppy: CodePuppy, project: Path, tmp_path: Path
+) -> None:
     home, usage = tmp_path / "puppy-home", tmp_path / "usage.json"
     script = [
         call("shell", command="python -m pytest -v tests/test_many.py"),
         call("create_file", file_path="big.py", content=lines(300)),
         call("create_file", file_path="a.txt", content="a\n"),
-        call("shell",
-             command="git add a.txt && patchpack split -m 'add a' && patchpack apply --all"),
+        call("shell", command="git add a.txt && patchpack split -m 'add a' && patchpack apply --all"),
         call("create_file", file_path="b.txt", content="b\n"),
-        call("shell",
-             command="git add b.txt && patchpack split -m 'add b' && patchpack apply --all"),
+        call("shell", command="git add b.txt && patchpack split -m 'add b' && patchpack apply --all"),
         say("Finished."),
     ]
     with Endpoint(script) as ep:
@@ -55,8 +54,9 @@ def test_code_puppy_with_the_plugin_caps_refuses_masks_routes_and_records(
         models = json.loads((config / "extra_models.json").read_text())
         models[ROUTED] = {**models[PUPPY_MODEL], "name": f"{ROUTED}-model"}
         (config / "extra_models.json").write_text(json.dumps(models))
-        run = run_code_puppy(code_puppy, "Run the tests, then add a and b.", cwd=project,
-                             home=home, usage_file=usage)
+        run = run_code_puppy(
+            code_puppy, "Run the tests, then add a and b.", cwd=project, home=home, usage_file=usage
+        )
     assert run.proc.returncode == 0, run.describe()
     loop = ep.scripted
     assert len(loop) == len(script), (run.describe(), [r.path for r in ep.requests])
@@ -85,13 +85,15 @@ def test_code_puppy_with_the_plugin_caps_refuses_masks_routes_and_records(
     runs = [e for e in entries if e["kind"] == "request"]
     served = [r for r in ep.requests if r.api == "openai" and r.has_tools]
     assert [(e["in"], e["out"], e["model"]) for e in runs] == [
-        (sum(r.tokens for r in served), OUTPUT_TOKENS * len(served), ROUTED)]
+        (sum(r.tokens for r in served), OUTPUT_TOKENS * len(served), ROUTED)
+    ]
     assert json.loads(usage.read_text())["input_tokens"] == runs[0]["in"]
     assert [e["model"] for e in entries if e["kind"] == "route"] == [ROUTED]
 
 
 def test_a_spent_daily_budget_stops_code_puppy_before_any_request(
-        code_puppy: CodePuppy, project: Path, tmp_path: Path) -> None:
+    code_puppy: CodePuppy, project: Path, tmp_path: Path
+) -> None:
     git(project, "config", "patchpack.dailyBudget", "100")
     recorded = run_patchpack("record", "--in", "500", "--out", "10", cwd=project)
     assert recorded.returncode == 0, recorded.stderr
