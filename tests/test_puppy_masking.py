@@ -6,8 +6,10 @@ from patchpack.agents.code_puppy.masking import Masker, Observation, stub
 
 
 def outputs(n: int) -> list[Observation]:
-    return [Observation(f"call{i}", "agent_run_shell_command", {"command": f"ls {i}"},
-                        f"out {i}\n") for i in range(1, n + 1)]
+    return [
+        Observation(f"call{i}", "agent_run_shell_command", {"command": f"ls {i}"}, f"out {i}\n")
+        for i in range(1, n + 1)
+    ]
 
 
 def test_nothing_is_masked_until_the_cadence_comes_round() -> None:
@@ -19,8 +21,9 @@ def test_nothing_is_masked_until_the_cadence_comes_round() -> None:
     assert masker.is_masked("call6") and not masker.is_masked("call7")
     # Masked stay masked; newer outputs wait for the next cadence.
     assert masker.update(outputs(20), iterations=5, over_budget=False) == []
-    assert [o.call_id for o in masker.update(outputs(20), iterations=6, over_budget=False)] \
-        == [f"call{i}" for i in range(7, 15)]
+    assert [o.call_id for o in masker.update(outputs(20), iterations=6, over_budget=False)] == [
+        f"call{i}" for i in range(7, 15)
+    ]
 
 
 def test_over_the_context_budget_masks_at_once() -> None:
@@ -42,18 +45,28 @@ def test_no_cadence_and_fewer_outputs_than_kept() -> None:
 
 
 def test_stubs_say_how_to_get_the_output_back() -> None:
-    run = Observation("a", "agent_run_shell_command", {"command": "pytest"},
-                      "x\n... 300 lines omitted; see them with `patchpack run --show 17 --at "
-                      "51-350` ...\ny\n")
-    assert stub(run) == ("[patchpack masked this agent_run_shell_command output (3 lines); "
-                         "`patchpack run --show 17` prints it again]")
+    run = Observation(
+        "a",
+        "agent_run_shell_command",
+        {"command": "pytest"},
+        "x\n... 300 lines omitted; see them with `patchpack run --show 17 --at 51-350` ...\ny\n",
+    )
+    assert stub(run) == (
+        "[patchpack masked this agent_run_shell_command output (3 lines); "
+        "`patchpack run --show 17` prints it again]"
+    )
     shell = Observation("b", "agent_run_shell_command", {"command": "git   log\n-3"}, "1\n2\n")
-    assert stub(shell) == ("[patchpack masked this agent_run_shell_command output (2 lines) of "
-                           "`git log -3`; run it again if you need it]")
-    read = Observation("c", "read_file", {"file_path": "src/a.py", "start_line": 10,
-                                          "num_lines": 20}, "code\n")
-    assert stub(read) == ("[patchpack masked this read_file output (1 line) of src/a.py "
-                          "lines 10-29; read it again if you need it]")
+    assert stub(shell) == (
+        "[patchpack masked this agent_run_shell_command output (2 lines) of "
+        "`git log -3`; run it again if you need it]"
+    )
+    read = Observation(
+        "c", "read_file", {"file_path": "src/a.py", "start_line": 10, "num_lines": 20}, "code\n"
+    )
+    assert stub(read) == (
+        "[patchpack masked this read_file output (1 line) of src/a.py "
+        "lines 10-29; read it again if you need it]"
+    )
     other = Observation("d", "grep", {"search_string": "x" * 500}, "")
     assert stub(other).endswith("call the tool again if you need it]")
     long = Observation("e", "agent_run_shell_command", {"command": "echo " + "y" * 300}, "")
@@ -62,8 +75,9 @@ def test_stubs_say_how_to_get_the_output_back() -> None:
 
 def test_a_stub_counts_the_lines_inside_a_tools_json_output() -> None:
     # Code Puppy's shell returns one line of JSON; the model saw the lines of its streams.
-    shell = Observation("f", "shell", {"command": "cat a"},
-                        '{"success":true,"stdout":"1\\n2\\n3\\n","stderr":"warn\\n"}')
+    shell = Observation(
+        "f", "shell", {"command": "cat a"}, '{"success":true,"stdout":"1\\n2\\n3\\n","stderr":"warn\\n"}'
+    )
     assert "(4 lines)" in stub(shell)
     read = Observation("g", "read_file", {"file_path": "a.py"}, '{"content":"x\\ny\\n"}')
     assert "(2 lines)" in stub(read)
