@@ -23,7 +23,8 @@ def same(results: list[str]) -> list[str]:
 
 
 def test_masked_requests_are_smaller_by_the_masked_outputs_less_their_stubs(
-        code_puppy: CodePuppy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code_puppy: CodePuppy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PYTHONPATH", masking.plugin_path(tmp_path / "site"))
     sent = {}
     repo = tmp_path / "repo"  # one path for both: it is in the system prompt and in outputs
@@ -35,20 +36,20 @@ def test_masked_requests_are_smaller_by_the_masked_outputs_less_their_stubs(
         assert len(sent[masked]) == len(masking.script()), run.describe()
         repo.rename(tmp_path / f"repo-{masked}")
     on, off = sent[True], sent[False]
-    (tmp_path / "sent.json").write_text(json.dumps(
-        {str(k): [[r.tokens, r.tool_results()] for r in v] for k, v in sent.items()}))
+    (tmp_path / "sent.json").write_text(
+        json.dumps({str(k): [[r.tokens, r.tool_results()] for r in v] for k, v in sent.items()})
+    )
     counter = get_counter()
 
     def size(text: str) -> int:  # as the body carries it: a JSON string
         return counter.count(json.dumps(text))
 
     # Before the cadence comes round the two sessions send the same outputs.
-    for before_on, before_off in zip(on[:masking.MASKED_FROM], off[:masking.MASKED_FROM]):
+    for before_on, before_off in zip(on[: masking.MASKED_FROM], off[: masking.MASKED_FROM]):
         assert same(before_on.tool_results()) == same(before_off.tool_results())
     for i in range(masking.MASKED_FROM, len(on)):
         results_on, results_off = on[i].tool_results(), off[i].tool_results()
-        stubbed = [j for j, text in enumerate(results_on)
-                   if text.startswith("[patchpack masked this ")]
+        stubbed = [j for j, text in enumerate(results_on) if text.startswith("[patchpack masked this ")]
         # What the cadence masked (every output but the last KEEP then) stays masked; newer
         # outputs wait for the next cadence.
         assert stubbed == list(range(masking.MASKED_FROM - masking.KEEP)), results_on

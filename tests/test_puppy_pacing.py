@@ -44,13 +44,16 @@ def test_requests_in_flight_fill_the_window_until_they_leave_it() -> None:
 
 def request(tokens: int) -> list[SimpleNamespace]:
     # What History.size counts: the text of each part (" hello" is one cl100k token).
-    return [SimpleNamespace(parts=[SimpleNamespace(part_kind="user-prompt",
-                                                   content=" ".join(["hello"] * tokens))])]
+    return [
+        SimpleNamespace(
+            parts=[SimpleNamespace(part_kind="user-prompt", content=" ".join(["hello"] * tokens))]
+        )
+    ]
 
 
 def test_a_run_paces_itself_on_its_own_requests_until_its_usage_is_recorded(
-        committed: Path, frozen_now: Callable[[datetime], datetime],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    committed: Path, frozen_now: Callable[[datetime], datetime], monkeypatch: pytest.MonkeyPatch
+) -> None:
     git(committed, "config", "patchpack.minuteTokens", "100000")
     monkeypatch.chdir(committed)
     repo = Repo.discover(committed)
@@ -65,8 +68,7 @@ def test_a_run_paces_itself_on_its_own_requests_until_its_usage_is_recorded(
     assert session.pace(repo, "code-puppy", 30_000) == 0
     # Its usage recorded (what the ledger charges a request against the window: the
     # provider's figures and the completion tokens it reserves), the ledger counts the run.
-    session.end("code-puppy", "m", "run-1", {"usage_input_tokens": 100,
-                                             "usage_output_tokens": 10})
+    session.end("code-puppy", "m", "run-1", {"usage_input_tokens": 100, "usage_output_tokens": 10})
     assert session.in_flight == {}
     assert session.pace(repo, "code-puppy", 50_000) == 0
     assert session.pace(repo, "code-puppy", 60_000) == 60
