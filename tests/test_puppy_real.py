@@ -20,11 +20,23 @@ from puppy_env import drive
 
 from conftest import git, lines, write
 
-PHASES = ("run_shell_command", "run_shell_command_output", "pre_tool_call",
-          "transform_model_messages", "model_select", "agent_run_start", "agent_run_context",
-          "agent_run_end")
-USAGE = {"model": "qwen-3-coder-480b", "usage_input_tokens": 5400, "usage_output_tokens": 820,
-         "usage_cached_read_tokens": 1200, "usage_cached_write_tokens": None}
+PHASES = (
+    "run_shell_command",
+    "run_shell_command_output",
+    "pre_tool_call",
+    "transform_model_messages",
+    "model_select",
+    "agent_run_start",
+    "agent_run_context",
+    "agent_run_end",
+)
+USAGE = {
+    "model": "qwen-3-coder-480b",
+    "usage_input_tokens": 5400,
+    "usage_output_tokens": 820,
+    "usage_cached_read_tokens": 1200,
+    "usage_cached_write_tokens": None,
+}
 
 
 def repository(path: Path) -> Path:
@@ -32,8 +44,10 @@ def repository(path: Path) -> Path:
     git(path, "init", "-q")
     write(path / "big.py", lines(300))
     write(path / "util.py", lines(10))
-    write(path / "mod.py", "".join(f"def step{i}(x):\n" + "    x += 1\n" * 28 + "    return x\n\n\n"
-                                   for i in range(10)))  # 320 lines, a def each 32
+    write(
+        path / "mod.py",
+        "".join(f"def step{i}(x):\n" + "    x += 1\n" * 28 + "    return x\n\n\n" for i in range(10)),
+    )  # 320 lines, a def each 32
     git(path, "add", ".")
     git(path, "commit", "-q", "-m", "app")
     return path
