@@ -70,27 +70,56 @@ def puppy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             mp.setenv(f"GIT_{who}_EMAIL", "test@example.com")
         tools, history, runs = (repository(base / n) for n in ("tools", "history", "runs"))
         git(runs, "config", "patchpack.route.test-fix", "qwen-3-coder-480b")
-        out = drive([
-            {"scenario": "shell", "cwd": tools,
-             "args": {"command": "pytest -q tests", "stdout": lines(1000).rstrip("\n")}},
-            {"scenario": "tool", "cwd": tools,
-             "args": {"tool": "create_file", "args": {"file_path": "util.py",
-                                                      "content": lines(200)}}},
-            {"scenario": "tool", "cwd": tools,
-             "args": {"tool": "read_file", "args": {"file_path": "big.py"}}},
-            {"scenario": "history", "cwd": history, "args": {"outputs": 10,
-                                                             "iterations": [0, 1, 2]}},
-            {"scenario": "run", "cwd": runs, "args": {"agent": "code-puppy", "requests": 3,
-                                                      "prompt": "the tests fail",
-                                                      "metadata": USAGE}},
-            {"scenario": "git", "cwd": runs, "args": {"args": ["config",
-                                                               "patchpack.dailyBudget", "6000"]}},
-            {"scenario": "run", "cwd": runs, "args": {"agent": "code-puppy", "requests": 0,
-                                                      "prompt": "go on", "metadata": {}}},
-            {"scenario": "located", "cwd": tools, "args": {
-                "prompt": "Make the tests pass.", "file": "mod.py",
-                "output": {"stdout": "F\nmod.py:230: in step7\nE  assert 1 == 2", "stderr": ""}}},
-        ], tmp=base)
+        out = drive(
+            [
+                {
+                    "scenario": "shell",
+                    "cwd": tools,
+                    "args": {"command": "pytest -q tests", "stdout": lines(1000).rstrip("\n")},
+                },
+                {
+                    "scenario": "tool",
+                    "cwd": tools,
+                    "args": {"tool": "create_file", "args": {"file_path": "util.py", "content": lines(200)}},
+                },
+                {
+                    "scenario": "tool",
+                    "cwd": tools,
+                    "args": {"tool": "read_file", "args": {"file_path": "big.py"}},
+                },
+                {"scenario": "history", "cwd": history, "args": {"outputs": 10, "iterations": [0, 1, 2]}},
+                {
+                    "scenario": "run",
+                    "cwd": runs,
+                    "args": {
+                        "agent": "code-puppy",
+                        "requests": 3,
+                        "prompt": "the tests fail",
+                        "metadata": USAGE,
+                    },
+                },
+                {
+                    "scenario": "git",
+                    "cwd": runs,
+                    "args": {"args": ["config", "patchpack.dailyBudget", "6000"]},
+                },
+                {
+                    "scenario": "run",
+                    "cwd": runs,
+                    "args": {"agent": "code-puppy", "requests": 0, "prompt": "go on", "metadata": {}},
+                },
+                {
+                    "scenario": "located",
+                    "cwd": tools,
+                    "args": {
+                        "prompt": "Make the tests pass.",
+                        "file": "mod.py",
+                        "output": {"stdout": "F\nmod.py:230: in step7\nE  assert 1 == 2", "stderr": ""},
+                    },
+                },
+            ],
+            tmp=base,
+        )
         yield {**out, "tools": tools, "runs": runs}
 
 
@@ -103,8 +132,9 @@ def test_code_puppys_loader_finds_the_plugin_and_its_callbacks(puppy: dict[str, 
 def test_a_test_command_is_rewritten_and_long_output_capped(puppy: dict[str, Any]) -> None:
     out = puppy["results"][0]
     mine = [r for r in out["rewrites"] if r and "patchpack" in r.get("rewrite", "")]
-    assert mine == [{"rewrite": "patchpack test -q tests",
-                     "rewrite_reason": "patchpack (output capped, full log kept)"}]
+    assert mine == [
+        {"rewrite": "patchpack test -q tests", "rewrite_reason": "patchpack (output capped, full log kept)"}
+    ]
     shown = out["stdout"].split("\n")
     assert len(shown) == 201 and shown[0] == "line 1" and shown[-1] == "line 1000"
 
@@ -127,9 +157,11 @@ def test_a_read_is_narrowed_to_the_def_a_test_failure_names(puppy: dict[str, Any
     read = puppy["results"][7]
     assert read["args"] == {"file_path": "mod.py", "start_line": 225, "num_lines": 30}
     notes = [r["context_message"] for r in read["results"] if r and "context_message" in r]
-    assert notes == ["patchpack: showing lines 225-254 only: line 230 (def step7), "
-                     "named in the context. The start of the file: read_file(file_path="
-                     '"mod.py", start_line=1, num_lines=200)']
+    assert notes == [
+        "patchpack: showing lines 225-254 only: line 230 (def step7), "
+        "named in the context. The start of the file: read_file(file_path="
+        '"mod.py", start_line=1, num_lines=200)'
+    ]
 
 
 def test_old_tool_outputs_are_masked_after_the_cadence(puppy: dict[str, Any]) -> None:
