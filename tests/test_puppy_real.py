@@ -169,32 +169,38 @@ def test_old_tool_outputs_are_masked_after_the_cadence(puppy: dict[str, Any]) ->
     before, between, after = out["sent"]
     assert before == between == out["history"]  # nothing masked before the cadence
     returns = [parts[0] for parts in after[2::2]]
-    assert returns[:4] == [f"[patchpack masked this agent_run_shell_command output (3 lines) "
-                           f"of `cat part{i}`; run it again if you need it]" for i in range(4)]
+    assert returns[:4] == [
+        f"[patchpack masked this agent_run_shell_command output (3 lines) "
+        f"of `cat part{i}`; run it again if you need it]"
+        for i in range(4)
+    ]
     assert returns[4:] == [f"output {i}\n" * 3 for i in range(4, 10)]  # the last 6 whole
     assert after[0] == ["be brief", "fix it"]
     assert out["history"][2][0] == "output 0\n" * 3  # Code Puppy's own history is untouched
 
 
-def test_a_run_is_routed_its_usage_recorded_and_a_spent_budget_stops_it(
-        puppy: dict[str, Any]) -> None:
+def test_a_run_is_routed_its_usage_recorded_and_a_spent_budget_stops_it(puppy: dict[str, Any]) -> None:
     assert puppy["results"][4] == {"model": "qwen-3-coder-480b", "stops": []}
     spool = puppy["runs"] / ".git" / "patchpack" / "pending.jsonl"
     entries = [json.loads(line) for line in spool.read_text().splitlines()]
     assert [(e["kind"], e["model"], e["in"], e["out"]) for e in entries] == [
-        ("route", "qwen-3-coder-480b", 0, 0), ("request", "qwen-3-coder-480b", 5400, 820)]
+        ("route", "qwen-3-coder-480b", 0, 0),
+        ("request", "qwen-3-coder-480b", 5400, 820),
+    ]
     assert entries[1]["requests"] == 3 and entries[1]["agent"] == "code-puppy"
     assert entries[1]["cache_read"] == 1200
     assert puppy["results"][6]["stops"] == [
         "BudgetSpent: patchpack: over budget (daily 6,220/6,000 tokens); the run was not "
         "started. See `patchpack budget`; land what you have (`patchpack apply --all`), or "
         "raise the budget (`git config patchpack.dailyBudget N`, "
-        "`git config patchpack.agent.NAME.dailyBudget N`)."]
+        "`git config patchpack.agent.NAME.dailyBudget N`)."
+    ]
     assert len(spool.read_text().splitlines()) == 2  # the stopped run recorded nothing
 
 
 def test_integrate_plugin_makes_a_user_plugin_a_code_puppy_elsewhere_loads(
-        committed: Path, tmp_path: Path, cli: Callable[..., Result]) -> None:
+    committed: Path, tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     done = cli("integrate", "code-puppy", "--plugin")
     assert done.exit_code == 0, done.stderr
     plugin = Path.home() / ".code_puppy" / "plugins" / "patchpack" / "register_callbacks.py"
@@ -202,8 +208,12 @@ def test_integrate_plugin_makes_a_user_plugin_a_code_puppy_elsewhere_loads(
     again = cli("integrate", "code-puppy", "--plugin")
     assert f"unchanged {plugin}\n" in again.stdout
     # Code Puppy without patchpack in its environment: the user plugin brings it in.
-    out = drive([{"scenario": "shell", "cwd": committed,
-                  "args": {"command": "pytest", "stdout": "ok"}}], tmp=tmp_path, beside=False)
+    out = drive(
+        [{"scenario": "shell", "cwd": committed, "args": {"command": "pytest", "stdout": "ok"}}],
+        tmp=tmp_path,
+        beside=False,
+    )
     assert "patchpack" in out["loaded"]["user"] and "patchpack" not in out["loaded"]["builtin"]
-    assert {"rewrite": "patchpack test", "rewrite_reason": "patchpack (output capped, full log "
-            "kept)"} in out["results"][0]["rewrites"]
+    assert {"rewrite": "patchpack test", "rewrite_reason": "patchpack (output capped, full log kept)"} in out[
+        "results"
+    ][0]["rewrites"]
