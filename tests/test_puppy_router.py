@@ -16,8 +16,12 @@ from patchpack.agents.loop import Budget
 
 from conftest import git, run_patchpack, write
 
-TABLE = {"edit": "zai-glm-4.7", "test-fix": "qwen-3-coder-480b", "plan": "gpt-oss-120b",
-         "cheap": "llama3.1-8b"}
+TABLE = {
+    "edit": "zai-glm-4.7",
+    "test-fix": "qwen-3-coder-480b",
+    "plan": "gpt-oss-120b",
+    "cheap": "llama3.1-8b",
+}
 DAY = 24_000_000
 
 
@@ -38,45 +42,71 @@ def test_task_kinds_from_the_agent_then_the_prompt() -> None:
 
 
 def test_a_rule_routes_its_kind_and_a_missing_rule_keeps_the_model() -> None:
-    route = choose(agent="code-puppy", prompt="the test fails", current="zai-glm-4.7",
-                   rule=TABLE.get, budgets=[day(0)])
-    assert route == Route("qwen-3-coder-480b", "test-fix",
-                          'task kind test-fix from the prompt ("test fails"): '
-                          "patchpack.route.test-fix")
-    assert choose(agent="code-puppy", prompt="add a flag", current="zai-glm-4.7",
-                  rule=TABLE.get, budgets=[]) is None  # already the edit model
+    route = choose(
+        agent="code-puppy", prompt="the test fails", current="zai-glm-4.7", rule=TABLE.get, budgets=[day(0)]
+    )
+    assert route == Route(
+        "qwen-3-coder-480b",
+        "test-fix",
+        'task kind test-fix from the prompt ("test fails"): patchpack.route.test-fix',
+    )
+    assert (
+        choose(agent="code-puppy", prompt="add a flag", current="zai-glm-4.7", rule=TABLE.get, budgets=[])
+        is None
+    )  # already the edit model
     assert choose(agent="x", prompt="review it", current="m", rule=TABLE.get, budgets=[]) is None
     assert choose(agent="x", prompt="plan", current="m", rule=lambda k: "  ", budgets=[]) is None
 
 
 def test_near_a_budget_it_steps_down_to_the_cheap_model() -> None:
-    hot = choose(agent="code-puppy", prompt="plan it", current="gpt-oss-120b", rule=TABLE.get,
-                 budgets=[day(int(DAY * 0.8))])
-    assert hot == Route("llama3.1-8b", "plan", 'task kind plan from the prompt ("plan"), '
-                        "stepped down to patchpack.route.cheap: daily "
-                        f"{int(DAY * 0.8):,}/{DAY:,} tokens, 80% used")
-    assert choose(agent="a", prompt="add", current="x", rule=TABLE.get, budgets=[Budget(
-        "minute", "per-minute", 950_000, 1_000_000)]).reason.endswith(  # type: ignore[union-attr]
-        "per-minute window 950,000/1,000,000 tokens, 95% full")
-    assert choose(agent="planning-agent", prompt="fix the failing test", current="x",
-                  rule=TABLE.get, budgets=[]).reason == (  # type: ignore[union-attr]
-        'task kind plan from the agent\'s name ("planning"): patchpack.route.plan')
+    hot = choose(
+        agent="code-puppy",
+        prompt="plan it",
+        current="gpt-oss-120b",
+        rule=TABLE.get,
+        budgets=[day(int(DAY * 0.8))],
+    )
+    assert hot == Route(
+        "llama3.1-8b",
+        "plan",
+        'task kind plan from the prompt ("plan"), '
+        "stepped down to patchpack.route.cheap: daily "
+        f"{int(DAY * 0.8):,}/{DAY:,} tokens, 80% used",
+    )
+    assert choose(
+        agent="a",
+        prompt="add",
+        current="x",
+        rule=TABLE.get,
+        budgets=[Budget("minute", "per-minute", 950_000, 1_000_000)],
+    ).reason.endswith(  # type: ignore[union-attr]
+        "per-minute window 950,000/1,000,000 tokens, 95% full"
+    )
+    assert choose(
+        agent="planning-agent", prompt="fix the failing test", current="x", rule=TABLE.get, budgets=[]
+    ).reason == (  # type: ignore[union-attr]
+        'task kind plan from the agent\'s name ("planning"): patchpack.route.plan'
+    )
     minute = Budget("minute", "per-minute", 950_000, 1_000_000, reset_in=12)
-    assert choose(agent="a", prompt="add", current="x", rule=TABLE.get,
-                  budgets=[day(0), minute]).model == "llama3.1-8b"  # type: ignore[union-attr]
+    assert (
+        choose(agent="a", prompt="add", current="x", rule=TABLE.get, budgets=[day(0), minute]).model
+        == "llama3.1-8b"
+    )  # type: ignore[union-attr]
     cool = Budget("minute", "per-minute", 800_000, 1_000_000)
-    assert choose(agent="a", prompt="add", current="x", rule=TABLE.get,
-                  budgets=[cool]).model == "zai-glm-4.7"  # type: ignore[union-attr]
+    assert choose(agent="a", prompt="add", current="x", rule=TABLE.get, budgets=[cool]).model == "zai-glm-4.7"  # type: ignore[union-attr]
     no_cheap = {k: v for k, v in TABLE.items() if k != "cheap"}
-    assert choose(agent="a", prompt="add", current="x", rule=no_cheap.get,
-                  budgets=[day(DAY)]).model == "zai-glm-4.7"  # type: ignore[union-attr]
+    assert (
+        choose(agent="a", prompt="add", current="x", rule=no_cheap.get, budgets=[day(DAY)]).model
+        == "zai-glm-4.7"
+    )  # type: ignore[union-attr]
 
 
 def test_a_spent_day_or_agent_budget_stops_the_run() -> None:
     assert gate.stop_reason([day(DAY - 1)], "code-puppy") is None
     reason = gate.stop_reason([day(DAY)], "code-puppy")
     assert reason is not None and reason.startswith(
-        "patchpack: over budget (daily 24,000,000/24,000,000 tokens); the run was not started.")
+        "patchpack: over budget (daily 24,000,000/24,000,000 tokens); the run was not started."
+    )
     assert "patchpack budget" in reason and "git config patchpack.dailyBudget" in reason
     mine = Budget("agent", "agent helper", 500, 500)
     assert gate.stop_reason([day(0), mine], "helper") is not None
