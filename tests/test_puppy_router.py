@@ -126,26 +126,33 @@ def test_a_request_waits_for_the_minute_window_only_when_it_would_not_fit() -> N
 
 
 def test_a_route_is_a_ledger_entry_with_its_reason_kept_through_attach(
-        committed: Path, frozen_now: Callable[[datetime], datetime]) -> None:
+    committed: Path, frozen_now: Callable[[datetime], datetime]
+) -> None:
     frozen_now(datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc))
     git(committed, "config", "patchpack.route.test-fix", "qwen-3-coder-480b")
     git(committed, "config", "patchpack.route.cheap", "llama3.1-8b")
     git(committed, "config", "patchpack.dailyBudget", "1000")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(committed)
-        assert Session().select("code-puppy", "zai-glm-4.7", "the test fails", "run-1") == \
-            "qwen-3-coder-480b"
+        assert Session().select("code-puppy", "zai-glm-4.7", "the test fails", "run-1") == "qwen-3-coder-480b"
         recorded = run_patchpack("record", "--in", "850", "--out", "0", cwd=committed)
         assert recorded.returncode == 0, recorded.stderr
-        assert Session().select("code-puppy", "zai-glm-4.7", "the test fails", "run-2") == \
-            "llama3.1-8b"
+        assert Session().select("code-puppy", "zai-glm-4.7", "the test fails", "run-2") == "llama3.1-8b"
     spool = (committed / ".git" / "patchpack" / "pending.jsonl").read_text().splitlines()
     routes = [json.loads(line) for line in spool if '"route"' in line]
     assert [(r["model"], r["session"], r["reason"]) for r in routes] == [
-        ("qwen-3-coder-480b", "run-1",
-         'task kind test-fix from the prompt ("test fails"): patchpack.route.test-fix'),
-        ("llama3.1-8b", "run-2", 'task kind test-fix from the prompt ("test fails"), stepped '
-         "down to patchpack.route.cheap: daily 850/1,000 tokens, 85% used")]
+        (
+            "qwen-3-coder-480b",
+            "run-1",
+            'task kind test-fix from the prompt ("test fails"): patchpack.route.test-fix',
+        ),
+        (
+            "llama3.1-8b",
+            "run-2",
+            'task kind test-fix from the prompt ("test fails"), stepped '
+            "down to patchpack.route.cheap: daily 850/1,000 tokens, 85% used",
+        ),
+    ]
     # The reason stays on the line when the entry moves into a commit's note.
     write(committed / "a.txt", "a\n")
     git(committed, "add", "a.txt")
@@ -153,8 +160,9 @@ def test_a_route_is_a_ledger_entry_with_its_reason_kept_through_attach(
     attached = run_patchpack("ledger", "attach", cwd=committed)
     assert attached.returncode == 0, attached.stderr
     note = git(committed, "notes", "--ref=patchpack", "show", "HEAD").splitlines()
-    assert [json.loads(line).get("reason") for line in note if '"route"' in line] == \
-        [r["reason"] for r in routes]
+    assert [json.loads(line).get("reason") for line in note if '"route"' in line] == [
+        r["reason"] for r in routes
+    ]
     budget = run_patchpack("budget", "--by", "kind", cwd=committed)
     assert budget.returncode == 0 and "route" in budget.stdout, budget.stderr
 
