@@ -55,13 +55,15 @@ def test_add_a_git_diff_queues_one_patch(committed: Path, cli) -> None:
 def test_add_a_plain_diff_u_and_a_diff_ru(committed: Path, cli, tmp_path: Path) -> None:
     write(tmp_path / "old" / "README.md", "# test\n")
     write(tmp_path / "new" / "README.md", "# test\nplain\n")
-    plain = subprocess.run(["diff", "-u", "old/README.md", "new/README.md"], cwd=tmp_path,
-                           capture_output=True, text=True).stdout
+    plain = subprocess.run(
+        ["diff", "-u", "old/README.md", "new/README.md"], cwd=tmp_path, capture_output=True, text=True
+    ).stdout
     assert cli("add", "-m", "ru", input=plain).exit_code == 0
     write(tmp_path / "README.md", "# test\n")
     write(tmp_path / "README.md.new", "# test\nsecond\n")
-    plain = subprocess.run(["diff", "-u", "README.md", "README.md.new"], cwd=tmp_path,
-                           capture_output=True, text=True).stdout
+    plain = subprocess.run(
+        ["diff", "-u", "README.md", "README.md.new"], cwd=tmp_path, capture_output=True, text=True
+    ).stdout
     r = cli("add", "-m", "u", input=plain)
     assert r.exit_code == 0, r.stderr
     assert _titles(cli) == ["ru", "u"]
@@ -71,8 +73,18 @@ def test_add_mails_takes_title_and_author_from_each_mail(committed: Path, cli) -
     for n in (1, 2):
         write(committed / f"f{n}.txt", lines(3))
         git(committed, "add", ".")
-        git(committed, "-c", "user.name=Mail Author", "-c", "user.email=mail@example.com",
-            "commit", "-q", "-m", f"Add f{n}", "--author=Mail Author <mail@example.com>")
+        git(
+            committed,
+            "-c",
+            "user.name=Mail Author",
+            "-c",
+            "user.email=mail@example.com",
+            "commit",
+            "-q",
+            "-m",
+            f"Add f{n}",
+            "--author=Mail Author <mail@example.com>",
+        )
     mbox = git(committed, "format-patch", "--stdout", "HEAD~2")
     git(committed, "reset", "-q", "--hard", "HEAD~2")
     r = cli("add", input=mbox)
@@ -80,7 +92,9 @@ def test_add_mails_takes_title_and_author_from_each_mail(committed: Path, cli) -
     assert _titles(cli) == ["Add f1", "Add f2"]
     assert cli("apply", "--all").exit_code == 0
     assert git(committed, "log", "-2", "--format=%an <%ae>|%s").splitlines() == [
-        "Mail Author <mail@example.com>|Add f2", "Mail Author <mail@example.com>|Add f1"]
+        "Mail Author <mail@example.com>|Add f2",
+        "Mail Author <mail@example.com>|Add f1",
+    ]
 
 
 def test_add_over_the_limits_is_refused_unless_split(committed: Path, cli) -> None:
@@ -116,10 +130,13 @@ def test_add_on_top_of_queued_patches(committed: Path, cli) -> None:
     assert (committed / "README.md").read_text() == "# test\none\ntwo\n"
 
 
-@pytest.mark.parametrize("text, code", [
-    ("not a diff at all\n", 2),
-    ("--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n-a\n", 2),
-])
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("not a diff at all\n", 2),
+        ("--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n-a\n", 2),
+    ],
+)
 def test_add_bad_input(committed: Path, cli, text: str, code: int) -> None:
     r = cli("add", input=text)
     assert r.exit_code == code, r.stderr
@@ -127,8 +144,9 @@ def test_add_bad_input(committed: Path, cli, text: str, code: int) -> None:
 
 
 def test_add_in_an_empty_repository_or_outside_one(repo: Path, cli, tmp_path: Path) -> None:
-    r = cli("add", input="diff --git a/x b/x\nnew file mode 100644\n--- /dev/null\n+++ b/x\n"
-                         "@@ -0,0 +1 @@\n+x\n")
+    r = cli(
+        "add", input="diff --git a/x b/x\nnew file mode 100644\n--- /dev/null\n+++ b/x\n@@ -0,0 +1 @@\n+x\n"
+    )
     assert r.exit_code == 2 and "no commits yet" in r.stderr
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -137,21 +155,20 @@ def test_add_in_an_empty_repository_or_outside_one(repo: Path, cli, tmp_path: Pa
 
 HOSTILE = {
     "climbs": "diff --git a/../evil b/../evil\nnew file mode 100644\n--- /dev/null\n"
-              "+++ b/../evil\n@@ -0,0 +1 @@\n+x\n",
+    "+++ b/../evil\n@@ -0,0 +1 @@\n+x\n",
     "absolute": "--- /dev/null\n+++ /etc/evil\n@@ -0,0 +1 @@\n+x\n",
     "git dir": "diff --git a/.git/hooks/pre-commit b/.git/hooks/pre-commit\n"
-               "new file mode 100755\n--- /dev/null\n+++ b/.git/hooks/pre-commit\n"
-               "@@ -0,0 +1 @@\n+x\n",
+    "new file mode 100755\n--- /dev/null\n+++ b/.git/hooks/pre-commit\n"
+    "@@ -0,0 +1 @@\n+x\n",
     "nested git dir": "diff --git a/sub/.GIT/config b/sub/.GIT/config\nnew file mode 100644\n"
-                      "--- /dev/null\n+++ b/sub/.GIT/config\n@@ -0,0 +1 @@\n+x\n",
+    "--- /dev/null\n+++ b/sub/.GIT/config\n@@ -0,0 +1 @@\n+x\n",
     "through a symlink": "diff --git a/link/evil b/link/evil\nnew file mode 100644\n"
-                         "--- /dev/null\n+++ b/link/evil\n@@ -0,0 +1 @@\n+x\n",
+    "--- /dev/null\n+++ b/link/evil\n@@ -0,0 +1 @@\n+x\n",
 }
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
-def test_hostile_paths_are_refused_before_anything_is_written(committed: Path, cli,
-                                                              name: str) -> None:
+def test_hostile_paths_are_refused_before_anything_is_written(committed: Path, cli, name: str) -> None:
     (committed / "link").symlink_to("/tmp")
     git(committed, "add", "link")
     git(committed, "commit", "-q", "-m", "link")
