@@ -181,12 +181,14 @@ def test_hostile_paths_are_refused_before_anything_is_written(committed: Path, c
 
 
 @pytest.mark.parametrize("escape", ["\\q", "\\2 4", "\\400"])
-def test_a_quoted_path_with_an_escape_git_does_not_read_is_refused(committed: Path, cli,
-                                                                   escape: str) -> None:
+def test_a_quoted_path_with_an_escape_git_does_not_read_is_refused(committed: Path, cli, escape: str) -> None:
     name = f'"b/x{escape}"'
     objects = git(committed, "count-objects", "-v")
-    r = cli("add", input=f"diff --git {name.replace('b/', 'a/')} {name}\nnew file mode 100644\n"
-                         f"--- /dev/null\n+++ {name}\n@@ -0,0 +1 @@\n+x\n")
+    r = cli(
+        "add",
+        input=f"diff --git {name.replace('b/', 'a/')} {name}\nnew file mode 100644\n"
+        f"--- /dev/null\n+++ {name}\n@@ -0,0 +1 @@\n+x\n",
+    )
     assert r.exit_code == 2 and "an escape git does not read" in r.stderr
     assert _ref(committed) == ""
     assert git(committed, "count-objects", "-v") == objects
@@ -232,8 +234,7 @@ def test_drop_undo_and_log(committed: Path, cli) -> None:
     assert cli("undo").exit_code == 0
     assert _titles(cli) == ["Add f1", "Add f2", "Add f3"]
     log = cli("log").stdout.splitlines()
-    assert [line.split()[1] for line in log] == ["undo", "undo", "drop", "drop", "add", "add",
-                                                 "add"]
+    assert [line.split()[1] for line in log] == ["undo", "undo", "drop", "drop", "add", "add", "add"]
     assert len(cli("log", "-n", "2").stdout.splitlines()) == 2
 
 
@@ -245,7 +246,10 @@ def test_every_operation_moves_the_ref_once_with_a_reflog_reason(committed: Path
     assert git(committed, "rev-parse", f"{REF}~1").strip() != state
     assert json.loads(git(committed, "show", f"{REF}:state.json"))["version"] == 2
     assert git(committed, "ls-tree", "-r", "--name-only", f"{REF}:series").split() == [
-        "0000/00", "0000/01", "0000/02"]
+        "0000/00",
+        "0000/01",
+        "0000/02",
+    ]
 
 
 def _old_format_queue(repo: Path) -> tuple[str, str]:
@@ -255,19 +259,29 @@ def _old_format_queue(repo: Path) -> tuple[str, str]:
     for name in ("x.txt", "y.txt"):
         write(repo / name, lines(3, name))
         git(repo, "add", name)
-        parent = git(repo, "commit-tree", git(repo, "write-tree").strip(), "-p", parent,
-                     "-m", f"Add {name}").strip()
+        parent = git(
+            repo, "commit-tree", git(repo, "write-tree").strip(), "-p", parent, "-m", f"Add {name}"
+        ).strip()
         commits.append(parent)
     git(repo, "read-tree", "HEAD")
     for name in ("x.txt", "y.txt"):
         (repo / name).unlink()
-    text = json.dumps({"version": 1, "previous": None, "op": {"kind": "add", "summary": "2 old"},
-                       "patches": [{"commit": c, "title": f"Add {n}", "files": [n], "lines": 8,
-                                    "state": "queued"} for c, n in zip(commits, ("x.txt", "y.txt"))]})
+    text = json.dumps(
+        {
+            "version": 1,
+            "previous": None,
+            "op": {"kind": "add", "summary": "2 old"},
+            "patches": [
+                {"commit": c, "title": f"Add {n}", "files": [n], "lines": 8, "state": "queued"}
+                for c, n in zip(commits, ("x.txt", "y.txt"))
+            ],
+        }
+    )
     blob = git(repo, "hash-object", "-w", "--stdin", input=text).strip()
     tree = git(repo, "mktree", input=f"100644 blob {blob}\tqueue.json\n").strip()
-    state = git(repo, "commit-tree", tree, "-p", commits[0], "-p", commits[1],
-                "-m", "patchpack add: 2 old").strip()
+    state = git(
+        repo, "commit-tree", tree, "-p", commits[0], "-p", commits[1], "-m", "patchpack add: 2 old"
+    ).strip()
     git(repo, "update-ref", REF, state)
     return state, tree
 
@@ -280,11 +294,13 @@ def test_a_queue_written_by_version_1_is_read_applied_and_undone(committed: Path
     # The next state has the new layout; its parent is the old one.
     assert git(committed, "rev-parse", f"{REF}~1").strip() == old
     assert git(committed, "ls-tree", "-r", "--name-only", REF).split() == [
-        "series/0000/00", "series/0000/01", "state.json"]
+        "series/0000/00",
+        "series/0000/01",
+        "state.json",
+    ]
     assert [line.split()[1] for line in cli("log").stdout.splitlines()] == ["apply", "add"]
     assert cli("undo").exit_code == 0  # back to the old state: read from the old layout
-    assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == [
-        "queued", "queued"]
+    assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == ["queued", "queued"]
     assert git(committed, "rev-list", "--count", "HEAD") == "1\n"
     assert cli("apply", "--all").exit_code == 0
     assert git(committed, "log", "--format=%s", "-2").splitlines() == ["Add y.txt", "Add x.txt"]
@@ -314,8 +330,7 @@ def test_the_queue_survives_gc(committed: Path, cli) -> None:
     git(committed, "gc", "-q", "--prune=now")
     assert cli("undo").exit_code == 0
     assert cli("apply", "--all").exit_code == 0
-    assert git(committed, "log", "--format=%s", "-3").splitlines() == ["Add f3", "Add f2",
-                                                                        "Add f1"]
+    assert git(committed, "log", "--format=%s", "-3").splitlines() == ["Add f3", "Add f2", "Add f1"]
 
 
 def test_concurrent_adds_lose_nothing(committed: Path) -> None:
