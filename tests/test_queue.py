@@ -335,9 +335,17 @@ def test_the_queue_survives_gc(committed: Path, cli) -> None:
 
 def test_concurrent_adds_lose_nothing(committed: Path) -> None:
     diffs = [_diff(committed, f"c{n}.txt", f"{n}\n") for n in range(8)]
-    procs = [subprocess.Popen(["patchpack", "add", "-m", f"c{n}"], cwd=committed,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for n in range(8)]
+    procs = [
+        subprocess.Popen(
+            ["patchpack", "add", "-m", f"c{n}"],
+            cwd=committed,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(8)
+    ]
     for proc, diff in zip(procs, diffs):
         proc.stdin.write(diff)  # type: ignore[union-attr]
         proc.stdin.close()  # type: ignore[union-attr]
@@ -347,8 +355,7 @@ def test_concurrent_adds_lose_nothing(committed: Path) -> None:
     assert titles == [f"c{n}" for n in range(8)]
 
 
-def test_queue_works_from_a_subdirectory_a_worktree_and_a_detached_head(committed: Path,
-                                                                         cli) -> None:
+def test_queue_works_from_a_subdirectory_a_worktree_and_a_detached_head(committed: Path, cli) -> None:
     diff = _diff(committed, "README.md", "# test\nsub\n")
     (committed / "sub").mkdir()
     assert run_patchpack("add", cwd=committed / "sub", input=diff).returncode == 0
@@ -375,5 +382,6 @@ def test_each_patch_keeps_its_diff_in_the_state_for_list(committed: Path, cli) -
     git(committed, "reflog", "expire", "--expire=now", "--all")
     git(committed, "gc", "-q", "--prune=now")
     assert json.loads(cli("list", "--json").stdout)["patches"] == [
-        {**row, "position": n} for n, row in enumerate(rows[1:], 1)]
+        {**row, "position": n} for n, row in enumerate(rows[1:], 1)
+    ]
     assert git(committed, "ls-tree", "--name-only", f"{REF}:diffs/0000") == "00\n01\n"
