@@ -15,13 +15,17 @@ from conftest import git, lines, run_patchpack, write
 
 # The console script's entry point, then which of these it loaded (on a last stderr line).
 WATCHED = ("click", "pygit2._pygit2", "tiktoken", "patchpack.git.objects")
-ENTRY = ("import sys\nfrom patchpack.__main__ import main\nsys.argv[1:] = sys.argv[2:]\n"
-         "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-         "sys.stdout.flush()\n"
-         f"print(code, *[m for m in {WATCHED!r} if m in sys.modules], file=sys.stderr)")
+ENTRY = (
+    "import sys\nfrom patchpack.__main__ import main\nsys.argv[1:] = sys.argv[2:]\n"
+    "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+    "sys.stdout.flush()\n"
+    f"print(code, *[m for m in {WATCHED!r} if m in sys.modules], file=sys.stderr)"
+)
 # The click command alone, as every command ran before #16's quick path.
-CLICK = ("import sys\nfrom patchpack.cli import main\nsys.argv[1:] = sys.argv[2:]\n"
-         "try:\n    main()\nexcept SystemExit as e:\n    print(e.code, file=sys.stderr)")
+CLICK = (
+    "import sys\nfrom patchpack.cli import main\nsys.argv[1:] = sys.argv[2:]\n"
+    "try:\n    main()\nexcept SystemExit as e:\n    print(e.code, file=sys.stderr)"
+)
 
 
 def _run(code: str, cwd: Path, argv: tuple[str, ...]) -> tuple[str, bytes, bytes, list[str]]:
@@ -44,8 +48,9 @@ def same(cwd: Path, *argv: str) -> tuple[str, bytes, bytes]:
 # -- check --staged ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("argv", [("check",), ("check", "--staged"),
-                                  ("check", "--staged", "--json"), ("check", "--json")])
+@pytest.mark.parametrize(
+    "argv", [("check",), ("check", "--staged"), ("check", "--staged", "--json"), ("check", "--json")]
+)
 def test_check_of_a_staged_change_within_the_limits(committed: Path, argv) -> None:
     write(committed / "a.py", lines(10))
     git(committed, "add", "a.py")
@@ -72,7 +77,8 @@ def test_check_of_nothing_staged_and_of_an_empty_repository(repo: Path) -> None:
 def test_check_names_hostile_paths_and_settings_as_click_does(committed: Path) -> None:
     write(committed / "\x1b[31mred\x1b[0m.txt", "escape\n")
     (committed / "caf\xe9.txt".encode("latin-1").decode("utf-8", "surrogateescape")).write_bytes(
-        b"latin-1 name\n")
+        b"latin-1 name\n"
+    )
     write(committed / "new\nline.txt", "x\n")
     git(committed, "add", ".")
     git(committed, "config", "patchpack.maxFiles", "5")
@@ -174,8 +180,10 @@ def test_next_with_hostile_bytes_in_the_queue_and_the_notes(committed: Path) -> 
 # -- status -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("argv", [("status",), ("status", "--json"), ("status", "--tracked-only"),
-                                  ("status", "--json", "--tracked-only")])
+@pytest.mark.parametrize(
+    "argv",
+    [("status",), ("status", "--json"), ("status", "--tracked-only"), ("status", "--json", "--tracked-only")],
+)
 def test_status_with_a_queue_a_change_and_a_ledger(committed: Path, argv) -> None:
     _queue_three(committed)
     assert run_patchpack("apply", cwd=committed).returncode == 0
@@ -221,8 +229,7 @@ def test_status_with_untracked_files_or_no_commit_is_answered_by_the_door(repo: 
     assert b"0/2 files" in same(repo, "status", "--tracked-only")[1]
 
 
-def test_status_with_a_bad_setting_or_outside_a_repository(committed: Path, tmp_path: Path
-                                                           ) -> None:
+def test_status_with_a_bad_setting_or_outside_a_repository(committed: Path, tmp_path: Path) -> None:
     git(committed, "config", "patchpack.dailyBudget", "lots")
     code, out, err = same(committed, "status")
     assert code == "2" and out == b"" and b"patchpack.dailyBudget" in err
@@ -232,31 +239,32 @@ def test_status_with_a_bad_setting_or_outside_a_repository(committed: Path, tmp_
     assert code == "2" and out == b"" and b"not a git repository" in err
 
 
-def test_status_and_next_read_the_ledger_through_the_open_cat_file(committed: Path,
-                                                                   tmp_path: Path) -> None:
+def test_status_and_next_read_the_ledger_through_the_open_cat_file(committed: Path, tmp_path: Path) -> None:
     _queue_three(committed)
     assert run_patchpack("apply", cwd=committed).returncode == 0  # a note on HEAD
     for argv in (("status", "--tracked-only"), ("next",)):
         trace = tmp_path / f"{argv[0]}.trace"
         r = run_patchpack(*argv, cwd=committed, env={"GIT_TRACE": str(trace)})
         assert r.returncode == 0, r.stderr
-        ran = [line.split("built-in: git ", 1)[1].split()[0]
-               for line in trace.read_text().splitlines() if "built-in: git " in line]
+        ran = [
+            line.split("built-in: git ", 1)[1].split()[0]
+            for line in trace.read_text().splitlines()
+            if "built-in: git " in line
+        ]
         # Each process costs about a tenth of the command's budget (#16).
         assert "ls-tree" not in ran and len(ran) <= 6, ran
 
 
-def test_status_and_next_ask_git_for_the_branch_with_the_repository(committed: Path,
-                                                                   tmp_path: Path) -> None:
+def test_status_and_next_ask_git_for_the_branch_with_the_repository(committed: Path, tmp_path: Path) -> None:
     _queue_three(committed)
     assert run_patchpack("apply", cwd=committed).returncode == 0
     # The branch comes with the `rev-parse` that finds the repository, the config and the
     # objects are read while the modules load, the untracked files beside the diff (#16).
-    for argv, expected in ((("status",), ["rev-parse", "config", "cat-file", "diff",
-                                          "ls-files"]),
-                           (("status", "--tracked-only"), ["rev-parse", "config", "cat-file",
-                                                           "diff"]),
-                           (("next",), ["rev-parse", "config", "cat-file", "show"])):
+    for argv, expected in (
+        (("status",), ["rev-parse", "config", "cat-file", "diff", "ls-files"]),
+        (("status", "--tracked-only"), ["rev-parse", "config", "cat-file", "diff"]),
+        (("next",), ["rev-parse", "config", "cat-file", "show"]),
+    ):
         trace = tmp_path / f"{'-'.join(argv)}.trace"
         r = run_patchpack(*argv, cwd=committed, env={"GIT_TRACE": str(trace)})
         assert r.returncode == 0, r.stderr
