@@ -268,13 +268,17 @@ def test_status_and_next_ask_git_for_the_branch_with_the_repository(committed: P
         trace = tmp_path / f"{'-'.join(argv)}.trace"
         r = run_patchpack(*argv, cwd=committed, env={"GIT_TRACE": str(trace)})
         assert r.returncode == 0, r.stderr
-        ran = [line.split("built-in: git ", 1)[1].split()[0]
-               for line in trace.read_text().splitlines() if "built-in: git " in line]
+        ran = [
+            line.split("built-in: git ", 1)[1].split()[0]
+            for line in trace.read_text().splitlines()
+            if "built-in: git " in line
+        ]
         assert sorted(ran) == sorted(expected), (argv, ran)
 
 
 def test_status_and_next_the_same_in_a_worktree_a_subdirectory_and_the_git_dir(
-        committed: Path, tmp_path: Path) -> None:
+    committed: Path, tmp_path: Path
+) -> None:
     write(committed / "sub" / "a.txt", "a\n")
     git(committed, "add", "sub")
     git(committed, "commit", "-q", "-m", "sub")

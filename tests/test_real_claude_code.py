@@ -26,17 +26,22 @@ def project(committed: Path) -> Path:
 
 
 def test_guard_caps_a_test_run_and_refuses_an_oversized_write_and_a_whole_read(
-        npm_clients: NpmClients, project: Path, tmp_path: Path) -> None:
+    npm_clients: NpmClients, project: Path, tmp_path: Path
+) -> None:
     script = [
-        call("Bash", command="python -m pytest -v tests/test_many.py",
-             description="Run the tests"),
+        call("Bash", command="python -m pytest -v tests/test_many.py", description="Run the tests"),
         call("Write", file_path=str(project / "big.py"), content=lines(300)),
         call("Read", file_path=str(project / "data.txt")),
         say("Finished."),
     ]
     with Endpoint(script) as ep:
-        run = run_claude(npm_clients, "Run the tests, write big.py, read data.txt.", cwd=project,
-                         home=tmp_path / "claude-home", endpoint=ep.url)
+        run = run_claude(
+            npm_clients,
+            "Run the tests, write big.py, read data.txt.",
+            cwd=project,
+            home=tmp_path / "claude-home",
+            endpoint=ep.url,
+        )
     assert run.proc.returncode == 0, run.describe()
     assert run.result is not None and run.result["result"] == "Finished.", run.describe()
     loop = ep.scripted
@@ -67,7 +72,8 @@ def test_guard_caps_a_test_run_and_refuses_an_oversized_write_and_a_whole_read(
 
 
 def test_limit_all_in_a_headless_session_names_the_command_to_run(
-        npm_clients: NpmClients, committed: Path, tmp_path: Path) -> None:
+    npm_clients: NpmClients, committed: Path, tmp_path: Path
+) -> None:
     # `--limit-all` rewrites with "ask", so that the user's prompt sees the command. `claude -p`
     # has no one to ask and refuses the call, whatever --allowedTools says: the refusal must
     # tell the model what to run instead, and that must run.
@@ -75,12 +81,15 @@ def test_limit_all_in_a_headless_session_names_the_command_to_run(
     git(committed, "add", ".")
     git(committed, "commit", "-q", "-m", "data")
     assert run_patchpack("integrate", "claude-code", "--limit-all", cwd=committed).returncode == 0
-    script = [call("Bash", command="cat data.txt", description="Show the data"),
-              call("Bash", command="patchpack run -- cat data.txt", description="Capped"),
-              say("Finished.")]
+    script = [
+        call("Bash", command="cat data.txt", description="Show the data"),
+        call("Bash", command="patchpack run -- cat data.txt", description="Capped"),
+        say("Finished."),
+    ]
     with Endpoint(script) as ep:
-        run = run_claude(npm_clients, "Show data.txt.", cwd=committed,
-                         home=tmp_path / "claude-home", endpoint=ep.url)
+        run = run_claude(
+            npm_clients, "Show data.txt.", cwd=committed, home=tmp_path / "claude-home", endpoint=ep.url
+        )
     assert run.proc.returncode == 0, run.describe()
     refused, capped = ep.scripted[2].tool_results()
     assert "run `patchpack run -- cat data.txt`" in refused, refused
