@@ -33,7 +33,8 @@ def project(committed: Path, code_puppy: CodePuppy, tmp_path: Path) -> Path:
 
 
 def test_guard_refuses_a_plain_test_run_an_oversized_file_and_a_whole_read(
-        code_puppy: CodePuppy, project: Path, tmp_path: Path) -> None:
+    code_puppy: CodePuppy, project: Path, tmp_path: Path
+) -> None:
     home, usage = tmp_path / "puppy-home", tmp_path / "usage.json"
     script = [
         call("agent_run_shell_command", command="python -m pytest -v tests/test_many.py"),
@@ -44,8 +45,14 @@ def test_guard_refuses_a_plain_test_run_an_oversized_file_and_a_whole_read(
     ]
     with Endpoint(script) as ep:
         puppy_home(home, endpoint=ep.url)
-        run = run_code_puppy(code_puppy, "Run the tests, write big.py, read data.txt.", cwd=project,
-                             home=home, agent=AGENT, usage_file=usage)
+        run = run_code_puppy(
+            code_puppy,
+            "Run the tests, write big.py, read data.txt.",
+            cwd=project,
+            home=home,
+            agent=AGENT,
+            usage_file=usage,
+        )
     assert run.proc.returncode == 0, run.describe()
     loop = ep.scripted
     assert len(loop) == 5, (run.describe(), [r.path for r in ep.requests])
@@ -79,7 +86,8 @@ def test_guard_refuses_a_plain_test_run_an_oversized_file_and_a_whole_read(
 
 
 def test_the_default_agents_shell_tool_is_guarded_too(
-        code_puppy: CodePuppy, project: Path, tmp_path: Path) -> None:
+    code_puppy: CodePuppy, project: Path, tmp_path: Path
+) -> None:
     # Code Puppy's own agent runs commands with `shell` (0.0.946; `agent_run_shell_command` is
     # the older name, kept for JSON agents): its hook engine sends that name to the guard.
     home = tmp_path / "puppy-home"
