@@ -21,10 +21,18 @@ from conftest import git
 NOTE = re.compile(rb"\[patchpack: ([0-9,]+) lines? \(([0-9,]+) bytes\) cut here[^\n]*\]\n")
 
 
-def run(*args: str, cwd: Path, env: dict[str, str] | None = None,
-        ) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["patchpack", "run", *args], cwd=cwd, capture_output=True, check=False,
-                          env={**os.environ, **(env or {})})
+def run(
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        ["patchpack", "run", *args],
+        cwd=cwd,
+        capture_output=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def printing(code: str) -> list[str]:
@@ -40,8 +48,7 @@ def cut_apart(log: bytes) -> tuple[bytes, int, int, bytes]:
     """The head, lines cut, bytes cut and the tail of a log that was cut."""
     m = NOTE.search(log)
     assert m is not None, log[:200]
-    return log[:m.start()], int(m[1].replace(b",", b"")), int(m[2].replace(b",", b"")), \
-        log[m.end():]
+    return log[: m.start()], int(m[1].replace(b",", b"")), int(m[2].replace(b",", b"")), log[m.end() :]
 
 
 LINES = "for i in range(1, 100001): print('line', i)\n"
@@ -55,7 +62,7 @@ def test_a_log_over_its_cap_keeps_its_head_and_tail_and_says_what_was_cut(repo: 
     assert len(log) <= 65536
     head, lines, size, tail = cut_apart(log)
     assert FULL.startswith(head) and head.endswith(b"\n") and len(head) > 30_000
-    assert FULL.endswith(tail) and FULL[-len(tail) - 1:].startswith(b"\n") and len(tail) > 30_000
+    assert FULL.endswith(tail) and FULL[-len(tail) - 1 :].startswith(b"\n") and len(tail) > 30_000
     assert head.count(b"\n") + lines + tail.count(b"\n") == 100_000
     assert len(head) + size + len(tail) == len(FULL)
     # The marker's range is in the log's own lines: what follows it is the tail printed.
@@ -67,8 +74,10 @@ def test_a_log_over_its_cap_keeps_its_head_and_tail_and_says_what_was_cut(repo: 
 
 def test_failure_lines_of_a_cut_log_are_numbered_as_in_the_log(repo: Path) -> None:
     git(repo, "config", "patchpack.runLogMax", "65536")
-    code = LINES.replace("print('line', i)", "print('Error at', i) if i == 99000 else "
-                         "print('line', i)") + "sys.exit(1)"
+    code = (
+        LINES.replace("print('line', i)", "print('Error at', i) if i == 99000 else print('line', i)")
+        + "sys.exit(1)"
+    )
     r = run(*printing(code), cwd=repo)
     assert r.returncode == 1
     picked = re.search(r"^\[([0-9]+)\] Error at 99000$", r.stdout.decode(), re.MULTILINE)
@@ -78,8 +87,11 @@ def test_failure_lines_of_a_cut_log_are_numbered_as_in_the_log(repo: Path) -> No
 
 
 def test_one_line_longer_than_the_cap_is_cut_too(repo: Path) -> None:
-    r = run(*printing("sys.stdout.write('x' * 1_000_000 + '\\n' + 'y' * 10)"), cwd=repo,
-            env={"PATCHPACK_RUN_LOG_MAX": "8192"})
+    r = run(
+        *printing("sys.stdout.write('x' * 1_000_000 + '\\n' + 'y' * 10)"),
+        cwd=repo,
+        env={"PATCHPACK_RUN_LOG_MAX": "8192"},
+    )
     assert r.returncode == 0
     log = (repo / ".git/patchpack/runs/1.log").read_bytes()
     assert len(log) <= 8192
@@ -102,10 +114,10 @@ def test_the_runs_directory_stays_within_its_cap_oldest_logs_removed_first(repo:
     assert list(logs(repo)) == ["5.log"] and logs(repo)["5.log"] <= 150_000
 
 
-@pytest.mark.parametrize(("name", "value"), [("PATCHPACK_RUN_LOG_MAX", "100"),
-                                             ("PATCHPACK_RUN_DIR_MAX", "4095")])
-def test_a_cap_too_small_for_a_log_is_bad_input(repo: Path, tmp_path: Path, name: str,
-                                                value: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "value"), [("PATCHPACK_RUN_LOG_MAX", "100"), ("PATCHPACK_RUN_DIR_MAX", "4095")]
+)
+def test_a_cap_too_small_for_a_log_is_bad_input(repo: Path, tmp_path: Path, name: str, value: str) -> None:
     touched = tmp_path / "ran"
     r = run("--", "touch", str(touched), cwd=repo, env={name: value})
     assert r.returncode == 2
