@@ -33,11 +33,18 @@ def py(code: str) -> list[str]:
     return [PY, "-c", code]
 
 
-def run(*args: str, cwd: Path, env: dict[str, str] | None = None,
-        ) -> subprocess.CompletedProcess[bytes]:
+def run(
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
     """`patchpack run ...` as a subprocess, output kept as bytes."""
-    return subprocess.run(["patchpack", "run", *args], cwd=cwd, capture_output=True,
-                          env=None if env is None else {**os.environ, **env})
+    return subprocess.run(
+        ["patchpack", "run", *args],
+        cwd=cwd,
+        capture_output=True,
+        env=None if env is None else {**os.environ, **env},
+    )
 
 
 def printing(n: int, *, exit: int = 0, prefix: str = "line") -> list[str]:
@@ -65,9 +72,11 @@ class MemoryLog(io.BytesIO):
 
 @pytest.mark.parametrize("code", [0, 1, 3])
 def test_short_output_passes_through_byte_for_byte(repo: Path, code: int) -> None:
-    script = ("import sys\nsys.stdout.write('out 1\\n\\tindented  \\n\\n')\n"
-              "sys.stderr.write('err 1\\n')\nsys.stdout.write('no newline at end')\n"
-              f"sys.exit({code})")
+    script = (
+        "import sys\nsys.stdout.write('out 1\\n\\tindented  \\n\\n')\n"
+        "sys.stderr.write('err 1\\n')\nsys.stdout.write('no newline at end')\n"
+        f"sys.exit({code})"
+    )
     direct = subprocess.run(py(script), capture_output=True)
     limited = run("--", *py(script), cwd=repo)
     assert limited.returncode == direct.returncode == code
@@ -105,11 +114,14 @@ def test_head_larger_than_lines_is_bad_input(repo: Path) -> None:
     assert b"bad output limits" in r.stderr
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ((), b"give one of COMMAND, --shell SCRIPT and --show ID"),
-    (("--shell", "true", "--", "true"), b"give one of"),
-    (("--at", "1-2", "--", "true"), b"--at goes with --show ID"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), b"give one of COMMAND, --shell SCRIPT and --show ID"),
+        (("--shell", "true", "--", "true"), b"give one of"),
+        (("--at", "1-2", "--", "true"), b"--at goes with --show ID"),
+    ],
+)
 def test_usage_errors(repo: Path, args: tuple[str, ...], message: bytes) -> None:
     r = run(*args, cwd=repo)
     assert r.returncode == 2
@@ -117,16 +129,17 @@ def test_usage_errors(repo: Path, args: tuple[str, ...], message: bytes) -> None
 
 
 def test_killed_by_a_signal_is_128_plus_the_signal(repo: Path) -> None:
-    assert run("--", *py("import os, signal; os.kill(os.getpid(), signal.SIGKILL)"),
-               cwd=repo).returncode == 128 + signal.SIGKILL
+    assert (
+        run("--", *py("import os, signal; os.kill(os.getpid(), signal.SIGKILL)"), cwd=repo).returncode
+        == 128 + signal.SIGKILL
+    )
     assert run("--shell", "kill -TERM $$", cwd=repo).returncode == 128 + signal.SIGTERM
 
 
 def test_timeout_kills_the_process_group_and_exits_124(repo: Path, tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     started = time.monotonic()
-    r = run("--timeout", "0.5", "--shell", f"echo started; sleep 30 & echo $! > {pids}; wait",
-            cwd=repo)
+    r = run("--timeout", "0.5", "--shell", f"echo started; sleep 30 & echo $! > {pids}; wait", cwd=repo)
     assert r.returncode == 124
     assert time.monotonic() - started < 10
     assert r.stdout == b"started\n"
@@ -175,20 +188,24 @@ def test_a_command_that_exits_leaving_a_background_child_does_not_hang(repo: Pat
 
 
 def test_stdout_and_stderr_keep_their_streams_and_their_order(repo: Path) -> None:
-    script = ("import sys, time\nfor i in range(6):\n"
-              "    s = sys.stdout if i % 2 == 0 else sys.stderr\n"
-              "    s.write(f'{i}\\n'); s.flush(); time.sleep(0.05)")
+    script = (
+        "import sys, time\nfor i in range(6):\n"
+        "    s = sys.stdout if i % 2 == 0 else sys.stderr\n"
+        "    s.write(f'{i}\\n'); s.flush(); time.sleep(0.05)"
+    )
     r = run("--", *py(script), cwd=repo)
     assert (r.stdout, r.stderr) == (b"0\n2\n4\n", b"1\n3\n5\n")
-    merged = subprocess.run(["patchpack", "run", "--", *py(script)], cwd=repo,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    merged = subprocess.run(
+        ["patchpack", "run", "--", *py(script)], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     assert merged.stdout == b"0\n1\n2\n3\n4\n5\n"
     assert (runs_dir(repo) / "2.log").read_bytes() == b"0\n1\n2\n3\n4\n5\n"
 
 
 def test_tail_lines_from_stderr_go_to_stderr(repo: Path) -> None:
-    script = ("import sys\nfor i in range(1000): print(i)\nsys.stdout.flush()\n"
-              "print('the end', file=sys.stderr)")
+    script = (
+        "import sys\nfor i in range(1000): print(i)\nsys.stdout.flush()\nprint('the end', file=sys.stderr)"
+    )
     r = run("--lines", "4", "--head", "1", "--", *py(script), cwd=repo)
     assert r.stderr == b"the end\n"
     assert r.stdout.decode().splitlines()[2:] == ["998", "999"]
