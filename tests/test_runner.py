@@ -212,8 +212,7 @@ def test_tail_lines_from_stderr_go_to_stderr(repo: Path) -> None:
 
 
 def test_a_single_10_mb_line_is_cut_and_kept_whole_in_the_log(repo: Path) -> None:
-    r = run("--", *py("import sys; sys.stdout.write('é' + 'x' * 10_000_000 + '\\nafter\\n')"),
-            cwd=repo)
+    r = run("--", *py("import sys; sys.stdout.write('é' + 'x' * 10_000_000 + '\\nafter\\n')"), cwd=repo)
     assert r.returncode == 0
     first, after = r.stdout.decode().splitlines()
     assert first == "é" + "x" * 399 + " [... line cut at 400 chars, 10,000,002 bytes in all]"
@@ -239,7 +238,8 @@ def test_a_10_mb_line_is_never_held_in_memory() -> None:
 def test_cut_counts_characters_not_bytes() -> None:
     assert cut("é".encode() * 10, 20, 10) == "é".encode() * 10
     assert cut("é".encode() * 11, 22, 10) == "é".encode() * 10 + (
-        b" [... line cut at 10 chars, 22 bytes in all]")
+        b" [... line cut at 10 chars, 22 bytes in all]"
+    )
     # a prefix that ends inside a character is cut before it
     assert cut(b"ab\xc3", 4, 2) == b"ab [... line cut at 2 chars, 4 bytes in all]"
 
@@ -261,17 +261,20 @@ def test_binary_output_does_not_crash_it(repo: Path) -> None:
 
 
 def test_the_kept_log_is_complete_and_show_reads_a_range(repo: Path) -> None:
-    script = ("import sys\nfor i in range(1, 5001):\n"
-              "    print('line', i, file=sys.stderr if i % 7 == 0 else sys.stdout)")
+    script = (
+        "import sys\nfor i in range(1, 5001):\n"
+        "    print('line', i, file=sys.stderr if i % 7 == 0 else sys.stdout)"
+    )
     assert run("--", *py(script), cwd=repo).returncode == 0
     log = (runs_dir(repo) / "1.log").read_text()
-    assert sorted(log.splitlines(), key=lambda s: int(s.split()[1])) == [
-        f"line {i}" for i in range(1, 5001)]
+    assert sorted(log.splitlines(), key=lambda s: int(s.split()[1])) == [f"line {i}" for i in range(1, 5001)]
     r = run("--show", "1", "--at", "10-12", cwd=repo)
     assert r.returncode == 0
     assert r.stdout.decode().splitlines() == log.splitlines()[9:12]
-    assert run("--show", "last", "--at", "4999-", cwd=repo).stdout.decode().splitlines() == (
-        log.splitlines()[4998:])
+    assert (
+        run("--show", "last", "--at", "4999-", cwd=repo).stdout.decode().splitlines()
+        == (log.splitlines()[4998:])
+    )
     shown = run("--show", "1", "--lines", "4", cwd=repo).stdout.decode().splitlines()
     assert shown[0] == log.splitlines()[0]
     assert shown[1].startswith("... 4,996 lines omitted")
@@ -284,11 +287,14 @@ def test_show_range_cuts_long_lines(repo: Path) -> None:
     assert r.stdout == b"zzzzzzzzzz [... line cut at 10 chars, 5,000 bytes in all]\n"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--show", "9"), b"no kept run log '9'"),
-    (("--show", "1", "--at", "5-2"), b"bad line range '5-2'"),
-    (("--show", "1", "--at", "x"), b"bad line range 'x'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--show", "9"), b"no kept run log '9'"),
+        (("--show", "1", "--at", "5-2"), b"bad line range '5-2'"),
+        (("--show", "1", "--at", "x"), b"bad line range 'x'"),
+    ],
+)
 def test_show_bad_input(repo: Path, args: tuple[str, ...], message: bytes) -> None:
     run("--", "true", cwd=repo)
     r = run(*args, cwd=repo)
@@ -336,7 +342,8 @@ def failing_output(exit: int) -> list[str]:
         "    elif i == 1001: print('ValueError: boom')\n"
         "    elif i == 2990: print('FAILED test_x.py::test_late')\n"
         "    else: print('ok', i)\n"
-        f"sys.exit({exit})")
+        f"sys.exit({exit})"
+    )
 
 
 def test_failure_lines_from_the_middle_are_kept_when_the_command_fails(repo: Path) -> None:
@@ -349,20 +356,24 @@ def test_failure_lines_from_the_middle_are_kept_when_the_command_fails(repo: Pat
     assert out[7:9] == ["[1000] Traceback (most recent call last):", "[1001] ValueError: boom"]
     assert out[9] == "... the last 13 lines: ..."
     assert out[10:] == [f"ok {i}" for i in range(2988, 2990)] + ["FAILED test_x.py::test_late"] + [
-        f"ok {i}" for i in range(2991, 3001)]
+        f"ok {i}" for i in range(2991, 3001)
+    ]
     assert len(out) - 3 == 20  # three marker lines
 
 
 def test_failure_lines_across_read_chunks_and_in_huge_lines(repo: Path) -> None:
     # 100-byte lines: line 10486 straddles the first MB of the log; line 15000 is 3 MB long.
-    script = ("import sys\nwords = {10486: 'Error', 15000: 'Traceback' + 'x' * 3_000_000}\n"
-              "for i in range(1, 20001): print(f'{i:08d} {words.get(i, \"ok\")}'.ljust(99, '.'))\n"
-              "sys.exit(1)")
+    script = (
+        "import sys\nwords = {10486: 'Error', 15000: 'Traceback' + 'x' * 3_000_000}\n"
+        "for i in range(1, 20001): print(f'{i:08d} {words.get(i, \"ok\")}'.ljust(99, '.'))\n"
+        "sys.exit(1)"
+    )
     out = run("--", *py(script), cwd=repo).stdout.decode().splitlines()
     assert out[51] == "... 2 failure lines from them, numbered as in the log: ..."
     assert out[52] == "[10486] " + "00010486 Error".ljust(99, ".")
-    assert out[53] == ("[15000] 00015000 Traceback" + "x" * 382
-                       + " [... line cut at 400 chars, 3,000,018 bytes in all]")
+    assert out[53] == (
+        "[15000] 00015000 Traceback" + "x" * 382 + " [... line cut at 400 chars, 3,000,018 bytes in all]"
+    )
     assert out[54] == "... the last 148 lines: ..."
 
 
