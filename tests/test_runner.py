@@ -384,8 +384,10 @@ def test_failure_lines_are_not_picked_when_the_command_passes(repo: Path) -> Non
 
 
 def test_failure_lines_given_up_by_the_tail_are_candidates_too(repo: Path) -> None:
-    script = ("import sys\nfor i in range(1, 101): print('error: at', i) if i in (50, 81) "
-              "else print('ok', i)\nsys.exit(2)")
+    script = (
+        "import sys\nfor i in range(1, 101): print('error: at', i) if i in (50, 81) "
+        "else print('ok', i)\nsys.exit(2)"
+    )
     out = run("--lines", "20", "--head", "0", "--", *py(script), cwd=repo).stdout.decode()
     lines = out.splitlines()
     # The tail (81-100) gives up 81 and 82 for two failure lines: 50, and 81 itself.
@@ -399,17 +401,25 @@ def test_failure_lines_given_up_by_the_tail_are_candidates_too(repo: Path) -> No
 
 def test_ctrl_c_is_passed_on_and_the_summary_still_printed(repo: Path) -> None:
     # 'ready' is printed inside the try: a SIGINT that comes right after it is caught.
-    script = ("import time\nfor i in range(500): print('line', i)\n"
-              "try:\n    print('ready', flush=True)\n    time.sleep(30)\n"
-              "except KeyboardInterrupt:\n    print('child got SIGINT'); raise SystemExit(7)")
-    proc = subprocess.Popen(["patchpack", "run", "--lines", "10", "--", *py(script)], cwd=repo,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    script = (
+        "import time\nfor i in range(500): print('line', i)\n"
+        "try:\n    print('ready', flush=True)\n    time.sleep(30)\n"
+        "except KeyboardInterrupt:\n    print('child got SIGINT'); raise SystemExit(7)"
+    )
+    proc = subprocess.Popen(
+        ["patchpack", "run", "--lines", "10", "--", *py(script)],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None
     head = proc.stdout.readline()  # the head is printed as it comes
     assert head == b"line 0\n"
     deadline = time.monotonic() + 10
-    while not list(runs_dir(repo).glob("*.log")) or b"ready" not in next(
-            runs_dir(repo).glob("*.log")).read_bytes():
+    while (
+        not list(runs_dir(repo).glob("*.log"))
+        or b"ready" not in next(runs_dir(repo).glob("*.log")).read_bytes()
+    ):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
@@ -430,7 +440,8 @@ def test_stats_count_the_full_and_the_printed_output_exactly(repo: Path) -> None
     printed = counter.count(r.stdout.decode())
     assert r.stderr.decode() == (
         f"patchpack: run 1: 3,000 lines, printed 200; tokens (cl100k_base): full output "
-        f"{full:,}, printed {printed:,}, not printed {full - printed:,}\n")
+        f"{full:,}, printed {printed:,}, not printed {full - printed:,}\n"
+    )
     assert f"the full output is {full:,} tokens by cl100k_base" in r.stdout.decode()
 
 
@@ -487,16 +498,26 @@ def test_a_long_output_is_estimated_where_not_printed_and_says_so(repo: Path) ->
     assert "full output ~" in r.stderr.decode() and "not printed ~" in r.stderr.decode()
     assert "(estimated: the output not printed, from a sample of it)" in r.stderr.decode()
     marker = r.stdout.decode().splitlines()[50]
-    assert f"the full output is ~{stats['full output']:,} tokens by cl100k_base, estimated " \
+    assert (
+        f"the full output is ~{stats['full output']:,} tokens by cl100k_base, estimated "
         "from a sample of the omitted lines" in marker
+    )
 
 
 @pytest.mark.parametrize("n", [400, 3000, 20_000])
 def test_the_estimate_is_close_to_the_exact_count(n: int, tmp_path: Path) -> None:
     out, err = io.BytesIO(), io.BytesIO()
-    result = runner.run(py(MIXED.format(n=n)), limits=Limits(), log_dir=tmp_path, keep=5,
-                        timeout=None, counter=lambda: get_counter("cl100k_base"), out=out,
-                        err=err, exact_bytes=10_000)
+    result = runner.run(
+        py(MIXED.format(n=n)),
+        limits=Limits(),
+        log_dir=tmp_path,
+        keep=5,
+        timeout=None,
+        counter=lambda: get_counter("cl100k_base"),
+        out=out,
+        err=err,
+        exact_bytes=10_000,
+    )
     assert result.tokens is not None and result.tokens.estimated
     exact = count_file(get_counter("cl100k_base"), result.log)
     assert abs(result.tokens.full - exact) / exact < 0.1
@@ -536,8 +557,10 @@ def test_printing_more_than_the_output_saves_nothing_rather_than_failing(committ
 
 
 def test_a_plain_run_never_loads_the_tokenizer(repo: Path) -> None:
-    check = ("import sys\nfrom patchpack.cli import main\ntry:\n    main(['run', '--', 'echo', "
-             "'hi'])\nexcept SystemExit:\n    pass\nprint('tiktoken' in sys.modules)")
+    check = (
+        "import sys\nfrom patchpack.cli import main\ntry:\n    main(['run', '--', 'echo', "
+        "'hi'])\nexcept SystemExit:\n    pass\nprint('tiktoken' in sys.modules)"
+    )
     r = subprocess.run(py(check), cwd=repo, capture_output=True, text=True, check=True)
     assert r.stdout == "hi\nFalse\n"
 
@@ -548,7 +571,8 @@ def test_a_counter_that_cannot_load_costs_the_figures_not_the_output(repo: Path)
     assert r.stdout.decode().splitlines()[-1] == "line 300"
     assert b"tokens estimated at 4 bytes a token" in r.stdout
     assert r.stderr.decode().startswith(
-        "patchpack: warning: run 1 has no token figures: unknown token counter 'nope'")
+        "patchpack: warning: run 1 has no token figures: unknown token counter 'nope'"
+    )
 
 
 def test_count_file_matches_counting_the_whole_text(tmp_path: Path) -> None:
