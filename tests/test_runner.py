@@ -588,11 +588,15 @@ def test_count_file_matches_counting_the_whole_text(tmp_path: Path) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(lines=st.lists(st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")), max_size=60),
-       cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=8),
-       n=st.integers(min_value=1, max_value=12), end=st.booleans())
+@given(
+    lines=st.lists(st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")), max_size=60),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=8),
+    n=st.integers(min_value=1, max_value=12),
+    end=st.booleans(),
+)
 def test_limiter_prints_head_and_tail_and_logs_everything(
-        lines: list[bytes], cuts: list[int], n: int, end: bool) -> None:
+    lines: list[bytes], cuts: list[int], n: int, end: bool
+) -> None:
     data = b"\n".join(lines) + (b"\n" if end and lines else b"")
     out, log = io.BytesIO(), MemoryLog()
     limits = Limits.make(lines=n, head=None, max_line_chars=1000)
@@ -608,24 +612,27 @@ def test_limiter_prints_head_and_tail_and_logs_everything(
     if len(real) <= n:
         assert out.getvalue() == data
     else:
-        assert got[:limits.head] == real[:limits.head]
+        assert got[: limits.head] == real[: limits.head]
         assert got[limits.head].startswith(b"... %d lines omitted" % (len(real) - n))
-        tail = b"\n".join(real[len(real) - (n - limits.head):]) + (b"\n" if end else b"")
-        assert b"\n".join(got[limits.head + 1:]) == tail
+        tail = b"\n".join(real[len(real) - (n - limits.head) :]) + (b"\n" if end else b"")
+        assert b"\n".join(got[limits.head + 1 :]) == tail
 
 
 # -- patchpack test ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    ([], ["pytest", "-q", "--tb=short"]),
-    (["-x", "tests/"], ["pytest", "-q", "--tb=short", "-x", "tests/"]),
-    (["--tb=long"], ["pytest", "-q", "--tb=long"]),
-    (["-v"], ["pytest", "--tb=short", "-v"]),
-    (["-vv", "--tb", "line"], ["pytest", "-vv", "--tb", "line"]),
-    (["-q"], ["pytest", "--tb=short", "-q"]),
-    (["--", "-v"], ["pytest", "-q", "--tb=short", "--", "-v"]),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], ["pytest", "-q", "--tb=short"]),
+        (["-x", "tests/"], ["pytest", "-q", "--tb=short", "-x", "tests/"]),
+        (["--tb=long"], ["pytest", "-q", "--tb=long"]),
+        (["-v"], ["pytest", "--tb=short", "-v"]),
+        (["-vv", "--tb", "line"], ["pytest", "-vv", "--tb", "line"]),
+        (["-q"], ["pytest", "--tb=short", "-q"]),
+        (["--", "-v"], ["pytest", "-q", "--tb=short", "--", "-v"]),
+    ],
+)
 def test_test_argv_lets_user_flags_win(args: list[str], expected: list[str]) -> None:
     assert argv_for_tests("pytest -q --tb=short", args) == expected
 
@@ -640,23 +647,22 @@ def test_test_argv_bad_command() -> None:
 
 
 def test_patchpack_test_runs_pytest_through_the_limiter(repo: Path) -> None:
-    write(repo / "test_a.py", "".join(
-        f"def test_{i}():\n    assert {i} != 37\n\n" for i in range(300)))
+    write(repo / "test_a.py", "".join(f"def test_{i}():\n    assert {i} != 37\n\n" for i in range(300)))
     git(repo, "config", "patchpack.testCommand", f"{shlex.quote(PY)} -m pytest -q --tb=short")
     r = run_patchpack("test", "--lines", "30", "-p", "no:cacheprovider", cwd=repo)
     assert r.returncode == 1
     assert "1 failed, 299 passed" in r.stdout
     assert "assert 37 != 37" in r.stdout
-    r = run_patchpack("test", "--lines", "30", "-p", "no:cacheprovider", "test_a.py::test_1",
-                      "-v", "--tb=no", cwd=repo)
+    r = run_patchpack(
+        "test", "--lines", "30", "-p", "no:cacheprovider", "test_a.py::test_1", "-v", "--tb=no", cwd=repo
+    )
     assert r.returncode == 0
     assert "test_a.py::test_1 PASSED" in r.stdout
 
 
 def test_patchpack_test_with_another_runner(repo: Path) -> None:
     command = f"{shlex.quote(PY)} -c 'import sys; print(sys.argv[1:])' -q --color=no"
-    r = run_patchpack("test", "--color=yes", "x", cwd=repo,
-                      env={"PATCHPACK_TEST_COMMAND": command})
+    r = run_patchpack("test", "--color=yes", "x", cwd=repo, env={"PATCHPACK_TEST_COMMAND": command})
     assert (r.returncode, r.stdout) == (0, "['-q', '--color=yes', 'x']\n")
 
 
@@ -669,13 +675,16 @@ def test_runlog_ids_and_ranges(tmp_path: Path) -> None:
 
 # -- the reader going away (`| head`) ---------------------------------------------------------
 
-ENDLESS = ("import os, sys\nopen(sys.argv[1], 'w').write(str(os.getpid()))\n"
-           "for i in range(10 ** 9): print('line', i)")  # bounded: 10**9 lines, never reached
+ENDLESS = (
+    "import os, sys\nopen(sys.argv[1], 'w').write(str(os.getpid()))\n"
+    "for i in range(10 ** 9): print('line', i)"
+)  # bounded: 10**9 lines, never reached
 
 
 @pytest.mark.parametrize("lines", ["100", "1000000000"])  # silent after its head; always writing
-def test_a_reader_that_goes_away_stops_the_command_as_a_pipe_would(repo: Path, tmp_path: Path,
-                                                                    lines: str) -> None:
+def test_a_reader_that_goes_away_stops_the_command_as_a_pipe_would(
+    repo: Path, tmp_path: Path, lines: str
+) -> None:
     pid_file = tmp_path / "pid"
     argv = ["patchpack", "run", "--lines", lines, "--head", str(int(lines) // 2), "--",
             *py(ENDLESS), str(pid_file)]
