@@ -686,10 +686,20 @@ def test_a_reader_that_goes_away_stops_the_command_as_a_pipe_would(
     repo: Path, tmp_path: Path, lines: str
 ) -> None:
     pid_file = tmp_path / "pid"
-    argv = ["patchpack", "run", "--lines", lines, "--head", str(int(lines) // 2), "--",
-            *py(ENDLESS), str(pid_file)]
-    proc = subprocess.Popen(argv, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    argv = [
+        "patchpack",
+        "run",
+        "--lines",
+        lines,
+        "--head",
+        str(int(lines) // 2),
+        "--",
+        *py(ENDLESS),
+        str(pid_file),
+    ]
+    proc = subprocess.Popen(
+        argv, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         assert proc.stdout is not None and proc.stderr is not None
         assert [proc.stdout.readline() for _ in range(2)] == [b"line 0\n", b"line 1\n"]
