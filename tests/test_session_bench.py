@@ -26,28 +26,27 @@ BENCH = ROOT / "bench" / "session_tokens.py"
 
 def module(n: int, changed: int | None = None) -> str:
     """A module of ``n`` small functions; function ``changed`` returns something else."""
-    return "".join(f"def f{i}(x):\n    return x + {100 if i == changed else i}\n\n\n"
-                   for i in range(n))
+    return "".join(f"def f{i}(x):\n    return x + {100 if i == changed else i}\n\n\n" for i in range(n))
 
 
 @pytest.fixture
 def history(committed: Path) -> Path:
     """calc.py and its test, then two commits that each change calc.py in one place."""
     write(committed / "calc.py", module(60))
-    write(committed / "tests" / "test_calc.py",
-          "from calc import f1\n\n\ndef test_f1():\n    assert f1(1) == 2\n")
+    write(
+        committed / "tests" / "test_calc.py",
+        "from calc import f1\n\n\ndef test_f1():\n    assert f1(1) == 2\n",
+    )
     git(committed, "add", ".")
     git(committed, "commit", "-q", "-m", "calc")
     for changed in (40, 41):
         text = (committed / "calc.py").read_text()
-        write(committed / "calc.py", text.replace(f"return x + {changed}\n",
-                                                  f"return x + {changed} * 2\n"))
+        write(committed / "calc.py", text.replace(f"return x + {changed}\n", f"return x + {changed} * 2\n"))
         git(committed, "commit", "-q", "-am", f"calc: f{changed} doubles")
     return committed
 
 
-def test_a_task_is_a_commit_with_its_hunks_and_the_test_that_names_its_module(
-        history: Path) -> None:
+def test_a_task_is_a_commit_with_its_hunks_and_the_test_that_names_its_module(history: Path) -> None:
     tasks = find_tasks(history, 5)
     # The first commit adds files (no edit replaces text in them) and ends the run.
     assert [t.subject for t in tasks] == ["calc: f40 doubles", "calc: f41 doubles"]
@@ -74,8 +73,7 @@ def test_a_commit_of_three_files_or_without_a_test_makes_no_task(committed: Path
     assert find_tasks(committed, 3) == []
 
 
-def test_the_naive_agent_reads_whole_files_and_the_patchpack_agent_asks_for_the_hunk(
-        history: Path) -> None:
+def test_the_naive_agent_reads_whole_files_and_the_patchpack_agent_asks_for_the_hunk(history: Path) -> None:
     [task, _] = find_tasks(history, 2)
     naive = [c for turn in scripts.puppy_naive(task) for c in turn.calls]
     reads = [c.arguments for c in naive if c.name == "read_file"]
@@ -84,34 +82,43 @@ def test_the_naive_agent_reads_whole_files_and_the_patchpack_agent_asks_for_the_
     assert sum(r["num_lines"] for r in reads) == len(module(60).splitlines())
     assert [c.name for c in naive][-4:] == ["replace_in_file", "shell", "shell", "shell"]
     commands = [c.arguments["command"] for c in naive if c.name == "shell"]
-    assert commands == ["python -m pytest tests/test_calc.py", "git diff",
-                        "python -m pytest tests/test_calc.py",
-                        "git add calc.py && git commit -q -m 'calc: f40 doubles'"]
-    packed = [c.arguments.get("command") for turn in scripts.puppy_patchpack(task)
-              for c in turn.calls]
-    assert packed[:3] == ["patchpack context --grep 'def f40'",
-                          "patchpack context --at calc.py:156-168",
-                          "patchpack test tests/test_calc.py"]
-    assert packed[-1] == ("git add calc.py && patchpack split -m 'calc: f40 doubles' && "
-                          "patchpack apply --all")
+    assert commands == [
+        "python -m pytest tests/test_calc.py",
+        "git diff",
+        "python -m pytest tests/test_calc.py",
+        "git add calc.py && git commit -q -m 'calc: f40 doubles'",
+    ]
+    packed = [c.arguments.get("command") for turn in scripts.puppy_patchpack(task) for c in turn.calls]
+    assert packed[:3] == [
+        "patchpack context --grep 'def f40'",
+        "patchpack context --at calc.py:156-168",
+        "patchpack test tests/test_calc.py",
+    ]
+    assert packed[-1] == (
+        "git add calc.py && patchpack split -m 'calc: f40 doubles' && patchpack apply --all"
+    )
     turns = scripts.session([task, task], scripts.puppy_patchpack)
     assert turns[-1].text.startswith("Done") and sum(not t.calls for t in turns) == 1
 
 
 def _post(url: str, messages: list[dict[str, object]]) -> None:
-    body = json.dumps({"model": "m", "messages": messages,
-                       "tools": [{"type": "function", "function": {"name": "shell"}}]})
-    request = urllib.request.Request(f"{url}/v1/chat/completions", body.encode(),
-                                     {"Content-Type": "application/json"})
+    body = json.dumps(
+        {"model": "m", "messages": messages, "tools": [{"type": "function", "function": {"name": "shell"}}]}
+    )
+    request = urllib.request.Request(
+        f"{url}/v1/chat/completions", body.encode(), {"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=10) as reply:
         reply.read()
 
 
 def test_the_fairness_check_catches_an_edit_of_code_no_tool_result_showed() -> None:
-    edit = call("replace_in_file", file_path="calc.py",
-                replacements=[{"old_str": "def f7(x):\n    return x + 7\n", "new_str": "..."}])
-    script = [call("read_file", file_path="calc.py", start_line=1, num_lines=4), edit,
-              say("Done.")]
+    edit = call(
+        "replace_in_file",
+        file_path="calc.py",
+        replacements=[{"old_str": "def f7(x):\n    return x + 7\n", "new_str": "..."}],
+    )
+    script = [call("read_file", file_path="calc.py", start_line=1, num_lines=4), edit, say("Done.")]
     shown = json.dumps({"content": "def f0(x):\n    return x + 0\n", "num_tokens": 9})
     with Endpoint(script) as ep:
         _post(ep.url, [{"role": "user", "content": "go"}])
