@@ -122,16 +122,17 @@ def test_the_fairness_check_catches_an_edit_of_code_no_tool_result_showed() -> N
     shown = json.dumps({"content": "def f0(x):\n    return x + 0\n", "num_tokens": 9})
     with Endpoint(script) as ep:
         _post(ep.url, [{"role": "user", "content": "go"}])
-        _post(ep.url, [{"role": "user", "content": "go"},
-                       {"role": "tool", "tool_call_id": "1", "content": shown}])
+        _post(
+            ep.url,
+            [{"role": "user", "content": "go"}, {"role": "tool", "tool_call_id": "1", "content": shown}],
+        )
     [violation] = fairness.check(script, ep.scripted)
     assert violation.request == 1 and violation.unseen == "def f7(x):"
     assert "request 2 edits calc.py at 'def f7(x):'" in str(violation)
 
     # The same edit after a read that showed it (as Code Puppy sends it: JSON, and as Claude
     # Code numbers it: "     8\t...") is fair.
-    for seen in (json.dumps({"content": module(8)}),
-                 "     29\tdef f7(x):\n     30\t    return x + 7\n"):
+    for seen in (json.dumps({"content": module(8)}), "     29\tdef f7(x):\n     30\t    return x + 7\n"):
         with Endpoint(script) as ep:
             _post(ep.url, [{"role": "user", "content": "go"}])
             _post(ep.url, [{"role": "tool", "tool_call_id": "1", "content": seen}])
@@ -139,36 +140,46 @@ def test_the_fairness_check_catches_an_edit_of_code_no_tool_result_showed() -> N
 
 
 def test_the_bench_refuses_a_directory_that_is_not_a_repository(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, str(BENCH), str(tmp_path)], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2, proc.stderr
     assert f"{tmp_path} is not a git repository" in proc.stderr and proc.stdout == ""
 
 
 def test_the_cadence_bench_takes_only_patchpack_settings_and_a_repository(
-        history: Path, tmp_path: Path) -> None:
+    history: Path, tmp_path: Path
+) -> None:
     cadence = ROOT / "bench" / "session_cadence.py"
-    proc = subprocess.run([sys.executable, str(cadence), str(history), "--set", "HOME=/"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(cadence), str(history), "--set", "HOME=/"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "PATCHPACK_NAME=VALUE" in proc.stderr, proc.stderr
-    proc = subprocess.run([sys.executable, str(cadence), str(tmp_path)], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(cadence), str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2, proc.stderr
     assert f"{tmp_path} is not a git repository" in proc.stderr and proc.stdout == ""
 
 
 def bench(history: Path, client: str, cache: Path, png: Path) -> dict[str, object]:
     env = {**os.environ, "PATCHPACK_CLIENTS_CACHE": str(cache)}
-    proc = subprocess.run([sys.executable, str(BENCH), str(history), "1", "--clients", client,
-                           "--json", "--png", str(png)], capture_output=True, text=True,
-                          env=env, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), str(history), "1", "--clients", client, "--json", "--png", str(png)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     figures: dict[str, object] = json.loads(proc.stdout)
     return figures
 
 
-def test_one_task_through_the_real_code_puppy(history: Path, code_puppy: CodePuppy,
-                                              tmp_path: Path) -> None:
+def test_one_task_through_the_real_code_puppy(history: Path, code_puppy: CodePuppy, tmp_path: Path) -> None:
     figures = bench(history, "code-puppy", code_puppy.venv.parent, tmp_path / "s.png")
     result = figures["clients"]["code-puppy"]  # type: ignore[index]
     naive, packed = result["naive"], result["patchpack"]
@@ -185,8 +196,9 @@ def test_one_task_through_the_real_code_puppy(history: Path, code_puppy: CodePup
     assert result["ratio"] == round(naive["input_tokens"] / packed["input_tokens"], 2)
 
 
-def test_one_task_through_the_real_claude_code(history: Path, npm_clients: NpmClients,
-                                               tmp_path: Path) -> None:
+def test_one_task_through_the_real_claude_code(
+    history: Path, npm_clients: NpmClients, tmp_path: Path
+) -> None:
     figures = bench(history, "claude-code", npm_clients.prefix.parent, tmp_path / "s.png")
     result = figures["clients"]["claude-code"]  # type: ignore[index]
     naive, packed = result["naive"], result["patchpack"]
@@ -200,8 +212,7 @@ def test_one_task_through_the_real_claude_code(history: Path, npm_clients: NpmCl
     assert result["ratio"] <= result["ratio_cap"]
 
 
-def test_claude_codes_patchpack_agent_reads_the_first_hunks_lines_not_the_span(
-        history: Path) -> None:
+def test_claude_codes_patchpack_agent_reads_the_first_hunks_lines_not_the_span(history: Path) -> None:
     text = (history / "calc.py").read_text()
     write(history / "calc.py", text.replace("x + 10\n", "x - 10\n").replace("x + 50\n", "x - 50\n"))
     git(history, "commit", "-q", "-am", "calc: f10 and f50 subtract")
@@ -211,5 +222,4 @@ def test_claude_codes_patchpack_agent_reads_the_first_hunks_lines_not_the_span(
     # Claude Code edits only a file it has read: one narrow Read, the pack shows the rest.
     [read] = [c.arguments for c in calls if c.name == "Read"]
     assert read == {"file_path": "/r/calc.py", "offset": 36, "limit": 13}
-    assert calls[1].arguments["command"] == ("patchpack context --at calc.py:36-48 "
-                                             "--at calc.py:196-208")
+    assert calls[1].arguments["command"] == ("patchpack context --at calc.py:36-48 --at calc.py:196-208")
