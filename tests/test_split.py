@@ -34,9 +34,9 @@ def _mutate(rng: random.Random, data: bytes) -> bytes:
         if kind == "insert":
             rows[at:at] = new
         elif kind == "delete":
-            del rows[at:at + size]
+            del rows[at : at + size]
         else:
-            rows[at:at + size] = new
+            rows[at : at + size] = new
     return b"\n".join(rows)
 
 
@@ -79,8 +79,11 @@ def _make_change(root: Path, rng: random.Random) -> None:
         os.symlink("a.py", root / "link")
 
 
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(seed=st.integers(0, 2**32 - 1), max_lines=st.sampled_from([40, 120]))
 def test_split_then_apply_all_reproduces_the_change(cli, seed: int, max_lines: int) -> None:
     rng = random.Random(seed)
@@ -157,10 +160,17 @@ def test_binary_files_and_pure_renames_are_patches_of_their_own(committed: Path,
 
 def _snapshot(repo: Path) -> tuple[str, ...]:
     """HEAD, the index, the work tree (its status, its diff, every file's bytes)."""
-    return (git(repo, "rev-parse", "HEAD"), git(repo, "ls-files", "--stage"),
-            git(repo, "status", "--porcelain", "--untracked-files=all"), git(repo, "diff"),
-            "".join(f"{p}:{p.read_bytes()!r}" for p in sorted(repo.rglob("*"))
-                    if ".git" not in p.parts and p.is_file()))
+    return (
+        git(repo, "rev-parse", "HEAD"),
+        git(repo, "ls-files", "--stage"),
+        git(repo, "status", "--porcelain", "--untracked-files=all"),
+        git(repo, "diff"),
+        "".join(
+            f"{p}:{p.read_bytes()!r}"
+            for p in sorted(repo.rglob("*"))
+            if ".git" not in p.parts and p.is_file()
+        ),
+    )
 
 
 def _change(repo: Path) -> None:
@@ -189,7 +199,8 @@ def test_undo_of_a_split_after_files_were_merely_touched(committed: Path, cli) -
 
 
 def test_an_undo_of_a_split_killed_at_any_moment_is_finished_by_the_next_undo(
-        committed: Path, cli, tmp_path: Path) -> None:
+    committed: Path, cli, tmp_path: Path
+) -> None:
     from conftest import run_killed_after_git
 
     _change(committed)
@@ -208,8 +219,7 @@ def test_an_undo_of_a_split_killed_at_any_moment_is_finished_by_the_next_undo(
     assert after > 1 and _snapshot(committed) == before
 
 
-def test_undo_of_a_split_refuses_to_overwrite_a_file_changed_since(committed: Path,
-                                                                   cli) -> None:
+def test_undo_of_a_split_refuses_to_overwrite_a_file_changed_since(committed: Path, cli) -> None:
     _change(committed)
     assert cli("split").exit_code == 0
     write(committed / "keep.txt", "edited since the split\n")
@@ -217,18 +227,21 @@ def test_undo_of_a_split_refuses_to_overwrite_a_file_changed_since(committed: Pa
     before = _snapshot(committed), git(committed, "rev-parse", "refs/patchpack/queue/main")
     r = cli("undo")
     assert r.exit_code == 1
-    assert r.stderr.startswith("patchpack: keep.txt, new dir/untracked.txt changed since the "
-                               "split: undo would overwrite them; nothing changed\n")
+    assert r.stderr.startswith(
+        "patchpack: keep.txt, new dir/untracked.txt changed since the "
+        "split: undo would overwrite them; nothing changed\n"
+    )
     assert r.stderr.rstrip().endswith("then `patchpack undo` again")
-    assert (_snapshot(committed), git(committed, "rev-parse", "refs/patchpack/queue/main")
-            ) == before
+    assert (_snapshot(committed), git(committed, "rev-parse", "refs/patchpack/queue/main")) == before
 
 
 TITLE = "Uncommitted changes"
-ONE_SPLIT = ["Uncommitted changes (1/4): README.md, gone.txt",
-             "Uncommitted changes (2/4): keep.txt",
-             "Uncommitted changes (3/4): new dir/untracked.txt",
-             "Uncommitted changes (4/4): new dir/untracked.txt"]
+ONE_SPLIT = [
+    "Uncommitted changes (1/4): README.md, gone.txt",
+    "Uncommitted changes (2/4): keep.txt",
+    "Uncommitted changes (3/4): new dir/untracked.txt",
+    "Uncommitted changes (4/4): new dir/untracked.txt",
+]
 """What `split -m TITLE` queues of :func:`_change`."""
 
 
@@ -239,8 +252,7 @@ def _queue(repo: Path) -> tuple[str, list[str]]:
     return ref, [p["title"] for p in json.loads(listed.stdout)["patches"]]
 
 
-def test_split_with_the_index_locked_changes_nothing_and_names_the_lock(committed: Path,
-                                                                        cli) -> None:
+def test_split_with_the_index_locked_changes_nothing_and_names_the_lock(committed: Path, cli) -> None:
     _change(committed)
     before = _snapshot(committed), _queue(committed)
     lock = committed / ".git" / "index.lock"
