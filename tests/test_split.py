@@ -268,21 +268,33 @@ def test_split_with_the_index_locked_changes_nothing_and_names_the_lock(committe
 
 
 def test_split_when_a_git_takes_the_index_lock_meanwhile_changes_nothing(
-        committed: Path, tmp_path: Path) -> None:
+    committed: Path, tmp_path: Path
+) -> None:
     import shutil
 
     _change(committed)
-    assert run_patchpack("add", "-m", "queued before", cwd=committed,
-                         input=git(committed, "diff", "HEAD", "--", "keep.txt")).returncode == 0
+    assert (
+        run_patchpack(
+            "add",
+            "-m",
+            "queued before",
+            cwd=committed,
+            input=git(committed, "diff", "HEAD", "--", "keep.txt"),
+        ).returncode
+        == 0
+    )
     before = _snapshot(committed), _queue(committed)
     lock = committed / ".git" / "index.lock"
     # Another git process takes the lock after split has queued the change, just before
     # split writes the index.
-    wrapper = write(tmp_path / "bin" / "git", f'#!/bin/sh\ncase "$*" in *read-tree*) '
-                    f'touch "{lock}";; esac\nexec "{shutil.which("git")}" "$@"\n')
+    wrapper = write(
+        tmp_path / "bin" / "git",
+        f'#!/bin/sh\ncase "$*" in *read-tree*) touch "{lock}";; esac\nexec "{shutil.which("git")}" "$@"\n',
+    )
     wrapper.chmod(0o755)
-    r = run_patchpack("split", "-m", TITLE, cwd=committed,
-                      env={"PATH": f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}"})
+    r = run_patchpack(
+        "split", "-m", TITLE, cwd=committed, env={"PATH": f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}"}
+    )
     assert r.returncode == 1, r.stderr
     assert f"the index is locked ({lock} exists" in r.stderr and "nothing changed" in r.stderr
     lock.unlink()
@@ -296,8 +308,16 @@ def test_concurrent_splits_of_one_work_tree_queue_it_once(committed: Path, cli) 
 
     _change(committed)
     before = _snapshot(committed)
-    procs = [subprocess.Popen(["patchpack", "split", "-m", TITLE], cwd=committed, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            ["patchpack", "split", "-m", TITLE],
+            cwd=committed,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     results = [(p.wait(), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
     assert sorted(code for code, _ in results) == [0, 1, 1, 1], results
     assert all("nothing to split" in err for code, err in results if code), results
@@ -306,8 +326,9 @@ def test_concurrent_splits_of_one_work_tree_queue_it_once(committed: Path, cli) 
     assert cli("undo").exit_code == 0 and _snapshot(committed) == before
 
 
-def test_a_split_killed_at_any_moment_is_finished_by_the_next_split(committed: Path, cli,
-                                                                   tmp_path: Path) -> None:
+def test_a_split_killed_at_any_moment_is_finished_by_the_next_split(
+    committed: Path, cli, tmp_path: Path
+) -> None:
     from conftest import run_killed_after_git
 
     _change(committed)
@@ -326,8 +347,9 @@ def test_a_split_killed_at_any_moment_is_finished_by_the_next_split(committed: P
     assert after > 1 and _queue(committed)[1] == ONE_SPLIT
 
 
-def test_a_split_killed_at_any_moment_is_finished_by_the_next_apply(committed: Path, cli,
-                                                                   tmp_path: Path) -> None:
+def test_a_split_killed_at_any_moment_is_finished_by_the_next_apply(
+    committed: Path, cli, tmp_path: Path
+) -> None:
     from conftest import run_killed_after_git
 
     _change(committed)
@@ -335,8 +357,9 @@ def test_a_split_killed_at_any_moment_is_finished_by_the_next_apply(committed: P
     changed = git(committed, "stash", "create").strip()  # the change, as a commit
     target = git(committed, "rev-parse", f"{changed}^{{tree}}").strip()
     for after in range(1, 50):
-        killed = run_killed_after_git("split", "--tracked-only", cwd=committed, after=after,
-                                      tmp_path=tmp_path)
+        killed = run_killed_after_git(
+            "split", "--tracked-only", cwd=committed, after=after, tmp_path=tmp_path
+        )
         if killed.returncode == 0:
             break
         assert killed.returncode == -9, killed.stderr
@@ -353,8 +376,7 @@ def test_a_split_killed_at_any_moment_is_finished_by_the_next_apply(committed: P
     assert after > 1
 
 
-def test_split_and_undo_of_directories_and_files_taking_each_others_place(committed: Path,
-                                                                         cli) -> None:
+def test_split_and_undo_of_directories_and_files_taking_each_others_place(committed: Path, cli) -> None:
     write(committed / "d" / "x", "x\n")
     write(committed / "f", "f\n")
     os.symlink("f", committed / "link")
@@ -415,8 +437,7 @@ def test_a_titled_split_names_a_rename_by_both_paths(committed: Path, cli) -> No
     assert "Move (2/2): old.txt -> new.txt" in _titles(cli)
 
 
-def test_an_untitled_diff_is_titled_by_its_files(
-        committed: Path, cli) -> None:
+def test_an_untitled_diff_is_titled_by_its_files(committed: Path, cli) -> None:
     write(committed / "README.md", "# test\nmore\n")
     diff = git(committed, "diff")
     git(committed, "checkout", "README.md")
