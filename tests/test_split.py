@@ -459,8 +459,7 @@ def test_one_file_is_counted_as_1_file(committed: Path, cli) -> None:
     assert r.exit_code == 0 and "(1 file, " in r.stdout and "files" not in r.stdout
 
 
-def test_an_untitled_path_that_is_not_utf8_is_named_as_git_shows_it(
-        committed: Path, cli) -> None:
+def test_an_untitled_path_that_is_not_utf8_is_named_as_git_shows_it(committed: Path, cli) -> None:
     (committed / "caf\udce9.txt").write_bytes(b"hello\n")  # the file name's bytes: caf\xe9
     assert cli("split").exit_code == 0
     assert _titles(cli) == ['"caf\\351.txt": +1 -0']  # as `git status` quotes it
@@ -581,25 +580,30 @@ def test_a_file_is_cut_between_hunks_where_they_fit(committed: Path, cli) -> Non
     base = git(committed, "rev-parse", "HEAD").strip()
     new = list(old)
     for start in range(20, 380, 60):
-        new[start:start + 20] = [f"edited {i}\n" for i in range(start, start + 20)]
+        new[start : start + 20] = [f"edited {i}\n" for i in range(start, start + 20)]
     write(committed / "notes.txt", "".join(new))
     assert cli("split").exit_code == 0
     assert cli("apply", "--all").exit_code == 0
     for text in _pieces_of(committed, "notes.txt", base):
         rows = text.splitlines()
         for start in range(20, 380, 60):  # each edit whole in a piece, or not yet there
-            assert rows[start:start + 20] in ([f"edited {i}" for i in range(start, start + 20)],
-                                              [f"line {i}" for i in range(start, start + 20)])
+            assert rows[start : start + 20] in (
+                [f"edited {i}" for i in range(start, start + 20)],
+                [f"line {i}" for i in range(start, start + 20)],
+            )
 
 
-def test_a_python_file_re_wrapped_is_cut_where_every_piece_parses(committed: Path,
-                                                                  cli) -> None:
+def test_a_python_file_re_wrapped_is_cut_where_every_piece_parses(committed: Path, cli) -> None:
     # What a formatter does: every call re-wrapped, one long hunk; a cut inside a statement
     # would leave a file that does not parse, or names a variable it no longer defines.
-    old = "".join(f"value_{i} = compute({i}, 'a', 'b',\n                    'c')\n"
-                  f"print(value_{i})\n" for i in range(120))
-    new = "".join(f"value_{i} = compute(\n    {i},\n    'a',\n    'b',\n    'c',\n)\n"
-                  f"print(value_{i})\n" for i in range(120))
+    old = "".join(
+        f"value_{i} = compute({i}, 'a', 'b',\n                    'c')\nprint(value_{i})\n"
+        for i in range(120)
+    )
+    new = "".join(
+        f"value_{i} = compute(\n    {i},\n    'a',\n    'b',\n    'c',\n)\nprint(value_{i})\n"
+        for i in range(120)
+    )
     write(committed / "mod.py", old)
     git(committed, "add", "mod.py")
     git(committed, "commit", "-q", "-m", "mod")
@@ -611,11 +615,20 @@ def test_a_python_file_re_wrapped_is_cut_where_every_piece_parses(committed: Pat
     assert len(pieces) > 4 and pieces[-1] == new
     for text in pieces:
         tree = ast.parse(text)
-        assigned = {t.id for node in tree.body if isinstance(node, ast.Assign)
-                    for t in node.targets if isinstance(t, ast.Name)}
-        printed = {node.value.args[0].id for node in tree.body if isinstance(node, ast.Expr)
-                   and isinstance(node.value, ast.Call) and isinstance(node.value.args[0],
-                                                                       ast.Name)}
+        assigned = {
+            t.id
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            for t in node.targets
+            if isinstance(t, ast.Name)
+        }
+        printed = {
+            node.value.args[0].id
+            for node in tree.body
+            if isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.value.args[0], ast.Name)
+        }
         assert printed <= assigned
 
 
