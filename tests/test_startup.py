@@ -19,13 +19,14 @@ from conftest import git, lines, write
 
 REF = "refs/patchpack/queue/main"
 # The command run as the console script runs it, then whether the tokenizer was imported.
-PROBE = ("import sys\nfrom patchpack.cli import main\ntry:\n    main(sys.argv[1:])\n"
-         "except SystemExit as e:\n    print(e.code, 'tiktoken' in sys.modules)")
+PROBE = (
+    "import sys\nfrom patchpack.cli import main\ntry:\n    main(sys.argv[1:])\n"
+    "except SystemExit as e:\n    print(e.code, 'tiktoken' in sys.modules)"
+)
 
 
 def _probe(repo: Path, *argv: str) -> str:
-    r = subprocess.run([sys.executable, "-c", PROBE, *argv], cwd=repo, capture_output=True,
-                       text=True)
+    r = subprocess.run([sys.executable, "-c", PROBE, *argv], cwd=repo, capture_output=True, text=True)
     return r.stdout.splitlines()[-1] + (f"  ({r.stderr})" if r.stderr else "")
 
 
@@ -54,8 +55,8 @@ def _edit_series(repo: Path, **fields: object) -> None:
     or a hand edit would leave them."""
     env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "edit-index")}
     run = lambda *a, input=None: subprocess.run(  # noqa: E731
-        ["git", *a], cwd=repo, env=env, input=input, check=True, capture_output=True,
-        text=True).stdout.strip()
+        ["git", *a], cwd=repo, env=env, input=input, check=True, capture_output=True, text=True
+    ).stdout.strip()
     run("read-tree", REF)
     for name in run("ls-tree", "-r", "--name-only", f"{REF}:series").split():
         data = json.loads(run("show", f"{REF}:series/{name}"))
@@ -70,15 +71,15 @@ def _edit_series(repo: Path, **fields: object) -> None:
 
 def test_split_keeps_each_patchs_tokens_in_the_queue(committed: Path, cli) -> None:
     counts = _split_two(committed, cli)
-    assert [(p["tokens"], p["counter"]) for p in _series(committed)] == [
-        (n, "cl100k_base") for n in counts]
+    assert [(p["tokens"], p["counter"]) for p in _series(committed)] == [(n, "cl100k_base") for n in counts]
 
 
 def test_apply_of_a_queued_patch_loads_no_tokenizer(committed: Path, cli) -> None:
     counts = _split_two(committed, cli)
     assert _probe(committed, "apply") == "0 False"
     assert [(e["kind"], e["in"], e["counter"]) for e in _entries(committed, "HEAD")] == [
-        ("apply", counts[0], "cl100k_base")]
+        ("apply", counts[0], "cl100k_base")
+    ]
     assert git(committed, "log", "--format=%s", "-1") == "Two (1/2): a.txt\n"
 
 
@@ -90,16 +91,14 @@ def test_a_queue_from_before_counts_at_apply_as_it_did(committed: Path, cli) -> 
 
 
 @pytest.mark.parametrize("tokens", ["12", -1, True, 1.5, [3]])
-def test_kept_tokens_that_are_not_a_count_are_counted_again(committed: Path, cli,
-                                                             tokens: object) -> None:
+def test_kept_tokens_that_are_not_a_count_are_counted_again(committed: Path, cli, tokens: object) -> None:
     counts = _split_two(committed, cli)
     _edit_series(committed, tokens=tokens, counter="cl100k_base")
     assert _probe(committed, "apply") == "0 True"
     assert _entries(committed, "HEAD")[0]["in"] == counts[0]
 
 
-def test_tokens_kept_by_another_counter_are_counted_with_todays(committed: Path, cli,
-                                                                monkeypatch) -> None:
+def test_tokens_kept_by_another_counter_are_counted_with_todays(committed: Path, cli, monkeypatch) -> None:
     monkeypatch.setenv("PATCHPACK_TOKENIZER", "chars:4")
     write(committed / "a.txt", lines(30, "a"))
     assert cli("split", "-m", "One").exit_code == 0
@@ -111,8 +110,7 @@ def test_tokens_kept_by_another_counter_are_counted_with_todays(committed: Path,
     assert (entry["in"], entry["counter"]) == (expected, "cl100k_base")
 
 
-@pytest.mark.parametrize("spec", ["cl100k_base", " cl100k_base ", "chars:4", "chars:2.50",
-                                  "chars:1e1"])
+@pytest.mark.parametrize("spec", ["cl100k_base", " cl100k_base ", "chars:4", "chars:2.50", "chars:1e1"])
 def test_a_counters_name_is_known_without_loading_it(spec: str) -> None:
     assert counter_name(spec) == get_counter(spec).name
 
@@ -130,16 +128,16 @@ def test_a_bad_chars_counter_is_bad_input_either_way(spec: str) -> None:
 def _imported(code: str, *modules: str) -> list[str]:
     """Which of ``modules`` a fresh interpreter has loaded after running ``code``."""
     probe = f"{code}\nimport sys\nprint(' '.join(m for m in {modules!r} if m in sys.modules))"
-    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                       check=True)
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     return r.stdout.split()
 
 
 def test_settings_load_without_dataclasses_or_typing(committed: Path) -> None:
     # A fifth and a tenth of the guard's start-up (#16); the interpreter alone loads neither.
     assert _imported("pass", "dataclasses", "typing", "inspect") == []
-    code = ("from patchpack.config import Settings\n"
-            "assert Settings.load(lambda key: None).max_file_lines == 200")
+    code = (
+        "from patchpack.config import Settings\nassert Settings.load(lambda key: None).max_file_lines == 200"
+    )
     assert _imported(code, "dataclasses", "typing", "inspect") == []
 
 
@@ -169,9 +167,11 @@ def test_a_bad_setting_names_its_source_and_a_fix(monkeypatch) -> None:
     monkeypatch.setenv("PATCHPACK_CONTEXT_RELATED", "maybe")
     with pytest.raises(BadInput) as e:
         Settings.load(None)
-    assert e.value.render() == ("patchpack: PATCHPACK_CONTEXT_RELATED: expected true or "
-                                "false, got 'maybe'\nhint: fix the value, e.g. `git config "
-                                "patchpack.contextRelated True`")
+    assert e.value.render() == (
+        "patchpack: PATCHPACK_CONTEXT_RELATED: expected true or "
+        "false, got 'maybe'\nhint: fix the value, e.g. `git config "
+        "patchpack.contextRelated True`"
+    )
 
 
 # pygit2 itself is lazy; dataclasses (inspect) and typing cost a fifth and a tenth of a start-up.
