@@ -175,27 +175,39 @@ def test_a_bad_setting_names_its_source_and_a_fix(monkeypatch) -> None:
 
 
 # pygit2 itself is lazy; dataclasses (inspect) and typing cost a fifth and a tenth of a start-up.
-HEAVY = ("click", "pygit2._pygit2", "tiktoken", "unidiff", "dataclasses", "typing",
-         "patchpack.git.objects")
+HEAVY = ("click", "pygit2._pygit2", "tiktoken", "unidiff", "dataclasses", "typing", "patchpack.git.objects")
 
 
 def _guard(repo: Path, event: dict[str, object], *argv: str) -> tuple[int, str, str, list[str]]:
     """`patchpack guard ARGV` through the console script's entry point, in a fresh
     interpreter: exit code, stdout, stderr and which of HEAVY it loaded."""
-    probe = ("import sys\nfrom patchpack.__main__ import main\nsys.argv[1:] = sys.argv[2:]\n"
-             "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-             f"print(code, *[m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)")
-    r = subprocess.run([sys.executable, "-c", probe, "-", "guard", *argv], cwd=repo,
-                       input=json.dumps(event), capture_output=True, text=True)
+    probe = (
+        "import sys\nfrom patchpack.__main__ import main\nsys.argv[1:] = sys.argv[2:]\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+        f"print(code, *[m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", probe, "-", "guard", *argv],
+        cwd=repo,
+        input=json.dumps(event),
+        capture_output=True,
+        text=True,
+    )
     *told, last = r.stderr.splitlines()
     code, *loaded = last.split()
     return int(code), r.stdout, "\n".join(told), loaded
 
 
 def _read(repo: Path, name: str) -> dict[str, object]:
-    return {"session_id": "s", "cwd": str(repo), "permission_mode": "default",
-            "hook_event_name": "PreToolUse", "tool_name": "Read",
-            "tool_input": {"file_path": str(repo / name)}, "tool_use_id": "t"}
+    return {
+        "session_id": "s",
+        "cwd": str(repo),
+        "permission_mode": "default",
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Read",
+        "tool_input": {"file_path": str(repo / name)},
+        "tool_use_id": "t",
+    }
 
 
 def test_the_guard_answers_an_allowed_read_without_click_or_libgit2(committed: Path) -> None:
@@ -207,13 +219,14 @@ def test_the_guard_denies_a_large_read_without_them_too(committed: Path) -> None
     code, out, err, loaded = _guard(committed, _read(committed, "big.txt"), "--limit-all")
     assert (code, err, loaded) == (0, "", [])
     answer = json.loads(out)["hookSpecificOutput"]
-    assert answer["permissionDecision"] == "deny" and "big.txt has 300 lines" in answer[
-        "permissionDecisionReason"]
+    assert (
+        answer["permissionDecision"] == "deny"
+        and "big.txt has 300 lines" in answer["permissionDecisionReason"]
+    )
 
 
 def test_the_guard_rewrites_a_test_run_without_them(committed: Path) -> None:
-    event = {**_read(committed, "x"), "tool_name": "Bash",
-             "tool_input": {"command": "pytest -x"}}
+    event = {**_read(committed, "x"), "tool_name": "Bash", "tool_input": {"command": "pytest -x"}}
     code, out, err, loaded = _guard(committed, event)
     assert (code, err, loaded) == (0, "", [])
     assert json.loads(out)["hookSpecificOutput"]["updatedInput"]["command"] == "patchpack test -x"
@@ -229,20 +242,30 @@ def test_guard_help_and_unknown_options_still_go_to_click(committed: Path) -> No
 # What `next` and `status` leave out: dataclasses (inspect) was a sixth of their start-up; the
 # tokenizer's checks (hashlib), the retry pause (random), a split's recovery and drop and undo
 # serve other commands; unidiff only a work tree with a change.
-NOT_FOR_THE_LOOP = ("click", "pygit2._pygit2", "dataclasses", "inspect", "random", "hashlib",
-                    "unidiff", "patchpack.tokens", "patchpack.queue.recovery",
-                    "patchpack.queue.changes")
+NOT_FOR_THE_LOOP = (
+    "click",
+    "pygit2._pygit2",
+    "dataclasses",
+    "inspect",
+    "random",
+    "hashlib",
+    "unidiff",
+    "patchpack.tokens",
+    "patchpack.queue.recovery",
+    "patchpack.queue.changes",
+)
 
 
 def _loaded(repo: Path, *argv: str) -> tuple[int, list[str]]:
     """``patchpack ARGV`` through the console script's entry point in a fresh interpreter:
     its exit code and which of NOT_FOR_THE_LOOP it loaded."""
-    probe = ("import sys\nfrom patchpack.__main__ import main\nsys.argv[1:] = sys.argv[2:]\n"
-             "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-             f"print(code, *[m for m in {NOT_FOR_THE_LOOP!r} if m in sys.modules], "
-             "file=sys.stderr)")
-    r = subprocess.run([sys.executable, "-c", probe, "-", *argv], cwd=repo,
-                       capture_output=True, text=True)
+    probe = (
+        "import sys\nfrom patchpack.__main__ import main\nsys.argv[1:] = sys.argv[2:]\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+        f"print(code, *[m for m in {NOT_FOR_THE_LOOP!r} if m in sys.modules], "
+        "file=sys.stderr)"
+    )
+    r = subprocess.run([sys.executable, "-c", probe, "-", *argv], cwd=repo, capture_output=True, text=True)
     code, *loaded = r.stderr.splitlines()[-1].split()
     return int(code), loaded
 
