@@ -270,8 +270,9 @@ def _loaded(repo: Path, *argv: str) -> tuple[int, list[str]]:
     return int(code), loaded
 
 
-@pytest.mark.parametrize("argv", [("next",), ("next", "--json"), ("status",),
-                                  ("status", "--json"), ("status", "--tracked-only")])
+@pytest.mark.parametrize(
+    "argv", [("next",), ("next", "--json"), ("status",), ("status", "--json"), ("status", "--tracked-only")]
+)
 def test_next_and_status_of_a_queue_load_no_dataclasses(committed: Path, cli, argv) -> None:
     _split_two(committed, cli)
     assert _loaded(committed, *argv) == (0, [])
@@ -289,29 +290,35 @@ STDLIB_HEAVY = ("json", "re", "pathlib", "subprocess", "typing", "dataclasses")
 
 
 def _guard_bare(repo: Path, event: dict[str, object]) -> tuple[str, list[str]]:
-    probe = ("import sys\nfrom patchpack.__main__ import main\nsys.argv[1:] = ['guard']\n"
-             "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-             f"print(code, *[m for m in {STDLIB_HEAVY!r} if m in sys.modules], file=sys.stderr)")
+    probe = (
+        "import sys\nfrom patchpack.__main__ import main\nsys.argv[1:] = ['guard']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+        f"print(code, *[m for m in {STDLIB_HEAVY!r} if m in sys.modules], file=sys.stderr)"
+    )
     import patchpack
 
     env = {**os.environ, "PYTHONPATH": str(Path(patchpack.__file__).parent.parent)}
-    r = subprocess.run([sys.executable, "-S", "-c", probe], cwd=repo, input=json.dumps(event),
-                       capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [sys.executable, "-S", "-c", probe],
+        cwd=repo,
+        input=json.dumps(event),
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     code, *loaded = r.stderr.splitlines()[-1].split()
     return r.stdout + code, loaded
 
 
 @pytest.mark.parametrize("command", ["ls -la", "git status", "make lint | head -5"])
-def test_an_allowed_call_loads_no_json_re_pathlib_or_subprocess(committed: Path,
-                                                                 command: str) -> None:
+def test_an_allowed_call_loads_no_json_re_pathlib_or_subprocess(committed: Path, command: str) -> None:
     assert _guard_bare(committed, _read(committed, "README.md")) == ("0", [])
     shell = {**_read(committed, "x"), "tool_name": "Bash", "tool_input": {"command": command}}
     assert _guard_bare(committed, shell) == ("0", [])
 
 
 def test_a_test_run_rewritten_loads_re_and_json_only_then(committed: Path) -> None:
-    event = {**_read(committed, "x"), "tool_name": "Bash",
-             "tool_input": {"command": "pytest -x"}}
+    event = {**_read(committed, "x"), "tool_name": "Bash", "tool_input": {"command": "pytest -x"}}
     out, loaded = _guard_bare(committed, event)
     assert '"patchpack test -x"' in out and loaded == ["json", "re"]
 
@@ -321,12 +328,12 @@ def test_the_guards_launcher_answers_as_patchpack_guard(committed: Path) -> None
     launcher = shutil.which("patchpack-guard")
     assert launcher is not None, "pip install the project: its launcher is not on PATH"
     write(committed / "big.txt", lines(300))
-    for event, argv in ((_read(committed, "README.md"), []),
-                        (_read(committed, "big.txt"), ["--limit-all"])):
-        ran = [subprocess.run(command, cwd=committed, input=json.dumps(event),
-                              capture_output=True, text=True)
-               for command in ([launcher, *argv], [sys.executable, "-m", "patchpack", "guard",
-                                                   *argv])]
-        assert [(r.returncode, r.stdout, r.stderr) for r in ran] == \
-            [(ran[1].returncode, ran[1].stdout, ran[1].stderr)] * 2
+    for event, argv in ((_read(committed, "README.md"), []), (_read(committed, "big.txt"), ["--limit-all"])):
+        ran = [
+            subprocess.run(command, cwd=committed, input=json.dumps(event), capture_output=True, text=True)
+            for command in ([launcher, *argv], [sys.executable, "-m", "patchpack", "guard", *argv])
+        ]
+        assert [(r.returncode, r.stdout, r.stderr) for r in ran] == [
+            (ran[1].returncode, ran[1].stdout, ran[1].stderr)
+        ] * 2
     assert '"permissionDecision": "deny"' in ran[0].stdout

@@ -28,8 +28,7 @@ def test_empty_repository(repo: Path, cli: CLI) -> None:
     assert "today:       0/24,000,000 tokens" in r.stdout
     assert "next truncation reminder in 2 applies" in r.stdout
     data = status_json(cli)
-    assert data["head"] is None and data["queue"] == {"name": "main", "applied": 0,
-                                                      "total": 0, "next": None}
+    assert data["head"] is None and data["queue"] == {"name": "main", "applied": 0, "total": 0, "next": None}
     assert data["budget_line"] is None and data["counter"] == "cl100k_base"
 
 
@@ -97,8 +96,10 @@ def test_budget_line_names_what_the_code_puppy_plugin_did(committed: Path, cli: 
     cli("record", "--in", "700", "--out", "100")
     log = committed / ".git" / "patchpack" / "plugin-actions.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text('{"ts": "t", "kind": "route", "detail": "llama3.1-8b: daily 800/1,000"}\n'
-                   '{"ts": "t", "kind": "wait", "detail": "12 s"}\n')
+    log.write_text(
+        '{"ts": "t", "kind": "route", "detail": "llama3.1-8b: daily 800/1,000"}\n'
+        '{"ts": "t", "kind": "wait", "detail": "12 s"}\n'
+    )
     line = cli("status").stdout.rstrip().splitlines()[-1]
     assert line.startswith("budget: daily 800/1,000 tokens (80%")
     assert "; plugin: 1 run routed (llama3.1-8b 1), 1 wait for the minute window; next: " in line
