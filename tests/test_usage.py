@@ -27,16 +27,20 @@ def usage_entries(repo: Path) -> list[ledger.Entry]:
 
 
 def totals(entries: list[ledger.Entry]) -> tuple[int, int, int, int, int]:
-    return (len(entries), sum(e.tokens_in for e in entries), sum(e.tokens_out for e in entries),
-            sum(e.cache_read for e in entries), sum(e.cache_write for e in entries))
+    return (
+        len(entries),
+        sum(e.tokens_in for e in entries),
+        sum(e.tokens_out for e in entries),
+        sum(e.cache_read for e in entries),
+        sum(e.cache_write for e in entries),
+    )
 
 
 def expected(truth: Truth) -> tuple[int, int, int, int, int]:
     return truth.responses, truth.tokens_in, truth.out, truth.cache_read, truth.cache_write
 
 
-def test_import_counts_each_response_once_with_its_last_figures(committed: Path, cli,
-                                                                tmp_path: Path) -> None:
+def test_import_counts_each_response_once_with_its_last_figures(committed: Path, cli, tmp_path: Path) -> None:
     truth = Truth()
     files = lay_out(tmp_path / "t", project(str(committed), truth))
     result = cli("ledger", "import", "--claude-code", *map(str, files))
@@ -56,8 +60,7 @@ def test_import_counts_each_response_once_with_its_last_figures(committed: Path,
     assert totals(usage_entries(committed)) == expected(truth)
 
 
-def test_a_second_import_after_the_commit_adds_nothing(committed: Path, cli,
-                                                       tmp_path: Path) -> None:
+def test_a_second_import_after_the_commit_adds_nothing(committed: Path, cli, tmp_path: Path) -> None:
     truth = Truth()
     files = lay_out(tmp_path / "t", project(str(committed), truth))
     assert cli("ledger", "import", "--claude-code", *map(str, files)).exit_code == 0
@@ -74,7 +77,8 @@ def test_a_second_import_after_the_commit_adds_nothing(committed: Path, cli,
 
 
 def test_default_is_this_projects_transcripts_under_claude_config_dir(
-        committed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli) -> None:
+    committed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli
+) -> None:
     truth = Truth()
     config = tmp_path / "claude-config"
     lay_out(project_dir(config, committed), project(str(committed), truth))
@@ -85,8 +89,9 @@ def test_default_is_this_projects_transcripts_under_claude_config_dir(
     assert totals(usage_entries(committed)) == expected(truth)
 
 
-def test_no_transcripts_fails_naming_where_it_looked(committed: Path, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_transcripts_fails_naming_where_it_looked(
+    committed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "none"))
     proc = run_patchpack("ledger", "import", "--claude-code", cwd=committed)
     assert proc.returncode == 1
@@ -94,16 +99,16 @@ def test_no_transcripts_fails_naming_where_it_looked(committed: Path, tmp_path: 
     assert usage_entries(committed) == []
     truth = Truth()
     [good, *_] = lay_out(tmp_path / "t", project(str(committed), truth))
-    gone = run_patchpack("ledger", "import", "--claude-code", str(good), str(tmp_path / "gone"),
-                         cwd=committed)
+    gone = run_patchpack(
+        "ledger", "import", "--claude-code", str(good), str(tmp_path / "gone"), cwd=committed
+    )
     assert gone.returncode == 2 and f"no transcript at {tmp_path / 'gone'}" in gone.stderr
     assert usage_entries(committed) == []
     nothing = run_patchpack("ledger", "import", cwd=committed)
     assert nothing.returncode == 2 and "nothing to import" in nothing.stderr
 
 
-def test_a_response_still_streaming_waits_for_the_next_import(committed: Path, cli,
-                                                              tmp_path: Path) -> None:
+def test_a_response_still_streaming_waits_for_the_next_import(committed: Path, cli, tmp_path: Path) -> None:
     truth = Truth()
     s = Session("s", str(committed), truth)
     s.user("hi")
