@@ -18,20 +18,25 @@ def spool(repo: Path) -> list[ledger.Entry]:
     return ledger.pending(Repo.discover(repo))[0]
 
 
-def test_the_stop_hook_imports_what_was_spent_since_the_last_import(committed: Path,
-                                                                    tmp_path: Path) -> None:
+def test_the_stop_hook_imports_what_was_spent_since_the_last_import(committed: Path, tmp_path: Path) -> None:
     truth = Truth()
     s = Session("s", str(committed), truth)
     s.user("hi")
     s.respond(1, fresh=3, write=1000, read=0, out=50)
     path = write(tmp_path / "s.jsonl", s.text())
-    hook = json.dumps({"session_id": "s", "transcript_path": str(path), "cwd": str(committed),
-                       "hook_event_name": "Stop", "permission_mode": "default",
-                       "stop_hook_active": False})
+    hook = json.dumps(
+        {
+            "session_id": "s",
+            "transcript_path": str(path),
+            "cwd": str(committed),
+            "hook_event_name": "Stop",
+            "permission_mode": "default",
+            "stop_hook_active": False,
+        }
+    )
     first = run_patchpack("ledger", "import", "--hook", cwd=committed, input=hook)
     assert first.returncode == 0 and first.stdout == "" and first.stderr == ""
-    assert [(e.tokens_in, e.tokens_out, e.cache_write) for e in spool(committed)] == \
-        [(1003, 50, 1000)]
+    assert [(e.tokens_in, e.tokens_out, e.cache_write) for e in spool(committed)] == [(1003, 50, 1000)]
     offsets = json.loads((committed / ".git" / "patchpack" / "transcripts.json").read_text())
     assert list(offsets) == [str(path)] and offsets[str(path)][0] == len(s.text().encode())
     s.user("more")
@@ -43,9 +48,7 @@ def test_the_stop_hook_imports_what_was_spent_since_the_last_import(committed: P
     assert sum(e.tokens for e in entries) == truth.tokens_in + truth.out and len(entries) == 2
 
 
-
-def test_the_stop_hook_reads_a_rewritten_transcript_whole(committed: Path,
-                                                          tmp_path: Path) -> None:
+def test_the_stop_hook_reads_a_rewritten_transcript_whole(committed: Path, tmp_path: Path) -> None:
     """A transcript replaced by another (more bytes, other ones before the mark) is read from
     its start, not from where the old one was read to (#17)."""
     truth = Truth()
@@ -77,27 +80,48 @@ def test_the_stop_hook_reads_a_rewritten_transcript_whole(committed: Path,
     assert len(spool(committed)) == 5  # unchanged since: nothing read, nothing added
 
 
-def test_a_hook_input_patchpack_cannot_use_never_fails_the_agent(committed: Path,
-                                                                 tmp_path: Path) -> None:
-    for text in ("", "{not json", "[1]", '{"transcript_path": 7}', "[" * 100_000,
-                 json.dumps({"transcript_path": str(tmp_path / "gone.jsonl")})):
+def test_a_hook_input_patchpack_cannot_use_never_fails_the_agent(committed: Path, tmp_path: Path) -> None:
+    for text in (
+        "",
+        "{not json",
+        "[1]",
+        '{"transcript_path": 7}',
+        "[" * 100_000,
+        json.dumps({"transcript_path": str(tmp_path / "gone.jsonl")}),
+    ):
         proc = run_patchpack("ledger", "import", "--hook", cwd=committed, input=text)
         assert proc.returncode == 0, (text[:40], proc.stderr)
-        assert proc.stderr.startswith("patchpack ledger import --hook: ") or \
-            "skipped" in proc.stderr or proc.stderr == "", proc.stderr
+        assert (
+            proc.stderr.startswith("patchpack ledger import --hook: ")
+            or "skipped" in proc.stderr
+            or proc.stderr == ""
+        ), proc.stderr
     assert spool(committed) == []
 
 
 def test_record_usage_json_takes_openai_and_anthropic_usage(committed: Path) -> None:
-    openai = {"prompt_tokens": 5400, "completion_tokens": 820, "total_tokens": 6220,
-              "prompt_tokens_details": {"cached_tokens": 4096}}
-    proc = run_patchpack("record", "--usage-json", "-", "--agent", "proxy", cwd=committed,
-                         input=json.dumps(openai))
+    openai = {
+        "prompt_tokens": 5400,
+        "completion_tokens": 820,
+        "total_tokens": 6220,
+        "prompt_tokens_details": {"cached_tokens": 4096},
+    }
+    proc = run_patchpack(
+        "record", "--usage-json", "-", "--agent", "proxy", cwd=committed, input=json.dumps(openai)
+    )
     assert proc.returncode == 0, proc.stderr
     assert "5,400 in (4,096 cache read, 0 cache write), 820 out" in proc.stdout
-    response = {"id": "msg_01", "type": "message", "model": "claude-sonnet-4-5",
-                "usage": {"input_tokens": 10, "cache_creation_input_tokens": 200,
-                          "cache_read_input_tokens": 3000, "output_tokens": 40}}
+    response = {
+        "id": "msg_01",
+        "type": "message",
+        "model": "claude-sonnet-4-5",
+        "usage": {
+            "input_tokens": 10,
+            "cache_creation_input_tokens": 200,
+            "cache_read_input_tokens": 3000,
+            "output_tokens": 40,
+        },
+    }
     path = write(committed.parent / "response.json", json.dumps(response))
     assert run_patchpack("record", "--usage-json", str(path), cwd=committed).returncode == 0
     again = run_patchpack("record", "--usage-json", str(path), cwd=committed)
