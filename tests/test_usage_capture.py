@@ -127,15 +127,31 @@ def test_record_usage_json_takes_openai_and_anthropic_usage(committed: Path) -> 
     again = run_patchpack("record", "--usage-json", str(path), cwd=committed)
     assert again.returncode == 0 and "already in the ledger" in again.stdout
     first, second = spool(committed)
-    assert (first.tokens_in, first.tokens_out, first.cache_read, first.agent, first.counter) \
-        == (5400, 820, 4096, "proxy", "usage")
-    assert (second.tokens_in, second.cache_read, second.cache_write, second.model) == \
-        (3210, 3000, 200, "claude-sonnet-4-5")
+    assert (first.tokens_in, first.tokens_out, first.cache_read, first.agent, first.counter) == (
+        5400,
+        820,
+        4096,
+        "proxy",
+        "usage",
+    )
+    assert (second.tokens_in, second.cache_read, second.cache_write, second.model) == (
+        3210,
+        3000,
+        200,
+        "claude-sonnet-4-5",
+    )
 
 
 def test_record_usage_json_refuses_what_is_no_usage_and_records_nothing(committed: Path) -> None:
-    for text in ("nope", "[]", '{"usage": 3}', '{"prompt_tokens": -1}', '{"model": "x"}',
-                 '{"input_tokens": 1e400}', '{"output_tokens": 10000000000000000}'):
+    for text in (
+        "nope",
+        "[]",
+        '{"usage": 3}',
+        '{"prompt_tokens": -1}',
+        '{"model": "x"}',
+        '{"input_tokens": 1e400}',
+        '{"output_tokens": 10000000000000000}',
+    ):
         proc = run_patchpack("record", "--usage-json", "-", cwd=committed, input=text)
         assert proc.returncode == 2, (text, proc.stderr)
         assert "not a usage object" in proc.stderr and "hint:" in proc.stderr
@@ -146,33 +162,57 @@ def test_record_usage_json_refuses_what_is_no_usage_and_records_nothing(committe
 
 def test_code_puppy_usage_file_and_run_end_are_captured_once(committed: Path) -> None:
     # What code_puppy/cli_runner.py `_write_usage_file` writes (0.0.946).
-    data = {"input_tokens": 12000, "output_tokens": 900, "cache_read_tokens": 8000,
-            "cache_write_tokens": 1000, "requests": 3, "tool_calls": 2, "cost_usd": None}
+    data = {
+        "input_tokens": 12000,
+        "output_tokens": 900,
+        "cache_read_tokens": 8000,
+        "cache_write_tokens": 1000,
+        "requests": 3,
+        "tool_calls": 2,
+        "cost_usd": None,
+    }
     path = write(committed.parent / "usage.json", json.dumps(data, indent=2) + "\n")
     for _ in range(2):
         proc = run_patchpack("ledger", "import", "--usage-file", str(path), cwd=committed)
         assert proc.returncode == 0, proc.stderr
     [entry] = spool(committed)
-    assert (entry.tokens_in, entry.tokens_out, entry.cache_read, entry.cache_write,
-            entry.requests, entry.agent) == (12000, 900, 8000, 1000, 3, "code-puppy")
+    assert (
+        entry.tokens_in,
+        entry.tokens_out,
+        entry.cache_read,
+        entry.cache_write,
+        entry.requests,
+        entry.agent,
+    ) == (12000, 900, 8000, 1000, 3, "code-puppy")
     bad = write(committed.parent / "bad.json", '{"input_tokens": "many"}')
-    proc = run_patchpack("ledger", "import", "--usage-file", str(path), "--usage-file",
-                         str(bad), cwd=committed)
+    proc = run_patchpack(
+        "ledger", "import", "--usage-file", str(path), "--usage-file", str(bad), cwd=committed
+    )
     assert proc.returncode == 2 and "not a usage file" in proc.stderr
     # The metadata Code Puppy's agent_run_end callback carries (code_puppy/agents/_runtime.py).
-    metadata = {"model": "zai-glm-4.7", "usage_input_tokens": 5000, "usage_output_tokens": 300,
-                "usage_total_tokens": 5300, "usage_cached_read_tokens": 4000,
-                "usage_cached_write_tokens": None, "usage_thought_tokens": None}
-    run = usage.from_code_puppy_run(agent_name="pack-leader", model_name="zai-glm-4.7",
-                                    session_id="g1", metadata=metadata, key="run-1")
+    metadata = {
+        "model": "zai-glm-4.7",
+        "usage_input_tokens": 5000,
+        "usage_output_tokens": 300,
+        "usage_total_tokens": 5300,
+        "usage_cached_read_tokens": 4000,
+        "usage_cached_write_tokens": None,
+        "usage_thought_tokens": None,
+    }
+    run = usage.from_code_puppy_run(
+        agent_name="pack-leader", model_name="zai-glm-4.7", session_id="g1", metadata=metadata, key="run-1"
+    )
     repo = Repo.discover(committed)
     assert run is not None
     assert usage.capture(repo, [run]) == 1 and usage.capture(repo, [run]) == 0
-    assert usage.from_code_puppy_run(agent_name="a", model_name="m", session_id=None,
-                                     metadata={"usage_input_tokens": None}, key=None) is None
+    assert (
+        usage.from_code_puppy_run(
+            agent_name="a", model_name="m", session_id=None, metadata={"usage_input_tokens": None}, key=None
+        )
+        is None
+    )
     last = spool(committed)[-1]
-    assert (last.tokens_in, last.cache_read, last.agent, last.session) == \
-        (5000, 4000, "pack-leader", "g1")
+    assert (last.tokens_in, last.cache_read, last.agent, last.session) == (5000, 4000, "pack-leader", "g1")
 
 
 def test_a_hook_with_nothing_new_reads_no_ledger(committed: Path, tmp_path: Path) -> None:
