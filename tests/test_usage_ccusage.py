@@ -33,25 +33,31 @@ def ccusage() -> Path:
     if not binary.exists():
         npm = shutil.which("npm")
         assert npm is not None, "the ccusage comparison needs npm (node): install nodejs"
-        proc = subprocess.run([npm, "install", "--prefix", str(cache), "--no-audit",
-                               "--no-fund", CCUSAGE], capture_output=True, text=True,
-                              env={**os.environ, "npm_config_cache": str(cache / "npm-cache")})
+        proc = subprocess.run(
+            [npm, "install", "--prefix", str(cache), "--no-audit", "--no-fund", CCUSAGE],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "npm_config_cache": str(cache / "npm-cache")},
+        )
         assert proc.returncode == 0, proc.stderr
     return binary
 
 
 def ccusage_totals(binary: Path, config: Path, home: Path) -> dict[str, int]:
-    proc = subprocess.run([str(binary), "daily", "--json", "--offline"], capture_output=True,
-                          text=True, env={"PATH": os.environ["PATH"], "HOME": str(home),
-                                          "CLAUDE_CONFIG_DIR": str(config), "TZ": "UTC"})
+    proc = subprocess.run(
+        [str(binary), "daily", "--json", "--offline"],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], "HOME": str(home), "CLAUDE_CONFIG_DIR": str(config), "TZ": "UTC"},
+    )
     assert proc.returncode == 0, proc.stderr
     totals: dict[str, int] = json.loads(proc.stdout)["totals"]
     return totals
 
 
 def test_ccusage_agrees_with_the_import_on_the_same_transcripts(
-        committed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli,
-        ccusage: Path) -> None:
+    committed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli, ccusage: Path
+) -> None:
     truth = Truth()
     config = tmp_path / "claude"
     where = config / "projects" / re.sub(r"[^A-Za-z0-9]", "-", str(committed))
@@ -60,16 +66,26 @@ def test_ccusage_agrees_with_the_import_on_the_same_transcripts(
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(config))
     assert cli("ledger", "import", "--claude-code").exit_code == 0
     entries = [e for e in ledger.pending(Repo.discover(committed))[0] if e.counter == "usage"]
-    ours = {"in": sum(e.tokens_in for e in entries), "out": sum(e.tokens_out for e in entries),
-            "read": sum(e.cache_read for e in entries),
-            "write": sum(e.cache_write for e in entries)}
+    ours = {
+        "in": sum(e.tokens_in for e in entries),
+        "out": sum(e.tokens_out for e in entries),
+        "read": sum(e.cache_read for e in entries),
+        "write": sum(e.cache_write for e in entries),
+    }
     theirs = ccusage_totals(ccusage, config, tmp_path / "home")
     # ccusage keeps fresh input apart: patchpack's `in` is all input, cached included.
     theirs_in = theirs["inputTokens"] + theirs["cacheReadTokens"] + theirs["cacheCreationTokens"]
-    assert ours == {"in": truth.tokens_in, "out": truth.out, "read": truth.cache_read,
-                    "write": truth.cache_write}
-    for mine, its in ((ours["in"], theirs_in), (ours["out"], theirs["outputTokens"]),
-                      (ours["read"], theirs["cacheReadTokens"]),
-                      (ours["write"], theirs["cacheCreationTokens"])):
+    assert ours == {
+        "in": truth.tokens_in,
+        "out": truth.out,
+        "read": truth.cache_read,
+        "write": truth.cache_write,
+    }
+    for mine, its in (
+        (ours["in"], theirs_in),
+        (ours["out"], theirs["outputTokens"]),
+        (ours["read"], theirs["cacheReadTokens"]),
+        (ours["write"], theirs["cacheCreationTokens"]),
+    ):
         assert abs(mine - its) <= mine / 100, (ours, theirs)
     assert theirs["totalTokens"] == ours["in"] + ours["out"]
