@@ -37,8 +37,7 @@ def hostile(draw: st.DrawFn) -> tuple[bytes, bool]:
     assert isinstance(message, dict)
     kind = draw(st.sampled_from(["count", "shape", "bytes", "deep", "cut", "name"]))
     if kind == "count":
-        field = draw(st.sampled_from(["input_tokens", "output_tokens",
-                                      "cache_read_input_tokens"]))
+        field = draw(st.sampled_from(["input_tokens", "output_tokens", "cache_read_input_tokens"]))
         value = draw(st.sampled_from(BAD_COUNTS))
         message["usage"][field] = value
         return json.dumps(raw).replace("Infinity", "1e400").encode(), value is not None
@@ -61,26 +60,31 @@ def hostile(draw: st.DrawFn) -> tuple[bytes, bool]:
     if kind == "deep":
         if draw(st.booleans()):  # in a field the fast reader skips, not past msgspec's limit
             depth = draw(st.integers(257, 900))
-            return json.dumps(raw).replace('"content": [', '"content": [' + "[" * depth +
-                                           "]" * depth + ",", 1).encode(), True
+            return json.dumps(raw).replace(
+                '"content": [', '"content": [' + "[" * depth + "]" * depth + ",", 1
+            ).encode(), True
         depth = draw(st.integers(300, 5000))
         return b'{"usage":' + b"[" * depth + b"]" * depth + b"}", True
     if kind == "cut":
         text = json.dumps(raw).encode()
-        return text[:draw(st.integers(1, len(text) - 2))] + b'"usage"', True
+        return text[: draw(st.integers(1, len(text) - 2))] + b'"usage"', True
     # Names a reader may never write into the ledger: a lone surrogate, control characters,
     # a name of 10,000 characters. The response is one already counted: nothing changes.
     message["model"] = draw(st.sampled_from(["\ud800", "a\x00b", "x" * 10_000, ""]))
     raw["sessionId"] = draw(st.sampled_from(["\udfff", "\n", 5]))
-    raw["timestamp"] = draw(st.sampled_from(["2026-02-31T10:00:00.000Z", "yesterday", 0,
-                                             "2026-11-24T24:00:00Z", "9999-12-31T23:59:60Z"]))
+    raw["timestamp"] = draw(
+        st.sampled_from(
+            ["2026-02-31T10:00:00.000Z", "yesterday", 0, "2026-11-24T24:00:00Z", "9999-12-31T23:59:60Z"]
+        )
+    )
     return json.dumps(raw).encode(), False
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(hostile(), st.integers(0, 40)), min_size=1, max_size=6))
 def test_hostile_lines_are_skipped_and_reported_and_the_totals_stay_true(
-        tmp_path_factory, lines: list[tuple[tuple[bytes, bool], int]]) -> None:
+    tmp_path_factory, lines: list[tuple[tuple[bytes, bool], int]]
+) -> None:
     where = tmp_path_factory.mktemp("t")
     truth, files = good_lines("/p")
     rows = files["a1.jsonl"].encode().splitlines()
@@ -93,17 +97,21 @@ def test_hostile_lines_are_skipped_and_reported_and_the_totals_stay_true(
     read = transcripts.read(paths, {})
     assert len(read.problems) == reported
     assert all(p.line > 0 and p.reason for p in read.problems)
-    assert (sum(u.tokens_in for u in read.usages), sum(u.tokens_out for u in read.usages)) == \
-        (truth.tokens_in, truth.out)
-    assert all(u.model is None or (u.model.isprintable() and len(u.model) <= 200)
-               for u in read.usages)
+    assert (sum(u.tokens_in for u in read.usages), sum(u.tokens_out for u in read.usages)) == (
+        truth.tokens_in,
+        truth.out,
+    )
+    assert all(u.model is None or (u.model.isprintable() and len(u.model) <= 200) for u in read.usages)
 
 
-def test_the_import_reports_hostile_lines_and_records_the_rest(committed: Path,
-                                                               tmp_path: Path) -> None:
+def test_the_import_reports_hostile_lines_and_records_the_rest(committed: Path, tmp_path: Path) -> None:
     truth, files = good_lines(str(committed))
-    bad = [b'{"type":"assistant","message":{"usage":{"output_tokens":-5}}}', b'\xff\xfe "usage"',
-           b'{"usage":' + b"[" * 2000 + b"]" * 2000 + b"}", b'{"type":"assistant","usage":']
+    bad = [
+        b'{"type":"assistant","message":{"usage":{"output_tokens":-5}}}',
+        b'\xff\xfe "usage"',
+        b'{"usage":' + b"[" * 2000 + b"]" * 2000 + b"}",
+        b'{"type":"assistant","usage":',
+    ]
     paths = [write(tmp_path / name, text) for name, text in files.items()]
     write(paths[0], b"\n".join([*bad, *files["a1.jsonl"].encode().splitlines()]) + b"\n")
     proc = run_patchpack("ledger", "import", "--claude-code", *map(str, paths), cwd=committed)
@@ -113,9 +121,7 @@ def test_the_import_reports_hostile_lines_and_records_the_rest(committed: Path,
     assert f"imported {truth.responses} of {truth.responses} responses" in proc.stdout
 
 
-
-def test_usage_under_an_escaped_key_counts_and_the_key_in_a_string_does_not(
-        tmp_path: Path) -> None:
+def test_usage_under_an_escaped_key_counts_and_the_key_in_a_string_does_not(tmp_path: Path) -> None:
     """The import parses only the lines its byte search marks: a line that holds usage is
     never passed over, however its JSON is written, and text that looks like usage never
     counts (#17)."""
