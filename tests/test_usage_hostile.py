@@ -130,25 +130,44 @@ def test_usage_under_an_escaped_key_counts_and_the_key_in_a_string_does_not(tmp_
     s.user('say "usage" and {"usage":{"output_tokens":99}} \x1b[31m in colour')
     # JSON.stringify never escapes a letter, but JSON may: "us\u0061ge" is the key "usage".
     lines = s.respond(1, fresh=1, write=2, read=3, out=40)
-    s.lines[-3:] = [line.replace('"usage"', '"\\u0075sage"').replace(
-        '"message"', '"mess\\u0061ge"') for line in lines]
-    tool = {"type": "assistant", "sessionId": "e1", "requestId": "req_t",
-            "message": {"id": "msg_t", "role": "assistant", "model": MODEL, "content": [
-                {"type": "tool_use", "id": "t9", "name": "Bash",
-                 "input": {"usage": {"input_tokens": 10**6, "output_tokens": 10**6}}}]}}
+    s.lines[-3:] = [
+        line.replace('"usage"', '"\\u0075sage"').replace('"message"', '"mess\\u0061ge"') for line in lines
+    ]
+    tool = {
+        "type": "assistant",
+        "sessionId": "e1",
+        "requestId": "req_t",
+        "message": {
+            "id": "msg_t",
+            "role": "assistant",
+            "model": MODEL,
+            "content": [
+                {
+                    "type": "tool_use",
+                    "id": "t9",
+                    "name": "Bash",
+                    "input": {"usage": {"input_tokens": 10**6, "output_tokens": 10**6}},
+                }
+            ],
+        },
+    }
     s.lines.append(json.dumps(tool))
     paths = [write(tmp_path / name, text) for name, text in {**files, "e1.jsonl": s.text()}.items()]
     assert '"usage"' not in s.lines[1] and "\\u0075sage" in s.lines[1]
     read = transcripts.read(paths, {})
     assert read.problems == [] and read.unfinished == 0
-    assert (len(read.usages), sum(u.tokens_in for u in read.usages),
-            sum(u.tokens_out for u in read.usages)) == (truth.responses, truth.tokens_in, truth.out)
+    assert (
+        len(read.usages),
+        sum(u.tokens_in for u in read.usages),
+        sum(u.tokens_out for u in read.usages),
+    ) == (truth.responses, truth.tokens_in, truth.out)
 
 
 @settings(max_examples=60, deadline=None)
 @given(block=st.integers(1, 2000), at=st.integers(0, 30))
 def test_any_block_size_reads_the_same_and_a_line_too_long_is_named(
-        tmp_path_factory: pytest.TempPathFactory, block: int, at: int) -> None:
+    tmp_path_factory: pytest.TempPathFactory, block: int, at: int
+) -> None:
     """Blocks cut lines anywhere; a line longer than MAX_LINE is reported by its number and
     passed over, whichever block it starts or ends in (#17)."""
     where = tmp_path_factory.mktemp("b")
@@ -164,8 +183,10 @@ def test_any_block_size_reads_the_same_and_a_line_too_long_is_named(
         m.setattr(transcripts, "MAX_LINE", 3000)
         cut = transcripts.read(paths, {})
     assert cut.usages == whole.usages and whole.problems == []
-    assert (sum(u.tokens_in for u in cut.usages), sum(u.tokens_out for u in cut.usages)) == \
-        (truth.tokens_in, truth.out)
+    assert (sum(u.tokens_in for u in cut.usages), sum(u.tokens_out for u in cut.usages)) == (
+        truth.tokens_in,
+        truth.out,
+    )
     assert cut.problems == [transcripts.Problem(str(paths[0]), at + 1, "longer than 3,000 bytes")]
     assert cut.offsets == whole.offsets
 
@@ -188,27 +209,36 @@ def test_a_pool_of_processes_reads_what_one_reader_reads(tmp_path: Path) -> None
         pooled = transcripts.read(paths, offsets)
     assert pooled == alone
     assert [p.where for p in pooled.problems] == [str(paths[0]), str(paths[1])]
-    assert (sum(u.tokens_in for u in pooled.usages), sum(u.tokens_out for u in pooled.usages),
-            len(pooled.usages)) == (truth.tokens_in, truth.out, truth.responses)
+    assert (
+        sum(u.tokens_in for u in pooled.usages),
+        sum(u.tokens_out for u in pooled.usages),
+        len(pooled.usages),
+    ) == (truth.tokens_in, truth.out, truth.responses)
     assert {u.agent for u in pooled.usages} == set(truth.by_agent)
 
 
 ODD = [  # (old, new) edits of an assistant line that JSON readers may take differently
-    ('"usage":{', '"usage":{"input_tokens":7,'), ('"requestId":', '"requestId":null,"requestId":'),
-    ('"model":', '"model":"\\ud800","model":'), ('"text":"part', '"text":"\\u00e9\\ud800 part'),
-    ('"text":"part', '"text":"\udcff part'), ('"text":"part', '"text":"é part'),
+    ('"usage":{', '"usage":{"input_tokens":7,'),
+    ('"requestId":', '"requestId":null,"requestId":'),
+    ('"model":', '"model":"\\ud800","model":'),
+    ('"text":"part', '"text":"\\u00e9\\ud800 part'),
+    ('"text":"part', '"text":"\udcff part'),
+    ('"text":"part', '"text":"é part'),
     ('"output_tokens":', '"output_tokens":123456789012345678901234567890,"output_tokens":'),
-    ('"stop_reason":', '"stop_reason":1e400,"stop_reason":'), ('"message":{', '"message":3,"x":{'),
-    ('"message":{', '"message":null,"message":{'), ('"isSidechain":false', '"isSidechain":true'),
-    ('"input_tokens":', '"input_tokens":null,"input_tokens":'), ('"id":"msg_', '"id":5,"i\\u0064":"msg_'),
+    ('"stop_reason":', '"stop_reason":1e400,"stop_reason":'),
+    ('"message":{', '"message":3,"x":{'),
+    ('"message":{', '"message":null,"message":{'),
+    ('"isSidechain":false', '"isSidechain":true'),
+    ('"input_tokens":', '"input_tokens":null,"input_tokens":'),
+    ('"id":"msg_', '"id":5,"i\\u0064":"msg_'),
 ]
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(ODD), st.integers(0, 40)), min_size=1, max_size=5))
 def test_the_fast_reader_of_assistant_lines_reads_what_the_whole_line_reader_reads(
-        tmp_path_factory: pytest.TempPathFactory,
-        edits: list[tuple[tuple[str, str], int]]) -> None:
+    tmp_path_factory: pytest.TempPathFactory, edits: list[tuple[tuple[str, str], int]]
+) -> None:
     """Assistant lines in Claude Code's form are read by decoding only the fields that count
     (#17); any line, odd or hostile, comes out as the whole-line reader has it."""
     where = tmp_path_factory.mktemp("f")
