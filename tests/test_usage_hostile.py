@@ -257,11 +257,15 @@ def test_the_fast_reader_of_assistant_lines_reads_what_the_whole_line_reader_rea
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.tuples(hostile(), st.integers(0, 40)), max_size=3),
-       st.lists(st.tuples(st.sampled_from(ODD), st.integers(0, 40)), max_size=3))
+@given(
+    st.lists(st.tuples(hostile(), st.integers(0, 40)), max_size=3),
+    st.lists(st.tuples(st.sampled_from(ODD), st.integers(0, 40)), max_size=3),
+)
 def test_a_block_decoded_in_one_call_reads_what_its_lines_read_one_by_one(
-        tmp_path_factory: pytest.TempPathFactory, inserted: list[tuple[tuple[bytes, bool], int]],
-        edits: list[tuple[tuple[str, str], int]]) -> None:
+    tmp_path_factory: pytest.TempPathFactory,
+    inserted: list[tuple[tuple[bytes, bool], int]],
+    edits: list[tuple[tuple[str, str], int]],
+) -> None:
     """A block's marked lines are decoded in one call (#17); one malformed, odd or unusual
     line among them (a Task call, an escape, deep nesting) reads as line by line: the same
     totals, problems and offsets."""
