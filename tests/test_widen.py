@@ -57,9 +57,13 @@ NOTES = "intro\ntext\n\n# Needle\nneedle here\n  indented\n\nnext para\nmore\n\n
 def boxed(committed: Path) -> Path:
     write(committed / "box.py", BOX)
     write(committed / "notes.md", NOTES)
-    write(committed / "big.py", "".join(  # 300 lines, one match
-        f"def f{i}(x):\n    {'needle' if i == 30 else 'y'} = x + {i}\n    return x\n\n\n"
-        for i in range(60)))
+    write(
+        committed / "big.py",
+        "".join(  # 300 lines, one match
+            f"def f{i}(x):\n    {'needle' if i == 30 else 'y'} = x + {i}\n    return x\n\n\n"
+            for i in range(60)
+        ),
+    )
     git(committed, "add", "-A")
     git(committed, "commit", "-qm", "code")
     return committed
@@ -71,10 +75,15 @@ def _plan(repo: Path, *greps: str, cap: int = 80) -> list[tuple[str, int, int, s
     return [(u.path, u.start, u.end, u.label) for u in units]
 
 
-def _build(repo: Path, budget: int, *, greps: tuple[str, ...] = ("needle",),
-           max_file_lines: int = 200, fill: bool = True) -> context.Pack:
-    request = context.Request(greps=greps, budget=budget, fill=fill,
-                              max_file_lines=max_file_lines)
+def _build(
+    repo: Path,
+    budget: int,
+    *,
+    greps: tuple[str, ...] = ("needle",),
+    max_file_lines: int = 200,
+    fill: bool = True,
+) -> context.Pack:
+    request = context.Request(greps=greps, budget=budget, fill=fill, max_file_lines=max_file_lines)
     return context.build(Repo.discover(repo), request, get_counter())
 
 
@@ -103,16 +112,37 @@ def test_order_header_end_module_block_class_calls_then_neighbours(boxed: Path) 
 
 
 def test_call_tree_goes_one_way(repo: Path) -> None:
-    write(repo / "calls.py", "".join(f"def {name}():\n    return {body}\n\n\n" for name, body in [
-        ("top", "mid()"), ("mid", "low()"), ("low", "1"), ("sibling", "1 + low()"),
-        ("above", "top()"), ("far", "2")]))
+    write(
+        repo / "calls.py",
+        "".join(
+            f"def {name}():\n    return {body}\n\n\n"
+            for name, body in [
+                ("top", "mid()"),
+                ("mid", "low()"),
+                ("low", "1"),
+                ("sibling", "1 + low()"),
+                ("above", "top()"),
+                ("far", "2"),
+            ]
+        ),
+    )
     git(repo, "add", "-A")
-    labels = [u.label for u in widen.plan(Worktree(repo), locate.locate(
-        Repo.discover(repo), ["return low"]).hunks, cap=80)[0]]
-    assert labels == ["[end of file]", "def mid [rest]", "def top [calls mid]",
-                      "def low [called by mid]", "def above [calls top]",
-                      # another caller of low is a sibling, not on the way up nor down
-                      "def sibling [near]", "def far [near]"]
+    labels = [
+        u.label
+        for u in widen.plan(Worktree(repo), locate.locate(Repo.discover(repo), ["return low"]).hunks, cap=80)[
+            0
+        ]
+    ]
+    assert labels == [
+        "[end of file]",
+        "def mid [rest]",
+        "def top [calls mid]",
+        "def low [called by mid]",
+        "def above [calls top]",
+        # another caller of low is a sibling, not on the way up nor down
+        "def sibling [near]",
+        "def far [near]",
+    ]
 
 
 def test_a_function_called_by_name_is_a_callee(boxed: Path) -> None:
@@ -120,16 +150,22 @@ def test_a_function_called_by_name_is_a_callee(boxed: Path) -> None:
 
 
 def test_headers_and_module_level_statements(repo: Path) -> None:
-    write(repo / "mod.py", '"""Doc."""\n\nimport os\n\n__all__ = ["f"]\nX = 1\n\n\n'
-          'def f():\n    return os.sep\n\n\nY = 2\n\n\ndef g():\n    return 3\n')
-    write(repo / "main.go", 'package main\n\nimport (\n\t"fmt"\n)\n\nfunc a() {\n'
-          '\tfmt.Println("needle")\n}\n\nfunc b() {\n}\n')
+    write(
+        repo / "mod.py",
+        '"""Doc."""\n\nimport os\n\n__all__ = ["f"]\nX = 1\n\n\n'
+        "def f():\n    return os.sep\n\n\nY = 2\n\n\ndef g():\n    return 3\n",
+    )
+    write(
+        repo / "main.go",
+        'package main\n\nimport (\n\t"fmt"\n)\n\nfunc a() {\n\tfmt.Println("needle")\n}\n\nfunc b() {\n}\n',
+    )
     git(repo, "add", "-A")
     assert _plan(repo, "return os")[:4] == [
         ("mod.py", 1, 4, "header [header]"),  # docstring and imports, not what follows
         ("mod.py", 14, 17, "[end of file]"),
-        ("mod.py", 4, 8, "__all__ = [\"f\"] [module level]"),  # nearest the match first
-        ("mod.py", 11, 15, "Y = 2 [module level]")]
+        ("mod.py", 4, 8, '__all__ = ["f"] [module level]'),  # nearest the match first
+        ("mod.py", 11, 15, "Y = 2 [module level]"),
+    ]
     assert _plan(repo, "needle")[:2] == [  # other languages: the import paragraphs too
         ("main.go", 1, 2, "package main [header]"), ("main.go", 2, 6, "import ( [header]")]
 
