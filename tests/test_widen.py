@@ -167,21 +167,27 @@ def test_headers_and_module_level_statements(repo: Path) -> None:
         ("mod.py", 11, 15, "Y = 2 [module level]"),
     ]
     assert _plan(repo, "needle")[:2] == [  # other languages: the import paragraphs too
-        ("main.go", 1, 2, "package main [header]"), ("main.go", 2, 6, "import ( [header]")]
+        ("main.go", 1, 2, "package main [header]"),
+        ("main.go", 2, 6, "import ( [header]"),
+    ]
 
 
 def test_test_files_end_first_and_their_other_tests_last(repo: Path) -> None:
-    write(repo / "tests" / "test_a.py", "".join(
-        f"def test_{i}():\n    assert {'needle' if i == 0 else i}\n\n\n" for i in range(5)))
-    write(repo / "a.py", "".join(f"def f{i}():\n    return {'needle' if i == 2 else i}\n\n\n"
-                                 for i in range(5)))
+    write(
+        repo / "tests" / "test_a.py",
+        "".join(f"def test_{i}():\n    assert {'needle' if i == 0 else i}\n\n\n" for i in range(5)),
+    )
+    write(
+        repo / "a.py", "".join(f"def f{i}():\n    return {'needle' if i == 2 else i}\n\n\n" for i in range(5))
+    )
     git(repo, "add", "-A")
     units = _plan(repo, "needle")
     # The last test whole: what a new test, appended after it, copies; the last lines of
     # other files: the context of a diff that appends.
     assert [u for u in units if "[end" in u[3]] == [
         ("a.py", 15, 20, "[end of file]"),
-        ("tests/test_a.py", 15, 20, "def test_4 [end: last test]")]
+        ("tests/test_a.py", 15, 20, "def test_4 [end: last test]"),
+    ]
     near = [(path, label) for path, _, _, label in units if label.endswith("[near]")]
     assert near[-4:] == [("tests/test_a.py", f"def test_{i} [near]") for i in (1, 2, 3, 4)]
 
@@ -198,8 +204,11 @@ def test_other_languages_widen_by_paragraph_and_cut_long_blocks(boxed: Path) -> 
     git(boxed, "add", "long.py")
     # A block cut by --max-hunk-lines comes back first, in pieces, nearest the match first.
     assert [u for u in _plan(boxed, "x20 = ", cap=10) if u[3].endswith("[rest]")] == [
-        ("long.py", 21, 30, "def long [rest]"), ("long.py", 11, 20, "def long [rest]"),
-        ("long.py", 31, 31, "def long [rest]"), ("long.py", 1, 10, "def long [rest]")]
+        ("long.py", 21, 30, "def long [rest]"),
+        ("long.py", 11, 20, "def long [rest]"),
+        ("long.py", 31, 31, "def long [rest]"),
+        ("long.py", 1, 10, "def long [rest]"),
+    ]
 
 
 def test_strongest_file_first_within_a_step(boxed: Path) -> None:
@@ -215,8 +224,11 @@ def test_a_stronger_file_finishes_its_call_tree_and_neighbours_first(boxed: Path
     ranked = sorted(found.hunks, key=lambda h: (h.path != "big.py", h.path, h.start))
 
     def far(units: list[widen.Unit], *paths: str) -> list[int]:
-        return [i for i, u in enumerate(units) if u.path in paths
-                and u.label.endswith(("[near]", "by needle]", "calls needle]"))]
+        return [
+            i
+            for i, u in enumerate(units)
+            if u.path in paths and u.label.endswith(("[near]", "by needle]", "calls needle]"))
+        ]
 
     # As strong (no strength given): the files fill together, a ring at a time, so the
     # 60 functions of big.py are still coming when box.py is whole.
@@ -224,20 +236,21 @@ def test_a_stronger_file_finishes_its_call_tree_and_neighbours_first(boxed: Path
     assert max(far(tied, "box.py")) < max(far(tied, "big.py"))
     # big.py's hit is stronger: its neighbours all come first; the cheap steps (headers,
     # ends, module level) still go across files before them.
-    units, _ = widen.plan(Worktree(boxed), ranked, cap=80,
-                          strength=lambda h: (h.path != "big.py",))
+    units, _ = widen.plan(Worktree(boxed), ranked, cap=80, strength=lambda h: (h.path != "big.py",))
     assert max(far(units, "big.py")) < min(far(units, "box.py", "notes.md"))
     cheap = [i for i, u in enumerate(units) if u.label.endswith(("[header]", "[end of file]"))]
     assert {units[i].path for i in cheap} == {"box.py", "big.py", "notes.md"}
     assert max(cheap) < min(far(units, "big.py"))
     assert sorted(units, key=lambda u: (u.path, u.start)) == sorted(
-        tied, key=lambda u: (u.path, u.start))  # the same units, in another order
+        tied, key=lambda u: (u.path, u.start)
+    )  # the same units, in another order
 
 
 def test_a_file_missing_the_import_of_the_name_fills_first(committed: Path) -> None:
     def module(head: str) -> str:
-        return head + "".join(f"\n\ndef f{i}(x{': BinaryIO' if i == 15 else ''}):\n"
-                              f"    return x + {i}\n" for i in range(30))
+        return head + "".join(
+            f"\n\ndef f{i}(x{': BinaryIO' if i == 15 else ''}):\n    return x + {i}\n" for i in range(30)
+        )
 
     # Both use the name once, as an annotation; loose.py never imports it (what a commit
     # naming BinaryIO most likely fixes), typed.py does.
@@ -257,12 +270,14 @@ def test_fill_spends_the_budget_and_shows_whole_small_files(boxed: Path) -> None
     plain = _build(boxed, 50_000, greps=("def needle",), fill=False)
     pack = _build(boxed, 50_000, greps=("def needle",))
     assert pack.tokens > plain.tokens and not pack.dropped
-    assert _shown(pack, "box.py") >= {n for n, text in enumerate(BOX.splitlines(), 1)
-                                      if text.strip()}
+    assert _shown(pack, "box.py") >= {n for n, text in enumerate(BOX.splitlines(), 1) if text.strip()}
     widened = [p for p in pack.parts if p.section == "widened"]
     assert "## widened: --fill: " in pack.text and widened
-    assert not _shown(pack, "box.py") - _shown(plain, "box.py") - {
-        n for p in widened for n in range(p.start, p.end + 1)}
+    assert (
+        not _shown(pack, "box.py")
+        - _shown(plain, "box.py")
+        - {n for p in widened for n in range(p.start, p.end + 1)}
+    )
     # No line twice: widened hunks leave out what the other sections show.
     seen = [n for p in pack.parts if p.path == "box.py" for n in range(p.start, p.end + 1)]
     assert len(seen) == len(set(seen))
