@@ -308,10 +308,8 @@ def test_widened_lines_take_in_the_hunks_they_touch(boxed: Path) -> None:
     assert "## located" not in pack.text and pack.tokens < plain.tokens + get_counter().count(BOX)
 
 
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(budget=st.integers(min_value=0, max_value=3_000),
-       max_file_lines=st.sampled_from([5, 50, 200, 10_000]))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(budget=st.integers(min_value=0, max_value=3_000), max_file_lines=st.sampled_from([5, 50, 200, 10_000]))
 def test_budget_is_never_exceeded(boxed: Path, budget: int, max_file_lines: int) -> None:
     pack = _build(boxed, budget, max_file_lines=max_file_lines)
     assert pack.tokens == get_counter().count(pack.text) <= budget
@@ -339,8 +337,10 @@ def test_cli_flag_setting_and_json(cli, boxed: Path) -> None:
     git(boxed, "config", "patchpack.contextFill", "true")
     assert "## widened: " in cli("context", "--grep", "def needle").stdout
     assert "## widened: " not in cli("context", "--grep", "def needle", "--no-fill").stdout
-    assert run_patchpack("context", "--grep", "def needle", "--no-fill", "--budget", "10",
-                         cwd=boxed).returncode == 0
+    assert (
+        run_patchpack("context", "--grep", "def needle", "--no-fill", "--budget", "10", cwd=boxed).returncode
+        == 0
+    )
 
 
 def test_binary_and_unreadable_files_are_not_widened(cli, boxed: Path) -> None:
@@ -355,25 +355,44 @@ def test_binary_and_unreadable_files_are_not_widened(cli, boxed: Path) -> None:
 
 
 def test_paired_tests_by_the_usual_names_nearest_first() -> None:
-    tracked = ["pkg/cli.py", "tests/test_cli.py", "tests/other/test_cli.py", "pkg/test_cli.py",
-               "tests/test_box.py", "web/app.ts", "web/app.test.ts", "go/run.go",
-               "go/run_test.go", "src/Main.java", "test/MainTest.java", "tests/test_x.py"]
-    pairs = widen.paired_tests(["pkg/cli.py", "web/app.ts", "go/run.go", "src/Main.java",
-                                "tests/test_x.py", "README"], tracked)
+    tracked = [
+        "pkg/cli.py",
+        "tests/test_cli.py",
+        "tests/other/test_cli.py",
+        "pkg/test_cli.py",
+        "tests/test_box.py",
+        "web/app.ts",
+        "web/app.test.ts",
+        "go/run.go",
+        "go/run_test.go",
+        "src/Main.java",
+        "test/MainTest.java",
+        "tests/test_x.py",
+    ]
+    pairs = widen.paired_tests(
+        ["pkg/cli.py", "web/app.ts", "go/run.go", "src/Main.java", "tests/test_x.py", "README"], tracked
+    )
     assert pairs == {
         "pkg/cli.py": ["pkg/test_cli.py"],  # beside it beats tests/, which beats tests/other/
-        "web/app.ts": ["web/app.test.ts"], "go/run.go": ["go/run_test.go"],
-        "src/Main.java": ["test/MainTest.java"]}  # a test file pairs with nothing
+        "web/app.ts": ["web/app.test.ts"],
+        "go/run.go": ["go/run_test.go"],
+        "src/Main.java": ["test/MainTest.java"],
+    }  # a test file pairs with nothing
     assert widen.paired_tests(["a/cli.py"], ["tests/test_cli.py", "tests/b/test_cli.py"]) == {
-        "a/cli.py": ["tests/test_cli.py"]}
+        "a/cli.py": ["tests/test_cli.py"]
+    }
 
 
 def test_fill_adds_the_last_test_of_a_paired_test_file(committed: Path) -> None:
-    write(committed / "pkg" / "box.py", "".join(
-        f"def f{i}():\n    return {'needle' if i == 2 else i}\n\n\n" for i in range(5)))
+    write(
+        committed / "pkg" / "box.py",
+        "".join(f"def f{i}():\n    return {'needle' if i == 2 else i}\n\n\n" for i in range(5)),
+    )
     # 300 lines: over --max-file-lines, yet its end alone is not the whole file.
-    write(committed / "tests" / "test_box.py", "".join(
-        f"def test_{i}():\n    assert {i}\n\n\n" for i in range(75)))
+    write(
+        committed / "tests" / "test_box.py",
+        "".join(f"def test_{i}():\n    assert {i}\n\n\n" for i in range(75)),
+    )
     write(committed / "tests" / "test_other.py", "def test_other():\n    assert 0\n")
     git(committed, "add", "-A")
     git(committed, "commit", "-qm", "box")
@@ -383,7 +402,8 @@ def test_fill_adds_the_last_test_of_a_paired_test_file(committed: Path) -> None:
     assert [(u.path, u.start, u.end, u.label) for u in units][:3] == [
         ("pkg/box.py", 15, 20, "[end of file]"),
         ("tests/test_box.py", 295, 300, "def test_74 [end: last test of the tests of pkg/box.py]"),
-        ("pkg/box.py", 7, 12, "def f2 [rest]")]
+        ("pkg/box.py", 7, 12, "def f2 [rest]"),
+    ]
     pack = _build(committed, 50_000)
     assert _shown(pack, "tests/test_box.py") == set(range(295, 301))
     assert "def test_74 [end: last test of the tests of pkg/box.py]" in pack.text
@@ -401,16 +421,14 @@ def spread(committed: Path) -> Path:
         body = "".join(f"    y{j} = x + {j}\n" for j in range(40))
         body = body.replace("    y30 = x + 30\n", f"    y30 = target(x) + {i}\n")
         write(committed / f"m{i}.py", f"def f{i}(x):\n{body}    return x\n")
-    write(committed / "m3.py", "def target(x):\n    return x\n\n\n"
-          + (committed / "m3.py").read_text())
+    write(committed / "m3.py", "def target(x):\n    return x\n\n\n" + (committed / "m3.py").read_text())
     git(committed, "add", "-A")
     git(committed, "commit", "-qm", "code")
     return committed
 
 
 @pytest.mark.parametrize("fill", [False, True])
-def test_a_tight_budget_shortens_every_hit_before_dropping_one(cli, spread: Path,
-                                                               fill: bool) -> None:
+def test_a_tight_budget_shortens_every_hit_before_dropping_one(cli, spread: Path, fill: bool) -> None:
     full = json.loads(cli("context", "--json", "--grep", "target").stdout)
     flag = "--fill" if fill else "--no-fill"
     r = cli("context", "--json", "--grep", "target", "--budget", str(full["tokens"] // 3), flag)
