@@ -458,8 +458,7 @@ def test_room_left_after_shortening_goes_back_to_the_hits_it_fits(committed: Pat
     repo = Repo.discover(committed)
     b_back = False
     for budget in range(60, 900, 10):
-        pack = context.build(repo, context.Request(greps=("target",), budget=budget),
-                             get_counter())
+        pack = context.build(repo, context.Request(greps=("target",), budget=budget), get_counter())
         parts = {p.path: p for p in pack.parts if p.section == "located"}
         # Shortening a.py, the last step, freed more than b.py needs whole: b.py is whole again.
         if len(parts) == 2 and parts["a.py"].only and not parts["b.py"].only:
