@@ -154,6 +154,13 @@ class ObjectsOps(RepoCore):
         return Oid(str(self._odb[rev].peel(pygit2.Tree).id))
 
     def write_blob(self, data: bytes) -> Oid:
+        if self._store is not None:
+            # Into the batch directly: libgit2 would look for the blob in every store first,
+            # listing the packs again when it is in none, 0.2 ms a blob (#16). One already
+            # on disk is written again in the batch's pack, as `git fast-import` may.
+            oid = pygit2.hash(data)
+            self._store.objects[oid] = (int(pygit2.enums.ObjectType.BLOB), bytes(data))
+            return Oid(str(oid))
         return Oid(str(self._odb.create_blob(data)))
 
     def write_blob_series(self, versions: Iterable[packs.Version], *, count: int) -> list[Oid]:

@@ -160,14 +160,14 @@ def _git_output(args: list[str], cwd: str | os.PathLike[str] | None) -> tuple[by
         os.close(out_w)
         os.close(err_w)
     try:  # stderr after stdout: git says little there, far less than a pipe holds
-        return _read_all(out_r), _read_all(err_r)
+        return read_all(out_r), read_all(err_r)
     finally:
         os.close(out_r)
         os.close(err_r)
         os.waitpid(pid, 0)
 
 
-def _read_all(fd: int) -> bytes:
+def read_all(fd: int) -> bytes:
     chunks = []
     while chunk := os.read(fd, 1 << 16):
         chunks.append(chunk)
