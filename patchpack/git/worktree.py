@@ -267,6 +267,20 @@ class WorktreeOps(ObjectsOps):
             run_git(["add", "--all" if untracked else "--update", "--", "."], cwd=self._top(), env=env)
             return Oid(decode(run_git(["write-tree"], cwd=self._top(), env=env).stdout).strip())
 
+    def stamps(self, paths: Sequence[str]) -> tuple[tuple[int, int, int, int] | None, ...]:
+        """What changes when anyone writes the work-tree file at each of ``paths`` (None:
+        nothing there), to tell later whether someone did."""
+        top = self._top()
+        found: list[tuple[int, int, int, int] | None] = []
+        for path in paths:
+            try:
+                st = os.lstat(top / path)
+            except (FileNotFoundError, NotADirectoryError):
+                found.append(None)
+            else:
+                found.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+        return tuple(found)
+
     def dirty(self, paths: Sequence[str]) -> list[str]:
         """The paths among ``paths`` with staged, unstaged or untracked changes."""
         if self.config_true("core.sparseCheckout"):
