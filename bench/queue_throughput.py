@@ -14,6 +14,8 @@ hooks in order, so four hooks alone are the least patchpack can take per patch.
     python bench/queue_throughput.py            # 100 patches on 3,000 files (under a minute)
     python bench/queue_throughput.py --full     # 500 patches on 3,000 files, as issue 3 asks
     python bench/queue_throughput.py --repeat 3 # on a busy machine: the best of 3 runs each
+    python bench/queue_throughput.py --against /tmp/old  # another patchpack tree (`git archive`
+                                                         # of an older commit), in the same rounds
 """
 
 from __future__ import annotations
@@ -103,6 +105,21 @@ def timed(repo: Path, *argv: str, stdin: Path | None = None) -> float:
     return time.perf_counter() - start
 
 
+def queued_and_applied(repo: Path, mbox: Path, env: dict[str, str]) -> float:
+    """Seconds for `patchpack add MBOX` then `patchpack apply --all`, run with ``env``."""
+    start = time.perf_counter()
+    for args in (["add", str(mbox)], ["apply", "--all"]):
+        subprocess.run(
+            [sys.executable, "-m", "patchpack", *args],
+            cwd=repo,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            check=True,
+            capture_output=True,
+        )
+    return time.perf_counter() - start
+
+
 def by_hand(repo: Path, patches: Path) -> float:
     """Seconds to commit each patch as a user would without a queue: `git apply --index P`,
     then `git commit -q -F MSG` (its four hooks run), one patch after another."""
@@ -146,11 +163,18 @@ def main() -> None:
         help="runs of each side, alternating; the fastest of each is shown "
         "(a shared machine's load only ever adds time)",
     )
+    parser.add_argument(
+        "--against",
+        metavar="TREE",
+        help="a second patchpack source tree (e.g. `git archive` of an older commit) timed in "
+        "the same rounds, hooks installed: before and after under the same load",
+    )
     args = parser.parse_args()
     patches = args.patches or (500 if args.full else 100)
     # Byte code compiled first, as an installed package has it: with PYTHONDONTWRITEBYTECODE
     # set (as on the development machine) each run would compile patchpack again (0.1-0.2 s).
-    subprocess.run([sys.executable, "-m", "compileall", "-q", ENV["PYTHONPATH"] + "/patchpack"], check=True)
+    for tree in (ENV["PYTHONPATH"], args.against or ENV["PYTHONPATH"]):
+        subprocess.run([sys.executable, "-m", "compileall", "-q", tree + "/patchpack"], check=True)
     best: dict[str, float] = collections.defaultdict(lambda: float("inf"))
     with tempfile.TemporaryDirectory(prefix="patchpack-bench-") as tmp:
         root = Path(tmp)
@@ -174,6 +198,11 @@ def main() -> None:
                 hand = clone(root, origin, f"hand{n}{side}", hooks=hooks)
                 best["hand" + side] = min(best["hand" + side], by_hand(hand, root / "by-hand"))
                 assert git(hand, "rev-parse", "HEAD^{tree}").strip() == expected
+                if hooks and args.against:
+                    other = clone(root, origin, f"against{n}")
+                    patchpack_env = {**ENV, "PYTHONPATH": args.against}
+                    best["against"] = min(best["against"], queued_and_applied(other, mbox, patchpack_env))
+                    assert git(other, "rev-parse", "HEAD^{tree}").strip() == expected
                 if hooks:
                     am_hooks, pp_hooks = ran(am), ran(pp)
                     for side, names in (("commit", HOOKS[:4]), ("am", HOOKS[4:])):
@@ -197,6 +226,11 @@ def main() -> None:
         hand_s = best["hand" + side]
         print(f"  by hand: git apply --index, git commit -F, per patch {per(hand_s):7.1f} ms/patch")
         print(f"  ratio patchpack / by hand    {(add_s + apply_s) / hand_s:7.2f}x   (target: at most 0.6x)")
+    if args.against:
+        mine = best["add"] + best["apply"]
+        print(f"against {args.against}, hooks installed, in the same rounds:")
+        print(f"  patchpack add + apply --all  {per(best['against']):7.1f} ms/patch")
+        print(f"  this tree / that one         {mine / best['against']:7.2f}x")
     print("the hooks alone, spawned one after another per patch and nothing else done:")
     print(f"  git am's three               {per(best['hooks am']):7.1f} ms/patch")
     print(
