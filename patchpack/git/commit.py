@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from patchpack.git.run import (
     pygit2,
     run_git,
 )
+from patchpack.git.where import read_all
 from patchpack.git.worktree import WorktreeOps
 
 
@@ -40,6 +40,7 @@ class CommitOps(WorktreeOps):
         tree: Oid,
         author: str,
         verify: bool,
+        ahead: Callable[[Oid], None] | None = None,
         meanwhile: Callable[[Oid], None] | None = None,
     ) -> CommitRun:
         """Commit the index (which holds ``tree``) on HEAD as `git commit --cleanup=whitespace
@@ -47,15 +48,21 @@ class CommitOps(WorktreeOps):
 
         The commit is made in process and only the hooks are spawned, as `git am` does; hooks
         declared in config (``hook.*``) and signed commits go through `git commit` itself.
-        ``meanwhile(new commit)`` runs while the post-commit hook does, and must change
-        nothing anyone can see (it may write objects): this returns once both are done.
+        Two callbacks do work beside the hooks, and must change nothing anyone can see (they
+        may write objects): ``ahead(commit)`` while the pre-commit hook runs, with the commit
+        as it will be unless a hook changes the index or the message (then it is called again,
+        with the commit made); ``meanwhile(new commit)`` once HEAD is on it, while the
+        post-commit hook runs. This returns once all are done.
         """
         if self._needs_git_commit():
             run = self._git_commit(message, author=author, verify=verify)
-            if run.oid is not None and meanwhile is not None:
-                meanwhile(run.oid)
+            if run.oid is not None:
+                for then in (ahead, meanwhile):
+                    if then is not None:
+                        then(run.oid)
             return run
-        return _HookedCommit(self, author).run(message, tree=tree, verify=verify, meanwhile=meanwhile)
+        hooked = _HookedCommit(self, author)
+        return hooked.run(message, tree=tree, verify=verify, ahead=ahead, meanwhile=meanwhile)
 
     def _git_commit(self, message: str, *, author: str, verify: bool) -> CommitRun:
         args = ["commit", "--quiet", "--cleanup=whitespace", f"--author={author}", "-F", "-"]
@@ -114,12 +121,27 @@ class _HookedCommit:
         self._said: list[str] = []
 
     def run(
-        self, message: str, *, tree: Oid, verify: bool, meanwhile: Callable[[Oid], None] | None = None
+        self,
+        message: str,
+        *,
+        tree: Oid,
+        verify: bool,
+        ahead: Callable[[Oid], None] | None = None,
+        meanwhile: Callable[[Oid], None] | None = None,
     ) -> CommitRun:
         head = self._repo.head_oid()
         assert head is not None
         self._repo.index_holds(tree)
-        if verify and not self._hook("pre-commit"):
+        message = stripspace(message)
+        pre = self._start("pre-commit") if verify else None
+        # The commit as it will be unless a hook changes it: the same bytes, the same id.
+        expected = self._object(tree, message, head)
+        try:
+            if ahead is not None:
+                ahead(expected)
+        finally:
+            passed = pre is None or self._finish("pre-commit", pre)
+        if not passed:
             return self._refused()
         try:
             # The pre-commit hook may have staged more, or less: git commits what the index
@@ -133,7 +155,7 @@ class _HookedCommit:
         # A new file, not the last one truncated: ext4 (auto_da_alloc) flushes a file
         # rewritten after a truncation when it is closed, 2.5 ms a patch against 0.1 (#16).
         edit.unlink(missing_ok=True)
-        edit.write_bytes(encode(stripspace(message)))
+        edit.write_bytes(encode(message))
         if not self._hook("prepare-commit-msg", self._shown(edit), "message"):
             return self._refused()
         if verify and not self._hook("commit-msg", self._shown(edit)):
@@ -141,18 +163,9 @@ class _HookedCommit:
         message = stripspace(decode(edit.read_bytes()))  # commit-msg may have rewritten it
         if not message:
             return self._refused("Aborting commit due to empty commit message.")
-        oid = Oid(
-            str(
-                self._raw.create_commit(
-                    None,
-                    self.author,
-                    self.committer,
-                    encode(message),
-                    pygit2.Oid(hex=tree),
-                    [pygit2.Oid(hex=head)],
-                )
-            )
-        )
+        oid = self._object(tree, message, head)
+        if oid != expected and ahead is not None:
+            ahead(oid)
         ref = "HEAD" if self._raw.head_is_detached else self._raw.head.name
         title = message.split("\n", 1)[0]
         if not self._repo.update_ref(ref, oid, head, message=f"commit: {title}"):
