@@ -220,20 +220,59 @@ class _HookedCommit:
         said = decode(hook.output).rstrip()
         if said:
             self._said.append(said)
-        if proc.returncode != 0:
-            self._said.append(f"(the {name} hook exited with status {proc.returncode})")
-        return proc.returncode == 0
+        if status != 0:
+            self._said.append(f"(the {name} hook exited with status {status})")
+        return status == 0
 
-    def _spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
-        # git sends a hook's stdout to stderr; both are collected here, in order.
-        return subprocess.Popen(
-            argv,
-            cwd=self._workdir,
-            env=self._env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
+    def _spawn(self, argv: list[str]) -> _Hook:
+        # os.posix_spawn, not subprocess: a tenth of a millisecond less a hook, four hooks a
+        # patch (#16). It has no working directory of its own: this process moves there for
+        # the call, when it is elsewhere.
+        here = os.getcwd()
+        if here != str(self._workdir):
+            os.chdir(self._workdir)
+        try:
+            return _Hook(argv, self._env)
+        finally:
+            if here != str(self._workdir):
+                os.chdir(here)
+
+
+class _Hook:
+    """A hook started with stdin empty and stdout and stderr in one pipe (git sends a hook's
+    stdout to stderr; both are collected here, in order)."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.output = b""
+        self._out, write = os.pipe()
+        try:
+            self._pid = os.posix_spawn(
+                argv[0],
+                argv,
+                env,
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, write, 1),
+                    (os.POSIX_SPAWN_DUP2, write, 2),
+                ],
+            )
+        except BaseException:
+            os.close(self._out)
+            raise
+        finally:
+            os.close(write)
+
+    def wait(self) -> int:
+        """Its exit status, once it has ended (minus the signal that ended it); what it said is
+        in ``output``. Interrupted, it does not wait: the hook had the same Ctrl-C."""
+        try:
+            self.output = read_all(self._out)
+        except BaseException:
+            os.waitpid(self._pid, os.WNOHANG)
+            raise
+        finally:
+            os.close(self._out)
+        return os.waitstatus_to_exitcode(os.waitpid(self._pid, 0)[1])
 
 
 def stripspace(text: str) -> str:
