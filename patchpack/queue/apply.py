@@ -90,16 +90,16 @@ def apply(
 
     done: list[Applied] = []
     failure: PatchpackError | None = None
-    plan: _Plan | PatchpackError | None = _try_plan(repo, state, todo[0], head)
+    turn: _Turn | None = _try_plan(repo, state, todo[0], head)
     for n, position in enumerate(todo):
         try:
-            if isinstance(plan, PatchpackError):
-                raise plan
-            assert plan is not None  # a plan is made for every position of todo
-            state, made, plan = _apply_one(
+            if isinstance(turn, PatchpackError):
+                raise turn
+            assert turn is not None  # a turn is made for every position of todo
+            state, made, turn = _apply_one(
                 repo,
                 state,
-                plan,
+                turn,
                 verify=verify,
                 then=todo[n + 1] if n + 1 < len(todo) else None,
                 committed=None
@@ -131,6 +131,30 @@ class _Plan:
     """The patch commit: its message and author are the new commit's."""
 
 
+@dataclass(frozen=True)
+class _Ready:
+    """A planned patch cleared to be written: its paths are clean, the index is at HEAD and
+    saved (``index``), and the apply is recorded (recovery.begin)."""
+
+    plan: _Plan
+    index: bytes | None
+    stamps: tuple[object, ...]
+    """Of the work-tree files of ``plan.touched``, when they were found clean."""
+
+    def holds(self, repo: Repo, head: Oid) -> bool:
+        """Whether it still holds: made while the last commit's post-commit hook ran, it is
+        stale if the hook moved HEAD, rewrote the index or wrote one of the files."""
+        return (
+            head == self.plan.head
+            and repo.snapshot_index() == self.index
+            and repo.stamps(self.plan.touched) == self.stamps
+        )
+
+
+_Turn = _Plan | _Ready | PatchpackError
+"""The next patch as far as it was prepared, or why it cannot be applied."""
+
+
 def _plan(repo: Repo, state: State, position: int, head: Oid) -> _Plan:
     patch = state.patches[position - 1]
     replayed = queue.replay(repo, patch, head)
@@ -146,10 +170,39 @@ def _plan(repo: Repo, state: State, position: int, head: Oid) -> _Plan:
     return _Plan(position, head, head_tree, replayed.tree, tuple(touched), repo.commit_info(patch.commit))
 
 
+def _ready(repo: Repo, state: State, plan: _Plan) -> _Ready:
+    """Check that ``plan`` can be written and record it: from here on a kill leaves the patch
+    staged, which the next apply recognises and puts back (recovery.carry_on)."""
+    if repo.index_tree() != plan.head_tree:
+        raise Failed(
+            "the index has staged changes: apply commits the patch and nothing else",
+            hint="commit them, or put them aside with `git stash`, then apply again",
+        )
+    stamps = repo.stamps(plan.touched)  # before they are found clean: a write after shows
+    dirty = repo.dirty(plan.touched)
+    if dirty:
+        raise Failed(
+            f"{_where(state, plan.position)} touches files with local changes: {', '.join(dirty)}",
+            hint="commit or `git stash` those changes, then apply again",
+        )
+    index = repo.snapshot_index()
+    patch = state.patches[plan.position - 1]
+    recovery.begin(repo, recovery.InFlight(patch.title, plan.head, plan.head_tree, plan.tree, plan.touched))
+    return _Ready(plan, index, stamps)
+
+
 def _try_plan(repo: Repo, state: State, position: int, head: Oid) -> _Plan | PatchpackError:
-    # The conflict of the next patch is raised when its turn comes, not while this one ends.
+    """The plan of the patch at ``position``, or why there is none: the error is raised when
+    its turn comes, not while the last patch ends."""
     try:
         return _plan(repo, state, position, head)
+    except PatchpackError as e:
+        return e
+
+
+def _try_ready(repo: Repo, state: State, plan: _Plan) -> _Ready | PatchpackError:
+    try:
+        return _ready(repo, state, plan)
     except PatchpackError as e:
         return e
 
