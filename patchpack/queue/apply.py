@@ -214,50 +214,33 @@ def _where(state: State, position: int) -> str:
 def _apply_one(
     repo: Repo,
     state: State,
-    plan: _Plan,
+    turn: _Plan | _Ready,
     *,
     verify: bool,
     then: int | None,
     committed: Callable[[Oid], None] | None,
-) -> tuple[State, Oid | None, _Plan | PatchpackError | None]:
-    """Apply the planned patch: the new state, the commit made (None: already in HEAD,
-    skipped), and the plan of patch ``then`` (made while the post-commit hook ran).
+) -> tuple[State, Oid | None, _Turn | None]:
+    """Apply the next patch: the new state, the commit made (None: already in HEAD,
+    skipped), and the next turn, patch ``then``'s (prepared while the post-commit hook ran).
     ``committed`` is called with the new commit as soon as HEAD is on it."""
-    where = _where(state, plan.position)
     head = queue.require_head(repo)
-    if head != plan.head:  # a hook moved HEAD since the plan was made
-        plan = _plan(repo, state, plan.position, head)
-    if plan.tree == plan.head_tree:
-        state = queue.save(repo, state, *_recorded(state, plan, None))
-        return state, None, _try_plan(repo, state, then, head) if then else None
-    if repo.index_tree() != plan.head_tree:
-        raise Failed(
-            "the index has staged changes: apply commits the patch and nothing else",
-            hint="commit them, or put them aside with `git stash`, then apply again",
-        )
-    dirty = repo.dirty(plan.touched)
-    if dirty:
-        raise Failed(
-            f"{where} touches files with local changes: {', '.join(dirty)}",
-            hint="commit or `git stash` those changes, then apply again",
-        )
-    saved_index = repo.snapshot_index()
-    # Recorded first: a kill from here on leaves the patch staged, which the next apply
-    # recognises and puts back (recovery.carry_on).
-    recovery.begin(
-        repo,
-        recovery.InFlight(
-            state.patches[plan.position - 1].title, head, plan.head_tree, plan.tree, plan.touched
-        ),
-    )
+    ready = turn if isinstance(turn, _Ready) and turn.holds(repo, head) else None
+    plan = turn.plan if isinstance(turn, _Ready) else turn
+    if ready is None:
+        if isinstance(turn, _Ready):
+            recovery.end(repo)  # its record is stale: made again below if need be
+        if head != plan.head:  # a hook moved HEAD since the plan was made
+            plan = _plan(repo, state, plan.position, head)
+        if plan.tree == plan.head_tree:
+            state = queue.save(repo, state, *_recorded(state, plan, None))
+            return state, None, _try_plan(repo, state, then, head) if then else None
+        ready = _ready(repo, state, plan)
     try:
-        return _write_and_commit(
-            repo, state, plan, head, saved_index, verify=verify, then=then, committed=committed
-        )
+        return _write_and_commit(repo, state, ready, verify=verify, then=then, committed=committed)
     except KeyboardInterrupt:
         # Ctrl-C: put the patch back now, unless its commit was made (the next apply skips it).
-        if repo.head_oid() == head:
-            repo.restore(head=head, index=saved_index, paths=plan.touched)
+        if repo.head_oid() == plan.head:
+            repo.restore(head=plan.head, index=ready.index, paths=plan.touched)
         recovery.end(repo)
         raise
 
@@ -265,28 +248,36 @@ def _apply_one(
 def _write_and_commit(
     repo: Repo,
     state: State,
-    plan: _Plan,
-    head: Oid,
-    saved_index: bytes | None,
+    ready: _Ready,
     *,
     verify: bool,
     then: int | None,
     committed: Callable[[Oid], None] | None,
-) -> tuple[State, Oid | None, _Plan | PatchpackError | None]:
+) -> tuple[State, Oid | None, _Turn | None]:
+    plan = ready.plan
     where = _where(state, plan.position)
     try:
         repo.checkout_paths(plan.head_tree, plan.tree, plan.touched)
     except GitFailed as e:
-        _put_back(repo, head, saved_index, plan)
+        _put_back(repo, ready)
         raise Failed(
             f"{where} could not be written to the work tree: {e.message}",
             hint="commit or `git stash` local changes, then apply again",
         ) from None
-    ahead: list[State | _Plan | PatchpackError] = []
+    made_for: dict[Oid, tuple[State, _Turn | None]] = {}
+
+    def ahead(made: Oid) -> None:
+        # While the pre-commit hook runs, for the commit as it will be: the objects of the
+        # queue's next state (its ref moves once the post-commit hook is done, so hooks see the
+        # queue as one `apply` after another leaves it), and the next patch's plan.
+        made_for[made] = (
+            queue.write(repo, state, *_recorded(state, plan, made)),
+            _try_plan(repo, state, then, made) if then else None,
+        )
 
     def meanwhile(made: Oid) -> None:
-        # While the post-commit hook runs, work nobody sees: what ``committed`` keeps, the
-        # next state's objects (its ref moves once the hook is done), the next patch's plan.
+        # While the post-commit hook runs: what ``committed`` keeps, and the next patch made
+        # ready (stale if the hook moves HEAD or rewrites the index, see _Ready.holds).
         if committed is not None:
             committed(made)
         ahead.append(queue.write(repo, state, *_recorded(state, plan, made)))
