@@ -280,39 +280,42 @@ def _write_and_commit(
         # ready (stale if the hook moves HEAD or rewrites the index, see _Ready.holds).
         if committed is not None:
             committed(made)
-        ahead.append(queue.write(repo, state, *_recorded(state, plan, made)))
-        if then:
-            ahead.append(_try_plan(repo, state, then, made))
+        written, nxt = made_for[made]
+        if isinstance(nxt, _Plan) and nxt.tree != nxt.head_tree:
+            made_for[made] = written, _try_ready(repo, state, nxt)
 
     run = repo.commit(
-        plan.info.message, tree=plan.tree, author=plan.info.author, verify=verify, meanwhile=meanwhile
+        plan.info.message,
+        tree=plan.tree,
+        author=plan.info.author,
+        verify=verify,
+        ahead=ahead,
+        meanwhile=meanwhile,
     )
     if run.oid is None:
-        _put_back(repo, head, saved_index, plan)
+        _put_back(repo, ready)
         raise Failed(
             f"the commit of {where} was refused; nothing changed:\n{run.output}",
             hint="commit it without the hooks (`patchpack apply --no-verify`), fix "
             "what they report and `git commit --amend` (its hooks run), or take it "
             "off the queue with `patchpack drop`",
         )
-    written, *following = ahead
-    assert isinstance(written, State)
+    written, nxt = made_for[run.oid]
     try:
         state = queue.publish(repo, written)
     except RefMoved:
-        _put_back(repo, head, saved_index, plan)
+        _put_back(repo, ready)
         raise Failed(
             "the queue changed while applying (another patchpack ran); nothing changed",
             hint="run `patchpack apply` again",
         ) from None
-    recovery.end(repo)
-    nxt = following[0] if following else None
-    assert not isinstance(nxt, State)
+    if not isinstance(nxt, _Ready):
+        recovery.end(repo)  # else the record is the next patch's already
     return state, run.oid, nxt
 
 
-def _put_back(repo: Repo, head: Oid, saved_index: bytes | None, plan: _Plan) -> None:
-    repo.restore(head=head, index=saved_index, paths=plan.touched)
+def _put_back(repo: Repo, ready: _Ready) -> None:
+    repo.restore(head=ready.plan.head, index=ready.index, paths=ready.plan.touched)
     recovery.end(repo)
 
 

@@ -191,15 +191,13 @@ def measured(
     short = repo.blob_abbrevs(list(stand_ins))
     texts = {c: windows.relabel(shown[s.commit], s.start, *short[c]) for c, s in stand_ins.items()}
     out = []
-    for oid, title in zip(commits, titles):
-        texts.setdefault(oid, shown.get(oid, ""))
-        m = diffs.measure(texts[oid])
-        # The text is kept with the patch: `list` counts its tokens without a diff (#15).
-        out.append(
-            Patch(
-                oid, title, tuple(f.path for f in m.files), m.lines, diff=repo.write_blob(encode(texts[oid]))
-            )
-        )
+    with repo.batch():  # a series' texts as one pack, not a file each (#16)
+        for oid, title in zip(commits, titles):
+            texts.setdefault(oid, shown.get(oid, ""))
+            m = diffs.measure(texts[oid])
+            # The text is kept with the patch: `list` counts its tokens without a diff (#15).
+            diff = repo.write_blob(encode(texts[oid]))
+            out.append(Patch(oid, title, tuple(f.path for f in m.files), m.lines, diff=diff))
     return out
 
 
