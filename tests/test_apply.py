@@ -490,6 +490,40 @@ def test_hooks_of_a_series_see_each_commit_as_git_commit_would_leave_it(series: 
     assert seen.read_text().splitlines() == expected
 
 
+def test_a_series_whose_hooks_change_its_commits_records_the_commits_made(series: Path, cli) -> None:
+    # Each patch's queue state and the next patch's plan are made for the commit as it will
+    # be, while the pre-commit hook runs: a hook that stages more or rewrites the message
+    # makes another commit, and what was made ahead for the first is not used.
+    _hook(series, "pre-commit", "if [ -f c.txt ]; then echo formatted >> c.txt && git add c.txt; fi\n")
+    _hook(series, "commit-msg", 'if grep -q "b.txt" "$1"; then echo "Signed-off-by: A <a@b.c>" >> "$1"; fi\n')
+    start = git(series, "rev-parse", "HEAD").strip()
+    assert cli("apply", "--all").exit_code == 0
+    commits = git(series, "rev-list", "--reverse", f"{start}..HEAD").split()
+    patches = json.loads(cli("list", "--json").stdout)["patches"]
+    assert [p["applied_as"] for p in patches] == commits
+    assert "Signed-off-by: A <a@b.c>" in git(series, "log", "-1", "--format=%B", commits[1])
+    assert git(series, "show", f"{commits[2]}:c.txt").endswith("formatted\n")
+    assert git(series, "rev-parse", f"{commits[3]}^").strip() == commits[2]
+    assert git(series, "status", "--porcelain") == ""
+
+
+def test_a_file_a_post_commit_hook_writes_is_never_overwritten_by_the_next_patch(series: Path, cli) -> None:
+    # The next patch is checked while the post-commit hook runs; this hook writes a file that
+    # patch touches only after that check (it sleeps first). The check is made again, and
+    # the file is kept.
+    _hook(series, "post-commit", 'if [ ! -e b.txt ]; then sleep 0.5; echo "the hook" > b.txt; fi\n')
+    r = cli("apply", "--all")
+    assert r.exit_code == 1
+    assert "touches files with local changes: b.txt" in r.stderr
+    assert (series / "b.txt").read_text() == "the hook\n"
+    assert [p["state"] for p in json.loads(cli("list", "--json").stdout)["patches"]] == [
+        "applied",
+        "queued",
+        "queued",
+        "queued",
+    ]
+
+
 def test_a_series_killed_between_commits_loses_nothing_and_carries_on(series: Path, cli) -> None:
     assert cli("init").exit_code == 0  # the ledger's hooks and notes config
     # The second commit's post-commit hook kills apply (its parent) as a Ctrl-C or an OOM

@@ -11,6 +11,7 @@ other parents are the patch commits it added, so every patch ever queued stays r
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import time
@@ -36,6 +37,7 @@ _DIFFS = "diffs"  # the patches' diffs (``Patch.diff``), laid out as series/
 _CHUNK = 100  # patches per directory of series/
 _VERSION = 2
 _RETRIES = 20
+_BATCH_AT_LEAST = 16  # changed entries a state writes in one pack
 
 
 class Patch(NamedTuple):
@@ -194,15 +196,21 @@ def write(
     old = current.patches if current.tree is not None else ()
     for i in range(len(patches), len(old)):
         changes[_series_path(i)] = changes[_series_path(i, _DIFFS)] = None
-    for i, patch in enumerate(patches):
-        if i >= len(old) or (old[i] is not patch and old[i] != patch):
+    changed = [
+        i for i, patch in enumerate(patches) if i >= len(old) or (old[i] is not patch and old[i] != patch)
+    ]
+    # Many entries (a series queued) as one pack, not a file each; :func:`publish` writes
+    # them before the ref moves (#16).
+    with repo.batch() if len(changed) >= _BATCH_AT_LEAST else contextlib.nullcontext():
+        for i in changed:
+            patch = patches[i]
             changes[_series_path(i)] = (repo.write_blob(_patch_json(patch).encode()), FILE_MODE)
             # In the tree too, so that gc keeps it.
             changes[_series_path(i, _DIFFS)] = (patch.diff, FILE_MODE) if patch.diff else None
-    tree = repo.edit_tree(current.tree, changes)
-    assert tree is not None  # it holds state.json
-    parents = ([current.oid] if current.oid else []) + list(dict.fromkeys(new_commits))
-    oid = repo.create_commit(tree, parents, _reason(op))
+        tree = repo.edit_tree(current.tree, changes)
+        assert tree is not None  # it holds state.json
+        parents = ([current.oid] if current.oid else []) + list(dict.fromkeys(new_commits))
+        oid = repo.create_commit(tree, parents, _reason(op))
     return State(current.name, oid, tuple(patches), op, current.oid, tree)
 
 
@@ -210,6 +218,7 @@ def publish(repo: Repo, state: State) -> State:
     """Move the queue's ref to ``state`` (from :func:`write`) if it still points at the state
     ``state`` follows; RefMoved when another process moved it meanwhile."""
     assert state.oid is not None and state.op is not None
+    repo.flush()  # the objects of a batch under way on disk before the ref names them
     if not repo.update_ref(state.ref, state.oid, state.previous, message=_reason(state.op)):
         raise RefMoved(f"{state.ref} was moved by another process meanwhile")
     return state
