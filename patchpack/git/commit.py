@@ -135,9 +135,9 @@ class _HookedCommit:
         message = stripspace(message)
         pre = self._start("pre-commit") if verify else None
         # The commit as it will be unless a hook changes it: the same bytes, the same id.
-        expected = self._object(tree, message, head)
+        expected = self._object(tree, message, head) if ahead is not None else None
         try:
-            if ahead is not None:
+            if ahead is not None and expected is not None:
                 ahead(expected)
         finally:
             passed = pre is None or self._finish("pre-commit", pre)
