@@ -1,4 +1,5 @@
-"""Many versions of a file written as one git pack, each a delta on the version before it.
+"""Objects written as one git pack: many versions of a file, each a delta on the version
+before it, or a batch of new objects (a series queued), each whole.
 
 `split` cuts a large change of one file into hundreds of pieces, and each piece is a commit
 holding the whole file as it is after that piece. Written as loose objects, every version is
@@ -10,7 +11,8 @@ the SHA-1 of its text, which git needs anyway.
 
 The pack and its index (version 2) are written as git writes them (gitformat-pack(5)): the
 pack first, the index last, each renamed into place, so a reader sees all of it or none.
-This module only writes files; ``Repo.write_blob_series`` decides where and when.
+This module only writes files; ``Repo.write_blob_series`` and ``Repo.flush`` decide where and
+when.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import os
 import struct
 import tempfile
 import zlib
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,13 +63,28 @@ def blob_id(data: bytes) -> str:
 def write_pack(directory: Path, versions: Iterable[Version]) -> list[str]:
     """Write ``versions`` as blobs into a new pack in ``directory`` (``objects/pack``);
     their object ids, in order."""
+    oids: list[str] = []
+    _write(directory, lambda fd: _write_objects(fd, versions, oids))
+    return oids
+
+
+def write_objects(directory: Path, objects: Iterable[tuple[bytes, int, bytes]]) -> None:
+    """Write ``objects`` (raw id, type, content; a commit is 1, a tree 2, a blob 3, as in a
+    pack) into a new pack in ``directory``, each whole: a batch of small new objects, which
+    libgit2's pack builder spent longer searching deltas for than writing (#16)."""
+    _write(directory, lambda fd: _write_whole(fd, objects))
+
+
+def _write(directory: Path, fill: Callable[[int], dict[bytes, tuple[int, int]]]) -> None:
+    """A new pack in ``directory`` of what ``fill`` writes to its file (the ids written, with
+    their offsets and CRC-32s), and the pack's index."""
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=directory)
     try:
-        oids, entries = _write_objects(fd, versions)
+        entries = fill(fd)
         if not entries:
             os.unlink(tmp)
-            return oids
+            return
         checksum = _finish(tmp, len(entries))
         name = directory / f"pack-{checksum.hex()}"
         os.replace(tmp, name.with_suffix(".pack"))
@@ -76,7 +93,6 @@ def write_pack(directory: Path, versions: Iterable[Version]) -> list[str]:
             out.write(_index(entries, checksum))
         os.chmod(tmp, 0o444)
         os.replace(tmp, name.with_suffix(".idx"))
-        return oids
     except BaseException:
         _unlink(tmp)
         raise
@@ -87,8 +103,7 @@ def _unlink(path: str) -> None:
         os.unlink(path)
 
 
-def _write_objects(fd: int, versions: Iterable[Version]) -> tuple[list[str], dict[bytes, tuple[int, int]]]:
-    oids: list[str] = []
+def _write_objects(fd: int, versions: Iterable[Version], oids: list[str]) -> dict[bytes, tuple[int, int]]:
     entries: dict[bytes, tuple[int, int]] = {}  # object id -> (offset, CRC-32 of its bytes)
     written: dict[bytes, _Written] = {}
     last: dict[Hashable, _Written] = {}
@@ -122,7 +137,20 @@ def _write_objects(fd: int, versions: Iterable[Version]) -> tuple[list[str], dic
             entries[oid] = (offset, zlib.crc32(raw))
             written[oid] = last[v.chain] = _Written(offset, len(v.data), depth)
             offset += len(raw)
-    return oids, entries
+    return entries
+
+
+def _write_whole(fd: int, objects: Iterable[tuple[bytes, int, bytes]]) -> dict[bytes, tuple[int, int]]:
+    entries: dict[bytes, tuple[int, int]] = {}
+    with os.fdopen(fd, "wb") as out:
+        out.write(b"PACK" + struct.pack(">II", 2, 0))  # the count is set at the end
+        offset = 12
+        for oid, kind, data in objects:
+            raw = _header(kind, len(data)) + zlib.compress(data, 1)
+            out.write(raw)
+            entries[oid] = (offset, zlib.crc32(raw))
+            offset += len(raw)
+    return entries
 
 
 def _finish(path: str, count: int) -> bytes:
