@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from pathlib import Path
 
@@ -49,4 +50,32 @@ def test_versions_read_back_as_written(repo: Path) -> None:
 
 def test_nothing_to_write_leaves_no_pack(repo: Path) -> None:
     assert packs.write_pack(repo / ".git" / "objects" / "pack", []) == []
+    assert list((repo / ".git" / "objects" / "pack").iterdir()) == []
+
+
+_TYPES = {"commit": 1, "tree": 2, "blob": 3}
+
+
+def _object(kind: str, data: bytes) -> tuple[bytes, int, bytes]:
+    return hashlib.sha1(b"%s %d\0" % (kind.encode(), len(data)) + data).digest(), _TYPES[kind], data
+
+
+def test_a_batch_of_objects_reads_back_as_written(repo: Path) -> None:
+    # A queued series' new blobs, trees and commits, each whole (Repo.flush, #16).
+    blobs = [_object("blob", f"line {i}\n".encode() * i) for i in range(150)]
+    tree = _object("tree", b"".join(b"100644 f%03d\0" % i + oid for i, (oid, _, _) in enumerate(blobs)))
+    who = b"A U Thor <a@example.com> 0 +0000"
+    commit = _object(
+        "commit", b"tree %s\nauthor %s\ncommitter %s\n\nA batch\n" % (tree[0].hex().encode(), who, who)
+    )
+    packs.write_objects(repo / ".git" / "objects" / "pack", [*blobs, tree, commit])
+    git(repo, "fsck", "--full", "--strict")
+    assert git(repo, "log", "-1", "--format=%s", commit[0].hex()) == "A batch\n"
+    assert git(repo, "cat-file", "-p", f"{commit[0].hex()}:f149") == "line 149\n" * 149
+    (idx,) = (repo / ".git" / "objects" / "pack").glob("*.idx")
+    assert "non delta: 152 objects" in git(repo, "verify-pack", "-v", str(idx))
+
+
+def test_no_objects_leave_no_pack(repo: Path) -> None:
+    packs.write_objects(repo / ".git" / "objects" / "pack", [])
     assert list((repo / ".git" / "objects" / "pack").iterdir()) == []

@@ -333,10 +333,10 @@ class ObjectsOps(RepoCore):
             return
         objects = self._store.objects
         if len(objects) >= _PACK_AT_LEAST:
-            pack = pygit2.PackBuilder(self._odb)  # reads them through the memory backend
-            for oid in objects:
-                pack.add(oid)
-            pack.write(str(self.common_dir / "objects" / "pack"))
+            packs.write_objects(
+                self.common_dir / "objects" / "pack",
+                ((oid.raw, kind, data) for oid, (kind, data) in objects.items()),
+            )
         else:
             for kind, data in objects.values():
                 self._raw.odb.write(kind, data)
