@@ -135,6 +135,7 @@ class _HookedCommit:
         message = stripspace(message)
         pre = self._start("pre-commit") if verify else None
         # The commit as it will be unless a hook changes it: the same bytes, the same id.
+        planned = tree, message
         expected = self._object(tree, message, head) if ahead is not None else None
         try:
             if ahead is not None and expected is not None:
@@ -163,9 +164,12 @@ class _HookedCommit:
         message = stripspace(decode(edit.read_bytes()))  # commit-msg may have rewritten it
         if not message:
             return self._refused("Aborting commit due to empty commit message.")
-        oid = self._object(tree, message, head)
-        if oid != expected and ahead is not None:
-            ahead(oid)
+        if expected is not None and (tree, message) == planned:
+            oid = expected  # written already, while the pre-commit hook ran
+        else:
+            oid = self._object(tree, message, head)
+            if ahead is not None:
+                ahead(oid)
         ref = "HEAD" if self._raw.head_is_detached else self._raw.head.name
         title = message.split("\n", 1)[0]
         if not self._repo.update_ref(ref, oid, head, message=f"commit: {title}"):
