@@ -1,8 +1,8 @@
 """The same transcripts read by the real ccusage (npm) and by `patchpack ledger import` (#17).
 
-ccusage is installed once into a cache outside the test's HOME (pinned: the first version
-whose deduplication keeps a response's last figures, not its first; 18.x undercounted output,
-ccusage issues 888 and 938). npm must be installed: CI installs node.
+ccusage is the one tests/clients/install.py installs beside Claude Code, in the clients' cache
+outside the test's HOME (pinned there: the first version whose deduplication keeps a
+response's last figures, not its first; 18.x undercounted output).
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,26 +19,13 @@ from claude_fixture import Truth, project
 from patchpack.git import Repo
 from patchpack.ledger import store as ledger
 
+import clients.install
 from conftest import write
-
-CCUSAGE = "ccusage@20.0.24"
 
 
 @pytest.fixture(scope="session")
-def ccusage() -> Path:
-    cache = Path(tempfile.gettempdir()) / "patchpack-test-clients" / CCUSAGE.replace("@", "-")
-    binary = cache / "node_modules" / ".bin" / "ccusage"
-    if not binary.exists():
-        npm = shutil.which("npm")
-        assert npm is not None, "the ccusage comparison needs npm (node): install nodejs"
-        proc = subprocess.run(
-            [npm, "install", "--prefix", str(cache), "--no-audit", "--no-fund", CCUSAGE],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "npm_config_cache": str(cache / "npm-cache")},
-        )
-        assert proc.returncode == 0, proc.stderr
-    return binary
+def ccusage(npm_clients: clients.install.NpmClients) -> Path:
+    return npm_clients.ccusage
 
 
 def ccusage_totals(binary: Path, config: Path, home: Path) -> dict[str, int]:
