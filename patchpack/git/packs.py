@@ -26,6 +26,7 @@ import zlib
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 _BLOB, _OFS_DELTA = 3, 6
 _DEPTH = 50
@@ -104,39 +105,43 @@ def _unlink(path: str) -> None:
 
 
 def _write_objects(fd: int, versions: Iterable[Version], oids: list[str]) -> dict[bytes, tuple[int, int]]:
+    with os.fdopen(fd, "wb") as out:
+        out.write(b"PACK" + struct.pack(">II", 2, 0))  # the count is set at the end
+        return _write_versions(out, versions, oids)
+
+
+def _write_versions(
+    out: BinaryIO, versions: Iterable[Version], oids: list[str]
+) -> dict[bytes, tuple[int, int]]:
     entries: dict[bytes, tuple[int, int]] = {}  # object id -> (offset, CRC-32 of its bytes)
     written: dict[bytes, _Written] = {}
     last: dict[Hashable, _Written] = {}
-    with os.fdopen(fd, "wb") as out:
-        out.write(b"PACK" + struct.pack(">II", 2, 0))  # the count is set at the end
-        offset = 12
-        for v in versions:
-            oid = bytes.fromhex(blob_id(v.data))
-            oids.append(oid.hex())
-            if oid in written:  # the same text again: one object, and the chain goes on
-                last[v.chain] = written[oid]
-                continue
-            before = last.get(v.chain)
-            if (
-                before is None
-                or before.depth >= _DEPTH
-                or before.size > _OFFSET_MAX
-                or v.head + v.tail > min(before.size, len(v.data))
-            ):
-                raw = _header(_BLOB, len(v.data)) + zlib.compress(v.data, 1)
-                depth = 0
-            else:
-                delta = _delta(before.size, v.data, v.head, v.tail)
-                raw = (
-                    _header(_OFS_DELTA, len(delta))
-                    + _distance(offset - before.offset)
-                    + zlib.compress(delta, 1)
-                )
-                depth = before.depth + 1
-            out.write(raw)
-            entries[oid] = (offset, zlib.crc32(raw))
-            written[oid] = last[v.chain] = _Written(offset, len(v.data), depth)
-            offset += len(raw)
+    offset = out.tell()
+    for v in versions:
+        oid = bytes.fromhex(blob_id(v.data))
+        oids.append(oid.hex())
+        if oid in written:  # the same text again: one object, and the chain goes on
+            last[v.chain] = written[oid]
+            continue
+        before = last.get(v.chain)
+        if (
+            before is None
+            or before.depth >= _DEPTH
+            or before.size > _OFFSET_MAX
+            or v.head + v.tail > min(before.size, len(v.data))
+        ):
+            raw = _header(_BLOB, len(v.data)) + zlib.compress(v.data, 1)
+            depth = 0
+        else:
+            delta = _delta(before.size, v.data, v.head, v.tail)
+            raw = (
+                _header(_OFS_DELTA, len(delta)) + _distance(offset - before.offset) + zlib.compress(delta, 1)
+            )
+            depth = before.depth + 1
+        out.write(raw)
+        entries[oid] = (offset, zlib.crc32(raw))
+        written[oid] = last[v.chain] = _Written(offset, len(v.data), depth)
+        offset += len(raw)
     return entries
 
 
