@@ -65,7 +65,7 @@ def write_pack(directory: Path, versions: Iterable[Version]) -> list[str]:
     """Write ``versions`` as blobs into a new pack in ``directory`` (``objects/pack``);
     their object ids, in order."""
     oids: list[str] = []
-    _write(directory, lambda fd: _write_objects(fd, versions, oids))
+    _write(directory, lambda out: _write_versions(out, versions, oids))
     return oids
 
 
@@ -73,16 +73,18 @@ def write_objects(directory: Path, objects: Iterable[tuple[bytes, int, bytes]]) 
     """Write ``objects`` (raw id, type, content; a commit is 1, a tree 2, a blob 3, as in a
     pack) into a new pack in ``directory``, each whole: a batch of small new objects, which
     libgit2's pack builder spent longer searching deltas for than writing (#16)."""
-    _write(directory, lambda fd: _write_whole(fd, objects))
+    _write(directory, lambda out: _write_whole(out, objects))
 
 
-def _write(directory: Path, fill: Callable[[int], dict[bytes, tuple[int, int]]]) -> None:
-    """A new pack in ``directory`` of what ``fill`` writes to its file (the ids written, with
-    their offsets and CRC-32s), and the pack's index."""
+def _write(directory: Path, fill: Callable[[BinaryIO], dict[bytes, tuple[int, int]]]) -> None:
+    """A new pack in ``directory`` of the objects ``fill`` writes after the pack's header (the
+    ids written, with their offsets and CRC-32s), and the pack's index."""
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="tmp_pack_", dir=directory)
     try:
-        entries = fill(fd)
+        with os.fdopen(fd, "wb") as out:
+            out.write(b"PACK" + struct.pack(">II", 2, 0))  # the count is set at the end
+            entries = fill(out)
         if not entries:
             os.unlink(tmp)
             return
@@ -90,8 +92,8 @@ def _write(directory: Path, fill: Callable[[int], dict[bytes, tuple[int, int]]])
         name = directory / f"pack-{checksum.hex()}"
         os.replace(tmp, name.with_suffix(".pack"))
         fd, tmp = tempfile.mkstemp(prefix="tmp_idx_", dir=directory)
-        with os.fdopen(fd, "wb") as out:
-            out.write(_index(entries, checksum))
+        with os.fdopen(fd, "wb") as idx:
+            idx.write(_index(entries, checksum))
         os.chmod(tmp, 0o444)
         os.replace(tmp, name.with_suffix(".idx"))
     except BaseException:
@@ -102,12 +104,6 @@ def _write(directory: Path, fill: Callable[[int], dict[bytes, tuple[int, int]]])
 def _unlink(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-
-
-def _write_objects(fd: int, versions: Iterable[Version], oids: list[str]) -> dict[bytes, tuple[int, int]]:
-    with os.fdopen(fd, "wb") as out:
-        out.write(b"PACK" + struct.pack(">II", 2, 0))  # the count is set at the end
-        return _write_versions(out, versions, oids)
 
 
 def _write_versions(
@@ -145,16 +141,14 @@ def _write_versions(
     return entries
 
 
-def _write_whole(fd: int, objects: Iterable[tuple[bytes, int, bytes]]) -> dict[bytes, tuple[int, int]]:
+def _write_whole(out: BinaryIO, objects: Iterable[tuple[bytes, int, bytes]]) -> dict[bytes, tuple[int, int]]:
     entries: dict[bytes, tuple[int, int]] = {}
-    with os.fdopen(fd, "wb") as out:
-        out.write(b"PACK" + struct.pack(">II", 2, 0))  # the count is set at the end
-        offset = 12
-        for oid, kind, data in objects:
-            raw = _header(kind, len(data)) + zlib.compress(data, 1)
-            out.write(raw)
-            entries[oid] = (offset, zlib.crc32(raw))
-            offset += len(raw)
+    offset = out.tell()
+    for oid, kind, data in objects:
+        raw = _header(kind, len(data)) + zlib.compress(data, 1)
+        out.write(raw)
+        entries[oid] = (offset, zlib.crc32(raw))
+        offset += len(raw)
     return entries
 
 

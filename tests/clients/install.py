@@ -28,7 +28,7 @@ from pathlib import Path
 
 CODE_PUPPY = "0.0.946"
 CLAUDE_CODE = "2.1.332"
-CCUSAGE = "20.0.24"  # the first to keep a response's last usage figures (issues 888, 938)
+CCUSAGE = "20.0.24"  # the first to keep a response's last usage figures (ccusage issues 888, 938)
 
 CACHE_ENV = "PATCHPACK_CLIENTS_CACHE"
 ROOT = Path(__file__).resolve().parents[2]
